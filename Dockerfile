@@ -1,0 +1,34 @@
+# reviewrank: gRPC review-driven ranking. Build: docker build -t reviewrank .
+# Run:   docker run -p 50051:50051 -v reviewrank-data:/var/lib/reviewrank reviewrank
+# Demo:  docker run --rm -v reviewrank-data:/var/lib/reviewrank reviewrank reviewrank import --if-empty
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY proto ./proto
+COPY ranking ./ranking
+COPY service ./service
+COPY data/README.md data/weights.toml data/womens-clothing-reviews.csv.zip ./data/
+# Runtime dependencies only (no [dev] extra), at the versions the tests ran with.
+RUN pip install -c constraints.txt -e . \
+    && useradd --system --uid 10001 --no-create-home --home-dir /nonexistent reviewrank \
+    && mkdir -p /var/lib/reviewrank \
+    && chown reviewrank /var/lib/reviewrank
+
+USER reviewrank
+VOLUME ["/var/lib/reviewrank"]
+ENV REVIEWRANK_ADDRESS=0.0.0.0:50051 \
+    REVIEWRANK_DATABASE=/var/lib/reviewrank/reviewrank.db \
+    REVIEWRANK_WEIGHTS=/app/data/weights.toml \
+    REVIEWRANK_LOG_FORMAT=json
+EXPOSE 50051
+# Asks the standard grpc.health.v1.Health service; exit 0 only when SERVING.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["reviewrank", "health", "--server", "127.0.0.1:50051", "--timeout", "3"]
+STOPSIGNAL SIGTERM
+CMD ["reviewrank", "serve"]

@@ -1,0 +1,27 @@
+"""The pure ranking core: scores over numpy arrays, no I/O.
+
+Imports only numpy, scipy and the standard library (tests/test_ranking_purity.py
+checks it), so it can be used and tested apart from the service.
+"""
+
+from ranking.blend import Breakdown, Component, Evidence, Prior, blend, rank_order
+from ranking.profiles import PriorSpec, Profile, ProfileError, ProfileSet, parse_profiles
+from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound, z_for_confidence
+
+__all__ = [
+    "Breakdown",
+    "Component",
+    "Evidence",
+    "Prior",
+    "PriorSpec",
+    "Profile",
+    "ProfileError",
+    "ProfileSet",
+    "bayesian_average",
+    "blend",
+    "mean_stars",
+    "parse_profiles",
+    "rank_order",
+    "wilson_lower_bound",
+    "z_for_confidence",
+]

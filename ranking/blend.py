@@ -1,0 +1,145 @@
+"""Blending components into one score, and the order that follows from it.
+
+Each component is normalised to [0, 1]:
+
+* ``bayesian_average``: (B − 1) / 4, B the Bayesian average on the 1–5 scale;
+* ``wilson``: the Wilson lower bound of likes / (likes + dislikes), already in [0, 1];
+* ``relevance``: the search engine's score, min–max scaled within the request
+  (all equal → 1 for all, so it cannot reorder anything).
+
+score = Σ wᵢ · normalisedᵢ with Σ wᵢ = 1, so the score lies in [0, 1]. A
+component that is unavailable (no relevance in a Top request) is dropped and
+the remaining weights are rescaled to sum to 1.
+
+Order: score descending, then more evidence (ratings + likes + dislikes), then
+the position the caller sent the candidate in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ranking.profiles import Profile
+from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Aggregates of the products being scored, one element per product."""
+
+    rating_count: IntArray
+    star_sum: IntArray
+    likes: IntArray
+    dislikes: IntArray
+
+    @property
+    def amount(self) -> IntArray:
+        """How much feedback backs each product: ratings + likes + dislikes."""
+        return self.rating_count + self.likes + self.dislikes
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The prior of the Bayesian average: mean C and strength m (scalars or per product)."""
+
+    mean: float | FloatArray
+    strength: float | FloatArray
+    source: str
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    weight: float
+    value: FloatArray
+    normalized: FloatArray
+
+    @property
+    def contribution(self) -> FloatArray:
+        return self.weight * self.normalized
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Every part of the score of each product."""
+
+    score: FloatArray
+    stars_mean: FloatArray
+    bayesian_average: FloatArray
+    wilson_lower_bound: FloatArray
+    relevance: FloatArray | None
+    relevance_normalized: FloatArray | None
+    components: tuple[Component, ...]
+
+
+def normalize_relevance(relevance: npt.ArrayLike) -> FloatArray:
+    """Min–max scaling to [0, 1]; 1 everywhere when all values are equal."""
+    r = np.asarray(relevance, dtype=np.float64)
+    if r.size == 0:
+        return r.copy()
+    low, high = float(r.min()), float(r.max())
+    if high <= low:
+        return np.ones_like(r)
+    return (r - low) / (high - low)
+
+
+def effective_weights(weights: Mapping[str, float], available: set[str]) -> dict[str, float]:
+    """The profile's weights restricted to available components, rescaled to sum to 1."""
+    kept = {name: w for name, w in weights.items() if name in available and w > 0}
+    total = sum(kept.values())
+    return {name: w / total for name, w in kept.items()} if total > 0 else {}
+
+
+def blend(
+    evidence: Evidence,
+    profile: Profile,
+    prior: Prior,
+    relevance: npt.ArrayLike | None = None,
+) -> Breakdown:
+    """Scores products: weighted sum of normalised components (see the module docstring)."""
+    bayes = bayesian_average(evidence.star_sum, evidence.rating_count, prior.mean, prior.strength)
+    wilson = wilson_lower_bound(
+        evidence.likes, evidence.likes + evidence.dislikes, profile.confidence
+    )
+    values: dict[str, tuple[FloatArray, FloatArray]] = {
+        "bayesian_average": (bayes, np.clip((bayes - 1.0) / 4.0, 0.0, 1.0)),
+        "wilson": (wilson, wilson),
+    }
+    raw_relevance: FloatArray | None = None
+    relevance_normalized: FloatArray | None = None
+    if relevance is not None:
+        raw_relevance = np.asarray(relevance, dtype=np.float64)
+        relevance_normalized = normalize_relevance(raw_relevance)
+        values["relevance"] = (raw_relevance, relevance_normalized)
+    weights = effective_weights(profile.weights, set(values))
+    components = tuple(
+        Component(name, weights[name], *values[name]) for name in values if name in weights
+    )
+    score = np.zeros(bayes.shape, dtype=np.float64)
+    for component in components:
+        score += component.contribution
+    return Breakdown(
+        score=score,
+        stars_mean=mean_stars(evidence.star_sum, evidence.rating_count),
+        bayesian_average=bayes,
+        wilson_lower_bound=wilson,
+        relevance=raw_relevance,
+        relevance_normalized=relevance_normalized,
+        components=components,
+    )
+
+
+def rank_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
+    """Indices best first: higher score, then more evidence, then earlier position."""
+    s = np.asarray(score, dtype=np.float64)
+    a = np.asarray(amount, dtype=np.float64)
+    position = np.arange(s.size)
+    # np.lexsort sorts by the last key first.
+    return np.lexsort((position, -a, -s)).astype(np.int64)

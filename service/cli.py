@@ -1,0 +1,355 @@
+"""The ``reviewrank`` command: serve, import, and small clients for operators."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from service import __version__
+from service.settings import Settings, from_env
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return from_env(
+        address=getattr(args, "address", None),
+        database=getattr(args, "database", None),
+        weights=getattr(args, "weights", None),
+        log_format=getattr(args, "log_format", None),
+        log_level=getattr(args, "log_level", None),
+        synchronous=getattr(args, "synchronous", None),
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.logs import configure
+    from service.server import AddressInUse, serve
+
+    settings = _settings(args)
+    configure(settings.log_format, settings.log_level)
+    try:
+        return serve(settings)
+    except AddressInUse as exc:
+        print(f"reviewrank: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from service import convert
+    from service.dataset import read_reviews
+    from service.domain import Outcome
+    from service.importer import Progress, run_import
+    from service.logs import configure
+
+    settings = _settings(args)
+    configure(settings.log_format, "warning")
+    reviews = list(read_reviews(args.data))
+    progress = None if args.quiet else Progress(len(reviews))
+    if args.server:
+        import grpc
+        from reviewrank.v1 import feedback_pb2_grpc
+
+        channel = grpc.insecure_channel(args.server)
+        stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
+        outcome_of = {1: Outcome.APPLIED, 2: Outcome.DUPLICATE, 3: Outcome.SUPERSEDED}
+
+        def submit_remote(request):  # type: ignore[no-untyped-def]
+            response = stub.SubmitBatch(request, timeout=60)
+            return [outcome_of[r.outcome] for r in response.results]
+
+        report = run_import(reviews, submit_remote, args.batch_size, progress)
+        channel.close()
+    else:
+        from service.app import Application
+
+        app = Application(settings)
+        try:
+            if args.if_empty and app.catalogue.seq > 0:
+                print(
+                    f"{settings.database} already holds {app.catalogue.seq} events: not importing"
+                )
+                return 0
+
+            def submit_local(request):  # type: ignore[no-untyped-def]
+                events = convert.batch_events(request, settings)
+                return [r.outcome for r in app.submit(events, timeout=None)]
+
+            report = run_import(reviews, submit_local, args.batch_size, progress)
+        finally:
+            app.close()
+    print(
+        f"imported {report.reviews} reviews as {report.events} events in {report.seconds:.2f} s "
+        f"({report.events / max(report.seconds, 1e-9):,.0f} events/s): "
+        f"{report.applied} applied, {report.duplicate} duplicate, {report.superseded} superseded"
+    )
+    return 0
+
+
+def _channel(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import grpc
+
+    return grpc.insecure_channel(args.server or _settings(args).address)
+
+
+def _fail(exc: Exception) -> int:
+    import grpc
+
+    if isinstance(exc, grpc.RpcError):
+        print(f"reviewrank: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    raise exc
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
+
+    from service.tables import render
+
+    with _channel(args) as channel:
+        stub = ranking_pb2_grpc.RankingServiceStub(channel)
+        try:
+            response = stub.GetProductStats(
+                ranking_pb2.GetProductStatsRequest(
+                    product_ids=args.product_ids, profile=args.profile
+                ),
+                timeout=args.timeout,
+            )
+        except Exception as exc:
+            return _fail(exc)
+    rows = [
+        (
+            s.product_id,
+            s.category,
+            s.rating_count,
+            " ".join(str(h) for h in s.stars_histogram),
+            s.stars_mean,
+            s.bayesian_average,
+            s.likes,
+            s.dislikes,
+            s.wilson_lower_bound,
+        )
+        for s in response.stats
+    ]
+    headers = (
+        "product",
+        "category",
+        "ratings",
+        "1-5 stars",
+        "mean",
+        "bayes",
+        "likes",
+        "dislikes",
+        "wilson",
+    )
+    print(render(headers, rows))
+    print(f"weights version {response.weights_version}")
+    return 0
+
+
+def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-def]
+    from service.tables import render
+
+    rows: list[tuple[object, ...]]
+    headers: tuple[str, ...]
+    if explain:
+        rows = [
+            (
+                i + 1,
+                r.product_id,
+                r.score,
+                r.explanation.rating_count,
+                r.explanation.stars_mean,
+                r.explanation.bayesian_average,
+                r.explanation.likes,
+                r.explanation.dislikes,
+                r.explanation.wilson_lower_bound,
+                " + ".join(
+                    f"{c.component} {c.weight:.2f}x{c.normalized:.3f}"
+                    for c in r.explanation.contributions
+                ),
+            )
+            for i, r in enumerate(response.results)
+        ]
+        headers = (
+            "#",
+            "product",
+            "score",
+            "ratings",
+            "mean",
+            "bayes",
+            "likes",
+            "dislikes",
+            "wilson",
+            "score =",
+        )
+    else:
+        rows = [(i + 1, r.product_id, r.score) for i, r in enumerate(response.results)]
+        headers = ("#", "product", "score")
+    print(render(headers, rows))
+    print(f"profile {response.profile}, weights version {response.weights_version}")
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
+
+    candidates = []
+    for i, item in enumerate(args.candidates):
+        product_id, _, relevance = item.partition("=")
+        try:
+            score = float(relevance) if relevance else float(len(args.candidates) - i)
+        except ValueError:
+            print(
+                f"reviewrank: bad relevance in {item!r} (use ID or ID=RELEVANCE)", file=sys.stderr
+            )
+            return 2
+        candidates.append(ranking_pb2.Candidate(product_id=product_id, relevance=score))
+    with _channel(args) as channel:
+        stub = ranking_pb2_grpc.RankingServiceStub(channel)
+        try:
+            response = stub.Rank(
+                ranking_pb2.RankRequest(
+                    candidates=candidates,
+                    limit=args.limit,
+                    profile=args.profile,
+                    explain=args.explain,
+                ),
+                timeout=args.timeout,
+            )
+        except Exception as exc:
+            return _fail(exc)
+    _print_ranking(response, args.explain)
+    return 0
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
+
+    with _channel(args) as channel:
+        stub = ranking_pb2_grpc.RankingServiceStub(channel)
+        try:
+            response = stub.Top(
+                ranking_pb2.TopRequest(
+                    category=args.category,
+                    limit=args.limit,
+                    page_token=args.page_token,
+                    profile=args.profile,
+                    explain=args.explain,
+                ),
+                timeout=args.timeout,
+            )
+        except Exception as exc:
+            return _fail(exc)
+    _print_ranking(response, args.explain)
+    if response.next_page_token:
+        print(f"next page: --page-token {response.next_page_token}")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with _channel(args) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+        except Exception as exc:
+            return _fail(exc)
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(status)
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server", help="HOST:PORT of the server (default: the configured address)"
+    )
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from service.dataset import REVIEWS_ZIP
+
+    parser = argparse.ArgumentParser(prog="reviewrank", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"reviewrank {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def storage_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--database", type=Path, help="SQLite file (default data/reviewrank.db)")
+        p.add_argument("--weights", type=Path, help="weights TOML (default data/weights.toml)")
+        p.add_argument(
+            "--synchronous", choices=["FULL", "EXTRA", "NORMAL"], help="SQLite durability"
+        )
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--address", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
+    storage_options(serve)
+    serve.add_argument("--log-format", choices=["auto", "json", "console"])
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=cmd_serve)
+
+    imp = commands.add_parser("import", help="import the reviews data set")
+    imp.add_argument("--data", type=Path, default=REVIEWS_ZIP, help="reviews CSV zip")
+    storage_options(imp)
+    imp.add_argument("--server", help="send SubmitBatch calls to this running server instead")
+    imp.add_argument("--batch-size", type=int, default=1000, help="events per batch (max 1000)")
+    imp.add_argument("--if-empty", action="store_true", help="skip if the database has events")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(handler=cmd_import)
+
+    stats = commands.add_parser("stats", help="print products' review statistics")
+    stats.add_argument("product_ids", nargs="+")
+    stats.add_argument("--profile", default="")
+    _client_options(stats)
+    stats.set_defaults(handler=cmd_stats)
+
+    rank = commands.add_parser("rank", help="rank candidate products")
+    rank.add_argument(
+        "candidates", nargs="+", help="ID or ID=RELEVANCE (default relevance: the order given)"
+    )
+    rank.add_argument("--limit", type=int, default=0)
+    rank.add_argument("--profile", default="")
+    rank.add_argument("--explain", action="store_true")
+    _client_options(rank)
+    rank.set_defaults(handler=cmd_rank)
+
+    top = commands.add_parser("top", help="the best products overall or of a category")
+    top.add_argument("--category", default="")
+    top.add_argument("--limit", type=int, default=10)
+    top.add_argument("--page-token", default="")
+    top.add_argument("--profile", default="")
+    top.add_argument("--explain", action="store_true")
+    _client_options(top)
+    top.set_defaults(handler=cmd_top)
+
+    check = commands.add_parser("health", help="exit 0 if the server is SERVING")
+    check.add_argument("--service", default="", help="service name (default: the whole server)")
+    _client_options(check)
+    check.set_defaults(handler=cmd_health)
+
+    try:
+        from service import evaluate_command
+    except ImportError:
+        pass
+    else:
+        evaluate_command.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except ValueError as exc:
+        print(f"reviewrank: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Protobuf messages to domain values (validating every field) and back.
+
+Validation collects every problem of a request as (field path, description)
+pairs and raises one InvalidArgument; field paths follow the request's shape,
+e.g. ``events[3].rating.stars`` or ``candidates[0].product_id``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
+
+from service.domain import Event, LikeEvent, LikeValue, Outcome, RatingEvent, WriteResult
+from service.errors import InvalidArgument
+from service.ranker import Explanation, ProductStats, Ranking
+from service.settings import Settings
+from service.weights import WeightsState
+
+_LIKE_VALUES = {
+    feedback_pb2.LIKE: LikeValue.LIKE,
+    feedback_pb2.DISLIKE: LikeValue.DISLIKE,
+    feedback_pb2.CLEAR: LikeValue.CLEAR,
+}
+_OUTCOMES = {
+    Outcome.APPLIED: feedback_pb2.APPLIED,
+    Outcome.DUPLICATE: feedback_pb2.DUPLICATE,
+    Outcome.SUPERSEDED: feedback_pb2.SUPERSEDED,
+}
+
+
+class _Violations:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append((field, description))
+
+    def identifier(self, value: str, field: str, required: bool = True) -> None:
+        limit = self.settings.max_id_length
+        if not value:
+            if required:
+                self.add(field, "is required")
+        elif len(value) > limit:
+            self.add(field, f"must be at most {limit} characters (got {len(value)})")
+        elif not value.isprintable():
+            self.add(field, "must not contain control or other non-printable characters")
+
+    def count(self, field: str, count: int, maximum: int, what: str) -> None:
+        """A repeated field must hold between 1 and ``maximum`` items."""
+        if count == 0:
+            self.add(field, f"must contain at least one {what}")
+        elif count > maximum:
+            self.add(field, f"must contain at most {maximum} items (got {count})")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)
+
+
+def _occurred_at(check: _Violations, message: object, field: str, now_us: int) -> int:
+    if not message.HasField("occurred_at"):  # type: ignore[attr-defined]
+        return now_us
+    stamp: Timestamp = message.occurred_at  # type: ignore[attr-defined]
+    if not 0 <= stamp.nanos < 1_000_000_000:
+        check.add(field, "nanos must be in [0, 999999999]")
+        return now_us
+    if stamp.seconds < 0:
+        check.add(field, "must not be before 1970-01-01T00:00:00Z")
+        return now_us
+    micros = int(stamp.seconds) * 1_000_000 + int(stamp.nanos) // 1000
+    if micros > now_us + int(check.settings.max_future_seconds * 1_000_000):
+        check.add(
+            field,
+            f"is more than {check.settings.max_future_seconds:g} s ahead of the server's clock",
+        )
+    return micros
+
+
+def _rating(
+    check: _Violations, m: feedback_pb2.SubmitRatingRequest, prefix: str, now_us: int
+) -> RatingEvent:
+    check.identifier(m.event_id, prefix + "event_id")
+    check.identifier(m.product_id, prefix + "product_id")
+    check.identifier(m.user_id, prefix + "user_id")
+    check.identifier(m.category, prefix + "category", required=False)
+    if not 1 <= m.stars <= 5:
+        check.add(prefix + "stars", f"must be between 1 and 5 (got {m.stars})")
+    occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
+    return RatingEvent(m.event_id, m.product_id, m.user_id, m.stars, occurred, m.category)
+
+
+def _like(
+    check: _Violations, m: feedback_pb2.SubmitLikeRequest, prefix: str, now_us: int
+) -> LikeEvent:
+    check.identifier(m.event_id, prefix + "event_id")
+    check.identifier(m.product_id, prefix + "product_id")
+    check.identifier(m.user_id, prefix + "user_id")
+    value = _LIKE_VALUES.get(m.value)
+    if value is None:
+        check.add(prefix + "value", f"must be LIKE, DISLIKE or CLEAR (got {m.value})")
+        value = LikeValue.CLEAR
+    occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
+    return LikeEvent(m.event_id, m.product_id, m.user_id, value, occurred)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def rating_event(m: feedback_pb2.SubmitRatingRequest, settings: Settings) -> RatingEvent:
+    check = _Violations(settings)
+    event = _rating(check, m, "", _now_us())
+    check.raise_if_any()
+    return event
+
+
+def like_event(m: feedback_pb2.SubmitLikeRequest, settings: Settings) -> LikeEvent:
+    check = _Violations(settings)
+    event = _like(check, m, "", _now_us())
+    check.raise_if_any()
+    return event
+
+
+def batch_events(m: feedback_pb2.SubmitBatchRequest, settings: Settings) -> list[Event]:
+    check = _Violations(settings)
+    check.count("events", len(m.events), settings.max_batch_events, "event")
+    check.raise_if_any()
+    now = _now_us()
+    events: list[Event] = []
+    for i, item in enumerate(m.events):
+        kind = item.WhichOneof("event")
+        if kind == "rating":
+            events.append(_rating(check, item.rating, f"events[{i}].rating.", now))
+        elif kind == "like":
+            events.append(_like(check, item.like, f"events[{i}].like.", now))
+        else:
+            check.add(f"events[{i}]", "must set rating or like")
+    check.raise_if_any()
+    return events
+
+
+def submit_response(result: WriteResult) -> feedback_pb2.SubmitResponse:
+    return feedback_pb2.SubmitResponse(outcome=_OUTCOMES[result.outcome], seq=result.seq)
+
+
+def batch_response(results: Sequence[WriteResult]) -> feedback_pb2.SubmitBatchResponse:
+    return feedback_pb2.SubmitBatchResponse(
+        results=[submit_response(r) for r in results], seq=max((r.seq for r in results), default=0)
+    )
+
+
+def _profile_name(check: _Violations, name: str) -> None:
+    if len(name) > 64 or not name.isprintable():
+        check.add("profile", "must be at most 64 printable characters")
+
+
+def rank_request(m: ranking_pb2.RankRequest, settings: Settings) -> tuple[list[str], list[float]]:
+    check = _Violations(settings)
+    check.count("candidates", len(m.candidates), settings.max_candidates, "candidate")
+    _profile_name(check, m.profile)
+    check.raise_if_any()
+    ids = [c.product_id for c in m.candidates]
+    relevance = [c.relevance for c in m.candidates]
+    seen: dict[str, int] = {}
+    for i, (product_id, score) in enumerate(zip(ids, relevance, strict=True)):
+        check.identifier(product_id, f"candidates[{i}].product_id")
+        first = seen.setdefault(product_id, i)
+        if first != i:
+            check.add(f"candidates[{i}].product_id", f"duplicates candidates[{first}]")
+        if not math.isfinite(score):
+            check.add(f"candidates[{i}].relevance", "must be a finite number")
+        if len(check.items) >= 100:  # enough to show what is wrong
+            break
+    check.raise_if_any()
+    return ids, relevance
+
+
+def top_request(m: ranking_pb2.TopRequest, settings: Settings) -> int:
+    """Validates a Top request; returns the page size."""
+    check = _Violations(settings)
+    check.identifier(m.category, "category", required=False)
+    _profile_name(check, m.profile)
+    if m.limit > settings.max_top_limit:
+        check.add("limit", f"must be at most {settings.max_top_limit} (got {m.limit})")
+    if len(m.page_token) > 1024:
+        check.add("page_token", "is not a token returned by Top")
+    check.raise_if_any()
+    return m.limit or 20
+
+
+def stats_request(m: ranking_pb2.GetProductStatsRequest, settings: Settings) -> list[str]:
+    check = _Violations(settings)
+    check.count("product_ids", len(m.product_ids), settings.max_stats_products, "product id")
+    _profile_name(check, m.profile)
+    check.raise_if_any()
+    for i, product_id in enumerate(m.product_ids):
+        check.identifier(product_id, f"product_ids[{i}]")
+    check.raise_if_any()
+    return list(m.product_ids)
+
+
+def _explanation(e: Explanation) -> ranking_pb2.Explanation:
+    return ranking_pb2.Explanation(
+        rating_count=e.rating_count,
+        stars_mean=e.stars_mean,
+        prior_mean=e.prior_mean,
+        prior_strength=e.prior_strength,
+        prior_source=e.prior_source,
+        bayesian_average=e.bayesian_average,
+        likes=e.likes,
+        dislikes=e.dislikes,
+        wilson_lower_bound=e.wilson_lower_bound,
+        confidence=e.confidence,
+        relevance=e.relevance,
+        relevance_normalized=e.relevance_normalized,
+        contributions=[
+            ranking_pb2.Contribution(
+                component=c.component,
+                value=c.value,
+                normalized=c.normalized,
+                weight=c.weight,
+                contribution=c.contribution,
+            )
+            for c in e.contributions
+        ],
+        known=e.known,
+    )
+
+
+def rank_response(ranking: Ranking) -> ranking_pb2.RankResponse:
+    results = [
+        ranking_pb2.RankedProduct(
+            product_id=item.product_id,
+            score=item.score,
+            explanation=None if item.explanation is None else _explanation(item.explanation),
+        )
+        for item in ranking.items
+    ]
+    return ranking_pb2.RankResponse(
+        results=results,
+        weights_version=ranking.weights_version,
+        profile=ranking.profile,
+        next_page_token=ranking.next_page_token,
+    )
+
+
+def stats_response(
+    stats: Sequence[ProductStats], version: int
+) -> ranking_pb2.GetProductStatsResponse:
+    return ranking_pb2.GetProductStatsResponse(
+        stats=[
+            ranking_pb2.ProductStats(
+                product_id=s.product_id,
+                known=s.known,
+                category=s.category,
+                rating_count=s.rating_count,
+                stars_histogram=list(s.histogram),
+                stars_mean=s.stars_mean,
+                bayesian_average=s.bayesian_average,
+                prior_mean=s.prior_mean,
+                prior_strength=s.prior_strength,
+                likes=s.likes,
+                dislikes=s.dislikes,
+                wilson_lower_bound=s.wilson_lower_bound,
+                confidence=s.confidence,
+            )
+            for s in stats
+        ],
+        weights_version=version,
+    )
+
+
+def weights_response(state: WeightsState) -> admin_pb2.GetWeightsResponse:
+    loaded_at = Timestamp()
+    loaded_at.FromDatetime(state.loaded_at)
+    return admin_pb2.GetWeightsResponse(
+        version=state.version,
+        default_profile=state.profiles.default,
+        profiles=[
+            admin_pb2.WeightsProfile(
+                name=p.name,
+                weights=dict(p.weights),
+                prior_mean=p.prior.mean or 0.0,
+                prior_mean_from_catalogue=p.prior.mean is None,
+                prior_strength=p.prior.strength,
+                confidence=p.confidence,
+            )
+            for p in state.profiles.profiles.values()
+        ],
+        source_toml=state.source_toml,
+        source=state.source,
+        loaded_at=loaded_at,
+    )

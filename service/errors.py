@@ -1,0 +1,38 @@
+"""Domain exceptions. They name what went wrong in the service's own terms;
+service/status.py maps them, in one table, to gRPC status codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ReviewrankError(Exception):
+    """Base of every error the service reports to its callers."""
+
+
+class InvalidArgument(ReviewrankError):
+    """The request is malformed; ``violations`` holds (field path, description) pairs."""
+
+    def __init__(self, violations: Iterable[tuple[str, str]]) -> None:
+        self.violations = tuple(violations)
+        super().__init__("; ".join(f"{f}: {d}" for f, d in self.violations) or "invalid argument")
+
+
+class NotFound(ReviewrankError):
+    """A named thing (e.g. a weights profile) does not exist."""
+
+
+class StorageUnavailable(ReviewrankError):
+    """The store could not commit: nothing was acknowledged."""
+
+
+class Overloaded(ReviewrankError):
+    """Too much work is queued; the caller should back off and retry."""
+
+
+class DeadlineExpired(ReviewrankError):
+    """The caller's deadline passed before the work could start."""
+
+
+class ShuttingDown(ReviewrankError):
+    """The server is stopping and takes no new writes."""

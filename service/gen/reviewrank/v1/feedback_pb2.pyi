@@ -1,0 +1,93 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LikeValue(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LIKE_VALUE_UNSPECIFIED: _ClassVar[LikeValue]
+    LIKE: _ClassVar[LikeValue]
+    DISLIKE: _ClassVar[LikeValue]
+    CLEAR: _ClassVar[LikeValue]
+
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
+    APPLIED: _ClassVar[Outcome]
+    DUPLICATE: _ClassVar[Outcome]
+    SUPERSEDED: _ClassVar[Outcome]
+LIKE_VALUE_UNSPECIFIED: LikeValue
+LIKE: LikeValue
+DISLIKE: LikeValue
+CLEAR: LikeValue
+OUTCOME_UNSPECIFIED: Outcome
+APPLIED: Outcome
+DUPLICATE: Outcome
+SUPERSEDED: Outcome
+
+class SubmitRatingRequest(_message.Message):
+    __slots__ = ("event_id", "product_id", "user_id", "stars", "occurred_at", "category")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    STARS_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    product_id: str
+    user_id: str
+    stars: int
+    occurred_at: _timestamp_pb2.Timestamp
+    category: str
+    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., stars: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category: _Optional[str] = ...) -> None: ...
+
+class SubmitLikeRequest(_message.Message):
+    __slots__ = ("event_id", "product_id", "user_id", "value", "occurred_at")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    product_id: str
+    user_id: str
+    value: LikeValue
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., value: _Optional[_Union[LikeValue, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FeedbackEvent(_message.Message):
+    __slots__ = ("rating", "like")
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    LIKE_FIELD_NUMBER: _ClassVar[int]
+    rating: SubmitRatingRequest
+    like: SubmitLikeRequest
+    def __init__(self, rating: _Optional[_Union[SubmitRatingRequest, _Mapping]] = ..., like: _Optional[_Union[SubmitLikeRequest, _Mapping]] = ...) -> None: ...
+
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[FeedbackEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[FeedbackEvent, _Mapping]]] = ...) -> None: ...
+
+class SubmitResponse(_message.Message):
+    __slots__ = ("outcome", "seq")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    outcome: Outcome
+    seq: int
+    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class SubmitBatchResponse(_message.Message):
+    __slots__ = ("results", "seq")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SubmitResponse]
+    seq: int
+    def __init__(self, results: _Optional[_Iterable[_Union[SubmitResponse, _Mapping]]] = ..., seq: _Optional[int] = ...) -> None: ...

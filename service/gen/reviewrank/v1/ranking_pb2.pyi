@@ -1,0 +1,155 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Candidate(_message.Message):
+    __slots__ = ("product_id", "relevance")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEVANCE_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    relevance: float
+    def __init__(self, product_id: _Optional[str] = ..., relevance: _Optional[float] = ...) -> None: ...
+
+class RankRequest(_message.Message):
+    __slots__ = ("candidates", "limit", "profile", "explain")
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    limit: int
+    profile: str
+    explain: bool
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., limit: _Optional[int] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+
+class TopRequest(_message.Message):
+    __slots__ = ("category", "limit", "page_token", "profile", "explain")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    limit: int
+    page_token: str
+    profile: str
+    explain: bool
+    def __init__(self, category: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+
+class RankResponse(_message.Message):
+    __slots__ = ("results", "weights_version", "profile", "next_page_token")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[RankedProduct]
+    weights_version: int
+    profile: str
+    next_page_token: str
+    def __init__(self, results: _Optional[_Iterable[_Union[RankedProduct, _Mapping]]] = ..., weights_version: _Optional[int] = ..., profile: _Optional[str] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RankedProduct(_message.Message):
+    __slots__ = ("product_id", "score", "explanation")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    score: float
+    explanation: Explanation
+    def __init__(self, product_id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+
+class Explanation(_message.Message):
+    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known")
+    RATING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STARS_MEAN_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    BAYESIAN_AVERAGE_FIELD_NUMBER: _ClassVar[int]
+    LIKES_FIELD_NUMBER: _ClassVar[int]
+    DISLIKES_FIELD_NUMBER: _ClassVar[int]
+    WILSON_LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    RELEVANCE_FIELD_NUMBER: _ClassVar[int]
+    RELEVANCE_NORMALIZED_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
+    rating_count: int
+    stars_mean: float
+    prior_mean: float
+    prior_strength: float
+    prior_source: str
+    bayesian_average: float
+    likes: int
+    dislikes: int
+    wilson_lower_bound: float
+    confidence: float
+    relevance: float
+    relevance_normalized: float
+    contributions: _containers.RepeatedCompositeFieldContainer[Contribution]
+    known: bool
+    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ...) -> None: ...
+
+class Contribution(_message.Message):
+    __slots__ = ("component", "value", "normalized", "weight", "contribution")
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZED_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    component: str
+    value: float
+    normalized: float
+    weight: float
+    contribution: float
+    def __init__(self, component: _Optional[str] = ..., value: _Optional[float] = ..., normalized: _Optional[float] = ..., weight: _Optional[float] = ..., contribution: _Optional[float] = ...) -> None: ...
+
+class GetProductStatsRequest(_message.Message):
+    __slots__ = ("product_ids", "profile")
+    PRODUCT_IDS_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    product_ids: _containers.RepeatedScalarFieldContainer[str]
+    profile: str
+    def __init__(self, product_ids: _Optional[_Iterable[str]] = ..., profile: _Optional[str] = ...) -> None: ...
+
+class GetProductStatsResponse(_message.Message):
+    __slots__ = ("stats", "weights_version")
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    stats: _containers.RepeatedCompositeFieldContainer[ProductStats]
+    weights_version: int
+    def __init__(self, stats: _Optional[_Iterable[_Union[ProductStats, _Mapping]]] = ..., weights_version: _Optional[int] = ...) -> None: ...
+
+class ProductStats(_message.Message):
+    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    RATING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STARS_HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    STARS_MEAN_FIELD_NUMBER: _ClassVar[int]
+    BAYESIAN_AVERAGE_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    LIKES_FIELD_NUMBER: _ClassVar[int]
+    DISLIKES_FIELD_NUMBER: _ClassVar[int]
+    WILSON_LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    known: bool
+    category: str
+    rating_count: int
+    stars_histogram: _containers.RepeatedScalarFieldContainer[int]
+    stars_mean: float
+    bayesian_average: float
+    prior_mean: float
+    prior_strength: float
+    likes: int
+    dislikes: int
+    wilson_lower_bound: float
+    confidence: float
+    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,304 @@
+"""The ranking application: candidates in, ordered and explained products out.
+
+It resolves the weights profile and the prior, gathers the products' aggregates
+from the in-memory catalogue and hands the arrays to ``ranking``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ranking.blend import Breakdown, Evidence, Prior, blend, rank_order
+from ranking.profiles import Profile
+from service.catalogue import Catalogue, Snapshot
+from service.errors import InvalidArgument
+from service.weights import WeightsRegistry, WeightsState
+
+
+@dataclass(frozen=True)
+class ContributionView:
+    component: str
+    value: float
+    normalized: float
+    weight: float
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    known: bool
+    rating_count: int
+    stars_mean: float
+    prior_mean: float
+    prior_strength: float
+    prior_source: str
+    bayesian_average: float
+    likes: int
+    dislikes: int
+    wilson_lower_bound: float
+    confidence: float
+    relevance: float
+    relevance_normalized: float
+    contributions: tuple[ContributionView, ...]
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    product_id: str
+    score: float
+    explanation: Explanation | None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    items: list[RankedItem]
+    weights_version: int
+    profile: str
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True)
+class ProductStats:
+    product_id: str
+    known: bool
+    category: str
+    rating_count: int
+    histogram: tuple[int, ...]
+    stars_mean: float
+    bayesian_average: float
+    prior_mean: float
+    prior_strength: float
+    likes: int
+    dislikes: int
+    wilson_lower_bound: float
+    confidence: float
+
+
+class Ranker:
+    def __init__(self, catalogue: Catalogue, weights: WeightsRegistry) -> None:
+        self._catalogue = catalogue
+        self._weights = weights
+        self._top_cache: tuple[tuple[int, int, str], _TopOrder] | None = None
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _profile(self, state: WeightsState, name: str) -> Profile:
+        profile = state.profiles.get(name)
+        if profile is None:
+            known = ", ".join(sorted(state.profiles.profiles))
+            raise InvalidArgument([("profile", f"unknown profile {name!r} (known: {known})")])
+        return profile
+
+    def _prior(self, profile: Profile) -> Prior:
+        if profile.prior.mean is None:
+            return Prior(self._catalogue.catalogue_mean(), profile.prior.strength, "catalogue")
+        return Prior(profile.prior.mean, profile.prior.strength, "fixed")
+
+    @staticmethod
+    def _explain(
+        breakdown: Breakdown,
+        evidence: Evidence,
+        known: np.ndarray,
+        prior: Prior,
+        profile: Profile,
+        rows: Sequence[int],
+    ) -> list[Explanation]:
+        prior_mean = np.broadcast_to(np.asarray(prior.mean, dtype=np.float64), known.shape)
+        prior_strength = np.broadcast_to(np.asarray(prior.strength, dtype=np.float64), known.shape)
+        explanations = []
+        for i in rows:
+            relevance = breakdown.relevance
+            relevance_normalized = breakdown.relevance_normalized
+            explanations.append(
+                Explanation(
+                    known=bool(known[i]),
+                    rating_count=int(evidence.rating_count[i]),
+                    stars_mean=float(breakdown.stars_mean[i]),
+                    prior_mean=float(prior_mean[i]),
+                    prior_strength=float(prior_strength[i]),
+                    prior_source=prior.source,
+                    bayesian_average=float(breakdown.bayesian_average[i]),
+                    likes=int(evidence.likes[i]),
+                    dislikes=int(evidence.dislikes[i]),
+                    wilson_lower_bound=float(breakdown.wilson_lower_bound[i]),
+                    confidence=profile.confidence,
+                    relevance=0.0 if relevance is None else float(relevance[i]),
+                    relevance_normalized=(
+                        0.0 if relevance_normalized is None else float(relevance_normalized[i])
+                    ),
+                    contributions=tuple(
+                        ContributionView(
+                            c.name,
+                            float(c.value[i]),
+                            float(c.normalized[i]),
+                            c.weight,
+                            float(c.contribution[i]),
+                        )
+                        for c in breakdown.components
+                    ),
+                )
+            )
+        return explanations
+
+    # -- use cases ---------------------------------------------------------------------------
+
+    def rank(
+        self,
+        product_ids: Sequence[str],
+        relevance: Sequence[float],
+        limit: int,
+        profile_name: str,
+        explain: bool,
+    ) -> Ranking:
+        state = self._weights.current
+        profile = self._profile(state, profile_name)
+        gathered = self._catalogue.gather(product_ids)
+        prior = self._prior(profile)
+        breakdown = blend(
+            gathered.evidence, profile, prior, np.asarray(relevance, dtype=np.float64)
+        )
+        order = rank_order(breakdown.score, gathered.evidence.amount)
+        if limit:
+            order = order[:limit]
+        rows = order.tolist()
+        explanations: list[Explanation | None] = (
+            list(self._explain(breakdown, gathered.evidence, gathered.known, prior, profile, rows))
+            if explain
+            else [None] * len(rows)
+        )
+        scores = breakdown.score[order].tolist()
+        items = [
+            RankedItem(product_ids[i], score, explanation)
+            for i, score, explanation in zip(rows, scores, explanations, strict=True)
+        ]
+        return Ranking(items, state.version, profile.name)
+
+    def top(
+        self, category: str, limit: int, page_token: str, profile_name: str, explain: bool
+    ) -> Ranking:
+        state = self._weights.current
+        profile = self._profile(state, profile_name)
+        offset = _decode_page_token(page_token, category, profile.name)
+        top = self._top_order(state, profile)
+        if category:
+            code = top.snapshot.categories.get(category)
+            order = top.order if code is None else top.order[top.codes_in_order == code]
+            if code is None:
+                order = order[:0]
+        else:
+            order = top.order
+        page = order[offset : offset + limit]
+        rows = page.tolist()
+        snapshot = top.snapshot
+        explanations: list[Explanation | None] = (
+            list(
+                self._explain(
+                    top.breakdown,
+                    snapshot.evidence,
+                    np.ones(len(snapshot.product_ids), dtype=bool),
+                    top.prior,
+                    profile,
+                    rows,
+                )
+            )
+            if explain
+            else [None] * len(rows)
+        )
+        items = [
+            RankedItem(snapshot.product_ids[i], float(top.breakdown.score[i]), explanation)
+            for i, explanation in zip(rows, explanations, strict=True)
+        ]
+        next_offset = offset + len(rows)
+        token = (
+            _encode_page_token(next_offset, category, profile.name)
+            if next_offset < order.size
+            else ""
+        )
+        return Ranking(items, state.version, profile.name, token)
+
+    def _top_order(self, state: WeightsState, profile: Profile) -> _TopOrder:
+        key = (self._catalogue.seq, state.version, profile.name)
+        cached = self._top_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        snapshot = self._catalogue.snapshot()
+        prior = self._prior(profile)
+        breakdown = blend(snapshot.evidence, profile, prior)
+        order = rank_order(breakdown.score, snapshot.evidence.amount)
+        top = _TopOrder(snapshot, prior, breakdown, order, snapshot.category_code[order])
+        self._top_cache = ((snapshot.seq, state.version, profile.name), top)
+        return top
+
+    def product_stats(
+        self, product_ids: Sequence[str], profile_name: str
+    ) -> tuple[list[ProductStats], int]:
+        state = self._weights.current
+        profile = self._profile(state, profile_name)
+        gathered = self._catalogue.gather(product_ids)
+        prior = self._prior(profile)
+        breakdown = blend(gathered.evidence, profile, prior)
+        ev = gathered.evidence
+        explanations = self._explain(
+            breakdown, ev, gathered.known, prior, profile, range(len(product_ids))
+        )
+        stats = [
+            ProductStats(
+                product_id=product_ids[i],
+                known=e.known,
+                category=gathered.category[i],
+                rating_count=e.rating_count,
+                histogram=tuple(int(x) for x in gathered.histogram[i]),
+                stars_mean=e.stars_mean,
+                bayesian_average=e.bayesian_average,
+                prior_mean=e.prior_mean,
+                prior_strength=e.prior_strength,
+                likes=e.likes,
+                dislikes=e.dislikes,
+                wilson_lower_bound=e.wilson_lower_bound,
+                confidence=e.confidence,
+            )
+            for i, e in enumerate(explanations)
+        ]
+        return stats, state.version
+
+
+@dataclass(frozen=True)
+class _TopOrder:
+    snapshot: Snapshot
+    prior: Prior
+    breakdown: Breakdown
+    order: np.ndarray
+    codes_in_order: np.ndarray
+
+
+def _encode_page_token(offset: int, category: str, profile: str) -> str:
+    raw = json.dumps({"o": offset, "c": category, "p": profile}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_page_token(token: str, category: str, profile: str) -> int:
+    if not token:
+        return 0
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        offset = data["o"]
+        ok = (
+            isinstance(offset, int)
+            and offset >= 0
+            and data["c"] == category
+            and data["p"] == profile
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
+        ok = False
+    if not ok:
+        raise InvalidArgument(
+            [("page_token", "not a token returned by Top for this category and profile")]
+        )
+    return int(offset)

@@ -1,0 +1,89 @@
+"""Thin gRPC servicers: protobuf in, application call, protobuf out."""
+
+from __future__ import annotations
+
+import grpc
+from reviewrank.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    feedback_pb2,
+    feedback_pb2_grpc,
+    ranking_pb2,
+    ranking_pb2_grpc,
+)
+
+from service import convert
+from service.app import Application
+
+_NO_DEADLINE = 365 * 24 * 3600.0
+
+
+def _timeout(context: grpc.ServicerContext) -> float | None:
+    """Seconds left before the caller's deadline; None when the caller set none."""
+    remaining: float | None = context.time_remaining()
+    return None if remaining is None or remaining > _NO_DEADLINE else max(remaining, 0.0)
+
+
+class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
+    def __init__(self, app: Application) -> None:
+        self._app = app
+
+    def SubmitRating(
+        self, request: feedback_pb2.SubmitRatingRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.SubmitResponse:
+        event = convert.rating_event(request, self._app.settings)
+        [result] = self._app.submit([event], _timeout(context))
+        return convert.submit_response(result)
+
+    def SubmitLike(
+        self, request: feedback_pb2.SubmitLikeRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.SubmitResponse:
+        event = convert.like_event(request, self._app.settings)
+        [result] = self._app.submit([event], _timeout(context))
+        return convert.submit_response(result)
+
+    def SubmitBatch(
+        self, request: feedback_pb2.SubmitBatchRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.SubmitBatchResponse:
+        events = convert.batch_events(request, self._app.settings)
+        return convert.batch_response(self._app.submit(events, _timeout(context)))
+
+
+class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
+    def __init__(self, app: Application) -> None:
+        self._app = app
+
+    def Rank(
+        self, request: ranking_pb2.RankRequest, context: grpc.ServicerContext
+    ) -> ranking_pb2.RankResponse:
+        ids, relevance = convert.rank_request(request, self._app.settings)
+        ranking = self._app.ranker.rank(
+            ids, relevance, request.limit, request.profile, request.explain
+        )
+        return convert.rank_response(ranking)
+
+    def Top(
+        self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext
+    ) -> ranking_pb2.RankResponse:
+        limit = convert.top_request(request, self._app.settings)
+        ranking = self._app.ranker.top(
+            request.category, limit, request.page_token, request.profile, request.explain
+        )
+        return convert.rank_response(ranking)
+
+    def GetProductStats(
+        self, request: ranking_pb2.GetProductStatsRequest, context: grpc.ServicerContext
+    ) -> ranking_pb2.GetProductStatsResponse:
+        ids = convert.stats_request(request, self._app.settings)
+        stats, version = self._app.ranker.product_stats(ids, request.profile)
+        return convert.stats_response(stats, version)
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    def __init__(self, app: Application) -> None:
+        self._app = app
+
+    def GetWeights(
+        self, request: admin_pb2.GetWeightsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.GetWeightsResponse:
+        return convert.weights_response(self._app.weights_state())

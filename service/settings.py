@@ -1,0 +1,97 @@
+"""Service configuration, read once into a frozen Settings object.
+
+Precedence: command-line flags > environment variables (``REVIEWRANK_*``) >
+defaults. Nothing else in the service reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from service.dataset import DATA_DIR
+
+ENV_PREFIX = "REVIEWRANK_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    address: str = "127.0.0.1:50051"
+    database: Path = DATA_DIR / "reviewrank.db"
+    weights: Path = DATA_DIR / "weights.toml"
+    # Logging: "json" (production), "console" (development) or "auto" (console on a TTY).
+    log_format: str = "auto"
+    log_level: str = "info"
+    # Server.
+    max_workers: int = 64
+    max_concurrent_rpcs: int = 512
+    max_message_bytes: int = 4 * 1024 * 1024
+    grace_seconds: float = 10.0
+    # Input limits.
+    max_batch_events: int = 1000
+    max_candidates: int = 5000
+    max_stats_products: int = 1000
+    max_top_limit: int = 1000
+    max_id_length: int = 128
+    max_future_seconds: float = 24 * 3600.0
+    # Storage: "FULL" (durable default) or "NORMAL" (may lose the last commits on power loss).
+    synchronous: str = "FULL"
+    busy_timeout_ms: int = 5000
+    writer_queue_size: int = 10_000
+    writer_group_max_events: int = 5000
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given fields replaced; None values are ignored."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _coerce(kind: Any, text: str) -> Any:
+    if kind in (int, "int"):
+        return int(text)
+    if kind in (float, "float"):
+        return float(text)
+    if kind in (Path, "Path"):
+        return Path(text)
+    return text
+
+
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from ``REVIEWRANK_<FIELD>`` variables, then the given overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        text = env.get(ENV_PREFIX + f.name.upper())
+        if text is not None and text != "":
+            try:
+                values[f.name] = _coerce(f.type, text)
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={text!r}: {exc}") from None
+    settings = Settings(**values).with_overrides(**overrides)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Raises ValueError naming the first setting that cannot work."""
+    if settings.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
+    if settings.log_format not in ("auto", "json", "console"):
+        raise ValueError("log_format must be auto, json or console")
+    for name in (
+        "max_workers",
+        "max_concurrent_rpcs",
+        "max_batch_events",
+        "max_candidates",
+        "max_stats_products",
+        "max_top_limit",
+        "max_id_length",
+        "writer_queue_size",
+        "writer_group_max_events",
+    ):
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{name} must be at least 1")
+    if settings.max_workers <= 2:
+        raise ValueError("max_workers must be at least 3")

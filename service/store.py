@@ -1,0 +1,332 @@
+"""SQLite storage: the vote tables, the event log and per-product aggregates.
+
+One write transaction applies a group of events: each event is checked
+against the event log (DUPLICATE), then against the user's current vote on the
+product (newer wins by ``(occurred_at, event_id)``; an older one is
+SUPERSEDED), and the product's aggregates are updated in the same transaction,
+so they always equal a recount of the votes. Every recorded event takes the
+next sequence number; a product row carries the sequence number of its last
+change, which makes ``products`` a change feed ordered by ``seq``.
+
+Durability: WAL journal, ``synchronous=FULL`` by default, an explicit
+``BEGIN IMMEDIATE`` … ``COMMIT`` per group; callers are acknowledged only after
+:meth:`SQLiteStore.apply` returns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from service.domain import Event, Outcome, ProductRow, RatingEvent, WriteResult
+
+migrations = Migrations("reviewrank")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE products (
+            idx INTEGER PRIMARY KEY,
+            product_id TEXT NOT NULL UNIQUE,
+            category TEXT NOT NULL DEFAULT '',
+            rating_count INTEGER NOT NULL DEFAULT 0 CHECK (rating_count >= 0),
+            star_sum INTEGER NOT NULL DEFAULT 0 CHECK (star_sum >= 0),
+            s1 INTEGER NOT NULL DEFAULT 0 CHECK (s1 >= 0),
+            s2 INTEGER NOT NULL DEFAULT 0 CHECK (s2 >= 0),
+            s3 INTEGER NOT NULL DEFAULT 0 CHECK (s3 >= 0),
+            s4 INTEGER NOT NULL DEFAULT 0 CHECK (s4 >= 0),
+            s5 INTEGER NOT NULL DEFAULT 0 CHECK (s5 >= 0),
+            likes INTEGER NOT NULL DEFAULT 0 CHECK (likes >= 0),
+            dislikes INTEGER NOT NULL DEFAULT 0 CHECK (dislikes >= 0),
+            seq INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    db.execute("CREATE INDEX products_seq ON products (seq)")
+    db.execute(
+        """CREATE TABLE ratings (
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+            occurred_at_us INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            PRIMARY KEY (product_id, user_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE likes (
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            value INTEGER NOT NULL CHECK (value IN (-1, 0, 1)),
+            occurred_at_us INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            PRIMARY KEY (product_id, user_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        """CREATE TABLE events (
+            event_id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('rating', 'like')),
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            occurred_at_us INTEGER NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('APPLIED', 'SUPERSEDED')),
+            recorded_at_us INTEGER NOT NULL
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
+
+
+_PRODUCT_COLUMNS = (
+    "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
+)
+_ENSURE_PRODUCT = """
+INSERT INTO products (product_id, category, seq) VALUES (?, ?, ?)
+ON CONFLICT (product_id) DO NOTHING
+"""
+# Deltas are applied by UPDATE (not by an upsert's VALUES row, whose CHECKs would see them).
+_UPDATE_PRODUCT = f"""
+UPDATE products SET
+    category = CASE WHEN ?1 != '' THEN ?1 ELSE category END,
+    rating_count = rating_count + ?2, star_sum = star_sum + ?3,
+    s1 = s1 + ?4, s2 = s2 + ?5, s3 = s3 + ?6, s4 = s4 + ?7, s5 = s5 + ?8,
+    likes = likes + ?9, dislikes = dislikes + ?10, seq = ?11
+WHERE product_id = ?12
+RETURNING {_PRODUCT_COLUMNS}
+"""
+_INSERT_EVENT = """
+INSERT INTO events
+    (event_id, seq, kind, product_id, user_id, value, occurred_at_us, outcome, recorded_at_us)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def _row(values: Sequence[Any]) -> ProductRow:
+    return ProductRow(
+        idx=values[0],
+        product_id=values[1],
+        category=values[2],
+        rating_count=values[3],
+        star_sum=values[4],
+        histogram=(values[5], values[6], values[7], values[8], values[9]),
+        likes=values[10],
+        dislikes=values[11],
+        seq=values[12],
+    )
+
+
+@dataclass(frozen=True)
+class ProductTable:
+    """All product rows as columns (bulk load for the in-memory catalogue)."""
+
+    idx: npt.NDArray[np.int64]
+    product_ids: list[str]
+    categories: list[str]
+    rating_count: npt.NDArray[np.int64]
+    star_sum: npt.NDArray[np.int64]
+    histogram: npt.NDArray[np.int64]  # shape (n, 5)
+    likes: npt.NDArray[np.int64]
+    dislikes: npt.NDArray[np.int64]
+    seq: int
+
+
+@dataclass(frozen=True)
+class AppliedGroup:
+    """What one committed transaction did."""
+
+    results: list[list[WriteResult]]  # per job, per event
+    products: list[ProductRow]  # final state of every product touched
+    seq: int  # the last sequence number after the commit
+
+
+class SQLiteStore:
+    """The SQLite database behind the service. Not thread-safe: one writer thread uses it."""
+
+    def __init__(
+        self, path: Path | str, synchronous: str = "FULL", busy_timeout_ms: int = 5000
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(self.path), check_same_thread=False, timeout=busy_timeout_ms / 1000
+        )
+        self.conn = conn
+        # Pragmas sqlite-utils leaves alone: WAL, durability and lock waits.
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{self.path}: could not enable WAL journal (got {mode})")
+        conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self.db = sqlite_utils.Database(conn)
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        """Checkpoints the WAL into the database file and closes the connection."""
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self.conn.close()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def apply(self, jobs: Sequence[Sequence[Event]], now_us: int | None = None) -> AppliedGroup:
+        """Applies every job's events in one transaction, in order; commits before returning."""
+        recorded_at = now_us if now_us is not None else time.time_ns() // 1000
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
+            touched: dict[str, ProductRow] = {}
+            results: list[list[WriteResult]] = []
+            for job in jobs:
+                job_results = []
+                for event in job:
+                    result = self._apply_event(event, seq + 1, recorded_at, touched)
+                    if result.outcome is not Outcome.DUPLICATE:
+                        seq += 1
+                    job_results.append(result)
+                results.append(job_results)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return AppliedGroup(results=results, products=list(touched.values()), seq=seq)
+
+    def _apply_event(
+        self, event: Event, seq: int, recorded_at: int, touched: dict[str, ProductRow]
+    ) -> WriteResult:
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)).fetchone():
+            return WriteResult(Outcome.DUPLICATE, 0)
+        if isinstance(event, RatingEvent):
+            kind, table, value = "rating", "ratings", event.stars
+        else:
+            kind, table, value = "like", "likes", int(event.value)
+        current = conn.execute(
+            f"SELECT {'stars' if kind == 'rating' else 'value'}, occurred_at_us, event_id "
+            f"FROM {table} WHERE product_id = ? AND user_id = ?",
+            (event.product_id, event.user_id),
+        ).fetchone()
+        newer = current is None or (current[1], current[2]) < (event.occurred_at_us, event.event_id)
+        outcome = Outcome.APPLIED if newer else Outcome.SUPERSEDED
+        conn.execute(
+            _INSERT_EVENT,
+            (
+                event.event_id,
+                seq,
+                kind,
+                event.product_id,
+                event.user_id,
+                value,
+                event.occurred_at_us,
+                outcome.name,
+                recorded_at,
+            ),
+        )
+        if not newer:
+            return WriteResult(outcome, seq)
+        column = "stars" if kind == "rating" else "value"
+        conn.execute(
+            f"INSERT INTO {table} (product_id, user_id, {column}, occurred_at_us, event_id) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, user_id) DO UPDATE SET "
+            f"{column} = excluded.{column}, occurred_at_us = excluded.occurred_at_us, "
+            "event_id = excluded.event_id",
+            (event.product_id, event.user_id, value, event.occurred_at_us, event.event_id),
+        )
+        old = None if current is None else current[0]
+        count = star_sum = likes = dislikes = 0
+        histogram = [0, 0, 0, 0, 0]
+        category = ""
+        if isinstance(event, RatingEvent):
+            category = event.category
+            histogram[event.stars - 1] += 1
+            star_sum = event.stars
+            if old is None:
+                count = 1
+            else:
+                histogram[old - 1] -= 1
+                star_sum -= old
+        else:
+            likes = (value == 1) - (old == 1)
+            dislikes = (value == -1) - (old == -1)
+        conn.execute(_ENSURE_PRODUCT, (event.product_id, category, seq))
+        row = conn.execute(
+            _UPDATE_PRODUCT,
+            (category, count, star_sum, *histogram, likes, dislikes, seq, event.product_id),
+        ).fetchone()
+        touched[event.product_id] = _row(row)
+        return WriteResult(outcome, seq)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        return int(self.conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+
+    def load_products(self, after_seq: int = 0) -> ProductTable:
+        """Every product row changed after ``after_seq`` (all of them for 0), in one read."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE seq > ? ORDER BY idx", (after_seq,)
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        numbers = np.array([r[:1] + r[3:12] for r in rows], dtype=np.int64).reshape(-1, 10)
+        return ProductTable(
+            idx=numbers[:, 0].copy(),
+            product_ids=[r[1] for r in rows],
+            categories=[r[2] for r in rows],
+            rating_count=numbers[:, 1].copy(),
+            star_sum=numbers[:, 2].copy(),
+            histogram=numbers[:, 3:8].copy(),
+            likes=numbers[:, 8].copy(),
+            dislikes=numbers[:, 9].copy(),
+            seq=int(seq),
+        )
+
+    def count_events(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def aggregate_mismatches(self) -> list[str]:
+        """Products whose stored aggregates differ from a recount of the votes (should be none)."""
+        recount = self.conn.execute(
+            """
+            WITH r AS (
+                SELECT product_id, count(*) AS n, sum(stars) AS s,
+                       sum(stars = 1) AS s1, sum(stars = 2) AS s2, sum(stars = 3) AS s3,
+                       sum(stars = 4) AS s4, sum(stars = 5) AS s5
+                FROM ratings GROUP BY product_id),
+            l AS (
+                SELECT product_id, sum(value = 1) AS likes, sum(value = -1) AS dislikes
+                FROM likes GROUP BY product_id)
+            SELECT p.product_id FROM products p
+            LEFT JOIN r ON r.product_id = p.product_id
+            LEFT JOIN l ON l.product_id = p.product_id
+            WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
+               OR p.s1 != coalesce(r.s1, 0) OR p.s2 != coalesce(r.s2, 0)
+               OR p.s3 != coalesce(r.s3, 0) OR p.s4 != coalesce(r.s4, 0)
+               OR p.s5 != coalesce(r.s5, 0)
+               OR p.likes != coalesce(l.likes, 0) OR p.dislikes != coalesce(l.dislikes, 0)
+            UNION
+            SELECT product_id FROM ratings WHERE product_id NOT IN (SELECT product_id FROM products)
+            UNION
+            SELECT product_id FROM likes WHERE product_id NOT IN (SELECT product_id FROM products)
+            """
+        ).fetchall()
+        return sorted(r[0] for r in recount)

@@ -1,0 +1,54 @@
+"""Settings are read once, from the environment and flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, from_env
+
+
+def test_defaults_serve_on_localhost_50051() -> None:
+    assert "127.0.0.1:50051" == from_env({}).address
+
+
+def test_environment_variables_override_defaults() -> None:
+    settings = from_env(
+        {
+            "REVIEWRANK_ADDRESS": "0.0.0.0:6000",
+            "REVIEWRANK_MAX_CANDIDATES": "10",
+            "REVIEWRANK_DATABASE": "/tmp/x.db",
+        }
+    )
+
+    assert ("0.0.0.0:6000", 10, Path("/tmp/x.db")) == (
+        settings.address,
+        settings.max_candidates,
+        settings.database,
+    )
+
+
+def test_flags_override_the_environment() -> None:
+    settings = from_env({"REVIEWRANK_ADDRESS": "0.0.0.0:6000"}, address="127.0.0.1:7000")
+
+    assert "127.0.0.1:7000" == settings.address
+
+
+def test_unset_flags_leave_the_environment_in_force() -> None:
+    assert "0.0.0.0:6000" == from_env({"REVIEWRANK_ADDRESS": "0.0.0.0:6000"}, address=None).address
+
+
+def test_a_malformed_number_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="REVIEWRANK_MAX_CANDIDATES"):
+        from_env({"REVIEWRANK_MAX_CANDIDATES": "many"})
+
+
+def test_an_impossible_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        from_env({"REVIEWRANK_SYNCHRONOUS": "OFF"})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Settings().address = "x"  # type: ignore[misc]

@@ -1,0 +1,89 @@
+"""Graceful shutdown of a real server process on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
+
+from service.dataset import DATA_DIR
+from service.store import SQLiteStore
+from tests.helpers import rating
+from tests.process import ServerProcess
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_the_server_cleanly_keeping_acknowledged_events(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    database = tmp_path / "db.sqlite"
+    server = ServerProcess("--database", str(database), "--weights", str(DATA_DIR / "weights.toml"))
+    acknowledged: list[str] = []
+    failures: list[grpc.StatusCode] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    stop_writing = threading.Event()
+
+    def write(worker: int) -> None:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
+            for i in range(100_000):
+                if stop_writing.is_set():
+                    return
+                request = rating(
+                    f"p{i % 13}", f"w{worker}-u{i}", 1 + i % 5, event_id=f"w{worker}-{i}"
+                )
+                try:
+                    response = stub.SubmitRating(request, timeout=5)
+                except grpc.RpcError as error:
+                    with lock:
+                        failures.append(error.code())
+                    return
+                assert feedback_pb2.APPLIED == response.outcome
+                with lock:
+                    acknowledged.append(request.event_id)
+
+    def watch_health() -> None:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                for response in stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=30):
+                    statuses.append(response.status)
+            except grpc.RpcError:
+                pass
+
+    watcher = threading.Thread(target=watch_health)
+    watcher.start()
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in writers:
+        thread.start()
+    while len(acknowledged) < 200:
+        threading.Event().wait(0.01)
+    server.proc.send_signal(signum)
+    code = server.wait(30)
+    stop_writing.set()
+    for thread in [*writers, watcher]:
+        thread.join(30)
+
+    assert 0 == code
+    assert "server stopped" in server.events()
+    assert [
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    ] == statuses[:2]
+    assert set(failures) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+    wal = database.with_name(database.name + "-wal")
+    assert not wal.exists() or 0 == wal.stat().st_size, "WAL not checkpointed"
+    store = SQLiteStore(database)
+    try:
+        stored = {row[0] for row in store.conn.execute("SELECT event_id FROM events")}
+        assert set(acknowledged) <= stored
+        assert [] == store.aggregate_mismatches()
+        assert "ok" == store.conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        store.close()

@@ -1,0 +1,149 @@
+"""SQLiteStore on real files: vote semantics against a plain model, recount, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.domain import Event, LikeEvent, LikeValue, Outcome, RatingEvent
+from service.store import SQLiteStore
+
+PRODUCTS = ["p0", "p1", "p2"]
+USERS = ["u0", "u1", "u2"]
+
+ratings = st.builds(
+    RatingEvent,
+    event_id=st.sampled_from([f"e{i}" for i in range(40)]),
+    product_id=st.sampled_from(PRODUCTS),
+    user_id=st.sampled_from(USERS),
+    stars=st.integers(1, 5),
+    occurred_at_us=st.integers(0, 20),
+)
+likes = st.builds(
+    LikeEvent,
+    event_id=st.sampled_from([f"e{i}" for i in range(40)]),
+    product_id=st.sampled_from(PRODUCTS),
+    user_id=st.sampled_from(USERS),
+    value=st.sampled_from(list(LikeValue)),
+    occurred_at_us=st.integers(0, 20),
+)
+event_lists = st.lists(st.lists(st.one_of(ratings, likes), min_size=1, max_size=6), max_size=12)
+
+
+class Model:
+    """The vote semantics in plain Python."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.votes: dict[tuple[str, str, str], tuple[int, str, int]] = {}
+
+    def apply(self, event: Event) -> Outcome:
+        if event.event_id in self.seen:
+            return Outcome.DUPLICATE
+        self.seen.add(event.event_id)
+        kind = "rating" if isinstance(event, RatingEvent) else "like"
+        value = event.stars if isinstance(event, RatingEvent) else int(event.value)
+        key = (kind, event.product_id, event.user_id)
+        current = self.votes.get(key)
+        if current is not None and current[:2] >= (event.occurred_at_us, event.event_id):
+            return Outcome.SUPERSEDED
+        self.votes[key] = (event.occurred_at_us, event.event_id, value)
+        return Outcome.APPLIED
+
+    def aggregates(self, product: str) -> tuple[int, int, tuple[int, ...], int, int]:
+        stars = [v[2] for (k, p, _), v in self.votes.items() if k == "rating" and p == product]
+        votes = [v[2] for (k, p, _), v in self.votes.items() if k == "like" and p == product]
+        histogram = tuple(stars.count(s) for s in range(1, 6))
+        return len(stars), sum(stars), histogram, votes.count(1), votes.count(-1)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(jobs=event_lists)
+def test_store_matches_the_model_and_its_own_recount(
+    tmp_path_factory, jobs: list[list[Event]]
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("store") / "db.sqlite"
+    store = SQLiteStore(path)
+    model = Model()
+    try:
+        for start in range(0, len(jobs), 3):  # several jobs per transaction, like group commit
+            group = jobs[start : start + 3]
+            applied = store.apply(group)
+            expected = [[model.apply(e) for e in job] for job in group]
+            assert expected == [[r.outcome for r in job] for job in applied.results]
+        table = store.load_products()
+        for i, product in enumerate(table.product_ids):
+            got = (
+                int(table.rating_count[i]),
+                int(table.star_sum[i]),
+                tuple(int(x) for x in table.histogram[i]),
+                int(table.likes[i]),
+                int(table.dislikes[i]),
+            )
+            assert model.aggregates(product) == got
+        assert [] == store.aggregate_mismatches()
+    finally:
+        store.close()
+
+
+def test_sequence_numbers_are_dense_and_skip_duplicates(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    event = RatingEvent("a", "p", "u", 3, 10)
+
+    group = store.apply([[event, event, RatingEvent("b", "p", "v", 4, 10)]])
+
+    assert [1, 0, 2] == [r.seq for r in group.results[0]]
+    assert 2 == group.seq == store.last_seq()
+    store.close()
+
+
+def test_commit_returns_the_final_state_of_each_touched_product(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+
+    group = store.apply([[RatingEvent("a", "p", "u", 3, 10), RatingEvent("b", "p", "u", 5, 20)]])
+
+    [row] = group.products
+    assert (1, 5, (0, 0, 0, 0, 1), 2) == (row.rating_count, row.star_sum, row.histogram, row.seq)
+    store.close()
+
+
+def test_committed_events_persist_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    store = SQLiteStore(path)
+    store.apply([[RatingEvent("a", "p", "u", 4, 10), LikeEvent("b", "p", "u", LikeValue.LIKE, 10)]])
+    store.close()
+
+    reopened = SQLiteStore(path)
+    table = reopened.load_products()
+
+    assert (["p"], [1], [4], [1], 2) == (
+        table.product_ids,
+        table.rating_count.tolist(),
+        table.star_sum.tolist(),
+        table.likes.tolist(),
+        table.seq,
+    )
+    reopened.close()
+
+
+def test_store_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+
+    mode = store.conn.execute("PRAGMA journal_mode").fetchone()[0]
+    sync = store.conn.execute("PRAGMA synchronous").fetchone()[0]
+
+    assert ("wal", 2) == (mode, sync)  # 2 = FULL
+    store.close()
+
+
+def test_load_products_after_a_sequence_returns_only_later_changes(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.apply([[RatingEvent("a", "p1", "u", 4, 10)]])
+    store.apply([[RatingEvent("b", "p2", "u", 4, 10)]])
+
+    assert ["p2"] == store.load_products(after_seq=1).product_ids
+    store.close()
