@@ -39,9 +39,9 @@ format: install
 gen: install
 	$(PY) -m service.codegen
 
-## Offline evaluation of ranking quality on the reviews data set.
+## Offline evaluation of ranking quality on the reviews data set (writes docs/evaluation.*).
 evaluate: install
-	$(VENV)/bin/reviewrank evaluate
+	$(VENV)/bin/reviewrank evaluate --table docs/evaluation.md --plot docs/evaluation.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

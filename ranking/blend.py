@@ -5,7 +5,11 @@ Each component is normalised to [0, 1]:
 * ``bayesian_average``: (B − 1) / 4, B the Bayesian average on the 1–5 scale;
 * ``wilson``: the Wilson lower bound of likes / (likes + dislikes), already in [0, 1];
 * ``relevance``: the search engine's score, min–max scaled within the request
-  (all equal → 1 for all, so it cannot reorder anything).
+  (all equal → 1 for all, so it cannot reorder anything);
+* ``star_lower_bound``: the Dirichlet lower bound of the mean stars (ranking.stars), as
+  (bound − 1) / 4;
+* ``beta_mean`` and ``beta_lower_bound``: the Beta posterior mean and lower credible
+  bound of the like share (ranking.beta).
 
 score = Σ wᵢ · normalisedᵢ with Σ wᵢ = 1, so the score lies in [0, 1]. A
 component that is unavailable (no relevance in a Top request) is dropped and
@@ -23,26 +27,32 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ranking.beta import beta_lower_bound, beta_posterior_mean
 from ranking.profiles import Profile
 from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
+from ranking.stars import dirichlet_star_bound, normalise_stars
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+# Counts are integers, or floats once votes are weighted by time decay.
+Counts = npt.NDArray[np.int64] | npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """Aggregates of the products being scored, one element per product."""
+    """Aggregates of the products being scored, one element (row) per product."""
 
-    rating_count: IntArray
-    star_sum: IntArray
-    likes: IntArray
-    dislikes: IntArray
+    rating_count: Counts
+    star_sum: Counts
+    likes: Counts
+    dislikes: Counts
+    histogram: Counts  # shape (n, 5): number of 1..5 star ratings
 
     @property
-    def amount(self) -> IntArray:
+    def amount(self) -> Counts:
         """How much feedback backs each product: ratings + likes + dislikes."""
-        return self.rating_count + self.likes + self.dislikes
+        total: Counts = self.rating_count + self.likes + self.dislikes
+        return total
 
 
 @dataclass(frozen=True)
@@ -109,9 +119,22 @@ def blend(
         evidence.likes, evidence.likes + evidence.dislikes, profile.confidence
     )
     values: dict[str, tuple[FloatArray, FloatArray]] = {
-        "bayesian_average": (bayes, np.clip((bayes - 1.0) / 4.0, 0.0, 1.0)),
+        "bayesian_average": (bayes, normalise_stars(bayes)),
         "wilson": (wilson, wilson),
     }
+    wanted = {name for name, weight in profile.weights.items() if weight > 0}
+    if "star_lower_bound" in wanted:
+        bound = dirichlet_star_bound(
+            evidence.histogram, profile.confidence, profile.stars_pseudo_count
+        )
+        values["star_lower_bound"] = (bound, normalise_stars(bound))
+    alpha, beta = profile.likes_prior
+    if "beta_mean" in wanted:
+        mean = beta_posterior_mean(evidence.likes, evidence.dislikes, alpha, beta)
+        values["beta_mean"] = (mean, mean)
+    if "beta_lower_bound" in wanted:
+        low = beta_lower_bound(evidence.likes, evidence.dislikes, profile.confidence, alpha, beta)
+        values["beta_lower_bound"] = (low, low)
     raw_relevance: FloatArray | None = None
     relevance_normalized: FloatArray | None = None
     if relevance is not None:

@@ -5,16 +5,25 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     default_profile = "default"
 
     [profiles.default]
-    confidence = 0.95              # Wilson lower bound confidence, in (0, 1)
+    confidence = 0.95              # of the Wilson and the other lower bounds, in (0, 1)
+    half_life_days = 365           # optional: each vote weighs 0.5^(age / half-life)
 
     [profiles.default.weights]     # >= 0, not all 0; normalised to sum to 1
-    bayesian_average = 0.6
+    bayesian_average = 0.6         # see COMPONENTS for the others
     wilson = 0.25
     relevance = 0.15
 
     [profiles.default.prior]       # prior of the Bayesian average
-    mean = "catalogue"             # or a number in [1, 5]
-    strength = 10                  # pseudo-ratings, >= 0
+    mean = "auto"                  # fitted from the catalogue ("catalogue" is the same), or 1..5
+    strength = "auto"              # empirical Bayes, or pseudo-ratings >= 0
+    per_category = true            # fit per category (small ones fall back to the global prior)
+
+    [profiles.default.stars_prior] # Dirichlet prior of the star-histogram lower bound
+    pseudo_count = 1               # per star value, > 0
+
+    [profiles.default.likes_prior] # Beta prior of the like share (beta_mean, beta_lower_bound)
+    alpha = 1
+    beta = 1
 
 Every problem found is reported with the dotted path of the offending key.
 """
@@ -26,8 +35,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-COMPONENTS = ("bayesian_average", "wilson", "relevance")
-PRIOR_MEAN_FROM_CATALOGUE = "catalogue"
+COMPONENTS = (
+    "bayesian_average",  # (C·m + Σstars) / (m + n), on [1, 5] mapped to [0, 1]
+    "wilson",  # Wilson lower bound of likes / (likes + dislikes)
+    "relevance",  # the search engine's relevance, min-max scaled within the request
+    "star_lower_bound",  # Dirichlet lower bound of the mean stars (E. Miller, 2016)
+    "beta_mean",  # posterior mean of the like share under the Beta prior
+    "beta_lower_bound",  # lower credible bound of the like share under the Beta prior
+)
+FITTED = ("auto", "catalogue")
+PROFILE_KEYS = ("weights", "prior", "confidence", "half_life_days", "stars_prior", "likes_prior")
 MIN_STARS, MAX_STARS = 1.0, 5.0
 NAME_MAX_LENGTH = 64
 
@@ -42,10 +59,21 @@ class ProfileError(ValueError):
 
 @dataclass(frozen=True)
 class PriorSpec:
-    """Prior of the Bayesian average: mean C (None = the catalogue's mean) and strength m."""
+    """Prior of the Bayesian average: mean C and strength m, each fixed or fitted (None).
+
+    A fitted prior is estimated from the catalogue by empirical Bayes (ranking.priors),
+    per category when ``per_category`` is set.
+    """
 
     mean: float | None
-    strength: float
+    strength: float | None
+    per_category: bool = False
+    min_category_ratings: float = 50.0
+    min_category_products: float = 10.0
+
+    @property
+    def fitted(self) -> bool:
+        return self.mean is None or self.strength is None
 
 
 @dataclass(frozen=True)
@@ -54,6 +82,13 @@ class Profile:
     weights: Mapping[str, float]  # component -> weight, summing to 1
     prior: PriorSpec
     confidence: float
+    half_life_days: float | None = None
+    stars_pseudo_count: float = 1.0
+    likes_prior: tuple[float, float] = (1.0, 1.0)
+
+    @property
+    def half_life_seconds(self) -> float | None:
+        return None if self.half_life_days is None else self.half_life_days * 86400.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +133,7 @@ def _parse_weights(check: _Checker, raw: Any, key: str) -> dict[str, float]:
         return {}
     check.unknown_keys(table, COMPONENTS, key)
     weights: dict[str, float] = {}
+    bad = False
     for name in COMPONENTS:
         if name not in table:
             continue
@@ -108,31 +144,53 @@ def _parse_weights(check: _Checker, raw: Any, key: str) -> dict[str, float]:
             check.fail(f"{key}.{name}", "must not be negative")
         else:
             weights[name] = number
+            continue
+        bad = True
     total = sum(weights.values())
-    if len(check.violations) == 0 and total <= 0:
+    if not bad and total <= 0:
         check.fail(key, "at least one weight must be positive")
         return {}
     return {name: w / total for name, w in weights.items()} if total > 0 else {}
 
 
+def _positive(
+    check: _Checker, table: Mapping[str, Any], key: str, prefix: str, default: float
+) -> float:
+    number = _number(table.get(key, default))
+    if number is None or number <= 0:
+        check.fail(f"{prefix}.{key}", "must be a finite number > 0")
+        return default
+    return number
+
+
 def _parse_prior(check: _Checker, raw: Any, key: str) -> PriorSpec:
     table = check.table(raw, key)
     if table is None:
-        return PriorSpec(None, 0.0)
-    check.unknown_keys(table, ("mean", "strength"), key)
-    raw_mean = table.get("mean", PRIOR_MEAN_FROM_CATALOGUE)
+        return PriorSpec(None, None)
+    allowed = ("mean", "strength", "per_category", "min_category_ratings", "min_category_products")
+    check.unknown_keys(table, allowed, key)
+    raw_mean = table.get("mean", "auto")
     mean: float | None = None
-    if raw_mean != PRIOR_MEAN_FROM_CATALOGUE:
+    if raw_mean not in FITTED:
         mean = _number(raw_mean)
         if mean is None or not MIN_STARS <= mean <= MAX_STARS:
-            check.fail(
-                f"{key}.mean", f'must be "{PRIOR_MEAN_FROM_CATALOGUE}" or a number in [1, 5]'
-            )
-    strength = _number(table.get("strength", 10))
-    if strength is None or strength < 0:
-        check.fail(f"{key}.strength", "must be a finite number >= 0")
-        strength = 0.0
-    return PriorSpec(mean, strength)
+            check.fail(f"{key}.mean", 'must be "auto", "catalogue" or a number in [1, 5]')
+    raw_strength = table.get("strength", "auto")
+    strength: float | None = None
+    if raw_strength != "auto":
+        strength = _number(raw_strength)
+        if strength is None or strength < 0:
+            check.fail(f"{key}.strength", 'must be "auto" or a finite number >= 0')
+            strength = 0.0
+    per_category = table.get("per_category", False)
+    if not isinstance(per_category, bool):
+        check.fail(f"{key}.per_category", "must be true or false")
+        per_category = False
+    elif per_category and mean is not None and strength is not None:
+        check.fail(f"{key}.per_category", 'needs a fitted mean or strength ("auto")')
+    min_ratings = _positive(check, table, "min_category_ratings", key, 50.0)
+    min_products = _positive(check, table, "min_category_products", key, 10.0)
+    return PriorSpec(mean, strength, per_category, min_ratings, min_products)
 
 
 def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | None:
@@ -141,7 +199,7 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         return None
     if not name or len(name) > NAME_MAX_LENGTH or not name.isprintable():
         check.fail(key, f"profile names must be 1-{NAME_MAX_LENGTH} printable characters")
-    check.unknown_keys(table, ("weights", "prior", "confidence"), key)
+    check.unknown_keys(table, PROFILE_KEYS, key)
     if "weights" not in table:
         check.fail(f"{key}.weights", "is required")
     weights = _parse_weights(check, table.get("weights", {}), f"{key}.weights")
@@ -150,7 +208,28 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
     if confidence is None or not 0.0 < confidence < 1.0:
         check.fail(f"{key}.confidence", "must be a number strictly between 0 and 1")
         confidence = 0.95
-    return Profile(name=name, weights=weights, prior=prior, confidence=confidence)
+    half_life: float | None = None
+    if "half_life_days" in table:
+        half_life = _number(table["half_life_days"])
+        if half_life is None or half_life <= 0:
+            check.fail(f"{key}.half_life_days", "must be a finite number of days > 0")
+            half_life = None
+    stars = check.table(table.get("stars_prior", {}), f"{key}.stars_prior") or {}
+    check.unknown_keys(stars, ("pseudo_count",), f"{key}.stars_prior")
+    pseudo_count = _positive(check, stars, "pseudo_count", f"{key}.stars_prior", 1.0)
+    likes = check.table(table.get("likes_prior", {}), f"{key}.likes_prior") or {}
+    check.unknown_keys(likes, ("alpha", "beta"), f"{key}.likes_prior")
+    alpha = _positive(check, likes, "alpha", f"{key}.likes_prior", 1.0)
+    beta = _positive(check, likes, "beta", f"{key}.likes_prior", 1.0)
+    return Profile(
+        name=name,
+        weights=weights,
+        prior=prior,
+        confidence=confidence,
+        half_life_days=half_life,
+        stars_pseudo_count=pseudo_count,
+        likes_prior=(alpha, beta),
+    )
 
 
 def parse_profiles(document: Mapping[str, Any]) -> ProfileSet:

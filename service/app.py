@@ -44,6 +44,13 @@ class Application:
         )
         self.catalogue = Catalogue()
         self.catalogue.load(self.store.load_products())
+        half_lives = {
+            p.half_life_seconds
+            for p in self.weights.current.profiles.profiles.values()
+            if p.half_life_seconds is not None
+        }
+        if half_lives:  # before the writer starts, so that no write falls in between
+            self.catalogue.enable_decay(sorted(half_lives), self.store.load_votes())
         self.ranker = Ranker(self.catalogue, self.weights)
         self.writer = Writer(
             self.store,
@@ -66,7 +73,7 @@ class Application:
             )
 
     def _on_commit(self, group: AppliedGroup) -> None:
-        self.catalogue.apply(group.products, group.seq)
+        self.catalogue.apply(group.products, group.seq, group.votes)
 
     def submit(self, events: Sequence[Event], timeout: float | None) -> list[WriteResult]:
         """Commits the events (in one transaction) and returns one result per event."""

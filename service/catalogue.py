@@ -15,8 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ranking.blend import Evidence
-from service.domain import ProductRow
-from service.store import ProductTable
+from service.decayed import DecayedAggregates
+from service.domain import ProductRow, VoteChange
+from service.store import ProductTable, VoteTable
 
 IntArray = npt.NDArray[np.int64]
 NO_CATEGORY = -1
@@ -24,12 +25,26 @@ NO_CATEGORY = -1
 
 @dataclass(frozen=True)
 class Gathered:
-    """The rows of the products asked for, in the order asked (zeros for unknown ones)."""
+    """The rows of the products asked for, in the order asked (zeros for unknown ones).
+
+    ``evidence`` is what scores use (time-decayed when asked); ``raw`` the plain counts.
+    """
 
     evidence: Evidence
-    histogram: IntArray
+    raw: Evidence
     known: npt.NDArray[np.bool_]
+    category_code: npt.NDArray[np.int32]
     category: list[str]
+
+
+@dataclass(frozen=True)
+class Histograms:
+    """Every product's star histogram and category: what the prior is fitted on."""
+
+    seq: int
+    histogram: IntArray
+    category_code: npt.NDArray[np.int32]
+    n_categories: int
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,7 @@ class Snapshot:
     seq: int
     product_ids: list[str]
     evidence: Evidence
+    raw: Evidence
     category_code: npt.NDArray[np.int32]
     categories: dict[str, int]
 
@@ -52,9 +68,8 @@ class Catalogue:
         self._category_names: list[str] = []
         self._size = 1
         self._allocate(max(capacity, 2))
-        self.total_ratings = 0
-        self.total_stars = 0
         self.seq = 0
+        self._decayed: dict[float, DecayedAggregates] = {}
 
     def _allocate(self, capacity: int) -> None:
         def grow(old: IntArray | None, shape: tuple[int, ...]) -> IntArray:
@@ -97,8 +112,6 @@ class Catalogue:
         self._ids[idx] = product_id
         self._index[product_id] = idx
         self._size = max(self._size, idx + 1)
-        self.total_ratings += values[0] - int(self.rating_count[idx])
-        self.total_stars += values[1] - int(self.star_sum[idx])
         self.rating_count[idx] = values[0]
         self.star_sum[idx] = values[1]
         self.histogram[idx] = values[2:7]
@@ -132,53 +145,89 @@ class Catalogue:
                 self._index[product_id] = i
                 self.category_code[i] = self._category(category)
             self._size = size
-            self.total_ratings = int(table.rating_count.sum())
-            self.total_stars = int(table.star_sum.sum())
             self.seq = table.seq
 
-    def apply(self, rows: Sequence[ProductRow], seq: int) -> None:
-        """Sets the committed state of the given products (rows are absolute, not deltas)."""
+    def apply(self, rows: Sequence[ProductRow], seq: int, votes: Sequence[VoteChange] = ()) -> None:
+        """Sets the committed state of the given products (rows are absolute, not deltas);
+        ``votes`` are the vote replacements behind them, for the time-decayed sums."""
         with self._lock:
             for row in rows:
                 values = (row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes)
                 self._set(row.idx, row.product_id, row.category, values)
+            for decayed in self._decayed.values():
+                decayed.apply(votes)
             self.seq = max(self.seq, seq)
 
-    def catalogue_mean(self, default: float = 3.0) -> float:
-        """Mean stars over every rating in the catalogue (default when there is none)."""
-        return self.total_stars / self.total_ratings if self.total_ratings else default
+    def enable_decay(self, half_lives: Sequence[float], votes: VoteTable) -> None:
+        """Keeps time-decayed sums for these half-lives (seconds), starting from every vote.
 
-    def gather(self, product_ids: Sequence[str]) -> Gathered:
+        The caller must make sure no write is applied between reading ``votes`` and this call.
+        """
+        with self._lock:
+            for half_life in half_lives:
+                if half_life not in self._decayed:
+                    decayed = DecayedAggregates(half_life, self.rating_count.shape[0])
+                    decayed.load(votes)
+                    self._decayed[half_life] = decayed
+
+    @property
+    def half_lives(self) -> set[float]:
+        return set(self._decayed)
+
+    def _evidence(
+        self, idx: npt.NDArray[np.int64], half_life: float | None, now: float
+    ) -> Evidence:
+        if half_life is not None:
+            decayed = self._decayed.get(half_life)
+            if decayed is None:
+                raise KeyError(f"no decayed aggregates for half-life {half_life} s")
+            decayed.maybe_rebase(now)
+            return decayed.evidence(idx, now)
+        return Evidence(
+            rating_count=self.rating_count[idx],
+            star_sum=self.star_sum[idx],
+            likes=self.likes[idx],
+            dislikes=self.dislikes[idx],
+            histogram=self.histogram[idx],
+        )
+
+    def gather(
+        self, product_ids: Sequence[str], half_life: float | None = None, now: float = 0.0
+    ) -> Gathered:
+        """The products' aggregates (time-decayed to ``now`` when a half-life is given)."""
         n = len(product_ids)
         with self._lock:
             lookup = self._index.get
             idx = np.fromiter((lookup(p, 0) for p in product_ids), dtype=np.int64, count=n)
             # Row 0 is all zeros, so unknown products gather zeros.
-            evidence = Evidence(
-                rating_count=self.rating_count[idx],
-                star_sum=self.star_sum[idx],
-                likes=self.likes[idx],
-                dislikes=self.dislikes[idx],
-            )
-            histogram = self.histogram[idx]
+            raw = self._evidence(idx, None, now)
+            evidence = raw if half_life is None else self._evidence(idx, half_life, now)
             codes = self.category_code[idx]
             names = self._category_names
             category = [names[c] if c >= 0 else "" for c in codes.tolist()]
-        return Gathered(evidence, histogram, idx > 0, category)
+        return Gathered(evidence, raw, idx > 0, codes, category)
 
-    def snapshot(self) -> Snapshot:
+    def histograms(self) -> Histograms:
         with self._lock:
             size = self._size
-            evidence = Evidence(
-                rating_count=self.rating_count[1:size].copy(),
-                star_sum=self.star_sum[1:size].copy(),
-                likes=self.likes[1:size].copy(),
-                dislikes=self.dislikes[1:size].copy(),
+            return Histograms(
+                seq=self.seq,
+                histogram=self.histogram[1:size].copy(),
+                category_code=self.category_code[1:size].copy(),
+                n_categories=len(self._category_names),
             )
+
+    def snapshot(self, half_life: float | None = None, now: float = 0.0) -> Snapshot:
+        with self._lock:
+            size = self._size
+            rows = np.arange(1, size, dtype=np.int64)
+            raw = self._evidence(rows, None, now)
+            evidence = raw if half_life is None else self._evidence(rows, half_life, now)
             return Snapshot(
                 seq=self.seq,
                 product_ids=self._ids[1:size],
                 evidence=evidence,
+                raw=raw,
                 category_code=self.category_code[1:size].copy(),
                 categories=dict(self._categories),
             )

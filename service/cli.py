@@ -329,12 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(check)
     check.set_defaults(handler=cmd_health)
 
-    try:
-        from service import evaluate_command
-    except ImportError:
-        pass
-    else:
-        evaluate_command.register(commands)
+    from service import evaluate_command
+
+    evaluate_command.register(commands)
     return parser
 
 

@@ -229,6 +229,10 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
             for c in e.contributions
         ],
         known=e.known,
+        half_life_days=e.half_life_days,
+        weighted_ratings=e.weighted_ratings,
+        weighted_likes=e.weighted_likes,
+        weighted_dislikes=e.weighted_dislikes,
     )
 
 
@@ -264,6 +268,7 @@ def stats_response(
                 bayesian_average=s.bayesian_average,
                 prior_mean=s.prior_mean,
                 prior_strength=s.prior_strength,
+                prior_source=s.prior_source,
                 likes=s.likes,
                 dislikes=s.dislikes,
                 wilson_lower_bound=s.wilson_lower_bound,
@@ -287,8 +292,11 @@ def weights_response(state: WeightsState) -> admin_pb2.GetWeightsResponse:
                 weights=dict(p.weights),
                 prior_mean=p.prior.mean or 0.0,
                 prior_mean_from_catalogue=p.prior.mean is None,
-                prior_strength=p.prior.strength,
+                prior_strength=p.prior.strength or 0.0,
+                prior_strength_auto=p.prior.strength is None,
+                prior_per_category=p.prior.per_category,
                 confidence=p.confidence,
+                half_life_days=p.half_life_days or 0.0,
             )
             for p in state.profiles.profiles.values()
         ],

@@ -61,3 +61,30 @@ class ProductRow:
     likes: int
     dislikes: int
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class VoteChange:
+    """One user's vote on a product replaced (or removed): what time-decayed sums need."""
+
+    product_idx: int
+    kind: str  # "rating" (value = stars) or "like" (value = 1, -1, or 0 for cleared)
+    old_value: int | None  # None: the user had no vote of this kind
+    old_time_us: int
+    new_value: int | None  # None: the vote was removed
+    new_time_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """Forget a user: remove every vote and erase the user's events from the event log."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    ratings_removed: int
+    likes_removed: int  # likes and dislikes (a cleared vote is removed but not counted)
+    events_erased: int
+    seq: int  # 0 when there was nothing to erase

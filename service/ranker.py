@@ -9,15 +9,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from ranking.blend import Breakdown, Evidence, Prior, blend, rank_order
 from ranking.profiles import Profile
 from service.catalogue import Catalogue, Snapshot
 from service.errors import InvalidArgument
+from service.priors import PriorResolver
 from service.weights import WeightsRegistry, WeightsState
 
 
@@ -46,6 +49,10 @@ class Explanation:
     relevance: float
     relevance_normalized: float
     contributions: tuple[ContributionView, ...]
+    half_life_days: float
+    weighted_ratings: float
+    weighted_likes: float
+    weighted_dislikes: float
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class ProductStats:
     bayesian_average: float
     prior_mean: float
     prior_strength: float
+    prior_source: str
     likes: int
     dislikes: int
     wilson_lower_bound: float
@@ -84,7 +92,8 @@ class Ranker:
     def __init__(self, catalogue: Catalogue, weights: WeightsRegistry) -> None:
         self._catalogue = catalogue
         self._weights = weights
-        self._top_cache: tuple[tuple[int, int, str], _TopOrder] | None = None
+        self._priors = PriorResolver(catalogue)
+        self._top_cache: tuple[tuple[int, int, str, int], _TopOrder] | None = None
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -95,15 +104,14 @@ class Ranker:
             raise InvalidArgument([("profile", f"unknown profile {name!r} (known: {known})")])
         return profile
 
-    def _prior(self, profile: Profile) -> Prior:
-        if profile.prior.mean is None:
-            return Prior(self._catalogue.catalogue_mean(), profile.prior.strength, "catalogue")
-        return Prior(profile.prior.mean, profile.prior.strength, "fixed")
+    def _prior(self, profile: Profile, category_code: npt.NDArray[np.int32]) -> Prior:
+        return self._priors.prior(profile.prior, category_code)
 
     @staticmethod
     def _explain(
         breakdown: Breakdown,
         evidence: Evidence,
+        raw: Evidence,
         known: np.ndarray,
         prior: Prior,
         profile: Profile,
@@ -118,14 +126,14 @@ class Ranker:
             explanations.append(
                 Explanation(
                     known=bool(known[i]),
-                    rating_count=int(evidence.rating_count[i]),
+                    rating_count=int(raw.rating_count[i]),
                     stars_mean=float(breakdown.stars_mean[i]),
                     prior_mean=float(prior_mean[i]),
                     prior_strength=float(prior_strength[i]),
                     prior_source=prior.source,
                     bayesian_average=float(breakdown.bayesian_average[i]),
-                    likes=int(evidence.likes[i]),
-                    dislikes=int(evidence.dislikes[i]),
+                    likes=int(raw.likes[i]),
+                    dislikes=int(raw.dislikes[i]),
                     wilson_lower_bound=float(breakdown.wilson_lower_bound[i]),
                     confidence=profile.confidence,
                     relevance=0.0 if relevance is None else float(relevance[i]),
@@ -142,6 +150,10 @@ class Ranker:
                         )
                         for c in breakdown.components
                     ),
+                    half_life_days=profile.half_life_days or 0.0,
+                    weighted_ratings=float(evidence.rating_count[i]),
+                    weighted_likes=float(evidence.likes[i]),
+                    weighted_dislikes=float(evidence.dislikes[i]),
                 )
             )
         return explanations
@@ -158,8 +170,8 @@ class Ranker:
     ) -> Ranking:
         state = self._weights.current
         profile = self._profile(state, profile_name)
-        gathered = self._catalogue.gather(product_ids)
-        prior = self._prior(profile)
+        gathered = self._catalogue.gather(product_ids, profile.half_life_seconds, time.time())
+        prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
             gathered.evidence, profile, prior, np.asarray(relevance, dtype=np.float64)
         )
@@ -168,7 +180,11 @@ class Ranker:
             order = order[:limit]
         rows = order.tolist()
         explanations: list[Explanation | None] = (
-            list(self._explain(breakdown, gathered.evidence, gathered.known, prior, profile, rows))
+            list(
+                self._explain(
+                    breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile, rows
+                )
+            )
             if explain
             else [None] * len(rows)
         )
@@ -201,6 +217,7 @@ class Ranker:
                 self._explain(
                     top.breakdown,
                     snapshot.evidence,
+                    snapshot.raw,
                     np.ones(len(snapshot.product_ids), dtype=bool),
                     top.prior,
                     profile,
@@ -223,16 +240,19 @@ class Ranker:
         return Ranking(items, state.version, profile.name, token)
 
     def _top_order(self, state: WeightsState, profile: Profile) -> _TopOrder:
-        key = (self._catalogue.seq, state.version, profile.name)
+        now = time.time()
+        # A decayed score drifts with time: recompute it at least once a minute.
+        epoch = int(now // 60) if profile.half_life_seconds is not None else 0
+        key = (self._catalogue.seq, state.version, profile.name, epoch)
         cached = self._top_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        snapshot = self._catalogue.snapshot()
-        prior = self._prior(profile)
+        snapshot = self._catalogue.snapshot(profile.half_life_seconds, now)
+        prior = self._prior(profile, snapshot.category_code)
         breakdown = blend(snapshot.evidence, profile, prior)
         order = rank_order(breakdown.score, snapshot.evidence.amount)
         top = _TopOrder(snapshot, prior, breakdown, order, snapshot.category_code[order])
-        self._top_cache = ((snapshot.seq, state.version, profile.name), top)
+        self._top_cache = ((snapshot.seq, state.version, profile.name, epoch), top)
         return top
 
     def product_stats(
@@ -240,12 +260,12 @@ class Ranker:
     ) -> tuple[list[ProductStats], int]:
         state = self._weights.current
         profile = self._profile(state, profile_name)
-        gathered = self._catalogue.gather(product_ids)
-        prior = self._prior(profile)
+        gathered = self._catalogue.gather(product_ids, profile.half_life_seconds, time.time())
+        prior = self._prior(profile, gathered.category_code)
         breakdown = blend(gathered.evidence, profile, prior)
         ev = gathered.evidence
         explanations = self._explain(
-            breakdown, ev, gathered.known, prior, profile, range(len(product_ids))
+            breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids))
         )
         stats = [
             ProductStats(
@@ -253,11 +273,12 @@ class Ranker:
                 known=e.known,
                 category=gathered.category[i],
                 rating_count=e.rating_count,
-                histogram=tuple(int(x) for x in gathered.histogram[i]),
+                histogram=tuple(int(x) for x in gathered.raw.histogram[i]),
                 stars_mean=e.stars_mean,
                 bayesian_average=e.bayesian_average,
                 prior_mean=e.prior_mean,
                 prior_strength=e.prior_strength,
+                prior_source=e.prior_source,
                 likes=e.likes,
                 dislikes=e.dislikes,
                 wilson_lower_bound=e.wilson_lower_bound,

@@ -15,10 +15,13 @@ Durability: WAL journal, ``synchronous=FULL`` by default, an explicit
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,16 @@ import numpy.typing as npt
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from service.domain import Event, Outcome, ProductRow, RatingEvent, WriteResult
+from service.domain import (
+    Erasure,
+    ErasureResult,
+    Event,
+    Outcome,
+    ProductRow,
+    RatingEvent,
+    VoteChange,
+    WriteResult,
+)
 
 migrations = Migrations("reviewrank")
 
@@ -89,6 +101,20 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('seq', 0)")
 
 
+@migrations()
+def m002_erasure(db: sqlite_utils.Database) -> None:
+    """ForgetUser: find a user's rows without a scan; remember erased event ids by hash only."""
+    db.execute("CREATE INDEX ratings_user ON ratings (user_id)")
+    db.execute("CREATE INDEX likes_user ON likes (user_id)")
+    db.execute("CREATE INDEX events_user ON events (user_id)")
+    db.execute(
+        """CREATE TABLE erased_events (
+            event_hash BLOB PRIMARY KEY,  -- SHA-256 of the event_id: replays stay DUPLICATE
+            erased_at_us INTEGER NOT NULL
+        ) WITHOUT ROWID"""
+    )
+
+
 _PRODUCT_COLUMNS = (
     "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
 )
@@ -111,6 +137,51 @@ INSERT INTO events
     (event_id, seq, kind, product_id, user_id, value, occurred_at_us, outcome, recorded_at_us)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+
+# SQLite primary result codes that mean the storage itself failed (not one bad write):
+# I/O error, disk full, read-only, cannot open, locked/busy, corrupt, out of memory.
+_STORAGE_FAULT_CODES = frozenset(
+    {
+        3,  # SQLITE_PERM
+        5,  # SQLITE_BUSY
+        6,  # SQLITE_LOCKED
+        7,  # SQLITE_NOMEM
+        8,  # SQLITE_READONLY
+        10,  # SQLITE_IOERR
+        11,  # SQLITE_CORRUPT
+        13,  # SQLITE_FULL
+        14,  # SQLITE_CANTOPEN
+        15,  # SQLITE_PROTOCOL
+        26,  # SQLITE_NOTADB
+    }
+)
+
+
+def is_storage_fault(error: BaseException) -> bool:
+    """True when a SQLite error is about the storage (disk full, read-only, I/O, lock)."""
+    if not isinstance(error, sqlite3.Error):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return isinstance(error, sqlite3.OperationalError)
+    return code & 0xFF in _STORAGE_FAULT_CODES
+
+
+def event_hash(event_id: str) -> bytes:
+    """What the event log keeps of an erased event: a one-way hash of its id."""
+    return hashlib.sha256(event_id.encode("utf-8")).digest()
+
+
+class StorageProbeFailed(Exception):
+    """The database cannot take a write now (see the message)."""
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Rolls back an open transaction, keeping the caller's error if the rollback fails too
+    (after a failed COMMIT SQLite may already have rolled back)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _row(values: Sequence[Any]) -> ProductRow:
@@ -142,13 +213,27 @@ class ProductTable:
     seq: int
 
 
+JobResult = list[WriteResult] | ErasureResult
+
+
 @dataclass(frozen=True)
 class AppliedGroup:
     """What one committed transaction did."""
 
-    results: list[list[WriteResult]]  # per job, per event
+    results: list[JobResult]  # per job: one WriteResult per event, or an ErasureResult
     products: list[ProductRow]  # final state of every product touched
     seq: int  # the last sequence number after the commit
+    votes: list[VoteChange] = field(default_factory=list)  # every vote replaced, in order
+
+
+@dataclass(frozen=True)
+class VoteTable:
+    """Every vote in force, as columns: the input of time-decayed sums."""
+
+    product_idx: npt.NDArray[np.int64]
+    is_rating: npt.NDArray[np.bool_]
+    value: npt.NDArray[np.int64]
+    occurred_at_us: npt.NDArray[np.int64]
 
 
 class SQLiteStore:
@@ -181,19 +266,28 @@ class SQLiteStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def apply(self, jobs: Sequence[Sequence[Event]], now_us: int | None = None) -> AppliedGroup:
-        """Applies every job's events in one transaction, in order; commits before returning."""
+    def apply(
+        self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None
+    ) -> AppliedGroup:
+        """Applies every job (events, or an erasure) in one transaction, in order; commits
+        before returning. On any error the whole transaction is rolled back and re-raised."""
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
             touched: dict[str, ProductRow] = {}
-            results: list[list[WriteResult]] = []
+            votes: list[VoteChange] = []
+            results: list[JobResult] = []
             for job in jobs:
+                if isinstance(job, Erasure):
+                    erased = self._erase(job.user_id, seq + 1, recorded_at, touched, votes)
+                    seq = max(seq, erased.seq)
+                    results.append(erased)
+                    continue
                 job_results = []
                 for event in job:
-                    result = self._apply_event(event, seq + 1, recorded_at, touched)
+                    result = self._apply_event(event, seq + 1, recorded_at, touched, votes)
                     if result.outcome is not Outcome.DUPLICATE:
                         seq += 1
                     job_results.append(result)
@@ -201,17 +295,25 @@ class SQLiteStore:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
-        return AppliedGroup(results=results, products=list(touched.values()), seq=seq)
+        return AppliedGroup(results=results, products=list(touched.values()), seq=seq, votes=votes)
 
     def _apply_event(
-        self, event: Event, seq: int, recorded_at: int, touched: dict[str, ProductRow]
+        self,
+        event: Event,
+        seq: int,
+        recorded_at: int,
+        touched: dict[str, ProductRow],
+        votes: list[VoteChange],
     ) -> WriteResult:
         conn = self.conn
         if conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)).fetchone():
             return WriteResult(Outcome.DUPLICATE, 0)
+        if conn.execute(
+            "SELECT 1 FROM erased_events WHERE event_hash = ?", (event_hash(event.event_id),)
+        ).fetchone():
+            return WriteResult(Outcome.DUPLICATE, 0)  # recorded once, then its user was erased
         if isinstance(event, RatingEvent):
             kind, table, value = "rating", "ratings", event.stars
         else:
@@ -268,8 +370,101 @@ class SQLiteStore:
             _UPDATE_PRODUCT,
             (category, count, star_sum, *histogram, likes, dislikes, seq, event.product_id),
         ).fetchone()
-        touched[event.product_id] = _row(row)
+        product = _row(row)
+        touched[event.product_id] = product
+        votes.append(
+            VoteChange(
+                product.idx,
+                kind,
+                old,
+                0 if current is None else current[1],
+                value,
+                event.occurred_at_us,
+            )
+        )
         return WriteResult(outcome, seq)
+
+    def _erase(
+        self,
+        user_id: str,
+        seq: int,
+        erased_at: int,
+        touched: dict[str, ProductRow],
+        votes: list[VoteChange],
+    ) -> ErasureResult:
+        """Removes the user's votes, updates their products, and erases the user's events,
+        keeping only a hash of each event id (de-duplication). Takes ``seq`` if anything
+        was erased."""
+        conn = self.conn
+        ratings = conn.execute(
+            "DELETE FROM ratings WHERE user_id = ? RETURNING product_id, stars, occurred_at_us",
+            (user_id,),
+        ).fetchall()
+        likes = conn.execute(
+            "DELETE FROM likes WHERE user_id = ? RETURNING product_id, value, occurred_at_us",
+            (user_id,),
+        ).fetchall()
+        rows = conn.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
+        event_ids = [row[0] for row in rows]
+        if not (ratings or likes or event_ids):
+            return ErasureResult(0, 0, 0, 0)
+        conn.executemany(
+            "INSERT OR IGNORE INTO erased_events (event_hash, erased_at_us) VALUES (?, ?)",
+            [(event_hash(e), erased_at) for e in event_ids],
+        )
+        conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+        # Per product: rating_count, star_sum, s1..s5, likes, dislikes (as in _UPDATE_PRODUCT).
+        deltas: dict[str, list[int]] = {}
+        removed: list[tuple[str, str, int, int]] = []
+        for product_id, stars, occurred in ratings:
+            delta = deltas.setdefault(product_id, [0] * 9)
+            delta[0] -= 1
+            delta[1] -= stars
+            delta[1 + stars] -= 1
+            removed.append((product_id, "rating", stars, occurred))
+        for product_id, value, occurred in likes:
+            delta = deltas.setdefault(product_id, [0] * 9)
+            delta[7] -= value == 1
+            delta[8] -= value == -1
+            removed.append((product_id, "like", value, occurred))
+        for product_id, delta in deltas.items():
+            row = conn.execute(_UPDATE_PRODUCT, ("", *delta, seq, product_id)).fetchone()
+            touched[product_id] = _row(row)
+        for product_id, kind, value, occurred in removed:
+            votes.append(VoteChange(touched[product_id].idx, kind, value, occurred, None, 0))
+        return ErasureResult(
+            ratings_removed=len(ratings),
+            likes_removed=sum(1 for row in likes if row[1] != 0),
+            events_erased=len(event_ids),
+            seq=seq,
+        )
+
+    def probe(self, min_free_bytes: int = 0) -> None:
+        """Raises StorageProbeFailed unless the filesystem holding the database has
+        ``min_free_bytes`` free and a small write transaction commits."""
+        if min_free_bytes > 0:
+            try:
+                stat = os.statvfs(self.path.parent)
+            except OSError as exc:
+                raise StorageProbeFailed(f"cannot stat the database directory: {exc}") from exc
+            free = stat.f_bavail * stat.f_frsize
+            if free < min_free_bytes:
+                raise StorageProbeFailed(
+                    f"{free} bytes free on the database's filesystem (want {min_free_bytes})"
+                )
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # A changing value: SQLite skips writing a row whose content is unchanged.
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (time.time_ns(),),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageProbeFailed(f"test write failed: {exc}") from exc
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -298,6 +493,26 @@ class SQLiteStore:
             likes=numbers[:, 8].copy(),
             dislikes=numbers[:, 9].copy(),
             seq=int(seq),
+        )
+
+    def load_votes(self) -> VoteTable:
+        """Every rating and like in force with its product's idx (cleared likes excluded)."""
+        rows = self.conn.execute(
+            """
+            SELECT p.idx, 1, r.stars, r.occurred_at_us
+            FROM ratings r JOIN products p ON p.product_id = r.product_id
+            UNION ALL
+            SELECT p.idx, 0, l.value, l.occurred_at_us
+            FROM likes l JOIN products p ON p.product_id = l.product_id
+            WHERE l.value != 0
+            """
+        ).fetchall()
+        table = np.array(rows, dtype=np.int64).reshape(-1, 4)
+        return VoteTable(
+            product_idx=table[:, 0].copy(),
+            is_rating=table[:, 1] == 1,
+            value=table[:, 2].copy(),
+            occurred_at_us=table[:, 3].copy(),
         )
 
     def count_events(self) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,6 @@ import grpc
 import pytest
 from reviewrank.v1 import admin_pb2_grpc, feedback_pb2_grpc, ranking_pb2_grpc
 
-from service.dataset import DATA_DIR
 from service.logs import configure
 from service.server import ReviewrankServer, create_server
 from service.settings import Settings
@@ -35,10 +33,54 @@ class Client:
 configure("json", "warning")
 
 
+# Weights the tests rely on (the shipped data/weights.toml is tuned, and may change).
+TEST_WEIGHTS = """
+default_profile = "default"
+
+[profiles.default]
+confidence = 0.95
+weights = { bayesian_average = 0.6, wilson = 0.25, relevance = 0.15 }
+prior = { mean = "catalogue", strength = 10 }
+
+[profiles.reviews_only]
+weights = { bayesian_average = 0.7, wilson = 0.3 }
+prior = { mean = "catalogue", strength = 10 }
+
+[profiles.auto]
+weights = { bayesian_average = 1 }
+prior = { mean = "auto", strength = "auto" }
+
+[profiles.by_category]
+weights = { bayesian_average = 1 }
+
+[profiles.by_category.prior]
+mean = "auto"
+strength = "auto"
+per_category = true
+min_category_ratings = 5
+min_category_products = 2
+
+[profiles.fixed]
+weights = { bayesian_average = 1 }
+prior = { mean = 2.5, strength = 4 }
+
+[profiles.alternatives]
+confidence = 0.9
+weights = { star_lower_bound = 1, beta_mean = 1, beta_lower_bound = 1 }
+likes_prior = { alpha = 2, beta = 1 }
+stars_prior = { pseudo_count = 1 }
+
+[profiles.recent]
+half_life_days = 30
+weights = { bayesian_average = 0.5, wilson = 0.5 }
+prior = { mean = 3.0, strength = 2 }
+"""
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     weights = tmp_path / "weights.toml"
     if not weights.exists():
-        shutil.copy(DATA_DIR / "weights.toml", weights)
+        weights.write_text(TEST_WEIGHTS)
     base = Settings(
         address="127.0.0.1:0",
         database=tmp_path / "reviewrank.db",

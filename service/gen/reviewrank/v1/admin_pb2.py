@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19reviewrank/v1/admin.proto\x12\rreviewrank.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n\x11GetWeightsRequest\"\xc3\x01\n\x12GetWeightsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x17\n\x0f\x64\x65\x66\x61ult_profile\x18\x02 \x01(\t\x12/\n\x08profiles\x18\x03 \x03(\x0b\x32\x1d.reviewrank.v1.WeightsProfile\x12\x13\n\x0bsource_toml\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xee\x01\n\x0eWeightsProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12;\n\x07weights\x18\x02 \x03(\x0b\x32*.reviewrank.v1.WeightsProfile.WeightsEntry\x12\x12\n\nprior_mean\x18\x03 \x01(\x01\x12!\n\x19prior_mean_from_catalogue\x18\x04 \x01(\x08\x12\x16\n\x0eprior_strength\x18\x05 \x01(\x01\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\x61\n\x0c\x41\x64minService\x12Q\n\nGetWeights\x12 .reviewrank.v1.GetWeightsRequest\x1a!.reviewrank.v1.GetWeightsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19reviewrank/v1/admin.proto\x12\rreviewrank.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n\x11GetWeightsRequest\"\xc3\x01\n\x12GetWeightsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x17\n\x0f\x64\x65\x66\x61ult_profile\x18\x02 \x01(\t\x12/\n\x08profiles\x18\x03 \x03(\x0b\x32\x1d.reviewrank.v1.WeightsProfile\x12\x13\n\x0bsource_toml\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x02\n\x0eWeightsProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12;\n\x07weights\x18\x02 \x03(\x0b\x32*.reviewrank.v1.WeightsProfile.WeightsEntry\x12\x12\n\nprior_mean\x18\x03 \x01(\x01\x12!\n\x19prior_mean_from_catalogue\x18\x04 \x01(\x08\x12\x16\n\x0eprior_strength\x18\x05 \x01(\x01\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12\x1b\n\x13prior_strength_auto\x18\x07 \x01(\x08\x12\x1a\n\x12prior_per_category\x18\x08 \x01(\x08\x12\x16\n\x0ehalf_life_days\x18\t \x01(\x01\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\x61\n\x0c\x41\x64minService\x12Q\n\nGetWeights\x12 .reviewrank.v1.GetWeightsRequest\x1a!.reviewrank.v1.GetWeightsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,9 +39,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETWEIGHTSRESPONSE']._serialized_start=99
   _globals['_GETWEIGHTSRESPONSE']._serialized_end=294
   _globals['_WEIGHTSPROFILE']._serialized_start=297
-  _globals['_WEIGHTSPROFILE']._serialized_end=535
-  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_start=489
-  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_end=535
-  _globals['_ADMINSERVICE']._serialized_start=537
-  _globals['_ADMINSERVICE']._serialized_end=634
+  _globals['_WEIGHTSPROFILE']._serialized_end=616
+  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_start=570
+  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_end=616
+  _globals['_ADMINSERVICE']._serialized_start=618
+  _globals['_ADMINSERVICE']._serialized_end=715
 # @@protoc_insertion_point(module_scope)

@@ -30,7 +30,7 @@ class GetWeightsResponse(_message.Message):
     def __init__(self, version: _Optional[int] = ..., default_profile: _Optional[str] = ..., profiles: _Optional[_Iterable[_Union[WeightsProfile, _Mapping]]] = ..., source_toml: _Optional[str] = ..., source: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WeightsProfile(_message.Message):
-    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence")
+    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,10 +44,16 @@ class WeightsProfile(_message.Message):
     PRIOR_MEAN_FROM_CATALOGUE_FIELD_NUMBER: _ClassVar[int]
     PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_STRENGTH_AUTO_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_PER_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    HALF_LIFE_DAYS_FIELD_NUMBER: _ClassVar[int]
     name: str
     weights: _containers.ScalarMap[str, float]
     prior_mean: float
     prior_mean_from_catalogue: bool
     prior_strength: float
     confidence: float
-    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
+    prior_strength_auto: bool
+    prior_per_category: bool
+    half_life_days: float
+    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ...) -> None: ...

@@ -91,3 +91,21 @@ class SubmitBatchResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[SubmitResponse]
     seq: int
     def __init__(self, results: _Optional[_Iterable[_Union[SubmitResponse, _Mapping]]] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class ForgetUserRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class ForgetUserResponse(_message.Message):
+    __slots__ = ("ratings_removed", "likes_removed", "seq", "events_erased")
+    RATINGS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    LIKES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    ratings_removed: int
+    likes_removed: int
+    seq: int
+    events_erased: int
+    def __init__(self, ratings_removed: _Optional[int] = ..., likes_removed: _Optional[int] = ..., seq: _Optional[int] = ..., events_erased: _Optional[int] = ...) -> None: ...

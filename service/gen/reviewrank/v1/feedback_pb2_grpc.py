@@ -57,6 +57,11 @@ class FeedbackServiceStub:
                 request_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchRequest.SerializeToString,
                 response_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchResponse.FromString,
                 _registered_method=True)
+        self.ForgetUser = channel.unary_unary(
+                '/reviewrank.v1.FeedbackService/ForgetUser',
+                request_serializer=reviewrank_dot_v1_dot_feedback__pb2.ForgetUserRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_feedback__pb2.ForgetUserResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer:
@@ -92,6 +97,18 @@ class FeedbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetUser(self, request, context):
+        """Erases a user (right to erasure): removes every star and like vote of the
+        user, updates the aggregates of every product concerned, and erases the
+        user's events from the event log, all in one transaction. Only a one-way
+        hash of each erased event_id is kept, so that a replay of an erased event
+        is still DUPLICATE and cannot bring the vote back. Events of the user sent
+        afterwards with new event ids are new votes. Calling it again is harmless.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +126,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     servicer.SubmitBatch,
                     request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchRequest.FromString,
                     response_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchResponse.SerializeToString,
+            ),
+            'ForgetUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetUser,
+                    request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.ForgetUserRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_feedback__pb2.ForgetUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -200,6 +222,33 @@ class FeedbackService:
             '/reviewrank.v1.FeedbackService/SubmitBatch',
             reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchRequest.SerializeToString,
             reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.FeedbackService/ForgetUser',
+            reviewrank_dot_v1_dot_feedback__pb2.ForgetUserRequest.SerializeToString,
+            reviewrank_dot_v1_dot_feedback__pb2.ForgetUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,7 +63,7 @@ class RankedProduct(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known")
+    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes")
     RATING_COUNT_FIELD_NUMBER: _ClassVar[int]
     STARS_MEAN_FIELD_NUMBER: _ClassVar[int]
     PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,10 @@ class Explanation(_message.Message):
     RELEVANCE_NORMALIZED_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     KNOWN_FIELD_NUMBER: _ClassVar[int]
+    HALF_LIFE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTED_RATINGS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTED_LIKES_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTED_DISLIKES_FIELD_NUMBER: _ClassVar[int]
     rating_count: int
     stars_mean: float
     prior_mean: float
@@ -92,7 +96,11 @@ class Explanation(_message.Message):
     relevance_normalized: float
     contributions: _containers.RepeatedCompositeFieldContainer[Contribution]
     known: bool
-    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ...) -> None: ...
+    half_life_days: float
+    weighted_ratings: float
+    weighted_likes: float
+    weighted_dislikes: float
+    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., weighted_ratings: _Optional[float] = ..., weighted_likes: _Optional[float] = ..., weighted_dislikes: _Optional[float] = ...) -> None: ...
 
 class Contribution(_message.Message):
     __slots__ = ("component", "value", "normalized", "weight", "contribution")
@@ -125,7 +133,7 @@ class GetProductStatsResponse(_message.Message):
     def __init__(self, stats: _Optional[_Iterable[_Union[ProductStats, _Mapping]]] = ..., weights_version: _Optional[int] = ...) -> None: ...
 
 class ProductStats(_message.Message):
-    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence")
+    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     KNOWN_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +147,7 @@ class ProductStats(_message.Message):
     DISLIKES_FIELD_NUMBER: _ClassVar[int]
     WILSON_LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_SOURCE_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     known: bool
     category: str
@@ -152,4 +161,5 @@ class ProductStats(_message.Message):
     dislikes: int
     wilson_lower_bound: float
     confidence: float
-    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
+    prior_source: str
+    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,106 @@
+"""Resolves a profile's prior for the products being scored, fitting it from the catalogue.
+
+A fitted prior (``mean``/``strength`` = "auto", see ranking.priors) is refitted as
+feedback arrives: when the catalogue has changed since the last fit, and either the
+last fit was cheap (under ``CHEAP_FIT_SECONDS``, so small catalogues are always
+current) or ``refresh_seconds`` have passed since it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ranking.blend import Prior
+from ranking.priors import StarPrior, expand_category_priors, fit_category_priors, fit_star_prior
+from ranking.profiles import PriorSpec
+from service.catalogue import Catalogue
+
+CHEAP_FIT_SECONDS = 0.005
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class FittedPrior:
+    seq: int
+    fitted_at: float
+    cost: float
+    global_prior: StarPrior
+    category_means: FloatArray | None
+    category_strengths: FloatArray | None
+
+
+def prior_source(spec: PriorSpec) -> str:
+    """How the prior was obtained: fixed, the catalogue's mean, or empirical Bayes."""
+    if not spec.fitted:
+        return "fixed"
+    source = "auto" if spec.strength is None else "catalogue"
+    return source + ("/category" if spec.per_category else "")
+
+
+class PriorResolver:
+    def __init__(self, catalogue: Catalogue, refresh_seconds: float = 1.0) -> None:
+        self._catalogue = catalogue
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._fits: dict[PriorSpec, FittedPrior] = {}
+
+    def _fit(self, spec: PriorSpec) -> FittedPrior:
+        data = self._catalogue.histograms()
+        started = time.perf_counter()
+        fitted = fit_star_prior(data.histogram)
+        global_prior = StarPrior(
+            mean=fitted.mean if spec.mean is None else spec.mean,
+            strength=fitted.strength if spec.strength is None else spec.strength,
+        )
+        means = strengths = None
+        if spec.per_category:
+            means, strengths = fit_category_priors(
+                data.histogram,
+                data.category_code,
+                data.n_categories,
+                global_prior,
+                min_ratings=spec.min_category_ratings,
+                min_products=spec.min_category_products,
+            )
+            if spec.mean is not None:
+                means = np.full_like(means, spec.mean)
+            if spec.strength is not None:
+                strengths = np.full_like(strengths, spec.strength)
+        cost = time.perf_counter() - started
+        return FittedPrior(data.seq, time.monotonic(), cost, global_prior, means, strengths)
+
+    def fitted(self, spec: PriorSpec) -> FittedPrior:
+        """The current fit of a fitted spec, refitting it if it is stale."""
+        with self._lock:
+            fit = self._fits.get(spec)
+            stale = fit is None or (
+                fit.seq != self._catalogue.seq
+                and (
+                    fit.cost < CHEAP_FIT_SECONDS
+                    or time.monotonic() - fit.fitted_at >= self._refresh_seconds
+                )
+            )
+            if stale:
+                fit = self._fit(spec)
+                self._fits[spec] = fit
+            assert fit is not None
+            return fit
+
+    def prior(self, spec: PriorSpec, category_code: npt.NDArray[np.int32]) -> Prior:
+        """The prior of each product whose category codes are given."""
+        source = prior_source(spec)
+        if not spec.fitted:
+            assert spec.mean is not None and spec.strength is not None
+            return Prior(spec.mean, spec.strength, source)
+        fit = self.fitted(spec)
+        if fit.category_means is None or fit.category_strengths is None:
+            return Prior(fit.global_prior.mean, fit.global_prior.strength, source)
+        means, strengths = expand_category_priors(
+            category_code, fit.category_means, fit.category_strengths, fit.global_prior
+        )
+        return Prior(means, strengths, source)

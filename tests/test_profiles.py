@@ -1,0 +1,145 @@
+"""Weights profiles: parsing, defaults, and every invalid key named by its path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ranking.profiles import ProfileError, parse_profiles
+
+
+def document(**profile: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"weights": {"bayesian_average": 3, "wilson": 1}}
+    base.update(profile)
+    return {"default_profile": "p", "profiles": {"p": base}}
+
+
+def violations(doc: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ProfileError) as info:
+        parse_profiles(doc)
+    return dict(info.value.violations)
+
+
+def test_weights_are_rescaled_to_sum_to_one() -> None:
+    profile = parse_profiles(document()).profiles["p"]
+
+    assert {"bayesian_average": 0.75, "wilson": 0.25} == profile.weights
+
+
+def test_defaults_fit_the_prior_and_use_95_percent_confidence() -> None:
+    profile = parse_profiles(document()).profiles["p"]
+
+    assert (None, None, False, 0.95, None) == (
+        profile.prior.mean,
+        profile.prior.strength,
+        profile.prior.per_category,
+        profile.confidence,
+        profile.half_life_days,
+    )
+
+
+def test_fixed_prior_and_options_are_read() -> None:
+    doc = document(
+        prior={"mean": 3.5, "strength": 20},
+        confidence=0.9,
+        half_life_days=30,
+        stars_prior={"pseudo_count": 2},
+        likes_prior={"alpha": 3, "beta": 1},
+    )
+
+    profile = parse_profiles(doc).profiles["p"]
+
+    assert (3.5, 20.0, 0.9, 30.0, 2.0, (3.0, 1.0)) == (
+        profile.prior.mean,
+        profile.prior.strength,
+        profile.confidence,
+        profile.half_life_days,
+        profile.stars_pseudo_count,
+        profile.likes_prior,
+    )
+    assert 30 * 86400.0 == profile.half_life_seconds
+
+
+def test_empty_profile_name_selects_the_default() -> None:
+    profiles = parse_profiles(document())
+
+    assert "p" == profiles.get("").name  # type: ignore[union-attr]
+    assert profiles.get("other") is None
+
+
+@pytest.mark.parametrize(
+    ("profile", "key"),
+    [
+        ({"weights": {"wilson": -1, "bayesian_average": 1}}, "profiles.p.weights.wilson"),
+        ({"weights": {"wilson": 0, "bayesian_average": 0}}, "profiles.p.weights"),
+        ({"weights": {"wilson": "much"}}, "profiles.p.weights.wilson"),
+        ({"weights": {"wilson": float("nan")}}, "profiles.p.weights.wilson"),
+        ({"weights": {"popularity": 1}}, "profiles.p.weights.popularity"),
+        ({"weights": {"wilson": True}}, "profiles.p.weights.wilson"),
+        ({"weights": 3}, "profiles.p.weights"),
+        ({"confidence": 1.0}, "profiles.p.confidence"),
+        ({"confidence": 0}, "profiles.p.confidence"),
+        ({"confidence": -0.5}, "profiles.p.confidence"),
+        ({"prior": {"mean": 6}}, "profiles.p.prior.mean"),
+        ({"prior": {"mean": "median"}}, "profiles.p.prior.mean"),
+        ({"prior": {"strength": -1}}, "profiles.p.prior.strength"),
+        ({"prior": {"strength": "lots"}}, "profiles.p.prior.strength"),
+        ({"prior": {"per_category": "yes"}}, "profiles.p.prior.per_category"),
+        (
+            {"prior": {"mean": 4, "strength": 5, "per_category": True}},
+            "profiles.p.prior.per_category",
+        ),
+        ({"prior": {"min_category_ratings": 0}}, "profiles.p.prior.min_category_ratings"),
+        ({"prior": {"shape": 1}}, "profiles.p.prior.shape"),
+        ({"half_life_days": 0}, "profiles.p.half_life_days"),
+        ({"stars_prior": {"pseudo_count": 0}}, "profiles.p.stars_prior.pseudo_count"),
+        ({"likes_prior": {"alpha": -1}}, "profiles.p.likes_prior.alpha"),
+        ({"likes_prior": {"gamma": 1}}, "profiles.p.likes_prior.gamma"),
+        ({"colour": "red"}, "profiles.p.colour"),
+    ],
+)
+def test_invalid_value_is_reported_with_its_key(profile: dict[str, Any], key: str) -> None:
+    assert key in violations(document(**profile))
+
+
+def test_missing_weights_are_reported() -> None:
+    doc = {"profiles": {"p": {"confidence": 0.9}}, "default_profile": "p"}
+
+    assert "profiles.p.weights" in violations(doc)
+
+
+def test_default_profile_must_exist() -> None:
+    doc = document()
+    doc["default_profile"] = "q"
+
+    assert "default_profile" in violations(doc)
+
+
+def test_at_least_one_profile_is_required() -> None:
+    assert "profiles" in violations({"profiles": {}})
+
+
+def test_unknown_top_level_key_is_reported() -> None:
+    doc = document()
+    doc["extra"] = 1
+
+    assert "extra" in violations(doc)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    doc = document(confidence=2, prior={"mean": 0})
+    doc["profiles"]["q"] = {"weights": {"wilson": -1}}
+
+    assert {
+        "profiles.p.confidence",
+        "profiles.p.prior.mean",
+        "profiles.q.weights.wilson",
+    } <= set(violations(doc))
+
+
+def test_all_zero_weights_are_caught_even_when_another_profile_is_bad() -> None:
+    doc = document(confidence=2)
+    doc["profiles"]["q"] = {"weights": {"wilson": 0}}
+
+    assert "profiles.q.weights" in violations(doc)

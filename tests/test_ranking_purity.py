@@ -1,0 +1,30 @@
+"""The ranking core stays pure: importing it pulls in no service, gRPC or storage module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FORBIDDEN = ("grpc", "sqlite3", "sqlite_utils", "structlog", "service", "google")
+
+PROGRAM = """
+import json, sys
+import ranking, ranking.priors, ranking.stars, ranking.beta, ranking.decay, ranking.evaluation
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_importing_the_ranking_package_loads_no_service_or_io_module() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", PROGRAM],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    modules = json.loads(completed.stdout)
+    leaked = [name for name in modules if name.startswith(FORBIDDEN)]
+    assert [] == leaked
