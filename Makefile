@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= 127.0.0.1:50051
 
-.PHONY: install serve demo-data test lint format gen evaluate clean
+.PHONY: install serve demo-data test soak bench ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,25 @@ serve: demo-data
 
 test: install
 	$(PY) -m pytest
+
+## Long reliability runs (make test runs the same tests briefly): SIGKILL crash rounds,
+## fuzzed requests, and vote state-machine examples. Override e.g. make soak CRASH_ROUNDS=1000
+CRASH_ROUNDS ?= 200
+FUZZ_RUNS ?= 100000
+STATEFUL_EXAMPLES ?= 300
+soak: install
+	CRASH_ROUNDS=$(CRASH_ROUNDS) FUZZ_RUNS=$(FUZZ_RUNS) STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) \
+		$(PY) -m pytest -s --timeout=0 tests/test_crash.py tests/test_fuzz.py tests/test_vote_machine.py
+
+## The benchmark suite (several minutes): writes bench/results/results.{md,json}.
+## BENCH_ARGS e.g. "--duration 10 --synthetic 100000,1000000 --workdir /tmp/reviewrank-bench"
+BENCH_ARGS ?= --workdir .bench-data
+bench: install
+	$(PY) -m service.benchsuite $(BENCH_ARGS)
+
+## Rewrite the ghz configs in bench/ghz/ (candidate lists from the demo catalogue).
+ghz-configs: install
+	$(PY) -m service.ghz_configs
 
 lint: install
 	$(VENV)/bin/ruff check service ranking tests

@@ -25,11 +25,25 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     alpha = 1
     beta = 1
 
+    [profiles.default.limits]      # optional, each an integer >= 1
+    max_candidates = 1000          # most candidates one Rank call may send
+    top_default_limit = 20         # Top page size when the request asks for 0
+    top_max_limit = 100            # largest Top page size
+
+    [traffic]                      # optional: split users between profiles
+    salt = "spring"                # changing it reshuffles who gets which profile
+    shares = { default = 0.9, likes_heavy = 0.1 }   # known profiles, summing to 1
+
+A request that names no profile but sends a user id gets the profile its user hashes
+to (deterministically: sha256 of salt and user id); with no user id, or no traffic
+table, it gets the default profile.
+
 Every problem found is reported with the dotted path of the offending key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,9 +58,20 @@ COMPONENTS = (
     "beta_lower_bound",  # lower credible bound of the like share under the Beta prior
 )
 FITTED = ("auto", "catalogue")
-PROFILE_KEYS = ("weights", "prior", "confidence", "half_life_days", "stars_prior", "likes_prior")
+PROFILE_KEYS = (
+    "weights",
+    "prior",
+    "confidence",
+    "half_life_days",
+    "stars_prior",
+    "likes_prior",
+    "limits",
+)
+LIMIT_KEYS = ("max_candidates", "top_default_limit", "top_max_limit")
 MIN_STARS, MAX_STARS = 1.0, 5.0
 NAME_MAX_LENGTH = 64
+SALT_MAX_LENGTH = 64
+SHARES_TOLERANCE = 1e-6
 
 
 class ProfileError(ValueError):
@@ -77,6 +102,15 @@ class PriorSpec:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Per-profile request limits; None leaves the server's own limit in force."""
+
+    max_candidates: int | None = None
+    top_default_limit: int | None = None
+    top_max_limit: int | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     weights: Mapping[str, float]  # component -> weight, summing to 1
@@ -85,20 +119,48 @@ class Profile:
     half_life_days: float | None = None
     stars_pseudo_count: float = 1.0
     likes_prior: tuple[float, float] = (1.0, 1.0)
+    limits: Limits = Limits()
 
     @property
     def half_life_seconds(self) -> float | None:
         return None if self.half_life_days is None else self.half_life_days * 86400.0
 
 
+def traffic_point(salt: str, user_id: str) -> float:
+    """Where a user falls in [0, 1): the same for the same salt and user, everywhere."""
+    digest = hashlib.sha256(f"{salt}\x00{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
 @dataclass(frozen=True)
 class ProfileSet:
     default: str
     profiles: Mapping[str, Profile] = field(default_factory=dict)
+    # (profile name, share) in name order, shares summing to 1; empty = no split.
+    traffic: tuple[tuple[str, float], ...] = ()
+    traffic_salt: str = ""
 
     def get(self, name: str) -> Profile | None:
         """The named profile; the default one for an empty name; None if unknown."""
         return self.profiles.get(name or self.default)
+
+    def assign(self, user_id: str) -> str:
+        """The profile a user gets from the traffic split (the default without one)."""
+        if not self.traffic or not user_id:
+            return self.default
+        point = traffic_point(self.traffic_salt, user_id)
+        cumulative = 0.0
+        for name, share in self.traffic:
+            cumulative += share
+            if point < cumulative:
+                return name
+        # Rounding: the shares sum to 1 within SHARES_TOLERANCE; the last non-zero one takes it.
+        return next(name for name, share in reversed(self.traffic) if share > 0)
+
+    def choose(self, name: str, user_id: str) -> Profile | None:
+        """The profile a request gets: the one it names, else its user's share of the
+        traffic split, else the default. None if the named profile is unknown."""
+        return self.profiles.get(name or self.assign(user_id))
 
 
 def _number(value: Any) -> float | None:
@@ -151,6 +213,66 @@ def _parse_weights(check: _Checker, raw: Any, key: str) -> dict[str, float]:
         check.fail(key, "at least one weight must be positive")
         return {}
     return {name: w / total for name, w in weights.items()} if total > 0 else {}
+
+
+def _parse_limits(check: _Checker, raw: Any, key: str) -> Limits:
+    table = check.table(raw, key)
+    if table is None:
+        return Limits()
+    check.unknown_keys(table, LIMIT_KEYS, key)
+    values: dict[str, int] = {}
+    for name in LIMIT_KEYS:
+        if name not in table:
+            continue
+        value = table[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            check.fail(f"{key}.{name}", "must be an integer >= 1")
+        else:
+            values[name] = value
+    default, most = values.get("top_default_limit"), values.get("top_max_limit")
+    if default is not None and most is not None and default > most:
+        check.fail(f"{key}.top_default_limit", f"must not exceed top_max_limit ({most})")
+    return Limits(**values)
+
+
+def _parse_traffic(
+    check: _Checker, raw: Any, profiles: Mapping[str, Profile]
+) -> tuple[tuple[tuple[str, float], ...], str]:
+    table = check.table(raw, "traffic")
+    if table is None:
+        return (), ""
+    check.unknown_keys(table, ("shares", "salt"), "traffic")
+    salt = table.get("salt", "")
+    if not isinstance(salt, str) or len(salt) > SALT_MAX_LENGTH:
+        check.fail("traffic.salt", f"must be a string of at most {SALT_MAX_LENGTH} characters")
+        salt = ""
+    if "shares" not in table:
+        check.fail("traffic.shares", "is required (profile name = share of users)")
+        return (), salt
+    shares_table = check.table(table["shares"], "traffic.shares")
+    if shares_table is None:
+        return (), salt
+    shares: dict[str, float] = {}
+    bad = False
+    for name, value in shares_table.items():
+        key = f"traffic.shares.{name}"
+        share = _number(value)
+        if share is None or not 0.0 <= share <= 1.0:
+            check.fail(key, "must be a number in [0, 1]")
+            bad = True
+        elif name not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            check.fail(key, f"names no profile (have: {known})")
+            bad = True
+        else:
+            shares[str(name)] = share
+    if not shares_table:
+        check.fail("traffic.shares", "must give at least one profile a share")
+    elif not bad and abs(sum(shares.values()) - 1.0) > SHARES_TOLERANCE:
+        check.fail("traffic.shares", f"shares must sum to 1 (they sum to {sum(shares.values()):g})")
+    if bad:
+        return (), salt
+    return tuple(sorted(shares.items())), salt
 
 
 def _positive(
@@ -221,6 +343,7 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
     check.unknown_keys(likes, ("alpha", "beta"), f"{key}.likes_prior")
     alpha = _positive(check, likes, "alpha", f"{key}.likes_prior", 1.0)
     beta = _positive(check, likes, "beta", f"{key}.likes_prior", 1.0)
+    limits = _parse_limits(check, table.get("limits", {}), f"{key}.limits")
     return Profile(
         name=name,
         weights=weights,
@@ -229,13 +352,14 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         half_life_days=half_life,
         stars_pseudo_count=pseudo_count,
         likes_prior=(alpha, beta),
+        limits=limits,
     )
 
 
 def parse_profiles(document: Mapping[str, Any]) -> ProfileSet:
     """Validates a whole profile document; raises ProfileError listing every problem."""
     check = _Checker()
-    check.unknown_keys(document, ("default_profile", "profiles"), "")
+    check.unknown_keys(document, ("default_profile", "profiles", "traffic"), "")
     raw_profiles = document.get("profiles")
     profiles: dict[str, Profile] = {}
     if raw_profiles is None:
@@ -253,8 +377,12 @@ def parse_profiles(document: Mapping[str, Any]) -> ProfileSet:
         check.fail("default_profile", "must be a string")
     elif profiles and default not in profiles:
         check.fail("default_profile", f"names no profile (have: {', '.join(sorted(profiles))})")
+    traffic: tuple[tuple[str, float], ...] = ()
+    salt = ""
+    if "traffic" in document:
+        traffic, salt = _parse_traffic(check, document["traffic"], profiles)
     # unknown_keys reports top-level keys as ".key"; strip the leading dot.
     violations = [(key.lstrip("."), problem) for key, problem in check.violations]
     if violations:
         raise ProfileError(violations)
-    return ProfileSet(default=str(default), profiles=profiles)
+    return ProfileSet(default=str(default), profiles=profiles, traffic=traffic, traffic_salt=salt)

@@ -161,24 +161,35 @@ class Catalogue:
     def enable_decay(self, half_lives: Sequence[float], votes: VoteTable) -> None:
         """Keeps time-decayed sums for these half-lives (seconds), starting from every vote.
 
-        The caller must make sure no write is applied between reading ``votes`` and this call.
+        The caller must make sure no write is applied between reading ``votes`` and the end
+        of this call: before the writer starts, or on the writer thread between two
+        transactions (Writer.run_exclusive). The sums are built before taking the lock, so
+        readers are not held up meanwhile.
         """
+        built = [
+            decayed_from_votes(h, votes, self.rating_count.shape[0])
+            for h in half_lives
+            if h not in self._decayed
+        ]
         with self._lock:
-            for half_life in half_lives:
-                if half_life not in self._decayed:
-                    decayed = DecayedAggregates(half_life, self.rating_count.shape[0])
-                    decayed.load(votes)
-                    self._decayed[half_life] = decayed
+            for decayed in built:
+                self._decayed.setdefault(decayed.half_life, decayed)
 
     @property
     def half_lives(self) -> set[float]:
         return set(self._decayed)
 
     def _evidence(
-        self, idx: npt.NDArray[np.int64], half_life: float | None, now: float
+        self,
+        idx: npt.NDArray[np.int64],
+        half_life: float | None,
+        now: float,
+        extra: DecayedAggregates | None = None,
     ) -> Evidence:
         if half_life is not None:
             decayed = self._decayed.get(half_life)
+            if decayed is None and extra is not None and extra.half_life == half_life:
+                decayed = extra
             if decayed is None:
                 raise KeyError(f"no decayed aggregates for half-life {half_life} s")
             decayed.maybe_rebase(now)
@@ -192,16 +203,23 @@ class Catalogue:
         )
 
     def gather(
-        self, product_ids: Sequence[str], half_life: float | None = None, now: float = 0.0
+        self,
+        product_ids: Sequence[str],
+        half_life: float | None = None,
+        now: float = 0.0,
+        extra: DecayedAggregates | None = None,
     ) -> Gathered:
-        """The products' aggregates (time-decayed to ``now`` when a half-life is given)."""
+        """The products' aggregates (time-decayed to ``now`` when a half-life is given).
+
+        ``extra``: decayed sums of a half-life the catalogue does not keep (a preview's).
+        """
         n = len(product_ids)
         with self._lock:
             lookup = self._index.get
             idx = np.fromiter((lookup(p, 0) for p in product_ids), dtype=np.int64, count=n)
             # Row 0 is all zeros, so unknown products gather zeros.
             raw = self._evidence(idx, None, now)
-            evidence = raw if half_life is None else self._evidence(idx, half_life, now)
+            evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
             codes = self.category_code[idx]
             names = self._category_names
             category = [names[c] if c >= 0 else "" for c in codes.tolist()]
@@ -217,12 +235,17 @@ class Catalogue:
                 n_categories=len(self._category_names),
             )
 
-    def snapshot(self, half_life: float | None = None, now: float = 0.0) -> Snapshot:
+    def snapshot(
+        self,
+        half_life: float | None = None,
+        now: float = 0.0,
+        extra: DecayedAggregates | None = None,
+    ) -> Snapshot:
         with self._lock:
             size = self._size
             rows = np.arange(1, size, dtype=np.int64)
             raw = self._evidence(rows, None, now)
-            evidence = raw if half_life is None else self._evidence(rows, half_life, now)
+            evidence = raw if half_life is None else self._evidence(rows, half_life, now, extra)
             return Snapshot(
                 seq=self.seq,
                 product_ids=self._ids[1:size],
@@ -231,3 +254,10 @@ class Catalogue:
                 category_code=self.category_code[1:size].copy(),
                 categories=dict(self._categories),
             )
+
+
+def decayed_from_votes(half_life: float, votes: VoteTable, capacity: int) -> DecayedAggregates:
+    """Time-decayed sums of one half-life (seconds) over every vote given."""
+    decayed = DecayedAggregates(half_life, capacity)
+    decayed.load(votes)
+    return decayed

@@ -23,6 +23,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from service.errors import StorageUnavailable
     from service.logs import configure
     from service.server import AddressInUse, serve
 
@@ -30,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure(settings.log_format, settings.log_level)
     try:
         return serve(settings)
-    except AddressInUse as exc:
+    except (AddressInUse, StorageUnavailable) as exc:
         print(f"reviewrank: {exc}", file=sys.stderr)
         return 1
 
@@ -47,10 +48,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     reviews = list(read_reviews(args.data))
     progress = None if args.quiet else Progress(len(reviews))
     if args.server:
-        import grpc
         from reviewrank.v1 import feedback_pb2_grpc
 
-        channel = grpc.insecure_channel(args.server)
+        from service.auth import client_channel, read_token
+
+        # Sends the API token when one is configured (a server with one requires it).
+        token = read_token(settings.api_token, settings.api_token_file, "api_token")
+        channel = client_channel(args.server, token=token)
         stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
         outcome_of = {1: Outcome.APPLIED, 2: Outcome.DUPLICATE, 3: Outcome.SUPERSEDED}
 
@@ -86,10 +90,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _channel(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    import grpc
+def _channel(args: argparse.Namespace, admin: bool = False):  # type: ignore[no-untyped-def]
+    """A channel to --server (TLS with --ca-file or --tls), sending the bearer token: --token,
+    else the configured admin token (admin commands) or API token (the others)."""
+    from service.auth import client_channel, read_token
 
-    return grpc.insecure_channel(args.server or _settings(args).address)
+    settings = _settings(args)
+    token = getattr(args, "token", None)
+    if not token:
+        name = "admin_token" if admin else "api_token"
+        token = read_token(getattr(settings, name), getattr(settings, name + "_file"), name)
+    return client_channel(
+        args.server or settings.address,
+        token=token,
+        ca_file=getattr(args, "ca_file", None),
+        tls=getattr(args, "tls", False),
+    )
 
 
 def _fail(exc: Exception) -> int:
@@ -213,6 +229,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
                     limit=args.limit,
                     profile=args.profile,
                     explain=args.explain,
+                    user_id=args.user,
                 ),
                 timeout=args.timeout,
             )
@@ -235,6 +252,7 @@ def cmd_top(args: argparse.Namespace) -> int:
                     page_token=args.page_token,
                     profile=args.profile,
                     explain=args.explain,
+                    user_id=args.user,
                 ),
                 timeout=args.timeout,
             )
@@ -267,6 +285,15 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
         "--server", help="HOST:PORT of the server (default: the configured address)"
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument(
+        "--token",
+        help="bearer token to send (default: REVIEWRANK_API_TOKEN[_FILE], or for admin "
+        "commands REVIEWRANK_ADMIN_TOKEN[_FILE]; prefer those: flags show in `ps`)",
+    )
+    parser.add_argument("--tls", action="store_true", help="TLS, trusting the system's roots")
+    parser.add_argument(
+        "--ca-file", type=Path, help="TLS, trusting this PEM certificate (e.g. self-signed)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--limit", type=int, default=0)
     rank.add_argument("--profile", default="")
     rank.add_argument("--explain", action="store_true")
+    rank.add_argument("--user", default="", help="user id (picks the traffic split's profile)")
     _client_options(rank)
     rank.set_defaults(handler=cmd_rank)
 
@@ -321,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--page-token", default="")
     top.add_argument("--profile", default="")
     top.add_argument("--explain", action="store_true")
+    top.add_argument("--user", default="", help="user id (picks the traffic split's profile)")
     _client_options(top)
     top.set_defaults(handler=cmd_top)
 
@@ -329,9 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(check)
     check.set_defaults(handler=cmd_health)
 
-    from service import evaluate_command
+    from service import admin_command, bench_command, evaluate_command
 
     evaluate_command.register(commands)
+    bench_command.register(commands)
+    admin_command.register(commands, _client_options)
     return parser
 
 

@@ -12,13 +12,20 @@ import time
 from collections.abc import Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.domain import Event, LikeEvent, LikeValue, Outcome, RatingEvent, WriteResult
+from service.domain import (
+    ErasureResult,
+    Event,
+    LikeEvent,
+    LikeValue,
+    Outcome,
+    RatingEvent,
+    WriteResult,
+)
 from service.errors import InvalidArgument
 from service.ranker import Explanation, ProductStats, Ranking
 from service.settings import Settings
-from service.weights import WeightsState
 
 _LIKE_VALUES = {
     feedback_pb2.LIKE: LikeValue.LIKE,
@@ -154,6 +161,22 @@ def batch_response(results: Sequence[WriteResult]) -> feedback_pb2.SubmitBatchRe
     )
 
 
+def forget_user_request(m: feedback_pb2.ForgetUserRequest, settings: Settings) -> str:
+    check = _Violations(settings)
+    check.identifier(m.user_id, "user_id")
+    check.raise_if_any()
+    return m.user_id
+
+
+def forget_user_response(result: ErasureResult) -> feedback_pb2.ForgetUserResponse:
+    return feedback_pb2.ForgetUserResponse(
+        ratings_removed=result.ratings_removed,
+        likes_removed=result.likes_removed,
+        seq=result.seq,
+        events_erased=result.events_erased,
+    )
+
+
 def _profile_name(check: _Violations, name: str) -> None:
     if len(name) > 64 or not name.isprintable():
         check.add("profile", "must be at most 64 printable characters")
@@ -163,6 +186,7 @@ def rank_request(m: ranking_pb2.RankRequest, settings: Settings) -> tuple[list[s
     check = _Violations(settings)
     check.count("candidates", len(m.candidates), settings.max_candidates, "candidate")
     _profile_name(check, m.profile)
+    check.identifier(m.user_id, "user_id", required=False)
     check.raise_if_any()
     ids = [c.product_id for c in m.candidates]
     relevance = [c.relevance for c in m.candidates]
@@ -181,16 +205,17 @@ def rank_request(m: ranking_pb2.RankRequest, settings: Settings) -> tuple[list[s
 
 
 def top_request(m: ranking_pb2.TopRequest, settings: Settings) -> int:
-    """Validates a Top request; returns the page size."""
+    """Validates a Top request; returns the page size asked for (0: the profile's default)."""
     check = _Violations(settings)
     check.identifier(m.category, "category", required=False)
+    check.identifier(m.user_id, "user_id", required=False)
     _profile_name(check, m.profile)
     if m.limit > settings.max_top_limit:
         check.add("limit", f"must be at most {settings.max_top_limit} (got {m.limit})")
     if len(m.page_token) > 1024:
         check.add("page_token", "is not a token returned by Top")
     check.raise_if_any()
-    return m.limit or 20
+    return m.limit
 
 
 def stats_request(m: ranking_pb2.GetProductStatsRequest, settings: Settings) -> list[str]:
@@ -277,30 +302,4 @@ def stats_response(
             for s in stats
         ],
         weights_version=version,
-    )
-
-
-def weights_response(state: WeightsState) -> admin_pb2.GetWeightsResponse:
-    loaded_at = Timestamp()
-    loaded_at.FromDatetime(state.loaded_at)
-    return admin_pb2.GetWeightsResponse(
-        version=state.version,
-        default_profile=state.profiles.default,
-        profiles=[
-            admin_pb2.WeightsProfile(
-                name=p.name,
-                weights=dict(p.weights),
-                prior_mean=p.prior.mean or 0.0,
-                prior_mean_from_catalogue=p.prior.mean is None,
-                prior_strength=p.prior.strength or 0.0,
-                prior_strength_auto=p.prior.strength is None,
-                prior_per_category=p.prior.per_category,
-                confidence=p.confidence,
-                half_life_days=p.half_life_days or 0.0,
-            )
-            for p in state.profiles.profiles.values()
-        ],
-        source_toml=state.source_toml,
-        source=state.source,
-        loaded_at=loaded_at,
     )

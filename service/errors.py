@@ -13,9 +13,11 @@ class ReviewrankError(Exception):
 class InvalidArgument(ReviewrankError):
     """The request is malformed; ``violations`` holds (field path, description) pairs."""
 
-    def __init__(self, violations: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, violations: Iterable[tuple[str, str]], message: str = "") -> None:
         self.violations = tuple(violations)
-        super().__init__("; ".join(f"{f}: {d}" for f, d in self.violations) or "invalid argument")
+        super().__init__(
+            message or "; ".join(f"{f}: {d}" for f, d in self.violations) or "invalid argument"
+        )
 
 
 class NotFound(ReviewrankError):
@@ -36,3 +38,15 @@ class DeadlineExpired(ReviewrankError):
 
 class ShuttingDown(ReviewrankError):
     """The server is stopping and takes no new writes."""
+
+
+class VersionConflict(ReviewrankError):
+    """A conditional change expected another version to be in force (someone else won)."""
+
+
+class Unauthenticated(ReviewrankError):
+    """The call carries no valid credentials (the message never repeats what was sent)."""
+
+
+class FailedPrecondition(ReviewrankError):
+    """The server is not set up for this call (e.g. admin RPCs with no admin token)."""

@@ -4,8 +4,39 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from typing import Any
 
 import structlog
+
+
+class StderrLogger:
+    """Writes each log line to the current ``sys.stderr``, one write per line.
+
+    A log line that cannot be written (stderr closed, or a pipe to a log collector that
+    died) is dropped: logging must never raise into the code that logs, or a broken log
+    stream would take the writer thread, and with it every write, down.
+    """
+
+    _lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        try:
+            with self._lock:
+                sys.stderr.write(message + "\n")
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+_STDERR_LOGGER = StderrLogger()
+
+
+def _stderr_logger(*_args: Any) -> StderrLogger:
+    return _STDERR_LOGGER
 
 
 def configure(log_format: str = "auto", level: str = "info") -> None:
@@ -24,6 +55,6 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )

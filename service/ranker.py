@@ -19,6 +19,7 @@ import numpy.typing as npt
 from ranking.blend import Breakdown, Evidence, Prior, blend, rank_order
 from ranking.profiles import Profile
 from service.catalogue import Catalogue, Snapshot
+from service.decayed import DecayedAggregates
 from service.errors import InvalidArgument
 from service.priors import PriorResolver
 from service.weights import WeightsRegistry, WeightsState
@@ -97,8 +98,9 @@ class Ranker:
 
     # -- shared ------------------------------------------------------------------------------
 
-    def _profile(self, state: WeightsState, name: str) -> Profile:
-        profile = state.profiles.get(name)
+    def _profile(self, state: WeightsState, name: str, user_id: str = "") -> Profile:
+        """The named profile, else the user's share of the traffic split, else the default."""
+        profile = state.profiles.choose(name, user_id)
         if profile is None:
             known = ", ".join(sorted(state.profiles.profiles))
             raise InvalidArgument([("profile", f"unknown profile {name!r} (known: {known})")])
@@ -167,9 +169,21 @@ class Ranker:
         limit: int,
         profile_name: str,
         explain: bool,
+        user_id: str = "",
     ) -> Ranking:
-        state = self._weights.current
-        profile = self._profile(state, profile_name)
+        state = self._weights.current  # once: the whole call uses this one version
+        profile = self._profile(state, profile_name, user_id)
+        most = profile.limits.max_candidates
+        if most is not None and len(product_ids) > most:
+            raise InvalidArgument(
+                [
+                    (
+                        "candidates",
+                        f"must contain at most {most} items with profile {profile.name!r} "
+                        f"(got {len(product_ids)})",
+                    )
+                ]
+            )
         gathered = self._catalogue.gather(product_ids, profile.half_life_seconds, time.time())
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
@@ -196,10 +210,18 @@ class Ranker:
         return Ranking(items, state.version, profile.name)
 
     def top(
-        self, category: str, limit: int, page_token: str, profile_name: str, explain: bool
+        self,
+        category: str,
+        limit: int,
+        page_token: str,
+        profile_name: str,
+        explain: bool,
+        user_id: str = "",
     ) -> Ranking:
-        state = self._weights.current
-        profile = self._profile(state, profile_name)
+        """``limit`` 0 is the profile's default page size (20 unless it sets one)."""
+        state = self._weights.current  # once: the whole call uses this one version
+        profile = self._profile(state, profile_name, user_id)
+        limit = _page_size(profile, limit)
         offset = _decode_page_token(page_token, category, profile.name)
         top = self._top_order(state, profile)
         if category:
@@ -238,6 +260,42 @@ class Ranker:
             else ""
         )
         return Ranking(items, state.version, profile.name, token)
+
+    # -- previews: any profile, not only those in force --------------------------------------
+
+    def order_candidates(
+        self,
+        profile: Profile,
+        product_ids: Sequence[str],
+        relevance: Sequence[float],
+        extra: DecayedAggregates | None = None,
+    ) -> list[tuple[str, float]]:
+        """Every candidate with its score, best first, as Rank would order them."""
+        gathered = self._catalogue.gather(
+            product_ids, profile.half_life_seconds, time.time(), extra
+        )
+        prior = self._prior(profile, gathered.category_code)
+        breakdown = blend(
+            gathered.evidence, profile, prior, np.asarray(relevance, dtype=np.float64)
+        )
+        order = rank_order(breakdown.score, gathered.evidence.amount)
+        scores = breakdown.score[order].tolist()
+        return [(product_ids[i], s) for i, s in zip(order.tolist(), scores, strict=True)]
+
+    def order_catalogue(
+        self, profile: Profile, category: str, extra: DecayedAggregates | None = None
+    ) -> list[tuple[str, float]]:
+        """Every product of a category ("" = all) with its score, best first, as Top would."""
+        snapshot = self._catalogue.snapshot(profile.half_life_seconds, time.time(), extra)
+        prior = self._prior(profile, snapshot.category_code)
+        breakdown = blend(snapshot.evidence, profile, prior)
+        order = rank_order(breakdown.score, snapshot.evidence.amount)
+        if category:
+            code = snapshot.categories.get(category)
+            order = order[:0] if code is None else order[snapshot.category_code[order] == code]
+        scores = breakdown.score[order].tolist()
+        ids = snapshot.product_ids
+        return [(ids[i], s) for i, s in zip(order.tolist(), scores, strict=True)]
 
     def _top_order(self, state: WeightsState, profile: Profile) -> _TopOrder:
         now = time.time()
@@ -296,6 +354,22 @@ class _TopOrder:
     breakdown: Breakdown
     order: np.ndarray
     codes_in_order: np.ndarray
+
+
+DEFAULT_TOP_LIMIT = 20
+
+
+def _page_size(profile: Profile, limit: int) -> int:
+    """The Top page size: as asked, or the profile's default; within the profile's maximum."""
+    most = profile.limits.top_max_limit
+    if limit == 0:
+        default = profile.limits.top_default_limit or DEFAULT_TOP_LIMIT
+        return default if most is None else min(default, most)
+    if most is not None and limit > most:
+        raise InvalidArgument(
+            [("limit", f"must be at most {most} with profile {profile.name!r} (got {limit})")]
+        )
+    return limit
 
 
 def _encode_page_token(offset: int, category: str, profile: str) -> str:

@@ -20,8 +20,9 @@ from reviewrank.v1 import (
     ranking_pb2_grpc,
 )
 
-from service import reflection
+from service import bench_service, reflection
 from service.app import Application
+from service.auth import BearerAuthInterceptor, read_token, server_credentials
 from service.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from service.interceptors import ErrorAndLogInterceptor
 from service.servicers import AdminServicer, FeedbackServicer, RankingServicer
@@ -29,8 +30,9 @@ from service.settings import Settings
 
 log = structlog.get_logger("reviewrank.server")
 
+FEEDBACK_SERVICE = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name
 SERVICE_NAMES = [
-    feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"].full_name,
+    FEEDBACK_SERVICE,
     ranking_pb2.DESCRIPTOR.services_by_name["RankingService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 ]
@@ -69,6 +71,11 @@ def create_server(
     settings: Settings, app: Application | None = None
 ) -> tuple[ReviewrankServer, int]:
     """Builds, binds and starts the server; returns it and the bound port (for address port 0)."""
+    # Tokens and TLS files first: one that cannot be read stops the start before anything opens.
+    admin_token = read_token(settings.admin_token, settings.admin_token_file, "admin_token")
+    api_token = read_token(settings.api_token, settings.api_token_file, "api_token")
+    credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file)
+    auth = BearerAuthInterceptor(admin_token, api_token)
     app = app or Application(settings)
     options = [
         ("grpc.so_reuseport", 0),
@@ -77,7 +84,8 @@ def create_server(
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-        interceptors=[ErrorAndLogInterceptor()],
+        # Authentication inside the logging one, so that refused calls are logged too.
+        interceptors=[*([] if settings.bench_bare else [ErrorAndLogInterceptor()]), auth],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -86,9 +94,17 @@ def create_server(
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable([*SERVICE_NAMES, SERVICE_NAME], server)
+    served = [*SERVICE_NAMES, SERVICE_NAME]
+    if settings.bench_echo:
+        bench_service.add_to_server(server)
+        served.append(bench_service.SERVICE_NAME)
+    reflection.enable(served, server)
     try:
-        port = server.add_insecure_port(settings.address)
+        port = (
+            server.add_insecure_port(settings.address)
+            if credentials is None
+            else server.add_secure_port(settings.address, credentials)
+        )
     except RuntimeError as exc:
         app.close()
         raise AddressInUse(f"cannot listen on {settings.address}: {exc}") from None
@@ -98,13 +114,45 @@ def create_server(
     server.start()
     running = ReviewrankServer(server, app, health_servicer)
     running.set_serving(True)
-    log.info("serving", address=settings.address, port=port)
+
+    # The feedback service follows the storage: NOT_SERVING while writes cannot commit.
+    # Rankings keep being served from memory, so the others (and "") stay SERVING.
+    def storage_health(ok: bool) -> None:
+        health_servicer.set(FEEDBACK_SERVICE, SERVING if ok else NOT_SERVING)
+
+    app.add_storage_listener(storage_health)
+    if not admin_token:
+        log.warning("admin RPCs are disabled: no admin token is configured")
+    elif credentials is None and not _loopback(settings.address):
+        log.warning("bearer tokens travel in clear text: enable TLS (tls_cert_file, tls_key_file)")
+    log.info("serving", address=settings.address, port=port, tls=credentials is not None)
     return running, port
 
 
+def _loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def serve(settings: Settings) -> int:
-    """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+    """Runs until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP reloads the weights
+    file (in the background; an invalid file is logged and changes nothing)."""
+    started: list[ReviewrankServer] = []
+    early_hangups: list[int] = []
+
+    def on_hangup(signum: int, _frame: FrameType | None) -> None:
+        if started:
+            started[0].app.weights_admin.request_reload()
+        else:  # still starting: reload once started
+            early_hangups.append(signum)
+
+    # Before the server starts, so that an early SIGHUP neither ends the process nor is lost.
+    # (Handlers run in this thread, between two of its bytecodes: no lock is needed.)
+    signal.signal(signal.SIGHUP, on_hangup)
     running, _port = create_server(settings)
+    started.append(running)
+    if early_hangups:
+        running.app.weights_admin.request_reload()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -12,7 +12,7 @@ from reviewrank.v1 import (
     ranking_pb2_grpc,
 )
 
-from service import convert
+from service import convert, convert_admin
 from service.app import Application
 
 _NO_DEADLINE = 365 * 24 * 3600.0
@@ -48,6 +48,12 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         events = convert.batch_events(request, self._app.settings)
         return convert.batch_response(self._app.submit(events, _timeout(context)))
 
+    def ForgetUser(
+        self, request: feedback_pb2.ForgetUserRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.ForgetUserResponse:
+        user_id = convert.forget_user_request(request, self._app.settings)
+        return convert.forget_user_response(self._app.forget_user(user_id, _timeout(context)))
+
 
 class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     def __init__(self, app: Application) -> None:
@@ -58,7 +64,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     ) -> ranking_pb2.RankResponse:
         ids, relevance = convert.rank_request(request, self._app.settings)
         ranking = self._app.ranker.rank(
-            ids, relevance, request.limit, request.profile, request.explain
+            ids, relevance, request.limit, request.profile, request.explain, request.user_id
         )
         return convert.rank_response(ranking)
 
@@ -67,7 +73,12 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     ) -> ranking_pb2.RankResponse:
         limit = convert.top_request(request, self._app.settings)
         ranking = self._app.ranker.top(
-            request.category, limit, request.page_token, request.profile, request.explain
+            request.category,
+            limit,
+            request.page_token,
+            request.profile,
+            request.explain,
+            request.user_id,
         )
         return convert.rank_response(ranking)
 
@@ -80,10 +91,58 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    """Weights at runtime (service/weights_admin.py); service/auth.py guards every method."""
+
     def __init__(self, app: Application) -> None:
         self._app = app
+        self._weights = app.weights_admin
 
     def GetWeights(
         self, request: admin_pb2.GetWeightsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.GetWeightsResponse:
-        return convert.weights_response(self._app.weights_state())
+        return convert_admin.weights_response(self._app.weights_state(), self._app.settings)
+
+    def ReloadWeights(
+        self, request: admin_pb2.ReloadWeightsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ReloadWeightsResponse:
+        state, previous = self._weights.reload(
+            request.toml,
+            request.expected_version,
+            request.actor,
+            request.reason,
+            timeout=_timeout(context),
+        )
+        return convert_admin.reload_response(state, previous, self._app.settings)
+
+    def RollbackWeights(
+        self, request: admin_pb2.RollbackWeightsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ReloadWeightsResponse:
+        state, previous = self._weights.rollback(
+            request.version,
+            request.expected_version,
+            request.actor,
+            request.reason,
+            timeout=_timeout(context),
+        )
+        return convert_admin.reload_response(state, previous, self._app.settings)
+
+    def ListWeightHistory(
+        self, request: admin_pb2.ListWeightHistoryRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListWeightHistoryResponse:
+        page_size, before = convert_admin.history_page(request)
+        return convert_admin.history_response(
+            self._weights.history(),
+            self._app.weights_state().version,
+            page_size,
+            before,
+            request.include_content,
+        )
+
+    def PreviewWeights(
+        self, request: admin_pb2.PreviewWeightsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.PreviewWeightsResponse:
+        samples, categories, top_k = convert_admin.preview_request(request, self._app.settings)
+        preview = self._weights.preview(
+            request.toml, request.profile, samples, categories, top_k, _timeout(context)
+        )
+        return convert_admin.preview_response(preview)

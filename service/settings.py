@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +42,47 @@ class Settings:
     busy_timeout_ms: int = 5000
     writer_queue_size: int = 10_000
     writer_group_max_events: int = 5000
+    # After a storage fault: seconds between test writes, and the free space (bytes) the
+    # database's filesystem must have again before writes are reported healthy.
+    storage_probe_seconds: float = 1.0
+    storage_min_free_bytes: int = 1024 * 1024
+    # Benchmarks only: register BenchService.Echo (the gRPC ceiling), and serve with no
+    # interceptor at all (no per-RPC log line, no error mapping) to measure its cost.
+    bench_echo: bool = False
+    bench_bare: bool = False
+    # Weights: poll the weights file every this many seconds and reload it when its
+    # content changes (0 = off; SIGHUP and AdminService.ReloadWeights reload on demand).
+    weights_watch_seconds: float = 0.0
+    # Bearer tokens (service/auth.py), each set directly or as a file holding it; never
+    # logged or shown in a repr. No admin token: admin RPCs answer FAILED_PRECONDITION.
+    # An API token, if set, is required by the feedback and ranking services too.
+    admin_token: str = field(default="", repr=False)
+    admin_token_file: Path | None = None
+    api_token: str = field(default="", repr=False)
+    api_token_file: Path | None = None
+    # TLS for the listening port: PEM certificate chain and private key (both or neither).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given fields replaced; None values are ignored."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _coerce(kind: Any, text: str) -> Any:
+    if kind in (bool, "bool"):
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError("expected one of " + ", ".join(_TRUE + _FALSE))
     if kind in (int, "int"):
         return int(text)
     if kind in (float, "float"):
         return float(text)
-    if kind in (Path, "Path"):
+    if kind in (Path, "Path", "Path | None"):
         return Path(text)
     return text
 
@@ -93,5 +122,16 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(settings, name) < 1:
             raise ValueError(f"{name} must be at least 1")
+    if settings.storage_probe_seconds <= 0:
+        raise ValueError("storage_probe_seconds must be positive")
+    if settings.storage_min_free_bytes < 0:
+        raise ValueError("storage_min_free_bytes must not be negative")
     if settings.max_workers <= 2:
         raise ValueError("max_workers must be at least 3")
+    if not 0 <= settings.weights_watch_seconds < float("inf"):
+        raise ValueError("weights_watch_seconds must be 0 (off) or a number of seconds")
+    for name in ("admin_token", "api_token"):
+        if getattr(settings, name) and getattr(settings, name + "_file") is not None:
+            raise ValueError(f"set {name} or {name}_file, not both")
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")

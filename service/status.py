@@ -9,12 +9,15 @@ from grpc_status import rpc_status
 
 from service.errors import (
     DeadlineExpired,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     Overloaded,
     ReviewrankError,
     ShuttingDown,
     StorageUnavailable,
+    Unauthenticated,
+    VersionConflict,
 )
 
 STATUS_CODES: dict[type[ReviewrankError], grpc.StatusCode] = {
@@ -24,6 +27,9 @@ STATUS_CODES: dict[type[ReviewrankError], grpc.StatusCode] = {
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
+    VersionConflict: grpc.StatusCode.ABORTED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
@@ -39,7 +45,7 @@ def to_status(error: ReviewrankError) -> grpc.Status:
     """A gRPC status with the message and, for InvalidArgument, a google.rpc.BadRequest."""
     code = status_code(error)
     message = status_pb2.Status(code=code.value[0], message=str(error))
-    if isinstance(error, InvalidArgument):
+    if isinstance(error, InvalidArgument) and error.violations:
         detail = any_pb2.Any()
         detail.Pack(
             error_details_pb2.BadRequest(

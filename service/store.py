@@ -115,6 +115,25 @@ def m002_erasure(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m003_weights_history(db: sqlite_utils.Database) -> None:
+    """Every weights version applied (service/weights_admin.py): what restarts restore."""
+    db.execute(
+        """CREATE TABLE weights_history (
+            version INTEGER PRIMARY KEY CHECK (version >= 1),
+            applied_at_us INTEGER NOT NULL,
+            source_kind TEXT NOT NULL CHECK (source_kind IN ('file', 'inline', 'rollback')),
+            source TEXT NOT NULL,           -- the file path, 'inline' or 'rollback'
+            trigger TEXT NOT NULL,          -- startup, rpc, sighup, file-watch
+            actor TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            rollback_of INTEGER,            -- the version re-applied by a rollback
+            content_sha256 TEXT NOT NULL,
+            content TEXT NOT NULL
+        )"""
+    )
+
+
 _PRODUCT_COLUMNS = (
     "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
 )
@@ -254,6 +273,8 @@ class SQLiteStore:
             raise RuntimeError(f"{self.path}: could not enable WAL journal (got {mode})")
         conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        # Deleted content is overwritten, so that an erased user leaves no bytes behind.
+        conn.execute("PRAGMA secure_delete=ON")
         self.db = sqlite_utils.Database(conn)
         migrations.apply(self.db)
 
@@ -279,10 +300,12 @@ class SQLiteStore:
             touched: dict[str, ProductRow] = {}
             votes: list[VoteChange] = []
             results: list[JobResult] = []
+            erasing = False
             for job in jobs:
                 if isinstance(job, Erasure):
                     erased = self._erase(job.user_id, seq + 1, recorded_at, touched, votes)
                     seq = max(seq, erased.seq)
+                    erasing = erasing or erased.seq > 0
                     results.append(erased)
                     continue
                 job_results = []
@@ -297,6 +320,12 @@ class SQLiteStore:
         except BaseException:
             _rollback(conn)
             raise
+        if erasing:
+            # The WAL still holds older page images with the erased rows: fold it into the
+            # (securely overwritten) database file and empty it. Committed already, so a
+            # failure here only postpones that to the next checkpoint.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return AppliedGroup(results=results, products=list(touched.values()), seq=seq, votes=votes)
 
     def _apply_event(

@@ -1,43 +1,103 @@
-"""The weights in force: profiles parsed from TOML, versioned, swapped atomically."""
+"""The weights in force: profiles parsed from TOML, versioned, swapped atomically.
+
+A WeightsState is immutable; the registry holds one reference to the current state
+and replaces it in one assignment. A reader (service/ranker.py) takes that reference
+once per call, so it computes with one version from start to end, never a mix.
+Changing the weights (reload, rollback, history) is service/weights_admin.py's job.
+"""
 
 from __future__ import annotations
 
-import threading
+import hashlib
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
 from ranking.profiles import ProfileError, ProfileSet, parse_profiles
 from service.errors import InvalidArgument
 
+SOURCE_KINDS = ("file", "inline", "rollback")
+TRIGGERS = ("startup", "rpc", "sighup", "file-watch")
+
+
+def content_hash(text: str) -> str:
+    """Hex SHA-256 of a weights document, as kept in the history."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
 
 @dataclass(frozen=True)
 class WeightsState:
+    """One version of the weights: what it contains, and how it came to be applied."""
+
     version: int
     profiles: ProfileSet
     source_toml: str
-    source: str
-    loaded_at: datetime
+    source: str  # the file path, "inline" or "rollback"
+    loaded_at: datetime  # when this version was first applied
+    source_kind: str = "file"  # one of SOURCE_KINDS
+    trigger: str = "startup"  # one of TRIGGERS
+    actor: str = ""
+    reason: str = ""
+    rollback_of: int | None = None
+    content_sha256: str = ""
 
 
-def parse_toml(text: str) -> ProfileSet:
-    """Parses and validates a weights document; InvalidArgument names every bad key."""
+@dataclass(frozen=True)
+class ServerLimits:
+    """The server-wide limits no profile may exceed."""
+
+    max_candidates: int
+    max_top_limit: int
+
+
+def parse_toml(text: str, field: str = "toml", limits: ServerLimits | None = None) -> ProfileSet:
+    """Parses and validates a weights document; InvalidArgument names every bad key.
+
+    ``field`` names the document itself (a malformed one has no keys to name).
+    """
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidArgument([("weights", f"malformed TOML: {exc}")]) from None
+        raise InvalidArgument([(field, f"malformed TOML: {exc}")]) from None
     try:
-        return parse_profiles(document)
+        profiles = parse_profiles(document)
     except ProfileError as exc:
         raise InvalidArgument(exc.violations) from None
+    if limits is not None:
+        check_server_limits(profiles, limits)
+    return profiles
+
+
+def check_server_limits(profiles: ProfileSet, limits: ServerLimits) -> None:
+    """A profile's limits may tighten the server's, never loosen them."""
+    violations: list[tuple[str, str]] = []
+    for name, profile in profiles.profiles.items():
+        key = f"profiles.{name}.limits"
+        own = profile.limits
+        if own.max_candidates is not None and own.max_candidates > limits.max_candidates:
+            violations.append(
+                (
+                    f"{key}.max_candidates",
+                    f"must be at most the server's max_candidates ({limits.max_candidates})",
+                )
+            )
+        for item in ("top_default_limit", "top_max_limit"):
+            value = getattr(own, item)
+            if value is not None and value > limits.max_top_limit:
+                violations.append(
+                    (
+                        f"{key}.{item}",
+                        f"must be at most the server's max_top_limit ({limits.max_top_limit})",
+                    )
+                )
+    if violations:
+        raise InvalidArgument(violations)
 
 
 class WeightsRegistry:
     """Holds the current WeightsState; readers take one reference, so never see a mix."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._state: WeightsState | None = None
 
     @property
@@ -47,17 +107,6 @@ class WeightsRegistry:
             raise RuntimeError("no weights loaded")
         return state
 
-    def load_text(self, text: str, source: str) -> WeightsState:
-        profiles = parse_toml(text)
-        with self._lock:
-            version = 1 if self._state is None else self._state.version + 1
-            state = WeightsState(version, profiles, text, source, datetime.now(UTC))
-            self._state = state
-        return state
-
-    def load_file(self, path: Path) -> WeightsState:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidArgument([("weights", f"cannot read {path}: {exc.strerror}")]) from None
-        return self.load_text(text, str(path))
+    def install(self, state: WeightsState) -> None:
+        """Puts ``state`` in force (one reference assignment: atomic for readers)."""
+        self._state = state

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from reviewrank.v1 import admin_pb2_grpc, feedback_pb2_grpc, ranking_pb2_grpc
 
+from service.auth import BearerToken
 from service.logs import configure
 from service.server import ReviewrankServer, create_server
 from service.settings import Settings
@@ -77,6 +78,10 @@ prior = { mean = 3.0, strength = 2 }
 """
 
 
+# The admin token of test servers; the `admin` stub of a Client sends it.
+ADMIN_TOKEN = "test-admin-token-3f9c"
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     weights = tmp_path / "weights.toml"
     if not weights.exists():
@@ -88,6 +93,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         log_format="json",
         log_level="warning",
         grace_seconds=5.0,
+        admin_token=ADMIN_TOKEN,
     )
     return base.with_overrides(**overrides)
 
@@ -108,7 +114,9 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Client]]:
             channel=channel,
             feedback=feedback_pb2_grpc.FeedbackServiceStub(channel),
             ranking=ranking_pb2_grpc.RankingServiceStub(channel),
-            admin=admin_pb2_grpc.AdminServiceStub(channel),
+            admin=admin_pb2_grpc.AdminServiceStub(
+                grpc.intercept_channel(channel, BearerToken(settings.admin_token))
+            ),
         )
         started.append(client)
         return client

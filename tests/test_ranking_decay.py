@@ -83,7 +83,9 @@ def test_incremental_sums_with_rebasing_equal_a_direct_recomputation(
     ages = now - np.array([t for _, t in stream]) * half_life
     direct = float(np.sum(values * decay_weight(ages, half_life)))
     incremental = float(decayed_value(stored, now, reference, half_life))
-    assert direct == pytest.approx(incremental, rel=1e-9, abs=1e-300)
+    # Weights under 1e-200 (hundreds of half-lives old) underflow differently on the two
+    # paths; they are zero for any ranking purpose.
+    assert direct == pytest.approx(incremental, rel=1e-9, abs=1e-200)
 
 
 @settings(max_examples=150, deadline=None)

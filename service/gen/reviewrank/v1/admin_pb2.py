@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from reviewrank.v1 import ranking_pb2 as reviewrank_dot_v1_dot_ranking__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19reviewrank/v1/admin.proto\x12\rreviewrank.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n\x11GetWeightsRequest\"\xc3\x01\n\x12GetWeightsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x17\n\x0f\x64\x65\x66\x61ult_profile\x18\x02 \x01(\t\x12/\n\x08profiles\x18\x03 \x03(\x0b\x32\x1d.reviewrank.v1.WeightsProfile\x12\x13\n\x0bsource_toml\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x02\n\x0eWeightsProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12;\n\x07weights\x18\x02 \x03(\x0b\x32*.reviewrank.v1.WeightsProfile.WeightsEntry\x12\x12\n\nprior_mean\x18\x03 \x01(\x01\x12!\n\x19prior_mean_from_catalogue\x18\x04 \x01(\x08\x12\x16\n\x0eprior_strength\x18\x05 \x01(\x01\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12\x1b\n\x13prior_strength_auto\x18\x07 \x01(\x08\x12\x1a\n\x12prior_per_category\x18\x08 \x01(\x08\x12\x16\n\x0ehalf_life_days\x18\t \x01(\x01\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\x61\n\x0c\x41\x64minService\x12Q\n\nGetWeights\x12 .reviewrank.v1.GetWeightsRequest\x1a!.reviewrank.v1.GetWeightsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19reviewrank/v1/admin.proto\x12\rreviewrank.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1breviewrank/v1/ranking.proto\"\x13\n\x11GetWeightsRequest\"\xe4\x02\n\x12GetWeightsResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x17\n\x0f\x64\x65\x66\x61ult_profile\x18\x02 \x01(\t\x12/\n\x08profiles\x18\x03 \x03(\x0b\x32\x1d.reviewrank.v1.WeightsProfile\x12\x13\n\x0bsource_toml\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12-\n\tloaded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63ontent_sha256\x18\x07 \x01(\t\x12\x0f\n\x07trigger\x18\x08 \x01(\t\x12\r\n\x05\x61\x63tor\x18\t \x01(\t\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x13\n\x0brollback_of\x18\x0b \x01(\x04\x12,\n\x07traffic\x18\x0c \x03(\x0b\x32\x1b.reviewrank.v1.TrafficShare\x12\x14\n\x0ctraffic_salt\x18\r \x01(\t\".\n\x0cTrafficShare\x12\x0f\n\x07profile\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x01\"\xed\x02\n\x0eWeightsProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12;\n\x07weights\x18\x02 \x03(\x0b\x32*.reviewrank.v1.WeightsProfile.WeightsEntry\x12\x12\n\nprior_mean\x18\x03 \x01(\x01\x12!\n\x19prior_mean_from_catalogue\x18\x04 \x01(\x08\x12\x16\n\x0eprior_strength\x18\x05 \x01(\x01\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12\x1b\n\x13prior_strength_auto\x18\x07 \x01(\x08\x12\x1a\n\x12prior_per_category\x18\x08 \x01(\x08\x12\x16\n\x0ehalf_life_days\x18\t \x01(\x01\x12,\n\x06limits\x18\n \x01(\x0b\x32\x1c.reviewrank.v1.ProfileLimits\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"Y\n\rProfileLimits\x12\x16\n\x0emax_candidates\x18\x01 \x01(\r\x12\x19\n\x11top_default_limit\x18\x02 \x01(\r\x12\x15\n\rtop_max_limit\x18\x03 \x01(\r\"]\n\x14ReloadWeightsRequest\x12\x0c\n\x04toml\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x04\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"e\n\x15ReloadWeightsResponse\x12\x32\n\x07weights\x18\x01 \x01(\x0b\x32!.reviewrank.v1.GetWeightsResponse\x12\x18\n\x10previous_version\x18\x02 \x01(\x04\"Z\n\x18ListWeightHistoryRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0finclude_content\x18\x03 \x01(\x08\"~\n\x19ListWeightHistoryResponse\x12/\n\x08versions\x18\x01 \x03(\x0b\x32\x1d.reviewrank.v1.WeightsVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\x0f\x63urrent_version\x18\x03 \x01(\x04\"\xfa\x01\n\x0eWeightsVersion\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12.\n\napplied_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0f\n\x07trigger\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x16\n\x0e\x63ontent_sha256\x18\x07 \x01(\t\x12\x13\n\x0brollback_of\x18\x08 \x01(\x04\x12\x17\n\x0f\x64\x65\x66\x61ult_profile\x18\t \x01(\t\x12\x10\n\x08profiles\x18\n \x03(\t\x12\x0f\n\x07\x63ontent\x18\x0b \x01(\t\"b\n\x16RollbackWeightsRequest\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x04\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x88\x01\n\x15PreviewWeightsRequest\x12\x0c\n\x04toml\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12-\n\x07samples\x18\x03 \x03(\x0b\x32\x1c.reviewrank.v1.CandidateList\x12\x12\n\ncategories\x18\x04 \x03(\t\x12\r\n\x05top_k\x18\x05 \x01(\r\"=\n\rCandidateList\x12,\n\ncandidates\x18\x01 \x03(\x0b\x32\x18.reviewrank.v1.Candidate\"\x93\x01\n\x16PreviewWeightsResponse\x12\x17\n\x0f\x63urrent_version\x18\x01 \x01(\x04\x12\x17\n\x0f\x63urrent_profile\x18\x02 \x01(\t\x12\x19\n\x11\x63\x61ndidate_profile\x18\x03 \x01(\t\x12,\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1b.reviewrank.v1.SampleChange\"\xaa\x01\n\x0cSampleChange\x12\x0e\n\x06sample\x18\x01 \x01(\t\x12\x13\n\x0b\x63urrent_top\x18\x02 \x03(\t\x12\x15\n\rcandidate_top\x18\x03 \x03(\t\x12\x10\n\x08moved_in\x18\x04 \x03(\t\x12\x11\n\tmoved_out\x18\x05 \x03(\t\x12(\n\x06shifts\x18\x06 \x03(\x0b\x32\x18.reviewrank.v1.RankShift\x12\x0f\n\x07overlap\x18\x07 \x01(\x01\"\x8c\x01\n\tRankShift\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63urrent_rank\x18\x02 \x01(\r\x12\x16\n\x0e\x63\x61ndidate_rank\x18\x03 \x01(\r\x12\r\n\x05shift\x18\x04 \x01(\x05\x12\x15\n\rcurrent_score\x18\x05 \x01(\x01\x12\x17\n\x0f\x63\x61ndidate_score\x18\x06 \x01(\x01\x32\xe4\x03\n\x0c\x41\x64minService\x12Q\n\nGetWeights\x12 .reviewrank.v1.GetWeightsRequest\x1a!.reviewrank.v1.GetWeightsResponse\x12Z\n\rReloadWeights\x12#.reviewrank.v1.ReloadWeightsRequest\x1a$.reviewrank.v1.ReloadWeightsResponse\x12\x66\n\x11ListWeightHistory\x12\'.reviewrank.v1.ListWeightHistoryRequest\x1a(.reviewrank.v1.ListWeightHistoryResponse\x12^\n\x0fRollbackWeights\x12%.reviewrank.v1.RollbackWeightsRequest\x1a$.reviewrank.v1.ReloadWeightsResponse\x12]\n\x0ePreviewWeights\x12$.reviewrank.v1.PreviewWeightsRequest\x1a%.reviewrank.v1.PreviewWeightsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,14 +35,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._loaded_options = None
   _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_options = b'8\001'
-  _globals['_GETWEIGHTSREQUEST']._serialized_start=77
-  _globals['_GETWEIGHTSREQUEST']._serialized_end=96
-  _globals['_GETWEIGHTSRESPONSE']._serialized_start=99
-  _globals['_GETWEIGHTSRESPONSE']._serialized_end=294
-  _globals['_WEIGHTSPROFILE']._serialized_start=297
-  _globals['_WEIGHTSPROFILE']._serialized_end=616
-  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_start=570
-  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_end=616
-  _globals['_ADMINSERVICE']._serialized_start=618
-  _globals['_ADMINSERVICE']._serialized_end=715
+  _globals['_GETWEIGHTSREQUEST']._serialized_start=106
+  _globals['_GETWEIGHTSREQUEST']._serialized_end=125
+  _globals['_GETWEIGHTSRESPONSE']._serialized_start=128
+  _globals['_GETWEIGHTSRESPONSE']._serialized_end=484
+  _globals['_TRAFFICSHARE']._serialized_start=486
+  _globals['_TRAFFICSHARE']._serialized_end=532
+  _globals['_WEIGHTSPROFILE']._serialized_start=535
+  _globals['_WEIGHTSPROFILE']._serialized_end=900
+  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_start=854
+  _globals['_WEIGHTSPROFILE_WEIGHTSENTRY']._serialized_end=900
+  _globals['_PROFILELIMITS']._serialized_start=902
+  _globals['_PROFILELIMITS']._serialized_end=991
+  _globals['_RELOADWEIGHTSREQUEST']._serialized_start=993
+  _globals['_RELOADWEIGHTSREQUEST']._serialized_end=1086
+  _globals['_RELOADWEIGHTSRESPONSE']._serialized_start=1088
+  _globals['_RELOADWEIGHTSRESPONSE']._serialized_end=1189
+  _globals['_LISTWEIGHTHISTORYREQUEST']._serialized_start=1191
+  _globals['_LISTWEIGHTHISTORYREQUEST']._serialized_end=1281
+  _globals['_LISTWEIGHTHISTORYRESPONSE']._serialized_start=1283
+  _globals['_LISTWEIGHTHISTORYRESPONSE']._serialized_end=1409
+  _globals['_WEIGHTSVERSION']._serialized_start=1412
+  _globals['_WEIGHTSVERSION']._serialized_end=1662
+  _globals['_ROLLBACKWEIGHTSREQUEST']._serialized_start=1664
+  _globals['_ROLLBACKWEIGHTSREQUEST']._serialized_end=1762
+  _globals['_PREVIEWWEIGHTSREQUEST']._serialized_start=1765
+  _globals['_PREVIEWWEIGHTSREQUEST']._serialized_end=1901
+  _globals['_CANDIDATELIST']._serialized_start=1903
+  _globals['_CANDIDATELIST']._serialized_end=1964
+  _globals['_PREVIEWWEIGHTSRESPONSE']._serialized_start=1967
+  _globals['_PREVIEWWEIGHTSRESPONSE']._serialized_end=2114
+  _globals['_SAMPLECHANGE']._serialized_start=2117
+  _globals['_SAMPLECHANGE']._serialized_end=2287
+  _globals['_RANKSHIFT']._serialized_start=2290
+  _globals['_RANKSHIFT']._serialized_end=2430
+  _globals['_ADMINSERVICE']._serialized_start=2433
+  _globals['_ADMINSERVICE']._serialized_end=2917
 # @@protoc_insertion_point(module_scope)

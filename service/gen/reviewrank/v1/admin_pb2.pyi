@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from reviewrank.v1 import ranking_pb2 as _ranking_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -14,23 +15,45 @@ class GetWeightsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetWeightsResponse(_message.Message):
-    __slots__ = ("version", "default_profile", "profiles", "source_toml", "source", "loaded_at")
+    __slots__ = ("version", "default_profile", "profiles", "source_toml", "source", "loaded_at", "content_sha256", "trigger", "actor", "reason", "rollback_of", "traffic", "traffic_salt")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_PROFILE_FIELD_NUMBER: _ClassVar[int]
     PROFILES_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TOML_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_OF_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_FIELD_NUMBER: _ClassVar[int]
+    TRAFFIC_SALT_FIELD_NUMBER: _ClassVar[int]
     version: int
     default_profile: str
     profiles: _containers.RepeatedCompositeFieldContainer[WeightsProfile]
     source_toml: str
     source: str
     loaded_at: _timestamp_pb2.Timestamp
-    def __init__(self, version: _Optional[int] = ..., default_profile: _Optional[str] = ..., profiles: _Optional[_Iterable[_Union[WeightsProfile, _Mapping]]] = ..., source_toml: _Optional[str] = ..., source: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    content_sha256: str
+    trigger: str
+    actor: str
+    reason: str
+    rollback_of: int
+    traffic: _containers.RepeatedCompositeFieldContainer[TrafficShare]
+    traffic_salt: str
+    def __init__(self, version: _Optional[int] = ..., default_profile: _Optional[str] = ..., profiles: _Optional[_Iterable[_Union[WeightsProfile, _Mapping]]] = ..., source_toml: _Optional[str] = ..., source: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_sha256: _Optional[str] = ..., trigger: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., rollback_of: _Optional[int] = ..., traffic: _Optional[_Iterable[_Union[TrafficShare, _Mapping]]] = ..., traffic_salt: _Optional[str] = ...) -> None: ...
+
+class TrafficShare(_message.Message):
+    __slots__ = ("profile", "share")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    profile: str
+    share: float
+    def __init__(self, profile: _Optional[str] = ..., share: _Optional[float] = ...) -> None: ...
 
 class WeightsProfile(_message.Message):
-    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days")
+    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days", "limits")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +70,7 @@ class WeightsProfile(_message.Message):
     PRIOR_STRENGTH_AUTO_FIELD_NUMBER: _ClassVar[int]
     PRIOR_PER_CATEGORY_FIELD_NUMBER: _ClassVar[int]
     HALF_LIFE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     name: str
     weights: _containers.ScalarMap[str, float]
     prior_mean: float
@@ -56,4 +80,159 @@ class WeightsProfile(_message.Message):
     prior_strength_auto: bool
     prior_per_category: bool
     half_life_days: float
-    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ...) -> None: ...
+    limits: ProfileLimits
+    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., limits: _Optional[_Union[ProfileLimits, _Mapping]] = ...) -> None: ...
+
+class ProfileLimits(_message.Message):
+    __slots__ = ("max_candidates", "top_default_limit", "top_max_limit")
+    MAX_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    TOP_DEFAULT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TOP_MAX_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    max_candidates: int
+    top_default_limit: int
+    top_max_limit: int
+    def __init__(self, max_candidates: _Optional[int] = ..., top_default_limit: _Optional[int] = ..., top_max_limit: _Optional[int] = ...) -> None: ...
+
+class ReloadWeightsRequest(_message.Message):
+    __slots__ = ("toml", "expected_version", "actor", "reason")
+    TOML_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    toml: str
+    expected_version: int
+    actor: str
+    reason: str
+    def __init__(self, toml: _Optional[str] = ..., expected_version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReloadWeightsResponse(_message.Message):
+    __slots__ = ("weights", "previous_version")
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    weights: GetWeightsResponse
+    previous_version: int
+    def __init__(self, weights: _Optional[_Union[GetWeightsResponse, _Mapping]] = ..., previous_version: _Optional[int] = ...) -> None: ...
+
+class ListWeightHistoryRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "include_content")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    include_content: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_content: _Optional[bool] = ...) -> None: ...
+
+class ListWeightHistoryResponse(_message.Message):
+    __slots__ = ("versions", "next_page_token", "current_version")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[WeightsVersion]
+    next_page_token: str
+    current_version: int
+    def __init__(self, versions: _Optional[_Iterable[_Union[WeightsVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., current_version: _Optional[int] = ...) -> None: ...
+
+class WeightsVersion(_message.Message):
+    __slots__ = ("version", "applied_at", "source", "trigger", "actor", "reason", "content_sha256", "rollback_of", "default_profile", "profiles", "content")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_AT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_OF_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    applied_at: _timestamp_pb2.Timestamp
+    source: str
+    trigger: str
+    actor: str
+    reason: str
+    content_sha256: str
+    rollback_of: int
+    default_profile: str
+    profiles: _containers.RepeatedScalarFieldContainer[str]
+    content: str
+    def __init__(self, version: _Optional[int] = ..., applied_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., trigger: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., content_sha256: _Optional[str] = ..., rollback_of: _Optional[int] = ..., default_profile: _Optional[str] = ..., profiles: _Optional[_Iterable[str]] = ..., content: _Optional[str] = ...) -> None: ...
+
+class RollbackWeightsRequest(_message.Message):
+    __slots__ = ("version", "expected_version", "actor", "reason")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    expected_version: int
+    actor: str
+    reason: str
+    def __init__(self, version: _Optional[int] = ..., expected_version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PreviewWeightsRequest(_message.Message):
+    __slots__ = ("toml", "profile", "samples", "categories", "top_k")
+    TOML_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    toml: str
+    profile: str
+    samples: _containers.RepeatedCompositeFieldContainer[CandidateList]
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    top_k: int
+    def __init__(self, toml: _Optional[str] = ..., profile: _Optional[str] = ..., samples: _Optional[_Iterable[_Union[CandidateList, _Mapping]]] = ..., categories: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class CandidateList(_message.Message):
+    __slots__ = ("candidates",)
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[_ranking_pb2.Candidate]
+    def __init__(self, candidates: _Optional[_Iterable[_Union[_ranking_pb2.Candidate, _Mapping]]] = ...) -> None: ...
+
+class PreviewWeightsResponse(_message.Message):
+    __slots__ = ("current_version", "current_profile", "candidate_profile", "changes")
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    current_version: int
+    current_profile: str
+    candidate_profile: str
+    changes: _containers.RepeatedCompositeFieldContainer[SampleChange]
+    def __init__(self, current_version: _Optional[int] = ..., current_profile: _Optional[str] = ..., candidate_profile: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[SampleChange, _Mapping]]] = ...) -> None: ...
+
+class SampleChange(_message.Message):
+    __slots__ = ("sample", "current_top", "candidate_top", "moved_in", "moved_out", "shifts", "overlap")
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_TOP_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_TOP_FIELD_NUMBER: _ClassVar[int]
+    MOVED_IN_FIELD_NUMBER: _ClassVar[int]
+    MOVED_OUT_FIELD_NUMBER: _ClassVar[int]
+    SHIFTS_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    sample: str
+    current_top: _containers.RepeatedScalarFieldContainer[str]
+    candidate_top: _containers.RepeatedScalarFieldContainer[str]
+    moved_in: _containers.RepeatedScalarFieldContainer[str]
+    moved_out: _containers.RepeatedScalarFieldContainer[str]
+    shifts: _containers.RepeatedCompositeFieldContainer[RankShift]
+    overlap: float
+    def __init__(self, sample: _Optional[str] = ..., current_top: _Optional[_Iterable[str]] = ..., candidate_top: _Optional[_Iterable[str]] = ..., moved_in: _Optional[_Iterable[str]] = ..., moved_out: _Optional[_Iterable[str]] = ..., shifts: _Optional[_Iterable[_Union[RankShift, _Mapping]]] = ..., overlap: _Optional[float] = ...) -> None: ...
+
+class RankShift(_message.Message):
+    __slots__ = ("product_id", "current_rank", "candidate_rank", "shift", "current_score", "candidate_score")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_RANK_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_RANK_FIELD_NUMBER: _ClassVar[int]
+    SHIFT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    current_rank: int
+    candidate_rank: int
+    shift: int
+    current_score: float
+    candidate_score: float
+    def __init__(self, product_id: _Optional[str] = ..., current_rank: _Optional[int] = ..., candidate_rank: _Optional[int] = ..., shift: _Optional[int] = ..., current_score: _Optional[float] = ..., candidate_score: _Optional[float] = ...) -> None: ...

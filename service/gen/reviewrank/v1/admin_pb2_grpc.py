@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """AdminService lets operators inspect (and, later, change) the ranking weights.
+    """AdminService lets operators inspect, reload, preview and roll back the ranking
+    weights. Every method needs `authorization: Bearer <admin token>` metadata; a
+    server with no admin token configured answers FAILED_PRECONDITION.
     """
 
     def __init__(self, channel):
@@ -40,14 +42,66 @@ class AdminServiceStub:
                 request_serializer=reviewrank_dot_v1_dot_admin__pb2.GetWeightsRequest.SerializeToString,
                 response_deserializer=reviewrank_dot_v1_dot_admin__pb2.GetWeightsResponse.FromString,
                 _registered_method=True)
+        self.ReloadWeights = channel.unary_unary(
+                '/reviewrank.v1.AdminService/ReloadWeights',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsResponse.FromString,
+                _registered_method=True)
+        self.ListWeightHistory = channel.unary_unary(
+                '/reviewrank.v1.AdminService/ListWeightHistory',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.ListWeightHistoryRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.ListWeightHistoryResponse.FromString,
+                _registered_method=True)
+        self.RollbackWeights = channel.unary_unary(
+                '/reviewrank.v1.AdminService/RollbackWeights',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.RollbackWeightsRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsResponse.FromString,
+                _registered_method=True)
+        self.PreviewWeights = channel.unary_unary(
+                '/reviewrank.v1.AdminService/PreviewWeights',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """AdminService lets operators inspect (and, later, change) the ranking weights.
+    """AdminService lets operators inspect, reload, preview and roll back the ranking
+    weights. Every method needs `authorization: Bearer <admin token>` metadata; a
+    server with no admin token configured answers FAILED_PRECONDITION.
     """
 
     def GetWeights(self, request, context):
         """The weights in force: version, profiles and the TOML they came from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadWeights(self, request, context):
+        """Validates a profile set (the server's weights file, or TOML sent inline) and,
+        if it is valid, puts it in force atomically as a new version. An invalid set
+        is refused with INVALID_ARGUMENT naming each bad key; the weights in force stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWeightHistory(self, request, context):
+        """The versions applied so far, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackWeights(self, request, context):
+        """Puts an earlier version's content back in force, as a new version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewWeights(self, request, context):
+        """How top-k results would change under a candidate profile set, applying nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +115,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=reviewrank_dot_v1_dot_admin__pb2.GetWeightsRequest.FromString,
                     response_serializer=reviewrank_dot_v1_dot_admin__pb2.GetWeightsResponse.SerializeToString,
             ),
+            'ReloadWeights': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadWeights,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsResponse.SerializeToString,
+            ),
+            'ListWeightHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWeightHistory,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.ListWeightHistoryRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.ListWeightHistoryResponse.SerializeToString,
+            ),
+            'RollbackWeights': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackWeights,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.RollbackWeightsRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsResponse.SerializeToString,
+            ),
+            'PreviewWeights': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewWeights,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'reviewrank.v1.AdminService', rpc_method_handlers)
@@ -70,7 +144,9 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """AdminService lets operators inspect (and, later, change) the ranking weights.
+    """AdminService lets operators inspect, reload, preview and roll back the ranking
+    weights. Every method needs `authorization: Bearer <admin token>` metadata; a
+    server with no admin token configured answers FAILED_PRECONDITION.
     """
 
     @staticmethod
@@ -90,6 +166,114 @@ class AdminService:
             '/reviewrank.v1.AdminService/GetWeights',
             reviewrank_dot_v1_dot_admin__pb2.GetWeightsRequest.SerializeToString,
             reviewrank_dot_v1_dot_admin__pb2.GetWeightsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadWeights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/ReloadWeights',
+            reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWeightHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/ListWeightHistory',
+            reviewrank_dot_v1_dot_admin__pb2.ListWeightHistoryRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.ListWeightHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackWeights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/RollbackWeights',
+            reviewrank_dot_v1_dot_admin__pb2.RollbackWeightsRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.ReloadWeightsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewWeights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/PreviewWeights',
+            reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsResponse.FromString,
             options,
             channel_credentials,
             insecure,

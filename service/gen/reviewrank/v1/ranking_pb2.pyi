@@ -15,30 +15,34 @@ class Candidate(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., relevance: _Optional[float] = ...) -> None: ...
 
 class RankRequest(_message.Message):
-    __slots__ = ("candidates", "limit", "profile", "explain")
+    __slots__ = ("candidates", "limit", "profile", "explain", "user_id")
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     limit: int
     profile: str
     explain: bool
-    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., limit: _Optional[int] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+    user_id: str
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., limit: _Optional[int] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class TopRequest(_message.Message):
-    __slots__ = ("category", "limit", "page_token", "profile", "explain")
+    __slots__ = ("category", "limit", "page_token", "profile", "explain", "user_id")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     category: str
     limit: int
     page_token: str
     profile: str
     explain: bool
-    def __init__(self, category: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ...) -> None: ...
+    user_id: str
+    def __init__(self, category: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class RankResponse(_message.Message):
     __slots__ = ("results", "weights_version", "profile", "next_page_token")

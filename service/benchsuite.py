@@ -1,0 +1,423 @@
+"""``make bench``: the benchmark suite, measured in one run, side by side.
+
+Every server runs as a real ``reviewrank serve`` subprocess pinned to CPU 0; the load
+driver (service/loadgen.py) runs in client processes pinned to CPU 1 (on a machine
+with one CPU nothing is pinned). Throughput and server CPU per request (from
+/proc/<pid>/stat) are reported as ratios to BenchService.Echo, which decodes and
+encodes a Rank-shaped message of the same size through the same server, options and
+interceptors: the ceiling of gRPC in Python on this machine, measured in the same run.
+
+Writes bench/results/results.md and results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.dataset import DATA_DIR
+from service.loadgen import LoadReport, LoadSpec, run_load
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpus() -> tuple[set[int] | None, tuple[int, ...] | None]:
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return {available[0]}, tuple(available[1:])
+
+
+SERVER_CPUS, CLIENT_CPUS = _cpus()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """A ``reviewrank serve`` subprocess on a free port, pinned to SERVER_CPUS."""
+
+    def __init__(self, database: Path, env: dict[str, str] | None = None, *args: str) -> None:
+        self.port = _free_port()
+        command = [
+            sys.executable, "-m", "service.cli", "serve", "--address", f"127.0.0.1:{self.port}",
+            "--database", str(database), "--weights", str(DATA_DIR / "weights.toml"),
+            "--log-format", "json", "--log-level", "warning", *args,
+        ]  # fmt: skip
+        environment = {**os.environ, "REVIEWRANK_BENCH_ECHO": "1", **(env or {})}
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            command,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, SERVER_CPUS)) if SERVER_CPUS else None,
+        )
+        self.ready_seconds = self._wait_serving()
+
+    def _wait_serving(self, timeout: float = 120.0) -> float:
+        """Seconds from the process start until the health service answers SERVING."""
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.perf_counter() - self.started < timeout:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    response = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if response.status == health_pb2.HealthCheckResponse.SERVING:
+                        return time.perf_counter() - self.started
+                except grpc.RpcError:
+                    time.sleep(0.02)
+        self.proc.kill()
+        raise RuntimeError(f"server did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextmanager
+def serving(database: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = Server(database, env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Row:
+    scenario: str
+    catalogue: str
+    report: LoadReport
+    server_cpu_us: float  # server CPU per request, microseconds
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    duration: float
+    warmup: float
+    rows: list[Row] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def measure(
+        self,
+        server: Server,
+        scenario: str,
+        catalogue: str,
+        method: str,
+        templates: list[str],
+        concurrency: int = 50,
+        rps: float | None = None,
+        processes: int = 1,
+        events_per_call: int = 1,
+    ) -> Row:
+        spec = LoadSpec(
+            target=server.target,
+            method=method,
+            templates=tuple(templates),
+            concurrency=concurrency,
+            processes=processes,
+            duration=self.duration,
+            rps=rps,
+            cpus=CLIENT_CPUS,
+            warmup=self.warmup,
+        )
+        before = server.cpu_seconds()
+        report = run_load(spec)
+        cpu = server.cpu_seconds() - before
+        # The warm-up's calls are unmeasured: scale the CPU to the measured share of calls.
+        measured_share = self.duration / (self.duration + self.warmup)
+        row = Row(scenario, catalogue, report, cpu * measured_share / max(report.count, 1) * 1e6)
+        if events_per_call > 1:
+            row.extra["events_per_second"] = report.rps * events_per_call
+        self.rows.append(row)
+        print(
+            f"{scenario:<34} {catalogue:<8} {report.rps:9.0f} rps  p99 "
+            f"{report.latency_ms.get('p99', 0):7.2f} ms  cpu {row.server_cpu_us:7.0f} us/req"
+            f"  errors {report.errors or 0}",
+            flush=True,
+        )
+        return row
+
+
+def rank_templates(ids: list[str], size: int, count: int = 64, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    templates = []
+    for _ in range(count):
+        chosen = rng.sample(ids, min(size, len(ids)))
+        candidates = [{"productId": p, "relevance": round(rng.random() * 10, 3)} for p in chosen]
+        templates.append(json.dumps({"candidates": candidates}))
+    return templates
+
+
+def rating_templates(ids: list[str], count: int = 64) -> list[str]:
+    rng = random.Random(2)
+    return [
+        json.dumps({
+            "eventId": "b-{{uuid}}", "productId": rng.choice(ids), "userId": "bench-{{n}}",
+            "stars": rng.randint(1, 5),
+        })
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+def like_templates(ids: list[str], count: int = 64) -> list[str]:
+    rng = random.Random(3)
+    return [
+        json.dumps({
+            "eventId": "l-{{uuid}}", "productId": rng.choice(ids), "userId": "bench-{{n}}",
+            "value": rng.choice(["LIKE", "DISLIKE"]),
+        })
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+def batch_templates(ids: list[str], size: int, count: int = 8) -> list[str]:
+    rng = random.Random(4)
+    templates = []
+    for _ in range(count):
+        events = []
+        for k in range(size):
+            rating = {
+                "eventId": f"b-{{{{uuid}}}}-{k}", "productId": rng.choice(ids),
+                "userId": f"bench-{{{{uuid}}}}-{k}", "stars": rng.randint(1, 5),
+            }  # fmt: skip
+            events.append({"rating": rating})
+        templates.append(json.dumps({"events": events}))
+    return templates
+
+
+def product_ids(database: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        return [r[0] for r in conn.execute("SELECT product_id FROM products ORDER BY idx")]
+
+
+def categories(database: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT category, count(*) FROM products WHERE category != '' "
+            "GROUP BY category ORDER BY 2 DESC"
+        )
+        return [r[0] for r in rows]
+
+
+def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
+    from service import cli
+    from service.synthetic import write_catalogue
+
+    databases = {"real": workdir / "real.db"}
+    if not databases["real"].exists():
+        cli.main(["import", "--database", str(databases["real"]), "--quiet"])
+    for size in sizes:
+        name = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+        path = workdir / f"synthetic-{name}.db"
+        if not path.exists():
+            print(f"writing a synthetic catalogue of {size:,} products", flush=True)
+            write_catalogue(path, size)
+        databases[name] = path
+    return databases
+
+
+def run(args: argparse.Namespace) -> int:
+    sizes = [int(s) for s in args.synthetic.split(",") if s]
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="reviewrank-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    databases = prepare(workdir, sizes)
+    suite = Suite(duration=args.duration, warmup=args.warmup)
+    suite.facts.update(
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()}"
+        f" {platform.python_version()}",
+        pinning=f"server on CPUs {sorted(SERVER_CPUS)}, load driver on {list(CLIENT_CPUS)}"
+        if SERVER_CPUS and CLIENT_CPUS
+        else "no pinning (one CPU)",
+        duration_seconds=args.duration,
+        warmup_seconds=args.warmup,
+    )
+    real_ids = product_ids(databases["real"])
+    echo = "reviewrank.v1.BenchService/Echo"
+    rank = "reviewrank.v1.RankingService/Rank"
+
+    # The ceiling, and Rank on the real catalogue, in one server.
+    with serving(databases["real"]) as server:
+        ceiling = suite.measure(
+            server, "echo 100 candidates", "real", echo, rank_templates(real_ids, 100)
+        )
+        for size in (10, 100, 1000):
+            suite.measure(
+                server, f"rank {size} candidates", "real", rank, rank_templates(real_ids, size)
+            )
+        best = next(r for r in suite.rows if r.scenario == "rank 100 candidates")
+        half = suite.measure(
+            server, "rank 100 at half max rate", "real", rank, rank_templates(real_ids, 100),
+            rps=best.report.rps / 2,
+        )  # fmt: skip
+        half.extra["target_rps"] = best.report.rps / 2
+        top = [json.dumps({"category": c, "limit": 20}) for c in categories(databases["real"])]
+        suite.measure(
+            server, "top 20 per category", "real", "reviewrank.v1.RankingService/Top", top
+        )
+        stats = [
+            json.dumps({"productIds": random.Random(i).sample(real_ids, 100)}) for i in range(16)
+        ]
+        suite.measure(
+            server, "product stats 100 ids", "real",
+            "reviewrank.v1.RankingService/GetProductStats", stats,
+        )  # fmt: skip
+        feedback = "reviewrank.v1.FeedbackService/"
+        ratings, likes = rating_templates(real_ids), like_templates(real_ids)
+        suite.measure(
+            server, "submit rating c=1", "real", feedback + "SubmitRating", ratings, concurrency=1
+        )
+        suite.measure(server, "submit rating c=50", "real", feedback + "SubmitRating", ratings)
+        suite.measure(server, "submit like c=50", "real", feedback + "SubmitLike", likes)
+        for size in (100, 1000):
+            suite.measure(
+                server, f"submit batch of {size}", "real", feedback + "SubmitBatch",
+                batch_templates(real_ids, size), concurrency=4, events_per_call=size,
+            )  # fmt: skip
+    with serving(databases["real"], {"REVIEWRANK_BENCH_BARE": "1"}) as server:
+        suite.measure(
+            server, "echo 100, no interceptor", "real", echo, rank_templates(real_ids, 100)
+        )
+        suite.measure(
+            server, "rank 100, no interceptor", "real", rank, rank_templates(real_ids, 100)
+        )
+
+    for name, database in databases.items():
+        if name == "real":
+            continue
+        ids = product_ids(database)
+        with serving(database) as server:
+            suite.facts[f"start-up {name}"] = {
+                "ready_seconds": round(server.ready_seconds, 2),
+                "rss_mb": round(server.rss_mb(), 1),
+            }
+            for size in (10, 100, 1000):
+                suite.measure(
+                    server, f"rank {size} candidates", name, rank, rank_templates(ids, size)
+                )
+            top = [json.dumps({"category": c, "limit": 20}) for c in categories(database)]
+            suite.measure(
+                server, "top 20 per category", name, "reviewrank.v1.RankingService/Top", top
+            )
+        del ids
+    with serving(workdir / "empty.db") as server:
+        suite.facts["start-up empty"] = {
+            "ready_seconds": round(server.ready_seconds, 2),
+            "rss_mb": round(server.rss_mb(), 1),
+        }
+    write_results(suite, ceiling, Path(args.out))
+    return 0
+
+
+def write_results(suite: Suite, ceiling: Row, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# reviewrank benchmark",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {suite.facts['machine']};"
+        f" {suite.facts['pinning']}; {suite.duration:g} s per scenario after {suite.warmup:g} s"
+        " of warm-up; closed loop at concurrency 50 unless noted. Ratios are to the echo"
+        f" ceiling measured in the same run ({ceiling.report.rps:.0f} rps,"
+        f" {ceiling.server_cpu_us:.0f} us of server CPU per call).",
+        "",
+        "| scenario | catalogue | rps | × echo rps | p50 ms | p99 ms | server CPU µs/call | × echo CPU | errors | notes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in suite.rows:
+        lat = row.report.latency_ms
+        notes = ", ".join(
+            f"{k.replace('_', ' ')} {v:,.0f}"
+            for k, v in row.extra.items()
+            if isinstance(v, float | int)
+        )
+        lines.append(
+            f"| {row.scenario} | {row.catalogue} | {row.report.rps:,.0f} |"
+            f" {row.report.rps / ceiling.report.rps:.2f} | {lat.get('p50', 0):.2f} |"
+            f" {lat.get('p99', 0):.2f} | {row.server_cpu_us:,.0f} |"
+            f" {row.server_cpu_us / ceiling.server_cpu_us:.2f} |"
+            f" {sum(row.report.errors.values()) or ''} | {notes} |"
+        )
+    lines += ["", "| start-up | ready (s) | resident memory (MB) |", "|---|---:|---:|"]
+    for key, value in suite.facts.items():
+        if key.startswith("start-up"):
+            lines.append(f"| {key[9:]} | {value['ready_seconds']} | {value['rss_mb']} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    data = {
+        "facts": suite.facts,
+        "ceiling": {"rps": ceiling.report.rps, "server_cpu_us": ceiling.server_cpu_us},
+        "rows": [
+            {
+                "scenario": r.scenario,
+                "catalogue": r.catalogue,
+                "server_cpu_us": r.server_cpu_us,
+                **r.extra,
+                "report": r.report.to_json(),
+            }
+            for r in suite.rows
+        ],
+    }
+    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {out / 'results.md'} and {out / 'results.json'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.benchsuite", description=__doc__)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    parser.add_argument(
+        "--synthetic", default="100000,1000000", help="synthetic catalogue sizes, comma-separated"
+    )
+    parser.add_argument("--workdir", help="where the databases go (kept between runs)")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

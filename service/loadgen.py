@@ -1,0 +1,252 @@
+"""A ghz-like load driver: grpc.aio clients in several processes, closed or open loop.
+
+Requests are built from JSON (protobuf JSON mapping) per method. A template may use
+``{{n}}`` (the request's number, unique across processes) and ``{{uuid}}``: those are
+substituted per request; templates without them are serialized once. Several
+templates are used in turn, which is how candidate lists vary between calls.
+
+Latency is measured per call from send to answer (perf_counter_ns); the summary gives
+count, errors by status code, requests per second and min/mean/p50/p90/p95/p99/max.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_MS = 1e6  # nanoseconds per millisecond
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    target: str
+    method: str  # "pkg.Service/Method" or "/pkg.Service/Method"
+    templates: tuple[str, ...]  # JSON request bodies
+    concurrency: int = 50
+    processes: int = 1
+    duration: float | None = 10.0  # seconds; or None with `total`
+    total: int | None = None  # requests in all
+    rps: float | None = None  # open loop at this rate (all processes together); None = closed
+    timeout: float = 20.0
+    cpus: tuple[int, ...] | None = None  # pin the client processes to these CPUs
+    metadata: tuple[tuple[str, str], ...] = ()
+    warmup: float = 0.0  # seconds of calls before measuring
+
+    @property
+    def full_method(self) -> str:
+        return self.method if self.method.startswith("/") else "/" + self.method
+
+
+@dataclass
+class LoadReport:
+    method: str
+    count: int
+    duration: float
+    errors: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    concurrency: int = 0
+    processes: int = 0
+    target_rps: float | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.count / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def ok(self) -> int:
+        return self.count - sum(self.errors.values())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rps"] = self.rps
+        return data
+
+    def summary(self) -> str:
+        lat = self.latency_ms
+        lines = [
+            "Summary:",
+            f"  Method:       {self.method}",
+            f"  Count:        {self.count}",
+            f"  Total:        {self.duration:.2f} s",
+            f"  Slowest:      {lat.get('max', 0):.2f} ms",
+            f"  Fastest:      {lat.get('min', 0):.2f} ms",
+            f"  Average:      {lat.get('mean', 0):.2f} ms",
+            f"  Requests/sec: {self.rps:.2f}",
+            "",
+            "Latency distribution:",
+        ]
+        lines += [f"  {p} % in {lat.get(f'p{p}', 0):.2f} ms" for p in (50, 90, 95, 99)]
+        lines += ["", "Status code distribution:"]
+        lines.append(f"  [OK]   {self.ok} responses")
+        lines += [f"  [{code}]   {n} responses" for code, n in sorted(self.errors.items())]
+        return "\n".join(lines)
+
+
+def _message_class(full_method: str, request: bool = True) -> Any:
+    """The request (or response) class of a method of a service in reviewrank.v1 or health."""
+    import reviewrank.v1.admin_pb2
+    import reviewrank.v1.bench_pb2
+    import reviewrank.v1.feedback_pb2
+    import reviewrank.v1.ranking_pb2  # noqa: F401  (registers the descriptors)
+    from google.protobuf import descriptor_pool, message_factory
+
+    service_name, _, method_name = full_method.strip("/").partition("/")
+    service = descriptor_pool.Default().FindServiceByName(service_name)
+    method = service.methods_by_name[method_name]
+    descriptor = method.input_type if request else method.output_type
+    return message_factory.GetMessageClass(descriptor)
+
+
+def _encoder(full_method: str, templates: Sequence[str]) -> Any:
+    """A function n -> serialized request, cycling through the templates."""
+    from google.protobuf import json_format
+
+    cls = _message_class(full_method)
+    fixed: list[bytes | None] = []
+    for template in templates:
+        if "{{" in template:
+            fixed.append(None)
+        else:
+            fixed.append(json_format.Parse(template, cls()).SerializeToString())
+
+    def encode(n: int) -> bytes:
+        i = n % len(templates)
+        done = fixed[i]
+        if done is not None:
+            return done
+        text = templates[i].replace("{{n}}", str(n))
+        if "{{uuid}}" in text:
+            text = text.replace("{{uuid}}", uuid.uuid4().hex)
+        return bytes(json_format.Parse(text, cls()).SerializeToString())
+
+    return encode
+
+
+async def _drive(
+    spec: LoadSpec, index: int, share: int, start_at: float
+) -> tuple[npt.NDArray[np.int64], Counter[str], float, float]:
+    import grpc
+
+    encode = _encoder(spec.full_method, spec.templates)
+    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    latencies: list[int] = []
+    errors: Counter[str] = Counter()
+    async with grpc.aio.insecure_channel(spec.target, options=options) as channel:
+        call = channel.unary_unary(spec.full_method)
+        await channel.channel_ready()
+        counter = itertools.count(index, spec.processes)  # unique across processes
+        per_process_rate = None if spec.rps is None else spec.rps / spec.processes
+        while time.time() < start_at:  # all processes start together
+            await asyncio.sleep(0.001)
+        begin = time.perf_counter()
+        measure_from = begin + spec.warmup
+        end = None if spec.duration is None else measure_from + spec.duration
+        budget = [share]
+
+        slots = max(
+            spec.concurrency // spec.processes
+            + (1 if index < spec.concurrency % spec.processes else 0),
+            1,
+        )
+        # Open loop: each slot sends every `interval` seconds, the slots evenly staggered.
+        interval = None if per_process_rate is None else slots / per_process_rate
+
+        async def worker(slot: int) -> None:
+            due = time.perf_counter() + (0 if interval is None else interval * slot / slots)
+            while True:
+                now = time.perf_counter()
+                if end is not None and now >= end:
+                    return
+                if spec.total is not None:
+                    if budget[0] <= 0:
+                        return
+                    budget[0] -= 1
+                if interval is not None:
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                    due += interval
+                payload = encode(next(counter))
+                sent = time.perf_counter_ns()
+                try:
+                    await call(payload, timeout=spec.timeout, metadata=spec.metadata or None)
+                    code = ""
+                except grpc.aio.AioRpcError as error:
+                    code = error.code().name
+                if sent / 1e9 >= measure_from:
+                    latencies.append(time.perf_counter_ns() - sent)
+                    if code:
+                        errors[code] += 1
+
+        slots = spec.concurrency // spec.processes + (
+            1 if index < spec.concurrency % spec.processes else 0
+        )
+        await asyncio.gather(*(worker(i) for i in range(max(slots, 1))))
+        finished = time.perf_counter()
+    return np.asarray(latencies, dtype=np.int64), errors, measure_from, finished
+
+
+def _process(spec: LoadSpec, index: int, share: int, start_at: float) -> tuple[Any, ...]:
+    if spec.cpus:
+        os.sched_setaffinity(0, set(spec.cpus))
+    latencies, errors, began, finished = asyncio.run(_drive(spec, index, share, start_at))
+    return latencies, dict(errors), began, finished
+
+
+def run_load(spec: LoadSpec) -> LoadReport:
+    """Runs the load in ``spec.processes`` client processes and merges what they measured."""
+    if spec.duration is None and spec.total is None:
+        raise ValueError("give a duration or a total")
+    shares = [(spec.total or 0) // spec.processes] * spec.processes
+    for i in range((spec.total or 0) % spec.processes):
+        shares[i] += 1
+    start_at = time.time() + 1.0 + 0.3 * spec.processes  # time for the processes to start
+    with ProcessPoolExecutor(spec.processes, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(_process, spec, i, shares[i], start_at) for i in range(spec.processes)
+        ]
+        parts = [f.result() for f in futures]
+    latencies = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    errors: Counter[str] = Counter()
+    for part in parts:
+        errors.update(part[1])
+    began = min(p[2] for p in parts)
+    finished = max(p[3] for p in parts)
+    report = LoadReport(
+        method=spec.full_method,
+        count=int(latencies.size),
+        duration=finished - began,
+        errors=dict(errors),
+        concurrency=spec.concurrency,
+        processes=spec.processes,
+        target_rps=spec.rps,
+    )
+    if latencies.size:
+        ms = latencies / _MS
+        report.latency_ms = {
+            "min": float(ms.min()),
+            "mean": float(ms.mean()),
+            "p50": float(np.percentile(ms, 50)),
+            "p90": float(np.percentile(ms, 90)),
+            "p95": float(np.percentile(ms, 95)),
+            "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max()),
+        }
+    return report
+
+
+def write_json(report: LoadReport, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(report.to_json(), out, indent=2)

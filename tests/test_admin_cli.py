@@ -1,0 +1,122 @@
+"""`reviewrank admin …` against a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from tests.conftest import ADMIN_TOKEN, Client
+from tests.weights_helpers import WEIGHTS_A, WEIGHTS_B, seed, version
+
+
+def admin(client: Client, *args: str, token: str = ADMIN_TOKEN) -> int:
+    return main(["admin", *args, "--server", client.target, "--token", token])
+
+
+def test_get_prints_the_version_and_each_profile(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = admin(client, "get")
+
+    out = capsys.readouterr().out
+    assert 0 == code
+    assert out.startswith(f"weights version 1: {client.settings.weights}")
+    assert "reviews_only" in out and "bayesian_average 0.70, wilson 0.30" in out
+
+
+def test_get_toml_prints_the_document(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    admin(client, "get", "--toml")
+
+    assert client.settings.weights.read_text() == capsys.readouterr().out
+
+
+def test_reload_sends_a_local_file_and_records_who_and_why(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(WEIGHTS_A)
+
+    code = admin(client, "reload", "--file", str(candidate), "--actor", "ann", "--reason", "promo")
+
+    assert (0, 2) == (code, version(client))
+    out = capsys.readouterr().out
+    assert "version 2 in force (replaced 1)" in out and "by ann: promo" in out
+
+
+def test_reload_of_invalid_weights_prints_the_status_and_exits_1(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(WEIGHTS_B.replace("0.8", "1.8"))
+
+    code = admin(client, "reload", "--file", str(candidate))
+
+    err = capsys.readouterr().err
+    assert (1, 1) == (code, version(client))
+    assert "INVALID_ARGUMENT: profiles.main.confidence" in err
+
+
+def test_reload_expecting_a_stale_version_exits_1_with_aborted(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = admin(client, "reload", "--expect-version", "7")
+
+    assert (1, 1) == (code, version(client))
+    assert "ABORTED" in capsys.readouterr().err
+
+
+def test_history_marks_the_version_in_force(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(WEIGHTS_A)
+    admin(client, "reload", "--file", str(candidate), "--actor", "ann")
+    capsys.readouterr()
+
+    code = admin(client, "history")
+
+    lines = capsys.readouterr().out.splitlines()
+    assert 0 == code
+    assert lines[2].startswith("* 2") and "inline" in lines[2] and "ann" in lines[2]
+    assert lines[3].startswith("  1") and "startup" in lines[3]
+
+
+def test_rollback_puts_an_earlier_version_back(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(WEIGHTS_A)
+    admin(client, "reload", "--file", str(candidate))
+
+    code = admin(client, "rollback", "1", "--reason", "undo")
+
+    assert (0, 3) == (code, version(client))
+    assert "version 3 in force: the content of version 1" in capsys.readouterr().out
+
+
+def test_preview_prints_each_samples_changes_and_applies_nothing(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(client)
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text("[profiles.default]\nweights = { relevance = 1 }\n")
+
+    code = admin(
+        client, "preview", "--file", str(candidate), "--sample", "p01,p02,p03", "--catalogue"
+    )
+
+    out = capsys.readouterr().out
+    assert (0, 1) == (code, version(client))
+    assert "samples[0]:" in out and "catalogue:" in out and "nothing applied" in out
+
+
+def test_a_wrong_token_prints_unauthenticated_and_exits_1(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = admin(client, "get", token="not-the-token")
+
+    err = capsys.readouterr().err
+    assert 1 == code
+    assert "UNAUTHENTICATED" in err and "not-the-token" not in err

@@ -1,0 +1,119 @@
+"""ghz configs and the Python load driver, checked against a real server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool, json_format, message_factory
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from service import cli, ghz_configs
+from service.loadgen import LoadSpec, run_load
+from tests.conftest import Client
+
+REFLECTION_CONFIGS = sorted((ghz_configs.GHZ_DIR / "reflection").glob("*.json"))
+
+
+def fill_templates(value: Any, n: int) -> Any:
+    """What ghz's template functions would produce for request number n."""
+    if isinstance(value, dict):
+        return {k: fill_templates(v, n) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_templates(v, n) for v in value]
+    if isinstance(value, str):
+        return value.replace("{{newUUID}}", f"uuid-{n}").replace("{{.RequestNumber}}", str(n))
+    return value
+
+
+def test_committed_ghz_configs_match_the_generator(tmp_path: Path) -> None:
+    for path in ghz_configs.write(tmp_path):
+        committed = ghz_configs.GHZ_DIR / path.relative_to(tmp_path)
+        assert committed.read_text() == path.read_text(), f"{committed} is stale"
+
+
+def test_protoset_configs_name_the_shipped_descriptor_set() -> None:
+    for path in sorted((ghz_configs.GHZ_DIR / "protoset").glob("*.json")):
+        config = json.loads(path.read_text())
+        assert (ghz_configs.ROOT / config["protoset"]).is_file()
+
+
+@pytest.mark.parametrize("path", REFLECTION_CONFIGS, ids=lambda p: p.stem)
+def test_ghz_config_call_succeeds_knowing_only_what_reflection_says(client: Client, path: Path) -> None:
+    """As ghz does: resolve the method symbol by reflection, build the request from JSON."""
+    config = json.loads(path.read_text())
+    service_name, method_name = config["call"].split("/")
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(client.channel))
+    method = pool.FindMethodByName(f"{service_name}.{method_name}")
+    request_class = message_factory.GetMessageClass(method.input_type)
+    response_class = message_factory.GetMessageClass(method.output_type)
+    call = client.channel.unary_unary(
+        f"/{service_name}/{method_name}",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=response_class.FromString,
+    )
+
+    for n in range(2):
+        request = json_format.ParseDict(fill_templates(config["data"], n), request_class())
+        response, rpc = call.with_call(request, timeout=10)
+        assert grpc.StatusCode.OK == rpc.code()
+        assert response is not None
+
+
+def test_load_driver_counts_every_call_and_its_latency(client: Client) -> None:
+    template = json.dumps({"candidates": [{"productId": "a"}, {"productId": "b"}]})
+    spec = LoadSpec(
+        target=client.target, method="reviewrank.v1.RankingService/Rank", templates=(template,),
+        concurrency=4, processes=2, duration=None, total=200,
+    )  # fmt: skip
+
+    report = run_load(spec)
+
+    assert (200, {}, 200) == (report.count, report.errors, report.ok)
+    lat = report.latency_ms
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert report.rps > 0
+
+
+def test_load_driver_counts_errors_by_status_code(client: Client) -> None:
+    template = json.dumps({"eventId": "e{{n}}", "productId": "p", "userId": "u{{n}}", "stars": 9})
+    spec = LoadSpec(
+        target=client.target, method="/reviewrank.v1.FeedbackService/SubmitRating",
+        templates=(template,), concurrency=2, duration=None, total=20,
+    )  # fmt: skip
+
+    report = run_load(spec)
+
+    assert {"INVALID_ARGUMENT": 20} == report.errors
+
+
+def test_load_driver_templates_give_every_call_a_new_event(client: Client) -> None:
+    template = json.dumps({"eventId": "e-{{uuid}}", "productId": "p", "userId": "u-{{n}}", "stars": 5})
+    spec = LoadSpec(
+        target=client.target, method="reviewrank.v1.FeedbackService/SubmitRating",
+        templates=(template,), concurrency=3, processes=2, duration=None, total=30,
+    )  # fmt: skip
+
+    run_load(spec)
+
+    assert 30 == client.server.app.catalogue.seq
+
+
+def test_bench_command_prints_a_ghz_like_summary(client: Client, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+
+    code = cli.main([
+        "bench", "--server", client.target, "--call", "reviewrank.v1.RankingService/Top",
+        "-d", "{}", "-c", "2", "-n", "40", "--json", str(out),
+    ])  # fmt: skip
+
+    text = capsys.readouterr().out
+    assert 0 == code
+    for heading in ("Summary:", "Requests/sec:", "99 % in", "[OK]   40 responses"):
+        assert heading in text
+    assert 40 == json.loads(out.read_text())["count"]

@@ -1,0 +1,89 @@
+"""``reviewrank serve`` refuses to start, with a clear message and exit status 1, when it
+cannot listen or cannot store feedback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.dataset import DATA_DIR
+from service.store import SQLiteStore
+from tests.process import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--log-format",
+            "json",
+            "--weights",
+            str(DATA_DIR / "weights.toml"),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def last_line(stderr: str) -> str:
+    return stderr.strip().splitlines()[-1]
+
+
+def test_a_second_server_on_the_same_port_exits_1_naming_the_address(tmp_path: Path) -> None:
+    first = ServerProcess(
+        "--database", str(tmp_path / "one.db"), "--weights", str(DATA_DIR / "weights.toml")
+    )
+    try:
+        address = f"127.0.0.1:{first.port}"
+
+        second = serve("--address", address, "--database", str(tmp_path / "two.db"))
+
+        assert 1 == second.returncode
+        assert last_line(second.stderr).startswith(f"reviewrank: cannot listen on {address}")
+        assert "Traceback" not in second.stderr
+        assert first.proc.poll() is None  # the first one is unharmed
+    finally:
+        first.stop()
+
+
+def test_a_database_that_cannot_be_created_exits_1_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where a directory should be")
+    database = blocker / "reviewrank.db"
+
+    result = serve("--address", "127.0.0.1:0", "--database", str(database))
+
+    assert 1 == result.returncode
+    assert last_line(result.stderr).startswith(f"reviewrank: cannot open the database {database}")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_database_that_cannot_be_written_exits_1_naming_it(tmp_path: Path) -> None:
+    database = tmp_path / "reviewrank.db"
+    SQLiteStore(database).close()
+    immutable = subprocess.run(["chattr", "+i", str(database)], capture_output=True, check=False)
+    if immutable.returncode:
+        pytest.skip("the immutable attribute is not supported here (needs root and ext4/xfs)")
+    try:
+        result = serve("--address", "127.0.0.1:0", "--database", str(database))
+    finally:
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+
+    assert 1 == result.returncode
+    line = last_line(result.stderr)
+    assert line.startswith("reviewrank: "), line
+    assert str(database) in line
+    assert "cannot be written" in line or "cannot open" in line
+    assert "Traceback" not in result.stderr
