@@ -1,5 +1,6 @@
 # reviewrank: gRPC review-driven ranking. Build: docker build -t reviewrank .
-# Run:   docker run -p 50051:50051 -v reviewrank-data:/var/lib/reviewrank reviewrank
+# Run:   docker run -p 50051:50051 -p 9464:9464 -v reviewrank-data:/var/lib/reviewrank reviewrank
+# With Prometheus: docker compose up -d --build (docker-compose.yml; README, Operations)
 # Demo:  docker run --rm -v reviewrank-data:/var/lib/reviewrank reviewrank reviewrank import --if-empty
 FROM python:3.11-slim
 
@@ -14,8 +15,9 @@ COPY proto ./proto
 COPY ranking ./ranking
 COPY service ./service
 COPY data/README.md data/weights.toml data/womens-clothing-reviews.csv.zip ./data/
-# Runtime dependencies only (no [dev] extra), at the versions the tests ran with.
-RUN pip install -c constraints.txt -e . \
+# Runtime dependencies and the OpenTelemetry exporter (REVIEWRANK_TRACING=otlp), no [dev]
+# extra, at the versions the tests ran with.
+RUN pip install -c constraints.txt -e '.[tracing]' \
     && useradd --system --uid 10001 --no-create-home --home-dir /nonexistent reviewrank \
     && mkdir -p /var/lib/reviewrank \
     && chown reviewrank /var/lib/reviewrank
@@ -25,8 +27,10 @@ VOLUME ["/var/lib/reviewrank"]
 ENV REVIEWRANK_ADDRESS=0.0.0.0:50051 \
     REVIEWRANK_DATABASE=/var/lib/reviewrank/reviewrank.db \
     REVIEWRANK_WEIGHTS=/app/data/weights.toml \
+    REVIEWRANK_METRICS_ADDRESS=0.0.0.0:9464 \
     REVIEWRANK_LOG_FORMAT=json
-EXPOSE 50051
+# gRPC, and the Prometheus metrics (/metrics over HTTP).
+EXPOSE 50051 9464
 # Asks the standard grpc.health.v1.Health service; exit 0 only when SERVING.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["reviewrank", "health", "--server", "127.0.0.1:50051", "--timeout", "3"]

@@ -6,13 +6,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 
 from service.catalogue import Catalogue
-from service.domain import Erasure, ErasureResult, Event, WriteResult
+from service import snapshot
+from service.feed import ChangeFeed
+from service.domain import Erasure, ErasureResult, Event, Outcome, WriteResult
 from service.errors import DeadlineExpired, StorageUnavailable
+from service.priors import prior_source
 from service.ranker import Ranker
 from service.settings import Settings
 from service.store import AppliedGroup, SQLiteStore, StorageProbeFailed
@@ -24,12 +28,59 @@ log = structlog.get_logger("reviewrank.app")
 
 
 @dataclass(frozen=True)
+class PriorInForce:
+    """The global prior a profile's rankings use now (service/priors.py)."""
+
+    profile: str
+    mean: float
+    strength: float
+    source: str  # fixed, catalogue, auto, and "/category" when fitted per category
+
+
+@dataclass(frozen=True)
 class Status:
+    """What an operator asks first: AdminService.GetStatus, ``reviewrank status``."""
+
     products: int
-    events: int
+    events: int  # events recorded: the last sequence number (erasures do not lower it)
     seq: int
     weights_version: int
     queue_depth: int
+    queue_capacity: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    uptime_seconds: float = 0.0
+    storage_ok: bool = True
+    default_profile: str = ""
+    priors: tuple[PriorInForce, ...] = ()
+    # Since this process started: events by outcome, erasures, transactions.
+    outcomes: dict[str, int] = field(default_factory=dict)
+    erasures: int = 0
+    transactions: int = 0
+    failed_transactions: int = 0
+    change_feed_lag: int = 0
+
+
+class EventCounts:
+    """Events recorded since start, by outcome, and erasures; written by the writer thread
+    only (after each commit), read by anyone (plain ints: a read never sees a torn value)."""
+
+    __slots__ = ("by_outcome", "erasures")
+
+    def __init__(self) -> None:
+        self.by_outcome = [0] * (max(Outcome) + 1)  # indexed by Outcome
+        self.erasures = 0
+
+    def add(self, results: Sequence[list[WriteResult] | ErasureResult]) -> None:
+        tally = self.by_outcome
+        for result in results:
+            if isinstance(result, ErasureResult):
+                self.erasures += 1
+                continue
+            for write in result:
+                tally[write.outcome] += 1
+
+    def outcomes(self) -> dict[str, int]:
+        return {o.name.lower(): self.by_outcome[o] for o in Outcome}
 
 
 class Application:
@@ -38,10 +89,13 @@ class Application:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         started = time.perf_counter()
+        self.started_at = datetime.now(UTC)
+        self._started_monotonic = time.monotonic()
+        self.event_counts = EventCounts()
         self.weights = WeightsRegistry()
         self.store = _open_store(settings)
         self.catalogue = Catalogue()
-        self.catalogue.load(self.store.load_products())
+        self._load_catalogue()
         self.ranker = Ranker(self.catalogue, self.weights)
         # The weights file, or the latest version applied (service/weights_admin.py).
         self.weights_admin = WeightsAdmin(
@@ -70,6 +124,8 @@ class Application:
             probe_seconds=settings.storage_probe_seconds,
             min_free_bytes=settings.storage_min_free_bytes,
         )
+        # Writes made by other processes (workers, replicas, a concurrent import).
+        self.feed = ChangeFeed(settings.database, self.catalogue, settings.feed_poll_seconds)
         # Weights changes now run on the writer thread, between transactions.
         self.weights_admin.attach(self.writer.run_exclusive)
         self.weights_admin.start_background()
@@ -87,8 +143,37 @@ class Application:
                 "durability downgraded: synchronous=NORMAL may lose the last commits on power loss"
             )
 
+    def _load_catalogue(self) -> None:
+        """From the snapshot of the last clean shutdown plus the rows changed since, if it
+        agrees with the database; else from the products table."""
+        path = snapshot.path_for(self.settings.database)
+        try:
+            columns = snapshot.load(path)
+            problem = self.store.snapshot_problem(
+                columns.seq, columns.idx, columns.product_ids
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            columns, problem = None, str(exc) if path.exists() else ""
+        if columns is None or problem:
+            if problem:
+                log.warning("catalogue snapshot not used", path=str(path), problem=problem)
+            self.catalogue.load(self.store.load_products())
+            return
+        self.catalogue.load_columns(columns)
+        self.catalogue.apply_feed(self.store.load_products(after_seq=columns.seq), None)
+        log.info("catalogue loaded from snapshot", path=str(path), snapshot_seq=columns.seq)
+
+    def save_snapshot(self) -> None:
+        """Writes the catalogue snapshot (at a clean shutdown, when no write is pending)."""
+        path = snapshot.path_for(self.settings.database)
+        try:
+            snapshot.save(self.catalogue.columns(), path)
+        except OSError as exc:
+            log.warning("could not write the catalogue snapshot", path=str(path), error=str(exc))
+
     def _on_commit(self, group: AppliedGroup) -> None:
-        self.catalogue.apply(group.products, group.seq, group.votes)
+        self.catalogue.apply(group.products, group.seq, group.votes, group.seq_before)
+        self.event_counts.add(group.results)
 
     def submit(self, events: Sequence[Event], timeout: float | None) -> list[WriteResult]:
         """Commits the events (in one transaction) and returns one result per event."""
@@ -133,19 +218,61 @@ class Application:
     def weights_state(self) -> WeightsState:
         return self.weights.current
 
+    def change_feed_lag(self) -> dict[str, int]:
+        """Sequence numbers committed in the database (as last read by the change feed) but
+        not yet in this process's memory. Own commits are applied before they are
+        acknowledged; others' (workers, replicas, an import) within a feed poll."""
+        return {"database": self.feed.lag}
+
+    def wait_for_seq(self, seq: int) -> None:
+        """Returns once every change up to ``seq`` is reflected here (read your writes on
+        any process); Unavailable if this process cannot catch up in time."""
+        if seq and not self.feed.wait_for(seq, self.settings.min_seq_wait_seconds):
+            raise StorageUnavailable(
+                f"this server has applied changes up to {self.catalogue.seq}, not yet {seq}:"
+                " retry (or on another replica)"
+            )
+
+    def priors_in_force(self) -> tuple[PriorInForce, ...]:
+        """Each profile's global prior as rankings use it now."""
+        state = self.weights.current
+        priors = []
+        for name, profile in state.profiles.profiles.items():
+            prior = self.ranker.priors.in_force(profile.prior)
+            priors.append(
+                PriorInForce(name, prior.mean, prior.strength, prior_source(profile.prior))
+            )
+        return tuple(priors)
+
     def status(self) -> Status:
+        state = self.weights.current
+        stats = self.writer.stats
         return Status(
             products=len(self.catalogue),
             events=self.catalogue.seq,
             seq=self.catalogue.seq,
-            weights_version=self.weights.current.version,
+            weights_version=state.version,
             queue_depth=self.writer.queue_depth,
+            queue_capacity=self.settings.writer_queue_size,
+            started_at=self.started_at,
+            uptime_seconds=time.monotonic() - self._started_monotonic,
+            storage_ok=self.writer.healthy,
+            default_profile=state.profiles.default,
+            priors=self.priors_in_force(),
+            outcomes=self.event_counts.outcomes(),
+            erasures=self.event_counts.erasures,
+            transactions=stats.transactions,
+            failed_transactions=stats.failed_transactions,
+            change_feed_lag=max(self.change_feed_lag().values(), default=0),
         )
 
     def close(self) -> None:
         """Commits what is queued, checkpoints the WAL and closes the database."""
         self.weights_admin.close()
+        self.feed.close()
         self.writer.close()
+        if self.settings.snapshot and len(self.catalogue) >= self.settings.snapshot_min_products:
+            self.save_snapshot()
         try:
             self.store.close()
         except sqlite3.Error as exc:  # the WAL keeps every commit: it is replayed at next start

@@ -8,6 +8,7 @@ they need under the lock, then compute without it.
 from __future__ import annotations
 
 import threading
+from itertools import repeat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from ranking.blend import Evidence
 from service.decayed import DecayedAggregates
 from service.domain import ProductRow, VoteChange
+from service.snapshot import CatalogueColumns
 from service.store import ProductTable, VoteTable
 
 IntArray = npt.NDArray[np.int64]
@@ -34,14 +36,19 @@ class Gathered:
     raw: Evidence
     known: npt.NDArray[np.bool_]
     category_code: npt.NDArray[np.int32]
-    category: list[str]
+    category_names: list[str]  # the catalogue's, indexed by code (append-only)
+
+    @property
+    def category(self) -> list[str]:
+        names = self.category_names
+        return [names[c] if c >= 0 else "" for c in self.category_code.tolist()]
 
 
 @dataclass(frozen=True)
 class Histograms:
     """Every product's star histogram and category: what the prior is fitted on."""
 
-    seq: int
+    seq: int  # the catalogue's generation
     histogram: IntArray
     category_code: npt.NDArray[np.int32]
     n_categories: int
@@ -51,7 +58,7 @@ class Histograms:
 class Snapshot:
     """A consistent copy of every product, for whole-catalogue work (Top)."""
 
-    seq: int
+    seq: int  # the catalogue's generation
     product_ids: list[str]
     evidence: Evidence
     raw: Evidence
@@ -68,12 +75,19 @@ class Catalogue:
         self._category_names: list[str] = []
         self._size = 1
         self._allocate(max(capacity, 2))
+        # Every change up to `seq` is reflected; `generation` moves at every change (caches).
         self.seq = 0
+        self.generation = 0
         self._decayed: dict[float, DecayedAggregates] = {}
+        # Products written here while other processes also wrote: their decayed sums are
+        # recomputed from the votes by the change feed (service/feed.py).
+        self._decay_dirty: set[int] = set()
 
     def _allocate(self, capacity: int) -> None:
-        def grow(old: IntArray | None, shape: tuple[int, ...]) -> IntArray:
-            new = np.zeros(shape, dtype=np.int64)
+        # Counts in 32 bits (2.1 billion ratings of one product is enough): a million
+        # products' aggregates then take 36 MB instead of 72 MB.
+        def grow(old: IntArray | None, shape: tuple[int, ...], dtype: type = np.int32) -> IntArray:
+            new = np.zeros(shape, dtype=dtype)
             if old is not None:
                 new[: old.shape[0]] = old
             return new
@@ -84,6 +98,7 @@ class Catalogue:
         self.histogram = grow(getattr(self, "histogram", None), (capacity, 5))
         self.likes = grow(getattr(self, "likes", None), (capacity,))
         self.dislikes = grow(getattr(self, "dislikes", None), (capacity,))
+        self.row_seq = grow(getattr(self, "row_seq", None), (capacity,), np.int64)
         codes = np.full(capacity, NO_CATEGORY, dtype=np.int32)
         old_codes = getattr(self, "category_code", None)
         if old_codes is not None:
@@ -121,42 +136,163 @@ class Catalogue:
 
     def load(self, table: ProductTable) -> None:
         """Replaces everything with a bulk-loaded products table."""
-        with self._lock:
-            size = int(table.idx.max()) + 1 if table.idx.size else 1
-            self._allocate(max(1024, size))
-            self.rating_count[:] = 0
-            self.star_sum[:] = 0
-            self.histogram[:] = 0
-            self.likes[:] = 0
-            self.dislikes[:] = 0
-            self.category_code[:] = NO_CATEGORY
-            self._ids = [""] * size
-            self._index = {}
-            idx = table.idx
-            self.rating_count[idx] = table.rating_count
-            self.star_sum[idx] = table.star_sum
-            self.histogram[idx] = table.histogram
-            self.likes[idx] = table.likes
-            self.dislikes[idx] = table.dislikes
-            for i, product_id, category in zip(
-                idx.tolist(), table.product_ids, table.categories, strict=True
-            ):
-                self._ids[i] = product_id
-                self._index[product_id] = i
-                self.category_code[i] = self._category(category)
-            self._size = size
-            self.seq = table.seq
+        codes: dict[str, int] = {}
+        names = [""]  # code 0 is "no category" until shifted below
+        codes[""] = 0
+        category_code = np.fromiter(
+            (codes.setdefault(c, len(codes)) for c in table.categories),
+            dtype=np.int32,
+            count=len(table.categories),
+        )
+        names = sorted(codes, key=codes.__getitem__)
+        # Shift so that "" becomes NO_CATEGORY (-1) and the others 0..k-1.
+        self.load_columns(
+            CatalogueColumns(
+                seq=table.seq,
+                idx=table.idx,
+                product_ids=table.product_ids,
+                category_code=category_code - 1,
+                category_names=names[1:],
+                rating_count=table.rating_count,
+                star_sum=table.star_sum,
+                histogram=table.histogram,
+                likes=table.likes,
+                dislikes=table.dislikes,
+                row_seq=table.row_seq
+                if table.row_seq.size
+                else np.zeros(table.idx.size, dtype=np.int64),
+            )
+        )
 
-    def apply(self, rows: Sequence[ProductRow], seq: int, votes: Sequence[VoteChange] = ()) -> None:
-        """Sets the committed state of the given products (rows are absolute, not deltas);
-        ``votes`` are the vote replacements behind them, for the time-decayed sums."""
+    def load_columns(self, columns: CatalogueColumns) -> None:
+        """Replaces everything with these columns (from the database or a snapshot)."""
         with self._lock:
+            idx = columns.idx
+            size = int(idx.max()) + 1 if idx.size else 1
+            for name in ("rating_count", "star_sum", "histogram", "likes", "dislikes", "row_seq"):
+                delattr(self, name)
+            del self.category_code
+            self._allocate(max(1024, size))
+            self.rating_count[idx] = columns.rating_count
+            self.star_sum[idx] = columns.star_sum
+            self.histogram[idx] = columns.histogram
+            self.likes[idx] = columns.likes
+            self.dislikes[idx] = columns.dislikes
+            self.row_seq[idx] = columns.row_seq
+            self.category_code[idx] = columns.category_code
+            self._category_names = list(columns.category_names)
+            self._categories = {name: code for code, name in enumerate(self._category_names)}
+            ids = [""] * size
+            positions = idx.tolist()
+            for i, product_id in zip(positions, columns.product_ids, strict=True):
+                ids[i] = product_id
+            self._ids = ids
+            self._index = dict(zip(columns.product_ids, positions, strict=True))
+            self._size = size
+            self.seq = columns.seq
+            self.generation += 1
+
+    def columns(self) -> CatalogueColumns:
+        """A copy of every product as columns (for a snapshot)."""
+        with self._lock:
+            idx = np.array(sorted(self._index.values()), dtype=np.int64)
+            return CatalogueColumns(
+                seq=self.seq,
+                idx=idx,
+                product_ids=[self._ids[i] for i in idx.tolist()],
+                category_code=self.category_code[idx].copy(),
+                category_names=list(self._category_names),
+                rating_count=self.rating_count[idx].copy(),
+                star_sum=self.star_sum[idx].copy(),
+                histogram=self.histogram[idx].copy(),
+                likes=self.likes[idx].copy(),
+                dislikes=self.dislikes[idx].copy(),
+                row_seq=self.row_seq[idx].copy(),
+            )
+
+    def apply(
+        self,
+        rows: Sequence[ProductRow],
+        seq: int,
+        votes: Sequence[VoteChange] = (),
+        seq_before: int | None = None,
+    ) -> None:
+        """Sets the state of products just committed here (rows are absolute, not deltas).
+
+        ``votes`` are the vote replacements behind them, for the time-decayed sums;
+        ``seq_before`` the database's sequence number before the transaction: when it is
+        beyond ``self.seq``, another process wrote in between, and the change feed fills
+        the gap (applying a row only if it is newer than the one held).
+        """
+        with self._lock:
+            contiguous = seq_before is None or seq_before <= self.seq
             for row in rows:
+                held = int(self.row_seq[row.idx]) if row.idx < self.row_seq.shape[0] else 0
+                if row.seq <= held:
+                    continue  # the feed already holds a newer state of this product
                 values = (row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes)
                 self._set(row.idx, row.product_id, row.category, values)
-            for decayed in self._decayed.values():
-                decayed.apply(votes)
-            self.seq = max(self.seq, seq)
+                self.row_seq[row.idx] = row.seq
+            if self._decayed:
+                if contiguous:
+                    for decayed in self._decayed.values():
+                        decayed.apply(votes)
+                else:
+                    self._decay_dirty.update(change.product_idx for change in votes)
+            if contiguous:
+                self.seq = max(self.seq, seq)
+            self.generation += 1
+
+    def apply_feed(self, table: ProductTable, votes: VoteTable | None) -> None:
+        """Applies rows read by the change feed at ``table.seq``: each only if newer than
+        the state held. ``votes``: the votes of these products and of the dirty ones, read
+        in the same snapshot (needed when decayed sums are kept)."""
+        with self._lock:
+            if table.idx.size:
+                capacity = self.rating_count.shape[0]
+                top = int(table.idx.max())
+                if top >= capacity:
+                    self._allocate(max(top + 1, 2 * capacity))
+                newer = table.row_seq > self.row_seq[table.idx]
+                for i in np.flatnonzero(newer).tolist():
+                    values = (
+                        int(table.rating_count[i]),
+                        int(table.star_sum[i]),
+                        *(int(x) for x in table.histogram[i]),
+                        int(table.likes[i]),
+                        int(table.dislikes[i]),
+                    )
+                    idx = int(table.idx[i])
+                    self._set(idx, table.product_ids[i], table.categories[i], values)
+                    self.row_seq[idx] = int(table.row_seq[i])
+            if self._decayed and votes is not None:
+                candidates = set(table.idx.tolist()) | self._decay_dirty
+                # A product whose held state is newer than the snapshot stays dirty.
+                ready = np.array(
+                    sorted(i for i in candidates if self.row_seq[i] <= table.seq), dtype=np.int64
+                )
+                if ready.size:
+                    wanted = np.isin(votes.product_idx, ready)
+                    subset = VoteTable(
+                        votes.product_idx[wanted],
+                        votes.is_rating[wanted],
+                        votes.value[wanted],
+                        votes.occurred_at_us[wanted],
+                    )
+                    for decayed in self._decayed.values():
+                        decayed.reset(ready, subset)
+                self._decay_dirty = candidates - set(ready.tolist())
+            self.seq = max(self.seq, table.seq)
+            self.generation += 1
+
+    @property
+    def decay_dirty(self) -> list[int]:
+        with self._lock:
+            return sorted(self._decay_dirty)
+
+    @property
+    def keeps_decayed_sums(self) -> bool:
+        return bool(self._decayed)
 
     def enable_decay(self, half_lives: Sequence[float], votes: VoteTable) -> None:
         """Keeps time-decayed sums for these half-lives (seconds), starting from every vote.
@@ -215,21 +351,19 @@ class Catalogue:
         """
         n = len(product_ids)
         with self._lock:
-            lookup = self._index.get
-            idx = np.fromiter((lookup(p, 0) for p in product_ids), dtype=np.int64, count=n)
             # Row 0 is all zeros, so unknown products gather zeros.
+            found = map(self._index.get, product_ids, repeat(0, n))
+            idx = np.fromiter(found, dtype=np.int64, count=n)
             raw = self._evidence(idx, None, now)
             evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
             codes = self.category_code[idx]
-            names = self._category_names
-            category = [names[c] if c >= 0 else "" for c in codes.tolist()]
-        return Gathered(evidence, raw, idx > 0, codes, category)
+        return Gathered(evidence, raw, idx > 0, codes, self._category_names)
 
     def histograms(self) -> Histograms:
         with self._lock:
             size = self._size
             return Histograms(
-                seq=self.seq,
+                seq=self.generation,
                 histogram=self.histogram[1:size].copy(),
                 category_code=self.category_code[1:size].copy(),
                 n_categories=len(self._category_names),
@@ -247,7 +381,7 @@ class Catalogue:
             raw = self._evidence(rows, None, now)
             evidence = raw if half_life is None else self._evidence(rows, half_life, now, extra)
             return Snapshot(
-                seq=self.seq,
+                seq=self.generation,
                 product_ids=self._ids[1:size],
                 evidence=evidence,
                 raw=raw,

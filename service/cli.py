@@ -19,6 +19,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         log_format=getattr(args, "log_format", None),
         log_level=getattr(args, "log_level", None),
         synchronous=getattr(args, "synchronous", None),
+        workers=getattr(args, "workers", None),
+        metrics_address=getattr(args, "metrics_address", None),
+        log_sample_rate=getattr(args, "log_sample_rate", None),
+        tracing=getattr(args, "tracing", None),
     )
 
 
@@ -28,7 +32,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.server import AddressInUse, serve
 
     settings = _settings(args)
-    configure(settings.log_format, settings.log_level)
+    configure(
+        settings.log_format, settings.log_level, settings.worker_id, settings.tracing != "off"
+    )
     try:
         return serve(settings)
     except (AddressInUse, StorageUnavailable) as exc:
@@ -315,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     storage_options(serve)
     serve.add_argument("--log-format", choices=["auto", "json", "console"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers", type=int, help="server processes sharing the port and database (default 1)"
+    )
+    serve.add_argument(
+        "--metrics-address", help="HOST:PORT of the Prometheus metrics endpoint (default: off)"
+    )
+    serve.add_argument(
+        "--log-sample-rate", type=float, help="share of successful RPCs logged (default 1)"
+    )
+    serve.add_argument(
+        "--tracing", choices=["off", "otlp", "console"], help="OpenTelemetry spans (default off)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     imp = commands.add_parser("import", help="import the reviews data set")
@@ -358,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(check)
     check.set_defaults(handler=cmd_health)
 
-    from service import admin_command, bench_command, evaluate_command
+    from service import admin_command, bench_command, evaluate_command, status_command
 
+    status_command.register(commands, _client_options)
     evaluate_command.register(commands)
     bench_command.register(commands)
     admin_command.register(commands, _client_options)

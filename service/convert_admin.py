@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2
 from reviewrank.v1 import admin_pb2, ranking_pb2
 
 from ranking.profiles import Profile
-from service import convert
+from service import __version__, convert
+from service.app import Status
 from service.errors import InvalidArgument
 from service.preview import SampleChange
 from service.ranker import DEFAULT_TOP_LIMIT
@@ -207,4 +209,41 @@ def preview_response(preview: Preview) -> admin_pb2.PreviewWeightsResponse:
         current_profile=preview.current_profile,
         candidate_profile=preview.candidate_profile,
         changes=[_change(c) for c in preview.changes],
+    )
+
+
+def _health_name(status: int) -> str:
+    try:
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+    except ValueError:
+        return str(status)
+
+
+def status_response(status: Status, health: dict[str, int]) -> admin_pb2.GetStatusResponse:
+    return admin_pb2.GetStatusResponse(
+        version=__version__,
+        started_at=_timestamp(status.started_at),
+        uptime_seconds=status.uptime_seconds,
+        products=status.products,
+        seq=status.seq,
+        events_since_start=status.outcomes,
+        erasures_since_start=status.erasures,
+        transactions_since_start=status.transactions,
+        failed_transactions_since_start=status.failed_transactions,
+        weights_version=status.weights_version,
+        default_profile=status.default_profile,
+        priors=[
+            admin_pb2.PriorInForce(
+                profile=p.profile, mean=p.mean, strength=p.strength, source=p.source
+            )
+            for p in status.priors
+        ],
+        queue_depth=status.queue_depth,
+        queue_capacity=status.queue_capacity,
+        storage_ok=status.storage_ok,
+        health=[
+            admin_pb2.ServiceHealth(service=name, status=_health_name(value))
+            for name, value in sorted(health.items())
+        ],
+        change_feed_lag=status.change_feed_lag,
     )

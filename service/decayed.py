@@ -59,6 +59,14 @@ class DecayedAggregates:
         np.add.at(self.likes, idx, np.where(value == 1, w, 0.0))
         np.add.at(self.dislikes, idx, np.where(value == -1, w, 0.0))
 
+    def reset(self, products: npt.NDArray[np.int64], votes: VoteTable) -> None:
+        """Recomputes the given products' sums from their votes (changes made elsewhere)."""
+        if products.size:
+            self.grow(int(products.max()) + 1)
+        for name in ("count", "star_sum", "likes", "dislikes", "histogram"):
+            getattr(self, name)[products] = 0.0
+        self.load(votes)
+
     def _add(self, idx: int, kind: str, value: int, time_us: int, sign: float) -> None:
         w = sign * float(growth_weight(time_us / _US, self.reference, self.half_life))
         if kind == "rating":

@@ -42,6 +42,12 @@ class HealthServicer(health.HealthServicer):  # type: ignore[misc]
             context.add_callback(forget)
         return super().Watch(request, context, send_response_callback)
 
+    def statuses(self) -> dict[str, int]:
+        """Each service's status now ("" is the whole server's), for the status RPC and the
+        metrics."""
+        with self._lock:  # the base class's lock and table (grpcio-health-checking)
+            return dict(self._server_status)
+
     def shut_down(self) -> None:
         """Every status to NOT_SERVING for good, then ends the Watch streams."""
         self.enter_graceful_shutdown()

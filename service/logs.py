@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 
+from service.tracing import add_trace_ids
+
 
 class StderrLogger:
     """Writes each log line to the current ``sys.stderr``, one write per line.
@@ -39,8 +41,18 @@ def _stderr_logger(*_args: Any) -> StderrLogger:
     return _STDERR_LOGGER
 
 
-def configure(log_format: str = "auto", level: str = "info") -> None:
+def configure(
+    log_format: str = "auto", level: str = "info", worker: int = 0, trace_ids: bool = False
+) -> None:
+    """``worker``: with --workers, each worker process's number (1..N), added to its lines.
+    ``trace_ids``: add the OpenTelemetry trace and span ids of the span in progress
+    (service/tracing.py) to every line logged within a traced call."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+
+    def add_worker(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["worker"] = worker
+        return event
+
     console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
@@ -48,6 +60,8 @@ def configure(log_format: str = "auto", level: str = "info") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            *([add_worker] if worker else []),
+            *([add_trace_ids] if trace_ids else []),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

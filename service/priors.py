@@ -79,7 +79,7 @@ class PriorResolver:
         with self._lock:
             fit = self._fits.get(spec)
             stale = fit is None or (
-                fit.seq != self._catalogue.seq
+                fit.seq != self._catalogue.generation
                 and (
                     fit.cost < CHEAP_FIT_SECONDS
                     or time.monotonic() - fit.fitted_at >= self._refresh_seconds
@@ -90,6 +90,16 @@ class PriorResolver:
                 self._fits[spec] = fit
             assert fit is not None
             return fit
+
+    def in_force(self, spec: PriorSpec) -> StarPrior:
+        """The global prior that rankings with this spec use now (fitting it only if no
+        ranking has needed it yet): what operators see in metrics and the status."""
+        if not spec.fitted:
+            assert spec.mean is not None and spec.strength is not None
+            return StarPrior(mean=spec.mean, strength=spec.strength)
+        with self._lock:
+            fit = self._fits.get(spec)
+        return (fit or self.fitted(spec)).global_prior
 
     def prior(self, spec: PriorSpec, category_code: npt.NDArray[np.int32]) -> Prior:
         """The prior of each product whose category codes are given."""

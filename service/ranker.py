@@ -65,10 +65,22 @@ class RankedItem:
 
 @dataclass(frozen=True)
 class Ranking:
-    items: list[RankedItem]
+    """Products best first, their scores, and (when asked) their explanations."""
+
+    product_ids: list[str]
+    scores: npt.NDArray[np.float64]
+    explanations: list[Explanation] | None
     weights_version: int
     profile: str
     next_page_token: str = ""
+
+    @property
+    def items(self) -> list[RankedItem]:
+        explanations = self.explanations or [None] * len(self.product_ids)
+        return [
+            RankedItem(p, s, e)
+            for p, s, e in zip(self.product_ids, self.scores.tolist(), explanations, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,11 @@ class Ranker:
         self._weights = weights
         self._priors = PriorResolver(catalogue)
         self._top_cache: tuple[tuple[int, int, str, int], _TopOrder] | None = None
+
+    @property
+    def priors(self) -> PriorResolver:
+        """The fitted priors rankings use (read by the status and metrics)."""
+        return self._priors
 
     # -- shared ------------------------------------------------------------------------------
 
@@ -193,21 +210,15 @@ class Ranker:
         if limit:
             order = order[:limit]
         rows = order.tolist()
-        explanations: list[Explanation | None] = (
-            list(
-                self._explain(
-                    breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile, rows
-                )
+        explanations = (
+            self._explain(
+                breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile, rows
             )
             if explain
-            else [None] * len(rows)
+            else None
         )
-        scores = breakdown.score[order].tolist()
-        items = [
-            RankedItem(product_ids[i], score, explanation)
-            for i, score, explanation in zip(rows, scores, explanations, strict=True)
-        ]
-        return Ranking(items, state.version, profile.name)
+        ordered_ids = [product_ids[i] for i in rows]
+        return Ranking(ordered_ids, breakdown.score[order], explanations, state.version, profile.name)
 
     def top(
         self,
@@ -234,32 +245,30 @@ class Ranker:
         page = order[offset : offset + limit]
         rows = page.tolist()
         snapshot = top.snapshot
-        explanations: list[Explanation | None] = (
-            list(
-                self._explain(
-                    top.breakdown,
-                    snapshot.evidence,
-                    snapshot.raw,
-                    np.ones(len(snapshot.product_ids), dtype=bool),
-                    top.prior,
-                    profile,
-                    rows,
-                )
+        explanations = (
+            self._explain(
+                top.breakdown,
+                snapshot.evidence,
+                snapshot.raw,
+                np.ones(len(snapshot.product_ids), dtype=bool),
+                top.prior,
+                profile,
+                rows,
             )
             if explain
-            else [None] * len(rows)
+            else None
         )
-        items = [
-            RankedItem(snapshot.product_ids[i], float(top.breakdown.score[i]), explanation)
-            for i, explanation in zip(rows, explanations, strict=True)
-        ]
+        ids = snapshot.product_ids
+        ordered_ids = [ids[i] for i in rows]
         next_offset = offset + len(rows)
         token = (
             _encode_page_token(next_offset, category, profile.name)
             if next_offset < order.size
             else ""
         )
-        return Ranking(items, state.version, profile.name, token)
+        return Ranking(
+            ordered_ids, top.breakdown.score[page], explanations, state.version, profile.name, token
+        )
 
     # -- previews: any profile, not only those in force --------------------------------------
 
@@ -301,7 +310,7 @@ class Ranker:
         now = time.time()
         # A decayed score drifts with time: recompute it at least once a minute.
         epoch = int(now // 60) if profile.half_life_seconds is not None else 0
-        key = (self._catalogue.seq, state.version, profile.name, epoch)
+        key = (self._catalogue.generation, state.version, profile.name, epoch)
         cached = self._top_cache
         if cached is not None and cached[0] == key:
             return cached[1]

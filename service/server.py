@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import grpc
 import structlog
@@ -20,13 +22,15 @@ from reviewrank.v1 import (
     ranking_pb2_grpc,
 )
 
-from service import bench_service, reflection
+from service import bench_service, reflection, tracing
 from service.app import Application
 from service.auth import BearerAuthInterceptor, read_token, server_credentials
 from service.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
-from service.interceptors import ErrorAndLogInterceptor
+from service.interceptors import ErrorAndLogInterceptor, Observability
+from service.handlers import add_servicer
+from service.metrics import Metrics
 from service.servicers import AdminServicer, FeedbackServicer, RankingServicer
-from service.settings import Settings
+from service.settings import Settings, metrics_host_port
 
 log = structlog.get_logger("reviewrank.server")
 
@@ -50,6 +54,11 @@ class ReviewrankServer:
     app: Application
     health: HealthServicer
     _stopped: bool = False
+    # The Prometheus endpoint (metrics_address) and its bound port; None when off.
+    metrics: Metrics | None = None
+    metrics_port: int | None = None
+    # The OpenTelemetry tracer provider in use (an opentelemetry TracerProvider); None: off.
+    tracer_provider: Any = None
 
     def set_serving(self, serving: bool) -> None:
         for name in ["", *SERVICE_NAMES]:
@@ -64,36 +73,65 @@ class ReviewrankServer:
         grace = self.app.settings.grace_seconds if grace is None else grace
         self.grpc_server.stop(grace).wait()
         self.app.close()
+        if self.metrics is not None:  # scrapes see the drain until the end
+            self.metrics.close()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()  # exports the spans still buffered
         log.info("server stopped")
 
 
 def create_server(
-    settings: Settings, app: Application | None = None
+    settings: Settings, app: Application | None = None, tracer_provider: Any = None
 ) -> tuple[ReviewrankServer, int]:
-    """Builds, binds and starts the server; returns it and the bound port (for address port 0)."""
+    """Builds, binds and starts the server; returns it and the bound port (for address port 0).
+
+    ``tracer_provider``: an OpenTelemetry TracerProvider to trace with, whatever the
+    ``tracing`` setting says (tests hand one with an in-memory exporter)."""
     # Tokens and TLS files first: one that cannot be read stops the start before anything opens.
     admin_token = read_token(settings.admin_token, settings.admin_token_file, "admin_token")
     api_token = read_token(settings.api_token, settings.api_token_file, "api_token")
     credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file)
     auth = BearerAuthInterceptor(admin_token, api_token)
+    provider = tracer_provider or tracing.provider_for(settings.tracing)
     app = app or Application(settings)
+    health_servicer = HealthServicer()
+    metrics = Metrics(app, health_servicer.statuses) if settings.metrics_address else None
+    observe = Observability(
+        metrics=None if metrics is None else metrics.rpc,
+        log_sample_rate=settings.log_sample_rate,
+        log_successes=_logs_info(settings.log_level),
+        tracing=provider is not None,
+    )
+    # Outermost first: the span (when tracing) encloses the log line and the metrics;
+    # authentication inside the logging one, so that refused calls are logged too.
+    interceptors: list[grpc.ServerInterceptor] = []
+    if provider is not None:
+        interceptors.append(tracing.server_interceptor(provider))
+    if not settings.bench_bare:
+        interceptors.append(ErrorAndLogInterceptor(observe=observe))
+    interceptors.append(auth)
     options = [
-        ("grpc.so_reuseport", 0),
+        # Off unless this is one of several worker processes sharing the port: otherwise
+        # a second server on the same port would start silently and take half the calls.
+        ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-        # Authentication inside the logging one, so that refused calls are logged too.
-        interceptors=[*([] if settings.bench_bare else [ErrorAndLogInterceptor()]), auth],
+        interceptors=interceptors,
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(FeedbackServicer(app), server)
-    ranking_pb2_grpc.add_RankingServiceServicer_to_server(RankingServicer(app), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(app), server)
-    health_servicer = HealthServicer()
+    # Registered from the descriptor so that Rank can answer with pre-encoded bytes.
+    add_servicer(server, ranking_pb2.DESCRIPTOR.services_by_name["RankingService"], RankingServicer(app))
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(app, health_servicer.statuses), server
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if metrics is not None:  # every method's series exist (at 0) from the start
+        metrics.rpc.prepare(_unary_methods())
     served = [*SERVICE_NAMES, SERVICE_NAME]
     if settings.bench_echo:
         bench_service.add_to_server(server)
@@ -111,8 +149,14 @@ def create_server(
     if port == 0:
         app.close()
         raise AddressInUse(f"cannot listen on {settings.address} (in use, or not a local address)")
+    try:
+        metrics_port = _serve_metrics(settings, metrics)
+    except AddressInUse:
+        server.stop(None)
+        app.close()
+        raise
     server.start()
-    running = ReviewrankServer(server, app, health_servicer)
+    running = ReviewrankServer(server, app, health_servicer, False, metrics, metrics_port, provider)
     running.set_serving(True)
 
     # The feedback service follows the storage: NOT_SERVING while writes cannot commit.
@@ -125,8 +169,48 @@ def create_server(
         log.warning("admin RPCs are disabled: no admin token is configured")
     elif credentials is None and not _loopback(settings.address):
         log.warning("bearer tokens travel in clear text: enable TLS (tls_cert_file, tls_key_file)")
-    log.info("serving", address=settings.address, port=port, tls=credentials is not None)
+    log.info(
+        "serving",
+        address=settings.address,
+        port=port,
+        tls=credentials is not None,
+        metrics_port=metrics_port,
+        tracing=settings.tracing if tracer_provider is None else "provided",
+    )
     return running, port
+
+
+def _logs_info(level: str) -> bool:
+    """Whether a log line at info level passes the configured level."""
+    return logging.getLevelNamesMapping().get(level.upper(), logging.INFO) <= logging.INFO
+
+
+def _unary_methods() -> list[str]:
+    """The full names of the reviewrank methods and the health Check."""
+    methods = [
+        f"/{service.full_name}/{method.name}"
+        for module in (feedback_pb2, ranking_pb2, admin_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+    ]
+    return [*methods, f"/{SERVICE_NAME}/Check"]
+
+
+def _serve_metrics(settings: Settings, metrics: Metrics | None) -> int | None:
+    """Starts the metrics endpoint; its bound port. A worker process of several serves on
+    the configured port plus its number less one (one port each; port 0: any free one)."""
+    where = metrics_host_port(settings)
+    if metrics is None or where is None:
+        return None
+    host, port = where
+    if port and settings.worker_id > 1:
+        port += settings.worker_id - 1
+    try:
+        return metrics.serve(host, port)
+    except OSError as exc:
+        raise AddressInUse(
+            f"cannot serve metrics on {settings.metrics_address}: {exc.strerror or exc}"
+        ) from None
 
 
 def _loopback(address: str) -> bool:
@@ -137,6 +221,10 @@ def _loopback(address: str) -> bool:
 def serve(settings: Settings) -> int:
     """Runs until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP reloads the weights
     file (in the background; an invalid file is logged and changes nothing)."""
+    if settings.workers > 1:
+        from service.workers import supervise
+
+        return supervise(settings)
     started: list[ReviewrankServer] = []
     early_hangups: list[int] = []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from reviewrank.v1 import (
     admin_pb2,
@@ -61,8 +63,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
 
     def Rank(
         self, request: ranking_pb2.RankRequest, context: grpc.ServicerContext
-    ) -> ranking_pb2.RankResponse:
+    ) -> ranking_pb2.RankResponse | bytes:
         ids, relevance = convert.rank_request(request, self._app.settings)
+        if request.min_seq:
+            self._app.wait_for_seq(request.min_seq)
         ranking = self._app.ranker.rank(
             ids, relevance, request.limit, request.profile, request.explain, request.user_id
         )
@@ -70,8 +74,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
 
     def Top(
         self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext
-    ) -> ranking_pb2.RankResponse:
+    ) -> ranking_pb2.RankResponse | bytes:
         limit = convert.top_request(request, self._app.settings)
+        if request.min_seq:
+            self._app.wait_for_seq(request.min_seq)
         ranking = self._app.ranker.top(
             request.category,
             limit,
@@ -86,16 +92,22 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         self, request: ranking_pb2.GetProductStatsRequest, context: grpc.ServicerContext
     ) -> ranking_pb2.GetProductStatsResponse:
         ids = convert.stats_request(request, self._app.settings)
+        if request.min_seq:
+            self._app.wait_for_seq(request.min_seq)
         stats, version = self._app.ranker.product_stats(ids, request.profile)
         return convert.stats_response(stats, version)
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    """Weights at runtime (service/weights_admin.py); service/auth.py guards every method."""
+    """Weights at runtime (service/weights_admin.py) and the server's status;
+    service/auth.py guards every method."""
 
-    def __init__(self, app: Application) -> None:
+    def __init__(
+        self, app: Application, health: Callable[[], dict[str, int]] | None = None
+    ) -> None:
         self._app = app
         self._weights = app.weights_admin
+        self._health = health
 
     def GetWeights(
         self, request: admin_pb2.GetWeightsRequest, context: grpc.ServicerContext
@@ -146,3 +158,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
             request.toml, request.profile, samples, categories, top_k, _timeout(context)
         )
         return convert_admin.preview_response(preview)
+
+    def GetStatus(
+        self, request: admin_pb2.GetStatusRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.GetStatusResponse:
+        health = {} if self._health is None else self._health()
+        return convert_admin.status_response(self._app.status(), health)

@@ -46,6 +46,18 @@ class Settings:
     # database's filesystem must have again before writes are reported healthy.
     storage_probe_seconds: float = 1.0
     storage_min_free_bytes: int = 1024 * 1024
+    # Multi-process serving: worker processes sharing the port (SO_REUSEPORT) and the
+    # database; each follows the others' writes through the change feed every poll.
+    workers: int = 1
+    reuse_port: bool = False
+    worker_id: int = 0  # set by the supervisor for each worker process
+    feed_poll_seconds: float = 0.05
+    # Write <database>.catalogue.npz at a clean shutdown (if the catalogue has at least
+    # snapshot_min_products products) and start from it: seconds saved on large catalogues.
+    snapshot: bool = True
+    snapshot_min_products: int = 10_000
+    # How long a call with min_seq waits for this process to catch up before UNAVAILABLE.
+    min_seq_wait_seconds: float = 2.0
     # Benchmarks only: register BenchService.Echo (the gRPC ceiling), and serve with no
     # interceptor at all (no per-RPC log line, no error mapping) to measure its cost.
     bench_echo: bool = False
@@ -63,6 +75,14 @@ class Settings:
     # TLS for the listening port: PEM certificate chain and private key (both or neither).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Observability (service/metrics.py, service/tracing.py). Prometheus metrics over HTTP
+    # on this HOST:PORT, in a thread of their own ("" = off; port 0 picks a free port).
+    metrics_address: str = ""
+    # The share of successful RPCs that get a log line (0 to 1); failed ones always do.
+    log_sample_rate: float = 1.0
+    # OpenTelemetry spans of the reviewrank RPCs: "off", "otlp" (OTLP/gRPC exporter set up
+    # by the standard OTEL_EXPORTER_OTLP_* variables) or "console" (printed on stdout).
+    tracing: str = "off"
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given fields replaced; None values are ignored."""
@@ -85,6 +105,19 @@ def _coerce(kind: Any, text: str) -> Any:
     if kind in (Path, "Path", "Path | None"):
         return Path(text)
     return text
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """The ``REVIEWRANK_*`` variables that reproduce these settings (for worker processes)."""
+    env = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        env[ENV_PREFIX + f.name.upper()] = str(value)
+    return env
 
 
 def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -135,3 +168,21 @@ def validate(settings: Settings) -> None:
             raise ValueError(f"set {name} or {name}_file, not both")
     if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
         raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+    if not 0.0 <= settings.log_sample_rate <= 1.0:
+        raise ValueError("log_sample_rate must be between 0 and 1")
+    if settings.tracing not in ("off", "otlp", "console"):
+        raise ValueError("tracing must be off, otlp or console")
+    if settings.metrics_address and not _host_port(settings.metrics_address):
+        raise ValueError("metrics_address must be HOST:PORT (e.g. 0.0.0.0:9464), or empty (off)")
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def metrics_host_port(settings: Settings) -> tuple[str, int] | None:
+    """The host and port of the metrics endpoint; None when metrics are off."""
+    return _host_port(settings.metrics_address) if settings.metrics_address else None

@@ -229,7 +229,8 @@ class ProductTable:
     histogram: npt.NDArray[np.int64]  # shape (n, 5)
     likes: npt.NDArray[np.int64]
     dislikes: npt.NDArray[np.int64]
-    seq: int
+    seq: int  # the database's last sequence number when read
+    row_seq: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 JobResult = list[WriteResult] | ErasureResult
@@ -243,6 +244,7 @@ class AppliedGroup:
     products: list[ProductRow]  # final state of every product touched
     seq: int  # the last sequence number after the commit
     votes: list[VoteChange] = field(default_factory=list)  # every vote replaced, in order
+    seq_before: int = 0  # the last sequence number before this transaction
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,7 @@ class SQLiteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
+            seq_before = seq
             touched: dict[str, ProductRow] = {}
             votes: list[VoteChange] = []
             results: list[JobResult] = []
@@ -326,7 +329,13 @@ class SQLiteStore:
             # failure here only postpones that to the next checkpoint.
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return AppliedGroup(results=results, products=list(touched.values()), seq=seq, votes=votes)
+        return AppliedGroup(
+            results=results,
+            products=list(touched.values()),
+            seq=seq,
+            votes=votes,
+            seq_before=seq_before,
+        )
 
     def _apply_event(
         self,
@@ -511,7 +520,7 @@ class SQLiteStore:
             ).fetchall()
         finally:
             conn.execute("COMMIT")
-        numbers = np.array([r[:1] + r[3:12] for r in rows], dtype=np.int64).reshape(-1, 10)
+        numbers = np.array([r[:1] + r[3:13] for r in rows], dtype=np.int64).reshape(-1, 11)
         return ProductTable(
             idx=numbers[:, 0].copy(),
             product_ids=[r[1] for r in rows],
@@ -522,20 +531,51 @@ class SQLiteStore:
             likes=numbers[:, 8].copy(),
             dislikes=numbers[:, 9].copy(),
             seq=int(seq),
+            row_seq=numbers[:, 10].copy(),
         )
 
-    def load_votes(self) -> VoteTable:
-        """Every rating and like in force with its product's idx (cleared likes excluded)."""
-        rows = self.conn.execute(
-            """
+    def snapshot_problem(
+        self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
+    ) -> str:
+        """Why a catalogue snapshot taken at ``seq`` does not fit this database ("" if it
+        does): the database must be at or past ``seq`` and hold the same products."""
+        last = self.last_seq()
+        if last < seq:
+            return f"the database is at sequence {last}, before the snapshot's {seq}"
+        top = int(idx.max()) if idx.size else 0
+        count = self.conn.execute("SELECT count(*) FROM products WHERE idx <= ?", (top,))
+        if count.fetchone()[0] != idx.size:
+            return "the database holds other products"
+        step = max(1, idx.size // 64)
+        for i in range(0, idx.size, step):
+            row = self.conn.execute(
+                "SELECT product_id FROM products WHERE idx = ?", (int(idx[i]),)
+            ).fetchone()
+            if row is None or row[0] != product_ids[i]:
+                return f"product {int(idx[i])} differs"
+        return ""
+
+    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
+        """Every rating and like in force with its product's idx (cleared likes excluded);
+        only those of the given product idx values when ``products`` is given."""
+        query = """
             SELECT p.idx, 1, r.stars, r.occurred_at_us
-            FROM ratings r JOIN products p ON p.product_id = r.product_id
+            FROM ratings r JOIN products p ON p.product_id = r.product_id {where}
             UNION ALL
             SELECT p.idx, 0, l.value, l.occurred_at_us
             FROM likes l JOIN products p ON p.product_id = l.product_id
-            WHERE l.value != 0
+            WHERE l.value != 0 {also}
             """
-        ).fetchall()
+        if products is None:
+            rows = self.conn.execute(query.format(where="", also="")).fetchall()
+        else:
+            rows = []
+            wanted = list(products)
+            for start in range(0, len(wanted), 400):
+                chunk = wanted[start : start + 400]
+                marks = ",".join("?" * len(chunk))
+                sql = query.format(where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})")
+                rows += self.conn.execute(sql, (*chunk, *chunk)).fetchall()
         table = np.array(rows, dtype=np.int64).reshape(-1, 4)
         return VoteTable(
             product_idx=table[:, 0].copy(),

@@ -220,6 +220,34 @@ class WeightsAdmin:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen_hash = ""
+        self._reload_listeners: list[Callable[[str, str], None]] = []
+
+    def add_reload_listener(self, listener: Callable[[str, str], None]) -> None:
+        """Calls ``listener(trigger, outcome)`` after every reload or rollback asked for;
+        outcome: applied, invalid, conflict, not_found or failed (service/metrics.py)."""
+        self._reload_listeners.append(listener)
+
+    def _counted(self, trigger: str, change: Callable[[], T]) -> T:
+        outcome = "failed"
+        try:
+            result = change()
+            outcome = "applied"
+            return result
+        except InvalidArgument:
+            outcome = "invalid"
+            raise
+        except VersionConflict:
+            outcome = "conflict"
+            raise
+        except NotFound:
+            outcome = "not_found"
+            raise
+        finally:
+            for listener in self._reload_listeners:
+                try:
+                    listener(trigger, outcome)
+                except Exception:
+                    log.exception("weights reload listener failed")
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -298,6 +326,20 @@ class WeightsAdmin:
     ) -> tuple[WeightsState, int]:
         """Applies TOML sent inline, or (empty) the weights file; returns the new state and
         the version it replaced."""
+        return self._counted(
+            trigger,
+            lambda: self._reload(toml, expected_version, actor, reason, trigger, timeout),
+        )
+
+    def _reload(
+        self,
+        toml: str,
+        expected_version: int,
+        actor: str,
+        reason: str,
+        trigger: str,
+        timeout: float | None,
+    ) -> tuple[WeightsState, int]:
         violations: list[tuple[str, str]] = []
         _check_note(actor, "actor", violations)
         _check_note(reason, "reason", violations)
@@ -327,6 +369,19 @@ class WeightsAdmin:
         timeout: float | None = None,
     ) -> tuple[WeightsState, int]:
         """Re-applies an earlier version's content as a new version."""
+        return self._counted(
+            "rollback",
+            lambda: self._rollback(version, expected_version, actor, reason, timeout),
+        )
+
+    def _rollback(
+        self,
+        version: int,
+        expected_version: int,
+        actor: str,
+        reason: str,
+        timeout: float | None,
+    ) -> tuple[WeightsState, int]:
         violations: list[tuple[str, str]] = []
         if version == 0:
             violations.append(("version", "is required"))

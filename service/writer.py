@@ -97,6 +97,9 @@ class Writer:
         self._healthy = True
         self._next_probe = 0.0
         self.stats = WriterStats()
+        # Called on the writer thread after each committed transaction with its number of
+        # jobs, of events and the seconds the transaction took (service/metrics.py).
+        self.on_transaction: Callable[[int, int, float], None] | None = None
         self._held: _Task | None = None  # a task met while grouping jobs: it runs next
         self._thread = threading.Thread(target=self._run, name="reviewrank-writer", daemon=True)
         self._thread.start()
@@ -275,6 +278,7 @@ class Writer:
                 live.append(job)
         if not live:
             return
+        started = time.perf_counter()
         try:
             group = self._store.apply([job.payload for job in live])
         except sqlite3.Error as exc:
@@ -292,9 +296,17 @@ class Writer:
             for job in live:
                 job.future.set_exception(StorageUnavailable(f"nothing was written: {exc}"))
             return
+        seconds = time.perf_counter() - started
+        events = sum(job.size for job in live)
         self.stats.transactions += 1
         self.stats.jobs += len(live)
-        self.stats.events += sum(job.size for job in live)
+        self.stats.events += events
         self._on_commit(group)
+        observe = self.on_transaction
+        if observe is not None:
+            try:
+                observe(len(live), events, seconds)
+            except Exception:  # a metrics problem must not fail acknowledged writes
+                log.exception("transaction observer failed")
         for job, results in zip(live, group.results, strict=True):
             job.future.set_result(results)

@@ -236,3 +236,72 @@ class RankShift(_message.Message):
     current_score: float
     candidate_score: float
     def __init__(self, product_id: _Optional[str] = ..., current_rank: _Optional[int] = ..., candidate_rank: _Optional[int] = ..., shift: _Optional[int] = ..., current_score: _Optional[float] = ..., candidate_score: _Optional[float] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("version", "started_at", "uptime_seconds", "products", "seq", "events_since_start", "erasures_since_start", "transactions_since_start", "failed_transactions_since_start", "weights_version", "default_profile", "priors", "queue_depth", "queue_capacity", "storage_ok", "health", "change_feed_lag")
+    class EventsSinceStartEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_SINCE_START_FIELD_NUMBER: _ClassVar[int]
+    ERASURES_SINCE_START_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_SINCE_START_FIELD_NUMBER: _ClassVar[int]
+    FAILED_TRANSACTIONS_SINCE_START_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    PRIORS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_OK_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FEED_LAG_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    started_at: _timestamp_pb2.Timestamp
+    uptime_seconds: float
+    products: int
+    seq: int
+    events_since_start: _containers.ScalarMap[str, int]
+    erasures_since_start: int
+    transactions_since_start: int
+    failed_transactions_since_start: int
+    weights_version: int
+    default_profile: str
+    priors: _containers.RepeatedCompositeFieldContainer[PriorInForce]
+    queue_depth: int
+    queue_capacity: int
+    storage_ok: bool
+    health: _containers.RepeatedCompositeFieldContainer[ServiceHealth]
+    change_feed_lag: int
+    def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., products: _Optional[int] = ..., seq: _Optional[int] = ..., events_since_start: _Optional[_Mapping[str, int]] = ..., erasures_since_start: _Optional[int] = ..., transactions_since_start: _Optional[int] = ..., failed_transactions_since_start: _Optional[int] = ..., weights_version: _Optional[int] = ..., default_profile: _Optional[str] = ..., priors: _Optional[_Iterable[_Union[PriorInForce, _Mapping]]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., storage_ok: _Optional[bool] = ..., health: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., change_feed_lag: _Optional[int] = ...) -> None: ...
+
+class PriorInForce(_message.Message):
+    __slots__ = ("profile", "mean", "strength", "source")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    profile: str
+    mean: float
+    strength: float
+    source: str
+    def __init__(self, profile: _Optional[str] = ..., mean: _Optional[float] = ..., strength: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ServiceHealth(_message.Message):
+    __slots__ = ("service", "status")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    status: str
+    def __init__(self, service: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...

@@ -62,6 +62,11 @@ class AdminServiceStub:
                 request_serializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsRequest.SerializeToString,
                 response_deserializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsResponse.FromString,
                 _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/reviewrank.v1.AdminService/GetStatus',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -107,6 +112,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatus(self, request, context):
+        """What an operator asks first: release, uptime, catalogue, sequence, weights and
+        priors in force, write queue, storage and health. `reviewrank status` prints it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +147,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.PreviewWeights,
                     request_deserializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsRequest.FromString,
                     response_serializer=reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsResponse.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -274,6 +292,33 @@ class AdminService:
             '/reviewrank.v1.AdminService/PreviewWeights',
             reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsRequest.SerializeToString,
             reviewrank_dot_v1_dot_admin__pb2.PreviewWeightsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/GetStatus',
+            reviewrank_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

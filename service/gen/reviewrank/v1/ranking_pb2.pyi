@@ -15,34 +15,38 @@ class Candidate(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., relevance: _Optional[float] = ...) -> None: ...
 
 class RankRequest(_message.Message):
-    __slots__ = ("candidates", "limit", "profile", "explain", "user_id")
+    __slots__ = ("candidates", "limit", "profile", "explain", "user_id", "min_seq")
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEQ_FIELD_NUMBER: _ClassVar[int]
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     limit: int
     profile: str
     explain: bool
     user_id: str
-    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., limit: _Optional[int] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ...) -> None: ...
+    min_seq: int
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., limit: _Optional[int] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ..., min_seq: _Optional[int] = ...) -> None: ...
 
 class TopRequest(_message.Message):
-    __slots__ = ("category", "limit", "page_token", "profile", "explain", "user_id")
+    __slots__ = ("category", "limit", "page_token", "profile", "explain", "user_id", "min_seq")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEQ_FIELD_NUMBER: _ClassVar[int]
     category: str
     limit: int
     page_token: str
     profile: str
     explain: bool
     user_id: str
-    def __init__(self, category: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ...) -> None: ...
+    min_seq: int
+    def __init__(self, category: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ..., min_seq: _Optional[int] = ...) -> None: ...
 
 class RankResponse(_message.Message):
     __slots__ = ("results", "weights_version", "profile", "next_page_token")
@@ -121,12 +125,14 @@ class Contribution(_message.Message):
     def __init__(self, component: _Optional[str] = ..., value: _Optional[float] = ..., normalized: _Optional[float] = ..., weight: _Optional[float] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class GetProductStatsRequest(_message.Message):
-    __slots__ = ("product_ids", "profile")
+    __slots__ = ("product_ids", "profile", "min_seq")
     PRODUCT_IDS_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
+    MIN_SEQ_FIELD_NUMBER: _ClassVar[int]
     product_ids: _containers.RepeatedScalarFieldContainer[str]
     profile: str
-    def __init__(self, product_ids: _Optional[_Iterable[str]] = ..., profile: _Optional[str] = ...) -> None: ...
+    min_seq: int
+    def __init__(self, product_ids: _Optional[_Iterable[str]] = ..., profile: _Optional[str] = ..., min_seq: _Optional[int] = ...) -> None: ...
 
 class GetProductStatsResponse(_message.Message):
     __slots__ = ("stats", "weights_version")

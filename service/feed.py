@@ -1,0 +1,95 @@
+"""The change feed: keeps this process's catalogue in step with writes made elsewhere.
+
+Every committed write carries a sequence number, and every product row the sequence
+number of its last change. The feed thread reads, on its own connection and in one
+read transaction, the database's last sequence number and the rows changed since
+what it last saw, and hands them to the catalogue, which keeps a row only if it is
+newer than the one it holds. Writes by other server processes (``--workers``), by
+``reviewrank import`` run beside a server, or by other replicas, so reach every
+process within a poll interval; ``wait_for`` lets a caller that just wrote read its
+own write anywhere (``min_seq``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import structlog
+
+from service.catalogue import Catalogue
+from service.store import SQLiteStore
+
+log = structlog.get_logger("reviewrank.feed")
+
+
+class ChangeFeed:
+    def __init__(self, database: Path, catalogue: Catalogue, poll_seconds: float = 0.1) -> None:
+        self._database = database
+        self._catalogue = catalogue
+        self._poll_seconds = poll_seconds
+        self._store: SQLiteStore | None = None
+        self._wake = threading.Event()
+        self._caught_up = threading.Condition()
+        self._stopping = False
+        self.seen_seq = catalogue.seq  # the database's last sequence number when last read
+        self._thread = threading.Thread(target=self._run, name="reviewrank-feed", daemon=True)
+        self._thread.start()
+
+    @property
+    def lag(self) -> int:
+        """Sequence numbers committed in the database but not yet reflected here."""
+        return max(0, self.seen_seq - self._catalogue.seq)
+
+    def poll_once(self) -> None:
+        """Reads and applies whatever changed since the catalogue's sequence number."""
+        if self._store is None:
+            self._store = SQLiteStore(self._database, synchronous="NORMAL")
+        store = self._store
+        latest = store.last_seq()
+        self.seen_seq = max(self.seen_seq, latest)
+        dirty = self._catalogue.decay_dirty
+        if latest <= self._catalogue.seq and not dirty:
+            return
+        table = store.load_products(after_seq=self._catalogue.seq)
+        votes = None
+        if self._catalogue.keeps_decayed_sums:
+            votes = store.load_votes(sorted(set(table.idx.tolist()) | set(dirty)))
+        self._catalogue.apply_feed(table, votes)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._poll_seconds)
+            self._wake.clear()
+            if self._stopping:
+                break
+            try:
+                self.poll_once()
+            except sqlite3.Error as exc:
+                log.warning("change feed read failed; retrying", error=str(exc))
+                time.sleep(self._poll_seconds)
+            with self._caught_up:
+                self._caught_up.notify_all()
+        if self._store is not None:
+            self._store.conn.close()
+
+    def wait_for(self, seq: int, timeout: float) -> bool:
+        """True once every change up to ``seq`` is reflected here (False after ``timeout``)."""
+        if self._catalogue.seq >= seq:
+            return True
+        deadline = time.monotonic() + timeout
+        with self._caught_up:
+            while self._catalogue.seq < seq:
+                self._wake.set()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._caught_up.wait(min(remaining, self._poll_seconds))
+        return True
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(5)

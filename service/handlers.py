@@ -1,0 +1,35 @@
+"""Registers a servicer from its service descriptor, letting responses be pre-encoded.
+
+Equivalent to the generated ``add_*Servicer_to_server`` functions, except that a
+method may return the response already serialized (bytes), as Rank does on its hot
+path (service/wire.py); messages are serialized as usual.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor, message_factory
+
+
+def _serialize(response: Any) -> bytes:
+    if isinstance(response, bytes):
+        return response
+    encoded: bytes = response.SerializeToString()
+    return encoded
+
+
+def add_servicer(server: grpc.Server, service: descriptor.ServiceDescriptor, servicer: Any) -> None:
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=message_factory.GetMessageClass(method.input_type).FromString,
+            response_serializer=_serialize,
+        )
+        for method in service.methods
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(service.full_name, handlers)

@@ -1,0 +1,73 @@
+"""The change feed and min_seq: writes made outside this server reach it; callers can
+wait for their own writes."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from reviewrank.v1 import ranking_pb2
+
+from service.app import Application
+from service.domain import RatingEvent
+from tests.conftest import Client
+from tests.helpers import rating
+
+
+def stats(client: Client, product: str, min_seq: int = 0) -> ranking_pb2.ProductStats:
+    request = ranking_pb2.GetProductStatsRequest(product_ids=[product], min_seq=min_seq)
+    return client.ranking.GetProductStats(request, timeout=10).stats[0]
+
+
+def test_min_seq_of_an_own_write_is_answered_at_once(client: Client) -> None:
+    ack = client.feedback.SubmitRating(rating("p", "u", 4))
+    started = time.monotonic()
+
+    s = stats(client, "p", min_seq=ack.seq)
+
+    assert 1 == s.rating_count
+    assert time.monotonic() - started < 0.05
+
+
+def test_writes_by_another_process_on_the_database_reach_the_server(client: Client) -> None:
+    other = Application(client.settings)  # as `reviewrank import` beside a server would
+    try:
+        [result] = other.submit([RatingEvent("x1", "p", "u9", 2, 1000, "Knits")], timeout=10)
+    finally:
+        other.close()
+
+    s = stats(client, "p", min_seq=result.seq)
+
+    assert (1, 2.0, "Knits") == (s.rating_count, s.stars_mean, s.category)
+
+
+def test_rank_waits_for_a_min_seq_it_has_not_seen_then_gives_up(start_server) -> None:  # type: ignore[no-untyped-def]
+    client = start_server(min_seq_wait_seconds=0.3)
+    request = ranking_pb2.RankRequest(
+        candidates=[ranking_pb2.Candidate(product_id="p")], min_seq=10_000
+    )
+    started = time.monotonic()
+
+    with pytest.raises(grpc.RpcError) as info:
+        client.ranking.Rank(request, timeout=10)
+
+    assert grpc.StatusCode.UNAVAILABLE == info.value.code()
+    assert 0.3 <= time.monotonic() - started < 3.0
+
+
+def test_decayed_sums_follow_writes_made_elsewhere(client: Client) -> None:
+    now_us = int(time.time() * 1_000_000)
+    other = Application(client.settings)
+    try:
+        [result] = other.submit([RatingEvent("x2", "a", "u1", 5, now_us - 30 * 86_400_000_000)], 10)
+    finally:
+        other.close()
+    request = ranking_pb2.RankRequest(
+        candidates=[ranking_pb2.Candidate(product_id="a")], profile="recent", explain=True,
+        min_seq=result.seq,
+    )  # fmt: skip
+
+    explanation = client.ranking.Rank(request, timeout=10).results[0].explanation
+
+    assert (1, 0.5) == (explanation.rating_count, pytest.approx(explanation.weighted_ratings, rel=1e-3))
