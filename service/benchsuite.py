@@ -56,7 +56,9 @@ def _free_port() -> int:
 class Server:
     """A ``reviewrank serve`` subprocess on a free port, pinned to SERVER_CPUS."""
 
-    def __init__(self, database: Path, env: dict[str, str] | None = None, *args: str) -> None:
+    def __init__(
+        self, database: Path, env: dict[str, str] | None = None, *args: str, pin: bool = True
+    ) -> None:
         self.port = _free_port()
         command = [
             sys.executable, "-m", "service.cli", "serve", "--address", f"127.0.0.1:{self.port}",
@@ -71,7 +73,9 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=(lambda: os.sched_setaffinity(0, SERVER_CPUS)) if SERVER_CPUS else None,
+            preexec_fn=(
+                (lambda: os.sched_setaffinity(0, SERVER_CPUS)) if SERVER_CPUS and pin else None
+            ),
         )
         self.ready_seconds = self._wait_serving()
 
@@ -99,8 +103,19 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        """CPU time of the server process and its children (the workers, with --workers)."""
+        total = 0.0
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        return total
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -117,8 +132,10 @@ class Server:
 
 
 @contextmanager
-def serving(database: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
-    server = Server(database, env)
+def serving(
+    database: Path, env: dict[str, str] | None = None, pin: bool = True
+) -> Iterator[Server]:
+    server = Server(database, env, pin=pin)
     try:
         yield server
     finally:
@@ -152,6 +169,7 @@ class Suite:
         rps: float | None = None,
         processes: int = 1,
         events_per_call: int = 1,
+        unpinned: bool = False,
     ) -> Row:
         spec = LoadSpec(
             target=server.target,
@@ -161,7 +179,7 @@ class Suite:
             processes=processes,
             duration=self.duration,
             rps=rps,
-            cpus=CLIENT_CPUS,
+            cpus=None if unpinned else CLIENT_CPUS,
             warmup=self.warmup,
         )
         before = server.cpu_seconds()
@@ -328,6 +346,16 @@ def run(args: argparse.Namespace) -> int:
         suite.measure(
             server, "rank 100, no interceptor", "real", rank, rank_templates(real_ids, 100)
         )
+
+    # Every core: one process versus two workers, neither pinned (the load driver shares).
+    suite.facts["workers"] = "server and load driver unpinned, sharing both CPUs"
+    for workers in (1, 2):
+        with serving(databases["real"], {"REVIEWRANK_WORKERS": str(workers)}, pin=False) as server:
+            time.sleep(1.0)  # every worker listening
+            suite.measure(
+                server, f"rank 100, {workers} worker(s), unpinned", "real", rank,
+                rank_templates(real_ids, 100), processes=2, unpinned=True,
+            )  # fmt: skip
 
     for name, database in databases.items():
         if name == "real":

@@ -115,8 +115,6 @@ class MethodMetrics:
         "_metrics",
         "events_of",
         "handling",
-        "received",
-        "sent",
         "started",
     )
 
@@ -125,8 +123,6 @@ class MethodMetrics:
         self._labels = (grpc_type, service, method)
         self._metrics = metrics
         self.started = metrics.started.labels(*self._labels)
-        self.received = metrics.received.labels(*self._labels)
-        self.sent = metrics.sent.labels(*self._labels)
         self.handling = metrics.handling.labels(*self._labels)
         # Bound on first use of each code; OK now, so that the series exists from the start.
         self._handled: dict[grpc.StatusCode, Any] = {}
@@ -142,13 +138,10 @@ class MethodMetrics:
 
     def begin(self) -> None:
         self.started.inc()
-        self.received.inc()
 
     def end(self, code: grpc.StatusCode, seconds: float) -> None:
         child = self._handled.get(code) or self.handled(code)
         child.inc()
-        if code is grpc.StatusCode.OK:
-            self.sent.inc()
         self.handling.observe(seconds)
 
     def reject(self, request: Any, reason: str) -> None:
@@ -179,18 +172,6 @@ class RpcMetrics:
             (*_RPC_LABELS, "grpc_code"),
             registry=registry,
         )
-        self.received = Counter(
-            "grpc_server_msg_received",
-            "Total number of RPC stream messages received on the server.",
-            _RPC_LABELS,
-            registry=registry,
-        )
-        self.sent = Counter(
-            "grpc_server_msg_sent",
-            "Total number of gRPC stream messages sent by the server.",
-            _RPC_LABELS,
-            registry=registry,
-        )
         self.handling = Histogram(
             "grpc_server_handling_seconds",
             "Histogram of response latency (seconds) of gRPC that had been "
@@ -209,6 +190,7 @@ class RpcMetrics:
         )
         self._methods: dict[str, MethodMetrics] = {}
         self._lock = threading.Lock()
+        registry.register(_MessageCounts(self))
 
     def method(self, full_method: str, grpc_type: str = "unary") -> MethodMetrics:
         """The bound children of a method (made once, then shared)."""
@@ -226,6 +208,40 @@ class RpcMetrics:
         """Binds these methods now: their series exist (at 0) before the first call."""
         for full_method in full_methods:
             self.method(full_method)
+
+
+class _MessageCounts(Collector):
+    """``grpc_server_msg_received_total`` and ``grpc_server_msg_sent_total``, derived at
+    scrape time: the methods counted are unary, so each call received one message when it
+    started and sent one when it succeeded. A call pays nothing for them."""
+
+    def __init__(self, metrics: RpcMetrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        received = CounterMetricFamily(
+            "grpc_server_msg_received",
+            "Total number of RPC stream messages received on the server.",
+            labels=_RPC_LABELS,
+        )
+        sent = CounterMetricFamily(
+            "grpc_server_msg_sent",
+            "Total number of gRPC stream messages sent by the server.",
+            labels=_RPC_LABELS,
+        )
+        for family in self._metrics.started.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    received.add_metric([sample.labels[k] for k in _RPC_LABELS], sample.value)
+        for family in self._metrics.handled.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels["grpc_code"] == "OK":
+                    sent.add_metric([sample.labels[k] for k in _RPC_LABELS], sample.value)
+        yield received
+        yield sent
 
 
 class _ServiceCollector(Collector):

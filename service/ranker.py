@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -106,7 +107,8 @@ class Ranker:
         self._catalogue = catalogue
         self._weights = weights
         self._priors = PriorResolver(catalogue)
-        self._top_cache: tuple[tuple[int, int, str, int], _TopOrder] | None = None
+        self._top_cache: dict[tuple[int, str, int], _TopOrder] = {}
+        self._top_lock = threading.Lock()
 
     @property
     def priors(self) -> PriorResolver:
@@ -237,9 +239,7 @@ class Ranker:
         top = self._top_order(state, profile)
         if category:
             code = top.snapshot.categories.get(category)
-            order = top.order if code is None else top.order[top.codes_in_order == code]
-            if code is None:
-                order = order[:0]
+            order = top.order[:0] if code is None else top.of_category(code)
         else:
             order = top.order
         page = order[offset : offset + limit]
@@ -307,20 +307,48 @@ class Ranker:
         return [(ids[i], s) for i, s in zip(order.tolist(), scores, strict=True)]
 
     def _top_order(self, state: WeightsState, profile: Profile) -> _TopOrder:
+        """The whole catalogue ranked, cached. After a write it is recomputed at once when
+        that is cheap (under CHEAP_TOP_SECONDS); an expensive one (a large catalogue) at most
+        every TOP_REFRESH_SECONDS. One thread computes while the others wait for it."""
         now = time.time()
         # A decayed score drifts with time: recompute it at least once a minute.
         epoch = int(now // 60) if profile.half_life_seconds is not None else 0
-        key = (self._catalogue.generation, state.version, profile.name, epoch)
-        cached = self._top_cache
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        snapshot = self._catalogue.snapshot(profile.half_life_seconds, now)
-        prior = self._prior(profile, snapshot.category_code)
-        breakdown = blend(snapshot.evidence, profile, prior)
-        order = rank_order(breakdown.score, snapshot.evidence.amount)
-        top = _TopOrder(snapshot, prior, breakdown, order, snapshot.category_code[order])
-        self._top_cache = ((snapshot.seq, state.version, profile.name, epoch), top)
-        return top
+        key = (state.version, profile.name, epoch)
+        generation = self._catalogue.generation
+
+        def fresh(entry: _TopOrder | None) -> bool:
+            if entry is None or entry.key != key:
+                return False
+            if entry.generation == generation:
+                return True
+            return (
+                entry.cost >= CHEAP_TOP_SECONDS
+                and time.monotonic() - entry.computed_at < TOP_REFRESH_SECONDS
+            )
+
+        cached = self._top_cache.get(key)
+        if fresh(cached):
+            assert cached is not None
+            return cached
+        with self._top_lock:
+            cached = self._top_cache.get(key)
+            if fresh(cached):
+                assert cached is not None
+                return cached
+            started = time.perf_counter()
+            snapshot = self._catalogue.snapshot(profile.half_life_seconds, now)
+            prior = self._prior(profile, snapshot.category_code)
+            breakdown = blend(snapshot.evidence, profile, prior)
+            order = rank_order(breakdown.score, snapshot.evidence.amount)
+            top = _TopOrder(
+                snapshot, prior, breakdown, order, snapshot.category_code[order],
+                key=key, generation=snapshot.seq, computed_at=time.monotonic(),
+                cost=time.perf_counter() - started,
+            )  # fmt: skip
+            if len(self._top_cache) >= 8:  # a few profiles' orders at most
+                self._top_cache.clear()
+            self._top_cache[key] = top
+            return top
 
     def product_stats(
         self, product_ids: Sequence[str], profile_name: str
@@ -363,6 +391,23 @@ class _TopOrder:
     breakdown: Breakdown
     order: np.ndarray
     codes_in_order: np.ndarray
+    key: tuple[int, str, int]
+    generation: int
+    computed_at: float
+    cost: float
+    by_category: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def of_category(self, code: int) -> np.ndarray:
+        """The order restricted to one category (computed once per cached order)."""
+        order = self.by_category.get(code)
+        if order is None:
+            order = self.order[self.codes_in_order == code]
+            self.by_category[code] = order
+        return order
+
+
+CHEAP_TOP_SECONDS = 0.005
+TOP_REFRESH_SECONDS = 1.0
 
 
 DEFAULT_TOP_LIMIT = 20

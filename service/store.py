@@ -191,6 +191,9 @@ def event_hash(event_id: str) -> bytes:
     return hashlib.sha256(event_id.encode("utf-8")).digest()
 
 
+_PURGE_WAIT_MS = 200  # how long the WAL purge after an erasure may wait for readers
+
+
 class StorageProbeFailed(Exception):
     """The database cannot take a write now (see the message)."""
 
@@ -275,6 +278,7 @@ class SQLiteStore:
             raise RuntimeError(f"{self.path}: could not enable WAL journal (got {mode})")
         conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self.busy_timeout_ms = int(busy_timeout_ms)
         # Deleted content is overwritten, so that an erased user leaves no bytes behind.
         conn.execute("PRAGMA secure_delete=ON")
         self.db = sqlite_utils.Database(conn)
@@ -324,11 +328,7 @@ class SQLiteStore:
             _rollback(conn)
             raise
         if erasing:
-            # The WAL still holds older page images with the erased rows: fold it into the
-            # (securely overwritten) database file and empty it. Committed already, so a
-            # failure here only postpones that to the next checkpoint.
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._purge_wal()
         return AppliedGroup(
             results=results,
             products=list(touched.values()),
@@ -421,6 +421,19 @@ class SQLiteStore:
             )
         )
         return WriteResult(outcome, seq)
+
+    def _purge_wal(self) -> None:
+        """After an erasure the WAL still holds older page images with the erased rows:
+        fold it into the (securely overwritten) database file and empty it. The erasure
+        is committed already, so a failure, or a reader holding an old snapshot past a
+        short wait, only postpones that to a later checkpoint."""
+        conn = self.conn
+        conn.execute(f"PRAGMA busy_timeout={_PURGE_WAIT_MS}")  # the writer must not stall
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     def _erase(
         self,
