@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= 127.0.0.1:50051
+METRICS_ADDRESS ?= 127.0.0.1:9464
 
 .PHONY: install serve demo-data test soak bench ghz-configs lint format gen evaluate clean
 
@@ -19,9 +20,9 @@ install: $(STAMP)
 demo-data: install
 	$(VENV)/bin/reviewrank import --if-empty
 
-## Serve on $(ADDRESS) with the demo data.
+## Serve on $(ADDRESS) with the demo data; Prometheus metrics on $(METRICS_ADDRESS).
 serve: demo-data
-	exec $(VENV)/bin/reviewrank serve --address $(ADDRESS)
+	exec $(VENV)/bin/reviewrank serve --address $(ADDRESS) --metrics-address $(METRICS_ADDRESS)
 
 test: install
 	$(PY) -m pytest

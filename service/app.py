@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 import structlog
 
-from service.catalogue import Catalogue
 from service import snapshot
-from service.feed import ChangeFeed
+from service.catalogue import Catalogue
 from service.domain import Erasure, ErasureResult, Event, Outcome, WriteResult
 from service.errors import DeadlineExpired, StorageUnavailable
+from service.feed import ChangeFeed
 from service.priors import prior_source
 from service.ranker import Ranker
 from service.settings import Settings
@@ -149,9 +149,7 @@ class Application:
         path = snapshot.path_for(self.settings.database)
         try:
             columns = snapshot.load(path)
-            problem = self.store.snapshot_problem(
-                columns.seq, columns.idx, columns.product_ids
-            )
+            problem = self.store.snapshot_problem(columns.seq, columns.idx, columns.product_ids)
         except (OSError, ValueError, KeyError) as exc:
             columns, problem = None, str(exc) if path.exists() else ""
         if columns is None or problem:

@@ -50,6 +50,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    templates: tuple[str, ...]
     if args.data is not None:
         templates = (args.data,)
     else:

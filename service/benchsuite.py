@@ -73,10 +73,9 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=(
-                (lambda: os.sched_setaffinity(0, SERVER_CPUS)) if SERVER_CPUS and pin else None
-            ),
         )
+        if SERVER_CPUS and pin:  # before it has imported anything heavy
+            os.sched_setaffinity(self.proc.pid, SERVER_CPUS)
         self.ready_seconds = self._wait_serving()
 
     def _wait_serving(self, timeout: float = 120.0) -> float:
@@ -96,7 +95,9 @@ class Server:
                 except grpc.RpcError:
                     time.sleep(0.02)
         self.proc.kill()
-        raise RuntimeError(f"server did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+        raise RuntimeError(
+            f"server did not start: {self.proc.stderr.read() if self.proc.stderr else ''}"
+        )
 
     @property
     def target(self) -> str:
@@ -389,13 +390,15 @@ def write_results(suite: Suite, ceiling: Row, out: Path) -> None:
     lines = [
         "# reviewrank benchmark",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {suite.facts['machine']};"
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f" on {suite.facts['machine']};"
         f" {suite.facts['pinning']}; {suite.duration:g} s per scenario after {suite.warmup:g} s"
         " of warm-up; closed loop at concurrency 50 unless noted. Ratios are to the echo"
         f" ceiling measured in the same run ({ceiling.report.rps:.0f} rps,"
         f" {ceiling.server_cpu_us:.0f} us of server CPU per call).",
         "",
-        "| scenario | catalogue | rps | × echo rps | p50 ms | p99 ms | server CPU µs/call | × echo CPU | errors | notes |",
+        "| scenario | catalogue | rps | × echo rps | p50 ms | p99 ms"
+        " | server CPU µs/call | × echo CPU | errors | notes |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in suite.rows:

@@ -8,9 +8,9 @@ they need under the lock, then compute without it.
 from __future__ import annotations
 
 import threading
-from itertools import repeat
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -87,7 +87,7 @@ class Catalogue:
         # Counts in 32 bits (2.1 billion ratings of one product is enough): a million
         # products' aggregates then take 36 MB instead of 72 MB.
         def grow(old: IntArray | None, shape: tuple[int, ...], dtype: type = np.int32) -> IntArray:
-            new = np.zeros(shape, dtype=dtype)
+            new: IntArray = np.zeros(shape, dtype=dtype)
             if old is not None:
                 new[: old.shape[0]] = old
             return new
@@ -226,17 +226,22 @@ class Catalogue:
         """
         with self._lock:
             contiguous = seq_before is None or seq_before <= self.seq
+            applied: set[int] = set()
             for row in rows:
                 held = int(self.row_seq[row.idx]) if row.idx < self.row_seq.shape[0] else 0
                 if row.seq <= held:
-                    continue  # the feed already holds a newer state of this product
+                    # The change feed read this commit (or a later one) first: its row and
+                    # its decayed sums, recomputed from the votes, already include it.
+                    continue
                 values = (row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes)
                 self._set(row.idx, row.product_id, row.category, values)
                 self.row_seq[row.idx] = row.seq
+                applied.add(row.idx)
             if self._decayed:
                 if contiguous:
+                    mine = [change for change in votes if change.product_idx in applied]
                     for decayed in self._decayed.values():
-                        decayed.apply(votes)
+                        decayed.apply(mine)
                 else:
                     self._decay_dirty.update(change.product_idx for change in votes)
             if contiguous:

@@ -199,7 +199,7 @@ def rank_request(m: ranking_pb2.RankRequest, settings: Settings) -> tuple[list[s
     limit = settings.max_id_length
     if (
         all(map(str.isprintable, ids))
-        and 0 < min(map(len, ids))
+        and min(map(len, ids)) > 0
         and max(map(len, ids)) <= limit
         and len(set(ids)) == len(ids)
         and all(map(math.isfinite, relevance))

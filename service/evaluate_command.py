@@ -148,10 +148,10 @@ def _jsonable(value: Any) -> Any:
 
 def plot(report: EvaluationReport, path: Path) -> None:
     """Three panels: RMSE vs kept fraction, RMSE vs m, weighted pairwise accuracy vs m."""
-    import matplotlib  # noqa: PLC0415 (lazy: matplotlib is only a dev dependency)
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     stars = [r for r in report.methods if r.target == evaluation.TARGET_STARS]
     fixed = [r for r in stars if not math.isnan(r.strength) and r.method != evaluation.AUTO]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -49,7 +50,9 @@ def configure(
     (service/tracing.py) to every line logged within a traced call."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
 
-    def add_worker(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add_worker(
+        _logger: Any, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         event["worker"] = worker
         return event
 

@@ -77,7 +77,9 @@ class Ranking:
 
     @property
     def items(self) -> list[RankedItem]:
-        explanations = self.explanations or [None] * len(self.product_ids)
+        explanations: Sequence[Explanation | None] = self.explanations or [None] * len(
+            self.product_ids
+        )
         return [
             RankedItem(p, s, e)
             for p, s, e in zip(self.product_ids, self.scores.tolist(), explanations, strict=True)
@@ -220,7 +222,9 @@ class Ranker:
             else None
         )
         ordered_ids = [product_ids[i] for i in rows]
-        return Ranking(ordered_ids, breakdown.score[order], explanations, state.version, profile.name)
+        return Ranking(
+            ordered_ids, breakdown.score[order], explanations, state.version, profile.name
+        )
 
     def top(
         self,

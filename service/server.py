@@ -19,15 +19,14 @@ from reviewrank.v1 import (
     feedback_pb2,
     feedback_pb2_grpc,
     ranking_pb2,
-    ranking_pb2_grpc,
 )
 
 from service import bench_service, reflection, tracing
 from service.app import Application
 from service.auth import BearerAuthInterceptor, read_token, server_credentials
+from service.handlers import add_servicer
 from service.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from service.interceptors import ErrorAndLogInterceptor, Observability
-from service.handlers import add_servicer
 from service.metrics import Metrics
 from service.servicers import AdminServicer, FeedbackServicer, RankingServicer
 from service.settings import Settings, metrics_host_port
@@ -125,7 +124,8 @@ def create_server(
     )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(FeedbackServicer(app), server)
     # Registered from the descriptor so that Rank can answer with pre-encoded bytes.
-    add_servicer(server, ranking_pb2.DESCRIPTOR.services_by_name["RankingService"], RankingServicer(app))
+    ranking_service = ranking_pb2.DESCRIPTOR.services_by_name["RankingService"]
+    add_servicer(server, ranking_service, RankingServicer(app))
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(app, health_servicer.statuses), server
     )
@@ -156,7 +156,14 @@ def create_server(
         app.close()
         raise
     server.start()
-    running = ReviewrankServer(server, app, health_servicer, False, metrics, metrics_port, provider)
+    running = ReviewrankServer(
+        server,
+        app,
+        health_servicer,
+        metrics=metrics,
+        metrics_port=metrics_port,
+        tracer_provider=provider,
+    )
     running.set_serving(True)
 
     # The feedback service follows the storage: NOT_SERVING while writes cannot commit.

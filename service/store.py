@@ -151,6 +151,16 @@ UPDATE products SET
 WHERE product_id = ?12
 RETURNING {_PRODUCT_COLUMNS}
 """
+# The same, for executemany (which takes no RETURNING): the rows are read afterwards.
+_ADD_TO_PRODUCT = """
+UPDATE products SET
+    category = CASE WHEN ?1 != '' THEN ?1 ELSE category END,
+    rating_count = rating_count + ?2, star_sum = star_sum + ?3,
+    s1 = s1 + ?4, s2 = s2 + ?5, s3 = s3 + ?6, s4 = s4 + ?7, s5 = s5 + ?8,
+    likes = likes + ?9, dislikes = dislikes + ?10, seq = ?11
+WHERE product_id = ?12
+"""
+_CHUNK = 400  # bound parameters per IN (...) list, well under SQLite's limit
 _INSERT_EVENT = """
 INSERT INTO events
     (event_id, seq, kind, product_id, user_id, value, occurred_at_us, outcome, recorded_at_us)
@@ -308,20 +318,30 @@ class SQLiteStore:
             votes: list[VoteChange] = []
             results: list[JobResult] = []
             erasing = False
+            pending: list[Sequence[Event]] = []  # consecutive event jobs, applied together
+
+            def flush() -> None:
+                nonlocal seq
+                if not pending:
+                    return
+                flat = [event for job in pending for event in job]
+                flat_results, seq = self._apply_events(flat, seq, recorded_at, touched, votes)
+                position = 0
+                for job in pending:
+                    results.append(flat_results[position : position + len(job)])
+                    position += len(job)
+                pending.clear()
+
             for job in jobs:
                 if isinstance(job, Erasure):
+                    flush()
                     erased = self._erase(job.user_id, seq + 1, recorded_at, touched, votes)
                     seq = max(seq, erased.seq)
                     erasing = erasing or erased.seq > 0
                     results.append(erased)
                     continue
-                job_results = []
-                for event in job:
-                    result = self._apply_event(event, seq + 1, recorded_at, touched, votes)
-                    if result.outcome is not Outcome.DUPLICATE:
-                        seq += 1
-                    job_results.append(result)
-                results.append(job_results)
+                pending.append(job)
+            flush()
             conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
             conn.execute("COMMIT")
         except BaseException:
@@ -337,90 +357,172 @@ class SQLiteStore:
             seq_before=seq_before,
         )
 
-    def _apply_event(
+    def _known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of the ids already recorded, or recorded and then erased (by hash)."""
+        conn = self.conn
+        unique = list(dict.fromkeys(event_ids))
+        known: set[str] = set()
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
+            known.update(row[0] for row in rows)
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM erased_events)").fetchone()[0]:
+            hashes = {event_hash(e): e for e in unique if e not in known}
+            digests = list(hashes)
+            for start in range(0, len(digests), _CHUNK):
+                part = digests[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                rows = conn.execute(
+                    f"SELECT event_hash FROM erased_events WHERE event_hash IN ({marks})", part
+                )
+                known.update(hashes[row[0]] for row in rows)
+        return known
+
+    def _current_votes(
+        self, table: str, column: str, keys: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int, str]]:
+        """(product_id, user_id) -> (value, occurred_at_us, event_id) of the votes in force."""
+        found: dict[tuple[str, str], tuple[int, int, str]] = {}
+        pairs = list(keys)
+        step = _CHUNK // 2
+        for start in range(0, len(pairs), step):
+            chunk = pairs[start : start + step]
+            values = ",".join("(?, ?)" for _ in chunk)
+            rows = self.conn.execute(
+                f"SELECT product_id, user_id, {column}, occurred_at_us, event_id FROM {table}"
+                f" WHERE (product_id, user_id) IN (VALUES {values})",
+                [part for pair in chunk for part in pair],
+            )
+            for product_id, user_id, value, occurred, event_id in rows:
+                found[(product_id, user_id)] = (value, occurred, event_id)
+        return found
+
+    def _apply_events(
         self,
-        event: Event,
+        events: Sequence[Event],
         seq: int,
         recorded_at: int,
         touched: dict[str, ProductRow],
         votes: list[VoteChange],
-    ) -> WriteResult:
+    ) -> tuple[list[WriteResult], int]:
+        """Applies events in order, reading and writing in bulk: one look-up of the ids,
+        one of the votes in force, then executemany writes of the final states. Each
+        recorded event takes the next sequence number; returns the results and the last."""
         conn = self.conn
-        if conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event.event_id,)).fetchone():
-            return WriteResult(Outcome.DUPLICATE, 0)
-        if conn.execute(
-            "SELECT 1 FROM erased_events WHERE event_hash = ?", (event_hash(event.event_id),)
-        ).fetchone():
-            return WriteResult(Outcome.DUPLICATE, 0)  # recorded once, then its user was erased
-        if isinstance(event, RatingEvent):
-            kind, table, value = "rating", "ratings", event.stars
-        else:
-            kind, table, value = "like", "likes", int(event.value)
-        current = conn.execute(
-            f"SELECT {'stars' if kind == 'rating' else 'value'}, occurred_at_us, event_id "
-            f"FROM {table} WHERE product_id = ? AND user_id = ?",
-            (event.product_id, event.user_id),
-        ).fetchone()
-        newer = current is None or (current[1], current[2]) < (event.occurred_at_us, event.event_id)
-        outcome = Outcome.APPLIED if newer else Outcome.SUPERSEDED
-        conn.execute(
-            _INSERT_EVENT,
-            (
-                event.event_id,
-                seq,
-                kind,
-                event.product_id,
-                event.user_id,
-                value,
-                event.occurred_at_us,
-                outcome.name,
-                recorded_at,
-            ),
+        known = self._known_event_ids([e.event_id for e in events])
+        ratings = self._current_votes(
+            "ratings",
+            "stars",
+            {(e.product_id, e.user_id) for e in events if isinstance(e, RatingEvent)},
         )
-        if not newer:
-            return WriteResult(outcome, seq)
-        column = "stars" if kind == "rating" else "value"
-        conn.execute(
-            f"INSERT INTO {table} (product_id, user_id, {column}, occurred_at_us, event_id) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, user_id) DO UPDATE SET "
-            f"{column} = excluded.{column}, occurred_at_us = excluded.occurred_at_us, "
-            "event_id = excluded.event_id",
-            (event.product_id, event.user_id, value, event.occurred_at_us, event.event_id),
+        likes = self._current_votes(
+            "likes",
+            "value",
+            {(e.product_id, e.user_id) for e in events if not isinstance(e, RatingEvent)},
         )
-        old = None if current is None else current[0]
-        count = star_sum = likes = dislikes = 0
-        histogram = [0, 0, 0, 0, 0]
-        category = ""
-        if isinstance(event, RatingEvent):
-            category = event.category
-            histogram[event.stars - 1] += 1
-            star_sum = event.stars
-            if old is None:
-                count = 1
+        results: list[WriteResult] = []
+        event_rows: list[tuple[Any, ...]] = []
+        final_ratings: dict[tuple[str, str], tuple[int, int, str]] = {}
+        final_likes: dict[tuple[str, str], tuple[int, int, str]] = {}
+        # Per product, in the order first changed: rating_count, star_sum, s1..s5, likes,
+        # dislikes; its latest non-empty category; the sequence number of its last change.
+        deltas: dict[str, list[int]] = {}
+        categories: dict[str, str] = {}
+        product_seq: dict[str, int] = {}
+        changes: list[tuple[str, str, int | None, int, int, int]] = []  # VoteChange fields
+        for event in events:
+            if event.event_id in known:
+                results.append(WriteResult(Outcome.DUPLICATE, 0))
+                continue
+            known.add(event.event_id)
+            seq += 1
+            is_rating = isinstance(event, RatingEvent)
+            if isinstance(event, RatingEvent):
+                kind, value, current_votes, final = "rating", event.stars, ratings, final_ratings
             else:
-                histogram[old - 1] -= 1
-                star_sum -= old
-        else:
-            likes = (value == 1) - (old == 1)
-            dislikes = (value == -1) - (old == -1)
-        conn.execute(_ENSURE_PRODUCT, (event.product_id, category, seq))
-        row = conn.execute(
-            _UPDATE_PRODUCT,
-            (category, count, star_sum, *histogram, likes, dislikes, seq, event.product_id),
-        ).fetchone()
-        product = _row(row)
-        touched[event.product_id] = product
-        votes.append(
-            VoteChange(
-                product.idx,
-                kind,
-                old,
-                0 if current is None else current[1],
-                value,
+                kind, value, current_votes, final = "like", int(event.value), likes, final_likes
+            key = (event.product_id, event.user_id)
+            current = current_votes.get(key)
+            newer = current is None or (current[1], current[2]) < (
                 event.occurred_at_us,
+                event.event_id,
             )
-        )
-        return WriteResult(outcome, seq)
+            outcome = Outcome.APPLIED if newer else Outcome.SUPERSEDED
+            event_rows.append(
+                (
+                    event.event_id,
+                    seq,
+                    kind,
+                    event.product_id,
+                    event.user_id,
+                    value,
+                    event.occurred_at_us,
+                    outcome.name,
+                    recorded_at,
+                )
+            )
+            results.append(WriteResult(outcome, seq))
+            if not newer:
+                continue
+            state = (value, event.occurred_at_us, event.event_id)
+            current_votes[key] = final[key] = state
+            old = None if current is None else current[0]
+            product = event.product_id
+            delta = deltas.get(product)
+            if delta is None:
+                delta = deltas[product] = [0] * 9
+            if is_rating:
+                assert isinstance(event, RatingEvent)
+                if event.category:
+                    categories[product] = event.category
+                delta[1] += value
+                delta[1 + value] += 1
+                if old is None:
+                    delta[0] += 1
+                else:
+                    delta[1] -= old
+                    delta[1 + old] -= 1
+            else:
+                delta[7] += (value == 1) - (old == 1)
+                delta[8] += (value == -1) - (old == -1)
+            product_seq[product] = seq
+            old_time = 0 if current is None else current[1]
+            changes.append((product, kind, old, old_time, value, event.occurred_at_us))
+        if event_rows:
+            conn.executemany(_INSERT_EVENT, event_rows)
+        for table, column, final in (
+            ("ratings", "stars", final_ratings),
+            ("likes", "value", final_likes),
+        ):
+            if final:
+                conn.executemany(
+                    f"INSERT INTO {table} (product_id, user_id, {column}, occurred_at_us, event_id)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (product_id, user_id) DO UPDATE SET "
+                    f"{column} = excluded.{column}, occurred_at_us = excluded.occurred_at_us, "
+                    "event_id = excluded.event_id",
+                    [(p, u, v, t, e) for (p, u), (v, t, e) in final.items()],
+                )
+        if deltas:
+            order = list(deltas)
+            conn.executemany(
+                _ENSURE_PRODUCT, [(p, categories.get(p, ""), product_seq[p]) for p in order]
+            )
+            conn.executemany(
+                _ADD_TO_PRODUCT,
+                [(categories.get(p, ""), *deltas[p], product_seq[p], p) for p in order],
+            )
+            for start in range(0, len(order), _CHUNK):
+                chunk = order[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE product_id IN ({marks})", chunk
+                )
+                for row in rows:
+                    touched[row[1]] = _row(row)
+            for product, kind, old, old_time, value, new_time in changes:
+                votes.append(VoteChange(touched[product].idx, kind, old, old_time, value, new_time))
+        return results, seq
 
     def _purge_wal(self) -> None:
         """After an erasure the WAL still holds older page images with the erased rows:
@@ -587,7 +689,9 @@ class SQLiteStore:
             for start in range(0, len(wanted), 400):
                 chunk = wanted[start : start + 400]
                 marks = ",".join("?" * len(chunk))
-                sql = query.format(where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})")
+                sql = query.format(
+                    where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})"
+                )
                 rows += self.conn.execute(sql, (*chunk, *chunk)).fetchall()
         table = np.array(rows, dtype=np.int64).reshape(-1, 4)
         return VoteTable(

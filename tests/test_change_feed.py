@@ -70,4 +70,7 @@ def test_decayed_sums_follow_writes_made_elsewhere(client: Client) -> None:
 
     explanation = client.ranking.Rank(request, timeout=10).results[0].explanation
 
-    assert (1, 0.5) == (explanation.rating_count, pytest.approx(explanation.weighted_ratings, rel=1e-3))
+    assert (1, 0.5) == (
+        explanation.rating_count,
+        pytest.approx(explanation.weighted_ratings, rel=1e-3),
+    )

@@ -44,7 +44,9 @@ def test_protoset_configs_name_the_shipped_descriptor_set() -> None:
 
 
 @pytest.mark.parametrize("path", REFLECTION_CONFIGS, ids=lambda p: p.stem)
-def test_ghz_config_call_succeeds_knowing_only_what_reflection_says(client: Client, path: Path) -> None:
+def test_ghz_config_call_succeeds_knowing_only_what_reflection_says(
+    client: Client, path: Path
+) -> None:
     """As ghz does: resolve the method symbol by reflection, build the request from JSON."""
     config = json.loads(path.read_text())
     service_name, method_name = config["call"].split("/")
@@ -93,7 +95,9 @@ def test_load_driver_counts_errors_by_status_code(client: Client) -> None:
 
 
 def test_load_driver_templates_give_every_call_a_new_event(client: Client) -> None:
-    template = json.dumps({"eventId": "e-{{uuid}}", "productId": "p", "userId": "u-{{n}}", "stars": 5})
+    template = json.dumps(
+        {"eventId": "e-{{uuid}}", "productId": "p", "userId": "u-{{n}}", "stars": 5}
+    )
     spec = LoadSpec(
         target=client.target, method="reviewrank.v1.FeedbackService/SubmitRating",
         templates=(template,), concurrency=3, processes=2, duration=None, total=30,
@@ -104,7 +108,9 @@ def test_load_driver_templates_give_every_call_a_new_event(client: Client) -> No
     assert 30 == client.server.app.catalogue.seq
 
 
-def test_bench_command_prints_a_ghz_like_summary(client: Client, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_bench_command_prints_a_ghz_like_summary(
+    client: Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     out = tmp_path / "report.json"
 
     code = cli.main([

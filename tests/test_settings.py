@@ -52,3 +52,36 @@ def test_an_impossible_value_is_refused() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().address = "x"  # type: ignore[misc]
+
+
+def test_observability_settings_come_from_the_environment() -> None:
+    settings = from_env(
+        {
+            "REVIEWRANK_METRICS_ADDRESS": "0.0.0.0:9464",
+            "REVIEWRANK_LOG_SAMPLE_RATE": "0.01",
+            "REVIEWRANK_TRACING": "otlp",
+        }
+    )
+
+    assert ("0.0.0.0:9464", 0.01, "otlp") == (
+        settings.metrics_address,
+        settings.log_sample_rate,
+        settings.tracing,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("REVIEWRANK_LOG_SAMPLE_RATE", "1.5", "log_sample_rate"),
+        ("REVIEWRANK_LOG_SAMPLE_RATE", "nan", "log_sample_rate"),
+        ("REVIEWRANK_TRACING", "jaeger", "tracing"),
+        ("REVIEWRANK_METRICS_ADDRESS", "9464", "metrics_address"),
+        ("REVIEWRANK_METRICS_ADDRESS", "localhost:http", "metrics_address"),
+    ],
+)
+def test_impossible_observability_settings_are_refused(
+    variable: str, value: str, named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        from_env({variable: value})

@@ -15,7 +15,9 @@ from tests.conftest import make_settings
 def events(n: int, prefix: str) -> list[RatingEvent | LikeEvent]:
     out: list[RatingEvent | LikeEvent] = []
     for i in range(n):
-        out.append(RatingEvent(f"{prefix}r{i}", f"p{i % 37}", f"u{i}", 1 + i % 5, 1000 + i, f"c{i % 4}"))
+        out.append(
+            RatingEvent(f"{prefix}r{i}", f"p{i % 37}", f"u{i}", 1 + i % 5, 1000 + i, f"c{i % 4}")
+        )
         out.append(LikeEvent(f"{prefix}l{i}", f"p{i % 29}", f"u{i}", LikeValue.LIKE, 1000 + i))
     return out
 
@@ -93,6 +95,10 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
     snapshot.save(columns, path)
     loaded = snapshot.load(path)
 
-    assert (7, ["a", "é", "c"], ["x", "y"]) == (loaded.seq, loaded.product_ids, loaded.category_names)
+    assert (7, ["a", "é", "c"], ["x", "y"]) == (
+        loaded.seq,
+        loaded.product_ids,
+        loaded.category_names,
+    )
     assert [1, 2, 4] == loaded.idx.tolist()
     assert columns.histogram.tolist() == loaded.histogram.tolist()

@@ -31,11 +31,17 @@ def test_encoding_equals_the_protobuf_runtime(
     ).SerializeToString(deterministic=True)
 
     encoded = rank_response(
-        [p for p, _ in items], np.array([s for _, s in items], dtype=np.float64), version, profile, token
+        [p for p, _ in items],
+        np.array([s for _, s in items], dtype=np.float64),
+        version,
+        profile,
+        token,
     )
 
     assert expected == encoded
-    assert ranking_pb2.RankResponse.FromString(encoded) == ranking_pb2.RankResponse.FromString(expected)
+    assert ranking_pb2.RankResponse.FromString(encoded) == ranking_pb2.RankResponse.FromString(
+        expected
+    )
 
 
 @given(st.integers(0, 2**64 - 1))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import grpc
-from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
-
 import signal
 import time
 from pathlib import Path
+
+import grpc
+from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
 from tests.conftest import TEST_WEIGHTS
 from tests.helpers import batch, rating
