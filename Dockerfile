@@ -28,7 +28,8 @@ ENV REVIEWRANK_ADDRESS=0.0.0.0:50051 \
     REVIEWRANK_DATABASE=/var/lib/reviewrank/reviewrank.db \
     REVIEWRANK_WEIGHTS=/app/data/weights.toml \
     REVIEWRANK_METRICS_ADDRESS=0.0.0.0:9464 \
-    REVIEWRANK_LOG_FORMAT=json
+    REVIEWRANK_LOG_FORMAT=json \
+    REVIEWRANK_LOG_SAMPLE_RATE=0.01
 # gRPC, and the Prometheus metrics (/metrics over HTTP).
 EXPOSE 50051 9464
 # Asks the standard grpc.health.v1.Health service; exit 0 only when SERVING.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -24,12 +25,10 @@ class StderrLogger:
     _lock = threading.Lock()
 
     def msg(self, message: str) -> None:
-        try:
-            with self._lock:
-                sys.stderr.write(message + "\n")
-                sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
+        # A closed or broken stream drops the line (see the class docstring).
+        with contextlib.suppress(OSError, ValueError), self._lock:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg

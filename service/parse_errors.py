@@ -24,7 +24,7 @@ class Problem:
 
 
 class _Malformed(Exception):
-    pass
+    """The bytes are not a well-formed protobuf message at this point."""
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

@@ -42,7 +42,7 @@ SERVICE_NAMES = [
 
 
 class AddressInUse(RuntimeError):
-    pass
+    """The listening address cannot be bound (another server has it, or it is not local)."""
 
 
 @dataclass

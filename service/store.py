@@ -389,9 +389,11 @@ class SQLiteStore:
         for start in range(0, len(pairs), step):
             chunk = pairs[start : start + step]
             values = ",".join("(?, ?)" for _ in chunk)
+            # A join on a VALUES list searches the primary key; `(a, b) IN (VALUES …)` scans.
             rows = self.conn.execute(
-                f"SELECT product_id, user_id, {column}, occurred_at_us, event_id FROM {table}"
-                f" WHERE (product_id, user_id) IN (VALUES {values})",
+                f"SELECT v.product_id, v.user_id, v.{column}, v.occurred_at_us, v.event_id"
+                f" FROM (VALUES {values}) AS k JOIN {table} AS v"
+                " ON v.product_id = k.column1 AND v.user_id = k.column2",
                 [part for pair in chunk for part in pair],
             )
             for product_id, user_id, value, occurred, event_id in rows:

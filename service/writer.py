@@ -209,8 +209,9 @@ class Writer:
         if wait > 0:
             try:
                 return self._queue.get(timeout=wait)
-            except queue.Empty:
-                pass
+            except queue.Empty:  # nothing to write meanwhile: time to probe
+                self._probe()
+                return None
         self._probe()
         return None
 
