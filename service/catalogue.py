@@ -136,15 +136,13 @@ class Catalogue:
 
     def load(self, table: ProductTable) -> None:
         """Replaces everything with a bulk-loaded products table."""
-        codes: dict[str, int] = {}
-        names = [""]  # code 0 is "no category" until shifted below
-        codes[""] = 0
+        codes: dict[str, int] = {"": 0}  # code 0 is "no category" until shifted below
         category_code = np.fromiter(
             (codes.setdefault(c, len(codes)) for c in table.categories),
             dtype=np.int32,
             count=len(table.categories),
         )
-        names = sorted(codes, key=codes.__getitem__)
+        names = list(codes)  # in code order: codes are given in insertion order
         # Shift so that "" becomes NO_CATEGORY (-1) and the others 0..k-1.
         self.load_columns(
             CatalogueColumns(
@@ -158,9 +156,7 @@ class Catalogue:
                 histogram=table.histogram,
                 likes=table.likes,
                 dislikes=table.dislikes,
-                row_seq=table.row_seq
-                if table.row_seq.size
-                else np.zeros(table.idx.size, dtype=np.int64),
+                row_seq=table.row_seq,
             )
         )
 

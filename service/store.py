@@ -142,16 +142,7 @@ INSERT INTO products (product_id, category, seq) VALUES (?, ?, ?)
 ON CONFLICT (product_id) DO NOTHING
 """
 # Deltas are applied by UPDATE (not by an upsert's VALUES row, whose CHECKs would see them).
-_UPDATE_PRODUCT = f"""
-UPDATE products SET
-    category = CASE WHEN ?1 != '' THEN ?1 ELSE category END,
-    rating_count = rating_count + ?2, star_sum = star_sum + ?3,
-    s1 = s1 + ?4, s2 = s2 + ?5, s3 = s3 + ?6, s4 = s4 + ?7, s5 = s5 + ?8,
-    likes = likes + ?9, dislikes = dislikes + ?10, seq = ?11
-WHERE product_id = ?12
-RETURNING {_PRODUCT_COLUMNS}
-"""
-# The same, for executemany (which takes no RETURNING): the rows are read afterwards.
+# executemany takes no RETURNING: bulk writes use _ADD_TO_PRODUCT and read the rows after.
 _ADD_TO_PRODUCT = """
 UPDATE products SET
     category = CASE WHEN ?1 != '' THEN ?1 ELSE category END,
@@ -160,6 +151,7 @@ UPDATE products SET
     likes = likes + ?9, dislikes = dislikes + ?10, seq = ?11
 WHERE product_id = ?12
 """
+_UPDATE_PRODUCT = _ADD_TO_PRODUCT + f"RETURNING {_PRODUCT_COLUMNS}\n"
 _CHUNK = 400  # bound parameters per IN (...) list, well under SQLite's limit
 _INSERT_EVENT = """
 INSERT INTO events
@@ -243,7 +235,7 @@ class ProductTable:
     likes: npt.NDArray[np.int64]
     dislikes: npt.NDArray[np.int64]
     seq: int  # the database's last sequence number when read
-    row_seq: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    row_seq: npt.NDArray[np.int64]  # each row's last change
 
 
 JobResult = list[WriteResult] | ErasureResult
