@@ -1,14 +1,26 @@
-"""Request builders and status helpers shared by the tests."""
+"""Request builders, status, health and database helpers shared by the tests."""
 
 from __future__ import annotations
 
 import itertools
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from reviewrank.v1 import feedback_pb2, ranking_pb2
+
+if TYPE_CHECKING:
+    from tests.conftest import Client
 
 _ids = itertools.count(1)
 
@@ -85,3 +97,52 @@ def field_violations(error: grpc.RpcError) -> dict[str, str]:
         if detail.Unpack(bad):
             out.update({v.field: v.description for v in bad.field_violations})
     return out
+
+
+def health(client: Client, service: str) -> int:
+    stub = health_pb2_grpc.HealthStub(client.channel)
+    status: int = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+    return status
+
+
+def wait_for_health(client: Client, service: str, status: int, seconds: float = 10) -> float:
+    """Seconds until the service reports the status; AssertionError after ``seconds``."""
+    started = time.monotonic()
+    while health(client, service) != status:
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"{service or 'server'} never became {status}")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def stored_event_ids(database: Path) -> set[str]:
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return {row[0] for row in conn.execute("SELECT event_id FROM events")}
+    finally:
+        conn.close()
+
+
+@contextmanager
+def write_lock_held_elsewhere(database: Path) -> Iterator[None]:
+    """Another process holds the database's write lock (BEGIN IMMEDIATE) until the end."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
+            str(database),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert "locked" == holder.stdout.readline().strip()
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)

@@ -1,12 +1,9 @@
-"""Scraping a real server's Prometheus endpoint, and health helpers, for the observability
-tests."""
+"""Scraping a real server's Prometheus endpoint, for the observability tests."""
 
 from __future__ import annotations
 
-import time
 import urllib.request
 
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Client
@@ -46,17 +43,3 @@ def scrape(client: Client) -> Samples:
     port = client.server.metrics_port
     assert port is not None, "the server serves no metrics"
     return Samples(scrape_text(port))
-
-
-def health(client: Client, service: str) -> int:
-    stub = health_pb2_grpc.HealthStub(client.channel)
-    status: int = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
-    return status
-
-
-def wait_for_health(client: Client, service: str, status: int, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while health(client, service) != status:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{service or 'server'} never became {status}")
-        time.sleep(0.02)

@@ -19,17 +19,8 @@ from service.errors import ShuttingDown
 from service.store import SQLiteStore
 from service.writer import Writer
 from tests.conftest import Client
-from tests.helpers import batch, rating
+from tests.helpers import batch, rating, stored_event_ids
 from tests.process import ServerProcess
-
-
-def stored_event_ids(database: Path) -> set[str]:
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        return {row[0] for row in conn.execute("SELECT event_id FROM events")}
-    finally:
-        conn.close()
-
 
 # -- durability settings --------------------------------------------------------------------
 

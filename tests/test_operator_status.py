@@ -4,11 +4,8 @@ seen by health Watch streams, the metrics and AdminService.GetStatus; and the
 
 from __future__ import annotations
 
-import subprocess
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -18,8 +15,8 @@ from reviewrank.v1 import admin_pb2, ranking_pb2
 from service import __version__, cli
 from service.server import FEEDBACK_SERVICE
 from tests.conftest import ADMIN_TOKEN, Client
-from tests.helpers import candidates, like, rating
-from tests.observability_helpers import scrape, wait_for_health
+from tests.helpers import candidates, like, rating, wait_for_health, write_lock_held_elsewhere
+from tests.observability_helpers import scrape
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -51,31 +48,6 @@ class Watcher:
         self.call.cancel()
         self.thread.join(5)
         return self.statuses
-
-
-@contextmanager
-def write_lock_held_elsewhere(database: Path) -> Iterator[None]:
-    """Another process holds the database's write lock (BEGIN IMMEDIATE) until the end."""
-    holder = subprocess.Popen(
-        [
-            "python3",
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
-            str(database),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert "locked" == holder.stdout.readline().strip()
-        yield
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(10)
 
 
 def test_a_storage_fault_turns_only_the_feedback_service_not_serving_until_it_recovers(

@@ -16,39 +16,24 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
 from service.server import FEEDBACK_SERVICE
 from tests.conftest import Client
-from tests.helpers import batch, like, rating
+from tests.helpers import (
+    batch,
+    health,
+    like,
+    rating,
+    stored_event_ids,
+    wait_for_health,
+    write_lock_held_elsewhere,
+)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 RANKING_SERVICE = "reviewrank.v1.RankingService"
-
-
-def health(client: Client, service: str) -> int:
-    stub = health_pb2_grpc.HealthStub(client.channel)
-    status: int = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
-    return status
-
-
-def wait_for_health(client: Client, service: str, status: int, seconds: float = 10) -> float:
-    started = time.monotonic()
-    while health(client, service) != status:
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"{service or 'server'} never became {status}")
-        time.sleep(0.02)
-    return time.monotonic() - started
-
-
-def stored_event_ids(database: Path) -> set[str]:
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        return {row[0] for row in conn.execute("SELECT event_id FROM events")}
-    finally:
-        conn.close()
 
 
 def integrity(database: Path) -> str:
@@ -249,29 +234,11 @@ def test_a_write_lock_held_by_another_process_fails_writes_until_released(
     database = client.settings.database
     traffic = Traffic(client, size=20, pad=0)
     assert grpc.StatusCode.OK == traffic.send()
-    holder = subprocess.Popen(
-        [
-            "python3",
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
-            str(database),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert "locked" == holder.stdout.readline().strip()
+    with write_lock_held_elsewhere(database):
         started = time.monotonic()
         assert grpc.StatusCode.UNAVAILABLE == traffic.send()
         assert time.monotonic() - started < 3  # the busy timeout, not a hang
         assert_degraded_but_reading(client)
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(10)
 
     wait_for_health(client, FEEDBACK_SERVICE, SERVING)
     traffic.resend_failed()
