@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= 127.0.0.1:50051
 METRICS_ADDRESS ?= 127.0.0.1:9464
 
-.PHONY: install serve demo-data test soak bench ghz-configs lint format gen evaluate clean
+.PHONY: install postgres serve demo-data test soak bench bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ demo-data: install
 serve: demo-data
 	exec $(VENV)/bin/reviewrank serve --address $(ADDRESS) --metrics-address $(METRICS_ADDRESS)
 
-test: install
+## The PostgreSQL server binaries the tests' throwaway clusters need (installed if missing).
+postgres:
+	.ci/install-postgres
+
+test: install postgres
 	$(PY) -m pytest
 
 ## Long reliability runs (make test runs the same tests briefly): SIGKILL crash rounds,
@@ -41,6 +45,13 @@ soak: install
 BENCH_ARGS ?= --workdir .bench-data
 bench: install
 	$(PY) -m service.benchsuite $(BENCH_ARGS)
+
+## Ingest and Rank on PostgreSQL beside SQLite (a throwaway local cluster, or
+## BENCH_PG_ARGS="--database-url postgresql://..." for an empty database of yours):
+## writes bench/results/backends.{md,json}.
+BENCH_PG_ARGS ?= --workdir .bench-data
+bench-postgres: install postgres
+	$(PY) -m service.bench_backends $(BENCH_PG_ARGS)
 
 ## Rewrite the ghz configs in bench/ghz/ (candidate lists from the demo catalogue).
 ghz-configs: install

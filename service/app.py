@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +19,14 @@ from service.feed import ChangeFeed
 from service.priors import prior_source
 from service.ranker import Ranker
 from service.settings import Settings
-from service.store import AppliedGroup, SQLiteStore, StorageProbeFailed
+from service.storage import (
+    SQLITE,
+    AppliedGroup,
+    StorageProbeFailed,
+    Store,
+    StoreError,
+    open_store,
+)
 from service.weights import WeightsRegistry, WeightsState
 from service.weights_admin import WeightsAdmin
 from service.writer import Writer
@@ -103,8 +110,9 @@ class Application:
         )
         try:
             self.weights_admin.start_up()
-        except ValueError:
-            self.store.conn.close()
+        except (ValueError, StoreError):
+            with contextlib.suppress(StoreError):
+                self.store.close()
             raise
         half_lives = {
             p.half_life_seconds
@@ -125,32 +133,36 @@ class Application:
             min_free_bytes=settings.storage_min_free_bytes,
         )
         # Writes made by other processes (workers, replicas, a concurrent import).
-        self.feed = ChangeFeed(settings.database, self.catalogue, settings.feed_poll_seconds)
+        self.feed = ChangeFeed(self.store.follower(), self.catalogue, settings.feed_poll_seconds)
         # Weights changes now run on the writer thread, between transactions.
         self.weights_admin.attach(self.writer.run_exclusive)
         self.weights_admin.start_background()
         log.info(
             "application ready",
-            database=str(settings.database),
+            database=self.store.location,
+            backend=settings.storage.kind,
             synchronous=settings.synchronous.upper(),
             products=len(self.catalogue),
             seq=self.catalogue.seq,
             weights_version=self.weights.current.version,
             seconds=round(time.perf_counter() - started, 3),
         )
-        if settings.synchronous.upper() == "NORMAL":
+        if settings.storage.kind == SQLITE and settings.synchronous.upper() == "NORMAL":
             log.warning(
                 "durability downgraded: synchronous=NORMAL may lose the last commits on power loss"
             )
 
     def _load_catalogue(self) -> None:
         """From the snapshot of the last clean shutdown plus the rows changed since, if it
-        agrees with the database; else from the products table."""
+        agrees with the database; else from the products table (in one bulk read)."""
+        if not self._snapshots:
+            self.catalogue.load(self.store.load_products())
+            return
         path = snapshot.path_for(self.settings.database)
         try:
             columns = snapshot.load(path)
             problem = self.store.snapshot_problem(columns.seq, columns.idx, columns.product_ids)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, StoreError) as exc:
             columns, problem = None, str(exc) if path.exists() else ""
         if columns is None or problem:
             if problem:
@@ -269,27 +281,34 @@ class Application:
         self.weights_admin.close()
         self.feed.close()
         self.writer.close()
-        if self.settings.snapshot and len(self.catalogue) >= self.settings.snapshot_min_products:
+        if self._snapshots and len(self.catalogue) >= self.settings.snapshot_min_products:
             self.save_snapshot()
         try:
             self.store.close()
-        except sqlite3.Error as exc:  # the WAL keeps every commit: it is replayed at next start
-            log.error("WAL checkpoint failed at shutdown", error=str(exc))
+        except StoreError as exc:  # the WAL keeps every commit: it is replayed at next start
+            log.error("closing the database failed", error=str(exc))
+
+    @property
+    def _snapshots(self) -> bool:
+        """Catalogue snapshots are for the embedded database: a PostgreSQL replica's local
+        file would go stale with every other replica's write."""
+        return self.settings.snapshot and self.settings.storage.kind == SQLITE
 
 
-def _open_store(settings: Settings) -> SQLiteStore:
+def _open_store(settings: Settings) -> Store:
     """Opens the database and proves that it can commit a write: a server that cannot
-    store feedback refuses to start, naming the file and the cause."""
-    path = settings.database
+    store feedback refuses to start, naming the database and the cause."""
+    where = settings.storage
     try:
-        store = SQLiteStore(
-            path, synchronous=settings.synchronous, busy_timeout_ms=settings.busy_timeout_ms
+        store = open_store(
+            where, synchronous=settings.synchronous, busy_timeout_ms=settings.busy_timeout_ms
         )
-    except (sqlite3.Error, OSError) as exc:
-        raise StorageUnavailable(f"cannot open the database {path}: {exc}") from exc
+    except StoreError as exc:
+        raise StorageUnavailable(f"cannot open the database {where.display}: {exc}") from exc
     try:
         store.probe()
     except StorageProbeFailed as exc:
-        store.conn.close()
-        raise StorageUnavailable(f"the database {path} cannot be written: {exc}") from exc
+        with contextlib.suppress(StoreError):
+            store.close()
+        raise StorageUnavailable(f"the database {where.display} cannot be written: {exc}") from exc
     return store

@@ -19,7 +19,7 @@ from ranking.blend import Evidence
 from service.decayed import DecayedAggregates
 from service.domain import ProductRow, VoteChange
 from service.snapshot import CatalogueColumns
-from service.store import ProductTable, VoteTable
+from service.storage import ProductTable, VoteTable
 
 IntArray = npt.NDArray[np.int64]
 NO_CATEGORY = -1

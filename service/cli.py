@@ -15,6 +15,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return from_env(
         address=getattr(args, "address", None),
         database=getattr(args, "database", None),
+        database_url=getattr(args, "database_url", None),
         weights=getattr(args, "weights", None),
         log_format=getattr(args, "log_format", None),
         log_level=getattr(args, "log_level", None),
@@ -43,6 +44,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.from_export is not None:
+        from service.transfer_command import cmd_import_export
+
+        return cmd_import_export(args)
     from service import convert
     from service.dataset import read_reviews
     from service.domain import Outcome
@@ -311,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def storage_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--database", type=Path, help="SQLite file (default data/reviewrank.db)")
+        p.add_argument(
+            "--database-url",
+            help="sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME (chosen over --database)",
+        )
         p.add_argument("--weights", type=Path, help="weights TOML (default data/weights.toml)")
         p.add_argument(
             "--synchronous", choices=["FULL", "EXTRA", "NORMAL"], help="SQLite durability"
@@ -342,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--batch-size", type=int, default=1000, help="events per batch (max 1000)")
     imp.add_argument("--if-empty", action="store_true", help="skip if the database has events")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.add_argument(
+        "--from-export",
+        metavar="FILE",
+        help="import a `reviewrank export` file (- for stdin) instead, into an empty database",
+    )
     imp.set_defaults(handler=cmd_import)
 
     stats = commands.add_parser("stats", help="print products' review statistics")
@@ -376,12 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     _client_options(check)
     check.set_defaults(handler=cmd_health)
 
-    from service import admin_command, bench_command, evaluate_command, status_command
+    from service import (
+        admin_command,
+        bench_command,
+        evaluate_command,
+        status_command,
+        transfer_command,
+    )
 
     status_command.register(commands, _client_options)
     evaluate_command.register(commands)
     bench_command.register(commands)
     admin_command.register(commands, _client_options)
+    transfer_command.register(commands)
     return parser
 
 

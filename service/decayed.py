@@ -17,7 +17,7 @@ import numpy.typing as npt
 from ranking.blend import Evidence
 from ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
 from service.domain import VoteChange
-from service.store import VoteTable
+from service.storage import VoteTable
 
 FloatArray = npt.NDArray[np.float64]
 _US = 1_000_000.0

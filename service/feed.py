@@ -6,32 +6,29 @@ read transaction, the database's last sequence number and the rows changed since
 what it last saw, and hands them to the catalogue, which keeps a row only if it is
 newer than the one it holds. Writes by other server processes (``--workers``), by
 ``reviewrank import`` run beside a server, or by other replicas, so reach every
-process within a poll interval; ``wait_for`` lets a caller that just wrote read its
-own write anywhere (``min_seq``).
+process within a poll interval, or at once on PostgreSQL, whose commits notify the
+followers (LISTEN/NOTIFY; polling stays as the fallback). ``wait_for`` lets a caller
+that just wrote read its own write anywhere (``min_seq``).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import structlog
 
 from service.catalogue import Catalogue
-from service.store import SQLiteStore
+from service.storage import Follower, StoreError
 
 log = structlog.get_logger("reviewrank.feed")
 
 
 class ChangeFeed:
-    def __init__(self, database: Path, catalogue: Catalogue, poll_seconds: float = 0.1) -> None:
-        self._database = database
+    def __init__(self, follower: Follower, catalogue: Catalogue, poll_seconds: float = 0.1) -> None:
+        self._follower = follower
         self._catalogue = catalogue
         self._poll_seconds = poll_seconds
-        self._store: SQLiteStore | None = None
-        self._wake = threading.Event()
         self._caught_up = threading.Condition()
         self._stopping = False
         self.seen_seq = catalogue.seq  # the database's last sequence number when last read
@@ -45,9 +42,7 @@ class ChangeFeed:
 
     def poll_once(self) -> None:
         """Reads and applies whatever changed since the catalogue's sequence number."""
-        if self._store is None:
-            self._store = SQLiteStore(self._database, synchronous="NORMAL")
-        store = self._store
+        store = self._follower
         latest = store.last_seq()
         self.seen_seq = max(self.seen_seq, latest)
         dirty = self._catalogue.decay_dirty
@@ -61,19 +56,17 @@ class ChangeFeed:
 
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait(self._poll_seconds)
-            self._wake.clear()
+            self._follower.wait(self._poll_seconds)
             if self._stopping:
                 break
             try:
                 self.poll_once()
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 log.warning("change feed read failed; retrying", error=str(exc))
                 time.sleep(self._poll_seconds)
             with self._caught_up:
                 self._caught_up.notify_all()
-        if self._store is not None:
-            self._store.conn.close()
+        self._follower.close()
 
     def wait_for(self, seq: int, timeout: float) -> bool:
         """True once every change up to ``seq`` is reflected here (False after ``timeout``)."""
@@ -82,7 +75,7 @@ class ChangeFeed:
         deadline = time.monotonic() + timeout
         with self._caught_up:
             while self._catalogue.seq < seq:
-                self._wake.set()
+                self._follower.wake()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -91,5 +84,5 @@ class ChangeFeed:
 
     def close(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self._follower.wake()
         self._thread.join(5)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from service.dataset import DATA_DIR
+from service.storage import DatabaseURL
 
 ENV_PREFIX = "REVIEWRANK_"
 
@@ -21,6 +22,10 @@ ENV_PREFIX = "REVIEWRANK_"
 class Settings:
     address: str = "127.0.0.1:50051"
     database: Path = DATA_DIR / "reviewrank.db"
+    # The database as a URL, chosen over `database` (the SQLite file) when set:
+    # sqlite:///relative/path, sqlite:////absolute/path, or postgresql://user@host:port/dbname
+    # for several replicas sharing one store. Never shown with its password.
+    database_url: str = field(default="", repr=False)
     weights: Path = DATA_DIR / "weights.toml"
     # Logging: "json" (production), "console" (development) or "auto" (console on a TTY).
     log_format: str = "auto"
@@ -84,6 +89,13 @@ class Settings:
     # by the standard OTEL_EXPORTER_OTLP_* variables) or "console" (printed on stdout).
     tracing: str = "off"
 
+    @property
+    def storage(self) -> DatabaseURL:
+        """The database in use: database_url if set, else the SQLite file ``database``."""
+        if self.database_url:
+            return DatabaseURL.parse(self.database_url)
+        return DatabaseURL.for_path(self.database)
+
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given fields replaced; None values are ignored."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -138,6 +150,7 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
 
 def validate(settings: Settings) -> None:
     """Raises ValueError naming the first setting that cannot work."""
+    settings.storage  # noqa: B018 (raises ValueError naming what is wrong with the URL)
     if settings.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
         raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
     if settings.log_format not in ("auto", "json", "console"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from service.dataset import REVIEWS_ZIP, read_reviews
-from service.store import SQLiteStore
+from service.store_sqlite import SQLiteStore
 
 
 def real_products(path: Path = REVIEWS_ZIP) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -20,8 +20,6 @@ version number, so that changes made over RPC survive a restart.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import threading
 import tomllib
 from collections.abc import Callable, Sequence
@@ -45,7 +43,7 @@ from service.errors import (
 from service.preview import SampleChange, compare
 from service.ranker import Ranker
 from service.settings import Settings
-from service.store import SQLiteStore
+from service.storage import Store, StoreError
 from service.weights import (
     ServerLimits,
     WeightsRegistry,
@@ -120,23 +118,11 @@ class Preview:
     changes: list[SampleChange]
 
 
-_INSERT = """
-INSERT INTO weights_history (version, applied_at_us, source_kind, source, trigger, actor,
-    reason, rollback_of, content_sha256, content)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_SELECT = """
-SELECT version, applied_at_us, source_kind, source, trigger, actor, reason, rollback_of,
-    content_sha256, content
-FROM weights_history ORDER BY version
-"""
-
-
 def _micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def load_history(conn: sqlite3.Connection) -> list[HistoryEntry]:
+def load_history(store: Store) -> list[HistoryEntry]:
     """Every recorded version, oldest first."""
     return [
         HistoryEntry(
@@ -151,35 +137,26 @@ def load_history(conn: sqlite3.Connection) -> list[HistoryEntry]:
             content_sha256=row[8],
             content=row[9],
         )
-        for row in conn.execute(_SELECT)
+        for row in store.load_weights_history()
     ]
 
 
-def save_entry(conn: sqlite3.Connection, entry: HistoryEntry) -> None:
-    """Records one version, committed before returning (the writer thread's connection)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            _INSERT,
-            (
-                entry.version,
-                _micros(entry.applied_at),
-                entry.source_kind,
-                entry.source,
-                entry.trigger,
-                entry.actor,
-                entry.reason,
-                entry.rollback_of,
-                entry.content_sha256,
-                entry.content,
-            ),
+def save_entry(store: Store, entry: HistoryEntry) -> None:
+    """Records one version, committed before returning (on the writer thread)."""
+    store.save_weights_entry(
+        (
+            entry.version,
+            _micros(entry.applied_at),
+            entry.source_kind,
+            entry.source,
+            entry.trigger,
+            entry.actor,
+            entry.reason,
+            entry.rollback_of,
+            entry.content_sha256,
+            entry.content,
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):  # keep the original error
-                conn.execute("ROLLBACK")
-        raise
+    )
 
 
 def _check_note(value: str, field: str, violations: list[tuple[str, str]]) -> None:
@@ -202,7 +179,7 @@ class WeightsAdmin:
         self,
         settings: Settings,
         registry: WeightsRegistry,
-        store: SQLiteStore,
+        store: Store,
         catalogue: Catalogue,
         ranker: Ranker,
     ) -> None:
@@ -259,7 +236,7 @@ class WeightsAdmin:
             profiles = parse_toml(text, FILE_FIELD, self._limits)
         except InvalidArgument as exc:
             raise ValueError(f"invalid weights file {self._path}: {exc}") from None
-        self._history = load_history(self._store.conn)
+        self._history = load_history(self._store)
         file_hash = content_hash(text)
         self._seen_hash = file_hash
         restored = self._restorable(file_hash)
@@ -276,7 +253,7 @@ class WeightsAdmin:
             return state
         previous = self._history[-1].version if self._history else 0
         entry = self._new_entry(text, "file", str(self._path), "startup", "", "", None)
-        save_entry(self._store.conn, entry)
+        save_entry(self._store, entry)
         self._history.append(entry)
         state = entry.state(profiles)
         self._registry.install(state)
@@ -434,7 +411,7 @@ class WeightsAdmin:
         if needed:
             self._catalogue.enable_decay(sorted(needed), self._store.load_votes())
         entry = self._new_entry(text, source_kind, source, trigger, actor, reason, rollback_of)
-        save_entry(self._store.conn, entry)
+        save_entry(self._store, entry)
         with self._history_lock:
             self._history.append(entry)
         state = entry.state(profiles)
@@ -486,7 +463,7 @@ class WeightsAdmin:
                 "deadline passed while the weights change waited for the writer; "
                 "GetWeights tells whether it was applied"
             ) from None
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             raise StorageUnavailable(
                 f"the weights could not be recorded, so they were not changed: {exc}"
             ) from None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,13 +28,7 @@ import structlog
 
 from service.domain import Erasure, ErasureResult, Event, WriteResult
 from service.errors import DeadlineExpired, Overloaded, ShuttingDown, StorageUnavailable
-from service.store import (
-    AppliedGroup,
-    JobResult,
-    SQLiteStore,
-    StorageProbeFailed,
-    is_storage_fault,
-)
+from service.storage import AppliedGroup, JobResult, StorageProbeFailed, Store, StoreError
 
 log = structlog.get_logger("reviewrank.writer")
 
@@ -77,7 +70,7 @@ class _Task:
 class Writer:
     def __init__(
         self,
-        store: SQLiteStore,
+        store: Store,
         on_commit: Callable[[AppliedGroup], None],
         queue_size: int = 10_000,
         group_max_events: int = 5000,
@@ -282,14 +275,14 @@ class Writer:
         started = time.perf_counter()
         try:
             group = self._store.apply([job.payload for job in live])
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             self.stats.failed_transactions += 1
-            if len(live) > 1 and not is_storage_fault(exc):
+            if len(live) > 1 and not exc.fault:
                 # Something in one job: commit each on its own so that it cannot fail the others.
                 for job in live:
                     self._commit([job])
                 return
-            if is_storage_fault(exc):
+            if exc.fault:
                 self._set_health(False, str(exc))
             log.error(
                 "write failed", error=str(exc), jobs=len(live), events=sum(j.size for j in live)

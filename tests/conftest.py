@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from service.auth import BearerToken
 from service.logs import configure
 from service.server import ReviewrankServer, create_server
 from service.settings import Settings
+from service.storage import DatabaseURL, Store, open_store
 
 
 @dataclass
@@ -98,12 +100,57 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return base.with_overrides(**overrides)
 
 
+# The storage backends. A test module runs its tests on both with
+# `pytestmark = both_backends`; otherwise tests run on SQLite, the embedded default.
+BACKENDS = ("sqlite", "postgresql")
+both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., Client]]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend a test's servers and stores use (parametrized by ``both_backends``)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The test's database as a URL: a fresh PostgreSQL database, or "" (the SQLite file
+    of make_settings). Every server a test starts shares it, as restarts must."""
+    if backend == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return ""
+
+
+@pytest.fixture
+def make_store(tmp_path: Path, database_url: str) -> Iterator[Callable[[], Store]]:
+    """Opens the test's database (a SQLite file, or the fresh PostgreSQL database) as a
+    store; each call opens it again (a restart). All are closed at the end."""
+    where = (
+        DatabaseURL.parse(database_url)
+        if database_url
+        else DatabaseURL.for_path(tmp_path / "store.db")
+    )
+    opened: list[Store] = []
+
+    def make() -> Store:
+        store = open_store(where)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        with contextlib.suppress(Exception):  # closed by the test already
+            store.close()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Client]]:
     """Starts servers on demand (each on port 0); stops them all at the end."""
     started: list[Client] = []
 
     def start(**overrides: object) -> Client:
+        if database_url:
+            overrides.setdefault("database_url", database_url)
         settings = make_settings(tmp_path, **overrides)
         server, port = create_server(settings)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -130,3 +177,36 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Client]]:
 @pytest.fixture
 def client(start_server: Callable[..., Client]) -> Client:
     return start_server()
+
+
+# -- PostgreSQL: one throwaway cluster for the session (tests/pg_cluster.py) -----------------
+
+import typing  # noqa: E402 (the cluster module, and psycopg, load only when a test needs them)
+
+if typing.TYPE_CHECKING:
+    from tests.pg_cluster import PostgresCluster
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A real PostgreSQL server for the session. Missing binaries fail the tests (never a
+    skip): `make test` installs them with .ci/install-postgres."""
+    from tests.pg_cluster import PostgresCluster, PostgresUnavailable
+
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster) -> Iterator[str]:
+    """The URL of a fresh, empty database of its own; dropped after the test."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url.rsplit("/", 1)[1])

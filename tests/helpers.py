@@ -7,10 +7,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
 if TYPE_CHECKING:
+    from service.settings import Settings
     from tests.conftest import Client
 
 _ids = itertools.count(1)
@@ -121,6 +122,23 @@ def stored_event_ids(database: Path) -> set[str]:
         return {row[0] for row in conn.execute("SELECT event_id FROM events")}
     finally:
         conn.close()
+
+
+def query(settings: Settings, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on the database the settings name, SQLite or PostgreSQL
+    (``?`` placeholders; bytea comes back as bytes), on a connection of its own."""
+    where = settings.storage
+    if where.path is not None:
+        conn = sqlite3.connect(f"file:{where.path}?mode=ro", uri=True)
+        try:
+            return [tuple(row) for row in conn.execute(sql, params)]
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(where.url, autocommit=True) as pg:
+        rows = pg.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
+    return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
 
 
 @contextmanager

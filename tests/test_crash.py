@@ -3,18 +3,18 @@ ratings, likes, batches and erasures; restart it on the same database each time.
 
 After every restart: every acknowledged event is stored, once; resending it is
 DUPLICATE; the aggregates equal a recount of the votes and the server's in-memory
-numbers; ``PRAGMA integrity_check`` is ok. Calls that were in flight at the kill are
-retried, as a shop would, after which the aggregates must equal exactly what a plain
+numbers; on SQLite ``PRAGMA integrity_check`` is ok. Calls that were in flight at the
+kill are retried, as a shop would, after which the aggregates must equal exactly what a plain
 model computes from everything sent: nothing lost, nothing counted twice.
 
-Rounds: ``CRASH_ROUNDS`` (default 12; ``make soak`` runs many more), seed: ``CRASH_SEED``.
+Runs on SQLite and on PostgreSQL. Rounds: ``CRASH_ROUNDS`` (default 12; ``make soak`` runs
+many more), seed: ``CRASH_SEED``.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,7 +26,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
 from service.dataset import DATA_DIR
-from service.store import SQLiteStore, event_hash
+from service.settings import Settings
+from service.storage import event_hash, open_store
+from tests.conftest import both_backends
+from tests.helpers import query
 from tests.process import ServerProcess
 
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "12"))
@@ -217,27 +220,32 @@ def call(stub: feedback_pb2_grpc.FeedbackServiceStub, request: Request) -> objec
     return stub.ForgetUser(request, timeout=10)
 
 
-def start(database: Path) -> ServerProcess:
-    return ServerProcess("--database", str(database), "--weights", str(DATA_DIR / "weights.toml"))
+def start(database: Settings) -> ServerProcess:
+    where = (
+        ("--database-url", database.database_url)
+        if database.database_url
+        else (
+            "--database",
+            str(database.database),
+        )
+    )
+    return ServerProcess(*where, "--weights", str(DATA_DIR / "weights.toml"))
 
 
-def verify_store(database: Path, ledger: Ledger) -> None:
-    """Straight from the file (the restarted server has recovered it): the acknowledged
+def verify_store(database: Settings, ledger: Ledger) -> None:
+    """Straight from the database (the restarted server has recovered it): the acknowledged
     events, erasures, recount, integrity."""
     maybe_erased = {
         r.user_id for r in ledger.in_doubt if isinstance(r, feedback_pb2.ForgetUserRequest)
     }
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        assert "ok" == conn.execute("PRAGMA integrity_check").fetchone()[0]
-        stored = [row[0] for row in conn.execute("SELECT event_id FROM events")]
-        assert len(stored) == len(set(stored))
-        erased_hashes = {row[0] for row in conn.execute("SELECT event_hash FROM erased_events")}
-        users = {row[0] for row in conn.execute("SELECT user_id FROM events")}
-        users |= {row[0] for row in conn.execute("SELECT user_id FROM ratings")}
-        users |= {row[0] for row in conn.execute("SELECT user_id FROM likes")}
-    finally:
-        conn.close()
+    if database.storage.path is not None:
+        assert [("ok",)] == query(database, "PRAGMA integrity_check")
+    stored = [row[0] for row in query(database, "SELECT event_id FROM events")]
+    assert len(stored) == len(set(stored))
+    erased_hashes = {row[0] for row in query(database, "SELECT event_hash FROM erased_events")}
+    users = {row[0] for row in query(database, "SELECT user_id FROM events")}
+    users |= {row[0] for row in query(database, "SELECT user_id FROM ratings")}
+    users |= {row[0] for row in query(database, "SELECT user_id FROM likes")}
     stored_set = set(stored)
     for event_id in ledger.acknowledged:
         user = ledger.events[event_id][2]
@@ -249,11 +257,11 @@ def verify_store(database: Path, ledger: Ledger) -> None:
         else:
             assert event_id in stored_set, f"acknowledged event {event_id} lost"
     assert not users & ledger.erased_users, "an erased user is back"
-    store = SQLiteStore(database)
+    store = open_store(database.storage)
     try:
         assert [] == store.aggregate_mismatches()
     finally:
-        store.conn.close()
+        store.close()
 
 
 def server_numbers(
@@ -276,15 +284,12 @@ def server_numbers(
     }
 
 
-def database_numbers(database: Path) -> dict[str, tuple[int, int, tuple[int, ...], int, int]]:
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT product_id, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes "
-            "FROM products"
-        ).fetchall()
-    finally:
-        conn.close()
+def database_numbers(database: Settings) -> dict[str, tuple[int, int, tuple[int, ...], int, int]]:
+    rows = query(
+        database,
+        "SELECT product_id, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes "
+        "FROM products",
+    )
     numbers = {p: (0, 0, (0, 0, 0, 0, 0), 0, 0) for p in PRODUCTS}
     for r in rows:
         numbers[r[0]] = (r[1], r[2], tuple(r[3:8]), r[8], r[9])
@@ -346,9 +351,12 @@ def resend(target: str, ledger: Ledger) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) -> None:
+@both_backends
+def test_sigkill_at_random_moments_loses_nothing_acknowledged(
+    tmp_path: Path, database_url: str
+) -> None:
     rng = random.Random(SEED)
-    database = tmp_path / "crash.db"
+    database = Settings(database=tmp_path / "crash.db", database_url=database_url)
     ledger = Ledger()
     clients = [Client(f"c{i}", random.Random(rng.random()), ledger) for i in range(CLIENTS)]
     server = start(database)

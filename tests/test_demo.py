@@ -11,7 +11,7 @@ from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
 from service import cli
 from service.dataset import DATA_DIR
-from service.store import SQLiteStore
+from service.store_sqlite import SQLiteStore
 from tests.process import ServerProcess
 
 # 834: 150 reviews, mean 4.54, 93 % recommend; 1078: 1,024 reviews, mean 4.20, 82 %;

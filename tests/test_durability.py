@@ -16,7 +16,7 @@ from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2
 from service.dataset import DATA_DIR
 from service.domain import RatingEvent
 from service.errors import ShuttingDown
-from service.store import SQLiteStore
+from service.store_sqlite import SQLiteStore
 from service.writer import Writer
 from tests.conftest import Client
 from tests.helpers import batch, rating, stored_event_ids

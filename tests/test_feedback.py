@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.store import SQLiteStore
-from tests.conftest import Client
+from service.storage import open_store
+from tests.conftest import Client, both_backends
 from tests.helpers import batch, like, rating
+
+pytestmark = both_backends
 
 
 def stats(client: Client, *products: str) -> list[ranking_pb2.ProductStats]:
@@ -207,7 +209,7 @@ def test_aggregates_equal_a_recount_of_the_votes_after_mixed_traffic(client: Cli
         )
     client.server.stop(grace=1.0)
 
-    store = SQLiteStore(client.settings.database)
+    store = open_store(client.settings.storage)
     try:
         assert [] == store.aggregate_mismatches()
         assert 120 == store.count_events()

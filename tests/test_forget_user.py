@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
 from service.domain import Erasure, ErasureResult, LikeEvent, LikeValue, Outcome, RatingEvent
-from service.store import SQLiteStore, event_hash
-from tests.conftest import Client
-from tests.helpers import batch, like, rating
+from service.storage import Store, event_hash
+from tests.conftest import Client, both_backends
+from tests.helpers import batch, like, query, rating
 
 
 def forget(client: Client, user: str) -> feedback_pb2.ForgetUserResponse:
@@ -33,6 +32,7 @@ def stats(client: Client, *products: str) -> dict[str, tuple[int, int, tuple[int
     }
 
 
+@both_backends
 def test_forgetting_a_user_removes_every_vote_and_updates_the_aggregates(client: Client) -> None:
     client.feedback.SubmitBatch(
         batch(
@@ -57,6 +57,7 @@ def test_forgetting_a_user_removes_every_vote_and_updates_the_aggregates(client:
     assert [] == client.server.app.store.aggregate_mismatches()
 
 
+@both_backends
 def test_the_erased_user_is_gone_from_the_vote_tables_and_the_event_log(client: Client) -> None:
     client.feedback.SubmitRating(rating("p1", "alice", 5, event_id="alice-r1"))
     client.feedback.SubmitLike(like("p1", "alice", event_id="alice-l1"))
@@ -64,15 +65,16 @@ def test_the_erased_user_is_gone_from_the_vote_tables_and_the_event_log(client: 
 
     forget(client, "alice")
 
-    conn = client.server.app.store.conn
+    settings = client.settings
     for table in ("ratings", "likes", "events"):
-        users = {row[0] for row in conn.execute(f"SELECT user_id FROM {table}")}
+        users = {row[0] for row in query(settings, f"SELECT user_id FROM {table}")}
         assert "alice" not in users, table
-    assert ["bob-r1"] == [row[0] for row in conn.execute("SELECT event_id FROM events")]
-    kept = {row[0] for row in conn.execute("SELECT event_hash FROM erased_events")}
+    assert ["bob-r1"] == [row[0] for row in query(settings, "SELECT event_id FROM events")]
+    kept = {row[0] for row in query(settings, "SELECT event_hash FROM erased_events")}
     assert {event_hash("alice-r1"), event_hash("alice-l1")} == kept
 
 
+@both_backends
 def test_a_replayed_erased_event_is_duplicate_and_does_not_bring_the_vote_back(
     client: Client,
 ) -> None:
@@ -89,6 +91,7 @@ def test_a_replayed_erased_event_is_duplicate_and_does_not_bring_the_vote_back(
     assert 0 == stats(client, "p1")["p1"][0]
 
 
+@both_backends
 def test_erasure_and_its_tombstones_survive_a_restart(start_server: Callable[..., Client]) -> None:
     first = start_server()
     original = like("p1", "alice", event_id="alice-l1")
@@ -104,6 +107,7 @@ def test_erasure_and_its_tombstones_survive_a_restart(start_server: Callable[...
     assert (0, 0, (0, 0, 0, 0, 0), 1, 0) == stats(second, "p1")["p1"]
 
 
+@both_backends
 def test_new_events_after_an_erasure_are_new_votes(client: Client) -> None:
     client.feedback.SubmitRating(rating("p1", "alice", 5))
     forget(client, "alice")
@@ -114,6 +118,7 @@ def test_new_events_after_an_erasure_are_new_votes(client: Client) -> None:
     assert (1, 2) == stats(client, "p1")["p1"][:2]
 
 
+@both_backends
 def test_forgetting_an_unknown_user_or_twice_is_harmless(client: Client) -> None:
     client.feedback.SubmitRating(rating("p1", "alice", 5))
     forget(client, "alice")
@@ -132,6 +137,7 @@ def test_forgetting_an_unknown_user_or_twice_is_harmless(client: Client) -> None
     assert seq == client.server.app.catalogue.seq
 
 
+@both_backends
 def test_a_cleared_like_is_removed_but_not_counted(client: Client) -> None:
     client.feedback.SubmitLike(like("p1", "alice", at=100))
     client.feedback.SubmitLike(like("p1", "alice", feedback_pb2.CLEAR, at=200))
@@ -139,7 +145,7 @@ def test_a_cleared_like_is_removed_but_not_counted(client: Client) -> None:
     response = forget(client, "alice")
 
     assert (0, 0, 2) == (response.ratings_removed, response.likes_removed, response.events_erased)
-    assert 0 == client.server.app.store.conn.execute("SELECT count(*) FROM likes").fetchone()[0]
+    assert [(0,)] == query(client.settings, "SELECT count(*) FROM likes")
 
 
 def test_the_erased_user_leaves_no_bytes_in_the_database_files(client: Client) -> None:
@@ -161,8 +167,11 @@ def test_the_erased_user_leaves_no_bytes_in_the_database_files(client: Client) -
     assert secret_event.encode() not in after
 
 
-def test_erasure_and_votes_in_one_transaction_apply_in_order(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+@both_backends
+def test_erasure_and_votes_in_one_transaction_apply_in_order(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
     try:
         group = store.apply(
             [
@@ -190,6 +199,7 @@ def test_erasure_and_votes_in_one_transaction_apply_in_order(tmp_path: Path) -> 
     assert {("rating", 5), ("like", 1)} == {(v.kind, v.old_value) for v in removed}
 
 
+@both_backends
 def test_in_memory_state_after_an_erasure_equals_a_cold_load(
     start_server: Callable[..., Client],
 ) -> None:

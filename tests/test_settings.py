@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,39 @@ def test_impossible_observability_settings_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=named):
         from_env({variable: value})
+
+
+def test_without_a_database_url_the_sqlite_file_is_the_database() -> None:
+    settings = from_env({"REVIEWRANK_DATABASE": "/srv/rr.db"})
+
+    assert ("sqlite", Path("/srv/rr.db")) == (settings.storage.kind, settings.storage.path)
+
+
+def test_a_database_url_is_chosen_over_the_sqlite_file() -> None:
+    settings = from_env(
+        {"REVIEWRANK_DATABASE": "/srv/rr.db", "REVIEWRANK_DATABASE_URL": "postgresql://db:5432/rr"}
+    )
+
+    assert ("postgresql", None) == (settings.storage.kind, settings.storage.path)
+
+
+@pytest.mark.parametrize(
+    ("url", "absolute"), [("sqlite:///data/x.db", False), ("sqlite:////var/x.db", True)]
+)
+def test_sqlite_urls_take_relative_and_absolute_paths(url: str, absolute: bool) -> None:
+    assert absolute == from_env({"REVIEWRANK_DATABASE_URL": url}).storage.path.is_absolute()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://db/rr", "postgresql://db:5432", "sqlite://relative.db", "db.sqlite"]
+)
+def test_a_database_url_that_cannot_work_is_refused_naming_it(url: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(url))):
+        from_env({"REVIEWRANK_DATABASE_URL": url})
+
+
+def test_the_database_password_is_never_shown() -> None:
+    settings = from_env({"REVIEWRANK_DATABASE_URL": "postgresql://rr:hunter2@db:5432/rr"})
+
+    assert "hunter2" not in repr(settings)
+    assert "postgresql://rr:***@db:5432/rr" == settings.storage.display

@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
 
 from service.dataset import DATA_DIR
-from service.store import SQLiteStore
+from service.store_sqlite import SQLiteStore
 from tests.helpers import rating
 from tests.process import ServerProcess
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.dataset import DATA_DIR
-from service.store import SQLiteStore
+from service.store_sqlite import SQLiteStore
 from tests.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,14 +1,19 @@
-"""SQLiteStore on real files: vote semantics against a plain model, recount, persistence."""
+"""Both stores, on real SQLite files and a real PostgreSQL server: vote semantics against a
+plain model, recount, persistence."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.domain import Event, LikeEvent, LikeValue, Outcome, RatingEvent
-from service.store import SQLiteStore
+from service.storage import DatabaseURL, Store, open_store
+from service.store_sqlite import SQLiteStore
+from tests.conftest import both_backends
 
 PRODUCTS = ["p0", "p1", "p2"]
 USERS = ["u0", "u1", "u2"]
@@ -59,15 +64,22 @@ class Model:
         return len(stars), sum(stars), histogram, votes.count(1), votes.count(-1)
 
 
+@both_backends
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(jobs=event_lists)
 def test_store_matches_the_model_and_its_own_recount(
-    tmp_path_factory, jobs: list[list[Event]]
-) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("store") / "db.sqlite"
-    store = SQLiteStore(path)
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    jobs: list[list[Event]],
+) -> None:
+    if backend == "postgresql":  # a fresh database per example
+        where = DatabaseURL.parse(request.getfixturevalue("pg_cluster").create_database())
+    else:
+        where = DatabaseURL.for_path(tmp_path_factory.mktemp("store") / "db.sqlite")
+    store = open_store(where)
     model = Model()
     try:
         for start in range(0, len(jobs), 3):  # several jobs per transaction, like group commit
@@ -90,8 +102,9 @@ def test_store_matches_the_model_and_its_own_recount(
         store.close()
 
 
-def test_sequence_numbers_are_dense_and_skip_duplicates(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+@both_backends
+def test_sequence_numbers_are_dense_and_skip_duplicates(make_store: Callable[[], Store]) -> None:
+    store = make_store()
     event = RatingEvent("a", "p", "u", 3, 10)
 
     group = store.apply([[event, event, RatingEvent("b", "p", "v", 4, 10)]])
@@ -101,8 +114,11 @@ def test_sequence_numbers_are_dense_and_skip_duplicates(tmp_path: Path) -> None:
     store.close()
 
 
-def test_commit_returns_the_final_state_of_each_touched_product(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+@both_backends
+def test_commit_returns_the_final_state_of_each_touched_product(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
 
     group = store.apply([[RatingEvent("a", "p", "u", 3, 10), RatingEvent("b", "p", "u", 5, 20)]])
 
@@ -111,13 +127,13 @@ def test_commit_returns_the_final_state_of_each_touched_product(tmp_path: Path) 
     store.close()
 
 
-def test_committed_events_persist_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    store = SQLiteStore(path)
+@both_backends
+def test_committed_events_persist_across_reopen(make_store: Callable[[], Store]) -> None:
+    store = make_store()
     store.apply([[RatingEvent("a", "p", "u", 4, 10), LikeEvent("b", "p", "u", LikeValue.LIKE, 10)]])
     store.close()
 
-    reopened = SQLiteStore(path)
+    reopened = make_store()
     table = reopened.load_products()
 
     assert (["p"], [1], [4], [1], 2) == (
@@ -140,8 +156,11 @@ def test_store_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     store.close()
 
 
-def test_load_products_after_a_sequence_returns_only_later_changes(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "db.sqlite")
+@both_backends
+def test_load_products_after_a_sequence_returns_only_later_changes(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
     store.apply([[RatingEvent("a", "p1", "u", 4, 10)]])
     store.apply([[RatingEvent("b", "p2", "u", 4, 10)]])
 

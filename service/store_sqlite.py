@@ -16,12 +16,11 @@ Durability: WAL journal, ``synchronous=FULL`` by default, an explicit
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,23 @@ import numpy.typing as npt
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from service.domain import (
-    Erasure,
-    ErasureResult,
-    Event,
-    Outcome,
-    ProductRow,
-    RatingEvent,
-    VoteChange,
-    WriteResult,
+from service.domain import Erasure, ErasureResult, Event, ProductRow, VoteChange, WriteResult
+from service.storage import (
+    EXPORT_TABLES,
+    LOAD_VOTES,
+    PRODUCT_COLUMNS,
+    RECOUNT_MISMATCHES,
+    AppliedGroup,
+    ProductTable,
+    StorageProbeFailed,
+    StoreError,
+    VoteTable,
+    WeightsRow,
+    apply_jobs,
+    event_hash,
+    product_row,
 )
+from service.voting import Plan, erasure_deltas, like_keys, plan_events, rating_keys
 
 migrations = Migrations("reviewrank")
 
@@ -134,9 +140,6 @@ def m003_weights_history(db: sqlite_utils.Database) -> None:
     )
 
 
-_PRODUCT_COLUMNS = (
-    "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
-)
 _ENSURE_PRODUCT = """
 INSERT INTO products (product_id, category, seq) VALUES (?, ?, ?)
 ON CONFLICT (product_id) DO NOTHING
@@ -151,7 +154,7 @@ UPDATE products SET
     likes = likes + ?9, dislikes = dislikes + ?10, seq = ?11
 WHERE product_id = ?12
 """
-_UPDATE_PRODUCT = _ADD_TO_PRODUCT + f"RETURNING {_PRODUCT_COLUMNS}\n"
+_UPDATE_PRODUCT = _ADD_TO_PRODUCT + f"RETURNING {PRODUCT_COLUMNS}\n"
 _CHUNK = 400  # bound parameters per IN (...) list, well under SQLite's limit
 _INSERT_EVENT = """
 INSERT INTO events
@@ -188,16 +191,7 @@ def is_storage_fault(error: BaseException) -> bool:
     return code & 0xFF in _STORAGE_FAULT_CODES
 
 
-def event_hash(event_id: str) -> bytes:
-    """What the event log keeps of an erased event: a one-way hash of its id."""
-    return hashlib.sha256(event_id.encode("utf-8")).digest()
-
-
 _PURGE_WAIT_MS = 200  # how long the WAL purge after an erasure may wait for readers
-
-
-class StorageProbeFailed(Exception):
-    """The database cannot take a write now (see the message)."""
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -208,90 +202,83 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _row(values: Sequence[Any]) -> ProductRow:
-    return ProductRow(
-        idx=values[0],
-        product_id=values[1],
-        category=values[2],
-        rating_count=values[3],
-        star_sum=values[4],
-        histogram=(values[5], values[6], values[7], values[8], values[9]),
-        likes=values[10],
-        dislikes=values[11],
-        seq=values[12],
-    )
-
-
-@dataclass(frozen=True)
-class ProductTable:
-    """All product rows as columns (bulk load for the in-memory catalogue)."""
-
-    idx: npt.NDArray[np.int64]
-    product_ids: list[str]
-    categories: list[str]
-    rating_count: npt.NDArray[np.int64]
-    star_sum: npt.NDArray[np.int64]
-    histogram: npt.NDArray[np.int64]  # shape (n, 5)
-    likes: npt.NDArray[np.int64]
-    dislikes: npt.NDArray[np.int64]
-    seq: int  # the database's last sequence number when read
-    row_seq: npt.NDArray[np.int64]  # each row's last change
-
-
-JobResult = list[WriteResult] | ErasureResult
-
-
-@dataclass(frozen=True)
-class AppliedGroup:
-    """What one committed transaction did."""
-
-    results: list[JobResult]  # per job: one WriteResult per event, or an ErasureResult
-    products: list[ProductRow]  # final state of every product touched
-    seq: int  # the last sequence number after the commit
-    votes: list[VoteChange] = field(default_factory=list)  # every vote replaced, in order
-    seq_before: int = 0  # the last sequence number before this transaction
-
-
-@dataclass(frozen=True)
-class VoteTable:
-    """Every vote in force, as columns: the input of time-decayed sums."""
-
-    product_idx: npt.NDArray[np.int64]
-    is_rating: npt.NDArray[np.bool_]
-    value: npt.NDArray[np.int64]
-    occurred_at_us: npt.NDArray[np.int64]
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Re-raises SQLite's errors as StoreError (fault or not), naming the action."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"{action}: {exc}", fault=is_storage_fault(exc)) from exc
 
 
 class SQLiteStore:
     """The SQLite database behind the service. Not thread-safe: one writer thread uses it."""
 
     def __init__(
-        self, path: Path | str, synchronous: str = "FULL", busy_timeout_ms: int = 5000
+        self,
+        path: Path | str,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+        migrate: bool = True,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            str(self.path), check_same_thread=False, timeout=busy_timeout_ms / 1000
-        )
-        self.conn = conn
-        # Pragmas sqlite-utils leaves alone: WAL, durability and lock waits.
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(f"{self.path}: could not enable WAL journal (got {mode})")
-        conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self.location = str(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.path.parent}: {exc}", fault=True) from exc
+        self.synchronous = synchronous.upper()
         self.busy_timeout_ms = int(busy_timeout_ms)
-        # Deleted content is overwritten, so that an erased user leaves no bytes behind.
-        conn.execute("PRAGMA secure_delete=ON")
-        self.db = sqlite_utils.Database(conn)
-        migrations.apply(self.db)
+        with _translated(f"cannot open {self.path}"):
+            conn = sqlite3.connect(
+                str(self.path), check_same_thread=False, timeout=busy_timeout_ms / 1000
+            )
+            self.conn = conn
+            try:
+                # Pragmas sqlite-utils leaves alone: WAL, durability and lock waits.
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(
+                        f"{self.path}: could not enable WAL journal (got {mode})", fault=True
+                    )
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+                # Deleted content is overwritten, so that an erased user leaves no bytes behind.
+                conn.execute("PRAGMA secure_delete=ON")
+                self.db = sqlite_utils.Database(conn)
+                if migrate:
+                    migrations.apply(self.db)
+            except BaseException:
+                conn.close()
+                raise
 
     def close(self) -> None:
         """Checkpoints the WAL into the database file and closes the connection."""
         try:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with _translated("WAL checkpoint at close"):
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.conn.close()
+
+    def follower(self) -> SQLiteFollower:
+        return SQLiteFollower(self.path)
+
+    def migrate(self) -> list[str]:
+        """Creates or upgrades the schema; returns the names of the migrations applied now."""
+        with _translated("migrating the schema"):
+            before = {applied.name for applied in migrations.applied(self.db)}
+            migrations.apply(self.db)
+            return [name for name in self.applied_migrations() if name not in before]
+
+    def applied_migrations(self) -> list[str]:
+        with _translated("reading the migrations"):
+            return [
+                row[0]
+                for row in self.conn.execute(
+                    "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY id",
+                    (migrations.name,),
+                )
+            ]
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -299,47 +286,31 @@ class SQLiteStore:
         self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None
     ) -> AppliedGroup:
         """Applies every job (events, or an erasure) in one transaction, in order; commits
-        before returning. On any error the whole transaction is rolled back and re-raised."""
+        before returning. On any error the whole transaction is rolled back and StoreError
+        raised."""
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
-            seq_before = seq
-            touched: dict[str, ProductRow] = {}
-            votes: list[VoteChange] = []
-            results: list[JobResult] = []
-            erasing = False
-            pending: list[Sequence[Event]] = []  # consecutive event jobs, applied together
-
-            def flush() -> None:
-                nonlocal seq
-                if not pending:
-                    return
-                flat = [event for job in pending for event in job]
-                flat_results, seq = self._apply_events(flat, seq, recorded_at, touched, votes)
-                position = 0
-                for job in pending:
-                    results.append(flat_results[position : position + len(job)])
-                    position += len(job)
-                pending.clear()
-
-            for job in jobs:
-                if isinstance(job, Erasure):
-                    flush()
-                    erased = self._erase(job.user_id, seq + 1, recorded_at, touched, votes)
-                    seq = max(seq, erased.seq)
-                    erasing = erasing or erased.seq > 0
-                    results.append(erased)
-                    continue
-                pending.append(job)
-            flush()
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-        if erasing:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
+                seq_before = seq
+                touched: dict[str, ProductRow] = {}
+                votes: list[VoteChange] = []
+                results, seq = apply_jobs(
+                    jobs,
+                    seq,
+                    lambda events, at: self._apply_events(events, at, recorded_at, touched, votes),
+                    lambda user, at: self._erase(user, at, recorded_at, touched, votes),
+                )
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"write failed: {exc}", fault=is_storage_fault(exc)) from exc
+        if any(isinstance(r, ErasureResult) and r.seq for r in results):
             self._purge_wal()
         return AppliedGroup(
             results=results,
@@ -401,93 +372,22 @@ class SQLiteStore:
         votes: list[VoteChange],
     ) -> tuple[list[WriteResult], int]:
         """Applies events in order, reading and writing in bulk: one look-up of the ids,
-        one of the votes in force, then executemany writes of the final states. Each
-        recorded event takes the next sequence number; returns the results and the last."""
+        one of the votes in force, then executemany writes of the final states
+        (service/voting.py decides). Returns the results and the last sequence number."""
         conn = self.conn
-        known = self._known_event_ids([e.event_id for e in events])
-        ratings = self._current_votes(
-            "ratings",
-            "stars",
-            {(e.product_id, e.user_id) for e in events if isinstance(e, RatingEvent)},
+        plan = plan_events(
+            events,
+            self._known_event_ids([e.event_id for e in events]),
+            self._current_votes("ratings", "stars", rating_keys(events)),
+            self._current_votes("likes", "value", like_keys(events)),
+            seq,
+            recorded_at,
         )
-        likes = self._current_votes(
-            "likes",
-            "value",
-            {(e.product_id, e.user_id) for e in events if not isinstance(e, RatingEvent)},
-        )
-        results: list[WriteResult] = []
-        event_rows: list[tuple[Any, ...]] = []
-        final_ratings: dict[tuple[str, str], tuple[int, int, str]] = {}
-        final_likes: dict[tuple[str, str], tuple[int, int, str]] = {}
-        # Per product, in the order first changed: rating_count, star_sum, s1..s5, likes,
-        # dislikes; its latest non-empty category; the sequence number of its last change.
-        deltas: dict[str, list[int]] = {}
-        categories: dict[str, str] = {}
-        product_seq: dict[str, int] = {}
-        changes: list[tuple[str, str, int | None, int, int, int]] = []  # VoteChange fields
-        for event in events:
-            if event.event_id in known:
-                results.append(WriteResult(Outcome.DUPLICATE, 0))
-                continue
-            known.add(event.event_id)
-            seq += 1
-            is_rating = isinstance(event, RatingEvent)
-            if isinstance(event, RatingEvent):
-                kind, value, current_votes, final = "rating", event.stars, ratings, final_ratings
-            else:
-                kind, value, current_votes, final = "like", int(event.value), likes, final_likes
-            key = (event.product_id, event.user_id)
-            current = current_votes.get(key)
-            newer = current is None or (current[1], current[2]) < (
-                event.occurred_at_us,
-                event.event_id,
-            )
-            outcome = Outcome.APPLIED if newer else Outcome.SUPERSEDED
-            event_rows.append(
-                (
-                    event.event_id,
-                    seq,
-                    kind,
-                    event.product_id,
-                    event.user_id,
-                    value,
-                    event.occurred_at_us,
-                    outcome.name,
-                    recorded_at,
-                )
-            )
-            results.append(WriteResult(outcome, seq))
-            if not newer:
-                continue
-            state = (value, event.occurred_at_us, event.event_id)
-            current_votes[key] = final[key] = state
-            old = None if current is None else current[0]
-            product = event.product_id
-            delta = deltas.get(product)
-            if delta is None:
-                delta = deltas[product] = [0] * 9
-            if is_rating:
-                assert isinstance(event, RatingEvent)
-                if event.category:
-                    categories[product] = event.category
-                delta[1] += value
-                delta[1 + value] += 1
-                if old is None:
-                    delta[0] += 1
-                else:
-                    delta[1] -= old
-                    delta[1 + old] -= 1
-            else:
-                delta[7] += (value == 1) - (old == 1)
-                delta[8] += (value == -1) - (old == -1)
-            product_seq[product] = seq
-            old_time = 0 if current is None else current[1]
-            changes.append((product, kind, old, old_time, value, event.occurred_at_us))
-        if event_rows:
-            conn.executemany(_INSERT_EVENT, event_rows)
+        if plan.event_rows:
+            conn.executemany(_INSERT_EVENT, plan.event_rows)
         for table, column, final in (
-            ("ratings", "stars", final_ratings),
-            ("likes", "value", final_likes),
+            ("ratings", "stars", plan.ratings),
+            ("likes", "value", plan.likes),
         ):
             if final:
                 conn.executemany(
@@ -497,26 +397,28 @@ class SQLiteStore:
                     "event_id = excluded.event_id",
                     [(p, u, v, t, e) for (p, u), (v, t, e) in final.items()],
                 )
-        if deltas:
-            order = list(deltas)
-            conn.executemany(
-                _ENSURE_PRODUCT, [(p, categories.get(p, ""), product_seq[p]) for p in order]
+        if plan.deltas:
+            self._write_products(plan, touched, votes)
+        return plan.results, plan.seq
+
+    def _write_products(
+        self, plan: Plan, touched: dict[str, ProductRow], votes: list[VoteChange]
+    ) -> None:
+        conn = self.conn
+        updates = plan.product_updates()
+        conn.executemany(_ENSURE_PRODUCT, [(p, c, s) for p, c, _, s in updates])
+        conn.executemany(_ADD_TO_PRODUCT, [(c, *d, s, p) for p, c, d, s in updates])
+        order = [p for p, _, _, _ in updates]
+        for start in range(0, len(order), _CHUNK):
+            chunk = order[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT {PRODUCT_COLUMNS} FROM products WHERE product_id IN ({marks})", chunk
             )
-            conn.executemany(
-                _ADD_TO_PRODUCT,
-                [(categories.get(p, ""), *deltas[p], product_seq[p], p) for p in order],
-            )
-            for start in range(0, len(order), _CHUNK):
-                chunk = order[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE product_id IN ({marks})", chunk
-                )
-                for row in rows:
-                    touched[row[1]] = _row(row)
-            for product, kind, old, old_time, value, new_time in changes:
-                votes.append(VoteChange(touched[product].idx, kind, old, old_time, value, new_time))
-        return results, seq
+            for row in rows:
+                touched[row[1]] = product_row(row)
+        for product, kind, old, old_time, value, new_time in plan.changes:
+            votes.append(VoteChange(touched[product].idx, kind, old, old_time, value, new_time))
 
     def _purge_wal(self) -> None:
         """After an erasure the WAL still holds older page images with the erased rows:
@@ -524,12 +426,12 @@ class SQLiteStore:
         is committed already, so a failure, or a reader holding an old snapshot past a
         short wait, only postpones that to a later checkpoint."""
         conn = self.conn
-        conn.execute(f"PRAGMA busy_timeout={_PURGE_WAIT_MS}")  # the writer must not stall
-        try:
-            with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout={_PURGE_WAIT_MS}")  # the writer must not stall
+            try:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     def _erase(
         self,
@@ -560,23 +462,10 @@ class SQLiteStore:
             [(event_hash(e), erased_at) for e in event_ids],
         )
         conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        # Per product: rating_count, star_sum, s1..s5, likes, dislikes (as in _UPDATE_PRODUCT).
-        deltas: dict[str, list[int]] = {}
-        removed: list[tuple[str, str, int, int]] = []
-        for product_id, stars, occurred in ratings:
-            delta = deltas.setdefault(product_id, [0] * 9)
-            delta[0] -= 1
-            delta[1] -= stars
-            delta[1 + stars] -= 1
-            removed.append((product_id, "rating", stars, occurred))
-        for product_id, value, occurred in likes:
-            delta = deltas.setdefault(product_id, [0] * 9)
-            delta[7] -= value == 1
-            delta[8] -= value == -1
-            removed.append((product_id, "like", value, occurred))
+        deltas, removed = erasure_deltas(ratings, likes)
         for product_id, delta in deltas.items():
             row = conn.execute(_UPDATE_PRODUCT, ("", *delta, seq, product_id)).fetchone()
-            touched[product_id] = _row(row)
+            touched[product_id] = product_row(row)
         for product_id, kind, value, occurred in removed:
             votes.append(VoteChange(touched[product_id].idx, kind, value, occurred, None, 0))
         return ErasureResult(
@@ -613,35 +502,46 @@ class SQLiteStore:
             _rollback(conn)
             raise StorageProbeFailed(f"test write failed: {exc}") from exc
 
+    def save_weights_entry(self, row: WeightsRow) -> None:
+        """Records one weights version, committed before returning."""
+        conn = self.conn
+        columns = EXPORT_TABLES["weights_history"]
+        with _translated("recording the weights"):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"INSERT INTO weights_history ({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' * len(columns))})",
+                    row,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
     # -- reads ------------------------------------------------------------------------------
 
     def last_seq(self) -> int:
-        return int(self.conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+        with _translated("reading the sequence number"):
+            return _last_seq(self.conn)
 
     def load_products(self, after_seq: int = 0) -> ProductTable:
         """Every product row changed after ``after_seq`` (all of them for 0), in one read."""
-        conn = self.conn
-        conn.execute("BEGIN")
-        try:
-            seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
-            rows = conn.execute(
-                f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE seq > ? ORDER BY idx", (after_seq,)
-            ).fetchall()
-        finally:
-            conn.execute("COMMIT")
-        numbers = np.array([r[:1] + r[3:13] for r in rows], dtype=np.int64).reshape(-1, 11)
-        return ProductTable(
-            idx=numbers[:, 0].copy(),
-            product_ids=[r[1] for r in rows],
-            categories=[r[2] for r in rows],
-            rating_count=numbers[:, 1].copy(),
-            star_sum=numbers[:, 2].copy(),
-            histogram=numbers[:, 3:8].copy(),
-            likes=numbers[:, 8].copy(),
-            dislikes=numbers[:, 9].copy(),
-            seq=int(seq),
-            row_seq=numbers[:, 10].copy(),
-        )
+        with _translated("reading the products"):
+            return _load_products(self.conn, after_seq)
+
+    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
+        """Every rating and like in force with its product's idx (cleared likes excluded);
+        only those of the given product idx values when ``products`` is given."""
+        with _translated("reading the votes"):
+            return _load_votes(self.conn, products)
+
+    def load_weights_history(self) -> list[WeightsRow]:
+        """Every recorded weights version, oldest first."""
+        columns = ", ".join(EXPORT_TABLES["weights_history"])
+        with _translated("reading the weights history"):
+            rows = self.conn.execute(f"SELECT {columns} FROM weights_history ORDER BY version")
+            return [tuple(row) for row in rows]
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -652,76 +552,155 @@ class SQLiteStore:
         if last < seq:
             return f"the database is at sequence {last}, before the snapshot's {seq}"
         top = int(idx.max()) if idx.size else 0
-        count = self.conn.execute("SELECT count(*) FROM products WHERE idx <= ?", (top,))
-        if count.fetchone()[0] != idx.size:
-            return "the database holds other products"
-        step = max(1, idx.size // 64)
-        for i in range(0, idx.size, step):
-            row = self.conn.execute(
-                "SELECT product_id FROM products WHERE idx = ?", (int(idx[i]),)
-            ).fetchone()
-            if row is None or row[0] != product_ids[i]:
-                return f"product {int(idx[i])} differs"
+        with _translated("checking the snapshot"):
+            count = self.conn.execute("SELECT count(*) FROM products WHERE idx <= ?", (top,))
+            if count.fetchone()[0] != idx.size:
+                return "the database holds other products"
+            step = max(1, idx.size // 64)
+            for i in range(0, idx.size, step):
+                row = self.conn.execute(
+                    "SELECT product_id FROM products WHERE idx = ?", (int(idx[i]),)
+                ).fetchone()
+                if row is None or row[0] != product_ids[i]:
+                    return f"product {int(idx[i])} differs"
         return ""
 
-    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
-        """Every rating and like in force with its product's idx (cleared likes excluded);
-        only those of the given product idx values when ``products`` is given."""
-        query = """
-            SELECT p.idx, 1, r.stars, r.occurred_at_us
-            FROM ratings r JOIN products p ON p.product_id = r.product_id {where}
-            UNION ALL
-            SELECT p.idx, 0, l.value, l.occurred_at_us
-            FROM likes l JOIN products p ON p.product_id = l.product_id
-            WHERE l.value != 0 {also}
-            """
-        if products is None:
-            rows = self.conn.execute(query.format(where="", also="")).fetchall()
-        else:
-            rows = []
-            wanted = list(products)
-            for start in range(0, len(wanted), 400):
-                chunk = wanted[start : start + 400]
-                marks = ",".join("?" * len(chunk))
-                sql = query.format(
-                    where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})"
-                )
-                rows += self.conn.execute(sql, (*chunk, *chunk)).fetchall()
-        table = np.array(rows, dtype=np.int64).reshape(-1, 4)
-        return VoteTable(
-            product_idx=table[:, 0].copy(),
-            is_rating=table[:, 1] == 1,
-            value=table[:, 2].copy(),
-            occurred_at_us=table[:, 3].copy(),
-        )
-
     def count_events(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        with _translated("counting events"):
+            return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def aggregate_mismatches(self) -> list[str]:
         """Products whose stored aggregates differ from a recount of the votes (should be none)."""
-        recount = self.conn.execute(
-            """
-            WITH r AS (
-                SELECT product_id, count(*) AS n, sum(stars) AS s,
-                       sum(stars = 1) AS s1, sum(stars = 2) AS s2, sum(stars = 3) AS s3,
-                       sum(stars = 4) AS s4, sum(stars = 5) AS s5
-                FROM ratings GROUP BY product_id),
-            l AS (
-                SELECT product_id, sum(value = 1) AS likes, sum(value = -1) AS dislikes
-                FROM likes GROUP BY product_id)
-            SELECT p.product_id FROM products p
-            LEFT JOIN r ON r.product_id = p.product_id
-            LEFT JOIN l ON l.product_id = p.product_id
-            WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
-               OR p.s1 != coalesce(r.s1, 0) OR p.s2 != coalesce(r.s2, 0)
-               OR p.s3 != coalesce(r.s3, 0) OR p.s4 != coalesce(r.s4, 0)
-               OR p.s5 != coalesce(r.s5, 0)
-               OR p.likes != coalesce(l.likes, 0) OR p.dislikes != coalesce(l.dislikes, 0)
-            UNION
-            SELECT product_id FROM ratings WHERE product_id NOT IN (SELECT product_id FROM products)
-            UNION
-            SELECT product_id FROM likes WHERE product_id NOT IN (SELECT product_id FROM products)
-            """
-        ).fetchall()
+        with _translated("recounting"):
+            recount = self.conn.execute(RECOUNT_MISMATCHES).fetchall()
         return sorted(r[0] for r in recount)
+
+    # -- export and import ------------------------------------------------------------------
+
+    def export(self, chunk: int = 10_000) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        """("seq", [(last sequence number,)]), then the rows of each table of EXPORT_TABLES
+        in chunks: all read in one transaction, so a consistent copy of a live database."""
+        conn = self.conn
+        with _translated("exporting"):
+            conn.execute("BEGIN")
+            try:
+                yield "seq", [(_last_seq(conn),)]
+                for table, names in EXPORT_TABLES.items():
+                    cursor = conn.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1")
+                    while rows := cursor.fetchmany(chunk):
+                        yield table, [tuple(row) for row in rows]
+            finally:
+                conn.execute("COMMIT")
+
+    def restore(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Inserts exported rows as they are (into an empty database; finish_restore commits).
+        Weights versions the target holds already are kept (as PostgresStore does)."""
+        columns = EXPORT_TABLES[table]
+        conn = self.conn
+        # Only a version conflict is skipped (INSERT OR IGNORE would skip CHECK failures too).
+        keep = " ON CONFLICT (version) DO NOTHING" if table == "weights_history" else ""
+        with _translated(f"importing {table}"):
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' * len(columns))}){keep}",
+                rows,
+            )
+
+    def finish_restore(self, seq: int) -> None:
+        """Sets the sequence number and commits what restore() inserted, if the aggregates
+        equal a recount; rolls everything back otherwise."""
+        conn = self.conn
+        with _translated("finishing the import"):
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
+                wrong = conn.execute(RECOUNT_MISMATCHES).fetchall()
+                if wrong:
+                    raise StoreError(
+                        f"imported aggregates differ from a recount for {len(wrong)} products",
+                        fault=False,
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    def abort_restore(self) -> None:
+        """Rolls back what restore() inserted (an import that failed before finish_restore)."""
+        _rollback(self.conn)
+
+
+class SQLiteFollower:
+    """The change feed's reader: its own connection, polled (SQLite cannot notify)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        self._wake = threading.Event()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            with _translated(f"cannot open {self._path}"):
+                conn = sqlite3.connect(str(self._path), check_same_thread=False, timeout=5)
+                conn.execute("PRAGMA busy_timeout=5000")
+            self._conn = conn
+        return self._conn
+
+    def wait(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def last_seq(self) -> int:
+        with _translated("reading the sequence number"):
+            return _last_seq(self._connection())
+
+    def load_products(self, after_seq: int = 0) -> ProductTable:
+        with _translated("reading the products"):
+            return _load_products(self._connection(), after_seq)
+
+    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
+        with _translated("reading the votes"):
+            return _load_votes(self._connection(), products)
+
+    def close(self) -> None:
+        self._wake.set()
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _last_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+
+
+def _load_products(conn: sqlite3.Connection, after_seq: int) -> ProductTable:
+    conn.execute("BEGIN")
+    try:
+        seq = _last_seq(conn)
+        rows = conn.execute(
+            f"SELECT {PRODUCT_COLUMNS} FROM products WHERE seq > ? ORDER BY idx", (after_seq,)
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    return ProductTable.from_rows(rows, seq)
+
+
+def _load_votes(conn: sqlite3.Connection, products: Sequence[int] | None) -> VoteTable:
+    if products is None:
+        rows = conn.execute(LOAD_VOTES.format(where="", also="")).fetchall()
+    else:
+        rows = []
+        wanted = list(products)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = LOAD_VOTES.format(
+                where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})"
+            )
+            rows += conn.execute(sql, (*chunk, *chunk)).fetchall()
+    return VoteTable.from_rows(rows)

@@ -1,0 +1,137 @@
+"""What only the PostgreSQL store has to get right: several writers at once (replicas),
+connections lost under it, and commits notified to followers. On a real server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from service.domain import LikeEvent, LikeValue, Outcome, RatingEvent
+from service.storage import DatabaseURL, StoreError
+from service.store_postgres import PostgresStore
+
+
+@pytest.fixture
+def stores(pg_url: str) -> Iterator[list[PostgresStore]]:
+    opened = [PostgresStore(pg_url) for _ in range(3)]
+    yield opened
+    for store in opened:
+        store.close()
+
+
+def test_replicas_writing_at_once_take_dense_sequence_numbers_and_lose_nothing(
+    stores: list[PostgresStore],
+) -> None:
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def write(replica: int) -> None:
+        for group in range(30):
+            events = [
+                RatingEvent(f"r{replica}-{group}-{i}", f"p{i % 4}", f"u{group % 6}", 1 + i % 5, i)
+                for i in range(5)
+            ]
+            events.append(LikeEvent(f"l{replica}-{group}", "p0", f"u{replica}", LikeValue.LIKE, 1))
+            applied = stores[replica].apply([events])
+            with lock:
+                seqs.extend(r.seq for r in applied.results[0] if r.seq)  # type: ignore[union-attr]
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert list(range(1, 3 * 30 * 6 + 1)) == sorted(seqs)
+    assert 3 * 30 * 6 == stores[0].last_seq() == stores[0].count_events()
+    assert [] == stores[0].aggregate_mismatches()
+
+
+def test_products_created_by_several_replicas_are_numbered_without_gaps(
+    stores: list[PostgresStore],
+) -> None:
+    for i in range(9):
+        stores[i % 3].apply([[RatingEvent(f"e{i}", f"new-{i}", "u", 3, 1)]])
+
+    table = stores[1].load_products()
+
+    assert list(range(1, 10)) == table.idx.tolist()
+
+
+def test_a_write_is_retried_on_a_new_connection_when_its_connection_was_killed(
+    pg_url: str,
+) -> None:
+    store = PostgresStore(pg_url)
+    try:
+        store.apply([[RatingEvent("first", "p", "u", 4, 1)]])
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'reviewrank' AND pid <> pg_backend_pid()) AS t"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+
+        applied = store.apply([[RatingEvent("second", "p", "v", 2, 1)]])
+
+        assert [Outcome.APPLIED] == [r.outcome for r in applied.results[0]]  # type: ignore[union-attr]
+        assert (2, 6) == (applied.products[0].rating_count, applied.products[0].star_sum)
+    finally:
+        store.close()
+
+
+def test_a_replayed_group_after_an_unknown_commit_outcome_is_all_duplicate(
+    stores: list[PostgresStore],
+) -> None:
+    """What a retry after a lost acknowledgement sees: the first commit stands, once."""
+    events = [RatingEvent("once", "p", "u", 5, 1), LikeEvent("twice", "p", "u", LikeValue.LIKE, 1)]
+    stores[0].apply([events])
+
+    replay = stores[1].apply([events])
+
+    assert [Outcome.DUPLICATE] * 2 == [r.outcome for r in replay.results[0]]  # type: ignore[union-attr]
+    assert (1, 5, 1) == (
+        stores[1].load_products().rating_count[0],
+        stores[1].load_products().star_sum[0],
+        stores[1].load_products().likes[0],
+    )
+
+
+def test_a_follower_is_woken_by_another_replicas_commit_long_before_its_poll(
+    stores: list[PostgresStore],
+) -> None:
+    follower = stores[0].follower()
+    try:
+        follower.wait(0)  # connects and LISTENs
+        threading.Timer(0.2, lambda: stores[1].apply([[RatingEvent("x", "p", "u", 3, 1)]])).start()
+        started = time.monotonic()
+
+        follower.wait(60)
+
+        assert time.monotonic() - started < 30  # woken by NOTIFY, not by the 60 s timeout
+        assert 1 == follower.last_seq()
+        assert ["p"] == follower.load_products(after_seq=0).product_ids
+    finally:
+        follower.close()
+
+
+def test_an_unreachable_server_is_a_storage_fault_naming_the_host_without_the_password() -> None:
+    url = "postgresql://reviewrank:s3cret@127.0.0.1:1/nowhere"
+
+    with pytest.raises(StoreError) as raised:
+        PostgresStore(url, connect_timeout_seconds=1)
+
+    assert raised.value.fault
+    assert "127.0.0.1:1" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+    assert "s3cret" not in DatabaseURL.parse(url).display
+
+
+def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresStore]) -> None:
+    assert [] == stores[0].migrate()
+    assert ["m001_initial", "m002_erasure", "m003_weights_history"] == (
+        stores[0].applied_migrations()
+    )

@@ -1,0 +1,277 @@
+"""Export and import (service/transfer.py) and the migrate/export/import commands, on real
+SQLite files and the real PostgreSQL of the test session."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.cli import main
+from service.domain import Erasure, LikeEvent, LikeValue, RatingEvent
+from service.storage import EXPORT_TABLES, DatabaseURL, Store, StoreError, open_store
+from service.transfer import TransferError, export_to, import_from
+
+ALL_MIGRATIONS = "m001_initial, m002_erasure, m003_weights_history"
+WEIGHTS_ROW = (1, 1_700_000_000_000_000, "file", "data/weights.toml", "startup", "", "", None,
+               "ab" * 32, "[profiles.default]\n")  # fmt: skip
+
+
+def sqlite_store(path: Path) -> Store:
+    return open_store(DatabaseURL.for_path(path))
+
+
+def postgres_store(url: str) -> Store:
+    return open_store(DatabaseURL.parse(url))
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[Store]:
+    """A SQLite database holding every kind of row: applied, superseded and duplicate
+    events, a cleared like, an erased user, a weights version."""
+    store = sqlite_store(tmp_path / "source.db")
+    store.apply(
+        [
+            [
+                RatingEvent("e1", "p1", "u1", 4, 100, category="books"),
+                RatingEvent("e2", "p1", "u2", 5, 110),
+                LikeEvent("e3", "p2", "u1", LikeValue.LIKE, 120),
+                LikeEvent("e4", "p1", "u3", LikeValue.DISLIKE, 130),
+                RatingEvent("e5", "p2", "ü-ser", 3, 140, category="künste"),
+            ]
+        ],
+        now_us=1_000,
+    )
+    store.apply(
+        [
+            [
+                RatingEvent("e6", "p1", "u1", 2, 50),  # older than e1: SUPERSEDED
+                RatingEvent("e1", "p1", "u1", 4, 100),  # DUPLICATE
+                LikeEvent("e7", "p2", "u1", LikeValue.CLEAR, 200),
+                LikeEvent("e8", "p1", "u2", LikeValue.LIKE, 210),
+            ],
+            Erasure("u2"),
+        ],
+        now_us=2_000,
+    )
+    store.save_weights_entry(WEIGHTS_ROW)
+    yield store
+    store.close()
+
+
+def dump(store: Store) -> dict[str, Any]:
+    """Everything an export carries, each table's rows sorted (collations differ)."""
+    parts = list(store.export(chunk=3))
+    tables: dict[str, list[tuple[Any, ...]]] = {table: [] for table in EXPORT_TABLES}
+    for table, rows in parts[1:]:
+        tables[table] += rows
+    return {"seq": parts[0][1][0][0]} | {t: sorted(rows, key=repr) for t, rows in tables.items()}
+
+
+def test_sqlite_to_postgresql_to_sqlite_keeps_every_row_and_the_sequence(
+    source: Store, tmp_path: Path, pg_url: str
+) -> None:
+    original = dump(source)
+    export_to(source, tmp_path / "first.jsonl.gz")
+    postgres = postgres_store(pg_url)
+    try:
+        import_from(postgres, tmp_path / "first.jsonl.gz", chunk=2)
+        in_postgres = dump(postgres)
+        export_to(postgres, tmp_path / "second.jsonl")
+    finally:
+        postgres.close()
+    back = sqlite_store(tmp_path / "back.db")
+    try:
+        import_from(back, tmp_path / "second.jsonl", chunk=2)
+        round_trip = dump(back)
+    finally:
+        back.close()
+
+    assert {"APPLIED", "SUPERSEDED"} == {row[7] for row in original["events"]}
+    assert 2 == len(original["erased_events"])  # u2's e2 and e8, kept as hashes
+    assert 0 in {row[2] for row in original["likes"]}  # the cleared like
+    assert original == in_postgres
+    assert original == round_trip
+
+
+def test_import_into_a_database_with_events_is_refused_and_changes_nothing(
+    source: Store, tmp_path: Path, pg_url: str
+) -> None:
+    export_to(source, tmp_path / "export.jsonl")
+    target = postgres_store(pg_url)
+    try:
+        target.apply([[RatingEvent("x1", "px", "ux", 5, 10)]])
+        before = dump(target)
+        with pytest.raises(TransferError, match="not empty"):
+            import_from(target, tmp_path / "export.jsonl")
+        assert before == dump(target)
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_truncated_export_is_refused_and_the_target_stays_empty(
+    source: Store, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    export_to(source, tmp_path / "export.jsonl.gz")
+    data = (tmp_path / "export.jsonl.gz").read_bytes()
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) * 3 // 4])
+    if backend == "sqlite":
+        target = sqlite_store(tmp_path / "target.db")
+    else:
+        target = postgres_store(request.getfixturevalue("pg_url"))
+    try:
+        empty = dump(target)
+        with pytest.raises(TransferError, match="truncated"):
+            import_from(target, tmp_path / "cut.jsonl.gz", chunk=1)
+        assert empty == dump(target)
+    finally:
+        target.close()
+
+
+def test_an_export_without_its_footer_is_refused_and_the_target_stays_empty(
+    source: Store, tmp_path: Path
+) -> None:
+    export_to(source, tmp_path / "export.jsonl")
+    lines = (tmp_path / "export.jsonl").read_bytes().splitlines(keepends=True)
+    (tmp_path / "cut.jsonl").write_bytes(b"".join(lines[:-1]))
+    target = sqlite_store(tmp_path / "target.db")
+    try:
+        with pytest.raises(TransferError, match="without its footer"):
+            import_from(target, tmp_path / "cut.jsonl", chunk=1)
+        assert 0 == target.count_events()
+        assert 0 == target.last_seq()
+    finally:
+        target.close()
+
+
+def test_an_export_with_a_row_missing_is_refused_by_the_footer_counts(
+    source: Store, tmp_path: Path
+) -> None:
+    export_to(source, tmp_path / "export.jsonl")
+    lines = (tmp_path / "export.jsonl").read_bytes().splitlines(keepends=True)
+    lines.remove(next(line for line in lines if line.startswith(b'{"t": "events"')))
+    (tmp_path / "edited.jsonl").write_bytes(b"".join(lines))
+    target = sqlite_store(tmp_path / "target.db")
+    try:
+        with pytest.raises(TransferError, match="events 5 \\(footer 6\\)"):
+            import_from(target, tmp_path / "edited.jsonl")
+        assert 0 == target.count_events()
+    finally:
+        target.close()
+
+
+def test_an_export_whose_aggregates_differ_from_the_votes_is_refused(
+    source: Store, tmp_path: Path
+) -> None:
+    export_to(source, tmp_path / "export.jsonl")
+    text = (tmp_path / "export.jsonl").read_text()
+    # A rating dropped from the votes and from the footer: counts match, the recount not.
+    rating = next(line for line in text.splitlines() if line.startswith('{"t": "ratings"'))
+    text = text.replace(rating + "\n", "").replace('"ratings": 2', '"ratings": 1')
+    (tmp_path / "edited.jsonl").write_text(text)
+    target = sqlite_store(tmp_path / "target.db")
+    try:
+        with pytest.raises(StoreError, match="differ from a recount"):
+            import_from(target, tmp_path / "edited.jsonl")
+        assert 0 == target.count_events()
+    finally:
+        target.close()
+
+
+def test_an_import_keeps_the_weights_versions_the_target_holds(
+    source: Store, tmp_path: Path
+) -> None:
+    export_to(source, tmp_path / "export.jsonl")
+    target = sqlite_store(tmp_path / "target.db")
+    own = (1, 5, "inline", "inline", "rpc", "ops", "target's own", None, "cd" * 32, "x = 1\n")
+    try:
+        target.save_weights_entry(own)
+        import_from(target, tmp_path / "export.jsonl")
+        assert [own] == target.load_weights_history()
+        assert 6 == target.count_events()
+    finally:
+        target.close()
+
+
+def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert 0 == main(["migrate", "--database-url", pg_url])
+    out = capsys.readouterr().out
+    assert f"applied 3 migrations: {ALL_MIGRATIONS}" in out
+    assert f"schema up to date: {ALL_MIGRATIONS}" in out
+
+
+def test_migrate_run_again_applies_nothing(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["migrate", "--database-url", pg_url])
+    capsys.readouterr()
+    assert 0 == main(["migrate", "--database-url", pg_url])
+    out = capsys.readouterr().out
+    assert "nothing to apply" in out
+    assert f"schema up to date: {ALL_MIGRATIONS}" in out
+
+
+def test_migrate_creates_the_schema_of_a_new_sqlite_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
+    assert f"applied 3 migrations: {ALL_MIGRATIONS}" in capsys.readouterr().out
+
+
+def test_migrate_never_prints_the_password_of_the_url(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_password = pg_url.replace("postgres@", "postgres:s3cret-pw@", 1)
+    assert 0 == main(["migrate", "--database-url", with_password])
+    captured = capsys.readouterr()
+    assert "s3cret-pw" not in captured.out + captured.err
+    assert "postgres:***@" in captured.out
+
+
+def test_export_and_import_commands_move_a_sqlite_database_to_postgresql(
+    source: Store, tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = str(tmp_path / "source.db")
+    export = str(tmp_path / "export.jsonl.gz")
+    assert 0 == main(["export", "--database", database, "--output", export])
+    exported = capsys.readouterr().err
+    assert 0 == main(["import", "--from-export", export, "--database-url", pg_url])
+    imported = capsys.readouterr().out
+    target = postgres_store(pg_url)
+    try:
+        assert dump(source) == dump(target)
+    finally:
+        target.close()
+    assert "at sequence 9" in exported
+    assert re.search(r"events +6\n", exported)
+    assert re.search(r"events +6\n", imported)
+
+
+def test_import_command_reports_a_refused_import_and_exits_non_zero(
+    source: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export_to(source, tmp_path / "export.jsonl")
+    target = str(tmp_path / "source.db")  # not empty
+    assert 1 == main(["import", "--from-export", str(tmp_path / "export.jsonl"), "--database",
+                      target])  # fmt: skip
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_export_to_stdout_is_the_export_file_format(
+    source: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert 0 == main(["export", "--database", str(tmp_path / "source.db"), "--output", "-"])
+    lines = capsys.readouterr().out.splitlines()
+    assert '"format": "reviewrank-export"' in lines[0]
+    assert lines[-1].startswith('{"end": "reviewrank-export"')
+
+
+def test_gzip_export_files_are_gzip(source: Store, tmp_path: Path) -> None:
+    export_to(source, tmp_path / "export.jsonl.gz")
+    with gzip.open(tmp_path / "export.jsonl.gz", "rt") as file:
+        assert '"format": "reviewrank-export"' in file.readline()
