@@ -82,7 +82,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         try:
             if args.if_empty and app.catalogue.seq > 0:
                 print(
-                    f"{settings.database} already holds {app.catalogue.seq} events: not importing"
+                    f"{settings.storage.display} already holds {app.catalogue.seq} events:"
+                    " not importing"
                 )
                 return 0
 

@@ -4,8 +4,8 @@ Python runs one thread of Python at a time per process, so one process uses abou
 core. The supervisor reserves the port (a socket bound with SO_REUSEPORT that never
 listens, so that no other program takes the port), then starts N ``reviewrank serve``
 worker processes that bind the same port with SO_REUSEPORT: the kernel spreads
-connections across them. All write to the same SQLite database (one transaction at a
-time, in sequence-number order) and follow each other's writes through the change feed
+connections across them. All write to the same database, SQLite or PostgreSQL (one transaction
+at a time, in sequence-number order) and follow each other's writes through the change feed
 (service/feed.py). The supervisor forwards SIGTERM, SIGINT and SIGHUP to the workers,
 restarts a worker that dies, and exits when they have all stopped.
 """
