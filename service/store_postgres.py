@@ -50,7 +50,14 @@ from service.storage import (
     event_hash,
     product_row,
 )
-from service.voting import Plan, erasure_deltas, like_keys, plan_events, rating_keys
+from service.voting import (
+    erasure_deltas,
+    erasure_result,
+    like_keys,
+    plan_events,
+    rating_keys,
+    vote_changes,
+)
 
 T = TypeVar("T")
 
@@ -141,7 +148,7 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
     ),
 ]
 
-# Column types of each exported table, for COPY and for unnest().
+# Adds the deltas of several products in one statement; returns the rows as they are now.
 _PRODUCT_UPDATE = f"""
 UPDATE products AS p SET
     category = CASE WHEN d.category <> '' THEN d.category ELSE p.category END,
@@ -390,13 +397,8 @@ class PostgresStore:
                 cur.execute(query, _columns(rows, 5))
         if plan.deltas:
             self._write_products(cur, plan.product_updates(), touched)
-            self._vote_changes(plan, touched, votes)
+            votes += vote_changes(plan.changes, touched)
         return plan.results, plan.seq
-
-    @staticmethod
-    def _vote_changes(plan: Plan, touched: dict[str, ProductRow], votes: list[VoteChange]) -> None:
-        for product, kind, old, old_time, value, new_time in plan.changes:
-            votes.append(VoteChange(touched[product].idx, kind, old, old_time, value, new_time))
 
     def _write_products(
         self,
@@ -462,14 +464,8 @@ class PostgresStore:
         deltas, removed = erasure_deltas(ratings, likes)
         if deltas:
             self._write_products(cur, [(p, "", d, seq) for p, d in deltas.items()], touched)
-        for product_id, kind, value, occurred in removed:
-            votes.append(VoteChange(touched[product_id].idx, kind, value, occurred, None, 0))
-        return ErasureResult(
-            ratings_removed=len(ratings),
-            likes_removed=sum(1 for row in likes if row[1] != 0),
-            events_erased=len(event_ids),
-            seq=seq,
-        )
+        votes += vote_changes(removed, touched)
+        return erasure_result(ratings, likes, len(event_ids), seq)
 
     def probe(self, min_free_bytes: int = 0) -> None:
         """Raises StorageProbeFailed unless a small write transaction commits (the free

@@ -45,7 +45,15 @@ from service.storage import (
     event_hash,
     product_row,
 )
-from service.voting import Plan, erasure_deltas, like_keys, plan_events, rating_keys
+from service.voting import (
+    Plan,
+    erasure_deltas,
+    erasure_result,
+    like_keys,
+    plan_events,
+    rating_keys,
+    vote_changes,
+)
 
 migrations = Migrations("reviewrank")
 
@@ -417,8 +425,7 @@ class SQLiteStore:
             )
             for row in rows:
                 touched[row[1]] = product_row(row)
-        for product, kind, old, old_time, value, new_time in plan.changes:
-            votes.append(VoteChange(touched[product].idx, kind, old, old_time, value, new_time))
+        votes += vote_changes(plan.changes, touched)
 
     def _purge_wal(self) -> None:
         """After an erasure the WAL still holds older page images with the erased rows:
@@ -466,14 +473,8 @@ class SQLiteStore:
         for product_id, delta in deltas.items():
             row = conn.execute(_UPDATE_PRODUCT, ("", *delta, seq, product_id)).fetchone()
             touched[product_id] = product_row(row)
-        for product_id, kind, value, occurred in removed:
-            votes.append(VoteChange(touched[product_id].idx, kind, value, occurred, None, 0))
-        return ErasureResult(
-            ratings_removed=len(ratings),
-            likes_removed=sum(1 for row in likes if row[1] != 0),
-            events_erased=len(event_ids),
-            seq=seq,
-        )
+        votes += vote_changes(removed, touched)
+        return erasure_result(ratings, likes, len(event_ids), seq)
 
     def probe(self, min_free_bytes: int = 0) -> None:
         """Raises StorageProbeFailed unless the filesystem holding the database has

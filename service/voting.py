@@ -9,14 +9,26 @@ for every backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from service.domain import Event, Outcome, RatingEvent, WriteResult
+from service.domain import (
+    ErasureResult,
+    Event,
+    Outcome,
+    ProductRow,
+    RatingEvent,
+    VoteChange,
+    WriteResult,
+)
 
 # A vote in force: (value, occurred_at_us, event_id); value is stars, or 1/-1/0 for likes.
 Vote = tuple[int, int, str]
 VoteKey = tuple[str, str]  # (product_id, user_id)
+
+# A vote replaced or removed: (product_id, kind, old value or None, old time, new value or
+# None when removed, new time); with the product's idx, a VoteChange (decayed sums).
+Change = tuple[str, str, int | None, int, int | None, int]
 
 # Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes.
 DELTA_SIZE = 9
@@ -37,8 +49,7 @@ class Plan:
     deltas: dict[str, list[int]] = field(default_factory=dict)  # product -> DELTA_SIZE ints
     categories: dict[str, str] = field(default_factory=dict)  # latest non-empty category
     product_seq: dict[str, int] = field(default_factory=dict)  # sequence of the last change
-    # (product_id, kind, old value or None, old time, new value, new time), for decayed sums.
-    changes: list[tuple[str, str, int | None, int, int, int]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # every vote replaced, in order
     seq: int = 0  # the last sequence number taken
 
     def product_updates(self) -> list[tuple[str, str, list[int], int]]:
@@ -133,20 +144,43 @@ def plan_events(
 
 def erasure_deltas(
     ratings: Sequence[tuple[str, int, int]], likes: Sequence[tuple[str, int, int]]
-) -> tuple[dict[str, list[int]], list[tuple[str, str, int, int]]]:
-    """What removing votes does: per product the (negative) delta, and per vote removed
-    (product_id, kind, value, occurred_at_us). Votes are (product_id, value, occurred_at_us)."""
+) -> tuple[dict[str, list[int]], list[Change]]:
+    """What removing votes does: per product the (negative) delta, and the change of each
+    vote removed. Votes are (product_id, value, occurred_at_us)."""
     deltas: dict[str, list[int]] = {}
-    removed: list[tuple[str, str, int, int]] = []
+    removed: list[Change] = []
     for product_id, stars, occurred in ratings:
         delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
         delta[0] -= 1
         delta[1] -= stars
         delta[1 + stars] -= 1
-        removed.append((product_id, "rating", stars, occurred))
+        removed.append((product_id, "rating", stars, occurred, None, 0))
     for product_id, value, occurred in likes:
         delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
         delta[LIKES] -= value == 1
         delta[DISLIKES] -= value == -1
-        removed.append((product_id, "like", value, occurred))
+        removed.append((product_id, "like", value, occurred, None, 0))
     return deltas, removed
+
+
+def erasure_result(
+    ratings: Sequence[tuple[str, int, int]],
+    likes: Sequence[tuple[str, int, int]],
+    events_erased: int,
+    seq: int,
+) -> ErasureResult:
+    """What an erasure reports: a cleared like is removed but not counted."""
+    return ErasureResult(
+        ratings_removed=len(ratings),
+        likes_removed=sum(1 for row in likes if row[1] != 0),
+        events_erased=events_erased,
+        seq=seq,
+    )
+
+
+def vote_changes(changes: Iterable[Change], products: Mapping[str, ProductRow]) -> list[VoteChange]:
+    """The changes with each product's idx, from the product rows as written."""
+    return [
+        VoteChange(products[product].idx, kind, old, old_time, new, new_time)
+        for product, kind, old, old_time, new, new_time in changes
+    ]
