@@ -36,6 +36,10 @@ _POSTGRES_SCHEMES = ("postgresql", "postgres")
 PRODUCT_COLUMNS = (
     "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
 )
+# The numeric columns of a product row, in that order (ProductTable.from_numbers).
+PRODUCT_NUMBERS = (
+    "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
+)  # fmt: skip
 # Tables an export carries, with their columns, in an order that restores cleanly.
 EXPORT_TABLES: dict[str, tuple[str, ...]] = {
     "products": tuple(c.strip() for c in PRODUCT_COLUMNS.split(",")),
@@ -161,11 +165,23 @@ class ProductTable:
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], seq: int) -> ProductTable:
         """From rows of PRODUCT_COLUMNS."""
-        numbers = np.array([(r[0], *r[3:13]) for r in rows], dtype=np.int64).reshape(-1, 11)
+        numbers = np.array([(r[0], *r[3:13]) for r in rows], dtype=np.int64)
+        return cls.from_numbers(numbers, [r[1] for r in rows], [r[2] for r in rows], seq)
+
+    @classmethod
+    def from_numbers(
+        cls,
+        numbers: npt.NDArray[np.int64],
+        product_ids: list[str],
+        categories: list[str],
+        seq: int,
+    ) -> ProductTable:
+        """From one row of PRODUCT_NUMBERS per product, and its id and category."""
+        numbers = numbers.reshape(-1, len(PRODUCT_NUMBERS))
         return cls(
             idx=numbers[:, 0].copy(),
-            product_ids=[r[1] for r in rows],
-            categories=[r[2] for r in rows],
+            product_ids=product_ids,
+            categories=categories,
             rating_count=numbers[:, 1].copy(),
             star_sum=numbers[:, 2].copy(),
             histogram=numbers[:, 3:8].copy(),

@@ -38,6 +38,7 @@ from service.storage import (
     EXPORT_TABLES,
     LOAD_VOTES,
     PRODUCT_COLUMNS,
+    PRODUCT_NUMBERS,
     RECOUNT_MISMATCHES,
     AppliedGroup,
     DatabaseURL,
@@ -208,6 +209,7 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self.location = DatabaseURL.parse(url).display
+        self._restoring: psycopg.Connection[Any] | None = None  # an import's transaction
         self._busy_timeout_ms = int(busy_timeout_ms)
         # Waits for another replica's write transaction are bounded like SQLite's busy timeout.
         options = (
@@ -574,16 +576,11 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"exporting: {exc}", fault=_retryable(exc)) from exc
 
-    _restoring: psycopg.Connection[Any] | None = None
-
     def restore(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
         """Copies exported rows in (COPY), in a transaction that finish_restore commits."""
         columns = EXPORT_TABLES[table]
         try:
-            if self._restoring is None:
-                self._restoring = self._pool.getconn()
-                self._restoring.execute("BEGIN")
-            conn = self._restoring
+            conn = self._restore_connection()
             with conn.cursor() as cur:
                 if table == "weights_history":  # the target's own versions are kept
                     existing = {r[0] for r in cur.execute("SELECT version FROM weights_history")}
@@ -600,10 +597,7 @@ class PostgresStore:
 
     def finish_restore(self, seq: int) -> None:
         try:
-            if self._restoring is None:
-                self._restoring = self._pool.getconn()
-                self._restoring.execute("BEGIN")
-            conn = self._restoring
+            conn = self._restore_connection()
             conn.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
             wrong = conn.execute(RECOUNT_MISMATCHES).fetchall()
             if wrong:
@@ -621,6 +615,18 @@ class PostgresStore:
         except BaseException:
             self._abandon_restore()
             raise
+
+    def _restore_connection(self) -> psycopg.Connection[Any]:
+        """The connection of the import under way, in its open transaction."""
+        if self._restoring is None:
+            conn = self._pool.getconn()
+            try:
+                conn.execute("BEGIN")
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
+            self._restoring = conn
+        return self._restoring
 
     def abort_restore(self) -> None:
         """Rolls back what restore() copied in (an import that failed before finish_restore)."""
@@ -650,12 +656,9 @@ def _last_seq(conn: psycopg.Connection[Any]) -> int:
 # and categories as two text arrays (decoded by psycopg's C loader). All three
 # aggregates consume the same rows in one pass, so they line up; each row carries its
 # idx. No Python object is made per row but the strings.
-_NUMBER_COLUMNS = (
-    "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
-)  # fmt: skip
 _LOAD_PAGE = f"""
 SELECT count(*), max(idx),
-    string_agg({" || ".join(f"int8send({c}::int8)" for c in _NUMBER_COLUMNS)}, ''::bytea),
+    string_agg({" || ".join(f"int8send({c}::int8)" for c in PRODUCT_NUMBERS)}, ''::bytea),
     array_agg(product_id), array_agg(category)
 FROM (SELECT * FROM products WHERE seq > %s AND idx > %s ORDER BY idx LIMIT %s) AS page
 """
@@ -678,30 +681,19 @@ def _load_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTabl
                 if row is None or not row[0]:
                     break
                 count, last_idx, packed, ids, cats = row
-                page = np.frombuffer(packed, dtype=">i8").reshape(count, len(_NUMBER_COLUMNS))
+                page = np.frombuffer(packed, dtype=">i8").reshape(count, len(PRODUCT_NUMBERS))
                 numbers.append(page.astype(np.int64))
                 product_ids += ids
                 categories += cats
                 if count < _PAGE_ROWS:
                     break
-    table = np.concatenate(numbers) if numbers else np.zeros((0, len(_NUMBER_COLUMNS)), np.int64)
+    table = np.concatenate(numbers) if numbers else np.zeros((0, len(PRODUCT_NUMBERS)), np.int64)
     order = np.argsort(table[:, 0], kind="stable")  # by idx, as the SQLite store returns them
     if not np.array_equal(order, np.arange(order.size)):
         table = table[order]
         product_ids = [product_ids[i] for i in order.tolist()]
         categories = [categories[i] for i in order.tolist()]
-    return ProductTable(
-        idx=table[:, 0].copy(),
-        product_ids=product_ids,
-        categories=categories,
-        rating_count=table[:, 1].copy(),
-        star_sum=table[:, 2].copy(),
-        histogram=table[:, 3:8].copy(),
-        likes=table[:, 8].copy(),
-        dislikes=table[:, 9].copy(),
-        seq=seq,
-        row_seq=table[:, 10].copy(),
-    )
+    return ProductTable.from_numbers(table, product_ids, categories, seq)
 
 
 def _load_votes(conn: psycopg.Connection[Any], products: Sequence[int] | None) -> VoteTable:
