@@ -116,12 +116,17 @@ def wait_for_health(client: Client, service: str, status: int, seconds: float = 
     return time.monotonic() - started
 
 
-def stored_event_ids(database: Path) -> set[str]:
+def sqlite_rows(database: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a query on a SQLite file, opened read-only on a connection of its own."""
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        return {row[0] for row in conn.execute("SELECT event_id FROM events")}
+        return [tuple(row) for row in conn.execute(sql, params)]
     finally:
         conn.close()
+
+
+def stored_event_ids(database: Path) -> set[str]:
+    return {row[0] for row in sqlite_rows(database, "SELECT event_id FROM events")}
 
 
 def query(settings: Settings, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -129,11 +134,7 @@ def query(settings: Settings, sql: str, params: Sequence[object] = ()) -> list[t
     (``?`` placeholders; bytea comes back as bytes), on a connection of its own."""
     where = settings.storage
     if where.path is not None:
-        conn = sqlite3.connect(f"file:{where.path}?mode=ro", uri=True)
-        try:
-            return [tuple(row) for row in conn.execute(sql, params)]
-        finally:
-            conn.close()
+        return sqlite_rows(where.path, sql, params)
     import psycopg
 
     with psycopg.connect(where.url, autocommit=True) as pg:

@@ -26,6 +26,7 @@ from tests.helpers import (
     health,
     like,
     rating,
+    sqlite_rows,
     stored_event_ids,
     wait_for_health,
     write_lock_held_elsewhere,
@@ -37,11 +38,7 @@ RANKING_SERVICE = "reviewrank.v1.RankingService"
 
 
 def integrity(database: Path) -> str:
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        conn.close()
+    return str(sqlite_rows(database, "PRAGMA integrity_check")[0][0])
 
 
 class Traffic:
