@@ -4,7 +4,17 @@ Imports only numpy, scipy and the standard library (tests/test_ranking_purity.py
 checks it), so it can be used and tested apart from the service.
 """
 
-from ranking.blend import Breakdown, Component, Evidence, Prior, blend, rank_order
+from ranking.blend import (
+    Breakdown,
+    Component,
+    Evidence,
+    Prior,
+    Quality,
+    blend,
+    quality,
+    rank_order,
+    with_relevance,
+)
 from ranking.profiles import PriorSpec, Profile, ProfileError, ProfileSet, parse_profiles
 from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound, z_for_confidence
 
@@ -17,11 +27,14 @@ __all__ = [
     "Profile",
     "ProfileError",
     "ProfileSet",
+    "Quality",
     "bayesian_average",
     "blend",
     "mean_stars",
     "parse_profiles",
+    "quality",
     "rank_order",
     "wilson_lower_bound",
+    "with_relevance",
     "z_for_confidence",
 ]

@@ -107,13 +107,12 @@ def effective_weights(weights: Mapping[str, float], available: set[str]) -> dict
     return {name: w / total for name, w in kept.items()} if total > 0 else {}
 
 
-def blend(
-    evidence: Evidence,
-    profile: Profile,
-    prior: Prior,
-    relevance: npt.ArrayLike | None = None,
-) -> Breakdown:
-    """Scores products: weighted sum of normalised components (see the module docstring)."""
+def _values(
+    evidence: Evidence, profile: Profile, prior: Prior
+) -> tuple[dict[str, tuple[FloatArray, FloatArray]], FloatArray, FloatArray]:
+    """Every wanted component but relevance, as (value, normalised), in blending order;
+    and the Bayesian average and Wilson bound (explanations show them whatever the weights).
+    """
     bayes = bayesian_average(evidence.star_sum, evidence.rating_count, prior.mean, prior.strength)
     wilson = wilson_lower_bound(
         evidence.likes, evidence.likes + evidence.dislikes, profile.confidence
@@ -135,6 +134,25 @@ def blend(
     if "beta_lower_bound" in wanted:
         low = beta_lower_bound(evidence.likes, evidence.dislikes, profile.confidence, alpha, beta)
         values["beta_lower_bound"] = (low, low)
+    return values, bayes, wilson
+
+
+def _weighted_sum(components: tuple[Component, ...], shape: tuple[int, ...]) -> FloatArray:
+    """Σ wᵢ · normalisedᵢ, added in the components' order (relevance, when present, last)."""
+    score = np.zeros(shape, dtype=np.float64)
+    for component in components:
+        score += component.contribution
+    return score
+
+
+def blend(
+    evidence: Evidence,
+    profile: Profile,
+    prior: Prior,
+    relevance: npt.ArrayLike | None = None,
+) -> Breakdown:
+    """Scores products: weighted sum of normalised components (see the module docstring)."""
+    values, bayes, wilson = _values(evidence, profile, prior)
     raw_relevance: FloatArray | None = None
     relevance_normalized: FloatArray | None = None
     if relevance is not None:
@@ -145,11 +163,8 @@ def blend(
     components = tuple(
         Component(name, weights[name], *values[name]) for name in values if name in weights
     )
-    score = np.zeros(bayes.shape, dtype=np.float64)
-    for component in components:
-        score += component.contribution
     return Breakdown(
-        score=score,
+        score=_weighted_sum(components, bayes.shape),
         stars_mean=mean_stars(evidence.star_sum, evidence.rating_count),
         bayesian_average=bayes,
         wilson_lower_bound=wilson,
@@ -159,9 +174,50 @@ def blend(
     )
 
 
+@dataclass(frozen=True)
+class Quality:
+    """The part of each product's score that does not depend on the request: the weighted
+    sum of every component but relevance, weighted as when relevance is sent.
+
+    ``with_relevance(score[rows], relevance_weight, r)`` equals
+    ``blend(evidence, profile, prior, r).score[rows]`` bit for bit (relevance is added
+    last in both), so a service can keep ``score`` per product and add only the
+    request's relevance at query time.
+    """
+
+    score: FloatArray
+    relevance_weight: float  # 0 when the profile does not weigh relevance
+
+
+def with_relevance(
+    quality_score: FloatArray, relevance_weight: float, relevance: npt.ArrayLike
+) -> FloatArray:
+    """The full scores of products of these quality scores, given the request's relevance."""
+    if not relevance_weight:
+        return quality_score
+    total: FloatArray = quality_score + relevance_weight * normalize_relevance(relevance)
+    return total
+
+
+def quality(evidence: Evidence, profile: Profile, prior: Prior) -> Quality:
+    """The request-independent part of ``blend``'s score (see Quality)."""
+    values, bayes, _ = _values(evidence, profile, prior)
+    weights = effective_weights(profile.weights, {*values, "relevance"})
+    components = tuple(
+        Component(name, weights[name], *values[name]) for name in values if name in weights
+    )
+    return Quality(_weighted_sum(components, bayes.shape), weights.get("relevance", 0.0))
+
+
 def rank_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
     """Indices best first: higher score, then more evidence, then earlier position."""
     s = np.asarray(score, dtype=np.float64)
+    # Usually no two scores are equal: one stable sort on the score is then the whole
+    # order (and several times cheaper than sorting on three keys).
+    order = np.argsort(-s, kind="stable")
+    ranked = s[order]
+    if not (ranked[1:] == ranked[:-1]).any():
+        return order.astype(np.int64, copy=False)
     a = np.asarray(amount, dtype=np.float64)
     position = np.arange(s.size)
     # np.lexsort sorts by the last key first.

@@ -16,6 +16,7 @@ from service.catalogue import Catalogue
 from service.domain import Erasure, ErasureResult, Event, Outcome, WriteResult
 from service.errors import DeadlineExpired, StorageUnavailable
 from service.feed import ChangeFeed
+from service.memory import release_free_memory
 from service.priors import prior_source
 from service.ranker import Ranker
 from service.settings import Settings
@@ -103,6 +104,7 @@ class Application:
         self.store = _open_store(settings)
         self.catalogue = Catalogue()
         self._load_catalogue()
+        release_free_memory()  # what the load's temporary objects took (service/memory.py)
         self.ranker = Ranker(self.catalogue, self.weights)
         # The weights file, or the latest version applied (service/weights_admin.py).
         self.weights_admin = WeightsAdmin(

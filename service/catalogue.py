@@ -8,6 +8,7 @@ they need under the lock, then compute without it.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -23,6 +24,9 @@ from service.storage import ProductTable, VoteTable
 
 IntArray = npt.NDArray[np.int64]
 NO_CATEGORY = -1
+# Generations whose changed rows are remembered (ScoringRows): enough for readers that
+# catch up after every few writes; one that falls further behind rebuilds from all rows.
+CHANGE_LOG_LENGTH = 512
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,27 @@ class Histograms:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Rows of the products asked for (0: unknown), looked up at ``generation``, and how
+    much feedback backs each (ratings + likes + dislikes: the ranking tie-break)."""
+
+    idx: IntArray
+    generation: int
+    amount: IntArray
+
+
+@dataclass(frozen=True)
+class ScoringRows:
+    """Rows of the catalogue as of ``generation``, with what scores are computed from."""
+
+    generation: int
+    idx: IntArray
+    evidence: Evidence
+    category_code: npt.NDArray[np.int32]
+    size: int  # rows in use (idx < size); row 0 is the all-zero unknown product
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """A consistent copy of every product, for whole-catalogue work (Top)."""
 
@@ -82,6 +107,8 @@ class Catalogue:
         # Products written here while other processes also wrote: their decayed sums are
         # recomputed from the votes by the change feed (service/feed.py).
         self._decay_dirty: set[int] = set()
+        # (generation, rows it changed) for the latest generations (changed_rows).
+        self._changes: deque[tuple[int, IntArray]] = deque(maxlen=CHANGE_LOG_LENGTH)
 
     def _allocate(self, capacity: int) -> None:
         # Counts in 32 bits (2.1 billion ratings of one product is enough): a million
@@ -187,6 +214,7 @@ class Catalogue:
             self._size = size
             self.seq = columns.seq
             self.generation += 1
+            self._changes.clear()  # everything changed: readers start again from all rows
 
     def columns(self) -> CatalogueColumns:
         """A copy of every product as columns (for a snapshot)."""
@@ -242,19 +270,21 @@ class Catalogue:
                     self._decay_dirty.update(change.product_idx for change in votes)
             if contiguous:
                 self.seq = max(self.seq, seq)
-            self.generation += 1
+            self._next_generation(np.fromiter(applied, dtype=np.int64, count=len(applied)))
 
     def apply_feed(self, table: ProductTable, votes: VoteTable | None) -> None:
         """Applies rows read by the change feed at ``table.seq``: each only if newer than
         the state held. ``votes``: the votes of these products and of the dirty ones, read
         in the same snapshot (needed when decayed sums are kept)."""
         with self._lock:
+            changed = table.idx[:0]
             if table.idx.size:
                 capacity = self.rating_count.shape[0]
                 top = int(table.idx.max())
                 if top >= capacity:
                     self._allocate(max(top + 1, 2 * capacity))
                 newer = table.row_seq > self.row_seq[table.idx]
+                changed = table.idx[newer]
                 for i in np.flatnonzero(newer).tolist():
                     values = (
                         int(table.rating_count[i]),
@@ -284,7 +314,52 @@ class Catalogue:
                         decayed.reset(ready, subset)
                 self._decay_dirty = candidates - set(ready.tolist())
             self.seq = max(self.seq, table.seq)
-            self.generation += 1
+            self._next_generation(changed)
+
+    def _next_generation(self, changed: IntArray) -> None:
+        """Moves to the next generation, remembering the rows it changed (lock held)."""
+        self.generation += 1
+        self._changes.append((self.generation, changed.astype(np.int64, copy=False)))
+
+    def lookup(self, product_ids: Sequence[str]) -> Lookup:
+        """The products' rows (0 for unknown ones), their generation and evidence amount."""
+        n = len(product_ids)
+        with self._lock:
+            idx = np.fromiter(map(self._index.get, product_ids, repeat(0, n)), np.int64, n)
+            amount = self.rating_count[idx] + self.likes[idx] + self.dislikes[idx]
+            return Lookup(idx, self.generation, amount.astype(np.int64, copy=False))
+
+    def changed_rows(self, since: int | None = None) -> ScoringRows | None:
+        """The rows changed after generation ``since``, with their evidence (plain counts),
+        as of now; every row in use when ``since`` is None. None when the change log no
+        longer reaches back to ``since`` (the caller then starts again from every row)."""
+        with self._lock:
+            size = self._size
+            if since is None:
+                idx = np.arange(size, dtype=np.int64)
+                evidence = Evidence(
+                    rating_count=self.rating_count[:size].copy(),
+                    star_sum=self.star_sum[:size].copy(),
+                    likes=self.likes[:size].copy(),
+                    dislikes=self.dislikes[:size].copy(),
+                    histogram=self.histogram[:size].copy(),
+                )
+                codes = self.category_code[:size].copy()
+                return ScoringRows(self.generation, idx, evidence, codes, size)
+            missed = self.generation - since
+            if missed < 0 or missed > len(self._changes):
+                return None
+            recent = [self._changes[-k][1] for k in range(missed, 0, -1)]
+            if missed and self._changes[-missed][0] != since + 1:
+                return None
+            idx = np.unique(np.concatenate(recent)) if recent else np.zeros(0, np.int64)
+            return ScoringRows(
+                self.generation,
+                idx,
+                self._evidence(idx, None, 0.0),
+                self.category_code[idx],
+                size,
+            )
 
     @property
     def decay_dirty(self) -> list[int]:

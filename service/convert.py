@@ -11,6 +11,8 @@ import math
 import time
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
 from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
@@ -25,9 +27,11 @@ from service.domain import (
     WriteResult,
 )
 from service.errors import InvalidArgument
+from service.rank_decode import RankInput
 from service.ranker import Explanation, ProductStats, Ranking
 from service.settings import Settings
 
+FloatArray = npt.NDArray[np.float64]
 _LIKE_VALUES = {
     feedback_pb2.LIKE: LikeValue.LIKE,
     feedback_pb2.DISLIKE: LikeValue.DISLIKE,
@@ -183,30 +187,30 @@ def _profile_name(check: _Violations, name: str) -> None:
         check.add("profile", "must be at most 64 printable characters")
 
 
-def rank_request(m: ranking_pb2.RankRequest, settings: Settings) -> tuple[list[str], list[float]]:
+def rank_request(request: RankInput, settings: Settings) -> tuple[list[str], FloatArray]:
+    """Validates a decoded Rank request (service/rank_decode.py); returns its candidates'
+    ids and relevances."""
+    m = request.message
+    ids, relevance = request.product_ids, request.relevance
     check = _Violations(settings)
-    check.count("candidates", len(m.candidates), settings.max_candidates, "candidate")
+    check.count("candidates", len(ids), settings.max_candidates, "candidate")
     _profile_name(check, m.profile)
     check.identifier(m.user_id, "user_id", required=False)
     check.raise_if_any()
-    ids: list[str] = []
-    relevance: list[float] = []
-    add_id, add_relevance = ids.append, relevance.append
-    for candidate in m.candidates:  # one pass: each element access costs
-        add_id(candidate.product_id)
-        add_relevance(candidate.relevance)
     # Fast path: every check at C speed; the slow loop below only names the culprits.
-    limit = settings.max_id_length
+    # (A sum of squares is finite when every value is, unless it overflows: then the
+    # slow loop decides.)
+    lengths = list(map(len, ids))
     if (
-        all(map(str.isprintable, ids))
-        and min(map(len, ids)) > 0
-        and max(map(len, ids)) <= limit
+        min(lengths) > 0
+        and max(lengths) <= settings.max_id_length
+        and "".join(ids).isprintable()
         and len(set(ids)) == len(ids)
-        and all(map(math.isfinite, relevance))
+        and math.isfinite(float(np.dot(relevance, relevance)))
     ):
         return ids, relevance
     seen: dict[str, int] = {}
-    for i, (product_id, score) in enumerate(zip(ids, relevance, strict=True)):
+    for i, (product_id, score) in enumerate(zip(ids, relevance.tolist(), strict=True)):
         check.identifier(product_id, f"candidates[{i}].product_id")
         first = seen.setdefault(product_id, i)
         if first != i:

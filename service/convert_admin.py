@@ -14,6 +14,7 @@ from service import __version__, convert
 from service.app import Status
 from service.errors import InvalidArgument
 from service.preview import SampleChange
+from service.rank_decode import from_message
 from service.ranker import DEFAULT_TOP_LIMIT
 from service.settings import Settings
 from service.weights import WeightsState
@@ -162,12 +163,12 @@ def preview_request(
     for i, sample in enumerate(m.samples[:PREVIEW_MAX_SAMPLES]):
         try:
             ids, relevance = convert.rank_request(
-                ranking_pb2.RankRequest(candidates=sample.candidates), settings
+                from_message(ranking_pb2.RankRequest(candidates=sample.candidates)), settings
             )
         except InvalidArgument as exc:
             violations.extend((f"samples[{i}].{field}", d) for field, d in exc.violations)
             continue
-        samples.append(Sample(ids, relevance))
+        samples.append(Sample(ids, relevance.tolist()))
     for i, category in enumerate(m.categories):
         if len(category) > settings.max_id_length or not category.isprintable():
             violations.append(

@@ -2,11 +2,13 @@
 
 Equivalent to the generated ``add_*Servicer_to_server`` functions, except that a
 method may return the response already serialized (bytes), as Rank does on its hot
-path (service/wire.py); messages are serialized as usual.
+path (service/wire.py), and take its request from a decoder of its own
+(service/rank_decode.py); messages are serialized as usual.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
@@ -20,11 +22,21 @@ def _serialize(response: Any) -> bytes:
     return encoded
 
 
-def add_servicer(server: grpc.Server, service: descriptor.ServiceDescriptor, servicer: Any) -> None:
+def add_servicer(
+    server: grpc.Server,
+    service: descriptor.ServiceDescriptor,
+    servicer: Any,
+    deserializers: Mapping[str, Callable[[bytes], Any]] | None = None,
+) -> None:
+    """``deserializers``: request decoders replacing the message class's (by method name),
+    such as Rank's bulk decoder (service/rank_decode.py)."""
+    custom = deserializers or {}
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(
             getattr(servicer, method.name),
-            request_deserializer=message_factory.GetMessageClass(method.input_type).FromString,
+            request_deserializer=custom.get(
+                method.name, message_factory.GetMessageClass(method.input_type).FromString
+            ),
             response_serializer=_serialize,
         )
         for method in service.methods

@@ -101,13 +101,23 @@ class PriorResolver:
             fit = self._fits.get(spec)
         return (fit or self.fitted(spec)).global_prior
 
-    def prior(self, spec: PriorSpec, category_code: npt.NDArray[np.int32]) -> Prior:
-        """The prior of each product whose category codes are given."""
+    def fit_of(self, spec: PriorSpec) -> FittedPrior | None:
+        """The fit rankings with this spec use now; None for a fixed prior."""
+        return self.fitted(spec) if spec.fitted else None
+
+    def prior(
+        self,
+        spec: PriorSpec,
+        category_code: npt.NDArray[np.int32],
+        fit: FittedPrior | None = None,
+    ) -> Prior:
+        """The prior of each product whose category codes are given (from ``fit`` when
+        given, else from the current fit)."""
         source = prior_source(spec)
         if not spec.fitted:
             assert spec.mean is not None and spec.strength is not None
             return Prior(spec.mean, spec.strength, source)
-        fit = self.fitted(spec)
+        fit = fit or self.fitted(spec)
         if fit.category_means is None or fit.category_strengths is None:
             return Prior(fit.global_prior.mean, fit.global_prior.strength, source)
         means, strengths = expand_category_priors(

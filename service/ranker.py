@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Breakdown, Evidence, Prior, blend, rank_order
+from ranking.blend import Breakdown, Evidence, Prior, blend, rank_order, with_relevance
 from ranking.profiles import Profile
 from service.catalogue import Catalogue, Snapshot
 from service.decayed import DecayedAggregates
 from service.errors import InvalidArgument
 from service.priors import PriorResolver
+from service.score_columns import ScoreColumns
 from service.weights import WeightsRegistry, WeightsState
 
 
@@ -109,6 +110,7 @@ class Ranker:
         self._catalogue = catalogue
         self._weights = weights
         self._priors = PriorResolver(catalogue)
+        self._columns = ScoreColumns(catalogue, self._priors)
         self._top_cache: dict[tuple[int, str, int], _TopOrder] = {}
         self._top_lock = threading.Lock()
 
@@ -186,7 +188,7 @@ class Ranker:
     def rank(
         self,
         product_ids: Sequence[str],
-        relevance: Sequence[float],
+        relevance: Sequence[float] | npt.NDArray[np.float64],
         limit: int,
         profile_name: str,
         explain: bool,
@@ -205,6 +207,11 @@ class Ranker:
                     )
                 ]
             )
+        if not explain and profile.half_life_seconds is None:
+            quick = self._rank_from_columns(state.version, profile, product_ids, relevance, limit)
+            if quick is not None:
+                ordered_ids, scores = quick
+                return Ranking(ordered_ids, scores, None, state.version, profile.name)
         gathered = self._catalogue.gather(product_ids, profile.half_life_seconds, time.time())
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
@@ -225,6 +232,26 @@ class Ranker:
         return Ranking(
             ordered_ids, breakdown.score[order], explanations, state.version, profile.name
         )
+
+    def _rank_from_columns(
+        self,
+        version: int,
+        profile: Profile,
+        product_ids: Sequence[str],
+        relevance: Sequence[float] | npt.NDArray[np.float64],
+        limit: int,
+    ) -> tuple[list[str], npt.NDArray[np.float64]] | None:
+        """Rank's usual path: each candidate's kept quality score plus its relevance term
+        (service/score_columns.py); None when the column is being rebuilt."""
+        found = self._catalogue.lookup(product_ids)
+        kept = self._columns.gather(version, profile, found.idx, found.generation)
+        if kept is None:
+            return None
+        score = with_relevance(kept.score, kept.relevance_weight, relevance)
+        order = rank_order(score, found.amount)
+        if limit:
+            order = order[:limit]
+        return [product_ids[i] for i in order.tolist()], score[order]
 
     def top(
         self,

@@ -16,6 +16,7 @@ from reviewrank.v1 import (
 
 from service import convert, convert_admin
 from service.app import Application
+from service.rank_decode import RankInput
 
 _NO_DEADLINE = 365 * 24 * 3600.0
 
@@ -62,14 +63,13 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         self._app = app
 
     def Rank(
-        self, request: ranking_pb2.RankRequest, context: grpc.ServicerContext
+        self, request: RankInput, context: grpc.ServicerContext
     ) -> ranking_pb2.RankResponse | bytes:
         ids, relevance = convert.rank_request(request, self._app.settings)
-        if request.min_seq:
-            self._app.wait_for_seq(request.min_seq)
-        ranking = self._app.ranker.rank(
-            ids, relevance, request.limit, request.profile, request.explain, request.user_id
-        )
+        m = request.message
+        if m.min_seq:
+            self._app.wait_for_seq(m.min_seq)
+        ranking = self._app.ranker.rank(ids, relevance, m.limit, m.profile, m.explain, m.user_id)
         return convert.rank_response(ranking)
 
     def Top(
