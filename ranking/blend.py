@@ -209,15 +209,22 @@ def quality(evidence: Evidence, profile: Profile, prior: Prior) -> Quality:
     return Quality(_weighted_sum(components, bayes.shape), weights.get("relevance", 0.0))
 
 
+def order_if_no_ties(score: FloatArray) -> IntArray | None:
+    """Indices by descending score when no two scores are equal (usually the case: one
+    sort instead of three keys); None when some are, and the tie-breaks decide."""
+    order = np.argsort(-score)
+    ranked = score[order]
+    if (ranked[1:] == ranked[:-1]).any():
+        return None
+    return order.astype(np.int64, copy=False)
+
+
 def rank_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
     """Indices best first: higher score, then more evidence, then earlier position."""
     s = np.asarray(score, dtype=np.float64)
-    # Usually no two scores are equal: one stable sort on the score is then the whole
-    # order (and several times cheaper than sorting on three keys).
-    order = np.argsort(-s, kind="stable")
-    ranked = s[order]
-    if not (ranked[1:] == ranked[:-1]).any():
-        return order.astype(np.int64, copy=False)
+    order = order_if_no_ties(s)
+    if order is not None:
+        return order
     a = np.asarray(amount, dtype=np.float64)
     position = np.arange(s.size)
     # np.lexsort sorts by the last key first.

@@ -60,12 +60,10 @@ class Histograms:
 
 @dataclass(frozen=True)
 class Lookup:
-    """Rows of the products asked for (0: unknown), looked up at ``generation``, and how
-    much feedback backs each (ratings + likes + dislikes: the ranking tie-break)."""
+    """Rows of the products asked for (0: unknown), looked up at ``generation``."""
 
     idx: IntArray
     generation: int
-    amount: IntArray
 
 
 @dataclass(frozen=True)
@@ -322,12 +320,17 @@ class Catalogue:
         self._changes.append((self.generation, changed.astype(np.int64, copy=False)))
 
     def lookup(self, product_ids: Sequence[str]) -> Lookup:
-        """The products' rows (0 for unknown ones), their generation and evidence amount."""
+        """The products' rows (0 for unknown ones) and the generation they were read at."""
         n = len(product_ids)
         with self._lock:
             idx = np.fromiter(map(self._index.get, product_ids, repeat(0, n)), np.int64, n)
-            amount = self.rating_count[idx] + self.likes[idx] + self.dislikes[idx]
-            return Lookup(idx, self.generation, amount.astype(np.int64, copy=False))
+            return Lookup(idx, self.generation)
+
+    def amount(self, idx: IntArray) -> IntArray:
+        """How much feedback backs each row: ratings + likes + dislikes (the tie-break)."""
+        with self._lock:
+            total = self.rating_count[idx] + self.likes[idx] + self.dislikes[idx]
+        return total.astype(np.int64, copy=False)
 
     def changed_rows(self, since: int | None = None) -> ScoringRows | None:
         """The rows changed after generation ``since``, with their evidence (plain counts),

@@ -35,8 +35,8 @@ from reviewrank.v1 import ranking_pb2
 FloatArray = npt.NDArray[np.float64]
 _ID_TAG = 0x0A  # field 1, length-delimited
 # Below this many candidates the bulk path's fixed cost (a dozen numpy calls) is more
-# than reading them one by one (measured: equal near 100).
-BULK_MIN_CANDIDATES = 128
+# than reading them one by one (measured: equal near 70).
+BULK_MIN_CANDIDATES = 80
 
 
 def _view_classes() -> tuple[Any, Any]:

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Breakdown, Evidence, Prior, blend, rank_order, with_relevance
+from ranking.blend import (
+    Breakdown,
+    Evidence,
+    Prior,
+    blend,
+    order_if_no_ties,
+    rank_order,
+    with_relevance,
+)
 from ranking.profiles import Profile
 from service.catalogue import Catalogue, Snapshot
 from service.decayed import DecayedAggregates
@@ -248,7 +256,9 @@ class Ranker:
         if kept is None:
             return None
         score = with_relevance(kept.score, kept.relevance_weight, relevance)
-        order = rank_order(score, found.amount)
+        order = order_if_no_ties(score)
+        if order is None:
+            order = rank_order(score, self._catalogue.amount(found.idx))
         if limit:
             order = order[:limit]
         return [product_ids[i] for i in order.tolist()], score[order]

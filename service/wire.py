@@ -2,8 +2,7 @@
 without explanations.
 
 Building 100 RankedProduct messages through the protobuf runtime costs more than the
-rest of a Rank call; joining pre-encoded bytes costs a fraction of it. From 128
-results up, numpy interleaves the heads and the scores in a few calls. The encoding
+rest of a Rank call; joining pre-encoded bytes costs a fraction of it. The encoding
 is the standard wire format (tests/test_wire.py checks it byte for byte against the
 protobuf runtime), so clients see no difference.
 
@@ -61,29 +60,14 @@ def _result_head_without_score(product_id: str) -> bytes:
     return b"\x0a" + varint(len(body)) + body
 
 
+_POSITIVE_ZERO = bytes(8)
+
+
 def _string_field(tag: bytes, value: str) -> bytes:
     if not value:
         return b""
     encoded = value.encode("utf-8")
     return tag + varint(len(encoded)) + encoded
-
-
-# From this many results up, the scores are interleaved with the heads by numpy.
-BULK_MIN_RESULTS = 128
-
-
-def _interleave(heads: list[bytes], raw: npt.NDArray[np.float64]) -> bytes:
-    """Each head followed by its 8-byte score, all at once: result i starts 8·i bytes
-    after its head does in the joined heads."""
-    count = len(heads)
-    joined = np.frombuffer(b"".join(heads), dtype=np.uint8)
-    sizes = np.fromiter(map(len, heads), dtype=np.int64, count=count)
-    eights = np.arange(0, 8 * count, 8)
-    out = np.empty(joined.size + 8 * count, dtype=np.uint8)
-    out[np.arange(joined.size) + np.repeat(eights, sizes)] = joined
-    score_at = np.cumsum(sizes) + eights
-    out[score_at[:, None] + np.arange(8)] = raw.view(np.uint8).reshape(count, 8)
-    return out.tobytes()
 
 
 def rank_response(
@@ -96,18 +80,15 @@ def rank_response(
     """The serialized RankResponse of results without explanations, in the order given."""
     count = len(product_ids)
     raw = np.ascontiguousarray(scores, dtype="<f8")
-    zero = np.flatnonzero(raw.view(np.uint64) == 0)  # +0.0 exactly: left out
-    heads = _heads_of(product_ids)
-    if count >= BULK_MIN_RESULTS and not zero.size:
-        parts = [_interleave(heads, raw)]
-    else:
-        data = raw.tobytes()
-        parts = [b""] * (2 * count)
-        parts[0::2] = heads
-        parts[1::2] = [data[i : i + 8] for i in range(0, 8 * count, 8)]
-        for i in zero.tolist():
-            parts[2 * i] = _result_head_without_score(product_ids[i])
-            parts[2 * i + 1] = b""
+    parts: list[bytes] = [b""] * (2 * count)
+    parts[0::2] = _heads_of(product_ids)
+    encoded_scores = raw.view("V8").tolist()  # each score's 8 bytes, as one bytes object
+    parts[1::2] = encoded_scores
+    if _POSITIVE_ZERO in encoded_scores:  # +0.0 exactly: proto3 leaves it out
+        for i, encoded in enumerate(encoded_scores):
+            if encoded == _POSITIVE_ZERO:
+                parts[2 * i] = _result_head_without_score(product_ids[i])
+                parts[2 * i + 1] = b""
     if weights_version:
         parts.append(b"\x10" + varint(weights_version))
     parts.append(_string_field(b"\x1a", profile))

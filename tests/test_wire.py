@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reviewrank.v1 import ranking_pb2
 
-from service.wire import BULK_MIN_RESULTS, rank_response, varint
+from service.wire import rank_response, varint
 
 ids = st.text(min_size=1, max_size=130)
 scores = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -15,10 +15,9 @@ scores = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 @settings(max_examples=200, deadline=None)
 @given(
-    # Short lists, and long ones that take the bulk (numpy) path.
     items=st.one_of(
         st.lists(st.tuples(ids, scores), max_size=40),
-        st.lists(st.tuples(ids, scores), min_size=BULK_MIN_RESULTS, max_size=300),
+        st.lists(st.tuples(ids, scores), min_size=100, max_size=300),
     ),
     version=st.integers(0, 2**64 - 1),
     profile=st.text(max_size=70),
