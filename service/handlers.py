@@ -2,8 +2,8 @@
 
 Equivalent to the generated ``add_*Servicer_to_server`` functions, except that a
 method may return the response already serialized (bytes), as Rank does on its hot
-path (service/wire.py), and take its request from a decoder of its own
-(service/rank_decode.py); messages are serialized as usual.
+path (service/wire.py), and take its request undecoded, as Rank does to decode it
+in bulk (service/rank_decode.py); messages are serialized as usual.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ def add_servicer(
     server: grpc.Server,
     service: descriptor.ServiceDescriptor,
     servicer: Any,
-    deserializers: Mapping[str, Callable[[bytes], Any]] | None = None,
+    deserializers: Mapping[str, Callable[[bytes], Any] | None] | None = None,
 ) -> None:
-    """``deserializers``: request decoders replacing the message class's (by method name),
-    such as Rank's bulk decoder (service/rank_decode.py)."""
+    """``deserializers``: request decoders replacing the message class's (by method name);
+    None hands the method its request as bytes (Rank decodes its own)."""
     custom = deserializers or {}
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(

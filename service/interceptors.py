@@ -92,6 +92,23 @@ class Undecodable:
         self.error = error
 
 
+def undecodable(data: bytes, descriptor: Any) -> InvalidArgument:
+    """The error for bytes that do not parse as ``descriptor``'s message, naming the field
+    at fault when it can (service/parse_errors.py)."""
+    name = getattr(descriptor, "full_name", "request message")
+    try:
+        problem = parse_errors.diagnose(data, descriptor) if descriptor else None
+    except Exception:  # never let the explanation turn the answer into INTERNAL
+        log.exception("could not explain an undecodable request")
+        problem = None
+    if problem is not None and problem.field:
+        return InvalidArgument(
+            [(problem.field, problem.description)], f"{problem.field}: {problem.description}"
+        )
+    detail = problem.description if problem is not None else "unparsable"
+    return InvalidArgument([], f"the request is not a valid {name}: {detail}")
+
+
 def _guard_deserializer(
     deserializer: Callable[[bytes], Any] | None,
 ) -> Callable[[bytes], Any] | None:
@@ -100,25 +117,12 @@ def _guard_deserializer(
         return None
     message_class = getattr(deserializer, "__self__", None)
     descriptor = getattr(message_class, "DESCRIPTOR", None)
-    name = getattr(descriptor, "full_name", "request message")
 
     def deserialize(data: bytes) -> Any:
         try:
             return deserializer(data)
         except Exception:
-            try:
-                problem = parse_errors.diagnose(data, descriptor) if descriptor else None
-            except Exception:  # never let the explanation turn the answer into INTERNAL
-                log.exception("could not explain an undecodable request")
-                problem = None
-            if problem is not None and problem.field:
-                violations = [(problem.field, problem.description)]
-                message = f"{problem.field}: {problem.description}"
-            else:
-                violations = []
-                detail = problem.description if problem is not None else "unparsable"
-                message = f"the request is not a valid {name}: {detail}"
-            return Undecodable(InvalidArgument(violations, message))
+            return Undecodable(undecodable(data, descriptor))
 
     return deserialize
 

@@ -82,8 +82,8 @@ class RankInput:
 
 
 class RankRequestDecoder:
-    """The request deserializer of Rank. ``DESCRIPTOR`` is RankRequest's, so that an
-    undecodable request is explained as one (service/interceptors.py)."""
+    """Decodes Rank's requests (raising DecodeError as the runtime would). ``DESCRIPTOR``
+    is RankRequest's: what an undecodable request is explained against."""
 
     DESCRIPTOR = ranking_pb2.RankRequest.DESCRIPTOR
 

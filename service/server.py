@@ -28,7 +28,6 @@ from service.handlers import add_servicer
 from service.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from service.interceptors import ErrorAndLogInterceptor, Observability
 from service.metrics import Metrics
-from service.rank_decode import RankRequestDecoder
 from service.servicers import AdminServicer, FeedbackServicer, RankingServicer
 from service.settings import Settings, metrics_host_port
 
@@ -124,15 +123,10 @@ def create_server(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(FeedbackServicer(app), server)
-    # Registered from the descriptor so that Rank can decode its candidates in bulk and
-    # answer with pre-encoded bytes.
+    # Registered from the descriptor so that Rank can take its request undecoded (it
+    # decodes its candidates in bulk, service/rank_decode.py) and answer with bytes.
     ranking_service = ranking_pb2.DESCRIPTOR.services_by_name["RankingService"]
-    add_servicer(
-        server,
-        ranking_service,
-        RankingServicer(app),
-        {"Rank": RankRequestDecoder().decode},
-    )
+    add_servicer(server, ranking_service, RankingServicer(app), {"Rank": None})
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(app, health_servicer.statuses), server
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
+from google.protobuf.message import DecodeError
 from reviewrank.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -16,7 +17,8 @@ from reviewrank.v1 import (
 
 from service import convert, convert_admin
 from service.app import Application
-from service.rank_decode import RankInput
+from service.interceptors import undecodable
+from service.rank_decode import RankRequestDecoder
 
 _NO_DEADLINE = 365 * 24 * 3600.0
 
@@ -61,12 +63,19 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
 class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     def __init__(self, app: Application) -> None:
         self._app = app
+        self._decode_rank = RankRequestDecoder().decode
 
     def Rank(
-        self, request: RankInput, context: grpc.ServicerContext
+        self, request: bytes, context: grpc.ServicerContext
     ) -> ranking_pb2.RankResponse | bytes:
-        ids, relevance = convert.rank_request(request, self._app.settings)
-        m = request.message
+        # Registered undecoded: decoding here, on this worker thread rather than on the
+        # server's polling thread, serves about 10 % more calls (see server.py).
+        try:
+            decoded = self._decode_rank(request)
+        except DecodeError:
+            raise undecodable(request, RankRequestDecoder.DESCRIPTOR) from None
+        ids, relevance = convert.rank_request(decoded, self._app.settings)
+        m = decoded.message
         if m.min_seq:
             self._app.wait_for_seq(m.min_seq)
         ranking = self._app.ranker.rank(ids, relevance, m.limit, m.profile, m.explain, m.user_id)
