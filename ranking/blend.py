@@ -212,11 +212,12 @@ def quality(evidence: Evidence, profile: Profile, prior: Prior) -> Quality:
 def order_if_no_ties(score: FloatArray) -> IntArray | None:
     """Indices by descending score when no two scores are equal (usually the case: one
     sort instead of three keys); None when some are, and the tie-breaks decide."""
-    order = np.argsort(-score)
+    # With distinct scores the ascending order reversed is the descending one.
+    order: IntArray = np.argsort(score)[::-1].astype(np.int64, copy=False)
     ranked = score[order]
-    if (ranked[1:] == ranked[:-1]).any():
+    if np.count_nonzero(ranked[1:] == ranked[:-1]):  # (0.0 and -0.0 are equal too)
         return None
-    return order.astype(np.int64, copy=False)
+    return order
 
 
 def rank_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
