@@ -13,7 +13,7 @@ import structlog
 
 from service import snapshot
 from service.catalogue import Catalogue
-from service.domain import Erasure, ErasureResult, Event, Outcome, WriteResult
+from service.domain import Erasure, ErasureResult, Event, Outcome, WriteResults
 from service.errors import DeadlineExpired, StorageUnavailable
 from service.feed import ChangeFeed
 from service.memory import release_free_memory
@@ -78,14 +78,14 @@ class EventCounts:
         self.by_outcome = [0] * (max(Outcome) + 1)  # indexed by Outcome
         self.erasures = 0
 
-    def add(self, results: Sequence[list[WriteResult] | ErasureResult]) -> None:
+    def add(self, results: Sequence[WriteResults | ErasureResult]) -> None:
         tally = self.by_outcome
         for result in results:
             if isinstance(result, ErasureResult):
                 self.erasures += 1
                 continue
-            for write in result:
-                tally[write.outcome] += 1
+            for outcome in result.outcomes:
+                tally[outcome] += 1
 
     def outcomes(self) -> dict[str, int]:
         return {o.name.lower(): self.by_outcome[o] for o in Outcome}
@@ -125,6 +125,7 @@ class Application:
             self.catalogue.enable_decay(sorted(half_lives), self.store.load_votes())
         self._listeners_lock = threading.Lock()
         self._storage_listeners: list[Callable[[bool], None]] = []
+        self._applying_through = 0  # own commit being applied to the catalogue (_on_commit)
         self.writer = Writer(
             self.store,
             on_commit=self._on_commit,
@@ -135,7 +136,12 @@ class Application:
             min_free_bytes=settings.storage_min_free_bytes,
         )
         # Writes made by other processes (workers, replicas, a concurrent import).
-        self.feed = ChangeFeed(self.store.follower(), self.catalogue, settings.feed_poll_seconds)
+        self.feed = ChangeFeed(
+            self.store.follower(),
+            self.catalogue,
+            settings.feed_poll_seconds,
+            applying=self._own_commit,
+        )
         # Weights changes now run on the writer thread, between transactions.
         self.weights_admin.attach(self.writer.run_exclusive)
         self.weights_admin.start_background()
@@ -183,11 +189,26 @@ class Application:
         except OSError as exc:
             log.warning("could not write the catalogue snapshot", path=str(path), error=str(exc))
 
+    def _own_commit(self) -> int:
+        """The sequence number up to which the writer is committing, or applying to the
+        catalogue, writes of this process that follow what the catalogue holds (0: none):
+        the change feed need not read those rows."""
+        before, after = self.store.committing
+        if after and before <= self.catalogue.seq:
+            return after
+        return self._applying_through
+
     def _on_commit(self, group: AppliedGroup) -> None:
-        self.catalogue.apply(group.products, group.seq, group.votes, group.seq_before)
+        # Nothing committed in between by others: the change feed need not read these rows.
+        if group.seq_before <= self.catalogue.seq:
+            self._applying_through = group.seq
+        try:
+            self.catalogue.apply(group.products, group.seq, group.votes, group.seq_before)
+        finally:
+            self._applying_through = 0
         self.event_counts.add(group.results)
 
-    def submit(self, events: Sequence[Event], timeout: float | None) -> list[WriteResult]:
+    def submit(self, events: Sequence[Event], timeout: float | None) -> WriteResults:
         """Commits the events (in one transaction) and returns one result per event."""
         try:
             return self.writer.write(events, timeout)

@@ -16,15 +16,17 @@ import numpy.typing as npt
 from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service import wire
+from service import batch_codec, wire
 from service.domain import (
     ErasureResult,
     Event,
+    EventBatch,
     LikeEvent,
     LikeValue,
     Outcome,
     RatingEvent,
     WriteResult,
+    WriteResults,
 )
 from service.errors import InvalidArgument
 from service.rank_decode import RankInput
@@ -138,12 +140,15 @@ def like_event(m: feedback_pb2.SubmitLikeRequest, settings: Settings) -> LikeEve
     return event
 
 
-def batch_events(m: feedback_pb2.SubmitBatchRequest, settings: Settings) -> list[Event]:
+def batch_events(m: feedback_pb2.SubmitBatchRequest, settings: Settings) -> EventBatch:
     check = _Violations(settings)
     check.count("events", len(m.events), settings.max_batch_events, "event")
     check.raise_if_any()
     now = _now_us()
-    events: list[Event] = []
+    valid = batch_codec.batch_columns(m.events, settings, now)  # every check in bulk
+    if valid is not None:
+        return valid
+    events: list[Event] = []  # one by one, to name each field at fault
     for i, item in enumerate(m.events):
         kind = item.WhichOneof("event")
         if kind == "rating":
@@ -153,7 +158,7 @@ def batch_events(m: feedback_pb2.SubmitBatchRequest, settings: Settings) -> list
         else:
             check.add(f"events[{i}]", "must set rating or like")
     check.raise_if_any()
-    return events
+    return EventBatch.of(events)
 
 
 def submit_response(result: WriteResult) -> feedback_pb2.SubmitResponse:
@@ -161,6 +166,8 @@ def submit_response(result: WriteResult) -> feedback_pb2.SubmitResponse:
 
 
 def batch_response(results: Sequence[WriteResult]) -> feedback_pb2.SubmitBatchResponse:
+    if isinstance(results, WriteResults) and len(results) >= batch_codec.BULK_MIN_RESULTS:
+        return batch_codec.batch_response(results.outcomes, results.seqs)
     return feedback_pb2.SubmitBatchResponse(
         results=[submit_response(r) for r in results], seq=max((r.seq for r in results), default=0)
     )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, compress
+from operator import attrgetter
+from typing import Any, overload
 
 
 class Outcome(enum.IntEnum):
@@ -42,10 +46,161 @@ class LikeEvent:
 Event = RatingEvent | LikeEvent
 
 
+class EventBatch(Sequence[Event]):
+    """Events as columns, in order: what validation produces and the stores read in bulk.
+
+    Also a sequence of RatingEvent and LikeEvent, each built when asked for. ``values``
+    holds the stars of a rating, or the LikeValue of a like; ``categories`` is "" for likes.
+    """
+
+    __slots__ = (
+        "categories",
+        "event_ids",
+        "is_rating",
+        "occurred_at_us",
+        "product_ids",
+        "user_ids",
+        "values",
+    )
+
+    def __init__(
+        self,
+        event_ids: list[str],
+        product_ids: list[str],
+        user_ids: list[str],
+        values: list[int],
+        occurred_at_us: list[int],
+        categories: list[str],
+        is_rating: list[bool],
+    ) -> None:
+        self.event_ids = event_ids
+        self.product_ids = product_ids
+        self.user_ids = user_ids
+        self.values = values
+        self.occurred_at_us = occurred_at_us
+        self.categories = categories
+        self.is_rating = is_rating
+
+    def columns(self) -> tuple[list[str], list[str], list[str], list[int], list[int], list[str]]:
+        """event_ids, product_ids, user_ids, values, occurred_at_us, categories."""
+        return (
+            self.event_ids,
+            self.product_ids,
+            self.user_ids,
+            self.values,
+            self.occurred_at_us,
+            self.categories,
+        )
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> EventBatch: ...
+    def __getitem__(self, index: int | slice) -> Event | EventBatch:
+        if isinstance(index, slice):
+            return self._each_column(lambda column: column[index])
+        event_id, product_id, user_id = (
+            self.event_ids[index],
+            self.product_ids[index],
+            self.user_ids[index],
+        )
+        value, occurred = self.values[index], self.occurred_at_us[index]
+        if self.is_rating[index]:
+            return RatingEvent(
+                event_id, product_id, user_id, value, occurred, self.categories[index]
+            )
+        return LikeEvent(event_id, product_id, user_id, LikeValue(value), occurred)
+
+    def __iter__(self) -> Iterator[Event]:
+        return map(self.__getitem__, range(len(self.event_ids)))
+
+    def select(self, ratings: bool) -> EventBatch:
+        """The ratings (or the likes) only, in order."""
+        keep = self.is_rating if ratings else [not r for r in self.is_rating]
+        return self._each_column(lambda column: list(compress(column, keep)))
+
+    def _each_column(self, take: Callable[[list[Any]], list[Any]]) -> EventBatch:
+        return EventBatch(**{name: take(getattr(self, name)) for name in _COLUMNS})
+
+    @classmethod
+    def of(cls, events: Iterable[Event]) -> EventBatch:
+        """The events as a batch (the same object if they are one already)."""
+        if isinstance(events, EventBatch):
+            return events
+        batch = cls([], [], [], [], [], [], [])
+        for event in events:
+            batch.event_ids.append(event.event_id)
+            batch.product_ids.append(event.product_id)
+            batch.user_ids.append(event.user_id)
+            batch.occurred_at_us.append(event.occurred_at_us)
+            if isinstance(event, RatingEvent):
+                batch.values.append(event.stars)
+                batch.categories.append(event.category)
+                batch.is_rating.append(True)
+            else:
+                batch.values.append(int(event.value))
+                batch.categories.append("")
+                batch.is_rating.append(False)
+        return batch
+
+    @classmethod
+    def concat(cls, parts: Sequence[Iterable[Event]]) -> EventBatch:
+        """Several sequences of events as one batch, in order."""
+        if len(parts) == 1:
+            return cls.of(parts[0])
+        batches = [cls.of(part) for part in parts]
+        return cls(
+            **{name: list(chain.from_iterable(map(attrgetter(name), batches))) for name in _COLUMNS}
+        )
+
+
+_COLUMNS = EventBatch.__slots__
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     outcome: Outcome
     seq: int  # 0 for DUPLICATE
+
+
+class WriteResults(Sequence[WriteResult]):
+    """The results of a sequence of events, as columns (a WriteResult built when asked for)."""
+
+    __slots__ = ("outcomes", "seqs")
+
+    def __init__(self, outcomes: list[Outcome], seqs: list[int]) -> None:
+        self.outcomes = outcomes
+        self.seqs = seqs  # 0 for DUPLICATE
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @overload
+    def __getitem__(self, index: int) -> WriteResult: ...
+    @overload
+    def __getitem__(self, index: slice) -> WriteResults: ...
+    def __getitem__(self, index: int | slice) -> WriteResult | WriteResults:
+        if isinstance(index, slice):
+            return WriteResults(self.outcomes[index], self.seqs[index])
+        return WriteResult(self.outcomes[index], self.seqs[index])
+
+    def __iter__(self) -> Iterator[WriteResult]:
+        return map(WriteResult, self.outcomes, self.seqs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, WriteResults):
+            return self.outcomes == other.outcomes and self.seqs == other.seqs
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"WriteResults({list(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)

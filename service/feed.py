@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -25,10 +26,20 @@ log = structlog.get_logger("reviewrank.feed")
 
 
 class ChangeFeed:
-    def __init__(self, follower: Follower, catalogue: Catalogue, poll_seconds: float = 0.1) -> None:
+    def __init__(
+        self,
+        follower: Follower,
+        catalogue: Catalogue,
+        poll_seconds: float = 0.1,
+        applying: Callable[[], int] | None = None,
+    ) -> None:
+        """``applying``: the sequence number up to which this process's own writer is
+        committing, or applying to the catalogue, its own rows (0: none): the feed does not
+        read those back."""
         self._follower = follower
         self._catalogue = catalogue
         self._poll_seconds = poll_seconds
+        self._applying = applying or (lambda: 0)
         self._caught_up = threading.Condition()
         self._stopping = False
         self.seen_seq = catalogue.seq  # the database's last sequence number when last read
@@ -46,7 +57,7 @@ class ChangeFeed:
         latest = store.last_seq()
         self.seen_seq = max(self.seen_seq, latest)
         dirty = self._catalogue.decay_dirty
-        if latest <= self._catalogue.seq and not dirty:
+        if latest <= max(self._catalogue.seq, self._applying()) and not dirty:
             return
         table = store.load_products(after_seq=self._catalogue.seq)
         votes = None

@@ -26,7 +26,15 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from service.domain import Erasure, ErasureResult, Event, ProductRow, VoteChange, WriteResult
+from service.domain import (
+    Erasure,
+    ErasureResult,
+    Event,
+    EventBatch,
+    ProductRow,
+    VoteChange,
+    WriteResults,
+)
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -213,7 +221,7 @@ class VoteTable:
         )
 
 
-JobResult = list[WriteResult] | ErasureResult
+JobResult = WriteResults | ErasureResult
 # One weights_history row, in the column order of EXPORT_TABLES["weights_history"].
 WeightsRow = tuple[int, int, str, str, str, str, str, int | None, str, str]
 
@@ -225,14 +233,14 @@ class AppliedGroup:
     results: list[JobResult]  # per job: one WriteResult per event, or an ErasureResult
     products: list[ProductRow]  # final state of every product touched
     seq: int  # the last sequence number after the commit
-    votes: list[VoteChange] = field(default_factory=list)  # every vote replaced, in order
+    votes: Sequence[VoteChange] = field(default_factory=list)  # every vote replaced, in order
     seq_before: int = 0  # the last sequence number before this transaction
 
 
 def apply_jobs(
     jobs: Sequence[Sequence[Event] | Erasure],
     seq: int,
-    apply_events: Callable[[list[Event], int], tuple[list[WriteResult], int]],
+    apply_events: Callable[[EventBatch, int], tuple[WriteResults, int]],
     erase: Callable[[str, int], ErasureResult],
 ) -> tuple[list[JobResult], int]:
     """Runs a group's jobs in order inside a store's transaction: consecutive event jobs in
@@ -245,7 +253,7 @@ def apply_jobs(
         nonlocal seq
         if not pending:
             return
-        flat_results, seq = apply_events([event for job in pending for event in job], seq)
+        flat_results, seq = apply_events(EventBatch.concat(pending), seq)
         position = 0
         for job in pending:
             results.append(flat_results[position : position + len(job)])
@@ -268,6 +276,9 @@ class Store(Protocol):
     """What the application, the writer thread and the tools need of a database."""
 
     location: str  # for messages: the file, or the URL without its password
+    # (sequence number before, after) of the transaction apply() is committing now, (0, 0)
+    # when none: its rows may be visible to readers before apply() returns.
+    committing: tuple[int, int]
 
     def apply(
         self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None

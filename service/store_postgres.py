@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from service.domain import Erasure, ErasureResult, Event, ProductRow, VoteChange, WriteResult
+from service.domain import Erasure, ErasureResult, Event, EventBatch, ProductRow, WriteResults
 from service.storage import (
     EXPORT_TABLES,
     LOAD_VOTES,
@@ -52,12 +52,12 @@ from service.storage import (
     product_row,
 )
 from service.voting import (
+    VoteChanges,
     erasure_deltas,
     erasure_result,
     like_keys,
     plan_events,
     rating_keys,
-    vote_changes,
 )
 
 T = TypeVar("T")
@@ -209,6 +209,7 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self.location = DatabaseURL.parse(url).display
+        self.committing = (0, 0)
         self._restoring: psycopg.Connection[Any] | None = None  # an import's transaction
         self._busy_timeout_ms = int(busy_timeout_ms)
         # Waits for another replica's write transaction are bounded like SQLite's busy timeout.
@@ -311,7 +312,10 @@ class PostgresStore:
         """Applies every job (events, or an erasure) in one transaction, in order, and
         commits before returning (again after a retryable failure)."""
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
-        return self._run("write failed", lambda conn: self._apply(conn, jobs, recorded_at))
+        try:
+            return self._run("write failed", lambda conn: self._apply(conn, jobs, recorded_at))
+        finally:
+            self.committing = (0, 0)
 
     def _apply(
         self,
@@ -320,7 +324,7 @@ class PostgresStore:
         recorded_at: int,
     ) -> AppliedGroup:
         touched: dict[str, ProductRow] = {}
-        votes: list[VoteChange] = []
+        votes = VoteChanges()
         with conn.transaction():
             cur = conn.cursor()
             row = cur.execute("SELECT value FROM meta WHERE key = 'seq' FOR UPDATE").fetchone()
@@ -335,6 +339,7 @@ class PostgresStore:
             if seq != seq_before:
                 cur.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
                 cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
+            self.committing = (seq_before, seq)  # committed as the block ends
         return AppliedGroup(
             results=results,
             products=list(touched.values()),
@@ -357,7 +362,7 @@ class PostgresStore:
         return known
 
     def _current_votes(
-        self, cur: psycopg.Cursor[Any], table: str, column: str, keys: set[tuple[str, str]]
+        self, cur: psycopg.Cursor[Any], table: str, column: str, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[int, int, str]]:
         if not keys:
             return {}
@@ -371,35 +376,34 @@ class PostgresStore:
     def _apply_events(
         self,
         cur: psycopg.Cursor[Any],
-        events: Sequence[Event],
+        events: EventBatch,
         seq: int,
         recorded_at: int,
         touched: dict[str, ProductRow],
-        votes: list[VoteChange],
-    ) -> tuple[list[WriteResult], int]:
+        votes: VoteChanges,
+    ) -> tuple[WriteResults, int]:
         plan = plan_events(
             events,
-            self._known_event_ids(cur, [e.event_id for e in events]),
+            self._known_event_ids(cur, events.event_ids),
             self._current_votes(cur, "ratings", "stars", rating_keys(events)),
             self._current_votes(cur, "likes", "value", like_keys(events)),
             seq,
             recorded_at,
         )
-        if plan.event_rows:
-            cur.execute(_INSERT_EVENTS, _columns(plan.event_rows, 9))
+        if plan.events[0]:
+            cur.execute(_INSERT_EVENTS, plan.events)
         for table, column, final in (
             ("ratings", "stars", plan.ratings),
             ("likes", "value", plan.likes),
         ):
-            if final:
+            if final[0]:
                 query = sql.SQL(_UPSERT_VOTES).format(
                     table=sql.Identifier(table), column=sql.Identifier(column)
                 )
-                rows = [(p, u, v, t, e) for (p, u), (v, t, e) in final.items()]
-                cur.execute(query, _columns(rows, 5))
+                cur.execute(query, final)
         if plan.deltas:
             self._write_products(cur, plan.product_updates(), touched)
-            votes += vote_changes(plan.changes, touched)
+            votes.add(plan.changes, touched)
         return plan.results, plan.seq
 
     def _write_products(
@@ -438,7 +442,7 @@ class PostgresStore:
         seq: int,
         erased_at: int,
         touched: dict[str, ProductRow],
-        votes: list[VoteChange],
+        votes: VoteChanges,
     ) -> ErasureResult:
         """As SQLiteStore._erase: removes the user's votes and events, keeps event-id hashes."""
         ratings = cur.execute(
@@ -466,7 +470,7 @@ class PostgresStore:
         deltas, removed = erasure_deltas(ratings, likes)
         if deltas:
             self._write_products(cur, [(p, "", d, seq) for p, d in deltas.items()], touched)
-        votes += vote_changes(removed, touched)
+        votes.add(removed, touched)
         return erasure_result(ratings, likes, len(event_ids), seq)
 
     def probe(self, min_free_bytes: int = 0) -> None:

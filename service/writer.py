@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from service.domain import Erasure, ErasureResult, Event, WriteResult
+from service.domain import Erasure, ErasureResult, Event, WriteResults
 from service.errors import DeadlineExpired, Overloaded, ShuttingDown, StorageUnavailable
 from service.storage import AppliedGroup, JobResult, StorageProbeFailed, Store, StoreError
 
@@ -112,11 +112,11 @@ class Writer:
                 raise Overloaded("too many writes waiting; retry with backoff") from None
         return job.future
 
-    def write(self, events: Sequence[Event], timeout: float | None = None) -> list[WriteResult]:
+    def write(self, events: Sequence[Event], timeout: float | None = None) -> WriteResults:
         """Submits and waits for the commit."""
         deadline = None if timeout is None else time.monotonic() + timeout
         result = self.submit(events, deadline).result(timeout=timeout)
-        assert isinstance(result, list)
+        assert isinstance(result, WriteResults)
         return result
 
     def erase(self, erasure: Erasure, timeout: float | None = None) -> ErasureResult:

@@ -12,8 +12,9 @@ from google.protobuf import descriptor_pool, json_format, message_factory
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
+from reviewrank.v1 import feedback_pb2
 
-from service import cli, ghz_configs
+from service import cli, ghz_configs, loadgen
 from service.loadgen import LoadSpec, run_load
 from tests.conftest import Client
 
@@ -123,3 +124,41 @@ def test_bench_command_prints_a_ghz_like_summary(
     for heading in ("Summary:", "Requests/sec:", "99 % in", "[OK]   40 responses"):
         assert heading in text
     assert 40 == json.loads(out.read_text())["count"]
+
+
+def test_a_template_with_uuids_is_serialized_once_and_each_call_gets_a_new_uuid() -> None:
+    """Only the uuid's bytes are swapped per call: the result is what parsing the JSON
+    with that uuid would give."""
+    template = json.dumps(
+        {
+            "events": [
+                {
+                    "rating": {
+                        "eventId": f"b-{{{{uuid}}}}-{k}",
+                        "productId": "p",
+                        "userId": "u-{{uuid}}",
+                        "stars": 1 + k,
+                    }
+                }
+                for k in range(3)
+            ]
+        }
+    )
+    method = "/reviewrank.v1.FeedbackService/SubmitBatch"
+    encode = loadgen._encoder(method, [template])
+
+    first, second = encode(0), encode(1)
+
+    assert loadgen._with_uuid_slot(template, loadgen._message_class(method)) is not None
+
+    ids = []
+    for encoded in (first, second):
+        request = feedback_pb2.SubmitBatchRequest.FromString(encoded)
+        uuid = request.events[0].rating.event_id[2:34]
+        filled = template.replace("{{uuid}}", uuid)
+        assert (
+            encoded
+            == json_format.Parse(filled, feedback_pb2.SubmitBatchRequest()).SerializeToString()
+        )
+        ids.append(uuid)
+    assert ids[0] != ids[1] and all(len(u) == 32 for u in ids)

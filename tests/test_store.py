@@ -3,6 +3,7 @@ plain model, recount, persistence."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,8 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.domain import Event, LikeEvent, LikeValue, Outcome, RatingEvent
-from service.storage import DatabaseURL, Store, open_store
+from service.domain import (
+    Erasure,
+    Event,
+    EventBatch,
+    LikeEvent,
+    LikeValue,
+    Outcome,
+    RatingEvent,
+)
+from service.sqlite_bulk import write_columns, write_rows
+from service.storage import DatabaseURL, Store, StoreError, open_store
 from service.store_sqlite import SQLiteStore
 from tests.conftest import both_backends
 
@@ -166,3 +176,64 @@ def test_load_products_after_a_sequence_returns_only_later_changes(
 
     assert ["p2"] == store.load_products(after_seq=1).product_ids
     store.close()
+
+
+@both_backends
+def test_writes_from_two_connections_add_up(make_store: Callable[[], Store]) -> None:
+    """Each SQLite store keeps the rows it wrote between groups: another connection's
+    write must be seen, not overwritten with the remembered row."""
+    first, second = make_store(), make_store()
+
+    first.apply([[RatingEvent("a", "p", "u1", 5, 10)]])
+    second.apply([[RatingEvent("b", "p", "u2", 3, 10)]])
+    group = first.apply(
+        [[RatingEvent("c", "p", "u3", 1, 10), LikeEvent("d", "p", "u1", LikeValue.LIKE, 10)]]
+    )
+
+    [row] = group.products
+    assert (3, 9, (1, 0, 1, 0, 1), 1, 4) == (
+        row.rating_count,
+        row.star_sum,
+        row.histogram,
+        row.likes,
+        row.seq,
+    )
+    assert [] == first.aggregate_mismatches()
+    first.close()
+    second.close()
+
+
+def test_a_failed_group_leaves_no_remembered_row_behind(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.apply([[RatingEvent("a", "p", "u1", 5, 10)]])
+    # A like value the table refuses, in a group that changed p first: all rolled back.
+    bad_like = EventBatch(["c"], ["q"], ["u2"], [2], [10], [""], [False])
+
+    with pytest.raises(StoreError):
+        store.apply([[RatingEvent("b", "p", "u2", 4, 10)], Erasure("nobody"), bad_like])
+    group = store.apply([[RatingEvent("d", "p", "u3", 2, 10)]])
+
+    assert [(2, 7)] == [(row.rating_count, row.star_sum) for row in group.products]
+    assert [] == store.aggregate_mismatches()
+    store.close()
+
+
+@pytest.mark.parametrize("rows", [0, 1, 15, 16, 17, 300, 600])
+def test_rows_are_written_in_bulk_as_given(tmp_path: Path, rows: int) -> None:
+    conn = sqlite3.connect(tmp_path / "bulk.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, w REAL)")
+    wanted = [(i, f"v{i}", i / 2) for i in range(rows)]
+
+    write_columns(
+        conn,
+        "INSERT INTO t (k, v, w) VALUES {values}",
+        [list(c) for c in zip(*wanted, strict=True)] or [[], [], []],
+    )
+    write_rows(
+        conn,
+        "UPDATE t SET v = d.column2 FROM (VALUES {values}) AS d WHERE t.k = d.column1",
+        [(i, f"x{i}") for i in range(0, rows, 2)],
+    )
+
+    expected = [(i, f"x{i}" if i % 2 == 0 else f"v{i}", i / 2) for i in range(rows)]
+    assert expected == conn.execute("SELECT k, v, w FROM t ORDER BY k").fetchall()

@@ -1,0 +1,203 @@
+"""SubmitBatch in bulk (service/batch_codec.py): the same events and the same response
+bytes as reading and building the messages one by one with the protobuf runtime."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reviewrank.v1 import feedback_pb2
+
+from service import batch_codec, convert
+from service.domain import Event, EventBatch, Outcome, RatingEvent, WriteResults
+from service.errors import InvalidArgument
+from service.settings import Settings
+from tests.conftest import Client
+
+SETTINGS = Settings()
+ids = st.text(
+    st.characters(
+        max_codepoint=0x2FF, blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")
+    ),
+    min_size=1,
+    max_size=12,
+)
+stamps = st.one_of(
+    st.none(),
+    st.builds(
+        lambda s, n: Timestamp(seconds=s, nanos=n),
+        st.integers(0, 1_700_000_000),
+        st.integers(0, 999_999_999),
+    ),
+)
+
+
+def _rating(
+    event_id: str, product: str, user: str, stars: int, at: Timestamp | None, category: str
+) -> feedback_pb2.FeedbackEvent:
+    message = feedback_pb2.SubmitRatingRequest(
+        event_id=event_id, product_id=product, user_id=user, stars=stars, category=category
+    )
+    if at is not None:
+        message.occurred_at.CopyFrom(at)
+    return feedback_pb2.FeedbackEvent(rating=message)
+
+
+def _like(
+    event_id: str, product: str, user: str, value: int, at: Timestamp | None
+) -> feedback_pb2.FeedbackEvent:
+    message = feedback_pb2.SubmitLikeRequest(
+        event_id=event_id, product_id=product, user_id=user, value=value
+    )
+    if at is not None:
+        message.occurred_at.CopyFrom(at)
+    return feedback_pb2.FeedbackEvent(like=message)
+
+
+valid_events = st.lists(
+    st.one_of(
+        st.builds(_rating, ids, ids, ids, st.integers(1, 5), stamps, st.one_of(st.just(""), ids)),
+        st.builds(
+            _like,
+            ids,
+            ids,
+            ids,
+            st.sampled_from([feedback_pb2.LIKE, feedback_pb2.DISLIKE, feedback_pb2.CLEAR]),
+            stamps,
+        ),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def one_by_one(events: list[feedback_pb2.FeedbackEvent], now_us: int) -> list[Event]:
+    """Each event as the single-event conversions read it (an unset time: now_us)."""
+    out: list[Event] = []
+    for item in events:
+        kind = item.WhichOneof("event")
+        message = getattr(item, kind)
+        event: Event = (
+            convert.rating_event(message, SETTINGS)
+            if kind == "rating"
+            else convert.like_event(message, SETTINGS)
+        )
+        if not message.HasField("occurred_at"):
+            event = dataclasses.replace(event, occurred_at_us=now_us)
+        out.append(event)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=valid_events)
+def test_valid_batches_read_in_bulk_as_one_by_one(events: list[feedback_pb2.FeedbackEvent]) -> None:
+    now = time.time_ns() // 1000
+    batch = batch_codec.batch_columns(events, SETTINGS, now)
+
+    assert batch is not None
+    assert one_by_one(events, now) == list(batch)
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (_rating("", "p", "u", 3, None, ""), "events[1].rating.event_id"),
+        (_rating("e", "p" * 129, "u", 3, None, ""), "events[1].rating.product_id"),
+        (_rating("e", "p", "u\n", 3, None, ""), "events[1].rating.user_id"),
+        (_rating("e", "p", "u", 6, None, ""), "events[1].rating.stars"),
+        (_rating("e", "p", "u", 0, None, ""), "events[1].rating.stars"),
+        (_rating("e", "p", "u", 3, None, "c\t"), "events[1].rating.category"),
+        (_rating("e", "p", "u", 3, Timestamp(seconds=-1), ""), "events[1].rating.occurred_at"),
+        (_rating("e", "p", "u", 3, Timestamp(seconds=2**40), ""), "events[1].rating.occurred_at"),
+        (_like("e", "p", "u", 0, None), "events[1].like.value"),
+        (_like("e", "p", "u", 7, None), "events[1].like.value"),
+        (feedback_pb2.FeedbackEvent(), "events[1]"),
+    ],
+)
+def test_an_invalid_event_is_named_by_the_one_by_one_reading(
+    event: feedback_pb2.FeedbackEvent, field: str
+) -> None:
+    good = _rating("ok", "p", "u", 4, None, "")
+    request = feedback_pb2.SubmitBatchRequest(events=[good, event, good])
+
+    assert batch_codec.batch_columns(request.events, SETTINGS, time.time_ns() // 1000) is None
+    with pytest.raises(InvalidArgument) as raised:
+        convert.batch_events(request, SETTINGS)
+    assert [field] == [f for f, _ in raised.value.violations]
+
+
+results = st.lists(
+    st.one_of(
+        st.tuples(
+            st.sampled_from([Outcome.APPLIED, Outcome.SUPERSEDED]), st.integers(1, 2**64 - 1)
+        ),
+        st.tuples(st.just(Outcome.DUPLICATE), st.just(0)),
+        st.tuples(st.just(Outcome.APPLIED), st.sampled_from([1, 127, 128, 16383, 16384, 2**63])),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(results=results)
+def test_the_response_is_encoded_byte_for_byte_as_the_runtime_does(
+    results: list[tuple[Outcome, int]],
+) -> None:
+    outcomes = [o for o, _ in results]
+    seqs = [s for _, s in results]
+    runtime = feedback_pb2.SubmitBatchResponse(
+        results=[feedback_pb2.SubmitResponse(outcome=o, seq=s) for o, s in results],
+        seq=max(seqs, default=0),
+    )
+
+    assert runtime.SerializeToString() == batch_codec.encode_batch_response(outcomes, seqs)
+    assert runtime == convert.batch_response(WriteResults(outcomes, seqs))
+
+
+def test_a_large_batch_is_read_and_answered_in_bulk_over_a_real_server(client: Client) -> None:
+    events = [_rating(f"e{i}", f"p{i % 7}", f"u{i}", 1 + i % 5, None, "") for i in range(1000)]
+    events[10] = _like("e10", "p3", "u3", feedback_pb2.DISLIKE, None)
+    events[500] = events[20]  # a duplicate within the batch
+
+    response = client.feedback.SubmitBatch(feedback_pb2.SubmitBatchRequest(events=events))
+
+    outcomes = [r.outcome for r in response.results]
+    assert feedback_pb2.DUPLICATE == outcomes[500] and 0 == response.results[500].seq
+    assert [feedback_pb2.APPLIED] * 999 == outcomes[:500] + outcomes[501:]
+    assert list(range(1, 1000)) == [r.seq for r in response.results if r.seq]
+    assert 999 == response.seq
+
+
+def test_an_invalid_large_batch_writes_nothing(client: Client) -> None:
+    events = [_rating(f"e{i}", "p", f"u{i}", 3, None, "") for i in range(1000)]
+    events[999] = _rating("e999", "p", "u999", 9, None, "")
+
+    with pytest.raises(grpc.RpcError) as raised:
+        client.feedback.SubmitBatch(feedback_pb2.SubmitBatchRequest(events=events))
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == raised.value.code()
+    assert "events[999].rating.stars" in (raised.value.details() or "")
+    assert 1 == client.feedback.SubmitRating(events[0].rating).seq
+
+
+def test_an_event_batch_is_a_sequence_of_events() -> None:
+    events = [
+        RatingEvent("a", "p", "u", 4, 10, "Dresses"),
+        *convert.batch_events(
+            feedback_pb2.SubmitBatchRequest(
+                events=[_like("b", "p", "u", feedback_pb2.CLEAR, None)]
+            ),
+            SETTINGS,
+        ),
+    ]
+
+    batch = EventBatch.concat([events[:1], EventBatch.of(events[1:])])
+
+    assert events == list(batch) == list(EventBatch.of(batch))
+    assert events[1:] == list(batch[1:]) == list(batch.select(ratings=False))
+    assert [True, False] == batch.is_rating

@@ -1,0 +1,74 @@
+"""service/voting.py: the bulk plan of new votes decides exactly what the one-by-one plan
+decides (the store tests check the one-by-one plan against a model)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.domain import EventBatch, LikeEvent, LikeValue, RatingEvent
+from service.voting import Plan, plan_events, plan_new_votes, plan_one_by_one
+
+
+@st.composite
+def new_votes(draw: st.DrawFn) -> EventBatch:
+    """Events with distinct ids, each the only one on its key (kind, product, user)."""
+    size = draw(st.integers(1, 60))
+    keys = draw(
+        st.lists(
+            st.tuples(st.booleans(), st.sampled_from("abcde"), st.integers(0, 30)),
+            min_size=size,
+            max_size=size,
+            unique=True,
+        )
+    )
+    events = []
+    for i, (is_rating, product, user) in enumerate(keys):
+        at = draw(st.integers(0, 50))
+        if is_rating:
+            category = draw(st.sampled_from(["", "Dresses", "Tops"]))
+            stars = draw(st.integers(1, 5))
+            events.append(RatingEvent(f"e{i}", product, f"u{user}", stars, at, category))
+        else:
+            value = draw(st.sampled_from(list(LikeValue)))
+            events.append(LikeEvent(f"e{i}", product, f"u{user}", value, at))
+    return EventBatch.of(events)
+
+
+def _fields(plan: Plan) -> tuple[object, ...]:
+    return (
+        list(plan.results),
+        plan.events,
+        plan.ratings,
+        plan.likes,
+        list(plan.deltas.items()),  # in order: new products are numbered in this order
+        plan.categories,
+        plan.product_seq,
+        list(plan.changes),
+        plan.seq,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=new_votes(), seq=st.integers(0, 10**12))
+def test_new_votes_are_planned_in_bulk_as_one_by_one(batch: EventBatch, seq: int) -> None:
+    bulk = plan_new_votes(batch, seq, 99)
+    each = plan_one_by_one(batch, set(), {}, {}, seq, 99)
+
+    assert _fields(each) == _fields(bulk)
+
+
+def test_a_known_id_or_a_vote_in_force_is_decided_one_by_one() -> None:
+    batch = EventBatch.of([RatingEvent("a", "p", "u", 4, 10), RatingEvent("b", "p", "v", 2, 10)])
+
+    known = plan_events(batch, {"a"}, {}, {}, 0, 1)
+    newer = plan_events(batch, set(), {("p", "u"): (5, 20, "z")}, {}, 0, 1)
+
+    assert [
+        (o.name, s) for o, s in zip(known.results.outcomes, known.results.seqs, strict=True)
+    ] == [
+        ("DUPLICATE", 0),
+        ("APPLIED", 1),
+    ]
+    assert ["SUPERSEDED", "APPLIED"] == [o.name for o in newer.results.outcomes]
+    assert {"p": [1, 2, 0, 1, 0, 0, 0, 0, 0]} == newer.deltas
