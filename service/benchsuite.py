@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -295,9 +296,15 @@ def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
     from service import cli
     from service.synthetic import write_catalogue
 
-    databases = {"real": workdir / "real.db"}
-    if not databases["real"].exists():
-        cli.main(["import", "--database", str(databases["real"]), "--quiet"])
+    # The real catalogue as imported, copied afresh for every run: the ingest scenarios
+    # write into it, and a database grown by earlier runs would make each run slower.
+    pristine = workdir / "real.db"
+    if not pristine.exists():
+        cli.main(["import", "--database", str(pristine), "--quiet"])
+    databases = {"real": workdir / "real-run.db"}
+    for stale in workdir.glob("real-run.db*"):
+        stale.unlink()
+    shutil.copyfile(pristine, databases["real"])
     for size in sizes:
         name = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
         path = workdir / f"synthetic-{name}.db"

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reviewrank.v1 import ranking_pb2
 
-from service.wire import rank_response, varint
+from service.wire import BULK_MIN_RESULTS, rank_response, varint
 
 ids = st.text(min_size=1, max_size=130)
 scores = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -52,3 +52,34 @@ def test_varint_round_trips_through_protobuf(value: int) -> None:
     message = ranking_pb2.RankResponse(weights_version=value)
 
     assert message.SerializeToString() == (b"\x10" + varint(value) if value else b"")
+
+
+ascii_ids = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(
+            st.one_of(ascii_ids.filter(lambda s: len(s) <= 115), st.just("x" * 115)),
+            scores,
+        ),
+        min_size=BULK_MIN_RESULTS,
+        max_size=BULK_MIN_RESULTS + 150,
+    ),
+    version=st.integers(0, 2**64 - 1),
+)
+def test_long_responses_of_short_ascii_ids_built_in_bulk_equal_the_runtime(
+    items: list[tuple[str, float]], version: int
+) -> None:
+    expected = ranking_pb2.RankResponse(
+        results=[ranking_pb2.RankedProduct(product_id=p, score=s) for p, s in items],
+        weights_version=version,
+        profile="default",
+    ).SerializeToString(deterministic=True)
+
+    encoded = rank_response(
+        [p for p, _ in items], np.array([s for _, s in items]), version, "default"
+    )
+
+    assert expected == encoded
