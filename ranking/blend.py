@@ -137,6 +137,15 @@ def _values(
     return values, bayes, wilson
 
 
+def _components(
+    values: dict[str, tuple[FloatArray, FloatArray]], weights: Mapping[str, float]
+) -> tuple[Component, ...]:
+    """The weighted components, in blending order."""
+    return tuple(
+        Component(name, weights[name], *values[name]) for name in values if name in weights
+    )
+
+
 def _weighted_sum(components: tuple[Component, ...], shape: tuple[int, ...]) -> FloatArray:
     """Σ wᵢ · normalisedᵢ, added in the components' order (relevance, when present, last)."""
     score = np.zeros(shape, dtype=np.float64)
@@ -159,10 +168,7 @@ def blend(
         raw_relevance = np.asarray(relevance, dtype=np.float64)
         relevance_normalized = normalize_relevance(raw_relevance)
         values["relevance"] = (raw_relevance, relevance_normalized)
-    weights = effective_weights(profile.weights, set(values))
-    components = tuple(
-        Component(name, weights[name], *values[name]) for name in values if name in weights
-    )
+    components = _components(values, effective_weights(profile.weights, set(values)))
     return Breakdown(
         score=_weighted_sum(components, bayes.shape),
         stars_mean=mean_stars(evidence.star_sum, evidence.rating_count),
@@ -203,9 +209,7 @@ def quality(evidence: Evidence, profile: Profile, prior: Prior) -> Quality:
     """The request-independent part of ``blend``'s score (see Quality)."""
     values, bayes, _ = _values(evidence, profile, prior)
     weights = effective_weights(profile.weights, {*values, "relevance"})
-    components = tuple(
-        Component(name, weights[name], *values[name]) for name in values if name in weights
-    )
+    components = _components(values, weights)
     return Quality(_weighted_sum(components, bayes.shape), weights.get("relevance", 0.0))
 
 
@@ -224,8 +228,12 @@ def rank_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
     """Indices best first: higher score, then more evidence, then earlier position."""
     s = np.asarray(score, dtype=np.float64)
     order = order_if_no_ties(s)
-    if order is not None:
-        return order
+    return tie_break_order(s, amount) if order is None else order
+
+
+def tie_break_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
+    """rank_order by its three keys, when some scores are equal."""
+    s = np.asarray(score, dtype=np.float64)
     a = np.asarray(amount, dtype=np.float64)
     position = np.arange(s.size)
     # np.lexsort sorts by the last key first.

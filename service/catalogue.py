@@ -319,12 +319,15 @@ class Catalogue:
         self.generation += 1
         self._changes.append((self.generation, changed.astype(np.int64, copy=False)))
 
+    def _rows_of(self, product_ids: Sequence[str]) -> IntArray:
+        """The products' rows, 0 for unknown ones (lock held)."""
+        n = len(product_ids)
+        return np.fromiter(map(self._index.get, product_ids, repeat(0, n)), np.int64, n)
+
     def lookup(self, product_ids: Sequence[str]) -> Lookup:
         """The products' rows (0 for unknown ones) and the generation they were read at."""
-        n = len(product_ids)
         with self._lock:
-            idx = np.fromiter(map(self._index.get, product_ids, repeat(0, n)), np.int64, n)
-            return Lookup(idx, self.generation)
+            return Lookup(self._rows_of(product_ids), self.generation)
 
     def amount(self, idx: IntArray) -> IntArray:
         """How much feedback backs each row: ratings + likes + dislikes (the tie-break)."""
@@ -338,8 +341,7 @@ class Catalogue:
         longer reaches back to ``since`` (the caller then starts again from every row)."""
         with self._lock:
             size = self._size
-            if since is None:
-                idx = np.arange(size, dtype=np.int64)
+            if since is None:  # slices copied: several times faster than rows taken
                 evidence = Evidence(
                     rating_count=self.rating_count[:size].copy(),
                     star_sum=self.star_sum[:size].copy(),
@@ -348,13 +350,14 @@ class Catalogue:
                     histogram=self.histogram[:size].copy(),
                 )
                 codes = self.category_code[:size].copy()
+                idx = np.arange(size, dtype=np.int64)
                 return ScoringRows(self.generation, idx, evidence, codes, size)
             missed = self.generation - since
             if missed < 0 or missed > len(self._changes):
                 return None
-            recent = [self._changes[-k][1] for k in range(missed, 0, -1)]
             if missed and self._changes[-missed][0] != since + 1:
                 return None
+            recent = [self._changes[-k][1] for k in range(missed, 0, -1)]
             idx = np.unique(np.concatenate(recent)) if recent else np.zeros(0, np.int64)
             return ScoringRows(
                 self.generation,
@@ -428,11 +431,8 @@ class Catalogue:
 
         ``extra``: decayed sums of a half-life the catalogue does not keep (a preview's).
         """
-        n = len(product_ids)
         with self._lock:
-            # Row 0 is all zeros, so unknown products gather zeros.
-            found = map(self._index.get, product_ids, repeat(0, n))
-            idx = np.fromiter(found, dtype=np.int64, count=n)
+            idx = self._rows_of(product_ids)  # unknown: row 0, all zeros
             raw = self._evidence(idx, None, now)
             evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
             codes = self.category_code[idx]

@@ -24,6 +24,7 @@ from ranking.blend import (
     blend,
     order_if_no_ties,
     rank_order,
+    tie_break_order,
     with_relevance,
 )
 from ranking.profiles import Profile
@@ -258,7 +259,7 @@ class Ranker:
         score = with_relevance(kept.score, kept.relevance_weight, relevance)
         order = order_if_no_ties(score)
         if order is None:
-            order = rank_order(score, self._catalogue.amount(found.idx))
+            order = tie_break_order(score, self._catalogue.amount(found.idx))
         if limit:
             order = order[:limit]
         return [product_ids[i] for i in order.tolist()], score[order]

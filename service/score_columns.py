@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import quality
+from ranking.blend import Quality, quality
 from ranking.profiles import Profile
-from service.catalogue import Catalogue
+from service.catalogue import Catalogue, ScoringRows
 from service.priors import FittedPrior, PriorResolver
 
 FloatArray = npt.NDArray[np.float64]
@@ -97,9 +97,12 @@ class ScoreColumns:
     def _build(self, version: int, profile: Profile, fit: FittedPrior | None) -> _Column:
         rows = self._catalogue.changed_rows()
         assert rows is not None  # every row: always available
-        prior = self._priors.prior(profile.prior, rows.category_code, fit)
-        result = quality(rows.evidence, profile, prior)
+        result = self._quality(profile, rows, fit)
         return _Column(version, fit, rows.generation, result.score, result.relevance_weight)
+
+    def _quality(self, profile: Profile, rows: ScoringRows, fit: FittedPrior | None) -> Quality:
+        prior = self._priors.prior(profile.prior, rows.category_code, fit)
+        return quality(rows.evidence, profile, prior)
 
     def _catch_up(self, column: _Column, profile: Profile) -> bool:
         """Recomputes the rows written since the column's generation (lock held); False
@@ -112,7 +115,6 @@ class ScoreColumns:
             grown[: column.score.size] = column.score
             column.score = grown
         if rows.idx.size:
-            prior = self._priors.prior(profile.prior, rows.category_code, column.fit)
-            column.score[rows.idx] = quality(rows.evidence, profile, prior).score
+            column.score[rows.idx] = self._quality(profile, rows, column.fit).score
         column.generation = rows.generation
         return True

@@ -77,8 +77,8 @@ def _string_field(tag: bytes, value: str) -> bytes:
 
 # From this many results up, when every id is ASCII and short, the whole repeated field
 # is built by numpy (a fixed cost of some 20 µs, then almost nothing per result) instead
-# of from kept per-product heads: these miss on large catalogues, and one built in
-# Python costs about a microsecond.
+# of from kept per-product heads: these miss on large catalogues, and building a missing
+# one in Python costs several times a kept one's lookup.
 BULK_MIN_RESULTS = 200
 
 
