@@ -29,7 +29,7 @@ from service.domain import (
     WriteResults,
 )
 from service.errors import InvalidArgument
-from service.rank_decode import RankInput
+from service.rank_decode import CandidateBlock, RankInput
 from service.ranker import Explanation, ProductStats, Ranking
 from service.settings import Settings
 
@@ -207,11 +207,18 @@ def rank_request(request: RankInput, settings: Settings) -> tuple[list[str], Flo
     # Fast path: every check at C speed; the slow loop below only names the culprits.
     # (A sum of squares is finite when every value is, unless it overflows: then the
     # slow loop decides.)
-    lengths = list(map(len, ids))
+    joined = "".join(ids)
+    block = request.block
+    if block is not None and joined.isascii():  # (lengths in bytes are in characters)
+        sizes = block.id_size
+        shortest, longest = int(sizes.min()), int(sizes.max())
+    else:
+        lengths = list(map(len, ids))
+        shortest, longest = min(lengths), max(lengths)
     if (
-        min(lengths) > 0
-        and max(lengths) <= settings.max_id_length
-        and "".join(ids).isprintable()
+        shortest > 0
+        and longest <= settings.max_id_length
+        and joined.isprintable()
         and len(set(ids)) == len(ids)
         and math.isfinite(float(np.dot(relevance, relevance)))
     ):
@@ -287,8 +294,11 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
     )
 
 
-def rank_response(ranking: Ranking) -> ranking_pb2.RankResponse | bytes:
-    """The RankResponse; without explanations, already serialized (service/wire.py)."""
+def rank_response(
+    ranking: Ranking, block: CandidateBlock | None = None
+) -> ranking_pb2.RankResponse | bytes:
+    """The RankResponse; without explanations, already serialized (service/wire.py),
+    from the request's candidates' own encodings when ``block`` holds them."""
     if ranking.explanations is None:
         return wire.rank_response(
             ranking.product_ids,
@@ -296,6 +306,8 @@ def rank_response(ranking: Ranking) -> ranking_pb2.RankResponse | bytes:
             ranking.weights_version,
             ranking.profile,
             ranking.next_page_token,
+            block,
+            ranking.positions,
         )
     results = [
         ranking_pb2.RankedProduct(product_id=p, score=s, explanation=_explanation(e))

@@ -18,6 +18,10 @@ the way every protobuf library writes it, which numpy checks for all at once::
 encoding (fields in another order or repeated, unknown fields, long ids, some zero
 relevances) falls back to the protobuf runtime, so the result never differs from it
 (tests/test_rank_decode.py compares the two).
+
+The joined encodings are kept (:class:`CandidateBlock`): a RankedProduct has a
+Candidate's wire shape (string 1, double 2), so service/wire.py builds the results
+from them, scores in place of relevances, without encoding any id again.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from google.protobuf.message import DecodeError
 from reviewrank.v1 import ranking_pb2
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 _ID_TAG = 0x0A  # field 1, length-delimited
 # Below this many candidates the bulk path's fixed cost (a dozen numpy calls) is more
 # than reading them one by one (measured: equal near 70).
@@ -72,13 +77,28 @@ _View, _Columns = _view_classes()
 
 
 @dataclass(frozen=True)
+class CandidateBlock:
+    """Every candidate's encoding, joined, checked to be ``0x0a <id length> <id>`` then
+    ``0x11 <relevance>`` (``with_relevance``) or nothing; each starts at ``start`` and
+    is ``size`` bytes long."""
+
+    data: npt.NDArray[np.uint8]
+    start: IntArray
+    size: IntArray
+    id_size: IntArray  # each id's length in bytes
+    with_relevance: bool
+
+
+@dataclass(frozen=True)
 class RankInput:
     """A decoded RankRequest: its candidates as two columns, and the message itself for
-    the other fields (a view of it when the fast path decoded the candidates)."""
+    the other fields (a view of it when the fast path decoded the candidates, which
+    also keeps their encodings in ``block``)."""
 
     message: Any  # limit, profile, explain, user_id, min_seq
     product_ids: list[str]
     relevance: FloatArray
+    block: CandidateBlock | None = None
 
 
 class RankRequestDecoder:
@@ -109,12 +129,14 @@ def from_message(message: ranking_pb2.RankRequest) -> RankInput:
     return RankInput(message, ids, np.array(relevance, dtype=np.float64))
 
 
-def split_candidates(encoded: Sequence[bytes]) -> tuple[list[str], FloatArray] | None:
-    """Ids and relevances of candidates encoded as in the module docstring; None when
-    any is encoded otherwise."""
+def split_candidates(
+    encoded: Sequence[bytes],
+) -> tuple[list[str], FloatArray, CandidateBlock] | None:
+    """Ids and relevances of candidates encoded as in the module docstring, and their
+    encodings; None when any is encoded otherwise."""
     n = len(encoded)
     if n == 0:
-        return [], np.zeros(0, dtype=np.float64)
+        return None
     blob = b"".join(encoded)
     try:
         columns = _Columns.FromString(blob)
@@ -129,7 +151,8 @@ def split_candidates(encoded: Sequence[bytes]) -> tuple[list[str], FloatArray] |
     # all, exactly one; and what follows it (9 bytes or nothing) holds at most one
     # relevance, so, n or 0 relevances in all, one each or none at all.
     size = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
-    start = np.cumsum(size) - size
+    start = size.cumsum()
+    start -= size
     data = np.frombuffer(blob, dtype=np.uint8)
     id_size = size - (11 if with_relevance else 2)
     # "clip": a candidate too short to hold these bytes fails the id size test anyway.
@@ -137,6 +160,7 @@ def split_candidates(encoded: Sequence[bytes]) -> tuple[list[str], FloatArray] |
     # tobytes and compare: cheaper than a numpy reduction on arrays this small.
     if ok.tobytes() != b"\x01" * n:
         return None
+    block = CandidateBlock(data, start, size, id_size, with_relevance)
     if with_relevance:
-        return ids, np.array(columns.relevance, dtype=np.float64)
-    return ids, np.zeros(n, dtype=np.float64)
+        return ids, np.array(columns.relevance, dtype=np.float64), block
+    return ids, np.zeros(n, dtype=np.float64), block

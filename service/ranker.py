@@ -11,8 +11,10 @@ import binascii
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +38,7 @@ from service.score_columns import ScoreColumns
 from service.weights import WeightsRegistry, WeightsState
 
 
-@dataclass(frozen=True)
-class ContributionView:
+class ContributionView(NamedTuple):  # (built per result: a tuple is quick to make)
     component: str
     value: float
     normalized: float
@@ -45,8 +46,7 @@ class ContributionView:
     contribution: float
 
 
-@dataclass(frozen=True)
-class Explanation:
+class Explanation(NamedTuple):
     known: bool
     rating_count: int
     stars_mean: float
@@ -74,16 +74,57 @@ class RankedItem:
     explanation: Explanation | None
 
 
+class InOrder(Sequence[str]):
+    """Ids taken from a list in a given order, when first read: Rank's response is
+    usually built from the candidates' encodings (service/wire.py) without them."""
+
+    __slots__ = ("_ids", "_items", "_order")
+
+    def __init__(self, ids: Sequence[str], order: npt.NDArray[np.int64]) -> None:
+        self._ids, self._order = ids, order
+        self._items: list[str] | None = None
+
+    def _list(self) -> list[str]:
+        if self._items is None:
+            ids = self._ids
+            self._items = [ids[i] for i in self._order.tolist()]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._list())
+
+
 @dataclass(frozen=True)
 class Ranking:
     """Products best first, their scores, and (when asked) their explanations."""
 
-    product_ids: list[str]
+    product_ids: Sequence[str]
     scores: npt.NDArray[np.float64]
     explanations: list[Explanation] | None
     weights_version: int
     profile: str
     next_page_token: str = ""
+    positions: npt.NDArray[np.int64] | None = None  # Rank: each result's candidate index
 
     @property
     def items(self) -> list[RankedItem]:
@@ -96,8 +137,7 @@ class Ranking:
         ]
 
 
-@dataclass(frozen=True)
-class ProductStats:
+class ProductStats(NamedTuple):
     product_id: str
     known: bool
     category: str
@@ -151,46 +191,65 @@ class Ranker:
         profile: Profile,
         rows: Sequence[int],
     ) -> list[Explanation]:
-        prior_mean = np.broadcast_to(np.asarray(prior.mean, dtype=np.float64), known.shape)
-        prior_strength = np.broadcast_to(np.asarray(prior.strength, dtype=np.float64), known.shape)
-        explanations = []
-        for i in rows:
-            relevance = breakdown.relevance
-            relevance_normalized = breakdown.relevance_normalized
-            explanations.append(
-                Explanation(
-                    known=bool(known[i]),
-                    rating_count=int(raw.rating_count[i]),
-                    stars_mean=float(breakdown.stars_mean[i]),
-                    prior_mean=float(prior_mean[i]),
-                    prior_strength=float(prior_strength[i]),
-                    prior_source=prior.source,
-                    bayesian_average=float(breakdown.bayesian_average[i]),
-                    likes=int(raw.likes[i]),
-                    dislikes=int(raw.dislikes[i]),
-                    wilson_lower_bound=float(breakdown.wilson_lower_bound[i]),
-                    confidence=profile.confidence,
-                    relevance=0.0 if relevance is None else float(relevance[i]),
-                    relevance_normalized=(
-                        0.0 if relevance_normalized is None else float(relevance_normalized[i])
-                    ),
-                    contributions=tuple(
-                        ContributionView(
-                            c.name,
-                            float(c.value[i]),
-                            float(c.normalized[i]),
-                            c.weight,
-                            float(c.contribution[i]),
+        at = np.fromiter(rows, dtype=np.intp)
+
+        def column(values: npt.ArrayLike) -> list[Any]:
+            """The rows' values as Python numbers (one numpy call, not one per row)."""
+            taken: list[Any] = np.broadcast_to(np.asarray(values), known.shape)[at].tolist()
+            return taken
+
+        def floats(values: npt.ArrayLike) -> list[float]:
+            return column(np.asarray(values, dtype=np.float64))  # (no copy when float)
+
+        def counts(values: npt.ArrayLike) -> list[int]:
+            return [int(v) for v in column(values)]
+
+        def relevance_column(values: npt.ArrayLike | None) -> list[float]:
+            return [0.0] * len(at) if values is None else floats(values)
+
+        # Each row's contributions, one tuple per row: built a component at a time.
+        contributions = list(
+            zip(
+                *(
+                    list(
+                        map(
+                            ContributionView,
+                            repeat(c.name),
+                            floats(c.value),
+                            floats(c.normalized),
+                            repeat(c.weight),
+                            floats(c.contribution),
                         )
-                        for c in breakdown.components
-                    ),
-                    half_life_days=profile.half_life_days or 0.0,
-                    weighted_ratings=float(evidence.rating_count[i]),
-                    weighted_likes=float(evidence.likes[i]),
-                    weighted_dislikes=float(evidence.dislikes[i]),
-                )
+                    )
+                    for c in breakdown.components
+                ),
+                strict=True,
             )
-        return explanations
+        ) or [()] * len(at)
+        count = len(at)
+        return list(
+            map(
+                Explanation,
+                column(known),
+                counts(raw.rating_count),
+                floats(breakdown.stars_mean),
+                floats(prior.mean),
+                floats(prior.strength),
+                repeat(prior.source, count),
+                floats(breakdown.bayesian_average),
+                counts(raw.likes),
+                counts(raw.dislikes),
+                floats(breakdown.wilson_lower_bound),
+                repeat(profile.confidence, count),
+                relevance_column(breakdown.relevance),
+                relevance_column(breakdown.relevance_normalized),
+                contributions,
+                repeat(profile.half_life_days or 0.0, count),
+                floats(evidence.rating_count),
+                floats(evidence.likes),
+                floats(evidence.dislikes),
+            )
+        )
 
     # -- use cases ---------------------------------------------------------------------------
 
@@ -219,8 +278,10 @@ class Ranker:
         if not explain and profile.half_life_seconds is None:
             quick = self._rank_from_columns(state.version, profile, product_ids, relevance, limit)
             if quick is not None:
-                ordered_ids, scores = quick
-                return Ranking(ordered_ids, scores, None, state.version, profile.name)
+                ordered_ids, scores, order = quick
+                return Ranking(
+                    ordered_ids, scores, None, state.version, profile.name, positions=order
+                )
         gathered = self._catalogue.gather(product_ids, profile.half_life_seconds, time.time())
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
@@ -237,9 +298,13 @@ class Ranker:
             if explain
             else None
         )
-        ordered_ids = [product_ids[i] for i in rows]
         return Ranking(
-            ordered_ids, breakdown.score[order], explanations, state.version, profile.name
+            [product_ids[i] for i in rows],
+            breakdown.score[order],
+            explanations,
+            state.version,
+            profile.name,
+            positions=order,
         )
 
     def _rank_from_columns(
@@ -249,7 +314,7 @@ class Ranker:
         product_ids: Sequence[str],
         relevance: Sequence[float] | npt.NDArray[np.float64],
         limit: int,
-    ) -> tuple[list[str], npt.NDArray[np.float64]] | None:
+    ) -> tuple[InOrder, npt.NDArray[np.float64], npt.NDArray[np.int64]] | None:
         """Rank's usual path: each candidate's kept quality score plus its relevance term
         (service/score_columns.py); None when the column is being rebuilt."""
         found = self._catalogue.lookup(product_ids)
@@ -262,7 +327,7 @@ class Ranker:
             order = tie_break_order(score, self._catalogue.amount(found.idx))
         if limit:
             order = order[:limit]
-        return [product_ids[i] for i in order.tolist()], score[order]
+        return InOrder(product_ids, order), score[order], order
 
     def top(
         self,
@@ -404,13 +469,15 @@ class Ranker:
         explanations = self._explain(
             breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids))
         )
+        categories = gathered.category  # (built on each read)
+        histograms = gathered.raw.histogram.tolist()
         stats = [
             ProductStats(
                 product_id=product_ids[i],
                 known=e.known,
-                category=gathered.category[i],
+                category=categories[i],
                 rating_count=e.rating_count,
-                histogram=tuple(int(x) for x in gathered.raw.histogram[i]),
+                histogram=tuple(map(int, histograms[i])),
                 stars_mean=e.stars_mean,
                 bayesian_average=e.bayesian_average,
                 prior_mean=e.prior_mean,

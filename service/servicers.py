@@ -79,7 +79,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         if m.min_seq:
             self._app.wait_for_seq(m.min_seq)
         ranking = self._app.ranker.rank(ids, relevance, m.limit, m.profile, m.explain, m.user_id)
-        return convert.rank_response(ranking)
+        return convert.rank_response(ranking, decoded.block)
 
     def Top(
         self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext

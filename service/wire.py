@@ -19,6 +19,8 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from service.rank_decode import CandidateBlock
+
 
 def varint(value: int) -> bytes:
     out = bytearray()
@@ -45,9 +47,8 @@ def _result_head(product_id: str) -> bytes:
     return b"\x0a" + varint(len(body) + 8) + body
 
 
-def _heads_of(product_ids: Sequence[str]) -> list[bytes]:
-    """Each product's result head, from the ones kept when it can."""
-    heads = list(map(_heads.get, product_ids))
+def _heads_of(product_ids: Sequence[str], heads: list[bytes | None]) -> list[bytes]:
+    """Each product's result head, from the ones kept (``heads``, None where not)."""
     if None in heads:
         if len(_heads) >= _HEADS_KEPT:
             _heads.clear()
@@ -111,21 +112,70 @@ def _results_in_bulk(product_ids: Sequence[str], raw: npt.NDArray[np.float64]) -
     return out.tobytes()
 
 
+_BYTE_OFFSETS = np.arange(8)
+
+
+def results_from_candidates(
+    block: CandidateBlock, positions: npt.NDArray[np.int64], scores: npt.NDArray[np.float64]
+) -> bytes | None:
+    """The RankedProducts of the candidates at ``positions`` (in that order) with these
+    scores, built from the candidates' own encodings: a RankedProduct has a Candidate's
+    wire shape, so each is ``0x0a <size>`` and the candidate's bytes with the score in
+    place of the relevance (appended, with its tag, when there is none). None when a
+    result's size needs two bytes or a score is +0.0 (which proto3 leaves out)."""
+    raw = np.ascontiguousarray(scores, dtype="<f8")
+    if not raw.all():
+        return None
+    size = block.size[positions]
+    body = size if block.with_relevance else size + 9
+    if int(body.max()) > 0x7F:
+        return None
+    item = body + 2
+    end = item.cumsum()
+    start = end - item
+    # Every byte of the output from its candidate's byte at the same place (tags,
+    # lengths and scores are written over afterwards; "clip" keeps those reads legal).
+    source = np.arange(int(end[-1]), dtype=np.int64)
+    source += np.repeat(block.start[positions] - start - 2, item)
+    out = block.data.take(source, mode="clip")
+    out[start] = 0x0A
+    out[start + 1] = body
+    if not block.with_relevance:
+        out[end - 9] = 0x11
+    out[(end - 8)[:, None] + _BYTE_OFFSETS] = raw.view(np.uint8).reshape(-1, 8)
+    return out.tobytes()
+
+
 def rank_response(
     product_ids: Sequence[str],
     scores: npt.NDArray[np.float64],
     weights_version: int,
     profile: str,
     next_page_token: str = "",
+    block: CandidateBlock | None = None,
+    positions: npt.NDArray[np.int64] | None = None,
 ) -> bytes:
-    """The serialized RankResponse of results without explanations, in the order given."""
+    """The serialized RankResponse of results without explanations, in the order given.
+    With the request's candidates (``block``) and where each result stands among them
+    (``positions``), many results are built from their encodings."""
     count = len(product_ids)
     raw = np.ascontiguousarray(scores, dtype="<f8")
-    bulk = _results_in_bulk(product_ids, raw) if count >= BULK_MIN_RESULTS else None
+    bulk = None
+    if count >= BULK_MIN_RESULTS:
+        if block is not None and positions is not None:
+            bulk = results_from_candidates(block, positions, raw)
+        if bulk is None:
+            bulk = _results_in_bulk(product_ids, raw)
+    heads: list[bytes | None] = []
+    if bulk is None:
+        heads = list(map(_heads.get, product_ids))
+        # Heads not kept (a large catalogue): built from the candidates when they can be.
+        if None in heads and block is not None and positions is not None and count:
+            bulk = results_from_candidates(block, positions, raw)
     if bulk is not None:
         return bulk + _tail(weights_version, profile, next_page_token)
     parts: list[bytes] = [b""] * (2 * count)
-    parts[0::2] = _heads_of(product_ids)
+    parts[0::2] = _heads_of(product_ids, heads)
     encoded_scores = raw.view("V8").tolist()  # each score's 8 bytes, as one bytes object
     parts[1::2] = encoded_scores
     if _POSITIVE_ZERO in encoded_scores:  # +0.0 exactly: proto3 leaves it out

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reviewrank.v1 import ranking_pb2
 
-from service.wire import BULK_MIN_RESULTS, rank_response, varint
+from service.rank_decode import split_candidates
+from service.wire import BULK_MIN_RESULTS, rank_response, results_from_candidates, varint
 
 ids = st.text(min_size=1, max_size=130)
 scores = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -83,3 +84,84 @@ def test_long_responses_of_short_ascii_ids_built_in_bulk_equal_the_runtime(
     )
 
     assert expected == encoded
+
+
+any_ids = st.text(min_size=1, max_size=120)
+nonzero_scores = scores.filter(lambda s: s != 0.0)  # zeros: left to the other encodings
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.data(),
+    items=st.lists(st.tuples(any_ids, st.floats(allow_nan=False, width=64)), min_size=1),
+    with_relevance=st.booleans(),
+)
+def test_results_built_from_the_candidates_encodings_equal_the_runtime(
+    data: st.DataObject, items: list[tuple[str, float]], with_relevance: bool
+) -> None:
+    relevances = [r if with_relevance and r != 0.0 else (1.5 if with_relevance else 0.0)
+                  for _, r in items]  # fmt: skip
+    request = ranking_pb2.RankRequest(
+        candidates=[
+            ranking_pb2.Candidate(product_id=p, relevance=r)
+            for (p, _), r in zip(items, relevances, strict=True)
+        ]
+    )
+    encoded = [c.SerializeToString() for c in request.candidates]
+    decoded = split_candidates(encoded)
+    assert decoded is not None or any(len(p.encode()) > 127 - 11 for p, _ in items)
+    if decoded is None:
+        return
+    block = decoded[2]
+    positions = np.array(
+        data.draw(st.permutations(range(len(items))))[: data.draw(st.integers(1, len(items)))],
+        dtype=np.int64,
+    )
+    result_scores = np.array(
+        data.draw(st.lists(nonzero_scores, min_size=len(positions), max_size=len(positions)))
+    )
+    expected = ranking_pb2.RankResponse(
+        results=[
+            ranking_pb2.RankedProduct(product_id=items[p][0], score=s)
+            for p, s in zip(positions.tolist(), result_scores.tolist(), strict=True)
+        ]
+    ).SerializeToString(deterministic=True)
+
+    built = results_from_candidates(block, positions, result_scores)
+
+    too_long = any(len(items[p][0].encode()) + 11 > 0x7F for p in positions.tolist())
+    assert (None if too_long else expected) == built
+
+
+def test_a_score_of_positive_zero_is_left_to_the_other_encodings() -> None:
+    request = ranking_pb2.RankRequest(
+        candidates=[ranking_pb2.Candidate(product_id=p, relevance=1.0) for p in ("a", "b")]
+    )
+    decoded = split_candidates([c.SerializeToString() for c in request.candidates])
+    assert decoded is not None
+
+    built = results_from_candidates(decoded[2], np.array([1, 0]), np.array([0.5, 0.0]))
+
+    assert built is None
+
+
+def test_results_whose_size_needs_two_bytes_are_left_to_the_other_encodings() -> None:
+    # A result of an id of 116 bytes is 127 bytes long: its size fits one varint byte.
+    ids = ("a" * 116, "b" * 117)
+    request = ranking_pb2.RankRequest(
+        candidates=[ranking_pb2.Candidate(product_id=p, relevance=1.0) for p in ids]
+    )
+    decoded = split_candidates([c.SerializeToString() for c in request.candidates])
+    assert decoded is not None
+    block = decoded[2]
+
+    fits = results_from_candidates(block, np.array([0]), np.array([0.5]))
+    too_long = results_from_candidates(block, np.array([1, 0]), np.array([0.5, 0.25]))
+
+    assert (
+        ranking_pb2.RankResponse(
+            results=[ranking_pb2.RankedProduct(product_id=ids[0], score=0.5)]
+        ).SerializeToString()
+        == fits
+    )
+    assert too_long is None
