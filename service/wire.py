@@ -169,8 +169,15 @@ def rank_response(
     heads: list[bytes | None] = []
     if bulk is None:
         heads = list(map(_heads.get, product_ids))
-        # Heads not kept (a large catalogue): built from the candidates when they can be.
-        if None in heads and block is not None and positions is not None and count:
+        # Heads missing with no room left to keep them (a large catalogue): the results
+        # are built from the candidates instead, when they can be.
+        if (
+            None in heads
+            and len(_heads) >= _HEADS_KEPT
+            and block is not None
+            and positions is not None
+            and count
+        ):
             bulk = results_from_candidates(block, positions, raw)
     if bulk is not None:
         return bulk + _tail(weights_version, profile, next_page_token)
@@ -187,6 +194,7 @@ def rank_response(
     return b"".join(parts)
 
 
+@lru_cache(maxsize=256)
 def _tail(weights_version: int, profile: str, next_page_token: str) -> bytes:
     """RankResponse's fields after the results."""
     version = b"\x10" + varint(weights_version) if weights_version else b""
