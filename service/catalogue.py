@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -58,8 +59,7 @@ class Histograms:
     n_categories: int
 
 
-@dataclass(frozen=True)
-class Lookup:
+class Lookup(NamedTuple):  # (one per call: a tuple is quicker to make)
     """Rows of the products asked for (0: unknown), looked up at ``generation``."""
 
     idx: IntArray

@@ -27,8 +27,7 @@ from them, scores in place of relevances, without encoding any id again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -76,8 +75,7 @@ def _view_classes() -> tuple[Any, Any]:
 _View, _Columns = _view_classes()
 
 
-@dataclass(frozen=True)
-class CandidateBlock:
+class CandidateBlock(NamedTuple):  # (one per call: a tuple is quicker to make)
     """Every candidate's encoding, joined, checked to be ``0x0a <id length> <id>`` then
     ``0x11 <relevance>`` (``with_relevance``) or nothing; each starts at ``start`` and
     is ``size`` bytes long."""
@@ -89,8 +87,7 @@ class CandidateBlock:
     with_relevance: bool
 
 
-@dataclass(frozen=True)
-class RankInput:
+class RankInput(NamedTuple):  # (one per call: a tuple is quicker to make)
     """A decoded RankRequest: its candidates as two columns, and the message itself for
     the other fields (a view of it when the fast path decoded the candidates, which
     also keeps their encodings in ``block``)."""

@@ -114,8 +114,7 @@ class InOrder(Sequence[str]):
         return repr(self._list())
 
 
-@dataclass(frozen=True)
-class Ranking:
+class Ranking(NamedTuple):  # (one per call: a tuple is quicker to make)
     """Products best first, their scores, and (when asked) their explanations."""
 
     product_ids: Sequence[str]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +41,7 @@ class _Column:
     relevance_weight: float
 
 
-@dataclass(frozen=True)
-class QualityScores:
+class QualityScores(NamedTuple):  # (one per call: a tuple is quicker to make)
     """The quality scores of the rows asked for, and the weight relevance is added with."""
 
     score: FloatArray
