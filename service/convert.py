@@ -145,7 +145,7 @@ def batch_events(m: feedback_pb2.SubmitBatchRequest, settings: Settings) -> Even
     check.count("events", len(m.events), settings.max_batch_events, "event")
     check.raise_if_any()
     now = _now_us()
-    valid = batch_codec.batch_columns(m.events, settings, now)  # every check in bulk
+    valid = batch_codec.request_columns(m, settings, now)  # every check in bulk
     if valid is not None:
         return valid
     events: list[Event] = []  # one by one, to name each field at fault

@@ -147,6 +147,23 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        # As SQLite's m004_rowid_tables (PostgreSQL's tables are heaps already): the votes
+        # are unique by (user_id, product_id) and indexed by product_id (was: the other way
+        # round), and nothing indexes the event log's seq, which nothing reads by.
+        "m004_rowid_tables",
+        [
+            "DROP INDEX ratings_user",
+            "ALTER TABLE ratings DROP CONSTRAINT ratings_pkey",
+            "ALTER TABLE ratings ADD PRIMARY KEY (user_id, product_id)",
+            "CREATE INDEX ratings_product ON ratings (product_id)",
+            "DROP INDEX likes_user",
+            "ALTER TABLE likes DROP CONSTRAINT likes_pkey",
+            "ALTER TABLE likes ADD PRIMARY KEY (user_id, product_id)",
+            "CREATE INDEX likes_product ON likes (product_id)",
+            "ALTER TABLE events DROP CONSTRAINT events_seq_key",
+        ],
+    ),
 ]
 
 # Adds the deltas of several products in one statement; returns the rows as they are now.

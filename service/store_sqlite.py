@@ -21,7 +21,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
-from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,15 @@ import numpy.typing as npt
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from service.domain import Erasure, ErasureResult, Event, EventBatch, ProductRow, WriteResults
+from service.domain import (
+    Erasure,
+    ErasureResult,
+    Event,
+    EventBatch,
+    Outcome,
+    ProductRow,
+    WriteResults,
+)
 from service.sqlite_bulk import write_columns, write_rows
 from service.storage import (
     EXPORT_TABLES,
@@ -48,11 +55,19 @@ from service.storage import (
     product_row,
 )
 from service.voting import (
+    Plan,
+    Vote,
     VoteChanges,
+    VoteKey,
+    all_distinct,
+    by_product,
     erasure_deltas,
     erasure_result,
     like_keys,
+    of_keys,
     plan_events,
+    plan_new_votes,
+    plan_one_by_one,
     rating_keys,
 )
 
@@ -149,6 +164,71 @@ def m003_weights_history(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_rowid_tables(db: sqlite_utils.Database) -> None:
+    """Fewer B-tree pages written per event: the event log and the votes become rowid
+    tables, appended to, with narrower indexes beside them.
+
+    - events, keyed by ``seq`` (was: rows of every column in event_id order, each new
+      event written at a random place, and a second index on seq); its event ids in an
+      index of their own, its users in events_user as before.
+    - ratings and likes: unique by (user_id, product_id) (was: rows of every column in
+      (product_id, user_id) order, and an index on user_id), and indexed by product_id
+      for loading some products' votes. Events come in with their products in no
+      order, and an index of (product_id, rowid) is a fraction of the width of whole
+      rows: far fewer of its pages change in a transaction.
+    """
+    db.execute(
+        """CREATE TABLE events_by_seq (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('rating', 'like')),
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            occurred_at_us INTEGER NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('APPLIED', 'SUPERSEDED')),
+            recorded_at_us INTEGER NOT NULL
+        )"""
+    )
+    db.execute(
+        """INSERT INTO events_by_seq
+            (seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+             recorded_at_us)
+        SELECT seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+            recorded_at_us
+        FROM events ORDER BY seq"""
+    )
+    db.execute("DROP TABLE events")  # with events_user and the unique index on seq
+    db.execute("ALTER TABLE events_by_seq RENAME TO events")
+    db.execute("CREATE UNIQUE INDEX events_event_id ON events (event_id)")
+    db.execute("CREATE INDEX events_user ON events (user_id)")
+    for table, value in (
+        ("ratings", "stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5)"),
+        ("likes", "value INTEGER NOT NULL CHECK (value IN (-1, 0, 1))"),
+    ):
+        column = value.split()[0]
+        db.execute(
+            f"""CREATE TABLE {table}_by_rowid (
+                product_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                {value},
+                occurred_at_us INTEGER NOT NULL,
+                event_id TEXT NOT NULL
+            )"""
+        )
+        db.execute(
+            f"""INSERT INTO {table}_by_rowid
+                (product_id, user_id, {column}, occurred_at_us, event_id)
+            SELECT product_id, user_id, {column}, occurred_at_us, event_id
+            FROM {table} ORDER BY product_id, user_id"""
+        )
+        db.execute(f"DROP TABLE {table}")  # with {table}_user
+        db.execute(f"ALTER TABLE {table}_by_rowid RENAME TO {table}")
+        db.execute(f"CREATE UNIQUE INDEX {table}_vote ON {table} (user_id, product_id)")
+        db.execute(f"CREATE INDEX {table}_product ON {table} (product_id)")
+
+
 # An erasure's deltas are applied by UPDATE (not by an upsert's VALUES row, whose CHECKs
 # would see them); events write each product's new values (_SET_PRODUCTS, _NEW_PRODUCTS).
 _UPDATE_PRODUCT = f"""
@@ -178,11 +258,22 @@ INSERT INTO events
     (event_id, seq, kind, product_id, user_id, value, occurred_at_us, outcome, recorded_at_us)
 VALUES {values}
 """
-_UPSERT_VOTES = """
-INSERT INTO {table} (product_id, user_id, {column}, occurred_at_us, event_id) VALUES {values}
-ON CONFLICT (product_id, user_id) DO UPDATE SET {column} = excluded.{column},
-    occurred_at_us = excluded.occurred_at_us, event_id = excluded.event_id
+_INSERT_NEW_EVENTS = _INSERT_EVENTS + "ON CONFLICT (event_id) DO NOTHING"
+_INSERT_VOTES = """
+INSERT INTO {table} (product_id, user_id, {column}, occurred_at_us, event_id) VALUES {{values}}
 """
+_UPSERT_VOTES = (
+    _INSERT_VOTES
+    + """ON CONFLICT (product_id, user_id) DO UPDATE SET
+    {column} = excluded.{column}, occurred_at_us = excluded.occurred_at_us,
+    event_id = excluded.event_id
+"""
+)
+_UPSERT_RATINGS = _UPSERT_VOTES.format(table="ratings", column="stars")
+_UPSERT_LIKES = _UPSERT_VOTES.format(table="likes", column="value")
+_INSERT_NEW_VOTES = _INSERT_VOTES + "ON CONFLICT (product_id, user_id) DO NOTHING"
+_INSERT_NEW_RATINGS = _INSERT_NEW_VOTES.format(table="ratings", column="stars")
+_INSERT_NEW_LIKES = _INSERT_NEW_VOTES.format(table="likes", column="value")
 _CHUNK = 400  # bound parameters per IN (...) list, well under SQLite's limit
 # Statements kept compiled per connection: IN (...) lists of every length a group can have.
 _CACHED_STATEMENTS = 1024
@@ -191,7 +282,7 @@ _CACHED_STATEMENTS = 1024
 WRITE_CACHE_KIB = 64 * 1024
 PRODUCT_ROW_CACHE = 65_536  # product rows kept between groups (SQLiteStore._rows)
 # WAL pages before a commit folds the WAL into the database file (SQLite's default: 1000).
-# Pages every group changes (products, the ends of the sequence indexes) are then copied
+# Pages every group changes (products, the ends of the tables appended to) are then copied
 # once for several groups: 7-12 % less CPU per event, for a WAL of up to ~16 MB.
 WAL_CHECKPOINT_PAGES = 4000
 
@@ -246,6 +337,10 @@ def _translated(action: str) -> Iterator[None]:
 
 class SQLiteStore:
     """The SQLite database behind the service. Not thread-safe: one writer thread uses it."""
+
+    # Write a batch as all new first, undoing that if it is not (_write_new_votes); False:
+    # always look ids and votes up first (the tests compare the two).
+    insert_first = True
 
     def __init__(
         self,
@@ -390,16 +485,24 @@ class SQLiteStore:
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
             known.update(row[0] for row in rows)
-        if conn.execute("SELECT EXISTS (SELECT 1 FROM erased_events)").fetchone()[0]:
-            hashes = {event_hash(e): e for e in unique if e not in known}
-            digests = list(hashes)
-            for start in range(0, len(digests), _CHUNK):
-                part = digests[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                rows = conn.execute(
-                    f"SELECT event_hash FROM erased_events WHERE event_hash IN ({marks})", part
-                )
-                known.update(hashes[row[0]] for row in rows)
+        known.update(self._erased_event_ids([e for e in unique if e not in known]))
+        return known
+
+    def _erased_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of the ids recorded and then erased (kept by hash only)."""
+        conn = self.conn
+        known: set[str] = set()
+        if not conn.execute("SELECT EXISTS (SELECT 1 FROM erased_events)").fetchone()[0]:
+            return known
+        hashes = {event_hash(e): e for e in event_ids}
+        digests = list(hashes)
+        for start in range(0, len(digests), _CHUNK):
+            part = digests[start : start + _CHUNK]
+            marks = ",".join("?" * len(part))
+            rows = conn.execute(
+                f"SELECT event_hash FROM erased_events WHERE event_hash IN ({marks})", part
+            )
+            known.update(hashes[row[0]] for row in rows)
         return known
 
     def _current_votes(
@@ -431,30 +534,84 @@ class SQLiteStore:
         touched: dict[str, ProductRow],
         votes: VoteChanges,
     ) -> tuple[WriteResults, int]:
-        """Applies events in order, reading and writing in bulk: one look-up of the ids,
-        one of the votes in force, one of the products, then writes of the final states
-        (service/voting.py decides), many rows a statement. Returns the results and the
-        last sequence number."""
+        """Applies events in order, reading and writing in bulk, many rows a statement.
+        A batch of new ids is written as if every vote were the first on its key, then
+        decided again where a vote was in force (_write_new_votes); any other batch is
+        decided after one look-up of the ids and one of the votes in force
+        (service/voting.py decides). Then one read of the products and one write of
+        their new states. Returns the results and the last sequence number."""
         conn = self.conn
-        plan = plan_events(
-            events,
-            self._known_event_ids(events.event_ids),
-            self._current_votes("ratings", "stars", rating_keys(events)),
-            self._current_votes("likes", "value", like_keys(events)),
-            seq,
-            recorded_at,
-        )
-        write_columns(conn, _INSERT_EVENTS, plan.events)
-        for table, column, final in (
-            ("ratings", "stars", plan.ratings),
-            ("likes", "value", plan.likes),
-        ):
-            template = _UPSERT_VOTES.replace("{table}", table).replace("{column}", column)
-            write_columns(conn, template, final)
+        plan = self._write_new_votes(events, seq, recorded_at) if self.insert_first else None
+        if plan is None:
+            plan = plan_events(
+                events,
+                self._known_event_ids(events.event_ids),
+                self._current_votes("ratings", "stars", rating_keys(events)),
+                self._current_votes("likes", "value", like_keys(events)),
+                seq,
+                recorded_at,
+            )
+            write_columns(conn, _INSERT_EVENTS, plan.events)
+            write_columns(conn, _UPSERT_RATINGS, by_product(plan.ratings))
+            write_columns(conn, _UPSERT_LIKES, by_product(plan.likes))
         if plan.deltas:
             self._write_products(plan.product_updates(), touched)
             votes.add(plan.changes, touched)
         return plan.results, plan.seq
+
+    def _write_new_votes(self, events: EventBatch, seq: int, recorded_at: int) -> Plan | None:
+        """Writes a batch of new events as if each were the first vote on its key, the
+        inserts themselves finding what is not so (a row already there is skipped):
+        this saves looking up ids and votes that, in the usual batch, are not there.
+        Where a vote was in force, decides again (_replan). Returns the plan, or None,
+        with nothing written, if the batch holds an id twice, a key twice, or an id
+        recorded (or erased) before."""
+        if not all_distinct(events) or self._erased_event_ids(events.event_ids):
+            return None
+        conn = self.conn
+        plan = plan_new_votes(events, seq, recorded_at)
+        written = conn.total_changes
+        write_columns(conn, _INSERT_NEW_EVENTS, plan.events)
+        if _rows_since(conn, written) != len(events):  # some id recorded before
+            conn.execute("DELETE FROM events WHERE seq > ?", (seq,))
+            return None
+        written = conn.total_changes
+        write_columns(conn, _INSERT_NEW_RATINGS, by_product(plan.ratings))
+        write_columns(conn, _INSERT_NEW_LIKES, by_product(plan.likes))
+        if _rows_since(conn, written) != len(events):  # some users had voted before
+            return self._replan(events, seq, recorded_at)
+        return plan
+
+    def _replan(self, events: EventBatch, seq: int, recorded_at: int) -> Plan:
+        """After _write_new_votes found votes in force on some keys: decides the batch
+        against them (newer wins) and brings what it wrote in line: those events'
+        outcomes and the votes that replace them. The events took the same sequence
+        numbers as they would have (every id is new)."""
+        conn = self.conn
+        ids = set(events.event_ids)
+        in_force: list[dict[VoteKey, Vote]] = []
+        for table, column, keys in (
+            ("ratings", "stars", rating_keys(events)),
+            ("likes", "value", like_keys(events)),
+        ):
+            found = self._current_votes(table, column, keys)
+            # A vote holding an id of the batch was written just now: it was none before.
+            in_force.append({key: vote for key, vote in found.items() if vote[2] not in ids})
+        ratings, likes = in_force
+        replaced = (set(ratings), set(likes))
+        plan = plan_one_by_one(events, set(), ratings, likes, seq, recorded_at)
+        superseded = Outcome.SUPERSEDED
+        conn.executemany(
+            "UPDATE events SET outcome = ? WHERE seq = ?",
+            [
+                (superseded.name, s)
+                for o, s in zip(plan.results.outcomes, plan.results.seqs, strict=True)
+                if o is superseded
+            ],
+        )
+        write_columns(conn, _UPSERT_RATINGS, by_product(of_keys(plan.ratings, replaced[0])))
+        write_columns(conn, _UPSERT_LIKES, by_product(of_keys(plan.likes, replaced[1])))
+        return plan
 
     def _write_products(
         self, updates: list[tuple[str, str, list[int], int]], touched: dict[str, ProductRow]
@@ -481,19 +638,26 @@ class SQLiteStore:
                 if top is None:
                     top = conn.execute("SELECT coalesce(max(idx), 0) FROM products").fetchone()[0]
                 top += 1
-                new = (top, product_id, category, *delta, seq)
-                created.append(new)
-            else:
-                new = (
-                    row.idx, product_id, category or row.category,
-                    row.rating_count + delta[0], row.star_sum + delta[1],
-                    *map(add, row.histogram, delta[2:7]),
-                    row.likes + delta[7], row.dislikes + delta[8], seq,
-                )  # fmt: skip
-                changed.append(new)
-            touched[product_id] = product_row(new)
+                values = (top, product_id, category, *delta, seq)
+                created.append(values)
+                touched[product_id] = product_row(values)
+                continue
+            count, stars, s1, s2, s3, s4, s5, likes, dislikes = delta
+            h1, h2, h3, h4, h5 = row.histogram
+            # The columns of _SET_PRODUCTS: idx, category, counts, seq.
+            values = (
+                row.idx, category or row.category, row.rating_count + count,
+                row.star_sum + stars, h1 + s1, h2 + s2, h3 + s3, h4 + s4, h5 + s5,
+                row.likes + likes, row.dislikes + dislikes, seq,
+            )  # fmt: skip
+            changed.append(values)
+            touched[product_id] = ProductRow(
+                values[0], product_id, values[1], values[2], values[3], values[4:9],
+                values[9], values[10], seq,
+            )  # fmt: skip
         write_rows(conn, _NEW_PRODUCTS, created)
-        write_rows(conn, _SET_PRODUCTS, [(new[0], *new[2:]) for new in changed], _SET_PRODUCT)
+        changed.sort()  # by idx: the rows one after the other in the table (and its pages)
+        write_rows(conn, _SET_PRODUCTS, changed, _SET_PRODUCT)
 
     def _forget_rows(self) -> None:
         """Drops the cached product rows (after a failed or outside write)."""
@@ -747,6 +911,12 @@ class SQLiteFollower:
         self._wake.set()
         if self._conn is not None:
             self._conn.close()
+
+
+def _rows_since(conn: sqlite3.Connection, total_changes: int) -> int:
+    """Rows inserted, updated or deleted on the connection since its ``total_changes`` was
+    the one given (a C int: it wraps around after 2**31 changes)."""
+    return (conn.total_changes - total_changes) % 2**32
 
 
 def _last_seq(conn: sqlite3.Connection) -> int:

@@ -10,10 +10,10 @@ for every backend.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import add
+from operator import add, itemgetter
 from typing import Any, overload
 
 from service.domain import (
@@ -115,16 +115,38 @@ def plan_events(
     The common case, every event new and the first vote on its key, is decided in bulk
     (plan_new_votes); any other batch one event at a time (plan_one_by_one)."""
     batch = EventBatch.of(events)
-    n = len(batch)
-    if (
-        not known
-        and not ratings
-        and not likes
-        and len(set(batch.event_ids)) == n
-        and len(set(zip(batch.product_ids, batch.user_ids, batch.is_rating, strict=True))) == n
-    ):
+    if not known and not ratings and not likes and all_distinct(batch):
         return plan_new_votes(batch, seq, recorded_at_us)
     return plan_one_by_one(batch, known, ratings, likes, seq, recorded_at_us)
+
+
+def all_distinct(batch: EventBatch) -> bool:
+    """No event id twice in the batch, and no key (kind, product, user) twice: what
+    plan_new_votes needs, beside ids and votes the store does not hold yet."""
+    n = len(batch)
+    return (
+        len(set(batch.event_ids)) == n
+        and len(set(zip(batch.product_ids, batch.user_ids, batch.is_rating, strict=True))) == n
+    )
+
+
+def by_product(votes: Columns) -> Columns:
+    """Vote rows (as columns) in the order of their product ids (rows of one product in
+    the order given). An index of the votes by product then takes them one part of the
+    tree after the other rather than at random places: on SQLite, 3,000 votes over the
+    1,206 real products cost 0.5-1 us less each, sorting included."""
+    products = votes[0]
+    if len(products) < 2:
+        return votes
+    order = sorted(range(len(products)), key=products.__getitem__)
+    take = itemgetter(*order)
+    return [list(take(column)) for column in votes]
+
+
+def of_keys(votes: Columns, keys: Collection[VoteKey]) -> Columns:
+    """The vote rows (as columns) whose key (product_id, user_id) is one of ``keys``."""
+    keep = [key in keys for key in zip(votes[0], votes[1], strict=True)]
+    return [list(compress(column, keep)) for column in votes]
 
 
 def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:

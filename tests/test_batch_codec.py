@@ -17,6 +17,7 @@ from service import batch_codec, convert
 from service.domain import Event, EventBatch, Outcome, RatingEvent, WriteResults
 from service.errors import InvalidArgument
 from service.settings import Settings
+from service.wire import varint
 from tests.conftest import Client
 
 SETTINGS = Settings()
@@ -103,22 +104,24 @@ def test_valid_batches_read_in_bulk_as_one_by_one(events: list[feedback_pb2.Feed
     assert one_by_one(events, now) == list(batch)
 
 
-@pytest.mark.parametrize(
-    ("event", "field"),
-    [
-        (_rating("", "p", "u", 3, None, ""), "events[1].rating.event_id"),
-        (_rating("e", "p" * 129, "u", 3, None, ""), "events[1].rating.product_id"),
-        (_rating("e", "p", "u\n", 3, None, ""), "events[1].rating.user_id"),
-        (_rating("e", "p", "u", 6, None, ""), "events[1].rating.stars"),
-        (_rating("e", "p", "u", 0, None, ""), "events[1].rating.stars"),
-        (_rating("e", "p", "u", 3, None, "c\t"), "events[1].rating.category"),
-        (_rating("e", "p", "u", 3, Timestamp(seconds=-1), ""), "events[1].rating.occurred_at"),
-        (_rating("e", "p", "u", 3, Timestamp(seconds=2**40), ""), "events[1].rating.occurred_at"),
-        (_like("e", "p", "u", 0, None), "events[1].like.value"),
-        (_like("e", "p", "u", 7, None), "events[1].like.value"),
-        (feedback_pb2.FeedbackEvent(), "events[1]"),
-    ],
-)
+INVALID = [
+    (_rating("", "p", "u", 3, None, ""), "events[1].rating.event_id"),
+    (_rating("e", "p" * 129, "u", 3, None, ""), "events[1].rating.product_id"),
+    (_rating("e", "p", "u\n", 3, None, ""), "events[1].rating.user_id"),
+    (_rating("e", "p", "u", 6, None, ""), "events[1].rating.stars"),
+    (_rating("e", "p", "u", 0, None, ""), "events[1].rating.stars"),
+    (_rating("e", "p", "u", 3, None, "c\t"), "events[1].rating.category"),
+    (_rating("e", "p", "u", 3, Timestamp(seconds=-1), ""), "events[1].rating.occurred_at"),
+    (_rating("e", "p", "u", 3, Timestamp(seconds=2**40), ""), "events[1].rating.occurred_at"),
+    (_like("e", "p", "u", 0, None), "events[1].like.value"),
+    (_like("e", "p", "u", 7, None), "events[1].like.value"),
+    (feedback_pb2.FeedbackEvent(), "events[1]"),
+    (_rating("e", "p", "ü", 9, None, ""), "events[1].rating.stars"),
+    (_like("e", "p", "u" * 129, feedback_pb2.LIKE, None), "events[1].like.user_id"),
+]
+
+
+@pytest.mark.parametrize(("event", "field"), INVALID)
 def test_an_invalid_event_is_named_by_the_one_by_one_reading(
     event: feedback_pb2.FeedbackEvent, field: str
 ) -> None:
@@ -129,6 +132,22 @@ def test_an_invalid_event_is_named_by_the_one_by_one_reading(
     with pytest.raises(InvalidArgument) as raised:
         convert.batch_events(request, SETTINGS)
     assert [field] == [f for f, _ in raised.value.violations]
+
+
+@pytest.mark.parametrize(("event", "field"), INVALID)
+def test_an_invalid_event_among_many_is_named_by_the_one_by_one_reading(
+    event: feedback_pb2.FeedbackEvent, field: str
+) -> None:
+    good = [
+        _rating(f"ok{i}", "p", f"u{i}", 4, None, "") for i in range(batch_codec.BULK_MIN_EVENTS)
+    ]
+    request = feedback_pb2.SubmitBatchRequest(events=[*good[:70], event, *good[70:]])
+    now = time.time_ns() // 1000
+
+    assert batch_codec.encoded_columns(request.SerializeToString(), SETTINGS, now) is None
+    with pytest.raises(InvalidArgument) as raised:
+        convert.batch_events(request, SETTINGS)
+    assert [field.replace("events[1]", "events[70]")] == [f for f, _ in raised.value.violations]
 
 
 results = st.lists(
@@ -201,3 +220,108 @@ def test_an_event_batch_is_a_sequence_of_events() -> None:
     assert events == list(batch) == list(EventBatch.of(batch))
     assert events[1:] == list(batch[1:]) == list(batch.select(ratings=False))
     assert [True, False] == batch.is_rating
+
+
+# ASCII ids, some long enough for an event's length to take two bytes.
+ascii_ids = st.one_of(
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=8),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=60, max_size=127),
+)
+usual_events = st.lists(
+    st.one_of(
+        st.builds(
+            _rating, ascii_ids, ascii_ids, ascii_ids, st.integers(1, 5), st.none(), st.just("")
+        ),
+        st.builds(
+            _like,
+            ascii_ids,
+            ascii_ids,
+            ascii_ids,
+            st.sampled_from([feedback_pb2.LIKE, feedback_pb2.DISLIKE, feedback_pb2.CLEAR]),
+            st.none(),
+        ),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=usual_events, categories=st.booleans())
+def test_usual_batches_are_read_from_their_encoding_as_one_by_one(
+    events: list[feedback_pb2.FeedbackEvent], categories: bool
+) -> None:
+    if categories:  # on every rating, or on none
+        for event in events:
+            if event.WhichOneof("event") == "rating":
+                event.rating.category = "Dresses"
+    request = feedback_pb2.SubmitBatchRequest(events=events)
+    now = time.time_ns() // 1000
+
+    batch = batch_codec.encoded_columns(request.SerializeToString(), SETTINGS, now)
+
+    assert batch is not None
+    assert one_by_one(events, now) == list(batch)
+
+
+def _field(number: int, value: bytes | int) -> bytes:
+    """One field in the wire format: a varint, or length-delimited bytes."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+# Fields of a rating or a like in any order, repeated or missing, unknown ones among them.
+raw_fields = st.lists(
+    st.one_of(
+        st.tuples(st.integers(1, 3), ascii_ids.map(str.encode)),
+        st.tuples(st.just(4), st.integers(0, 7)),
+        st.tuples(st.just(6), st.sampled_from([b"", b"Tops", b"c\\t"])),
+        st.tuples(st.just(5), st.just(_field(1, 1_700_000_000))),
+        st.tuples(st.integers(7, 9), st.integers(0, 3)),
+        st.tuples(st.just(1), st.just(b"")),
+    ),
+    max_size=9,
+)
+raw_events = st.lists(
+    st.tuples(st.sampled_from([1, 1, 2, 3]), st.lists(raw_fields, min_size=1, max_size=2)),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=raw_events)
+def test_any_encoding_is_read_as_the_runtime_reads_it_or_left_to_it(
+    events: list[tuple[int, list[list[tuple[int, bytes | int]]]]],
+) -> None:
+    """Fields out of order, repeated, missing, unknown, an event with both kinds or none:
+    the encoded reading either declines (None) or reads exactly what the runtime does."""
+    encoded = b"".join(
+        _field(
+            1, b"".join(_field(kind, b"".join(_field(n, v) for n, v in fields)) for fields in parts)
+        )
+        for kind, parts in events
+    )
+    now = time.time_ns() // 1000
+    runtime = batch_codec.batch_columns(
+        feedback_pb2.SubmitBatchRequest.FromString(encoded).events, SETTINGS, now
+    )
+
+    batch = batch_codec.encoded_columns(encoded, SETTINGS, now)
+
+    assert batch is None or (runtime is not None and list(runtime) == list(batch))
+    # As libraries write it (fields in order, once each, defaults left out), no time, no
+    # field unknown, a category on every rating or on none: then it must be read.
+    canonical = feedback_pb2.SubmitBatchRequest.FromString(encoded).SerializeToString()
+    numbers = [{n for fields in parts for n, _ in fields} for _, parts in events]
+    with_category = {
+        6 in found for (kind, _), found in zip(events, numbers, strict=True) if kind == 1
+    }
+    if (
+        runtime is not None
+        and canonical == encoded
+        and all(found <= {1, 2, 3, 4, 6} for found in numbers)
+        and len(with_category) <= 1
+    ):
+        assert batch is not None  # the usual encoding of a valid batch is read

@@ -19,9 +19,10 @@ from service.domain import (
     LikeValue,
     Outcome,
     RatingEvent,
+    WriteResults,
 )
 from service.sqlite_bulk import write_columns, write_rows
-from service.storage import DatabaseURL, Store, StoreError, open_store
+from service.storage import AppliedGroup, DatabaseURL, Store, StoreError, open_store
 from service.store_sqlite import SQLiteStore
 from tests.conftest import both_backends
 
@@ -237,3 +238,119 @@ def test_rows_are_written_in_bulk_as_given(tmp_path: Path, rows: int) -> None:
 
     expected = [(i, f"x{i}" if i % 2 == 0 else f"v{i}", i / 2) for i in range(rows)]
     assert expected == conn.execute("SELECT k, v, w FROM t ORDER BY k").fetchall()
+
+
+# Groups of jobs: batches of events, or erasures (whose event ids are then replays).
+# Most ids are new, some are replays of a few: most batches take the insert-first path.
+_ids = st.one_of(st.uuids().map(str), st.sampled_from([f"e{i}" for i in range(6)]))
+_events = st.one_of(
+    st.builds(
+        RatingEvent,
+        event_id=_ids,
+        product_id=st.sampled_from(PRODUCTS),
+        user_id=st.sampled_from(USERS),
+        stars=st.integers(1, 5),
+        occurred_at_us=st.integers(0, 20),
+        category=st.sampled_from(["", "c1", "c2"]),
+    ),
+    st.builds(
+        LikeEvent,
+        event_id=_ids,
+        product_id=st.sampled_from(PRODUCTS),
+        user_id=st.sampled_from(USERS),
+        value=st.sampled_from(list(LikeValue)),
+        occurred_at_us=st.integers(0, 20),
+    ),
+)
+jobs_with_erasures = st.lists(
+    st.one_of(
+        st.lists(_events, min_size=1, max_size=6),
+        st.builds(Erasure, user_id=st.sampled_from(USERS)),
+    ),
+    max_size=15,
+)
+
+
+def _dump(store: SQLiteStore) -> list[tuple[str, list[tuple[object, ...]]]]:
+    return [(table, sorted(rows, key=repr)) for table, rows in store.export(chunk=1000)]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(jobs=jobs_with_erasures)
+def test_writing_a_batch_as_new_first_ends_as_looking_ids_and_votes_up_first(
+    tmp_path_factory: pytest.TempPathFactory, jobs: list[list[Event] | Erasure]
+) -> None:
+    """SQLiteStore writes a batch of distinct new ids as if every vote were the first on
+    its key, and falls back when an insert finds a row (an id recorded before, a vote in
+    force): every result, product row, vote change and stored row is as if it had looked
+    the ids and votes up first."""
+    where = tmp_path_factory.mktemp("paths")
+    first, looked_up = SQLiteStore(where / "first.db"), SQLiteStore(where / "looked-up.db")
+    looked_up.insert_first = False
+    try:
+        for start in range(0, len(jobs), 3):
+            group = jobs[start : start + 3]
+            a, b = first.apply(group, now_us=start), looked_up.apply(group, now_us=start)
+            assert (a.results, a.products, list(a.votes), a.seq, a.seq_before) == (
+                b.results,
+                b.products,
+                list(b.votes),
+                b.seq,
+                b.seq_before,
+            )
+        assert _dump(looked_up) == _dump(first)
+        assert [] == first.aggregate_mismatches()
+    finally:
+        first.close()
+        looked_up.close()
+
+
+def _outcomes(group: AppliedGroup) -> list[Outcome]:
+    [results] = group.results
+    assert isinstance(results, WriteResults)
+    return results.outcomes
+
+
+def test_a_batch_of_new_votes_is_written_without_looking_anything_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.apply([[RatingEvent("a", "p", "u1", 5, 10)]])
+    store.apply([Erasure("u1")])  # erased ids are still looked up (by hash)
+    looked_up: list[str] = []
+
+    def spy(name: str) -> None:
+        method = getattr(SQLiteStore, name)
+
+        def counted(self: SQLiteStore, *args: object) -> object:
+            looked_up.append(name)
+            return method(self, *args)
+
+        monkeypatch.setattr(SQLiteStore, name, counted)
+
+    spy("_known_event_ids")
+    spy("_current_votes")
+
+    fresh = store.apply([[RatingEvent("b", "p", "u2", 4, 20), RatingEvent("c", "q", "u2", 3, 20)]])
+    assert ([], [Outcome.APPLIED] * 2) == (looked_up, _outcomes(fresh))
+
+    # u2 voted on p before: the votes in force are read (ratings and likes), not the ids.
+    again = store.apply(
+        [[RatingEvent("d", "p", "u2", 1, 5), LikeEvent("e", "p", "u3", LikeValue.LIKE, 20)]]
+    )
+    assert ["_current_votes", "_current_votes"] == looked_up
+    assert [Outcome.SUPERSEDED, Outcome.APPLIED] == _outcomes(again)
+    assert [("d", "SUPERSEDED"), ("e", "APPLIED")] == store.conn.execute(
+        "SELECT event_id, outcome FROM events WHERE event_id IN ('d', 'e') ORDER BY seq"
+    ).fetchall()
+
+    # An id recorded before (b) or erased before (a): everything is looked up.
+    looked_up.clear()
+    replay = store.apply([[RatingEvent("b", "p", "u2", 4, 20), RatingEvent("a", "z", "u9", 1, 1)]])
+    assert ["_known_event_ids", "_current_votes", "_current_votes"] == looked_up
+    assert [Outcome.DUPLICATE] * 2 == _outcomes(replay)
+    assert (6, 4) == (store.last_seq(), store.count_events())  # b, c, d, e (a was erased)
+    assert [] == store.aggregate_mismatches()
+    store.close()

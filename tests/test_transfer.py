@@ -16,7 +16,7 @@ from service.domain import Erasure, LikeEvent, LikeValue, RatingEvent
 from service.storage import EXPORT_TABLES, DatabaseURL, Store, StoreError, open_store
 from service.transfer import TransferError, export_to, import_from
 
-ALL_MIGRATIONS = "m001_initial, m002_erasure, m003_weights_history"
+ALL_MIGRATIONS = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
 WEIGHTS_ROW = (1, 1_700_000_000_000_000, "file", "data/weights.toml", "startup", "", "", None,
                "ab" * 32, "[profiles.default]\n")  # fmt: skip
 
@@ -203,7 +203,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 3 migrations: {ALL_MIGRATIONS}" in out
+    assert f"applied 4 migrations: {ALL_MIGRATIONS}" in out
     assert f"schema up to date: {ALL_MIGRATIONS}" in out
 
 
@@ -220,7 +220,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 3 migrations: {ALL_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 4 migrations: {ALL_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(

@@ -7,7 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.domain import EventBatch, LikeEvent, LikeValue, RatingEvent
-from service.voting import Plan, plan_events, plan_new_votes, plan_one_by_one
+from service.voting import (
+    Plan,
+    by_product,
+    of_keys,
+    plan_events,
+    plan_new_votes,
+    plan_one_by_one,
+)
 
 
 @st.composite
@@ -72,3 +79,37 @@ def test_a_known_id_or_a_vote_in_force_is_decided_one_by_one() -> None:
     ]
     assert ["SUPERSEDED", "APPLIED"] == [o.name for o in newer.results.outcomes]
     assert {"p": [1, 2, 0, 1, 0, 0, 0, 0, 0]} == newer.deltas
+
+
+vote_rows = st.lists(
+    st.tuples(
+        st.sampled_from("abcd"),
+        st.sampled_from(["u1", "u2", "u3"]),
+        st.integers(1, 5),
+        st.integers(0, 9),
+        st.text("xyz", min_size=1, max_size=3),
+    ),
+    max_size=30,
+)
+
+
+def _as_columns(rows: list[tuple[str, str, int, int, str]]) -> list[list[object]]:
+    return [list(column) for column in zip(*rows, strict=True)] or [[] for _ in range(5)]
+
+
+@given(rows=vote_rows)
+def test_votes_by_product_are_the_same_rows_in_product_order(
+    rows: list[tuple[str, str, int, int, str]],
+) -> None:
+    ordered = by_product(_as_columns(rows))
+
+    assert _as_columns(sorted(rows, key=lambda row: row[0])) == ordered  # stable: ties kept
+
+
+@given(rows=vote_rows, keys=st.sets(st.tuples(st.sampled_from("abcd"), st.sampled_from(["u1"]))))
+def test_votes_of_keys_keep_only_those_keys_rows_in_order(
+    rows: list[tuple[str, str, int, int, str]], keys: set[tuple[str, str]]
+) -> None:
+    kept = of_keys(_as_columns(rows), keys)
+
+    assert _as_columns([row for row in rows if row[:2] in keys]) == kept

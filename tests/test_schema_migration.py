@@ -1,0 +1,224 @@
+"""m004_rowid_tables: a database created with the schema before it (m001-m003), holding
+every kind of row, migrates with its data intact and keeps working (duplicates, votes,
+erasures, export and import), on real SQLite files and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlite_utils
+
+from service import store_postgres
+from service.domain import (
+    Erasure,
+    ErasureResult,
+    LikeEvent,
+    LikeValue,
+    Outcome,
+    RatingEvent,
+    WriteResults,
+)
+from service.storage import EXPORT_TABLES, Store, WeightsRow
+from service.store_postgres import PostgresStore
+from service.store_sqlite import SQLiteStore, migrations
+from service.transfer import export_to, import_from
+
+NEW = "m004_rowid_tables"
+OLD = ["m001_initial", "m002_erasure", "m003_weights_history"]
+WEIGHTS_ROW: WeightsRow = (
+    1, 1_700_000_000_000_000, "file", "data/weights.toml", "startup", "", "", None,
+    "ab" * 32, "[profiles.default]\n",
+)  # fmt: skip
+
+backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+
+
+def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A database with the schema of m001-m003 only: a SQLite path or a PostgreSQL URL."""
+    if backend == "sqlite":
+        path = tmp_path / "old.db"
+        conn = sqlite3.connect(path)
+        try:
+            migrations.apply(sqlite_utils.Database(conn), stop_before=NEW)
+        finally:
+            conn.close()
+        return str(path)
+    url = str(request.getfixturevalue("pg_url"))
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(
+            "CREATE TABLE reviewrank_migrations ("
+            " name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for name, statements in store_postgres._MIGRATIONS:
+            if name == NEW:
+                break
+            for statement in statements:
+                pg.execute(statement)
+            pg.execute("INSERT INTO reviewrank_migrations (name) VALUES (%s)", (name,))
+    return url
+
+
+def opener(backend: str, where: str) -> Callable[[bool], Store]:
+    def open_it(migrate: bool) -> Store:
+        if backend == "sqlite":
+            return SQLiteStore(where, migrate=migrate)
+        return PostgresStore(where, migrate=migrate)
+
+    return open_it
+
+
+def fill(store: Store) -> None:
+    """Every kind of row: applied, superseded and duplicate events, a cleared like, a
+    replaced vote, an erased user (hashes of their ids), a weights version."""
+    store.apply(
+        [
+            [
+                RatingEvent("e1", "p1", "u1", 4, 100, category="books"),
+                RatingEvent("e2", "p1", "u2", 5, 110),
+                LikeEvent("e3", "p2", "u1", LikeValue.LIKE, 120),
+                LikeEvent("e4", "p1", "u3", LikeValue.DISLIKE, 130),
+                RatingEvent("e5", "p2", "ü-ser", 3, 140, category="künste"),
+                RatingEvent("e6", "p3", "u3", 2, 150),
+            ]
+        ],
+        now_us=1_000,
+    )
+    store.apply(
+        [
+            [
+                RatingEvent("e7", "p1", "u1", 2, 50),  # older than e1: SUPERSEDED
+                RatingEvent("e1", "p1", "u1", 4, 100),  # DUPLICATE
+                LikeEvent("e8", "p2", "u1", LikeValue.CLEAR, 200),
+                LikeEvent("e9", "p1", "u2", LikeValue.LIKE, 210),
+                RatingEvent("e10", "p3", "u3", 5, 220),  # replaces e6
+            ],
+            Erasure("u2"),
+        ],
+        now_us=2_000,
+    )
+    store.save_weights_entry(WEIGHTS_ROW)
+
+
+def dump(store: Store) -> dict[str, Any]:
+    """Everything an export carries, each table's rows sorted."""
+    parts = list(store.export(chunk=4))
+    tables: dict[str, list[tuple[Any, ...]]] = {table: [] for table in EXPORT_TABLES}
+    for table, rows in parts[1:]:
+        tables[table] += rows
+    return {"seq": parts[0][1][0][0]} | {t: sorted(rows, key=repr) for t, rows in tables.items()}
+
+
+def sqlite_schema(path: Path | str) -> dict[str, Any]:
+    """Each table's columns and each index's table, columns and uniqueness."""
+    conn = sqlite3.connect(path)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        schema: dict[str, Any] = {}
+        for table in tables:
+            schema[table] = [tuple(r[1:]) for r in conn.execute(f"PRAGMA table_xinfo({table})")]
+            for index in conn.execute(f"PRAGMA index_list({table})"):
+                columns = [r[2] for r in conn.execute(f"PRAGMA index_info({index[1]})")]
+                schema[f"{table}.{index[1]}"] = (index[2], columns)
+        schema["without rowid"] = sorted(
+            name
+            for name, sql in conn.execute("SELECT name, sql FROM sqlite_master")
+            if "WITHOUT ROWID" in (sql or "")
+        )
+        return schema
+    finally:
+        conn.close()
+
+
+@backends
+def test_an_old_database_migrates_with_every_row_and_keeps_working(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    where = old_database(backend, tmp_path, request)
+    open_store = opener(backend, where)
+    old = open_store(False)
+    assert OLD == old.applied_migrations()
+    fill(old)
+    before = dump(old)
+    old.close()
+
+    store = open_store(True)
+    try:
+        assert [*OLD, NEW] == store.applied_migrations()
+        assert before == dump(store)
+        assert [] == store.aggregate_mismatches()
+        products = store.load_products()
+        p3 = int(products.idx[products.product_ids.index("p3")])
+        votes = store.load_votes([p3])  # through the new index on product_id
+        assert ([p3], [5]) == (votes.product_idx.tolist(), votes.value.tolist())
+
+        group = store.apply(
+            [
+                [
+                    RatingEvent("e1", "p1", "u1", 1, 999),  # recorded before: DUPLICATE
+                    RatingEvent("e2", "p1", "u9", 1, 999),  # erased before: DUPLICATE
+                    RatingEvent("n1", "p1", "u1", 1, 300),  # newer than e1: APPLIED
+                    RatingEvent("n2", "p3", "u3", 1, 10),  # older than e10: SUPERSEDED
+                    LikeEvent("n3", "p2", "u1", LikeValue.DISLIKE, 300),  # replaces the CLEAR
+                    RatingEvent("n4", "p4", "u4", 3, 300),  # a new product
+                ]
+            ],
+            now_us=3_000,
+        )
+        results = group.results[0]
+        assert isinstance(results, WriteResults)
+        seq = before["seq"]
+        assert [
+            (Outcome.DUPLICATE, 0),
+            (Outcome.DUPLICATE, 0),
+            (Outcome.APPLIED, seq + 1),
+            (Outcome.SUPERSEDED, seq + 2),
+            (Outcome.APPLIED, seq + 3),
+            (Outcome.APPLIED, seq + 4),
+        ] == [(r.outcome, r.seq) for r in results]
+        erased = store.apply([Erasure("u1")], now_us=4_000).results[0]
+        # u1: the rating on p1 (n1) and the dislike on p2 (n3); e1, e3, e7, e8, n1, n3.
+        assert ErasureResult(1, 1, 6, seq + 5) == erased
+        assert [] == store.aggregate_mismatches()
+        products = store.load_products()
+        ratings = dict(zip(products.product_ids, products.rating_count.tolist(), strict=True))
+        assert {"p1": 0, "p2": 1, "p3": 1, "p4": 1} == ratings
+
+        export_to(store, tmp_path / "export.jsonl")
+        after = dump(store)
+    finally:
+        store.close()
+    fresh = SQLiteStore(tmp_path / "fresh.db")
+    try:
+        import_from(fresh, tmp_path / "export.jsonl")
+        assert after == dump(fresh)
+    finally:
+        fresh.close()
+
+
+def test_a_migrated_sqlite_database_has_the_schema_of_a_new_one(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    where = old_database("sqlite", tmp_path, request)
+    old = sqlite_schema(where)
+    assert ["erased_events", "events", "likes", "meta", "ratings"] == old["without rowid"]
+    assert (1, ["event_id"]) == old["events.sqlite_autoindex_events_1"]
+    SQLiteStore(where).close()
+    SQLiteStore(tmp_path / "new.db").close()
+
+    migrated, new = sqlite_schema(where), sqlite_schema(tmp_path / "new.db")
+
+    assert new == migrated
+    assert ["erased_events", "meta"] == new["without rowid"]
+    assert (1, ["event_id"]) == new["events.events_event_id"]
+    assert (1, ["user_id", "product_id"]) == new["ratings.ratings_vote"]
+    assert (0, ["product_id"]) == new["likes.likes_product"]
