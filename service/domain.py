@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress
 from operator import attrgetter
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 
 class Outcome(enum.IntEnum):
@@ -203,8 +203,7 @@ class WriteResults(Sequence[WriteResult]):
         return f"WriteResults({list(self)!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class ProductRow:
+class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is quicker)
     """A product's aggregates as committed; what the in-memory catalogue mirrors."""
 
     idx: int
@@ -218,8 +217,7 @@ class ProductRow:
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class VoteChange:
+class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)
     """One user's vote on a product replaced (or removed): what time-decayed sums need."""
 
     product_idx: int
