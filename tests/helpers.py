@@ -19,8 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from service.storage import EXPORT_TABLES
+
 if TYPE_CHECKING:
     from service.settings import Settings
+    from service.storage import Store, WeightsRow
     from tests.conftest import Client
 
 _ids = itertools.count(1)
@@ -165,3 +168,20 @@ def write_lock_held_elsewhere(database: Path) -> Iterator[None]:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(10)
+
+
+# One weights_history row (service/storage.py WeightsRow) for stores that need one.
+WEIGHTS_ROW: WeightsRow = (
+    1, 1_700_000_000_000_000, "file", "data/weights.toml", "startup", "", "", None,
+    "ab" * 32, "[profiles.default]\n",
+)  # fmt: skip
+
+
+def exported(store: Store, chunk: int) -> dict[str, Any]:
+    """Everything an export carries (read ``chunk`` rows at a time), each table's rows
+    sorted (the backends' collations differ)."""
+    parts = list(store.export(chunk=chunk))
+    tables: dict[str, list[tuple[Any, ...]]] = {table: [] for table in EXPORT_TABLES}
+    for table, rows in parts[1:]:
+        tables[table] += rows
+    return {"seq": parts[0][1][0][0]} | {t: sorted(rows, key=repr) for t, rows in tables.items()}

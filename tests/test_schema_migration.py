@@ -23,17 +23,14 @@ from service.domain import (
     RatingEvent,
     WriteResults,
 )
-from service.storage import EXPORT_TABLES, Store, WeightsRow
+from service.storage import Store
 from service.store_postgres import PostgresStore
 from service.store_sqlite import SQLiteStore, migrations
 from service.transfer import export_to, import_from
+from tests.helpers import WEIGHTS_ROW, exported
 
 NEW = "m004_rowid_tables"
 OLD = ["m001_initial", "m002_erasure", "m003_weights_history"]
-WEIGHTS_ROW: WeightsRow = (
-    1, 1_700_000_000_000_000, "file", "data/weights.toml", "startup", "", "", None,
-    "ab" * 32, "[profiles.default]\n",
-)  # fmt: skip
 
 backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -105,12 +102,7 @@ def fill(store: Store) -> None:
 
 
 def dump(store: Store) -> dict[str, Any]:
-    """Everything an export carries, each table's rows sorted."""
-    parts = list(store.export(chunk=4))
-    tables: dict[str, list[tuple[Any, ...]]] = {table: [] for table in EXPORT_TABLES}
-    for table, rows in parts[1:]:
-        tables[table] += rows
-    return {"seq": parts[0][1][0][0]} | {t: sorted(rows, key=repr) for t, rows in tables.items()}
+    return exported(store, chunk=4)
 
 
 def sqlite_schema(path: Path | str) -> dict[str, Any]:

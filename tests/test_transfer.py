@@ -13,12 +13,11 @@ import pytest
 
 from service.cli import main
 from service.domain import Erasure, LikeEvent, LikeValue, RatingEvent
-from service.storage import EXPORT_TABLES, DatabaseURL, Store, StoreError, open_store
+from service.storage import DatabaseURL, Store, StoreError, open_store
 from service.transfer import TransferError, export_to, import_from
+from tests.helpers import WEIGHTS_ROW, exported
 
 ALL_MIGRATIONS = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
-WEIGHTS_ROW = (1, 1_700_000_000_000_000, "file", "data/weights.toml", "startup", "", "", None,
-               "ab" * 32, "[profiles.default]\n")  # fmt: skip
 
 
 def sqlite_store(path: Path) -> Store:
@@ -64,12 +63,7 @@ def source(tmp_path: Path) -> Iterator[Store]:
 
 
 def dump(store: Store) -> dict[str, Any]:
-    """Everything an export carries, each table's rows sorted (collations differ)."""
-    parts = list(store.export(chunk=3))
-    tables: dict[str, list[tuple[Any, ...]]] = {table: [] for table in EXPORT_TABLES}
-    for table, rows in parts[1:]:
-        tables[table] += rows
-    return {"seq": parts[0][1][0][0]} | {t: sorted(rows, key=repr) for t, rows in tables.items()}
+    return exported(store, chunk=3)
 
 
 def test_sqlite_to_postgresql_to_sqlite_keeps_every_row_and_the_sequence(
