@@ -101,7 +101,7 @@ class Application:
         self._started_monotonic = time.monotonic()
         self.event_counts = EventCounts()
         self.weights = WeightsRegistry()
-        self.store = _open_store(settings)
+        self.store = open_checked_store(settings)
         self.catalogue = Catalogue()
         self._load_catalogue()
         release_free_memory()  # what the load's temporary objects took (service/memory.py)
@@ -318,9 +318,10 @@ class Application:
         return self.settings.snapshot and self.settings.storage.kind == SQLITE
 
 
-def _open_store(settings: Settings) -> Store:
-    """Opens the database and proves that it can commit a write: a server that cannot
-    store feedback refuses to start, naming the database and the cause."""
+def open_checked_store(settings: Settings) -> Store:
+    """Opens (creating or upgrading its schema) the database and proves that it can
+    commit a write: a server that cannot store feedback refuses to start, naming the
+    database and the cause."""
     where = settings.storage
     try:
         store = open_store(

@@ -386,7 +386,7 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
                 self.db = sqlite_utils.Database(conn)
                 if migrate:
-                    migrations.apply(self.db)
+                    self._apply_migrations()
             except BaseException:
                 conn.close()
                 raise
@@ -406,8 +406,25 @@ class SQLiteStore:
         """Creates or upgrades the schema; returns the names of the migrations applied now."""
         with _translated("migrating the schema"):
             before = {applied.name for applied in migrations.applied(self.db)}
-            migrations.apply(self.db)
+            self._apply_migrations()
             return [name for name in self.applied_migrations() if name not in before]
+
+    def _apply_migrations(self) -> None:
+        """Applies the pending migrations, all in one write transaction: processes opening
+        one database at once (``serve --workers N``) take turns, and each finds pending
+        only what no other applied first (sqlite-utils reads what is pending before its
+        own transactions). Nothing pending, nothing is locked."""
+        if not migrations.pending(self.db):
+            return
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")  # waits up to busy_timeout for another migrator
+        try:
+            migrations.apply(self.db)  # its transactions become savepoints in this one
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def applied_migrations(self) -> list[str]:
         with _translated("reading the migrations"):

@@ -2,12 +2,13 @@
 
 Python runs one thread of Python at a time per process, so one process uses about one
 core. The supervisor reserves the port (a socket bound with SO_REUSEPORT that never
-listens, so that no other program takes the port), then starts N ``reviewrank serve``
-worker processes that bind the same port with SO_REUSEPORT: the kernel spreads
-connections across them. All write to the same database, SQLite or PostgreSQL (one transaction
-at a time, in sequence-number order) and follow each other's writes through the change feed
-(service/feed.py). The supervisor forwards SIGTERM, SIGINT and SIGHUP to the workers,
-restarts a worker that dies, and exits when they have all stopped.
+listens, so that no other program takes the port), creates or upgrades the database
+schema, then starts N ``reviewrank serve`` worker processes that bind the same port
+with SO_REUSEPORT: the kernel spreads connections across them. All write to the same
+database, SQLite or PostgreSQL (one transaction at a time, in sequence-number order)
+and follow each other's writes through the change feed (service/feed.py). The
+supervisor forwards SIGTERM, SIGINT and SIGHUP to the workers, restarts a worker that
+dies, and exits when they have all stopped.
 """
 
 from __future__ import annotations
@@ -52,8 +53,23 @@ def reserve_port(address: str) -> tuple[socket.socket, int]:
     return reserved, int(reserved.getsockname()[1])
 
 
+def prepare_database(settings: Settings) -> None:
+    """Creates or upgrades the schema once, before any worker opens the database: an
+    upgrade that copies the event log (m004) can take longer than the others would wait
+    for the write lock. A database that cannot be written stops the start here, once,
+    rather than in every worker again and again."""
+    from service.app import open_checked_store
+
+    open_checked_store(settings).close()
+
+
 def supervise(settings: Settings) -> int:
     reserved, port = reserve_port(settings.address)
+    try:
+        prepare_database(settings)
+    except BaseException:
+        reserved.close()
+        raise
     host, _ = split_address(settings.address)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     stopping = threading.Event()

@@ -5,6 +5,9 @@ erasures, export and import), on real SQLite files and the real PostgreSQL."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -214,3 +217,37 @@ def test_a_migrated_sqlite_database_has_the_schema_of_a_new_one(
     assert (1, ["event_id"]) == new["events.events_event_id"]
     assert (1, ["user_id", "product_id"]) == new["ratings.ratings_vote"]
     assert (0, ["product_id"]) == new["likes.likes_product"]
+
+
+def test_processes_opening_a_new_sqlite_database_at_once_create_its_schema_once(
+    tmp_path: Path,
+) -> None:
+    # `serve --workers N` starts N processes on one file: each must find the schema
+    # made (or make it) rather than fail on tables another one created a moment before.
+    where = tmp_path / "shared.db"
+    script = (
+        "import sys, time\n"
+        "from service.store_sqlite import SQLiteStore\n"
+        "while time.time() < float(sys.argv[2]): pass\n"
+        "SQLiteStore(sys.argv[1]).close()\n"
+    )
+    start_at = f"{time.time() + 2.0:.3f}"  # after every interpreter has started
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(where), start_at],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    failures = [p.communicate(timeout=60)[1] for p in openers if p.wait(timeout=60) != 0]
+
+    assert [] == failures
+    alone = SQLiteStore(tmp_path / "alone.db")
+    shared = SQLiteStore(where)
+    try:
+        assert alone.applied_migrations() == shared.applied_migrations()  # each once
+    finally:
+        alone.close()
+        shared.close()
+    assert sqlite_schema(tmp_path / "alone.db") == sqlite_schema(where)
