@@ -10,8 +10,8 @@ input does not change.
 The fields are read in one of two ways (``request_columns``):
 
 1. From the request's encoding, by the runtime's C parser, through *views* of the wire
-   format (message types with the same field numbers, every field repeated, built in a
-   pool of their own, as service/rank_decode.py does for Rank): the events' encodings
+   format (service/wire_views.py; every field repeated, as service/rank_decode.py
+   does for Rank's candidates): the events' encodings
    joined are parsed as ``{repeated bytes rating = 1; repeated bytes like = 2}``, and
    the ratings' (likes') encodings joined as one message of columns
    ``{repeated string event_id = 1; …}``. The columns line up with the events when
@@ -40,10 +40,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 from reviewrank.v1 import feedback_pb2
 
+from service import wire_views
 from service.domain import EventBatch, LikeValue, Outcome
 from service.settings import Settings
 from service.wire import varint
@@ -72,53 +73,40 @@ if any(int(o) != feedback_pb2.Outcome.Value(o.name) for o in Outcome):
     raise RuntimeError("service.domain.Outcome and the protobuf Outcome disagree")
 
 
-def _view_classes() -> tuple[Any, Any, Any, Any]:
-    """The views: SubmitBatchRequest with its events as bytes, FeedbackEvent with its
-    oneof as two repeated bytes fields, and the rating and like requests with every
-    field repeated (occurred_at as bytes, the like value as int32)."""
-    field_proto = descriptor_pb2.FieldDescriptorProto
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="reviewrank/internal/batch_views.proto",
-        package="reviewrank.internal",
-        syntax="proto3",
-    )
-    expected = {
-        "SubmitBatchRequest": {"events": 1},
-        "FeedbackEvent": {"rating": 1, "like": 2},
-        "SubmitRatingRequest": {
-            "event_id": 1, "product_id": 2, "user_id": 3, "stars": 4, "occurred_at": 5,
-            "category": 6,
-        },
-        "SubmitLikeRequest": {
-            "event_id": 1, "product_id": 2, "user_id": 3, "value": 4, "occurred_at": 5,
-        },
-    }  # fmt: skip
-    for name, numbers in expected.items():
-        message = file_proto.message_type.add()
-        getattr(feedback_pb2, name).DESCRIPTOR.CopyToProto(message)
-        if {f.name: f.number for f in message.field} != numbers:
-            raise RuntimeError(f"{name} changed: extend the views of service/batch_codec.py")
-        message.name = f"{name}View"
-        del message.oneof_decl[:]
-        for f in message.field:
-            f.label = field_proto.LABEL_REPEATED
-            f.ClearField("oneof_index")
-            if f.type == field_proto.TYPE_MESSAGE:  # a message's encoding, as is
-                f.type = field_proto.TYPE_BYTES
-                f.ClearField("type_name")
-            elif f.type == field_proto.TYPE_ENUM:  # the like value's number
-                f.type = field_proto.TYPE_INT32
-                f.ClearField("type_name")
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
-    found = pool.FindMessageTypeByName
-    return tuple(
-        message_factory.GetMessageClass(found(f"reviewrank.internal.{name}View"))
-        for name in expected
-    )
+# The fields the views are made for, by message: a new field must be read by them too.
+_EXPECTED = {
+    "SubmitBatchRequest": {"events": 1},
+    "FeedbackEvent": {"rating": 1, "like": 2},
+    "SubmitRatingRequest": {
+        "event_id": 1, "product_id": 2, "user_id": 3, "stars": 4, "occurred_at": 5,
+        "category": 6,
+    },
+    "SubmitLikeRequest": {
+        "event_id": 1, "product_id": 2, "user_id": 3, "value": 4, "occurred_at": 5,
+    },
+}  # fmt: skip
 
 
-_Batch, _Kinds, _Ratings, _Likes = _view_classes()
+def _columns_view(message: descriptor_pb2.DescriptorProto) -> None:
+    """Every field repeated; a message field (the events, a oneof's members, occurred_at)
+    as its encoding, an enum (the like value) as its number."""
+    if wire_views.field_numbers(message) != _EXPECTED[message.name.removesuffix("View")]:
+        raise RuntimeError(f"{message.name} changed: extend the views of service/batch_codec.py")
+    wire_views.columns(message)
+    field = descriptor_pb2.FieldDescriptorProto
+    for f in message.field:
+        if f.type == field.TYPE_MESSAGE:
+            wire_views.as_bytes(f)
+        elif f.type == field.TYPE_ENUM:
+            wire_views.as_int32(f)
+
+
+# SubmitBatchRequest with its events as bytes, FeedbackEvent with its oneof as two
+# repeated bytes fields, and the rating and like requests with every field repeated.
+_Batch, _Kinds, _Ratings, _Likes = wire_views.view_classes(
+    "batch_views.proto",
+    {f"{name}View": (getattr(feedback_pb2, name).DESCRIPTOR, _columns_view) for name in _EXPECTED},
+)
 
 
 def _ids_ok(values: list[str], limit: int, required: bool = True) -> bool:
@@ -193,7 +181,7 @@ def _one_field_each(events: list[bytes], ratings: list[bytes], likes: list[bytes
         return False
     blob = b"".join(events)
     data = np.frombuffer(blob, dtype=np.uint8)
-    size = _sizes(events)
+    size = wire_views.sizes(events)
     at = size.cumsum() - size
     tag = data.take(at, mode="clip")
     if likes:
@@ -201,11 +189,11 @@ def _one_field_each(events: list[bytes], ratings: list[bytes], likes: list[bytes
         if int(np.count_nonzero(is_rating)) != len(ratings):
             return False
         inner = np.empty(count, dtype=np.int64)
-        inner[is_rating] = _sizes(ratings) if ratings else 0
-        inner[~is_rating] = _sizes(likes)
+        inner[is_rating] = wire_views.sizes(ratings) if ratings else 0
+        inner[~is_rating] = wire_views.sizes(likes)
         ok = is_rating | (tag == _LIKE)
     else:
-        inner = _sizes(ratings)
+        inner = wire_views.sizes(ratings)
         ok = tag == _RATING
     # The length: one varint byte below 128, two below 16,384 (an event holds less).
     short = inner < 128
@@ -244,7 +232,7 @@ def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | N
     if not (text.isascii() and text.isprintable()):
         return None
     data = np.frombuffer(blob, dtype=np.uint8)
-    size = _sizes(encoded)
+    size = wire_views.sizes(encoded)
     at = size.cumsum() - size
     ok = np.ones(count, dtype=np.bool_)
     for tag, column in zip(_ID_TAGS, ids, strict=True):
@@ -262,10 +250,6 @@ def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | N
     return [*ids, values, categories if with_category else [""] * count]
 
 
-def _sizes(encoded: list[bytes]) -> npt.NDArray[np.int64]:
-    return np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-
-
 def _string_field(
     data: npt.NDArray[np.uint8],
     at: npt.NDArray[np.int64],
@@ -278,7 +262,7 @@ def _string_field(
     """Checks that a field with this tag and a one-byte length, that of the column's
     ASCII string (``shortest`` to ``longest``), starts at each position (clearing
     ``ok`` where not); returns where each ends."""
-    length = np.fromiter(map(len, column), dtype=np.int64, count=len(column))
+    length = wire_views.sizes(column)
     ok &= (length >= shortest) & (length <= longest) & (length < 128)
     ok &= data.take(at, mode="clip") == tag
     ok &= data.take(at + 1, mode="clip") == length

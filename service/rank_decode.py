@@ -3,7 +3,7 @@
 The protobuf runtime hands out repeated sub-messages one Python object at a time, and
 reading two fields from each costs about half a microsecond per candidate: more than
 the ranking itself. Here the C parser does the work, with two *views* of the wire
-format (message types with the same field numbers, built in a pool of their own):
+format (service/wire_views.py):
 
 1. RankRequest with ``candidates`` as ``bytes``: each candidate's encoding, as is;
 2. those encodings joined and parsed as one ``{repeated string product_id = 1;
@@ -31,9 +31,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 from reviewrank.v1 import ranking_pb2
+
+from service import wire_views
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -43,36 +45,21 @@ _ID_TAG = 0x0A  # field 1, length-delimited
 BULK_MIN_CANDIDATES = 80
 
 
-def _view_classes() -> tuple[Any, Any]:
-    """The two views, built from RankRequest's descriptor."""
-    field_proto = descriptor_pb2.FieldDescriptorProto
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="reviewrank/internal/rank_views.proto",
-        package="reviewrank.internal",
-        syntax="proto3",
-    )
-    request = file_proto.message_type.add()
-    ranking_pb2.RankRequest.DESCRIPTOR.CopyToProto(request)
-    request.name = "RankRequestView"
-    [candidates] = [f for f in request.field if f.name == "candidates"]
-    candidates.type = field_proto.TYPE_BYTES
-    candidates.ClearField("type_name")
-    if any(f.type_name for f in request.field):
+def _request_view(message: descriptor_pb2.DescriptorProto) -> None:
+    """RankRequest with its candidates as their encodings."""
+    [candidates] = [f for f in message.field if f.name == "candidates"]
+    wire_views.as_bytes(candidates)
+    if any(f.type_name for f in message.field):
         raise RuntimeError("RankRequest gained a message field: extend the view")
-    columns = file_proto.message_type.add()
-    ranking_pb2.Candidate.DESCRIPTOR.CopyToProto(columns)
-    columns.name = "CandidateColumns"
-    for column in columns.field:
-        column.label = field_proto.LABEL_REPEATED
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
-    return tuple(
-        message_factory.GetMessageClass(pool.FindMessageTypeByName(f"reviewrank.internal.{n}"))
-        for n in ("RankRequestView", "CandidateColumns")
-    )
 
 
-_View, _Columns = _view_classes()
+_View, _Columns = wire_views.view_classes(
+    "rank_views.proto",
+    {
+        "RankRequestView": (ranking_pb2.RankRequest.DESCRIPTOR, _request_view),
+        "CandidateColumns": (ranking_pb2.Candidate.DESCRIPTOR, wire_views.columns),
+    },
+)
 
 
 class CandidateBlock(NamedTuple):  # (one per call: a tuple is quicker to make)
@@ -147,7 +134,7 @@ def split_candidates(
     # relevance field's 9 bytes (or 0). Then each holds at least one id, so, n ids in
     # all, exactly one; and what follows it (9 bytes or nothing) holds at most one
     # relevance, so, n or 0 relevances in all, one each or none at all.
-    size = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+    size = wire_views.sizes(encoded)
     start = size.cumsum()
     start -= size
     data = np.frombuffer(blob, dtype=np.uint8)

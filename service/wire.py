@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from service import wire_views
 from service.rank_decode import CandidateBlock
 
 
@@ -93,7 +94,7 @@ def _results_in_bulk(product_ids: Sequence[str], raw: npt.NDArray[np.float64]) -
     if not joined.isascii():
         return None
     count = len(product_ids)
-    sizes = np.fromiter(map(len, product_ids), dtype=np.int64, count=count)
+    sizes = wire_views.sizes(product_ids)
     if int(sizes.max()) > _SHORT_ID or not raw.all():
         return None
     item = sizes + 13
