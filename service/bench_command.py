@@ -18,6 +18,13 @@ def _duration(text: str) -> float:
     return float(text)
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = commands.add_parser(
         "bench",
@@ -39,6 +46,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--rps", type=float, help="open loop at this total rate (default: closed loop)"
     )
     bench.add_argument("--processes", type=int, default=1, help="client processes (default 1)")
+    bench.add_argument(
+        "--connections",
+        type=_at_least_one,
+        default=1,
+        help="TCP connections per client process (default 1; with serve --workers N, use "
+        "several, as the kernel spreads connections, not calls, over the workers)",
+    )
     bench.add_argument("--cpus", help="pin the client processes to these CPUs, e.g. 1 or 0,1")
     bench.add_argument(
         "--warmup", type=_duration, default=0.0, help="unmeasured calls first, e.g. 2s"
@@ -64,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         templates=templates,
         concurrency=args.concurrency,
         processes=args.processes,
+        connections=args.connections,
         duration=duration,
         total=args.total,
         rps=args.rps,

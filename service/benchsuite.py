@@ -48,6 +48,19 @@ def _cpus() -> tuple[set[int] | None, tuple[int, ...] | None]:
 SERVER_CPUS, CLIENT_CPUS = _cpus()
 
 
+LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
+
+
+def sockets_on(port: int, state: str) -> int:
+    """This machine's TCP sockets whose local port is ``port``, in ``state`` (Linux)."""
+    count = 0
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            count += int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state
+    return count
+
+
 def _free_port() -> int:
     import socket
 
@@ -108,6 +121,16 @@ class Server:
         raise RuntimeError(
             f"server did not start: {self.proc.stderr.read() if self.proc.stderr else ''}"
         )
+
+    def wait_listening(self, processes: int, timeout: float = 60.0) -> None:
+        """Until ``processes`` sockets listen on the port (each of ``--workers``): health
+        answers as soon as one does, and a connection made before the others listen
+        stays with it."""
+        deadline = time.monotonic() + timeout
+        while sockets_on(self.port, LISTENING) < processes:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"fewer than {processes} processes listen on {self.port}")
+            time.sleep(0.05)
 
     @property
     def target(self) -> str:
@@ -198,6 +221,7 @@ class Suite:
         concurrency: int = 50,
         rps: float | None = None,
         processes: int = 1,
+        connections: int = 1,
         events_per_call: int = 1,
         unpinned: bool = False,
     ) -> Row:
@@ -207,6 +231,7 @@ class Suite:
             templates=tuple(templates),
             concurrency=concurrency,
             processes=processes,
+            connections=connections,
             duration=self.duration,
             rps=rps,
             cpus=None if unpinned else CLIENT_CPUS,
@@ -395,13 +420,15 @@ def run(args: argparse.Namespace) -> int:
         aio.stop()
 
     # Every core: one process versus two workers, neither pinned (the load driver shares).
+    # The kernel hands each worker connections, not calls: 16 of them, or the two client
+    # processes' connections would land on one worker half the time.
     suite.facts["workers"] = "server and load driver unpinned, sharing both CPUs"
     for workers in (1, 2):
         with serving(databases["real"], {"REVIEWRANK_WORKERS": str(workers)}, pin=False) as server:
-            time.sleep(1.0)  # every worker listening
+            server.wait_listening(workers)
             suite.measure(
                 server, f"rank 100, {workers} worker(s), unpinned", "real", rank,
-                rank_templates(real_ids, 100), processes=2, unpinned=True,
+                rank_templates(real_ids, 100), processes=2, connections=8, unpinned=True,
             )  # fmt: skip
 
     for name, database in databases.items():

@@ -12,6 +12,7 @@ count, errors by status code, requests per second and min/mean/p50/p90/p95/p99/m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -37,6 +38,10 @@ class LoadSpec:
     templates: tuple[str, ...]  # JSON request bodies
     concurrency: int = 50
     processes: int = 1
+    # TCP connections per client process (ghz --connections), the calls spread over them
+    # in turn: a server of several processes sharing a port (SO_REUSEPORT) is handed
+    # connections, not calls, so a single connection would load a single process.
+    connections: int = 1
     duration: float | None = 10.0  # seconds; or None with `total`
     total: int | None = None  # requests in all
     rps: float | None = None  # open loop at this rate (all processes together); None = closed
@@ -59,6 +64,7 @@ class LoadReport:
     latency_ms: dict[str, float] = field(default_factory=dict)
     concurrency: int = 0
     processes: int = 0
+    connections: int = 0  # per process
     target_rps: float | None = None
 
     @property
@@ -169,12 +175,19 @@ async def _drive(
     import grpc
 
     encode = _encoder(spec.full_method, spec.templates)
-    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    options: list[tuple[str, int]] = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    if spec.connections > 1:  # else channels to one target share one connection
+        options.append(("grpc.use_local_subchannel_pool", 1))
     latencies: list[int] = []
     errors: Counter[str] = Counter()
-    async with grpc.aio.insecure_channel(spec.target, options=options) as channel:
-        call = channel.unary_unary(spec.full_method)
-        await channel.channel_ready()
+    async with contextlib.AsyncExitStack() as channels:
+        calls = []
+        for _ in range(spec.connections):
+            channel = await channels.enter_async_context(
+                grpc.aio.insecure_channel(spec.target, options=options)
+            )
+            await channel.channel_ready()
+            calls.append(channel.unary_unary(spec.full_method))
         counter = itertools.count(index, spec.processes)  # unique across processes
         per_process_rate = None if spec.rps is None else spec.rps / spec.processes
         while time.time() < start_at:  # all processes start together
@@ -193,6 +206,7 @@ async def _drive(
         interval = None if per_process_rate is None else slots / per_process_rate
 
         async def worker(slot: int) -> None:
+            call = calls[slot % len(calls)]
             due = time.perf_counter() + (0 if interval is None else interval * slot / slots)
             while True:
                 now = time.perf_counter()
@@ -237,6 +251,8 @@ def run_load(spec: LoadSpec) -> LoadReport:
     """Runs the load in ``spec.processes`` client processes and merges what they measured."""
     if spec.duration is None and spec.total is None:
         raise ValueError("give a duration or a total")
+    if spec.connections < 1:
+        raise ValueError("connections must be at least 1")
     shares = [(spec.total or 0) // spec.processes] * spec.processes
     for i in range((spec.total or 0) % spec.processes):
         shares[i] += 1
@@ -259,6 +275,7 @@ def run_load(spec: LoadSpec) -> LoadReport:
         errors=dict(errors),
         concurrency=spec.concurrency,
         processes=spec.processes,
+        connections=spec.connections,
         target_rps=spec.rps,
     )
     if latencies.size:

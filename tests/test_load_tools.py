@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from reviewrank.v1 import feedback_pb2
 
 from service import cli, ghz_configs, loadgen
+from service.benchsuite import ESTABLISHED, sockets_on
 from service.loadgen import LoadSpec, run_load
 from tests.conftest import Client
 
@@ -107,6 +110,25 @@ def test_load_driver_templates_give_every_call_a_new_event(client: Client) -> No
     run_load(spec)
 
     assert 30 == client.server.app.catalogue.seq
+
+
+def test_load_driver_opens_the_connections_asked_for_in_each_process(client: Client) -> None:
+    port = int(client.target.rsplit(":", 1)[1])
+    before = sockets_on(port, ESTABLISHED)
+    spec = LoadSpec(
+        target=client.target, method="reviewrank.v1.RankingService/Top", templates=("{}",),
+        concurrency=6, processes=2, connections=3, duration=2.0,
+    )  # fmt: skip
+    seen: list[int] = []
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(run_load, spec)
+        while not running.done():
+            seen.append(sockets_on(port, ESTABLISHED))
+            time.sleep(0.05)
+        report = running.result()
+
+    assert 2 * 3 == max(seen) - before
+    assert ({}, 3) == (report.errors, report.connections)
 
 
 def test_bench_command_prints_a_ghz_like_summary(
