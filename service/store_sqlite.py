@@ -335,6 +335,22 @@ def _translated(action: str) -> Iterator[None]:
         raise StoreError(f"{action}: {exc}", fault=is_storage_fault(exc)) from exc
 
 
+def _enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+    """Switches the database to WAL (it stays so); returns the journal mode then in force.
+    The switch needs the file to itself, and while another process holds it SQLite
+    answers "database is locked" at once rather than after busy_timeout: so the wait is
+    here (processes opening a new database together, ``serve --workers N``)."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SQLiteStore:
     """The SQLite database behind the service. Not thread-safe: one writer thread uses it."""
 
@@ -373,7 +389,7 @@ class SQLiteStore:
             self.conn = conn
             try:
                 # Pragmas sqlite-utils leaves alone: WAL, durability and lock waits.
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                mode = _enable_wal(conn, busy_timeout_ms)
                 if str(mode).lower() != "wal":
                     raise StoreError(
                         f"{self.path}: could not enable WAL journal (got {mode})", fault=True
