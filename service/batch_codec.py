@@ -119,26 +119,59 @@ def _ids_ok(values: list[str], limit: int, required: bool = True) -> bool:
     )
 
 
-def request_columns(
-    request: feedback_pb2.SubmitBatchRequest, settings: Settings, now_us: int
-) -> EventBatch | None:
+class EncodedBatch:
+    """A SubmitBatchRequest as it came: its encoding, each event's encoding (read by a
+    view, which checks the request's own wire format but not the events'), and the
+    message, parsed from the encoding only if asked for. SubmitBatch is registered with
+    ``from_bytes`` as its request deserializer: the request is parsed once, and the
+    runtime's message is built only for the batches the bulk reading declines."""
+
+    DESCRIPTOR = feedback_pb2.SubmitBatchRequest.DESCRIPTOR  # what undecodable bytes name
+    __slots__ = ("_message", "data", "events")
+
+    def __init__(
+        self, data: bytes, events: list[bytes], message: feedback_pb2.SubmitBatchRequest | None
+    ) -> None:
+        self.data = data
+        self.events = events
+        self._message = message
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EncodedBatch:
+        """Raises DecodeError, as the runtime would, for bytes that are no message."""
+        return cls(data, list(_Batch.FromString(data).events), None)
+
+    @classmethod
+    def of(cls, message: feedback_pb2.SubmitBatchRequest) -> EncodedBatch:
+        data = message.SerializeToString()
+        return cls(data, list(_Batch.FromString(data).events), message)
+
+    def message(self) -> feedback_pb2.SubmitBatchRequest:
+        """The runtime's message (DecodeError if an event does not parse)."""
+        if self._message is None:
+            self._message = feedback_pb2.SubmitBatchRequest.FromString(self.data)
+        return self._message
+
+
+def request_columns(request: EncodedBatch, settings: Settings, now_us: int) -> EventBatch | None:
     """The request's events as columns, if every one is valid (None otherwise); read
     from the request's encoding when it is the usual one (see the module docstring).
-    The request must hold some events."""
+    The request must hold some events. Raises DecodeError if it needed the message and
+    an event does not parse."""
     if len(request.events) >= BULK_MIN_EVENTS:
-        batch = encoded_columns(request.SerializeToString(), settings, now_us)
+        batch = encoded_columns(request, settings, now_us)
         if batch is not None:
             return batch
-    return batch_columns(request.events, settings, now_us)
+    return batch_columns(request.message().events, settings, now_us)
 
 
-def encoded_columns(data: bytes, settings: Settings, now_us: int) -> EventBatch | None:
-    """The events of an encoded SubmitBatchRequest as columns, if every one is encoded as
-    the module docstring says and valid; None otherwise (which says nothing of the
-    events' validity: read them from the messages then)."""
+def encoded_columns(request: EncodedBatch, settings: Settings, now_us: int) -> EventBatch | None:
+    """The events of a SubmitBatchRequest as columns, read from their encodings, if every
+    one is encoded as the module docstring says and valid; None otherwise (which says
+    nothing of the events' validity: read them from the messages then)."""
     limit = settings.max_id_length
+    events = request.events
     try:
-        events = list(_Batch.FromString(data).events)
         kinds = _Kinds.FromString(b"".join(events))
         ratings, likes = list(kinds.rating), list(kinds.like)
         if not events or not _one_field_each(events, ratings, likes):

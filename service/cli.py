@@ -49,6 +49,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         return cmd_import_export(args)
     from service import convert
+    from service.batch_codec import EncodedBatch
     from service.dataset import read_reviews
     from service.domain import Outcome
     from service.importer import Progress, run_import
@@ -88,7 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 return 0
 
             def submit_local(request):  # type: ignore[no-untyped-def]
-                events = convert.batch_events(request, settings)
+                events = convert.batch_events(EncodedBatch.of(request), settings)
                 return [r.outcome for r in app.submit(events, timeout=None)]
 
             report = run_import(reviews, submit_local, args.batch_size, progress)

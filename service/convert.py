@@ -140,16 +140,22 @@ def like_event(m: feedback_pb2.SubmitLikeRequest, settings: Settings) -> LikeEve
     return event
 
 
-def batch_events(m: feedback_pb2.SubmitBatchRequest, settings: Settings) -> EventBatch:
+def batch_events(request: batch_codec.EncodedBatch, settings: Settings) -> EventBatch:
+    """The events of a SubmitBatch request, every one valid (InvalidArgument naming each
+    field at fault otherwise). Raises DecodeError for a request whose events do not
+    parse, before any other complaint."""
     check = _Violations(settings)
-    check.count("events", len(m.events), settings.max_batch_events, "event")
+    count = len(request.events)
+    if count > settings.max_batch_events:
+        request.message()  # an undecodable request is named as such first
+    check.count("events", count, settings.max_batch_events, "event")
     check.raise_if_any()
     now = _now_us()
-    valid = batch_codec.request_columns(m, settings, now)  # every check in bulk
+    valid = batch_codec.request_columns(request, settings, now)  # every check in bulk
     if valid is not None:
         return valid
     events: list[Event] = []  # one by one, to name each field at fault
-    for i, item in enumerate(m.events):
+    for i, item in enumerate(request.message().events):
         kind = item.WhichOneof("event")
         if kind == "rating":
             events.append(_rating(check, item.rating, f"events[{i}].rating.", now))

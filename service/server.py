@@ -18,13 +18,13 @@ from reviewrank.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     feedback_pb2,
-    feedback_pb2_grpc,
     ranking_pb2,
 )
 
 from service import bench_service, reflection, tracing
 from service.app import Application
 from service.auth import BearerAuthInterceptor, read_token, server_credentials
+from service.batch_codec import EncodedBatch
 from service.handlers import add_servicer
 from service.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from service.interceptors import ErrorAndLogInterceptor, Observability
@@ -123,9 +123,14 @@ def create_server(
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    feedback_pb2_grpc.add_FeedbackServiceServicer_to_server(FeedbackServicer(app), server)
-    # Registered from the descriptor so that Rank can take its request undecoded (it
-    # decodes its candidates in bulk, service/rank_decode.py) and answer with bytes.
+    # From the descriptors, so that SubmitBatch and Rank can decode their requests their
+    # own way: SubmitBatch's events in bulk, from its encoding (service/batch_codec.py);
+    # Rank's undecoded, its candidates decoded in bulk (service/rank_decode.py), and
+    # answered with bytes.
+    feedback_service = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"]
+    add_servicer(
+        server, feedback_service, FeedbackServicer(app), {"SubmitBatch": EncodedBatch.from_bytes}
+    )
     ranking_service = ranking_pb2.DESCRIPTOR.services_by_name["RankingService"]
     add_servicer(server, ranking_service, RankingServicer(app), {"Rank": None})
     admin_pb2_grpc.add_AdminServiceServicer_to_server(

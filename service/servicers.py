@@ -17,6 +17,7 @@ from reviewrank.v1 import (
 
 from service import convert, convert_admin
 from service.app import Application
+from service.batch_codec import EncodedBatch
 from service.interceptors import undecodable
 from service.rank_decode import RankRequestDecoder
 
@@ -48,9 +49,14 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         return convert.submit_response(result)
 
     def SubmitBatch(
-        self, request: feedback_pb2.SubmitBatchRequest, context: grpc.ServicerContext
+        self, request: EncodedBatch, context: grpc.ServicerContext
     ) -> feedback_pb2.SubmitBatchResponse:
-        events = convert.batch_events(request, self._app.settings)
+        # Registered with EncodedBatch.from_bytes as its deserializer: read from its
+        # encoding in bulk, the message parsed only when that declines (batch_codec.py).
+        try:
+            events = convert.batch_events(request, self._app.settings)
+        except DecodeError:
+            raise undecodable(request.data, EncodedBatch.DESCRIPTOR) from None
         return convert.batch_response(self._app.submit(events, _timeout(context)))
 
     def ForgetUser(

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from reviewrank.v1 import feedback_pb2
 
 from service import batch_codec, convert
+from service.batch_codec import EncodedBatch
 from service.domain import Event, EventBatch, Outcome, RatingEvent, WriteResults
 from service.errors import InvalidArgument
 from service.settings import Settings
@@ -130,7 +131,7 @@ def test_an_invalid_event_is_named_by_the_one_by_one_reading(
 
     assert batch_codec.batch_columns(request.events, SETTINGS, time.time_ns() // 1000) is None
     with pytest.raises(InvalidArgument) as raised:
-        convert.batch_events(request, SETTINGS)
+        convert.batch_events(EncodedBatch.of(request), SETTINGS)
     assert [field] == [f for f, _ in raised.value.violations]
 
 
@@ -144,9 +145,9 @@ def test_an_invalid_event_among_many_is_named_by_the_one_by_one_reading(
     request = feedback_pb2.SubmitBatchRequest(events=[*good[:70], event, *good[70:]])
     now = time.time_ns() // 1000
 
-    assert batch_codec.encoded_columns(request.SerializeToString(), SETTINGS, now) is None
+    assert batch_codec.encoded_columns(EncodedBatch.of(request), SETTINGS, now) is None
     with pytest.raises(InvalidArgument) as raised:
-        convert.batch_events(request, SETTINGS)
+        convert.batch_events(EncodedBatch.of(request), SETTINGS)
     assert [field.replace("events[1]", "events[70]")] == [f for f, _ in raised.value.violations]
 
 
@@ -208,8 +209,10 @@ def test_an_event_batch_is_a_sequence_of_events() -> None:
     events = [
         RatingEvent("a", "p", "u", 4, 10, "Dresses"),
         *convert.batch_events(
-            feedback_pb2.SubmitBatchRequest(
-                events=[_like("b", "p", "u", feedback_pb2.CLEAR, None)]
+            EncodedBatch.of(
+                feedback_pb2.SubmitBatchRequest(
+                    events=[_like("b", "p", "u", feedback_pb2.CLEAR, None)]
+                )
             ),
             SETTINGS,
         ),
@@ -258,7 +261,7 @@ def test_usual_batches_are_read_from_their_encoding_as_one_by_one(
     request = feedback_pb2.SubmitBatchRequest(events=events)
     now = time.time_ns() // 1000
 
-    batch = batch_codec.encoded_columns(request.SerializeToString(), SETTINGS, now)
+    batch = batch_codec.encoded_columns(EncodedBatch.of(request), SETTINGS, now)
 
     assert batch is not None
     assert one_by_one(events, now) == list(batch)
@@ -308,7 +311,7 @@ def test_any_encoding_is_read_as_the_runtime_reads_it_or_left_to_it(
         feedback_pb2.SubmitBatchRequest.FromString(encoded).events, SETTINGS, now
     )
 
-    batch = batch_codec.encoded_columns(encoded, SETTINGS, now)
+    batch = batch_codec.encoded_columns(EncodedBatch.from_bytes(encoded), SETTINGS, now)
 
     assert batch is None or (runtime is not None and list(runtime) == list(batch))
     # As libraries write it (fields in order, once each, defaults left out), no time, no

@@ -11,8 +11,9 @@ from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from service.batch_codec import BULK_MIN_EVENTS
 from tests.conftest import Client
-from tests.helpers import field_violations, rating
+from tests.helpers import batch, field_violations, rating
 from tests.methods import ADMIN_TOKEN, AUTH, Method, all_methods, set_string, string_fields
 
 
@@ -137,3 +138,34 @@ def test_the_server_stays_healthy_after_undecodable_requests(client: Client) -> 
         ranking_pb2.GetProductStatsRequest(product_ids=["p"]), timeout=5
     )
     assert 1 == len(stats.stats)
+
+
+def test_invalid_utf8_in_one_event_of_a_batch_read_in_bulk_is_invalid_argument_naming_it(
+    client: Client,
+) -> None:
+    # Batches of this size are read from their encoding, through views that take each
+    # event as bytes: the bad id is found when the runtime parses the message after all.
+    events = [rating(f"p{i}", f"u{i}", 4, at=None) for i in range(BULK_MIN_EVENTS + 50)]
+    events[120].user_id = MARK
+    raw = batch(*events).SerializeToString().replace(MARK.encode(), INVALID_UTF8[0])
+    method = channel_method(client, "/reviewrank.v1.FeedbackService/SubmitBatch")
+
+    with pytest.raises(grpc.RpcError) as info:
+        method(raw, timeout=5)
+
+    error = info.value
+    assert grpc.StatusCode.INVALID_ARGUMENT == error.code(), error.details()
+    assert {"events[120].rating.user_id"} == set(field_violations(error)), error.details()
+    assert 0 == client.server.app.catalogue.seq
+
+
+def test_a_batch_whose_events_field_is_cut_short_is_invalid_argument_naming_it(
+    client: Client,
+) -> None:
+    method = channel_method(client, "/reviewrank.v1.FeedbackService/SubmitBatch")
+
+    with pytest.raises(grpc.RpcError) as info:
+        method(b"\x0a\x05ab", timeout=5)  # length says 5, 2 bytes follow
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == info.value.code()
+    assert {"events[0]"} == set(field_violations(info.value))
