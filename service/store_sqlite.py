@@ -72,6 +72,7 @@ from service.voting import (
 )
 
 migrations = Migrations("reviewrank")
+VOTE_TABLES = ("ratings", "likes")
 
 
 @migrations()
@@ -227,6 +228,17 @@ def m004_rowid_tables(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE {table}_by_rowid RENAME TO {table}")
         db.execute(f"CREATE UNIQUE INDEX {table}_vote ON {table} (user_id, product_id)")
         db.execute(f"CREATE INDEX {table}_product ON {table} (product_id)")
+
+
+@migrations()
+def m005_votes_by_product_on_demand(db: sqlite_utils.Database) -> None:
+    """No index of the votes by product unless a process needs one (SQLiteFollower): the
+    events of a batch name their products in no order, so each of its votes changed a
+    page of that index of its own, and on a database of 380,000 events SubmitBatch took
+    half the time without it. Only a follower keeping time-decayed sums reads some
+    products' votes; it creates the index the first time it does."""
+    for table in VOTE_TABLES:
+        db.execute(f"DROP INDEX IF EXISTS {table}_product")
 
 
 # An erasure's deltas are applied by UPDATE (not by an upsert's VALUES row, whose CHECKs
@@ -857,7 +869,11 @@ class SQLiteStore:
             try:
                 yield "seq", [(_last_seq(conn),)]
                 for table, names in EXPORT_TABLES.items():
-                    cursor = conn.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1")
+                    # Votes in the order of their unique index (no index by product, m005).
+                    order = "user_id, product_id" if table in VOTE_TABLES else "1"
+                    cursor = conn.execute(
+                        f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}"
+                    )
                     while rows := cursor.fetchmany(chunk):
                         yield table, [tuple(row) for row in rows]
             finally:
@@ -912,6 +928,7 @@ class SQLiteFollower:
         self._path = path
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
+        self._votes_by_product = False  # the index exists (m005: made on demand)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -937,8 +954,17 @@ class SQLiteFollower:
             return _load_products(self._connection(), after_seq)
 
     def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
+        conn = self._connection()
+        if products is not None and not self._votes_by_product:
+            # Once per process, and then kept: from now on every write pays for it (m005).
+            with _translated("indexing the votes by product"):
+                for table in VOTE_TABLES:
+                    conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS {table}_product ON {table} (product_id)"
+                    )
+            self._votes_by_product = True
         with _translated("reading the votes"):
-            return _load_votes(self._connection(), products)
+            return _load_votes(conn, products)
 
     def close(self) -> None:
         self._wake.set()

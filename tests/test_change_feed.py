@@ -3,7 +3,9 @@ wait for their own writes."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -73,3 +75,29 @@ def test_decayed_sums_follow_writes_made_elsewhere(client: Client) -> None:
         explanation.rating_count,
         pytest.approx(explanation.weighted_ratings, rel=1e-3),
     )
+
+
+def product_indexes(database: Path) -> list[str]:
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_product'"
+        )
+        return sorted(r[0] for r in rows)
+
+
+def test_the_votes_are_indexed_by_product_once_a_follower_of_decayed_sums_needs_it(
+    client: Client,
+) -> None:
+    database = client.settings.storage.path
+    assert database is not None
+    client.feedback.SubmitRating(rating("a", "u0", 4), timeout=10)
+    before = product_indexes(database)  # own writes: the decayed sums follow them as made
+    other = Application(client.settings)
+    try:
+        [result] = other.submit([RatingEvent("x3", "a", "u1", 5, int(time.time() * 1e6))], 10)
+    finally:
+        other.close()
+
+    assert 2 == stats(client, "a", min_seq=result.seq).rating_count
+    assert [] == before
+    assert ["likes_product", "ratings_product"] == product_indexes(database)

@@ -148,7 +148,8 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
 
     store = open_store(True)
     try:
-        assert [*OLD, NEW] == store.applied_migrations()
+        later = ["m005_votes_by_product_on_demand"] if backend == "sqlite" else []
+        assert [*OLD, NEW, *later] == store.applied_migrations()
         assert before == dump(store)
         assert [] == store.aggregate_mismatches()
         products = store.load_products()
@@ -216,7 +217,7 @@ def test_a_migrated_sqlite_database_has_the_schema_of_a_new_one(
     assert ["erased_events", "meta"] == new["without rowid"]
     assert (1, ["event_id"]) == new["events.events_event_id"]
     assert (1, ["user_id", "product_id"]) == new["ratings.ratings_vote"]
-    assert (0, ["product_id"]) == new["likes.likes_product"]
+    assert [] == [name for name in new if name.endswith("_product")]  # made on demand
 
 
 def test_processes_opening_a_new_sqlite_database_at_once_create_its_schema_once(

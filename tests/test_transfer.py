@@ -18,6 +18,7 @@ from service.transfer import TransferError, export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
 ALL_MIGRATIONS = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
+SQLITE_MIGRATIONS = f"{ALL_MIGRATIONS}, m005_votes_by_product_on_demand"  # (SQLite only)
 
 
 def sqlite_store(path: Path) -> Store:
@@ -214,7 +215,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 4 migrations: {ALL_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 5 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(
