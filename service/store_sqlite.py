@@ -60,7 +60,6 @@ from service.voting import (
     VoteChanges,
     VoteKey,
     all_distinct,
-    by_product,
     erasure_deltas,
     erasure_result,
     like_keys,
@@ -597,8 +596,8 @@ class SQLiteStore:
                 recorded_at,
             )
             write_columns(conn, _INSERT_EVENTS, plan.events)
-            write_columns(conn, _UPSERT_RATINGS, by_product(plan.ratings))
-            write_columns(conn, _UPSERT_LIKES, by_product(plan.likes))
+            write_columns(conn, _UPSERT_RATINGS, plan.ratings)
+            write_columns(conn, _UPSERT_LIKES, plan.likes)
         if plan.deltas:
             self._write_products(plan.product_updates(), touched)
             votes.add(plan.changes, touched)
@@ -621,8 +620,8 @@ class SQLiteStore:
             conn.execute("DELETE FROM events WHERE seq > ?", (seq,))
             return None
         written = conn.total_changes
-        write_columns(conn, _INSERT_NEW_RATINGS, by_product(plan.ratings))
-        write_columns(conn, _INSERT_NEW_LIKES, by_product(plan.likes))
+        write_columns(conn, _INSERT_NEW_RATINGS, plan.ratings)
+        write_columns(conn, _INSERT_NEW_LIKES, plan.likes)
         if _rows_since(conn, written) != len(events):  # some users had voted before
             return self._replan(events, seq, recorded_at)
         return plan
@@ -654,8 +653,8 @@ class SQLiteStore:
                 if o is superseded
             ],
         )
-        write_columns(conn, _UPSERT_RATINGS, by_product(of_keys(plan.ratings, replaced[0])))
-        write_columns(conn, _UPSERT_LIKES, by_product(of_keys(plan.likes, replaced[1])))
+        write_columns(conn, _UPSERT_RATINGS, of_keys(plan.ratings, replaced[0]))
+        write_columns(conn, _UPSERT_LIKES, of_keys(plan.likes, replaced[1]))
         return plan
 
     def _write_products(

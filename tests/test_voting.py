@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from service.domain import EventBatch, LikeEvent, LikeValue, RatingEvent
 from service.voting import (
     Plan,
-    by_product,
     of_keys,
     plan_events,
     plan_new_votes,
@@ -95,15 +94,6 @@ vote_rows = st.lists(
 
 def _as_columns(rows: list[tuple[str, str, int, int, str]]) -> list[list[object]]:
     return [list(column) for column in zip(*rows, strict=True)] or [[] for _ in range(5)]
-
-
-@given(rows=vote_rows)
-def test_votes_by_product_are_the_same_rows_in_product_order(
-    rows: list[tuple[str, str, int, int, str]],
-) -> None:
-    ordered = by_product(_as_columns(rows))
-
-    assert _as_columns(sorted(rows, key=lambda row: row[0])) == ordered  # stable: ties kept
 
 
 @given(rows=vote_rows, keys=st.sets(st.tuples(st.sampled_from("abcd"), st.sampled_from(["u1"]))))
