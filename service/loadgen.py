@@ -232,10 +232,7 @@ async def _drive(
                     if code:
                         errors[code] += 1
 
-        slots = spec.concurrency // spec.processes + (
-            1 if index < spec.concurrency % spec.processes else 0
-        )
-        await asyncio.gather(*(worker(i) for i in range(max(slots, 1))))
+        await asyncio.gather(*(worker(i) for i in range(slots)))
         finished = time.perf_counter()
     return np.asarray(latencies, dtype=np.int64), errors, measure_from, finished
 

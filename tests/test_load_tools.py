@@ -184,3 +184,15 @@ def test_a_template_with_uuids_is_serialized_once_and_each_call_gets_a_new_uuid(
         )
         ids.append(uuid)
     assert ids[0] != ids[1] and all(len(u) == 32 for u in ids)
+
+
+def test_load_driver_at_a_fixed_rate_serves_fewer_callers_than_processes(client: Client) -> None:
+    # One caller over two processes: the second process has no caller of its own.
+    spec = LoadSpec(
+        target=client.target, method="reviewrank.v1.RankingService/Top", templates=("{}",),
+        concurrency=1, processes=2, rps=20, duration=None, total=6,
+    )  # fmt: skip
+
+    report = run_load(spec)
+
+    assert (6, {}) == (report.count, report.errors)
