@@ -14,10 +14,10 @@ the way every protobuf library writes it, which numpy checks for all at once::
 
     0x0a <id length, < 128> <id, UTF-8>  0x11 <relevance, 8 bytes>
 
-(or every candidate without the relevance part, all relevances being 0.0). Any other
-encoding (fields in another order or repeated, unknown fields, long ids, some zero
-relevances) falls back to the protobuf runtime, so the result never differs from it
-(tests/test_rank_decode.py compares the two).
+or without the relevance part, which proto3 leaves out when it is 0.0. Any other
+encoding (fields in another order or repeated, unknown fields, long ids) falls back to
+the protobuf runtime, so the result never differs from it (tests/test_rank_decode.py
+compares the two).
 
 The joined encodings are kept (:class:`CandidateBlock`): a RankedProduct has a
 Candidate's wire shape (string 1, double 2), so service/wire.py builds the results
@@ -40,6 +40,8 @@ from service import wire_views
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 _ID_TAG = 0x0A  # field 1, length-delimited
+_RELEVANCE_TAG = 0x11  # field 2, 8 bytes
+_RELEVANCE_SIZE = 9  # its tag and value
 # Below this many candidates the bulk path's fixed cost (a dozen numpy calls) is more
 # than reading them one by one (measured: equal near 70).
 BULK_MIN_CANDIDATES = 80
@@ -64,14 +66,14 @@ _View, _Columns = wire_views.view_classes(
 
 class CandidateBlock(NamedTuple):  # (one per call: a tuple is quicker to make)
     """Every candidate's encoding, joined, checked to be ``0x0a <id length> <id>`` then
-    ``0x11 <relevance>`` (``with_relevance``) or nothing; each starts at ``start`` and
-    is ``size`` bytes long."""
+    ``0x11 <relevance>`` or nothing; each starts at ``start`` and is ``size`` bytes
+    long, and ``result_size`` long once it has a relevance (a score, in a result)."""
 
     data: npt.NDArray[np.uint8]
     start: IntArray
     size: IntArray
     id_size: IntArray  # each id's length in bytes
-    with_relevance: bool
+    result_size: IntArray  # size, plus the relevance field's 9 bytes where it has none
 
 
 class RankInput(NamedTuple):  # (one per call: a tuple is quicker to make)
@@ -127,24 +129,49 @@ def split_candidates(
     except DecodeError:  # e.g. an id that is not UTF-8: the runtime names it
         return None
     ids: list[str] = list(columns.product_id)
-    with_relevance = len(columns.relevance) == n
-    if len(ids) != n or not (with_relevance or len(columns.relevance) == 0):
+    if len(ids) != n:
         return None
-    # Each candidate must start with an id field whose length byte is its size less the
-    # relevance field's 9 bytes (or 0). Then each holds at least one id, so, n ids in
-    # all, exactly one; and what follows it (9 bytes or nothing) holds at most one
-    # relevance, so, n or 0 relevances in all, one each or none at all.
+    given = len(columns.relevance)
     size = wire_views.sizes(encoded)
     start = size.cumsum()
     start -= size
     data = np.frombuffer(blob, dtype=np.uint8)
-    id_size = size - (11 if with_relevance else 2)
-    # "clip": a candidate too short to hold these bytes fails the id size test anyway.
-    ok = (data.take(start, mode="clip") == _ID_TAG) & (data.take(start + 1, mode="clip") == id_size)
+    # "clip": a candidate too short to hold the bytes read fails the tests anyway.
+    if given in (n, 0):
+        # Each candidate must start with an id field whose length byte is its size less
+        # the relevance field's 9 bytes (or 0). Then each holds at least one id, so, n
+        # ids in all, exactly one; and what follows it (9 bytes or nothing) holds at most
+        # one relevance, so, n or 0 relevances in all, one each or none at all.
+        id_size = size - (2 + _RELEVANCE_SIZE if given else 2)
+        ok = (data.take(start, mode="clip") == _ID_TAG) & (
+            data.take(start + 1, mode="clip") == id_size
+        )
+        result_size = size if given else size + _RELEVANCE_SIZE
+    else:
+        # Some relevances left out (0.0): each candidate must be an id field whose length
+        # fits its one byte, then nothing, or the relevance field filling the rest.
+        id_size = data.take(start + 1, mode="clip").astype(np.int64)
+        rest = size - 2 - id_size
+        has = rest == _RELEVANCE_SIZE
+        ok = (
+            (data.take(start, mode="clip") == _ID_TAG)
+            & (id_size < 0x80)
+            & (
+                (rest == 0)
+                | (has & (data.take(start + 2 + id_size, mode="clip") == _RELEVANCE_TAG))
+            )
+        )
+        if np.count_nonzero(has) != given:  # (equal whenever every candidate is ok)
+            return None
+        result_size = size + _RELEVANCE_SIZE
+        result_size[has] = size[has]
     # tobytes and compare: cheaper than a numpy reduction on arrays this small.
     if ok.tobytes() != b"\x01" * n:
         return None
-    block = CandidateBlock(data, start, size, id_size, with_relevance)
-    if with_relevance:
+    block = CandidateBlock(data, start, size, id_size, result_size)
+    if given == n:
         return ids, np.array(columns.relevance, dtype=np.float64), block
-    return ids, np.zeros(n, dtype=np.float64), block
+    relevance = np.zeros(n, dtype=np.float64)
+    if given:
+        relevance[has] = columns.relevance  # (the runtime read exactly these: one each)
+    return ids, relevance, block

@@ -127,8 +127,7 @@ def results_from_candidates(
     raw = np.ascontiguousarray(scores, dtype="<f8")
     if not raw.all():
         return None
-    size = block.size[positions]
-    body = size if block.with_relevance else size + 9
+    body = block.result_size[positions]
     if int(body.max()) > 0x7F:
         return None
     item = body + 2
@@ -141,8 +140,7 @@ def results_from_candidates(
     out = block.data.take(source, mode="clip")
     out[start] = 0x0A
     out[start + 1] = body
-    if not block.with_relevance:
-        out[end - 9] = 0x11
+    out[end - 9] = 0x11  # (already there when the candidate has a relevance)
     out[(end - 8)[:, None] + _BYTE_OFFSETS] = raw.view(np.uint8).reshape(-1, 8)
     return out.tobytes()
 

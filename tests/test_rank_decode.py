@@ -121,6 +121,34 @@ def test_candidates_without_relevance_take_the_bulk_path_with_zero_relevance() -
     assert (["a", "bb"], [0.0, 0.0]) == (split[0], split[1].tolist())
 
 
+def test_candidates_with_some_relevances_left_out_take_the_bulk_path() -> None:
+    # proto3 leaves a relevance of 0.0 out: every third candidate here.
+    encoded = [
+        _id_field(b"p%d" % i) + (_relevance_field(i / 3) if i % 3 else b"") for i in range(200)
+    ]
+    data = b"".join(b"\x0a" + varint(len(e)) + e for e in encoded)
+
+    split = split_candidates(encoded)
+
+    assert split is not None
+    expected = _runtime(data)
+    assert expected.product_ids == split[0]
+    assert expected.relevance.tobytes() == split[1].tobytes()
+    assert [(i / 3 if i % 3 else 0.0) for i in range(200)] == split[1].tolist()
+
+
+def test_a_relevance_left_out_beside_nine_other_bytes_is_not_taken_for_one() -> None:
+    # Candidate 1 is an id then 9 bytes of unknown fields, the size of a relevance field.
+    encoded = [
+        _id_field(b"a") + _relevance_field(1.0),
+        _id_field(b"b") + b"\x18\x07" + b"\x25\x01\x02\x03\x04" + b"\x18\x01",
+        _id_field(b"c"),
+    ]
+    assert 9 == len(encoded[1]) - len(_id_field(b"b"))
+
+    assert split_candidates(encoded) is None
+
+
 def test_fields_split_across_candidates_are_not_lined_up_by_position() -> None:
     # Candidate 0 holds two relevances and no id, candidate 1 two ids: the counts match,
     # but the runtime reads ("", 2.0) and ("b", 0.0).
@@ -171,13 +199,23 @@ def test_a_bulk_request_with_a_bad_id_gets_invalid_argument_naming_it(
     assert {"candidates[150].product_id"} == set(field_violations(info.value))
 
 
+@pytest.mark.parametrize(
+    ("relevance", "zero_left_out"),
+    [
+        (np.linspace(0, 1, 300).tolist(), False),  # 0.0 written out, as some encoders do
+        ([0.0 if i % 4 == 0 else i / 7 for i in range(300)], True),  # as proto3 does
+    ],
+    ids=["every relevance written", "zeros left out"],
+)
 def test_a_bulk_decoded_request_is_ranked_as_one_the_runtime_decodes(
-    start_server: Callable[..., Client],
+    start_server: Callable[..., Client], relevance: list[float], zero_left_out: bool
 ) -> None:
     client = start_server()
     ids = [b"p%d" % i for i in range(300)]
-    relevance = np.linspace(0, 1, 300).tolist()
-    usual = [_id_field(p) + _relevance_field(r) for p, r in zip(ids, relevance, strict=True)]
+    usual = [
+        _id_field(p) + (b"" if zero_left_out and r == 0.0 else _relevance_field(r))
+        for p, r in zip(ids, relevance, strict=True)
+    ]
     # The same candidates with their fields the other way round: not the bulk path's.
     reversed_ = [_relevance_field(r) + _id_field(p) for p, r in zip(ids, relevance, strict=True)]
     assert split_candidates(usual) is not None

@@ -94,13 +94,16 @@ nonzero_scores = scores.filter(lambda s: s != 0.0)  # zeros: left to the other e
 @given(
     data=st.data(),
     items=st.lists(st.tuples(any_ids, st.floats(allow_nan=False, width=64)), min_size=1),
-    with_relevance=st.booleans(),
+    left_out=st.sampled_from(["none", "all", "some"]),
 )
 def test_results_built_from_the_candidates_encodings_equal_the_runtime(
-    data: st.DataObject, items: list[tuple[str, float]], with_relevance: bool
+    data: st.DataObject, items: list[tuple[str, float]], left_out: str
 ) -> None:
-    relevances = [r if with_relevance and r != 0.0 else (1.5 if with_relevance else 0.0)
-                  for _, r in items]  # fmt: skip
+    # Relevances of 0.0, which proto3 leaves out: none, all or some of them.
+    zero = {"none": [False] * len(items), "all": [True] * len(items)}.get(left_out) or (
+        data.draw(st.lists(st.booleans(), min_size=len(items), max_size=len(items)))
+    )
+    relevances = [0.0 if z else (r or 1.5) for (_, r), z in zip(items, zero, strict=True)]
     request = ranking_pb2.RankRequest(
         candidates=[
             ranking_pb2.Candidate(product_id=p, relevance=r)
