@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -77,12 +77,55 @@ class ScoringRows:
     size: int  # rows in use (idx < size); row 0 is the all-zero unknown product
 
 
+class RowIds(Sequence[str]):
+    """The product ids of rows 1, 2, … of a catalogue, item ``i`` being row ``i + 1``'s
+    (row 0 is never used): a view of the catalogue's own list rather than a copy.
+
+    Rows are only ever added to that list (a row left empty by a change applied out of
+    order may be filled later), so what a view shows does not change otherwise. A copy
+    of a million references cost about 12 ms under the catalogue's lock, and, being a new
+    container, each collection of the garbage collector that it survived walked all of
+    it: pauses of 15 to 40 ms of the whole process, measured on Top's p99 latency.
+    """
+
+    __slots__ = ("_ids", "_size")
+
+    def __init__(self, ids: list[str], size: int) -> None:
+        self._ids = ids
+        self._size = size  # rows 1 .. size - 1
+
+    def __len__(self) -> int:
+        return self._size - 1
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return self.take(range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("row out of range")
+        return self._ids[index + 1]
+
+    def take(self, items: Iterable[int]) -> list[str]:
+        """The ids of these items (each in range), at the cost of list indexing."""
+        ids = self._ids
+        return [ids[i + 1] for i in items]
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """A consistent copy of every product, for whole-catalogue work (Top)."""
+    """A consistent copy of every product, for whole-catalogue work (Top); the ids are
+    a view (RowIds)."""
 
     seq: int  # the catalogue's generation
-    product_ids: list[str]
+    through_seq: int  # every change up to this sequence number is in it
+    product_ids: RowIds
     evidence: Evidence
     raw: Evidence
     category_code: npt.NDArray[np.int32]
@@ -461,7 +504,8 @@ class Catalogue:
             evidence = raw if half_life is None else self._evidence(rows, half_life, now, extra)
             return Snapshot(
                 seq=self.generation,
-                product_ids=self._ids[1:size],
+                through_seq=self.seq,
+                product_ids=RowIds(self._ids, size),
                 evidence=evidence,
                 raw=raw,
                 category_code=self.category_code[1:size].copy(),

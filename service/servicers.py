@@ -100,6 +100,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             request.profile,
             request.explain,
             request.user_id,
+            request.min_seq,
         )
         return convert.rank_response(ranking)
 
