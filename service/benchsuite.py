@@ -23,10 +23,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +225,10 @@ class Suite:
         connections: int = 1,
         events_per_call: int = 1,
         unpinned: bool = False,
+        alongside: Alongside | None = None,
     ) -> Row:
+        """One scenario; with ``alongside``, that other load runs at the same time (its
+        calls' server CPU is then counted in this row's)."""
         spec = LoadSpec(
             target=server.target,
             method=method,
@@ -237,14 +241,32 @@ class Suite:
             cpus=None if unpinned else CLIENT_CPUS,
             warmup=self.warmup,
         )
+        side: list[LoadReport] = []
+        driver = None
+        if alongside is not None:
+            side_spec = replace(
+                spec, method=alongside.method, templates=tuple(alongside.templates),
+                concurrency=4, rps=alongside.rps,
+            )  # fmt: skip
+            driver = threading.Thread(target=lambda: side.append(run_load(side_spec)))
         before = server.cpu_seconds()
+        if driver is not None:
+            driver.start()
         report = run_load(spec)
+        if driver is not None:
+            driver.join()
         cpu = server.cpu_seconds() - before
         # The warm-up's calls are unmeasured: scale the CPU to the measured share of calls.
         measured_share = self.duration / (self.duration + self.warmup)
         row = Row(scenario, catalogue, report, cpu * measured_share / max(report.count, 1) * 1e6)
         if events_per_call > 1:
             row.extra["events_per_second"] = report.rps * events_per_call
+        if alongside is not None:
+            done = side[0] if side else None
+            row.extra["alongside"] = (
+                f"{done.rps if done else 0:.0f} {alongside.method.rsplit('/', 1)[-1]}/s"
+                f" (errors {dict(done.errors) if done else 'unknown'})"
+            )
         self.rows.append(row)
         print(
             f"{scenario:<34} {catalogue:<8} {report.rps:9.0f} rps  p99 "
@@ -253,6 +275,15 @@ class Suite:
             flush=True,
         )
         return row
+
+
+@dataclass(frozen=True)
+class Alongside:
+    """A load run at the same time as a scenario: a fixed rate of these calls."""
+
+    method: str
+    templates: list[str]
+    rps: float
 
 
 def _rps(row: Row) -> float:
@@ -333,18 +364,27 @@ def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
     pristine = workdir / "real.db"
     if not pristine.exists():
         cli.main(["import", "--database", str(pristine), "--quiet"])
-    databases = {"real": workdir / "real-run.db"}
-    for stale in workdir.glob("real-run.db*"):
-        stale.unlink()
-    shutil.copyfile(pristine, databases["real"])
+    databases = {"real": _fresh_copy(pristine, workdir / "real-run.db")}
     for size in sizes:
         name = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
         path = workdir / f"synthetic-{name}.db"
         if not path.exists():
             print(f"writing a synthetic catalogue of {size:,} products", flush=True)
             write_catalogue(path, size)
-        databases[name] = path
+        # Copied too: a scenario writes into it while Top is measured.
+        databases[name] = _fresh_copy(path, workdir / f"synthetic-{name}-run.db")
     return databases
+
+
+def _fresh_copy(source: Path, copy: Path) -> Path:
+    """``copy`` made afresh from ``source``, with its catalogue snapshot if it has one."""
+    for stale in copy.parent.glob(copy.name + "*"):
+        stale.unlink()
+    shutil.copyfile(source, copy)
+    snapshot = source.with_name(source.name + ".catalogue.npz")
+    if snapshot.exists():
+        shutil.copyfile(snapshot, copy.with_name(copy.name + ".catalogue.npz"))
+    return copy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -454,6 +494,16 @@ def run(args: argparse.Namespace) -> int:
                 top, rps=most.report.rps / 2,
             )  # fmt: skip
             half.extra["target_rps"] = most.report.rps / 2
+            # The same while ratings arrive: each write makes the kept order stale.
+            writes = Alongside(
+                "reviewrank.v1.FeedbackService/SubmitRating", rating_templates(ids), 50.0
+            )
+            busy = suite.measure(
+                server, "top 20 at half max rate, 50 writes/s", name,
+                "reviewrank.v1.RankingService/Top", top, rps=most.report.rps / 2,
+                alongside=writes,
+            )  # fmt: skip
+            busy.extra["target_rps"] = most.report.rps / 2
         del ids
     with serving(workdir / "empty.db") as server:
         suite.facts["start-up empty"] = {
@@ -498,9 +548,13 @@ def write_results(suite: Suite, ceiling: Row, out: Path) -> None:
     for row in suite.rows:
         lat = row.report.latency_ms
         notes = ", ".join(
-            f"{k.replace('_', ' ')} {v:,.2f}" if abs(v) < 10 else f"{k.replace('_', ' ')} {v:,.0f}"
+            f"{k.replace('_', ' ')} {v}"
+            if isinstance(v, str)
+            else f"{k.replace('_', ' ')} {v:,.2f}"
+            if abs(v) < 10
+            else f"{k.replace('_', ' ')} {v:,.0f}"
             for k, v in row.extra.items()
-            if isinstance(v, float | int)
+            if isinstance(v, str | float | int)
         )
         lines.append(
             f"| {row.scenario} | {row.catalogue} | {row.report.rps:,.0f} |"

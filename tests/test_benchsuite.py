@@ -1,14 +1,26 @@
-"""The benchmark's ceiling, and the bare grpc.aio echo server it is measured on."""
+"""The benchmark's ceiling, the bare grpc.aio echo server it is measured on, and a
+scenario measured while another load runs."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 from reviewrank.v1 import bench_pb2, ranking_pb2
 
-from service.benchsuite import Row, Suite, _free_port, choose_ceiling
+from service.benchsuite import (
+    Alongside,
+    Row,
+    Suite,
+    _free_port,
+    choose_ceiling,
+    rating_templates,
+    serving,
+)
 from service.loadgen import LoadReport
 
 
@@ -50,3 +62,24 @@ def test_the_bare_aio_echo_server_echoes_the_candidates() -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def test_a_scenario_with_a_load_alongside_runs_both_against_the_server(tmp_path: Path) -> None:
+    database = tmp_path / "bench.db"
+    writes = Alongside(
+        "reviewrank.v1.FeedbackService/SubmitRating", rating_templates(["p1", "p2", "p3"]), 40.0
+    )
+    suite = Suite(duration=1.5, warmup=0.2)
+
+    with serving(database) as server:
+        row = suite.measure(
+            server, "top alongside writes", "test", "reviewrank.v1.RankingService/Top",
+            [json.dumps({"limit": 5})], concurrency=2, rps=40.0, alongside=writes,
+        )  # fmt: skip
+
+    assert (0, True) == (sum(row.report.errors.values()), row.report.count > 0)
+    rate, method = row.extra["alongside"].split()[:2]
+    assert ("SubmitRating/s", True) == (method, float(rate) > 0)
+    with sqlite3.connect(database) as db:
+        [(ratings,)] = db.execute("SELECT count(*) FROM events").fetchall()
+    assert ratings > 0
