@@ -377,13 +377,19 @@ def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
 
 
 def _fresh_copy(source: Path, copy: Path) -> Path:
-    """``copy`` made afresh from ``source``, with its catalogue snapshot if it has one."""
+    """``copy`` made afresh from ``source``, with its catalogue snapshot if it has one,
+    and on disk before it returns: written back later, the copies of a million products
+    (140 MB) slowed the first scenarios by a third."""
     for stale in copy.parent.glob(copy.name + "*"):
         stale.unlink()
-    shutil.copyfile(source, copy)
+    pairs = [(source, copy)]
     snapshot = source.with_name(source.name + ".catalogue.npz")
     if snapshot.exists():
-        shutil.copyfile(snapshot, copy.with_name(copy.name + ".catalogue.npz"))
+        pairs.append((snapshot, copy.with_name(copy.name + ".catalogue.npz")))
+    for origin, target in pairs:
+        shutil.copyfile(origin, target)
+        with target.open("rb+") as written:
+            os.fsync(written.fileno())
     return copy
 
 
