@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from service.domain import ProductRow
 from service.storage import EXPORT_TABLES
 
 if TYPE_CHECKING:
@@ -185,3 +186,20 @@ def exported(store: Store, chunk: int) -> dict[str, Any]:
     for table, rows in parts[1:]:
         tables[table] += rows
     return {"seq": parts[0][1][0][0]} | {t: sorted(rows, key=repr) for t, rows in tables.items()}
+
+
+def product_row(idx: int, stars: int, count: int, seq: int) -> ProductRow:
+    """Product ``p<idx>`` of category "dresses" with ``count`` ratings of ``stars`` stars, as
+    the writer hands it to the catalogue after commit ``seq``."""
+    histogram = tuple(count if s == stars else 0 for s in range(1, 6))
+    return ProductRow(
+        idx=idx,
+        product_id=f"p{idx}",
+        category="dresses",
+        rating_count=count,
+        star_sum=stars * count,
+        histogram=histogram,  # type: ignore[arg-type]
+        likes=0,
+        dislikes=0,
+        seq=seq,
+    )

@@ -11,9 +11,9 @@ import pytest
 
 from service import ranker as ranker_module
 from service.catalogue import Catalogue
-from service.domain import ProductRow
 from service.ranker import TOP_REFRESH_SECONDS, Ranker, top_refresh_seconds
 from service.weights import WeightsRegistry, WeightsState, parse_toml
+from tests.helpers import product_row
 
 PROFILES = """
 [profiles.default]
@@ -22,26 +22,11 @@ prior = { mean = 3, strength = 5 }
 """
 
 
-def _row(idx: int, stars: int, count: int, seq: int) -> ProductRow:
-    histogram = tuple(count if s == stars else 0 for s in range(1, 6))
-    return ProductRow(
-        idx=idx,
-        product_id=f"p{idx}",
-        category="dresses",
-        rating_count=count,
-        star_sum=stars * count,
-        histogram=histogram,  # type: ignore[arg-type]
-        likes=0,
-        dislikes=0,
-        seq=seq,
-    )
-
-
 def _seeded(products: int = 5) -> tuple[Catalogue, Ranker]:
     registry = WeightsRegistry()
     registry.install(WeightsState(1, parse_toml(PROFILES), PROFILES, "inline", datetime.now(UTC)))
     catalogue = Catalogue()
-    catalogue.apply([_row(i, 3, 10, i) for i in range(1, products + 1)], products)
+    catalogue.apply([product_row(i, 3, 10, i) for i in range(1, products + 1)], products)
     return catalogue, Ranker(catalogue, registry)
 
 
@@ -60,7 +45,7 @@ def test_a_cheap_order_reflects_a_write_at_once() -> None:
     catalogue, ranker = _seeded()
     assert "p6" not in _top(ranker)
 
-    catalogue.apply([_row(6, 5, 50, 6)], 6)
+    catalogue.apply([product_row(6, 5, 50, 6)], 6)
 
     assert "p6" == _top(ranker)[0]
 
@@ -70,7 +55,7 @@ def test_an_expensive_order_is_kept_for_a_while_after_a_write() -> None:
     catalogue, ranker = _seeded()
     before = _top(ranker)
 
-    catalogue.apply([_row(6, 5, 50, 6)], 6)
+    catalogue.apply([product_row(6, 5, 50, 6)], 6)
 
     assert before == _top(ranker)
 
@@ -80,7 +65,7 @@ def test_top_with_min_seq_reflects_that_write_even_when_the_order_is_kept() -> N
     catalogue, ranker = _seeded()
     _top(ranker)
 
-    catalogue.apply([_row(6, 5, 50, 6)], 6)
+    catalogue.apply([product_row(6, 5, 50, 6)], 6)
 
     assert "p6" == _top(ranker, min_seq=6)[0]
     assert "p6" == _top(ranker)[0]  # the order recomputed for it is kept
@@ -95,7 +80,7 @@ def test_an_expensive_order_being_recomputed_is_served_as_it_was_meanwhile(
     monkeypatch.setattr(ranker_module, "TOP_REFRESH_COST_SHARE", 1e12)
     catalogue, ranker = _seeded()
     before = _top(ranker)
-    catalogue.apply([_row(6, 5, 50, 6)], 6)
+    catalogue.apply([product_row(6, 5, 50, 6)], 6)
     answers: list[list[str]] = []
 
     with ranker._top_lock:  # another thread is recomputing the order
@@ -115,7 +100,7 @@ def test_a_caller_needing_a_newer_order_waits_for_the_recompute(
     monkeypatch.setattr(ranker_module, "CHEAP_TOP_SECONDS", 0.0)
     catalogue, ranker = _seeded()
     _top(ranker)
-    catalogue.apply([_row(6, 5, 50, 6)], 6)
+    catalogue.apply([product_row(6, 5, 50, 6)], 6)
     answers: list[list[str]] = []
 
     with ranker._top_lock:
@@ -133,7 +118,7 @@ def test_recomputing_an_expensive_order_takes_at_most_a_tenth_of_a_core() -> Non
     assert 5.0 == pytest.approx(top_refresh_seconds(0.5))
 
 
-def test_a_snapshot_reads_the_catalogues_ids_by_row() -> None:
+def test_a_snapshot_reads_the_catalogues_ids_byproduct_row() -> None:
     catalogue, _ = _seeded(products=5)
 
     ids = catalogue.snapshot().product_ids
