@@ -486,10 +486,15 @@ def run(args: argparse.Namespace) -> int:
                 "ready_seconds": round(server.ready_seconds, 2),
                 "rss_mb": round(server.rss_mb(), 1),
             }
-            for size in (10, 100, 1000):
-                suite.measure(
+            ranked = {
+                size: suite.measure(
                     server, f"rank {size} candidates", name, rank, rank_templates(ids, size)
                 )
+                for size in (10, 100, 1000)
+            }
+            writes = Alongside(
+                "reviewrank.v1.FeedbackService/SubmitRating", rating_templates(ids), 50.0
+            )
             top = [json.dumps({"category": c, "limit": 20}) for c in categories(database)]
             most = suite.measure(
                 server, "top 20 per category", name, "reviewrank.v1.RankingService/Top", top
@@ -501,15 +506,19 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
             half.extra["target_rps"] = most.report.rps / 2
             # The same while ratings arrive: each write makes the kept order stale.
-            writes = Alongside(
-                "reviewrank.v1.FeedbackService/SubmitRating", rating_templates(ids), 50.0
-            )
             busy = suite.measure(
                 server, "top 20 at half max rate, 50 writes/s", name,
                 "reviewrank.v1.RankingService/Top", top, rps=most.report.rps / 2,
                 alongside=writes,
             )  # fmt: skip
             busy.extra["target_rps"] = most.report.rps / 2
+            # Rank 100 at half its maximum rate while ratings arrive: each write changes
+            # the fitted prior and the kept scores.
+            busy = suite.measure(
+                server, "rank 100 at half max rate, 50 writes/s", name, rank,
+                rank_templates(ids, 100), rps=ranked[100].report.rps / 2, alongside=writes,
+            )  # fmt: skip
+            busy.extra["target_rps"] = ranked[100].report.rps / 2
         del ids
     with serving(workdir / "empty.db") as server:
         suite.facts["start-up empty"] = {
