@@ -6,6 +6,7 @@ import pytest
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
 from ranking.scores import bayesian_average, wilson_lower_bound
+from service import ranker as ranker_module
 from tests.conftest import Client
 from tests.helpers import batch, candidates, like, rating
 
@@ -217,3 +218,20 @@ def test_stats_come_back_in_the_order_asked(client: Client) -> None:
     stats = client.ranking.GetProductStats(request).stats
 
     assert ["c", "a", "b"] == [s.product_id for s in stats]
+
+
+def test_top_with_min_seq_includes_that_write_when_the_order_is_kept(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every order counts as expensive and is kept a minute, as on a large catalogue.
+    monkeypatch.setattr(ranker_module, "CHEAP_TOP_SECONDS", 0.0)
+    monkeypatch.setattr(ranker_module, "TOP_REFRESH_SECONDS", 60.0)
+    seed(client, "d1", [4] * 10)
+    assert ["d1"] == [r.product_id for r in client.ranking.Top(ranking_pb2.TopRequest()).results]
+    ack = client.feedback.SubmitBatch(batch(*[rating("d2", f"u{i}", 5) for i in range(30)]))
+
+    kept = client.ranking.Top(ranking_pb2.TopRequest())
+    fresh = client.ranking.Top(ranking_pb2.TopRequest(min_seq=ack.seq))
+
+    assert ["d1"] == [r.product_id for r in kept.results]
+    assert ["d2", "d1"] == [r.product_id for r in fresh.results]
