@@ -95,11 +95,13 @@ class PriorResolver:
         docstring: an expensive refit does not hold the other callers)."""
         with self._lock:
             fit = self._fits.get(spec)
-            if fit is None or (fit.cost < CHEAP_FIT_SECONDS and self._stale(fit)):
+            if fit is not None and not self._stale(fit):
+                return fit
+            if fit is None or fit.cost < CHEAP_FIT_SECONDS:
                 fit = self._fit(spec)  # the first fit, or a cheap one: everyone waits
                 self._fits[spec] = fit
                 return fit
-            if spec in self._refitting or not self._stale(fit):
+            if spec in self._refitting:
                 return fit
             self._refitting.add(spec)
         try:
