@@ -11,7 +11,6 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import NamedTuple, overload
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy.typing as npt
 from ranking.blend import Evidence
 from service.decayed import DecayedAggregates
 from service.domain import ProductRow, VoteChange
+from service.id_index import TABLE_FROM, EncodedIds, IdIndex
 from service.snapshot import CatalogueColumns
 from service.storage import ProductTable, VoteTable
 
@@ -134,10 +134,10 @@ class Snapshot:
 
 
 class Catalogue:
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, id_table_from: int = TABLE_FROM) -> None:
         self._lock = threading.Lock()
-        self._index: dict[str, int] = {}
-        self._ids: list[str] = [""]  # idx 0 is never used (SQLite rowids start at 1)
+        # id <-> row; row 0 is never used (SQLite rowids start at 1).
+        self._index = IdIndex(id_table_from)
         self._categories: dict[str, int] = {}
         self._category_names: list[str] = []
         self._size = 1
@@ -191,10 +191,7 @@ class Catalogue:
         """values: rating_count, star_sum, s1..s5, likes, dislikes."""
         if idx >= self.rating_count.shape[0]:
             self._allocate(max(idx + 1, 2 * self.rating_count.shape[0]))
-        if idx >= len(self._ids):
-            self._ids.extend([""] * (idx + 1 - len(self._ids)))
-        self._ids[idx] = product_id
-        self._index[product_id] = idx
+        self._index.add(product_id, idx)
         self._size = max(self._size, idx + 1)
         self.rating_count[idx] = values[0]
         self.star_sum[idx] = values[1]
@@ -247,12 +244,7 @@ class Catalogue:
             self.category_code[idx] = columns.category_code
             self._category_names = list(columns.category_names)
             self._categories = {name: code for code, name in enumerate(self._category_names)}
-            ids = [""] * size
-            positions = idx.tolist()
-            for i, product_id in zip(positions, columns.product_ids, strict=True):
-                ids[i] = product_id
-            self._ids = ids
-            self._index = dict(zip(columns.product_ids, positions, strict=True))
+            self._index.replace(columns.product_ids, idx)
             self._size = size
             self.seq = columns.seq
             self.generation += 1
@@ -261,11 +253,12 @@ class Catalogue:
     def columns(self) -> CatalogueColumns:
         """A copy of every product as columns (for a snapshot)."""
         with self._lock:
-            idx = np.array(sorted(self._index.values()), dtype=np.int64)
+            idx = self._index.used_rows()
+            ids = self._index.ids
             return CatalogueColumns(
                 seq=self.seq,
                 idx=idx,
-                product_ids=[self._ids[i] for i in idx.tolist()],
+                product_ids=[ids[i] for i in idx.tolist()],
                 category_code=self.category_code[idx].copy(),
                 category_names=list(self._category_names),
                 rating_count=self.rating_count[idx].copy(),
@@ -363,15 +356,11 @@ class Catalogue:
         self.generation += 1
         self._changes.append((self.generation, changed.astype(np.int64, copy=False)))
 
-    def _rows_of(self, product_ids: Sequence[str]) -> IntArray:
-        """The products' rows, 0 for unknown ones (lock held)."""
-        n = len(product_ids)
-        return np.fromiter(map(self._index.get, product_ids, repeat(0, n)), np.int64, n)
-
-    def lookup(self, product_ids: Sequence[str]) -> Lookup:
-        """The products' rows (0 for unknown ones) and the generation they were read at."""
+    def lookup(self, product_ids: Sequence[str], encoded: EncodedIds | None = None) -> Lookup:
+        """The products' rows (0 for unknown ones) and the generation they were read at;
+        ``encoded``, the ids' bytes, speeds up a lookup in a large catalogue."""
         with self._lock:
-            return Lookup(self._rows_of(product_ids), self.generation)
+            return Lookup(self._index.rows(product_ids, encoded), self.generation)
 
     def amount(self, idx: IntArray) -> IntArray:
         """How much feedback backs each row: ratings + likes + dislikes (the tie-break)."""
@@ -470,13 +459,15 @@ class Catalogue:
         half_life: float | None = None,
         now: float = 0.0,
         extra: DecayedAggregates | None = None,
+        encoded: EncodedIds | None = None,
     ) -> Gathered:
         """The products' aggregates (time-decayed to ``now`` when a half-life is given).
 
-        ``extra``: decayed sums of a half-life the catalogue does not keep (a preview's).
+        ``extra``: decayed sums of a half-life the catalogue does not keep (a preview's);
+        ``encoded``: the ids' bytes, if at hand (see lookup).
         """
         with self._lock:
-            idx = self._rows_of(product_ids)  # unknown: row 0, all zeros
+            idx = self._index.rows(product_ids, encoded)  # unknown: row 0, all zeros
             raw = self._evidence(idx, None, now)
             evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
             codes = self.category_code[idx]
@@ -506,7 +497,7 @@ class Catalogue:
             return Snapshot(
                 seq=self.generation,
                 through_seq=self.seq,
-                product_ids=RowIds(self._ids, size),
+                product_ids=RowIds(self._index.ids, size),
                 evidence=evidence,
                 raw=raw,
                 category_code=self.category_code[1:size].copy(),

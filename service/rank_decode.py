@@ -36,12 +36,14 @@ from google.protobuf.message import DecodeError
 from reviewrank.v1 import ranking_pb2
 
 from service import wire_views
+from service.id_index import PADDING, EncodedIds
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 _ID_TAG = 0x0A  # field 1, length-delimited
 _RELEVANCE_TAG = 0x11  # field 2, 8 bytes
 _RELEVANCE_SIZE = 9  # its tag and value
+_PADDING = bytes(PADDING)  # after the candidates' bytes, for eight-byte reads of the ids
 # Below this many candidates the bulk path's fixed cost (a dozen numpy calls) is more
 # than reading them one by one (measured: equal near 70).
 BULK_MIN_CANDIDATES = 80
@@ -69,11 +71,15 @@ class CandidateBlock(NamedTuple):  # (one per call: a tuple is quicker to make)
     ``0x11 <relevance>`` or nothing; each starts at ``start`` and is ``size`` bytes
     long, and ``result_size`` long once it has a relevance (a score, in a result)."""
 
-    data: npt.NDArray[np.uint8]
+    data: npt.NDArray[np.uint8]  # (then PADDING zero bytes)
     start: IntArray
     size: IntArray
     id_size: IntArray  # each id's length in bytes
     result_size: IntArray  # size, plus the relevance field's 9 bytes where it has none
+
+    def encoded_ids(self) -> EncodedIds:
+        """The ids' bytes, where they are (after each candidate's tag and length)."""
+        return EncodedIds(self.data, self.start + 2, self.id_size)
 
 
 class RankInput(NamedTuple):  # (one per call: a tuple is quicker to make)
@@ -85,6 +91,11 @@ class RankInput(NamedTuple):  # (one per call: a tuple is quicker to make)
     product_ids: list[str]
     relevance: FloatArray
     block: CandidateBlock | None = None
+
+    @property
+    def encoded_ids(self) -> EncodedIds | None:
+        """The ids' bytes when the fast path kept them (quicker catalogue lookups)."""
+        return None if self.block is None else self.block.encoded_ids()
 
 
 class RankRequestDecoder:
@@ -135,7 +146,7 @@ def split_candidates(
     size = wire_views.sizes(encoded)
     start = size.cumsum()
     start -= size
-    data = np.frombuffer(blob, dtype=np.uint8)
+    data = np.frombuffer(blob + _PADDING, dtype=np.uint8)
     # "clip": a candidate too short to hold the bytes read fails the tests anyway.
     if given in (n, 0):
         # Each candidate must start with an id field whose length byte is its size less

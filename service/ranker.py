@@ -33,6 +33,7 @@ from ranking.profiles import Profile
 from service.catalogue import Catalogue, Snapshot
 from service.decayed import DecayedAggregates
 from service.errors import InvalidArgument
+from service.id_index import EncodedIds
 from service.priors import PriorResolver
 from service.score_columns import ScoreColumns
 from service.weights import WeightsRegistry, WeightsState
@@ -260,7 +261,9 @@ class Ranker:
         profile_name: str,
         explain: bool,
         user_id: str = "",
+        encoded: EncodedIds | None = None,
     ) -> Ranking:
+        """``encoded``: the ids' bytes, if at hand (a quicker lookup in a large catalogue)."""
         state = self._weights.current  # once: the whole call uses this one version
         profile = self._profile(state, profile_name, user_id)
         most = profile.limits.max_candidates
@@ -275,13 +278,17 @@ class Ranker:
                 ]
             )
         if not explain and profile.half_life_seconds is None:
-            quick = self._rank_from_columns(state.version, profile, product_ids, relevance, limit)
+            quick = self._rank_from_columns(
+                state.version, profile, product_ids, relevance, limit, encoded
+            )
             if quick is not None:
                 ordered_ids, scores, order = quick
                 return Ranking(
                     ordered_ids, scores, None, state.version, profile.name, positions=order
                 )
-        gathered = self._catalogue.gather(product_ids, profile.half_life_seconds, time.time())
+        gathered = self._catalogue.gather(
+            product_ids, profile.half_life_seconds, time.time(), encoded=encoded
+        )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
             gathered.evidence, profile, prior, np.asarray(relevance, dtype=np.float64)
@@ -313,10 +320,11 @@ class Ranker:
         product_ids: Sequence[str],
         relevance: Sequence[float] | npt.NDArray[np.float64],
         limit: int,
+        encoded: EncodedIds | None,
     ) -> tuple[InOrder, npt.NDArray[np.float64], npt.NDArray[np.int64]] | None:
         """Rank's usual path: each candidate's kept quality score plus its relevance term
         (service/score_columns.py); None when the column is being rebuilt."""
-        found = self._catalogue.lookup(product_ids)
+        found = self._catalogue.lookup(product_ids, encoded)
         kept = self._columns.gather(version, profile, found.idx, found.generation)
         if kept is None:
             return None

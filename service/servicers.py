@@ -84,7 +84,9 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         m = decoded.message
         if m.min_seq:
             self._app.wait_for_seq(m.min_seq)
-        ranking = self._app.ranker.rank(ids, relevance, m.limit, m.profile, m.explain, m.user_id)
+        ranking = self._app.ranker.rank(
+            ids, relevance, m.limit, m.profile, m.explain, m.user_id, decoded.encoded_ids
+        )
         return convert.rank_response(ranking, decoded.block)
 
     def Top(
