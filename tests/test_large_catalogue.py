@@ -61,7 +61,7 @@ def _rank(client: Client, ids: list[str], explain: bool) -> ranking_pb2.RankResp
     return response
 
 
-@pytest.mark.parametrize("count", [1000, 50])  # with the bulk decoding, and without
+@pytest.mark.parametrize("count", [1000, 50, 10])  # bulk decoding or not; id by id
 def test_rank_on_a_large_catalogue_explains_each_candidate_with_its_own_numbers(
     large: Client, count: int
 ) -> None:
