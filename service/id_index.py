@@ -152,7 +152,7 @@ class _Table:
         aimed at one bucket take its free slots in turn, those left over the next bucket."""
         filled = np.count_nonzero(self._slots, axis=1)
         while bucket.size:
-            order = np.argsort(bucket, kind="stable")
+            order = np.argsort(bucket)  # (any order within a bucket will do)
             bucket, value = bucket[order], value[order]
             first = np.ones(bucket.size, dtype=bool)
             first[1:] = bucket[1:] != bucket[:-1]
