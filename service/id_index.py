@@ -45,6 +45,9 @@ _LENGTH_MASK = (1 << LENGTH_BITS) - 1
 _ROW_MASK = (1 << 32) - 1
 _TAG_MASK = -(1 << 32)  # (the high 32 bits, as a signed 64-bit number)
 _TAG_BIT = 1 << 32
+# Ids are UTF-8 (the wire and the stores see to it); a lone surrogate, were one to come,
+# is kept as its three bytes rather than raise.
+_ANY = "surrogatepass"
 # _KEEP[k]: the low k bytes of a little-endian word.
 _KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
@@ -99,7 +102,7 @@ def encode(product_ids: Sequence[str]) -> EncodedIds:
         data = joined.encode("ascii")
         length = np.fromiter(map(len, product_ids), np.int64, len(product_ids))
     else:
-        encoded = [i.encode("utf-8") for i in product_ids]
+        encoded = [i.encode("utf-8", _ANY) for i in product_ids]
         data = b"".join(encoded)
         length = np.fromiter(map(len, encoded), np.int64, len(encoded))
     start = length.cumsum()
@@ -134,6 +137,8 @@ class _Table:
         self._slots = np.zeros((buckets, SLOTS), dtype=np.int64)  # 0: an empty slot
         self.count = n
         capacity = max(int(rows.max()) + 1 if rows.size else 1, 1024)
+        if capacity - 1 > _ROW_MASK:
+            raise ValueError("a row out of the index's range")
         encoded = encode(product_ids)
         if encoded.length.size and int(encoded.length.max()) >= 1 << LENGTH_BITS:
             raise ValueError("a product id is too long to index")
@@ -185,7 +190,7 @@ class _Table:
 
     def add(self, product_id: str, row: int) -> bool:
         """Maps the id to ``row``; False when the table is full enough to be rebuilt first."""
-        data = product_id.encode("utf-8")
+        data = product_id.encode("utf-8", _ANY)
         if not 0 < row <= _ROW_MASK or len(data) >= 1 << LENGTH_BITS:
             raise ValueError("a product id or row out of the index's range")
         h = hash(product_id)
