@@ -224,9 +224,20 @@ def order_if_no_ties(score: FloatArray) -> IntArray | None:
     return order
 
 
+# From this many scores (a whole catalogue), ties are taken for granted: products with
+# the same feedback, or none, share a score. A million synthetic products: 94 % tie.
+TIES_EXPECTED_FROM = 10_000
+
+
 def rank_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
-    """Indices best first: higher score, then more evidence, then earlier position."""
+    """Indices best first: higher score, then more evidence, then earlier position.
+
+    Below TIES_EXPECTED_FROM scores, one sort by score when no two are equal; from there,
+    the three-key sort at once (on a million synthetic products 0.12 s instead of 0.24:
+    the single sort only found the ties)."""
     s = np.asarray(score, dtype=np.float64)
+    if s.size >= TIES_EXPECTED_FROM:
+        return tie_break_order(s, amount)
     order = order_if_no_ties(s)
     return tie_break_order(s, amount) if order is None else order
 

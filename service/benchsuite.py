@@ -263,9 +263,13 @@ class Suite:
             row.extra["events_per_second"] = report.rps * events_per_call
         if alongside is not None:
             done = side[0] if side else None
+            errors = (
+                ""
+                if done and not done.errors
+                else f" (errors {dict(done.errors) if done else 'unknown'})"
+            )
             row.extra["alongside"] = (
-                f"{done.rps if done else 0:.0f} {alongside.method.rsplit('/', 1)[-1]}/s"
-                f" (errors {dict(done.errors) if done else 'unknown'})"
+                f"{done.rps if done else 0:.0f} {alongside.method.rsplit('/', 1)[-1]}/s{errors}"
             )
         self.rows.append(row)
         print(

@@ -6,10 +6,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ranking.blend import Evidence, Prior, blend, quality, rank_order, with_relevance
+from ranking.blend import (
+    TIES_EXPECTED_FROM,
+    Evidence,
+    Prior,
+    blend,
+    quality,
+    rank_order,
+    with_relevance,
+)
 from service.catalogue import CHANGE_LOG_LENGTH, Catalogue
 from service.domain import ProductRow
 from service.ranker import Ranker
@@ -210,6 +219,20 @@ def test_rank_order_breaks_score_ties_by_evidence_then_position(
     order = rank_order(score, amount)
 
     expected = sorted(range(len(items)), key=lambda i: (-items[i][0], -items[i][1], i))
+    assert expected == order.tolist()
+
+
+@pytest.mark.parametrize("distinct", [5, 10**9])  # many ties, or (almost) none
+def test_rank_order_of_a_whole_catalogue_breaks_ties_the_same_way(distinct: int) -> None:
+    rng = np.random.default_rng(distinct)
+    size = TIES_EXPECTED_FROM + 2_000
+    score = rng.integers(0, distinct, size) / 7.0
+    amount = rng.integers(0, 4, size)
+
+    order = rank_order(score, amount)
+
+    items = list(zip(score.tolist(), amount.tolist(), strict=True))
+    expected = sorted(range(size), key=lambda i: (-items[i][0], -items[i][1], i))
     assert expected == order.tolist()
 
 
