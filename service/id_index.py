@@ -259,10 +259,13 @@ class _Table:
             rows[i] = self.get(product_ids[i])
         return rows
 
-    def items(self) -> tuple[list[str], IntArray]:
-        values = self._slots[self._slots != 0]
-        rows: IntArray = values & _ROW_MASK
+    def used_rows(self) -> IntArray:
+        rows: IntArray = self._slots[self._slots != 0] & _ROW_MASK
         rows.sort()
+        return rows
+
+    def items(self) -> tuple[list[str], IntArray]:
+        rows = self.used_rows()
         ids = self._ids
         return [ids[r] for r in rows.tolist()], rows
 
@@ -351,4 +354,4 @@ class IdIndex:
         if self._dict is not None:
             return np.array(sorted(self._dict.values()), dtype=np.int64)
         assert self._table is not None
-        return self._table.items()[1]
+        return self._table.used_rows()

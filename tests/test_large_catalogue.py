@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from service import snapshot
+from service.app import Application
+from service.domain import RatingEvent
 from service.id_index import TABLE_FROM
 from service.synthetic import write_catalogue
-from tests.conftest import Client
+from tests.conftest import Client, make_settings
 
 PRODUCTS = TABLE_FROM + 500
 
@@ -110,3 +113,39 @@ def test_ratings_written_on_a_large_catalogue_reach_rank_for_new_and_old_product
     counts = {r.product_id: r.explanation.rating_count for r in large.ranking.Rank(request).results}
     assert [1] * len(new) == [counts[p] for p in new]
     assert stored[old][0] + 1 == counts[old]
+
+
+def test_a_large_catalogue_restarts_from_its_snapshot_as_from_a_full_read(
+    large_database: Path, tmp_path: Path
+) -> None:
+    database = tmp_path / "reviewrank.db"
+    database.write_bytes(large_database.read_bytes())
+    settings = make_settings(tmp_path, database=database)
+    first = Application(settings)
+    new = [RatingEvent(f"e{i}", f"new-{i}-ß", "u1", 1 + i % 5, 1000 + i) for i in range(200)]
+    first.submit([*new, RatingEvent("e-old", "syn-77", "u1", 2, 5000)], timeout=10)
+    first.close()  # writes the snapshot
+    assert snapshot.path_for(database).exists()
+
+    from_snapshot = Application(settings.with_overrides(snapshot=False))
+    snapshot.path_for(database).unlink()
+    full = Application(settings.with_overrides(snapshot=False))
+    try:
+        assert (True, True) == (
+            from_snapshot.catalogue._index.uses_table,
+            full.catalogue._index.uses_table,
+        )
+        mine, theirs = from_snapshot.catalogue.columns(), full.catalogue.columns()
+        assert (theirs.product_ids, theirs.idx.tolist(), theirs.rating_count.tolist()) == (
+            mine.product_ids,
+            mine.idx.tolist(),
+            mine.rating_count.tolist(),
+        )
+        ids = [f"new-{i}-ß" for i in range(200)] + ["syn-77", "nope"]
+        assert full.catalogue.lookup(ids).idx.tolist() == (
+            from_snapshot.catalogue.lookup(ids).idx.tolist()
+        )
+        assert 0 == from_snapshot.catalogue.lookup(["nope"]).idx[0]
+    finally:
+        from_snapshot.close()
+        full.close()
