@@ -19,7 +19,7 @@ import numpy.typing as npt
 from ranking.blend import Evidence
 from service.decayed import DecayedAggregates
 from service.domain import ProductRow, VoteChange
-from service.id_index import TABLE_FROM, EncodedIds, IdIndex
+from service.id_index import EncodedIds, IdIndex
 from service.snapshot import CatalogueColumns
 from service.storage import ProductTable, VoteTable
 
@@ -134,10 +134,10 @@ class Snapshot:
 
 
 class Catalogue:
-    def __init__(self, capacity: int = 1024, id_table_from: int = TABLE_FROM) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         self._lock = threading.Lock()
         # id <-> row; row 0 is never used (SQLite rowids start at 1).
-        self._index = IdIndex(id_table_from)
+        self._index = IdIndex()
         self._categories: dict[str, int] = {}
         self._category_names: list[str] = []
         self._size = 1

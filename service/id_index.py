@@ -22,7 +22,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from itertools import repeat
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -110,10 +110,12 @@ def encode(product_ids: Sequence[str]) -> EncodedIds:
     return EncodedIds(np.frombuffer(data + bytes(PADDING), dtype=np.uint8), start, length)
 
 
-def _tags(hashes: IntArray) -> IntArray:
+_Hashes = TypeVar("_Hashes", int, IntArray)
+
+
+def _tags(hashes: _Hashes) -> _Hashes:
     """The high half of each hash, bit 32 set so that no tag is 0 (an empty slot)."""
-    tags: IntArray = (hashes | _TAG_BIT) & _TAG_MASK
-    return tags
+    return (hashes | _TAG_BIT) & _TAG_MASK
 
 
 class _Table:
@@ -173,7 +175,7 @@ class _Table:
 
     def _find(self, product_id: str, h: int) -> tuple[int, int, int]:
         """(bucket, slot, row) of the id, or of the empty slot where it would go (row 0)."""
-        tag = (h | _TAG_BIT) & _TAG_MASK
+        tag = _tags(h)
         bucket = h & self._mask
         ids, slots = self._ids, self._slots
         while True:
@@ -189,7 +191,7 @@ class _Table:
         return self._find(product_id, hash(product_id))[2]
 
     def add(self, product_id: str, row: int) -> bool:
-        """Maps the id to ``row``; False when the table is full enough to be rebuilt first."""
+        """Maps the id to ``row``; False, doing nothing, when the table must grow first."""
         data = product_id.encode("utf-8", _ANY)
         if not 0 < row <= _ROW_MASK or len(data) >= 1 << LENGTH_BITS:
             raise ValueError("a product id or row out of the index's range")
@@ -199,7 +201,7 @@ class _Table:
             if 2 * (self.count + 1) > self._slots.size:
                 return False
             self.count += 1
-        self._slots[bucket, slot] = ((h | _TAG_BIT) & _TAG_MASK) | row
+        self._slots[bucket, slot] = _tags(h) | row
         if row >= self._place.size:
             more = max(row + 1, 2 * self._place.size) - self._place.size
             self._place = np.concatenate([self._place, np.zeros(more, np.int64)])
@@ -285,9 +287,8 @@ class IdIndex:
         self._table: _Table | None = None
 
     def __len__(self) -> int:
-        return len(self._dict) if self._dict is not None else self._table_count()
-
-    def _table_count(self) -> int:
+        if self._dict is not None:
+            return len(self._dict)
         assert self._table is not None
         return self._table.count
 
