@@ -27,8 +27,17 @@ from ranking.profiles import PriorSpec
 from service.catalogue import Catalogue
 
 CHEAP_FIT_SECONDS = 0.005
-FIT_COST_SHARE = 0.1  # of a core, at most, spent refitting an expensive prior
+# Of a core, at most, spent redoing expensive whole-catalogue work after writes: a refit
+# here, Top's order in service/ranker.py.
+COST_SHARE = 0.1
 FloatArray = npt.NDArray[np.float64]
+
+
+def kept_seconds(cost: float, floor: float) -> float:
+    """How long whole-catalogue work that took ``cost`` seconds is kept after a change:
+    ``floor``, or longer when it is costlier than COST_SHARE of that, so that redoing it
+    takes at most COST_SHARE of a core."""
+    return max(floor, cost / COST_SHARE)
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,7 @@ class PriorResolver:
             return False
         if fit.cost < CHEAP_FIT_SECONDS:
             return True
-        kept = max(self._refresh_seconds, fit.cost / FIT_COST_SHARE)
-        return time.monotonic() - fit.fitted_at >= kept
+        return time.monotonic() - fit.fitted_at >= kept_seconds(fit.cost, self._refresh_seconds)
 
     def fitted(self, spec: PriorSpec) -> FittedPrior:
         """The current fit of a fitted spec, refitting it if it is stale (see the module

@@ -34,7 +34,7 @@ from service.catalogue import Catalogue, Snapshot
 from service.decayed import DecayedAggregates
 from service.errors import InvalidArgument
 from service.id_index import EncodedIds
-from service.priors import PriorResolver
+from service.priors import PriorResolver, kept_seconds
 from service.score_columns import ScoreColumns
 from service.weights import WeightsRegistry, WeightsState
 
@@ -425,9 +425,9 @@ class Ranker:
         """The whole catalogue ranked, cached, reflecting at least ``min_seq``.
 
         After a write a cheap order (under CHEAP_TOP_SECONDS to compute) is recomputed at
-        once. An expensive one (a large catalogue) is kept for top_refresh_seconds(cost):
-        at least TOP_REFRESH_SECONDS, and long enough that recomputing it takes at most a
-        tenth of a core. While one thread recomputes it, the others serve the order they
+        once. An expensive one (a large catalogue) is kept for kept_seconds(cost,
+        TOP_REFRESH_SECONDS): at least that, and long enough that recomputing it takes at
+        most a tenth of a core. While one thread recomputes it, the others serve the order they
         have rather than queue behind it (on a million products a recompute costs 0.3 to
         0.9 s of CPU, and Top's throughput used to fall from 4,000 to 150 calls/s under
         50 writes a second). A caller whose ``min_seq`` the kept order does not reflect
@@ -449,7 +449,8 @@ class Ranker:
                 return True
             return (
                 entry.cost >= CHEAP_TOP_SECONDS
-                and time.monotonic() - entry.computed_at < top_refresh_seconds(entry.cost)
+                and time.monotonic() - entry.computed_at
+                < kept_seconds(entry.cost, TOP_REFRESH_SECONDS)
             )
 
         cached = self._top_cache.get(key)
@@ -543,15 +544,7 @@ class _TopOrder:
 
 
 CHEAP_TOP_SECONDS = 0.005
-TOP_REFRESH_SECONDS = 1.0
-TOP_REFRESH_COST_SHARE = 0.1  # of a core, at most, spent recomputing an expensive order
-
-
-def top_refresh_seconds(cost: float) -> float:
-    """How long an expensive Top order that took ``cost`` seconds to compute is kept
-    after a write: TOP_REFRESH_SECONDS, or longer for an order costlier than a tenth of
-    that, so that recomputing it takes at most TOP_REFRESH_COST_SHARE of a core."""
-    return max(TOP_REFRESH_SECONDS, cost / TOP_REFRESH_COST_SHARE)
+TOP_REFRESH_SECONDS = 1.0  # an expensive order is kept kept_seconds(cost, this) after a write
 
 
 DEFAULT_TOP_LIMIT = 20

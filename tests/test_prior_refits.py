@@ -64,7 +64,7 @@ def test_callers_use_the_fit_they_have_while_another_refits_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(priors_module, "CHEAP_FIT_SECONDS", 0.0)
-    monkeypatch.setattr(priors_module, "FIT_COST_SHARE", 1e12)  # stale after any write
+    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)  # stale after any write
     catalogue = _seeded()
     resolver = PriorResolver(catalogue, refresh_seconds=0.0)
     first = resolver.fitted(AUTO)

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from service import priors as priors_module
 from service import ranker as ranker_module
 from service.catalogue import Catalogue
-from service.ranker import TOP_REFRESH_SECONDS, Ranker, top_refresh_seconds
+from service.priors import kept_seconds
+from service.ranker import TOP_REFRESH_SECONDS, Ranker
 from service.weights import WeightsRegistry, WeightsState, parse_toml
 from tests.helpers import product_row
 
@@ -77,7 +79,7 @@ def test_an_expensive_order_being_recomputed_is_served_as_it_was_meanwhile(
     monkeypatch.setattr(ranker_module, "CHEAP_TOP_SECONDS", 0.0)
     # Stale after any write.
     monkeypatch.setattr(ranker_module, "TOP_REFRESH_SECONDS", 0.0)
-    monkeypatch.setattr(ranker_module, "TOP_REFRESH_COST_SHARE", 1e12)
+    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)
     catalogue, ranker = _seeded()
     before = _top(ranker)
     catalogue.apply([product_row(6, 5, 50, 6)], 6)
@@ -114,8 +116,8 @@ def test_a_caller_needing_a_newer_order_waits_for_the_recompute(
 
 
 def test_recomputing_an_expensive_order_takes_at_most_a_tenth_of_a_core() -> None:
-    assert TOP_REFRESH_SECONDS == top_refresh_seconds(0.01)
-    assert 5.0 == pytest.approx(top_refresh_seconds(0.5))
+    assert TOP_REFRESH_SECONDS == kept_seconds(0.01, TOP_REFRESH_SECONDS)
+    assert 5.0 == pytest.approx(kept_seconds(0.5, TOP_REFRESH_SECONDS))
 
 
 def test_a_snapshot_reads_the_catalogues_ids_byproduct_row() -> None:
