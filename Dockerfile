@@ -2,6 +2,8 @@
 # Run:   docker run -p 50051:50051 -p 9464:9464 -v reviewrank-data:/var/lib/reviewrank reviewrank
 # With Prometheus: docker compose up -d --build (docker-compose.yml; README, Operations)
 # Demo:  docker run --rm -v reviewrank-data:/var/lib/reviewrank reviewrank reviewrank import --if-empty
+# Admin RPCs and erasure (ForgetUser) need an admin token: mount a file holding one and set
+# REVIEWRANK_ADMIN_TOKEN_FILE to its path (docker-compose.yml does); without, they are off.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -21,7 +21,15 @@ demo-data: install
 	$(VENV)/bin/reviewrank import --if-empty
 
 ## Serve on $(ADDRESS) with the demo data; Prometheus metrics on $(METRICS_ADDRESS).
+## Admin commands and erasure need the admin token: unless REVIEWRANK_ADMIN_TOKEN[_FILE]
+## is set, it is $(ADMIN_TOKEN_FILE), made (random, mode 0600) on first run; the client
+## commands read it there too (service/token_file.py).
+ADMIN_TOKEN_FILE := data/admin-token
 serve: demo-data
+	@if [ -z "$$REVIEWRANK_ADMIN_TOKEN$$REVIEWRANK_ADMIN_TOKEN_FILE" ]; then \
+		$(PY) -m service.token_file $(ADMIN_TOKEN_FILE) || exit 1; \
+		export REVIEWRANK_ADMIN_TOKEN_FILE=$(ADMIN_TOKEN_FILE); \
+	fi; \
 	exec $(VENV)/bin/reviewrank serve --address $(ADDRESS) --metrics-address $(METRICS_ADDRESS)
 
 ## The PostgreSQL server binaries the tests' throwaway clusters need (installed if missing).

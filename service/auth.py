@@ -3,6 +3,10 @@
 * ``AdminService`` needs the admin token. With none configured the server still serves
   everything else, and admin calls answer FAILED_PRECONDITION ("admin RPCs are off")
   whatever they send: an open admin service is never the default.
+* ``FeedbackService.ForgetUser`` (erasure: irreversible) needs the admin token too, and
+  answers FAILED_PRECONDITION when none is configured, unless the operator opted out
+  (``open_erasure``): then it is guarded like the other feedback calls. An API token
+  alone never authorises an erasure.
 * The other reviewrank services (feedback, ranking) are open unless an API token is
   configured; then they need it (or the admin token).
 * Health and reflection are never guarded: load balancers and grpcurl rely on them.
@@ -26,11 +30,17 @@ from service.status import to_status
 
 ADMIN_PREFIX = "/reviewrank.v1.AdminService/"
 GUARDED_PREFIX = "/reviewrank."
+ERASURE = "/reviewrank.v1.FeedbackService/ForgetUser"
 AUTHORIZATION = "authorization"
 
 NO_ADMIN_TOKEN = FailedPrecondition(
     "admin RPCs are disabled: the server has no admin token "
     "(set REVIEWRANK_ADMIN_TOKEN or REVIEWRANK_ADMIN_TOKEN_FILE)"
+)
+NO_ERASURE_TOKEN = FailedPrecondition(
+    "erasure is disabled: the server has no admin token "
+    "(set REVIEWRANK_ADMIN_TOKEN or REVIEWRANK_ADMIN_TOKEN_FILE, "
+    "or REVIEWRANK_OPEN_ERASURE=1 to let anyone who reaches the port erase users)"
 )
 MISSING = Unauthenticated("missing credentials: send the metadata 'authorization: Bearer <token>'")
 INVALID = Unauthenticated("invalid bearer token")
@@ -81,9 +91,12 @@ def _refusal(handler: grpc.RpcMethodHandler, error: ReviewrankError) -> grpc.Rpc
 
 
 class BearerAuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, admin_token: str = "", api_token: str = "") -> None:
+    def __init__(
+        self, admin_token: str = "", api_token: str = "", open_erasure: bool = False
+    ) -> None:
         self._admin = admin_token.encode("utf-8")
         self._api = api_token.encode("utf-8")
+        self._open_erasure = open_erasure
 
     def _matches(self, given: str | None, *expected: bytes) -> bool:
         if given is None:
@@ -99,6 +112,10 @@ class BearerAuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             if not self._admin:
                 raise NO_ADMIN_TOKEN
             expected: tuple[bytes, ...] = (self._admin,)
+        elif method == ERASURE and not self._open_erasure:
+            if not self._admin:
+                raise NO_ERASURE_TOKEN
+            expected = (self._admin,)
         elif method.startswith(GUARDED_PREFIX) and self._api:
             expected = (self._api, self._admin)
         else:

@@ -24,6 +24,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         metrics_address=getattr(args, "metrics_address", None),
         log_sample_rate=getattr(args, "log_sample_rate", None),
         tracing=getattr(args, "tracing", None),
+        open_erasure=getattr(args, "open_erasure", None),
     )
 
 
@@ -103,19 +104,32 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def client_token(args: argparse.Namespace, settings: Settings, admin: bool = False) -> str:
+    """The bearer token a client command sends ("" for none): --token, else the configured
+    admin token (admin commands, erasure) or API token (the others); an admin command with
+    neither falls back to the token file `make serve` creates, if there is one."""
+    from service.auth import read_token
+    from service.token_file import DEFAULT_ADMIN_TOKEN_FILE
+
+    token: str | None = getattr(args, "token", None)
+    if token:
+        return token
+    name = "admin_token" if admin else "api_token"
+    token = read_token(getattr(settings, name), getattr(settings, name + "_file"), name)
+    if not token and admin and DEFAULT_ADMIN_TOKEN_FILE.is_file():
+        token = read_token("", DEFAULT_ADMIN_TOKEN_FILE, name)
+    return token
+
+
 def _channel(args: argparse.Namespace, admin: bool = False):  # type: ignore[no-untyped-def]
-    """A channel to --server (TLS with --ca-file or --tls), sending the bearer token: --token,
-    else the configured admin token (admin commands) or API token (the others)."""
-    from service.auth import client_channel, read_token
+    """A channel to --server (TLS with --ca-file or --tls), sending the bearer token
+    (client_token)."""
+    from service.auth import client_channel
 
     settings = _settings(args)
-    token = getattr(args, "token", None)
-    if not token:
-        name = "admin_token" if admin else "api_token"
-        token = read_token(getattr(settings, name), getattr(settings, name + "_file"), name)
     return client_channel(
         args.server or settings.address,
-        token=token,
+        token=client_token(args, settings, admin),
         ca_file=getattr(args, "ca_file", None),
         tls=getattr(args, "tls", False),
     )
@@ -301,7 +315,8 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         help="bearer token to send (default: REVIEWRANK_API_TOKEN[_FILE], or for admin "
-        "commands REVIEWRANK_ADMIN_TOKEN[_FILE]; prefer those: flags show in `ps`)",
+        "commands and forget REVIEWRANK_ADMIN_TOKEN[_FILE], else data/admin-token if it "
+        "exists; prefer those: flags show in `ps`)",
     )
     parser.add_argument("--tls", action="store_true", help="TLS, trusting the system's roots")
     parser.add_argument(
@@ -343,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--tracing", choices=["off", "otlp", "console"], help="OpenTelemetry spans (default off)"
+    )
+    serve.add_argument(
+        "--open-erasure",
+        action="store_true",
+        default=None,
+        help="let ForgetUser through without the admin token (anyone who reaches the port "
+        "can erase users; logged as a warning)",
     )
     serve.set_defaults(handler=cmd_serve)
 
@@ -396,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         admin_command,
         bench_command,
         evaluate_command,
+        forget_command,
         status_command,
         transfer_command,
     )
@@ -404,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_command.register(commands)
     bench_command.register(commands)
     admin_command.register(commands, _client_options)
+    forget_command.register(commands, _client_options)
     transfer_command.register(commands)
     return parser
 

@@ -91,7 +91,7 @@ def create_server(
     admin_token = read_token(settings.admin_token, settings.admin_token_file, "admin_token")
     api_token = read_token(settings.api_token, settings.api_token_file, "api_token")
     credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file)
-    auth = BearerAuthInterceptor(admin_token, api_token)
+    auth = BearerAuthInterceptor(admin_token, api_token, settings.open_erasure)
     provider = tracer_provider or tracing.provider_for(settings.tracing)
     app = app or Application(settings)
     health_servicer = HealthServicer()
@@ -179,8 +179,12 @@ def create_server(
         health_servicer.set(FEEDBACK_SERVICE, SERVING if ok else NOT_SERVING)
 
     app.add_storage_listener(storage_health)
+    if settings.open_erasure:
+        log.warning(_OPEN_ERASURE[bool(api_token)])
     if not admin_token:
         log.warning("admin RPCs are disabled: no admin token is configured")
+        if not settings.open_erasure:
+            log.warning("erasure (ForgetUser) is disabled: no admin token is configured")
     elif credentials is None and not _loopback(settings.address):
         log.warning("bearer tokens travel in clear text: enable TLS (tls_cert_file, tls_key_file)")
     log.info(
@@ -192,6 +196,14 @@ def create_server(
         tracing=settings.tracing if tracer_provider is None else "provided",
     )
     return running, port
+
+
+# The start-up warning of the erasure opt-out, without and with an API token.
+_OPEN_ERASURE = (
+    "ForgetUser needs no credential: anyone who reaches the port can erase users "
+    "(open_erasure is set)",
+    "ForgetUser needs only the API token: any API client can erase users (open_erasure is set)",
+)
 
 
 def _logs_info(level: str) -> bool:

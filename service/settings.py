@@ -77,6 +77,10 @@ class Settings:
     admin_token_file: Path | None = None
     api_token: str = field(default="", repr=False)
     api_token_file: Path | None = None
+    # Opt-out of the erasure guard: ForgetUser no longer needs the admin token (anyone who
+    # reaches the port, or holds the API token if one is set, can erase any user). Logged
+    # as a warning at start-up.
+    open_erasure: bool = False
     # TLS for the listening port: PEM certificate chain and private key (both or neither).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None

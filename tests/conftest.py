@@ -27,6 +27,8 @@ class Client:
     feedback: feedback_pb2_grpc.FeedbackServiceStub
     ranking: ranking_pb2_grpc.RankingServiceStub
     admin: admin_pb2_grpc.AdminServiceStub
+    # FeedbackService sending the admin token, as ForgetUser needs (`feedback` sends none).
+    eraser: feedback_pb2_grpc.FeedbackServiceStub
 
     @property
     def target(self) -> str:
@@ -154,6 +156,7 @@ def start_server(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Cl
         settings = make_settings(tmp_path, **overrides)
         server, port = create_server(settings)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        with_admin_token = grpc.intercept_channel(channel, BearerToken(settings.admin_token))
         client = Client(
             server=server,
             port=port,
@@ -161,9 +164,8 @@ def start_server(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Cl
             channel=channel,
             feedback=feedback_pb2_grpc.FeedbackServiceStub(channel),
             ranking=ranking_pb2_grpc.RankingServiceStub(channel),
-            admin=admin_pb2_grpc.AdminServiceStub(
-                grpc.intercept_channel(channel, BearerToken(settings.admin_token))
-            ),
+            admin=admin_pb2_grpc.AdminServiceStub(with_admin_token),
+            eraser=feedback_pb2_grpc.FeedbackServiceStub(with_admin_token),
         )
         started.append(client)
         return client

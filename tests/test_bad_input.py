@@ -324,7 +324,7 @@ def test_every_violation_of_a_batch_is_reported_by_position(client: Client) -> N
 def test_forget_user_with_a_bad_user_id_is_refused(client: Client, user: str, field: str) -> None:
     request = feedback_pb2.ForgetUserRequest(user_id=user)
 
-    assert_invalid(client, lambda: client.feedback.ForgetUser(request), field)
+    assert_invalid(client, lambda: client.eraser.ForgetUser(request), field)
 
 
 @pytest.mark.parametrize("profile", ["p" * 65, "a\nb", ZERO_WIDTH])

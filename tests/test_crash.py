@@ -25,10 +25,11 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
+from service.auth import client_channel
 from service.dataset import DATA_DIR
 from service.settings import Settings
 from service.storage import event_hash, open_store
-from tests.conftest import both_backends
+from tests.conftest import ADMIN_TOKEN, both_backends
 from tests.helpers import query
 from tests.process import ServerProcess
 
@@ -197,7 +198,7 @@ class Client:
         return feedback_pb2.ForgetUserRequest(user_id=user)
 
     def run(self, target: str, stop: threading.Event) -> None:
-        with grpc.insecure_channel(target) as channel:
+        with client_channel(target, token=ADMIN_TOKEN) as channel:  # ForgetUser needs it
             stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
             while not stop.is_set():
                 request = self.next_request()
@@ -229,7 +230,12 @@ def start(database: Settings) -> ServerProcess:
             str(database.database),
         )
     )
-    return ServerProcess(*where, "--weights", str(DATA_DIR / "weights.toml"))
+    return ServerProcess(
+        *where,
+        "--weights",
+        str(DATA_DIR / "weights.toml"),
+        env={"REVIEWRANK_ADMIN_TOKEN": ADMIN_TOKEN},
+    )
 
 
 def verify_store(database: Settings, ledger: Ledger) -> None:
@@ -299,7 +305,7 @@ def database_numbers(database: Settings) -> dict[str, tuple[int, int, tuple[int,
 def resend(target: str, ledger: Ledger) -> tuple[int, int]:
     """Retries the calls in doubt, then resends this round's acknowledged events (all must
     be DUPLICATE). Returns (retried, resent)."""
-    with grpc.insecure_channel(target) as channel:
+    with client_channel(target, token=ADMIN_TOKEN) as channel:  # ForgetUser needs it
         stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
         retried = ledger.in_doubt
         ledger.in_doubt = []

@@ -257,7 +257,7 @@ def test_one_millisecond_deadlines_leave_nothing_half_done(client: Client) -> No
             (feedback.SubmitBatch, batch(*events)),
             (feedback.SubmitRating, rating("q", f"u{i}", 3)),
             (ranking.Top, ranking_pb2.TopRequest(limit=50)),
-            (feedback.ForgetUser, feedback_pb2.ForgetUserRequest(user_id=f"u{i - 1}")),
+            (client.eraser.ForgetUser, feedback_pb2.ForgetUserRequest(user_id=f"u{i - 1}")),
         ]
         for method, request in calls:
             try:

@@ -13,7 +13,7 @@ from tests.helpers import batch, like, query, rating
 
 
 def forget(client: Client, user: str) -> feedback_pb2.ForgetUserResponse:
-    return client.feedback.ForgetUser(feedback_pb2.ForgetUserRequest(user_id=user))
+    return client.eraser.ForgetUser(feedback_pb2.ForgetUserRequest(user_id=user))
 
 
 def stats(client: Client, *products: str) -> dict[str, tuple[int, int, tuple[int, ...], int, int]]:

@@ -205,7 +205,7 @@ def test_unwritable_database_files_fail_writes_and_recover(
         assert grpc.StatusCode.UNAVAILABLE == traffic.send()
         with pytest.raises(grpc.RpcError) as info:
             existing_user = "user-1-1-" + "x" * 10
-            client.feedback.ForgetUser(feedback_pb2.ForgetUserRequest(user_id=existing_user))
+            client.eraser.ForgetUser(feedback_pb2.ForgetUserRequest(user_id=existing_user))
         assert grpc.StatusCode.UNAVAILABLE == info.value.code()
         assert_degraded_but_reading(client)
         time.sleep(0.3)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
+from service.auth import BearerToken
 from service.server import create_server
 from tests.conftest import make_settings
 
@@ -123,6 +124,9 @@ class VoteMachine(RuleBasedStateMachine):
         self.server, port = create_server(self.settings)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self.feedback = feedback_pb2_grpc.FeedbackServiceStub(self.channel)
+        self.eraser = feedback_pb2_grpc.FeedbackServiceStub(  # ForgetUser needs the admin token
+            grpc.intercept_channel(self.channel, BearerToken(self.settings.admin_token))
+        )
         self.ranking = ranking_pb2_grpc.RankingServiceStub(self.channel)
 
     def _stop(self) -> None:
@@ -170,9 +174,7 @@ class VoteMachine(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS))
     def forget(self, user: str) -> None:
         expected = self.model.forget(user)
-        response = self.feedback.ForgetUser(
-            feedback_pb2.ForgetUserRequest(user_id=user), timeout=10
-        )
+        response = self.eraser.ForgetUser(feedback_pb2.ForgetUserRequest(user_id=user), timeout=10)
         assert expected == (
             response.ratings_removed,
             response.likes_removed,
