@@ -98,6 +98,8 @@ class Attack:
     max_calls: int = 100_000
     stop: threading.Event | None = None
     admin_token: str = ""
+    # Set once the callers are launched (the payloads of some take a moment to build).
+    started: threading.Event = field(default_factory=threading.Event)
 
     def stopping(self, end: float) -> bool:
         return time.monotonic() >= end or (self.stop is not None and self.stop.is_set())
@@ -169,6 +171,7 @@ async def _drive(attack: Attack, name: str, slots: int, step: Step) -> AbuseRepo
             n += slots
 
     tasks = [asyncio.ensure_future(caller(i)) for i in range(slots)]
+    attack.started.set()
     try:
         while not attack.stopping(end) and not all(t.done() for t in tasks):
             await asyncio.sleep(0.05)

@@ -40,6 +40,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
 from service.abuse import SCENARIOS, AbuseReport, Attack, Scenario, rank_payload
+from service.benchsuite import CLIENT_CPUS, SERVER_CPUS
 from service.dataset import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +156,8 @@ class Outcome:
     answers: dict[str, str]
     stop_seconds: float
     needed_sigkill: bool
-    rank: dict[str, Any] = field(default_factory=dict)  # normal Rank's calls: count, latency
+    # What ran alongside the attack found (the bench: normal Rank's count, latencies, errors).
+    during: dict[str, Any] = field(default_factory=dict)
 
     @property
     def recovered(self) -> bool:
@@ -171,8 +173,8 @@ def attack_alongside(
     cpus: set[int] | None = None,
 ) -> Outcome:
     """A fresh server on ``database``; ``scenario`` (None: no attack) for up to ``seconds``,
-    while ``during(target)`` runs if given (the attack stops when it returns); then the
-    recovery checks and a SIGTERM stop."""
+    while ``during(target)`` runs if given (from the attack's start; the attack stops when
+    it returns); then the recovery checks and a SIGTERM stop."""
     token = secrets.token_hex(16)
     server = ServedProcess(database, token, cpus=cpus)
     try:
@@ -184,6 +186,7 @@ def attack_alongside(
             run = scenario.run
             attacker = threading.Thread(target=lambda: reports.append(run(attack)), daemon=True)
             attacker.start()
+            attack.started.wait(START_SECONDS)
         measured = during(server.target) if during is not None else None
         if attacker is not None:
             if measured is None:
@@ -291,8 +294,6 @@ class Plan:
 
 def run_suite(database: Path, workdir: Path, plan: Plan) -> list[Outcome]:
     """The baseline, then every scenario of the plan, each on a fresh server."""
-    from service.benchsuite import CLIENT_CPUS, SERVER_CPUS
-
     measure = normal_rank(plan.duration, plan.warmup, plan.rps, CLIENT_CPUS)
     # The attack outlasts the measurement: the load driver's process takes a moment to
     # start, and the attack stops as soon as the measurement returns.
@@ -311,14 +312,14 @@ def run_suite(database: Path, workdir: Path, plan: Plan) -> list[Outcome]:
 
 
 def _p(outcome: Outcome, which: str) -> float:
-    return float(outcome.rank.get("latency_ms", {}).get(which, 0.0))
+    return float(outcome.during.get("latency_ms", {}).get(which, 0.0))
 
 
 def _line(outcome: Outcome, baseline: Outcome) -> str:
     ratio = _p(outcome, "p50") / max(_p(baseline, "p50"), 1e-9)
     return (
         f"{outcome.scenario:<16} p50 {_p(outcome, 'p50'):8.2f} ms  p99 {_p(outcome, 'p99'):8.2f}"
-        f" ms  x{ratio:6.2f}  errors {outcome.rank.get('errors') or 0}  after {outcome.answers}"
+        f" ms  x{ratio:6.2f}  errors {outcome.during.get('errors') or 0}  after {outcome.answers}"
         f"  stop {outcome.stop_seconds:.1f} s{' SIGKILL' if outcome.needed_sigkill else ''}"
         f"  abuse: {outcome.abuse.brief() if outcome.abuse else '-'}"
     )
@@ -331,9 +332,11 @@ def write_results(outcomes: list[Outcome], facts: dict[str, Any], out: Path) -> 
     lines = [
         "# reviewrank under abuse",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {facts['machine']}:"
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {facts['machine']}"
+        f" ({facts.get('pinning', '')}):"
         f" normal Rank of 100 candidates, open loop at {facts['rps']:g} calls/s, measured for"
-        f" {facts['duration_seconds']:g} s after {facts['warmup_seconds']:g} s of warm-up, alone"
+        f" {facts['duration_seconds']:g} s after {facts['warmup_seconds']:g} s of warm-up (a call"
+        f" that times out counts as its {RECOVERY_SECONDS:g} s deadline), alone"
         f" and then with each attack of service/abuse.py running alongside from"
         f" {facts['clients']} abusive connections, each row on a fresh server (loopback)."
         f" Target: p50 within 2x the baseline's, and every server answers Check and Rank"
@@ -341,17 +344,19 @@ def write_results(outcomes: list[Outcome], facts: dict[str, Any], out: Path) -> 
         f" {GRACE_SECONDS:g} s grace (+{STOP_MARGIN:g} s) without SIGKILL.",
         "",
         "| scenario | finding | Rank p50 ms | Rank p99 ms | × baseline p50 | errors of normal"
-        " calls | abuse calls by status | recovered without SIGKILL |",
-        "|---|---:|---:|---:|---:|---|---|---|",
+        " calls | p50 within 2× | abuse calls by status | SIGTERM to exit (s)"
+        " | recovered without SIGKILL |",
+        "|---|---:|---:|---:|---:|---|---|---|---:|---|",
     ]
     findings = {s.key: s.finding for s in SCENARIOS}
     for o in outcomes:
-        errors = ", ".join(f"{k} {v}" for k, v in (o.rank.get("errors") or {}).items())
+        errors = ", ".join(f"{k} {v}" for k, v in (o.during.get("errors") or {}).items())
         after = "yes" if o.recovered else "no: " + _why_not(o)
         lines.append(
             f"| {o.scenario} | {findings.get(o.scenario, '')} | {_p(o, 'p50'):.2f} |"
             f" {_p(o, 'p99'):.2f} | {_p(o, 'p50') / base_p50:.2f} | {errors} |"
-            f" {o.abuse.brief() if o.abuse else ''} | {after} |"
+            f" {'yes' if _p(o, 'p50') <= 2 * base_p50 else 'no'} |"
+            f" {o.abuse.brief() if o.abuse else ''} | {o.stop_seconds:.1f} | {after} |"
         )
     (out / "abuse.md").write_text("\n".join(lines) + "\n")
     data = {
@@ -363,7 +368,7 @@ def write_results(outcomes: list[Outcome], facts: dict[str, Any], out: Path) -> 
                 "p50_ms": _p(o, "p50"),
                 "p99_ms": _p(o, "p99"),
                 "ratio_to_baseline_p50": _p(o, "p50") / base_p50,
-                "rank": o.rank,
+                "rank": o.during,
                 "abuse": o.abuse.to_json() if o.abuse else None,
                 "answers_after": o.answers,
                 "stop_seconds": round(o.stop_seconds, 2),
@@ -403,6 +408,10 @@ def measure(workdir: Path, out: Path, plan: Plan) -> bool:
     database = synthetic_database(workdir)
     outcomes = run_suite(database, workdir, plan)
     facts = {
+        "pinning": f"server on CPUs {sorted(SERVER_CPUS)}, normal client on {list(CLIENT_CPUS)},"
+        " attackers unpinned"
+        if SERVER_CPUS and CLIENT_CPUS
+        else "no pinning (one CPU)",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python"
         f" {platform.python_version()}",
         "catalogue": "synthetic, 10,000 products",
