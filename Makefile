@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= 127.0.0.1:50051
 METRICS_ADDRESS ?= 127.0.0.1:9464
 
-.PHONY: install postgres serve demo-data test soak bench bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install postgres serve demo-data test soak bench bench-abuse bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,19 +40,29 @@ test: install postgres
 	$(PY) -m pytest
 
 ## Long reliability runs (make test runs the same tests briefly): SIGKILL crash rounds,
-## fuzzed requests, and vote state-machine examples. Override e.g. make soak CRASH_ROUNDS=1000
+## fuzzed requests, vote state-machine examples, and each attack of the abuse suite for
+## ABUSE_SECONDS. Override e.g. make soak CRASH_ROUNDS=1000 ABUSE_SECONDS=120
 CRASH_ROUNDS ?= 200
 FUZZ_RUNS ?= 100000
 STATEFUL_EXAMPLES ?= 300
+ABUSE_SECONDS ?= 30
 soak: install
 	CRASH_ROUNDS=$(CRASH_ROUNDS) FUZZ_RUNS=$(FUZZ_RUNS) STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) \
-		$(PY) -m pytest -s --timeout=0 tests/test_crash.py tests/test_fuzz.py tests/test_vote_machine.py
+		ABUSE_SECONDS=$(ABUSE_SECONDS) $(PY) -m pytest -s --timeout=0 tests/test_crash.py \
+		tests/test_fuzz.py tests/test_vote_machine.py tests/test_abuse_suite.py
 
 ## The benchmark suite (several minutes): writes bench/results/results.{md,json}.
 ## BENCH_ARGS e.g. "--duration 10 --synthetic 100000,1000000 --workdir /tmp/reviewrank-bench"
 BENCH_ARGS ?= --workdir .bench-data
 bench: install
 	$(PY) -m service.benchsuite $(BENCH_ARGS)
+
+## Normal Rank's p50/p99 alone, then with each attack of service/abuse.py alongside (about
+## two minutes): writes bench/results/abuse.{md,json}. Exits 1 if any server did not answer
+## afterwards or needed SIGKILL. BENCH_ABUSE_ARGS e.g. "--duration 10 --only flood,oversized"
+BENCH_ABUSE_ARGS ?= --workdir .bench-data
+bench-abuse: install
+	$(PY) -m service.abuse_bench $(BENCH_ABUSE_ARGS)
 
 ## Ingest and Rank on PostgreSQL beside SQLite (a throwaway local cluster, or
 ## BENCH_PG_ARGS="--database-url postgresql://..." for an empty database of yours):

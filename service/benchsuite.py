@@ -9,7 +9,9 @@ machine, measured in the same run in two server modes (the threaded server Rank 
 on, with the same options and interceptors; a bare grpc.aio server), the better one
 being the ceiling. Echo and Rank are also measured with no interceptor at all.
 
-Writes bench/results/results.md and results.json.
+Writes bench/results/results.md and results.json; then the abuse scenarios
+(service/abuse_bench.py: normal Rank with each attack alongside) write abuse.md and
+abuse.json beside them.
 """
 
 from __future__ import annotations
@@ -531,6 +533,11 @@ def run(args: argparse.Namespace) -> int:
         }
     ceiling = choose_ceiling(suite)
     write_results(suite, ceiling, Path(args.out))
+    if args.abuse_duration > 0:  # normal Rank with each attack alongside: abuse.{md,json}
+        from service import abuse_bench
+
+        plan = abuse_bench.Plan(duration=args.abuse_duration, warmup=args.warmup)
+        abuse_bench.measure(workdir, Path(args.out), plan)
     return 0
 
 
@@ -614,6 +621,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", help="where the databases go (kept between runs)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument(
+        "--abuse-duration", type=float, default=5.0,
+        help="seconds of normal Rank per abuse scenario (service/abuse_bench.py); 0 skips them",
+    )  # fmt: skip
     return run(parser.parse_args(argv))
 
 
