@@ -17,7 +17,7 @@ from reviewrank.v1 import admin_pb2, ranking_pb2
 from service.app import Application
 from service.domain import RatingEvent
 from tests.conftest import Client, both_backends
-from tests.helpers import candidates, health, rating
+from tests.helpers import candidates, health, rating, write_lock_held_elsewhere
 
 NEVER = 2**64 - 1
 RANK = ranking_pb2.RankRequest(candidates=candidates("a", "b", "c"))
@@ -206,3 +206,29 @@ def test_calls_that_end_early_give_their_slot_back(start_server: Callable[..., C
     }
     assert {0} == wait_until_idle(client)
     assert 3 == len(client.ranking.Rank(RANK, timeout=5).results)
+
+
+def test_writes_stalled_on_the_database_leave_rankings_served(
+    start_server: Callable[..., Client],
+) -> None:
+    """Another process holds the write lock: writes wait for it on their own threads (and
+    those beyond SubmitRating's limit are refused), while Rank is answered as usual."""
+    client = start_server()
+    database = client.settings.storage.path
+    assert database is not None
+    with write_lock_held_elsewhere(database):
+        writes = [
+            client.feedback.SubmitRating.future(rating("a", f"u{i}", 4), timeout=20)
+            for i in range(100)
+        ]
+        deadline = time.monotonic() + 5
+        while sum(f.done() for f in writes) < 36 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the refusals are answered; the admitted writes wait
+        ranks = [client.ranking.Rank(RANK, timeout=3) for _ in range(10)]
+        pending = sum(not f.done() for f in writes)
+    write_codes = codes(writes)
+
+    assert [3] * 10 == [len(r.results) for r in ranks]
+    assert 64 == pending  # SubmitRating's limit: the others were refused at once
+    assert 36 == write_codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert 64 == write_codes.count(grpc.StatusCode.OK)
