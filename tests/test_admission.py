@@ -179,6 +179,9 @@ def test_a_concurrent_flood_gets_only_ok_or_resource_exhausted_and_recovers(
     writes = [
         client.feedback.SubmitRating.future(rating("a", f"u{i}", 3), timeout=10) for i in range(200)
     ]
+    # While the flood is in flight: health and admin are answered, never refused.
+    serving = health(client, "")
+    status = client.admin.GetStatus(admin_pb2.GetStatusRequest(), timeout=5)
     rank_codes, write_codes = codes(ranks), codes(writes)
     after = client.ranking.Rank(RANK, timeout=5)
 
@@ -186,6 +189,7 @@ def test_a_concurrent_flood_gets_only_ok_or_resource_exhausted_and_recovers(
     assert (set(), set()) == (set(rank_codes) - allowed, set(write_codes) - allowed)
     assert grpc.StatusCode.OK in rank_codes and grpc.StatusCode.OK in write_codes
     assert grpc.StatusCode.RESOURCE_EXHAUSTED in rank_codes
+    assert (health_pb2.HealthCheckResponse.SERVING, True) == (serving, status.seq >= 0)
     assert 3 == len(after.results)
     assert {0} == wait_until_idle(client)
 
