@@ -56,6 +56,8 @@ class LatestSeq:
 
 
 class MinSeqGate:
+    """Where a read with ``min_seq`` waits, within the bounds in the module's doc."""
+
     def __init__(
         self,
         feed: ChangeFeed,

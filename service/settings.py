@@ -35,12 +35,13 @@ class Settings:
     max_concurrent_rpcs: int = 512
     max_message_bytes: int = 4 * 1024 * 1024
     grace_seconds: float = 10.0
-    # Admission (service/admission.py): the most calls of each class run at once, each
-    # class on threads of its own; a call beyond gets RESOURCE_EXHAUSTED at once.
-    admit_reads: int = 64
-    admit_writes: int = 64
-    admit_batches: int = 8
-    admit_admin: int = 8
+    # Admission (service/admission.py): the most calls of each reviewrank method run at
+    # once, each method on threads of its own (max_workers: those of health, reflection);
+    # a call beyond gets RESOURCE_EXHAUSTED at once. One limit per class of methods.
+    admit_reads: int = 64  # each of Rank, Top, GetProductStats
+    admit_writes: int = 64  # each of SubmitRating, SubmitLike, ForgetUser
+    admit_batches: int = 8  # SubmitBatch
+    admit_admin: int = 8  # each AdminService method
     # Input limits.
     max_batch_events: int = 1000
     max_candidates: int = 5000
