@@ -17,6 +17,7 @@ from service.domain import Erasure, ErasureResult, Event, Outcome, WriteResults
 from service.errors import DeadlineExpired, StorageUnavailable
 from service.feed import ChangeFeed
 from service.memory import release_free_memory
+from service.min_seq import LatestSeq, MinSeqGate
 from service.priors import prior_source
 from service.ranker import Ranker
 from service.settings import Settings
@@ -142,6 +143,16 @@ class Application:
             settings.feed_poll_seconds,
             applying=self._own_commit,
         )
+        # min_seq: the store's latest seq on a connection of its own (SQLite: the store's
+        # is the writer's; PostgreSQL's store reads on its pool, safe from any thread).
+        self._seq_reader = self.store.follower() if settings.storage.kind == SQLITE else None
+        self.min_seq = MinSeqGate(
+            self.feed,
+            lambda: self.catalogue.seq,
+            LatestSeq((self._seq_reader or self.store).last_seq),
+            settings.min_seq_wait_seconds,
+            settings.min_seq_max_waiting,
+        )
         # Weights changes now run on the writer thread, between transactions.
         self.weights_admin.attach(self.writer.run_exclusive)
         self.weights_admin.start_background()
@@ -259,12 +270,10 @@ class Application:
 
     def wait_for_seq(self, seq: int) -> None:
         """Returns once every change up to ``seq`` is reflected here (read your writes on
-        any process); Unavailable if this process cannot catch up in time."""
-        if seq and not self.feed.wait_for(seq, self.settings.min_seq_wait_seconds):
-            raise StorageUnavailable(
-                f"this server has applied changes up to {self.catalogue.seq}, not yet {seq}:"
-                " retry (or on another replica)"
-            )
+        any process); OutOfRange for a ``seq`` never committed, Unavailable if this
+        process cannot catch up in time (service/min_seq.py)."""
+        if seq:
+            self.min_seq.wait_for(seq)
 
     def priors_in_force(self) -> tuple[PriorInForce, ...]:
         """Each profile's global prior as rankings use it now."""
@@ -303,6 +312,8 @@ class Application:
         """Commits what is queued, checkpoints the WAL and closes the database."""
         self.weights_admin.close()
         self.feed.close()
+        if self._seq_reader is not None:
+            self._seq_reader.close()
         self.writer.close()
         if self._snapshots and len(self.catalogue) >= self.settings.snapshot_min_products:
             self.save_snapshot()

@@ -50,3 +50,7 @@ class Unauthenticated(ReviewrankError):
 
 class FailedPrecondition(ReviewrankError):
     """The server is not set up for this call (e.g. admin RPCs with no admin token)."""
+
+
+class OutOfRange(ReviewrankError):
+    """A value past what exists (a min_seq beyond every committed write)."""

@@ -22,6 +22,7 @@ from reviewrank.v1 import (
 )
 
 from service import bench_service, reflection, tracing
+from service.admission import AdmissionInterceptor, Limits
 from service.app import Application
 from service.auth import BearerAuthInterceptor, read_token, server_credentials
 from service.batch_codec import EncodedBatch
@@ -59,6 +60,8 @@ class ReviewrankServer:
     metrics_port: int | None = None
     # The OpenTelemetry tracer provider in use (an opentelemetry TracerProvider); None: off.
     tracer_provider: Any = None
+    # Admission control's method pools (service/admission.py); None with bench_bare.
+    admission: AdmissionInterceptor | None = None
 
     def set_serving(self, serving: bool) -> None:
         for name in ["", *SERVICE_NAMES]:
@@ -72,6 +75,8 @@ class ReviewrankServer:
         self.health.shut_down()
         grace = self.app.settings.grace_seconds if grace is None else grace
         self.grpc_server.stop(grace).wait()
+        if self.admission is not None:
+            self.admission.close()
         self.app.close()
         if self.metrics is not None:  # scrapes see the drain until the end
             self.metrics.close()
@@ -105,6 +110,15 @@ def create_server(
     # Outermost first: the span (when tracing) encloses the log line and the metrics;
     # authentication inside the logging one, so that refused calls are logged too.
     interceptors: list[grpc.ServerInterceptor] = []
+    # Admission outermost: a refused call costs no span, log line or token check.
+    admission = None
+    if not settings.bench_bare:
+        admission = AdmissionInterceptor(
+            Limits.from_settings(settings),
+            _unary_methods(),
+            None if metrics is None else metrics.rpc,
+        )
+        interceptors.append(admission)
     if provider is not None:
         interceptors.append(tracing.server_interceptor(provider))
     if not settings.bench_bare:
@@ -170,6 +184,7 @@ def create_server(
         metrics=metrics,
         metrics_port=metrics_port,
         tracer_provider=provider,
+        admission=admission,
     )
     running.set_serving(True)
 

@@ -35,6 +35,13 @@ class Settings:
     max_concurrent_rpcs: int = 512
     max_message_bytes: int = 4 * 1024 * 1024
     grace_seconds: float = 10.0
+    # Admission (service/admission.py): the most calls of each reviewrank method run at
+    # once, each method on threads of its own (max_workers: those of health, reflection);
+    # a call beyond gets RESOURCE_EXHAUSTED at once. One limit per class of methods.
+    admit_reads: int = 64  # each of Rank, Top, GetProductStats
+    admit_writes: int = 64  # each of SubmitRating, SubmitLike, ForgetUser
+    admit_batches: int = 8  # SubmitBatch
+    admit_admin: int = 8  # each AdminService method
     # Input limits.
     max_batch_events: int = 1000
     max_candidates: int = 5000
@@ -63,6 +70,9 @@ class Settings:
     snapshot_min_products: int = 10_000
     # How long a call with min_seq waits for this process to catch up before UNAVAILABLE.
     min_seq_wait_seconds: float = 2.0
+    # The most calls of this process waiting for a min_seq at once (each holds a thread);
+    # a call beyond gets UNAVAILABLE at once, as one whose wait ran out.
+    min_seq_max_waiting: int = 16
     # Benchmarks only: register BenchService.Echo (the gRPC ceiling), and serve with no
     # interceptor at all (no per-RPC log line, no error mapping) to measure its cost.
     bench_echo: bool = False
@@ -169,6 +179,11 @@ def validate(settings: Settings) -> None:
         "max_id_length",
         "writer_queue_size",
         "writer_group_max_events",
+        "admit_reads",
+        "admit_writes",
+        "admit_batches",
+        "admit_admin",
+        "min_seq_max_waiting",
     ):
         if getattr(settings, name) < 1:
             raise ValueError(f"{name} must be at least 1")

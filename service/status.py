@@ -12,6 +12,7 @@ from service.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    OutOfRange,
     Overloaded,
     ReviewrankError,
     ShuttingDown,
@@ -30,6 +31,7 @@ STATUS_CODES: dict[type[ReviewrankError], grpc.StatusCode] = {
     VersionConflict: grpc.StatusCode.ABORTED,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
 }
 
 

@@ -7,7 +7,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 from reviewrank.v1 import ranking_pb2
 
@@ -41,20 +40,6 @@ def test_writes_by_another_process_on_the_database_reach_the_server(client: Clie
     s = stats(client, "p", min_seq=result.seq)
 
     assert (1, 2.0, "Knits") == (s.rating_count, s.stars_mean, s.category)
-
-
-def test_rank_waits_for_a_min_seq_it_has_not_seen_then_gives_up(start_server) -> None:  # type: ignore[no-untyped-def]
-    client = start_server(min_seq_wait_seconds=0.3)
-    request = ranking_pb2.RankRequest(
-        candidates=[ranking_pb2.Candidate(product_id="p")], min_seq=10_000
-    )
-    started = time.monotonic()
-
-    with pytest.raises(grpc.RpcError) as info:
-        client.ranking.Rank(request, timeout=10)
-
-    assert grpc.StatusCode.UNAVAILABLE == info.value.code()
-    assert 0.3 <= time.monotonic() - started < 3.0
 
 
 def test_decayed_sums_follow_writes_made_elsewhere(client: Client) -> None:
