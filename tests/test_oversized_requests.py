@@ -15,10 +15,11 @@ import time
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
 from tests.conftest import Client
-from tests.helpers import batch, candidates, field_violations, like, rating
+from tests.helpers import batch, candidates, field_violations, health, like, rating
 
 FOUR_MIB = 4 * 1024 * 1024
 RANK = "/reviewrank.v1.RankingService/Rank"
@@ -116,6 +117,19 @@ def test_a_cut_short_request_of_unknown_fields_is_explained_only_so_far(client: 
     assert grpc.StatusCode.INVALID_ARGUMENT == error.code()
     assert "could not be parsed (read no further than" in (error.details() or "")
     assert_serves_normal_calls(client)
+
+
+def test_a_cut_short_health_check_of_unknown_fields_is_explained_only_so_far(
+    client: Client,
+) -> None:
+    # Health has no byte budget of its own here: its explanation reads 10,000 fields at most.
+    data = b"\x78\x00" * 2_000_000 + b"\x0a\x05x"
+
+    error = refused(client, "/grpc.health.v1.Health/Check", data)
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == error.code()
+    assert "could not be parsed (read no further than 10000 fields)" in (error.details() or "")
+    assert health_pb2.HealthCheckResponse.SERVING == health(client, "")
 
 
 # -- the largest valid requests --------------------------------------------------------------
