@@ -46,6 +46,7 @@ from reviewrank.v1 import feedback_pb2
 
 from service import wire_views
 from service.domain import EventBatch, LikeValue, Outcome
+from service.errors import InvalidArgument, too_many_items
 from service.settings import Settings
 from service.wire import varint
 
@@ -137,9 +138,14 @@ class EncodedBatch:
         self._message = message
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> EncodedBatch:
-        """Raises DecodeError, as the runtime would, for bytes that are no message."""
-        return cls(data, list(_Batch.FromString(data).events), None)
+    def from_bytes(cls, data: bytes, max_events: int | None = None) -> EncodedBatch:
+        """Raises DecodeError, as the runtime would, for bytes that are no message, and
+        InvalidArgument for more than ``max_events`` events (before making any of them
+        an object: a request of tiny events may hold a million)."""
+        events = _Batch.FromString(data).events
+        if max_events is not None and len(events) > max_events:
+            raise InvalidArgument([("events", too_many_items(max_events, len(events)))])
+        return cls(data, list(events), None)
 
     @classmethod
     def of(cls, message: feedback_pb2.SubmitBatchRequest) -> EncodedBatch:

@@ -28,12 +28,15 @@ from service.domain import (
     WriteResult,
     WriteResults,
 )
-from service.errors import InvalidArgument
+from service.errors import InvalidArgument, too_many_items
 from service.rank_decode import CandidateBlock, RankInput
 from service.ranker import Explanation, ProductStats, Ranking
 from service.settings import Settings
 
 FloatArray = npt.NDArray[np.float64]
+# Characters, in a profile name and in a page token (which Top makes far shorter).
+MAX_PROFILE_NAME = 64
+MAX_PAGE_TOKEN = 1024
 _LIKE_VALUES = {
     feedback_pb2.LIKE: LikeValue.LIKE,
     feedback_pb2.DISLIKE: LikeValue.DISLIKE,
@@ -69,7 +72,7 @@ class _Violations:
         if count == 0:
             self.add(field, f"must contain at least one {what}")
         elif count > maximum:
-            self.add(field, f"must contain at most {maximum} items (got {count})")
+            self.add(field, too_many_items(maximum, count))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -196,8 +199,8 @@ def forget_user_response(result: ErasureResult) -> feedback_pb2.ForgetUserRespon
 
 
 def _profile_name(check: _Violations, name: str) -> None:
-    if len(name) > 64 or not name.isprintable():
-        check.add("profile", "must be at most 64 printable characters")
+    if len(name) > MAX_PROFILE_NAME or not name.isprintable():
+        check.add("profile", f"must be at most {MAX_PROFILE_NAME} printable characters")
 
 
 def rank_request(request: RankInput, settings: Settings) -> tuple[list[str], FloatArray]:
@@ -251,7 +254,7 @@ def top_request(m: ranking_pb2.TopRequest, settings: Settings) -> int:
     _profile_name(check, m.profile)
     if m.limit > settings.max_top_limit:
         check.add("limit", f"must be at most {settings.max_top_limit} (got {m.limit})")
-    if len(m.page_token) > 1024:
+    if len(m.page_token) > MAX_PAGE_TOKEN:
         check.add("page_token", "is not a token returned by Top")
     check.raise_if_any()
     return m.limit

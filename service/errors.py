@@ -20,6 +20,13 @@ class InvalidArgument(ReviewrankError):
         )
 
 
+def too_many_items(maximum: int, count: int | None = None) -> str:
+    """The description of a repeated field holding more than ``maximum`` items (``count``,
+    or None when reading stopped at the limit)."""
+    got = "more were sent" if count is None else f"got {count}"
+    return f"must contain at most {maximum} items ({got})"
+
+
 class NotFound(ReviewrankError):
     """A named thing (e.g. a weights profile) does not exist."""
 

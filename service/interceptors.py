@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,12 +92,18 @@ class Undecodable:
         self.error = error
 
 
-def undecodable(data: bytes, descriptor: Any) -> InvalidArgument:
+def undecodable(
+    data: bytes,
+    descriptor: Any,
+    items: Mapping[str, int] | None = None,
+    max_fields: int = parse_errors.MAX_FIELDS,
+) -> InvalidArgument:
     """The error for bytes that do not parse as ``descriptor``'s message, naming the field
-    at fault when it can (service/parse_errors.py)."""
+    at fault when it can (service/parse_errors.py, reading no more than ``max_fields``
+    fields, nor more items of a repeated field than ``items`` allows)."""
     name = getattr(descriptor, "full_name", "request message")
     try:
-        problem = parse_errors.diagnose(data, descriptor) if descriptor else None
+        problem = parse_errors.diagnose(data, descriptor, items, max_fields) if descriptor else None
     except Exception:  # never let the explanation turn the answer into INTERNAL
         log.exception("could not explain an undecodable request")
         problem = None

@@ -36,6 +36,7 @@ from google.protobuf.message import DecodeError
 from reviewrank.v1 import ranking_pb2
 
 from service import wire_views
+from service.errors import InvalidArgument, too_many_items
 from service.id_index import PADDING, EncodedIds
 
 FloatArray = npt.NDArray[np.float64]
@@ -99,14 +100,22 @@ class RankInput(NamedTuple):  # (one per call: a tuple is quicker to make)
 
 
 class RankRequestDecoder:
-    """Decodes Rank's requests (raising DecodeError as the runtime would). ``DESCRIPTOR``
-    is RankRequest's: what an undecodable request is explained against."""
+    """Decodes Rank's requests (raising DecodeError as the runtime would, and
+    InvalidArgument for more than ``max_candidates`` candidates, before reading any: a
+    request of tiny candidates may hold a million). ``DESCRIPTOR`` is RankRequest's:
+    what an undecodable request is explained against."""
 
     DESCRIPTOR = ranking_pb2.RankRequest.DESCRIPTOR
 
+    def __init__(self, max_candidates: int | None = None) -> None:
+        self._most = max_candidates
+
     def decode(self, data: bytes) -> RankInput:
         view = _View.FromString(data)
-        if len(view.candidates) >= BULK_MIN_CANDIDATES:
+        count = len(view.candidates)
+        if self._most is not None and count > self._most:
+            raise InvalidArgument([("candidates", too_many_items(self._most, count))])
+        if count >= BULK_MIN_CANDIDATES:
             fast = split_candidates(list(view.candidates))
             if fast is not None:
                 return RankInput(view, *fast)

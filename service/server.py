@@ -8,6 +8,7 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -30,6 +31,7 @@ from service.handlers import add_servicer
 from service.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from service.interceptors import ErrorAndLogInterceptor, Observability
 from service.metrics import Metrics
+from service.request_budget import RequestLimits
 from service.servicers import AdminServicer, FeedbackServicer, RankingServicer
 from service.settings import Settings, metrics_host_port
 
@@ -141,12 +143,15 @@ def create_server(
     # own way: SubmitBatch's events in bulk, from its encoding (service/batch_codec.py);
     # Rank's undecoded, its candidates decoded in bulk (service/rank_decode.py), and
     # answered with bytes.
+    # Each request is refused unread over its method's byte budget (request_budget.py).
+    limits = RequestLimits.of(settings)
     feedback_service = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"]
+    read_batch = partial(EncodedBatch.from_bytes, max_events=limits.max_batch_events)
     add_servicer(
-        server, feedback_service, FeedbackServicer(app), {"SubmitBatch": EncodedBatch.from_bytes}
+        server, feedback_service, FeedbackServicer(app), {"SubmitBatch": read_batch}, limits
     )
     ranking_service = ranking_pb2.DESCRIPTOR.services_by_name["RankingService"]
-    add_servicer(server, ranking_service, RankingServicer(app), {"Rank": None})
+    add_servicer(server, ranking_service, RankingServicer(app), {"Rank": None}, limits)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(app, health_servicer.statuses), server
     )

@@ -18,8 +18,8 @@ from reviewrank.v1 import (
 from service import convert, convert_admin
 from service.app import Application
 from service.batch_codec import EncodedBatch
-from service.interceptors import undecodable
 from service.rank_decode import RankRequestDecoder
+from service.request_budget import MethodBudget, RequestLimits
 
 _NO_DEADLINE = 365 * 24 * 3600.0
 
@@ -33,6 +33,8 @@ def _timeout(context: grpc.ServicerContext) -> float | None:
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     def __init__(self, app: Application) -> None:
         self._app = app
+        limits = RequestLimits.of(app.settings)
+        self._batch_budget = MethodBudget.of(EncodedBatch.DESCRIPTOR, limits)
 
     def SubmitRating(
         self, request: feedback_pb2.SubmitRatingRequest, context: grpc.ServicerContext
@@ -56,7 +58,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         try:
             events = convert.batch_events(request, self._app.settings)
         except DecodeError:
-            raise undecodable(request.data, EncodedBatch.DESCRIPTOR) from None
+            raise self._batch_budget.undecodable(request.data) from None
         return convert.batch_response(self._app.submit(events, _timeout(context)))
 
     def ForgetUser(
@@ -69,7 +71,9 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
 class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     def __init__(self, app: Application) -> None:
         self._app = app
-        self._decode_rank = RankRequestDecoder().decode
+        limits = RequestLimits.of(app.settings)
+        self._decode_rank = RankRequestDecoder(limits.max_candidates).decode
+        self._rank_budget = MethodBudget.of(RankRequestDecoder.DESCRIPTOR, limits)
 
     def Rank(
         self, request: bytes, context: grpc.ServicerContext
@@ -79,7 +83,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         try:
             decoded = self._decode_rank(request)
         except DecodeError:
-            raise undecodable(request, RankRequestDecoder.DESCRIPTOR) from None
+            raise self._rank_budget.undecodable(request) from None
         ids, relevance = convert.rank_request(decoded, self._app.settings)
         m = decoded.message
         if m.min_seq:
