@@ -33,7 +33,10 @@ class Settings:
     # Server.
     max_workers: int = 64
     max_concurrent_rpcs: int = 512
-    max_message_bytes: int = 4 * 1024 * 1024
+    # Above the largest valid request (Rank of 5,000 ids of 128 characters: 2.8 MB), and
+    # low enough that gRPC refuses a 4 MiB flood before reading it (normal Rank p50 0.8 ms
+    # beside 4 such clients, against 10.6 ms at 4 MiB).
+    max_message_bytes: int = 3 * 1024 * 1024
     grace_seconds: float = 10.0
     # Admission (service/admission.py): the most calls of each reviewrank method run at
     # once, each method on threads of its own (max_workers: those of health, reflection);

@@ -12,6 +12,7 @@ requests of each method are still served.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -25,6 +26,13 @@ FOUR_MIB = 4 * 1024 * 1024
 RANK = "/reviewrank.v1.RankingService/Rank"
 STATS = "/reviewrank.v1.RankingService/GetProductStats"
 SUBMIT_BATCH = "/reviewrank.v1.FeedbackService/SubmitBatch"
+
+
+@pytest.fixture
+def client(start_server: Callable[..., Client]) -> Client:
+    """A server whose transport takes 4 MiB messages (its default, 3 MiB, refuses them
+    before the budget is consulted), so that the budget is what these tests meet."""
+    return start_server(max_message_bytes=FOUR_MIB + 64 * 1024)
 
 
 def refused(client: Client, path: str, data: bytes) -> grpc.RpcError:
@@ -168,7 +176,7 @@ def test_the_largest_valid_batch_and_events_are_accepted(client: Client) -> None
     vote.event_id = long_id(1001, "e")
     assert feedback_pb2.APPLIED == client.feedback.SubmitLike(vote, timeout=5).outcome
     forget = feedback_pb2.ForgetUserRequest(user_id=long_id(1000, "u"))
-    assert 1 == client.feedback.ForgetUser(forget, timeout=5).ratings_removed
+    assert 1 == client.eraser.ForgetUser(forget, timeout=5).ratings_removed
 
 
 def test_the_largest_valid_rank_stats_and_top_requests_are_accepted(client: Client) -> None:
@@ -191,3 +199,14 @@ def test_the_largest_valid_rank_stats_and_top_requests_are_accepted(client: Clie
         category=long_id(0, "c"), limit=1000, user_id=long_id(0, "u"), min_seq=seq
     )
     assert [ids[0]] == [r.product_id for r in client.ranking.Top(top, timeout=5).results]
+
+
+def test_a_4_mib_request_is_refused_by_the_transport_at_default_settings(
+    start_server: Callable[..., Client],
+) -> None:
+    default = start_server()
+
+    error = refused(default, STATS, million_short_ids())
+
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED == error.code()
+    assert_serves_normal_calls(default)
