@@ -61,6 +61,9 @@ class Settings:
     # snapshot_min_products products) and start from it: seconds saved on large catalogues.
     snapshot: bool = True
     snapshot_min_products: int = 10_000
+    # At start-up, PRAGMA quick_check of an embedded database (about 5 ms per MB): a corrupt
+    # one is served read-only (service/integrity.py).
+    integrity_check: bool = True
     # How long a call with min_seq waits for this process to catch up before UNAVAILABLE.
     min_seq_wait_seconds: float = 2.0
     # Benchmarks only: register BenchService.Echo (the gRPC ceiling), and serve with no

@@ -60,7 +60,7 @@ def prepare_database(settings: Settings) -> None:
     rather than in every worker again and again."""
     from service.app import open_checked_store
 
-    open_checked_store(settings).close()
+    open_checked_store(settings)[0].close()
 
 
 def supervise(settings: Settings) -> int:
