@@ -105,7 +105,14 @@ class Application:
         self.weights = WeightsRegistry()
         self.store, self.damage = open_checked_store(settings)
         self.catalogue = Catalogue()
-        self._load_catalogue()
+        try:
+            self._load_catalogue()
+        except StoreError as exc:  # e.g. the products table's own pages are damaged
+            with contextlib.suppress(StoreError):
+                self.store.close()
+            raise StorageUnavailable(
+                f"cannot read the database {self.store.location}: {exc}; {integrity.ADVICE}"
+            ) from exc
         release_free_memory()  # what the load's temporary objects took (service/memory.py)
         self.ranker = Ranker(self.catalogue, self.weights)
         # The weights file, or the latest version applied (service/weights_admin.py).

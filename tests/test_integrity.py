@@ -23,6 +23,7 @@ from service.dataset import DATA_DIR
 from service.server import FEEDBACK_SERVICE
 from tests.helpers import batch, next_id, rating, sqlite_rows
 from tests.process import ServerProcess
+from tests.test_start_up import last_line, serve
 
 PRODUCTS = [f"p{i}" for i in range(20)]
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -115,17 +116,17 @@ def assert_writes_refused(server: Server, naming: str) -> None:
 FULL_READ = "catalogue snapshot not used: reading every product from the database"
 
 
-def snapshot_written(servers: list[Server], tmp_path: Path) -> Path:
-    """A database with a few products, and its snapshot from a clean shutdown."""
+def stopped_cleanly(servers: list[Server], tmp_path: Path, batches: int = 5) -> Path:
+    """A database written to by a server then stopped (so with a snapshot)."""
     database = tmp_path / "reviewrank.db"
     first = start(servers, database)
-    first.send(5)
+    first.send(batches)
     first.stop()
     return database
 
 
 def test_a_snapshot_from_a_clean_shutdown_is_used(tmp_path: Path, servers: list[Server]) -> None:
-    database = snapshot_written(servers, tmp_path)
+    database = stopped_cleanly(servers, tmp_path)
 
     again = start(servers, database)
 
@@ -136,7 +137,7 @@ def test_a_snapshot_from_a_clean_shutdown_is_used(tmp_path: Path, servers: list[
 def test_a_truncated_snapshot_means_a_full_read_said_in_the_log(
     tmp_path: Path, servers: list[Server]
 ) -> None:
-    database = snapshot_written(servers, tmp_path)
+    database = stopped_cleanly(servers, tmp_path)
     path = snapshot.path_for(database)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -150,7 +151,7 @@ def test_a_truncated_snapshot_means_a_full_read_said_in_the_log(
 def test_a_snapshot_edited_into_another_valid_file_is_not_served(
     tmp_path: Path, servers: list[Server]
 ) -> None:
-    database = snapshot_written(servers, tmp_path)
+    database = stopped_cleanly(servers, tmp_path)
     path = snapshot.path_for(database)
     with np.load(path) as data:
         arrays = {name: data[name] for name in data.files}
@@ -170,22 +171,26 @@ def test_a_snapshot_edited_into_another_valid_file_is_not_served(
 # -- a corrupt database -----------------------------------------------------------------------
 
 
-def test_a_database_with_overwritten_pages_refuses_every_write(
-    tmp_path: Path, servers: list[Server]
-) -> None:
-    database = tmp_path / "reviewrank.db"
-    first = start(servers, database)
-    first.send(40)
-    first.stop()
+def overwrite_pages(database: Path, table: str, count: int) -> None:
+    """Overwrites ``count`` of the table's pages with random bytes (the file closed)."""
     with sqlite3.connect(database) as conn:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        pages = [row[0] for row in conn.execute("SELECT pageno FROM dbstat WHERE name = 'events'")]
+        pages = [
+            row[0] for row in conn.execute("SELECT pageno FROM dbstat WHERE name = ?", (table,))
+        ]
     conn.close()
     rng = random.Random(17)
     with open(database, "r+b") as file:
-        for page in rng.sample(pages, 4):
+        for page in rng.sample(pages, count):
             file.seek((page - 1) * page_size)
             file.write(rng.randbytes(page_size))
+
+
+def test_a_database_with_overwritten_pages_refuses_every_write(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    database = stopped_cleanly(servers, tmp_path, 40)
+    overwrite_pages(database, "events", 4)
     events_before = sqlite_rows(database, "SELECT value FROM meta WHERE key = 'seq'")
 
     server = start(servers, database)
@@ -321,3 +326,19 @@ def test_the_wal_check_counts_a_damaged_header_as_losing_everything(tmp_path: Pa
     # The table's creation and the 50 inserts: every transaction in the WAL.
     assert (-1, 0, 51) == (report.first_bad, report.replayed, report.lost_transactions)
     conn.close()
+
+
+def test_a_database_whose_products_cannot_be_read_exits_1_naming_it(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    database = stopped_cleanly(servers, tmp_path, 5)
+    snapshot.path_for(database).unlink()
+    overwrite_pages(database, "products", 1)  # a small table: its only page
+
+    result = serve("--address", "127.0.0.1:0", "--database", str(database))
+
+    assert 1 == result.returncode
+    line = last_line(result.stderr)
+    assert str(database) in line
+    assert "malformed" in line
+    assert "Traceback" not in result.stderr
