@@ -18,6 +18,8 @@ file format documentation; the checksums are computed for all frames at once wit
 
 from __future__ import annotations
 
+import mmap
+import os
 import shutil
 import struct
 import time
@@ -31,7 +33,7 @@ HEADER_BYTES = 32
 FRAME_HEADER_BYTES = 24
 MAGIC_LITTLE = 0x377F0682  # checksums over little-endian words
 MAGIC_BIG = 0x377F0683  # over big-endian words
-FRAMES_PER_CHUNK = 2048  # frames checksummed per NumPy pass (bounds the temporary arrays)
+FRAMES_PER_CHUNK = 1024  # frames checksummed per NumPy pass (bounds the temporary arrays)
 _U32 = 0xFFFFFFFF
 
 
@@ -112,11 +114,20 @@ def inspect(wal: Path) -> WalReport | None:
     """Reads ``wal`` and reports how SQLite will replay it; None if there is nothing to
     judge (no file, no whole frame, or a header that is not a WAL header at all)."""
     try:
-        data = wal.read_bytes()
+        with open(wal, "rb") as file:
+            if os.fstat(file.fileno()).st_size < HEADER_BYTES:
+                return None
+            # Mapped, not read: a WAL that checkpoints could not shorten may be large.
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         return None
-    if len(data) < HEADER_BYTES:
-        return None
+    try:
+        return _inspect(data)
+    finally:
+        data.close()
+
+
+def _inspect(data: mmap.mmap) -> WalReport | None:
     magic, _version, page_size, _ckpt, salt1, salt2, sum0, sum1 = struct.unpack(
         ">8I", data[:HEADER_BYTES]
     )
