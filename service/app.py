@@ -121,9 +121,13 @@ class Application:
         )
         try:
             self.weights_admin.start_up()
-        except (ValueError, StoreError):
+        except (ValueError, StoreError) as exc:
             with contextlib.suppress(StoreError):
                 self.store.close()
+            if isinstance(exc, StoreError):  # e.g. a new weights file, writes refused
+                raise StorageUnavailable(
+                    f"cannot record the weights in the database {self.store.location}: {exc}"
+                ) from exc
             raise
         half_lives = {
             p.half_life_seconds

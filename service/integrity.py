@@ -24,6 +24,7 @@ from pathlib import Path
 import structlog
 
 from service import wal_check
+from service.errors import StorageUnavailable
 
 log = structlog.get_logger("reviewrank.integrity")
 
@@ -62,14 +63,25 @@ def _open_elsewhere(database: Path) -> bool:
 
 
 def check_wal(database: Path) -> str:
-    """Judges the WAL before SQLite replays it; returns the problem ("" if none)."""
+    """Judges the WAL before SQLite replays it; returns the problem ("" if none). Raises
+    StorageUnavailable if it is damaged and cannot be copied aside (e.g. a full disk)."""
     wal = wal_path(database)
     if wal.exists() and not _open_elsewhere(database):
         started = time.perf_counter()
-        report = wal_check.inspect(wal)
+        try:
+            report = wal_check.inspect(wal)
+        except OSError as exc:  # SQLite will say more when it opens the files
+            log.warning("could not check the WAL", wal=str(wal), error=str(exc))
+            report = None
         seconds = round(time.perf_counter() - started, 3)
         if report is not None and report.damaged:
-            copy = wal_check.keep_copy(wal)
+            try:
+                copy = wal_check.keep_copy(wal)
+            except OSError as exc:  # not opened: SQLite would drop what the copy keeps
+                raise StorageUnavailable(
+                    f"the WAL {wal} is damaged ({report.describe()}) and could not be copied"
+                    f" aside ({exc}): copy it elsewhere before starting; {ADVICE}"
+                ) from exc
             log.error(
                 "the WAL is damaged: committed transactions in it are lost",
                 wal=str(wal),
