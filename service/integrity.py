@@ -120,7 +120,8 @@ def quick_check(conn: sqlite3.Connection) -> str:
     )
     if rows == ["ok"]:
         return ""
-    return f"the database is corrupt (PRAGMA quick_check: {'; '.join(rows)})"
+    lines = [line.strip("* ") for row in rows for line in row.splitlines()]
+    return f"the database is corrupt (PRAGMA quick_check: {'; '.join(filter(None, lines))})"
 
 
 def refuse_writes_log(database: str, problem: str) -> None:
