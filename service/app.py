@@ -103,16 +103,9 @@ class Application:
         self._started_monotonic = time.monotonic()
         self.event_counts = EventCounts()
         self.weights = WeightsRegistry()
-        self.store, self.damage = open_checked_store(settings)
         self.catalogue = Catalogue()
-        try:
-            self._load_catalogue()
-        except StoreError as exc:  # e.g. the products table's own pages are damaged
-            with contextlib.suppress(StoreError):
-                self.store.close()
-            raise StorageUnavailable(
-                f"cannot read the database {self.store.location}: {exc}; {integrity.ADVICE}"
-            ) from exc
+        # The catalogue loads while the database is checked (open_checked_store).
+        self.store, self.damage = open_checked_store(settings, meanwhile=self._load_catalogue)
         release_free_memory()  # what the load's temporary objects took (service/memory.py)
         self.ranker = Ranker(self.catalogue, self.weights)
         # The weights file, or the latest version applied (service/weights_admin.py).
@@ -173,9 +166,10 @@ class Application:
                 "durability downgraded: synchronous=NORMAL may lose the last commits on power loss"
             )
 
-    def _load_catalogue(self) -> None:
+    def _load_catalogue(self, store: Store) -> None:
         """From the snapshot of the last clean shutdown plus the rows changed since, if it
         agrees with the database; else from the products table (in one bulk read)."""
+        self.store = store
         if not self._snapshots:
             self.catalogue.load(self.store.load_products())
             return
@@ -369,11 +363,14 @@ class Application:
         return self.settings.snapshot and self.settings.storage.kind == SQLITE
 
 
-def open_checked_store(settings: Settings) -> tuple[Store, str]:
+def open_checked_store(
+    settings: Settings, meanwhile: Callable[[Store], None] | None = None
+) -> tuple[Store, str]:
     """Opens (creating or upgrading its schema) the database and proves that it can
     commit a write: a server that cannot store feedback refuses to start, naming the
-    database and the cause. An embedded database is first checked (service/integrity.py):
-    one found damaged is served read-only, and the second value says why ("" if sound)."""
+    database and the cause. An embedded database is checked too (service/integrity.py):
+    one found damaged is served read-only, and the second value says why ("" if sound).
+    ``meanwhile(store)`` runs (reads only) while the check does."""
     where = settings.storage
     damage = ""
     if where.path is not None:
@@ -384,8 +381,23 @@ def open_checked_store(settings: Settings) -> tuple[Store, str]:
         )
     except StoreError as exc:
         raise StorageUnavailable(f"cannot open the database {where.display}: {exc}") from exc
-    if isinstance(store, SQLiteStore) and settings.integrity_check and not damage:
-        damage = store.quick_check()
+    checking = None
+    if where.path is not None and settings.integrity_check and not damage:
+        checking = integrity.QuickCheck(where.path)
+    try:
+        if meanwhile is not None:
+            meanwhile(store)
+    except BaseException as exc:
+        if checking is not None:
+            checking.result()  # logged; the thread ends before the store closes
+        with contextlib.suppress(StoreError):
+            store.close()
+        if isinstance(exc, StoreError):  # e.g. the products table's own pages are damaged
+            raise StorageUnavailable(
+                f"cannot read the database {where.display}: {exc}; {integrity.ADVICE}"
+            ) from exc
+        raise
+    damage = damage or (checking.result() if checking is not None else "")
     if damage:
         assert isinstance(store, SQLiteStore)
         store.writes_refused = damage

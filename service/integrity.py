@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -122,6 +123,33 @@ def quick_check(conn: sqlite3.Connection) -> str:
         return ""
     lines = [line.strip("* ") for row in rows for line in row.splitlines()]
     return f"the database is corrupt (PRAGMA quick_check: {'; '.join(filter(None, lines))})"
+
+
+class QuickCheck:
+    """PRAGMA quick_check on a read-only connection of its own, in a thread: SQLite runs it
+    without holding the GIL, so it overlaps the catalogue's load (mostly Python) on a
+    second core. ``result()`` waits for it."""
+
+    def __init__(self, database: Path) -> None:
+        self._database = database
+        self._found = ""
+        self._thread = threading.Thread(target=self._run, name="reviewrank-quick-check")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(f"file:{self._database}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            self._found = f"the database cannot be checked: {exc}"
+            return
+        try:
+            self._found = quick_check(conn)
+        finally:
+            conn.close()
+
+    def result(self) -> str:
+        self._thread.join()
+        return self._found
 
 
 def refuse_writes_log(database: str, problem: str) -> None:

@@ -29,7 +29,6 @@ import numpy.typing as npt
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from service import integrity
 from service.domain import (
     Erasure,
     ErasureResult,
@@ -472,10 +471,6 @@ class SQLiteStore:
     def _writable(self) -> None:
         if self.writes_refused:
             raise StoreError(f"writes refused: {self.writes_refused}", fault=False)
-
-    def quick_check(self) -> str:
-        """PRAGMA quick_check's finding ("" if the database is sound)."""
-        return integrity.quick_check(self.conn)
 
     def record_snapshot(self, seq: int, digest: int) -> None:
         """Keeps the catalogue snapshot's sequence number and digest (service/snapshot.py)."""
