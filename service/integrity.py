@@ -8,8 +8,10 @@ write (FAILED_PRECONDITION), rather than acknowledging more events on a damaged 
   lies there, writes stay refused: the operator restores a backup (or exports what is
   left, ``reviewrank export``) and then moves the copy away.
 - After opening: ``PRAGMA quick_check`` (B-tree structure, every page; not the indexes'
-  agreement with their tables): 0.33 s on a database of a million products (71 MB,
-  warm cache), about 5 ms per MB. ``REVIEWRANK_INTEGRITY_CHECK=false`` skips it.
+  agreement with their tables), while the catalogue loads: 0.31 s of CPU for a million
+  products (71 MB), 1.3 s with 3 million events as well (544 MB), warm cache. It adds
+  no wall time to a full read, and about its own time to a start from the snapshot.
+  ``REVIEWRANK_INTEGRITY_CHECK=false`` skips it.
 
 PostgreSQL keeps its own WAL and (with data checksums on) page checksums: nothing here.
 """
