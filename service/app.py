@@ -161,6 +161,8 @@ class Application:
             weights_version=self.weights.current.version,
             seconds=round(time.perf_counter() - started, 3),
         )
+        if settings.storage.kind == SQLITE and not settings.integrity_check:
+            log.warning("database not checked for corruption at start-up: integrity_check off")
         if settings.storage.kind == SQLITE and settings.synchronous.upper() == "NORMAL":
             log.warning(
                 "durability downgraded: synchronous=NORMAL may lose the last commits on power loss"
