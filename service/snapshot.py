@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +115,7 @@ def load(path: Path) -> CatalogueColumns:
         return _load(path)
     except (FileNotFoundError, SnapshotDamaged):
         raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # a cache: however a damaged file fails, it is not used
         raise SnapshotDamaged(f"unreadable: {type(exc).__name__}: {exc}") from exc
 
 

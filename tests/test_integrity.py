@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -342,3 +342,31 @@ def test_a_database_whose_products_cannot_be_read_exits_1_naming_it(
     assert str(database) in line
     assert "malformed" in line
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated: no zip directory
+        lambda data: data[:100],
+        lambda data: b"PK\x03\x04" + bytes(200),
+        lambda data: data.replace(b"histogram", b"histogrem"),  # an array missing
+    ],
+)
+def test_a_damaged_snapshot_file_is_refused_with_a_reason(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    path = tmp_path / "s.npz"
+    ids = [f"p{i}" for i in range(100)]
+    columns = snapshot.CatalogueColumns(
+        seq=7, idx=np.arange(1, 101), product_ids=ids,
+        category_code=np.zeros(100, dtype=np.int32), category_names=["c"],
+        rating_count=np.ones(100, dtype=np.int64), star_sum=np.full(100, 5),
+        histogram=np.tile([0, 0, 0, 0, 1], (100, 1)), likes=np.zeros(100, dtype=np.int64),
+        dislikes=np.zeros(100, dtype=np.int64), row_seq=np.arange(1, 101),
+    )  # fmt: skip
+    snapshot.save(columns, path)
+    path.write_bytes(damage(path.read_bytes()))
+
+    with pytest.raises(snapshot.SnapshotDamaged):
+        snapshot.load(path)
