@@ -8,13 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 
-from service import snapshot
+from service import integrity, snapshot
 from service.catalogue import Catalogue
 from service.domain import Erasure, ErasureResult, Event, Outcome, WriteResults
-from service.errors import DeadlineExpired, StorageUnavailable
+from service.errors import DeadlineExpired, FailedPrecondition, StorageUnavailable
 from service.feed import ChangeFeed
 from service.memory import release_free_memory
 from service.min_seq import LatestSeq, MinSeqGate
@@ -29,6 +30,7 @@ from service.storage import (
     StoreError,
     open_store,
 )
+from service.store_sqlite import SQLiteStore
 from service.weights import WeightsRegistry, WeightsState
 from service.weights_admin import WeightsAdmin
 from service.writer import Writer
@@ -102,9 +104,9 @@ class Application:
         self._started_monotonic = time.monotonic()
         self.event_counts = EventCounts()
         self.weights = WeightsRegistry()
-        self.store = open_checked_store(settings)
         self.catalogue = Catalogue()
-        self._load_catalogue()
+        # The catalogue loads while the database is checked (open_checked_store).
+        self.store, self.damage = open_checked_store(settings, meanwhile=self._load_catalogue)
         release_free_memory()  # what the load's temporary objects took (service/memory.py)
         self.ranker = Ranker(self.catalogue, self.weights)
         # The weights file, or the latest version applied (service/weights_admin.py).
@@ -113,9 +115,13 @@ class Application:
         )
         try:
             self.weights_admin.start_up()
-        except (ValueError, StoreError):
+        except (ValueError, StoreError) as exc:
             with contextlib.suppress(StoreError):
                 self.store.close()
+            if isinstance(exc, StoreError):  # e.g. a new weights file, writes refused
+                raise StorageUnavailable(
+                    f"cannot record the weights in the database {self.store.location}: {exc}"
+                ) from exc
             raise
         half_lives = {
             p.half_life_seconds
@@ -166,38 +172,68 @@ class Application:
             weights_version=self.weights.current.version,
             seconds=round(time.perf_counter() - started, 3),
         )
+        if settings.storage.kind == SQLITE and not settings.integrity_check:
+            log.warning("database not checked for corruption at start-up: integrity_check off")
         if settings.storage.kind == SQLITE and settings.synchronous.upper() == "NORMAL":
             log.warning(
                 "durability downgraded: synchronous=NORMAL may lose the last commits on power loss"
             )
 
-    def _load_catalogue(self) -> None:
+    def _load_catalogue(self, store: Store) -> None:
         """From the snapshot of the last clean shutdown plus the rows changed since, if it
         agrees with the database; else from the products table (in one bulk read)."""
+        self.store = store
         if not self._snapshots:
             self.catalogue.load(self.store.load_products())
             return
         path = snapshot.path_for(self.settings.database)
+        columns = None
         try:
-            columns = snapshot.load(path)
-            problem = self.store.snapshot_problem(columns.seq, columns.idx, columns.product_ids)
-        except (OSError, ValueError, KeyError, StoreError) as exc:
-            columns, problem = None, str(exc) if path.exists() else ""
+            problem = self._snapshot_record_problem(path)
+            if not problem:
+                columns = snapshot.load(path)
+                problem = self.store.snapshot_problem(columns.seq, columns.idx, columns.product_ids)
+        except FileNotFoundError:
+            problem = ""
+        except (OSError, ValueError, StoreError) as exc:
+            problem = str(exc)
         if columns is None or problem:
             if problem:
-                log.warning("catalogue snapshot not used", path=str(path), problem=problem)
+                log.warning(
+                    "catalogue snapshot not used: reading every product from the database",
+                    path=str(path),
+                    problem=problem,
+                )
             self.catalogue.load(self.store.load_products())
             return
         self.catalogue.load_columns(columns)
         self.catalogue.apply_feed(self.store.load_products(after_seq=columns.seq), None)
         log.info("catalogue loaded from snapshot", path=str(path), snapshot_seq=columns.seq)
 
+    def _snapshot_record_problem(self, path: Path) -> str:
+        """Why the snapshot file is not the one this database recorded writing ("" if it
+        is): an edited file with valid arrays would otherwise be served as it is."""
+        store = self.store
+        assert isinstance(store, SQLiteStore)  # snapshots are for SQLite (_snapshots)
+        if not path.exists():
+            raise FileNotFoundError(path)
+        recorded = store.recorded_snapshot()
+        if recorded is None:
+            return "the database holds no record of a snapshot"
+        if recorded[1] != snapshot.digest(path):
+            return "its digest differs from the one recorded when it was written"
+        return ""
+
     def save_snapshot(self) -> None:
-        """Writes the catalogue snapshot (at a clean shutdown, when no write is pending)."""
+        """Writes the catalogue snapshot (at a clean shutdown, when no write is pending)
+        and records its digest in the database."""
+        store = self.store
+        assert isinstance(store, SQLiteStore)
         path = snapshot.path_for(self.settings.database)
+        columns = self.catalogue.columns()
         try:
-            snapshot.save(self.catalogue.columns(), path)
-        except OSError as exc:
+            store.record_snapshot(columns.seq, snapshot.save(columns, path))
+        except (OSError, StoreError) as exc:
             log.warning("could not write the catalogue snapshot", path=str(path), error=str(exc))
 
     def _own_commit(self) -> int:
@@ -221,6 +257,7 @@ class Application:
 
     def submit(self, events: Sequence[Event], timeout: float | None) -> WriteResults:
         """Commits the events (in one transaction) and returns one result per event."""
+        self._writable()
         try:
             return self.writer.write(events, timeout)
         except TimeoutError:
@@ -229,6 +266,7 @@ class Application:
     def forget_user(self, user_id: str, timeout: float | None) -> ErasureResult:
         """Erases the user's votes and events in one transaction (group-committed with the
         other writes, so that rankings reflect it once it returns)."""
+        self._writable()
         try:
             result = self.writer.erase(Erasure(user_id), timeout)
         except TimeoutError:
@@ -243,21 +281,26 @@ class Application:
         )
         return result
 
+    def _writable(self) -> None:
+        if self.damage:
+            raise FailedPrecondition(f"writes refused: {self.damage}")
+
     @property
     def storage_ok(self) -> bool:
-        """False from a failed commit until a probe write succeeds again."""
-        return self.writer.healthy
+        """False from a failed commit until a probe write succeeds again, and always on a
+        database found damaged at start-up."""
+        return self.writer.healthy and not self.damage
 
     def add_storage_listener(self, listener: Callable[[bool], None]) -> None:
         """Calls ``listener(ok)`` now and whenever the storage fails or recovers."""
         with self._listeners_lock:
             self._storage_listeners.append(listener)
-            listener(self.writer.healthy)
+            listener(self.storage_ok)
 
     def _on_storage_health(self, ok: bool) -> None:
         with self._listeners_lock:
             for listener in self._storage_listeners:
-                listener(ok)
+                listener(ok and not self.damage)
 
     def weights_state(self) -> WeightsState:
         return self.weights.current
@@ -298,7 +341,7 @@ class Application:
             queue_capacity=self.settings.writer_queue_size,
             started_at=self.started_at,
             uptime_seconds=time.monotonic() - self._started_monotonic,
-            storage_ok=self.writer.healthy,
+            storage_ok=self.storage_ok,
             default_profile=state.profiles.default,
             priors=self.priors_in_force(),
             outcomes=self.event_counts.outcomes(),
@@ -315,7 +358,11 @@ class Application:
         if self._seq_reader is not None:
             self._seq_reader.close()
         self.writer.close()
-        if self._snapshots and len(self.catalogue) >= self.settings.snapshot_min_products:
+        if (
+            self._snapshots
+            and not self.damage
+            and len(self.catalogue) >= self.settings.snapshot_min_products
+        ):
             self.save_snapshot()
         try:
             self.store.close()
@@ -329,21 +376,50 @@ class Application:
         return self.settings.snapshot and self.settings.storage.kind == SQLITE
 
 
-def open_checked_store(settings: Settings) -> Store:
+def open_checked_store(
+    settings: Settings, meanwhile: Callable[[Store], None] | None = None
+) -> tuple[Store, str]:
     """Opens (creating or upgrading its schema) the database and proves that it can
     commit a write: a server that cannot store feedback refuses to start, naming the
-    database and the cause."""
+    database and the cause. An embedded database is checked too (service/integrity.py):
+    one found damaged is served read-only, and the second value says why ("" if sound).
+    ``meanwhile(store)`` runs (reads only) while the check does."""
     where = settings.storage
+    damage = ""
+    if where.path is not None:
+        damage = integrity.check_wal(where.path)
     try:
         store = open_store(
             where, synchronous=settings.synchronous, busy_timeout_ms=settings.busy_timeout_ms
         )
     except StoreError as exc:
         raise StorageUnavailable(f"cannot open the database {where.display}: {exc}") from exc
+    checking = None
+    if where.path is not None and settings.integrity_check and not damage:
+        checking = integrity.QuickCheck(where.path)
+    try:
+        if meanwhile is not None:
+            meanwhile(store)
+    except BaseException as exc:
+        if checking is not None:
+            checking.result()  # logged; the thread ends before the store closes
+        with contextlib.suppress(StoreError):
+            store.close()
+        if isinstance(exc, StoreError):  # e.g. the products table's own pages are damaged
+            raise StorageUnavailable(
+                f"cannot read the database {where.display}: {exc}; {integrity.ADVICE}"
+            ) from exc
+        raise
+    damage = damage or (checking.result() if checking is not None else "")
+    if damage:
+        assert isinstance(store, SQLiteStore)
+        store.writes_refused = damage
+        integrity.refuse_writes_log(store.location, damage)
+        return store, damage
     try:
         store.probe()
     except StorageProbeFailed as exc:
         with contextlib.suppress(StoreError):
             store.close()
         raise StorageUnavailable(f"the database {where.display} cannot be written: {exc}") from exc
-    return store
+    return store, damage

@@ -8,10 +8,16 @@ it loads the snapshot, checks it against the database (the database must be at o
 past the snapshot's sequence number and hold the same products up to it), then reads
 only the rows changed since through the change feed's query. The snapshot is a cache:
 anything missing, unreadable or inconsistent means a full read of the products table.
+
+A snapshot could be rewritten as a valid file with other numbers in it, so its digest is
+kept in the database at the shutdown that wrote it (a digest inside the file would simply
+be recomputed by whoever edited it), and a snapshot whose digest differs is not used.
+SHA-256 over the file: about 0.1 s for a million products (a 67 MB file).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,11 @@ import numpy.typing as npt
 
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
 FORMAT = 1
+_READ_BYTES = 4 << 20
+
+
+class SnapshotDamaged(ValueError):
+    """The snapshot file cannot be used: unreadable, malformed or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,19 @@ def _items(data: npt.NDArray[np.uint8], count: int) -> list[str]:
     return items
 
 
-def save(columns: CatalogueColumns, path: Path) -> None:
-    """Writes the snapshot atomically (a temporary file, then a rename)."""
+def digest(path: Path) -> int:
+    """The file's SHA-256, cut to a signed 64-bit integer (the database's meta table holds
+    integers): enough to tell an edited file from the one written. SHA-256 rather than
+    BLAKE2b: 830 against 420 MB/s here (the CPU has SHA instructions)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(_READ_BYTES):
+            hasher.update(chunk)
+    return int.from_bytes(hasher.digest()[:8], "big", signed=True)
+
+
+def save(columns: CatalogueColumns, path: Path) -> int:
+    """Writes the snapshot atomically (a temporary file, then a rename); returns its digest."""
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as out:
         np.savez(
@@ -78,29 +100,69 @@ def save(columns: CatalogueColumns, path: Path) -> None:
         )
         out.flush()
         os.fsync(out.fileno())
+    written = digest(temporary)
     os.replace(temporary, path)
+    return written
+
+
+_INTEGERS = ("idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "row_seq")
 
 
 def load(path: Path) -> CatalogueColumns:
-    """Reads a snapshot; raises OSError or ValueError if it is missing or damaged."""
+    """Reads a snapshot; raises OSError if it is missing, SnapshotDamaged if it cannot be
+    used (a truncated or foreign file, arrays missing, of another type or shape)."""
+    try:
+        return _load(path)
+    except (FileNotFoundError, SnapshotDamaged):
+        raise
+    except Exception as exc:  # a cache: however a damaged file fails, it is not used
+        raise SnapshotDamaged(f"unreadable: {type(exc).__name__}: {exc}") from exc
+
+
+def _load(path: Path) -> CatalogueColumns:
     with np.load(path, allow_pickle=False) as data:
-        version, seq, count = (int(x) for x in data["meta"])
+        meta = data["meta"]
+        if meta.dtype != np.int64 or meta.shape != (3,):
+            raise SnapshotDamaged("its header array is malformed")
+        version, seq, count = (int(x) for x in meta)
         if version != FORMAT:
-            raise ValueError(f"snapshot format {version}, expected {FORMAT}")
-        columns = CatalogueColumns(
-            seq=seq,
-            idx=data["idx"],
-            product_ids=_items(data["product_ids"], count),
-            category_code=data["category_code"],
-            category_names=_items(data["category_names"], int(data["n_categories"][0])),
-            rating_count=data["rating_count"],
-            star_sum=data["star_sum"],
-            histogram=data["histogram"],
-            likes=data["likes"],
-            dislikes=data["dislikes"],
-            row_seq=data["row_seq"],
-        )
-    sizes = {columns.idx.size, columns.category_code.size, columns.row_seq.size, count}
-    if len(sizes) != 1 or columns.histogram.shape != (count, 5):
-        raise ValueError("snapshot columns disagree in length")
+            raise SnapshotDamaged(f"format {version}, expected {FORMAT}")
+        arrays = {name: data[name] for name in _INTEGERS}
+        category_code = data["category_code"]
+        product_ids, category_names = data["product_ids"], data["category_names"]
+        n_categories = int(data["n_categories"][0])
+    arrays["category_code"] = category_code
+    wrong = [name for name, a in arrays.items() if not np.issubdtype(a.dtype, np.integer)]
+    wrong += [
+        n
+        for n, a in (("product_ids", product_ids), ("category_names", category_names))
+        if a.dtype != np.uint8
+    ]
+    if wrong:
+        raise SnapshotDamaged(f"arrays of the wrong type: {', '.join(wrong)}")
+    columns = CatalogueColumns(
+        seq=seq,
+        idx=arrays["idx"],
+        product_ids=_items(product_ids, count),
+        category_code=category_code,
+        category_names=_items(category_names, n_categories),
+        rating_count=arrays["rating_count"],
+        star_sum=arrays["star_sum"],
+        histogram=arrays["histogram"],
+        likes=arrays["likes"],
+        dislikes=arrays["dislikes"],
+        row_seq=arrays["row_seq"],
+    )
+    _check_shapes(columns, count)
     return columns
+
+
+def _check_shapes(c: CatalogueColumns, count: int) -> None:
+    """Every column one value per product (five per histogram), codes that name a category
+    (or -1: none)."""
+    flat = (c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.row_seq)
+    if any(a.shape != (count,) for a in flat) or c.histogram.shape != (count, 5):
+        raise SnapshotDamaged("columns disagree in length")
+    codes = c.category_code
+    if count and (int(codes.min()) < -1 or int(codes.max()) >= len(c.category_names)):
+        raise SnapshotDamaged("category codes out of range")

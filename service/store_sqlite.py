@@ -379,6 +379,9 @@ class SQLiteStore:
         self.path = Path(path)
         self.location = str(self.path)
         self.committing = (0, 0)
+        # Why this database takes no write ("" if it does): found damaged at start-up
+        # (service/integrity.py). Every write method refuses, whoever calls it.
+        self.writes_refused = ""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -465,12 +468,45 @@ class SQLiteStore:
 
     # -- writes -----------------------------------------------------------------------------
 
+    def _writable(self) -> None:
+        if self.writes_refused:
+            raise StoreError(f"writes refused: {self.writes_refused}", fault=False)
+
+    def record_snapshot(self, seq: int, digest: int) -> None:
+        """Keeps the catalogue snapshot's sequence number and digest (service/snapshot.py)."""
+        self._writable()
+        with _translated("recording the catalogue snapshot"):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (("snapshot_seq", seq), ("snapshot_digest", digest)),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                _rollback(self.conn)
+                raise
+
+    def recorded_snapshot(self) -> tuple[int, int] | None:
+        """(sequence number, digest) of the last snapshot written, None if none was."""
+        with _translated("reading the snapshot record"):
+            rows = dict(
+                self.conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('snapshot_seq', 'snapshot_digest')"
+                ).fetchall()
+            )
+        if len(rows) != 2:
+            return None
+        return int(rows["snapshot_seq"]), int(rows["snapshot_digest"])
+
     def apply(
         self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None
     ) -> AppliedGroup:
         """Applies every job (events, or an erasure) in one transaction, in order; commits
         before returning. On any error the whole transaction is rolled back and StoreError
         raised."""
+        self._writable()
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
         conn = self.conn
         if not self._write_cache:  # sized now: the start-up's bulk reads do not fill it
@@ -760,6 +796,8 @@ class SQLiteStore:
     def probe(self, min_free_bytes: int = 0) -> None:
         """Raises StorageProbeFailed unless the filesystem holding the database has
         ``min_free_bytes`` free and a small write transaction commits."""
+        if self.writes_refused:
+            raise StorageProbeFailed(self.writes_refused)
         if min_free_bytes > 0:
             try:
                 stat = os.statvfs(self.path.parent)
@@ -787,6 +825,7 @@ class SQLiteStore:
     def save_weights_entry(self, row: WeightsRow) -> None:
         """Records one weights version, committed before returning."""
         conn = self.conn
+        self._writable()
         columns = EXPORT_TABLES["weights_history"]
         with _translated("recording the weights"):
             conn.execute("BEGIN IMMEDIATE")

@@ -57,10 +57,11 @@ def prepare_database(settings: Settings) -> None:
     """Creates or upgrades the schema once, before any worker opens the database: an
     upgrade that copies the event log (m004) can take longer than the others would wait
     for the write lock. A database that cannot be written stops the start here, once,
-    rather than in every worker again and again."""
+    rather than in every worker again and again. Its WAL is judged here, before any
+    worker opens it (service/integrity.py); each worker runs quick_check itself."""
     from service.app import open_checked_store
 
-    open_checked_store(settings).close()
+    open_checked_store(settings.with_overrides(integrity_check=False))[0].close()
 
 
 def supervise(settings: Settings) -> int:
