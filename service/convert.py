@@ -221,12 +221,14 @@ def rank_request(request: RankInput, settings: Settings) -> tuple[list[str], Flo
     else:
         lengths = list(map(len, ids))
         shortest, longest = min(lengths), max(lengths)
+    with np.errstate(over="ignore"):  # (an overflow is no warning on stderr: it is handled)
+        squares = float(np.dot(relevance, relevance))
     if (
         shortest > 0
         and longest <= settings.max_id_length
         and joined.isprintable()
         and len(set(ids)) == len(ids)
-        and math.isfinite(float(np.dot(relevance, relevance)))
+        and math.isfinite(squares)
     ):
         return ids, relevance
     seen: dict[str, int] = {}
