@@ -317,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def storage_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--database", type=Path, help="SQLite file (default data/reviewrank.db)")
+        p.add_argument(  # (text: a URL given here is taken as --database-url)
+            "--database", help="SQLite file (default data/reviewrank.db), or a database URL"
+        )
         p.add_argument(
             "--database-url",
             help="sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME (chosen over --database)",
