@@ -41,7 +41,9 @@ class Settings:
     max_stats_products: int = 1000
     max_top_limit: int = 1000
     max_id_length: int = 128
-    max_future_seconds: float = 24 * 3600.0
+    # How far ahead of the server's clock an event's occurred_at may be (clock skew); the
+    # time kept is never later than the server's (service/convert.py, _occurred_at).
+    max_future_seconds: float = 300.0
     # Storage: "FULL" (durable default) or "NORMAL" (may lose the last commits on power loss).
     synchronous: str = "FULL"
     busy_timeout_ms: int = 5000
