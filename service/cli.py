@@ -29,13 +29,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.errors import StorageUnavailable
-    from service.logs import configure
+    from service.logs import capture_stderr, configure, renders_json
     from service.server import AddressInUse, serve
 
     settings = _settings(args)
     configure(
         settings.log_format, settings.log_level, settings.worker_id, settings.tracing != "off"
     )
+    if renders_json(settings.log_format):  # every line JSON, gRPC core's own too
+        capture_stderr()
     try:
         return serve(settings)
     except (AddressInUse, StorageUnavailable) as exc:
