@@ -235,7 +235,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
             )
             return 2
         candidates.append(ranking_pb2.Candidate(product_id=product_id, relevance=score))
-    with _channel(args) as channel:
+    # An explanation needs the admin token, found as the admin commands find it.
+    with _channel(args, admin=args.explain) as channel:
         stub = ranking_pb2_grpc.RankingServiceStub(channel)
         try:
             response = stub.Rank(
@@ -257,7 +258,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def cmd_top(args: argparse.Namespace) -> int:
     from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-    with _channel(args) as channel:
+    # An explanation needs the admin token, found as the admin commands find it.
+    with _channel(args, admin=args.explain) as channel:
         stub = ranking_pb2_grpc.RankingServiceStub(channel)
         try:
             response = stub.Top(

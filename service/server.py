@@ -132,7 +132,7 @@ def create_server(
         server, feedback_service, FeedbackServicer(app), {"SubmitBatch": EncodedBatch.from_bytes}
     )
     ranking_service = ranking_pb2.DESCRIPTOR.services_by_name["RankingService"]
-    add_servicer(server, ranking_service, RankingServicer(app), {"Rank": None})
+    add_servicer(server, ranking_service, RankingServicer(app, auth.check_admin), {"Rank": None})
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(app, health_servicer.statuses), server
     )

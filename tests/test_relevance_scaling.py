@@ -12,7 +12,7 @@ from reviewrank.v1 import ranking_pb2
 
 from ranking.blend import normalize_relevance, rank_order
 from tests.conftest import Client
-from tests.helpers import candidates
+from tests.helpers import candidates, explaining
 
 # Any finite float, with the ends of the range drawn often (where a spread overflows).
 largest = float(np.finfo(np.float64).max)
@@ -50,7 +50,7 @@ def test_rank_with_relevances_at_the_ends_of_the_float_range_orders_by_them(
     items = (("top", 1e308), ("bottom", -1e308), ("middle", 0.0))
     request = ranking_pb2.RankRequest(candidates=candidates(*items), explain=True)
 
-    results = client.ranking.Rank(request).results
+    results = explaining(client).Rank(request).results
 
     assert ["top", "middle", "bottom"] == [r.product_id for r in results]
     assert [1.0, 0.5, 0.0] == [r.explanation.relevance_normalized for r in results]
