@@ -29,7 +29,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.errors import StorageUnavailable
-    from service.logs import capture_stderr, configure, renders_json
+    from service.logs import capture_stderr, configure, print_fatal, renders_json
     from service.server import AddressInUse, serve
 
     settings = _settings(args)
@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         return serve(settings)
     except (AddressInUse, StorageUnavailable) as exc:
-        print(f"reviewrank: {exc}", file=sys.stderr)
+        print_fatal(f"reviewrank: {exc}")
         return 1
 
 
@@ -420,7 +420,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
     except ValueError as exc:
-        print(f"reviewrank: {exc}", file=sys.stderr)
+        from service.logs import print_fatal
+
+        print_fatal(f"reviewrank: {exc}")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -130,6 +130,15 @@ def capture_stderr() -> None:
     atexit.register(drain)
 
 
+def print_fatal(message: str) -> None:
+    """Prints the message a failing command ends with: plain text on stderr, or, once
+    capture_stderr() has made every line JSON, an error record saying it."""
+    if StderrLogger.stream is None:
+        print(message, file=sys.stderr)
+    else:
+        structlog.get_logger().error(message, logger="reviewrank")
+
+
 def _relay(read_end: int) -> None:
     """Reads descriptor 2's pipe until it closes (see capture_stderr). Survives anything:
     were it to stop, every write to descriptor 2 would block once the pipe filled."""
