@@ -21,6 +21,7 @@ the position the caller sent the candidate in.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -90,14 +91,25 @@ class Breakdown:
 
 
 def normalize_relevance(relevance: npt.ArrayLike) -> FloatArray:
-    """Min–max scaling to [0, 1]; 1 everywhere when all values are equal."""
+    """Min–max scaling to [0, 1]; 1 everywhere when all values are equal.
+
+    Finite values always give finite results in [0, 1], in the same order: when the
+    spread high − low overflows (1e308 and −1e308), the halves are scaled instead,
+    (r/2 − low/2) / (high/2 − low/2), whose every difference is finite. Only then, so
+    that the usual case stays exact (halving loses the last bit of subnormal values)."""
     r = np.asarray(relevance, dtype=np.float64)
     if r.size == 0:
         return r.copy()
     low, high = float(r.min()), float(r.max())
     if high <= low:
         return np.ones_like(r)
-    return (r - low) / (high - low)
+    spread = high - low
+    if math.isfinite(spread):
+        scaled: FloatArray = (r - low) / spread
+        return scaled
+    half_low = low / 2.0
+    halved: FloatArray = (r / 2.0 - half_low) / (high / 2.0 - half_low)
+    return halved
 
 
 def effective_weights(weights: Mapping[str, float], available: set[str]) -> dict[str, float]:
@@ -219,6 +231,10 @@ def order_if_no_ties(score: FloatArray) -> IntArray | None:
     # With distinct scores the ascending order reversed is the descending one.
     order: IntArray = np.argsort(score)[::-1].astype(np.int64, copy=False)
     ranked = score[order]
+    if ranked.size and ranked[0] != ranked[0]:
+        # A NaN (argsort puts them last, so first once reversed): the three keys put it
+        # last instead, so that a score that is not a number never ranks first.
+        return None
     if np.count_nonzero(ranked[1:] == ranked[:-1]):  # (0.0 and -0.0 are equal too)
         return None
     return order
@@ -243,7 +259,8 @@ def rank_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
 
 
 def tie_break_order(score: npt.ArrayLike, amount: npt.ArrayLike) -> IntArray:
-    """rank_order by its three keys, when some scores are equal."""
+    """rank_order by its three keys, when some scores are equal (or one is NaN: np.lexsort
+    sorts NaN after every number, so −NaN, like NaN, comes last)."""
     s = np.asarray(score, dtype=np.float64)
     a = np.asarray(amount, dtype=np.float64)
     position = np.arange(s.size)

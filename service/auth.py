@@ -9,6 +9,8 @@
   alone never authorises an erasure.
 * The other reviewrank services (feedback, ranking) are open unless an API token is
   configured; then they need it (or the admin token).
+* Rank and Top with ``explain`` set need the admin token too (checked by the servicer,
+  once the request is read): an explanation shows the weights and priors in force.
 * Health and reflection are never guarded: load balancers and grpcurl rely on them.
 
 A token travels as ``authorization: Bearer <token>`` metadata and is compared in
@@ -109,17 +111,22 @@ class BearerAuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def check(self, method: str, metadata: Sequence[tuple[str, Any]] | None) -> None:
         """Raises the error a call to ``method`` with this metadata gets, if any."""
         if method.startswith(ADMIN_PREFIX):
-            if not self._admin:
-                raise NO_ADMIN_TOKEN
-            expected: tuple[bytes, ...] = (self._admin,)
+            self.check_admin(metadata)
         elif method == ERASURE and not self._open_erasure:
             if not self._admin:
                 raise NO_ERASURE_TOKEN
-            expected = (self._admin,)
+            self._require(metadata, self._admin)
         elif method.startswith(GUARDED_PREFIX) and self._api:
-            expected = (self._api, self._admin)
-        else:
-            return
+            self._require(metadata, self._api, self._admin)
+
+    def check_admin(self, metadata: Sequence[tuple[str, Any]] | None) -> None:
+        """Raises what a call with this metadata gets where the admin token is needed: an
+        admin RPC, or an explained ranking (it shows the weights and priors in force)."""
+        if not self._admin:
+            raise NO_ADMIN_TOKEN
+        self._require(metadata, self._admin)
+
+    def _require(self, metadata: Sequence[tuple[str, Any]] | None, *expected: bytes) -> None:
         given = bearer_token(metadata)
         if given is None:
             raise MISSING

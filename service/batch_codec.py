@@ -351,7 +351,8 @@ def batch_columns(
 
 
 def _times(messages: list[Any], settings: Settings, now_us: int) -> list[int] | None:
-    """Each event's occurred_at in microseconds (now when unset); None if one is invalid."""
+    """Each event's time in microseconds: its occurred_at, never later than now (now when
+    unset; see service/convert.py, _occurred_at); None if one is invalid."""
     has = list(map(_HAS_TIME, messages))
     times = [now_us] * len(messages)
     if not any(has):
@@ -365,7 +366,7 @@ def _times(messages: list[Any], settings: Settings, now_us: int) -> list[int] | 
         micros = int(seconds) * 1_000_000 + int(nanos) // 1000
         if micros > latest:
             return None
-        times[i] = micros
+        times[i] = min(micros, now_us)
     return times
 
 

@@ -30,17 +30,19 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.errors import StorageUnavailable
-    from service.logs import configure
+    from service.logs import capture_stderr, configure, print_fatal, renders_json
     from service.server import AddressInUse, serve
 
     settings = _settings(args)
     configure(
         settings.log_format, settings.log_level, settings.worker_id, settings.tracing != "off"
     )
+    if renders_json(settings.log_format):  # every line JSON, gRPC core's own too
+        capture_stderr()
     try:
         return serve(settings)
     except (AddressInUse, StorageUnavailable) as exc:
-        print(f"reviewrank: {exc}", file=sys.stderr)
+        print_fatal(f"reviewrank: {exc}")
         return 1
 
 
@@ -247,7 +249,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
             )
             return 2
         candidates.append(ranking_pb2.Candidate(product_id=product_id, relevance=score))
-    with _channel(args) as channel:
+    # An explanation needs the admin token, found as the admin commands find it.
+    with _channel(args, admin=args.explain) as channel:
         stub = ranking_pb2_grpc.RankingServiceStub(channel)
         try:
             response = stub.Rank(
@@ -269,7 +272,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def cmd_top(args: argparse.Namespace) -> int:
     from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-    with _channel(args) as channel:
+    # An explanation needs the admin token, found as the admin commands find it.
+    with _channel(args, admin=args.explain) as channel:
         stub = ranking_pb2_grpc.RankingServiceStub(channel)
         try:
             response = stub.Top(
@@ -332,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def storage_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--database", type=Path, help="SQLite file (default data/reviewrank.db)")
+        p.add_argument(  # (text: a URL given here is taken as --database-url)
+            "--database", help="SQLite file (default data/reviewrank.db), or a database URL"
+        )
         p.add_argument(
             "--database-url",
             help="sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME (chosen over --database)",
@@ -438,7 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
     except ValueError as exc:
-        print(f"reviewrank: {exc}", file=sys.stderr)
+        from service.logs import print_fatal
+
+        print_fatal(f"reviewrank: {exc}")
         return 2
     except KeyboardInterrupt:
         return 130

@@ -80,6 +80,17 @@ class _Violations:
 
 
 def _occurred_at(check: _Violations, message: object, field: str, now_us: int) -> int:
+    """The time an event is kept with: its occurred_at (now when unset), refused when more
+    than max_future_seconds ahead of the server's clock, and never later than now.
+
+    Votes are ordered by this time (service/voting.py: the newer wins), so a time ahead
+    of the clock would pin a vote against the user's real later votes, which carry the
+    server's time, until the clock caught up. Keeping min(occurred_at, now) rather than
+    ordering by a second, receive-time column: one time per vote, the same rule for
+    every backend and no schema change; a time a little ahead (a client's clock skew,
+    up to max_future_seconds) then counts from its arrival, and a decayed weight never
+    exceeds 1. Both SubmitRating/SubmitLike and SubmitBatch (service/batch_codec.py)
+    keep times this way."""
     if not message.HasField("occurred_at"):  # type: ignore[attr-defined]
         return now_us
     stamp: Timestamp = message.occurred_at  # type: ignore[attr-defined]
@@ -95,7 +106,7 @@ def _occurred_at(check: _Violations, message: object, field: str, now_us: int) -
             field,
             f"is more than {check.settings.max_future_seconds:g} s ahead of the server's clock",
         )
-    return micros
+    return min(micros, now_us)
 
 
 def _rating(
@@ -224,12 +235,14 @@ def rank_request(request: RankInput, settings: Settings) -> tuple[list[str], Flo
     else:
         lengths = list(map(len, ids))
         shortest, longest = min(lengths), max(lengths)
+    with np.errstate(over="ignore"):  # (an overflow is no warning on stderr: it is handled)
+        squares = float(np.dot(relevance, relevance))
     if (
         shortest > 0
         and longest <= settings.max_id_length
         and joined.isprintable()
         and len(set(ids)) == len(ids)
-        and math.isfinite(float(np.dot(relevance, relevance)))
+        and math.isfinite(squares)
     ):
         return ids, relevance
     seen: dict[str, int] = {}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import logging
+import os
+import re
 import sys
 import threading
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -23,12 +27,15 @@ class StderrLogger:
     """
 
     _lock = threading.Lock()
+    # Once capture_stderr() has taken file descriptor 2, the stream to the real stderr.
+    stream: TextIO | None = None
 
     def msg(self, message: str) -> None:
         # A closed or broken stream drops the line (see the class docstring).
         with contextlib.suppress(OSError, ValueError), self._lock:
-            sys.stderr.write(message + "\n")
-            sys.stderr.flush()
+            stream = self.stream or sys.stderr
+            stream.write(message + "\n")
+            stream.flush()
 
     log = debug = info = warn = warning = msg
     fatal = failure = err = error = critical = exception = msg
@@ -39,6 +46,11 @@ _STDERR_LOGGER = StderrLogger()
 
 def _stderr_logger(*_args: Any) -> StderrLogger:
     return _STDERR_LOGGER
+
+
+def renders_json(log_format: str) -> bool:
+    """True when ``log_format`` means JSON lines ("auto": unless stderr is a terminal)."""
+    return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
 
 
 def configure(
@@ -55,9 +67,10 @@ def configure(
         event["worker"] = worker
         return event
 
-    console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer()
+        if renders_json(log_format)
+        else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         processors=[
@@ -74,3 +87,82 @@ def configure(
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
+
+
+# gRPC core's own lines: "E1204 17:21:39.405607   15841 ssl_transport_security.cc:2563] text"
+# (severity letter, date, time, thread id, source file and line).
+_GRPC_LINE = re.compile(r"([IWEF])\d{4} \S+\s+\d+ ([^\]\s]+)\] ?(.*)")
+_GRPC_LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
+DRAIN_SECONDS = 2.0  # how long an exiting process waits for its last stderr lines
+
+
+def capture_stderr() -> None:
+    """Makes every line written to file descriptor 2 a JSON log line (for JSON logs).
+
+    gRPC core (C++) writes its own lines, e.g. a TLS handshake failure when a plaintext
+    client reaches a TLS port, straight to file descriptor 2, as do Python warnings and
+    other libraries' fallbacks; in a JSON log they were plain text a collector cannot
+    parse. Descriptor 2 becomes a pipe, and a thread turns each line read from it into a
+    structured record (gRPC's lines under logger "grpc.core", at their own severity;
+    any other text under logger "stderr", as a warning; a line that already is a JSON
+    object, such as a worker process's, passes unchanged); this process's log lines go
+    to the real stderr directly. Chosen over silencing gRPC (GRPC_VERBOSITY, read once
+    when gRPC starts, so only if set before its import): that loses what the lines say,
+    and leaves every other writer to descriptor 2 unchanged. The cost: text written to
+    descriptor 2 by a process that then dies at once (a fatal signal) can be lost.
+    """
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    StderrLogger.stream = open(real, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+    relay = threading.Thread(target=_relay, args=(read_end,), name="reviewrank-stderr", daemon=True)
+    relay.start()
+
+    def drain() -> None:
+        """At exit, the last lines (a start-up failure's message, say) are relayed too:
+        descriptor 2 is the real stderr again, so the pipe ends once read."""
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+            os.dup2(real, 2)
+        relay.join(DRAIN_SECONDS)  # (a worker process may hold the pipe open longer)
+
+    atexit.register(drain)
+
+
+def print_fatal(message: str) -> None:
+    """Prints the message a failing command ends with: plain text on stderr, or, once
+    capture_stderr() has made every line JSON, an error record saying it."""
+    if StderrLogger.stream is None:
+        print(message, file=sys.stderr)
+    else:
+        structlog.get_logger().error(message, logger="reviewrank")
+
+
+def _relay(read_end: int) -> None:
+    """Reads descriptor 2's pipe until it closes (see capture_stderr). Survives anything:
+    were it to stop, every write to descriptor 2 would block once the pipe filled."""
+    with open(read_end, "rb") as pipe:
+        for raw in pipe:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            try:
+                _log_line(line)
+            except Exception:  # a line that cannot be logged is written as a bare record
+                _STDERR_LOGGER.msg(json.dumps({"event": line, "logger": "stderr"}))
+
+
+def _log_line(line: str) -> None:
+    if not line.strip():
+        return
+    if line.startswith("{"):
+        with contextlib.suppress(ValueError):
+            if isinstance(json.loads(line), dict):
+                _STDERR_LOGGER.msg(line)
+                return
+    found = _GRPC_LINE.fullmatch(line)
+    if found is None:
+        structlog.get_logger().warning(line, logger="stderr")
+        return
+    severity, source, text = found.groups()
+    log = structlog.get_logger()
+    getattr(log, _GRPC_LEVELS[severity])(text, logger="grpc.core", source=source)

@@ -14,7 +14,7 @@ Three kinds of source, each as cheap as its place demands:
   counters updated where the thing happens;
 * at scrape time (``_ServiceCollector``): gauges and counters read from what the service
   keeps anyway (catalogue size and sequence, queue depth, writer statistics, weights
-  version, priors, health). Nothing is paid between scrapes.
+  version, health). Nothing is paid between scrapes.
 
 The pure ``ranking`` package knows nothing of this module.
 """
@@ -323,23 +323,8 @@ class _ServiceCollector(Collector):
         yield GaugeMetricFamily(
             "reviewrank_weights_version", "The weights version in force.", value=state.version
         )
-        mean = GaugeMetricFamily(
-            "reviewrank_prior_mean",
-            "Prior mean C (stars) of each profile's Bayesian average, as rankings use it now "
-            "(the global one for per-category priors).",
-            labels=["profile", "source"],
-        )
-        strength = GaugeMetricFamily(
-            "reviewrank_prior_strength",
-            "Prior strength m (pseudo-ratings) of each profile's Bayesian average, as "
-            "rankings use it now.",
-            labels=["profile", "source"],
-        )
-        for prior in app.priors_in_force():
-            mean.add_metric([prior.profile, prior.source], prior.mean)
-            strength.add_metric([prior.profile, prior.source], prior.strength)
-        yield mean
-        yield strength
+        # (No weights or prior values here: they are the admin service's (GetWeights,
+        # GetStatus), and a scrape needs no token.)
         yield GaugeMetricFamily(
             "reviewrank_storage_ok",
             "1 while writes commit, 0 from a storage fault until a test write commits again.",

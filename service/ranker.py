@@ -173,9 +173,8 @@ class Ranker:
     def _profile(self, state: WeightsState, name: str, user_id: str = "") -> Profile:
         """The named profile, else the user's share of the traffic split, else the default."""
         profile = state.profiles.choose(name, user_id)
-        if profile is None:
-            known = ", ".join(sorted(state.profiles.profiles))
-            raise InvalidArgument([("profile", f"unknown profile {name!r} (known: {known})")])
+        if profile is None:  # (not listing the others: profile names are operators' business)
+            raise InvalidArgument([("profile", f"unknown profile {name!r}")])
         return profile
 
     def _prior(self, profile: Profile, category_code: npt.NDArray[np.int32]) -> Prior:

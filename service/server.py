@@ -151,7 +151,9 @@ def create_server(
         server, feedback_service, FeedbackServicer(app), {"SubmitBatch": read_batch}, limits
     )
     ranking_service = ranking_pb2.DESCRIPTOR.services_by_name["RankingService"]
-    add_servicer(server, ranking_service, RankingServicer(app), {"Rank": None}, limits)
+    add_servicer(
+        server, ranking_service, RankingServicer(app, auth.check_admin), {"Rank": None}, limits
+    )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(app, health_servicer.statuses), server
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -68,12 +69,25 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         return convert.forget_user_response(self._app.forget_user(user_id, _timeout(context)))
 
 
+# Raises the error of a call whose metadata does not carry the admin token (service/auth.py).
+AdminCheck = Callable[[Sequence[tuple[str, Any]] | None], None]
+
+
 class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
-    def __init__(self, app: Application) -> None:
+    """``check_admin``: what an explained ranking must pass (explanations show the weights
+    and priors in force: operators' information, as the admin service's)."""
+
+    def __init__(self, app: Application, check_admin: AdminCheck) -> None:
         self._app = app
+        self._check_admin = check_admin
         limits = RequestLimits.of(app.settings)
         self._decode_rank = RankRequestDecoder(limits.max_candidates).decode
         self._rank_budget = MethodBudget.of(RankRequestDecoder.DESCRIPTOR, limits)
+
+    def _explaining(self, explain: bool, context: grpc.ServicerContext) -> bool:
+        if explain:
+            self._check_admin(context.invocation_metadata())
+        return explain
 
     def Rank(
         self, request: bytes, context: grpc.ServicerContext
@@ -84,18 +98,20 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             decoded = self._decode_rank(request)
         except DecodeError:
             raise self._rank_budget.undecodable(request) from None
-        ids, relevance = convert.rank_request(decoded, self._app.settings)
         m = decoded.message
+        explain = self._explaining(m.explain, context)
+        ids, relevance = convert.rank_request(decoded, self._app.settings)
         if m.min_seq:
             self._app.wait_for_seq(m.min_seq)
         ranking = self._app.ranker.rank(
-            ids, relevance, m.limit, m.profile, m.explain, m.user_id, decoded.encoded_ids
+            ids, relevance, m.limit, m.profile, explain, m.user_id, decoded.encoded_ids
         )
         return convert.rank_response(ranking, decoded.block)
 
     def Top(
         self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext
     ) -> ranking_pb2.RankResponse | bytes:
+        explain = self._explaining(request.explain, context)
         limit = convert.top_request(request, self._app.settings)
         if request.min_seq:
             self._app.wait_for_seq(request.min_seq)
@@ -104,7 +120,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             limit,
             request.page_token,
             request.profile,
-            request.explain,
+            explain,
             request.user_id,
             request.min_seq,
         )

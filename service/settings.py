@@ -51,7 +51,9 @@ class Settings:
     max_stats_products: int = 1000
     max_top_limit: int = 1000
     max_id_length: int = 128
-    max_future_seconds: float = 24 * 3600.0
+    # How far ahead of the server's clock an event's occurred_at may be (clock skew); the
+    # time kept is never later than the server's (service/convert.py, _occurred_at).
+    max_future_seconds: float = 300.0
     # Storage: "FULL" (durable default) or "NORMAL" (may lose the last commits on power loss).
     synchronous: str = "FULL"
     busy_timeout_ms: int = 5000
@@ -160,12 +162,37 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
         text = env.get(ENV_PREFIX + f.name.upper())
         if text is not None and text != "":
             try:
-                values[f.name] = _coerce(f.type, text)
+                values[f.name] = text if f.name == "database" else _coerce(f.type, text)
             except ValueError as exc:
                 raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={text!r}: {exc}") from None
+    if overrides.get("database") is not None:
+        values.pop("database", None)  # (the flag wins over the variable, URL or not)
+    _database_or_url(values)
+    _database_or_url(overrides)
     settings = Settings(**values).with_overrides(**overrides)
     validate(settings)
     return settings
+
+
+def _database_or_url(given: dict[str, Any]) -> None:
+    """A ``database`` given as text (--database, REVIEWRANK_DATABASE) that holds "://" is
+    a database URL, taken as database_url is (unless that is given too); any other text
+    is the SQLite file's path. A URL must not become a path: pathlib folds its "//", and
+    the store would create a directory tree named after it (postgresql:/user@host/...)
+    and serve an empty catalogue there. A URL of another scheme is refused (ValueError)."""
+    value = given.get("database")
+    if not isinstance(value, str):
+        return
+    if "://" not in value:
+        given["database"] = Path(value)
+        return
+    try:
+        DatabaseURL.parse(value)
+    except ValueError as exc:
+        raise ValueError(f"database {exc}") from None
+    del given["database"]
+    if not given.get("database_url"):
+        given["database_url"] = value
 
 
 def validate(settings: Settings) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from ranking.profiles import ProfileError, ProfileSet, parse_profiles
 from service.errors import InvalidArgument
+from service.toml_limits import toml_shape_problem
 
 SOURCE_KINDS = ("file", "inline", "rollback")
 TRIGGERS = ("startup", "rpc", "sighup", "file-watch")
@@ -53,12 +54,19 @@ class ServerLimits:
 def parse_toml(text: str, field: str = "toml", limits: ServerLimits | None = None) -> ProfileSet:
     """Parses and validates a weights document; InvalidArgument names every bad key.
 
-    ``field`` names the document itself (a malformed one has no keys to name).
+    ``field`` names the document itself (a malformed one has no keys to name). The
+    document's size and shape are checked before it is parsed (service/toml_limits.py),
+    and any failure of the parser is the document's fault: never an internal error.
     """
+    problem = toml_shape_problem(text)
+    if problem is not None:
+        raise InvalidArgument([(field, problem)])
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidArgument([(field, f"malformed TOML: {exc}")]) from None
+    except (RecursionError, MemoryError) as exc:  # (if a shape slipped past the scan)
+        raise InvalidArgument([(field, f"cannot be parsed: {type(exc).__name__}")]) from None
     try:
         profiles = parse_profiles(document)
     except ProfileError as exc:

@@ -56,7 +56,6 @@ log = structlog.get_logger("reviewrank.weights")
 
 T = TypeVar("T")
 NOTE_MAX_LENGTH = 256  # actor and reason
-TOML_MAX_BYTES = 256 * 1024
 BACKGROUND_TIMEOUT = 60.0  # seconds a SIGHUP or file-watch reload may wait for the writer
 FILE_FIELD = "weights_file"  # how a problem with the file itself is named
 
@@ -320,8 +319,6 @@ class WeightsAdmin:
         violations: list[tuple[str, str]] = []
         _check_note(actor, "actor", violations)
         _check_note(reason, "reason", violations)
-        if len(toml.encode("utf-8")) > TOML_MAX_BYTES:
-            violations.append(("toml", f"must be at most {TOML_MAX_BYTES} bytes"))
         if violations:
             raise InvalidArgument(violations)
         if toml:
@@ -495,8 +492,6 @@ class WeightsAdmin:
     ) -> Preview:
         """How each sample's top-k would change under a candidate profile set (TOML sent
         inline, or the weights file as it is now). Nothing is applied or kept."""
-        if len(toml.encode("utf-8")) > TOML_MAX_BYTES:
-            raise InvalidArgument([("toml", f"must be at most {TOML_MAX_BYTES} bytes")])
         text, field = (toml, "toml") if toml else (self._read_file(), FILE_FIELD)
         candidate_set = parse_toml(text, field, self._limits)
         current = self._registry.current

@@ -17,8 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
-from reviewrank.v1 import feedback_pb2, ranking_pb2
+from reviewrank.v1 import feedback_pb2, ranking_pb2, ranking_pb2_grpc
 
+from service.auth import BearerToken
 from service.domain import ProductRow
 from service.storage import EXPORT_TABLES
 
@@ -82,6 +83,12 @@ def batch(*events: object) -> feedback_pb2.SubmitBatchRequest:
             assert isinstance(event, feedback_pb2.SubmitLikeRequest)
             items.append(feedback_pb2.FeedbackEvent(like=event))
     return feedback_pb2.SubmitBatchRequest(events=items)
+
+
+def explaining(client: Client) -> ranking_pb2_grpc.RankingServiceStub:
+    """A RankingService stub sending the admin token, which explained rankings need."""
+    channel = grpc.intercept_channel(client.channel, BearerToken(client.settings.admin_token))
+    return ranking_pb2_grpc.RankingServiceStub(channel)
 
 
 def candidates(*items: str | tuple[str, float]) -> list[ranking_pb2.Candidate]:

@@ -13,7 +13,7 @@ from reviewrank.v1 import ranking_pb2
 from service.app import Application
 from service.domain import RatingEvent
 from tests.conftest import Client
-from tests.helpers import rating
+from tests.helpers import explaining, rating
 
 
 def stats(client: Client, product: str, min_seq: int = 0) -> ranking_pb2.ProductStats:
@@ -54,7 +54,7 @@ def test_decayed_sums_follow_writes_made_elsewhere(client: Client) -> None:
         min_seq=result.seq,
     )  # fmt: skip
 
-    explanation = client.ranking.Rank(request, timeout=10).results[0].explanation
+    explanation = explaining(client).Rank(request, timeout=10).results[0].explanation
 
     assert (1, 0.5) == (
         explanation.rating_count,

@@ -12,6 +12,7 @@ from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 from service import cli
 from service.dataset import DATA_DIR
 from service.store_sqlite import SQLiteStore
+from tests.conftest import ADMIN_TOKEN
 from tests.process import ServerProcess
 
 # 834: 150 reviews, mean 4.54, 93 % recommend; 1078: 1,024 reviews, mean 4.20, 82 %;
@@ -23,7 +24,13 @@ FIVE = ["973", "4", "1084", "1078", "834"]
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ServerProcess]]:
     database = tmp_path_factory.mktemp("demo") / "demo.db"
     assert 0 == cli.main(["import", "--database", str(database), "--quiet"])
-    server = ServerProcess("--database", str(database), "--weights", str(DATA_DIR / "weights.toml"))
+    server = ServerProcess(
+        "--database",
+        str(database),
+        "--weights",
+        str(DATA_DIR / "weights.toml"),
+        env={"REVIEWRANK_ADMIN_TOKEN": ADMIN_TOKEN},
+    )
     yield database, server
     server.proc.terminate()
     server.wait()
@@ -67,9 +74,12 @@ def test_five_products_come_back_in_a_review_driven_order(demo: tuple[Path, Serv
 
 
 def test_rank_command_prints_a_table(
-    demo: tuple[Path, ServerProcess], capsys: pytest.CaptureFixture[str]
+    demo: tuple[Path, ServerProcess],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _database, server = demo
+    monkeypatch.setenv("REVIEWRANK_ADMIN_TOKEN", ADMIN_TOKEN)  # --explain sends it
 
     assert 0 == cli.main(["rank", *FIVE, "--server", server.target, "--explain"])
 

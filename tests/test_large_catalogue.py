@@ -17,6 +17,7 @@ from service.domain import RatingEvent
 from service.id_index import TABLE_FROM
 from service.synthetic import write_catalogue
 from tests.conftest import Client, make_settings
+from tests.helpers import explaining
 
 PRODUCTS = TABLE_FROM + 500
 
@@ -60,7 +61,8 @@ def _rank(client: Client, ids: list[str], explain: bool) -> ranking_pb2.RankResp
         ],
         explain=explain,
     )
-    response: ranking_pb2.RankResponse = client.ranking.Rank(request, timeout=30)
+    stub = explaining(client) if explain else client.ranking
+    response: ranking_pb2.RankResponse = stub.Rank(request, timeout=30)
     return response
 
 
@@ -110,7 +112,8 @@ def test_ratings_written_on_a_large_catalogue_reach_rank_for_new_and_old_product
         explain=True,
         min_seq=seq,
     )
-    counts = {r.product_id: r.explanation.rating_count for r in large.ranking.Rank(request).results}
+    results = explaining(large).Rank(request).results
+    counts = {r.product_id: r.explanation.rating_count for r in results}
     assert [1] * len(new) == [counts[p] for p in new]
     assert stored[old][0] + 1 == counts[old]
 

@@ -8,7 +8,7 @@ from reviewrank.v1 import feedback_pb2, ranking_pb2
 from ranking.scores import bayesian_average, wilson_lower_bound
 from service import ranker as ranker_module
 from tests.conftest import Client
-from tests.helpers import batch, candidates, like, rating
+from tests.helpers import batch, candidates, explaining, like, rating
 
 
 def seed(
@@ -93,7 +93,7 @@ def test_explanation_gives_every_input_and_component(client: Client) -> None:
     seed(client, "b", [1, 2])  # catalogue: 5 ratings, mean 16/5
     request = ranking_pb2.RankRequest(candidates=candidates(("a", 10.0), ("b", 0.0)), explain=True)
 
-    [first, _second] = client.ranking.Rank(request).results
+    [first, _second] = explaining(client).Rank(request).results
     e = first.explanation
 
     prior_mean = 16 / 5
@@ -179,7 +179,7 @@ def test_top_of_an_unknown_category_is_empty(client: Client) -> None:
 def test_top_explanations_carry_no_relevance_component(client: Client) -> None:
     seed(client, "d1", [4, 5], likes=1, category="Dresses")
 
-    response = client.ranking.Top(ranking_pb2.TopRequest(explain=True))
+    response = explaining(client).Top(ranking_pb2.TopRequest(explain=True))
 
     components = [c.component for c in response.results[0].explanation.contributions]
     assert ["bayesian_average", "wilson"] == components

@@ -12,7 +12,7 @@ from ranking.beta import beta_lower_bound, beta_posterior_mean
 from ranking.priors import fit_star_prior
 from ranking.stars import dirichlet_star_bound, normalise_stars
 from tests.conftest import Client
-from tests.helpers import batch, candidates, like, rating
+from tests.helpers import batch, candidates, explaining, like, rating
 
 DAY = 86400
 
@@ -35,7 +35,7 @@ def explain(client: Client, profile: str, *products: str) -> list[ranking_pb2.Ra
     request = ranking_pb2.RankRequest(
         candidates=candidates(*products), profile=profile, explain=True
     )
-    return list(client.ranking.Rank(request).results)
+    return list(explaining(client).Rank(request).results)
 
 
 def test_auto_prior_is_the_empirical_bayes_fit_of_the_catalogue(client: Client) -> None:

@@ -3,6 +3,7 @@ cannot listen or cannot store feedback."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,10 @@ def serve(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def last_line(stderr: str) -> str:
-    return stderr.strip().splitlines()[-1]
+    """The message of the last line, a JSON record (the servers here log JSON)."""
+    record = json.loads(stderr.strip().splitlines()[-1])
+    assert "error" == record["level"]
+    return str(record["event"])
 
 
 def test_a_second_server_on_the_same_port_exits_1_naming_the_address(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from reviewrank.v1 import ranking_pb2
 
 from tests.conftest import Client
-from tests.helpers import batch, like, rating
+from tests.helpers import batch, explaining, like, rating
 from tests.weights_helpers import WEIGHTS_A, WEIGHTS_B, rank_request, reload, scored, seed
 
 RANK_THREADS = 8
@@ -87,7 +87,8 @@ def _weighted(client: Client, products: list[str]) -> dict[str, float]:
     """Every decayed count of every product under every half-life, by name."""
     out = {}
     for days in HALF_LIVES:
-        response = client.ranking.Rank(rank_request(products, profile=f"decay{days}", explain=True))
+        request = rank_request(products, profile=f"decay{days}", explain=True)
+        response = explaining(client).Rank(request)
         for r in response.results:
             key = f"decay{days}/{r.product_id}"
             out[key + "/ratings"] = r.explanation.weighted_ratings
