@@ -35,6 +35,8 @@ class Settings:
     max_concurrent_rpcs: int = 512
     max_message_bytes: int = 4 * 1024 * 1024
     grace_seconds: float = 10.0
+    # Open health Watch streams (each holds no thread); one more gets RESOURCE_EXHAUSTED.
+    max_health_watchers: int = 100
     # Input limits.
     max_batch_events: int = 1000
     max_candidates: int = 5000
@@ -158,6 +160,7 @@ def validate(settings: Settings) -> None:
     for name in (
         "max_workers",
         "max_concurrent_rpcs",
+        "max_health_watchers",
         "max_batch_events",
         "max_candidates",
         "max_stats_products",
