@@ -293,6 +293,8 @@ def _counted(behaviour: Callable[..., Any], metrics: MethodMetrics) -> Callable[
                 code = grpc.StatusCode.UNKNOWN if raised else _OK
             metrics.end(code, time.perf_counter() - started)
 
+    if hasattr(behaviour, "experimental_thread_pool"):  # health runs on a pool of its own
+        counted.experimental_thread_pool = behaviour.experimental_thread_pool  # type: ignore[attr-defined]
     return counted
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import grpc
 import structlog
-from grpc_health.v1 import health_pb2_grpc
 from reviewrank.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -79,6 +78,7 @@ class ReviewrankServer:
         self.grpc_server.stop(grace).wait()
         if self.admission is not None:
             self.admission.close()
+        self.health.close()
         self.app.close()
         if self.metrics is not None:  # scrapes see the drain until the end
             self.metrics.close()
@@ -101,7 +101,7 @@ def create_server(
     auth = BearerAuthInterceptor(admin_token, api_token, settings.open_erasure)
     provider = tracer_provider or tracing.provider_for(settings.tracing)
     app = app or Application(settings)
-    health_servicer = HealthServicer()
+    health_servicer = HealthServicer(max_watchers=settings.max_health_watchers)
     metrics = Metrics(app, health_servicer.statuses) if settings.metrics_address else None
     observe = Observability(
         metrics=None if metrics is None else metrics.rpc,
@@ -157,7 +157,7 @@ def create_server(
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(app, health_servicer.statuses), server
     )
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer.add_to_server(server)
     if metrics is not None:  # every method's series exist (at 0) from the start
         metrics.rpc.prepare(_unary_methods())
     served = [*SERVICE_NAMES, SERVICE_NAME]

@@ -45,6 +45,8 @@ class Settings:
     admit_writes: int = 64  # each of SubmitRating, SubmitLike, ForgetUser
     admit_batches: int = 8  # SubmitBatch
     admit_admin: int = 8  # each AdminService method
+    # Open health Watch streams (each holds no thread); one more gets RESOURCE_EXHAUSTED.
+    max_health_watchers: int = 100
     # Input limits.
     max_batch_events: int = 1000
     max_candidates: int = 5000
@@ -205,6 +207,7 @@ def validate(settings: Settings) -> None:
     for name in (
         "max_workers",
         "max_concurrent_rpcs",
+        "max_health_watchers",
         "max_batch_events",
         "max_candidates",
         "max_stats_products",
