@@ -133,6 +133,8 @@ def create_server(
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
     ]
+    if settings.max_streams_per_connection:
+        options.append(("grpc.max_concurrent_streams", settings.max_streams_per_connection))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=interceptors,
