@@ -90,7 +90,12 @@ def cmd_get(args: argparse.Namespace) -> int:
 def _read(path: Path | None) -> str:
     if path is None:
         return ""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
     if not text.strip():
         raise ValueError(f"{path} is empty")
     return text

@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument(
         "candidates", nargs="+", help="ID or ID=RELEVANCE (default relevance: the order given)"
     )
-    rank.add_argument("--limit", type=int, default=0)
+    rank.add_argument("--limit", type=_count, default=0, help="at most this many results (0: all)")
     rank.add_argument("--profile", default="")
     rank.add_argument("--explain", action="store_true")
     rank.add_argument("--user", default="", help="user id (picks the traffic split's profile)")
@@ -407,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     top = commands.add_parser("top", help="the best products overall or of a category")
     top.add_argument("--category", default="")
-    top.add_argument("--limit", type=int, default=10)
+    top.add_argument("--limit", type=_count, default=10, help="results per page")
     top.add_argument("--page-token", default="")
     top.add_argument("--profile", default="")
     top.add_argument("--explain", action="store_true")
@@ -436,6 +436,17 @@ def build_parser() -> argparse.ArgumentParser:
     forget_command.register(commands, _client_options)
     transfer_command.register(commands)
     return parser
+
+
+def _count(text: str) -> int:
+    """A whole number a uint32 field can carry, for argparse (which names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1} (got {value})")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

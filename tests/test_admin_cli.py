@@ -120,3 +120,27 @@ def test_a_wrong_token_prints_unauthenticated_and_exits_1(
     err = capsys.readouterr().err
     assert 1 == code
     assert "UNAUTHENTICATED" in err and "not-the-token" not in err
+
+
+@pytest.mark.parametrize("command", ["reload", "preview"])
+def test_a_weights_file_that_cannot_be_read_is_one_line_and_exit_2(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    extra = ["--sample", "a,b"] if command == "preview" else []
+
+    code = admin(client, command, "--file", str(tmp_path / "missing.toml"), *extra)
+
+    assert 2 == code
+    error = capsys.readouterr().err.strip()
+    assert f"reviewrank: cannot read {tmp_path / 'missing.toml'}: No such file" in error
+    assert "Traceback" not in error
+
+
+def test_a_limit_out_of_a_uint32s_range_is_refused_by_the_option(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["top", "--limit", "-1", "--server", client.target])
+
+    assert 2 == exited.value.code
+    assert "argument --limit: must be between 0 and 4294967295 (got -1)" in capsys.readouterr().err
