@@ -18,23 +18,13 @@ from typing import Any
 
 from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 
-from service.cli import _channel, _fail
+from service import cli
 from service.tables import render
-
-
-def _stub(args: argparse.Namespace) -> Any:
-    channel = _channel(args, admin=True)
-    return channel, admin_pb2_grpc.AdminServiceStub(channel)
 
 
 def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
     """Calls an AdminService method; returns the response, or the exit code on failure."""
-    channel, stub = _stub(args)
-    with channel:
-        try:
-            return getattr(stub, method)(request, timeout=args.timeout)
-        except Exception as exc:
-            return _fail(exc)
+    return cli._call(args, admin_pb2_grpc.AdminServiceStub, method, request, admin=True)
 
 
 def _when(stamp: Any) -> str:

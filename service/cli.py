@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from service import __version__
 from service.settings import Settings, from_env
@@ -137,6 +138,18 @@ def _channel(args: argparse.Namespace, admin: bool = False):  # type: ignore[no-
     )
 
 
+def _call(
+    args: argparse.Namespace, stub_type: Any, method: str, request: Any, admin: bool = False
+) -> Any:
+    """Calls one method over a channel to --server (_channel); returns the response, or
+    the exit code (an int: no response message is one) after printing the status."""
+    with _channel(args, admin=admin) as channel:
+        try:
+            return getattr(stub_type(channel), method)(request, timeout=args.timeout)
+        except Exception as exc:
+            return _fail(exc)
+
+
 def _fail(exc: Exception) -> int:
     import grpc
 
@@ -151,17 +164,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     from service.tables import render
 
-    with _channel(args) as channel:
-        stub = ranking_pb2_grpc.RankingServiceStub(channel)
-        try:
-            response = stub.GetProductStats(
-                ranking_pb2.GetProductStatsRequest(
-                    product_ids=args.product_ids, profile=args.profile
-                ),
-                timeout=args.timeout,
-            )
-        except Exception as exc:
-            return _fail(exc)
+    response = _call(
+        args,
+        ranking_pb2_grpc.RankingServiceStub,
+        "GetProductStats",
+        ranking_pb2.GetProductStatsRequest(product_ids=args.product_ids, profile=args.profile),
+    )
+    if isinstance(response, int):
+        return response
     rows = [
         (
             s.product_id,
@@ -249,22 +259,17 @@ def cmd_rank(args: argparse.Namespace) -> int:
             )
             return 2
         candidates.append(ranking_pb2.Candidate(product_id=product_id, relevance=score))
+    request = ranking_pb2.RankRequest(
+        candidates=candidates,
+        limit=args.limit,
+        profile=args.profile,
+        explain=args.explain,
+        user_id=args.user,
+    )
     # An explanation needs the admin token, found as the admin commands find it.
-    with _channel(args, admin=args.explain) as channel:
-        stub = ranking_pb2_grpc.RankingServiceStub(channel)
-        try:
-            response = stub.Rank(
-                ranking_pb2.RankRequest(
-                    candidates=candidates,
-                    limit=args.limit,
-                    profile=args.profile,
-                    explain=args.explain,
-                    user_id=args.user,
-                ),
-                timeout=args.timeout,
-            )
-        except Exception as exc:
-            return _fail(exc)
+    response = _call(args, ranking_pb2_grpc.RankingServiceStub, "Rank", request, args.explain)
+    if isinstance(response, int):
+        return response
     _print_ranking(response, args.explain)
     return 0
 
@@ -272,23 +277,18 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def cmd_top(args: argparse.Namespace) -> int:
     from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
+    request = ranking_pb2.TopRequest(
+        category=args.category,
+        limit=args.limit,
+        page_token=args.page_token,
+        profile=args.profile,
+        explain=args.explain,
+        user_id=args.user,
+    )
     # An explanation needs the admin token, found as the admin commands find it.
-    with _channel(args, admin=args.explain) as channel:
-        stub = ranking_pb2_grpc.RankingServiceStub(channel)
-        try:
-            response = stub.Top(
-                ranking_pb2.TopRequest(
-                    category=args.category,
-                    limit=args.limit,
-                    page_token=args.page_token,
-                    profile=args.profile,
-                    explain=args.explain,
-                    user_id=args.user,
-                ),
-                timeout=args.timeout,
-            )
-        except Exception as exc:
-            return _fail(exc)
+    response = _call(args, ranking_pb2_grpc.RankingServiceStub, "Top", request, args.explain)
+    if isinstance(response, int):
+        return response
     _print_ranking(response, args.explain)
     if response.next_page_token:
         print(f"next page: --page-token {response.next_page_token}")
@@ -298,14 +298,10 @@ def cmd_top(args: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with _channel(args) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            response = stub.Check(
-                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
-            )
-        except Exception as exc:
-            return _fail(exc)
+    request = health_pb2.HealthCheckRequest(service=args.service)
+    response = _call(args, health_pb2_grpc.HealthStub, "Check", request)
+    if isinstance(response, int):
+        return response
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     print(status)
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
 
-from service.cli import _channel, _fail
+from service.cli import _call
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -25,14 +25,10 @@ def cmd_forget(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with _channel(args, admin=True) as channel:
-        stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
-        try:
-            response = stub.ForgetUser(
-                feedback_pb2.ForgetUserRequest(user_id=args.user_id), timeout=args.timeout
-            )
-        except Exception as exc:
-            return _fail(exc)
+    request = feedback_pb2.ForgetUserRequest(user_id=args.user_id)
+    response = _call(args, feedback_pb2_grpc.FeedbackServiceStub, "ForgetUser", request, True)
+    if isinstance(response, int):
+        return response
     if not response.events_erased:
         print(f"nothing to erase: no event of {args.user_id!r}")
         return 0
