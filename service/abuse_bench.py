@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
 from service.abuse import SCENARIOS, AbuseReport, Attack, Scenario, rank_payload
-from service.benchsuite import CLIENT_CPUS, SERVER_CPUS
+from service.benchsuite import CLIENT_CPUS, SERVER_CPUS, _fresh_copy
 from service.dataset import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -273,11 +272,7 @@ def normal_rank(
 
 
 def _fresh(source: Path, workdir: Path, name: str) -> Path:
-    copy = workdir / f"abuse-{name}.db"
-    for stale in workdir.glob(copy.name + "*"):
-        stale.unlink()
-    shutil.copyfile(source, copy)
-    return copy
+    return _fresh_copy(source, workdir / f"abuse-{name}.db")
 
 
 @dataclass(frozen=True)
