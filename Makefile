@@ -23,11 +23,11 @@ demo-data: install
 ## Serve on $(ADDRESS) with the demo data; Prometheus metrics on $(METRICS_ADDRESS).
 ## Admin commands and erasure need the admin token: unless REVIEWRANK_ADMIN_TOKEN[_FILE]
 ## is set, it is $(ADMIN_TOKEN_FILE), made (random, mode 0600) on first run; the client
-## commands read it there too (service/token_file.py).
+## commands read it there too (service/cli/token_file.py).
 ADMIN_TOKEN_FILE := data/admin-token
 serve: demo-data
 	@if [ -z "$$REVIEWRANK_ADMIN_TOKEN$$REVIEWRANK_ADMIN_TOKEN_FILE" ]; then \
-		$(PY) -m service.token_file $(ADMIN_TOKEN_FILE) || exit 1; \
+		$(PY) -m service.cli.token_file $(ADMIN_TOKEN_FILE) || exit 1; \
 		export REVIEWRANK_ADMIN_TOKEN_FILE=$(ADMIN_TOKEN_FILE); \
 	fi; \
 	exec $(VENV)/bin/reviewrank serve --address $(ADDRESS) --metrics-address $(METRICS_ADDRESS)
@@ -55,25 +55,25 @@ soak: install
 ## BENCH_ARGS e.g. "--duration 10 --synthetic 100000,1000000 --workdir /tmp/reviewrank-bench"
 BENCH_ARGS ?= --workdir .bench-data
 bench: install
-	$(PY) -m service.benchsuite $(BENCH_ARGS)
+	$(PY) -m service.tools.benchsuite $(BENCH_ARGS)
 
-## Normal Rank's p50/p99 alone, then with each attack of service/abuse.py alongside (about
+## Normal Rank's p50/p99 alone, then with each attack of service/tools/abuse.py alongside (about
 ## two minutes): writes bench/results/abuse.{md,json}. Exits 1 if any server did not answer
 ## afterwards or needed SIGKILL. BENCH_ABUSE_ARGS e.g. "--duration 10 --only flood,oversized"
 BENCH_ABUSE_ARGS ?= --workdir .bench-data
 bench-abuse: install
-	$(PY) -m service.abuse_bench $(BENCH_ABUSE_ARGS)
+	$(PY) -m service.tools.abuse_bench $(BENCH_ABUSE_ARGS)
 
 ## Ingest and Rank on PostgreSQL beside SQLite (a throwaway local cluster, or
 ## BENCH_PG_ARGS="--database-url postgresql://..." for an empty database of yours):
 ## writes bench/results/backends.{md,json}.
 BENCH_PG_ARGS ?= --workdir .bench-data
 bench-postgres: install postgres
-	$(PY) -m service.bench_backends $(BENCH_PG_ARGS)
+	$(PY) -m service.tools.bench_backends $(BENCH_PG_ARGS)
 
 ## Rewrite the ghz configs in bench/ghz/ (candidate lists from the demo catalogue).
 ghz-configs: install
-	$(PY) -m service.ghz_configs
+	$(PY) -m service.tools.ghz_configs
 
 lint: install
 	$(VENV)/bin/ruff check service ranking tests
@@ -86,7 +86,7 @@ format: install
 
 ## Regenerate service/gen and proto/reviewrank.protoset from proto/.
 gen: install
-	$(PY) -m service.codegen
+	$(PY) -m service.tools.codegen
 
 ## Offline evaluation of ranking quality on the reviews data set (writes docs/evaluation.*).
 evaluate: install

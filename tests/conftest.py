@@ -11,11 +11,11 @@ import grpc
 import pytest
 from reviewrank.v1 import admin_pb2_grpc, feedback_pb2_grpc, ranking_pb2_grpc
 
-from service.auth import BearerToken
-from service.logs import configure
-from service.server import ReviewrankServer, create_server
-from service.settings import Settings
-from service.storage import DatabaseURL, Store, open_store
+from service.api.auth import BearerToken
+from service.api.server import ReviewrankServer, create_server
+from service.app.settings import Settings
+from service.ops.logs import configure
+from service.storage.base import DatabaseURL, Store, open_store
 
 
 @dataclass

@@ -32,10 +32,10 @@ with atheris.instrument_imports(include=["service"]):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2
 
-    from service.dataset import DATA_DIR
-    from service.logs import configure
-    from service.server import FEEDBACK_SERVICE, create_server
-    from service.settings import Settings
+    from service.api.server import FEEDBACK_SERVICE, create_server
+    from service.app.settings import Settings
+    from service.cli.dataset import DATA_DIR
+    from service.ops.logs import configure
     from tests.methods import ADMIN_TOKEN, AUTH, Method, all_methods
 
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}

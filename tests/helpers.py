@@ -19,13 +19,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from reviewrank.v1 import feedback_pb2, ranking_pb2, ranking_pb2_grpc
 
-from service.auth import BearerToken
-from service.domain import ProductRow
-from service.storage import EXPORT_TABLES
+from service.api.auth import BearerToken
+from service.domain.values import ProductRow
+from service.storage.base import EXPORT_TABLES
 
 if TYPE_CHECKING:
-    from service.settings import Settings
-    from service.storage import Store, WeightsRow
+    from service.app.settings import Settings
+    from service.storage.base import Store, WeightsRow
     from tests.conftest import Client
 
 _ids = itertools.count(1)
@@ -178,7 +178,7 @@ def write_lock_held_elsewhere(database: Path) -> Iterator[None]:
         holder.wait(10)
 
 
-# One weights_history row (service/storage.py WeightsRow) for stores that need one.
+# One weights_history row (service/storage/base.py WeightsRow) for stores that need one.
 WEIGHTS_ROW: WeightsRow = (
     1, 1_700_000_000_000_000, "file", "data/weights.toml", "startup", "", "", None,
     "ab" * 32, "[profiles.default]\n",

@@ -18,7 +18,7 @@ class ServerProcess:
         command = [
             sys.executable,
             "-m",
-            "service.cli",
+            "service.cli.main",
             "serve",
             "--address",
             "127.0.0.1:0",

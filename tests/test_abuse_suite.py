@@ -1,4 +1,4 @@
-"""The standing abuse suite (service/abuse.py): each attack of issue 17, briefly, against a
+"""The standing abuse suite (service/tools/abuse.py): each attack of issue 17, briefly, against a
 real server subprocess. While it runs and afterwards the server must answer Check and Rank
 (each within 5 s: a hang detector, not a latency target; under attack, Rank may be
 refused as overloaded), then stop on SIGTERM within its
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from service.abuse import SCENARIOS, Scenario
-from service.abuse_bench import HEALTHY, answers, attack_alongside, synthetic_database
+from service.tools.abuse import SCENARIOS, Scenario
+from service.tools.abuse_bench import HEALTHY, answers, attack_alongside, synthetic_database
 
 SECONDS = float(os.environ.get("ABUSE_SECONDS", "1.5"))
 

@@ -14,8 +14,8 @@ import pytest
 from grpc_health.v1 import health_pb2
 from reviewrank.v1 import admin_pb2, ranking_pb2
 
-from service.app import Application
-from service.domain import RatingEvent
+from service.app.application import Application
+from service.domain.values import RatingEvent
 from tests.conftest import Client, both_backends
 from tests.helpers import candidates, health, rating, write_lock_held_elsewhere
 

@@ -289,7 +289,7 @@ def test_a_megabyte_long_id_is_refused_unread_naming_the_limit_without_echoing_i
     client: Client,
 ) -> None:
     # Larger than any valid SubmitRatingRequest: refused before it is parsed
-    # (service/request_budget.py), so no field can be named; the limit is.
+    # (service/api/request_budget.py), so no field can be named; the limit is.
     huge = "x" * (1024 * 1024)
     error = call_fails(lambda: client.feedback.SubmitRating(rating(huge, "u", 3)))
 

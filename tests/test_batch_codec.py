@@ -1,4 +1,4 @@
-"""SubmitBatch in bulk (service/batch_codec.py): the same events and the same response
+"""SubmitBatch in bulk (service/api/wire/batch_codec.py): the same events and the same response
 bytes as reading and building the messages one by one with the protobuf runtime."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reviewrank.v1 import feedback_pb2
 
-from service import batch_codec, convert
-from service.batch_codec import EncodedBatch
-from service.domain import Event, EventBatch, Outcome, RatingEvent, WriteResults
-from service.errors import InvalidArgument
-from service.settings import Settings
-from service.wire import varint
+from service.api import convert
+from service.api.wire import batch_codec
+from service.api.wire.batch_codec import EncodedBatch
+from service.api.wire.results import varint
+from service.app.settings import Settings
+from service.domain.errors import InvalidArgument
+from service.domain.values import Event, EventBatch, Outcome, RatingEvent, WriteResults
 from tests.conftest import Client
 
 SETTINGS = Settings()

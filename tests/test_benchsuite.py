@@ -12,7 +12,8 @@ from pathlib import Path
 import grpc
 from reviewrank.v1 import bench_pb2, ranking_pb2
 
-from service.benchsuite import (
+from service.cli.loadgen import LoadReport
+from service.tools.benchsuite import (
     Alongside,
     Row,
     Suite,
@@ -21,7 +22,6 @@ from service.benchsuite import (
     rating_templates,
     serving,
 )
-from service.loadgen import LoadReport
 
 
 def _row(scenario: str, rps: float) -> Row:
@@ -45,7 +45,7 @@ def test_the_ceiling_is_the_faster_server_mode_not_the_echo_without_interceptors
 
 def test_the_bare_aio_echo_server_echoes_the_candidates() -> None:
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "service.bench_service", f"127.0.0.1:{port}"])
+    server = subprocess.Popen([sys.executable, "-m", "service.api.echo", f"127.0.0.1:{port}"])
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=30)

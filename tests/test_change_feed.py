@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from reviewrank.v1 import ranking_pb2
 
-from service.app import Application
-from service.domain import RatingEvent
+from service.app.application import Application
+from service.domain.values import RatingEvent
 from tests.conftest import Client
 from tests.helpers import explaining, rating
 

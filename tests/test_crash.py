@@ -25,10 +25,10 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.auth import client_channel
-from service.dataset import DATA_DIR
-from service.settings import Settings
-from service.storage import event_hash, open_store
+from service.api.auth import client_channel
+from service.app.settings import Settings
+from service.cli.dataset import DATA_DIR
+from service.storage.base import event_hash, open_store
 from tests.conftest import ADMIN_TOKEN, both_backends
 from tests.helpers import query
 from tests.process import ServerProcess

@@ -9,9 +9,9 @@ import grpc
 import pytest
 from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-from service import cli
-from service.dataset import DATA_DIR
-from service.store_sqlite import SQLiteStore
+from service.cli import main as cli
+from service.cli.dataset import DATA_DIR
+from service.storage.sqlite.store import SQLiteStore
 from tests.conftest import ADMIN_TOKEN
 from tests.process import ServerProcess
 

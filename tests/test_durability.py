@@ -13,11 +13,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2
 
-from service.dataset import DATA_DIR
-from service.domain import RatingEvent
-from service.errors import ShuttingDown
-from service.store_sqlite import SQLiteStore
-from service.writer import Writer
+from service.app.writer import Writer
+from service.cli.dataset import DATA_DIR
+from service.domain.errors import ShuttingDown
+from service.domain.values import RatingEvent
+from service.storage.sqlite.store import SQLiteStore
 from tests.conftest import Client
 from tests.helpers import batch, rating, stored_event_ids
 from tests.process import ServerProcess

@@ -9,8 +9,8 @@ import grpc
 import pytest
 from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-from service import cli
-from service.auth import client_channel
+from service.api.auth import client_channel
+from service.cli import main as cli
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.helpers import candidates, explaining, rating
 

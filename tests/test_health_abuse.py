@@ -18,9 +18,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import ranking_pb2
 
-from service import health
-from service.dataset import DATA_DIR
-from service.server import FEEDBACK_SERVICE
+from service.api import health
+from service.api.server import FEEDBACK_SERVICE
+from service.cli.dataset import DATA_DIR
 from tests.conftest import Client
 from tests.helpers import candidates, rating
 from tests.never_reading_client import NeverReadingClient

@@ -1,4 +1,4 @@
-"""The product id index (service/id_index.py): its hash table finds exactly what a dict
+"""The product id index (service/app/id_index.py): its hash table finds exactly what a dict
 would, with or without the ids' bytes, through collisions, full buckets and growth."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.id_index import SLOTS, IdIndex, _same_bytes, _words, encode
+from service.app.id_index import SLOTS, IdIndex, _same_bytes, _words, encode
 
 ids_text = st.text(min_size=1, max_size=40)  # (lone surrogates included)
 

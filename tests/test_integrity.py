@@ -18,9 +18,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service import snapshot, wal_check
-from service.dataset import DATA_DIR
-from service.server import FEEDBACK_SERVICE
+from service.api.server import FEEDBACK_SERVICE
+from service.app import snapshot
+from service.cli.dataset import DATA_DIR
+from service.storage.sqlite import wal_check
 from tests.helpers import batch, next_id, rating, sqlite_rows
 from tests.process import ServerProcess
 from tests.test_start_up import last_line, serve

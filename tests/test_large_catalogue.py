@@ -1,4 +1,4 @@
-"""Rank over gRPC on a catalogue large enough for the id hash table (service/id_index.py):
+"""Rank over gRPC on a catalogue large enough for the id hash table (service/app/id_index.py):
 every candidate gets its own product's numbers, read back from the database."""
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service import snapshot
-from service.app import Application
-from service.domain import RatingEvent
-from service.id_index import TABLE_FROM
-from service.synthetic import write_catalogue
+from service.app.application import Application, snapshot
+from service.app.id_index import TABLE_FROM
+from service.domain.values import RatingEvent
+from service.tools.synthetic import write_catalogue
 from tests.conftest import Client, make_settings
 from tests.helpers import explaining
 

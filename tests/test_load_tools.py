@@ -17,9 +17,11 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from reviewrank.v1 import feedback_pb2
 
-from service import cli, ghz_configs, loadgen
-from service.benchsuite import ESTABLISHED
-from service.loadgen import LoadSpec, run_load
+from service.cli import main as cli
+from service.cli.loadgen import LoadSpec, run_load
+from service.cli import loadgen
+from service.tools import ghz_configs
+from service.tools.benchsuite import ESTABLISHED
 from tests.conftest import Client
 
 REFLECTION_CONFIGS = sorted((ghz_configs.GHZ_DIR / "reflection").glob("*.json"))

@@ -1,4 +1,4 @@
-"""When a fitted prior is refitted (service/priors.py), and who waits for it."""
+"""When a fitted prior is refitted (service/app/priors.py), and who waits for it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import time
 import pytest
 
 from ranking.profiles import PriorSpec
-from service import priors as priors_module
-from service.catalogue import Catalogue
-from service.priors import FittedPrior, PriorResolver
+from service.app import priors as priors_module
+from service.app.catalogue import Catalogue
+from service.app.priors import FittedPrior, PriorResolver
 from tests.helpers import product_row
 
 AUTO = PriorSpec(mean=None, strength=None)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ranking.profiles import Limits, ProfileError, ProfileSet, parse_profiles
-from service.errors import InvalidArgument
-from service.weights import ServerLimits, parse_toml
+from service.app.weights import ServerLimits, parse_toml
+from service.domain.errors import InvalidArgument
 
 
 def document(**extra: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Rank's bulk candidate decoding (service/rank_decode.py) reads exactly what the protobuf
+"""Rank's bulk candidate decoding (service/api/wire/rank_decode.py) reads exactly what the protobuf
 runtime reads, whatever the encoding, and refuses what it refuses."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reviewrank.v1 import ranking_pb2
 
-from service.rank_decode import (
+from service.api.wire.rank_decode import (
     BULK_MIN_CANDIDATES,
     RankInput,
     RankRequestDecoder,
     from_message,
     split_candidates,
 )
-from service.wire import varint
+from service.api.wire.results import varint
 from tests.conftest import Client
 from tests.helpers import field_violations
 

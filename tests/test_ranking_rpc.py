@@ -6,7 +6,7 @@ import pytest
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
 from ranking.scores import bayesian_average, wilson_lower_bound
-from service import ranker as ranker_module
+from service.app import ranker as ranker_module
 from tests.conftest import Client
 from tests.helpers import batch, candidates, explaining, like, rating
 

@@ -1,4 +1,4 @@
-"""The byte budget of each method (service/request_budget.py) is the size of its largest
+"""The byte budget of each method (service/api/request_budget.py) is the size of its largest
 valid request, computed from the message layout, and the bounds that keep the work on a
 request within it proportional to the limits: decoders stop at item limits, explanations
 of undecodable bytes stop at item and field limits."""
@@ -11,13 +11,13 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
 
-from service import parse_errors
-from service.batch_codec import EncodedBatch
-from service.errors import InvalidArgument
-from service.interceptors import Undecodable
-from service.rank_decode import RankRequestDecoder
-from service.request_budget import MethodBudget, RequestLimits
-from service.settings import Settings
+from service.api import parse_errors
+from service.api.interceptors import Undecodable
+from service.api.request_budget import MethodBudget, RequestLimits
+from service.api.wire.batch_codec import EncodedBatch
+from service.api.wire.rank_decode import RankRequestDecoder
+from service.app.settings import Settings
+from service.domain.errors import InvalidArgument
 
 LIMITS = RequestLimits.of(Settings())
 WIDE = "\U0001f600"  # a character of four UTF-8 bytes

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.auth import client_channel
+from service.api.auth import client_channel
 from tests.helpers import candidates
 from tests.observability_helpers import scrape_text
 from tests.process import ServerProcess

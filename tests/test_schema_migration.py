@@ -16,8 +16,7 @@ import psycopg
 import pytest
 import sqlite_utils
 
-from service import store_postgres
-from service.domain import (
+from service.domain.values import (
     Erasure,
     ErasureResult,
     LikeEvent,
@@ -26,10 +25,11 @@ from service.domain import (
     RatingEvent,
     WriteResults,
 )
-from service.storage import Store
-from service.store_postgres import PostgresStore
-from service.store_sqlite import SQLiteStore, migrations
-from service.transfer import export_to, import_from
+from service.storage.base import Store
+from service.storage.postgres import store as store_postgres
+from service.storage.postgres.store import PostgresStore
+from service.storage.sqlite.store import SQLiteStore, migrations
+from service.storage.transfer import export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
 NEW = "m004_rowid_tables"
@@ -228,7 +228,7 @@ def test_processes_opening_a_new_sqlite_database_at_once_create_its_schema_once(
     where = tmp_path / "shared.db"
     script = (
         "import sys, time\n"
-        "from service.store_sqlite import SQLiteStore\n"
+        "from service.storage.sqlite.store import SQLiteStore\n"
         "while time.time() < float(sys.argv[2]): pass\n"
         "SQLiteStore(sys.argv[1]).close()\n"
     )

@@ -1,4 +1,4 @@
-"""Rank's kept quality scores (service/score_columns.py) give exactly the scores and the
+"""Rank's kept quality scores (service/app/score_columns.py) give exactly the scores and the
 order of scoring the candidates directly, however the catalogue changes in between."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from ranking.blend import (
     rank_order,
     with_relevance,
 )
-from service.catalogue import CHANGE_LOG_LENGTH, Catalogue
-from service.domain import ProductRow
-from service.ranker import Ranker
-from service.weights import WeightsRegistry, WeightsState, parse_toml
+from service.app.catalogue import CHANGE_LOG_LENGTH, Catalogue
+from service.app.ranker import Ranker
+from service.app.weights import WeightsRegistry, WeightsState, parse_toml
+from service.domain.values import ProductRow
 
 PROFILES = """
 default_profile = "default"

@@ -11,8 +11,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
 
-from service.dataset import DATA_DIR
-from service.store_sqlite import SQLiteStore
+from service.cli.dataset import DATA_DIR
+from service.storage.sqlite.store import SQLiteStore
 from tests.helpers import rating
 from tests.process import ServerProcess
 

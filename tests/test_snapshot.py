@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service import snapshot
-from service.app import Application
-from service.domain import LikeEvent, LikeValue, RatingEvent
+from service.app.application import Application, snapshot
+from service.domain.values import LikeEvent, LikeValue, RatingEvent
 from tests.conftest import make_settings
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.dataset import DATA_DIR
-from service.store_sqlite import SQLiteStore
+from service.cli.dataset import DATA_DIR
+from service.storage.sqlite.store import SQLiteStore
 from tests.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def serve(*args: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "service.cli",
+            "service.cli.main",
             "serve",
             "--log-format",
             "json",

@@ -19,7 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.server import FEEDBACK_SERVICE
+from service.api.server import FEEDBACK_SERVICE
 from tests.conftest import Client
 from tests.helpers import (
     batch,

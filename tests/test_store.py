@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.domain import (
+from service.domain.values import (
     Erasure,
     Event,
     EventBatch,
@@ -21,9 +21,9 @@ from service.domain import (
     RatingEvent,
     WriteResults,
 )
-from service.sqlite_bulk import write_columns, write_rows
-from service.storage import AppliedGroup, DatabaseURL, Store, StoreError, open_store
-from service.store_sqlite import SQLiteStore
+from service.storage.base import AppliedGroup, DatabaseURL, Store, StoreError, open_store
+from service.storage.sqlite.bulk import write_columns, write_rows
+from service.storage.sqlite.store import SQLiteStore
 from tests.conftest import both_backends
 
 PRODUCTS = ["p0", "p1", "p2"]

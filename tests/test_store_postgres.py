@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from service.domain import LikeEvent, LikeValue, Outcome, RatingEvent
-from service.storage import DatabaseURL, StoreError
-from service.store_postgres import PostgresStore
+from service.domain.values import LikeEvent, LikeValue, Outcome, RatingEvent
+from service.storage.base import DatabaseURL, StoreError
+from service.storage.postgres.store import PostgresStore
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Top's whole-catalogue order (service/ranker.py): how fresh it is kept, and what taking
+"""Top's whole-catalogue order (service/app/ranker.py): how fresh it is kept, and what taking
 the catalogue's snapshot for it costs the garbage collector."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service import priors as priors_module
-from service import ranker as ranker_module
-from service.catalogue import Catalogue
-from service.priors import kept_seconds
-from service.ranker import TOP_REFRESH_SECONDS, Ranker
-from service.weights import WeightsRegistry, WeightsState, parse_toml
+from service.app import priors as priors_module
+from service.app import ranker as ranker_module
+from service.app.catalogue import Catalogue
+from service.app.priors import kept_seconds
+from service.app.ranker import TOP_REFRESH_SECONDS, Ranker
+from service.app.weights import WeightsRegistry, WeightsState, parse_toml
 from tests.helpers import product_row
 
 PROFILES = """

@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service import tracing
-from service.server import ReviewrankServer, create_server
+from service.api.server import ReviewrankServer, create_server
+from service.ops import tracing
 from tests.conftest import make_settings
 from tests.helpers import candidates, rating
 

@@ -1,4 +1,4 @@
-"""Export and import (service/transfer.py) and the migrate/export/import commands, on real
+"""Export and import (service/storage/transfer.py) and the migrate/export/import commands, on real
 SQLite files and the real PostgreSQL of the test session."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from service.cli import main
-from service.domain import Erasure, LikeEvent, LikeValue, RatingEvent
-from service.storage import DatabaseURL, Store, StoreError, open_store
-from service.transfer import TransferError, export_to, import_from
+from service.cli.main import main
+from service.domain.values import Erasure, LikeEvent, LikeValue, RatingEvent
+from service.storage.base import DatabaseURL, Store, StoreError, open_store
+from service.storage.transfer import TransferError, export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
 ALL_MIGRATIONS = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"

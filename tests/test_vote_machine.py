@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.auth import BearerToken
-from service.server import create_server
+from service.api.auth import BearerToken
+from service.api.server import create_server
 from tests.conftest import make_settings
 
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "25"))

@@ -1,4 +1,4 @@
-"""service/voting.py: the bulk plan of new votes decides exactly what the one-by-one plan
+"""service/domain/voting.py: the bulk plan of new votes decides exactly what the one-by-one plan
 decides (the store tests check the one-by-one plan against a model)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.domain import EventBatch, LikeEvent, LikeValue, RatingEvent
-from service.voting import (
+from service.domain.values import EventBatch, LikeEvent, LikeValue, RatingEvent
+from service.domain.voting import (
     Plan,
     of_keys,
     plan_events,

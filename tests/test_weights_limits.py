@@ -10,7 +10,7 @@ import grpc
 import pytest
 from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
-from service.toml_limits import MAX_BYTES, toml_shape_problem
+from service.app.toml_limits import MAX_BYTES, toml_shape_problem
 from tests import test_weights_triggers as triggers
 from tests.conftest import TEST_WEIGHTS, Client
 from tests.helpers import field_violations

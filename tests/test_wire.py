@@ -7,8 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reviewrank.v1 import ranking_pb2
 
-from service.rank_decode import split_candidates
-from service.wire import BULK_MIN_RESULTS, rank_response, results_from_candidates, varint
+from service.api.wire.rank_decode import split_candidates
+from service.api.wire.results import (
+    BULK_MIN_RESULTS,
+    rank_response,
+    results_from_candidates,
+    varint,
+)
 
 ids = st.text(min_size=1, max_size=130)
 scores = st.floats(allow_nan=False, allow_infinity=False, width=64)

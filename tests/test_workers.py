@@ -87,7 +87,7 @@ def test_workers_on_a_database_that_cannot_be_opened_stop_the_start_with_its_nam
     not_a_directory.write_text("")
     database = not_a_directory / "db.sqlite"
     command = [
-        sys.executable, "-m", "service.cli", "serve", "--address", "127.0.0.1:0",
+        sys.executable, "-m", "service.cli.main", "serve", "--address", "127.0.0.1:0",
         "--database", str(database), "--workers", "2", "--log-format", "json",
     ]  # fmt: skip
     try:

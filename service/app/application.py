@@ -1,0 +1,426 @@
+"""The application layer: everything the servicers call, with no gRPC in it."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from service.app import snapshot
+from service.app.catalogue import Catalogue
+from service.app.feed import ChangeFeed
+from service.app.memory import release_free_memory
+from service.app.min_seq import LatestSeq, MinSeqGate
+from service.app.priors import prior_source
+from service.app.ranker import Ranker
+from service.app.settings import Settings
+from service.app.weights import WeightsRegistry, WeightsState
+from service.app.weights_admin import WeightsAdmin
+from service.app.writer import Writer
+from service.domain.errors import DeadlineExpired, FailedPrecondition, StorageUnavailable
+from service.domain.values import Erasure, ErasureResult, Event, Outcome, WriteResults
+from service.storage.base import (
+    SQLITE,
+    AppliedGroup,
+    StorageProbeFailed,
+    Store,
+    StoreError,
+    open_store,
+)
+from service.storage.sqlite import integrity
+from service.storage.sqlite.store import SQLiteStore
+
+log = structlog.get_logger("reviewrank.app")
+
+
+@dataclass(frozen=True)
+class PriorInForce:
+    """The global prior a profile's rankings use now (service/app/priors.py)."""
+
+    profile: str
+    mean: float
+    strength: float
+    source: str  # fixed, catalogue, auto, and "/category" when fitted per category
+
+
+@dataclass(frozen=True)
+class Status:
+    """What an operator asks first: AdminService.GetStatus, ``reviewrank status``."""
+
+    products: int
+    events: int  # events recorded: the last sequence number (erasures do not lower it)
+    seq: int
+    weights_version: int
+    queue_depth: int
+    queue_capacity: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    uptime_seconds: float = 0.0
+    storage_ok: bool = True
+    default_profile: str = ""
+    priors: tuple[PriorInForce, ...] = ()
+    # Since this process started: events by outcome, erasures, transactions.
+    outcomes: dict[str, int] = field(default_factory=dict)
+    erasures: int = 0
+    transactions: int = 0
+    failed_transactions: int = 0
+    change_feed_lag: int = 0
+
+
+class EventCounts:
+    """Events recorded since start, by outcome, and erasures; written by the writer thread
+    only (after each commit), read by anyone (plain ints: a read never sees a torn value)."""
+
+    __slots__ = ("by_outcome", "erasures")
+
+    def __init__(self) -> None:
+        self.by_outcome = [0] * (max(Outcome) + 1)  # indexed by Outcome
+        self.erasures = 0
+
+    def add(self, results: Sequence[WriteResults | ErasureResult]) -> None:
+        tally = self.by_outcome
+        for result in results:
+            if isinstance(result, ErasureResult):
+                self.erasures += 1
+                continue
+            for outcome in result.outcomes:
+                tally[outcome] += 1
+
+    def outcomes(self) -> dict[str, int]:
+        return {o.name.lower(): self.by_outcome[o] for o in Outcome}
+
+
+class Application:
+    """Owns the store, the in-memory catalogue, the writer thread and the weights."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        started = time.perf_counter()
+        self.started_at = datetime.now(UTC)
+        self._started_monotonic = time.monotonic()
+        self.event_counts = EventCounts()
+        self.weights = WeightsRegistry()
+        self.catalogue = Catalogue()
+        # The catalogue loads while the database is checked (open_checked_store).
+        self.store, self.damage = open_checked_store(settings, meanwhile=self._load_catalogue)
+        release_free_memory()  # what the load's temporary objects took (service/app/memory.py)
+        self.ranker = Ranker(self.catalogue, self.weights)
+        # The weights file, or the latest version applied (service/app/weights_admin.py).
+        self.weights_admin = WeightsAdmin(
+            settings, self.weights, self.store, self.catalogue, self.ranker
+        )
+        try:
+            self.weights_admin.start_up()
+        except (ValueError, StoreError) as exc:
+            with contextlib.suppress(StoreError):
+                self.store.close()
+            if isinstance(exc, StoreError):  # e.g. a new weights file, writes refused
+                raise StorageUnavailable(
+                    f"cannot record the weights in the database {self.store.location}: {exc}"
+                ) from exc
+            raise
+        half_lives = {
+            p.half_life_seconds
+            for p in self.weights.current.profiles.profiles.values()
+            if p.half_life_seconds is not None
+        }
+        if half_lives:  # before the writer starts, so that no write falls in between
+            self.catalogue.enable_decay(sorted(half_lives), self.store.load_votes())
+        self._listeners_lock = threading.Lock()
+        self._storage_listeners: list[Callable[[bool], None]] = []
+        self._applying_through = 0  # own commit being applied to the catalogue (_on_commit)
+        self.writer = Writer(
+            self.store,
+            on_commit=self._on_commit,
+            queue_size=settings.writer_queue_size,
+            group_max_events=settings.writer_group_max_events,
+            on_health=self._on_storage_health,
+            probe_seconds=settings.storage_probe_seconds,
+            min_free_bytes=settings.storage_min_free_bytes,
+        )
+        # Writes made by other processes (workers, replicas, a concurrent import).
+        self.feed = ChangeFeed(
+            self.store.follower(),
+            self.catalogue,
+            settings.feed_poll_seconds,
+            applying=self._own_commit,
+        )
+        # min_seq: the store's latest seq on a connection of its own (SQLite: the store's
+        # is the writer's; PostgreSQL's store reads on its pool, safe from any thread).
+        self._seq_reader = self.store.follower() if settings.storage.kind == SQLITE else None
+        self.min_seq = MinSeqGate(
+            self.feed,
+            lambda: self.catalogue.seq,
+            LatestSeq((self._seq_reader or self.store).last_seq),
+            settings.min_seq_wait_seconds,
+            settings.min_seq_max_waiting,
+        )
+        # Weights changes now run on the writer thread, between transactions.
+        self.weights_admin.attach(self.writer.run_exclusive)
+        self.weights_admin.start_background()
+        log.info(
+            "application ready",
+            database=self.store.location,
+            backend=settings.storage.kind,
+            synchronous=settings.synchronous.upper(),
+            products=len(self.catalogue),
+            seq=self.catalogue.seq,
+            weights_version=self.weights.current.version,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        if settings.storage.kind == SQLITE and not settings.integrity_check:
+            log.warning("database not checked for corruption at start-up: integrity_check off")
+        if settings.storage.kind == SQLITE and settings.synchronous.upper() == "NORMAL":
+            log.warning(
+                "durability downgraded: synchronous=NORMAL may lose the last commits on power loss"
+            )
+
+    def _load_catalogue(self, store: Store) -> None:
+        """From the snapshot of the last clean shutdown plus the rows changed since, if it
+        agrees with the database; else from the products table (in one bulk read)."""
+        self.store = store
+        if not self._snapshots:
+            self.catalogue.load(self.store.load_products())
+            return
+        path = snapshot.path_for(self.settings.database)
+        columns = None
+        try:
+            problem = self._snapshot_record_problem(path)
+            if not problem:
+                columns = snapshot.load(path)
+                problem = self.store.snapshot_problem(columns.seq, columns.idx, columns.product_ids)
+        except FileNotFoundError:
+            problem = ""
+        except (OSError, ValueError, StoreError) as exc:
+            problem = str(exc)
+        if columns is None or problem:
+            if problem:
+                log.warning(
+                    "catalogue snapshot not used: reading every product from the database",
+                    path=str(path),
+                    problem=problem,
+                )
+            self.catalogue.load(self.store.load_products())
+            return
+        self.catalogue.load_columns(columns)
+        self.catalogue.apply_feed(self.store.load_products(after_seq=columns.seq), None)
+        log.info("catalogue loaded from snapshot", path=str(path), snapshot_seq=columns.seq)
+
+    def _snapshot_record_problem(self, path: Path) -> str:
+        """Why the snapshot file is not the one this database recorded writing ("" if it
+        is): an edited file with valid arrays would otherwise be served as it is."""
+        store = self.store
+        assert isinstance(store, SQLiteStore)  # snapshots are for SQLite (_snapshots)
+        if not path.exists():
+            raise FileNotFoundError(path)
+        recorded = store.recorded_snapshot()
+        if recorded is None:
+            return "the database holds no record of a snapshot"
+        if recorded[1] != snapshot.digest(path):
+            return "its digest differs from the one recorded when it was written"
+        return ""
+
+    def save_snapshot(self) -> None:
+        """Writes the catalogue snapshot (at a clean shutdown, when no write is pending)
+        and records its digest in the database."""
+        store = self.store
+        assert isinstance(store, SQLiteStore)
+        path = snapshot.path_for(self.settings.database)
+        columns = self.catalogue.columns()
+        try:
+            store.record_snapshot(columns.seq, snapshot.save(columns, path))
+        except (OSError, StoreError) as exc:
+            log.warning("could not write the catalogue snapshot", path=str(path), error=str(exc))
+
+    def _own_commit(self) -> int:
+        """The sequence number up to which the writer is committing, or applying to the
+        catalogue, writes of this process that follow what the catalogue holds (0: none):
+        the change feed need not read those rows."""
+        before, after = self.store.committing
+        if after and before <= self.catalogue.seq:
+            return after
+        return self._applying_through
+
+    def _on_commit(self, group: AppliedGroup) -> None:
+        # Nothing committed in between by others: the change feed need not read these rows.
+        if group.seq_before <= self.catalogue.seq:
+            self._applying_through = group.seq
+        try:
+            self.catalogue.apply(group.products, group.seq, group.votes, group.seq_before)
+        finally:
+            self._applying_through = 0
+        self.event_counts.add(group.results)
+
+    def submit(self, events: Sequence[Event], timeout: float | None) -> WriteResults:
+        """Commits the events (in one transaction) and returns one result per event."""
+        self._writable()
+        try:
+            return self.writer.write(events, timeout)
+        except TimeoutError:
+            raise DeadlineExpired("deadline passed while waiting for the commit") from None
+
+    def forget_user(self, user_id: str, timeout: float | None) -> ErasureResult:
+        """Erases the user's votes and events in one transaction (group-committed with the
+        other writes, so that rankings reflect it once it returns)."""
+        self._writable()
+        try:
+            result = self.writer.erase(Erasure(user_id), timeout)
+        except TimeoutError:
+            raise DeadlineExpired("deadline passed while waiting for the commit") from None
+        # No user id in the log: it is the personal data being erased.
+        log.info(
+            "user forgotten",
+            ratings_removed=result.ratings_removed,
+            likes_removed=result.likes_removed,
+            events_erased=result.events_erased,
+            seq=result.seq,
+        )
+        return result
+
+    def _writable(self) -> None:
+        if self.damage:
+            raise FailedPrecondition(f"writes refused: {self.damage}")
+
+    @property
+    def storage_ok(self) -> bool:
+        """False from a failed commit until a probe write succeeds again, and always on a
+        database found damaged at start-up."""
+        return self.writer.healthy and not self.damage
+
+    def add_storage_listener(self, listener: Callable[[bool], None]) -> None:
+        """Calls ``listener(ok)`` now and whenever the storage fails or recovers."""
+        with self._listeners_lock:
+            self._storage_listeners.append(listener)
+            listener(self.storage_ok)
+
+    def _on_storage_health(self, ok: bool) -> None:
+        with self._listeners_lock:
+            for listener in self._storage_listeners:
+                listener(ok and not self.damage)
+
+    def weights_state(self) -> WeightsState:
+        return self.weights.current
+
+    def change_feed_lag(self) -> dict[str, int]:
+        """Sequence numbers committed in the database (as last read by the change feed) but
+        not yet in this process's memory. Own commits are applied before they are
+        acknowledged; others' (workers, replicas, an import) within a feed poll."""
+        return {"database": self.feed.lag}
+
+    def wait_for_seq(self, seq: int) -> None:
+        """Returns once every change up to ``seq`` is reflected here (read your writes on
+        any process); OutOfRange for a ``seq`` never committed, Unavailable if this
+        process cannot catch up in time (service/app/min_seq.py)."""
+        if seq:
+            self.min_seq.wait_for(seq)
+
+    def priors_in_force(self) -> tuple[PriorInForce, ...]:
+        """Each profile's global prior as rankings use it now."""
+        state = self.weights.current
+        priors = []
+        for name, profile in state.profiles.profiles.items():
+            prior = self.ranker.priors.in_force(profile.prior)
+            priors.append(
+                PriorInForce(name, prior.mean, prior.strength, prior_source(profile.prior))
+            )
+        return tuple(priors)
+
+    def status(self) -> Status:
+        state = self.weights.current
+        stats = self.writer.stats
+        return Status(
+            products=len(self.catalogue),
+            events=self.catalogue.seq,
+            seq=self.catalogue.seq,
+            weights_version=state.version,
+            queue_depth=self.writer.queue_depth,
+            queue_capacity=self.settings.writer_queue_size,
+            started_at=self.started_at,
+            uptime_seconds=time.monotonic() - self._started_monotonic,
+            storage_ok=self.storage_ok,
+            default_profile=state.profiles.default,
+            priors=self.priors_in_force(),
+            outcomes=self.event_counts.outcomes(),
+            erasures=self.event_counts.erasures,
+            transactions=stats.transactions,
+            failed_transactions=stats.failed_transactions,
+            change_feed_lag=max(self.change_feed_lag().values(), default=0),
+        )
+
+    def close(self) -> None:
+        """Commits what is queued, checkpoints the WAL and closes the database."""
+        self.weights_admin.close()
+        self.feed.close()
+        if self._seq_reader is not None:
+            self._seq_reader.close()
+        self.writer.close()
+        if (
+            self._snapshots
+            and not self.damage
+            and len(self.catalogue) >= self.settings.snapshot_min_products
+        ):
+            self.save_snapshot()
+        try:
+            self.store.close()
+        except StoreError as exc:  # the WAL keeps every commit: it is replayed at next start
+            log.error("closing the database failed", error=str(exc))
+
+    @property
+    def _snapshots(self) -> bool:
+        """Catalogue snapshots are for the embedded database: a PostgreSQL replica's local
+        file would go stale with every other replica's write."""
+        return self.settings.snapshot and self.settings.storage.kind == SQLITE
+
+
+def open_checked_store(
+    settings: Settings, meanwhile: Callable[[Store], None] | None = None
+) -> tuple[Store, str]:
+    """Opens (creating or upgrading its schema) the database and proves that it can
+    commit a write: a server that cannot store feedback refuses to start, naming the
+    database and the cause. An embedded database is checked too (storage/sqlite/integrity.py):
+    one found damaged is served read-only, and the second value says why ("" if sound).
+    ``meanwhile(store)`` runs (reads only) while the check does."""
+    where = settings.storage
+    damage = ""
+    if where.path is not None:
+        damage = integrity.check_wal(where.path)
+    try:
+        store = open_store(
+            where, synchronous=settings.synchronous, busy_timeout_ms=settings.busy_timeout_ms
+        )
+    except StoreError as exc:
+        raise StorageUnavailable(f"cannot open the database {where.display}: {exc}") from exc
+    checking = None
+    if where.path is not None and settings.integrity_check and not damage:
+        checking = integrity.QuickCheck(where.path)
+    try:
+        if meanwhile is not None:
+            meanwhile(store)
+    except BaseException as exc:
+        if checking is not None:
+            checking.result()  # logged; the thread ends before the store closes
+        with contextlib.suppress(StoreError):
+            store.close()
+        if isinstance(exc, StoreError):  # e.g. the products table's own pages are damaged
+            raise StorageUnavailable(
+                f"cannot read the database {where.display}: {exc}; {integrity.ADVICE}"
+            ) from exc
+        raise
+    damage = damage or (checking.result() if checking is not None else "")
+    if damage:
+        assert isinstance(store, SQLiteStore)
+        store.writes_refused = damage
+        integrity.refuse_writes_log(store.location, damage)
+        return store, damage
+    try:
+        store.probe()
+    except StorageProbeFailed as exc:
+        with contextlib.suppress(StoreError):
+            store.close()
+        raise StorageUnavailable(f"the database {where.display} cannot be written: {exc}") from exc
+    return store, damage

@@ -1,0 +1,118 @@
+"""Time-decayed aggregates of one half-life, updated per vote without rescans.
+
+Each vote is added once with the growing weight 2^((t − r)/h) (ranking.decay); reading
+multiplies by 2^(−(now − r)/h), which turns every sum into Σ v·0.5^(age/h). Replacing
+a vote subtracts its old weighted contribution and adds the new one. The reference r
+moves forward (a rebase) before the growing weights get large.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from ranking.blend import Evidence
+from ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
+from service.domain.values import VoteChange
+from service.storage.base import VoteTable
+
+FloatArray = npt.NDArray[np.float64]
+_US = 1_000_000.0
+
+
+class DecayedAggregates:
+    """Growing-scale sums per product idx; the owner serialises access (Catalogue's lock)."""
+
+    def __init__(self, half_life_seconds: float, capacity: int, reference: float | None = None):
+        self.half_life = half_life_seconds
+        self.reference = time.time() if reference is None else reference
+        self.count = np.zeros(capacity)
+        self.star_sum = np.zeros(capacity)
+        self.histogram = np.zeros((capacity, 5))
+        self.likes = np.zeros(capacity)
+        self.dislikes = np.zeros(capacity)
+
+    def grow(self, capacity: int) -> None:
+        if capacity <= self.count.shape[0]:
+            return
+        for name in ("count", "star_sum", "likes", "dislikes", "histogram"):
+            old = getattr(self, name)
+            new = np.zeros((capacity, *old.shape[1:]))
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    def load(self, votes: VoteTable) -> None:
+        """Adds every vote in force (the arrays are assumed zero)."""
+        if votes.product_idx.size:
+            self.grow(int(votes.product_idx.max()) + 1)
+        weight = growth_weight(votes.occurred_at_us / _US, self.reference, self.half_life)
+        ratings = votes.is_rating
+        idx, stars, w = votes.product_idx[ratings], votes.value[ratings], weight[ratings]
+        np.add.at(self.count, idx, w)
+        np.add.at(self.star_sum, idx, w * stars)
+        np.add.at(self.histogram, (idx, stars - 1), w)
+        likes = ~ratings
+        idx, value, w = votes.product_idx[likes], votes.value[likes], weight[likes]
+        np.add.at(self.likes, idx, np.where(value == 1, w, 0.0))
+        np.add.at(self.dislikes, idx, np.where(value == -1, w, 0.0))
+
+    def reset(self, products: npt.NDArray[np.int64], votes: VoteTable) -> None:
+        """Recomputes the given products' sums from their votes (changes made elsewhere)."""
+        if products.size:
+            self.grow(int(products.max()) + 1)
+        for name in ("count", "star_sum", "likes", "dislikes", "histogram"):
+            getattr(self, name)[products] = 0.0
+        self.load(votes)
+
+    def _add(self, idx: int, kind: str, value: int, time_us: int, sign: float) -> None:
+        w = sign * float(growth_weight(time_us / _US, self.reference, self.half_life))
+        if kind == "rating":
+            self.count[idx] += w
+            self.star_sum[idx] += w * value
+            self.histogram[idx, value - 1] += w
+        elif value == 1:
+            self.likes[idx] += w
+        elif value == -1:
+            self.dislikes[idx] += w
+
+    def apply(self, changes: Sequence[VoteChange]) -> None:
+        for change in changes:
+            self.grow(change.product_idx + 1)
+            if change.old_value is not None:
+                self._add(
+                    change.product_idx, change.kind, change.old_value, change.old_time_us, -1.0
+                )
+            if change.new_value is not None:
+                self._add(
+                    change.product_idx, change.kind, change.new_value, change.new_time_us, 1.0
+                )
+
+    def maybe_rebase(self, now: float) -> None:
+        if needs_rebase(now, self.reference, self.half_life):
+            for name in ("count", "star_sum", "likes", "dislikes", "histogram"):
+                setattr(
+                    self, name, rebase(getattr(self, name), self.reference, now, self.half_life)
+                )
+            self.reference = now
+
+    def evidence(self, idx: npt.NDArray[np.int64], now: float) -> Evidence:
+        """The decayed aggregates of the given rows as they stand at ``now``."""
+        factor = decay_factor(now, self.reference, self.half_life)
+        size = self.count.shape[0]
+        safe = np.where(idx < size, idx, 0)
+        inside = (idx < size).astype(np.float64) * factor
+
+        def take(values: FloatArray) -> FloatArray:
+            taken: FloatArray = np.clip(values[safe], 0.0, None) * inside
+            return taken
+
+        return Evidence(
+            rating_count=take(self.count),
+            star_sum=take(self.star_sum),
+            likes=take(self.likes),
+            dislikes=take(self.dislikes),
+            histogram=np.clip(self.histogram[safe], 0.0, None) * inside[:, None],
+        )

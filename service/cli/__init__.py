@@ -1,0 +1,3 @@
+"""The reviewrank command line: serve, the client commands, admin, status, import/export,
+the load driver.
+"""

@@ -1,0 +1,247 @@
+"""The ``reviewrank evaluate`` command: held-out evaluation of the ranking estimators.
+
+Reads the reviews data set, runs ranking.evaluation over random kept/hidden splits, prints
+the markdown table and draws a PNG: weighted RMSE against the kept fraction, and RMSE and
+weighted pairwise accuracy against the fixed prior strength m with the fitted (auto) prior
+marked for every kept fraction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ranking import evaluation
+from ranking.evaluation import EvaluationReport, MethodResult
+from service.cli.dataset import REVIEWS_ZIP, read_reviews
+
+DEFAULT_PLOT = Path("docs/evaluation.png")
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of numbers: {text!r}"
+        ) from exc
+    if not values or not all(0.0 < v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"fractions must be in (0, 1), got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds the ``evaluate`` subcommand, handled by :func:`run`."""
+    parser = subparsers.add_parser(
+        "evaluate", help="evaluate the star/like estimators on held-out reviews"
+    )
+    parser.add_argument("--data", type=Path, default=REVIEWS_ZIP, help="reviews CSV zip")
+    parser.add_argument(
+        "--splits",
+        type=_positive_int,
+        default=evaluation.DEFAULT_SPLITS,
+        help=f"random splits per kept fraction (default {evaluation.DEFAULT_SPLITS})",
+    )
+    parser.add_argument(
+        "--fractions",
+        type=_fractions,
+        default=evaluation.DEFAULT_FRACTIONS,
+        help="kept fractions of the reviews, comma-separated (default 0.05,0.1,0.3)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--plot", type=Path, default=DEFAULT_PLOT, help=f"PNG to write (default {DEFAULT_PLOT})"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--table", type=Path, help="also write the markdown table here")
+    parser.set_defaults(handler=run)
+
+
+def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(product_index, stars, recommended, category_code) arrays from the data set.
+
+    Products and categories are numbered in order of first appearance. A product gets its
+    most frequent category (the first seen on a tie); an empty category is code -1.
+    """
+    products: dict[str, int] = {}
+    categories: dict[str, int] = {}
+    index: list[int] = []
+    stars: list[int] = []
+    recommended: list[bool] = []
+    seen: dict[int, Counter[str]] = {}
+    for review in read_reviews(path):
+        i = products.setdefault(review.product_id, len(products))
+        index.append(i)
+        stars.append(review.stars)
+        recommended.append(review.recommended)
+        if review.category:
+            seen.setdefault(i, Counter())[review.category] += 1
+    codes = np.full(len(products), -1, dtype=np.int64)
+    for i, counts in seen.items():
+        name = counts.most_common(1)[0][0]
+        codes[i] = categories.setdefault(name, len(categories))
+    return (
+        np.asarray(index, dtype=np.int64),
+        np.asarray(stars, dtype=np.int64),
+        np.asarray(recommended, dtype=np.bool_),
+        codes,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    index, stars, recommended, codes = load_arrays(args.data)
+    if index.size == 0:
+        raise ValueError(f"{args.data}: no reviews")
+    report = evaluation.evaluate(
+        index,
+        stars,
+        recommended,
+        int(codes.size),
+        category_code=codes,
+        fractions=args.fractions,
+        splits=args.splits,
+        seed=args.seed,
+    )
+    table = evaluation.format_markdown(report)
+    print(table, end="")
+    if args.table is not None:
+        args.table.parent.mkdir(parents=True, exist_ok=True)
+        args.table.write_text(table, encoding="utf-8")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(_jsonable(asdict(report)), indent=2) + "\n")
+    if args.plot is not None:
+        plot(report, args.plot)
+    elapsed = time.perf_counter() - started
+    written = [str(p) for p in (args.table, args.json, args.plot) if p is not None]
+    print(f"evaluated in {elapsed:.1f} s; wrote {', '.join(written) or 'nothing'}", file=sys.stderr)
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    """nan -> None so that the output is strict JSON; tuples become lists."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def plot(report: EvaluationReport, path: Path) -> None:
+    """Three panels: RMSE vs kept fraction, RMSE vs m, weighted pairwise accuracy vs m."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stars = [r for r in report.methods if r.target == evaluation.TARGET_STARS]
+    fixed = [r for r in stars if not math.isnan(r.strength) and r.method != evaluation.AUTO]
+    fractions = sorted({r.fraction for r in report.methods})
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(fractions), 1)))
+
+    fig, (by_fraction, rmse_by_m, accuracy_by_m) = plt.subplots(1, 3, figsize=(17, 6.2))
+    fig.suptitle(
+        f"Held-out evaluation: {report.reviews} reviews, {report.products} products, "
+        f"{report.splits} splits per kept fraction"
+    )
+
+    strengths = sorted({r.strength for r in fixed})
+    shown = [evaluation.RAW_MEAN, evaluation.DIRICHLET_MEAN]
+    shown += [evaluation.fixed_method_name(m) for m in strengths if m in (1.0, 5.0, 20.0, 100.0)]
+    highlighted = {
+        evaluation.AUTO: {"color": "black", "marker": "s", "linestyle": "-", "linewidth": 2.5},
+        evaluation.AUTO_CATEGORY: {
+            "color": "tab:cyan",
+            "marker": "^",
+            "linestyle": "-.",
+            "linewidth": 2.0,
+        },
+    }
+    for name in [*shown, *highlighted]:
+        rows = sorted((r for r in stars if r.method == name), key=lambda r: r.fraction)
+        if not rows:
+            continue
+        style: dict[str, Any] = highlighted.get(
+            name, {"marker": "o", "linestyle": "--", "linewidth": 1.2}
+        )
+        by_fraction.errorbar(
+            [r.fraction for r in rows],
+            [r.rmse_mean for r in rows],
+            yerr=[r.rmse_std for r in rows],
+            capsize=3,
+            label=name,
+            **style,
+        )
+    by_fraction.set_xscale("log")
+    by_fraction.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
+    by_fraction.minorticks_off()
+    by_fraction.set_xlabel("kept fraction of the reviews")
+    by_fraction.set_ylabel("RMSE vs hidden mean stars (weighted by hidden reviews)")
+    by_fraction.set_title("Error of the star estimate")
+    by_fraction.grid(alpha=0.3)
+    by_fraction.legend(fontsize=8)
+
+    for colour, fraction in zip(colours, fractions, strict=True):
+        here = sorted((r for r in fixed if r.fraction == fraction), key=lambda r: r.strength)
+        auto = _find(report, fraction, evaluation.AUTO)
+        for axis, metric in ((rmse_by_m, "rmse_mean"), (accuracy_by_m, "pairwise_accuracy")):
+            axis.plot(
+                [r.strength for r in here],
+                [getattr(r, metric) for r in here],
+                marker="o",
+                color=colour,
+                label=f"fixed m, {fraction:.0%} kept",
+            )
+            if auto is not None:
+                axis.axhline(getattr(auto, metric), color=colour, linestyle=":", linewidth=1.5)
+                axis.plot(
+                    [auto.strength],
+                    [getattr(auto, metric)],
+                    marker="*",
+                    markersize=14,
+                    color=colour,
+                    markeredgecolor="black",
+                    linestyle="none",
+                    label=f"auto (median m={auto.strength:.0f}), {fraction:.0%} kept",
+                )
+    for axis in (rmse_by_m, accuracy_by_m):
+        axis.set_xscale("log")
+        axis.set_xlabel("prior strength m (pseudo-ratings); C = kept catalogue mean")
+        axis.grid(alpha=0.3)
+    handles, labels = rmse_by_m.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.67, 0.0), ncol=3, fontsize=8)
+    rmse_by_m.set_ylabel("RMSE vs hidden mean stars (weighted by hidden reviews)")
+    rmse_by_m.set_title("Bayesian average: RMSE vs fixed m (dotted: auto)")
+    accuracy_by_m.set_ylabel("weighted pairwise accuracy vs hidden mean stars")
+    accuracy_by_m.set_title("Bayesian average: ordering vs fixed m (dotted: auto)")
+
+    fig.tight_layout(rect=(0.0, 0.1, 1.0, 1.0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _find(report: EvaluationReport, fraction: float, method: str) -> MethodResult | None:
+    for r in report.methods:
+        if r.fraction == fraction and r.method == method:
+            return r
+    return None

@@ -1,0 +1,80 @@
+"""``reviewrank status``: the server's state at a glance, from AdminService.GetStatus.
+
+It sends the admin token (--token, else REVIEWRANK_ADMIN_TOKEN or _FILE), as the
+``reviewrank admin`` commands do.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from reviewrank.v1 import admin_pb2
+
+from service.cli.admin import _call, _when
+from service.cli.main import _settings
+from service.cli.tables import render
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if days or hours:
+        parts.append(f"{hours}h")
+    if days or hours or minutes:
+        parts.append(f"{minutes}m")
+    parts.append(f"{secs}s")
+    return " ".join(parts)
+
+
+def _service(name: str) -> str:
+    return name.rpartition(".")[2] if name else "server"
+
+
+def summary(status: Any, target: str) -> str:
+    """The readable summary of a GetStatusResponse."""
+    health = ", ".join(f"{_service(h.service)} {h.status}" for h in status.health) or "-"
+    events = status.events_since_start
+    outcomes = ", ".join(
+        f"{events.get(name, 0):,} {name}" for name in ("applied", "duplicate", "superseded")
+    )
+    lines = [
+        f"reviewrank {status.version} at {target}",
+        f"up          {_duration(status.uptime_seconds)} (since {_when(status.started_at)})",
+        f"health      {health}",
+        "storage     "
+        + ("ok: writes commit" if status.storage_ok else "FAILING: writes answer UNAVAILABLE"),
+        f"products    {status.products:,}",
+        f"sequence    {status.seq:,} (change feed lag {status.change_feed_lag:,})",
+        f"events      since start: {outcomes}; {status.erasures_since_start:,} erasures",
+        f"writes      since start: {status.transactions_since_start:,} transactions committed, "
+        f"{status.failed_transactions_since_start:,} failed",
+        f"queue       {status.queue_depth:,} waiting of {status.queue_capacity:,}",
+        f"weights     version {status.weights_version}, default profile {status.default_profile}",
+        "",
+        render(
+            ("profile", "prior mean C", "strength m", "source"),
+            [(p.profile, p.mean, p.strength, p.source) for p in status.priors],
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    response = _call(args, "GetStatus", admin_pb2.GetStatusRequest())
+    if isinstance(response, int):
+        return response
+    print(summary(response, args.server or _settings(args).address))
+    return 0
+
+
+def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    status = commands.add_parser(
+        "status", help="the server's state at a glance (needs the admin token)"
+    )
+    client_options(status)
+    status.set_defaults(handler=cmd_status)

@@ -1,0 +1,329 @@
+"""What a group of events does to the votes and aggregates: decided here, stored elsewhere.
+
+Pure: the stores look up which event ids are known and which votes are in force,
+call :func:`plan_events`, and write what it returns in their own SQL. So the
+rules (DUPLICATE, newer wins by ``(occurred_at, event_id)``, SUPERSEDED, a
+CLEAR that keeps its place in time, aggregates moved by deltas) are written once
+for every backend.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import add
+from typing import Any, overload
+
+from service.domain.values import (
+    ErasureResult,
+    Event,
+    EventBatch,
+    Outcome,
+    ProductRow,
+    VoteChange,
+    WriteResults,
+)
+
+# A vote in force: (value, occurred_at_us, event_id); value is stars, or 1/-1/0 for likes.
+Vote = tuple[int, int, str]
+VoteKey = tuple[str, str]  # (product_id, user_id)
+
+# A vote replaced or removed: (product_id, kind, old value or None, old time, new value or
+# None when removed, new time); with the product's idx, a VoteChange (decayed sums).
+Change = tuple[str, str, int | None, int, int | None, int]
+
+# Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes.
+DELTA_SIZE = 9
+LIKES, DISLIKES = 7, 8
+RATING, LIKE = "rating", "like"
+# Rows as columns, one list per column: events rows are (event_id, seq, kind, product_id,
+# user_id, value, occurred_at_us, outcome, recorded_at_us), vote rows (product_id,
+# user_id, value, occurred_at_us, event_id). Columns bind in bulk with no tuple per row.
+Columns = list[list[Any]]
+EVENT_COLUMNS, VOTE_COLUMNS = 9, 5
+
+
+def _no_rows(width: int) -> Columns:
+    return [[] for _ in range(width)]
+
+
+@dataclass
+class Plan:
+    """The writes a group of events needs, in the order they were decided."""
+
+    results: WriteResults = field(default_factory=lambda: WriteResults([], []))
+    events: Columns = field(default_factory=lambda: _no_rows(EVENT_COLUMNS))  # each recorded
+    ratings: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))  # final votes
+    likes: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))
+    deltas: dict[str, list[int]] = field(default_factory=dict)  # product -> DELTA_SIZE ints
+    categories: dict[str, str] = field(default_factory=dict)  # latest non-empty category
+    product_seq: dict[str, int] = field(default_factory=dict)  # sequence of the last change
+    changes: Iterable[Change] = ()  # every vote replaced, in order
+    seq: int = 0  # the last sequence number taken
+
+    def product_updates(self) -> list[tuple[str, str, list[int], int]]:
+        """(product_id, category or "", delta, seq) per product changed, first changed first."""
+        return [
+            (p, self.categories.get(p, ""), delta, self.product_seq[p])
+            for p, delta in self.deltas.items()
+        ]
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> Columns:
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    return columns or _no_rows(width)
+
+
+def vote_columns(votes: Mapping[VoteKey, Vote]) -> Columns:
+    """The columns of each vote's row (product_id, user_id, value, occurred_at_us, event_id)."""
+    return _columns(map(add, votes.keys(), votes.values()), VOTE_COLUMNS)  # key + vote
+
+
+def _keys(batch: EventBatch) -> zip[VoteKey]:
+    return zip(batch.product_ids, batch.user_ids, strict=True)
+
+
+def _vote_columns(batch: EventBatch) -> Columns:
+    """Each event's vote row, as columns (each key once in the batch)."""
+    return [batch.product_ids, batch.user_ids, batch.values, batch.occurred_at_us, batch.event_ids]
+
+
+def rating_keys(events: Iterable[Event]) -> set[VoteKey]:
+    batch = EventBatch.of(events)
+    return set(compress(_keys(batch), batch.is_rating))
+
+
+def like_keys(events: Iterable[Event]) -> set[VoteKey]:
+    batch = EventBatch.of(events)
+    return set(compress(_keys(batch), [not rating for rating in batch.is_rating]))
+
+
+def plan_events(
+    events: Sequence[Event],
+    known: set[str],
+    ratings: dict[VoteKey, Vote],
+    likes: dict[VoteKey, Vote],
+    seq: int,
+    recorded_at_us: int,
+) -> Plan:
+    """Decides every event in order. ``known`` holds the event ids already recorded (or
+    erased), ``ratings``/``likes`` the votes in force for the events' keys (all three
+    may be changed). Each recorded event takes the next sequence number after ``seq``.
+
+    The common case, every event new and the first vote on its key, is decided in bulk
+    (plan_new_votes); any other batch one event at a time (plan_one_by_one)."""
+    batch = EventBatch.of(events)
+    if not known and not ratings and not likes and all_distinct(batch):
+        return plan_new_votes(batch, seq, recorded_at_us)
+    return plan_one_by_one(batch, known, ratings, likes, seq, recorded_at_us)
+
+
+def all_distinct(batch: EventBatch) -> bool:
+    """No event id twice in the batch, and no key (kind, product, user) twice: what
+    plan_new_votes needs, beside ids and votes the store does not hold yet."""
+    n = len(batch)
+    return (
+        len(set(batch.event_ids)) == n
+        and len(set(zip(batch.product_ids, batch.user_ids, batch.is_rating, strict=True))) == n
+    )
+
+
+def of_keys(votes: Columns, keys: Collection[VoteKey]) -> Columns:
+    """The vote rows (as columns) whose key (product_id, user_id) is one of ``keys``."""
+    keep = [key in keys for key in zip(votes[0], votes[1], strict=True)]
+    return [list(compress(column, keep)) for column in votes]
+
+
+def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
+    """The plan of events that are all new, each the first vote on its key: every one is
+    APPLIED. Decided in bulk; plan_one_by_one decides the same one event at a time."""
+    ids, products, users, values, times, _ = batch.columns()
+    n = len(ids)
+    seqs = list(range(seq + 1, seq + n + 1))
+    every_rating = all(batch.is_rating)
+    kinds = [RATING] * n if every_rating else [RATING if r else LIKE for r in batch.is_rating]
+    rated = batch if every_rating else batch.select(ratings=True)
+    liked = batch.select(ratings=False) if not every_rating else None
+    outcome, recorded = [Outcome.APPLIED.name] * n, [recorded_at_us] * n
+    plan = Plan(
+        results=WriteResults([Outcome.APPLIED] * n, seqs),
+        events=[ids, seqs, kinds, products, users, values, times, outcome, recorded],
+        ratings=_vote_columns(rated),
+        likes=_no_rows(VOTE_COLUMNS) if liked is None else _vote_columns(liked),
+        deltas={product: [0] * DELTA_SIZE for product in dict.fromkeys(products)},
+        categories={p: c for p, c in zip(rated.product_ids, rated.categories, strict=True) if c},
+        product_seq=dict(zip(products, seqs, strict=True)),
+        # Made tuples only if read (time-decayed sums).
+        changes=zip(products, kinds, repeat(None, n), repeat(0, n), values, times, strict=True),
+        seq=seq + n,
+    )
+    deltas = plan.deltas
+    for (product, stars), count in Counter(_keyed_values(rated)).items():
+        delta = deltas[product]
+        delta[0] += count
+        delta[1] += stars * count
+        delta[1 + stars] += count
+    if liked is not None:
+        for (product, value), count in Counter(_keyed_values(liked)).items():
+            if value:
+                deltas[product][LIKES if value == 1 else DISLIKES] += count
+    return plan
+
+
+def _keyed_values(batch: EventBatch) -> zip[tuple[str, int]]:
+    return zip(batch.product_ids, batch.values, strict=True)
+
+
+def plan_one_by_one(
+    batch: EventBatch,
+    known: set[str],
+    ratings: dict[VoteKey, Vote],
+    likes: dict[VoteKey, Vote],
+    seq: int,
+    recorded_at_us: int,
+) -> Plan:
+    """Decides each event in order: DUPLICATE if its id is known (or seen earlier in the
+    batch), else it takes a sequence number and is APPLIED if newer than the vote in
+    force on its key, by (occurred_at, event_id), SUPERSEDED if not."""
+    plan = Plan(seq=seq)
+    outcomes: list[Outcome] = []
+    seqs: list[int] = []
+    rows: list[tuple[str, int, str, str, str, int, int, str, int]] = []
+    final_ratings: dict[VoteKey, Vote] = {}
+    final_likes: dict[VoteKey, Vote] = {}
+    changes: list[Change] = []
+    deltas, categories, product_seq = plan.deltas, plan.categories, plan.product_seq
+    applied, superseded, duplicate = Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.DUPLICATE
+    columns = (*batch.columns(), batch.is_rating)
+    for event_id, product, user, value, occurred, category, is_rating in zip(*columns, strict=True):
+        if event_id in known:
+            outcomes.append(duplicate)
+            seqs.append(0)
+            continue
+        known.add(event_id)
+        seq += 1
+        if is_rating:
+            kind, in_force, final = RATING, ratings, final_ratings
+        else:
+            kind, in_force, final = LIKE, likes, final_likes
+        key = (product, user)
+        current = in_force.get(key)
+        newer = current is None or (current[1], current[2]) < (occurred, event_id)
+        outcome = applied if newer else superseded
+        rows.append(
+            (event_id, seq, kind, product, user, value, occurred, outcome.name, recorded_at_us)
+        )
+        outcomes.append(outcome)
+        seqs.append(seq)
+        if not newer:
+            continue
+        in_force[key] = final[key] = (value, occurred, event_id)
+        delta = deltas.get(product)
+        if delta is None:
+            delta = deltas[product] = [0] * DELTA_SIZE
+        if current is None:
+            old, old_time = None, 0
+        else:
+            old, old_time = current[0], current[1]
+        if is_rating:
+            if category:
+                categories[product] = category
+            delta[1] += value
+            delta[1 + value] += 1
+            if old is None:
+                delta[0] += 1
+            else:
+                delta[1] -= old
+                delta[1 + old] -= 1
+        else:
+            delta[LIKES] += (value == 1) - (old == 1)
+            delta[DISLIKES] += (value == -1) - (old == -1)
+        product_seq[product] = seq
+        changes.append((product, kind, old, old_time, value, occurred))
+    plan.results = WriteResults(outcomes, seqs)
+    plan.events = _columns(rows, EVENT_COLUMNS)
+    plan.ratings = vote_columns(final_ratings)
+    plan.likes = vote_columns(final_likes)
+    plan.changes = changes
+    plan.seq = seq
+    return plan
+
+
+def erasure_deltas(
+    ratings: Sequence[tuple[str, int, int]], likes: Sequence[tuple[str, int, int]]
+) -> tuple[dict[str, list[int]], list[Change]]:
+    """What removing votes does: per product the (negative) delta, and the change of each
+    vote removed. Votes are (product_id, value, occurred_at_us)."""
+    deltas: dict[str, list[int]] = {}
+    removed: list[Change] = []
+    for product_id, stars, occurred in ratings:
+        delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
+        delta[0] -= 1
+        delta[1] -= stars
+        delta[1 + stars] -= 1
+        removed.append((product_id, "rating", stars, occurred, None, 0))
+    for product_id, value, occurred in likes:
+        delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
+        delta[LIKES] -= value == 1
+        delta[DISLIKES] -= value == -1
+        removed.append((product_id, "like", value, occurred, None, 0))
+    return deltas, removed
+
+
+def erasure_result(
+    ratings: Sequence[tuple[str, int, int]],
+    likes: Sequence[tuple[str, int, int]],
+    events_erased: int,
+    seq: int,
+) -> ErasureResult:
+    """What an erasure reports: a cleared like is removed but not counted."""
+    return ErasureResult(
+        ratings_removed=len(ratings),
+        likes_removed=sum(1 for row in likes if row[1] != 0),
+        events_erased=events_erased,
+        seq=seq,
+    )
+
+
+def vote_changes(changes: Iterable[Change], products: Mapping[str, ProductRow]) -> list[VoteChange]:
+    """The changes with each product's idx, from the product rows as written."""
+    return [
+        VoteChange(products[product].idx, kind, old, old_time, new, new_time)
+        for product, kind, old, old_time, new, new_time in changes
+    ]
+
+
+class VoteChanges(Sequence[VoteChange]):
+    """The vote changes of a transaction, made VoteChange objects only when read: only
+    time-decayed sums read them, and building one per event costs when none does."""
+
+    __slots__ = ("_items", "_parts")
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[Iterable[Change], Mapping[str, ProductRow]]] = []
+        self._items: list[VoteChange] = []
+
+    def add(self, changes: Iterable[Change], products: Mapping[str, ProductRow]) -> None:
+        """Changes whose products' rows are (or will be, before reading) in ``products``."""
+        self._parts.append((changes, products))
+
+    def _built(self) -> list[VoteChange]:
+        for changes, rows in self._parts:
+            self._items += vote_changes(changes, rows)
+        self._parts.clear()
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    @overload
+    def __getitem__(self, index: int) -> VoteChange: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[VoteChange]: ...
+    def __getitem__(self, index: int | slice) -> VoteChange | list[VoteChange]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[VoteChange]:
+        return iter(self._built())

@@ -1,0 +1,1 @@
+"""The SQLite store: schema and migrations, writes, reads, the follower, integrity checks."""
