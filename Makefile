@@ -37,6 +37,7 @@ postgres:
 	.ci/install-postgres
 
 test: install postgres
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 ## Long reliability runs (make test runs the same tests briefly): SIGKILL crash rounds,
@@ -79,6 +80,7 @@ lint: install
 	$(VENV)/bin/ruff check service ranking tests
 	$(VENV)/bin/ruff format --check service ranking tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff check --fix service ranking tests

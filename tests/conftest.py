@@ -14,8 +14,9 @@ from reviewrank.v1 import admin_pb2_grpc, feedback_pb2_grpc, ranking_pb2_grpc
 from service.api.auth import BearerToken
 from service.api.server import ReviewrankServer, create_server
 from service.app.settings import Settings
+from service.app.store import DatabaseURL, Store
 from service.ops.logs import configure
-from service.storage.base import DatabaseURL, Store, open_store
+from service.storage.factory import open_store
 
 
 @dataclass

@@ -21,11 +21,11 @@ from reviewrank.v1 import feedback_pb2, ranking_pb2, ranking_pb2_grpc
 
 from service.api.auth import BearerToken
 from service.domain.values import ProductRow
-from service.storage.base import EXPORT_TABLES
+from service.storage.common import EXPORT_TABLES
 
 if TYPE_CHECKING:
     from service.app.settings import Settings
-    from service.storage.base import Store, WeightsRow
+    from service.app.store import Store, WeightsRow
     from tests.conftest import Client
 
 _ids = itertools.count(1)

@@ -14,7 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from reviewrank.v1 import admin_pb2, ranking_pb2
 
-from service.app.application import Application
+from service.compose import build_application
 from service.domain.values import RatingEvent
 from tests.conftest import Client, both_backends
 from tests.helpers import candidates, health, rating, write_lock_held_elsewhere
@@ -43,7 +43,7 @@ def codes(futures: list[grpc.Future]) -> list[grpc.StatusCode]:
 def lagging(client: Client) -> Iterator[int]:
     """A write committed by another process that this server cannot apply yet (its change
     feed is stuck behind the catalogue's lock, as behind a long apply): yields its seq."""
-    other = Application(client.settings)  # as `reviewrank import` beside a server would
+    other = build_application(client.settings)  # as `reviewrank import` beside a server would
     try:
         with client.server.app.catalogue._lock:
             [result] = other.submit([RatingEvent("lag-1", "a", "u9", 2, 1000)], timeout=10)

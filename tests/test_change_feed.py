@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from reviewrank.v1 import ranking_pb2
 
-from service.app.application import Application
+from service.compose import build_application
 from service.domain.values import RatingEvent
 from tests.conftest import Client
 from tests.helpers import explaining, rating
@@ -31,7 +31,7 @@ def test_min_seq_of_an_own_write_is_answered_at_once(client: Client) -> None:
 
 
 def test_writes_by_another_process_on_the_database_reach_the_server(client: Client) -> None:
-    other = Application(client.settings)  # as `reviewrank import` beside a server would
+    other = build_application(client.settings)  # as `reviewrank import` beside a server would
     try:
         [result] = other.submit([RatingEvent("x1", "p", "u9", 2, 1000, "Knits")], timeout=10)
     finally:
@@ -44,7 +44,7 @@ def test_writes_by_another_process_on_the_database_reach_the_server(client: Clie
 
 def test_decayed_sums_follow_writes_made_elsewhere(client: Client) -> None:
     now_us = int(time.time() * 1_000_000)
-    other = Application(client.settings)
+    other = build_application(client.settings)
     try:
         [result] = other.submit([RatingEvent("x2", "a", "u1", 5, now_us - 30 * 86_400_000_000)], 10)
     finally:
@@ -77,7 +77,7 @@ def test_the_votes_are_indexed_by_product_once_a_follower_of_decayed_sums_needs_
     assert database is not None
     client.feedback.SubmitRating(rating("a", "u0", 4), timeout=10)
     before = product_indexes(database)  # own writes: the decayed sums follow them as made
-    other = Application(client.settings)
+    other = build_application(client.settings)
     try:
         [result] = other.submit([RatingEvent("x3", "a", "u1", 5, int(time.time() * 1e6))], 10)
     finally:

@@ -28,7 +28,8 @@ from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_
 from service.api.auth import client_channel
 from service.app.settings import Settings
 from service.cli.dataset import DATA_DIR
-from service.storage.base import event_hash, open_store
+from service.storage.common import event_hash
+from service.storage.factory import open_store
 from tests.conftest import ADMIN_TOKEN, both_backends
 from tests.helpers import query
 from tests.process import ServerProcess

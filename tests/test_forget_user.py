@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from service.app.store import Store
 from service.domain.values import Erasure, ErasureResult, LikeEvent, LikeValue, Outcome, RatingEvent
-from service.storage.base import Store, event_hash
+from service.storage.common import event_hash
 from tests.conftest import Client, both_backends
 from tests.helpers import batch, like, query, rating
 

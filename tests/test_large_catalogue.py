@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.app.application import Application, snapshot
+from service.app import snapshot
 from service.app.id_index import TABLE_FROM
+from service.compose import build_application
 from service.domain.values import RatingEvent
 from service.tools.synthetic import write_catalogue
 from tests.conftest import Client, make_settings
@@ -123,15 +124,15 @@ def test_a_large_catalogue_restarts_from_its_snapshot_as_from_a_full_read(
     database = tmp_path / "reviewrank.db"
     database.write_bytes(large_database.read_bytes())
     settings = make_settings(tmp_path, database=database)
-    first = Application(settings)
+    first = build_application(settings)
     new = [RatingEvent(f"e{i}", f"new-{i}-ß", "u1", 1 + i % 5, 1000 + i) for i in range(200)]
     first.submit([*new, RatingEvent("e-old", "syn-77", "u1", 2, 5000)], timeout=10)
     first.close()  # writes the snapshot
     assert snapshot.path_for(database).exists()
 
-    from_snapshot = Application(settings.with_overrides(snapshot=False))
+    from_snapshot = build_application(settings.with_overrides(snapshot=False))
     snapshot.path_for(database).unlink()
-    full = Application(settings.with_overrides(snapshot=False))
+    full = build_application(settings.with_overrides(snapshot=False))
     try:
         assert (True, True) == (
             from_snapshot.catalogue._index.uses_table,

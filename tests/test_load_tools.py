@@ -17,9 +17,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from reviewrank.v1 import feedback_pb2
 
+from service.cli import loadgen
 from service.cli import main as cli
 from service.cli.loadgen import LoadSpec, run_load
-from service.cli import loadgen
 from service.tools import ghz_configs
 from service.tools.benchsuite import ESTABLISHED
 from tests.conftest import Client

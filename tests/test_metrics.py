@@ -14,7 +14,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 
-from service.api.server import AddressInUse, create_server
+from service.api.server import create_server
+from service.domain.errors import AddressInUse
 from tests.conftest import Client, make_settings
 from tests.helpers import batch, candidates, like, rating
 from tests.observability_helpers import RANK, Samples, scrape, scrape_text

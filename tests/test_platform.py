@@ -9,7 +9,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from reviewrank.v1 import admin_pb2
 
-from service.api.server import SERVICE_NAMES, AddressInUse
+from service.api.server import SERVICE_NAMES
+from service.domain.errors import AddressInUse
 from tests.conftest import Client
 
 

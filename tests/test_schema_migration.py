@@ -16,6 +16,7 @@ import psycopg
 import pytest
 import sqlite_utils
 
+from service.app.store import Store
 from service.domain.values import (
     Erasure,
     ErasureResult,
@@ -25,7 +26,6 @@ from service.domain.values import (
     RatingEvent,
     WriteResults,
 )
-from service.storage.base import Store
 from service.storage.postgres import store as store_postgres
 from service.storage.postgres.store import PostgresStore
 from service.storage.sqlite.store import SQLiteStore, migrations

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from service.app.application import Application, snapshot
+from service.app import snapshot
+from service.app.application import Application
+from service.compose import build_application
 from service.domain.values import LikeEvent, LikeValue, RatingEvent
 from tests.conftest import make_settings
 
@@ -32,18 +34,18 @@ def state(app: Application) -> tuple[object, ...]:
 
 def test_start_from_snapshot_plus_later_changes_equals_a_full_read(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, snapshot_min_products=1)
-    first = Application(settings)
+    first = build_application(settings)
     first.submit(events(200, "a"), timeout=10)
     first.close()  # writes the snapshot
     assert snapshot.path_for(settings.database).exists()
     # Changes the snapshot does not have: written with snapshots off.
-    later = Application(settings.with_overrides(snapshot=False))
+    later = build_application(settings.with_overrides(snapshot=False))
     later.submit(events(50, "b"), timeout=10)
     later.close()
 
-    from_snapshot = Application(settings.with_overrides(snapshot=False))
+    from_snapshot = build_application(settings.with_overrides(snapshot=False))
     snapshot.path_for(settings.database).rename(tmp_path / "kept.npz")
-    full = Application(settings.with_overrides(snapshot=False))
+    full = build_application(settings.with_overrides(snapshot=False))
     try:
         assert state(full) == state(from_snapshot)
     finally:
@@ -53,13 +55,13 @@ def test_start_from_snapshot_plus_later_changes_equals_a_full_read(tmp_path: Pat
 
 def test_snapshot_of_another_database_is_not_used(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, snapshot_min_products=1)
-    app = Application(settings)
+    app = build_application(settings)
     app.submit(events(30, "a"), timeout=10)
     app.close()
     other = settings.with_overrides(database=tmp_path / "other.db")
     snapshot.path_for(settings.database).rename(snapshot.path_for(other.database))
 
-    fresh = Application(other)
+    fresh = build_application(other)
     try:
         assert 0 == len(fresh.catalogue)
     finally:
@@ -68,13 +70,13 @@ def test_snapshot_of_another_database_is_not_used(tmp_path: Path) -> None:
 
 def test_damaged_snapshot_falls_back_to_a_full_read(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, snapshot_min_products=1)
-    app = Application(settings)
+    app = build_application(settings)
     app.submit(events(30, "a"), timeout=10)
     expected = state(app)
     app.close()
     snapshot.path_for(settings.database).write_bytes(b"not a snapshot")
 
-    again = Application(settings)
+    again = build_application(settings)
     try:
         assert expected == state(again)
     finally:

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.app.store import AppliedGroup, DatabaseURL, Store
+from service.domain.errors import StoreError
 from service.domain.values import (
     Erasure,
     Event,
@@ -21,7 +23,7 @@ from service.domain.values import (
     RatingEvent,
     WriteResults,
 )
-from service.storage.base import AppliedGroup, DatabaseURL, Store, StoreError, open_store
+from service.storage.factory import open_store
 from service.storage.sqlite.bulk import write_columns, write_rows
 from service.storage.sqlite.store import SQLiteStore
 from tests.conftest import both_backends

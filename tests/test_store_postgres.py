@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from service.app.store import DatabaseURL
+from service.domain.errors import StoreError
 from service.domain.values import LikeEvent, LikeValue, Outcome, RatingEvent
-from service.storage.base import DatabaseURL, StoreError
 from service.storage.postgres.store import PostgresStore
 
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from service.app.store import DatabaseURL, Store
 from service.cli.main import main
+from service.domain.errors import StoreError
 from service.domain.values import Erasure, LikeEvent, LikeValue, RatingEvent
-from service.storage.base import DatabaseURL, Store, StoreError, open_store
+from service.storage.factory import open_store
 from service.storage.transfer import TransferError, export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 

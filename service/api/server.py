@@ -33,6 +33,8 @@ from service.api.servicers import AdminServicer, FeedbackServicer, RankingServic
 from service.api.wire.batch_codec import EncodedBatch
 from service.app.application import Application
 from service.app.settings import Settings, metrics_host_port
+from service.compose import build_application
+from service.domain.errors import AddressInUse
 from service.ops import tracing
 from service.ops.metrics import Metrics
 
@@ -44,10 +46,6 @@ SERVICE_NAMES = [
     ranking_pb2.DESCRIPTOR.services_by_name["RankingService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
 ]
-
-
-class AddressInUse(RuntimeError):
-    """The listening address cannot be bound (another server has it, or it is not local)."""
 
 
 @dataclass
@@ -102,7 +100,7 @@ def create_server(
     credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file)
     auth = BearerAuthInterceptor(admin_token, api_token, settings.open_erasure)
     provider = tracer_provider or tracing.provider_for(settings.tracing)
-    app = app or Application(settings)
+    app = app or build_application(settings)
     health_servicer = HealthServicer(max_watchers=settings.max_health_watchers)
     metrics = Metrics(app, health_servicer.statuses) if settings.metrics_address else None
     observe = Observability(

@@ -47,7 +47,7 @@ def reserve_port(address: str) -> tuple[socket.socket, int]:
         reserved.bind((host, port))
     except OSError as exc:
         reserved.close()
-        from service.api.server import AddressInUse
+        from service.domain.errors import AddressInUse
 
         raise AddressInUse(f"cannot listen on {address}: {exc.strerror}") from None
     return reserved, int(reserved.getsockname()[1])
@@ -59,7 +59,7 @@ def prepare_database(settings: Settings) -> None:
     for the write lock. A database that cannot be written stops the start here, once,
     rather than in every worker again and again. Its WAL is judged here, before any
     worker opens it (service/storage/sqlite/integrity.py); each worker runs quick_check itself."""
-    from service.app.application import open_checked_store
+    from service.storage.factory import open_checked_store
 
     open_checked_store(settings.with_overrides(integrity_check=False))[0].close()
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import structlog
 
@@ -20,21 +21,17 @@ from service.app.min_seq import LatestSeq, MinSeqGate
 from service.app.priors import prior_source
 from service.app.ranker import Ranker
 from service.app.settings import Settings
+from service.app.store import SQLITE, AppliedGroup, SnapshotRecords, Store, StoreOpener
 from service.app.weights import WeightsRegistry, WeightsState
 from service.app.weights_admin import WeightsAdmin
 from service.app.writer import Writer
-from service.domain.errors import DeadlineExpired, FailedPrecondition, StorageUnavailable
-from service.domain.values import Erasure, ErasureResult, Event, Outcome, WriteResults
-from service.storage.base import (
-    SQLITE,
-    AppliedGroup,
-    StorageProbeFailed,
-    Store,
+from service.domain.errors import (
+    DeadlineExpired,
+    FailedPrecondition,
+    StorageUnavailable,
     StoreError,
-    open_store,
 )
-from service.storage.sqlite import integrity
-from service.storage.sqlite.store import SQLiteStore
+from service.domain.values import Erasure, ErasureResult, Event, Outcome, WriteResults
 
 log = structlog.get_logger("reviewrank.app")
 
@@ -98,7 +95,10 @@ class EventCounts:
 class Application:
     """Owns the store, the in-memory catalogue, the writer thread and the weights."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, open_store: StoreOpener) -> None:
+        """``open_store(meanwhile)`` opens the database, checked, calling ``meanwhile(store)``
+        while the check runs; it returns the store and why writes are refused ("" if they
+        are not). service.compose.build_application passes service.storage's."""
         self.settings = settings
         started = time.perf_counter()
         self.started_at = datetime.now(UTC)
@@ -106,8 +106,8 @@ class Application:
         self.event_counts = EventCounts()
         self.weights = WeightsRegistry()
         self.catalogue = Catalogue()
-        # The catalogue loads while the database is checked (open_checked_store).
-        self.store, self.damage = open_checked_store(settings, meanwhile=self._load_catalogue)
+        # The catalogue loads while the database is checked.
+        self.store, self.damage = open_store(self._load_catalogue)
         release_free_memory()  # what the load's temporary objects took (service/app/memory.py)
         self.ranker = Ranker(self.catalogue, self.weights)
         # The weights file, or the latest version applied (service/app/weights_admin.py).
@@ -214,8 +214,7 @@ class Application:
     def _snapshot_record_problem(self, path: Path) -> str:
         """Why the snapshot file is not the one this database recorded writing ("" if it
         is): an edited file with valid arrays would otherwise be served as it is."""
-        store = self.store
-        assert isinstance(store, SQLiteStore)  # snapshots are for SQLite (_snapshots)
+        store = cast(SnapshotRecords, self.store)  # snapshots are for SQLite (_snapshots)
         if not path.exists():
             raise FileNotFoundError(path)
         recorded = store.recorded_snapshot()
@@ -228,8 +227,7 @@ class Application:
     def save_snapshot(self) -> None:
         """Writes the catalogue snapshot (at a clean shutdown, when no write is pending)
         and records its digest in the database."""
-        store = self.store
-        assert isinstance(store, SQLiteStore)
+        store = cast(SnapshotRecords, self.store)
         path = snapshot.path_for(self.settings.database)
         columns = self.catalogue.columns()
         try:
@@ -375,52 +373,3 @@ class Application:
         """Catalogue snapshots are for the embedded database: a PostgreSQL replica's local
         file would go stale with every other replica's write."""
         return self.settings.snapshot and self.settings.storage.kind == SQLITE
-
-
-def open_checked_store(
-    settings: Settings, meanwhile: Callable[[Store], None] | None = None
-) -> tuple[Store, str]:
-    """Opens (creating or upgrading its schema) the database and proves that it can
-    commit a write: a server that cannot store feedback refuses to start, naming the
-    database and the cause. An embedded database is checked too (storage/sqlite/integrity.py):
-    one found damaged is served read-only, and the second value says why ("" if sound).
-    ``meanwhile(store)`` runs (reads only) while the check does."""
-    where = settings.storage
-    damage = ""
-    if where.path is not None:
-        damage = integrity.check_wal(where.path)
-    try:
-        store = open_store(
-            where, synchronous=settings.synchronous, busy_timeout_ms=settings.busy_timeout_ms
-        )
-    except StoreError as exc:
-        raise StorageUnavailable(f"cannot open the database {where.display}: {exc}") from exc
-    checking = None
-    if where.path is not None and settings.integrity_check and not damage:
-        checking = integrity.QuickCheck(where.path)
-    try:
-        if meanwhile is not None:
-            meanwhile(store)
-    except BaseException as exc:
-        if checking is not None:
-            checking.result()  # logged; the thread ends before the store closes
-        with contextlib.suppress(StoreError):
-            store.close()
-        if isinstance(exc, StoreError):  # e.g. the products table's own pages are damaged
-            raise StorageUnavailable(
-                f"cannot read the database {where.display}: {exc}; {integrity.ADVICE}"
-            ) from exc
-        raise
-    damage = damage or (checking.result() if checking is not None else "")
-    if damage:
-        assert isinstance(store, SQLiteStore)
-        store.writes_refused = damage
-        integrity.refuse_writes_log(store.location, damage)
-        return store, damage
-    try:
-        store.probe()
-    except StorageProbeFailed as exc:
-        with contextlib.suppress(StoreError):
-            store.close()
-        raise StorageUnavailable(f"the database {where.display} cannot be written: {exc}") from exc
-    return store, damage

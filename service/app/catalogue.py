@@ -20,8 +20,8 @@ from ranking.blend import Evidence
 from service.app.decayed import DecayedAggregates
 from service.app.id_index import EncodedIds, IdIndex
 from service.app.snapshot import CatalogueColumns
+from service.app.store import ProductTable, VoteTable
 from service.domain.values import ProductRow, VoteChange
-from service.storage.base import ProductTable, VoteTable
 
 IntArray = npt.NDArray[np.int64]
 NO_CATEGORY = -1

@@ -16,8 +16,8 @@ import numpy.typing as npt
 
 from ranking.blend import Evidence
 from ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
+from service.app.store import VoteTable
 from service.domain.values import VoteChange
-from service.storage.base import VoteTable
 
 FloatArray = npt.NDArray[np.float64]
 _US = 1_000_000.0

@@ -20,7 +20,8 @@ from collections.abc import Callable
 import structlog
 
 from service.app.catalogue import Catalogue
-from service.storage.base import Follower, StoreError
+from service.app.store import Follower
+from service.domain.errors import StoreError
 
 log = structlog.get_logger("reviewrank.feed")
 

@@ -25,8 +25,7 @@ from collections.abc import Callable
 import structlog
 
 from service.app.feed import ChangeFeed
-from service.domain.errors import OutOfRange, StorageUnavailable
-from service.storage.base import StoreError
+from service.domain.errors import OutOfRange, StorageUnavailable, StoreError
 
 log = structlog.get_logger("reviewrank.min_seq")
 

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from service.cli.dataset import DATA_DIR
-from service.storage.base import DatabaseURL
+from service.app.store import DatabaseURL
 
 ENV_PREFIX = "REVIEWRANK_"
+
+
+# The shipped data: the demo reviews, the default weights file and database.
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 @dataclass(frozen=True)

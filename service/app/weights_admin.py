@@ -35,6 +35,7 @@ from service.app.catalogue import Catalogue, decayed_from_votes
 from service.app.preview import SampleChange, compare
 from service.app.ranker import Ranker
 from service.app.settings import Settings
+from service.app.store import Store
 from service.app.weights import (
     ServerLimits,
     WeightsRegistry,
@@ -48,9 +49,9 @@ from service.domain.errors import (
     NotFound,
     ReviewrankError,
     StorageUnavailable,
+    StoreError,
     VersionConflict,
 )
-from service.storage.base import Store, StoreError
 
 log = structlog.get_logger("reviewrank.weights")
 

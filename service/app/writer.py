@@ -26,9 +26,16 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from service.domain.errors import DeadlineExpired, Overloaded, ShuttingDown, StorageUnavailable
+from service.app.store import AppliedGroup, JobResult, Store
+from service.domain.errors import (
+    DeadlineExpired,
+    Overloaded,
+    ShuttingDown,
+    StorageProbeFailed,
+    StorageUnavailable,
+    StoreError,
+)
 from service.domain.values import Erasure, ErasureResult, Event, WriteResults
-from service.storage.base import AppliedGroup, JobResult, StorageProbeFailed, Store, StoreError
 
 log = structlog.get_logger("reviewrank.writer")
 

@@ -16,25 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
+from reviewrank.v1 import admin_pb2, ranking_pb2
 
-from service.cli import main as cli
+from service.cli.common import admin_call, when
 from service.cli.tables import render
-
-
-def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
-    """Calls an AdminService method; returns the response, or the exit code on failure."""
-    return cli._call(args, admin_pb2_grpc.AdminServiceStub, method, request, admin=True)
-
-
-def _when(stamp: Any) -> str:
-    return str(stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
 def _print_weights(weights: Any) -> None:
     origin = f"rollback of version {weights.rollback_of}" if weights.rollback_of else weights.source
     print(
-        f"weights version {weights.version}: {origin}, applied {_when(weights.loaded_at)} "
+        f"weights version {weights.version}: {origin}, applied {when(weights.loaded_at)} "
         f"({weights.trigger})"
     )
     if weights.actor or weights.reason:
@@ -67,7 +58,7 @@ def _print_weights(weights: Any) -> None:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    response = _call(args, "GetWeights", admin_pb2.GetWeightsRequest())
+    response = admin_call(args, "GetWeights", admin_pb2.GetWeightsRequest())
     if isinstance(response, int):
         return response
     if args.toml:
@@ -98,7 +89,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
         actor=args.actor,
         reason=args.reason,
     )
-    response = _call(args, "ReloadWeights", request)
+    response = admin_call(args, "ReloadWeights", request)
     if isinstance(response, int):
         return response
     print(f"version {response.weights.version} in force (replaced {response.previous_version})")
@@ -113,7 +104,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         actor=args.actor,
         reason=args.reason,
     )
-    response = _call(args, "RollbackWeights", request)
+    response = admin_call(args, "RollbackWeights", request)
     if isinstance(response, int):
         return response
     print(
@@ -128,13 +119,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     request = admin_pb2.ListWeightHistoryRequest(
         page_size=args.limit, page_token=args.page_token, include_content=args.content
     )
-    response = _call(args, "ListWeightHistory", request)
+    response = admin_call(args, "ListWeightHistory", request)
     if isinstance(response, int):
         return response
     rows = [
         (
             ("* " if v.version == response.current_version else "  ") + str(v.version),
-            _when(v.applied_at),
+            when(v.applied_at),
             v.trigger,
             f"rollback of {v.rollback_of}" if v.rollback_of else v.source,
             v.actor,
@@ -180,7 +171,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         categories=categories,
         top_k=args.top_k,
     )
-    response = _call(args, "PreviewWeights", request)
+    response = admin_call(args, "PreviewWeights", request)
     if isinstance(response, int):
         return response
     print(

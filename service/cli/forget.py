@@ -14,7 +14,7 @@ from typing import Any
 
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
 
-from service.cli.main import _call
+from service.cli.common import call
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         )
         return 2
     request = feedback_pb2.ForgetUserRequest(user_id=args.user_id)
-    response = _call(args, feedback_pb2_grpc.FeedbackServiceStub, "ForgetUser", request, True)
+    response = call(args, feedback_pb2_grpc.FeedbackServiceStub, "ForgetUser", request, True)
     if isinstance(response, int):
         return response
     if not response.events_erased:

@@ -6,35 +6,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from service import __version__
-from service.app.settings import Settings, from_env
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return from_env(
-        address=getattr(args, "address", None),
-        database=getattr(args, "database", None),
-        database_url=getattr(args, "database_url", None),
-        weights=getattr(args, "weights", None),
-        log_format=getattr(args, "log_format", None),
-        log_level=getattr(args, "log_level", None),
-        synchronous=getattr(args, "synchronous", None),
-        workers=getattr(args, "workers", None),
-        metrics_address=getattr(args, "metrics_address", None),
-        log_sample_rate=getattr(args, "log_sample_rate", None),
-        tracing=getattr(args, "tracing", None),
-        open_erasure=getattr(args, "open_erasure", None),
-    )
+from service.cli.common import (
+    add_client_options,
+    call,
+    count,
+    settings_from,
+)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from service.api.server import AddressInUse, serve
-    from service.domain.errors import StorageUnavailable
+    from service.api.server import serve
+    from service.domain.errors import AddressInUse, StorageUnavailable
     from service.ops.logs import capture_stderr, configure, print_fatal, renders_json
 
-    settings = _settings(args)
+    settings = settings_from(args)
     configure(
         settings.log_format, settings.log_level, settings.worker_id, settings.tracing != "off"
     )
@@ -59,7 +46,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from service.domain.values import Outcome
     from service.ops.logs import configure
 
-    settings = _settings(args)
+    settings = settings_from(args)
     configure(settings.log_format, "warning")
     reviews = list(read_reviews(args.data))
     progress = None if args.quiet else Progress(len(reviews))
@@ -81,9 +68,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = run_import(reviews, submit_remote, args.batch_size, progress)
         channel.close()
     else:
-        from service.app.application import Application
+        from service.compose import build_application
 
-        app = Application(settings)
+        app = build_application(settings)
         try:
             if args.if_empty and app.catalogue.seq > 0:
                 print(
@@ -107,64 +94,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def client_token(args: argparse.Namespace, settings: Settings, admin: bool = False) -> str:
-    """The bearer token a client command sends ("" for none): --token, else the configured
-    admin token (admin commands, erasure) or API token (the others); an admin command with
-    neither falls back to the token file `make serve` creates, if there is one."""
-    from service.api.auth import read_token
-    from service.cli.token_file import DEFAULT_ADMIN_TOKEN_FILE
-
-    token: str | None = getattr(args, "token", None)
-    if token:
-        return token
-    name = "admin_token" if admin else "api_token"
-    token = read_token(getattr(settings, name), getattr(settings, name + "_file"), name)
-    if not token and admin and DEFAULT_ADMIN_TOKEN_FILE.is_file():
-        token = read_token("", DEFAULT_ADMIN_TOKEN_FILE, name)
-    return token
-
-
-def _channel(args: argparse.Namespace, admin: bool = False):  # type: ignore[no-untyped-def]
-    """A channel to --server (TLS with --ca-file or --tls), sending the bearer token
-    (client_token)."""
-    from service.api.auth import client_channel
-
-    settings = _settings(args)
-    return client_channel(
-        args.server or settings.address,
-        token=client_token(args, settings, admin),
-        ca_file=getattr(args, "ca_file", None),
-        tls=getattr(args, "tls", False),
-    )
-
-
-def _call(
-    args: argparse.Namespace, stub_type: Any, method: str, request: Any, admin: bool = False
-) -> Any:
-    """Calls one method over a channel to --server (_channel); returns the response, or
-    the exit code (an int: no response message is one) after printing the status."""
-    with _channel(args, admin=admin) as channel:
-        try:
-            return getattr(stub_type(channel), method)(request, timeout=args.timeout)
-        except Exception as exc:
-            return _fail(exc)
-
-
-def _fail(exc: Exception) -> int:
-    import grpc
-
-    if isinstance(exc, grpc.RpcError):
-        print(f"reviewrank: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
-    raise exc
-
-
 def cmd_stats(args: argparse.Namespace) -> int:
     from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
     from service.cli.tables import render
 
-    response = _call(
+    response = call(
         args,
         ranking_pb2_grpc.RankingServiceStub,
         "GetProductStats",
@@ -267,7 +202,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         user_id=args.user,
     )
     # An explanation needs the admin token, found as the admin commands find it.
-    response = _call(args, ranking_pb2_grpc.RankingServiceStub, "Rank", request, args.explain)
+    response = call(args, ranking_pb2_grpc.RankingServiceStub, "Rank", request, args.explain)
     if isinstance(response, int):
         return response
     _print_ranking(response, args.explain)
@@ -286,7 +221,7 @@ def cmd_top(args: argparse.Namespace) -> int:
         user_id=args.user,
     )
     # An explanation needs the admin token, found as the admin commands find it.
-    response = _call(args, ranking_pb2_grpc.RankingServiceStub, "Top", request, args.explain)
+    response = call(args, ranking_pb2_grpc.RankingServiceStub, "Top", request, args.explain)
     if isinstance(response, int):
         return response
     _print_ranking(response, args.explain)
@@ -299,29 +234,12 @@ def cmd_health(args: argparse.Namespace) -> int:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     request = health_pb2.HealthCheckRequest(service=args.service)
-    response = _call(args, health_pb2_grpc.HealthStub, "Check", request)
+    response = call(args, health_pb2_grpc.HealthStub, "Check", request)
     if isinstance(response, int):
         return response
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     print(status)
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
-
-
-def _client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--server", help="HOST:PORT of the server (default: the configured address)"
-    )
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
-    parser.add_argument(
-        "--token",
-        help="bearer token to send (default: REVIEWRANK_API_TOKEN[_FILE], or for admin "
-        "commands and forget REVIEWRANK_ADMIN_TOKEN[_FILE], else data/admin-token if it "
-        "exists; prefer those: flags show in `ps`)",
-    )
-    parser.add_argument("--tls", action="store_true", help="TLS, trusting the system's roots")
-    parser.add_argument(
-        "--ca-file", type=Path, help="TLS, trusting this PEM certificate (e.g. self-signed)"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -387,55 +305,44 @@ def build_parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="print products' review statistics")
     stats.add_argument("product_ids", nargs="+")
     stats.add_argument("--profile", default="")
-    _client_options(stats)
+    add_client_options(stats)
     stats.set_defaults(handler=cmd_stats)
 
     rank = commands.add_parser("rank", help="rank candidate products")
     rank.add_argument(
         "candidates", nargs="+", help="ID or ID=RELEVANCE (default relevance: the order given)"
     )
-    rank.add_argument("--limit", type=_count, default=0, help="at most this many results (0: all)")
+    rank.add_argument("--limit", type=count, default=0, help="at most this many results (0: all)")
     rank.add_argument("--profile", default="")
     rank.add_argument("--explain", action="store_true")
     rank.add_argument("--user", default="", help="user id (picks the traffic split's profile)")
-    _client_options(rank)
+    add_client_options(rank)
     rank.set_defaults(handler=cmd_rank)
 
     top = commands.add_parser("top", help="the best products overall or of a category")
     top.add_argument("--category", default="")
-    top.add_argument("--limit", type=_count, default=10, help="results per page")
+    top.add_argument("--limit", type=count, default=10, help="results per page")
     top.add_argument("--page-token", default="")
     top.add_argument("--profile", default="")
     top.add_argument("--explain", action="store_true")
     top.add_argument("--user", default="", help="user id (picks the traffic split's profile)")
-    _client_options(top)
+    add_client_options(top)
     top.set_defaults(handler=cmd_top)
 
     check = commands.add_parser("health", help="exit 0 if the server is SERVING")
     check.add_argument("--service", default="", help="service name (default: the whole server)")
-    _client_options(check)
+    add_client_options(check)
     check.set_defaults(handler=cmd_health)
 
     from service.cli import admin, bench, evaluate, forget, status, transfer
 
-    status.register(commands, _client_options)
+    status.register(commands, add_client_options)
     evaluate.register(commands)
     bench.register(commands)
-    admin.register(commands, _client_options)
-    forget.register(commands, _client_options)
+    admin.register(commands, add_client_options)
+    forget.register(commands, add_client_options)
     transfer.register(commands)
     return parser
-
-
-def _count(text: str) -> int:
-    """A whole number a uint32 field can carry, for argparse (which names the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1} (got {value})")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,8 +12,7 @@ from typing import Any
 
 from reviewrank.v1 import admin_pb2
 
-from service.cli.admin import _call, _when
-from service.cli.main import _settings
+from service.cli.common import admin_call, settings_from, when
 from service.cli.tables import render
 
 
@@ -44,7 +43,7 @@ def summary(status: Any, target: str) -> str:
     )
     lines = [
         f"reviewrank {status.version} at {target}",
-        f"up          {_duration(status.uptime_seconds)} (since {_when(status.started_at)})",
+        f"up          {_duration(status.uptime_seconds)} (since {when(status.started_at)})",
         f"health      {health}",
         "storage     "
         + ("ok: writes commit" if status.storage_ok else "FAILING: writes answer UNAVAILABLE"),
@@ -65,10 +64,10 @@ def summary(status: Any, target: str) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    response = _call(args, "GetStatus", admin_pb2.GetStatusRequest())
+    response = admin_call(args, "GetStatus", admin_pb2.GetStatusRequest())
     if isinstance(response, int):
         return response
-    print(summary(response, args.server or _settings(args).address))
+    print(summary(response, args.server or settings_from(args).address))
     return 0
 
 

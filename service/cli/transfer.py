@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.cli.main import _settings
-from service.storage.base import SQLITE, DatabaseURL, Store, StoreError, open_store
+from service.app.store import SQLITE, DatabaseURL, Store
+from service.cli.common import settings_from
+from service.domain.errors import StoreError
+from service.storage.factory import open_store
 from service.storage.transfer import TransferError, TransferResult, export_to, import_from, is_empty
 
 
@@ -30,7 +32,7 @@ def database_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _open(where: DatabaseURL, args: argparse.Namespace, *, migrate: bool = True) -> Store:
-    settings = _settings(args)
+    settings = settings_from(args)
     try:
         return open_store(
             where,
@@ -48,7 +50,7 @@ def _counts(result: TransferResult) -> str:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    where = _settings(args).storage
+    where = settings_from(args).storage
     try:
         store = _open(where, args, migrate=False)
         try:
@@ -68,7 +70,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    where = _settings(args).storage
+    where = settings_from(args).storage
     try:
         if where.kind == SQLITE and where.path is not None and not where.path.exists():
             raise TransferError(f"no database at {where.display}")
@@ -94,7 +96,7 @@ def cmd_import_export(args: argparse.Namespace) -> int:
     if getattr(args, "server", None):
         print("reviewrank: --from-export imports into a database, not --server", file=sys.stderr)
         return 2
-    where = _settings(args).storage
+    where = settings_from(args).storage
     source = args.from_export
     try:
         store = _open(where, args)

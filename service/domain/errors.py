@@ -61,3 +61,20 @@ class FailedPrecondition(ReviewrankError):
 
 class OutOfRange(ReviewrankError):
     """A value past what exists (a min_seq beyond every committed write)."""
+
+
+class StoreError(Exception):
+    """A database operation failed. ``fault``: the storage itself is failing (disk full,
+    read-only, I/O, a lock held too long, the connection lost), not one write."""
+
+    def __init__(self, message: str, *, fault: bool) -> None:
+        super().__init__(message)
+        self.fault = fault
+
+
+class StorageProbeFailed(Exception):
+    """The database cannot take a write now (see the message)."""
+
+
+class AddressInUse(RuntimeError):
+    """The listening address cannot be bound (another server has it, or it is not local)."""

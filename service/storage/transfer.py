@@ -36,7 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from service.storage.base import EXPORT_TABLES, POSTGRESQL, SQLITE, Store
+from service.app.store import POSTGRESQL, SQLITE, Store
+from service.storage.common import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
 VERSION = 1

@@ -38,9 +38,9 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-from service.cli.dataset import DATA_DIR
+from service.app.settings import DATA_DIR
 from service.tools.abuse import SCENARIOS, AbuseReport, Attack, Scenario, rank_payload
-from service.tools.benchsuite import CLIENT_CPUS, SERVER_CPUS, _fresh_copy
+from service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
@@ -272,7 +272,7 @@ def normal_rank(
 
 
 def _fresh(source: Path, workdir: Path, name: str) -> Path:
-    return _fresh_copy(source, workdir / f"abuse-{name}.db")
+    return fresh_copy(source, workdir / f"abuse-{name}.db")
 
 
 @dataclass(frozen=True)

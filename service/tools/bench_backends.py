@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service.storage.base import DatabaseURL, open_store
+from service.app.store import DatabaseURL
+from service.storage.factory import open_store
 from service.storage.transfer import export_to, import_from
 from service.tools.benchsuite import (
     RESULTS,

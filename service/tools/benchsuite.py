@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,22 +32,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from service.cli.dataset import DATA_DIR
+from service.app.settings import DATA_DIR
 from service.cli.loadgen import LoadReport, LoadSpec, run_load
+from service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 _TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpus() -> tuple[set[int] | None, tuple[int, ...] | None]:
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2:
-        return None, None
-    return {available[0]}, tuple(available[1:])
-
-
-SERVER_CPUS, CLIENT_CPUS = _cpus()
 
 
 LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
@@ -371,7 +361,7 @@ def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
     pristine = workdir / "real.db"
     if not pristine.exists():
         cli.main(["import", "--database", str(pristine), "--quiet"])
-    databases = {"real": _fresh_copy(pristine, workdir / "real-run.db")}
+    databases = {"real": fresh_copy(pristine, workdir / "real-run.db")}
     for size in sizes:
         name = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
         path = workdir / f"synthetic-{name}.db"
@@ -379,25 +369,8 @@ def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
             print(f"writing a synthetic catalogue of {size:,} products", flush=True)
             write_catalogue(path, size)
         # Copied too: a scenario writes into it while Top is measured.
-        databases[name] = _fresh_copy(path, workdir / f"synthetic-{name}-run.db")
+        databases[name] = fresh_copy(path, workdir / f"synthetic-{name}-run.db")
     return databases
-
-
-def _fresh_copy(source: Path, copy: Path) -> Path:
-    """``copy`` made afresh from ``source``, with its catalogue snapshot if it has one,
-    and on disk before it returns: written back later, the copies of a million products
-    (140 MB) slowed the first scenarios by a third."""
-    for stale in copy.parent.glob(copy.name + "*"):
-        stale.unlink()
-    pairs = [(source, copy)]
-    snapshot = source.with_name(source.name + ".catalogue.npz")
-    if snapshot.exists():
-        pairs.append((snapshot, copy.with_name(copy.name + ".catalogue.npz")))
-    for origin, target in pairs:
-        shutil.copyfile(origin, target)
-        with target.open("rb+") as written:
-            os.fsync(written.fileno())
-    return copy
 
 
 def run(args: argparse.Namespace) -> int:

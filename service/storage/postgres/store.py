@@ -33,6 +33,15 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from service.app.store import (
+    PRODUCT_NUMBERS,
+    AppliedGroup,
+    DatabaseURL,
+    ProductTable,
+    VoteTable,
+    WeightsRow,
+)
+from service.domain.errors import StorageProbeFailed, StoreError
 from service.domain.values import (
     Erasure,
     ErasureResult,
@@ -49,19 +58,11 @@ from service.domain.voting import (
     plan_events,
     rating_keys,
 )
-from service.storage.base import (
+from service.storage.common import (
     EXPORT_TABLES,
     LOAD_VOTES,
     PRODUCT_COLUMNS,
-    PRODUCT_NUMBERS,
     RECOUNT_MISMATCHES,
-    AppliedGroup,
-    DatabaseURL,
-    ProductTable,
-    StorageProbeFailed,
-    StoreError,
-    VoteTable,
-    WeightsRow,
     apply_jobs,
     event_hash,
     product_row,

@@ -29,6 +29,8 @@ import numpy.typing as npt
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from service.app.store import AppliedGroup, ProductTable, VoteTable, WeightsRow
+from service.domain.errors import StorageProbeFailed, StoreError
 from service.domain.values import (
     Erasure,
     ErasureResult,
@@ -53,17 +55,11 @@ from service.domain.voting import (
     plan_one_by_one,
     rating_keys,
 )
-from service.storage.base import (
+from service.storage.common import (
     EXPORT_TABLES,
     LOAD_VOTES,
     PRODUCT_COLUMNS,
     RECOUNT_MISMATCHES,
-    AppliedGroup,
-    ProductTable,
-    StorageProbeFailed,
-    StoreError,
-    VoteTable,
-    WeightsRow,
     apply_jobs,
     event_hash,
     product_row,

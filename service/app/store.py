@@ -1,22 +1,17 @@
-"""The storage interface: what the application needs of a database, and how one is chosen.
+"""The storage interface the application owns: what it needs of a database, and the
+values a store hands back. service.storage implements it (SQLite, PostgreSQL; chosen by
+service.storage.factory.open_store).
 
-Two implementations keep the same schema and the same semantics (event-id
-de-duplication, one vote per user per product with newer-wins, aggregates
-updated in the same transaction, a sequence number on every recorded event,
-acknowledged only after commit):
-
-- :class:`service.storage.sqlite.store.SQLiteStore`, the embedded default (``sqlite:///path``);
-- :class:`service.storage.postgres.store.PostgresStore` (``postgresql://…``), for several
-  replicas sharing one database.
-
-A store raises :class:`StoreError` for anything that goes wrong in the database,
-with ``fault`` telling whether the storage itself failed (disk, connection, lock)
-or one write did; nothing above this layer sees a driver's exception.
+Both implementations keep the same schema and the same semantics (event-id
+de-duplication, one vote per user per product with newer-wins, aggregates updated in
+the same transaction, a sequence number on every recorded event, acknowledged only
+after commit). A store raises service.domain.errors.StoreError for anything that goes
+wrong in the database, with ``fault`` telling whether the storage itself failed (disk,
+connection, lock) or one write did; nothing above it sees a driver's exception.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,129 +25,24 @@ from service.domain.values import (
     Erasure,
     ErasureResult,
     Event,
-    EventBatch,
     ProductRow,
     VoteChange,
     WriteResults,
 )
 
 SQLITE = "sqlite"
+
+
 POSTGRESQL = "postgresql"
+
+
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
-# The columns of a product row, in the order ProductRow and the export use.
-PRODUCT_COLUMNS = (
-    "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
-)
+
 # The numeric columns of a product row, in that order (ProductTable.from_numbers).
 PRODUCT_NUMBERS = (
     "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
 )  # fmt: skip
-# Tables an export carries, with their columns, in an order that restores cleanly.
-EXPORT_TABLES: dict[str, tuple[str, ...]] = {
-    "products": tuple(c.strip() for c in PRODUCT_COLUMNS.split(",")),
-    "ratings": ("product_id", "user_id", "stars", "occurred_at_us", "event_id"),
-    "likes": ("product_id", "user_id", "value", "occurred_at_us", "event_id"),
-    "events": (
-        "event_id",
-        "seq",
-        "kind",
-        "product_id",
-        "user_id",
-        "value",
-        "occurred_at_us",
-        "outcome",
-        "recorded_at_us",
-    ),
-    "erased_events": ("event_hash", "erased_at_us"),
-    "weights_history": (
-        "version",
-        "applied_at_us",
-        "source_kind",
-        "source",
-        "trigger",
-        "actor",
-        "reason",
-        "rollback_of",
-        "content_sha256",
-        "content",
-    ),
-}
-
-
-# Products whose stored aggregates differ from a recount of the votes, and votes of
-# unknown products (none, ever). Plain SQL that SQLite and PostgreSQL both run.
-RECOUNT_MISMATCHES = """
-WITH r AS (
-    SELECT product_id, count(*) AS n, sum(stars) AS s,
-           sum(CASE WHEN stars = 1 THEN 1 ELSE 0 END) AS s1,
-           sum(CASE WHEN stars = 2 THEN 1 ELSE 0 END) AS s2,
-           sum(CASE WHEN stars = 3 THEN 1 ELSE 0 END) AS s3,
-           sum(CASE WHEN stars = 4 THEN 1 ELSE 0 END) AS s4,
-           sum(CASE WHEN stars = 5 THEN 1 ELSE 0 END) AS s5
-    FROM ratings GROUP BY product_id),
-l AS (
-    SELECT product_id, sum(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS likes,
-           sum(CASE WHEN value = -1 THEN 1 ELSE 0 END) AS dislikes
-    FROM likes GROUP BY product_id)
-SELECT p.product_id FROM products p
-LEFT JOIN r ON r.product_id = p.product_id
-LEFT JOIN l ON l.product_id = p.product_id
-WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
-   OR p.s1 != coalesce(r.s1, 0) OR p.s2 != coalesce(r.s2, 0)
-   OR p.s3 != coalesce(r.s3, 0) OR p.s4 != coalesce(r.s4, 0)
-   OR p.s5 != coalesce(r.s5, 0)
-   OR p.likes != coalesce(l.likes, 0) OR p.dislikes != coalesce(l.dislikes, 0)
-UNION
-SELECT product_id FROM ratings WHERE product_id NOT IN (SELECT product_id FROM products)
-UNION
-SELECT product_id FROM likes WHERE product_id NOT IN (SELECT product_id FROM products)
-"""
-
-
-# Every vote in force with its product's idx (cleared likes excluded): the rows of a
-# VoteTable. {where} and {also} narrow it to some products.
-LOAD_VOTES = """
-SELECT p.idx, 1, r.stars, r.occurred_at_us
-FROM ratings r JOIN products p ON p.product_id = r.product_id {where}
-UNION ALL
-SELECT p.idx, 0, l.value, l.occurred_at_us
-FROM likes l JOIN products p ON p.product_id = l.product_id
-WHERE l.value <> 0 {also}
-"""
-
-
-class StoreError(Exception):
-    """A database operation failed. ``fault``: the storage itself is failing (disk full,
-    read-only, I/O, a lock held too long, the connection lost), not one write."""
-
-    def __init__(self, message: str, *, fault: bool) -> None:
-        super().__init__(message)
-        self.fault = fault
-
-
-class StorageProbeFailed(Exception):
-    """The database cannot take a write now (see the message)."""
-
-
-def event_hash(event_id: str) -> bytes:
-    """What the event log keeps of an erased event: a one-way hash of its id."""
-    return hashlib.sha256(event_id.encode("utf-8")).digest()
-
-
-def product_row(values: Sequence[Any]) -> ProductRow:
-    """A ProductRow from the columns of PRODUCT_COLUMNS."""
-    return ProductRow(
-        idx=values[0],
-        product_id=values[1],
-        category=values[2],
-        rating_count=values[3],
-        star_sum=values[4],
-        histogram=(values[5], values[6], values[7], values[8], values[9]),
-        likes=values[10],
-        dislikes=values[11],
-        seq=values[12],
-    )
 
 
 @dataclass(frozen=True)
@@ -222,6 +112,8 @@ class VoteTable:
 
 
 JobResult = WriteResults | ErasureResult
+
+
 # One weights_history row, in the column order of EXPORT_TABLES["weights_history"].
 WeightsRow = tuple[int, int, str, str, str, str, str, int | None, str, str]
 
@@ -235,41 +127,6 @@ class AppliedGroup:
     seq: int  # the last sequence number after the commit
     votes: Sequence[VoteChange] = field(default_factory=list)  # every vote replaced, in order
     seq_before: int = 0  # the last sequence number before this transaction
-
-
-def apply_jobs(
-    jobs: Sequence[Sequence[Event] | Erasure],
-    seq: int,
-    apply_events: Callable[[EventBatch, int], tuple[WriteResults, int]],
-    erase: Callable[[str, int], ErasureResult],
-) -> tuple[list[JobResult], int]:
-    """Runs a group's jobs in order inside a store's transaction: consecutive event jobs in
-    one bulk ``apply_events(events, seq)``, each erasure by ``erase(user_id, next seq)``.
-    Returns one result per job and the last sequence number taken."""
-    results: list[JobResult] = []
-    pending: list[Sequence[Event]] = []  # consecutive event jobs, applied together
-
-    def flush() -> None:
-        nonlocal seq
-        if not pending:
-            return
-        flat_results, seq = apply_events(EventBatch.concat(pending), seq)
-        position = 0
-        for job in pending:
-            results.append(flat_results[position : position + len(job)])
-            position += len(job)
-        pending.clear()
-
-    for job in jobs:
-        if isinstance(job, Erasure):
-            flush()
-            erased = erase(job.user_id, seq + 1)
-            seq = max(seq, erased.seq)
-            results.append(erased)
-        else:
-            pending.append(job)
-    flush()
-    return results, seq
 
 
 class Store(Protocol):
@@ -358,24 +215,14 @@ class DatabaseURL:
         return parts._replace(netloc=netloc).geturl()
 
 
-def open_store(
-    database: DatabaseURL,
-    *,
-    synchronous: str = "FULL",
-    busy_timeout_ms: int = 5000,
-    migrate: bool = True,
-) -> Store:
-    """Opens (and, with ``migrate``, creates or upgrades) the database the URL names."""
-    if database.kind == SQLITE:
-        from service.storage.sqlite.store import SQLiteStore
+class SnapshotRecords(Protocol):
+    """An embedded store's record of the catalogue snapshot written at a clean shutdown
+    (service/app/snapshot.py): its sequence number and digest."""
 
-        assert database.path is not None
-        return SQLiteStore(
-            database.path,
-            synchronous=synchronous,
-            busy_timeout_ms=busy_timeout_ms,
-            migrate=migrate,
-        )
-    from service.storage.postgres.store import PostgresStore
+    def record_snapshot(self, seq: int, digest: int) -> None: ...
+    def recorded_snapshot(self) -> tuple[int, int] | None: ...
 
-    return PostgresStore(database.url, busy_timeout_ms=busy_timeout_ms, migrate=migrate)
+
+# Opens the database, checked, running ``meanwhile(store)`` (reads only) while the check
+# does; returns the store and why writes are refused ("" if they are not).
+StoreOpener = Callable[[Callable[[Store], None] | None], tuple[Store, str]]

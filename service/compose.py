@@ -1,0 +1,18 @@
+"""The composition root: the application built from settings, with its store.
+
+The one place that knows both the application and the storage adapters; the server,
+the workers and the command line build the application here.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from service.app.application import Application
+from service.app.settings import Settings
+from service.storage.factory import open_checked_store
+
+
+def build_application(settings: Settings) -> Application:
+    """The application on the database ``settings`` name, checked and loaded."""
+    return Application(settings, partial(open_checked_store, settings))

@@ -1,0 +1,152 @@
+"""What the SQLite and PostgreSQL stores share: the column lists, the export's tables,
+plain SQL both run, and the order in which a group's jobs are applied."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from service.app.store import JobResult
+from service.domain.values import (
+    Erasure,
+    ErasureResult,
+    Event,
+    EventBatch,
+    ProductRow,
+    WriteResults,
+)
+
+# The columns of a product row, in the order ProductRow and the export use.
+PRODUCT_COLUMNS = (
+    "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
+)
+
+
+# Tables an export carries, with their columns, in an order that restores cleanly.
+EXPORT_TABLES: dict[str, tuple[str, ...]] = {
+    "products": tuple(c.strip() for c in PRODUCT_COLUMNS.split(",")),
+    "ratings": ("product_id", "user_id", "stars", "occurred_at_us", "event_id"),
+    "likes": ("product_id", "user_id", "value", "occurred_at_us", "event_id"),
+    "events": (
+        "event_id",
+        "seq",
+        "kind",
+        "product_id",
+        "user_id",
+        "value",
+        "occurred_at_us",
+        "outcome",
+        "recorded_at_us",
+    ),
+    "erased_events": ("event_hash", "erased_at_us"),
+    "weights_history": (
+        "version",
+        "applied_at_us",
+        "source_kind",
+        "source",
+        "trigger",
+        "actor",
+        "reason",
+        "rollback_of",
+        "content_sha256",
+        "content",
+    ),
+}
+
+
+# Products whose stored aggregates differ from a recount of the votes, and votes of
+# unknown products (none, ever). Plain SQL that SQLite and PostgreSQL both run.
+RECOUNT_MISMATCHES = """
+WITH r AS (
+    SELECT product_id, count(*) AS n, sum(stars) AS s,
+           sum(CASE WHEN stars = 1 THEN 1 ELSE 0 END) AS s1,
+           sum(CASE WHEN stars = 2 THEN 1 ELSE 0 END) AS s2,
+           sum(CASE WHEN stars = 3 THEN 1 ELSE 0 END) AS s3,
+           sum(CASE WHEN stars = 4 THEN 1 ELSE 0 END) AS s4,
+           sum(CASE WHEN stars = 5 THEN 1 ELSE 0 END) AS s5
+    FROM ratings GROUP BY product_id),
+l AS (
+    SELECT product_id, sum(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS likes,
+           sum(CASE WHEN value = -1 THEN 1 ELSE 0 END) AS dislikes
+    FROM likes GROUP BY product_id)
+SELECT p.product_id FROM products p
+LEFT JOIN r ON r.product_id = p.product_id
+LEFT JOIN l ON l.product_id = p.product_id
+WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
+   OR p.s1 != coalesce(r.s1, 0) OR p.s2 != coalesce(r.s2, 0)
+   OR p.s3 != coalesce(r.s3, 0) OR p.s4 != coalesce(r.s4, 0)
+   OR p.s5 != coalesce(r.s5, 0)
+   OR p.likes != coalesce(l.likes, 0) OR p.dislikes != coalesce(l.dislikes, 0)
+UNION
+SELECT product_id FROM ratings WHERE product_id NOT IN (SELECT product_id FROM products)
+UNION
+SELECT product_id FROM likes WHERE product_id NOT IN (SELECT product_id FROM products)
+"""
+
+
+# Every vote in force with its product's idx (cleared likes excluded): the rows of a
+# VoteTable. {where} and {also} narrow it to some products.
+LOAD_VOTES = """
+SELECT p.idx, 1, r.stars, r.occurred_at_us
+FROM ratings r JOIN products p ON p.product_id = r.product_id {where}
+UNION ALL
+SELECT p.idx, 0, l.value, l.occurred_at_us
+FROM likes l JOIN products p ON p.product_id = l.product_id
+WHERE l.value <> 0 {also}
+"""
+
+
+def event_hash(event_id: str) -> bytes:
+    """What the event log keeps of an erased event: a one-way hash of its id."""
+    return hashlib.sha256(event_id.encode("utf-8")).digest()
+
+
+def product_row(values: Sequence[Any]) -> ProductRow:
+    """A ProductRow from the columns of PRODUCT_COLUMNS."""
+    return ProductRow(
+        idx=values[0],
+        product_id=values[1],
+        category=values[2],
+        rating_count=values[3],
+        star_sum=values[4],
+        histogram=(values[5], values[6], values[7], values[8], values[9]),
+        likes=values[10],
+        dislikes=values[11],
+        seq=values[12],
+    )
+
+
+def apply_jobs(
+    jobs: Sequence[Sequence[Event] | Erasure],
+    seq: int,
+    apply_events: Callable[[EventBatch, int], tuple[WriteResults, int]],
+    erase: Callable[[str, int], ErasureResult],
+) -> tuple[list[JobResult], int]:
+    """Runs a group's jobs in order inside a store's transaction: consecutive event jobs in
+    one bulk ``apply_events(events, seq)``, each erasure by ``erase(user_id, next seq)``.
+    Returns one result per job and the last sequence number taken."""
+    results: list[JobResult] = []
+    pending: list[Sequence[Event]] = []  # consecutive event jobs, applied together
+
+    def flush() -> None:
+        nonlocal seq
+        if not pending:
+            return
+        flat_results, seq = apply_events(EventBatch.concat(pending), seq)
+        position = 0
+        for job in pending:
+            results.append(flat_results[position : position + len(job)])
+            position += len(job)
+        pending.clear()
+
+    for job in jobs:
+        if isinstance(job, Erasure):
+            flush()
+            erased = erase(job.user_id, seq + 1)
+            seq = max(seq, erased.seq)
+            results.append(erased)
+        else:
+            pending.append(job)
+    flush()
+    return results, seq
