@@ -13,15 +13,9 @@ import grpc
 from reviewrank.v1 import bench_pb2, ranking_pb2
 
 from service.cli.loadgen import LoadReport
-from service.tools.benchsuite import (
-    Alongside,
-    Row,
-    Suite,
-    _free_port,
-    choose_ceiling,
-    rating_templates,
-    serving,
-)
+from service.tools.bench_servers import free_port, serving
+from service.tools.benchsuite import Alongside, Row, Suite, choose_ceiling
+from service.tools.templates import rating_templates
 
 
 def _row(scenario: str, rps: float) -> Row:
@@ -44,7 +38,7 @@ def test_the_ceiling_is_the_faster_server_mode_not_the_echo_without_interceptors
 
 
 def test_the_bare_aio_echo_server_echoes_the_candidates() -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "service.api.echo", f"127.0.0.1:{port}"])
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -21,7 +21,7 @@ from service.cli import loadgen
 from service.cli import main as cli
 from service.cli.loadgen import LoadSpec, run_load
 from service.tools import ghz_configs
-from service.tools.benchsuite import ESTABLISHED
+from service.tools.bench_servers import ESTABLISHED
 from tests.conftest import Client
 
 REFLECTION_CONFIGS = sorted((ghz_configs.GHZ_DIR / "reflection").glob("*.json"))

@@ -23,15 +23,13 @@ from typing import Any
 from service.app.store import DatabaseURL
 from service.storage.factory import open_store
 from service.storage.transfer import export_to, import_from
-from service.tools.benchsuite import (
-    RESULTS,
-    Suite,
+from service.tools.bench_servers import serving
+from service.tools.benchsuite import RESULTS, Suite, prepare
+from service.tools.templates import (
     batch_templates,
-    prepare,
     product_ids,
     rank_templates,
     rating_templates,
-    serving,
 )
 
 

@@ -21,172 +21,28 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from service.app.settings import DATA_DIR
 from service.cli.loadgen import LoadReport, LoadSpec, run_load
+from service.tools.bench_servers import AioEcho, Server, serving
 from service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
+from service.tools.templates import (
+    batch_templates,
+    categories,
+    like_templates,
+    product_ids,
+    rank_templates,
+    rating_templates,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-LISTENING, ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
-
-
-def sockets_on(port: int, state: str) -> int:
-    """This machine's TCP sockets whose local port is ``port``, in ``state`` (Linux)."""
-    count = 0
-    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
-        for line in table.read_text().splitlines()[1:]:
-            fields = line.split()
-            count += int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state
-    return count
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """A ``reviewrank serve`` subprocess on a free port, pinned to SERVER_CPUS."""
-
-    def __init__(
-        self, database: Path, env: dict[str, str] | None = None, *args: str, pin: bool = True
-    ) -> None:
-        self.port = _free_port()
-        command = [
-            sys.executable, "-m", "service.cli.main", "serve",
-            "--address", f"127.0.0.1:{self.port}",
-            "--database", str(database), "--weights", str(DATA_DIR / "weights.toml"),
-            "--log-format", "json", "--log-level", "warning", *args,
-        ]  # fmt: skip
-        environment = {**os.environ, "REVIEWRANK_BENCH_ECHO": "1", **(env or {})}
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            command,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        if SERVER_CPUS and pin:  # before it has imported anything heavy
-            os.sched_setaffinity(self.proc.pid, SERVER_CPUS)
-        self.ready_seconds = self._wait_serving()
-
-    def _wait_serving(self, timeout: float = 120.0) -> float:
-        """Seconds from the process start until the health service answers SERVING."""
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        # Reconnect at once: the default backoff (a second, then more) would be measured
-        # as start-up time.
-        fast = [
-            ("grpc.initial_reconnect_backoff_ms", 20),
-            ("grpc.min_reconnect_backoff_ms", 20),
-            ("grpc.max_reconnect_backoff_ms", 50),
-        ]
-        with grpc.insecure_channel(self.target, options=fast) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.perf_counter() - self.started < timeout:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    response = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if response.status == health_pb2.HealthCheckResponse.SERVING:
-                        return time.perf_counter() - self.started
-                except grpc.RpcError:
-                    time.sleep(0.02)
-        self.proc.kill()
-        raise RuntimeError(
-            f"server did not start: {self.proc.stderr.read() if self.proc.stderr else ''}"
-        )
-
-    def wait_listening(self, processes: int, timeout: float = 60.0) -> None:
-        """Until ``processes`` sockets listen on the port (each of ``--workers``): health
-        answers as soon as one does, and a connection made before the others listen
-        stays with it."""
-        deadline = time.monotonic() + timeout
-        while sockets_on(self.port, LISTENING) < processes:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"fewer than {processes} processes listen on {self.port}")
-            time.sleep(0.05)
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the server process and its children (the workers, with --workers)."""
-        total = 0.0
-        pids = [self.proc.pid]
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        if children.exists():
-            pids += [int(p) for p in children.read_text().split()]
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
-        return total
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class AioEcho(Server):
-    """BenchService.Echo alone on a bare grpc.aio server (service/api/echo.py)."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        command = [sys.executable, "-m", "service.api.echo", self.target]
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        if SERVER_CPUS:
-            os.sched_setaffinity(self.proc.pid, SERVER_CPUS)
-        import grpc
-
-        with grpc.insecure_channel(self.target) as channel:
-            grpc.channel_ready_future(channel).result(timeout=60)
-        self.ready_seconds = time.perf_counter() - self.started
-
-
-@contextmanager
-def serving(
-    database: Path, env: dict[str, str] | None = None, pin: bool = True
-) -> Iterator[Server]:
-    server = Server(database, env, pin=pin)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -285,71 +141,6 @@ class Alongside:
 
 def _rps(row: Row) -> float:
     return row.report.rps
-
-
-def rank_templates(ids: list[str], size: int, count: int = 64, seed: int = 1) -> list[str]:
-    rng = random.Random(seed)
-    templates = []
-    for _ in range(count):
-        chosen = rng.sample(ids, min(size, len(ids)))
-        candidates = [{"productId": p, "relevance": round(rng.random() * 10, 3)} for p in chosen]
-        templates.append(json.dumps({"candidates": candidates}))
-    return templates
-
-
-def rating_templates(ids: list[str], count: int = 64) -> list[str]:
-    rng = random.Random(2)
-    return [
-        json.dumps({
-            "eventId": "b-{{uuid}}", "productId": rng.choice(ids), "userId": "bench-{{n}}",
-            "stars": rng.randint(1, 5),
-        })
-        for _ in range(count)
-    ]  # fmt: skip
-
-
-def like_templates(ids: list[str], count: int = 64) -> list[str]:
-    rng = random.Random(3)
-    return [
-        json.dumps({
-            "eventId": "l-{{uuid}}", "productId": rng.choice(ids), "userId": "bench-{{n}}",
-            "value": rng.choice(["LIKE", "DISLIKE"]),
-        })
-        for _ in range(count)
-    ]  # fmt: skip
-
-
-def batch_templates(ids: list[str], size: int, count: int = 8) -> list[str]:
-    rng = random.Random(4)
-    templates = []
-    for _ in range(count):
-        events = []
-        for k in range(size):
-            rating = {
-                "eventId": f"b-{{{{uuid}}}}-{k}", "productId": rng.choice(ids),
-                "userId": f"bench-{{{{uuid}}}}-{k}", "stars": rng.randint(1, 5),
-            }  # fmt: skip
-            events.append({"rating": rating})
-        templates.append(json.dumps({"events": events}))
-    return templates
-
-
-def product_ids(database: Path) -> list[str]:
-    import sqlite3
-
-    with sqlite3.connect(database) as conn:
-        return [r[0] for r in conn.execute("SELECT product_id FROM products ORDER BY idx")]
-
-
-def categories(database: Path) -> list[str]:
-    import sqlite3
-
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute(
-            "SELECT category, count(*) FROM products WHERE category != '' "
-            "GROUP BY category ORDER BY 2 DESC"
-        )
-        return [r[0] for r in rows]
 
 
 def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:

@@ -1,0 +1,73 @@
+"""Request templates for the load driver (JSON, protobuf JSON mapping), drawn from a
+catalogue's product ids and categories."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+
+def rank_templates(ids: list[str], size: int, count: int = 64, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    templates = []
+    for _ in range(count):
+        chosen = rng.sample(ids, min(size, len(ids)))
+        candidates = [{"productId": p, "relevance": round(rng.random() * 10, 3)} for p in chosen]
+        templates.append(json.dumps({"candidates": candidates}))
+    return templates
+
+
+def rating_templates(ids: list[str], count: int = 64) -> list[str]:
+    rng = random.Random(2)
+    return [
+        json.dumps({
+            "eventId": "b-{{uuid}}", "productId": rng.choice(ids), "userId": "bench-{{n}}",
+            "stars": rng.randint(1, 5),
+        })
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+def like_templates(ids: list[str], count: int = 64) -> list[str]:
+    rng = random.Random(3)
+    return [
+        json.dumps({
+            "eventId": "l-{{uuid}}", "productId": rng.choice(ids), "userId": "bench-{{n}}",
+            "value": rng.choice(["LIKE", "DISLIKE"]),
+        })
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+def batch_templates(ids: list[str], size: int, count: int = 8) -> list[str]:
+    rng = random.Random(4)
+    templates = []
+    for _ in range(count):
+        events = []
+        for k in range(size):
+            rating = {
+                "eventId": f"b-{{{{uuid}}}}-{k}", "productId": rng.choice(ids),
+                "userId": f"bench-{{{{uuid}}}}-{k}", "stars": rng.randint(1, 5),
+            }  # fmt: skip
+            events.append({"rating": rating})
+        templates.append(json.dumps({"events": events}))
+    return templates
+
+
+def product_ids(database: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        return [r[0] for r in conn.execute("SELECT product_id FROM products ORDER BY idx")]
+
+
+def categories(database: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT category, count(*) FROM products WHERE category != '' "
+            "GROUP BY category ORDER BY 2 DESC"
+        )
+        return [r[0] for r in rows]
