@@ -49,8 +49,8 @@ STATEFUL_EXAMPLES ?= 300
 ABUSE_SECONDS ?= 30
 soak: install
 	CRASH_ROUNDS=$(CRASH_ROUNDS) FUZZ_RUNS=$(FUZZ_RUNS) STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) \
-		ABUSE_SECONDS=$(ABUSE_SECONDS) $(PY) -m pytest -s --timeout=0 tests/test_crash.py \
-		tests/test_fuzz.py tests/test_vote_machine.py tests/test_abuse_suite.py
+		ABUSE_SECONDS=$(ABUSE_SECONDS) $(PY) -m pytest -s --timeout=0 tests/storage/test_crash.py \
+		tests/api/test_fuzz.py tests/domain/test_vote_machine.py tests/tools/test_abuse_suite.py
 
 ## The benchmark suite (several minutes): writes bench/results/results.{md,json}.
 ## BENCH_ARGS e.g. "--duration 10 --synthetic 100000,1000000 --workdir /tmp/reviewrank-bench"

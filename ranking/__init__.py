@@ -1,6 +1,6 @@
 """The pure ranking core: scores over numpy arrays, no I/O.
 
-Imports only numpy, scipy and the standard library (tests/test_ranking_purity.py
+Imports only numpy, scipy and the standard library (tests/ranking/test_ranking_purity.py
 checks it), so it can be used and tested apart from the service.
 """
 

@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing (atheris/libFuzzer) of every method of a real server.
 
-Run by tests/test_fuzz.py as ``python -m tests.fuzz_requests`` with FUZZ_DIR (work
+Run by tests/api/test_fuzz.py as ``python -m tests.fuzz_requests`` with FUZZ_DIR (work
 directory) and FUZZ_RUNS (inputs to try). The server runs in this process, on a
 loopback port, with the service package instrumented, so libFuzzer is guided by
 the server's own code paths (decoding, validation, storage). Each input picks a

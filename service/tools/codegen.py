@@ -3,7 +3,7 @@
 Run with ``make gen`` (``python -m service.tools.codegen``). The output is committed:
 ``service/gen/reviewrank/v1/*`` (imported as the package ``reviewrank.v1``) and
 ``proto/reviewrank.protoset`` (a FileDescriptorSet with its imports, for ghz and
-grpcurl). ``tests/test_codegen.py`` fails when the committed files drift from
+grpcurl). ``tests/tools/test_codegen.py`` fails when the committed files drift from
 what this produces.
 """
 

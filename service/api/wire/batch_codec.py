@@ -20,11 +20,11 @@ The fields are read in one of two ways (``request_columns``):
    ``0x0a <len> <event_id> 0x12 <len> <product_id> 0x1a <len> <user_id> 0x20 <stars or
    like value>`` and, for a rating, possibly ``0x32 <len> <category>``; ids in ASCII of
    under 128 bytes. Any other batch (an occurred_at, a non-ASCII id, …) is read the
-   second way; tests/test_batch_codec.py compares the two.
+   second way; tests/api/test_batch_codec.py compares the two.
 2. With ``map`` over the protobuf runtime's messages (``batch_columns``).
 
 The response, one SubmitResponse per event, is encoded with numpy (the standard wire
-format, checked byte for byte against the protobuf runtime in tests/test_batch_codec.py)
+format, checked byte for byte against the protobuf runtime in tests/api/test_batch_codec.py)
 and parsed back by the runtime's C parser: cheaper than building 1,000 messages.
 
     SubmitBatchResponse = 1: repeated SubmitResponse results, 2: uint64 seq

@@ -16,7 +16,7 @@ the way every protobuf library writes it, which numpy checks for all at once::
 
 or without the relevance part, which proto3 leaves out when it is 0.0. Any other
 encoding (fields in another order or repeated, unknown fields, long ids) falls back to
-the protobuf runtime, so the result never differs from it (tests/test_rank_decode.py
+the protobuf runtime, so the result never differs from it (tests/api/test_rank_decode.py
 compares the two).
 
 The joined encodings are kept (:class:`CandidateBlock`): a RankedProduct has a

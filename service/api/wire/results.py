@@ -3,7 +3,7 @@ without explanations.
 
 Building 100 RankedProduct messages through the protobuf runtime costs more than the
 rest of a Rank call; joining pre-encoded bytes costs a fraction of it. The encoding
-is the standard wire format (tests/test_wire.py checks it byte for byte against the
+is the standard wire format (tests/api/test_wire.py checks it byte for byte against the
 protobuf runtime), so clients see no difference.
 
     RankResponse  = 1: repeated RankedProduct, 2: uint64 weights_version,

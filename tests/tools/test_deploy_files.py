@@ -19,7 +19,7 @@ from tests.conftest import Client
 from tests.helpers import candidates, rating
 from tests.observability_helpers import scrape_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load(path: str) -> Any:

@@ -25,7 +25,7 @@ from tests.helpers import rating
 from tests.process import ServerProcess
 
 API_TOKEN = "test-api-token-erasure-6b0d"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def forget_request(user: str = "alice") -> feedback_pb2.ForgetUserRequest:

@@ -8,10 +8,11 @@ from pathlib import Path
 import grpc
 from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-from tests import test_auth, test_weights_triggers
+from tests.api import test_auth
+from tests.app import test_weights_triggers
 from tests.process import ServerProcess
 
-WEIGHTS = Path(__file__).parent.parent / "data" / "weights.toml"
+WEIGHTS = Path(__file__).parents[2] / "data" / "weights.toml"
 HANDSHAKE_FAILED = "Handshake failed"
 
 

@@ -23,7 +23,7 @@ def test_importing_the_ranking_package_loads_no_service_or_io_module() -> None:
         text=True,
         check=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     modules = json.loads(completed.stdout)
     leaked = [name for name in modules if name.startswith(FORBIDDEN)]

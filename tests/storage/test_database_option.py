@@ -13,7 +13,7 @@ import pytest
 from service.app.settings import from_env
 from tests.process import ServerProcess
 
-WEIGHTS = Path(__file__).parent.parent / "data" / "weights.toml"
+WEIGHTS = Path(__file__).parents[2] / "data" / "weights.toml"
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/catalogue"  # port 1: nothing listens
 
 

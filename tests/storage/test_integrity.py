@@ -22,9 +22,9 @@ from service.api.server import FEEDBACK_SERVICE
 from service.app import snapshot
 from service.cli.dataset import DATA_DIR
 from service.storage.sqlite import wal_check
+from tests.cli.test_start_up import last_line, serve
 from tests.helpers import batch, next_id, rating, sqlite_rows
 from tests.process import ServerProcess
-from tests.test_start_up import last_line, serve
 
 PRODUCTS = [f"p{i}" for i in range(20)]
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

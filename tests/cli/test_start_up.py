@@ -14,7 +14,7 @@ from service.cli.dataset import DATA_DIR
 from service.storage.sqlite.store import SQLiteStore
 from tests.process import ServerProcess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:

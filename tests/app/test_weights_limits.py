@@ -11,7 +11,7 @@ import pytest
 from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
 from service.app.toml_limits import MAX_BYTES, toml_shape_problem
-from tests import test_weights_triggers as triggers
+from tests.app import test_weights_triggers as triggers
 from tests.conftest import TEST_WEIGHTS, Client
 from tests.helpers import field_violations
 from tests.process import ServerProcess
@@ -19,7 +19,7 @@ from tests.weights_helpers import WEIGHTS_A
 
 served = triggers.served  # the fixture: a server process with WEIGHTS_A as its file
 wait_for = triggers.wait_for
-SHIPPED_WEIGHTS = Path(__file__).parent.parent / "data" / "weights.toml"
+SHIPPED_WEIGHTS = Path(__file__).parents[2] / "data" / "weights.toml"
 
 # Arrays nested 500 deep: tomllib recursed until RecursionError (INTERNAL).
 NESTED = "x = " + "[" * 500 + "]" * 500 + "\n"
