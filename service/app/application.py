@@ -12,18 +12,21 @@ from typing import cast
 
 import structlog
 
-from service.app import snapshot
+from service.app import snapshot, weights_history
 from service.app.catalogue import Catalogue
 from service.app.feed import ChangeFeed
 from service.app.memory import release_free_memory
 from service.app.min_seq import LatestSeq, MinSeqGate
+from service.app.preview import Preview, Sample
 from service.app.priors import prior_source
 from service.app.ranker import Ranker
 from service.app.settings import Settings
-from service.app.status import EventCounts, PriorInForce, Status
+from service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
 from service.app.store import SQLITE, AppliedGroup, SnapshotRecords, Store, StoreOpener
-from service.app.weights import WeightsRegistry, WeightsState
+from service.app.weights import ServerLimits, WeightsRegistry, WeightsState
 from service.app.weights_admin import WeightsAdmin
+from service.app.weights_history import HistoryEntry
+from service.app.weights_watch import WeightsWatch
 from service.app.writer import Writer
 from service.domain.errors import (
     DeadlineExpired,
@@ -39,10 +42,18 @@ log = structlog.get_logger("reviewrank.app")
 class Application:
     """Owns the store, the in-memory catalogue, the writer thread and the weights."""
 
-    def __init__(self, settings: Settings, open_store: StoreOpener) -> None:
+    def __init__(
+        self, settings: Settings, open_store: StoreOpener, observers: Observers | None = None
+    ) -> None:
         """``open_store(meanwhile)`` opens the database, checked, calling ``meanwhile(store)``
         while the check runs; it returns the store and why writes are refused ("" if they
-        are not). service.compose.build_application passes service.storage's."""
+        are not). service.compose.build_application passes service.storage's.
+        ``observers``: called as things happen (service/app/status.py), fixed here.
+
+        Built in the order each part needs the ones before it: the store and catalogue,
+        the weights in force, the writer thread, the weights' administration (changes
+        run on the writer thread), the change feed, and last the weights file's watch."""
+        observers = observers or Observers()
         self.settings = settings
         started = time.perf_counter()
         self.started_at = datetime.now(UTC)
@@ -54,12 +65,12 @@ class Application:
         self.store, self.damage = open_store(self._load_catalogue)
         release_free_memory()  # what the load's temporary objects took (service/app/memory.py)
         self.ranker = Ranker(self.catalogue, self.weights)
-        # The weights file, or the latest version applied (service/app/weights_admin.py).
-        self.weights_admin = WeightsAdmin(
-            settings, self.weights, self.store, self.catalogue, self.ranker
-        )
+        # The weights file, or the latest version applied (service/app/weights_history.py).
+        limits = ServerLimits(settings.max_candidates, settings.max_top_limit)
         try:
-            self.weights_admin.start_up()
+            history, file_hash = weights_history.start_up(
+                settings.weights, limits, self.weights, self.store
+            )
         except (ValueError, StoreError) as exc:
             with contextlib.suppress(StoreError):
                 self.store.close()
@@ -86,6 +97,18 @@ class Application:
             on_health=self._on_storage_health,
             probe_seconds=settings.storage_probe_seconds,
             min_free_bytes=settings.storage_min_free_bytes,
+            observers=observers.transaction,
+        )
+        # Weights changes run on the writer thread, between transactions.
+        self._weights_admin = WeightsAdmin(
+            settings,
+            self.weights,
+            self.store,
+            self.catalogue,
+            self.ranker,
+            history,
+            self.writer.run_exclusive,
+            observers.weights_change,
         )
         # Writes made by other processes (workers, replicas, a concurrent import).
         self.feed = ChangeFeed(
@@ -104,9 +127,14 @@ class Application:
             settings.min_seq_wait_seconds,
             settings.min_seq_max_waiting,
         )
-        # Weights changes now run on the writer thread, between transactions.
-        self.weights_admin.attach(self.writer.run_exclusive)
-        self.weights_admin.start_background()
+        # SIGHUP and the weights file's watch (service/app/weights_watch.py).
+        self._weights_watch = WeightsWatch(
+            self._weights_admin,
+            self.weights,
+            settings.weights,
+            settings.weights_watch_seconds,
+            file_hash,
+        )
         log.info(
             "application ready",
             database=self.store.location,
@@ -245,8 +273,58 @@ class Application:
             for listener in self._storage_listeners:
                 listener(ok and not self.damage)
 
+    # -- the weights (AdminService; service/app/weights_admin.py) -----------------------------
+
     def weights_state(self) -> WeightsState:
+        """The weights in force."""
         return self.weights.current
+
+    def reload_weights(
+        self,
+        toml: str = "",
+        expected_version: int = 0,
+        actor: str = "",
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> tuple[WeightsState, int]:
+        """Applies TOML sent inline, or (empty) the weights file; returns the new state and
+        the version it replaced."""
+        return self._weights_admin.reload(toml, expected_version, actor, reason, timeout=timeout)
+
+    def rollback_weights(
+        self,
+        version: int,
+        expected_version: int = 0,
+        actor: str = "",
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> tuple[WeightsState, int]:
+        """Re-applies an earlier version's content as a new version."""
+        return self._weights_admin.rollback(
+            version, expected_version, actor, reason, timeout=timeout
+        )
+
+    def weights_history(self) -> list[HistoryEntry]:
+        """Every version applied, newest first."""
+        return self._weights_admin.history()
+
+    def preview_weights(
+        self,
+        toml: str,
+        profile: str,
+        samples: Sequence[Sample],
+        categories: Sequence[str],
+        top_k: int,
+        timeout: float | None = None,
+    ) -> Preview:
+        """How each sample's top-k would change under candidate weights; nothing applied."""
+        return self._weights_admin.preview(toml, profile, samples, categories, top_k, timeout)
+
+    def request_weights_reload(self) -> None:
+        """Reloads the weights file in the background (SIGHUP; safe in a signal handler)."""
+        self._weights_watch.request_reload()
+
+    # -- what it tells of itself (service/app/status.py) ---------------------------------------
 
     def change_feed_lag(self) -> dict[str, int]:
         """Sequence numbers committed in the database (as last read by the change feed) but
@@ -272,31 +350,37 @@ class Application:
             )
         return tuple(priors)
 
-    def status(self) -> Status:
-        state = self.weights.current
+    def counters(self) -> Counters:
+        """What the application counts and holds now (each value cheap to read)."""
         stats = self.writer.stats
-        return Status(
+        return Counters(
             products=len(self.catalogue),
-            events=self.catalogue.seq,
             seq=self.catalogue.seq,
-            weights_version=state.version,
+            weights_version=self.weights.current.version,
             queue_depth=self.writer.queue_depth,
             queue_capacity=self.settings.writer_queue_size,
-            started_at=self.started_at,
-            uptime_seconds=time.monotonic() - self._started_monotonic,
             storage_ok=self.storage_ok,
-            default_profile=state.profiles.default,
-            priors=self.priors_in_force(),
             outcomes=self.event_counts.outcomes(),
             erasures=self.event_counts.erasures,
             transactions=stats.transactions,
             failed_transactions=stats.failed_transactions,
-            change_feed_lag=max(self.change_feed_lag().values(), default=0),
+            writes_expired=stats.dropped_expired,
+            change_feed_lags=self.change_feed_lag(),
+        )
+
+    def status(self) -> Status:
+        """The counters, with the start time, the default profile and the priors in force."""
+        return Status(
+            **vars(self.counters()),
+            started_at=self.started_at,
+            uptime_seconds=time.monotonic() - self._started_monotonic,
+            default_profile=self.weights.current.profiles.default,
+            priors=self.priors_in_force(),
         )
 
     def close(self) -> None:
         """Commits what is queued, checkpoints the WAL and closes the database."""
-        self.weights_admin.close()
+        self._weights_watch.close()
         self.feed.close()
         if self._seq_reader is not None:
             self._seq_reader.close()
