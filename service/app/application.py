@@ -7,13 +7,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import cast
 
 import structlog
 
-from service.app import snapshot, weights_history
+from service.app import weights_history
 from service.app.catalogue import Catalogue
+from service.app.catalogue_snapshot import load_catalogue, save_snapshot
 from service.app.feed import ChangeFeed
 from service.app.memory import release_free_memory
 from service.app.min_seq import LatestSeq, MinSeqGate
@@ -22,7 +21,7 @@ from service.app.priors import prior_source
 from service.app.ranker import Ranker
 from service.app.settings import Settings
 from service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
-from service.app.store import SQLITE, AppliedGroup, SnapshotRecords, Store, StoreOpener
+from service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
 from service.app.weights import ServerLimits, WeightsRegistry, WeightsState
 from service.app.weights_admin import WeightsAdmin
 from service.app.weights_history import HistoryEntry
@@ -153,59 +152,8 @@ class Application:
             )
 
     def _load_catalogue(self, store: Store) -> None:
-        """From the snapshot of the last clean shutdown plus the rows changed since, if it
-        agrees with the database; else from the products table (in one bulk read)."""
         self.store = store
-        if not self._snapshots:
-            self.catalogue.load(self.store.load_products())
-            return
-        path = snapshot.path_for(self.settings.database)
-        columns = None
-        try:
-            problem = self._snapshot_record_problem(path)
-            if not problem:
-                columns = snapshot.load(path)
-                problem = self.store.snapshot_problem(columns.seq, columns.idx, columns.product_ids)
-        except FileNotFoundError:
-            problem = ""
-        except (OSError, ValueError, StoreError) as exc:
-            problem = str(exc)
-        if columns is None or problem:
-            if problem:
-                log.warning(
-                    "catalogue snapshot not used: reading every product from the database",
-                    path=str(path),
-                    problem=problem,
-                )
-            self.catalogue.load(self.store.load_products())
-            return
-        self.catalogue.load_columns(columns)
-        self.catalogue.apply_feed(self.store.load_products(after_seq=columns.seq), None)
-        log.info("catalogue loaded from snapshot", path=str(path), snapshot_seq=columns.seq)
-
-    def _snapshot_record_problem(self, path: Path) -> str:
-        """Why the snapshot file is not the one this database recorded writing ("" if it
-        is): an edited file with valid arrays would otherwise be served as it is."""
-        store = cast(SnapshotRecords, self.store)  # snapshots are for SQLite (_snapshots)
-        if not path.exists():
-            raise FileNotFoundError(path)
-        recorded = store.recorded_snapshot()
-        if recorded is None:
-            return "the database holds no record of a snapshot"
-        if recorded[1] != snapshot.digest(path):
-            return "its digest differs from the one recorded when it was written"
-        return ""
-
-    def save_snapshot(self) -> None:
-        """Writes the catalogue snapshot (at a clean shutdown, when no write is pending)
-        and records its digest in the database."""
-        store = cast(SnapshotRecords, self.store)
-        path = snapshot.path_for(self.settings.database)
-        columns = self.catalogue.columns()
-        try:
-            store.record_snapshot(columns.seq, snapshot.save(columns, path))
-        except (OSError, StoreError) as exc:
-            log.warning("could not write the catalogue snapshot", path=str(path), error=str(exc))
+        load_catalogue(self.catalogue, store, self.settings.database, self._snapshots)
 
     def _own_commit(self) -> int:
         """The sequence number up to which the writer is committing, or applying to the
@@ -390,7 +338,7 @@ class Application:
             and not self.damage
             and len(self.catalogue) >= self.settings.snapshot_min_products
         ):
-            self.save_snapshot()
+            save_snapshot(self.catalogue, self.store, self.settings.database)
         try:
             self.store.close()
         except StoreError as exc:  # the WAL keeps every commit: it is replayed at next start
