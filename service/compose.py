@@ -10,9 +10,11 @@ from functools import partial
 
 from service.app.application import Application
 from service.app.settings import Settings
+from service.app.status import Observers
 from service.storage.factory import open_checked_store
 
 
-def build_application(settings: Settings) -> Application:
-    """The application on the database ``settings`` name, checked and loaded."""
-    return Application(settings, partial(open_checked_store, settings))
+def build_application(settings: Settings, observers: Observers | None = None) -> Application:
+    """The application on the database ``settings`` name, checked and loaded; it calls
+    ``observers`` as things happen (the server's metrics)."""
+    return Application(settings, partial(open_checked_store, settings), observers)

@@ -13,12 +13,12 @@ from ranking.profiles import Profile
 from service import __version__
 from service.api import convert
 from service.api.wire.rank_decode import from_message
-from service.app.application import Status
-from service.app.preview import SampleChange
+from service.app.preview import Preview, Sample, SampleChange
 from service.app.ranker import DEFAULT_TOP_LIMIT
 from service.app.settings import Settings
+from service.app.status import Status
 from service.app.weights import WeightsState
-from service.app.weights_admin import HistoryEntry, Preview, Sample
+from service.app.weights_history import HistoryEntry
 from service.domain.errors import InvalidArgument
 
 HISTORY_PAGE_SIZE = 50

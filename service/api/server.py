@@ -87,9 +87,7 @@ class ReviewrankServer:
         log.info("server stopped")
 
 
-def create_server(
-    settings: Settings, app: Application | None = None, tracer_provider: Any = None
-) -> tuple[ReviewrankServer, int]:
+def create_server(settings: Settings, tracer_provider: Any = None) -> tuple[ReviewrankServer, int]:
     """Builds, binds and starts the server; returns it and the bound port (for address port 0).
 
     ``tracer_provider``: an OpenTelemetry TracerProvider to trace with, whatever the
@@ -100,9 +98,12 @@ def create_server(
     credentials = server_credentials(settings.tls_cert_file, settings.tls_key_file)
     auth = BearerAuthInterceptor(admin_token, api_token, settings.open_erasure)
     provider = tracer_provider or tracing.provider_for(settings.tracing)
-    app = app or build_application(settings)
     health_servicer = HealthServicer(max_watchers=settings.max_health_watchers)
-    metrics = Metrics(app, health_servicer.statuses) if settings.metrics_address else None
+    # The metrics first: the application is built with their observers.
+    metrics = Metrics(health_servicer.statuses) if settings.metrics_address else None
+    app = build_application(settings, None if metrics is None else metrics.observers)
+    if metrics is not None:
+        metrics.collect_from(app.counters)
     observe = Observability(
         metrics=None if metrics is None else metrics.rpc,
         log_sample_rate=settings.log_sample_rate,
@@ -280,7 +281,7 @@ def serve(settings: Settings) -> int:
 
     def on_hangup(signum: int, _frame: FrameType | None) -> None:
         if started:
-            started[0].app.weights_admin.request_reload()
+            started[0].app.request_weights_reload()
         else:  # still starting: reload once started
             early_hangups.append(signum)
 
@@ -294,7 +295,7 @@ def serve(settings: Settings) -> int:
     gc.freeze()
     started.append(running)
     if early_hangups:
-        running.app.weights_admin.request_reload()
+        running.app.request_weights_reload()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -137,14 +137,13 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    """Weights at runtime (service/app/weights_admin.py) and the server's status;
+    """Weights at runtime (Application's weights methods) and the server's status;
     service/api/auth.py guards every method."""
 
     def __init__(
         self, app: Application, health: Callable[[], dict[str, int]] | None = None
     ) -> None:
         self._app = app
-        self._weights = app.weights_admin
         self._health = health
 
     def GetWeights(
@@ -155,7 +154,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def ReloadWeights(
         self, request: admin_pb2.ReloadWeightsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ReloadWeightsResponse:
-        state, previous = self._weights.reload(
+        state, previous = self._app.reload_weights(
             request.toml,
             request.expected_version,
             request.actor,
@@ -167,7 +166,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def RollbackWeights(
         self, request: admin_pb2.RollbackWeightsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ReloadWeightsResponse:
-        state, previous = self._weights.rollback(
+        state, previous = self._app.rollback_weights(
             request.version,
             request.expected_version,
             request.actor,
@@ -181,7 +180,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.ListWeightHistoryResponse:
         page_size, before = convert_admin.history_page(request)
         return convert_admin.history_response(
-            self._weights.history(),
+            self._app.weights_history(),
             self._app.weights_state().version,
             page_size,
             before,
@@ -192,7 +191,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         self, request: admin_pb2.PreviewWeightsRequest, context: grpc.ServicerContext
     ) -> admin_pb2.PreviewWeightsResponse:
         samples, categories, top_k = convert_admin.preview_request(request, self._app.settings)
-        preview = self._weights.preview(
+        preview = self._app.preview_weights(
             request.toml, request.profile, samples, categories, top_k, _timeout(context)
         )
         return convert_admin.preview_response(preview)

@@ -6,24 +6,26 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import cast
 
 import structlog
 
-from service.app import snapshot
+from service.app import weights_history
 from service.app.catalogue import Catalogue
+from service.app.catalogue_snapshot import load_catalogue, save_snapshot
 from service.app.feed import ChangeFeed
 from service.app.memory import release_free_memory
 from service.app.min_seq import LatestSeq, MinSeqGate
+from service.app.preview import Preview, Sample
 from service.app.priors import prior_source
 from service.app.ranker import Ranker
 from service.app.settings import Settings
-from service.app.store import SQLITE, AppliedGroup, SnapshotRecords, Store, StoreOpener
-from service.app.weights import WeightsRegistry, WeightsState
+from service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
+from service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
+from service.app.weights import ServerLimits, WeightsRegistry, WeightsState
 from service.app.weights_admin import WeightsAdmin
+from service.app.weights_history import HistoryEntry
+from service.app.weights_watch import WeightsWatch
 from service.app.writer import Writer
 from service.domain.errors import (
     DeadlineExpired,
@@ -31,74 +33,26 @@ from service.domain.errors import (
     StorageUnavailable,
     StoreError,
 )
-from service.domain.values import Erasure, ErasureResult, Event, Outcome, WriteResults
+from service.domain.values import Erasure, ErasureResult, Event, WriteResults
 
 log = structlog.get_logger("reviewrank.app")
-
-
-@dataclass(frozen=True)
-class PriorInForce:
-    """The global prior a profile's rankings use now (service/app/priors.py)."""
-
-    profile: str
-    mean: float
-    strength: float
-    source: str  # fixed, catalogue, auto, and "/category" when fitted per category
-
-
-@dataclass(frozen=True)
-class Status:
-    """What an operator asks first: AdminService.GetStatus, ``reviewrank status``."""
-
-    products: int
-    events: int  # events recorded: the last sequence number (erasures do not lower it)
-    seq: int
-    weights_version: int
-    queue_depth: int
-    queue_capacity: int = 0
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    uptime_seconds: float = 0.0
-    storage_ok: bool = True
-    default_profile: str = ""
-    priors: tuple[PriorInForce, ...] = ()
-    # Since this process started: events by outcome, erasures, transactions.
-    outcomes: dict[str, int] = field(default_factory=dict)
-    erasures: int = 0
-    transactions: int = 0
-    failed_transactions: int = 0
-    change_feed_lag: int = 0
-
-
-class EventCounts:
-    """Events recorded since start, by outcome, and erasures; written by the writer thread
-    only (after each commit), read by anyone (plain ints: a read never sees a torn value)."""
-
-    __slots__ = ("by_outcome", "erasures")
-
-    def __init__(self) -> None:
-        self.by_outcome = [0] * (max(Outcome) + 1)  # indexed by Outcome
-        self.erasures = 0
-
-    def add(self, results: Sequence[WriteResults | ErasureResult]) -> None:
-        tally = self.by_outcome
-        for result in results:
-            if isinstance(result, ErasureResult):
-                self.erasures += 1
-                continue
-            for outcome in result.outcomes:
-                tally[outcome] += 1
-
-    def outcomes(self) -> dict[str, int]:
-        return {o.name.lower(): self.by_outcome[o] for o in Outcome}
 
 
 class Application:
     """Owns the store, the in-memory catalogue, the writer thread and the weights."""
 
-    def __init__(self, settings: Settings, open_store: StoreOpener) -> None:
+    def __init__(
+        self, settings: Settings, open_store: StoreOpener, observers: Observers | None = None
+    ) -> None:
         """``open_store(meanwhile)`` opens the database, checked, calling ``meanwhile(store)``
         while the check runs; it returns the store and why writes are refused ("" if they
-        are not). service.compose.build_application passes service.storage's."""
+        are not). service.compose.build_application passes service.storage's.
+        ``observers``: called as things happen (service/app/status.py), fixed here.
+
+        Built in the order each part needs the ones before it: the store and catalogue,
+        the weights in force, the writer thread, the weights' administration (changes
+        run on the writer thread), the change feed, and last the weights file's watch."""
+        observers = observers or Observers()
         self.settings = settings
         started = time.perf_counter()
         self.started_at = datetime.now(UTC)
@@ -110,12 +64,12 @@ class Application:
         self.store, self.damage = open_store(self._load_catalogue)
         release_free_memory()  # what the load's temporary objects took (service/app/memory.py)
         self.ranker = Ranker(self.catalogue, self.weights)
-        # The weights file, or the latest version applied (service/app/weights_admin.py).
-        self.weights_admin = WeightsAdmin(
-            settings, self.weights, self.store, self.catalogue, self.ranker
-        )
+        # The weights file, or the latest version applied (service/app/weights_history.py).
+        limits = ServerLimits(settings.max_candidates, settings.max_top_limit)
         try:
-            self.weights_admin.start_up()
+            history, file_hash = weights_history.start_up(
+                settings.weights, limits, self.weights, self.store
+            )
         except (ValueError, StoreError) as exc:
             with contextlib.suppress(StoreError):
                 self.store.close()
@@ -142,6 +96,18 @@ class Application:
             on_health=self._on_storage_health,
             probe_seconds=settings.storage_probe_seconds,
             min_free_bytes=settings.storage_min_free_bytes,
+            observers=observers.transaction,
+        )
+        # Weights changes run on the writer thread, between transactions.
+        self._weights_admin = WeightsAdmin(
+            settings,
+            self.weights,
+            self.store,
+            self.catalogue,
+            self.ranker,
+            history,
+            self.writer.run_exclusive,
+            observers.weights_change,
         )
         # Writes made by other processes (workers, replicas, a concurrent import).
         self.feed = ChangeFeed(
@@ -160,9 +126,14 @@ class Application:
             settings.min_seq_wait_seconds,
             settings.min_seq_max_waiting,
         )
-        # Weights changes now run on the writer thread, between transactions.
-        self.weights_admin.attach(self.writer.run_exclusive)
-        self.weights_admin.start_background()
+        # SIGHUP and the weights file's watch (service/app/weights_watch.py).
+        self._weights_watch = WeightsWatch(
+            self._weights_admin,
+            self.weights,
+            settings.weights,
+            settings.weights_watch_seconds,
+            file_hash,
+        )
         log.info(
             "application ready",
             database=self.store.location,
@@ -181,59 +152,8 @@ class Application:
             )
 
     def _load_catalogue(self, store: Store) -> None:
-        """From the snapshot of the last clean shutdown plus the rows changed since, if it
-        agrees with the database; else from the products table (in one bulk read)."""
         self.store = store
-        if not self._snapshots:
-            self.catalogue.load(self.store.load_products())
-            return
-        path = snapshot.path_for(self.settings.database)
-        columns = None
-        try:
-            problem = self._snapshot_record_problem(path)
-            if not problem:
-                columns = snapshot.load(path)
-                problem = self.store.snapshot_problem(columns.seq, columns.idx, columns.product_ids)
-        except FileNotFoundError:
-            problem = ""
-        except (OSError, ValueError, StoreError) as exc:
-            problem = str(exc)
-        if columns is None or problem:
-            if problem:
-                log.warning(
-                    "catalogue snapshot not used: reading every product from the database",
-                    path=str(path),
-                    problem=problem,
-                )
-            self.catalogue.load(self.store.load_products())
-            return
-        self.catalogue.load_columns(columns)
-        self.catalogue.apply_feed(self.store.load_products(after_seq=columns.seq), None)
-        log.info("catalogue loaded from snapshot", path=str(path), snapshot_seq=columns.seq)
-
-    def _snapshot_record_problem(self, path: Path) -> str:
-        """Why the snapshot file is not the one this database recorded writing ("" if it
-        is): an edited file with valid arrays would otherwise be served as it is."""
-        store = cast(SnapshotRecords, self.store)  # snapshots are for SQLite (_snapshots)
-        if not path.exists():
-            raise FileNotFoundError(path)
-        recorded = store.recorded_snapshot()
-        if recorded is None:
-            return "the database holds no record of a snapshot"
-        if recorded[1] != snapshot.digest(path):
-            return "its digest differs from the one recorded when it was written"
-        return ""
-
-    def save_snapshot(self) -> None:
-        """Writes the catalogue snapshot (at a clean shutdown, when no write is pending)
-        and records its digest in the database."""
-        store = cast(SnapshotRecords, self.store)
-        path = snapshot.path_for(self.settings.database)
-        columns = self.catalogue.columns()
-        try:
-            store.record_snapshot(columns.seq, snapshot.save(columns, path))
-        except (OSError, StoreError) as exc:
-            log.warning("could not write the catalogue snapshot", path=str(path), error=str(exc))
+        load_catalogue(self.catalogue, store, self.settings.database, self._snapshots)
 
     def _own_commit(self) -> int:
         """The sequence number up to which the writer is committing, or applying to the
@@ -301,8 +221,58 @@ class Application:
             for listener in self._storage_listeners:
                 listener(ok and not self.damage)
 
+    # -- the weights (AdminService; service/app/weights_admin.py) -----------------------------
+
     def weights_state(self) -> WeightsState:
+        """The weights in force."""
         return self.weights.current
+
+    def reload_weights(
+        self,
+        toml: str = "",
+        expected_version: int = 0,
+        actor: str = "",
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> tuple[WeightsState, int]:
+        """Applies TOML sent inline, or (empty) the weights file; returns the new state and
+        the version it replaced."""
+        return self._weights_admin.reload(toml, expected_version, actor, reason, timeout=timeout)
+
+    def rollback_weights(
+        self,
+        version: int,
+        expected_version: int = 0,
+        actor: str = "",
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> tuple[WeightsState, int]:
+        """Re-applies an earlier version's content as a new version."""
+        return self._weights_admin.rollback(
+            version, expected_version, actor, reason, timeout=timeout
+        )
+
+    def weights_history(self) -> list[HistoryEntry]:
+        """Every version applied, newest first."""
+        return self._weights_admin.history()
+
+    def preview_weights(
+        self,
+        toml: str,
+        profile: str,
+        samples: Sequence[Sample],
+        categories: Sequence[str],
+        top_k: int,
+        timeout: float | None = None,
+    ) -> Preview:
+        """How each sample's top-k would change under candidate weights; nothing applied."""
+        return self._weights_admin.preview(toml, profile, samples, categories, top_k, timeout)
+
+    def request_weights_reload(self) -> None:
+        """Reloads the weights file in the background (SIGHUP; safe in a signal handler)."""
+        self._weights_watch.request_reload()
+
+    # -- what it tells of itself (service/app/status.py) ---------------------------------------
 
     def change_feed_lag(self) -> dict[str, int]:
         """Sequence numbers committed in the database (as last read by the change feed) but
@@ -328,31 +298,37 @@ class Application:
             )
         return tuple(priors)
 
-    def status(self) -> Status:
-        state = self.weights.current
+    def counters(self) -> Counters:
+        """What the application counts and holds now (each value cheap to read)."""
         stats = self.writer.stats
-        return Status(
+        return Counters(
             products=len(self.catalogue),
-            events=self.catalogue.seq,
             seq=self.catalogue.seq,
-            weights_version=state.version,
+            weights_version=self.weights.current.version,
             queue_depth=self.writer.queue_depth,
             queue_capacity=self.settings.writer_queue_size,
-            started_at=self.started_at,
-            uptime_seconds=time.monotonic() - self._started_monotonic,
             storage_ok=self.storage_ok,
-            default_profile=state.profiles.default,
-            priors=self.priors_in_force(),
             outcomes=self.event_counts.outcomes(),
             erasures=self.event_counts.erasures,
             transactions=stats.transactions,
             failed_transactions=stats.failed_transactions,
-            change_feed_lag=max(self.change_feed_lag().values(), default=0),
+            writes_expired=stats.dropped_expired,
+            change_feed_lags=self.change_feed_lag(),
+        )
+
+    def status(self) -> Status:
+        """The counters, with the start time, the default profile and the priors in force."""
+        return Status(
+            **vars(self.counters()),
+            started_at=self.started_at,
+            uptime_seconds=time.monotonic() - self._started_monotonic,
+            default_profile=self.weights.current.profiles.default,
+            priors=self.priors_in_force(),
         )
 
     def close(self) -> None:
         """Commits what is queued, checkpoints the WAL and closes the database."""
-        self.weights_admin.close()
+        self._weights_watch.close()
         self.feed.close()
         if self._seq_reader is not None:
             self._seq_reader.close()
@@ -362,7 +338,7 @@ class Application:
             and not self.damage
             and len(self.catalogue) >= self.settings.snapshot_min_products
         ):
-            self.save_snapshot()
+            save_snapshot(self.catalogue, self.store, self.settings.database)
         try:
             self.store.close()
         except StoreError as exc:  # the WAL keeps every commit: it is replayed at next start

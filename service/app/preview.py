@@ -1,4 +1,5 @@
-"""How a top-k changes from one ranking of a sample to another (PreviewWeights)."""
+"""How a top-k changes from one ranking of a sample to another (PreviewWeights): the
+samples asked about, and each one's change."""
 
 from __future__ import annotations
 
@@ -57,3 +58,19 @@ def compare(
         shifts=shifts,
         overlap=len(now & then) / len(now) if now else 1.0,
     )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A candidate list to preview: product ids and the search's relevance."""
+
+    product_ids: list[str]
+    relevance: list[float]
+
+
+@dataclass(frozen=True)
+class Preview:
+    current_version: int
+    current_profile: str
+    candidate_profile: str
+    changes: list[SampleChange]

@@ -3,7 +3,9 @@
 A WeightsState is immutable; the registry holds one reference to the current state
 and replaces it in one assignment. A reader (service/app/ranker.py) takes that reference
 once per call, so it computes with one version from start to end, never a mix.
-Changing the weights (reload, rollback, history) is service/app/weights_admin.py's job.
+Changing the weights (reload, rollback, preview) is service/app/weights_admin.py's job;
+their history and the choice at start-up, service/app/weights_history.py's; SIGHUP and
+the file watch, service/app/weights_watch.py's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from ranking.profiles import ProfileError, ProfileSet, parse_profiles
 from service.app.toml_limits import toml_shape_problem
@@ -19,6 +22,16 @@ from service.domain.errors import InvalidArgument
 
 SOURCE_KINDS = ("file", "inline", "rollback")
 TRIGGERS = ("startup", "rpc", "sighup", "file-watch")
+FILE_FIELD = "weights_file"  # how a problem with the file itself is named
+
+
+def read_file(path: Path) -> str:
+    """The weights file's text; InvalidArgument naming the file when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InvalidArgument([(FILE_FIELD, f"cannot read {path}: {problem}")]) from None
 
 
 def content_hash(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Changing the weights at runtime: reload, rollback, history, preview, SIGHUP, file watch.
+"""Changing the weights at runtime: reload and rollback; and previewing a change.
 
 Every change is validated first, on the caller's thread: an invalid profile set is
 refused with each bad key named and changes nothing. A valid one is applied on the
@@ -11,20 +11,13 @@ writer thread, between two transactions (Writer.run_exclusive), in this order:
 3. the new version is recorded in the ``weights_history`` table (its own transaction);
 4. the registry switches to the new state in one reference assignment.
 
-Start-up (before the writer starts): the weights file is the source of truth when its
-content differs from the last version loaded from a file (it was edited, or this is a
-first start): it is applied as a new version. Otherwise the latest version applied
-(which may come from an RPC reload or a rollback) is restored as it was, with its
-version number, so that changes made over RPC survive a restart.
+Start-up is service/app/weights_history.py's; SIGHUP and the file watch,
+service/app/weights_watch.py's (they reload through here).
 """
 
 from __future__ import annotations
 
-import threading
-import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,22 +25,23 @@ import structlog
 
 from ranking.profiles import Profile, ProfileSet
 from service.app.catalogue import Catalogue, decayed_from_votes
-from service.app.preview import SampleChange, compare
+from service.app.preview import Preview, Sample, compare
 from service.app.ranker import Ranker
 from service.app.settings import Settings
 from service.app.store import Store
 from service.app.weights import (
+    FILE_FIELD,
     ServerLimits,
     WeightsRegistry,
     WeightsState,
-    content_hash,
     parse_toml,
+    read_file,
 )
+from service.app.weights_history import HistoryEntry, WeightsHistory, save_entry
 from service.domain.errors import (
     DeadlineExpired,
     InvalidArgument,
     NotFound,
-    ReviewrankError,
     StorageUnavailable,
     StoreError,
     VersionConflict,
@@ -57,106 +51,6 @@ log = structlog.get_logger("reviewrank.weights")
 
 T = TypeVar("T")
 NOTE_MAX_LENGTH = 256  # actor and reason
-BACKGROUND_TIMEOUT = 60.0  # seconds a SIGHUP or file-watch reload may wait for the writer
-FILE_FIELD = "weights_file"  # how a problem with the file itself is named
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One applied version, as kept in the weights_history table."""
-
-    version: int
-    applied_at: datetime
-    source_kind: str
-    source: str
-    trigger: str
-    actor: str
-    reason: str
-    rollback_of: int | None
-    content_sha256: str
-    content: str
-
-    def state(self, profiles: ProfileSet) -> WeightsState:
-        return WeightsState(
-            version=self.version,
-            profiles=profiles,
-            source_toml=self.content,
-            source=self.source,
-            loaded_at=self.applied_at,
-            source_kind=self.source_kind,
-            trigger=self.trigger,
-            actor=self.actor,
-            reason=self.reason,
-            rollback_of=self.rollback_of,
-            content_sha256=self.content_sha256,
-        )
-
-    def summary(self) -> tuple[str, tuple[str, ...]]:
-        """The default profile and the profile names (best effort: no validation)."""
-        try:
-            document = tomllib.loads(self.content)
-        except tomllib.TOMLDecodeError:
-            return "", ()
-        profiles = document.get("profiles")
-        names = tuple(str(n) for n in profiles) if isinstance(profiles, dict) else ()
-        return str(document.get("default_profile", "default")), names
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A candidate list to preview: product ids and the search's relevance."""
-
-    product_ids: list[str]
-    relevance: list[float]
-
-
-@dataclass(frozen=True)
-class Preview:
-    current_version: int
-    current_profile: str
-    candidate_profile: str
-    changes: list[SampleChange]
-
-
-def _micros(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
-
-
-def load_history(store: Store) -> list[HistoryEntry]:
-    """Every recorded version, oldest first."""
-    return [
-        HistoryEntry(
-            version=row[0],
-            applied_at=datetime.fromtimestamp(row[1] / 1_000_000, UTC),
-            source_kind=row[2],
-            source=row[3],
-            trigger=row[4],
-            actor=row[5],
-            reason=row[6],
-            rollback_of=row[7],
-            content_sha256=row[8],
-            content=row[9],
-        )
-        for row in store.load_weights_history()
-    ]
-
-
-def save_entry(store: Store, entry: HistoryEntry) -> None:
-    """Records one version, committed before returning (on the writer thread)."""
-    store.save_weights_entry(
-        (
-            entry.version,
-            _micros(entry.applied_at),
-            entry.source_kind,
-            entry.source,
-            entry.trigger,
-            entry.actor,
-            entry.reason,
-            entry.rollback_of,
-            entry.content_sha256,
-            entry.content,
-        )
-    )
 
 
 def _check_note(value: str, field: str, violations: list[tuple[str, str]]) -> None:
@@ -182,27 +76,23 @@ class WeightsAdmin:
         store: Store,
         catalogue: Catalogue,
         ranker: Ranker,
+        history: WeightsHistory,
+        run_exclusive: Callable[[Callable[[], object], float | None], object],
+        listeners: Sequence[Callable[[str, str], None]] = (),
     ) -> None:
-        self._settings = settings
+        """``history``: as service/app/weights_history.py's start_up left it.
+        ``run_exclusive``: runs a change on the writer thread, between two transactions
+        (Writer.run_exclusive). ``listeners``: each called with (trigger, outcome) after
+        every reload or rollback asked for (Observers.weights_change)."""
         self._path: Path = settings.weights
         self._registry = registry
         self._store = store
         self._catalogue = catalogue
         self._ranker = ranker
         self._limits = ServerLimits(settings.max_candidates, settings.max_top_limit)
-        self._history_lock = threading.Lock()
-        self._history: list[HistoryEntry] = []
-        self._run_exclusive: Callable[[Callable[[], object], float | None], object] | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._seen_hash = ""
-        self._reload_listeners: list[Callable[[str, str], None]] = []
-
-    def add_reload_listener(self, listener: Callable[[str, str], None]) -> None:
-        """Calls ``listener(trigger, outcome)`` after every reload or rollback asked for;
-        outcome: applied, invalid, conflict, not_found or failed (service/ops/metrics.py)."""
-        self._reload_listeners.append(listener)
+        self._history = history
+        self._run_exclusive = run_exclusive
+        self._reload_listeners = tuple(listeners)
 
     def _counted(self, trigger: str, change: Callable[[], T]) -> T:
         outcome = "failed"
@@ -225,70 +115,6 @@ class WeightsAdmin:
                     listener(trigger, outcome)
                 except Exception:
                     log.exception("weights reload listener failed")
-
-    # -- start-up ----------------------------------------------------------------------------
-
-    def start_up(self) -> WeightsState:
-        """Puts the start-up weights in force (see the module docstring). Runs before the
-        writer thread starts. An invalid weights file stops the start (ValueError)."""
-        try:
-            text = self._read_file()
-            profiles = parse_toml(text, FILE_FIELD, self._limits)
-        except InvalidArgument as exc:
-            raise ValueError(f"invalid weights file {self._path}: {exc}") from None
-        self._history = load_history(self._store)
-        file_hash = content_hash(text)
-        self._seen_hash = file_hash
-        restored = self._restorable(file_hash)
-        if restored is not None:
-            entry, restored_profiles = restored
-            state = entry.state(restored_profiles)
-            self._registry.install(state)
-            log.info(
-                "weights restored",
-                version=state.version,
-                source=state.source,
-                content_sha256=state.content_sha256,
-            )
-            return state
-        previous = self._history[-1].version if self._history else 0
-        entry = self._new_entry(text, "file", str(self._path), "startup", "", "", None)
-        save_entry(self._store, entry)
-        self._history.append(entry)
-        state = entry.state(profiles)
-        self._registry.install(state)
-        log.info(
-            "weights applied",
-            version=state.version,
-            previous_version=previous,
-            trigger="startup",
-            source=state.source,
-            content_sha256=state.content_sha256,
-        )
-        return state
-
-    def _restorable(self, file_hash: str) -> tuple[HistoryEntry, ProfileSet] | None:
-        """The latest version, if the file is unchanged since last loaded and it still
-        validates; None when the file is to be loaded."""
-        if not self._history:
-            return None
-        last_file = next((e for e in reversed(self._history) if e.source_kind == "file"), None)
-        if last_file is None or last_file.content_sha256 != file_hash:
-            return None
-        latest = self._history[-1]
-        try:
-            return latest, parse_toml(latest.content, "toml", self._limits)
-        except InvalidArgument as exc:
-            log.warning(
-                "the latest weights no longer validate: loading the weights file instead",
-                version=latest.version,
-                problems=str(exc),
-            )
-            return None
-
-    def attach(self, run_exclusive: Callable[[Callable[[], object], float | None], object]) -> None:
-        """From now on, changes run through the writer thread."""
-        self._run_exclusive = run_exclusive
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -325,7 +151,7 @@ class WeightsAdmin:
         if toml:
             text, kind, source, field = toml, "inline", "inline", "toml"
         else:
-            text, kind, source, field = self._read_file(), "file", str(self._path), FILE_FIELD
+            text, kind, source, field = read_file(self._path), "file", str(self._path), FILE_FIELD
         profiles = parse_toml(text, field, self._limits)
 
         def apply() -> tuple[WeightsState, int]:
@@ -364,7 +190,7 @@ class WeightsAdmin:
         _check_note(reason, "reason", violations)
         if violations:
             raise InvalidArgument(violations)
-        entry = self.entry(version)
+        entry = self._history.entry(version)
         profiles = parse_toml(entry.content, "version", self._limits)
 
         def apply() -> tuple[WeightsState, int]:
@@ -394,7 +220,7 @@ class WeightsAdmin:
         rollback_of: int | None,
         expected_version: int,
     ) -> tuple[WeightsState, int]:
-        """On the writer thread (or before it starts): check, prepare, record, switch."""
+        """On the writer thread: check, prepare, record, switch."""
         current = self._registry.current
         if expected_version and expected_version != current.version:
             raise VersionConflict(
@@ -408,10 +234,11 @@ class WeightsAdmin:
         } - self._catalogue.half_lives
         if needed:
             self._catalogue.enable_decay(sorted(needed), self._store.load_votes())
-        entry = self._new_entry(text, source_kind, source, trigger, actor, reason, rollback_of)
+        entry = self._history.new_entry(
+            text, source_kind, source, trigger, actor, reason, rollback_of
+        )
         save_entry(self._store, entry)
-        with self._history_lock:
-            self._history.append(entry)
+        self._history.append(entry)
         state = entry.state(profiles)
         self._registry.install(state)
         log.info(
@@ -427,35 +254,9 @@ class WeightsAdmin:
         )
         return state, current.version
 
-    def _new_entry(
-        self,
-        text: str,
-        source_kind: str,
-        source: str,
-        trigger: str,
-        actor: str,
-        reason: str,
-        rollback_of: int | None,
-    ) -> HistoryEntry:
-        with self._history_lock:
-            version = self._history[-1].version + 1 if self._history else 1
-        return HistoryEntry(
-            version=version,
-            applied_at=datetime.now(UTC),
-            source_kind=source_kind,
-            source=source,
-            trigger=trigger,
-            actor=actor,
-            reason=reason,
-            rollback_of=rollback_of,
-            content_sha256=content_hash(text),
-            content=text,
-        )
-
     def _exclusive(self, fn: Callable[[], T], timeout: float | None) -> T:
-        run = self._run_exclusive
         try:
-            result: Any = fn() if run is None else run(fn, timeout)
+            result: Any = self._run_exclusive(fn, timeout)
         except TimeoutError:
             raise DeadlineExpired(
                 "deadline passed while the weights change waited for the writer; "
@@ -469,18 +270,9 @@ class WeightsAdmin:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def entry(self, version: int) -> HistoryEntry:
-        with self._history_lock:
-            for entry in reversed(self._history):
-                if entry.version == version:
-                    return entry
-            newest = self._history[-1].version if self._history else 0
-        raise NotFound(f"no weights version {version} (versions 1 to {newest} exist)")
-
     def history(self) -> list[HistoryEntry]:
         """Every version applied, newest first."""
-        with self._history_lock:
-            return list(reversed(self._history))
+        return self._history.newest_first()
 
     def preview(
         self,
@@ -493,7 +285,7 @@ class WeightsAdmin:
     ) -> Preview:
         """How each sample's top-k would change under a candidate profile set (TOML sent
         inline, or the weights file as it is now). Nothing is applied or kept."""
-        text, field = (toml, "toml") if toml else (self._read_file(), FILE_FIELD)
+        text, field = (toml, "toml") if toml else (read_file(self._path), FILE_FIELD)
         candidate_set = parse_toml(text, field, self._limits)
         current = self._registry.current
         current_profile = _profile_of(current.profiles, profile_name, "the weights in force")
@@ -519,76 +311,3 @@ class WeightsAdmin:
             label = f"category {category}" if category else "catalogue"
             changes.append(compare(label, before, after, top_k))
         return Preview(current.version, current_profile.name, candidate.name, changes)
-
-    # -- the weights file, SIGHUP and the file watch ------------------------------------------
-
-    def _read_file(self) -> str:
-        try:
-            return self._path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise InvalidArgument([(FILE_FIELD, f"cannot read {self._path}: {problem}")]) from None
-
-    def start_background(self) -> None:
-        """Starts the thread that serves request_reload() and, when the
-        weights_watch_seconds setting is > 0, polls the weights file for changes."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._background, name="reviewrank-weights", daemon=True
-        )
-        self._thread.start()
-
-    def request_reload(self) -> None:
-        """Asks the background thread to reload the weights file (safe in a signal handler)."""
-        self._wake.set()
-
-    def _background(self) -> None:
-        interval = self._settings.weights_watch_seconds or None
-        while True:
-            woken = self._wake.wait(interval)
-            if self._stop.is_set():
-                return
-            if woken:
-                self._wake.clear()
-                self._reload_in_background("sighup")
-            elif self._file_changed():
-                self._reload_in_background("file-watch")
-
-    def _file_changed(self) -> bool:
-        """True when the file's content changed since last seen and is not in force.
-
-        The content is hashed at every poll (weights files are small): a modification time
-        can miss a rewrite of the same size within one clock tick."""
-        try:
-            text = self._path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return False
-        digest = content_hash(text)
-        if digest == self._seen_hash:
-            return False
-        self._seen_hash = digest
-        return digest != self._registry.current.content_sha256
-
-    def _reload_in_background(self, trigger: str) -> None:
-        before = self._registry.current.version
-        try:
-            self.reload(trigger=trigger, timeout=BACKGROUND_TIMEOUT)
-        except InvalidArgument as exc:
-            log.error(
-                "weights reload refused: the weights in force stay",
-                trigger=trigger,
-                version=before,
-                problems=[f"{key}: {problem}" for key, problem in exc.violations],
-            )
-        except ReviewrankError as exc:
-            log.error("weights reload failed", trigger=trigger, version=before, error=str(exc))
-        except Exception:  # the thread must survive anything
-            log.exception("weights reload failed", trigger=trigger, version=before)
-
-    def close(self) -> None:
-        """Stops the background thread (before the writer closes)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(BACKGROUND_TIMEOUT)

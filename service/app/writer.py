@@ -84,7 +84,11 @@ class Writer:
         on_health: Callable[[bool], None] | None = None,
         probe_seconds: float = 1.0,
         min_free_bytes: int = 0,
+        observers: Sequence[Callable[[int, int, float], None]] = (),
     ) -> None:
+        """``observers``: each called on the writer thread after each committed transaction
+        with its number of jobs, of events and the seconds it took (Observers.transaction);
+        they are fixed here, before the thread starts."""
         self._store = store
         self._on_commit = on_commit
         self._on_health = on_health
@@ -97,9 +101,7 @@ class Writer:
         self._healthy = True
         self._next_probe = 0.0
         self.stats = WriterStats()
-        # Called on the writer thread after each committed transaction with its number of
-        # jobs, of events and the seconds the transaction took (service/ops/metrics.py).
-        self.on_transaction: Callable[[int, int, float], None] | None = None
+        self._observers = tuple(observers)
         self._held: _Task | None = None  # a task met while grouping jobs: it runs next
         self._thread = threading.Thread(target=self._run, name="reviewrank-writer", daemon=True)
         self._thread.start()
@@ -303,8 +305,7 @@ class Writer:
         self.stats.jobs += len(live)
         self.stats.events += events
         self._on_commit(group)
-        observe = self.on_transaction
-        if observe is not None:
+        for observe in self._observers:
             try:
                 observe(len(live), events, seconds)
             except Exception:  # a metrics problem must not fail acknowledged writes

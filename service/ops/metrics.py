@@ -10,11 +10,12 @@ Three kinds of source, each as cheap as its place demands:
   go-grpc-prometheus and py-grpc-prometheus. The label children of every method are
   bound once (``RpcMetrics.method``), so a call costs a few counter increments and one
   histogram observation, with no label lookup or string building;
-* per transaction (the writer thread's hook) and per weights change: histograms and
-  counters updated where the thing happens;
-* at scrape time (``_ServiceCollector``): gauges and counters read from what the service
-  keeps anyway (catalogue size and sequence, queue depth, writer statistics, weights
-  version, health). Nothing is paid between scrapes.
+* per transaction and per weights change: histograms and counters updated where the
+  thing happens, by the observers the application is built with (``Metrics.observers``);
+* at scrape time (``ServiceCollector``): gauges and counters read from the counters
+  the application publishes (``Application.counters``: catalogue size and sequence,
+  queue depth, writer statistics, weights version, storage health) and the servers'
+  health. Nothing is paid between scrapes.
 
 The pure ``ranking`` package knows nothing of this module.
 """
@@ -38,10 +39,10 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service import __version__
+from service.app.status import Counters, Observers
 from service.domain.errors import (
     DeadlineExpired,
     InvalidArgument,
@@ -50,11 +51,10 @@ from service.domain.errors import (
     ShuttingDown,
     StorageUnavailable,
 )
+from service.ops.service_metrics import ServiceCollector
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
-
-    from service.app.application import Application
 
 log = structlog.get_logger("reviewrank.metrics")
 
@@ -244,112 +244,13 @@ class _MessageCounts(Collector):
         yield sent
 
 
-class _ServiceCollector(Collector):
-    """Reads the service's state at each scrape."""
-
-    def __init__(self, app: Application, health: Callable[[], dict[str, int]] | None) -> None:
-        self._app = app
-        self._health = health
-
-    def describe(self) -> list[Metric]:
-        return []  # read at scrape time: no name clash to check at registration
-
-    def collect(self) -> Iterator[Metric]:
-        app = self._app
-        info = GaugeMetricFamily(
-            "reviewrank_build_info",
-            "The reviewrank version serving (always 1).",
-            labels=["version"],
-        )
-        info.add_metric([__version__], 1)
-        yield info
-        events = CounterMetricFamily(
-            "reviewrank_events",
-            "Events recorded since start, by outcome: applied (changes rankings), duplicate "
-            "(event id seen before: nothing changes), superseded (the user has a newer vote).",
-            labels=["outcome"],
-        )
-        for outcome, count in app.event_counts.outcomes().items():
-            events.add_metric([outcome], count)
-        yield events
-        yield CounterMetricFamily(
-            "reviewrank_erasures",
-            "ForgetUser erasures committed since start.",
-            value=app.event_counts.erasures,
-        )
-        stats = app.writer.stats
-        transactions = CounterMetricFamily(
-            "reviewrank_write_transactions",
-            "Write transactions since start, by result (a failed one wrote nothing).",
-            labels=["result"],
-        )
-        transactions.add_metric(["committed"], stats.transactions)
-        transactions.add_metric(["failed"], stats.failed_transactions)
-        yield transactions
-        yield CounterMetricFamily(
-            "reviewrank_writes_expired",
-            "Write calls dropped unapplied because their deadline passed in the queue.",
-            value=stats.dropped_expired,
-        )
-        yield GaugeMetricFamily(
-            "reviewrank_writer_queue_depth",
-            "Write calls waiting for the writer thread.",
-            value=app.writer.queue_depth,
-        )
-        yield GaugeMetricFamily(
-            "reviewrank_writer_queue_capacity",
-            "Write calls the queue holds before refusing (RESOURCE_EXHAUSTED).",
-            value=app.settings.writer_queue_size,
-        )
-        yield GaugeMetricFamily(
-            "reviewrank_products", "Products in memory.", value=len(app.catalogue)
-        )
-        yield GaugeMetricFamily(
-            "reviewrank_sequence",
-            "Sequence number of the last event applied in memory.",
-            value=app.catalogue.seq,
-        )
-        lag = GaugeMetricFamily(
-            "reviewrank_change_feed_lag_events",
-            "Events committed but not yet applied in this process's memory, per feed. "
-            'feed="local": this process\'s own commits, applied before they are '
-            "acknowledged, so always 0 (there is no multi-process change feed yet).",
-            labels=["feed"],
-        )
-        for feed, behind in app.change_feed_lag().items():
-            lag.add_metric([feed], behind)
-        yield lag
-        state = app.weights.current
-        yield GaugeMetricFamily(
-            "reviewrank_weights_version", "The weights version in force.", value=state.version
-        )
-        # (No weights or prior values here: they are the admin service's (GetWeights,
-        # GetStatus), and a scrape needs no token.)
-        yield GaugeMetricFamily(
-            "reviewrank_storage_ok",
-            "1 while writes commit, 0 from a storage fault until a test write commits again.",
-            value=1 if app.storage_ok else 0,
-        )
-        if self._health is not None:
-            serving = GaugeMetricFamily(
-                "reviewrank_serving",
-                'Health status per service, 1 = SERVING (service="" is the whole server).',
-                labels=["service"],
-            )
-            for service, status in sorted(self._health().items()):
-                serving.add_metric([service], 1 if status == _SERVING else 0)
-            yield serving
-
-
-_SERVING = 1  # grpc.health.v1.HealthCheckResponse.SERVING
-
-
 class Metrics:
-    """Every metric of one server, its registry, and the HTTP endpoint serving them."""
+    """Every metric of one server, its registry, and the HTTP endpoint serving them.
 
-    def __init__(
-        self, app: Application, health: Callable[[], dict[str, int]] | None = None
-    ) -> None:
+    Made before the application, which is built with ``observers``; then
+    ``collect_from(app.counters)`` adds what a scrape reads of it."""
+
+    def __init__(self, health: Callable[[], dict[str, int]] | None = None) -> None:
         # No "_created" series: a start time per label set is noise on every scrape (the
         # process's start time is process_start_time_seconds).
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -384,10 +285,16 @@ class Metrics:
             ("trigger", "outcome"),
             registry=self.registry,
         )
-        self.registry.register(_ServiceCollector(app, health))
-        app.writer.on_transaction = self._observe_transaction
-        app.weights_admin.add_reload_listener(self._count_reload)
+        self._health = health
+        # What the application calls as things happen (service/app/status.py).
+        self.observers = Observers(
+            transaction=(self._observe_transaction,), weights_change=(self._count_reload,)
+        )
         self._http: tuple[WSGIServer, threading.Thread] | None = None
+
+    def collect_from(self, counters: Callable[[], Counters]) -> None:
+        """Reads ``counters()`` (Application.counters) and the health at each scrape."""
+        self.registry.register(ServiceCollector(counters, self._health))
 
     def _observe_transaction(self, calls: int, events: int, seconds: float) -> None:
         self._transaction_calls.observe(calls)
