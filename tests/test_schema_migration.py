@@ -26,9 +26,10 @@ from service.domain.values import (
     RatingEvent,
     WriteResults,
 )
-from service.storage.postgres import store as store_postgres
+from service.storage.postgres import schema as schema_postgres
 from service.storage.postgres.store import PostgresStore
-from service.storage.sqlite.store import SQLiteStore, migrations
+from service.storage.sqlite.schema import migrations
+from service.storage.sqlite.store import SQLiteStore
 from service.storage.transfer import export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
@@ -54,7 +55,7 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             "CREATE TABLE reviewrank_migrations ("
             " name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        for name, statements in store_postgres._MIGRATIONS:
+        for name, statements in schema_postgres._MIGRATIONS:
             if name == NEW:
                 break
             for statement in statements:
