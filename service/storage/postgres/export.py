@@ -12,9 +12,10 @@ import psycopg
 from psycopg import sql
 
 from service.domain.errors import StoreError
-from service.storage.common import EXPORT_TABLES, RECOUNT_MISMATCHES
+from service.storage.common import RECOUNT_MISMATCHES, check_recount
 from service.storage.postgres.connection import CHANNEL, PostgresBase, _retryable
 from service.storage.postgres.reads import _last_seq
+from service.storage.tables import EXPORT_TABLES
 
 
 class PostgresExport(PostgresBase):
@@ -59,12 +60,7 @@ class PostgresExport(PostgresBase):
         try:
             conn = self._restore_connection()
             conn.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
-            wrong = conn.execute(RECOUNT_MISMATCHES).fetchall()
-            if wrong:
-                raise StoreError(
-                    f"imported aggregates differ from a recount for {len(wrong)} products",
-                    fault=False,
-                )
+            check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
             conn.execute("COMMIT")
             self._pool.putconn(conn)

@@ -12,8 +12,8 @@ from psycopg_pool import PoolTimeout
 
 from service.app.store import WeightsRow
 from service.domain.errors import StorageProbeFailed
-from service.storage.common import EXPORT_TABLES
 from service.storage.postgres.connection import PostgresBase
+from service.storage.tables import EXPORT_TABLES
 
 
 class PostgresRecords(PostgresBase):

@@ -8,7 +8,6 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from service.app.store import AppliedGroup
 from service.domain.values import (
@@ -27,8 +26,9 @@ from service.domain.voting import (
     plan_events,
     rating_keys,
 )
-from service.storage.common import PRODUCT_COLUMNS, apply_jobs, event_hash, product_row
+from service.storage.common import apply_jobs, event_hash, product_row, upsert_vote
 from service.storage.postgres.connection import CHANNEL, PostgresBase
+from service.storage.tables import EVENT_COLUMNS, TABLES, VOTE_TABLES, vote_columns
 
 # Adds the deltas of several products in one statement; returns the rows as they are now.
 _PRODUCT_UPDATE = f"""
@@ -41,26 +41,31 @@ FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[], 
             %s::int[], %s::int[], %s::int[], %s::int[], %s::bigint[])
     AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, seq)
 WHERE p.product_id = d.product_id
-RETURNING {", ".join(f"p.{c.strip()}" for c in PRODUCT_COLUMNS.split(","))}
+RETURNING {", ".join(f"p.{c}" for c in TABLES["products"])}
 """
-_INSERT_EVENTS = """
-INSERT INTO events
-    (event_id, seq, kind, product_id, user_id, value, occurred_at_us, outcome, recorded_at_us)
+_INSERT_EVENTS = f"""
+INSERT INTO events ({EVENT_COLUMNS})
 SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[],
                      %s::bigint[], %s::text[], %s::bigint[])
 """
-_UPSERT_VOTES = """
-INSERT INTO {table} (product_id, user_id, {column}, occurred_at_us, event_id)
+# Per vote table: its rows inserted, or the votes in force replaced (newer wins was
+# decided before), and the votes in force on some keys.
+_UPSERT_VOTES = {
+    table: f"""
+INSERT INTO {table} ({", ".join(vote_columns(table))})
 SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[], %s::text[])
-ON CONFLICT (product_id, user_id) DO UPDATE SET
-    {column} = excluded.{column}, occurred_at_us = excluded.occurred_at_us,
-    event_id = excluded.event_id
+{upsert_vote(table)}
 """
-_CURRENT_VOTES = """
-SELECT v.product_id, v.user_id, v.{column}, v.occurred_at_us, v.event_id
+    for table in VOTE_TABLES
+}
+_CURRENT_VOTES = {
+    table: f"""
+SELECT {", ".join(f"v.{c}" for c in vote_columns(table))}
 FROM unnest(%s::text[], %s::text[]) AS k(product_id, user_id)
 JOIN {table} AS v ON v.product_id = k.product_id AND v.user_id = k.user_id
 """
+    for table in VOTE_TABLES
+}
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -131,15 +136,12 @@ class PostgresWrites(PostgresBase):
         return known
 
     def _current_votes(
-        self, cur: psycopg.Cursor[Any], table: str, column: str, keys: Collection[tuple[str, str]]
+        self, cur: psycopg.Cursor[Any], table: str, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[int, int, str]]:
         if not keys:
             return {}
         products, users = _columns(list(keys), 2)
-        query = sql.SQL(_CURRENT_VOTES).format(
-            table=sql.Identifier(table), column=sql.Identifier(column)
-        )
-        rows = cur.execute(query, (products, users))
+        rows = cur.execute(_CURRENT_VOTES[table], (products, users))
         return {(p, u): (v, t, e) for p, u, v, t, e in rows}
 
     def _apply_events(
@@ -154,22 +156,16 @@ class PostgresWrites(PostgresBase):
         plan = plan_events(
             events,
             self._known_event_ids(cur, events.event_ids),
-            self._current_votes(cur, "ratings", "stars", rating_keys(events)),
-            self._current_votes(cur, "likes", "value", like_keys(events)),
+            self._current_votes(cur, "ratings", rating_keys(events)),
+            self._current_votes(cur, "likes", like_keys(events)),
             seq,
             recorded_at,
         )
         if plan.events[0]:
             cur.execute(_INSERT_EVENTS, plan.events)
-        for table, column, final in (
-            ("ratings", "stars", plan.ratings),
-            ("likes", "value", plan.likes),
-        ):
+        for table, final in (("ratings", plan.ratings), ("likes", plan.likes)):
             if final[0]:
-                query = sql.SQL(_UPSERT_VOTES).format(
-                    table=sql.Identifier(table), column=sql.Identifier(column)
-                )
-                cur.execute(query, final)
+                cur.execute(_UPSERT_VOTES[table], final)
         if plan.deltas:
             self._write_products(cur, plan.product_updates(), touched)
             votes.add(plan.changes, touched)

@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from service.domain.errors import StoreError
-from service.storage.common import EXPORT_TABLES, RECOUNT_MISMATCHES
+from service.storage.common import RECOUNT_MISMATCHES, check_recount
 from service.storage.sqlite.connection import SQLiteBase, _rollback, _translated
 from service.storage.sqlite.reads import _last_seq
-from service.storage.sqlite.schema import VOTE_TABLES
+from service.storage.tables import EXPORT_TABLES, VOTE_TABLES
 
 
 class SQLiteExport(SQLiteBase):
@@ -62,12 +61,7 @@ class SQLiteExport(SQLiteBase):
                 conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
-                wrong = conn.execute(RECOUNT_MISMATCHES).fetchall()
-                if wrong:
-                    raise StoreError(
-                        f"imported aggregates differ from a recount for {len(wrong)} products",
-                        fault=False,
-                    )
+                check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)

@@ -10,7 +10,7 @@ from pathlib import Path
 from service.app.store import ProductTable, VoteTable
 from service.storage.sqlite.connection import _translated
 from service.storage.sqlite.reads import _last_seq, _load_products, _load_votes
-from service.storage.sqlite.schema import VOTE_TABLES
+from service.storage.tables import VOTE_TABLES
 
 
 class SQLiteFollower:

@@ -10,8 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from service.app.store import ProductTable, VoteTable
-from service.storage.common import LOAD_VOTES, PRODUCT_COLUMNS, RECOUNT_MISMATCHES
+from service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
 from service.storage.sqlite.connection import _CHUNK, SQLiteBase, _translated
+from service.storage.tables import PRODUCT_COLUMNS
 
 
 class SQLiteReads(SQLiteBase):

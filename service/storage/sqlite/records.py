@@ -9,8 +9,8 @@ import time
 
 from service.app.store import WeightsRow
 from service.domain.errors import StorageProbeFailed
-from service.storage.common import EXPORT_TABLES
 from service.storage.sqlite.connection import SQLiteBase, _rollback, _translated
+from service.storage.tables import EXPORT_TABLES
 
 
 class SQLiteRecords(SQLiteBase):

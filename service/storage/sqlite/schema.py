@@ -7,9 +7,9 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from service.storage.sqlite.connection import SQLiteBase, _translated
+from service.storage.tables import VOTE_TABLES
 
 migrations = Migrations("reviewrank")
-VOTE_TABLES = ("ratings", "likes")
 
 
 @migrations()

@@ -45,7 +45,7 @@ from service.domain.voting import (
     plan_one_by_one,
     rating_keys,
 )
-from service.storage.common import PRODUCT_COLUMNS, apply_jobs, event_hash, product_row
+from service.storage.common import apply_jobs, event_hash, product_row, upsert_vote
 from service.storage.sqlite.bulk import write_columns, write_rows
 from service.storage.sqlite.connection import (
     _CHUNK,
@@ -54,6 +54,7 @@ from service.storage.sqlite.connection import (
     _translated,
     is_storage_fault,
 )
+from service.storage.tables import EVENT_COLUMNS, PRODUCT_COLUMNS, vote_columns
 
 # An erasure's deltas are applied by UPDATE (not by an upsert's VALUES row, whose CHECKs
 # would see them); events write each product's new values (_SET_PRODUCTS, _NEW_PRODUCTS).
@@ -79,27 +80,21 @@ UPDATE products SET category = ?2, rating_count = ?3, star_sum = ?4,
 WHERE idx = ?1
 """
 _NEW_PRODUCTS = f"INSERT INTO products ({PRODUCT_COLUMNS}) VALUES {{values}}"
-_INSERT_EVENTS = """
-INSERT INTO events
-    (event_id, seq, kind, product_id, user_id, value, occurred_at_us, outcome, recorded_at_us)
-VALUES {values}
-"""
+_INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {{values}}\n"
 _INSERT_NEW_EVENTS = _INSERT_EVENTS + "ON CONFLICT (event_id) DO NOTHING"
-_INSERT_VOTES = """
-INSERT INTO {table} (product_id, user_id, {column}, occurred_at_us, event_id) VALUES {{values}}
-"""
-_UPSERT_VOTES = (
-    _INSERT_VOTES
-    + """ON CONFLICT (product_id, user_id) DO UPDATE SET
-    {column} = excluded.{column}, occurred_at_us = excluded.occurred_at_us,
-    event_id = excluded.event_id
-"""
-)
-_UPSERT_RATINGS = _UPSERT_VOTES.format(table="ratings", column="stars")
-_UPSERT_LIKES = _UPSERT_VOTES.format(table="likes", column="value")
-_INSERT_NEW_VOTES = _INSERT_VOTES + "ON CONFLICT (product_id, user_id) DO NOTHING"
-_INSERT_NEW_RATINGS = _INSERT_NEW_VOTES.format(table="ratings", column="stars")
-_INSERT_NEW_LIKES = _INSERT_NEW_VOTES.format(table="likes", column="value")
+
+
+def _insert_votes(table: str, on_conflict: str) -> str:
+    """A bulk.py template that inserts rows of a vote table, then ``on_conflict``."""
+    return f"INSERT INTO {table} ({', '.join(vote_columns(table))}) VALUES {{values}}\n" + (
+        on_conflict
+    )
+
+
+_UPSERT_RATINGS = _insert_votes("ratings", upsert_vote("ratings"))
+_UPSERT_LIKES = _insert_votes("likes", upsert_vote("likes"))
+_INSERT_NEW_RATINGS = _insert_votes("ratings", "ON CONFLICT (product_id, user_id) DO NOTHING")
+_INSERT_NEW_LIKES = _insert_votes("likes", "ON CONFLICT (product_id, user_id) DO NOTHING")
 # Page cache of the writer's connection, in KiB (SQLite's default: 2 MB). Random event
 # ids and users spread each group's writes over many pages, which then stay cached.
 WRITE_CACHE_KIB = 64 * 1024
