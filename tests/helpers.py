@@ -21,7 +21,7 @@ from reviewrank.v1 import feedback_pb2, ranking_pb2, ranking_pb2_grpc
 
 from service.api.auth import BearerToken
 from service.domain.values import ProductRow
-from service.storage.common import EXPORT_TABLES
+from service.storage.tables import EXPORT_TABLES
 
 if TYPE_CHECKING:
     from service.app.settings import Settings

@@ -1,5 +1,6 @@
-"""What the SQLite and PostgreSQL stores share: the column lists, the export's tables,
-plain SQL both run, and the order in which a group's jobs are applied."""
+"""What the SQLite and PostgreSQL stores share beside the tables' description
+(tables.py): plain SQL both run, the check that ends an import, the hash an erased
+event leaves, and the order in which a group's jobs are applied."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from service.app.store import JobResult
+from service.domain.errors import StoreError
 from service.domain.values import (
     Erasure,
     ErasureResult,
@@ -16,44 +18,7 @@ from service.domain.values import (
     ProductRow,
     WriteResults,
 )
-
-# The columns of a product row, in the order ProductRow and the export use.
-PRODUCT_COLUMNS = (
-    "idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, seq"
-)
-
-
-# Tables an export carries, with their columns, in an order that restores cleanly.
-EXPORT_TABLES: dict[str, tuple[str, ...]] = {
-    "products": tuple(c.strip() for c in PRODUCT_COLUMNS.split(",")),
-    "ratings": ("product_id", "user_id", "stars", "occurred_at_us", "event_id"),
-    "likes": ("product_id", "user_id", "value", "occurred_at_us", "event_id"),
-    "events": (
-        "event_id",
-        "seq",
-        "kind",
-        "product_id",
-        "user_id",
-        "value",
-        "occurred_at_us",
-        "outcome",
-        "recorded_at_us",
-    ),
-    "erased_events": ("event_hash", "erased_at_us"),
-    "weights_history": (
-        "version",
-        "applied_at_us",
-        "source_kind",
-        "source",
-        "trigger",
-        "actor",
-        "reason",
-        "rollback_of",
-        "content_sha256",
-        "content",
-    ),
-}
-
+from service.storage.tables import vote_columns
 
 # Products whose stored aggregates differ from a recount of the votes, and votes of
 # unknown products (none, ever). Plain SQL that SQLite and PostgreSQL both run.
@@ -97,13 +62,31 @@ WHERE l.value <> 0 {also}
 """
 
 
+def upsert_vote(table: str) -> str:
+    """The ON CONFLICT clause by which a vote replaces the one in force on its key (newer
+    wins was decided before): every column but the key's takes the new row's value."""
+    key, rest = vote_columns(table)[:2], vote_columns(table)[2:]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in rest)
+    return f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+
+
+def check_recount(mismatches: Sequence[Any]) -> None:
+    """Refuses an import (StoreError, not a fault) whose aggregates differ from a recount:
+    ``mismatches`` are the rows RECOUNT_MISMATCHES found."""
+    if mismatches:
+        raise StoreError(
+            f"imported aggregates differ from a recount for {len(mismatches)} products",
+            fault=False,
+        )
+
+
 def event_hash(event_id: str) -> bytes:
     """What the event log keeps of an erased event: a one-way hash of its id."""
     return hashlib.sha256(event_id.encode("utf-8")).digest()
 
 
 def product_row(values: Sequence[Any]) -> ProductRow:
-    """A ProductRow from the columns of PRODUCT_COLUMNS."""
+    """A ProductRow from the columns of tables.PRODUCT_COLUMNS."""
     return ProductRow(
         idx=values[0],
         product_id=values[1],

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from service.app.store import POSTGRESQL, SQLITE, Store
-from service.storage.common import EXPORT_TABLES
+from service.storage.tables import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
 VERSION = 1

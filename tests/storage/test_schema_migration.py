@@ -26,9 +26,11 @@ from service.domain.values import (
     RatingEvent,
     WriteResults,
 )
-from service.storage.postgres import store as store_postgres
+from service.storage.postgres import schema as schema_postgres
 from service.storage.postgres.store import PostgresStore
-from service.storage.sqlite.store import SQLiteStore, migrations
+from service.storage.sqlite.schema import migrations
+from service.storage.sqlite.store import SQLiteStore
+from service.storage.tables import TABLES
 from service.storage.transfer import export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
@@ -54,7 +56,7 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             "CREATE TABLE reviewrank_migrations ("
             " name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
-        for name, statements in store_postgres._MIGRATIONS:
+        for name, statements in schema_postgres._MIGRATIONS:
             if name == NEW:
                 break
             for statement in statements:
@@ -218,6 +220,33 @@ def test_a_migrated_sqlite_database_has_the_schema_of_a_new_one(
     assert (1, ["event_id"]) == new["events.events_event_id"]
     assert (1, ["user_id", "product_id"]) == new["ratings.ratings_vote"]
     assert [] == [name for name in new if name.endswith("_product")]  # made on demand
+
+
+@backends
+def test_the_tables_the_migrations_make_have_the_columns_storage_tables_describes(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Both stores build their statements from service/storage/tables.py, while each
+    backend's migrations keep their own CREATE TABLE text: the two must agree."""
+    made: dict[str, set[str]] = {}
+    if backend == "sqlite":
+        SQLiteStore(tmp_path / "db.sqlite").close()
+        with sqlite3.connect(tmp_path / "db.sqlite") as conn:
+            for table in TABLES:
+                made[table] = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        conn.close()
+    else:
+        url = str(request.getfixturevalue("pg_url"))
+        PostgresStore(url).close()
+        with psycopg.connect(url) as pg:
+            for table in TABLES:
+                rows = pg.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND table_name = %s",
+                    (table,),
+                )
+                made[table] = {row[0] for row in rows}
+    assert {table: set(columns) for table, columns in TABLES.items()} == made
 
 
 def test_processes_opening_a_new_sqlite_database_at_once_create_its_schema_once(

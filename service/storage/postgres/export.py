@@ -1,0 +1,101 @@
+"""PostgresStore's half of ``reviewrank export`` and ``import`` (service/storage/transfer.py):
+one REPEATABLE READ snapshot streamed out, rows copied in (COPY) in one transaction that
+commits only if the aggregates equal a recount."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from service.domain.errors import StoreError
+from service.storage.common import RECOUNT_MISMATCHES, check_recount
+from service.storage.postgres.connection import CHANNEL, PostgresBase, _retryable
+from service.storage.postgres.reads import _last_seq
+from service.storage.tables import EXPORT_TABLES
+
+
+class PostgresExport(PostgresBase):
+    """Export and restore (part of PostgresStore)."""
+
+    # -- export and import ------------------------------------------------------------------
+
+    def export(self, chunk: int = 10_000) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        """As SQLiteStore.export: one REPEATABLE READ snapshot, streamed by a server cursor."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield "seq", [(_last_seq(conn),)]
+                for table, names in EXPORT_TABLES.items():
+                    with conn.cursor(name=f"export_{table}") as cur:
+                        cur.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1")
+                        while rows := cur.fetchmany(chunk):
+                            yield table, [_plain(r) for r in rows]
+        except psycopg.Error as exc:
+            raise StoreError(f"exporting: {exc}", fault=_retryable(exc)) from exc
+
+    def restore(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Copies exported rows in (COPY), in a transaction that finish_restore commits."""
+        columns = EXPORT_TABLES[table]
+        try:
+            conn = self._restore_connection()
+            with conn.cursor() as cur:
+                if table == "weights_history":  # the target's own versions are kept
+                    existing = {r[0] for r in cur.execute("SELECT version FROM weights_history")}
+                    rows = [r for r in rows if r[0] not in existing]
+                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+                )
+                with cur.copy(copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.Error as exc:
+            self._abandon_restore()
+            raise StoreError(f"importing {table}: {exc}", fault=_retryable(exc)) from exc
+
+    def finish_restore(self, seq: int) -> None:
+        try:
+            conn = self._restore_connection()
+            conn.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
+            check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
+            conn.execute("COMMIT")
+            self._pool.putconn(conn)
+            self._restoring = None
+        except psycopg.Error as exc:
+            self._abandon_restore()
+            raise StoreError(f"finishing the import: {exc}", fault=_retryable(exc)) from exc
+        except BaseException:
+            self._abandon_restore()
+            raise
+
+    def _restore_connection(self) -> psycopg.Connection[Any]:
+        """The connection of the import under way, in its open transaction."""
+        if self._restoring is None:
+            conn = self._pool.getconn()
+            try:
+                conn.execute("BEGIN")
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
+            self._restoring = conn
+        return self._restoring
+
+    def abort_restore(self) -> None:
+        """Rolls back what restore() copied in (an import that failed before finish_restore)."""
+        self._abandon_restore()
+
+    def _abandon_restore(self) -> None:
+        conn, self._restoring = self._restoring, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
+            self._pool.putconn(conn)
+
+
+def _plain(row: Sequence[Any]) -> tuple[Any, ...]:
+    """bytea arrives as memoryview or bytes: always bytes."""
+    return tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)

@@ -1,0 +1,77 @@
+"""The PostgreSQL change feed's reader (PostgresFollower): LISTEN on a connection of its
+own, and polling while it is lost."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from service.app.store import ProductTable, VoteTable
+from service.domain.errors import StoreError
+from service.storage.postgres.connection import CHANNEL, T
+from service.storage.postgres.reads import _last_seq, _load_products, _load_votes
+
+
+class PostgresFollower:
+    """The change feed's reader: one connection that LISTENs and reads; if it is lost,
+    the feed polls on a new one until it is back."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is not None and conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+            conn = self._conn = None
+        if conn is None:
+            try:
+                conn = psycopg.connect(
+                    self._url,
+                    autocommit=True,
+                    connect_timeout=5,
+                    application_name="reviewrank-feed",
+                )
+                conn.execute(f"LISTEN {CHANNEL}")
+            except psycopg.Error as exc:
+                raise StoreError(f"change feed connection: {exc}", fault=True) from exc
+            self._conn = conn
+        return conn
+
+    def wait(self, timeout: float) -> None:
+        """Until a commit is notified, or ``timeout`` seconds pass."""
+        try:
+            conn = self._connection()
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except (psycopg.Error, StoreError):
+            time.sleep(timeout)  # polling, until the connection is back
+
+    def wake(self) -> None:
+        """Nothing to do: a wait lasts one poll interval at most."""
+
+    def _read(self, action: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        try:
+            return work(self._connection())
+        except psycopg.Error as exc:
+            raise StoreError(f"{action}: {exc}", fault=True) from exc
+
+    def last_seq(self) -> int:
+        return self._read("reading the sequence number", _last_seq)
+
+    def load_products(self, after_seq: int = 0) -> ProductTable:
+        return self._read("reading the products", lambda conn: _load_products(conn, after_seq))
+
+    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
+        return self._read("reading the votes", lambda conn: _load_votes(conn, products))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()

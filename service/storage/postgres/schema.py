@@ -1,0 +1,151 @@
+"""The PostgreSQL schema: its migrations (the same names as SQLite's, applied one replica
+at a time under an advisory lock) and the methods of PostgresStore that apply and list
+them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from service.storage.postgres.connection import PostgresBase
+
+_MIGRATION_LOCK = 0x7265766965777261  # pg_advisory_xact_lock key: b"reviewra"
+
+_MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "m001_initial",
+        [
+            """CREATE TABLE products (
+                idx INTEGER PRIMARY KEY,
+                product_id TEXT NOT NULL UNIQUE,
+                category TEXT NOT NULL DEFAULT '',
+                rating_count BIGINT NOT NULL DEFAULT 0 CHECK (rating_count >= 0),
+                star_sum BIGINT NOT NULL DEFAULT 0 CHECK (star_sum >= 0),
+                s1 BIGINT NOT NULL DEFAULT 0 CHECK (s1 >= 0),
+                s2 BIGINT NOT NULL DEFAULT 0 CHECK (s2 >= 0),
+                s3 BIGINT NOT NULL DEFAULT 0 CHECK (s3 >= 0),
+                s4 BIGINT NOT NULL DEFAULT 0 CHECK (s4 >= 0),
+                s5 BIGINT NOT NULL DEFAULT 0 CHECK (s5 >= 0),
+                likes BIGINT NOT NULL DEFAULT 0 CHECK (likes >= 0),
+                dislikes BIGINT NOT NULL DEFAULT 0 CHECK (dislikes >= 0),
+                seq BIGINT NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX products_seq ON products (seq)",
+            """CREATE TABLE ratings (
+                product_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+                occurred_at_us BIGINT NOT NULL,
+                event_id TEXT NOT NULL,
+                PRIMARY KEY (product_id, user_id)
+            )""",
+            """CREATE TABLE likes (
+                product_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                value INTEGER NOT NULL CHECK (value IN (-1, 0, 1)),
+                occurred_at_us BIGINT NOT NULL,
+                event_id TEXT NOT NULL,
+                PRIMARY KEY (product_id, user_id)
+            )""",
+            """CREATE TABLE events (
+                event_id TEXT PRIMARY KEY,
+                seq BIGINT NOT NULL UNIQUE,
+                kind TEXT NOT NULL CHECK (kind IN ('rating', 'like')),
+                product_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                value INTEGER NOT NULL,
+                occurred_at_us BIGINT NOT NULL,
+                outcome TEXT NOT NULL CHECK (outcome IN ('APPLIED', 'SUPERSEDED')),
+                recorded_at_us BIGINT NOT NULL
+            )""",
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+            "INSERT INTO meta (key, value) VALUES ('seq', 0)",
+        ],
+    ),
+    (
+        "m002_erasure",
+        [
+            "CREATE INDEX ratings_user ON ratings (user_id)",
+            "CREATE INDEX likes_user ON likes (user_id)",
+            "CREATE INDEX events_user ON events (user_id)",
+            """CREATE TABLE erased_events (
+                event_hash BYTEA PRIMARY KEY,
+                erased_at_us BIGINT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        "m003_weights_history",
+        [
+            """CREATE TABLE weights_history (
+                version INTEGER PRIMARY KEY CHECK (version >= 1),
+                applied_at_us BIGINT NOT NULL,
+                source_kind TEXT NOT NULL CHECK (source_kind IN ('file', 'inline', 'rollback')),
+                source TEXT NOT NULL,
+                trigger TEXT NOT NULL,
+                actor TEXT NOT NULL DEFAULT '',
+                reason TEXT NOT NULL DEFAULT '',
+                rollback_of INTEGER,
+                content_sha256 TEXT NOT NULL,
+                content TEXT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        # As SQLite's m004_rowid_tables (PostgreSQL's tables are heaps already): the votes
+        # are unique by (user_id, product_id) and indexed by product_id (was: the other way
+        # round), and nothing indexes the event log's seq, which nothing reads by.
+        "m004_rowid_tables",
+        [
+            "DROP INDEX ratings_user",
+            "ALTER TABLE ratings DROP CONSTRAINT ratings_pkey",
+            "ALTER TABLE ratings ADD PRIMARY KEY (user_id, product_id)",
+            "CREATE INDEX ratings_product ON ratings (product_id)",
+            "DROP INDEX likes_user",
+            "ALTER TABLE likes DROP CONSTRAINT likes_pkey",
+            "ALTER TABLE likes ADD PRIMARY KEY (user_id, product_id)",
+            "CREATE INDEX likes_product ON likes (product_id)",
+            "ALTER TABLE events DROP CONSTRAINT events_seq_key",
+        ],
+    ),
+]
+
+
+class PostgresSchema(PostgresBase):
+    """Creating and upgrading the schema (part of PostgresStore)."""
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Creates or upgrades the schema (one replica at a time); returns what it applied."""
+
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            applied: list[str] = []
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS reviewrank_migrations ("
+                    " name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+                done = {r[0] for r in conn.execute("SELECT name FROM reviewrank_migrations")}
+                for name, statements in _MIGRATIONS:
+                    if name in done:
+                        continue
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO reviewrank_migrations (name) VALUES (%s)", (name,))
+                    applied.append(name)
+            return applied
+
+        return self._run("migrating the schema", work)
+
+    def applied_migrations(self) -> list[str]:
+        def work(conn: psycopg.Connection[Any]) -> list[str]:
+            exists = conn.execute("SELECT to_regclass('reviewrank_migrations')").fetchone()
+            if exists is None or exists[0] is None:
+                return []
+            rows = conn.execute("SELECT name FROM reviewrank_migrations ORDER BY name")
+            return [r[0] for r in rows]
+
+        return self._run("reading the migrations", work)

@@ -1,0 +1,239 @@
+"""PostgreSQL writes: apply() as set-based statements over ``unnest`` arrays (a fixed
+number per transaction), serialised on ``meta.seq``, and erasure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import psycopg
+
+from service.app.store import AppliedGroup
+from service.domain.values import (
+    Erasure,
+    ErasureResult,
+    Event,
+    EventBatch,
+    ProductRow,
+    WriteResults,
+)
+from service.domain.voting import (
+    VoteChanges,
+    erasure_deltas,
+    erasure_result,
+    like_keys,
+    plan_events,
+    rating_keys,
+)
+from service.storage.common import apply_jobs, event_hash, product_row, upsert_vote
+from service.storage.postgres.connection import CHANNEL, PostgresBase
+from service.storage.tables import EVENT_COLUMNS, TABLES, VOTE_TABLES, vote_columns
+
+# Adds the deltas of several products in one statement; returns the rows as they are now.
+_PRODUCT_UPDATE = f"""
+UPDATE products AS p SET
+    category = CASE WHEN d.category <> '' THEN d.category ELSE p.category END,
+    rating_count = p.rating_count + d.n, star_sum = p.star_sum + d.s,
+    s1 = p.s1 + d.s1, s2 = p.s2 + d.s2, s3 = p.s3 + d.s3, s4 = p.s4 + d.s4, s5 = p.s5 + d.s5,
+    likes = p.likes + d.likes, dislikes = p.dislikes + d.dislikes, seq = d.seq
+FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[],
+            %s::int[], %s::int[], %s::int[], %s::int[], %s::bigint[])
+    AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, seq)
+WHERE p.product_id = d.product_id
+RETURNING {", ".join(f"p.{c}" for c in TABLES["products"])}
+"""
+_INSERT_EVENTS = f"""
+INSERT INTO events ({EVENT_COLUMNS})
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[],
+                     %s::bigint[], %s::text[], %s::bigint[])
+"""
+# Per vote table: its rows inserted, or the votes in force replaced (newer wins was
+# decided before), and the votes in force on some keys.
+_UPSERT_VOTES = {
+    table: f"""
+INSERT INTO {table} ({", ".join(vote_columns(table))})
+SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[], %s::text[])
+{upsert_vote(table)}
+"""
+    for table in VOTE_TABLES
+}
+_CURRENT_VOTES = {
+    table: f"""
+SELECT {", ".join(f"v.{c}" for c in vote_columns(table))}
+FROM unnest(%s::text[], %s::text[]) AS k(product_id, user_id)
+JOIN {table} AS v ON v.product_id = k.product_id AND v.user_id = k.user_id
+"""
+    for table in VOTE_TABLES
+}
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to one list per column (the arguments of unnest)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+class PostgresWrites(PostgresBase):
+    """The events' and erasures' writes (part of PostgresStore)."""
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def apply(
+        self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None
+    ) -> AppliedGroup:
+        """Applies every job (events, or an erasure) in one transaction, in order, and
+        commits before returning (again after a retryable failure)."""
+        recorded_at = now_us if now_us is not None else time.time_ns() // 1000
+        try:
+            return self._run("write failed", lambda conn: self._apply(conn, jobs, recorded_at))
+        finally:
+            self.committing = (0, 0)
+
+    def _apply(
+        self,
+        conn: psycopg.Connection[Any],
+        jobs: Sequence[Sequence[Event] | Erasure],
+        recorded_at: int,
+    ) -> AppliedGroup:
+        touched: dict[str, ProductRow] = {}
+        votes = VoteChanges()
+        with conn.transaction():
+            cur = conn.cursor()
+            row = cur.execute("SELECT value FROM meta WHERE key = 'seq' FOR UPDATE").fetchone()
+            assert row is not None
+            seq = seq_before = int(row[0])
+            results, seq = apply_jobs(
+                jobs,
+                seq,
+                lambda events, at: self._apply_events(cur, events, at, recorded_at, touched, votes),
+                lambda user, at: self._erase(cur, user, at, recorded_at, touched, votes),
+            )
+            if seq != seq_before:
+                cur.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
+                cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
+            self.committing = (seq_before, seq)  # committed as the block ends
+        return AppliedGroup(
+            results=results,
+            products=list(touched.values()),
+            seq=seq,
+            votes=votes,
+            seq_before=seq_before,
+        )
+
+    def _known_event_ids(self, cur: psycopg.Cursor[Any], event_ids: list[str]) -> set[str]:
+        unique = list(dict.fromkeys(event_ids))
+        rows = cur.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (unique,))
+        known = {r[0] for r in rows}
+        erased_any = cur.execute("SELECT EXISTS (SELECT 1 FROM erased_events)").fetchone()
+        if erased_any is not None and erased_any[0]:
+            hashes = {event_hash(e): e for e in unique if e not in known}
+            rows = cur.execute(
+                "SELECT event_hash FROM erased_events WHERE event_hash = ANY(%s)", (list(hashes),)
+            )
+            known.update(hashes[bytes(r[0])] for r in rows)
+        return known
+
+    def _current_votes(
+        self, cur: psycopg.Cursor[Any], table: str, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int, str]]:
+        if not keys:
+            return {}
+        products, users = _columns(list(keys), 2)
+        rows = cur.execute(_CURRENT_VOTES[table], (products, users))
+        return {(p, u): (v, t, e) for p, u, v, t, e in rows}
+
+    def _apply_events(
+        self,
+        cur: psycopg.Cursor[Any],
+        events: EventBatch,
+        seq: int,
+        recorded_at: int,
+        touched: dict[str, ProductRow],
+        votes: VoteChanges,
+    ) -> tuple[WriteResults, int]:
+        plan = plan_events(
+            events,
+            self._known_event_ids(cur, events.event_ids),
+            self._current_votes(cur, "ratings", rating_keys(events)),
+            self._current_votes(cur, "likes", like_keys(events)),
+            seq,
+            recorded_at,
+        )
+        if plan.events[0]:
+            cur.execute(_INSERT_EVENTS, plan.events)
+        for table, final in (("ratings", plan.ratings), ("likes", plan.likes)):
+            if final[0]:
+                cur.execute(_UPSERT_VOTES[table], final)
+        if plan.deltas:
+            self._write_products(cur, plan.product_updates(), touched)
+            votes.add(plan.changes, touched)
+        return plan.results, plan.seq
+
+    def _write_products(
+        self,
+        cur: psycopg.Cursor[Any],
+        updates: list[tuple[str, str, list[int], int]],
+        touched: dict[str, ProductRow],
+    ) -> None:
+        """Creates the products not yet known (idx numbered on from the largest, with no
+        gaps: writers are serialised) and adds the deltas; keeps the rows as they are now."""
+        ids = [p for p, _, _, _ in updates]
+        existing = {
+            r[0]
+            for r in cur.execute(
+                "SELECT product_id FROM products WHERE product_id = ANY(%s)", (ids,)
+            )
+        }
+        new = [(p, c, s) for p, c, _, s in updates if p not in existing]
+        if new:
+            top = cur.execute("SELECT coalesce(max(idx), 0) FROM products").fetchone()
+            assert top is not None
+            first = int(top[0]) + 1
+            cur.execute(
+                "INSERT INTO products (idx, product_id, category, seq)"
+                " SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::bigint[])",
+                (list(range(first, first + len(new))), *_columns(new, 3)),
+            )
+        rows = [(p, c, *d, s) for p, c, d, s in updates]
+        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 12)):
+            touched[row[1]] = product_row(row)
+
+    def _erase(
+        self,
+        cur: psycopg.Cursor[Any],
+        user_id: str,
+        seq: int,
+        erased_at: int,
+        touched: dict[str, ProductRow],
+        votes: VoteChanges,
+    ) -> ErasureResult:
+        """As SQLiteStore._erase: removes the user's votes and events, keeps event-id hashes."""
+        ratings = cur.execute(
+            "DELETE FROM ratings WHERE user_id = %s RETURNING product_id, stars, occurred_at_us",
+            (user_id,),
+        ).fetchall()
+        likes = cur.execute(
+            "DELETE FROM likes WHERE user_id = %s RETURNING product_id, value, occurred_at_us",
+            (user_id,),
+        ).fetchall()
+        event_ids = [
+            r[0]
+            for r in cur.execute(
+                "DELETE FROM events WHERE user_id = %s RETURNING event_id", (user_id,)
+            )
+        ]
+        if not (ratings or likes or event_ids):
+            return ErasureResult(0, 0, 0, 0)
+        if event_ids:
+            cur.execute(
+                "INSERT INTO erased_events (event_hash, erased_at_us)"
+                " SELECT h, %s FROM unnest(%s::bytea[]) AS h ON CONFLICT DO NOTHING",
+                (erased_at, [event_hash(e) for e in event_ids]),
+            )
+        deltas, removed = erasure_deltas(ratings, likes)
+        if deltas:
+            self._write_products(cur, [(p, "", d, seq) for p, d in deltas.items()], touched)
+        votes.add(removed, touched)
+        return erasure_result(ratings, likes, len(event_ids), seq)

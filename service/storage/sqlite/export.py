@@ -1,0 +1,72 @@
+"""SQLiteStore's half of ``reviewrank export`` and ``import`` (service/storage/transfer.py):
+every table read in one transaction, and rows restored in one that commits only if the
+aggregates equal a recount."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from service.storage.common import RECOUNT_MISMATCHES, check_recount
+from service.storage.sqlite.connection import SQLiteBase, _rollback, _translated
+from service.storage.sqlite.reads import _last_seq
+from service.storage.tables import EXPORT_TABLES, VOTE_TABLES
+
+
+class SQLiteExport(SQLiteBase):
+    """Export and restore (part of SQLiteStore)."""
+
+    def export(self, chunk: int = 10_000) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        """("seq", [(last sequence number,)]), then the rows of each table of EXPORT_TABLES
+        in chunks: all read in one transaction, so a consistent copy of a live database."""
+        conn = self.conn
+        with _translated("exporting"):
+            conn.execute("BEGIN")
+            try:
+                yield "seq", [(_last_seq(conn),)]
+                for table, names in EXPORT_TABLES.items():
+                    # Votes in the order of their unique index (no index by product, m005).
+                    order = "user_id, product_id" if table in VOTE_TABLES else "1"
+                    cursor = conn.execute(
+                        f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}"
+                    )
+                    while rows := cursor.fetchmany(chunk):
+                        yield table, [tuple(row) for row in rows]
+            finally:
+                conn.execute("COMMIT")
+
+    def restore(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Inserts exported rows as they are (into an empty database; finish_restore commits).
+        Weights versions the target holds already are kept (as PostgresStore does)."""
+        columns = EXPORT_TABLES[table]
+        conn = self.conn
+        # Only a version conflict is skipped (INSERT OR IGNORE would skip CHECK failures too).
+        keep = " ON CONFLICT (version) DO NOTHING" if table == "weights_history" else ""
+        self._forget_rows()
+        with _translated(f"importing {table}"):
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' * len(columns))}){keep}",
+                rows,
+            )
+
+    def finish_restore(self, seq: int) -> None:
+        """Sets the sequence number and commits what restore() inserted, if the aggregates
+        equal a recount; rolls everything back otherwise."""
+        conn = self.conn
+        with _translated("finishing the import"):
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
+                check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    def abort_restore(self) -> None:
+        """Rolls back what restore() inserted (an import that failed before finish_restore)."""
+        _rollback(self.conn)

@@ -1,0 +1,99 @@
+"""The small writes beside the events, and their reads: the catalogue snapshot's record
+(meta), the weights versions (weights_history), and the probe's test write."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+from service.app.store import WeightsRow
+from service.domain.errors import StorageProbeFailed
+from service.storage.sqlite.connection import SQLiteBase, _rollback, _translated
+from service.storage.tables import EXPORT_TABLES
+
+
+class SQLiteRecords(SQLiteBase):
+    """Snapshot records, weights history and the probe (part of SQLiteStore)."""
+
+    def record_snapshot(self, seq: int, digest: int) -> None:
+        """Keeps the catalogue snapshot's sequence number and digest (service/app/snapshot.py)."""
+        self._writable()
+        with _translated("recording the catalogue snapshot"):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (("snapshot_seq", seq), ("snapshot_digest", digest)),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                _rollback(self.conn)
+                raise
+
+    def recorded_snapshot(self) -> tuple[int, int] | None:
+        """(sequence number, digest) of the last snapshot written, None if none was."""
+        with _translated("reading the snapshot record"):
+            rows = dict(
+                self.conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('snapshot_seq', 'snapshot_digest')"
+                ).fetchall()
+            )
+        if len(rows) != 2:
+            return None
+        return int(rows["snapshot_seq"]), int(rows["snapshot_digest"])
+
+    def probe(self, min_free_bytes: int = 0) -> None:
+        """Raises StorageProbeFailed unless the filesystem holding the database has
+        ``min_free_bytes`` free and a small write transaction commits."""
+        if self.writes_refused:
+            raise StorageProbeFailed(self.writes_refused)
+        if min_free_bytes > 0:
+            try:
+                stat = os.statvfs(self.path.parent)
+            except OSError as exc:
+                raise StorageProbeFailed(f"cannot stat the database directory: {exc}") from exc
+            free = stat.f_bavail * stat.f_frsize
+            if free < min_free_bytes:
+                raise StorageProbeFailed(
+                    f"{free} bytes free on the database's filesystem (want {min_free_bytes})"
+                )
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # A changing value: SQLite skips writing a row whose content is unchanged.
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (time.time_ns(),),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StorageProbeFailed(f"test write failed: {exc}") from exc
+
+    def save_weights_entry(self, row: WeightsRow) -> None:
+        """Records one weights version, committed before returning."""
+        conn = self.conn
+        self._writable()
+        columns = EXPORT_TABLES["weights_history"]
+        with _translated("recording the weights"):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"INSERT INTO weights_history ({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' * len(columns))})",
+                    row,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+    def load_weights_history(self) -> list[WeightsRow]:
+        """Every recorded weights version, oldest first."""
+        columns = ", ".join(EXPORT_TABLES["weights_history"])
+        with _translated("reading the weights history"):
+            rows = self.conn.execute(f"SELECT {columns} FROM weights_history ORDER BY version")
+            return [tuple(row) for row in rows]

@@ -1,0 +1,78 @@
+"""The tables both stores hold, described once: each table's columns, in the order the
+statements, the export and ProductRow use them. The stores build their column lists
+from here; what differs between SQLite and PostgreSQL (types, placeholders, the bulk
+forms of a statement) stays with each backend.
+
+The migrations (sqlite/schema.py, postgres/schema.py) keep their own CREATE TABLE text:
+a migration is history, and creates what it created when it was written, whatever the
+tables become later. tests/test_schema_migration.py checks that the tables the
+migrations of either backend make have exactly the columns described here.
+"""
+
+from __future__ import annotations
+
+# Each vote table, and the column holding the vote's value.
+VOTES: dict[str, str] = {"ratings": "stars", "likes": "value"}
+VOTE_TABLES = tuple(VOTES)
+
+
+def vote_columns(table: str) -> tuple[str, ...]:
+    """The columns of a vote table (one of VOTES)."""
+    return ("product_id", "user_id", VOTES[table], "occurred_at_us", "event_id")
+
+
+# Every table but the migrations' own, with its columns.
+TABLES: dict[str, tuple[str, ...]] = {
+    "products": (
+        "idx",
+        "product_id",
+        "category",
+        "rating_count",
+        "star_sum",
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+        "s5",
+        "likes",
+        "dislikes",
+        "seq",
+    ),
+    **{table: vote_columns(table) for table in VOTE_TABLES},
+    "events": (
+        "event_id",
+        "seq",
+        "kind",
+        "product_id",
+        "user_id",
+        "value",
+        "occurred_at_us",
+        "outcome",
+        "recorded_at_us",
+    ),
+    "erased_events": ("event_hash", "erased_at_us"),
+    "weights_history": (
+        "version",
+        "applied_at_us",
+        "source_kind",
+        "source",
+        "trigger",
+        "actor",
+        "reason",
+        "rollback_of",
+        "content_sha256",
+        "content",
+    ),
+    "meta": ("key", "value"),
+}
+
+# The columns of a product row, in the order ProductRow and the export use.
+PRODUCT_COLUMNS = ", ".join(TABLES["products"])
+# The columns of the event log, in the order of voting.py's Plan.events.
+EVENT_COLUMNS = ", ".join(TABLES["events"])
+
+# Tables an export carries, with their columns, in an order that restores cleanly.
+EXPORT_TABLES: dict[str, tuple[str, ...]] = {
+    table: TABLES[table]
+    for table in ("products", "ratings", "likes", "events", "erased_events", "weights_history")
+}
