@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from reviewrank.v1 import feedback_pb2
 
 from service.api import convert
-from service.api.wire import batch_codec
+from service.api.wire import batch_codec, batch_results
 from service.api.wire.batch_codec import EncodedBatch
 from service.api.wire.results import varint
 from service.app.settings import Settings
@@ -176,7 +176,7 @@ def test_the_response_is_encoded_byte_for_byte_as_the_runtime_does(
         seq=max(seqs, default=0),
     )
 
-    assert runtime.SerializeToString() == batch_codec.encode_batch_response(outcomes, seqs)
+    assert runtime.SerializeToString() == batch_results.encode_batch_response(outcomes, seqs)
     assert runtime == convert.batch_response(WriteResults(outcomes, seqs))
 
 

@@ -16,10 +16,11 @@ import numpy.typing as npt
 from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.api.wire import batch_codec
+from service.api.wire import batch_codec, batch_results
 from service.api.wire import results as wire
 from service.api.wire.rank_decode import CandidateBlock, RankInput
-from service.app.ranker import Explanation, ProductStats, Ranking
+from service.app.explain import Explanation
+from service.app.ranker import ProductStats, Ranking
 from service.app.settings import Settings
 from service.domain.errors import InvalidArgument, too_many_items
 from service.domain.values import (
@@ -187,8 +188,8 @@ def submit_response(result: WriteResult) -> feedback_pb2.SubmitResponse:
 
 
 def batch_response(results: Sequence[WriteResult]) -> feedback_pb2.SubmitBatchResponse:
-    if isinstance(results, WriteResults) and len(results) >= batch_codec.BULK_MIN_RESULTS:
-        return batch_codec.batch_response(results.outcomes, results.seqs)
+    if isinstance(results, WriteResults) and len(results) >= batch_results.BULK_MIN_RESULTS:
+        return batch_results.batch_response(results.outcomes, results.seqs)
     return feedback_pb2.SubmitBatchResponse(
         results=[submit_response(r) for r in results], seq=max((r.seq for r in results), default=0)
     )

@@ -1,27 +1,23 @@
 """The ranking application: candidates in, ordered and explained products out.
 
-It resolves the weights profile and the prior, gathers the products' aggregates
+The Ranker resolves the weights profile and the prior, gathers the products' aggregates
 from the in-memory catalogue and hands the arrays to ``ranking``.
+Explanations are built in service/app/explain.py; Top's cached order, page size and
+page token are in service/app/top_order.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Any, NamedTuple, overload
+from dataclasses import dataclass
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from ranking.blend import (
-    Breakdown,
-    Evidence,
     Prior,
     blend,
     order_if_no_ties,
@@ -30,42 +26,24 @@ from ranking.blend import (
     with_relevance,
 )
 from ranking.profiles import Profile
-from service.app.catalogue import Catalogue, Snapshot
+from service.app.catalogue import Catalogue
 from service.app.decayed import DecayedAggregates
+from service.app.explain import Explanation, explain_rows
 from service.app.id_index import EncodedIds
 from service.app.priors import PriorResolver, kept_seconds
 from service.app.score_columns import ScoreColumns
+from service.app.top_order import (
+    DEFAULT_TOP_LIMIT,
+    TopOrder,
+    decode_page_token,
+    encode_page_token,
+    page_size,
+)
 from service.app.weights import WeightsRegistry, WeightsState
 from service.domain.errors import InvalidArgument
 
-
-class ContributionView(NamedTuple):  # (built per result: a tuple is quick to make)
-    component: str
-    value: float
-    normalized: float
-    weight: float
-    contribution: float
-
-
-class Explanation(NamedTuple):
-    known: bool
-    rating_count: int
-    stars_mean: float
-    prior_mean: float
-    prior_strength: float
-    prior_source: str
-    bayesian_average: float
-    likes: int
-    dislikes: int
-    wilson_lower_bound: float
-    confidence: float
-    relevance: float
-    relevance_normalized: float
-    contributions: tuple[ContributionView, ...]
-    half_life_days: float
-    weighted_ratings: float
-    weighted_likes: float
-    weighted_dislikes: float
+# (DEFAULT_TOP_LIMIT: what service/api/convert_admin.py reads here)
+__all__ = ["DEFAULT_TOP_LIMIT", "InOrder", "ProductStats", "RankedItem", "Ranker", "Ranking"]
 
 
 @dataclass(frozen=True)
@@ -160,7 +138,7 @@ class Ranker:
         self._weights = weights
         self._priors = PriorResolver(catalogue)
         self._columns = ScoreColumns(catalogue, self._priors)
-        self._top_cache: dict[tuple[int, str, int], _TopOrder] = {}
+        self._top_cache: dict[tuple[int, str, int], TopOrder] = {}
         self._top_lock = threading.Lock()
 
     @property
@@ -179,76 +157,6 @@ class Ranker:
 
     def _prior(self, profile: Profile, category_code: npt.NDArray[np.int32]) -> Prior:
         return self._priors.prior(profile.prior, category_code)
-
-    @staticmethod
-    def _explain(
-        breakdown: Breakdown,
-        evidence: Evidence,
-        raw: Evidence,
-        known: np.ndarray,
-        prior: Prior,
-        profile: Profile,
-        rows: Sequence[int],
-    ) -> list[Explanation]:
-        at = np.fromiter(rows, dtype=np.intp)
-
-        def column(values: npt.ArrayLike) -> list[Any]:
-            """The rows' values as Python numbers (one numpy call, not one per row)."""
-            taken: list[Any] = np.broadcast_to(np.asarray(values), known.shape)[at].tolist()
-            return taken
-
-        def floats(values: npt.ArrayLike) -> list[float]:
-            return column(np.asarray(values, dtype=np.float64))  # (no copy when float)
-
-        def counts(values: npt.ArrayLike) -> list[int]:
-            return [int(v) for v in column(values)]
-
-        def relevance_column(values: npt.ArrayLike | None) -> list[float]:
-            return [0.0] * len(at) if values is None else floats(values)
-
-        # Each row's contributions, one tuple per row: built a component at a time.
-        contributions = list(
-            zip(
-                *(
-                    list(
-                        map(
-                            ContributionView,
-                            repeat(c.name),
-                            floats(c.value),
-                            floats(c.normalized),
-                            repeat(c.weight),
-                            floats(c.contribution),
-                        )
-                    )
-                    for c in breakdown.components
-                ),
-                strict=True,
-            )
-        ) or [()] * len(at)
-        count = len(at)
-        return list(
-            map(
-                Explanation,
-                column(known),
-                counts(raw.rating_count),
-                floats(breakdown.stars_mean),
-                floats(prior.mean),
-                floats(prior.strength),
-                repeat(prior.source, count),
-                floats(breakdown.bayesian_average),
-                counts(raw.likes),
-                counts(raw.dislikes),
-                floats(breakdown.wilson_lower_bound),
-                repeat(profile.confidence, count),
-                relevance_column(breakdown.relevance),
-                relevance_column(breakdown.relevance_normalized),
-                contributions,
-                repeat(profile.half_life_days or 0.0, count),
-                floats(evidence.rating_count),
-                floats(evidence.likes),
-                floats(evidence.dislikes),
-            )
-        )
 
     # -- use cases ---------------------------------------------------------------------------
 
@@ -297,7 +205,7 @@ class Ranker:
             order = order[:limit]
         rows = order.tolist()
         explanations = (
-            self._explain(
+            explain_rows(
                 breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile, rows
             )
             if explain
@@ -349,8 +257,8 @@ class Ranker:
         order reflects every change up to ``min_seq`` (which this process has applied)."""
         state = self._weights.current  # once: the whole call uses this one version
         profile = self._profile(state, profile_name, user_id)
-        limit = _page_size(profile, limit)
-        offset = _decode_page_token(page_token, category, profile.name)
+        limit = page_size(profile, limit)
+        offset = decode_page_token(page_token, category, profile.name)
         top = self._top_order(state, profile, min_seq)
         if category:
             code = top.snapshot.categories.get(category)
@@ -361,7 +269,7 @@ class Ranker:
         rows = page.tolist()
         snapshot = top.snapshot
         explanations = (
-            self._explain(
+            explain_rows(
                 top.breakdown,
                 snapshot.evidence,
                 snapshot.raw,
@@ -376,7 +284,7 @@ class Ranker:
         ordered_ids = snapshot.product_ids.take(rows)
         next_offset = offset + len(rows)
         token = (
-            _encode_page_token(next_offset, category, profile.name)
+            encode_page_token(next_offset, category, profile.name)
             if next_offset < order.size
             else ""
         )
@@ -420,7 +328,7 @@ class Ranker:
         rows = order.tolist()
         return list(zip(snapshot.product_ids.take(rows), scores, strict=True))
 
-    def _top_order(self, state: WeightsState, profile: Profile, min_seq: int = 0) -> _TopOrder:
+    def _top_order(self, state: WeightsState, profile: Profile, min_seq: int = 0) -> TopOrder:
         """The whole catalogue ranked, cached, reflecting at least ``min_seq``.
 
         After a write a cheap order (under CHEAP_TOP_SECONDS to compute) is recomputed at
@@ -438,10 +346,10 @@ class Ranker:
         key = (state.version, profile.name, epoch)
         generation = self._catalogue.generation
 
-        def usable(entry: _TopOrder | None) -> bool:
+        def usable(entry: TopOrder | None) -> bool:
             return entry is not None and entry.key == key and entry.through_seq >= min_seq
 
-        def fresh(entry: _TopOrder | None) -> bool:
+        def fresh(entry: TopOrder | None) -> bool:
             if entry is None or not usable(entry):
                 return False
             if entry.generation == generation:
@@ -471,7 +379,7 @@ class Ranker:
             prior = self._prior(profile, snapshot.category_code)
             breakdown = blend(snapshot.evidence, profile, prior)
             order = rank_order(breakdown.score, snapshot.evidence.amount)
-            top = _TopOrder(
+            top = TopOrder(
                 snapshot, prior, breakdown, order, snapshot.category_code[order],
                 key=key, generation=snapshot.seq, through_seq=snapshot.through_seq,
                 computed_at=time.monotonic(), cost=time.perf_counter() - started,
@@ -492,7 +400,7 @@ class Ranker:
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(gathered.evidence, profile, prior)
         ev = gathered.evidence
-        explanations = self._explain(
+        explanations = explain_rows(
             breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids))
         )
         categories = gathered.category  # (built on each read)
@@ -519,71 +427,5 @@ class Ranker:
         return stats, state.version
 
 
-@dataclass(frozen=True)
-class _TopOrder:
-    snapshot: Snapshot
-    prior: Prior
-    breakdown: Breakdown
-    order: np.ndarray
-    codes_in_order: np.ndarray
-    key: tuple[int, str, int]
-    generation: int
-    through_seq: int
-    computed_at: float
-    cost: float
-    by_category: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def of_category(self, code: int) -> np.ndarray:
-        """The order restricted to one category (computed once per cached order)."""
-        order = self.by_category.get(code)
-        if order is None:
-            order = self.order[self.codes_in_order == code]
-            self.by_category[code] = order
-        return order
-
-
 CHEAP_TOP_SECONDS = 0.005
 TOP_REFRESH_SECONDS = 1.0  # an expensive order is kept kept_seconds(cost, this) after a write
-
-
-DEFAULT_TOP_LIMIT = 20
-
-
-def _page_size(profile: Profile, limit: int) -> int:
-    """The Top page size: as asked, or the profile's default; within the profile's maximum."""
-    most = profile.limits.top_max_limit
-    if limit == 0:
-        default = profile.limits.top_default_limit or DEFAULT_TOP_LIMIT
-        return default if most is None else min(default, most)
-    if most is not None and limit > most:
-        raise InvalidArgument(
-            [("limit", f"must be at most {most} with profile {profile.name!r} (got {limit})")]
-        )
-    return limit
-
-
-def _encode_page_token(offset: int, category: str, profile: str) -> str:
-    raw = json.dumps({"o": offset, "c": category, "p": profile}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_page_token(token: str, category: str, profile: str) -> int:
-    if not token:
-        return 0
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        offset = data["o"]
-        ok = (
-            isinstance(offset, int)
-            and offset >= 0
-            and data["c"] == category
-            and data["p"] == profile
-        )
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
-        ok = False
-    if not ok:
-        raise InvalidArgument(
-            [("page_token", "not a token returned by Top for this category and profile")]
-        )
-    return int(offset)

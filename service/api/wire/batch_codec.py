@@ -1,4 +1,4 @@
-"""SubmitBatch in bulk: a request's events as columns, and the response's bytes.
+"""SubmitBatch in bulk: a request's events as columns.
 
 Reading 1,000 events one RatingEvent at a time, with a validation call per field, costs
 more than storing them. Here each field is read for all events at once and checked at C
@@ -23,12 +23,7 @@ The fields are read in one of two ways (``request_columns``):
    second way; tests/test_batch_codec.py compares the two.
 2. With ``map`` over the protobuf runtime's messages (``batch_columns``).
 
-The response, one SubmitResponse per event, is encoded with numpy (the standard wire
-format, checked byte for byte against the protobuf runtime in tests/test_batch_codec.py)
-and parsed back by the runtime's C parser: cheaper than building 1,000 messages.
-
-    SubmitBatchResponse = 1: repeated SubmitResponse results, 2: uint64 seq
-    SubmitResponse      = 1: Outcome outcome (enum), 2: uint64 seq
+The response is encoded in service/api/wire/batch_results.py.
 """
 
 from __future__ import annotations
@@ -45,10 +40,9 @@ from google.protobuf.message import DecodeError
 from reviewrank.v1 import feedback_pb2
 
 from service.api.wire import views as wire_views
-from service.api.wire.results import varint
 from service.app.settings import Settings
 from service.domain.errors import InvalidArgument, too_many_items
-from service.domain.values import EventBatch, LikeValue, Outcome
+from service.domain.values import EventBatch, LikeValue
 
 # The protobuf enum numbers of the like values, and their stored values.
 LIKE_VALUES = {
@@ -56,8 +50,6 @@ LIKE_VALUES = {
     feedback_pb2.DISLIKE: int(LikeValue.DISLIKE),
     feedback_pb2.CLEAR: int(LikeValue.CLEAR),
 }
-# Below this many results, the runtime builds the response faster than numpy's fixed cost.
-BULK_MIN_RESULTS = 32
 # From this many events on, a request is read from its encoding first. The views and
 # numpy cost some 120 us whatever the size, then about 0.9 us an event against 1.5 for
 # reading the messages (measured: equal near 100 events; 1,000 in 1.0 ms against 1.5).
@@ -69,10 +61,6 @@ _ID_TAGS, _VALUE_TAG, _CATEGORY_TAG = (0x0A, 0x12, 0x1A), 0x20, 0x32
 _HAS_TIME = methodcaller("HasField", "occurred_at")
 _KIND = methodcaller("WhichOneof", "event")
 _IDS = ("event_id", "product_id", "user_id")
-
-if any(int(o) != feedback_pb2.Outcome.Value(o.name) for o in Outcome):
-    raise RuntimeError("service.domain.values.Outcome and the protobuf Outcome disagree")
-
 
 # The fields the views are made for, by message: a new field must be read by them too.
 _EXPECTED = {
@@ -370,43 +358,3 @@ def _times(messages: list[Any], settings: Settings, now_us: int) -> list[int] | 
             return None
         times[i] = min(micros, now_us)
     return times
-
-
-def encode_batch_response(outcomes: Sequence[int], seqs: Sequence[int]) -> bytes:
-    """The serialized SubmitBatchResponse of these results (seq 0: none, as for DUPLICATE),
-    with ``seq`` the largest sequence number."""
-    n = len(seqs)
-    if n == 0:
-        return b""
-    seq = np.fromiter(seqs, dtype=np.uint64, count=n)
-    top = int(seq.max())
-    width = len(varint(top))  # the longest varint of a seq
-    # Each seq's varint: 7 bits a byte, the high bit set on every byte but its last.
-    shifted = seq[:, None] >> np.arange(0, 7 * width, 7, dtype=np.uint64)
-    count = (shifted != 0).sum(axis=1)  # bytes of the varint; 0 for a zero seq (left out)
-    more = np.arange(width) < (count - 1)[:, None]
-    rows = np.empty((n, 5 + width), dtype=np.uint8)
-    rows[:, 0] = 0x0A  # results: field 1, length-delimited
-    rows[:, 1] = 2 + (count > 0) + count  # the SubmitResponse's length
-    rows[:, 2] = 0x08  # outcome: field 1, varint
-    first = outcomes[0]
-    if outcomes.count(first) == n:  # the usual case: one outcome for all
-        rows[:, 3] = int(first)
-    else:
-        rows[:, 3] = np.fromiter(map(int, outcomes), dtype=np.uint8, count=n)
-    rows[:, 4] = 0x10  # seq: field 2, varint
-    rows[:, 5:] = (shifted & np.uint64(0x7F)) | (more * np.uint64(0x80))
-    # Each row's bytes in use: the outcome's 4, then the seq's tag and varint if any.
-    keep = np.arange(5 + width) < np.where(count > 0, 5 + count, 4)[:, None]
-    tail = b"\x10" + varint(top) if top else b""
-    return bytes(rows[keep].tobytes()) + tail
-
-
-def batch_response(
-    outcomes: Sequence[int], seqs: Sequence[int]
-) -> feedback_pb2.SubmitBatchResponse:
-    """The SubmitBatchResponse, built from its encoding."""
-    response: feedback_pb2.SubmitBatchResponse = feedback_pb2.SubmitBatchResponse.FromString(
-        encode_batch_response(outcomes, seqs)
-    )
-    return response
