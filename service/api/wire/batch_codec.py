@@ -39,8 +39,8 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 from reviewrank.v1 import feedback_pb2
 
+from service.api.validation import STARS, InputLimits, event_time, id_length_ok, ids_ok
 from service.api.wire import views as wire_views
-from service.app.settings import Settings
 from service.domain.errors import InvalidArgument, too_many_items
 from service.domain.values import EventBatch, LikeValue
 
@@ -100,16 +100,6 @@ _Batch, _Kinds, _Ratings, _Likes = wire_views.view_classes(
 )
 
 
-def _ids_ok(values: list[str], limit: int, required: bool = True) -> bool:
-    """As convert's identifier check, for every value at once."""
-    lengths = list(map(len, values))
-    return (
-        (min(lengths) > 0 or not required)
-        and max(lengths) <= limit
-        and "".join(values).isprintable()
-    )
-
-
 class EncodedBatch:
     """A SubmitBatchRequest as it came: its encoding, each event's encoding (read by a
     view, which checks the request's own wire format but not the events'), and the
@@ -149,23 +139,23 @@ class EncodedBatch:
         return self._message
 
 
-def request_columns(request: EncodedBatch, settings: Settings, now_us: int) -> EventBatch | None:
+def request_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> EventBatch | None:
     """The request's events as columns, if every one is valid (None otherwise); read
     from the request's encoding when it is the usual one (see the module docstring).
     The request must hold some events. Raises DecodeError if it needed the message and
     an event does not parse."""
     if len(request.events) >= BULK_MIN_EVENTS:
-        batch = encoded_columns(request, settings, now_us)
+        batch = encoded_columns(request, limits, now_us)
         if batch is not None:
             return batch
-    return batch_columns(request.message().events, settings, now_us)
+    return batch_columns(request.message().events, limits, now_us)
 
 
-def encoded_columns(request: EncodedBatch, settings: Settings, now_us: int) -> EventBatch | None:
+def encoded_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> EventBatch | None:
     """The events of a SubmitBatchRequest as columns, read from their encodings, if every
     one is encoded as the module docstring says and valid; None otherwise (which says
     nothing of the events' validity: read them from the messages then)."""
-    limit = settings.max_id_length
+    limit = limits.max_id_length
     events = request.events
     try:
         kinds = _Kinds.FromString(b"".join(events))
@@ -178,7 +168,7 @@ def encoded_columns(request: EncodedBatch, settings: Settings, now_us: int) -> E
         return None
     if rated is None or liked is None:
         return None
-    if min(rated[3], default=1) < 1 or max(rated[3], default=5) > 5:  # stars
+    if min(rated[3], default=STARS[0]) < STARS[0] or max(rated[3], default=STARS[1]) > STARS[1]:
         return None
     if not likes:
         event_ids, product_ids, user_ids, values, categories = rated
@@ -265,14 +255,14 @@ def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | N
     at = size.cumsum() - size
     ok = np.ones(count, dtype=np.bool_)
     for tag, column in zip(_ID_TAGS, ids, strict=True):
-        at = _string_field(data, at, tag, column, ok, 1, limit)
+        at = _string_field(data, at, tag, column, ok, limit)
     value = np.array(values, dtype=np.int64)
     ok &= (value > 0) & (value < 128)  # a varint of one byte
     ok &= data.take(at, mode="clip") == _VALUE_TAG
     ok &= data.take(at + 1, mode="clip") == value
     at += 2
     if with_category:  # (an empty category is not encoded)
-        at = _string_field(data, at, _CATEGORY_TAG, categories, ok, 1, limit)
+        at = _string_field(data, at, _CATEGORY_TAG, categories, ok, limit)
     ok &= at == size.cumsum()  # and nothing else
     if not ok.all():
         return None
@@ -285,21 +275,20 @@ def _string_field(
     tag: int,
     column: list[str],
     ok: npt.NDArray[np.bool_],
-    shortest: int,
     longest: int,
 ) -> npt.NDArray[np.int64]:
     """Checks that a field with this tag and a one-byte length, that of the column's
-    ASCII string (``shortest`` to ``longest``), starts at each position (clearing
-    ``ok`` where not); returns where each ends."""
+    ASCII string (an identifier: its length by the rule, ``longest`` at most), starts at
+    each position (clearing ``ok`` where not); returns where each ends."""
     length = wire_views.sizes(column)
-    ok &= (length >= shortest) & (length <= longest) & (length < 128)
+    ok &= id_length_ok(length, longest) & (length < 128)
     ok &= data.take(at, mode="clip") == tag
     ok &= data.take(at + 1, mode="clip") == length
     return at + 2 + length
 
 
 def batch_columns(
-    events: Sequence[feedback_pb2.FeedbackEvent], settings: Settings, now_us: int
+    events: Sequence[feedback_pb2.FeedbackEvent], limits: InputLimits, now_us: int
 ) -> EventBatch | None:
     """The events as columns, if every one is valid (None otherwise). ``events`` must
     not be empty."""
@@ -307,16 +296,16 @@ def batch_columns(
     if None in kinds:
         return None
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
-    limit = settings.max_id_length
+    limit = limits.max_id_length
     event_ids, product_ids, user_ids = (list(map(attrgetter(name), messages)) for name in _IDS)
-    if not (_ids_ok(event_ids, limit) and _ids_ok(product_ids, limit) and _ids_ok(user_ids, limit)):
+    if not (ids_ok(event_ids, limit) and ids_ok(product_ids, limit) and ids_ok(user_ids, limit)):
         return None
     is_rating = [kind == "rating" for kind in kinds]
     every_rating = all(is_rating)
     if every_rating:
         values: list[int] = list(map(attrgetter("stars"), messages))
         categories: list[str] = list(map(attrgetter("category"), messages))
-        if min(values) < 1 or max(values) > 5:
+        if min(values) < STARS[0] or max(values) > STARS[1]:
             return None
     else:
         values, categories = [], []
@@ -328,33 +317,28 @@ def batch_columns(
                 values.append(LIKE_VALUES.get(message.value, 2))  # 2: not a like value
                 categories.append("")
         rated = list(compress(values, is_rating))
-        if rated and (min(rated) < 1 or max(rated) > 5):
+        if rated and (min(rated) < STARS[0] or max(rated) > STARS[1]):
             return None
         if 2 in compress(values, [not r for r in is_rating]):
             return None
-    if not _ids_ok(categories, limit, required=False):
+    if not ids_ok(categories, limit, required=False):
         return None
-    times = _times(messages, settings, now_us)
+    times = _times(messages, limits, now_us)
     if times is None:
         return None
     return EventBatch(event_ids, product_ids, user_ids, values, times, categories, is_rating)
 
 
-def _times(messages: list[Any], settings: Settings, now_us: int) -> list[int] | None:
-    """Each event's time in microseconds: its occurred_at, never later than now (now when
-    unset; see service/api/convert.py, _occurred_at); None if one is invalid."""
+def _times(messages: list[Any], limits: InputLimits, now_us: int) -> list[int] | None:
+    """Each event's time in microseconds (service/api/validation.py, event_time); None if
+    one is invalid."""
     has = list(map(_HAS_TIME, messages))
     times = [now_us] * len(messages)
     if not any(has):
         return times
-    latest = now_us + int(settings.max_future_seconds * 1_000_000)
     for i in compress(range(len(messages)), has):
         stamp = messages[i].occurred_at
-        seconds, nanos = stamp.seconds, stamp.nanos
-        if seconds < 0 or not 0 <= nanos < 1_000_000_000:
+        times[i], problem = event_time(stamp.seconds, stamp.nanos, now_us, limits)
+        if problem:
             return None
-        micros = int(seconds) * 1_000_000 + int(nanos) // 1000
-        if micros > latest:
-            return None
-        times[i] = min(micros, now_us)
     return times
