@@ -20,8 +20,9 @@ from service.api import validation
 from service.api.validation import InputLimits, Violations, event_time
 from service.api.wire import batch_codec, batch_results
 from service.api.wire import results as wire
-from service.api.wire.rank_decode import CandidateBlock, RankInput
+from service.api.wire.rank_decode import RankInput
 from service.app.explain import Explanation
+from service.app.rank_query import RankQuery, RankResult
 from service.app.ranker import ProductStats, Ranking
 from service.app.settings import Settings
 from service.domain.values import (
@@ -180,6 +181,17 @@ def rank_candidates(request: RankInput, limits: InputLimits) -> tuple[list[str],
     return request.product_ids, request.relevance
 
 
+def rank_query(request: RankInput, limits: InputLimits) -> RankQuery:
+    """The application's query of a decoded Rank request, validated (InvalidArgument
+    naming every field at fault otherwise): plain values, the ids' bytes included when
+    the bulk decoding kept them."""
+    ids, relevance = rank_candidates(request, limits)
+    m = request.message
+    return RankQuery(
+        ids, relevance, m.limit, m.profile, m.explain, m.user_id, m.min_seq, request.encoded_ids
+    )
+
+
 def top_request(m: ranking_pb2.TopRequest, limits: InputLimits) -> int:
     """Validates a Top request; returns the page size asked for (0: the profile's default)."""
     validation.top_request(m.category, m.user_id, m.profile, m.limit, m.page_token, limits)
@@ -224,11 +236,32 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
     )
 
 
-def rank_response(
-    ranking: Ranking, block: CandidateBlock | None = None
-) -> ranking_pb2.RankResponse | bytes:
-    """The RankResponse; without explanations, already serialized (service/api/wire/results.py),
-    from the request's candidates' own encodings when ``block`` holds them."""
+def rank_response(result: RankResult, request: RankInput) -> ranking_pb2.RankResponse | bytes:
+    """Rank's response; without explanations, already serialized
+    (service/api/wire/results.py), from the request's candidates' own encodings when the
+    bulk decoding kept them."""
+    if result.explanations is None:
+        return wire.rank_response(
+            wire.InOrder(request.product_ids, result.positions),
+            result.scores,
+            result.weights_version,
+            result.profile,
+            "",
+            request.block,
+            result.positions,
+        )
+    ids = request.product_ids
+    return _explained(
+        [ids[i] for i in result.positions.tolist()],
+        result.scores,
+        result.explanations,
+        result.weights_version,
+        result.profile,
+    )
+
+
+def top_response(ranking: Ranking) -> ranking_pb2.RankResponse | bytes:
+    """Top's response; without explanations, already serialized (service/api/wire/results.py)."""
     if ranking.explanations is None:
         return wire.rank_response(
             ranking.product_ids,
@@ -236,20 +269,34 @@ def rank_response(
             ranking.weights_version,
             ranking.profile,
             ranking.next_page_token,
-            block,
-            ranking.positions,
         )
+    return _explained(
+        ranking.product_ids,
+        ranking.scores,
+        ranking.explanations,
+        ranking.weights_version,
+        ranking.profile,
+        ranking.next_page_token,
+    )
+
+
+def _explained(
+    product_ids: Sequence[str],
+    scores: FloatArray,
+    explanations: list[Explanation],
+    weights_version: int,
+    profile: str,
+    next_page_token: str = "",
+) -> ranking_pb2.RankResponse:
     results = [
         ranking_pb2.RankedProduct(product_id=p, score=s, explanation=_explanation(e))
-        for p, s, e in zip(
-            ranking.product_ids, ranking.scores.tolist(), ranking.explanations, strict=True
-        )
+        for p, s, e in zip(product_ids, scores.tolist(), explanations, strict=True)
     ]
     return ranking_pb2.RankResponse(
         results=results,
-        weights_version=ranking.weights_version,
-        profile=ranking.profile,
-        next_page_token=ranking.next_page_token,
+        weights_version=weights_version,
+        profile=profile,
+        next_page_token=next_page_token,
     )
 
 

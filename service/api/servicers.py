@@ -99,15 +99,11 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             decoded = self._decode_rank(request)
         except DecodeError:
             raise self._rank_budget.undecodable(request) from None
-        m = decoded.message
-        explain = self._explaining(m.explain, context)
-        ids, relevance = convert.rank_candidates(decoded, self._limits)
-        if m.min_seq:
-            self._app.wait_for_seq(m.min_seq)
-        ranking = self._app.ranker.rank(
-            ids, relevance, m.limit, m.profile, explain, m.user_id, decoded.encoded_ids
-        )
-        return convert.rank_response(ranking, decoded.block)
+        self._explaining(decoded.message.explain, context)  # (before any other complaint)
+        query = convert.rank_query(decoded, self._limits)
+        if query.min_seq:
+            self._app.wait_for_seq(query.min_seq)
+        return convert.rank_response(self._app.ranker.rank(query), decoded)
 
     def Top(
         self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext
@@ -125,7 +121,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             request.user_id,
             request.min_seq,
         )
-        return convert.rank_response(ranking)
+        return convert.top_response(ranking)
 
     def GetProductStats(
         self, request: ranking_pb2.GetProductStatsRequest, context: grpc.ServicerContext

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple, overload
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +28,8 @@ from ranking.profiles import Profile
 from service.app.catalogue import Catalogue
 from service.app.decayed import DecayedAggregates
 from service.app.explain import Explanation, explain_rows
-from service.app.id_index import EncodedIds
 from service.app.priors import PriorResolver, kept_seconds
+from service.app.rank_query import RankQuery, RankResult
 from service.app.score_columns import ScoreColumns
 from service.app.top_order import (
     DEFAULT_TOP_LIMIT,
@@ -43,58 +42,11 @@ from service.app.weights import WeightsRegistry, WeightsState
 from service.domain.errors import InvalidArgument
 
 # (DEFAULT_TOP_LIMIT: what service/api/convert_admin.py reads here)
-__all__ = ["DEFAULT_TOP_LIMIT", "InOrder", "ProductStats", "RankedItem", "Ranker", "Ranking"]
-
-
-@dataclass(frozen=True)
-class RankedItem:
-    product_id: str
-    score: float
-    explanation: Explanation | None
-
-
-class InOrder(Sequence[str]):
-    """Ids taken from a list in a given order, when first read: Rank's response is
-    usually built from the candidates' encodings (service/api/wire/results.py) without them."""
-
-    __slots__ = ("_ids", "_items", "_order")
-
-    def __init__(self, ids: Sequence[str], order: npt.NDArray[np.int64]) -> None:
-        self._ids, self._order = ids, order
-        self._items: list[str] | None = None
-
-    def _list(self) -> list[str]:
-        if self._items is None:
-            ids = self._ids
-            self._items = [ids[i] for i in self._order.tolist()]
-        return self._items
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        return self._list()[index]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._list())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str):
-            return self._list() == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._list())
+__all__ = ["DEFAULT_TOP_LIMIT", "ProductStats", "Ranker", "Ranking"]
 
 
 class Ranking(NamedTuple):  # (one per call: a tuple is quicker to make)
-    """Products best first, their scores, and (when asked) their explanations."""
+    """Top's page: products best first, their scores, and (when asked) their explanations."""
 
     product_ids: Sequence[str]
     scores: npt.NDArray[np.float64]
@@ -102,17 +54,6 @@ class Ranking(NamedTuple):  # (one per call: a tuple is quicker to make)
     weights_version: int
     profile: str
     next_page_token: str = ""
-    positions: npt.NDArray[np.int64] | None = None  # Rank: each result's candidate index
-
-    @property
-    def items(self) -> list[RankedItem]:
-        explanations: Sequence[Explanation | None] = self.explanations or [None] * len(
-            self.product_ids
-        )
-        return [
-            RankedItem(p, s, e)
-            for p, s, e in zip(self.product_ids, self.scores.tolist(), explanations, strict=True)
-        ]
 
 
 class ProductStats(NamedTuple):
@@ -160,19 +101,11 @@ class Ranker:
 
     # -- use cases ---------------------------------------------------------------------------
 
-    def rank(
-        self,
-        product_ids: Sequence[str],
-        relevance: Sequence[float] | npt.NDArray[np.float64],
-        limit: int,
-        profile_name: str,
-        explain: bool,
-        user_id: str = "",
-        encoded: EncodedIds | None = None,
-    ) -> Ranking:
-        """``encoded``: the ids' bytes, if at hand (a quicker lookup in a large catalogue)."""
+    def rank(self, query: RankQuery) -> RankResult:
+        """The query's candidates ordered (see service/app/rank_query.py)."""
         state = self._weights.current  # once: the whole call uses this one version
-        profile = self._profile(state, profile_name, user_id)
+        profile = self._profile(state, query.profile, query.user_id)
+        product_ids = query.product_ids
         most = profile.limits.max_candidates
         if most is not None and len(product_ids) > most:
             raise InvalidArgument(
@@ -184,64 +117,52 @@ class Ranker:
                     )
                 ]
             )
-        if not explain and profile.half_life_seconds is None:
-            quick = self._rank_from_columns(
-                state.version, profile, product_ids, relevance, limit, encoded
-            )
+        if not query.explain and profile.half_life_seconds is None:
+            quick = self._rank_from_columns(state.version, profile, query)
             if quick is not None:
-                ordered_ids, scores, order = quick
-                return Ranking(
-                    ordered_ids, scores, None, state.version, profile.name, positions=order
-                )
+                order, scores = quick
+                return RankResult(order, scores, None, state.version, profile.name)
         gathered = self._catalogue.gather(
-            product_ids, profile.half_life_seconds, time.time(), encoded=encoded
+            product_ids, profile.half_life_seconds, time.time(), encoded=query.id_bytes
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
-            gathered.evidence, profile, prior, np.asarray(relevance, dtype=np.float64)
+            gathered.evidence, profile, prior, np.asarray(query.relevance, dtype=np.float64)
         )
         order = rank_order(breakdown.score, gathered.evidence.amount)
-        if limit:
-            order = order[:limit]
-        rows = order.tolist()
+        if query.limit:
+            order = order[: query.limit]
         explanations = (
             explain_rows(
-                breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile, rows
+                breakdown,
+                gathered.evidence,
+                gathered.raw,
+                gathered.known,
+                prior,
+                profile,
+                order.tolist(),
             )
-            if explain
+            if query.explain
             else None
         )
-        return Ranking(
-            [product_ids[i] for i in rows],
-            breakdown.score[order],
-            explanations,
-            state.version,
-            profile.name,
-            positions=order,
-        )
+        return RankResult(order, breakdown.score[order], explanations, state.version, profile.name)
 
     def _rank_from_columns(
-        self,
-        version: int,
-        profile: Profile,
-        product_ids: Sequence[str],
-        relevance: Sequence[float] | npt.NDArray[np.float64],
-        limit: int,
-        encoded: EncodedIds | None,
-    ) -> tuple[InOrder, npt.NDArray[np.float64], npt.NDArray[np.int64]] | None:
+        self, version: int, profile: Profile, query: RankQuery
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
         """Rank's usual path: each candidate's kept quality score plus its relevance term
         (service/app/score_columns.py); None when the column is being rebuilt."""
-        found = self._catalogue.lookup(product_ids, encoded)
+        found = self._catalogue.lookup(query.product_ids, query.id_bytes)
         kept = self._columns.gather(version, profile, found.idx, found.generation)
         if kept is None:
             return None
-        score = with_relevance(kept.score, kept.relevance_weight, relevance)
+        score = with_relevance(kept.score, kept.relevance_weight, query.relevance)
         order = order_if_no_ties(score)
         if order is None:
             order = tie_break_order(score, self._catalogue.amount(found.idx))
-        if limit:
-            order = order[:limit]
-        return InOrder(product_ids, order), score[order], order
+        if query.limit:
+            order = order[: query.limit]
+        return order, score[order]
 
     def top(
         self,
