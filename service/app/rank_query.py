@@ -10,7 +10,6 @@ response from what it already holds (service/api/wire/results.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -23,8 +22,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
-class RankQuery:
+class RankQuery(NamedTuple):  # (immutable; one per call: a tuple is quicker to make)
     """Candidates to rank, valid (distinct ids, finite relevances), and how to rank them.
 
     ``limit`` 0: every candidate. ``profile`` "": the user's share of the traffic split,
