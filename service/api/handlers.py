@@ -16,7 +16,8 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor, message_factory
 
-from service.api.request_budget import MethodBudget, RequestLimits
+from service.api.request_budget import MethodBudget
+from service.api.validation import InputLimits
 
 
 def _serialize(response: Any) -> bytes:
@@ -31,7 +32,7 @@ def add_servicer(
     service: descriptor.ServiceDescriptor,
     servicer: Any,
     deserializers: Mapping[str, Callable[[bytes], Any] | None] | None = None,
-    limits: RequestLimits | None = None,
+    limits: InputLimits | None = None,
 ) -> None:
     """``deserializers``: request decoders replacing the message class's (by method name);
     None hands the method its request as bytes (Rank decodes its own). ``limits``: the

@@ -2,14 +2,14 @@
 
 Every request of the feedback and ranking services is checked, before any parsing, against
 the size of the largest valid request of its method: one ``len()``. That size follows from
-the input limits (:class:`RequestLimits`) and the message layout: each repeated field at
-its most items, each string at its most characters of four UTF-8 bytes, each varint at its
-longest, each tag and length prefix counted, the largest member of a oneof. A request over
-it cannot be valid and is refused at once, without being read (measured: a cut-short
-4 MiB GetProductStats held the server for 1.7 s of CPU, a cut-short 4 MiB Rank for 2.3 s,
-the former in the polling thread every call waits for). The status is INVALID_ARGUMENT
-naming the limits, as for too many items: no retry can succeed, whereas
-RESOURCE_EXHAUSTED tells a caller to back off and try again.
+the input limits (service/api/validation.py, :class:`InputLimits`) and the message layout:
+each repeated field at its most items, each string at its most characters of four UTF-8
+bytes, each varint at its longest, each tag and length prefix counted, the largest member
+of a oneof. A request over it cannot be valid and is refused at once, without being read
+(measured: a cut-short 4 MiB GetProductStats held the server for 1.7 s of CPU, a cut-short
+4 MiB Rank for 2.3 s, the former in the polling thread every call waits for). The status
+is INVALID_ARGUMENT naming the limits, as for too many items: no retry can succeed,
+whereas RESOURCE_EXHAUSTED tells a caller to back off and try again.
 
 A request within the budget may still be made of many tiny items; two more bounds keep
 its cost proportional to the limits: decoders that count items stop at the limit
@@ -27,10 +27,9 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from service.api.convert import MAX_PAGE_TOKEN, MAX_PROFILE_NAME
 from service.api.interceptors import Undecodable, undecodable
+from service.api.validation import MAX_PAGE_TOKEN, MAX_PROFILE_NAME, InputLimits
 from service.api.wire.results import varint
-from service.app.settings import Settings
 from service.domain.errors import InvalidArgument
 
 # Room beyond the largest valid request, for fields a newer client may add: 1/16 more,
@@ -69,35 +68,18 @@ _ITEM_LIMITS = {
 }
 
 
-@dataclass(frozen=True)
-class RequestLimits:
-    """The input limits (from Settings) that bound a request's size."""
+def _items(limits: InputLimits) -> dict[str, int]:
+    """The most items of each repeated field, by field name."""
+    return {name: getattr(limits, setting) for name, setting in _ITEM_LIMITS.items()}
 
-    max_candidates: int
-    max_stats_products: int
-    max_batch_events: int
-    max_id_length: int
 
-    @classmethod
-    def of(cls, settings: Settings) -> RequestLimits:
-        return cls(
-            settings.max_candidates,
-            settings.max_stats_products,
-            settings.max_batch_events,
-            settings.max_id_length,
-        )
-
-    def items(self) -> dict[str, int]:
-        """The most items of each repeated field, by field name."""
-        return {name: getattr(self, setting) for name, setting in _ITEM_LIMITS.items()}
-
-    def characters(self, message: str, field: str) -> int:
-        """The most characters of a string field."""
-        if field in _ID_FIELDS:
-            return self.max_id_length
-        if field in _FIXED_LENGTHS:
-            return _FIXED_LENGTHS[field]
-        raise ValueError(f"no length limit for {message}.{field}: add one to {__name__}")
+def _characters(limits: InputLimits, message: str, field: str) -> int:
+    """The most characters of a string field."""
+    if field in _ID_FIELDS:
+        return limits.max_id_length
+    if field in _FIXED_LENGTHS:
+        return _FIXED_LENGTHS[field]
+    raise ValueError(f"no length limit for {message}.{field}: add one to {__name__}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +92,7 @@ class _Layout:
     settings: frozenset[str]
 
 
-def _largest(message: Descriptor, limits: RequestLimits) -> _Layout:
+def _largest(message: Descriptor, limits: InputLimits) -> _Layout:
     size = fields = 0
     settings: set[str] = set()
     oneofs: dict[str, _Layout] = {}
@@ -130,13 +112,13 @@ def _largest(message: Descriptor, limits: RequestLimits) -> _Layout:
     return _Layout(size, fields, frozenset(settings))
 
 
-def _largest_field(message: Descriptor, field: FieldDescriptor, limits: RequestLimits) -> _Layout:
+def _largest_field(message: Descriptor, field: FieldDescriptor, limits: InputLimits) -> _Layout:
     """Every occurrence of the field: its tag, length prefix and value, at their longest."""
     tag = len(varint(field.number << 3))  # (the wire type never lengthens it)
     nested = 0
     settings: set[str] = set()
     if field.type == _T.TYPE_STRING:
-        payload = _UTF8_MAX * limits.characters(message.full_name, field.name)
+        payload = _UTF8_MAX * _characters(limits, message.full_name, field.name)
         body = len(varint(payload)) + payload
         if field.name in _ID_FIELDS:
             settings.add("max_id_length")
@@ -171,7 +153,7 @@ class MethodBudget:
     limits_in_force: str  # e.g. "max_stats_products=1000, max_id_length=128"
 
     @classmethod
-    def of(cls, descriptor: Descriptor, limits: RequestLimits) -> MethodBudget:
+    def of(cls, descriptor: Descriptor, limits: InputLimits) -> MethodBudget:
         layout = _largest(descriptor, limits)
         named = ", ".join(f"{name}={getattr(limits, name)}" for name in sorted(layout.settings))
         return cls(
@@ -179,7 +161,7 @@ class MethodBudget:
             layout.size,
             layout.size + layout.size // 16 + _HEADROOM_BYTES,
             layout.fields + layout.fields // 16 + _HEADROOM_FIELDS,
-            MappingProxyType(limits.items()),
+            MappingProxyType(_items(limits)),
             named,
         )
 

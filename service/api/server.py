@@ -28,8 +28,8 @@ from service.api.auth import BearerAuthInterceptor, read_token, server_credentia
 from service.api.handlers import add_servicer
 from service.api.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from service.api.interceptors import ErrorAndLogInterceptor, Observability
-from service.api.request_budget import RequestLimits
 from service.api.servicers import AdminServicer, FeedbackServicer, RankingServicer
+from service.api.validation import InputLimits
 from service.api.wire.batch_codec import EncodedBatch
 from service.app.application import Application
 from service.app.settings import Settings, metrics_host_port
@@ -147,7 +147,7 @@ def create_server(settings: Settings, tracer_provider: Any = None) -> tuple[Revi
     # Rank's undecoded, its candidates decoded in bulk (service/api/wire/rank_decode.py), and
     # answered with bytes.
     # Each request is refused unread over its method's byte budget (request_budget.py).
-    limits = RequestLimits.of(settings)
+    limits = InputLimits.of(settings)
     feedback_service = feedback_pb2.DESCRIPTOR.services_by_name["FeedbackService"]
     read_batch = partial(EncodedBatch.from_bytes, max_events=limits.max_batch_events)
     add_servicer(

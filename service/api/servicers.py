@@ -17,7 +17,8 @@ from reviewrank.v1 import (
 )
 
 from service.api import convert, convert_admin
-from service.api.request_budget import MethodBudget, RequestLimits
+from service.api.request_budget import MethodBudget
+from service.api.validation import InputLimits
 from service.api.wire.batch_codec import EncodedBatch
 from service.api.wire.rank_decode import RankRequestDecoder
 from service.app.application import Application
@@ -34,20 +35,20 @@ def _timeout(context: grpc.ServicerContext) -> float | None:
 class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     def __init__(self, app: Application) -> None:
         self._app = app
-        limits = RequestLimits.of(app.settings)
+        self._limits = limits = InputLimits.of(app.settings)
         self._batch_budget = MethodBudget.of(EncodedBatch.DESCRIPTOR, limits)
 
     def SubmitRating(
         self, request: feedback_pb2.SubmitRatingRequest, context: grpc.ServicerContext
     ) -> feedback_pb2.SubmitResponse:
-        event = convert.rating_event(request, self._app.settings)
+        event = convert.rating_event(request, self._limits)
         [result] = self._app.submit([event], _timeout(context))
         return convert.submit_response(result)
 
     def SubmitLike(
         self, request: feedback_pb2.SubmitLikeRequest, context: grpc.ServicerContext
     ) -> feedback_pb2.SubmitResponse:
-        event = convert.like_event(request, self._app.settings)
+        event = convert.like_event(request, self._limits)
         [result] = self._app.submit([event], _timeout(context))
         return convert.submit_response(result)
 
@@ -57,7 +58,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         # Registered with EncodedBatch.from_bytes as its deserializer: read from its
         # encoding in bulk, the message parsed only when that declines (batch_codec.py).
         try:
-            events = convert.batch_events(request, self._app.settings)
+            events = convert.batch_events(request, self._limits)
         except DecodeError:
             raise self._batch_budget.undecodable(request.data) from None
         return convert.batch_response(self._app.submit(events, _timeout(context)))
@@ -65,7 +66,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
     def ForgetUser(
         self, request: feedback_pb2.ForgetUserRequest, context: grpc.ServicerContext
     ) -> feedback_pb2.ForgetUserResponse:
-        user_id = convert.forget_user_request(request, self._app.settings)
+        user_id = convert.forget_user_request(request, self._limits)
         return convert.forget_user_response(self._app.forget_user(user_id, _timeout(context)))
 
 
@@ -80,7 +81,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
     def __init__(self, app: Application, check_admin: AdminCheck) -> None:
         self._app = app
         self._check_admin = check_admin
-        limits = RequestLimits.of(app.settings)
+        self._limits = limits = InputLimits.of(app.settings)
         self._decode_rank = RankRequestDecoder(limits.max_candidates).decode
         self._rank_budget = MethodBudget.of(RankRequestDecoder.DESCRIPTOR, limits)
 
@@ -98,21 +99,17 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             decoded = self._decode_rank(request)
         except DecodeError:
             raise self._rank_budget.undecodable(request) from None
-        m = decoded.message
-        explain = self._explaining(m.explain, context)
-        ids, relevance = convert.rank_request(decoded, self._app.settings)
-        if m.min_seq:
-            self._app.wait_for_seq(m.min_seq)
-        ranking = self._app.ranker.rank(
-            ids, relevance, m.limit, m.profile, explain, m.user_id, decoded.encoded_ids
-        )
-        return convert.rank_response(ranking, decoded.block)
+        self._explaining(decoded.message.explain, context)  # (before any other complaint)
+        query = convert.rank_query(decoded, self._limits)
+        if query.min_seq:
+            self._app.wait_for_seq(query.min_seq)
+        return convert.rank_response(self._app.ranker.rank(query), decoded)
 
     def Top(
         self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext
     ) -> ranking_pb2.RankResponse | bytes:
         explain = self._explaining(request.explain, context)
-        limit = convert.top_request(request, self._app.settings)
+        limit = convert.top_request(request, self._limits)
         if request.min_seq:
             self._app.wait_for_seq(request.min_seq)
         ranking = self._app.ranker.top(
@@ -124,12 +121,12 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             request.user_id,
             request.min_seq,
         )
-        return convert.rank_response(ranking)
+        return convert.top_response(ranking)
 
     def GetProductStats(
         self, request: ranking_pb2.GetProductStatsRequest, context: grpc.ServicerContext
     ) -> ranking_pb2.GetProductStatsResponse:
-        ids = convert.stats_request(request, self._app.settings)
+        ids = convert.stats_request(request, self._limits)
         if request.min_seq:
             self._app.wait_for_seq(request.min_seq)
         stats, version = self._app.ranker.product_stats(ids, request.profile)

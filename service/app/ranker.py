@@ -1,27 +1,22 @@
 """The ranking application: candidates in, ordered and explained products out.
 
-It resolves the weights profile and the prior, gathers the products' aggregates
+The Ranker resolves the weights profile and the prior, gathers the products' aggregates
 from the in-memory catalogue and hands the arrays to ``ranking``.
+Explanations are built in service/app/explain.py; Top's cached order, page size and
+page token are in service/app/top_order.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Any, NamedTuple, overload
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from ranking.blend import (
-    Breakdown,
-    Evidence,
     Prior,
     blend,
     order_if_no_ties,
@@ -30,93 +25,28 @@ from ranking.blend import (
     with_relevance,
 )
 from ranking.profiles import Profile
-from service.app.catalogue import Catalogue, Snapshot
+from service.app.catalogue import Catalogue
 from service.app.decayed import DecayedAggregates
-from service.app.id_index import EncodedIds
+from service.app.explain import Explanation, explain_rows
 from service.app.priors import PriorResolver, kept_seconds
+from service.app.rank_query import RankQuery, RankResult
 from service.app.score_columns import ScoreColumns
+from service.app.top_order import (
+    DEFAULT_TOP_LIMIT,
+    TopOrder,
+    decode_page_token,
+    encode_page_token,
+    page_size,
+)
 from service.app.weights import WeightsRegistry, WeightsState
 from service.domain.errors import InvalidArgument
 
-
-class ContributionView(NamedTuple):  # (built per result: a tuple is quick to make)
-    component: str
-    value: float
-    normalized: float
-    weight: float
-    contribution: float
-
-
-class Explanation(NamedTuple):
-    known: bool
-    rating_count: int
-    stars_mean: float
-    prior_mean: float
-    prior_strength: float
-    prior_source: str
-    bayesian_average: float
-    likes: int
-    dislikes: int
-    wilson_lower_bound: float
-    confidence: float
-    relevance: float
-    relevance_normalized: float
-    contributions: tuple[ContributionView, ...]
-    half_life_days: float
-    weighted_ratings: float
-    weighted_likes: float
-    weighted_dislikes: float
-
-
-@dataclass(frozen=True)
-class RankedItem:
-    product_id: str
-    score: float
-    explanation: Explanation | None
-
-
-class InOrder(Sequence[str]):
-    """Ids taken from a list in a given order, when first read: Rank's response is
-    usually built from the candidates' encodings (service/api/wire/results.py) without them."""
-
-    __slots__ = ("_ids", "_items", "_order")
-
-    def __init__(self, ids: Sequence[str], order: npt.NDArray[np.int64]) -> None:
-        self._ids, self._order = ids, order
-        self._items: list[str] | None = None
-
-    def _list(self) -> list[str]:
-        if self._items is None:
-            ids = self._ids
-            self._items = [ids[i] for i in self._order.tolist()]
-        return self._items
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        return self._list()[index]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._list())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str):
-            return self._list() == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(self._list())
+# (DEFAULT_TOP_LIMIT: what service/api/convert_admin.py reads here)
+__all__ = ["DEFAULT_TOP_LIMIT", "ProductStats", "Ranker", "Ranking"]
 
 
 class Ranking(NamedTuple):  # (one per call: a tuple is quicker to make)
-    """Products best first, their scores, and (when asked) their explanations."""
+    """Top's page: products best first, their scores, and (when asked) their explanations."""
 
     product_ids: Sequence[str]
     scores: npt.NDArray[np.float64]
@@ -124,17 +54,6 @@ class Ranking(NamedTuple):  # (one per call: a tuple is quicker to make)
     weights_version: int
     profile: str
     next_page_token: str = ""
-    positions: npt.NDArray[np.int64] | None = None  # Rank: each result's candidate index
-
-    @property
-    def items(self) -> list[RankedItem]:
-        explanations: Sequence[Explanation | None] = self.explanations or [None] * len(
-            self.product_ids
-        )
-        return [
-            RankedItem(p, s, e)
-            for p, s, e in zip(self.product_ids, self.scores.tolist(), explanations, strict=True)
-        ]
 
 
 class ProductStats(NamedTuple):
@@ -160,7 +79,7 @@ class Ranker:
         self._weights = weights
         self._priors = PriorResolver(catalogue)
         self._columns = ScoreColumns(catalogue, self._priors)
-        self._top_cache: dict[tuple[int, str, int], _TopOrder] = {}
+        self._top_cache: dict[tuple[int, str, int], TopOrder] = {}
         self._top_lock = threading.Lock()
 
     @property
@@ -180,91 +99,13 @@ class Ranker:
     def _prior(self, profile: Profile, category_code: npt.NDArray[np.int32]) -> Prior:
         return self._priors.prior(profile.prior, category_code)
 
-    @staticmethod
-    def _explain(
-        breakdown: Breakdown,
-        evidence: Evidence,
-        raw: Evidence,
-        known: np.ndarray,
-        prior: Prior,
-        profile: Profile,
-        rows: Sequence[int],
-    ) -> list[Explanation]:
-        at = np.fromiter(rows, dtype=np.intp)
-
-        def column(values: npt.ArrayLike) -> list[Any]:
-            """The rows' values as Python numbers (one numpy call, not one per row)."""
-            taken: list[Any] = np.broadcast_to(np.asarray(values), known.shape)[at].tolist()
-            return taken
-
-        def floats(values: npt.ArrayLike) -> list[float]:
-            return column(np.asarray(values, dtype=np.float64))  # (no copy when float)
-
-        def counts(values: npt.ArrayLike) -> list[int]:
-            return [int(v) for v in column(values)]
-
-        def relevance_column(values: npt.ArrayLike | None) -> list[float]:
-            return [0.0] * len(at) if values is None else floats(values)
-
-        # Each row's contributions, one tuple per row: built a component at a time.
-        contributions = list(
-            zip(
-                *(
-                    list(
-                        map(
-                            ContributionView,
-                            repeat(c.name),
-                            floats(c.value),
-                            floats(c.normalized),
-                            repeat(c.weight),
-                            floats(c.contribution),
-                        )
-                    )
-                    for c in breakdown.components
-                ),
-                strict=True,
-            )
-        ) or [()] * len(at)
-        count = len(at)
-        return list(
-            map(
-                Explanation,
-                column(known),
-                counts(raw.rating_count),
-                floats(breakdown.stars_mean),
-                floats(prior.mean),
-                floats(prior.strength),
-                repeat(prior.source, count),
-                floats(breakdown.bayesian_average),
-                counts(raw.likes),
-                counts(raw.dislikes),
-                floats(breakdown.wilson_lower_bound),
-                repeat(profile.confidence, count),
-                relevance_column(breakdown.relevance),
-                relevance_column(breakdown.relevance_normalized),
-                contributions,
-                repeat(profile.half_life_days or 0.0, count),
-                floats(evidence.rating_count),
-                floats(evidence.likes),
-                floats(evidence.dislikes),
-            )
-        )
-
     # -- use cases ---------------------------------------------------------------------------
 
-    def rank(
-        self,
-        product_ids: Sequence[str],
-        relevance: Sequence[float] | npt.NDArray[np.float64],
-        limit: int,
-        profile_name: str,
-        explain: bool,
-        user_id: str = "",
-        encoded: EncodedIds | None = None,
-    ) -> Ranking:
-        """``encoded``: the ids' bytes, if at hand (a quicker lookup in a large catalogue)."""
+    def rank(self, query: RankQuery) -> RankResult:
+        """The query's candidates ordered (see service/app/rank_query.py)."""
         state = self._weights.current  # once: the whole call uses this one version
-        profile = self._profile(state, profile_name, user_id)
+        profile = self._profile(state, query.profile, query.user_id)
+        product_ids = query.product_ids
         most = profile.limits.max_candidates
         if most is not None and len(product_ids) > most:
             raise InvalidArgument(
@@ -276,64 +117,52 @@ class Ranker:
                     )
                 ]
             )
-        if not explain and profile.half_life_seconds is None:
-            quick = self._rank_from_columns(
-                state.version, profile, product_ids, relevance, limit, encoded
-            )
+        if not query.explain and profile.half_life_seconds is None:
+            quick = self._rank_from_columns(state.version, profile, query)
             if quick is not None:
-                ordered_ids, scores, order = quick
-                return Ranking(
-                    ordered_ids, scores, None, state.version, profile.name, positions=order
-                )
+                order, scores = quick
+                return RankResult(order, scores, None, state.version, profile.name)
         gathered = self._catalogue.gather(
-            product_ids, profile.half_life_seconds, time.time(), encoded=encoded
+            product_ids, profile.half_life_seconds, time.time(), encoded=query.id_bytes
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
-            gathered.evidence, profile, prior, np.asarray(relevance, dtype=np.float64)
+            gathered.evidence, profile, prior, np.asarray(query.relevance, dtype=np.float64)
         )
         order = rank_order(breakdown.score, gathered.evidence.amount)
-        if limit:
-            order = order[:limit]
-        rows = order.tolist()
+        if query.limit:
+            order = order[: query.limit]
         explanations = (
-            self._explain(
-                breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile, rows
+            explain_rows(
+                breakdown,
+                gathered.evidence,
+                gathered.raw,
+                gathered.known,
+                prior,
+                profile,
+                order.tolist(),
             )
-            if explain
+            if query.explain
             else None
         )
-        return Ranking(
-            [product_ids[i] for i in rows],
-            breakdown.score[order],
-            explanations,
-            state.version,
-            profile.name,
-            positions=order,
-        )
+        return RankResult(order, breakdown.score[order], explanations, state.version, profile.name)
 
     def _rank_from_columns(
-        self,
-        version: int,
-        profile: Profile,
-        product_ids: Sequence[str],
-        relevance: Sequence[float] | npt.NDArray[np.float64],
-        limit: int,
-        encoded: EncodedIds | None,
-    ) -> tuple[InOrder, npt.NDArray[np.float64], npt.NDArray[np.int64]] | None:
+        self, version: int, profile: Profile, query: RankQuery
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
         """Rank's usual path: each candidate's kept quality score plus its relevance term
         (service/app/score_columns.py); None when the column is being rebuilt."""
-        found = self._catalogue.lookup(product_ids, encoded)
+        found = self._catalogue.lookup(query.product_ids, query.id_bytes)
         kept = self._columns.gather(version, profile, found.idx, found.generation)
         if kept is None:
             return None
-        score = with_relevance(kept.score, kept.relevance_weight, relevance)
+        score = with_relevance(kept.score, kept.relevance_weight, query.relevance)
         order = order_if_no_ties(score)
         if order is None:
             order = tie_break_order(score, self._catalogue.amount(found.idx))
-        if limit:
-            order = order[:limit]
-        return InOrder(product_ids, order), score[order], order
+        if query.limit:
+            order = order[: query.limit]
+        return order, score[order]
 
     def top(
         self,
@@ -349,8 +178,8 @@ class Ranker:
         order reflects every change up to ``min_seq`` (which this process has applied)."""
         state = self._weights.current  # once: the whole call uses this one version
         profile = self._profile(state, profile_name, user_id)
-        limit = _page_size(profile, limit)
-        offset = _decode_page_token(page_token, category, profile.name)
+        limit = page_size(profile, limit)
+        offset = decode_page_token(page_token, category, profile.name)
         top = self._top_order(state, profile, min_seq)
         if category:
             code = top.snapshot.categories.get(category)
@@ -361,7 +190,7 @@ class Ranker:
         rows = page.tolist()
         snapshot = top.snapshot
         explanations = (
-            self._explain(
+            explain_rows(
                 top.breakdown,
                 snapshot.evidence,
                 snapshot.raw,
@@ -376,7 +205,7 @@ class Ranker:
         ordered_ids = snapshot.product_ids.take(rows)
         next_offset = offset + len(rows)
         token = (
-            _encode_page_token(next_offset, category, profile.name)
+            encode_page_token(next_offset, category, profile.name)
             if next_offset < order.size
             else ""
         )
@@ -420,7 +249,7 @@ class Ranker:
         rows = order.tolist()
         return list(zip(snapshot.product_ids.take(rows), scores, strict=True))
 
-    def _top_order(self, state: WeightsState, profile: Profile, min_seq: int = 0) -> _TopOrder:
+    def _top_order(self, state: WeightsState, profile: Profile, min_seq: int = 0) -> TopOrder:
         """The whole catalogue ranked, cached, reflecting at least ``min_seq``.
 
         After a write a cheap order (under CHEAP_TOP_SECONDS to compute) is recomputed at
@@ -438,10 +267,10 @@ class Ranker:
         key = (state.version, profile.name, epoch)
         generation = self._catalogue.generation
 
-        def usable(entry: _TopOrder | None) -> bool:
+        def usable(entry: TopOrder | None) -> bool:
             return entry is not None and entry.key == key and entry.through_seq >= min_seq
 
-        def fresh(entry: _TopOrder | None) -> bool:
+        def fresh(entry: TopOrder | None) -> bool:
             if entry is None or not usable(entry):
                 return False
             if entry.generation == generation:
@@ -471,7 +300,7 @@ class Ranker:
             prior = self._prior(profile, snapshot.category_code)
             breakdown = blend(snapshot.evidence, profile, prior)
             order = rank_order(breakdown.score, snapshot.evidence.amount)
-            top = _TopOrder(
+            top = TopOrder(
                 snapshot, prior, breakdown, order, snapshot.category_code[order],
                 key=key, generation=snapshot.seq, through_seq=snapshot.through_seq,
                 computed_at=time.monotonic(), cost=time.perf_counter() - started,
@@ -492,7 +321,7 @@ class Ranker:
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(gathered.evidence, profile, prior)
         ev = gathered.evidence
-        explanations = self._explain(
+        explanations = explain_rows(
             breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids))
         )
         categories = gathered.category  # (built on each read)
@@ -519,71 +348,5 @@ class Ranker:
         return stats, state.version
 
 
-@dataclass(frozen=True)
-class _TopOrder:
-    snapshot: Snapshot
-    prior: Prior
-    breakdown: Breakdown
-    order: np.ndarray
-    codes_in_order: np.ndarray
-    key: tuple[int, str, int]
-    generation: int
-    through_seq: int
-    computed_at: float
-    cost: float
-    by_category: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def of_category(self, code: int) -> np.ndarray:
-        """The order restricted to one category (computed once per cached order)."""
-        order = self.by_category.get(code)
-        if order is None:
-            order = self.order[self.codes_in_order == code]
-            self.by_category[code] = order
-        return order
-
-
 CHEAP_TOP_SECONDS = 0.005
 TOP_REFRESH_SECONDS = 1.0  # an expensive order is kept kept_seconds(cost, this) after a write
-
-
-DEFAULT_TOP_LIMIT = 20
-
-
-def _page_size(profile: Profile, limit: int) -> int:
-    """The Top page size: as asked, or the profile's default; within the profile's maximum."""
-    most = profile.limits.top_max_limit
-    if limit == 0:
-        default = profile.limits.top_default_limit or DEFAULT_TOP_LIMIT
-        return default if most is None else min(default, most)
-    if most is not None and limit > most:
-        raise InvalidArgument(
-            [("limit", f"must be at most {most} with profile {profile.name!r} (got {limit})")]
-        )
-    return limit
-
-
-def _encode_page_token(offset: int, category: str, profile: str) -> str:
-    raw = json.dumps({"o": offset, "c": category, "p": profile}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_page_token(token: str, category: str, profile: str) -> int:
-    if not token:
-        return 0
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        offset = data["o"]
-        ok = (
-            isinstance(offset, int)
-            and offset >= 0
-            and data["c"] == category
-            and data["p"] == profile
-        )
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError):
-        ok = False
-    if not ok:
-        raise InvalidArgument(
-            [("page_token", "not a token returned by Top for this category and profile")]
-        )
-    return int(offset)

@@ -24,7 +24,8 @@ import numpy.typing as npt
 
 from ranking.blend import Quality, quality
 from ranking.profiles import Profile
-from service.app.catalogue import Catalogue, ScoringRows
+from service.app.catalogue import Catalogue
+from service.app.catalogue_views import ScoringRows
 from service.app.priors import FittedPrior, PriorResolver
 
 FloatArray = npt.NDArray[np.float64]

@@ -40,6 +40,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         return cmd_import_export(args)
     from service.api import convert
+    from service.api.validation import InputLimits
     from service.api.wire.batch_codec import EncodedBatch
     from service.cli.dataset import read_reviews
     from service.cli.importer import Progress, run_import
@@ -79,8 +80,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 )
                 return 0
 
+            limits = InputLimits.of(settings)
+
             def submit_local(request):  # type: ignore[no-untyped-def]
-                events = convert.batch_events(EncodedBatch.of(request), settings)
+                events = convert.batch_events(EncodedBatch.of(request), limits)
                 return [r.outcome for r in app.submit(events, timeout=None)]
 
             report = run_import(reviews, submit_local, args.batch_size, progress)

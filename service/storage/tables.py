@@ -5,7 +5,7 @@ forms of a statement) stays with each backend.
 
 The migrations (sqlite/schema.py, postgres/schema.py) keep their own CREATE TABLE text:
 a migration is history, and creates what it created when it was written, whatever the
-tables become later. tests/test_schema_migration.py checks that the tables the
+tables become later. tests/storage/test_schema_migration.py checks that the tables the
 migrations of either backend make have exactly the columns described here.
 """
 

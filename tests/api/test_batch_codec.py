@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from reviewrank.v1 import feedback_pb2
 
 from service.api import convert
-from service.api.wire import batch_codec
+from service.api.validation import InputLimits
+from service.api.wire import batch_codec, batch_results
 from service.api.wire.batch_codec import EncodedBatch
 from service.api.wire.results import varint
 from service.app.settings import Settings
@@ -22,7 +23,7 @@ from service.domain.errors import InvalidArgument
 from service.domain.values import Event, EventBatch, Outcome, RatingEvent, WriteResults
 from tests.conftest import Client
 
-SETTINGS = Settings()
+LIMITS = InputLimits.of(Settings())
 ids = st.text(
     st.characters(
         max_codepoint=0x2FF, blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")
@@ -86,9 +87,9 @@ def one_by_one(events: list[feedback_pb2.FeedbackEvent], now_us: int) -> list[Ev
         kind = item.WhichOneof("event")
         message = getattr(item, kind)
         event: Event = (
-            convert.rating_event(message, SETTINGS)
+            convert.rating_event(message, LIMITS)
             if kind == "rating"
-            else convert.like_event(message, SETTINGS)
+            else convert.like_event(message, LIMITS)
         )
         if not message.HasField("occurred_at"):
             event = dataclasses.replace(event, occurred_at_us=now_us)
@@ -100,7 +101,7 @@ def one_by_one(events: list[feedback_pb2.FeedbackEvent], now_us: int) -> list[Ev
 @given(events=valid_events)
 def test_valid_batches_read_in_bulk_as_one_by_one(events: list[feedback_pb2.FeedbackEvent]) -> None:
     now = time.time_ns() // 1000
-    batch = batch_codec.batch_columns(events, SETTINGS, now)
+    batch = batch_codec.batch_columns(events, LIMITS, now)
 
     assert batch is not None
     assert one_by_one(events, now) == list(batch)
@@ -130,9 +131,9 @@ def test_an_invalid_event_is_named_by_the_one_by_one_reading(
     good = _rating("ok", "p", "u", 4, None, "")
     request = feedback_pb2.SubmitBatchRequest(events=[good, event, good])
 
-    assert batch_codec.batch_columns(request.events, SETTINGS, time.time_ns() // 1000) is None
+    assert batch_codec.batch_columns(request.events, LIMITS, time.time_ns() // 1000) is None
     with pytest.raises(InvalidArgument) as raised:
-        convert.batch_events(EncodedBatch.of(request), SETTINGS)
+        convert.batch_events(EncodedBatch.of(request), LIMITS)
     assert [field] == [f for f, _ in raised.value.violations]
 
 
@@ -146,9 +147,9 @@ def test_an_invalid_event_among_many_is_named_by_the_one_by_one_reading(
     request = feedback_pb2.SubmitBatchRequest(events=[*good[:70], event, *good[70:]])
     now = time.time_ns() // 1000
 
-    assert batch_codec.encoded_columns(EncodedBatch.of(request), SETTINGS, now) is None
+    assert batch_codec.encoded_columns(EncodedBatch.of(request), LIMITS, now) is None
     with pytest.raises(InvalidArgument) as raised:
-        convert.batch_events(EncodedBatch.of(request), SETTINGS)
+        convert.batch_events(EncodedBatch.of(request), LIMITS)
     assert [field.replace("events[1]", "events[70]")] == [f for f, _ in raised.value.violations]
 
 
@@ -176,7 +177,7 @@ def test_the_response_is_encoded_byte_for_byte_as_the_runtime_does(
         seq=max(seqs, default=0),
     )
 
-    assert runtime.SerializeToString() == batch_codec.encode_batch_response(outcomes, seqs)
+    assert runtime.SerializeToString() == batch_results.encode_batch_response(outcomes, seqs)
     assert runtime == convert.batch_response(WriteResults(outcomes, seqs))
 
 
@@ -215,7 +216,7 @@ def test_an_event_batch_is_a_sequence_of_events() -> None:
                     events=[_like("b", "p", "u", feedback_pb2.CLEAR, None)]
                 )
             ),
-            SETTINGS,
+            LIMITS,
         ),
     ]
 
@@ -262,7 +263,7 @@ def test_usual_batches_are_read_from_their_encoding_as_one_by_one(
     request = feedback_pb2.SubmitBatchRequest(events=events)
     now = time.time_ns() // 1000
 
-    batch = batch_codec.encoded_columns(EncodedBatch.of(request), SETTINGS, now)
+    batch = batch_codec.encoded_columns(EncodedBatch.of(request), LIMITS, now)
 
     assert batch is not None
     assert one_by_one(events, now) == list(batch)
@@ -309,10 +310,10 @@ def test_any_encoding_is_read_as_the_runtime_reads_it_or_left_to_it(
     )
     now = time.time_ns() // 1000
     runtime = batch_codec.batch_columns(
-        feedback_pb2.SubmitBatchRequest.FromString(encoded).events, SETTINGS, now
+        feedback_pb2.SubmitBatchRequest.FromString(encoded).events, LIMITS, now
     )
 
-    batch = batch_codec.encoded_columns(EncodedBatch.from_bytes(encoded), SETTINGS, now)
+    batch = batch_codec.encoded_columns(EncodedBatch.from_bytes(encoded), LIMITS, now)
 
     assert batch is None or (runtime is not None and list(runtime) == list(batch))
     # As libraries write it (fields in order, once each, defaults left out), no time, no

@@ -13,13 +13,14 @@ from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
 
 from service.api import parse_errors
 from service.api.interceptors import Undecodable
-from service.api.request_budget import MethodBudget, RequestLimits
+from service.api.request_budget import MethodBudget
+from service.api.validation import InputLimits
 from service.api.wire.batch_codec import EncodedBatch
 from service.api.wire.rank_decode import RankRequestDecoder
 from service.app.settings import Settings
 from service.domain.errors import InvalidArgument
 
-LIMITS = RequestLimits.of(Settings())
+LIMITS = InputLimits.of(Settings())
 WIDE = "\U0001f600"  # a character of four UTF-8 bytes
 
 

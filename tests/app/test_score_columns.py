@@ -20,6 +20,7 @@ from ranking.blend import (
     with_relevance,
 )
 from service.app.catalogue import CHANGE_LOG_LENGTH, Catalogue
+from service.app.rank_query import RankQuery
 from service.app.ranker import Ranker
 from service.app.weights import WeightsRegistry, WeightsState, parse_toml
 from service.domain.values import ProductRow
@@ -80,9 +81,20 @@ class _Writes:
         self.catalogue.apply([row], self.seq)
 
 
-def _direct(ranker: Ranker, profile: str, ids: list[str], relevance: list[float]) -> list:
+def _rank(
+    ranker: Ranker, ids: list[str], relevance: list[float], limit: int, profile: str, explain: bool
+) -> tuple[list[str], list[float]]:
+    """The ids best first and their scores."""
+    query = RankQuery(ids, np.array(relevance, dtype=np.float64), limit, profile, explain)
+    result = ranker.rank(query)
+    return result.product_ids(query), result.scores.tolist()
+
+
+def _direct(
+    ranker: Ranker, profile: str, ids: list[str], relevance: list[float]
+) -> tuple[list[str], list[float]]:
     """The order and scores of scoring the candidates directly (no kept scores)."""
-    return ranker.rank(ids, relevance, 0, profile, explain=True).items
+    return _rank(ranker, ids, relevance, 0, profile, explain=True)
 
 
 writes_strategy = st.lists(
@@ -113,11 +125,11 @@ def test_kept_scores_rank_exactly_as_direct_scoring_after_every_round_of_writes(
         for product, histogram, likes, dislikes in round_:
             writes.write(product, histogram, likes, dislikes)
 
-        ranked = ranker.rank(ids, relevance, limit, profile, explain=False)
+        ranked = _rank(ranker, ids, relevance, limit, profile, explain=False)
 
-        expected = _direct(ranker, profile, ids, relevance)[: limit or None]
-        assert [item.product_id for item in expected] == ranked.product_ids
-        assert [item.score for item in expected] == ranked.scores.tolist()
+        expected_ids, expected_scores = _direct(ranker, profile, ids, relevance)
+        assert expected_ids[: limit or None] == ranked[0]
+        assert expected_scores[: limit or None] == ranked[1]
 
 
 def test_a_reader_that_fell_behind_the_change_log_still_sees_every_write() -> None:
@@ -125,14 +137,13 @@ def test_a_reader_that_fell_behind_the_change_log_still_sees_every_write() -> No
     writes = _Writes(catalogue)
     ids = [f"p{i}" for i in range(10)]
     relevance = [float(i) for i in range(10)]
-    ranker.rank(ids, relevance, 0, "fixed", explain=False)  # the column is built
+    _rank(ranker, ids, relevance, 0, "fixed", explain=False)  # the column is built
     for n in range(CHANGE_LOG_LENGTH + 5):  # more writes than the log remembers
         writes.write(n % 10, [0, 0, 0, 0, n % 7], n % 3, 0)
 
-    ranked = ranker.rank(ids, relevance, 0, "fixed", explain=False)
+    ranked = _rank(ranker, ids, relevance, 0, "fixed", explain=False)
 
-    expected = _direct(ranker, "fixed", ids, relevance)
-    assert [item.score for item in expected] == ranked.scores.tolist()
+    assert _direct(ranker, "fixed", ids, relevance)[1] == ranked[1]
 
 
 def test_changed_rows_are_those_written_since_the_generation_asked() -> None:

@@ -1,4 +1,4 @@
-"""SubmitBatch in bulk: a request's events as columns, and the response's bytes.
+"""SubmitBatch in bulk: a request's events as columns.
 
 Reading 1,000 events one RatingEvent at a time, with a validation call per field, costs
 more than storing them. Here each field is read for all events at once and checked at C
@@ -23,12 +23,7 @@ The fields are read in one of two ways (``request_columns``):
    second way; tests/api/test_batch_codec.py compares the two.
 2. With ``map`` over the protobuf runtime's messages (``batch_columns``).
 
-The response, one SubmitResponse per event, is encoded with numpy (the standard wire
-format, checked byte for byte against the protobuf runtime in tests/api/test_batch_codec.py)
-and parsed back by the runtime's C parser: cheaper than building 1,000 messages.
-
-    SubmitBatchResponse = 1: repeated SubmitResponse results, 2: uint64 seq
-    SubmitResponse      = 1: Outcome outcome (enum), 2: uint64 seq
+The response is encoded in service/api/wire/batch_results.py.
 """
 
 from __future__ import annotations
@@ -44,11 +39,10 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 from reviewrank.v1 import feedback_pb2
 
+from service.api.validation import STARS, InputLimits, event_time, id_length_ok, ids_ok
 from service.api.wire import views as wire_views
-from service.api.wire.results import varint
-from service.app.settings import Settings
 from service.domain.errors import InvalidArgument, too_many_items
-from service.domain.values import EventBatch, LikeValue, Outcome
+from service.domain.values import EventBatch, LikeValue
 
 # The protobuf enum numbers of the like values, and their stored values.
 LIKE_VALUES = {
@@ -56,8 +50,6 @@ LIKE_VALUES = {
     feedback_pb2.DISLIKE: int(LikeValue.DISLIKE),
     feedback_pb2.CLEAR: int(LikeValue.CLEAR),
 }
-# Below this many results, the runtime builds the response faster than numpy's fixed cost.
-BULK_MIN_RESULTS = 32
 # From this many events on, a request is read from its encoding first. The views and
 # numpy cost some 120 us whatever the size, then about 0.9 us an event against 1.5 for
 # reading the messages (measured: equal near 100 events; 1,000 in 1.0 ms against 1.5).
@@ -69,10 +61,6 @@ _ID_TAGS, _VALUE_TAG, _CATEGORY_TAG = (0x0A, 0x12, 0x1A), 0x20, 0x32
 _HAS_TIME = methodcaller("HasField", "occurred_at")
 _KIND = methodcaller("WhichOneof", "event")
 _IDS = ("event_id", "product_id", "user_id")
-
-if any(int(o) != feedback_pb2.Outcome.Value(o.name) for o in Outcome):
-    raise RuntimeError("service.domain.values.Outcome and the protobuf Outcome disagree")
-
 
 # The fields the views are made for, by message: a new field must be read by them too.
 _EXPECTED = {
@@ -110,16 +98,6 @@ _Batch, _Kinds, _Ratings, _Likes = wire_views.view_classes(
     "batch_views.proto",
     {f"{name}View": (getattr(feedback_pb2, name).DESCRIPTOR, _columns_view) for name in _EXPECTED},
 )
-
-
-def _ids_ok(values: list[str], limit: int, required: bool = True) -> bool:
-    """As convert's identifier check, for every value at once."""
-    lengths = list(map(len, values))
-    return (
-        (min(lengths) > 0 or not required)
-        and max(lengths) <= limit
-        and "".join(values).isprintable()
-    )
 
 
 class EncodedBatch:
@@ -161,23 +139,23 @@ class EncodedBatch:
         return self._message
 
 
-def request_columns(request: EncodedBatch, settings: Settings, now_us: int) -> EventBatch | None:
+def request_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> EventBatch | None:
     """The request's events as columns, if every one is valid (None otherwise); read
     from the request's encoding when it is the usual one (see the module docstring).
     The request must hold some events. Raises DecodeError if it needed the message and
     an event does not parse."""
     if len(request.events) >= BULK_MIN_EVENTS:
-        batch = encoded_columns(request, settings, now_us)
+        batch = encoded_columns(request, limits, now_us)
         if batch is not None:
             return batch
-    return batch_columns(request.message().events, settings, now_us)
+    return batch_columns(request.message().events, limits, now_us)
 
 
-def encoded_columns(request: EncodedBatch, settings: Settings, now_us: int) -> EventBatch | None:
+def encoded_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> EventBatch | None:
     """The events of a SubmitBatchRequest as columns, read from their encodings, if every
     one is encoded as the module docstring says and valid; None otherwise (which says
     nothing of the events' validity: read them from the messages then)."""
-    limit = settings.max_id_length
+    limit = limits.max_id_length
     events = request.events
     try:
         kinds = _Kinds.FromString(b"".join(events))
@@ -190,7 +168,7 @@ def encoded_columns(request: EncodedBatch, settings: Settings, now_us: int) -> E
         return None
     if rated is None or liked is None:
         return None
-    if min(rated[3], default=1) < 1 or max(rated[3], default=5) > 5:  # stars
+    if min(rated[3], default=STARS[0]) < STARS[0] or max(rated[3], default=STARS[1]) > STARS[1]:
         return None
     if not likes:
         event_ids, product_ids, user_ids, values, categories = rated
@@ -277,14 +255,14 @@ def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | N
     at = size.cumsum() - size
     ok = np.ones(count, dtype=np.bool_)
     for tag, column in zip(_ID_TAGS, ids, strict=True):
-        at = _string_field(data, at, tag, column, ok, 1, limit)
+        at = _string_field(data, at, tag, column, ok, limit)
     value = np.array(values, dtype=np.int64)
     ok &= (value > 0) & (value < 128)  # a varint of one byte
     ok &= data.take(at, mode="clip") == _VALUE_TAG
     ok &= data.take(at + 1, mode="clip") == value
     at += 2
     if with_category:  # (an empty category is not encoded)
-        at = _string_field(data, at, _CATEGORY_TAG, categories, ok, 1, limit)
+        at = _string_field(data, at, _CATEGORY_TAG, categories, ok, limit)
     ok &= at == size.cumsum()  # and nothing else
     if not ok.all():
         return None
@@ -297,21 +275,20 @@ def _string_field(
     tag: int,
     column: list[str],
     ok: npt.NDArray[np.bool_],
-    shortest: int,
     longest: int,
 ) -> npt.NDArray[np.int64]:
     """Checks that a field with this tag and a one-byte length, that of the column's
-    ASCII string (``shortest`` to ``longest``), starts at each position (clearing
-    ``ok`` where not); returns where each ends."""
+    ASCII string (an identifier: its length by the rule, ``longest`` at most), starts at
+    each position (clearing ``ok`` where not); returns where each ends."""
     length = wire_views.sizes(column)
-    ok &= (length >= shortest) & (length <= longest) & (length < 128)
+    ok &= id_length_ok(length, longest) & (length < 128)
     ok &= data.take(at, mode="clip") == tag
     ok &= data.take(at + 1, mode="clip") == length
     return at + 2 + length
 
 
 def batch_columns(
-    events: Sequence[feedback_pb2.FeedbackEvent], settings: Settings, now_us: int
+    events: Sequence[feedback_pb2.FeedbackEvent], limits: InputLimits, now_us: int
 ) -> EventBatch | None:
     """The events as columns, if every one is valid (None otherwise). ``events`` must
     not be empty."""
@@ -319,16 +296,16 @@ def batch_columns(
     if None in kinds:
         return None
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
-    limit = settings.max_id_length
+    limit = limits.max_id_length
     event_ids, product_ids, user_ids = (list(map(attrgetter(name), messages)) for name in _IDS)
-    if not (_ids_ok(event_ids, limit) and _ids_ok(product_ids, limit) and _ids_ok(user_ids, limit)):
+    if not (ids_ok(event_ids, limit) and ids_ok(product_ids, limit) and ids_ok(user_ids, limit)):
         return None
     is_rating = [kind == "rating" for kind in kinds]
     every_rating = all(is_rating)
     if every_rating:
         values: list[int] = list(map(attrgetter("stars"), messages))
         categories: list[str] = list(map(attrgetter("category"), messages))
-        if min(values) < 1 or max(values) > 5:
+        if min(values) < STARS[0] or max(values) > STARS[1]:
             return None
     else:
         values, categories = [], []
@@ -340,73 +317,28 @@ def batch_columns(
                 values.append(LIKE_VALUES.get(message.value, 2))  # 2: not a like value
                 categories.append("")
         rated = list(compress(values, is_rating))
-        if rated and (min(rated) < 1 or max(rated) > 5):
+        if rated and (min(rated) < STARS[0] or max(rated) > STARS[1]):
             return None
         if 2 in compress(values, [not r for r in is_rating]):
             return None
-    if not _ids_ok(categories, limit, required=False):
+    if not ids_ok(categories, limit, required=False):
         return None
-    times = _times(messages, settings, now_us)
+    times = _times(messages, limits, now_us)
     if times is None:
         return None
     return EventBatch(event_ids, product_ids, user_ids, values, times, categories, is_rating)
 
 
-def _times(messages: list[Any], settings: Settings, now_us: int) -> list[int] | None:
-    """Each event's time in microseconds: its occurred_at, never later than now (now when
-    unset; see service/api/convert.py, _occurred_at); None if one is invalid."""
+def _times(messages: list[Any], limits: InputLimits, now_us: int) -> list[int] | None:
+    """Each event's time in microseconds (service/api/validation.py, event_time); None if
+    one is invalid."""
     has = list(map(_HAS_TIME, messages))
     times = [now_us] * len(messages)
     if not any(has):
         return times
-    latest = now_us + int(settings.max_future_seconds * 1_000_000)
     for i in compress(range(len(messages)), has):
         stamp = messages[i].occurred_at
-        seconds, nanos = stamp.seconds, stamp.nanos
-        if seconds < 0 or not 0 <= nanos < 1_000_000_000:
+        times[i], problem = event_time(stamp.seconds, stamp.nanos, now_us, limits)
+        if problem:
             return None
-        micros = int(seconds) * 1_000_000 + int(nanos) // 1000
-        if micros > latest:
-            return None
-        times[i] = min(micros, now_us)
     return times
-
-
-def encode_batch_response(outcomes: Sequence[int], seqs: Sequence[int]) -> bytes:
-    """The serialized SubmitBatchResponse of these results (seq 0: none, as for DUPLICATE),
-    with ``seq`` the largest sequence number."""
-    n = len(seqs)
-    if n == 0:
-        return b""
-    seq = np.fromiter(seqs, dtype=np.uint64, count=n)
-    top = int(seq.max())
-    width = len(varint(top))  # the longest varint of a seq
-    # Each seq's varint: 7 bits a byte, the high bit set on every byte but its last.
-    shifted = seq[:, None] >> np.arange(0, 7 * width, 7, dtype=np.uint64)
-    count = (shifted != 0).sum(axis=1)  # bytes of the varint; 0 for a zero seq (left out)
-    more = np.arange(width) < (count - 1)[:, None]
-    rows = np.empty((n, 5 + width), dtype=np.uint8)
-    rows[:, 0] = 0x0A  # results: field 1, length-delimited
-    rows[:, 1] = 2 + (count > 0) + count  # the SubmitResponse's length
-    rows[:, 2] = 0x08  # outcome: field 1, varint
-    first = outcomes[0]
-    if outcomes.count(first) == n:  # the usual case: one outcome for all
-        rows[:, 3] = int(first)
-    else:
-        rows[:, 3] = np.fromiter(map(int, outcomes), dtype=np.uint8, count=n)
-    rows[:, 4] = 0x10  # seq: field 2, varint
-    rows[:, 5:] = (shifted & np.uint64(0x7F)) | (more * np.uint64(0x80))
-    # Each row's bytes in use: the outcome's 4, then the seq's tag and varint if any.
-    keep = np.arange(5 + width) < np.where(count > 0, 5 + count, 4)[:, None]
-    tail = b"\x10" + varint(top) if top else b""
-    return bytes(rows[keep].tobytes()) + tail
-
-
-def batch_response(
-    outcomes: Sequence[int], seqs: Sequence[int]
-) -> feedback_pb2.SubmitBatchResponse:
-    """The SubmitBatchResponse, built from its encoding."""
-    response: feedback_pb2.SubmitBatchResponse = feedback_pb2.SubmitBatchResponse.FromString(
-        encode_batch_response(outcomes, seqs)
-    )
-    return response

@@ -13,14 +13,55 @@ protobuf runtime), so clients see no difference.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
 from service.api.wire import views as wire_views
 from service.api.wire.rank_decode import CandidateBlock
+
+
+class InOrder(Sequence[str]):
+    """Ids taken from a list in a given order, when first read: Rank's response is
+    usually built from the candidates' encodings (results_from_candidates) without them."""
+
+    __slots__ = ("_ids", "_items", "_order")
+
+    def __init__(self, ids: Sequence[str], order: npt.NDArray[np.int64]) -> None:
+        self._ids, self._order = ids, order
+        self._items: list[str] | None = None
+
+    def _list(self) -> list[str]:
+        if self._items is None:
+            ids = self._ids
+            self._items = [ids[i] for i in self._order.tolist()]
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._list())
 
 
 def varint(value: int) -> bytes:

@@ -1,0 +1,246 @@
+"""Every rule a request's values must follow, written once, and the limits they use.
+
+:class:`InputLimits` is built once from Settings (the server, each servicer) and holds
+only the input limits. The rules are here and nowhere else:
+
+- an identifier (event, product, user id, category) is 1 to ``max_id_length``
+  printable characters, or empty where optional: :func:`identifier_problem` for one value,
+  named in errors, and :func:`ids_ok` / :func:`id_length_ok` for a whole column at once
+  (SubmitBatch's bulk readings in service/api/wire/batch_codec.py, Rank's candidates);
+- an event's time (:func:`event_time`), stars (:data:`STARS`), a profile name, a page token;
+- each method's own checks of plain values (:func:`rank_candidates`, :func:`top_request`,
+  :func:`stats_product_ids`).
+
+service/api/convert.py reads the messages and calls these; a bulk path that finds a value
+at fault declines, and convert.py reads the request again one field at a time to name
+every field at fault, so the answer to bad input never depends on the path. Field paths
+follow the request's shape (``events[3].rating.stars``, ``candidates[0].product_id``).
+The exceptions are service/domain/errors.py's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
+
+from service.app.settings import Settings
+from service.domain.errors import InvalidArgument, too_many_items
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+# Characters, in a profile name and in a page token (which Top makes far shorter).
+MAX_PROFILE_NAME = 64
+MAX_PAGE_TOKEN = 1024
+STARS = (1, 5)  # a rating's stars, lowest and highest
+# Problems named for one request at the most (enough to show what is wrong).
+MOST_NAMED = 100
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """The input limits, from Settings: what a valid request holds at the most."""
+
+    max_candidates: int
+    max_stats_products: int
+    max_batch_events: int
+    max_id_length: int
+    max_top_limit: int
+    max_future_seconds: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> InputLimits:
+        return cls(
+            settings.max_candidates,
+            settings.max_stats_products,
+            settings.max_batch_events,
+            settings.max_id_length,
+            settings.max_top_limit,
+            settings.max_future_seconds,
+        )
+
+
+# -- the identifier rule -------------------------------------------------------------------
+
+
+def identifier_problem(value: str, longest: int, required: bool = True) -> str | None:
+    """What is wrong with an identifier, or None."""
+    if not value:
+        return "is required" if required else None
+    if len(value) > longest:
+        return f"must be at most {longest} characters (got {len(value)})"
+    if not value.isprintable():
+        return "must not contain control or other non-printable characters"
+    return None
+
+
+@overload
+def id_length_ok(length: int, longest: int, required: bool = True) -> bool: ...
+@overload
+def id_length_ok(
+    length: IntArray, longest: int, required: bool = True
+) -> npt.NDArray[np.bool_]: ...
+def id_length_ok(
+    length: int | IntArray, longest: int, required: bool = True
+) -> bool | npt.NDArray[np.bool_]:
+    """Whether identifiers of these lengths (one, or an array of them) are of a valid
+    length: the rule's bounds, for a column whose lengths are measured in bulk (the
+    caller checks printability, of all the column joined)."""
+    return (length >= (1 if required else 0)) & (length <= longest)
+
+
+def ids_ok(values: Sequence[str], longest: int, required: bool = True) -> bool:
+    """Whether every value (at least one) follows the identifier rule, checked at once."""
+    lengths = list(map(len, values))
+    return (
+        id_length_ok(min(lengths), longest, required)
+        and id_length_ok(max(lengths), longest, required)
+        and "".join(values).isprintable()
+    )
+
+
+# -- collecting problems -------------------------------------------------------------------
+
+
+class Violations:
+    """A request's problems, as (field path, description) pairs: raised together, as one
+    InvalidArgument."""
+
+    def __init__(self, limits: InputLimits) -> None:
+        self.limits = limits
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append((field, description))
+
+    def identifier(self, value: str, field: str, required: bool = True) -> None:
+        problem = identifier_problem(value, self.limits.max_id_length, required)
+        if problem is not None:
+            self.add(field, problem)
+
+    def count(self, field: str, count: int, maximum: int, what: str) -> None:
+        """A repeated field must hold between 1 and ``maximum`` items."""
+        if count == 0:
+            self.add(field, f"must contain at least one {what}")
+        elif count > maximum:
+            self.add(field, too_many_items(maximum, count))
+
+    def profile_name(self, name: str) -> None:
+        if len(name) > MAX_PROFILE_NAME or not name.isprintable():
+            self.add("profile", f"must be at most {MAX_PROFILE_NAME} printable characters")
+
+    def stars(self, stars: int, field: str) -> None:
+        if not STARS[0] <= stars <= STARS[1]:
+            self.add(field, f"must be between {STARS[0]} and {STARS[1]} (got {stars})")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)
+
+
+# -- an event's time -----------------------------------------------------------------------
+
+
+def event_time(seconds: int, nanos: int, now_us: int, limits: InputLimits) -> tuple[int, str]:
+    """The time an event with this occurred_at is kept with, in microseconds, and what is
+    wrong with it ("" when nothing; then the time kept is now).
+
+    It is refused when more than max_future_seconds ahead of the server's clock, and
+    never later than now. Votes are ordered by this time (service/domain/voting.py: the
+    newer wins), so a time ahead of the clock would pin a vote against the user's real
+    later votes, which carry the server's time, until the clock caught up. Keeping
+    min(occurred_at, now) rather than ordering by a second, receive-time column: one time
+    per vote, the same rule for every backend and no schema change; a time a little
+    ahead (a client's clock skew, up to max_future_seconds) then counts from its arrival,
+    and a decayed weight never exceeds 1. Every Submit method keeps times this way (an
+    unset occurred_at is now)."""
+    if not 0 <= nanos < 1_000_000_000:
+        return now_us, "nanos must be in [0, 999999999]"
+    if seconds < 0:
+        return now_us, "must not be before 1970-01-01T00:00:00Z"
+    micros = int(seconds) * 1_000_000 + int(nanos) // 1000
+    if micros > now_us + int(limits.max_future_seconds * 1_000_000):
+        return now_us, f"is more than {limits.max_future_seconds:g} s ahead of the server's clock"
+    return min(micros, now_us), ""
+
+
+# -- each method's checks of plain values --------------------------------------------------
+
+
+def rank_candidates(
+    ids: list[str],
+    relevance: FloatArray,
+    profile: str,
+    user_id: str,
+    limits: InputLimits,
+    id_bytes: IntArray | None = None,
+) -> None:
+    """Checks a Rank request's candidates (ids and relevances), profile and user id;
+    raises InvalidArgument naming every field at fault. ``id_bytes``: each id's length in
+    bytes when at hand (the bulk decoding's): in characters for ASCII ids."""
+    check = Violations(limits)
+    check.count("candidates", len(ids), limits.max_candidates, "candidate")
+    check.profile_name(profile)
+    check.identifier(user_id, "user_id", required=False)
+    check.raise_if_any()
+    # Fast path: every check at C speed; the slow loop below only names the culprits.
+    # (A sum of squares is finite when every value is, unless it overflows: then the
+    # slow loop decides.)
+    joined = "".join(ids)
+    if id_bytes is not None and joined.isascii():  # (lengths in bytes are in characters)
+        shortest, longest = int(id_bytes.min()), int(id_bytes.max())
+    else:
+        lengths = list(map(len, ids))
+        shortest, longest = min(lengths), max(lengths)
+    with np.errstate(over="ignore"):  # (an overflow is no warning on stderr: it is handled)
+        squares = float(np.dot(relevance, relevance))
+    most = limits.max_id_length
+    if (
+        id_length_ok(shortest, most)
+        and id_length_ok(longest, most)
+        and joined.isprintable()
+        and len(set(ids)) == len(ids)
+        and math.isfinite(squares)
+    ):
+        return
+    seen: dict[str, int] = {}
+    for i, (product_id, score) in enumerate(zip(ids, relevance.tolist(), strict=True)):
+        check.identifier(product_id, f"candidates[{i}].product_id")
+        first = seen.setdefault(product_id, i)
+        if first != i:
+            check.add(f"candidates[{i}].product_id", f"duplicates candidates[{first}]")
+        if not math.isfinite(score):
+            check.add(f"candidates[{i}].relevance", "must be a finite number")
+        if len(check.items) >= MOST_NAMED:
+            break
+    check.raise_if_any()
+
+
+def top_request(
+    category: str, user_id: str, profile: str, limit: int, page_token: str, limits: InputLimits
+) -> None:
+    """Checks a Top request's fields (InvalidArgument naming each at fault)."""
+    check = Violations(limits)
+    check.identifier(category, "category", required=False)
+    check.identifier(user_id, "user_id", required=False)
+    check.profile_name(profile)
+    if limit > limits.max_top_limit:
+        check.add("limit", f"must be at most {limits.max_top_limit} (got {limit})")
+    if len(page_token) > MAX_PAGE_TOKEN:
+        check.add("page_token", "is not a token returned by Top")
+    check.raise_if_any()
+
+
+def stats_product_ids(product_ids: Sequence[str], profile: str, limits: InputLimits) -> None:
+    """Checks a GetProductStats request's ids and profile."""
+    check = Violations(limits)
+    check.count("product_ids", len(product_ids), limits.max_stats_products, "product id")
+    check.profile_name(profile)
+    check.raise_if_any()
+    for i, product_id in enumerate(product_ids):
+        check.identifier(product_id, f"product_ids[{i}]")
+    check.raise_if_any()
