@@ -136,10 +136,9 @@ class ShopFile:
             and not n.startswith("__MACOSX/")
         ]
         if len(found) != 1:
-            what = "no" if not found else f"{len(found)}"
             raise UnreadableInput(
-                f"{self.name}: a zip must hold one .csv or .jsonl file; it holds {what} "
-                f"({', '.join(names[:5]) or 'nothing'})"
+                f"{self.name}: a zip must hold one .csv or .jsonl file, not {len(found)} "
+                f"(it holds {', '.join(names[:5]) or 'nothing'})"
             )
         return found[0]
 

@@ -296,7 +296,7 @@ def _demo_layout_zip(path: Path) -> None:
             "not UTF-8 text at line 2",
         ),
         ("mine.csv", lambda p: p.write_bytes(b""), "is empty"),
-        ("mine.zip", _zip_without_csv, "a zip must hold one .csv or .jsonl file; it holds no"),
+        ("mine.zip", _zip_without_csv, "one .csv or .jsonl file, not 0 (it holds readme.txt)"),
         ("mine.zip", _demo_layout_zip, "the demo data set's layout"),
         ("mine.csv", lambda p: p.write_text("product,user\n1,2\n"), "the header has no column"),
         ("mine.csv.gz", lambda p: p.write_bytes(gzip.compress(b"a,b\n" * 1000)[:40]), "cannot"),
