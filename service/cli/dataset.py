@@ -41,7 +41,21 @@ class Review:
 
 
 def read_reviews(path: Path = REVIEWS_ZIP) -> Iterator[Review]:
-    """Yields the reviews in file order; rows without a product or rating are skipped."""
+    """Yields the reviews in file order; rows without a product or rating are skipped.
+    Raises ValueError (one line) for a file that is not the data set's zip."""
+    try:
+        yield from _read(path)
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: not the reviews data set's CSV zip ({exc})") from exc
+    except (KeyError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: not the reviews data set's layout (an index column, Clothing ID, "
+            f"Rating, Recommended IND, Class Name): {exc!r}; a shop's own data is imported "
+            "with `reviewrank import --data FILE` (docs/import.md)"
+        ) from exc
+
+
+def _read(path: Path) -> Iterator[Review]:
     with zipfile.ZipFile(path) as archive:
         members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
         if len(members) != 1:

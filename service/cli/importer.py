@@ -1,25 +1,30 @@
-"""Imports the shipped reviews data set as feedback events.
+"""Imports the shipped reviews data set, or a shop's own rows, as feedback events.
 
 Each review becomes a star rating and a like (recommended) or dislike (not
 recommended) by the review's reviewer. The events go through exactly what a
 SubmitBatch call goes through: a SubmitBatchRequest, the same validation and
 conversion, and the application's group-committed write; with ``--server``
-they are sent to a running server over gRPC instead.
+they are sent to a running server over gRPC instead. A shop's rows
+(service/cli/shop_data.py) go the same way, in :func:`run_rows`, which maps the
+fields a refusal names back to the rows they came from.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TextIO
+from typing import Any, TextIO
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.v1 import feedback_pb2
 
 from service.cli.dataset import Review
+from service.cli.shop_data import BadRow, Row
+from service.domain.errors import InvalidArgument
 from service.domain.values import Outcome
 
 
@@ -78,28 +83,72 @@ class ImportReport:
                 self.superseded += 1
 
 
-class Progress:
-    """A one-line progress bar on a terminal (plain periodic lines otherwise)."""
+QUIET_SECONDS = 1.0  # no progress lines off a terminal for an import this short
 
-    def __init__(self, total: int, out: TextIO = sys.stderr, width: int = 40) -> None:
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Progress:
+    """Progress on stderr with the rate and the time left: one line redrawn on a terminal
+    (at most five times a second), else a line at each quarter."""
+
+    def __init__(
+        self,
+        total: int,
+        out: TextIO = sys.stderr,
+        width: int = 30,
+        unit: str = "reviews",
+        verb: str = "imported",
+    ) -> None:
         self.total, self.out, self.width = max(total, 1), out, width
+        self.unit, self.verb = unit, verb
         self._tty = out.isatty()
         self._last_percent = -1
+        self._started = time.monotonic()
+        self._drawn = 0.0
+        self._done = 0
+        self._written = False
+
+    def _line(self, done: int, percent: int) -> str:
+        elapsed = time.monotonic() - self._started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = f"ETA {_clock((self.total - done) / rate)}" if rate and done < self.total else "done"
+        return f"{done:,}/{self.total:,} {self.unit} ({percent}%), {rate:,.0f}/s, {left}"
 
     def update(self, done: int) -> None:
+        self._done = done
         percent = min(100, done * 100 // self.total)
         if self._tty:
+            now = time.monotonic()
+            if now - self._drawn < 0.2 and done < self.total:
+                return
+            self._drawn = now
             filled = self.width * percent // 100
             bar = "#" * filled + "-" * (self.width - filled)
-            self.out.write(f"\r[{bar}] {percent:3d}% {done}/{self.total}")
+            self.out.write(f"\r[{bar}] {self._line(done, percent)}\x1b[K")
             self.out.flush()
-        elif percent // 25 != self._last_percent // 25 or percent == 100:
-            self.out.write(f"imported {done}/{self.total} ({percent}%)\n")
+        elif (
+            percent // 25 != self._last_percent // 25
+            and percent > 0
+            and time.monotonic() - self._started >= QUIET_SECONDS  # (none for a moment's work)
+        ):
+            self.out.write(f"{self.verb} {self._line(done, percent)}\n")
+            self._written = True
         self._last_percent = percent
 
     def close(self) -> None:
         if self._tty:
+            self._drawn = 0.0
+            self.total = max(self._done, 1)  # (a file's rows were counted by lines)
+            self.update(self._done)
             self.out.write("\n")
+        elif self._written and self._last_percent < 100:
+            self.total = max(self._done, 1)
+            self.out.write(f"{self.verb} {self._line(self._done, 100)}\n")
 
 
 def run_import(
@@ -116,6 +165,93 @@ def run_import(
         done += len(request.events) // 2
         if progress:
             progress.update(done)
+    if progress:
+        progress.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# -- a shop's own rows (service/cli/shop_data.py) ---------------------------------------------
+
+# One event's field in a violation: events[3].rating.stars -> (3, "stars").
+_EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(?:rating|like))?(?:\.(\w+))?")
+Problems = tuple[tuple[str, str], ...]
+Submit = Callable[[feedback_pb2.SubmitBatchRequest], Sequence[Outcome] | None]
+OnRefused = Callable[[int, Problems, Any], None]
+
+
+class ImportStopped(Exception):
+    """The import cannot go on (the server failed, not a row): the message says why."""
+
+
+def refused_events(error: InvalidArgument, count: int) -> dict[int, Problems]:
+    """The events a refusal names, each with its (column, description) pairs; the column of
+    a field is its name (``events[3].rating.stars``: ``stars``). A refusal of the request
+    as a whole stops the import."""
+    refused: dict[int, list[tuple[str, str]]] = {}
+    for field, description in error.violations:
+        match = _EVENT_FIELD.fullmatch(field)
+        if match is None or int(match[1]) >= count:
+            raise ImportStopped(f"the batch was refused: {error}")
+        refused.setdefault(int(match[1]), []).append((match[2] or "", description))
+    if not refused:
+        raise ImportStopped(f"the batch was refused: {error}")
+    return {i: tuple(problems) for i, problems in refused.items()}
+
+
+@dataclass
+class RowReport(ImportReport):
+    rows: int = 0
+    refused: int = 0
+    valid: int = 0  # (a dry run: events the server's rules accept)
+
+
+def run_rows(
+    rows: Iterable[Row | BadRow],
+    submit: Submit,
+    batch_size: int,
+    on_refused: OnRefused,
+    progress: Progress | None = None,
+) -> RowReport:
+    """Sends the rows in SubmitBatch requests of at most batch_size events. A row that is no
+    event, or an event the batch's refusal names, is refused (on_refused) and the rest of
+    its batch sent again: a batch commits all its events or none. ``submit`` returns the
+    outcomes, or None when it only checks (a dry run)."""
+    report = RowReport()
+    started = time.perf_counter()
+    pending: list[Row | BadRow] = []
+
+    def flush() -> None:
+        """Sends the pending rows; reports the refused ones in the order of their lines."""
+        refused = [(row.line, row.problems, row.raw) for row in pending if isinstance(row, BadRow)]
+        rows = [row for row in pending if isinstance(row, Row)]
+        while rows:
+            request = feedback_pb2.SubmitBatchRequest(events=[row.event for row in rows])
+            try:
+                outcomes = submit(request)
+            except InvalidArgument as exc:
+                bad = refused_events(exc, len(rows))
+                refused.extend((rows[i].line, bad[i], rows[i].raw) for i in bad)
+                rows = [row for i, row in enumerate(rows) if i not in bad]
+                continue
+            if outcomes is None:
+                report.valid += len(rows)
+            else:
+                report.count(outcomes)
+            rows = []
+        for line, problems, raw in sorted(refused, key=lambda refusal: refusal[0]):
+            report.refused += 1
+            on_refused(line, problems, raw)
+        pending.clear()
+
+    for item in rows:
+        report.rows += 1
+        pending.append(item)
+        if len(pending) >= batch_size:
+            flush()
+        if progress:
+            progress.update(report.rows)
+    flush()
     if progress:
         progress.close()
     report.seconds = time.perf_counter() - started

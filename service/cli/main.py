@@ -35,10 +35,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from service.cli.dataset import REVIEWS_ZIP
+
     if args.from_export is not None:
         from service.cli.transfer import cmd_import_export
 
         return cmd_import_export(args)
+    if args.data is not None and args.data.resolve() != REVIEWS_ZIP.resolve():
+        from service.cli.shop_import import cmd_import_file
+
+        return cmd_import_file(args)
+    if args.dry_run or args.rejects or args.format or args.source:
+        print(
+            "reviewrank: --dry-run, --rejects, --format and --source go with --data FILE",
+            file=sys.stderr,
+        )
+        return 2
     from service.api import convert
     from service.api.validation import InputLimits
     from service.api.wire.batch_codec import EncodedBatch
@@ -49,7 +61,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     configure(settings.log_format, "warning")
-    reviews = list(read_reviews(args.data))
+    reviews = list(read_reviews(REVIEWS_ZIP))
     progress = None if args.quiet else Progress(len(reviews))
     if args.server:
         from reviewrank.v1 import feedback_pb2_grpc
@@ -246,8 +258,6 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from service.cli.dataset import REVIEWS_ZIP
-
     parser = argparse.ArgumentParser(prog="reviewrank", description=__doc__)
     parser.add_argument("--version", action="version", version=f"reviewrank {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -291,8 +301,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
-    imp = commands.add_parser("import", help="import the reviews data set")
-    imp.add_argument("--data", type=Path, default=REVIEWS_ZIP, help="reviews CSV zip")
+    imp = commands.add_parser(
+        "import", help="import a shop's reviews (--data FILE), or else the demo data set"
+    )
+    imp.add_argument(
+        "--data",
+        type=Path,
+        help="CSV or JSON Lines file of ratings and likes, plain, .gz or .zip "
+        "(see docs/import.md; default: the demo data set)",
+    )
+    imp.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file")
+    imp.add_argument(
+        "--source",
+        help="name for the event ids derived from rows without an event_id (default import); "
+        "one per system the rows come from",
+    )
+    imp.add_argument(
+        "--dry-run", action="store_true", help="check every row and report; write nothing"
+    )
+    imp.add_argument("--rejects", help="write the refused rows to this file, with the reason")
     storage_options(imp)
     imp.add_argument("--server", help="send SubmitBatch calls to this running server instead")
     imp.add_argument("--batch-size", type=int, default=1000, help="events per batch (max 1000)")

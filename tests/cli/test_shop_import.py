@@ -1,0 +1,365 @@
+"""`reviewrank import --data FILE`: a shop's own history (docs/import.md), into real SQLite
+files and to a real server on port 0."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from reviewrank.v1 import ranking_pb2
+
+from service.app.settings import DATA_DIR
+from service.cli import main as cli
+from service.cli.shop_data import derived_event_id, parse_time
+from service.storage.sqlite.store import SQLiteStore
+from tests.conftest import TEST_WEIGHTS, Client
+
+EXAMPLE = DATA_DIR / "example-import.csv"
+HEADER = "event_id,kind,product_id,user_id,stars,value,occurred_at,category\n"
+# The example's events as JSON Lines: the same content, times written another way, no kind.
+EXAMPLE_JSONL = [
+    {"product_id": "sku-100", "user_id": "alice", "stars": 5, "occurred_at": 1709284500,
+     "category": "Shoes"},
+    {"product_id": "sku-100", "user_id": "bob", "stars": 4.0,
+     "occurred_at": "2024-03-02T17:40:00Z", "category": "Shoes"},
+    {"product_id": "sku-200", "user_id": "alice", "stars": "2",
+     "occurred_at": "2024-03-04T10:00:00+00:00", "category": "Bags"},
+    {"product_id": "sku-100", "user_id": "alice", "value": 1, "occurred_at": 1709284560},
+    {"product_id": "sku-200", "user_id": "carol", "value": "dislike",
+     "occurred_at": "2024-03-05T11:00:00"},
+    {"event_id": "order-7781-review", "product_id": "sku-300", "user_id": "dave", "stars": 3,
+     "occurred_at": "2024-03-06T00:00:00Z", "category": "Hats"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Runs `reviewrank import ARGS --quiet` into tmp_path/shop.db (unless --server is
+    given); returns the exit status, stdout and stderr."""
+    weights = tmp_path / "weights.toml"
+    weights.write_text(TEST_WEIGHTS)
+
+    def run_import(*args: str, database: Path | None = None) -> tuple[int, str, str]:
+        target = [] if "--server" in args else ["--database", str(database or tmp_path / "shop.db")]
+        status = cli.main(["import", *args, *target, "--weights", str(weights), "--quiet"])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run_import
+
+
+def table(database: Path, sql: str) -> list[tuple[object, ...]]:
+    store = SQLiteStore(database)
+    try:
+        return [tuple(row) for row in store.conn.execute(sql).fetchall()]
+    finally:
+        store.close()
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return path
+
+
+def test_the_example_csv_imports_and_again_is_all_duplicate(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    status, out, _ = run("--data", str(EXAMPLE))
+    assert 0 == status
+    assert "6 rows" in out and "6 applied, 0 duplicate, 0 superseded, 0 refused" in out
+
+    status, out, _ = run("--data", str(EXAMPLE))
+    assert 0 == status
+    assert "0 applied, 6 duplicate" in out
+    database = tmp_path / "shop.db"
+    assert [("sku-100", 9), ("sku-200", 2), ("sku-300", 3)] == table(
+        database, "SELECT product_id, sum(stars) FROM ratings GROUP BY 1 ORDER BY 1"
+    )
+    assert [("sku-100", "alice", 1), ("sku-200", "carol", -1)] == table(
+        database, "SELECT product_id, user_id, value FROM likes ORDER BY 1"
+    )
+    assert [(1_709_284_500_000_000,)] == table(
+        database,
+        "SELECT occurred_at_us FROM ratings WHERE product_id = 'sku-100' AND user_id = 'alice'",
+    )
+    assert [("Shoes",)] == table(
+        database, "SELECT category FROM products WHERE product_id = 'sku-100'"
+    )
+    ids = [row[0] for row in table(database, "SELECT event_id FROM events ORDER BY event_id")]
+    assert "order-7781-review" in ids
+    assert 5 == sum(1 for event_id in ids if event_id.startswith("import:"))
+
+
+def test_the_same_events_as_json_lines_are_duplicates_whatever_the_time_notation(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    assert 0 == run("--data", str(EXAMPLE))[0]
+
+    status, out, _ = run("--data", str(write_jsonl(tmp_path / "history.jsonl", EXAMPLE_JSONL)))
+
+    assert 0 == status
+    assert "0 applied, 6 duplicate" in out
+
+
+def test_json_lines_import_to_a_server_and_again_is_all_duplicate(
+    run: Callable[..., tuple[int, str, str]], client: Client, tmp_path: Path
+) -> None:
+    data = str(write_jsonl(tmp_path / "history.jsonl", EXAMPLE_JSONL))
+
+    status, out, _ = run("--data", data, "--server", client.target)
+    assert 0 == status
+    assert "6 applied, 0 duplicate" in out
+    status, out, _ = run("--data", data, "--server", client.target)
+    assert 0 == status
+    assert "0 applied, 6 duplicate" in out
+
+    stats = client.ranking.GetProductStats(
+        ranking_pb2.GetProductStatsRequest(product_ids=["sku-100", "sku-200"]), timeout=10
+    ).stats
+    assert [(2, 1, 0), (1, 0, 1)] == [(s.rating_count, s.likes, s.dislikes) for s in stats]
+    assert "Shoes" == stats[0].category
+
+
+def test_csv_to_a_server_maps_its_refusals_to_lines_and_sends_the_rest(
+    run: Callable[..., tuple[int, str, str]], client: Client, tmp_path: Path
+) -> None:
+    data = tmp_path / "mine.csv"
+    data.write_text(
+        "product_id,user_id,stars,occurred_at\n"
+        "p1,u1,5,2024-01-01T00:00:00Z\n"
+        "p1,u2,9,2024-01-01T00:00:00Z\n"  # the server's rule: 1 to 5
+        "p2,u1,4,2999-01-01T00:00:00Z\n"  # the server's rule: not ahead of its clock
+        f"p2,{'u' * 129},4,2024-01-01T00:00:00Z\n"  # the server's rule: 1-128 characters
+        "p2,u2,3,2024-01-02T00:00:00Z\n"
+    )
+
+    status, out, err = run("--data", str(data), "--server", client.target, "--batch-size", "2")
+
+    assert 1 == status
+    assert "2 applied, 0 duplicate, 0 superseded, 3 refused" in out
+    lines = err.splitlines()
+    assert f"{data}:3: stars: must be between 1 and 5 (got 9)" in lines
+    assert any(line.startswith(f"{data}:4: occurred_at: is more than 300") for line in lines)
+    assert f"{data}:5: user_id: must be at most 128 characters (got 129)" in lines
+    assert "Traceback" not in err
+
+
+def test_two_sources_with_the_same_rows_do_not_collide(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "mine.csv"
+    data.write_text(
+        "product_id,user_id,stars,occurred_at\np1,u1,5,1700000000\np2,u1,4,1700000000\n"
+    )
+
+    assert 0 == run("--data", str(data), "--source", "shop-a")[0]
+    status, out, _ = run("--data", str(data), "--source", "shop-b")
+
+    assert 0 == status
+    assert "0 duplicate" in out
+    ids = [row[0] for row in table(tmp_path / "shop.db", "SELECT event_id FROM events")]
+    assert 4 == len(ids) == len(set(ids))
+    assert {"shop-a", "shop-b"} == {event_id.split(":")[0] for event_id in ids}
+
+
+def test_dry_run_writes_nothing_and_reports_bad_rows_by_line_and_field(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "mine.csv"
+    data.write_text(
+        HEADER + ",rating,p1,u1,5,,2024-01-01,\n"
+        ",rating,p1,u2,7,,2024-01-01,\n"
+        ',rating,p2,,"4",,yesterday,\n'
+        ",like,p3,u3,,2,1700000000,\n"
+        ",,p4,u4,,,1700000000,\n"
+        ",rating,p5,u5,4.5,,1700000000000,\n"
+        ",rating,p6,u6,3,,2024-01-01\n"
+    )
+
+    status, out, err = run("--data", str(data), "--dry-run")
+
+    assert 1 == status
+    assert "7 rows" in out and "1 valid, 6 refused (dry run: nothing written)" in out
+    assert not (tmp_path / "shop.db").exists()
+    assert err.splitlines() == [
+        f"{data}:3: stars: must be between 1 and 5 (got 7)",
+        f"{data}:4: user_id: is required",
+        f"{data}:4: occurred_at: must be ISO 8601 (2024-05-01T12:00:00Z) or epoch seconds "
+        "(got 'yesterday')",
+        f"{data}:5: value: must be 1 (like), -1 (dislike) or 0 (clear) (got '2')",
+        f"{data}:6: stars: is required (or value, for a like)",
+        f"{data}:7: occurred_at: must be epoch seconds, not milliseconds (got 1700000000000)",
+        f"{data}:7: stars: must be a whole number (got '4.5')",
+        f"{data}:8: has 7 fields, the header 8",
+    ]
+
+
+def test_refused_rows_go_to_the_rejects_file_and_import_once_fixed(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "mine.csv"
+    data.write_text(
+        "product_id,user_id,stars,occurred_at\n"
+        "p1,u1,5,2024-01-01\n"
+        "p1,u2,0,2024-01-01\n"  # refused by the server's rule
+        "p2,u2,x,2024-01-01\n"  # refused by the format
+        "p2,u3,2,2024-01-01\n"
+    )
+    rejects = tmp_path / "rejects.csv"
+
+    status, out, _ = run("--data", str(data), "--rejects", str(rejects))
+
+    assert 1 == status
+    assert "2 applied, 0 duplicate, 0 superseded, 2 refused" in out
+    with rejects.open(newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows == [
+        ["product_id", "user_id", "stars", "occurred_at", "reject_line", "reject_reason"],
+        ["p1", "u2", "0", "2024-01-01", "3", "stars: must be between 1 and 5 (got 0)"],
+        ["p2", "u2", "x", "2024-01-01", "4", "stars: must be a whole number (got 'x')"],
+    ]
+
+    fixed = rejects.read_text().replace(",0,", ",1,").replace(",x,", ",3,")
+    rejects.write_text(fixed)
+    status, out, err = run("--data", str(rejects))
+    assert 0 == status
+    assert "2 applied" in out
+    assert "ignoring columns reject_line, reject_reason" in err
+
+
+def test_json_lines_rejects_keep_the_records_and_name_unparsable_lines(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "mine.jsonl"
+    data.write_text(
+        '{"product_id": "p1", "user_id": "u1", "stars": 5, "occurred_at": 1700000000}\n'
+        "\n"
+        '{"product_id": "p1", "user_id": "u2", "stars": 5, "occurred_at": 1700000000\n'
+        '["p1"]\n'
+        '{"product_id": "p1", "user_id": true, "stars": 5, "occurred_at": 1700000000}\n'
+    )
+    rejects = tmp_path / "rejects.jsonl"
+
+    status, _out, err = run("--data", str(data), "--rejects", str(rejects))
+
+    assert 1 == status
+    assert err.splitlines()[0].startswith(f"{data}:3: not JSON")
+    assert f"{data}:4: not a JSON object" in err
+    assert f"{data}:5: user_id: must be text (got true)" in err
+    lines = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [3, 4, 5] == [line["_line"] for line in lines]
+    assert '["p1"]' == lines[1]["_text"]
+    assert "u2" not in json.dumps(lines[2])  # the record as read, with its reason
+    assert {"product_id": "p1", "user_id": True, "stars": 5, "occurred_at": 1700000000} == {
+        k: v for k, v in lines[2].items() if not k.startswith("_")
+    }
+
+
+def test_compressed_files_import(run: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    gzipped = tmp_path / "history.jsonl.gz"
+    with gzip.open(gzipped, "wt") as file:
+        file.write("".join(json.dumps(record) + "\n" for record in EXAMPLE_JSONL))
+    zipped = tmp_path / "history.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.write(EXAMPLE, "export/reviews.csv")
+
+    assert 0 == run("--data", str(gzipped))[0]
+    status, out, _ = run("--data", str(zipped))
+
+    assert 0 == status
+    assert "0 applied, 6 duplicate" in out
+
+
+def _zip_without_csv(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "no rows here")
+
+
+def _demo_layout_zip(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mine.csv", "Clothing ID,Rating,Recommended IND,Class Name\n7,5,1,Hats\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "says"),
+    [
+        ("missing.csv", None, "cannot read"),
+        ("mine.csv", lambda p: p.write_bytes(bytes(range(256)) * 4), "binary data at line 1"),
+        (
+            "mine.csv",
+            lambda p: p.write_bytes(b"product_id\n\xff\xfe\n"),
+            "not UTF-8 text at line 2",
+        ),
+        ("mine.csv", lambda p: p.write_bytes(b""), "is empty"),
+        ("mine.zip", _zip_without_csv, "one .csv or .jsonl file, not 0 (it holds readme.txt)"),
+        ("mine.zip", _demo_layout_zip, "the demo data set's layout"),
+        ("mine.csv", lambda p: p.write_text("product,user\n1,2\n"), "the header has no column"),
+        ("mine.csv.gz", lambda p: p.write_bytes(gzip.compress(b"a,b\n" * 1000)[:40]), "cannot"),
+        ("mine.zip", lambda p: p.write_bytes(b"PK\x03\x04 not really"), "damaged zip file"),
+    ],
+)
+def test_an_unreadable_file_is_one_line_and_exit_2(
+    run: Callable[..., tuple[int, str, str]],
+    tmp_path: Path,
+    name: str,
+    make: Callable[[Path], object] | None,
+    says: str,
+) -> None:
+    path = tmp_path / name
+    if make is not None:
+        make(path)
+
+    status, out, err = run("--data", str(path))
+
+    assert 2 == status
+    assert "" == out
+    assert 1 == len(err.splitlines()), err
+    assert err.startswith("reviewrank: ") and says in err
+    assert not (tmp_path / "shop.db").exists()
+
+
+def test_the_options_of_a_file_need_a_file(run: Callable[..., tuple[int, str, str]]) -> None:
+    status, _out, err = run("--dry-run")
+
+    assert 2 == status
+    assert "go with --data FILE" in err
+
+
+def test_the_example_round_trips_through_export_and_import(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    assert 0 == run("--data", str(EXAMPLE), database=first)[0]
+    export = tmp_path / "export.jsonl.gz"
+    assert 0 == cli.main(["export", "--database", str(first), "--output", str(export)])
+    assert 0 == cli.main(["import", "--from-export", str(export), "--database", str(second)])
+    capsys.readouterr()
+
+    for sql in (
+        "SELECT product_id, user_id, stars, occurred_at_us, event_id FROM ratings ORDER BY 1, 2",
+        "SELECT product_id, user_id, value, occurred_at_us, event_id FROM likes ORDER BY 1, 2",
+        "SELECT event_id FROM events ORDER BY 1",
+        "SELECT product_id, category FROM products ORDER BY 1",
+    ):
+        assert table(first, sql) == table(second, sql)
+    status, out, _ = run("--data", str(EXAMPLE), database=second)
+    assert 0 == status
+    assert "0 applied, 6 duplicate" in out
+
+
+def test_times_and_derived_ids_do_not_depend_on_the_notation() -> None:
+    micros = 1_709_284_500 * 1_000_000
+    for text in ("2024-03-01T09:15:00Z", "2024-03-01T10:15:00+01:00", "2024-03-01 09:15:00",
+                 "1709284500", "1709284500.0"):  # fmt: skip
+        assert micros == parse_time(text), text
+    assert parse_time("2024-03-01") == 1_709_251_200 * 1_000_000
+    one = derived_event_id("shop", "rating", "p", "u", 5, micros)
+    assert one == derived_event_id("shop", "rating", "p", "u", 5, micros)
+    assert one.startswith("shop:") and len(one) == len("shop:") + 32
+    assert one != derived_event_id("other", "rating", "p", "u", 5, micros)
+    assert one != derived_event_id("shop", "rating", "p", "u", 4, micros)
