@@ -101,18 +101,14 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             raise self._rank_budget.undecodable(request) from None
         self._explaining(decoded.message.explain, context)  # (before any other complaint)
         query = convert.rank_query(decoded, self._limits)
-        if query.min_seq:
-            self._app.wait_for_seq(query.min_seq)
-        return convert.rank_response(self._app.ranker.rank(query), decoded)
+        return convert.rank_response(self._app.rank(query), decoded)
 
     def Top(
         self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext
     ) -> ranking_pb2.RankResponse | bytes:
         explain = self._explaining(request.explain, context)
         limit = convert.top_request(request, self._limits)
-        if request.min_seq:
-            self._app.wait_for_seq(request.min_seq)
-        ranking = self._app.ranker.top(
+        ranking = self._app.top(
             request.category,
             limit,
             request.page_token,
@@ -127,9 +123,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         self, request: ranking_pb2.GetProductStatsRequest, context: grpc.ServicerContext
     ) -> ranking_pb2.GetProductStatsResponse:
         ids = convert.stats_request(request, self._limits)
-        if request.min_seq:
-            self._app.wait_for_seq(request.min_seq)
-        stats, version = self._app.ranker.product_stats(ids, request.profile)
+        stats, version = self._app.product_stats(ids, request.profile, request.min_seq)
         return convert.stats_response(stats, version)
 
 

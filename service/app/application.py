@@ -18,7 +18,8 @@ from service.app.memory import release_free_memory
 from service.app.min_seq import LatestSeq, MinSeqGate
 from service.app.preview import Preview, Sample
 from service.app.priors import prior_source
-from service.app.ranker import Ranker
+from service.app.rank_query import RankQuery, RankResult
+from service.app.ranker import ProductStats, Ranker, Ranking
 from service.app.settings import Settings
 from service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
 from service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
@@ -286,6 +287,32 @@ class Application:
         process cannot catch up in time (service/app/min_seq.py)."""
         if seq:
             self.min_seq.wait_for(seq)
+
+    def rank(self, query: RankQuery) -> RankResult:
+        """The query's candidates ordered, once ``query.min_seq`` is reflected here."""
+        self.wait_for_seq(query.min_seq)
+        return self.ranker.rank(query)
+
+    def top(
+        self,
+        category: str,
+        limit: int,
+        page_token: str,
+        profile: str,
+        explain: bool,
+        user_id: str = "",
+        min_seq: int = 0,
+    ) -> Ranking:
+        """A page of the best products (of a category), once ``min_seq`` is reflected."""
+        self.wait_for_seq(min_seq)
+        return self.ranker.top(category, limit, page_token, profile, explain, user_id, min_seq)
+
+    def product_stats(
+        self, product_ids: Sequence[str], profile: str, min_seq: int = 0
+    ) -> tuple[list[ProductStats], int]:
+        """The products' numbers and the weights version, once ``min_seq`` is reflected."""
+        self.wait_for_seq(min_seq)
+        return self.ranker.product_stats(product_ids, profile)
 
     def priors_in_force(self) -> tuple[PriorInForce, ...]:
         """Each profile's global prior as rankings use it now."""

@@ -133,6 +133,7 @@ def summary(name: str, report: RowReport, dry_run: bool) -> str:
 
 def cmd_import_file(args: argparse.Namespace) -> int:
     from service.api import convert
+    from service.api.validation import InputLimits
     from service.api.wire.batch_codec import EncodedBatch
     from service.ops.logs import configure
 
@@ -161,11 +162,12 @@ def cmd_import_file(args: argparse.Namespace) -> int:
             if rejects is not None:
                 rejects.write(line, problems, raw)
 
+        limits = InputLimits.of(settings)
         submit: Submit
         if args.dry_run:
 
             def submit(request: feedback_pb2.SubmitBatchRequest) -> None:
-                convert.batch_events(EncodedBatch.of(request), settings)
+                convert.batch_events(EncodedBatch.of(request), limits)
 
         elif args.server:
             submit, close = remote(args, settings)
@@ -183,7 +185,7 @@ def cmd_import_file(args: argparse.Namespace) -> int:
                 return 0
 
             def submit(request: feedback_pb2.SubmitBatchRequest) -> Sequence[Outcome]:
-                events = convert.batch_events(EncodedBatch.of(request), settings)
+                events = convert.batch_events(EncodedBatch.of(request), limits)
                 return [r.outcome for r in app.submit(events, timeout=None)]
 
         verb = "checked" if args.dry_run else "imported"
