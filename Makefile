@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= 127.0.0.1:50051
 METRICS_ADDRESS ?= 127.0.0.1:9464
 
-.PHONY: install postgres serve demo-data test soak bench bench-abuse bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install postgres serve demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,16 @@ bench: install
 BENCH_ABUSE_ARGS ?= --workdir .bench-data
 bench-abuse: install
 	$(PY) -m service.tools.abuse_bench $(BENCH_ABUSE_ARGS)
+
+## Paired A/B of this tree against the git revision AB_OLD (default HEAD~1), checked
+## out with its own environment in .bench-data/ab-old: Rank 100 and 1,000, SubmitBatch
+## 1,000, both versions served at once on one CPU. AB_ARGS e.g. "--rounds 8 --seconds 4".
+AB_OLD ?= HEAD~1
+bench-ab: install
+	rm -rf .bench-data/ab-old && git worktree prune
+	git worktree add --detach .bench-data/ab-old $(AB_OLD)
+	$(MAKE) -C .bench-data/ab-old install
+	$(PY) -m service.tools.paired_ab .bench-data/ab-old $(AB_ARGS)
 
 ## Ingest and Rank on PostgreSQL beside SQLite (a throwaway local cluster, or
 ## BENCH_PG_ARGS="--database-url postgresql://..." for an empty database of yours):

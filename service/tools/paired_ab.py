@@ -1,0 +1,154 @@
+"""``make bench-ab``: a paired A/B of this tree against another checkout of reviewrank.
+
+Both versions are served at once, each a ``reviewrank serve`` process on a fresh copy of
+the real catalogue, both pinned to the server CPU; the load driver (service/cli/loadgen.py)
+runs on the client CPUs and loads them in turn, in alternating order round after round.
+Each round gives a ratio new/old of throughput and of server CPU per call; the medians
+of those paired ratios vary by about 2 % where runs one after another vary by 30 %.
+
+The other checkout needs its own environment (``make install`` there); ``make bench-ab``
+makes one from a git revision in ``.bench-data/ab-old``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.app.settings import DATA_DIR
+from service.cli.loadgen import LoadSpec, run_load
+from service.tools.bench_servers import free_port
+from service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
+from service.tools.templates import batch_templates, product_ids, rank_templates
+
+ROOT = Path(__file__).resolve().parents[2]
+_TICKS = os.sysconf("SC_CLK_TCK")
+RANK = "reviewrank.v1.RankingService/Rank"
+BATCH = "reviewrank.v1.FeedbackService/SubmitBatch"
+
+
+class Served:
+    """``reviewrank serve`` from one checkout (with the command line it has)."""
+
+    def __init__(self, tree: Path, database: Path) -> None:
+        module = "service.cli.main" if (tree / "service/cli/main.py").exists() else "service.cli"
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                str(tree / ".venv/bin/python"), "-m", module, "serve",
+                "--address", f"127.0.0.1:{self.port}", "--database", str(database),
+                "--weights", str(DATA_DIR / "weights.toml"), "--log-level", "warning",
+            ],
+            cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        if SERVER_CPUS:
+            os.sched_setaffinity(self.proc.pid, SERVER_CPUS)
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            for _ in range(600):
+                try:
+                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    return
+                except grpc.RpcError:
+                    time.sleep(0.1)
+        raise RuntimeError(f"the server of {tree} did not start")
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def measure(old_tree: Path, workdir: Path, rounds: int, seconds: float) -> str:
+    """The paired ratios as a Markdown table."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    pristine = workdir / "real.db"
+    if not pristine.exists():
+        subprocess.run(
+            [sys.executable, "-m", "service.cli.main", "import", "--database", str(pristine),
+             "--quiet"],
+            cwd=ROOT, check=True,
+        )  # fmt: skip
+    ids = product_ids(pristine)
+    scenarios = [
+        ("Rank, 100 candidates", RANK, tuple(rank_templates(ids, 100)), 50),
+        ("Rank, 1,000 candidates", RANK, tuple(rank_templates(ids, 1000)), 50),
+        ("SubmitBatch, 1,000 events", BATCH, tuple(batch_templates(ids, 1000)), 4),
+    ]
+    servers = {
+        "old": Served(old_tree, fresh_copy(pristine, workdir / "old.db")),
+        "new": Served(ROOT, fresh_copy(pristine, workdir / "new.db")),
+    }
+    seen: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    try:
+        for n in range(rounds):
+            order = ("old", "new") if n % 2 == 0 else ("new", "old")
+            for name, method, templates, concurrency in scenarios:
+                for version in order:
+                    server = servers[version]
+                    spec = LoadSpec(
+                        server.target, method, templates, concurrency=concurrency,
+                        duration=seconds, cpus=CLIENT_CPUS, warmup=1.0,
+                    )  # fmt: skip
+                    before = server.cpu_seconds()
+                    report = run_load(spec)
+                    used = server.cpu_seconds() - before
+                    # the CPU clock also ran through the warm-up: count its calls too
+                    calls = report.count + report.rps * spec.warmup
+                    seen.setdefault((name, version), []).append((report.rps, used / calls))
+                    print(f"round {n}: {name}, {version}: {report.rps:.1f} calls/s", flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    lines = [
+        f"Paired A/B, {rounds} rounds of {seconds:g} s (+1 s warm-up), old = {old_tree}",
+        "",
+        "| scenario | old calls/s | new calls/s | new/old (median, range) | CPU/call new/old |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for name, *_ in scenarios:
+        old, new = seen[(name, "old")], seen[(name, "new")]
+        ratios = [b[0] / a[0] for a, b in zip(old, new, strict=True)]
+        cpu = [b[1] / a[1] for a, b in zip(old, new, strict=True)]
+        lines.append(
+            f"| {name} | {statistics.median(a[0] for a in old):,.1f} "
+            f"| {statistics.median(b[0] for b in new):,.1f} "
+            f"| {statistics.median(ratios):.3f} ({min(ratios):.3f}–{max(ratios):.3f}) "
+            f"| {statistics.median(cpu):.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.tools.paired_ab", description=__doc__)
+    parser.add_argument("old", type=Path, help="the other checkout (with its own .venv)")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (default 6)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per scenario and version")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".bench-data" / "ab")
+    args = parser.parse_args(argv)
+    if not (args.old / ".venv/bin/python").exists():
+        parser.error(f"{args.old} has no .venv: run make install there")
+    if args.workdir.exists():
+        shutil.rmtree(args.workdir)
+    print(measure(args.old.resolve(), args.workdir, args.rounds, args.seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
