@@ -18,7 +18,7 @@ from typing import Any
 
 from reviewrank.v1 import admin_pb2, ranking_pb2
 
-from service.cli.common import admin_call, when
+from service.cli.common import admin_call, count, when
 from service.cli.tables import render
 
 
@@ -205,7 +205,7 @@ def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], 
     sub = admin.add_subparsers(dest="admin_command", required=True)
 
     def notes(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--expect-version", type=int, default=0, help="only if N is in force")
+        p.add_argument("--expect-version", type=count, default=0, help="only if N is in force")
         p.add_argument("--actor", default="", help="who (kept in the history)")
         p.add_argument("--reason", default="", help="why (kept in the history)")
 
@@ -223,14 +223,14 @@ def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], 
     reload.set_defaults(handler=cmd_reload)
 
     history = sub.add_parser("history", help="the versions applied, newest first")
-    history.add_argument("--limit", type=int, default=20)
-    history.add_argument("--page-token", default="")
+    history.add_argument("--limit", type=count, default=20, help="versions per page (20)")
+    history.add_argument("--page-token", default="", help="the next page, from a previous page")
     history.add_argument("--content", action="store_true", help="print each version's TOML")
     client_options(history)
     history.set_defaults(handler=cmd_history)
 
     rollback = sub.add_parser("rollback", help="re-apply an earlier version as a new one")
-    rollback.add_argument("version", type=int)
+    rollback.add_argument("version", type=count, help="the version to re-apply")
     notes(rollback)
     client_options(rollback)
     rollback.set_defaults(handler=cmd_rollback)

@@ -84,7 +84,7 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server", help="HOST:PORT of the server (default: the configured address)"
     )
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    parser.add_argument("--timeout", type=seconds, default=10.0, help="seconds (default 10)")
     parser.add_argument(
         "--token",
         help="bearer token to send (default: REVIEWRANK_API_TOKEN[_FILE], or for admin "
@@ -119,3 +119,14 @@ def admin_call(args: argparse.Namespace, method: str, request: Any) -> Any:
 def when(stamp: Any) -> str:
     """A protobuf Timestamp as the tables show it."""
     return str(stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def seconds(text: str) -> float:
+    """A positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {text})")
+    return value

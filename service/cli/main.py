@@ -12,6 +12,8 @@ from service.cli.common import (
     add_client_options,
     call,
     count,
+    open_channel,
+    seconds,
     settings_from,
 )
 
@@ -66,16 +68,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.server:
         from reviewrank.v1 import feedback_pb2_grpc
 
-        from service.api.auth import client_channel, read_token
-
-        # Sends the API token when one is configured (a server with one requires it).
-        token = read_token(settings.api_token, settings.api_token_file, "api_token")
-        channel = client_channel(args.server, token=token)
+        # The API token when one is configured (a server with one requires it), and TLS
+        # with --tls or --ca-file, as for the other client commands.
+        channel = open_channel(args)
         stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
         outcome_of = {1: Outcome.APPLIED, 2: Outcome.DUPLICATE, 3: Outcome.SUPERSEDED}
 
         def submit_remote(request):  # type: ignore[no-untyped-def]
-            response = stub.SubmitBatch(request, timeout=60)
+            response = stub.SubmitBatch(request, timeout=args.timeout)
             return [outcome_of[r.outcome] for r in response.results]
 
         report = run_import(reviews, submit_remote, args.batch_size, progress)
@@ -322,7 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--rejects", help="write the refused rows to this file, with the reason")
     storage_options(imp)
     imp.add_argument("--server", help="send SubmitBatch calls to this running server instead")
-    imp.add_argument("--batch-size", type=int, default=1000, help="events per batch (max 1000)")
+    imp.add_argument(
+        "--timeout", type=seconds, default=60.0, help="seconds per call with --server (60)"
+    )
+    imp.add_argument("--token", help="bearer token to send with --server (see the clients')")
+    imp.add_argument("--tls", action="store_true", help="TLS, trusting the system's roots")
+    imp.add_argument("--ca-file", type=Path, help="TLS, trusting this PEM certificate")
+    imp.add_argument(
+        "--batch-size", type=_batch_size, default=1000, help="events per batch (1 to 1000)"
+    )
     imp.add_argument("--if-empty", action="store_true", help="skip if the database has events")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.add_argument(
@@ -388,6 +396,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return result
+
+
+def _batch_size(text: str) -> int:
+    """--batch-size: 1 to 1000 events (SubmitBatch's limit), for argparse."""
+    value = count(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000 (got {value})")
+    return value
 
 
 if __name__ == "__main__":

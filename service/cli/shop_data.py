@@ -114,6 +114,10 @@ class ShopFile:
         if magic.startswith(_ZIP_MAGIC):
             self.member = self._zip_member()
             inner = self.member
+        elif path.suffix.lower() == ".zip":
+            raise UnreadableInput(f"{self.name}: not a zip file")
+        elif path.suffix.lower() == ".gz" and not magic.startswith(_GZIP_MAGIC):
+            raise UnreadableInput(f"{self.name}: not a gzip file")
         elif magic.startswith(_GZIP_MAGIC):
             inner = inner.removesuffix(".gz")
         self.gzip = magic.startswith(_GZIP_MAGIC) or inner.endswith(".gz")

@@ -91,10 +91,9 @@ def remote(args: argparse.Namespace, settings: Settings) -> tuple[Submit, Callab
     import grpc
     from reviewrank.v1 import feedback_pb2_grpc
 
-    from service.api.auth import client_channel
-    from service.cli.common import client_token
+    from service.cli.common import open_channel
 
-    channel = client_channel(args.server, token=client_token(args, settings))
+    channel = open_channel(args)
     stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
     outcome_of = {1: Outcome.APPLIED, 2: Outcome.DUPLICATE, 3: Outcome.SUPERSEDED}
     again = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -102,7 +101,7 @@ def remote(args: argparse.Namespace, settings: Settings) -> tuple[Submit, Callab
     def submit(request: feedback_pb2.SubmitBatchRequest) -> Sequence[Outcome]:
         for attempt in range(RETRIES + 1):
             try:
-                response = stub.SubmitBatch(request, timeout=60)
+                response = stub.SubmitBatch(request, timeout=args.timeout)
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details()
                 if code == grpc.StatusCode.INVALID_ARGUMENT:

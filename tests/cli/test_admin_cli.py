@@ -144,3 +144,15 @@ def test_a_limit_out_of_a_uint32s_range_is_refused_by_the_option(
 
     assert 2 == exited.value.code
     assert "argument --limit: must be between 0 and 4294967295 (got -1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["rollback", "-1"], ["history", "--limit", "-5"]])
+def test_a_negative_version_or_limit_is_refused_by_name_before_any_call(
+    client: Client, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        admin(client, *args)
+
+    err = capsys.readouterr().err
+    assert 2 == exited.value.code
+    assert "must be between 0 and" in err

@@ -301,6 +301,8 @@ def _demo_layout_zip(path: Path) -> None:
         ("mine.csv", lambda p: p.write_text("product,user\n1,2\n"), "the header has no column"),
         ("mine.csv.gz", lambda p: p.write_bytes(gzip.compress(b"a,b\n" * 1000)[:40]), "cannot"),
         ("mine.zip", lambda p: p.write_bytes(b"PK\x03\x04 not really"), "damaged zip file"),
+        ("mine.zip", lambda p: p.write_text("product_id,user_id\n"), "not a zip file"),
+        ("mine.csv.gz", lambda p: p.write_text("product_id,user_id\n"), "not a gzip file"),
     ],
 )
 def test_an_unreadable_file_is_one_line_and_exit_2(
@@ -363,3 +365,33 @@ def test_times_and_derived_ids_do_not_depend_on_the_notation() -> None:
     assert one.startswith("shop:") and len(one) == len("shop:") + 32
     assert one != derived_event_id("other", "rating", "p", "u", 5, micros)
     assert one != derived_event_id("shop", "rating", "p", "u", 4, micros)
+
+
+@pytest.mark.parametrize("size", ["0", "-3", "1001", "many"])
+def test_a_batch_size_outside_1_to_1000_is_refused_by_name(
+    run: Callable[..., tuple[int, str, str]], capsys: pytest.CaptureFixture[str], size: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run("--data", str(EXAMPLE), "--batch-size", size)
+
+    assert 2 == exited.value.code
+    assert "--batch-size" in capsys.readouterr().err
+
+
+def test_the_example_imports_to_a_tls_server_trusting_its_certificate(
+    run: Callable[..., tuple[int, str, str]],
+    start_server: Callable[..., Client],
+    tmp_path: Path,
+) -> None:
+    from tests.api.test_auth import _self_signed
+
+    cert_file, key_file = _self_signed(tmp_path)
+    client = start_server(tls_cert_file=cert_file, tls_key_file=key_file)
+
+    status, out, err = run(
+        "--data", str(EXAMPLE), "--server", f"localhost:{client.port}", "--ca-file",
+        str(cert_file), "--timeout", "20",
+    )  # fmt: skip
+
+    assert (0, "") == (status, err)
+    assert "6 applied" in out
