@@ -10,7 +10,9 @@ arrived never reaches its behaviour, so the count is kept by the pool, not the
 behaviour). So an admitted call always finds a thread free at once, and a flood of one
 method neither queues nor takes the threads of another: Rank is served during a flood
 of Top, admin calls while Rank is saturated, and the health service (on its own pool,
-never counted here) always. Threads are started only when calls need them.
+never counted here) always. Threads are started only when calls need them. An
+admitted read or write then waits for its turn (service/api/turns.py) on its thread,
+using no CPU meanwhile: the limits bound memory and threads, the turns share the CPU.
 
 A refused call never waits for a thread, nor for its request: its handler is
 request-streaming shaped (on the wire a unary call is the same, and grpcio then hands
@@ -36,7 +38,9 @@ import grpc
 import structlog
 
 from service.api.status import to_status
-from service.domain.errors import Overloaded
+from service.api.turns import FairTurns
+from service.app.waits import hold
+from service.domain.errors import DeadlineExpired, Overloaded
 
 if TYPE_CHECKING:
     from service.app.settings import Settings
@@ -55,8 +59,8 @@ _RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 class Limits:
     """The most calls of each method of a class a server runs at once (its threads)."""
 
-    reads: int = 64  # each RankingService method: Rank, Top, GetProductStats
-    writes: int = 64  # each of SubmitRating, SubmitLike, ForgetUser
+    reads: int = 256  # each RankingService method: Rank, Top, GetProductStats
+    writes: int = 256  # each of SubmitRating, SubmitLike, ForgetUser
     batches: int = 8  # FeedbackService.SubmitBatch
     admin: int = 8  # each AdminService method
 
@@ -169,19 +173,51 @@ def _refusal(status: grpc.Status) -> grpc.RpcMethodHandler:
     return grpc.stream_unary_rpc_method_handler(refuse)
 
 
+def _in_turn(
+    turns: FairTurns,
+    behaviour: Callable[[Any, grpc.ServicerContext], Any],
+    request: Any,
+    context: grpc.ServicerContext,
+) -> Any:
+    """Runs the behaviour in a turn of the call's connection (service/api/turns.py)."""
+    turn = turns.take(context.peer(), context.time_remaining())
+    if turn is None:
+        context.abort_with_status(to_status(_WAITED_OUT))
+        raise AssertionError("abort_with_status returned")  # it raises
+    hold(turn.give_back)
+    try:
+        return behaviour(request, context)
+    finally:
+        hold(None)
+        turn.give_back()
+
+
+_WAITED_OUT = DeadlineExpired("deadline passed while waiting for a turn: the server is busy")
+
+
 class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Outermost server interceptor: admits or refuses each reviewrank call by method."""
 
     def __init__(
-        self, limits: Limits, methods: Iterable[str], metrics: RpcMetrics | None = None
+        self,
+        limits: Limits,
+        methods: Iterable[str],
+        metrics: RpcMetrics | None = None,
+        turns: FairTurns | None = None,
     ) -> None:
         """``methods``: the full names of the methods served; those of a class get a pool
-        (a name without one is passed on: health, reflection, or UNIMPLEMENTED)."""
+        (a name without one is passed on: health, reflection, or UNIMPLEMENTED).
+        ``turns``: the fair turns the work of reads, writes and batches takes (admin
+        calls never wait for one); None: calls run as soon as admitted."""
         self._pools: dict[str, MethodPool] = {}
+        self._taking_turns: set[str] = set()
         for method in methods:
             name = method_class(method)
             if name is not None:
                 self._pools[method] = MethodPool(method, getattr(limits, name))
+                if turns is not None and name != "admin":
+                    self._taking_turns.add(method)
+        self.turns = turns
         self._metrics = metrics
         # method -> (the handler met, the admitted version of it), as in interceptors.py.
         self._admitted: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
@@ -212,8 +248,11 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         known = self._admitted.get(method)
         if known is not None and known[0] is handler:
             return known[1]
-        # A partial (not a Python wrapper) to carry the pool: no frame added per call.
-        behaviour = functools.partial(handler.unary_unary)
+        if method in self._taking_turns:
+            assert self.turns is not None
+            behaviour = functools.partial(_in_turn, self.turns, handler.unary_unary)
+        else:  # a partial (not a Python wrapper) to carry the pool: no frame added per call
+            behaviour = functools.partial(handler.unary_unary)
         behaviour.experimental_thread_pool = pool  # type: ignore[attr-defined]
         admitted = grpc.unary_unary_rpc_method_handler(
             behaviour,

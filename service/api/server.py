@@ -29,6 +29,7 @@ from service.api.handlers import add_servicer
 from service.api.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from service.api.interceptors import ErrorAndLogInterceptor, Observability
 from service.api.servicers import AdminServicer, FeedbackServicer, RankingServicer
+from service.api.turns import FairTurns
 from service.api.validation import InputLimits
 from service.api.wire.batch_codec import EncodedBatch
 from service.app.application import Application
@@ -120,6 +121,7 @@ def create_server(settings: Settings, tracer_provider: Any = None) -> tuple[Revi
             Limits.from_settings(settings),
             _unary_methods(),
             None if metrics is None else metrics.rpc,
+            FairTurns(settings.fair_turns) if settings.fair_turns else None,
         )
         interceptors.append(admission)
     if provider is not None:
@@ -136,6 +138,9 @@ def create_server(settings: Settings, tracer_provider: Any = None) -> tuple[Revi
     ]
     if settings.max_streams_per_connection:
         options.append(("grpc.max_concurrent_streams", settings.max_streams_per_connection))
+        # A client opening more streams than that waits for one to end instead of
+        # getting UNAVAILABLE (gRPC core refuses the excess by default).
+        options.append(("grpc.http.overload_protection", 0))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
         interceptors=interceptors,

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import structlog
 
 from service.app.feed import ChangeFeed
+from service.app.waits import giving_turn_back
 from service.domain.errors import OutOfRange, StorageUnavailable, StoreError
 
 log = structlog.get_logger("reviewrank.min_seq")
@@ -90,7 +91,8 @@ class MinSeqGate:
                 )
             self.waiting += 1
         try:
-            caught_up = self._feed.wait_for(seq, self._wait_seconds)
+            with giving_turn_back():
+                caught_up = self._feed.wait_for(seq, self._wait_seconds)
         finally:
             with self._count_lock:
                 self.waiting -= 1

@@ -44,17 +44,21 @@ class Settings:
     # Admission (service/api/admission.py): the most calls of each reviewrank method run at
     # once, each method on threads of its own (max_workers: those of health, reflection);
     # a call beyond gets RESOURCE_EXHAUSTED at once. One limit per class of methods.
-    admit_reads: int = 64  # each of Rank, Top, GetProductStats
-    admit_writes: int = 64  # each of SubmitRating, SubmitLike, ForgetUser
+    # Admitted calls wait for their turn (fair_turns) on threads that use no CPU, so the
+    # limits of reads and writes are about memory: above what 4 connections of 32 streams
+    # hold (at 64, a flood of 4 took every place and a shop's Rank was refused).
+    admit_reads: int = 256  # each of Rank, Top, GetProductStats
+    admit_writes: int = 256  # each of SubmitRating, SubmitLike, ForgetUser
     admit_batches: int = 8  # SubmitBatch
     admit_admin: int = 8  # each AdminService method
+    # Reads, writes and batches run this many at once, in turns shared fairly between
+    # connections (service/api/turns.py); 0: as many as admitted, unfairly.
+    fair_turns: int = 1
     # Calls one client connection may have open at once (HTTP/2 max_concurrent_streams;
-    # 0: gRPC's default, no limit). Every call passes grpcio's one polling thread in
-    # arrival order, so a connection holding a thousand calls delays every other caller
-    # (normal Rank p50 450 ms beside such a flood; 19 ms with 16). A client that opens more
-    # streams than this sees some calls UNAVAILABLE (grpcio's client does not always wait
-    # for a free stream): set it only where clients keep fewer calls per connection.
-    max_streams_per_connection: int = 0
+    # 0: no limit). Every call passes grpcio's one polling thread in arrival order, so a
+    # connection holding a thousand calls delays every other caller; a client opening
+    # more waits for one of its calls to end (figures: bench/results/abuse.md).
+    max_streams_per_connection: int = 32
     # Open health Watch streams (each holds no thread); one more gets RESOURCE_EXHAUSTED.
     max_health_watchers: int = 100
     # Input limits.
@@ -233,6 +237,8 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(settings, name) < 1:
             raise ValueError(f"{name} must be at least 1")
+    if settings.fair_turns < 0:
+        raise ValueError("fair_turns must be 0 (off) or more")
     if settings.max_streams_per_connection < 0:
         raise ValueError("max_streams_per_connection must be 0 (no limit) or more")
     if settings.storage_probe_seconds <= 0:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from service.app.store import AppliedGroup, JobResult, Store
+from service.app.waits import giving_turn_back
 from service.domain.errors import (
     DeadlineExpired,
     Overloaded,
@@ -124,14 +125,18 @@ class Writer:
     def write(self, events: Sequence[Event], timeout: float | None = None) -> WriteResults:
         """Submits and waits for the commit."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        result = self.submit(events, deadline).result(timeout=timeout)
+        future = self.submit(events, deadline)
+        with giving_turn_back():
+            result = future.result(timeout=timeout)
         assert isinstance(result, WriteResults)
         return result
 
     def erase(self, erasure: Erasure, timeout: float | None = None) -> ErasureResult:
         """Submits an erasure and waits for its commit."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        result = self.submit(erasure, deadline).result(timeout=timeout)
+        future = self.submit(erasure, deadline)
+        with giving_turn_back():
+            result = future.result(timeout=timeout)
         assert isinstance(result, ErasureResult)
         return result
 
@@ -149,7 +154,8 @@ class Writer:
                 self._queue.put_nowait(task)
             except queue.Full:
                 raise Overloaded("too many writes waiting; retry with backoff") from None
-        return task.future.result(timeout=timeout)
+        with giving_turn_back():
+            return task.future.result(timeout=timeout)
 
     def _run_task(self, task: _Task) -> None:
         if task.deadline is not None and task.deadline <= time.monotonic():

@@ -313,6 +313,18 @@ def flood(attack: Attack, callers: int = 1000) -> AbuseReport:
     return _run(attack, f"flood of {callers} Rank/SubmitRating callers", callers, step)
 
 
+def heavy_ranks(attack: Attack, callers: int = 200, size: int = 5000) -> AbuseReport:
+    """Valid Rank calls of the most candidates allowed, as many at once as the server lets
+    a connection have: each costs a thousand times a shop's search in CPU."""
+    rank = rank_payload(size)
+
+    async def step(calls: _Calls, n: int) -> tuple[str, str]:
+        status, _ = await _unary(calls, RANK, rank)
+        return status, ""
+
+    return _run(attack, f"{callers} callers of Rank with {size} candidates", callers, step)
+
+
 # -- 6. Huge finite relevances -------------------------------------------------------------
 
 
@@ -387,6 +399,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("min-seq-waiters", 3, unreachable_min_seq),
     Scenario("oversized", 4, oversized_requests),
     Scenario("flood", 5, flood),
+    Scenario("heavy-ranks", 5, heavy_ranks),
     Scenario("huge-relevance", 6, huge_relevances),
     Scenario("toml-bombs", 7, weights_toml_bombs),
     Scenario("watch-churn", 1, watch_churn),

@@ -87,9 +87,10 @@ def measure(old_tree: Path, workdir: Path, rounds: int, seconds: float) -> str:
         )  # fmt: skip
     ids = product_ids(pristine)
     scenarios = [
-        ("Rank, 100 candidates", RANK, tuple(rank_templates(ids, 100)), 50),
-        ("Rank, 1,000 candidates", RANK, tuple(rank_templates(ids, 1000)), 50),
-        ("SubmitBatch, 1,000 events", BATCH, tuple(batch_templates(ids, 1000)), 4),
+        ("Rank, 100 candidates", RANK, tuple(rank_templates(ids, 100)), 50, 1),
+        ("Rank, 100 candidates, 4 connections", RANK, tuple(rank_templates(ids, 100)), 50, 4),
+        ("Rank, 1,000 candidates", RANK, tuple(rank_templates(ids, 1000)), 50, 1),
+        ("SubmitBatch, 1,000 events", BATCH, tuple(batch_templates(ids, 1000)), 4, 1),
     ]
     servers = {
         "old": Served(old_tree, fresh_copy(pristine, workdir / "old.db")),
@@ -99,12 +100,12 @@ def measure(old_tree: Path, workdir: Path, rounds: int, seconds: float) -> str:
     try:
         for n in range(rounds):
             order = ("old", "new") if n % 2 == 0 else ("new", "old")
-            for name, method, templates, concurrency in scenarios:
+            for name, method, templates, concurrency, connections in scenarios:
                 for version in order:
                     server = servers[version]
                     spec = LoadSpec(
                         server.target, method, templates, concurrency=concurrency,
-                        duration=seconds, cpus=CLIENT_CPUS, warmup=1.0,
+                        connections=connections, duration=seconds, cpus=CLIENT_CPUS, warmup=1.0,
                     )  # fmt: skip
                     before = server.cpu_seconds()
                     report = run_load(spec)

@@ -232,7 +232,8 @@ def test_writes_stalled_on_the_database_leave_rankings_served(
 ) -> None:
     """Another process holds the write lock: writes wait for it on their own threads (and
     those beyond SubmitRating's limit are refused), while Rank is answered as usual."""
-    client = start_server()
+    # All on one connection: no stream limit, or the stalled writes would hold its streams.
+    client = start_server(admit_writes=64, max_streams_per_connection=0)
     database = client.settings.storage.path
     assert database is not None
     with write_lock_held_elsewhere(database):

@@ -46,9 +46,17 @@ def test_the_server_announces_the_streams_a_connection_may_open(
     assert 16 == announced_settings(client.port).get(MAX_CONCURRENT_STREAMS)
 
 
-def test_by_default_no_stream_limit_below_grpcs_own_is_announced(
+def test_by_default_32_streams_a_connection_are_announced(
     start_server: Callable[..., Client],
 ) -> None:
     client = start_server()
+
+    assert 32 == announced_settings(client.port).get(MAX_CONCURRENT_STREAMS)
+
+
+def test_with_0_no_stream_limit_below_grpcs_own_is_announced(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(max_streams_per_connection=0)
 
     assert announced_settings(client.port).get(MAX_CONCURRENT_STREAMS, 2**31 - 1) > 2**30

@@ -1,0 +1,146 @@
+"""Fair turns: the work of calls runs one (or ``width``) at a time, shared fairly between
+connections, so that a client flooding the server slows itself, not everyone else.
+
+Python runs one thread at a time, so a server running 64 calls at once serves each of
+them 64 times slower, and a client that keeps 60 calls in flight gets 60 shares of the
+CPU against a shop search's one. Instead, a call takes a turn before its work and gives
+it back after; waiting calls are served in start-time fair queuing order between
+connections (Goyal, Vin & Cheng, "Start-time fair queueing", SIGCOMM 1996): each call
+is tagged ``start = max(virtual time, finish tag of its connection's previous call)``,
+the connection's finish tag moves on by the call's cost (its seconds holding the turn,
+estimated from the connection's last call until known), and the smallest tag goes next.
+A connection that was idle starts at the current virtual time, ahead of every
+backlogged one: a light client waits for at most about one call of each flooding
+connection, however many calls they keep in flight, and connections that flood share
+the CPU equally by time, not by calls.
+
+Calls of a connection never wait for each other: while one connection alone holds
+turns, its calls run as they come (handing a turn from thread to thread costs about a
+fifth of a cheap Rank's CPU, and there is no one to be fair to). A call of another
+connection then waits until those drop below ``width``, and from there on every call
+takes its turn, until no call waits.
+
+A call waiting for its commit or a ``min_seq`` gives its turn back meanwhile
+(service/app/waits.py), so group commit still gathers many writes. A turn is taken
+after the request has arrived and been decoded: a slow sender never holds one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+
+_FIRST_ESTIMATE = 0.001  # seconds: the cost assumed of a connection's first call
+_PRUNE_AT = 4096  # finish tags kept before those no longer ahead of virtual time are dropped
+
+
+class _Waiter:
+    __slots__ = ("abandoned", "gate", "granted")
+
+    def __init__(self) -> None:
+        self.granted = False
+        self.abandoned = False
+        self.gate = threading.Lock()
+        self.gate.acquire()
+
+
+class Turn:
+    """A call's turn; ``give_back`` may be called more than once (the first counts)."""
+
+    __slots__ = ("_connection", "_estimate", "_given_back", "_since", "_turns")
+
+    def __init__(self, turns: FairTurns, connection: str, estimate: float) -> None:
+        self._turns = turns
+        self._connection = connection
+        self._estimate = estimate
+        self._since = time.perf_counter()
+        self._given_back = False
+
+    def give_back(self) -> None:
+        if self._given_back:
+            return
+        self._given_back = True
+        cost = time.perf_counter() - self._since
+        self._turns._release(self._connection, cost - self._estimate, cost)
+
+
+class FairTurns:
+    """At most ``width`` calls hold a turn at once; the others wait, fairly (module doc)."""
+
+    def __init__(self, width: int) -> None:
+        if width < 1:
+            raise ValueError("width must be at least 1")
+        self.width = width
+        self._lock = threading.Lock()
+        self._running = 0
+        self._holding: dict[str, int] = {}  # connection -> its calls holding a turn
+        self._queue: list[tuple[float, int, _Waiter, str, float]] = []
+        self._finish: dict[str, float] = {}  # connection -> finish tag of its latest call
+        self._cost: dict[str, float] = {}  # connection -> cost of its latest call
+        self._virtual = 0.0
+        self._order = itertools.count()
+        self._prune_at = _PRUNE_AT
+        self.waiting = 0  # calls waiting for a turn now (for metrics and tests)
+
+    def take(self, connection: str, timeout: float | None = None) -> Turn | None:
+        """Waits for a turn; None if ``timeout`` seconds passed first."""
+        with self._lock:
+            estimate = self._cost.get(connection, _FIRST_ESTIMATE)
+            start = max(self._virtual, self._finish.get(connection, 0.0))
+            self._finish[connection] = start + estimate
+            if not self._queue and (
+                self._running < self.width
+                or (len(self._holding) == 1 and connection in self._holding)
+            ):
+                self._running += 1
+                self._holding[connection] = self._holding.get(connection, 0) + 1
+                self._virtual = start
+                return Turn(self, connection, estimate)
+            waiter = _Waiter()
+            heapq.heappush(self._queue, (start, next(self._order), waiter, connection, estimate))
+            self.waiting += 1
+        if waiter.gate.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return Turn(self, connection, estimate)
+        with self._lock:
+            if waiter.granted:  # handed over just as the wait ran out: keep it
+                return Turn(self, connection, estimate)
+            waiter.abandoned = True
+            self.waiting -= 1
+            if connection in self._finish:
+                self._finish[connection] -= estimate
+        return None
+
+    def _release(self, connection: str, correction: float, cost: float) -> None:
+        with self._lock:
+            if connection in self._finish:
+                self._finish[connection] += correction
+            self._cost[connection] = cost
+            held = self._holding[connection] - 1
+            if held:
+                self._holding[connection] = held
+            else:
+                del self._holding[connection]
+            while self._queue and self._running <= self.width:
+                start, _, waiter, next_connection, _ = heapq.heappop(self._queue)
+                if waiter.abandoned:
+                    continue
+                waiter.granted = True
+                self.waiting -= 1
+                self._virtual = start
+                self._holding[next_connection] = self._holding.get(next_connection, 0) + 1
+                waiter.gate.release()  # the turn passes on; _running is unchanged
+                return
+            self._running -= 1
+            if len(self._finish) > self._prune_at:
+                self._prune()
+
+    def _prune(self) -> None:
+        """Forgets the connections not ahead of virtual time (as if never seen: the same
+        tag) and not waiting; keeps the dict from growing with every connection seen."""
+        waiting = {entry[3] for entry in self._queue}
+        keep = {c: f for c, f in self._finish.items() if f > self._virtual or c in waiting}
+        self._finish = keep
+        self._cost = {c: v for c, v in self._cost.items() if c in keep}
+        self._prune_at = max(_PRUNE_AT, 2 * len(keep))

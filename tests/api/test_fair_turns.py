@@ -1,0 +1,192 @@
+"""Fair turns (service/api/turns.py): the order waiting calls get their turn in, and what
+the turns do to calls on a real server (issue 17, findings 3 and 5)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from reviewrank.v1 import ranking_pb2
+
+from service.api.turns import FairTurns
+from tests.conftest import Client
+from tests.helpers import candidates, rating
+
+
+def queue_waiter(turns: FairTurns, connection: str, served: list[str]) -> threading.Thread:
+    """Starts a thread that waits for a turn as ``connection``, notes it and gives it back;
+    returns once it is waiting."""
+    before = turns.waiting
+
+    def wait() -> None:
+        turn = turns.take(connection)
+        assert turn is not None
+        served.append(connection)
+        turn.give_back()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while turns.waiting == before and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert turns.waiting == before + 1
+    return thread
+
+
+def test_a_connection_that_was_idle_goes_before_a_backlogged_one() -> None:
+    turns = FairTurns(1)
+    held = turns.take("flooder")
+    assert held is not None
+    served: list[str] = []
+    threads = [queue_waiter(turns, "other", served)]  # from here on the flooder waits too
+    threads += [queue_waiter(turns, "flooder", served) for _ in range(3)]
+    threads.append(queue_waiter(turns, "shop", served))
+
+    held.give_back()
+    for thread in threads:
+        thread.join(5)
+
+    assert ["other", "shop", "flooder", "flooder", "flooder"] == served
+
+
+def test_backlogged_connections_take_turns_in_alternation() -> None:
+    turns = FairTurns(1)
+    held = turns.take("first")
+    assert held is not None
+    served: list[str] = []
+    threads = [queue_waiter(turns, "a", served) for _ in range(3)]
+    threads += [queue_waiter(turns, "b", served) for _ in range(3)]
+
+    held.give_back()
+    for thread in threads:
+        thread.join(5)
+
+    assert ["a", "b", "a", "b", "a", "b"] == served
+
+
+def test_no_more_than_width_calls_hold_a_turn_at_once() -> None:
+    turns = FairTurns(2)
+    first, second = turns.take("a"), turns.take("b")
+    assert first is not None and second is not None
+
+    assert None is turns.take("c", timeout=0.05)
+
+    first.give_back()
+    assert turns.take("c", timeout=1) is not None
+
+
+def test_calls_of_a_connection_alone_do_not_wait_for_each_other() -> None:
+    turns = FairTurns(1)
+
+    held = [turns.take("only", timeout=0.05) for _ in range(3)]
+
+    assert None not in held
+
+
+def test_another_connection_waits_until_a_lone_connections_calls_drop_below_width() -> None:
+    turns = FairTurns(1)
+    first, second = turns.take("lone"), turns.take("lone")
+    assert first is not None and second is not None
+    served: list[str] = []
+    thread = queue_waiter(turns, "other", served)
+
+    first.give_back()
+    assert [] == served
+    second.give_back()
+    thread.join(5)
+
+    assert ["other"] == served
+
+
+def test_a_turn_given_back_twice_passes_on_once() -> None:
+    turns = FairTurns(1)
+    held = turns.take("a")
+    assert held is not None
+    held.give_back()
+    again = turns.take("b")
+    assert again is not None
+
+    held.give_back()  # a second give-back of the first turn must not free a second place
+
+    assert None is turns.take("c", timeout=0.05)
+
+
+def test_a_waiter_that_gave_up_is_skipped() -> None:
+    turns = FairTurns(1)
+    held = turns.take("a")
+    assert held is not None
+    assert None is turns.take("gave-up", timeout=0.01)
+    served: list[str] = []
+    thread = queue_waiter(turns, "b", served)
+
+    held.give_back()
+    thread.join(5)
+
+    assert ["b"] == served
+    assert 0 == turns.waiting
+
+
+def test_a_write_that_waited_out_its_deadline_for_a_turn_is_not_applied(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(fair_turns=1)
+    turns = client.server.admission.turns if client.server.admission else None
+    assert turns is not None
+    held = turns.take("the test")
+    assert held is not None
+    try:
+        with pytest.raises(grpc.RpcError) as refused:
+            client.feedback.SubmitRating(rating("p-late", "u1", 5, event_id="late"), timeout=0.3)
+        assert grpc.StatusCode.DEADLINE_EXCEEDED == refused.value.code()
+    finally:
+        held.give_back()
+    time.sleep(0.3)  # a call that still ran after the turn came free would be applied now
+
+    stats = client.ranking.GetProductStats(
+        ranking_pb2.GetProductStatsRequest(product_ids=["p-late"]), timeout=5
+    )
+    assert 0 == stats.stats[0].rating_count
+    assert 0 == turns.waiting
+
+
+def test_writes_waiting_for_their_commit_give_their_turn_back(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(fair_turns=1)
+    calls = 48
+    gate = threading.Barrier(calls)
+
+    def submit(n: int) -> int:
+        gate.wait(5)
+        request = rating("p1", f"u{n}", 4, event_id=f"e{n}")
+        return int(client.feedback.SubmitRating(request, timeout=10).seq)
+
+    with ThreadPoolExecutor(calls) as pool:
+        seqs = list(pool.map(submit, range(calls)))
+
+    assert calls == len(set(seqs))
+    # Holding the turn through the commit would make one transaction per call.
+    assert client.server.app.writer.stats.transactions < calls
+
+
+def test_more_calls_than_the_stream_limit_on_one_connection_all_succeed(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(max_streams_per_connection=2)
+    request = ranking_pb2.RankRequest(candidates=candidates(("p1", 1.0), ("p2", 2.0)))
+
+    def rank(_: int) -> str:
+        try:
+            client.ranking.Rank(request, timeout=10)
+        except grpc.RpcError as error:
+            return str(error.code())
+        return "OK"
+
+    with ThreadPoolExecutor(40) as pool:
+        statuses = list(pool.map(rank, range(400)))
+
+    assert ["OK"] * 400 == statuses
