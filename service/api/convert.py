@@ -177,6 +177,7 @@ def rank_candidates(request: RankInput, limits: InputLimits) -> tuple[list[str],
         m.user_id,
         limits,
         None if block is None else block.id_size,
+        request.columnar,
     )
     return request.product_ids, request.relevance
 
@@ -239,7 +240,9 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
 def rank_response(result: RankResult, request: RankInput) -> ranking_pb2.RankResponse | bytes:
     """Rank's response; without explanations, already serialized
     (service/api/wire/results.py), from the request's candidates' own encodings when the
-    bulk decoding kept them."""
+    bulk decoding kept them; in columns for a request sent in columns."""
+    if request.columnar:
+        return _in_columns(result, request)
     if result.explanations is None:
         return wire.rank_response(
             wire.InOrder(request.product_ids, result.positions),
@@ -258,6 +261,24 @@ def rank_response(result: RankResult, request: RankInput) -> ranking_pb2.RankRes
         result.weights_version,
         result.profile,
     )
+
+
+def _in_columns(result: RankResult, request: RankInput) -> ranking_pb2.RankResponse:
+    ids = request.product_ids
+    ranked = [ids[i] for i in result.positions.tolist()]
+    scores = result.scores.tolist()
+    response = ranking_pb2.RankResponse(
+        result_ids=ranked,
+        result_scores=scores,
+        weights_version=result.weights_version,
+        profile=result.profile,
+    )
+    if result.explanations is not None:
+        explained = _explained(
+            ranked, result.scores, result.explanations, result.weights_version, result.profile
+        )
+        response.results.extend(explained.results)
+    return response
 
 
 def top_response(ranking: Ranking) -> ranking_pb2.RankResponse | bytes:

@@ -58,14 +58,23 @@ _SCALAR_SIZES = {
 }
 _UTF8_MAX = 4  # bytes a character may take
 # The string fields holding identifiers (at most max_id_length characters each).
-_ID_FIELDS = frozenset({"event_id", "product_id", "user_id", "category", "product_ids"})
+_ID_FIELDS = frozenset(
+    {"event_id", "product_id", "user_id", "category", "product_ids", "candidate_ids"}
+)
 _FIXED_LENGTHS = {"profile": MAX_PROFILE_NAME, "page_token": MAX_PAGE_TOKEN}
 # The setting limiting each repeated field's items.
 _ITEM_LIMITS = {
     "candidates": "max_candidates",
+    "candidate_ids": "max_candidates",
+    "candidate_relevances": "max_candidates",
     "product_ids": "max_stats_products",
     "events": "max_batch_events",
 }
+
+
+# Fields sent instead of another (RankRequest's candidates as columns): the request is
+# as large as the larger of the two forms, not both.
+_INSTEAD_OF = {"candidate_ids": "candidates", "candidate_relevances": "candidates"}
 
 
 def _items(limits: InputLimits) -> dict[str, int]:
@@ -96,10 +105,19 @@ def _largest(message: Descriptor, limits: InputLimits) -> _Layout:
     size = fields = 0
     settings: set[str] = set()
     oneofs: dict[str, _Layout] = {}
+    alternatives: dict[str, _Layout] = {}
+    sizes: dict[str, _Layout] = {}
     for field in message.fields:
         one = _largest_field(message, field, limits)
         settings |= one.settings
-        if field.containing_oneof is None:
+        sizes[field.name] = one
+        instead_of = _INSTEAD_OF.get(field.name)
+        if instead_of is not None:
+            known = alternatives.get(instead_of, _Layout(0, 0, frozenset()))
+            alternatives[instead_of] = _Layout(
+                known.size + one.size, known.fields + one.fields, known.settings
+            )
+        elif field.containing_oneof is None:
             size += one.size
             fields += one.fields
         else:  # one member at most is set
@@ -109,6 +127,9 @@ def _largest(message: Descriptor, limits: InputLimits) -> _Layout:
     for one in oneofs.values():
         size += one.size
         fields += one.fields
+    for name, other in alternatives.items():  # the larger form counts
+        size += max(0, other.size - sizes[name].size)
+        fields += max(0, other.fields - sizes[name].fields)
     return _Layout(size, fields, frozenset(settings))
 
 
@@ -127,7 +148,7 @@ def _largest_field(message: Descriptor, field: FieldDescriptor, limits: InputLim
         body = len(varint(inner.size)) + inner.size
         nested = inner.fields
         settings |= inner.settings
-    elif field.type in _SCALAR_SIZES and not field.is_repeated:  # (packed: not handled)
+    elif field.type in _SCALAR_SIZES:  # (repeated: unpacked, a tag each, is the larger)
         body = _SCALAR_SIZES[field.type]
     else:
         raise ValueError(f"no size bound for {message.full_name}.{field.name}: see {__name__}")

@@ -171,6 +171,11 @@ def event_time(seconds: int, nanos: int, now_us: int, limits: InputLimits) -> tu
 # -- each method's checks of plain values --------------------------------------------------
 
 
+# Where a Rank request's candidates are: (their count, an id, a relevance), by position.
+_CANDIDATE_FIELDS = ("candidates", "candidates[{}].product_id", "candidates[{}].relevance")
+_COLUMN_FIELDS = ("candidate_ids", "candidate_ids[{}]", "candidate_relevances[{}]")
+
+
 def rank_candidates(
     ids: list[str],
     relevance: FloatArray,
@@ -178,12 +183,23 @@ def rank_candidates(
     user_id: str,
     limits: InputLimits,
     id_bytes: IntArray | None = None,
+    columnar: bool = False,
 ) -> None:
     """Checks a Rank request's candidates (ids and relevances), profile and user id;
     raises InvalidArgument naming every field at fault. ``id_bytes``: each id's length in
-    bytes when at hand (the bulk decoding's): in characters for ASCII ids."""
+    bytes when at hand (the bulk decoding's): in characters for ASCII ids. ``columnar``:
+    sent as candidate_ids and candidate_relevances (the names the faults are given)."""
     check = Violations(limits)
-    check.count("candidates", len(ids), limits.max_candidates, "candidate")
+    if columnar:
+        id_field, relevance_field, count_field = (
+            "candidate_ids[{}]",
+            "candidate_relevances[{}]",
+            "candidate_ids",
+        )
+    else:
+        id_field, relevance_field = "candidates[{}].product_id", "candidates[{}].relevance"
+        count_field = "candidates"
+    check.count(count_field, len(ids), limits.max_candidates, "candidate")
     check.profile_name(profile)
     check.identifier(user_id, "user_id", required=False)
     check.raise_if_any()
@@ -209,12 +225,12 @@ def rank_candidates(
         return
     seen: dict[str, int] = {}
     for i, (product_id, score) in enumerate(zip(ids, relevance.tolist(), strict=True)):
-        check.identifier(product_id, f"candidates[{i}].product_id")
+        check.identifier(product_id, id_field.format(i))
         first = seen.setdefault(product_id, i)
         if first != i:
-            check.add(f"candidates[{i}].product_id", f"duplicates candidates[{first}]")
+            check.add(id_field.format(i), f"duplicates {id_field.format(first)}")
         if not math.isfinite(score):
-            check.add(f"candidates[{i}].relevance", "must be a finite number")
+            check.add(relevance_field.format(i), "must be a finite number")
         if len(check.items) >= MOST_NAMED:
             break
     check.raise_if_any()

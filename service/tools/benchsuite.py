@@ -190,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
             suite.measure(
                 server, f"rank {size} candidates", "real", rank, rank_templates(real_ids, size)
             )
+        for size in (100, 1000):
+            columns = rank_templates(real_ids, size, columns=True)
+            suite.measure(server, f"rank {size} candidates as columns", "real", rank, columns)
         best = next(r for r in suite.rows if r.scenario == "rank 100 candidates")
         half = suite.measure(
             server, "rank 100 at half max rate", "real", rank, rank_templates(real_ids, 100),

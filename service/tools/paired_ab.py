@@ -75,8 +75,12 @@ class Served:
         self.proc.wait(30)
 
 
-def measure(old_tree: Path, workdir: Path, rounds: int, seconds: float) -> str:
-    """The paired ratios as a Markdown table."""
+def measure(
+    old_tree: Path, workdir: Path, rounds: int, seconds: float, new_columns: bool = False
+) -> str:
+    """The paired ratios as a Markdown table. ``new_columns``: the new version is sent
+    Rank's candidates as columns (candidate_ids, candidate_relevances), the old one the
+    same candidates as messages."""
     workdir.mkdir(parents=True, exist_ok=True)
     pristine = workdir / "real.db"
     if not pristine.exists():
@@ -86,11 +90,17 @@ def measure(old_tree: Path, workdir: Path, rounds: int, seconds: float) -> str:
             cwd=ROOT, check=True,
         )  # fmt: skip
     ids = product_ids(pristine)
+
+    def ranks(size: int) -> dict[str, tuple[str, ...]]:
+        sent = tuple(rank_templates(ids, size))
+        return {"old": sent, "new": tuple(rank_templates(ids, size, columns=new_columns))}
+
+    batches = tuple(batch_templates(ids, 1000))
     scenarios = [
-        ("Rank, 100 candidates", RANK, tuple(rank_templates(ids, 100)), 50, 1),
-        ("Rank, 100 candidates, 4 connections", RANK, tuple(rank_templates(ids, 100)), 50, 4),
-        ("Rank, 1,000 candidates", RANK, tuple(rank_templates(ids, 1000)), 50, 1),
-        ("SubmitBatch, 1,000 events", BATCH, tuple(batch_templates(ids, 1000)), 4, 1),
+        ("Rank, 100 candidates", RANK, ranks(100), 50, 1),
+        ("Rank, 100 candidates, 4 connections", RANK, ranks(100), 50, 4),
+        ("Rank, 1,000 candidates", RANK, ranks(1000), 50, 1),
+        ("SubmitBatch, 1,000 events", BATCH, {"old": batches, "new": batches}, 4, 1),
     ]
     servers = {
         "old": Served(old_tree, fresh_copy(pristine, workdir / "old.db")),
@@ -104,7 +114,7 @@ def measure(old_tree: Path, workdir: Path, rounds: int, seconds: float) -> str:
                 for version in order:
                     server = servers[version]
                     spec = LoadSpec(
-                        server.target, method, templates, concurrency=concurrency,
+                        server.target, method, templates[version], concurrency=concurrency,
                         connections=connections, duration=seconds, cpus=CLIENT_CPUS, warmup=1.0,
                     )  # fmt: skip
                     before = server.cpu_seconds()
@@ -142,12 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (default 6)")
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario and version")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".bench-data" / "ab")
+    parser.add_argument(
+        "--new-columns",
+        action="store_true",
+        help="send this tree's server Rank's candidates as columns (the old one as messages)",
+    )
     args = parser.parse_args(argv)
     if not (args.old / ".venv/bin/python").exists():
         parser.error(f"{args.old} has no .venv: run make install there")
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
-    print(measure(args.old.resolve(), args.workdir, args.rounds, args.seconds))
+    print(measure(args.old.resolve(), args.workdir, args.rounds, args.seconds, args.new_columns))
     return 0
 
 

@@ -8,13 +8,29 @@ import random
 from pathlib import Path
 
 
-def rank_templates(ids: list[str], size: int, count: int = 64, seed: int = 1) -> list[str]:
+def rank_templates(
+    ids: list[str], size: int, count: int = 64, seed: int = 1, columns: bool = False
+) -> list[str]:
+    """Rank requests of ``size`` random candidates; ``columns``: sent as candidate_ids and
+    candidate_relevances (the same candidates as without)."""
     rng = random.Random(seed)
     templates = []
     for _ in range(count):
         chosen = rng.sample(ids, min(size, len(ids)))
-        candidates = [{"productId": p, "relevance": round(rng.random() * 10, 3)} for p in chosen]
-        templates.append(json.dumps({"candidates": candidates}))
+        relevances = [round(rng.random() * 10, 3) for _ in chosen]
+        if columns:
+            request: dict[str, object] = {
+                "candidateIds": chosen,
+                "candidateRelevances": relevances,
+            }
+        else:
+            request = {
+                "candidates": [
+                    {"productId": p, "relevance": r}
+                    for p, r in zip(chosen, relevances, strict=True)
+                ]
+            }
+        templates.append(json.dumps(request))
     return templates
 
 

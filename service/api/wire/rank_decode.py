@@ -92,6 +92,7 @@ class RankInput(NamedTuple):  # (one per call: a tuple is quicker to make)
     product_ids: list[str]
     relevance: FloatArray
     block: CandidateBlock | None = None
+    columnar: bool = False  # sent as candidate_ids and candidate_relevances
 
     @property
     def encoded_ids(self) -> EncodedIds | None:
@@ -113,6 +114,8 @@ class RankRequestDecoder:
     def decode(self, data: bytes) -> RankInput:
         view = _View.FromString(data)
         count = len(view.candidates)
+        if view.candidate_ids or view.candidate_relevances:
+            return self._columns(view, count)
         if self._most is not None and count > self._most:
             raise InvalidArgument([("candidates", too_many_items(self._most, count))])
         if count >= BULK_MIN_CANDIDATES:
@@ -122,6 +125,22 @@ class RankRequestDecoder:
         # Raises for what the runtime refuses (bad UTF-8 in an id), as without the view.
         message = ranking_pb2.RankRequest.FromString(data)
         return from_message(message)
+
+    def _columns(self, view: Any, candidates: int) -> RankInput:
+        """A request sent in columns, decoded by the protobuf runtime."""
+        if candidates:
+            raise InvalidArgument(
+                [("candidate_ids", "send the candidates either as candidates or as columns")]
+            )
+        count = len(view.candidate_ids)
+        if self._most is not None and count > self._most:
+            raise InvalidArgument([("candidate_ids", too_many_items(self._most, count))])
+        if len(view.candidate_relevances) != count:
+            problem = f"{len(view.candidate_relevances)} relevances for {count} ids"
+            raise InvalidArgument([("candidate_relevances", problem)])
+        ids: list[str] = list(view.candidate_ids)
+        relevance = np.array(view.candidate_relevances, dtype=np.float64)
+        return RankInput(view, ids, relevance, None, True)
 
 
 def from_message(message: ranking_pb2.RankRequest) -> RankInput:

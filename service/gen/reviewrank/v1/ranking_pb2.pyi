@@ -15,20 +15,24 @@ class Candidate(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., relevance: _Optional[float] = ...) -> None: ...
 
 class RankRequest(_message.Message):
-    __slots__ = ("candidates", "limit", "profile", "explain", "user_id", "min_seq")
+    __slots__ = ("candidates", "limit", "profile", "explain", "user_id", "min_seq", "candidate_ids", "candidate_relevances")
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     MIN_SEQ_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_IDS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_RELEVANCES_FIELD_NUMBER: _ClassVar[int]
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     limit: int
     profile: str
     explain: bool
     user_id: str
     min_seq: int
-    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., limit: _Optional[int] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ..., min_seq: _Optional[int] = ...) -> None: ...
+    candidate_ids: _containers.RepeatedScalarFieldContainer[str]
+    candidate_relevances: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., limit: _Optional[int] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ..., min_seq: _Optional[int] = ..., candidate_ids: _Optional[_Iterable[str]] = ..., candidate_relevances: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TopRequest(_message.Message):
     __slots__ = ("category", "limit", "page_token", "profile", "explain", "user_id", "min_seq")
@@ -49,16 +53,20 @@ class TopRequest(_message.Message):
     def __init__(self, category: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., profile: _Optional[str] = ..., explain: _Optional[bool] = ..., user_id: _Optional[str] = ..., min_seq: _Optional[int] = ...) -> None: ...
 
 class RankResponse(_message.Message):
-    __slots__ = ("results", "weights_version", "profile", "next_page_token")
+    __slots__ = ("results", "weights_version", "profile", "next_page_token", "result_ids", "result_scores")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     WEIGHTS_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RESULT_IDS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_SCORES_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[RankedProduct]
     weights_version: int
     profile: str
     next_page_token: str
-    def __init__(self, results: _Optional[_Iterable[_Union[RankedProduct, _Mapping]]] = ..., weights_version: _Optional[int] = ..., profile: _Optional[str] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    result_ids: _containers.RepeatedScalarFieldContainer[str]
+    result_scores: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, results: _Optional[_Iterable[_Union[RankedProduct, _Mapping]]] = ..., weights_version: _Optional[int] = ..., profile: _Optional[str] = ..., next_page_token: _Optional[str] = ..., result_ids: _Optional[_Iterable[str]] = ..., result_scores: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class RankedProduct(_message.Message):
     __slots__ = ("product_id", "score", "explanation")
