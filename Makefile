@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= 127.0.0.1:50051
 METRICS_ADDRESS ?= 127.0.0.1:9464
 
-.PHONY: install postgres serve demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ serve: demo-data
 		export REVIEWRANK_ADMIN_TOKEN_FILE=$(ADMIN_TOKEN_FILE); \
 	fi; \
 	exec $(VENV)/bin/reviewrank serve --address $(ADDRESS) --metrics-address $(METRICS_ADDRESS)
+
+## A scratch copy of the demo database served on $(BENCH_ADDRESS), where the ghz configs in
+## bench/ghz/ point: their writes never reach the demo's database.
+BENCH_ADDRESS ?= 127.0.0.1:50052
+bench-server: demo-data
+	exec $(VENV)/bin/reviewrank serve --scratch --address $(BENCH_ADDRESS)
+
+## Start the demo afresh (stop `make serve` first): the next `make serve` imports it again.
+reset-demo:
+	rm -f data/reviewrank.db data/reviewrank.db-wal data/reviewrank.db-shm data/reviewrank.db.catalogue.npz
 
 ## The PostgreSQL server binaries the tests' throwaway clusters need (installed if missing).
 postgres:

@@ -290,9 +290,22 @@ def serve(settings: Settings) -> int:
         else:  # still starting: reload once started
             early_hangups.append(signum)
 
-    # Before the server starts, so that an early SIGHUP neither ends the process nor is lost.
-    # (Handlers run in this thread, between two of its bytecodes: no lock is needed.)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # No logging here: the signal may land while this thread is inside a log call,
+        # whose lock is not re-entrant.
+        received.append(signum)
+        stop.set()
+
+    # Before the server starts, so that an early signal neither ends the process without
+    # its clean-up nor is lost: a SIGHUP then reloads once started, a SIGTERM stops it as
+    # soon as it has started. (Handlers run in this thread, between two of its bytecodes:
+    # no lock is needed.)
     signal.signal(signal.SIGHUP, on_hangup)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     running, _port = create_server(settings)
     # Everything built so far (modules, the catalogue's index, gRPC's machinery) lives as
     # long as the process: the collector need not walk it again at every full collection.
@@ -301,14 +314,7 @@ def serve(settings: Settings) -> int:
     started.append(running)
     if early_hangups:
         running.app.request_weights_reload()
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutting down", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     stop.wait()
+    log.info("shutting down", signal=signal.Signals(received[0]).name)
     running.stop()
     return 0

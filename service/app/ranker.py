@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -39,7 +39,7 @@ from service.app.top_order import (
     page_size,
 )
 from service.app.weights import WeightsRegistry, WeightsState
-from service.domain.errors import InvalidArgument
+from service.domain.errors import InvalidArgument, NotFound
 
 # (DEFAULT_TOP_LIMIT: what service/api/convert_admin.py reads here)
 __all__ = ["DEFAULT_TOP_LIMIT", "ProductStats", "Ranker", "Ranking"]
@@ -71,6 +71,14 @@ class ProductStats(NamedTuple):
     dislikes: int
     wilson_lower_bound: float
     confidence: float
+
+
+def unknown_category(category: str, known: Iterable[str]) -> str:
+    """Why a category is not found, naming the known ones it differs from only in case."""
+    folded = category.casefold()
+    alike = sorted(c for c in known if c.casefold() == folded)[:3]
+    hint = f" (names are case-sensitive: did you mean {', '.join(map(repr, alike))}?)"
+    return f"no product in category {category!r}" + (hint if alike else "")
 
 
 class Ranker:
@@ -183,7 +191,9 @@ class Ranker:
         top = self._top_order(state, profile, min_seq)
         if category:
             code = top.snapshot.categories.get(category)
-            order = top.order[:0] if code is None else top.of_category(code)
+            if code is None:
+                raise NotFound(unknown_category(category, top.snapshot.categories))
+            order = top.of_category(code)
         else:
             order = top.order
         page = order[offset : offset + limit]

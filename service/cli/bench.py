@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from service.cli.loadgen import LoadSpec, run_load, write_json
+from service.cli.loadgen import LoadSpec, request_problem, run_load, write_json
 
 
 def _duration(text: str) -> float:
@@ -59,8 +60,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     bench.add_argument("--timeout", type=_duration, default=20.0)
     bench.add_argument("--json", type=Path, help="also write the report as JSON")
-    bench.add_argument("--server", default="127.0.0.1:50051", help="HOST:PORT")
+    bench.add_argument(
+        "--server",
+        help="HOST:PORT of the server to load (default: a scratch server started for the "
+        "run on a copy of the configured database, so that writes leave it as it was)",
+    )
     bench.set_defaults(handler=run)
+
+
+def _fail(message: str) -> int:
+    print(f"reviewrank bench: {message}", file=sys.stderr)
+    return 2
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,12 +78,37 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         templates = (args.data,)
     else:
-        loaded = json.loads(args.data_file.read_text())
+        try:
+            loaded = json.loads(args.data_file.read_text())
+        except OSError as exc:
+            return _fail(f"cannot read --data-file: {exc.strerror}: {args.data_file}")
+        except ValueError as exc:
+            return _fail(f"--data-file {args.data_file} is not JSON: {exc}")
         items = loaded if isinstance(loaded, list) else [loaded]
         templates = tuple(json.dumps(item) for item in items)
+    problem = request_problem(args.call, templates)
+    if problem is not None:
+        return _fail(problem)
+    if args.server:
+        return _load(args, args.server, templates)
+    from service.cli.scratch import scratch_server
+
+    try:
+        with scratch_server() as target:
+            print(
+                f"reviewrank bench: loading a scratch server on {target}, a copy of the"
+                " configured database (pass --server HOST:PORT to load a running one)",
+                file=sys.stderr,
+            )
+            return _load(args, target, templates)
+    except RuntimeError as exc:
+        return _fail(str(exc))
+
+
+def _load(args: argparse.Namespace, target: str, templates: tuple[str, ...]) -> int:
     duration = args.duration if args.duration is not None else (None if args.total else 10.0)
     spec = LoadSpec(
-        target=args.server,
+        target=target,
         method=args.call,
         templates=templates,
         concurrency=args.concurrency,

@@ -116,6 +116,32 @@ def _message_class(full_method: str, request: bool = True) -> Any:
     return message_factory.GetMessageClass(descriptor)
 
 
+def request_problem(full_method: str, templates: Sequence[str]) -> str | None:
+    """What is wrong with a method name or a request template, in a line (None: nothing):
+    checked before any call, so that a typo is one line, not a traceback per process."""
+    from google.protobuf import json_format
+
+    method_name = full_method.strip("/").partition("/")[2]
+    try:
+        cls = _message_class(full_method)
+    except KeyError:
+        return f"--call {full_method!r}: no such service or method (want e.g. {_EXAMPLE_CALL})"
+    if not method_name:
+        return f"--call {full_method!r}: want SERVICE/METHOD, e.g. {_EXAMPLE_CALL}"
+    for i, template in enumerate(templates):
+        text = template.replace("{{n}}", "1").replace("{{uuid}}", uuid.uuid4().hex)
+        try:
+            json_format.Parse(text, cls())
+        except json_format.ParseError as exc:
+            which = f"request {i + 1}" if len(templates) > 1 else "the request"
+            reason = " ".join(str(exc).split())  # (protobuf's messages may span lines)
+            return f"{which} is not a valid {cls.DESCRIPTOR.full_name}: {reason}"
+    return None
+
+
+_EXAMPLE_CALL = "reviewrank.v1.RankingService/Rank"
+
+
 def _with_uuid_slot(template: str, cls: Any) -> tuple[bytes, bytes] | None:
     """For a template whose only placeholder is ``{{uuid}}``: its serialization with a
     random stand-in for the uuid, and the stand-in (None when that cannot be done).

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import structlog
 
 from service import __version__
 from service.cli.common import (
@@ -29,11 +32,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if renders_json(settings.log_format):  # every line JSON, gRPC core's own too
         capture_stderr()
+    scratch = None
+    if args.scratch:
+        from service.cli.scratch import scratch_settings
+
+        original = settings.storage.display
+        try:
+            settings, scratch = scratch_settings(settings)
+        except ValueError as exc:
+            print_fatal(f"reviewrank: {exc}")
+            return 2
+        structlog.get_logger("reviewrank.cli").info(
+            "serving a scratch copy, removed at exit", of=original, copy=str(settings.database)
+        )
     try:
         return serve(settings)
     except (AddressInUse, StorageUnavailable) as exc:
         print_fatal(f"reviewrank: {exc}")
         return 1
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -291,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--tracing", choices=["off", "otlp", "console"], help="OpenTelemetry spans (default off)"
+    )
+    serve.add_argument(
+        "--scratch",
+        action="store_true",
+        help="serve a throwaway copy of the SQLite database (benchmarks, trials that write); "
+        "the database named is left as it was",
     )
     serve.add_argument(
         "--open-erasure",

@@ -17,7 +17,7 @@ from service.cli.dataset import read_reviews
 
 ROOT = Path(__file__).resolve().parents[2]
 GHZ_DIR = ROOT / "bench" / "ghz"
-HOST = "127.0.0.1:50051"
+HOST = "127.0.0.1:50052"  # `make bench-server`: a scratch copy of the demo database
 
 
 def scenarios(product_ids: list[str]) -> dict[str, dict[str, Any]]:
