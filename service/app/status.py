@@ -72,8 +72,9 @@ class Observers:
     # and the seconds it took.
     transaction: tuple[Callable[[int, int, float], None], ...] = ()
     # After every weights reload or rollback asked for: its trigger (rpc, sighup,
-    # file-watch, rollback) and outcome (applied, invalid, conflict, not_found, failed).
-    weights_change: tuple[Callable[[str, str], None], ...] = ()
+    # file-watch), its source (file, inline, rollback) and outcome (applied, invalid,
+    # conflict, not_found, failed), named as in the weights history.
+    weights_change: tuple[Callable[[str, str, str], None], ...] = ()
 
 
 class EventCounts:

@@ -78,11 +78,11 @@ class WeightsAdmin:
         ranker: Ranker,
         history: WeightsHistory,
         run_exclusive: Callable[[Callable[[], object], float | None], object],
-        listeners: Sequence[Callable[[str, str], None]] = (),
+        listeners: Sequence[Callable[[str, str, str], None]] = (),
     ) -> None:
         """``history``: as service/app/weights_history.py's start_up left it.
         ``run_exclusive``: runs a change on the writer thread, between two transactions
-        (Writer.run_exclusive). ``listeners``: each called with (trigger, outcome) after
+        (Writer.run_exclusive). ``listeners``: each called with (trigger, source, outcome) after
         every reload or rollback asked for (Observers.weights_change)."""
         self._path: Path = settings.weights
         self._registry = registry
@@ -94,7 +94,7 @@ class WeightsAdmin:
         self._run_exclusive = run_exclusive
         self._reload_listeners = tuple(listeners)
 
-    def _counted(self, trigger: str, change: Callable[[], T]) -> T:
+    def _counted(self, trigger: str, source_kind: str, change: Callable[[], T]) -> T:
         outcome = "failed"
         try:
             result = change()
@@ -112,7 +112,7 @@ class WeightsAdmin:
         finally:
             for listener in self._reload_listeners:
                 try:
-                    listener(trigger, outcome)
+                    listener(trigger, source_kind, outcome)
                 except Exception:
                     log.exception("weights reload listener failed")
 
@@ -131,6 +131,7 @@ class WeightsAdmin:
         the version it replaced."""
         return self._counted(
             trigger,
+            "inline" if toml else "file",
             lambda: self._reload(toml, expected_version, actor, reason, trigger, timeout),
         )
 
@@ -171,6 +172,7 @@ class WeightsAdmin:
     ) -> tuple[WeightsState, int]:
         """Re-applies an earlier version's content as a new version."""
         return self._counted(
+            "rpc",
             "rollback",
             lambda: self._rollback(version, expected_version, actor, reason, timeout),
         )

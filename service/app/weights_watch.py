@@ -57,9 +57,26 @@ class WeightsWatch:
                 return
             if woken:
                 self._wake.clear()
-                self._reload_in_background("sighup")
+                if self._in_force():
+                    log.info(
+                        "weights file unchanged: nothing applied",
+                        trigger="sighup",
+                        version=self._registry.current.version,
+                    )
+                else:
+                    self._reload_in_background("sighup")
             elif self._file_changed():
                 self._reload_in_background("file-watch")
+
+    def _in_force(self) -> bool:
+        """True when the file holds exactly the weights in force (a reload would only make
+        a new version of them); False when it differs or cannot be read (the reload says
+        why)."""
+        try:
+            text = self._path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return content_hash(text) == self._registry.current.content_sha256
 
     def _file_changed(self) -> bool:
         """True when the file's content changed since last seen and is not in force.

@@ -188,13 +188,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 s.product_id,
                 s.current_rank,
                 s.candidate_rank,
-                f"{s.shift:+d}" if s.shift else "=",
+                _movement(s.shift),
                 s.current_score,
                 s.candidate_score,
             )
             for s in change.shifts
         ]
-        print(render(("product", "rank now", "then", "shift", "score now", "then"), rows))
+        print(render(("product", "rank now", "then", "moves", "score now", "then"), rows))
     return 0
 
 
@@ -245,6 +245,17 @@ def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], 
     )
     preview.add_argument("--category", action="append", help="a category's Top (repeatable)")
     preview.add_argument("--catalogue", action="store_true", help="the whole catalogue's Top")
-    preview.add_argument("--top-k", type=int, default=10)
+    preview.add_argument(
+        "--top-k", type=int, default=10, help="how many of each ranking to compare (default 10)"
+    )
     client_options(preview)
     preview.set_defaults(handler=cmd_preview)
+
+
+def _movement(shift: int) -> str:
+    """A change of rank in words: ``shift`` is the new rank less the old (positive: falls)."""
+    if shift > 0:
+        return f"down {shift}"
+    if shift < 0:
+        return f"up {-shift}"
+    return "="

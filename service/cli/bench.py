@@ -38,7 +38,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     source.add_argument(
         "--data-file", type=Path, help="JSON file: one request, or a list of requests used in turn"
     )
-    bench.add_argument("-c", "--concurrency", type=int, default=50)
+    bench.add_argument(
+        "-c", "--concurrency", type=int, default=50, help="calls in flight at once (default 50)"
+    )
     bench.add_argument("-n", "--total", type=int, help="number of requests (instead of a duration)")
     bench.add_argument(
         "-z", "--duration", type=_duration, default=None, help="e.g. 10s (default 10s)"
@@ -58,7 +60,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     bench.add_argument(
         "--warmup", type=_duration, default=0.0, help="unmeasured calls first, e.g. 2s"
     )
-    bench.add_argument("--timeout", type=_duration, default=20.0)
+    bench.add_argument(
+        "--timeout", type=_duration, default=20.0, help="deadline of each call (default 20s)"
+    )
     bench.add_argument("--json", type=Path, help="also write the report as JSON")
     bench.add_argument(
         "--server",

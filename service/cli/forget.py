@@ -44,7 +44,7 @@ def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], 
     forget = commands.add_parser(
         "forget", help="erase a user's votes and events, irreversibly (needs the admin token)"
     )
-    forget.add_argument("user_id")
+    forget.add_argument("user_id", help="the user whose votes and events are erased")
     forget.add_argument("--yes", action="store_true", help="confirm: erasure cannot be undone")
     client_options(forget)
     forget.set_defaults(handler=cmd_forget)

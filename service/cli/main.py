@@ -224,6 +224,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+_PROFILE_HELP = "weights profile (default: the user's share of the traffic split, else default)"
+_EXPLAIN_HELP = "show how each score is made (needs the admin token)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reviewrank", description=__doc__)
     parser.add_argument("--version", action="version", version=f"reviewrank {__version__}")
@@ -245,8 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gRPC server")
     serve.add_argument("--address", help="HOST:PORT to listen on (default 127.0.0.1:50051)")
     storage_options(serve)
-    serve.add_argument("--log-format", choices=["auto", "json", "console"])
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        help="auto (default): console on a terminal, JSON lines otherwise",
+    )
+    serve.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="default info"
+    )
     serve.add_argument(
         "--workers", type=int, help="server processes sharing the port and database (default 1)"
     )
@@ -314,8 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(handler=cmd_import)
 
     stats = commands.add_parser("stats", help="print products' review statistics")
-    stats.add_argument("product_ids", nargs="+")
-    stats.add_argument("--profile", default="")
+    stats.add_argument("product_ids", nargs="+", help="the products, by id")
+    stats.add_argument("--profile", default="", help=_PROFILE_HELP)
     add_client_options(stats)
     stats.set_defaults(handler=cmd_stats)
 
@@ -324,18 +334,22 @@ def build_parser() -> argparse.ArgumentParser:
         "candidates", nargs="+", help="ID or ID=RELEVANCE (default relevance: the order given)"
     )
     rank.add_argument("--limit", type=count, default=0, help="at most this many results (0: all)")
-    rank.add_argument("--profile", default="")
-    rank.add_argument("--explain", action="store_true")
+    rank.add_argument("--profile", default="", help=_PROFILE_HELP)
+    rank.add_argument("--explain", action="store_true", help=_EXPLAIN_HELP)
     rank.add_argument("--user", default="", help="user id (picks the traffic split's profile)")
     add_client_options(rank)
     rank.set_defaults(handler=cmd_rank)
 
     top = commands.add_parser("top", help="the best products overall or of a category")
-    top.add_argument("--category", default="")
+    top.add_argument(
+        "--category", default="", help="one category (case-sensitive; default: all products)"
+    )
     top.add_argument("--limit", type=count, default=10, help="results per page")
-    top.add_argument("--page-token", default="")
-    top.add_argument("--profile", default="")
-    top.add_argument("--explain", action="store_true")
+    top.add_argument(
+        "--page-token", default="", help="the next page: the token printed under a page"
+    )
+    top.add_argument("--profile", default="", help=_PROFILE_HELP)
+    top.add_argument("--explain", action="store_true", help=_EXPLAIN_HELP)
     top.add_argument("--user", default="", help="user id (picks the traffic split's profile)")
     add_client_options(top)
     top.set_defaults(handler=cmd_top)

@@ -280,9 +280,10 @@ class Metrics:
         )
         self._reloads = Counter(
             "reviewrank_weights_reloads",
-            "Weights changes asked for, by trigger (startup, rpc, sighup, file-watch, "
-            "rollback) and outcome (applied, invalid, conflict, not_found, failed).",
-            ("trigger", "outcome"),
+            "Weights changes asked for, by trigger (rpc, sighup, file-watch), source (file, "
+            "inline, rollback) and outcome (applied, invalid, conflict, not_found, failed), "
+            "as the weights history records them.",
+            ("trigger", "source", "outcome"),
             registry=self.registry,
         )
         self._health = health
@@ -301,8 +302,8 @@ class Metrics:
         self._transaction_events.observe(events)
         self._commit_seconds.observe(seconds)
 
-    def _count_reload(self, trigger: str, outcome: str) -> None:
-        self._reloads.labels(trigger, outcome).inc()
+    def _count_reload(self, trigger: str, source: str, outcome: str) -> None:
+        self._reloads.labels(trigger, source, outcome).inc()
 
     def serve(self, host: str, port: int) -> int:
         """Starts the HTTP endpoint (its own thread); returns the bound port."""

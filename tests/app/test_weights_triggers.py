@@ -56,6 +56,17 @@ def test_sighup_reloads_the_weights_file(served) -> None:  # type: ignore[no-unt
     assert (WEIGHTS_B, "sighup") == (current.source_toml, current.trigger)
 
 
+def test_sighup_with_the_file_unchanged_makes_no_new_version(served) -> None:  # type: ignore[no-untyped-def]
+    server, _weights, admin = served
+
+    os.kill(server.proc.pid, signal.SIGHUP)
+
+    assert wait_for(lambda: "weights file unchanged: nothing applied" in server.events())
+    assert 1 == admin.GetWeights(GET).version
+    history = admin.ListWeightHistory(admin_pb2.ListWeightHistoryRequest())
+    assert [1] == [entry.version for entry in history.versions]
+
+
 def test_sighup_with_an_invalid_file_keeps_the_weights_and_logs_the_key(served) -> None:  # type: ignore[no-untyped-def]
     server, weights, admin = served
     weights.write_text(WEIGHTS_B.replace("0.8", "1.8"))

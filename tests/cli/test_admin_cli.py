@@ -112,6 +112,27 @@ def test_preview_prints_each_samples_changes_and_applies_nothing(
     assert "samples[0]:" in out and "catalogue:" in out and "nothing applied" in out
 
 
+def test_preview_says_a_product_that_falls_moves_down(
+    client: Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(client)
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text("[profiles.default]\nweights = { relevance = 1 }\n")
+    admin(client, "preview", "--file", str(candidate), "--sample", "p03,p02,p01,p04,p05")
+
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    moves = {row[0]: (int(row[1]), int(row[2]), " ".join(row[3:-2])) for row in rows if
+             len(row) >= 6 and row[0].startswith("p0") and row[1].isdigit()}  # fmt: skip
+
+    assert 5 == len(moves)
+    for now, then, said in moves.values():
+        expected = (
+            "=" if now == then else (f"down {then - now}" if then > now else f"up {now - then}")
+        )
+        assert expected == said
+    assert any(said.startswith("down") for _, _, said in moves.values())
+
+
 def test_a_wrong_token_prints_unauthenticated_and_exits_1(
     client: Client, capsys: pytest.CaptureFixture[str]
 ) -> None:

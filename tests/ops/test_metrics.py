@@ -176,10 +176,10 @@ def test_weights_version_and_reloads_by_outcome_but_no_weights_or_priors(
     assert (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ABORTED) == (invalid, conflict)
     assert 3 == m("reviewrank_weights_version")
     assert (1, 1, 1, 1) == (
-        m("reviewrank_weights_reloads_total", trigger="rpc", outcome="applied"),
-        m("reviewrank_weights_reloads_total", trigger="rpc", outcome="invalid"),
-        m("reviewrank_weights_reloads_total", trigger="rpc", outcome="conflict"),
-        m("reviewrank_weights_reloads_total", trigger="rollback", outcome="applied"),
+        m("reviewrank_weights_reloads_total", trigger="rpc", source="inline", outcome="applied"),
+        m("reviewrank_weights_reloads_total", trigger="rpc", source="inline", outcome="invalid"),
+        m("reviewrank_weights_reloads_total", trigger="rpc", source="inline", outcome="conflict"),
+        m("reviewrank_weights_reloads_total", trigger="rpc", source="rollback", outcome="applied"),
     )
     # A scrape needs no token: no prior or weight values, and no profile names.
     exposed = scrape_text(client.server.metrics_port or 0).splitlines()
