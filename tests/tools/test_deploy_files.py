@@ -130,3 +130,48 @@ def test_every_metric_an_alert_uses_is_exported_by_a_real_server(
     }
     assert codes
     assert set() == codes - {code.name for code in grpc.StatusCode}
+
+
+def test_the_postgresql_compose_layer_runs_the_image_on_its_database() -> None:
+    compose = load("docker-compose.yml")
+    layer = load("deploy/compose.postgres.yml")
+    base, over = compose["services"]["reviewrank"], layer["services"]["reviewrank"]
+    postgres = layer["services"]["postgres"]
+    _exposed, image_env, command = dockerfile()
+    settings = from_env({**image_env, **base["environment"], **over["environment"]})
+
+    storage = settings.storage
+    assert "postgresql" == storage.kind
+    assert "postgres:5432" in storage.url and "@" in storage.url
+    assert ":" not in storage.url.split("//", 1)[1].split("@", 1)[0]  # no password in it
+    assert command == over["command"]  # the image's command, kept under the new entrypoint
+    assert "service_healthy" == over["depends_on"]["postgres"]["condition"]
+    database, user = storage.url.rsplit("/", 1)[1], storage.url.split("//")[1].split("@")[0]
+    assert (user, database) == (
+        postgres["environment"]["POSTGRES_USER"],
+        postgres["environment"]["POSTGRES_DB"],
+    )
+    assert ["pg_isready", "-U", user, "-d", database] == postgres["healthcheck"]["test"][1:]
+    secret = layer["secrets"]["postgres_password"]["file"]
+    assert secret.lstrip("./") in (ROOT / ".gitignore").read_text()
+    assert set(over["secrets"]) >= {"postgres_password", *base["secrets"]}
+
+
+def test_the_postgresql_layers_entrypoint_sets_pgpassword_and_runs_the_command(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    layer = load("deploy/compose.postgres.yml")
+    entrypoint = layer["services"]["reviewrank"]["entrypoint"]
+    secret = tmp_path / "postgres_password"
+    secret.write_text("s3cret")
+    # As compose runs it: $$ is compose's escape for $; the secret at its mount point.
+    script = entrypoint[2].replace("$$", "$").replace("/run/secrets/postgres_password", str(secret))
+
+    done = subprocess.run(
+        [entrypoint[0], entrypoint[1], script, entrypoint[3], "sh", "-c", 'echo "$PGPASSWORD"'],
+        capture_output=True, text=True, check=True, timeout=10,
+    )  # fmt: skip
+
+    assert "s3cret" == done.stdout.strip()
