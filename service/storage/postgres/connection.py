@@ -20,7 +20,7 @@ _ATTEMPTS = 5  # tries of one transaction before the storage is reported failing
 _BACKOFF_SECONDS = 0.02
 
 
-def _retryable(error: psycopg.Error) -> bool:
+def is_retryable(error: psycopg.Error) -> bool:
     """Worth running the transaction again: serialization failure, deadlock, lock
     timeout, a lost or refused connection, the server shutting down or starting."""
     return isinstance(error, psycopg.OperationalError)
@@ -48,7 +48,7 @@ class PostgresBase:
                 with self._pool.connection() as conn:
                     return work(conn)
             except psycopg.Error as exc:
-                if not _retryable(exc):
+                if not is_retryable(exc):
                     raise StoreError(f"{action}: {exc}", fault=False) from exc
                 if attempt == _ATTEMPTS:
                     raise StoreError(f"{action}: {exc}", fault=True) from exc

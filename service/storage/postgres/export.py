@@ -13,8 +13,8 @@ from psycopg import sql
 
 from service.domain.errors import StoreError
 from service.storage.common import RECOUNT_MISMATCHES, check_recount
-from service.storage.postgres.connection import CHANNEL, PostgresBase, _retryable
-from service.storage.postgres.reads import _last_seq
+from service.storage.postgres.connection import CHANNEL, PostgresBase, is_retryable
+from service.storage.postgres.reads import read_last_seq
 from service.storage.tables import EXPORT_TABLES
 
 
@@ -28,14 +28,14 @@ class PostgresExport(PostgresBase):
         try:
             with self._pool.connection() as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield "seq", [(_last_seq(conn),)]
+                yield "seq", [(read_last_seq(conn),)]
                 for table, names in EXPORT_TABLES.items():
                     with conn.cursor(name=f"export_{table}") as cur:
                         cur.execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1")
                         while rows := cur.fetchmany(chunk):
                             yield table, [_plain(r) for r in rows]
         except psycopg.Error as exc:
-            raise StoreError(f"exporting: {exc}", fault=_retryable(exc)) from exc
+            raise StoreError(f"exporting: {exc}", fault=is_retryable(exc)) from exc
 
     def restore(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
         """Copies exported rows in (COPY), in a transaction that finish_restore commits."""
@@ -54,7 +54,7 @@ class PostgresExport(PostgresBase):
                         copy.write_row(row)
         except psycopg.Error as exc:
             self._abandon_restore()
-            raise StoreError(f"importing {table}: {exc}", fault=_retryable(exc)) from exc
+            raise StoreError(f"importing {table}: {exc}", fault=is_retryable(exc)) from exc
 
     def finish_restore(self, seq: int) -> None:
         try:
@@ -67,7 +67,7 @@ class PostgresExport(PostgresBase):
             self._restoring = None
         except psycopg.Error as exc:
             self._abandon_restore()
-            raise StoreError(f"finishing the import: {exc}", fault=_retryable(exc)) from exc
+            raise StoreError(f"finishing the import: {exc}", fault=is_retryable(exc)) from exc
         except BaseException:
             self._abandon_restore()
             raise

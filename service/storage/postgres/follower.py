@@ -13,7 +13,7 @@ import psycopg
 from service.app.store import ProductTable, VoteTable
 from service.domain.errors import StoreError
 from service.storage.postgres.connection import CHANNEL, T
-from service.storage.postgres.reads import _last_seq, _load_products, _load_votes
+from service.storage.postgres.reads import read_last_seq, read_products, read_votes
 
 
 class PostgresFollower:
@@ -63,13 +63,13 @@ class PostgresFollower:
             raise StoreError(f"{action}: {exc}", fault=True) from exc
 
     def last_seq(self) -> int:
-        return self._read("reading the sequence number", _last_seq)
+        return self._read("reading the sequence number", read_last_seq)
 
     def load_products(self, after_seq: int = 0) -> ProductTable:
-        return self._read("reading the products", lambda conn: _load_products(conn, after_seq))
+        return self._read("reading the products", lambda conn: read_products(conn, after_seq))
 
     def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
-        return self._read("reading the votes", lambda conn: _load_votes(conn, products))
+        return self._read("reading the votes", lambda conn: read_votes(conn, products))
 
     def close(self) -> None:
         if self._conn is not None:

@@ -21,13 +21,13 @@ class PostgresReads(PostgresBase):
     # -- reads ------------------------------------------------------------------------------
 
     def last_seq(self) -> int:
-        return self._run("reading the sequence number", _last_seq)
+        return self._run("reading the sequence number", read_last_seq)
 
     def load_products(self, after_seq: int = 0) -> ProductTable:
-        return self._run("reading the products", lambda conn: _load_products(conn, after_seq))
+        return self._run("reading the products", lambda conn: read_products(conn, after_seq))
 
     def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
-        return self._run("reading the votes", lambda conn: _load_votes(conn, products))
+        return self._run("reading the votes", lambda conn: read_votes(conn, products))
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -70,7 +70,7 @@ class PostgresReads(PostgresBase):
         return self._run("recounting", work)
 
 
-def _last_seq(conn: psycopg.Connection[Any]) -> int:
+def read_last_seq(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
     assert row is not None
     return int(row[0])
@@ -90,7 +90,7 @@ FROM (SELECT * FROM products WHERE seq > %s AND idx > %s ORDER BY idx LIMIT %s) 
 _PAGE_ROWS = 500_000  # far below PostgreSQL's 1 GB limit on one value
 
 
-def _load_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable:
+def read_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable:
     """One snapshot: the sequence number and the rows changed after ``after_seq``
     (a 1,000,000-product catalogue in about a second)."""
     numbers: list[npt.NDArray[np.int64]] = []
@@ -98,7 +98,7 @@ def _load_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTabl
     categories: list[str] = []
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        seq = _last_seq(conn)
+        seq = read_last_seq(conn)
         last_idx = 0
         with conn.cursor(binary=True) as cur:
             while True:
@@ -121,7 +121,7 @@ def _load_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTabl
     return ProductTable.from_numbers(table, product_ids, categories, seq)
 
 
-def _load_votes(conn: psycopg.Connection[Any], products: Sequence[int] | None) -> VoteTable:
+def read_votes(conn: psycopg.Connection[Any], products: Sequence[int] | None) -> VoteTable:
     with conn.cursor(binary=True) as cur:
         if products is None:
             cur.execute(LOAD_VOTES.format(where="", also=""))

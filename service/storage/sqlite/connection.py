@@ -15,7 +15,7 @@ import sqlite_utils
 from service.domain.errors import StoreError
 from service.domain.values import ProductRow
 
-_CHUNK = 400  # bound parameters per IN (...) list, well under SQLite's limit
+CHUNK_ROWS = 400  # bound parameters per IN (...) list, well under SQLite's limit
 
 # SQLite primary result codes that mean the storage itself failed (not one bad write):
 # I/O error, disk full, read-only, cannot open, locked/busy, corrupt, out of memory.
@@ -46,7 +46,7 @@ def is_storage_fault(error: BaseException) -> bool:
     return code & 0xFF in _STORAGE_FAULT_CODES
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
+def rollback_quietly(conn: sqlite3.Connection) -> None:
     """Rolls back an open transaction, keeping the caller's error if the rollback fails too
     (after a failed COMMIT SQLite may already have rolled back)."""
     if conn.in_transaction:
@@ -55,7 +55,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def _translated(action: str) -> Iterator[None]:
+def translated_errors(action: str) -> Iterator[None]:
     """Re-raises SQLite's errors as StoreError (fault or not), naming the action."""
     try:
         yield
@@ -63,7 +63,7 @@ def _translated(action: str) -> Iterator[None]:
         raise StoreError(f"{action}: {exc}", fault=is_storage_fault(exc)) from exc
 
 
-def _enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
+def enable_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> str:
     """Switches the database to WAL (it stays so); returns the journal mode then in force.
     The switch needs the file to itself, and while another process holds it SQLite
     answers "database is locked" at once rather than after busy_timeout: so the wait is

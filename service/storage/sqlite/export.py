@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from service.storage.common import RECOUNT_MISMATCHES, check_recount
-from service.storage.sqlite.connection import SQLiteBase, _rollback, _translated
-from service.storage.sqlite.reads import _last_seq
+from service.storage.sqlite.connection import SQLiteBase, rollback_quietly, translated_errors
+from service.storage.sqlite.reads import read_last_seq
 from service.storage.tables import EXPORT_TABLES, VOTE_TABLES
 
 
@@ -20,10 +20,10 @@ class SQLiteExport(SQLiteBase):
         """("seq", [(last sequence number,)]), then the rows of each table of EXPORT_TABLES
         in chunks: all read in one transaction, so a consistent copy of a live database."""
         conn = self.conn
-        with _translated("exporting"):
+        with translated_errors("exporting"):
             conn.execute("BEGIN")
             try:
-                yield "seq", [(_last_seq(conn),)]
+                yield "seq", [(read_last_seq(conn),)]
                 for table, names in EXPORT_TABLES.items():
                     # Votes in the order of their unique index (no index by product, m005).
                     order = "user_id, product_id" if table in VOTE_TABLES else "1"
@@ -43,7 +43,7 @@ class SQLiteExport(SQLiteBase):
         # Only a version conflict is skipped (INSERT OR IGNORE would skip CHECK failures too).
         keep = " ON CONFLICT (version) DO NOTHING" if table == "weights_history" else ""
         self._forget_rows()
-        with _translated(f"importing {table}"):
+        with translated_errors(f"importing {table}"):
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
@@ -56,7 +56,7 @@ class SQLiteExport(SQLiteBase):
         """Sets the sequence number and commits what restore() inserted, if the aggregates
         equal a recount; rolls everything back otherwise."""
         conn = self.conn
-        with _translated("finishing the import"):
+        with translated_errors("finishing the import"):
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
             try:
@@ -64,9 +64,9 @@ class SQLiteExport(SQLiteBase):
                 check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback(conn)
+                rollback_quietly(conn)
                 raise
 
     def abort_restore(self) -> None:
         """Rolls back what restore() inserted (an import that failed before finish_restore)."""
-        _rollback(self.conn)
+        rollback_quietly(self.conn)

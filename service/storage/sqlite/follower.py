@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from service.app.store import ProductTable, VoteTable
-from service.storage.sqlite.connection import _translated
-from service.storage.sqlite.reads import _last_seq, _load_products, _load_votes
+from service.storage.sqlite.connection import translated_errors
+from service.storage.sqlite.reads import read_last_seq, read_products, read_votes
 from service.storage.tables import VOTE_TABLES
 
 
@@ -24,7 +24,7 @@ class SQLiteFollower:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            with _translated(f"cannot open {self._path}"):
+            with translated_errors(f"cannot open {self._path}"):
                 conn = sqlite3.connect(str(self._path), check_same_thread=False, timeout=5)
                 conn.execute("PRAGMA busy_timeout=5000")
             self._conn = conn
@@ -38,25 +38,25 @@ class SQLiteFollower:
         self._wake.set()
 
     def last_seq(self) -> int:
-        with _translated("reading the sequence number"):
-            return _last_seq(self._connection())
+        with translated_errors("reading the sequence number"):
+            return read_last_seq(self._connection())
 
     def load_products(self, after_seq: int = 0) -> ProductTable:
-        with _translated("reading the products"):
-            return _load_products(self._connection(), after_seq)
+        with translated_errors("reading the products"):
+            return read_products(self._connection(), after_seq)
 
     def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
         conn = self._connection()
         if products is not None and not self._votes_by_product:
             # Once per process, and then kept: from now on every write pays for it (m005).
-            with _translated("indexing the votes by product"):
+            with translated_errors("indexing the votes by product"):
                 for table in VOTE_TABLES:
                     conn.execute(
                         f"CREATE INDEX IF NOT EXISTS {table}_product ON {table} (product_id)"
                     )
             self._votes_by_product = True
-        with _translated("reading the votes"):
-            return _load_votes(conn, products)
+        with translated_errors("reading the votes"):
+            return read_votes(conn, products)
 
     def close(self) -> None:
         self._wake.set()

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from service.app.store import ProductTable, VoteTable
 from service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
-from service.storage.sqlite.connection import _CHUNK, SQLiteBase, _translated
+from service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase, translated_errors
 from service.storage.tables import PRODUCT_COLUMNS
 
 
@@ -19,19 +19,19 @@ class SQLiteReads(SQLiteBase):
     """The reads of SQLiteStore."""
 
     def last_seq(self) -> int:
-        with _translated("reading the sequence number"):
-            return _last_seq(self.conn)
+        with translated_errors("reading the sequence number"):
+            return read_last_seq(self.conn)
 
     def load_products(self, after_seq: int = 0) -> ProductTable:
         """Every product row changed after ``after_seq`` (all of them for 0), in one read."""
-        with _translated("reading the products"):
-            return _load_products(self.conn, after_seq)
+        with translated_errors("reading the products"):
+            return read_products(self.conn, after_seq)
 
     def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
         """Every rating and like in force with its product's idx (cleared likes excluded);
         only those of the given product idx values when ``products`` is given."""
-        with _translated("reading the votes"):
-            return _load_votes(self.conn, products)
+        with translated_errors("reading the votes"):
+            return read_votes(self.conn, products)
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -42,7 +42,7 @@ class SQLiteReads(SQLiteBase):
         if last < seq:
             return f"the database is at sequence {last}, before the snapshot's {seq}"
         top = int(idx.max()) if idx.size else 0
-        with _translated("checking the snapshot"):
+        with translated_errors("checking the snapshot"):
             count = self.conn.execute("SELECT count(*) FROM products WHERE idx <= ?", (top,))
             if count.fetchone()[0] != idx.size:
                 return "the database holds other products"
@@ -56,24 +56,24 @@ class SQLiteReads(SQLiteBase):
         return ""
 
     def count_events(self) -> int:
-        with _translated("counting events"):
+        with translated_errors("counting events"):
             return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def aggregate_mismatches(self) -> list[str]:
         """Products whose stored aggregates differ from a recount of the votes (should be none)."""
-        with _translated("recounting"):
+        with translated_errors("recounting"):
             recount = self.conn.execute(RECOUNT_MISMATCHES).fetchall()
         return sorted(r[0] for r in recount)
 
 
-def _last_seq(conn: sqlite3.Connection) -> int:
+def read_last_seq(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
 
 
-def _load_products(conn: sqlite3.Connection, after_seq: int) -> ProductTable:
+def read_products(conn: sqlite3.Connection, after_seq: int) -> ProductTable:
     conn.execute("BEGIN")
     try:
-        seq = _last_seq(conn)
+        seq = read_last_seq(conn)
         rows = conn.execute(
             f"SELECT {PRODUCT_COLUMNS} FROM products WHERE seq > ? ORDER BY idx", (after_seq,)
         ).fetchall()
@@ -82,14 +82,14 @@ def _load_products(conn: sqlite3.Connection, after_seq: int) -> ProductTable:
     return ProductTable.from_rows(rows, seq)
 
 
-def _load_votes(conn: sqlite3.Connection, products: Sequence[int] | None) -> VoteTable:
+def read_votes(conn: sqlite3.Connection, products: Sequence[int] | None) -> VoteTable:
     if products is None:
         rows = conn.execute(LOAD_VOTES.format(where="", also="")).fetchall()
     else:
         rows = []
         wanted = list(products)
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for start in range(0, len(wanted), CHUNK_ROWS):
+            chunk = wanted[start : start + CHUNK_ROWS]
             marks = ",".join("?" * len(chunk))
             sql = LOAD_VOTES.format(
                 where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})"

@@ -9,7 +9,7 @@ import time
 
 from service.app.store import WeightsRow
 from service.domain.errors import StorageProbeFailed
-from service.storage.sqlite.connection import SQLiteBase, _rollback, _translated
+from service.storage.sqlite.connection import SQLiteBase, rollback_quietly, translated_errors
 from service.storage.tables import EXPORT_TABLES
 
 
@@ -19,7 +19,7 @@ class SQLiteRecords(SQLiteBase):
     def record_snapshot(self, seq: int, digest: int) -> None:
         """Keeps the catalogue snapshot's sequence number and digest (service/app/snapshot.py)."""
         self._writable()
-        with _translated("recording the catalogue snapshot"):
+        with translated_errors("recording the catalogue snapshot"):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 self.conn.executemany(
@@ -29,12 +29,12 @@ class SQLiteRecords(SQLiteBase):
                 )
                 self.conn.execute("COMMIT")
             except BaseException:
-                _rollback(self.conn)
+                rollback_quietly(self.conn)
                 raise
 
     def recorded_snapshot(self) -> tuple[int, int] | None:
         """(sequence number, digest) of the last snapshot written, None if none was."""
-        with _translated("reading the snapshot record"):
+        with translated_errors("reading the snapshot record"):
             rows = dict(
                 self.conn.execute(
                     "SELECT key, value FROM meta WHERE key IN ('snapshot_seq', 'snapshot_digest')"
@@ -70,7 +70,7 @@ class SQLiteRecords(SQLiteBase):
             )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            _rollback(conn)
+            rollback_quietly(conn)
             raise StorageProbeFailed(f"test write failed: {exc}") from exc
 
     def save_weights_entry(self, row: WeightsRow) -> None:
@@ -78,7 +78,7 @@ class SQLiteRecords(SQLiteBase):
         conn = self.conn
         self._writable()
         columns = EXPORT_TABLES["weights_history"]
-        with _translated("recording the weights"):
+        with translated_errors("recording the weights"):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
@@ -88,12 +88,12 @@ class SQLiteRecords(SQLiteBase):
                 )
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback(conn)
+                rollback_quietly(conn)
                 raise
 
     def load_weights_history(self) -> list[WeightsRow]:
         """Every recorded weights version, oldest first."""
         columns = ", ".join(EXPORT_TABLES["weights_history"])
-        with _translated("reading the weights history"):
+        with translated_errors("reading the weights history"):
             rows = self.conn.execute(f"SELECT {columns} FROM weights_history ORDER BY version")
             return [tuple(row) for row in rows]

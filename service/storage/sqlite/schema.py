@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from service.storage.sqlite.connection import SQLiteBase, _translated
+from service.storage.sqlite.connection import SQLiteBase, translated_errors
 from service.storage.tables import VOTE_TABLES
 
 migrations = Migrations("reviewrank")
@@ -183,7 +183,7 @@ class SQLiteSchema(SQLiteBase):
 
     def migrate(self) -> list[str]:
         """Creates or upgrades the schema; returns the names of the migrations applied now."""
-        with _translated("migrating the schema"):
+        with translated_errors("migrating the schema"):
             before = {applied.name for applied in migrations.applied(self.db)}
             self._apply_migrations()
             return [name for name in self.applied_migrations() if name not in before]
@@ -206,7 +206,7 @@ class SQLiteSchema(SQLiteBase):
             raise
 
     def applied_migrations(self) -> list[str]:
-        with _translated("reading the migrations"):
+        with translated_errors("reading the migrations"):
             return [
                 row[0]
                 for row in self.conn.execute(

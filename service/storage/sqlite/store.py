@@ -20,7 +20,7 @@ import sqlite_utils
 
 from service.domain.errors import StoreError
 from service.domain.values import ProductRow
-from service.storage.sqlite.connection import _enable_wal, _translated
+from service.storage.sqlite.connection import enable_wal, translated_errors
 from service.storage.sqlite.export import SQLiteExport
 from service.storage.sqlite.follower import SQLiteFollower
 from service.storage.sqlite.reads import SQLiteReads
@@ -63,7 +63,7 @@ class SQLiteStore(SQLiteSchema, SQLiteWrites, SQLiteRecords, SQLiteReads, SQLite
         # connection commits (PRAGMA data_version): most groups then read no product.
         self._rows: dict[str, ProductRow] = {}
         self._data_version: int | None = None
-        with _translated(f"cannot open {self.path}"):
+        with translated_errors(f"cannot open {self.path}"):
             conn = sqlite3.connect(
                 str(self.path),
                 check_same_thread=False,
@@ -73,7 +73,7 @@ class SQLiteStore(SQLiteSchema, SQLiteWrites, SQLiteRecords, SQLiteReads, SQLite
             self.conn = conn
             try:
                 # Pragmas sqlite-utils leaves alone: WAL, durability and lock waits.
-                mode = _enable_wal(conn, busy_timeout_ms)
+                mode = enable_wal(conn, busy_timeout_ms)
                 if str(mode).lower() != "wal":
                     raise StoreError(
                         f"{self.path}: could not enable WAL journal (got {mode})", fault=True
@@ -94,7 +94,7 @@ class SQLiteStore(SQLiteSchema, SQLiteWrites, SQLiteRecords, SQLiteReads, SQLite
     def close(self) -> None:
         """Checkpoints the WAL into the database file and closes the connection."""
         try:
-            with _translated("WAL checkpoint at close"):
+            with translated_errors("WAL checkpoint at close"):
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.conn.close()

@@ -48,11 +48,11 @@ from service.domain.voting import (
 from service.storage.common import apply_jobs, event_hash, product_row, upsert_vote
 from service.storage.sqlite.bulk import write_columns, write_rows
 from service.storage.sqlite.connection import (
-    _CHUNK,
+    CHUNK_ROWS,
     SQLiteBase,
-    _rollback,
-    _translated,
     is_storage_fault,
+    rollback_quietly,
+    translated_errors,
 )
 from service.storage.tables import EVENT_COLUMNS, PRODUCT_COLUMNS, vote_columns
 
@@ -121,7 +121,7 @@ class SQLiteWrites(SQLiteBase):
         conn = self.conn
         if not self._write_cache:  # sized now: the start-up's bulk reads do not fill it
             self._write_cache = True
-            with _translated("sizing the page cache"):
+            with translated_errors("sizing the page cache"):
                 conn.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -147,7 +147,7 @@ class SQLiteWrites(SQLiteBase):
                     self.committing = (0, 0)
             except BaseException:
                 self._forget_rows()
-                _rollback(conn)
+                rollback_quietly(conn)
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"write failed: {exc}", fault=is_storage_fault(exc)) from exc
@@ -170,8 +170,8 @@ class SQLiteWrites(SQLiteBase):
         conn = self.conn
         unique = list(dict.fromkeys(event_ids))
         known: set[str] = set()
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
+        for start in range(0, len(unique), CHUNK_ROWS):
+            chunk = unique[start : start + CHUNK_ROWS]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
             known.update(row[0] for row in rows)
@@ -186,8 +186,8 @@ class SQLiteWrites(SQLiteBase):
             return known
         hashes = {event_hash(e): e for e in event_ids}
         digests = list(hashes)
-        for start in range(0, len(digests), _CHUNK):
-            part = digests[start : start + _CHUNK]
+        for start in range(0, len(digests), CHUNK_ROWS):
+            part = digests[start : start + CHUNK_ROWS]
             marks = ",".join("?" * len(part))
             rows = conn.execute(
                 f"SELECT event_hash FROM erased_events WHERE event_hash IN ({marks})", part
@@ -201,7 +201,7 @@ class SQLiteWrites(SQLiteBase):
         """(product_id, user_id) -> (value, occurred_at_us, event_id) of the votes in force."""
         found: dict[tuple[str, str], tuple[int, int, str]] = {}
         pairs = list(keys)
-        step = _CHUNK // 2
+        step = CHUNK_ROWS // 2
         for start in range(0, len(pairs), step):
             chunk = pairs[start : start + step]
             values = ",".join("(?, ?)" for _ in chunk)
@@ -312,8 +312,8 @@ class SQLiteWrites(SQLiteBase):
         conn = self.conn
         current = {p: touched.get(p) or self._rows.get(p) for p, _, _, _ in updates}
         unknown = [p for p, row in current.items() if row is None]
-        for start in range(0, len(unknown), _CHUNK):
-            chunk = unknown[start : start + _CHUNK]
+        for start in range(0, len(unknown), CHUNK_ROWS):
+            chunk = unknown[start : start + CHUNK_ROWS]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
                 f"SELECT {PRODUCT_COLUMNS} FROM products WHERE product_id IN ({marks})", chunk
