@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= 127.0.0.1:50051
 METRICS_ADDRESS ?= 127.0.0.1:9464
 
-.PHONY: install postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +42,19 @@ bench-server: demo-data
 reset-demo:
 	rm -f data/reviewrank.db data/reviewrank.db-wal data/reviewrank.db-shm data/reviewrank.db.catalogue.npz
 
+## The Node.js example client's packages (clients/node), which make test runs it with.
+NODE_STAMP := clients/node/node_modules/.installed-stamp
+$(NODE_STAMP): clients/node/package.json clients/node/package-lock.json
+	cd clients/node && npm ci --no-audit --no-fund --ignore-scripts
+	touch $(NODE_STAMP)
+
+node-client: $(NODE_STAMP)
+
 ## The PostgreSQL server binaries the tests' throwaway clusters need (installed if missing).
 postgres:
 	.ci/install-postgres
 
-test: install postgres
+test: install postgres node-client
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
