@@ -14,12 +14,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY proto ./proto
+COPY clients/python ./clients/python
 COPY ranking ./ranking
 COPY service ./service
 COPY data/README.md data/weights.toml data/womens-clothing-reviews.csv.zip ./data/
 # Runtime dependencies and the OpenTelemetry exporter (REVIEWRANK_TRACING=otlp), no [dev]
 # extra, at the versions the tests ran with.
-RUN pip install -c constraints.txt -e '.[tracing]' \
+RUN pip install -c constraints.txt -e clients/python -e '.[tracing]' \
     && useradd --system --uid 10001 --no-create-home --home-dir /nonexistent reviewrank \
     && mkdir -p /var/lib/reviewrank \
     && chown reviewrank /var/lib/reviewrank

@@ -8,10 +8,10 @@ METRICS_ADDRESS ?= 127.0.0.1:9464
 
 .PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e clients/python -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -105,16 +105,16 @@ ghz-configs: install
 	$(PY) -m service.tools.ghz_configs
 
 lint: install
-	$(VENV)/bin/ruff check service ranking tests
-	$(VENV)/bin/ruff format --check service ranking tests
+	$(VENV)/bin/ruff check service ranking tests clients/python/src
+	$(VENV)/bin/ruff format --check service ranking tests clients/python/src
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 format: install
-	$(VENV)/bin/ruff check --fix service ranking tests
-	$(VENV)/bin/ruff format service ranking tests
+	$(VENV)/bin/ruff check --fix service ranking tests clients/python/src
+	$(VENV)/bin/ruff format service ranking tests clients/python/src
 
-## Regenerate service/gen and proto/reviewrank.protoset from proto/.
+## Regenerate clients/python/src/reviewrank/v1 and proto/reviewrank.protoset from proto/.
 gen: install
 	$(PY) -m service.tools.codegen
 
