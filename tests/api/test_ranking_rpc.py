@@ -168,14 +168,6 @@ def test_top_pages_through_every_product_once(client: Client) -> None:
     assert (3, 7, 7) == (pages, len(seen), len(set(seen)))
 
 
-def test_top_of_an_unknown_category_is_empty(client: Client) -> None:
-    seed(client, "d1", [3], category="Dresses")
-
-    response = client.ranking.Top(ranking_pb2.TopRequest(category="Hats"))
-
-    assert ([], "") == (list(response.results), response.next_page_token)
-
-
 def test_top_explanations_carry_no_relevance_component(client: Client) -> None:
     seed(client, "d1", [4, 5], likes=1, category="Dresses")
 
