@@ -45,7 +45,8 @@ def import_demo(args: argparse.Namespace) -> int:
             if args.if_empty and app.catalogue.seq > 0:
                 print(
                     f"{settings.storage.display} already holds {app.catalogue.seq} events:"
-                    " not importing"
+                    " not importing (if an import of the demo stopped part-way, `reviewrank"
+                    " import` without --if-empty completes it: what is there is DUPLICATE)"
                 )
                 return 0
 

@@ -150,3 +150,11 @@ def test_an_id_that_is_not_utf8_in_columns_is_refused_naming_the_ids(client: Cli
 
     assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
     assert "candidate_ids" in " ".join(field_violations(refused.value))
+
+
+def test_candidates_with_relevances_alone_are_refused_naming_the_relevances(
+    client: Client,
+) -> None:
+    request = ranking_pb2.RankRequest(candidates=candidates("a"), candidate_relevances=[1.0])
+
+    assert ["candidate_relevances"] == list(field_violations(refusal(client, request)))

@@ -129,8 +129,9 @@ class RankRequestDecoder:
     def _columns(self, view: Any, candidates: int) -> RankInput:
         """A request sent in columns, decoded by the protobuf runtime."""
         if candidates:
+            column = "candidate_ids" if view.candidate_ids else "candidate_relevances"
             raise InvalidArgument(
-                [("candidate_ids", "send the candidates either as candidates or as columns")]
+                [(column, "send the candidates either as candidates or as columns")]
             )
         count = len(view.candidate_ids)
         if self._most is not None and count > self._most:

@@ -28,14 +28,16 @@ from reviewrank.v1 import (
 
 __all__ = ["RETRIED", "Client"]
 
-# Statuses a call may be retried on: the server was not reached, was busy, or the deadline
-# passed. A write retried is the same request, with the same event ids: recorded at most
-# once (DUPLICATE if the first attempt was recorded after all).
+# Statuses a call may be retried on: the server was not reached, was busy, the deadline
+# passed, or a stopping server dropped the call before it ran (CANCELLED, which this
+# client never causes itself). A write retried is the same request, with the same event
+# ids: recorded at most once (DUPLICATE if the first attempt was recorded after all).
 RETRIED = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
     }
 )
 
