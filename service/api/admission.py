@@ -179,17 +179,40 @@ def _in_turn(
     request: Any,
     context: grpc.ServicerContext,
 ) -> Any:
-    """Runs the behaviour in a turn of the call's connection (service/api/turns.py)."""
-    turn = turns.take(context.peer(), context.time_remaining())
+    """Runs the behaviour in a turn of the call's connection (service/api/turns.py); the
+    caller's own errors beyond a few a second are answered late (turns.ERROR_PAUSE)."""
+    connection = context.peer()
+    turn = turns.take(connection, context.time_remaining())
     if turn is None:
         context.abort_with_status(to_status(_WAITED_OUT))
         raise AssertionError("abort_with_status returned")  # it raises
     hold(turn.give_back)
     try:
         return behaviour(request, context)
+    except Exception:
+        if context.code() in _CALLERS_ERRORS:  # (set by the abort that raised)
+            pause = turns.pause_after_error(connection)
+            if pause:
+                hold(None)
+                turn.give_back()  # the pause holds no turn
+                time.sleep(pause)
+        raise
     finally:
         hold(None)
         turn.give_back()
+
+
+# Statuses of errors the caller made (not the server's troubles: those are not paced).
+_CALLERS_ERRORS = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
 
 
 _WAITED_OUT = DeadlineExpired("deadline passed while waiting for a turn: the server is busy")

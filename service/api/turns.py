@@ -32,6 +32,13 @@ import itertools
 import threading
 import time
 
+# A connection answered more than ERRORS_FREE errors of its own making (invalid input, a
+# min_seq never committed...) within a second gets each further one ERROR_PAUSE seconds
+# late: a client looping on a refused call otherwise costs the server thousands of calls a
+# second, whose handling by gRPC no turn can share out.
+ERRORS_FREE = 20
+ERROR_PAUSE = 0.2
+
 _FIRST_ESTIMATE = 0.001  # seconds: the cost assumed of a connection's first call
 _PRUNE_AT = 4096  # finish tags kept before those no longer ahead of virtual time are dropped
 
@@ -79,6 +86,7 @@ class FairTurns:
         self._queue: list[tuple[float, int, _Waiter, str, float]] = []
         self._finish: dict[str, float] = {}  # connection -> finish tag of its latest call
         self._cost: dict[str, float] = {}  # connection -> cost of its latest call
+        self._errors: dict[str, tuple[float, int]] = {}  # connection -> (window, errors)
         self._virtual = 0.0
         self._order = itertools.count()
         self._prune_at = _PRUNE_AT
@@ -111,6 +119,21 @@ class FairTurns:
             if connection in self._finish:
                 self._finish[connection] -= estimate
         return None
+
+    def pause_after_error(self, connection: str) -> float:
+        """Counts an error of the connection's making; the seconds to hold its answer back.
+        Errors are counted in windows of a second, each opened by the first error after the
+        last one closed."""
+        now = time.monotonic()
+        with self._lock:
+            opened, count = self._errors.get(connection, (now, 0))
+            if now - opened >= 1.0:
+                opened, count = now, 0
+            count += 1
+            self._errors[connection] = (opened, count)
+            if len(self._errors) > _PRUNE_AT:
+                self._errors = {c: e for c, e in self._errors.items() if now - e[0] < 1.0}
+        return ERROR_PAUSE if count > ERRORS_FREE else 0.0
 
     def _release(self, connection: str, correction: float, cost: float) -> None:
         with self._lock:

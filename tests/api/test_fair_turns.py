@@ -12,7 +12,7 @@ import grpc
 import pytest
 from reviewrank.v1 import ranking_pb2
 
-from service.api.turns import FairTurns
+from service.api.turns import ERROR_PAUSE, ERRORS_FREE, FairTurns
 from tests.conftest import Client
 from tests.helpers import candidates, rating
 
@@ -190,3 +190,32 @@ def test_more_calls_than_the_stream_limit_on_one_connection_all_succeed(
         statuses = list(pool.map(rank, range(400)))
 
     assert ["OK"] * 400 == statuses
+
+
+def test_a_connections_errors_beyond_the_free_ones_in_a_second_are_paused() -> None:
+    turns = FairTurns(1)
+
+    pauses = [turns.pause_after_error("looping") for _ in range(ERRORS_FREE + 2)]
+
+    assert [0.0] * ERRORS_FREE + [ERROR_PAUSE] * 2 == pauses
+    assert 0.0 == turns.pause_after_error("another")
+
+
+def test_a_client_looping_on_a_refused_call_gets_its_later_refusals_late(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server()
+    bad = ranking_pb2.TopRequest(min_seq=2**64 - 1)  # never committed: OUT_OF_RANGE
+    codes = []
+    for _ in range(ERRORS_FREE):
+        with pytest.raises(grpc.RpcError) as refused:
+            client.ranking.Top(bad, timeout=5)
+        codes.append(refused.value.code())
+
+    began = time.monotonic()
+    with pytest.raises(grpc.RpcError) as late:
+        client.ranking.Top(bad, timeout=5)
+
+    assert [grpc.StatusCode.OUT_OF_RANGE] * ERRORS_FREE == codes
+    assert grpc.StatusCode.OUT_OF_RANGE == late.value.code()
+    assert time.monotonic() - began >= ERROR_PAUSE
