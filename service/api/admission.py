@@ -186,20 +186,19 @@ def _in_turn(
     if turn is None:
         context.abort_with_status(to_status(_WAITED_OUT))
         raise AssertionError("abort_with_status returned")  # it raises
-    hold(turn.give_back)
     try:
-        return behaviour(request, context)
-    except Exception:
+        hold(turn.give_back)
+        try:
+            return behaviour(request, context)
+        finally:
+            hold(None)
+            turn.give_back()
+    except Exception:  # the turn is back: a pause holds none
         if context.code() in _CALLERS_ERRORS:  # (set by the abort that raised)
             pause = turns.pause_after_error(connection)
             if pause:
-                hold(None)
-                turn.give_back()  # the pause holds no turn
                 time.sleep(pause)
         raise
-    finally:
-        hold(None)
-        turn.give_back()
 
 
 # Statuses of errors the caller made (not the server's troubles: those are not paced).

@@ -83,7 +83,7 @@ class FairTurns:
         self._lock = threading.Lock()
         self._running = 0
         self._holding: dict[str, int] = {}  # connection -> its calls holding a turn
-        self._queue: list[tuple[float, int, _Waiter, str, float]] = []
+        self._queue: list[tuple[float, int, _Waiter, str]] = []  # (start, order, ..., connection)
         self._finish: dict[str, float] = {}  # connection -> finish tag of its latest call
         self._cost: dict[str, float] = {}  # connection -> cost of its latest call
         self._errors: dict[str, tuple[float, int]] = {}  # connection -> (window, errors)
@@ -107,7 +107,7 @@ class FairTurns:
                 self._virtual = start
                 return Turn(self, connection, estimate)
             waiter = _Waiter()
-            heapq.heappush(self._queue, (start, next(self._order), waiter, connection, estimate))
+            heapq.heappush(self._queue, (start, next(self._order), waiter, connection))
             self.waiting += 1
         if waiter.gate.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             return Turn(self, connection, estimate)
@@ -145,8 +145,10 @@ class FairTurns:
                 self._holding[connection] = held
             else:
                 del self._holding[connection]
+            if len(self._finish) > self._prune_at:  # (before a hand-over, which returns)
+                self._prune()
             while self._queue and self._running <= self.width:
-                start, _, waiter, next_connection, _ = heapq.heappop(self._queue)
+                start, _, waiter, next_connection = heapq.heappop(self._queue)
                 if waiter.abandoned:
                     continue
                 waiter.granted = True
@@ -156,8 +158,6 @@ class FairTurns:
                 waiter.gate.release()  # the turn passes on; _running is unchanged
                 return
             self._running -= 1
-            if len(self._finish) > self._prune_at:
-                self._prune()
 
     def _prune(self) -> None:
         """Forgets the connections not ahead of virtual time (as if never seen: the same

@@ -190,15 +190,7 @@ def rank_candidates(
     bytes when at hand (the bulk decoding's): in characters for ASCII ids. ``columnar``:
     sent as candidate_ids and candidate_relevances (the names the faults are given)."""
     check = Violations(limits)
-    if columnar:
-        id_field, relevance_field, count_field = (
-            "candidate_ids[{}]",
-            "candidate_relevances[{}]",
-            "candidate_ids",
-        )
-    else:
-        id_field, relevance_field = "candidates[{}].product_id", "candidates[{}].relevance"
-        count_field = "candidates"
+    count_field, id_field, relevance_field = _COLUMN_FIELDS if columnar else _CANDIDATE_FIELDS
     check.count(count_field, len(ids), limits.max_candidates, "candidate")
     check.profile_name(profile)
     check.identifier(user_id, "user_id", required=False)

@@ -68,27 +68,26 @@ class WeightsWatch:
             elif self._file_changed():
                 self._reload_in_background("file-watch")
 
-    def _in_force(self) -> bool:
-        """True when the file holds exactly the weights in force (a reload would only make
-        a new version of them); False when it differs or cannot be read (the reload says
+    def _file_hash(self) -> str | None:
+        """The SHA-256 of the file's content; None when it cannot be read (a reload says
         why)."""
         try:
-            text = self._path.read_text(encoding="utf-8")
+            return content_hash(self._path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
-            return False
-        return content_hash(text) == self._registry.current.content_sha256
+            return None
+
+    def _in_force(self) -> bool:
+        """True when the file holds exactly the weights in force (a reload would only make
+        a new version of them)."""
+        return self._file_hash() == self._registry.current.content_sha256
 
     def _file_changed(self) -> bool:
         """True when the file's content changed since last seen and is not in force.
 
         The content is hashed at every poll (weights files are small): a modification time
         can miss a rewrite of the same size within one clock tick."""
-        try:
-            text = self._path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return False
-        digest = content_hash(text)
-        if digest == self._seen_hash:
+        digest = self._file_hash()
+        if digest is None or digest == self._seen_hash:
             return False
         self._seen_hash = digest
         return digest != self._registry.current.content_sha256

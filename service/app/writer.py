@@ -124,21 +124,22 @@ class Writer:
 
     def write(self, events: Sequence[Event], timeout: float | None = None) -> WriteResults:
         """Submits and waits for the commit."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        future = self.submit(events, deadline)
-        with giving_turn_back():
-            result = future.result(timeout=timeout)
+        result = self._committed(events, timeout)
         assert isinstance(result, WriteResults)
         return result
 
     def erase(self, erasure: Erasure, timeout: float | None = None) -> ErasureResult:
         """Submits an erasure and waits for its commit."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        future = self.submit(erasure, deadline)
-        with giving_turn_back():
-            result = future.result(timeout=timeout)
+        result = self._committed(erasure, timeout)
         assert isinstance(result, ErasureResult)
         return result
+
+    def _committed(self, payload: Sequence[Event] | Erasure, timeout: float | None) -> JobResult:
+        """Submits and waits for the commit, the caller's turn given back meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        future = self.submit(payload, deadline)
+        with giving_turn_back():
+            return future.result(timeout=timeout)
 
     def run_exclusive(self, fn: Callable[[], object], timeout: float | None = None) -> object:
         """Runs ``fn`` on the writer thread between two transactions and returns its result

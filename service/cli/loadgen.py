@@ -121,13 +121,10 @@ def request_problem(full_method: str, templates: Sequence[str]) -> str | None:
     checked before any call, so that a typo is one line, not a traceback per process."""
     from google.protobuf import json_format
 
-    method_name = full_method.strip("/").partition("/")[2]
     try:
         cls = _message_class(full_method)
-    except KeyError:
+    except KeyError:  # (no such service, or no such method, "" included)
         return f"--call {full_method!r}: no such service or method (want e.g. {_EXAMPLE_CALL})"
-    if not method_name:
-        return f"--call {full_method!r}: want SERVICE/METHOD, e.g. {_EXAMPLE_CALL}"
     for i, template in enumerate(templates):
         text = template.replace("{{n}}", "1").replace("{{uuid}}", uuid.uuid4().hex)
         try:

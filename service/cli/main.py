@@ -8,8 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import structlog
-
 from service import __version__
 from service.cli.common import (
     add_client_options,
@@ -33,6 +31,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         capture_stderr()
     scratch = None
     if args.scratch:
+        import structlog
+
         from service.cli.scratch import scratch_settings
 
         original = settings.storage.display

@@ -50,6 +50,16 @@ def scratch_settings(settings: Settings) -> tuple[Settings, Path]:
     return replace(settings, database=copy, database_url=""), folder
 
 
+def serving_port(line: str) -> int | None:
+    """The port of a ``reviewrank serve`` JSON log line saying it serves; None otherwise."""
+    if '"serving"' not in line:
+        return None
+    try:
+        return int(json.loads(line)["port"])
+    except (ValueError, KeyError):
+        return None
+
+
 @contextlib.contextmanager
 def scratch_server(database: Path | None = None, temp_root: Path | None = None) -> Iterator[str]:
     """A ``reviewrank serve --scratch`` subprocess on a free loopback port (the configured
@@ -74,10 +84,10 @@ def scratch_server(database: Path | None = None, temp_root: Path | None = None) 
     def drain() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:  # read to the end: a full pipe would stall the server
-            if not port and '"serving"' in line:
-                with contextlib.suppress(ValueError, KeyError):
-                    port.append(int(json.loads(line)["port"]))
-                    ready.set()
+            found = None if port else serving_port(line)
+            if found is not None:
+                port.append(found)
+                ready.set()
             if not port:
                 last[:] = [line.strip()]
         ready.set()

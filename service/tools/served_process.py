@@ -4,7 +4,6 @@ drained by a thread, stopped with SIGTERM and, past its grace, SIGKILL."""
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 from service.app.settings import DATA_DIR
+from service.cli.scratch import serving_port
 
 GRACE_SECONDS = 5.0  # the servers' shutdown grace
 STOP_MARGIN = 5.0  # SIGTERM, then this long past the grace before SIGKILL
@@ -60,11 +60,9 @@ class ServedProcess:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.log.append(line.rstrip())
-            if not self.port and '"serving"' in line:
-                try:
-                    self.port = int(json.loads(line)["port"])
-                except (ValueError, KeyError):
-                    continue
+            found = None if self.port else serving_port(line)
+            if found is not None:
+                self.port = found
                 self._ready.set()
         self._ready.set()
 
