@@ -341,6 +341,7 @@ def stats_response(
                 dislikes=s.dislikes,
                 wilson_lower_bound=s.wilson_lower_bound,
                 confidence=s.confidence,
+                inactive=s.inactive,
             )
             for s in stats
         ],

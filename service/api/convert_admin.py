@@ -12,6 +12,7 @@ from reviewrank.v1 import admin_pb2, ranking_pb2
 from ranking.profiles import Profile
 from service import __version__
 from service.api import convert
+from service.api.validation import InputLimits, Violations
 from service.api.wire.rank_decode import from_message
 from service.app.preview import Preview, Sample, SampleChange
 from service.app.ranker import DEFAULT_TOP_LIMIT
@@ -20,6 +21,7 @@ from service.app.status import Status
 from service.app.weights import WeightsState
 from service.app.weights_history import HistoryEntry
 from service.domain.errors import InvalidArgument
+from service.domain.values import CatalogueEntry, CatalogueResult
 
 HISTORY_PAGE_SIZE = 50
 HISTORY_MAX_PAGE_SIZE = 1000
@@ -248,4 +250,33 @@ def status_response(status: Status, health: dict[str, int]) -> admin_pb2.GetStat
             for name, value in sorted(health.items())
         ],
         change_feed_lag=status.change_feed_lag,
+    )
+
+
+def upsert_products_request(
+    m: admin_pb2.UpsertProductsRequest, settings: Settings
+) -> list[CatalogueEntry]:
+    """The catalogue entries, every field checked: ids and categories as the feedback
+    service's, each product once."""
+    check = Violations(InputLimits.of(settings))
+    check.count("products", len(m.products), settings.max_catalogue_products, "product")
+    entries: list[CatalogueEntry] = []
+    first: dict[str, int] = {}
+    for i, product in enumerate(m.products[: settings.max_catalogue_products]):
+        check.identifier(product.product_id, f"products[{i}].product_id")
+        check.identifier(product.category, f"products[{i}].category", required=False)
+        earlier = first.setdefault(product.product_id, i)
+        if earlier != i:
+            check.add(f"products[{i}].product_id", f"repeats products[{earlier}]")
+        entries.append(CatalogueEntry(product.product_id, product.category, not product.inactive))
+    check.raise_if_any()
+    return entries
+
+
+def upsert_products_response(result: CatalogueResult) -> admin_pb2.UpsertProductsResponse:
+    return admin_pb2.UpsertProductsResponse(
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        seq=result.seq,
     )

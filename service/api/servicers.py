@@ -192,3 +192,10 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     ) -> admin_pb2.GetStatusResponse:
         health = {} if self._health is None else self._health()
         return convert_admin.status_response(self._app.status(), health)
+
+    def UpsertProducts(
+        self, request: admin_pb2.UpsertProductsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.UpsertProductsResponse:
+        entries = convert_admin.upsert_products_request(request, self._app.settings)
+        result = self._app.upsert_products(entries, _timeout(context))
+        return convert_admin.upsert_products_response(result)

@@ -34,7 +34,16 @@ from service.domain.errors import (
     StorageUnavailable,
     StoreError,
 )
-from service.domain.values import Erasure, ErasureResult, Event, WriteResults
+from service.domain.values import (
+    CatalogueEntry,
+    CatalogueResult,
+    CatalogueUpsert,
+    Erasure,
+    ErasureResult,
+    Event,
+    EventBatch,
+    WriteResults,
+)
 
 log = structlog.get_logger("reviewrank.app")
 
@@ -178,8 +187,21 @@ class Application:
     def submit(self, events: Sequence[Event], timeout: float | None) -> WriteResults:
         """Commits the events (in one transaction) and returns one result per event."""
         self._writable()
+        if self.settings.event_categories == "ignore":
+            events = EventBatch.of(events).without_categories()
         try:
             return self.writer.write(events, timeout)
+        except TimeoutError:
+            raise DeadlineExpired("deadline passed while waiting for the commit") from None
+
+    def upsert_products(
+        self, entries: Sequence[CatalogueEntry], timeout: float | None
+    ) -> CatalogueResult:
+        """Sets products as the shop's catalogue says (one transaction): from then on
+        feedback events never change their category, and Top leaves out the delisted."""
+        self._writable()
+        try:
+            return self.writer.upsert_catalogue(CatalogueUpsert(tuple(entries)), timeout)
         except TimeoutError:
             raise DeadlineExpired("deadline passed while waiting for the commit") from None
 

@@ -77,6 +77,11 @@ class Catalogue:
         if old_codes is not None:
             codes[: old_codes.shape[0]] = old_codes
         self.category_code = codes
+        active = np.ones(capacity, dtype=bool)  # listed unless the shop's catalogue says not
+        old_active = getattr(self, "active", None)
+        if old_active is not None:
+            active[: old_active.shape[0]] = old_active
+        self.active = active
 
     def __len__(self) -> int:
         return len(self._index)
@@ -91,7 +96,14 @@ class Catalogue:
             self._category_names.append(name)
         return code
 
-    def _set(self, idx: int, product_id: str, category: str, values: Sequence[int]) -> None:
+    def _set(
+        self,
+        idx: int,
+        product_id: str,
+        category: str,
+        values: Sequence[int],
+        active: bool = True,
+    ) -> None:
         """values: rating_count, star_sum, s1..s5, likes, dislikes."""
         if idx >= self.rating_count.shape[0]:
             self._allocate(max(idx + 1, 2 * self.rating_count.shape[0]))
@@ -103,6 +115,7 @@ class Catalogue:
         self.likes[idx] = values[7]
         self.dislikes[idx] = values[8]
         self.category_code[idx] = self._category(category)
+        self.active[idx] = active
 
     def load(self, table: ProductTable) -> None:
         """Replaces everything with a bulk-loaded products table."""
@@ -127,6 +140,7 @@ class Catalogue:
                 likes=table.likes,
                 dislikes=table.dislikes,
                 row_seq=table.row_seq,
+                active=table.active,
             )
         )
 
@@ -138,6 +152,7 @@ class Catalogue:
             for name in ("rating_count", "star_sum", "histogram", "likes", "dislikes", "row_seq"):
                 delattr(self, name)
             del self.category_code
+            del self.active
             self._allocate(max(1024, size))
             self.rating_count[idx] = columns.rating_count
             self.star_sum[idx] = columns.star_sum
@@ -146,6 +161,7 @@ class Catalogue:
             self.dislikes[idx] = columns.dislikes
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
+            self.active[idx] = columns.active
             self._category_names = list(columns.category_names)
             self._categories = {name: code for code, name in enumerate(self._category_names)}
             self._index.replace(columns.product_ids, idx)
@@ -171,6 +187,7 @@ class Catalogue:
                 likes=self.likes[idx].copy(),
                 dislikes=self.dislikes[idx].copy(),
                 row_seq=self.row_seq[idx].copy(),
+                active=self.active[idx].copy(),
             )
 
     def apply(
@@ -197,7 +214,7 @@ class Catalogue:
                     # its decayed sums, recomputed from the votes, already include it.
                     continue
                 values = (row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes)
-                self._set(row.idx, row.product_id, row.category, values)
+                self._set(row.idx, row.product_id, row.category, values, row.active)
                 self.row_seq[row.idx] = row.seq
                 applied.add(row.idx)
             if self._decayed:
@@ -233,7 +250,9 @@ class Catalogue:
                         int(table.dislikes[i]),
                     )
                     idx = int(table.idx[i])
-                    self._set(idx, table.product_ids[i], table.categories[i], values)
+                    self._set(
+                        idx, table.product_ids[i], table.categories[i], values, table.active[i]
+                    )
                     self.row_seq[idx] = int(table.row_seq[i])
             if self._decayed and votes is not None:
                 candidates = set(table.idx.tolist()) | self._decay_dirty
@@ -377,6 +396,12 @@ class Catalogue:
             codes = self.category_code[idx]
         return Gathered(evidence, raw, idx > 0, codes, self._category_names)
 
+    def delisted(self, product_ids: Sequence[str]) -> list[bool]:
+        """Whether each product is delisted by the shop's catalogue (unknown ones are not)."""
+        with self._lock:
+            idx = self._index.rows(product_ids, None)
+            return [not listed for listed in self.active[idx].tolist()]
+
     def histograms(self) -> Histograms:
         with self._lock:
             size = self._size
@@ -406,6 +431,7 @@ class Catalogue:
                 raw=raw,
                 category_code=self.category_code[1:size].copy(),
                 categories=dict(self._categories),
+                active=self.active[1:size].copy(),
             )
 
 

@@ -118,3 +118,4 @@ class Snapshot:
     raw: Evidence
     category_code: npt.NDArray[np.int32]
     categories: dict[str, int]
+    active: npt.NDArray[np.bool_]  # False: delisted by the shop (Top leaves it out)

@@ -71,6 +71,7 @@ class ProductStats(NamedTuple):
     dislikes: int
     wilson_lower_bound: float
     confidence: float
+    inactive: bool = False  # delisted by the shop's catalogue
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -310,6 +311,8 @@ class Ranker:
             prior = self._prior(profile, snapshot.category_code)
             breakdown = blend(snapshot.evidence, profile, prior)
             order = rank_order(breakdown.score, snapshot.evidence.amount)
+            if not snapshot.active.all():  # the shop delisted some: Top leaves them out
+                order = order[snapshot.active[order]]
             top = TopOrder(
                 snapshot, prior, breakdown, order, snapshot.category_code[order],
                 key=key, generation=snapshot.seq, through_seq=snapshot.through_seq,
@@ -335,6 +338,7 @@ class Ranker:
             breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids))
         )
         categories = gathered.category  # (built on each read)
+        delisted = self._catalogue.delisted(product_ids)
         histograms = gathered.raw.histogram.tolist()
         stats = [
             ProductStats(
@@ -352,6 +356,7 @@ class Ranker:
                 dislikes=e.dislikes,
                 wilson_lower_bound=e.wilson_lower_bound,
                 confidence=e.confidence,
+                inactive=delisted[i],
             )
             for i, e in enumerate(explanations)
         ]

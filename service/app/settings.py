@@ -67,6 +67,11 @@ class Settings:
     max_stats_products: int = 1000
     max_top_limit: int = 1000
     max_id_length: int = 128
+    max_catalogue_products: int = 10_000  # products in one AdminService.UpsertProducts
+    # What a feedback event's category does: "fill" sets the category of a product that
+    # has none and that the shop's catalogue does not hold (the first one given wins);
+    # "ignore": categories come from the shop's catalogue only.
+    event_categories: str = "fill"
     # How far ahead of the server's clock an event's occurred_at may be (clock skew); the
     # time kept is never later than the server's (service/api/convert.py, _occurred_at).
     max_future_seconds: float = 300.0
@@ -218,6 +223,8 @@ def validate(settings: Settings) -> None:
         raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
     if settings.log_format not in ("auto", "json", "console"):
         raise ValueError("log_format must be auto, json or console")
+    if settings.event_categories not in ("fill", "ignore"):
+        raise ValueError("event_categories must be fill or ignore")
     for name in (
         "max_workers",
         "max_concurrent_rpcs",
@@ -227,6 +234,7 @@ def validate(settings: Settings) -> None:
         "max_stats_products",
         "max_top_limit",
         "max_id_length",
+        "max_catalogue_products",
         "writer_queue_size",
         "writer_group_max_events",
         "admit_reads",

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
-FORMAT = 1
+FORMAT = 2  # 2: the listing flag (active)
 _READ_BYTES = 4 << 20
 
 
@@ -49,6 +49,7 @@ class CatalogueColumns:
     likes: npt.NDArray[np.int64]
     dislikes: npt.NDArray[np.int64]
     row_seq: npt.NDArray[np.int64]
+    active: npt.NDArray[np.bool_]
 
 
 def path_for(database: Path) -> Path:
@@ -97,6 +98,7 @@ def save(columns: CatalogueColumns, path: Path) -> int:
             likes=columns.likes,
             dislikes=columns.dislikes,
             row_seq=columns.row_seq,
+            active=columns.active.astype(np.uint8),
         )
         out.flush()
         os.fsync(out.fileno())
@@ -105,7 +107,9 @@ def save(columns: CatalogueColumns, path: Path) -> int:
     return written
 
 
-_INTEGERS = ("idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "row_seq")
+_INTEGERS = (
+    "idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "row_seq", "active",
+)  # fmt: skip
 
 
 def load(path: Path) -> CatalogueColumns:
@@ -152,6 +156,7 @@ def _load(path: Path) -> CatalogueColumns:
         likes=arrays["likes"],
         dislikes=arrays["dislikes"],
         row_seq=arrays["row_seq"],
+        active=arrays["active"] != 0,
     )
     _check_shapes(columns, count)
     return columns
@@ -160,7 +165,10 @@ def _load(path: Path) -> CatalogueColumns:
 def _check_shapes(c: CatalogueColumns, count: int) -> None:
     """Every column one value per product (five per histogram), codes that name a category
     (or -1: none)."""
-    flat = (c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.row_seq)
+    flat = (
+        c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.row_seq,
+        c.active,
+    )  # fmt: skip
     if any(a.shape != (count,) for a in flat) or c.histogram.shape != (count, 5):
         raise SnapshotDamaged("columns disagree in length")
     codes = c.category_code

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from service.app.store import JobResult
 from service.domain.values import ErasureResult, Outcome, WriteResults
 
 
@@ -87,11 +88,13 @@ class EventCounts:
         self.by_outcome = [0] * (max(Outcome) + 1)  # indexed by Outcome
         self.erasures = 0
 
-    def add(self, results: Sequence[WriteResults | ErasureResult]) -> None:
+    def add(self, results: Sequence[JobResult]) -> None:
         tally = self.by_outcome
         for result in results:
             if isinstance(result, ErasureResult):
                 self.erasures += 1
+                continue
+            if not isinstance(result, WriteResults):  # catalogue entries: no event
                 continue
             for outcome in result.outcomes:
                 tally[outcome] += 1

@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from service.domain.values import (
+    CatalogueResult,
+    CatalogueUpsert,
     Erasure,
     ErasureResult,
     Event,
@@ -42,6 +44,7 @@ _POSTGRES_SCHEMES = ("postgresql", "postgres")
 # The numeric columns of a product row, in that order (ProductTable.from_numbers).
 PRODUCT_NUMBERS = (
     "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
+    "active",
 )  # fmt: skip
 
 
@@ -59,11 +62,12 @@ class ProductTable:
     dislikes: npt.NDArray[np.int64]
     seq: int  # the database's last sequence number when read
     row_seq: npt.NDArray[np.int64]  # each row's last change
+    active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], seq: int) -> ProductTable:
         """From rows of PRODUCT_COLUMNS."""
-        numbers = np.array([(r[0], *r[3:13]) for r in rows], dtype=np.int64)
+        numbers = np.array([(r[0], *r[3:14]) for r in rows], dtype=np.int64)
         return cls.from_numbers(numbers, [r[1] for r in rows], [r[2] for r in rows], seq)
 
     @classmethod
@@ -87,6 +91,7 @@ class ProductTable:
             dislikes=numbers[:, 9].copy(),
             seq=int(seq),
             row_seq=numbers[:, 10].copy(),
+            active=numbers[:, 11] != 0,
         )
 
 
@@ -111,7 +116,9 @@ class VoteTable:
         )
 
 
-JobResult = WriteResults | ErasureResult
+# A write job: events, a user to forget, or catalogue entries; and what each gives back.
+Job = Sequence[Event] | Erasure | CatalogueUpsert
+JobResult = WriteResults | ErasureResult | CatalogueResult
 
 
 # One weights_history row, in the column order of EXPORT_TABLES["weights_history"].
@@ -122,7 +129,7 @@ WeightsRow = tuple[int, int, str, str, str, str, str, int | None, str, str]
 class AppliedGroup:
     """What one committed transaction did."""
 
-    results: list[JobResult]  # per job: one WriteResult per event, or an ErasureResult
+    results: list[JobResult]  # per job: one WriteResult per event, or the job's result
     products: list[ProductRow]  # final state of every product touched
     seq: int  # the last sequence number after the commit
     votes: Sequence[VoteChange] = field(default_factory=list)  # every vote replaced, in order
@@ -137,9 +144,7 @@ class Store(Protocol):
     # when none: its rows may be visible to readers before apply() returns.
     committing: tuple[int, int]
 
-    def apply(
-        self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None
-    ) -> AppliedGroup: ...
+    def apply(self, jobs: Sequence[Job], now_us: int | None = None) -> AppliedGroup: ...
     def probe(self, min_free_bytes: int = 0) -> None: ...
     def last_seq(self) -> int: ...
     def load_products(self, after_seq: int = 0) -> ProductTable: ...

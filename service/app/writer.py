@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from service.app.store import AppliedGroup, JobResult, Store
+from service.app.store import AppliedGroup, Job, JobResult, Store
 from service.app.waits import giving_turn_back
 from service.domain.errors import (
     DeadlineExpired,
@@ -36,20 +36,31 @@ from service.domain.errors import (
     StorageUnavailable,
     StoreError,
 )
-from service.domain.values import Erasure, ErasureResult, Event, WriteResults
+from service.domain.values import (
+    CatalogueResult,
+    CatalogueUpsert,
+    Erasure,
+    ErasureResult,
+    Event,
+    WriteResults,
+)
 
 log = structlog.get_logger("reviewrank.writer")
 
 
 @dataclass
 class _Job:
-    payload: Sequence[Event] | Erasure
+    payload: Job
     deadline: float | None  # time.monotonic() value
     future: Future[JobResult] = field(default_factory=Future)
 
     @property
     def size(self) -> int:
-        return 1 if isinstance(self.payload, Erasure) else len(self.payload)
+        if isinstance(self.payload, Erasure):
+            return 1
+        if isinstance(self.payload, CatalogueUpsert):
+            return len(self.payload.entries)
+        return len(self.payload)
 
 
 @dataclass
@@ -107,11 +118,9 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="reviewrank-writer", daemon=True)
         self._thread.start()
 
-    def submit(
-        self, payload: Sequence[Event] | Erasure, deadline: float | None = None
-    ) -> Future[JobResult]:
-        """Queues events (or an erasure) for the next commit; raises Overloaded at once when
-        the queue is full, ShuttingDown once the writer is closing."""
+    def submit(self, payload: Job, deadline: float | None = None) -> Future[JobResult]:
+        """Queues events (or an erasure, or catalogue entries) for the next commit; raises
+        Overloaded at once when the queue is full, ShuttingDown once the writer is closing."""
         job = _Job(payload, deadline)
         with self._lock:  # no job can slip in behind the stop marker
             if self._closed:
@@ -134,7 +143,15 @@ class Writer:
         assert isinstance(result, ErasureResult)
         return result
 
-    def _committed(self, payload: Sequence[Event] | Erasure, timeout: float | None) -> JobResult:
+    def upsert_catalogue(
+        self, upsert: CatalogueUpsert, timeout: float | None = None
+    ) -> CatalogueResult:
+        """Submits catalogue entries and waits for their commit."""
+        result = self._committed(upsert, timeout)
+        assert isinstance(result, CatalogueResult)
+        return result
+
+    def _committed(self, payload: Job, timeout: float | None) -> JobResult:
         """Submits and waits for the commit, the caller's turn given back meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
         future = self.submit(payload, deadline)

@@ -93,25 +93,23 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """Progress on stderr with the rate and the time left: one line redrawn on a terminal
-    (at most five times a second), else a line at each quarter."""
+    """Progress on stderr with the rate and the time left: a rich progress bar on a
+    terminal, else a line at each quarter (for logs; none for a moment's work)."""
 
     def __init__(
         self,
         total: int,
         out: TextIO = sys.stderr,
-        width: int = 30,
         unit: str = "reviews",
         verb: str = "imported",
     ) -> None:
-        self.total, self.out, self.width = max(total, 1), out, width
+        self.total, self.out = max(total, 1), out
         self.unit, self.verb = unit, verb
-        self._tty = out.isatty()
         self._last_percent = -1
         self._started = time.monotonic()
-        self._drawn = 0.0
         self._done = 0
         self._written = False
+        self._bar = _bar(out, verb, unit, self.total) if out.isatty() else None
 
     def _line(self, done: int, percent: int) -> str:
         elapsed = time.monotonic() - self._started
@@ -121,34 +119,57 @@ class Progress:
 
     def update(self, done: int) -> None:
         self._done = done
+        if self._bar is not None:
+            elapsed = time.monotonic() - self._started
+            rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 else ""
+            self._bar.update(self._bar.task_ids[0], completed=done, rate=rate)
+            return
         percent = min(100, done * 100 // self.total)
-        if self._tty:
-            now = time.monotonic()
-            if now - self._drawn < 0.2 and done < self.total:
-                return
-            self._drawn = now
-            filled = self.width * percent // 100
-            bar = "#" * filled + "-" * (self.width - filled)
-            self.out.write(f"\r[{bar}] {self._line(done, percent)}\x1b[K")
-            self.out.flush()
-        elif (
+        if (
             percent // 25 != self._last_percent // 25
             and percent > 0
-            and time.monotonic() - self._started >= QUIET_SECONDS  # (none for a moment's work)
+            and time.monotonic() - self._started >= QUIET_SECONDS
         ):
             self.out.write(f"{self.verb} {self._line(done, percent)}\n")
             self._written = True
         self._last_percent = percent
 
     def close(self) -> None:
-        if self._tty:
-            self._drawn = 0.0
-            self.total = max(self._done, 1)  # (a file's rows were counted by lines)
-            self.update(self._done)
-            self.out.write("\n")
+        if self._bar is not None:
+            # (a file's rows were counted by lines: the total may have been an estimate)
+            total = max(self._done, 1)
+            self._bar.update(self._bar.task_ids[0], total=total, completed=self._done)
+            self._bar.stop()
         elif self._written and self._last_percent < 100:
             self.total = max(self._done, 1)
             self.out.write(f"{self.verb} {self._line(self._done, 100)}\n")
+
+
+def _bar(out: TextIO, verb: str, unit: str, total: int) -> Any:
+    """A started rich progress bar: done of total, percent, rate and time left."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as RichProgress
+
+    bar = RichProgress(
+        TextColumn(verb),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=Console(file=out),
+    )
+    bar.add_task(verb, total=total, rate="")
+    bar.start()
+    return bar
 
 
 def run_import(

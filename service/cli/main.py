@@ -359,13 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_options(check)
     check.set_defaults(handler=cmd_health)
 
-    from service.cli import admin, bench, evaluate, forget, status, transfer
+    from service.cli import admin, bench, catalogue, evaluate, forget, status, transfer
 
     status.register(commands, add_client_options)
     evaluate.register(commands)
     bench.register(commands)
     admin.register(commands, add_client_options)
     forget.register(commands, add_client_options)
+    catalogue.register(commands, add_client_options)
     transfer.register(commands)
     return parser
 

@@ -60,6 +60,20 @@ _INT32 = 2**31
 _EPOCH_SECONDS_LIMIT = 100_000_000_000  # year 5138: larger numbers are milliseconds
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What a file's CSV header must name: every ``required`` column, and one at least
+    of ``one_of``; columns not in ``columns`` are ignored (and reported)."""
+
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    one_of: tuple[str, ...] = ()
+    guide: str = "docs/import.md"
+
+
+EVENTS = Layout(COLUMNS, REQUIRED, ("stars", "value", "kind"))
+
+
 class UnreadableInput(ValueError):
     """The file cannot be imported at all (the one-line message says why)."""
 
@@ -101,8 +115,9 @@ def derived_event_id(source: str, kind: str, product: str, user: str, vote: int,
 class ShopFile:
     """A file of rows: plain, gzip-compressed, or the one CSV/JSONL file of a zip."""
 
-    def __init__(self, path: Path, form: str | None = None) -> None:
+    def __init__(self, path: Path, form: str | None = None, layout: Layout = EVENTS) -> None:
         self.path = path
+        self.layout = layout
         self.name = str(path)
         try:
             with open(path, "rb") as raw:
@@ -214,9 +229,10 @@ class ShopFile:
             except csv.Error as exc:
                 raise UnreadableInput(f"{self.name}: line 1: not a CSV header ({exc})") from exc
         columns = [c.strip().lower() for c in header]
-        missing = [c for c in REQUIRED if c not in columns]
-        if not ({"stars", "value", "kind"} & set(columns)):
-            missing.append("stars or value")
+        layout = self.layout
+        missing = [c for c in layout.required if c not in columns]
+        if layout.one_of and not (set(layout.one_of) & set(columns)):
+            missing.append(" or ".join(layout.one_of[:2]))
         if missing:
             hint = (
                 " (this is the demo data set's layout, not the import format)"
@@ -225,9 +241,9 @@ class ShopFile:
             )
             raise UnreadableInput(
                 f"{self.name}: line 1: the header has no column {', '.join(missing)}{hint}; "
-                f"it has {', '.join(columns) or 'nothing'} (see docs/import.md)"
+                f"it has {', '.join(columns) or 'nothing'} (see {layout.guide})"
             )
-        self.ignored = [c for c in columns if c not in COLUMNS]
+        self.ignored = [c for c in columns if c not in layout.columns]
         return columns
 
     # -- reading -----------------------------------------------------------------------------

@@ -117,6 +117,12 @@ class EventBatch(Sequence[Event]):
     def __iter__(self) -> Iterator[Event]:
         return map(self.__getitem__, range(len(self.event_ids)))
 
+    def without_categories(self) -> EventBatch:
+        """The same events, none naming a category."""
+        columns = {name: getattr(self, name) for name in _COLUMNS}
+        columns["categories"] = [""] * len(self.event_ids)
+        return EventBatch(**columns)
+
     def select(self, ratings: bool) -> EventBatch:
         """The ratings (or the likes) only, in order."""
         keep = self.is_rating if ratings else [not r for r in self.is_rating]
@@ -215,6 +221,8 @@ class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is 
     likes: int
     dislikes: int
     seq: int
+    active: bool = True  # False: the shop's catalogue delisted it (Top leaves it out)
+    owned: bool = False  # the shop's catalogue defines it: events never set its category
 
 
 class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)
@@ -241,3 +249,28 @@ class ErasureResult:
     likes_removed: int  # likes and dislikes (a cleared vote is removed but not counted)
     events_erased: int
     seq: int  # 0 when there was nothing to erase
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """What a shop says of one product: its category ("" for none) and whether it is
+    listed. Feedback events never change the category of a product the catalogue holds."""
+
+    product_id: str
+    category: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueUpsert:
+    """Set some products as the shop's catalogue says (a write job, like an Erasure)."""
+
+    entries: tuple[CatalogueEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueResult:
+    created: int  # products not known before
+    updated: int  # products whose category or listing changed, or that became the shop's
+    unchanged: int
+    seq: int  # 0 when nothing changed

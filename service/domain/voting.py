@@ -58,7 +58,7 @@ class Plan:
     ratings: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))  # final votes
     likes: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))
     deltas: dict[str, list[int]] = field(default_factory=dict)  # product -> DELTA_SIZE ints
-    categories: dict[str, str] = field(default_factory=dict)  # latest non-empty category
+    categories: dict[str, str] = field(default_factory=dict)  # first non-empty category
     product_seq: dict[str, int] = field(default_factory=dict)  # sequence of the last change
     changes: Iterable[Change] = ()  # every vote replaced, in order
     seq: int = 0  # the last sequence number taken
@@ -69,6 +69,15 @@ class Plan:
             (p, self.categories.get(p, ""), delta, self.product_seq[p])
             for p, delta in self.deltas.items()
         ]
+
+
+def _first_categories(products: list[str], categories: list[str]) -> dict[str, str]:
+    """Each product's first non-empty category (an event only fills one in)."""
+    first: dict[str, str] = {}
+    for product, category in zip(products, categories, strict=True):
+        if category:
+            first.setdefault(product, category)
+    return first
 
 
 def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> Columns:
@@ -153,7 +162,7 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         ratings=_vote_columns(rated),
         likes=_no_rows(VOTE_COLUMNS) if liked is None else _vote_columns(liked),
         deltas={product: [0] * DELTA_SIZE for product in dict.fromkeys(products)},
-        categories={p: c for p, c in zip(rated.product_ids, rated.categories, strict=True) if c},
+        categories=_first_categories(rated.product_ids, rated.categories),
         product_seq=dict(zip(products, seqs, strict=True)),
         # Made tuples only if read (time-decayed sums).
         changes=zip(products, kinds, repeat(None, n), repeat(0, n), values, times, strict=True),
@@ -228,8 +237,8 @@ def plan_one_by_one(
         else:
             old, old_time = current[0], current[1]
         if is_rating:
-            if category:
-                categories[product] = category
+            if category:  # the first in the group: an event only fills in a category
+                categories.setdefault(product, category)
             delta[1] += value
             delta[1 + value] += 1
             if old is None:

@@ -8,9 +8,12 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from service.app.store import JobResult
+from service.app.store import Job, JobResult
 from service.domain.errors import StoreError
 from service.domain.values import (
+    CatalogueEntry,
+    CatalogueResult,
+    CatalogueUpsert,
     Erasure,
     ErasureResult,
     Event,
@@ -97,18 +100,22 @@ def product_row(values: Sequence[Any]) -> ProductRow:
         likes=values[10],
         dislikes=values[11],
         seq=values[12],
+        active=bool(values[13]),
+        owned=bool(values[14]),
     )
 
 
 def apply_jobs(
-    jobs: Sequence[Sequence[Event] | Erasure],
+    jobs: Sequence[Job],
     seq: int,
     apply_events: Callable[[EventBatch, int], tuple[WriteResults, int]],
     erase: Callable[[str, int], ErasureResult],
+    upsert: Callable[[Sequence[CatalogueEntry], int], CatalogueResult],
 ) -> tuple[list[JobResult], int]:
     """Runs a group's jobs in order inside a store's transaction: consecutive event jobs in
-    one bulk ``apply_events(events, seq)``, each erasure by ``erase(user_id, next seq)``.
-    Returns one result per job and the last sequence number taken."""
+    one bulk ``apply_events(events, seq)``, each erasure by ``erase(user_id, next seq)``,
+    each catalogue upsert by ``upsert(entries, next seq)``. Returns one result per job and
+    the last sequence number taken."""
     results: list[JobResult] = []
     pending: list[Sequence[Event]] = []  # consecutive event jobs, applied together
 
@@ -129,7 +136,32 @@ def apply_jobs(
             erased = erase(job.user_id, seq + 1)
             seq = max(seq, erased.seq)
             results.append(erased)
+        elif isinstance(job, CatalogueUpsert):
+            flush()
+            upserted = upsert(job.entries, seq + 1)
+            seq = max(seq, upserted.seq)
+            results.append(upserted)
         else:
             pending.append(job)
     flush()
     return results, seq
+
+
+def catalogue_changes(
+    entries: Sequence[CatalogueEntry], current: dict[str, tuple[str, int, int]]
+) -> tuple[list[CatalogueEntry], list[CatalogueEntry], int]:
+    """The entries naming products not known yet, those changing a known product (its
+    category, its listing, or the shop taking it over), and how many change nothing.
+    ``current``: product_id -> (category, active, owned) of the known ones."""
+    created: list[CatalogueEntry] = []
+    updated: list[CatalogueEntry] = []
+    unchanged = 0
+    for entry in entries:
+        held = current.get(entry.product_id)
+        if held is None:
+            created.append(entry)
+        elif held != (entry.category, int(entry.active), 1):
+            updated.append(entry)
+        else:
+            unchanged += 1
+    return created, updated, unchanged

@@ -37,6 +37,8 @@ TABLES: dict[str, tuple[str, ...]] = {
         "likes",
         "dislikes",
         "seq",
+        "active",
+        "owned",
     ),
     **{table: vote_columns(table) for table in VOTE_TABLES},
     "events": (

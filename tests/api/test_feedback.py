@@ -178,15 +178,6 @@ def test_acknowledged_rating_is_reflected_in_the_next_rank(client: Client) -> No
     assert ["bad", "good"] == after
 
 
-def test_category_is_the_latest_non_empty_one_sent(client: Client) -> None:
-    client.feedback.SubmitRating(rating("p1", "u1", 4, category="Dresses"))
-    client.feedback.SubmitRating(rating("p1", "u2", 4, category=""))
-    assert "Dresses" == stats(client, "p1")[0].category
-
-    client.feedback.SubmitRating(rating("p1", "u3", 4, category="Knits"))
-    assert "Knits" == stats(client, "p1")[0].category
-
-
 def test_missing_occurred_at_uses_the_server_clock(client: Client) -> None:
     client.feedback.SubmitRating(rating("p1", "u1", 2, at=None))
 

@@ -40,13 +40,25 @@ OLD = ["m001_initial", "m002_erasure", "m003_weights_history"]
 backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
+# Today's code writes the columns m006_shop_catalogue adds; an old database gets them
+# beforehand so that it can fill one (m006 then adds nothing).
+CATALOGUE_COLUMNS = (
+    "ALTER TABLE products ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE products ADD COLUMN owned INTEGER NOT NULL DEFAULT 0",
+)
+
+
 def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """A database with the schema of m001-m003 only: a SQLite path or a PostgreSQL URL."""
+    """A database with the schema of m001-m003 only (and the columns of CATALOGUE_COLUMNS):
+    a SQLite path or a PostgreSQL URL."""
     if backend == "sqlite":
         path = tmp_path / "old.db"
         conn = sqlite3.connect(path)
         try:
             migrations.apply(sqlite_utils.Database(conn), stop_before=NEW)
+            for statement in CATALOGUE_COLUMNS:
+                conn.execute(statement)
+            conn.commit()
         finally:
             conn.close()
         return str(path)
@@ -62,6 +74,8 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             for statement in statements:
                 pg.execute(statement)
             pg.execute("INSERT INTO reviewrank_migrations (name) VALUES (%s)", (name,))
+        for statement in CATALOGUE_COLUMNS:
+            pg.execute(statement)
     return url
 
 
@@ -151,6 +165,7 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
     store = open_store(True)
     try:
         later = ["m005_votes_by_product_on_demand"] if backend == "sqlite" else []
+        later.append("m006_shop_catalogue")
         assert [*OLD, NEW, *later] == store.applied_migrations()
         assert before == dump(store)
         assert [] == store.aggregate_mismatches()

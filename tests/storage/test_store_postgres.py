@@ -138,4 +138,5 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m002_erasure",
         "m003_weights_history",
         "m004_rowid_tables",
+        "m006_shop_catalogue",
     ] == stores[0].applied_migrations()

@@ -19,8 +19,9 @@ from service.storage.factory import open_store
 from service.storage.transfer import TransferError, export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
-ALL_MIGRATIONS = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
-SQLITE_MIGRATIONS = f"{ALL_MIGRATIONS}, m005_votes_by_product_on_demand"  # (SQLite only)
+BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
+ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue"
+SQLITE_MIGRATIONS = f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue"  # m005: SQLite
 
 
 def sqlite_store(path: Path) -> Store:
@@ -200,7 +201,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 4 migrations: {ALL_MIGRATIONS}" in out
+    assert f"applied 5 migrations: {ALL_MIGRATIONS}" in out
     assert f"schema up to date: {ALL_MIGRATIONS}" in out
 
 
@@ -217,7 +218,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 5 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 6 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(

@@ -109,6 +109,15 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE events DROP CONSTRAINT events_seq_key",
         ],
     ),
+    (
+        # As SQLite's m006_shop_catalogue.
+        "m006_shop_catalogue",
+        [
+            "ALTER TABLE products"
+            " ADD COLUMN IF NOT EXISTS active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+            " ADD COLUMN IF NOT EXISTS owned INTEGER NOT NULL DEFAULT 0 CHECK (owned IN (0, 1))",
+        ],
+    ),
 ]
 
 

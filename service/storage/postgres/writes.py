@@ -9,11 +9,11 @@ from typing import Any
 
 import psycopg
 
-from service.app.store import AppliedGroup
+from service.app.store import AppliedGroup, Job
 from service.domain.values import (
-    Erasure,
+    CatalogueEntry,
+    CatalogueResult,
     ErasureResult,
-    Event,
     EventBatch,
     ProductRow,
     WriteResults,
@@ -26,14 +26,22 @@ from service.domain.voting import (
     plan_events,
     rating_keys,
 )
-from service.storage.common import apply_jobs, event_hash, product_row, upsert_vote
+from service.storage.common import (
+    apply_jobs,
+    catalogue_changes,
+    event_hash,
+    product_row,
+    upsert_vote,
+)
 from service.storage.postgres.connection import CHANNEL, PostgresBase
 from service.storage.tables import EVENT_COLUMNS, TABLES, VOTE_TABLES, vote_columns
 
 # Adds the deltas of several products in one statement; returns the rows as they are now.
+# An event's category only fills in a product that has none and is not the shop's.
 _PRODUCT_UPDATE = f"""
 UPDATE products AS p SET
-    category = CASE WHEN d.category <> '' THEN d.category ELSE p.category END,
+    category = CASE WHEN d.category <> '' AND p.category = '' AND p.owned = 0
+                    THEN d.category ELSE p.category END,
     rating_count = p.rating_count + d.n, star_sum = p.star_sum + d.s,
     s1 = p.s1 + d.s1, s2 = p.s2 + d.s2, s3 = p.s3 + d.s3, s4 = p.s4 + d.s4, s5 = p.s5 + d.s5,
     likes = p.likes + d.likes, dislikes = p.dislikes + d.dislikes, seq = d.seq
@@ -68,6 +76,14 @@ JOIN {table} AS v ON v.product_id = k.product_id AND v.user_id = k.user_id
 }
 
 
+def _next_idx(cur: psycopg.Cursor[Any]) -> int:
+    """The idx a new product takes: numbered on from the largest, with no gaps (writers
+    are serialised)."""
+    top = cur.execute("SELECT coalesce(max(idx), 0) FROM products").fetchone()
+    assert top is not None
+    return int(top[0]) + 1
+
+
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows to one list per column (the arguments of unnest)."""
     if not rows:
@@ -80,9 +96,7 @@ class PostgresWrites(PostgresBase):
 
     # -- writes -----------------------------------------------------------------------------
 
-    def apply(
-        self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None
-    ) -> AppliedGroup:
+    def apply(self, jobs: Sequence[Job], now_us: int | None = None) -> AppliedGroup:
         """Applies every job (events, or an erasure) in one transaction, in order, and
         commits before returning (again after a retryable failure)."""
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
@@ -94,7 +108,7 @@ class PostgresWrites(PostgresBase):
     def _apply(
         self,
         conn: psycopg.Connection[Any],
-        jobs: Sequence[Sequence[Event] | Erasure],
+        jobs: Sequence[Job],
         recorded_at: int,
     ) -> AppliedGroup:
         touched: dict[str, ProductRow] = {}
@@ -109,6 +123,7 @@ class PostgresWrites(PostgresBase):
                 seq,
                 lambda events, at: self._apply_events(cur, events, at, recorded_at, touched, votes),
                 lambda user, at: self._erase(cur, user, at, recorded_at, touched, votes),
+                lambda entries, at: self._upsert_catalogue(cur, entries, at, touched),
             )
             if seq != seq_before:
                 cur.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
@@ -188,9 +203,7 @@ class PostgresWrites(PostgresBase):
         }
         new = [(p, c, s) for p, c, _, s in updates if p not in existing]
         if new:
-            top = cur.execute("SELECT coalesce(max(idx), 0) FROM products").fetchone()
-            assert top is not None
-            first = int(top[0]) + 1
+            first = _next_idx(cur)
             cur.execute(
                 "INSERT INTO products (idx, product_id, category, seq)"
                 " SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::bigint[])",
@@ -199,6 +212,57 @@ class PostgresWrites(PostgresBase):
         rows = [(p, c, *d, s) for p, c, d, s in updates]
         for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 12)):
             touched[row[1]] = product_row(row)
+
+    def _upsert_catalogue(
+        self,
+        cur: psycopg.Cursor[Any],
+        entries: Sequence[CatalogueEntry],
+        seq: int,
+        touched: dict[str, ProductRow],
+    ) -> CatalogueResult:
+        """As SQLiteStore._upsert_catalogue: the shop's category and listing, in sets."""
+        ids = [entry.product_id for entry in entries]
+        rows = cur.execute(
+            "SELECT product_id, category, active, owned FROM products WHERE product_id = ANY(%s)",
+            (ids,),
+        )
+        current = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        created, updated, unchanged = catalogue_changes(entries, current)
+        if not (created or updated):
+            return CatalogueResult(0, 0, unchanged, 0)
+        if created:
+            first = _next_idx(cur)
+            cur.execute(
+                "INSERT INTO products (idx, product_id, category, active, owned, seq)"
+                " SELECT i, p, c, a, 1, %s"
+                " FROM unnest(%s::int[], %s::text[], %s::text[], %s::int[]) AS d(i, p, c, a)",
+                (
+                    seq,
+                    list(range(first, first + len(created))),
+                    [e.product_id for e in created],
+                    [e.category for e in created],
+                    [int(e.active) for e in created],
+                ),
+            )
+        if updated:
+            cur.execute(
+                "UPDATE products AS p SET category = d.c, active = d.a, owned = 1, seq = %s"
+                " FROM unnest(%s::text[], %s::text[], %s::int[]) AS d(p, c, a)"
+                " WHERE p.product_id = d.p",
+                (
+                    seq,
+                    [e.product_id for e in updated],
+                    [e.category for e in updated],
+                    [int(e.active) for e in updated],
+                ),
+            )
+        changed = [e.product_id for e in (*created, *updated)]
+        columns = ", ".join(TABLES["products"])
+        for row in cur.execute(
+            f"SELECT {columns} FROM products WHERE product_id = ANY(%s)", (changed,)
+        ):
+            touched[row[1]] = product_row(row)
+        return CatalogueResult(len(created), len(updated), unchanged, seq)
 
     def _erase(
         self,

@@ -1,4 +1,4 @@
-"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m005) and
+"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m006) and
 the methods of SQLiteStore that apply and list them."""
 
 from __future__ import annotations
@@ -176,6 +176,20 @@ def m005_votes_by_product_on_demand(db: sqlite_utils.Database) -> None:
     products' votes; it creates the index the first time it does."""
     for table in VOTE_TABLES:
         db.execute(f"DROP INDEX IF EXISTS {table}_product")
+
+
+@migrations()
+def m006_shop_catalogue(db: sqlite_utils.Database) -> None:
+    """The shop's catalogue (AdminService.UpsertProducts): whether a product is listed
+    (Top leaves out the delisted), and whether the shop defines it (then feedback events
+    never set its category). Adds only the columns missing."""
+    held = db["products"].columns_dict
+    for column, default in (("active", 1), ("owned", 0)):
+        if column not in held:
+            db.execute(
+                f"ALTER TABLE products ADD COLUMN {column} INTEGER NOT NULL DEFAULT {default}"
+                f" CHECK ({column} IN (0, 1))"
+            )
 
 
 class SQLiteSchema(SQLiteBase):

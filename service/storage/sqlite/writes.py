@@ -19,12 +19,10 @@ import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from service.app.store import AppliedGroup
+from service.app.store import AppliedGroup, Job
 from service.domain.errors import StoreError
 from service.domain.values import (
-    Erasure,
     ErasureResult,
-    Event,
     EventBatch,
     Outcome,
     ProductRow,
@@ -45,11 +43,16 @@ from service.domain.voting import (
     plan_one_by_one,
     rating_keys,
 )
-from service.storage.common import apply_jobs, event_hash, product_row, upsert_vote
+from service.storage.common import (
+    apply_jobs,
+    event_hash,
+    product_row,
+    upsert_vote,
+)
 from service.storage.sqlite.bulk import write_columns, write_rows
+from service.storage.sqlite.catalogue import SQLiteCatalogue, largest_idx
 from service.storage.sqlite.connection import (
     CHUNK_ROWS,
-    SQLiteBase,
     is_storage_fault,
     rollback_quietly,
     translated_errors,
@@ -103,16 +106,14 @@ PRODUCT_ROW_CACHE = 65_536  # product rows kept between groups (SQLiteStore._row
 _PURGE_WAIT_MS = 200  # how long the WAL purge after an erasure may wait for readers
 
 
-class SQLiteWrites(SQLiteBase):
+class SQLiteWrites(SQLiteCatalogue):
     """The events' and erasures' writes (part of SQLiteStore)."""
 
     # Write a batch as all new first, undoing that if it is not (_write_new_votes); False:
     # always look ids and votes up first (the tests compare the two).
     insert_first = True
 
-    def apply(
-        self, jobs: Sequence[Sequence[Event] | Erasure], now_us: int | None = None
-    ) -> AppliedGroup:
+    def apply(self, jobs: Sequence[Job], now_us: int | None = None) -> AppliedGroup:
         """Applies every job (events, or an erasure) in one transaction, in order; commits
         before returning. On any error the whole transaction is rolled back and StoreError
         raised."""
@@ -138,6 +139,7 @@ class SQLiteWrites(SQLiteBase):
                     seq,
                     lambda events, at: self._apply_events(events, at, recorded_at, touched, votes),
                     lambda user, at: self._erase(user, at, recorded_at, touched, votes),
+                    lambda entries, at: self._upsert_catalogue(entries, at, touched),
                 )
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
                 self.committing = (seq_before, seq)
@@ -308,7 +310,9 @@ class SQLiteWrites(SQLiteBase):
     ) -> None:
         """Adds each delta to its product's row, creating the products not yet known (idx
         numbered on from the largest, as SQLite would): one read of the rows, then one
-        write of each new state by idx. Keeps the rows as written in ``touched``."""
+        write of each new state by idx. An event's category only fills in a product that
+        has none and that the shop's catalogue does not hold. Keeps the rows as written
+        in ``touched``."""
         conn = self.conn
         current = {p: touched.get(p) or self._rows.get(p) for p, _, _, _ in updates}
         unknown = [p for p, row in current.items() if row is None]
@@ -326,24 +330,25 @@ class SQLiteWrites(SQLiteBase):
             row = current[product_id]
             if row is None:
                 if top is None:
-                    top = conn.execute("SELECT coalesce(max(idx), 0) FROM products").fetchone()[0]
+                    top = largest_idx(conn)
                 top += 1
-                values = (top, product_id, category, *delta, seq)
+                values = (top, product_id, category, *delta, seq, 1, 0)
                 created.append(values)
                 touched[product_id] = product_row(values)
                 continue
             count, stars, s1, s2, s3, s4, s5, likes, dislikes = delta
             h1, h2, h3, h4, h5 = row.histogram
             # The columns of _SET_PRODUCTS: idx, category, counts, seq.
+            filled = row.category if row.category or row.owned else category
             values = (
-                row.idx, category or row.category, row.rating_count + count,
+                row.idx, filled, row.rating_count + count,
                 row.star_sum + stars, h1 + s1, h2 + s2, h3 + s3, h4 + s4, h5 + s5,
                 row.likes + likes, row.dislikes + dislikes, seq,
             )  # fmt: skip
             changed.append(values)
             touched[product_id] = ProductRow(
                 values[0], product_id, values[1], values[2], values[3], values[4:9],
-                values[9], values[10], seq,
+                values[9], values[10], seq, row.active, row.owned,
             )  # fmt: skip
         write_rows(conn, _NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)

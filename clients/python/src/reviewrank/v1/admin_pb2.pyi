@@ -10,6 +10,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CatalogueProduct(_message.Message):
+    __slots__ = ("product_id", "category", "inactive")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    category: str
+    inactive: bool
+    def __init__(self, product_id: _Optional[str] = ..., category: _Optional[str] = ..., inactive: _Optional[bool] = ...) -> None: ...
+
+class UpsertProductsRequest(_message.Message):
+    __slots__ = ("products",)
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    products: _containers.RepeatedCompositeFieldContainer[CatalogueProduct]
+    def __init__(self, products: _Optional[_Iterable[_Union[CatalogueProduct, _Mapping]]] = ...) -> None: ...
+
+class UpsertProductsResponse(_message.Message):
+    __slots__ = ("created", "updated", "unchanged", "seq")
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    created: int
+    updated: int
+    unchanged: int
+    seq: int
+    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., seq: _Optional[int] = ...) -> None: ...
+
 class GetWeightsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -67,6 +67,11 @@ class AdminServiceStub:
                 request_serializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.UpsertProducts = channel.unary_unary(
+                '/reviewrank.v1.AdminService/UpsertProducts',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -120,6 +125,16 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertProducts(self, request, context):
+        """The shop's catalogue: sets each product's category and listing, creating the
+        products not known yet, all in one transaction. From then on feedback events
+        never change these products' categories, and Top leaves out delisted ones.
+        Sending the same entries again changes nothing (they count as unchanged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +167,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusRequest.FromString,
                     response_serializer=reviewrank_dot_v1_dot_admin__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'UpsertProducts': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertProducts,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -319,6 +339,33 @@ class AdminService:
             '/reviewrank.v1.AdminService/GetStatus',
             reviewrank_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
             reviewrank_dot_v1_dot_admin__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertProducts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/UpsertProducts',
+            reviewrank_dot_v1_dot_admin__pb2.UpsertProductsRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.UpsertProductsResponse.FromString,
             options,
             channel_credentials,
             insecure,

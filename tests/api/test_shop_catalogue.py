@@ -1,0 +1,221 @@
+"""The shop's catalogue (AdminService.UpsertProducts): the shop says what its products'
+categories are and which are listed; feedback events no longer move them."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
+
+from service.compose import build_application
+from service.domain.values import CatalogueEntry
+from tests.conftest import Client, both_backends
+from tests.helpers import rating
+
+pytestmark = both_backends
+
+
+def product(
+    product_id: str, category: str = "", inactive: bool = False
+) -> admin_pb2.CatalogueProduct:
+    return admin_pb2.CatalogueProduct(product_id=product_id, category=category, inactive=inactive)
+
+
+def upsert(
+    client: Client, *products: admin_pb2.CatalogueProduct
+) -> admin_pb2.UpsertProductsResponse:
+    request = admin_pb2.UpsertProductsRequest(products=products)
+    response: admin_pb2.UpsertProductsResponse = client.admin.UpsertProducts(request, timeout=10)
+    return response
+
+
+def top(client: Client, category: str = "", min_seq: int = 0) -> list[str]:
+    request = ranking_pb2.TopRequest(category=category, limit=100, min_seq=min_seq)
+    return [r.product_id for r in client.ranking.Top(request, timeout=10).results]
+
+
+def category_of(client: Client, product_id: str) -> str:
+    request = ranking_pb2.GetProductStatsRequest(product_ids=[product_id])
+    return str(client.ranking.GetProductStats(request, timeout=10).stats[0].category)
+
+
+def refusal(client: Client, *products: admin_pb2.CatalogueProduct) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as refused:
+        upsert(client, *products)
+    return refused.value
+
+
+def test_a_rating_cannot_move_a_product_the_catalogue_holds(client: Client) -> None:
+    upsert(client, product("p1", "Dresses"))
+    client.feedback.SubmitRating(rating("p1", "u1", 5, category="Dresses"))
+
+    client.feedback.SubmitRating(rating("p1", "stranger", 5, category="zz"))
+
+    assert (["p1"], "Dresses") == (top(client, "Dresses"), category_of(client, "p1"))
+
+
+def test_a_catalogue_product_without_a_category_is_not_given_one_by_events(
+    client: Client,
+) -> None:
+    upsert(client, product("p1"))
+
+    client.feedback.SubmitRating(rating("p1", "u1", 5, category="zz"))
+
+    assert "" == category_of(client, "p1")
+
+
+def test_an_event_fills_in_the_category_of_a_product_that_has_none(client: Client) -> None:
+    client.feedback.SubmitRating(rating("p1", "u1", 4))
+    client.feedback.SubmitRating(rating("p1", "u2", 4, category="Dresses"))
+
+    client.feedback.SubmitRating(rating("p1", "u3", 4, category="Knits"))
+
+    assert "Dresses" == category_of(client, "p1")
+
+
+def test_the_first_category_in_one_batch_fills_in(client: Client) -> None:
+    from tests.helpers import batch
+
+    client.feedback.SubmitBatch(
+        batch(rating("p1", "u1", 4, category="Dresses"), rating("p1", "u2", 4, category="Knits"))
+    )
+
+    assert "Dresses" == category_of(client, "p1")
+
+
+def test_the_shop_recategorises_a_product_events_had_categorised(client: Client) -> None:
+    client.feedback.SubmitRating(rating("p1", "u1", 4, category="zz"))
+
+    response = upsert(client, product("p1", "Dresses"))
+
+    assert (0, 1, "Dresses") == (response.created, response.updated, category_of(client, "p1"))
+    assert ["p1"] == top(client, "Dresses", min_seq=response.seq)
+
+
+def test_an_upsert_counts_created_updated_and_unchanged(client: Client) -> None:
+    first = upsert(client, product("a", "Dresses"), product("b", "Knits"))
+
+    again = upsert(client, product("a", "Dresses"), product("b", "Tops"), product("c"))
+
+    assert (2, 0, 0) == (first.created, first.updated, first.unchanged)
+    assert (1, 1, 1) == (again.created, again.updated, again.unchanged)
+    assert again.seq > first.seq > 0
+
+
+def test_sending_the_same_catalogue_again_changes_nothing(client: Client) -> None:
+    upsert(client, product("a", "Dresses"))
+
+    again = upsert(client, product("a", "Dresses"))
+
+    assert (0, 0, 1, 0) == (again.created, again.updated, again.unchanged, again.seq)
+
+
+def test_a_delisted_product_is_left_out_of_top(client: Client) -> None:
+    for p, stars in (("a", 5), ("b", 4)):
+        client.feedback.SubmitRating(rating(p, "u1", stars, category="Dresses"))
+
+    response = upsert(client, product("a", "Dresses", inactive=True), product("b", "Dresses"))
+
+    assert ["b"] == top(client, min_seq=response.seq)
+    assert ["b"] == top(client, "Dresses")
+
+
+def test_product_stats_say_which_products_are_delisted(client: Client) -> None:
+    upsert(client, product("a", inactive=True), product("b"))
+
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["a", "b", "unknown"])
+    stats = client.ranking.GetProductStats(request, timeout=10).stats
+
+    assert [True, False, False] == [s.inactive for s in stats]
+
+
+def test_a_delisted_product_is_still_ranked_when_a_shop_sends_it(client: Client) -> None:
+    upsert(client, product("a", "Dresses", inactive=True))
+
+    request = ranking_pb2.RankRequest(candidates=[ranking_pb2.Candidate(product_id="a")])
+    ranked = [r.product_id for r in client.ranking.Rank(request, timeout=10).results]
+
+    assert ["a"] == ranked
+
+
+def test_listing_a_product_again_puts_it_back_in_top(client: Client) -> None:
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    upsert(client, product("a", inactive=True))
+
+    response = upsert(client, product("a"))
+
+    assert (1, ["a"]) == (response.updated, top(client, min_seq=response.seq))
+
+
+def test_the_catalogue_outlives_a_restart(client: Client, start_server) -> None:  # type: ignore[no-untyped-def]
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    upsert(client, product("a", "Dresses", inactive=True), product("b", "Knits"))
+    client.server.stop(grace=1.0)
+
+    again = start_server()
+    again.feedback.SubmitRating(rating("b", "u1", 5, category="zz"))
+
+    assert ([], ["b"]) == (top(again, "Dresses"), top(again, "Knits"))
+
+
+def test_a_catalogue_change_made_by_another_process_reaches_the_server(client: Client) -> None:
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    other = build_application(client.settings)
+    try:
+        result = other.upsert_products([CatalogueEntry("a", "Coats", active=False)], timeout=10)
+    finally:
+        other.close()
+
+    assert ([], "Coats") == (top(client, min_seq=result.seq), category_of(client, "a"))
+
+
+def test_events_categorise_nothing_when_told_to_ignore_them(start_server) -> None:  # type: ignore[no-untyped-def]
+    client = start_server(event_categories="ignore")
+
+    client.feedback.SubmitRating(rating("p1", "u1", 4, category="Dresses"))
+
+    assert "" == category_of(client, "p1")
+
+
+def test_an_upsert_without_the_admin_token_is_unauthenticated(client: Client) -> None:
+    plain = admin_pb2_grpc.AdminServiceStub(client.channel)
+
+    with pytest.raises(grpc.RpcError) as refused:
+        plain.UpsertProducts(admin_pb2.UpsertProductsRequest(products=[product("a")]), timeout=5)
+
+    assert grpc.StatusCode.UNAUTHENTICATED == refused.value.code()
+
+
+def test_an_empty_upsert_is_refused_naming_products(client: Client) -> None:
+    error = refusal(client)
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == error.code()
+    assert "products: must contain at least one product" in (error.details() or "")
+
+
+def test_bad_entries_are_refused_naming_each_field(client: Client) -> None:
+    error = refusal(client, product(""), product("a", "x\n"), product("b"), product("b"))
+
+    details = error.details() or ""
+    assert grpc.StatusCode.INVALID_ARGUMENT == error.code()
+    assert "products[0].product_id: is required" in details
+    assert "products[1].category" in details
+    assert "products[3].product_id: repeats products[2]" in details
+
+
+def test_a_refused_upsert_changes_nothing(client: Client) -> None:
+    refusal(client, product("a", "Dresses"), product(""))
+
+    with pytest.raises(grpc.RpcError) as missing:
+        top(client, "Dresses")
+
+    assert grpc.StatusCode.NOT_FOUND == missing.value.code()
+
+
+def test_more_products_than_the_limit_are_refused(start_server) -> None:  # type: ignore[no-untyped-def]
+    client = start_server(max_catalogue_products=3)
+
+    error = refusal(client, *(product(f"p{i}") for i in range(4)))
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == error.code()
+    assert "products: " in (error.details() or "")

@@ -1,0 +1,109 @@
+"""`reviewrank catalogue FILE`: the shop's catalogue sent to a real server on port 0."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from reviewrank.v1 import ranking_pb2
+
+from service.app.settings import DATA_DIR
+from service.cli import main as cli
+from tests.conftest import ADMIN_TOKEN, Client
+from tests.helpers import rating
+
+EXAMPLE = DATA_DIR / "example-catalogue.csv"
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Runs `reviewrank catalogue ARGS --quiet`; returns the exit status, stdout, stderr."""
+
+    def run_catalogue(*args: str) -> tuple[int, str, str]:
+        status = cli.main(["catalogue", *args, "--quiet"])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run_catalogue
+
+
+def top(client: Client, category: str = "") -> list[str]:
+    request = ranking_pb2.TopRequest(category=category, limit=100)
+    return [r.product_id for r in client.ranking.Top(request, timeout=10).results]
+
+
+def test_the_example_catalogue_is_applied_and_again_is_unchanged(
+    client: Client, run: Callable[..., tuple[int, str, str]]
+) -> None:
+    server = ("--server", client.target, "--token", ADMIN_TOKEN)
+
+    first = run(str(EXAMPLE), *server)
+    again = run(str(EXAMPLE), *server)
+
+    assert (0, 0) == (first[0], again[0])
+    assert "4 products" in first[1] and "4 created, 0 updated, 0 unchanged" in first[1]
+    assert "0 created, 0 updated, 4 unchanged" in again[1]
+    assert ["sku-100", "sku-400"] == sorted(top(client, "Shoes"))
+
+
+def test_a_delisted_row_keeps_its_product_out_of_top(
+    client: Client, run: Callable[..., tuple[int, str, str]]
+) -> None:
+    client.feedback.SubmitRating(rating("sku-300", "u1", 5, category="Hats"))
+
+    run(str(EXAMPLE), "--server", client.target, "--token", ADMIN_TOKEN)
+
+    assert "sku-300" not in top(client)
+
+
+def test_bad_rows_are_named_by_line_and_column_and_nothing_is_sent(
+    client: Client, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.csv"
+    data.write_text("product_id,category,active\na,Shoes,yes\n,Shoes,\nb,Bags,maybe\na,Hats,\n")
+
+    status, _, err = run(str(data), "--server", client.target, "--token", ADMIN_TOKEN)
+
+    assert 1 == status
+    assert "line 3: product_id: is required" in err
+    assert "line 4: active: must be true or false (got 'maybe')" in err
+    assert "line 5: product_id: repeats line 2" in err
+    assert "3 of 4 rows refused: nothing sent" in err
+    assert [] == top(client)
+
+
+def test_a_dry_run_checks_json_lines_and_sends_nothing(
+    client: Client, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.jsonl"
+    rows = [{"product_id": "a", "category": "Shoes"}, {"product_id": "b", "active": False}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    status, out, _ = run(str(data), "--dry-run", "--server", client.target)
+
+    assert (0, "checked") == (status, out.split()[0])
+    assert "2 products, all valid" in out
+
+
+def test_a_file_without_a_product_id_column_is_refused_at_its_header(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.csv"
+    data.write_text("sku,category\na,Shoes\n")
+
+    status, _, err = run(str(data), "--dry-run")
+
+    assert 2 == status
+    assert "line 1: the header has no column product_id" in err
+
+
+def test_without_the_admin_token_the_server_refuses_in_one_line(
+    client: Client, run: Callable[..., tuple[int, str, str]]
+) -> None:
+    status, _, err = run(str(EXAMPLE), "--server", client.target, "--token", "wrong")
+
+    assert 1 == status
+    assert err.startswith("reviewrank: UNAUTHENTICATED")
+    assert 1 == len(err.strip().splitlines())
