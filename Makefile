@@ -27,7 +27,7 @@ demo-data: install
 ADMIN_TOKEN_FILE := data/admin-token
 serve: demo-data
 	@if [ -z "$$REVIEWRANK_ADMIN_TOKEN$$REVIEWRANK_ADMIN_TOKEN_FILE" ]; then \
-		$(PY) -m service.cli.token_file $(ADMIN_TOKEN_FILE) || exit 1; \
+		$(PY) -m reviewrank.service.cli.token_file $(ADMIN_TOKEN_FILE) || exit 1; \
 		export REVIEWRANK_ADMIN_TOKEN_FILE=$(ADMIN_TOKEN_FILE); \
 	fi; \
 	exec $(VENV)/bin/reviewrank serve --address $(ADDRESS) --metrics-address $(METRICS_ADDRESS)
@@ -74,14 +74,14 @@ soak: install
 ## BENCH_ARGS e.g. "--duration 10 --synthetic 100000,1000000 --workdir /tmp/reviewrank-bench"
 BENCH_ARGS ?= --workdir .bench-data
 bench: install
-	$(PY) -m service.tools.benchsuite $(BENCH_ARGS)
+	$(PY) -m reviewrank.service.tools.benchsuite $(BENCH_ARGS)
 
 ## Normal Rank's p50/p99 alone, then with each attack of service/tools/abuse.py alongside (about
 ## two minutes): writes bench/results/abuse.{md,json}. Exits 1 if any server did not answer
 ## afterwards or needed SIGKILL. BENCH_ABUSE_ARGS e.g. "--duration 10 --only flood,oversized"
 BENCH_ABUSE_ARGS ?= --workdir .bench-data
 bench-abuse: install
-	$(PY) -m service.tools.abuse_bench $(BENCH_ABUSE_ARGS)
+	$(PY) -m reviewrank.service.tools.abuse_bench $(BENCH_ABUSE_ARGS)
 
 ## Paired A/B of this tree against the git revision AB_OLD (default HEAD~1), checked
 ## out with its own environment in .bench-data/ab-old: Rank 100 and 1,000, SubmitBatch
@@ -91,22 +91,26 @@ bench-ab: install
 	rm -rf .bench-data/ab-old && git worktree prune
 	git worktree add --detach .bench-data/ab-old $(AB_OLD)
 	$(MAKE) -C .bench-data/ab-old install
-	$(PY) -m service.tools.paired_ab .bench-data/ab-old $(AB_ARGS)
+	$(PY) -m reviewrank.service.tools.paired_ab .bench-data/ab-old $(AB_ARGS)
 
 ## Ingest and Rank on PostgreSQL beside SQLite (a throwaway local cluster, or
 ## BENCH_PG_ARGS="--database-url postgresql://..." for an empty database of yours):
 ## writes bench/results/backends.{md,json}.
 BENCH_PG_ARGS ?= --workdir .bench-data
 bench-postgres: install postgres
-	$(PY) -m service.tools.bench_backends $(BENCH_PG_ARGS)
+	$(PY) -m reviewrank.service.tools.bench_backends $(BENCH_PG_ARGS)
 
 ## Rewrite the ghz configs in bench/ghz/ (candidate lists from the demo catalogue).
 ghz-configs: install
-	$(PY) -m service.tools.ghz_configs
+	$(PY) -m reviewrank.service.tools.ghz_configs
 
+## mypy reads the packages as installed (reviewrank.service is service/) through a link tree.
 lint: install
 	$(VENV)/bin/ruff check service ranking tests clients/python/src
 	$(VENV)/bin/ruff format --check service ranking tests clients/python/src
+	mkdir -p .lint-tree/reviewrank
+	ln -sfn ../../service .lint-tree/reviewrank/service
+	ln -sfn ../../ranking .lint-tree/reviewrank/ranking
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -116,11 +120,11 @@ format: install
 
 ## Regenerate clients/python/src/reviewrank/v1 and proto/reviewrank.protoset from proto/.
 gen: install
-	$(PY) -m service.tools.codegen
+	$(PY) -m reviewrank.service.tools.codegen
 
 ## Offline evaluation of ranking quality on the reviews data set (writes docs/evaluation.*).
 evaluate: install
 	$(VENV)/bin/reviewrank evaluate --table docs/evaluation.md --plot docs/evaluation.png
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .lint-tree

@@ -4,7 +4,7 @@ Imports only numpy, scipy and the standard library (tests/ranking/test_ranking_p
 checks it), so it can be used and tested apart from the service.
 """
 
-from ranking.blend import (
+from reviewrank.ranking.blend import (
     Breakdown,
     Component,
     Evidence,
@@ -15,8 +15,13 @@ from ranking.blend import (
     rank_order,
     with_relevance,
 )
-from ranking.profiles import PriorSpec, Profile, ProfileError, ProfileSet, parse_profiles
-from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound, z_for_confidence
+from reviewrank.ranking.profiles import PriorSpec, Profile, ProfileError, ProfileSet, parse_profiles
+from reviewrank.ranking.scores import (
+    bayesian_average,
+    mean_stars,
+    wilson_lower_bound,
+    z_for_confidence,
+)
 
 __all__ = [
     "Breakdown",

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ranking.beta import beta_lower_bound, beta_posterior_mean
-from ranking.profiles import Profile
-from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
-from ranking.stars import dirichlet_star_bound, normalise_stars
+from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.profiles import Profile
+from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
+from reviewrank.ranking.stars import dirichlet_star_bound, normalise_stars
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

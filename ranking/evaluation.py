@@ -40,10 +40,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import kendalltau
 
-from ranking.beta import beta_lower_bound, beta_posterior_mean
-from ranking.priors import expand_category_priors, fit_category_priors, fit_star_prior
-from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
-from ranking.stars import dirichlet_star_bound, dirichlet_star_mean
+from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.priors import expand_category_priors, fit_category_priors, fit_star_prior
+from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
+from reviewrank.ranking.stars import dirichlet_star_bound, dirichlet_star_mean
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ranking.scores import z_for_confidence
+from reviewrank.ranking.scores import z_for_confidence
 
 FloatArray = npt.NDArray[np.float64]
 

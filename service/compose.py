@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from service.app.application import Application
-from service.app.settings import Settings
-from service.app.status import Observers
-from service.storage.factory import open_checked_store
+from reviewrank.service.app.application import Application
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.app.status import Observers
+from reviewrank.service.storage.factory import open_checked_store
 
 
 def build_application(settings: Settings, observers: Observers | None = None) -> Application:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reviewrank.v1 import admin_pb2_grpc, feedback_pb2_grpc, ranking_pb2_grpc
 
-from service.api.auth import BearerToken
-from service.api.server import ReviewrankServer, create_server
-from service.app.settings import Settings
-from service.app.store import DatabaseURL, Store
-from service.ops.logs import configure
-from service.storage.factory import open_store
+from reviewrank.service.api.auth import BearerToken
+from reviewrank.service.api.server import ReviewrankServer, create_server
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.app.store import DatabaseURL, Store
+from reviewrank.service.ops.logs import configure
+from reviewrank.service.storage.factory import open_store
+from reviewrank.v1 import admin_pb2_grpc, feedback_pb2_grpc, ranking_pb2_grpc
 
 
 @dataclass

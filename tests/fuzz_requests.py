@@ -30,12 +30,12 @@ with atheris.instrument_imports(include=["service"]):
     from google.protobuf import message_factory
     from google.protobuf.descriptor import FieldDescriptor
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2
 
-    from service.api.server import FEEDBACK_SERVICE, create_server
-    from service.app.settings import Settings
-    from service.cli.dataset import DATA_DIR
-    from service.ops.logs import configure
+    from reviewrank.service.api.server import FEEDBACK_SERVICE, create_server
+    from reviewrank.service.app.settings import Settings
+    from reviewrank.service.cli.dataset import DATA_DIR
+    from reviewrank.service.ops.logs import configure
+    from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2
     from tests.methods import ADMIN_TOKEN, AUTH, Method, all_methods
 
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}

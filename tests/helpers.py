@@ -17,15 +17,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+
+from reviewrank.service.api.auth import BearerToken
+from reviewrank.service.domain.values import ProductRow
+from reviewrank.service.storage.tables import EXPORT_TABLES
 from reviewrank.v1 import feedback_pb2, ranking_pb2, ranking_pb2_grpc
 
-from service.api.auth import BearerToken
-from service.domain.values import ProductRow
-from service.storage.tables import EXPORT_TABLES
-
 if TYPE_CHECKING:
-    from service.app.settings import Settings
-    from service.app.store import Store, WeightsRow
+    from reviewrank.service.app.settings import Settings
+    from reviewrank.service.app.store import Store, WeightsRow
     from tests.conftest import Client
 
 _ids = itertools.count(1)

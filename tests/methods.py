@@ -12,7 +12,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from grpc_health.v1 import health_pb2  # noqa: F401  (registers the descriptors)
 from grpc_reflection.v1alpha import reflection_pb2  # noqa: F401
 
-from service.api.server import SERVICE_NAMES
+from reviewrank.service.api.server import SERVICE_NAMES
 
 OTHER_SERVICES = ["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]
 ADMIN_TOKEN = "test-admin-token"

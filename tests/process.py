@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+from reviewrank.service import CLI_MODULE
+
 
 class ServerProcess:
     def __init__(
@@ -18,7 +20,7 @@ class ServerProcess:
         command = [
             sys.executable,
             "-m",
-            "service.cli.main",
+            CLI_MODULE,
             "serve",
             "--address",
             "127.0.0.1:0",

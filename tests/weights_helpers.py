@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
-
 from tests.conftest import Client
 from tests.helpers import batch, like, rating
 

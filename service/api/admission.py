@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 
-from service.api.status import to_status
-from service.api.turns import FairTurns
-from service.app.waits import hold
-from service.domain.errors import DeadlineExpired, Overloaded
+from reviewrank.service.api.status import to_status
+from reviewrank.service.api.turns import FairTurns
+from reviewrank.service.app.waits import hold
+from reviewrank.service.domain.errors import DeadlineExpired, Overloaded
 
 if TYPE_CHECKING:
-    from service.app.settings import Settings
-    from service.ops.metrics import RpcMetrics
+    from reviewrank.service.app.settings import Settings
+    from reviewrank.service.ops.metrics import RpcMetrics
 
 log = structlog.get_logger("reviewrank.admission")
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import grpc
 
-from service.api.status import to_status
-from service.domain.errors import FailedPrecondition, ReviewrankError, Unauthenticated
+from reviewrank.service.api.status import to_status
+from reviewrank.service.domain.errors import FailedPrecondition, ReviewrankError, Unauthenticated
 
 ADMIN_PREFIX = "/reviewrank.v1.AdminService/"
 GUARDED_PREFIX = "/reviewrank."

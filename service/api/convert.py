@@ -14,18 +14,17 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 from google.protobuf.timestamp_pb2 import Timestamp
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.api import validation
-from service.api.validation import InputLimits, Violations, event_time
-from service.api.wire import batch_codec, batch_results
-from service.api.wire import results as wire
-from service.api.wire.rank_decode import RankInput
-from service.app.explain import Explanation
-from service.app.rank_query import RankQuery, RankResult
-from service.app.ranker import ProductStats, Ranking
-from service.app.settings import Settings
-from service.domain.values import (
+from reviewrank.service.api import validation
+from reviewrank.service.api.validation import InputLimits, Violations, event_time
+from reviewrank.service.api.wire import batch_codec, batch_results
+from reviewrank.service.api.wire import results as wire
+from reviewrank.service.api.wire.rank_decode import RankInput
+from reviewrank.service.app.explain import Explanation
+from reviewrank.service.app.rank_query import RankQuery, RankResult
+from reviewrank.service.app.ranker import ProductStats, Ranking
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.domain.values import (
     ErasureResult,
     Event,
     EventBatch,
@@ -36,6 +35,7 @@ from service.domain.values import (
     WriteResult,
     WriteResults,
 )
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 
 FloatArray = npt.NDArray[np.float64]
 _LIKE_VALUES = {

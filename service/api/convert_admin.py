@@ -7,21 +7,21 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2
-from reviewrank.v1 import admin_pb2, ranking_pb2
 
-from ranking.profiles import Profile
-from service import __version__
-from service.api import convert
-from service.api.validation import InputLimits, Violations
-from service.api.wire.rank_decode import from_message
-from service.app.preview import Preview, Sample, SampleChange
-from service.app.ranker import DEFAULT_TOP_LIMIT
-from service.app.settings import Settings
-from service.app.status import Status
-from service.app.weights import WeightsState
-from service.app.weights_history import HistoryEntry
-from service.domain.errors import InvalidArgument
-from service.domain.values import CatalogueEntry, CatalogueResult
+from reviewrank.ranking.profiles import Profile
+from reviewrank.service import __version__
+from reviewrank.service.api import convert
+from reviewrank.service.api.validation import InputLimits, Violations
+from reviewrank.service.api.wire.rank_decode import from_message
+from reviewrank.service.app.preview import Preview, Sample, SampleChange
+from reviewrank.service.app.ranker import DEFAULT_TOP_LIMIT
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.app.status import Status
+from reviewrank.service.app.weights import WeightsState
+from reviewrank.service.app.weights_history import HistoryEntry
+from reviewrank.service.domain.errors import InvalidArgument
+from reviewrank.service.domain.values import CatalogueEntry, CatalogueResult
+from reviewrank.v1 import admin_pb2, ranking_pb2
 
 HISTORY_PAGE_SIZE = 50
 HISTORY_MAX_PAGE_SIZE = 1000

@@ -8,6 +8,7 @@ in Python on the machine.
 from __future__ import annotations
 
 import grpc
+
 from reviewrank.v1 import bench_pb2, bench_pb2_grpc
 
 SERVICE_NAME = bench_pb2.DESCRIPTOR.services_by_name["BenchService"].full_name

@@ -16,8 +16,8 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor, message_factory
 
-from service.api.request_budget import MethodBudget
-from service.api.validation import InputLimits
+from reviewrank.service.api.request_budget import MethodBudget
+from reviewrank.service.api.validation import InputLimits
 
 
 def _serialize(response: Any) -> bytes:

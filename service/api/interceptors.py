@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 
-from service.api import parse_errors
-from service.api.status import status_code, to_status
-from service.domain.errors import InvalidArgument, ReviewrankError
-from service.ops import tracing
-from service.ops.metrics import rejection_reason
+from reviewrank.service.api import parse_errors
+from reviewrank.service.api.status import status_code, to_status
+from reviewrank.service.domain.errors import InvalidArgument, ReviewrankError
+from reviewrank.service.ops import tracing
+from reviewrank.service.ops.metrics import rejection_reason
 
 if TYPE_CHECKING:
-    from service.ops.metrics import MethodMetrics, RpcMetrics
+    from reviewrank.service.ops.metrics import MethodMetrics, RpcMetrics
 
 log = structlog.get_logger("reviewrank.rpc")
 

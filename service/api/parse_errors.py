@@ -20,7 +20,7 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
-from service.domain.errors import too_many_items
+from reviewrank.service.domain.errors import too_many_items
 
 _MAX_DEPTH = 100  # protobuf's own recursion limit
 # The most fields a walk reads unless told otherwise (about 20 ms of walking): far more

@@ -27,10 +27,10 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from service.api.interceptors import Undecodable, undecodable
-from service.api.validation import MAX_PAGE_TOKEN, MAX_PROFILE_NAME, InputLimits
-from service.api.wire.results import varint
-from service.domain.errors import InvalidArgument
+from reviewrank.service.api.interceptors import Undecodable, undecodable
+from reviewrank.service.api.validation import MAX_PAGE_TOKEN, MAX_PROFILE_NAME, InputLimits
+from reviewrank.service.api.wire.results import varint
+from reviewrank.service.domain.errors import InvalidArgument
 
 # Room beyond the largest valid request, for fields a newer client may add: 1/16 more,
 # and 4 KiB (bytes), or 64 fields, more still.

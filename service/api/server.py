@@ -14,30 +14,30 @@ from typing import Any
 
 import grpc
 import structlog
+
+from reviewrank.service.api import echo as bench_service
+from reviewrank.service.api import reflection
+from reviewrank.service.api.admission import AdmissionInterceptor, Limits
+from reviewrank.service.api.auth import BearerAuthInterceptor, read_token, server_credentials
+from reviewrank.service.api.handlers import add_servicer
+from reviewrank.service.api.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
+from reviewrank.service.api.interceptors import ErrorAndLogInterceptor, Observability
+from reviewrank.service.api.servicers import AdminServicer, FeedbackServicer, RankingServicer
+from reviewrank.service.api.turns import FairTurns
+from reviewrank.service.api.validation import InputLimits
+from reviewrank.service.api.wire.batch_codec import EncodedBatch
+from reviewrank.service.app.application import Application
+from reviewrank.service.app.settings import Settings, metrics_host_port
+from reviewrank.service.compose import build_application
+from reviewrank.service.domain.errors import AddressInUse
+from reviewrank.service.ops import tracing
+from reviewrank.service.ops.metrics import Metrics
 from reviewrank.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     feedback_pb2,
     ranking_pb2,
 )
-
-from service.api import echo as bench_service
-from service.api import reflection
-from service.api.admission import AdmissionInterceptor, Limits
-from service.api.auth import BearerAuthInterceptor, read_token, server_credentials
-from service.api.handlers import add_servicer
-from service.api.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
-from service.api.interceptors import ErrorAndLogInterceptor, Observability
-from service.api.servicers import AdminServicer, FeedbackServicer, RankingServicer
-from service.api.turns import FairTurns
-from service.api.validation import InputLimits
-from service.api.wire.batch_codec import EncodedBatch
-from service.app.application import Application
-from service.app.settings import Settings, metrics_host_port
-from service.compose import build_application
-from service.domain.errors import AddressInUse
-from service.ops import tracing
-from service.ops.metrics import Metrics
 
 log = structlog.get_logger("reviewrank.server")
 
@@ -278,7 +278,7 @@ def serve(settings: Settings) -> int:
     """Runs until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP reloads the weights
     file (in the background; an invalid file is logged and changes nothing)."""
     if settings.workers > 1:
-        from service.api.workers import supervise
+        from reviewrank.service.api.workers import supervise
 
         return supervise(settings)
     started: list[ReviewrankServer] = []

@@ -7,6 +7,13 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
+
+from reviewrank.service.api import convert, convert_admin
+from reviewrank.service.api.request_budget import MethodBudget
+from reviewrank.service.api.validation import InputLimits
+from reviewrank.service.api.wire.batch_codec import EncodedBatch
+from reviewrank.service.api.wire.rank_decode import RankRequestDecoder
+from reviewrank.service.app.application import Application
 from reviewrank.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -15,13 +22,6 @@ from reviewrank.v1 import (
     ranking_pb2,
     ranking_pb2_grpc,
 )
-
-from service.api import convert, convert_admin
-from service.api.request_budget import MethodBudget
-from service.api.validation import InputLimits
-from service.api.wire.batch_codec import EncodedBatch
-from service.api.wire.rank_decode import RankRequestDecoder
-from service.app.application import Application
 
 _NO_DEADLINE = 365 * 24 * 3600.0
 

@@ -28,8 +28,8 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from service.app.settings import Settings
-from service.domain.errors import InvalidArgument, too_many_items
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.domain.errors import InvalidArgument, too_many_items
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -25,7 +25,8 @@ from types import FrameType
 
 import structlog
 
-from service.app.settings import Settings, to_env
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.app.settings import Settings, to_env
 
 log = structlog.get_logger("reviewrank.workers")
 
@@ -47,7 +48,7 @@ def reserve_port(address: str) -> tuple[socket.socket, int]:
         reserved.bind((host, port))
     except OSError as exc:
         reserved.close()
-        from service.domain.errors import AddressInUse
+        from reviewrank.service.domain.errors import AddressInUse
 
         raise AddressInUse(f"cannot listen on {address}: {exc.strerror}") from None
     return reserved, int(reserved.getsockname()[1])
@@ -59,7 +60,7 @@ def prepare_database(settings: Settings) -> None:
     for the write lock. A database that cannot be written stops the start here, once,
     rather than in every worker again and again. Its WAL is judged here, before any
     worker opens it (service/storage/sqlite/integrity.py); each worker runs quick_check itself."""
-    from service.storage.factory import open_checked_store
+    from reviewrank.service.storage.factory import open_checked_store
 
     open_checked_store(settings.with_overrides(integrity_check=False))[0].close()
 
@@ -82,7 +83,7 @@ def supervise(settings: Settings) -> int:
             settings, address=address, workers=1, reuse_port=True, worker_id=worker
         )
         env = {**os.environ, **to_env(worker_settings)}
-        command = [sys.executable, "-m", "service.cli.main", "serve"]
+        command = [sys.executable, "-m", CLI_MODULE, "serve"]
         children[worker] = subprocess.Popen(command, env=env)
 
     def forward(signum: int, _frame: FrameType | None) -> None:

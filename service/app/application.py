@@ -10,31 +10,31 @@ from datetime import UTC, datetime
 
 import structlog
 
-from service.app import weights_history
-from service.app.catalogue import Catalogue
-from service.app.catalogue_snapshot import load_catalogue, save_snapshot
-from service.app.feed import ChangeFeed
-from service.app.memory import release_free_memory
-from service.app.min_seq import LatestSeq, MinSeqGate
-from service.app.preview import Preview, Sample
-from service.app.priors import prior_source
-from service.app.rank_query import RankQuery, RankResult
-from service.app.ranker import ProductStats, Ranker, Ranking
-from service.app.settings import Settings
-from service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
-from service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
-from service.app.weights import ServerLimits, WeightsRegistry, WeightsState
-from service.app.weights_admin import WeightsAdmin
-from service.app.weights_history import HistoryEntry
-from service.app.weights_watch import WeightsWatch
-from service.app.writer import Writer
-from service.domain.errors import (
+from reviewrank.service.app import weights_history
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.catalogue_snapshot import load_catalogue, save_snapshot
+from reviewrank.service.app.feed import ChangeFeed
+from reviewrank.service.app.memory import release_free_memory
+from reviewrank.service.app.min_seq import LatestSeq, MinSeqGate
+from reviewrank.service.app.preview import Preview, Sample
+from reviewrank.service.app.priors import prior_source
+from reviewrank.service.app.rank_query import RankQuery, RankResult
+from reviewrank.service.app.ranker import ProductStats, Ranker, Ranking
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
+from reviewrank.service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
+from reviewrank.service.app.weights import ServerLimits, WeightsRegistry, WeightsState
+from reviewrank.service.app.weights_admin import WeightsAdmin
+from reviewrank.service.app.weights_history import HistoryEntry
+from reviewrank.service.app.weights_watch import WeightsWatch
+from reviewrank.service.app.writer import Writer
+from reviewrank.service.domain.errors import (
     DeadlineExpired,
     FailedPrecondition,
     StorageUnavailable,
     StoreError,
 )
-from service.domain.values import (
+from reviewrank.service.domain.values import (
     CatalogueEntry,
     CatalogueResult,
     CatalogueUpsert,

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Evidence
-from service.app.catalogue_views import (
+from reviewrank.ranking.blend import Evidence
+from reviewrank.service.app.catalogue_views import (
     Gathered,
     Histograms,
     Lookup,
@@ -24,11 +24,11 @@ from service.app.catalogue_views import (
     ScoringRows,
     Snapshot,
 )
-from service.app.decayed import DecayedAggregates
-from service.app.id_index import EncodedIds, IdIndex
-from service.app.snapshot import CatalogueColumns
-from service.app.store import ProductTable, VoteTable
-from service.domain.values import ProductRow, VoteChange
+from reviewrank.service.app.decayed import DecayedAggregates
+from reviewrank.service.app.id_index import EncodedIds, IdIndex
+from reviewrank.service.app.snapshot import CatalogueColumns
+from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.domain.values import ProductRow, VoteChange
 
 IntArray = npt.NDArray[np.int64]
 NO_CATEGORY = -1

@@ -9,10 +9,10 @@ from typing import cast
 
 import structlog
 
-from service.app import snapshot
-from service.app.catalogue import Catalogue
-from service.app.store import SnapshotRecords, Store
-from service.domain.errors import StoreError
+from reviewrank.service.app import snapshot
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.store import SnapshotRecords, Store
+from reviewrank.service.domain.errors import StoreError
 
 log = structlog.get_logger("reviewrank.app")
 

@@ -12,7 +12,7 @@ from typing import NamedTuple, overload
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Evidence
+from reviewrank.ranking.blend import Evidence
 
 IntArray = npt.NDArray[np.int64]
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Evidence
-from ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
-from service.app.store import VoteTable
-from service.domain.values import VoteChange
+from reviewrank.ranking.blend import Evidence
+from reviewrank.ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
+from reviewrank.service.app.store import VoteTable
+from reviewrank.service.domain.values import VoteChange
 
 FloatArray = npt.NDArray[np.float64]
 _US = 1_000_000.0

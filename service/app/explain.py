@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Breakdown, Evidence, Prior
-from ranking.profiles import Profile
+from reviewrank.ranking.blend import Breakdown, Evidence, Prior
+from reviewrank.ranking.profiles import Profile
 
 
 class ContributionView(NamedTuple):  # (built per result: a tuple is quick to make)

@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 import structlog
 
-from service.app.catalogue import Catalogue
-from service.app.store import Follower
-from service.domain.errors import StoreError
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.store import Follower
+from reviewrank.service.domain.errors import StoreError
 
 log = structlog.get_logger("reviewrank.feed")
 

@@ -24,9 +24,9 @@ from collections.abc import Callable
 
 import structlog
 
-from service.app.feed import ChangeFeed
-from service.app.waits import giving_turn_back
-from service.domain.errors import OutOfRange, StorageUnavailable, StoreError
+from reviewrank.service.app.feed import ChangeFeed
+from reviewrank.service.app.waits import giving_turn_back
+from reviewrank.service.domain.errors import OutOfRange, StorageUnavailable, StoreError
 
 log = structlog.get_logger("reviewrank.min_seq")
 

@@ -21,10 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Prior
-from ranking.priors import StarPrior, expand_category_priors, fit_category_priors, fit_star_prior
-from ranking.profiles import PriorSpec
-from service.app.catalogue import Catalogue
+from reviewrank.ranking.blend import Prior
+from reviewrank.ranking.priors import (
+    StarPrior,
+    expand_category_priors,
+    fit_category_priors,
+    fit_star_prior,
+)
+from reviewrank.ranking.profiles import PriorSpec
+from reviewrank.service.app.catalogue import Catalogue
 
 CHEAP_FIT_SECONDS = 0.005
 # Of a core, at most, spent redoing expensive whole-catalogue work after writes: a refit

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from service.app.explain import Explanation
-from service.app.id_index import EncodedIds
+from reviewrank.service.app.explain import Explanation
+from reviewrank.service.app.id_index import EncodedIds
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

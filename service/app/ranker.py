@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import (
+from reviewrank.ranking.blend import (
     Prior,
     blend,
     order_if_no_ties,
@@ -24,22 +24,22 @@ from ranking.blend import (
     tie_break_order,
     with_relevance,
 )
-from ranking.profiles import Profile
-from service.app.catalogue import Catalogue
-from service.app.decayed import DecayedAggregates
-from service.app.explain import Explanation, explain_rows
-from service.app.priors import PriorResolver, kept_seconds
-from service.app.rank_query import RankQuery, RankResult
-from service.app.score_columns import ScoreColumns
-from service.app.top_order import (
+from reviewrank.ranking.profiles import Profile
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.decayed import DecayedAggregates
+from reviewrank.service.app.explain import Explanation, explain_rows
+from reviewrank.service.app.priors import PriorResolver, kept_seconds
+from reviewrank.service.app.rank_query import RankQuery, RankResult
+from reviewrank.service.app.score_columns import ScoreColumns
+from reviewrank.service.app.top_order import (
     DEFAULT_TOP_LIMIT,
     TopOrder,
     decode_page_token,
     encode_page_token,
     page_size,
 )
-from service.app.weights import WeightsRegistry, WeightsState
-from service.domain.errors import InvalidArgument, NotFound
+from reviewrank.service.app.weights import WeightsRegistry, WeightsState
+from reviewrank.service.domain.errors import InvalidArgument, NotFound
 
 # (DEFAULT_TOP_LIMIT: what service/api/convert_admin.py reads here)
 __all__ = ["DEFAULT_TOP_LIMIT", "ProductStats", "Ranker", "Ranking"]

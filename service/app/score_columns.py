@@ -22,11 +22,11 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from ranking.blend import Quality, quality
-from ranking.profiles import Profile
-from service.app.catalogue import Catalogue
-from service.app.catalogue_views import ScoringRows
-from service.app.priors import FittedPrior, PriorResolver
+from reviewrank.ranking.blend import Quality, quality
+from reviewrank.ranking.profiles import Profile
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.catalogue_views import ScoringRows
+from reviewrank.service.app.priors import FittedPrior, PriorResolver
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

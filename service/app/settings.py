@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from service.app.store import DatabaseURL
+from reviewrank.service.app.store import DatabaseURL
 
 ENV_PREFIX = "REVIEWRANK_"
 

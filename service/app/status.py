@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from service.app.store import JobResult
-from service.domain.values import ErasureResult, Outcome, WriteResults
+from reviewrank.service.app.store import JobResult
+from reviewrank.service.domain.values import ErasureResult, Outcome, WriteResults
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from service.domain.values import (
+from reviewrank.service.domain.values import (
     CatalogueResult,
     CatalogueUpsert,
     Erasure,

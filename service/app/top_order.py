@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ranking.blend import Breakdown, Prior
-from ranking.profiles import Profile
-from service.app.catalogue_views import Snapshot
-from service.domain.errors import InvalidArgument
+from reviewrank.ranking.blend import Breakdown, Prior
+from reviewrank.ranking.profiles import Profile
+from reviewrank.service.app.catalogue_views import Snapshot
+from reviewrank.service.domain.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ranking.profiles import ProfileError, ProfileSet, parse_profiles
-from service.app.toml_limits import toml_shape_problem
-from service.domain.errors import InvalidArgument
+from reviewrank.ranking.profiles import ProfileError, ProfileSet, parse_profiles
+from reviewrank.service.app.toml_limits import toml_shape_problem
+from reviewrank.service.domain.errors import InvalidArgument
 
 SOURCE_KINDS = ("file", "inline", "rollback")
 TRIGGERS = ("startup", "rpc", "sighup", "file-watch")

@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 
 import structlog
 
-from ranking.profiles import Profile, ProfileSet
-from service.app.catalogue import Catalogue, decayed_from_votes
-from service.app.preview import Preview, Sample, compare
-from service.app.ranker import Ranker
-from service.app.settings import Settings
-from service.app.store import Store
-from service.app.weights import (
+from reviewrank.ranking.profiles import Profile, ProfileSet
+from reviewrank.service.app.catalogue import Catalogue, decayed_from_votes
+from reviewrank.service.app.preview import Preview, Sample, compare
+from reviewrank.service.app.ranker import Ranker
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.app.store import Store
+from reviewrank.service.app.weights import (
     FILE_FIELD,
     ServerLimits,
     WeightsRegistry,
@@ -37,8 +37,8 @@ from service.app.weights import (
     parse_toml,
     read_file,
 )
-from service.app.weights_history import HistoryEntry, WeightsHistory, save_entry
-from service.domain.errors import (
+from reviewrank.service.app.weights_history import HistoryEntry, WeightsHistory, save_entry
+from reviewrank.service.domain.errors import (
     DeadlineExpired,
     InvalidArgument,
     NotFound,

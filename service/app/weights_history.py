@@ -19,9 +19,9 @@ from pathlib import Path
 
 import structlog
 
-from ranking.profiles import ProfileSet
-from service.app.store import Store
-from service.app.weights import (
+from reviewrank.ranking.profiles import ProfileSet
+from reviewrank.service.app.store import Store
+from reviewrank.service.app.weights import (
     FILE_FIELD,
     ServerLimits,
     WeightsRegistry,
@@ -30,7 +30,7 @@ from service.app.weights import (
     parse_toml,
     read_file,
 )
-from service.domain.errors import InvalidArgument, NotFound
+from reviewrank.service.domain.errors import InvalidArgument, NotFound
 
 log = structlog.get_logger("reviewrank.weights")
 

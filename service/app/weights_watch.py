@@ -13,9 +13,9 @@ from pathlib import Path
 
 import structlog
 
-from service.app.weights import WeightsRegistry, content_hash
-from service.app.weights_admin import WeightsAdmin
-from service.domain.errors import InvalidArgument, ReviewrankError
+from reviewrank.service.app.weights import WeightsRegistry, content_hash
+from reviewrank.service.app.weights_admin import WeightsAdmin
+from reviewrank.service.domain.errors import InvalidArgument, ReviewrankError
 
 log = structlog.get_logger("reviewrank.weights")
 

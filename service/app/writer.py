@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from service.app.store import AppliedGroup, Job, JobResult, Store
-from service.app.waits import giving_turn_back
-from service.domain.errors import (
+from reviewrank.service.app.store import AppliedGroup, Job, JobResult, Store
+from reviewrank.service.app.waits import giving_turn_back
+from reviewrank.service.domain.errors import (
     DeadlineExpired,
     Overloaded,
     ShuttingDown,
@@ -36,7 +36,7 @@ from service.domain.errors import (
     StorageUnavailable,
     StoreError,
 )
-from service.domain.values import (
+from reviewrank.service.domain.values import (
     CatalogueResult,
     CatalogueUpsert,
     Erasure,

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reviewrank.service.cli.common import admin_call, count, when
+from reviewrank.service.cli.tables import render
 from reviewrank.v1 import admin_pb2, ranking_pb2
-
-from service.cli.common import admin_call, count, when
-from service.cli.tables import render
 
 
 def _print_weights(weights: Any) -> None:

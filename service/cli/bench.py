@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from service.cli.loadgen import LoadSpec, request_problem, run_load, write_json
+from reviewrank.service.cli.loadgen import LoadSpec, request_problem, run_load, write_json
 
 
 def _duration(text: str) -> float:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(problem)
     if args.server:
         return _load(args, args.server, templates)
-    from service.cli.scratch import scratch_server
+    from reviewrank.service.cli.scratch import scratch_server
 
     try:
         with scratch_server() as target:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.cli.common import count, settings_from
-from service.cli.importer import Progress
-from service.cli.shop_data import FORMATS, Layout, ShopFile, UnreadableInput
+from reviewrank.service.cli.common import count, settings_from
+from reviewrank.service.cli.importer import Progress
+from reviewrank.service.cli.shop_data import FORMATS, Layout, ShopFile, UnreadableInput
 
 LAYOUT = Layout(("product_id", "category", "active"), ("product_id",), guide="docs/import.md")
 BATCH = 1000  # products per UpsertProducts call
@@ -42,7 +42,7 @@ class Entry:
 
 def _entry(line: int, record: dict[str, Any], longest: int) -> Entry | list[tuple[str, str]]:
     """One row as a catalogue entry, or its problems as (column, what is wrong)."""
-    from service.api.validation import identifier_problem
+    from reviewrank.service.api.validation import identifier_problem
 
     problems: list[tuple[str, str]] = []
     values: dict[str, str] = {}
@@ -149,9 +149,9 @@ def _send(
     """Sends the entries in batches; returns the counts created, updated, unchanged and
     the last seq, or why it stopped."""
     import grpc
-    from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
-    from service.cli.common import open_channel
+    from reviewrank.service.cli.common import open_channel
+    from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
     created = updated = unchanged = seq = 0
     with open_channel(args, admin=True) as channel:

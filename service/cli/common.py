@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.app.settings import Settings, from_env
+from reviewrank.service.app.settings import Settings, from_env
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -32,8 +32,8 @@ def client_token(args: argparse.Namespace, settings: Settings, admin: bool = Fal
     """The bearer token a client command sends ("" for none): --token, else the configured
     admin token (admin commands, erasure) or API token (the others); an admin command with
     neither falls back to the token file `make serve` creates, if there is one."""
-    from service.api.auth import read_token
-    from service.cli.token_file import DEFAULT_ADMIN_TOKEN_FILE
+    from reviewrank.service.api.auth import read_token
+    from reviewrank.service.cli.token_file import DEFAULT_ADMIN_TOKEN_FILE
 
     token: str | None = getattr(args, "token", None)
     if token:
@@ -48,7 +48,7 @@ def client_token(args: argparse.Namespace, settings: Settings, admin: bool = Fal
 def open_channel(args: argparse.Namespace, admin: bool = False):  # type: ignore[no-untyped-def]
     """A channel to --server (TLS with --ca-file or --tls), sending the bearer token
     (client_token)."""
-    from service.api.auth import client_channel
+    from reviewrank.service.api.auth import client_channel
 
     settings = settings_from(args)
     return client_channel(

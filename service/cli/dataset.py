@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.app.settings import DATA_DIR
+from reviewrank.service.app.settings import DATA_DIR
 
 REVIEWS_ZIP = DATA_DIR / "womens-clothing-reviews.csv.zip"
 BASE_TIME_US = 1_546_300_800 * 1_000_000  # 2019-01-01T00:00:00Z

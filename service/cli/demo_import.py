@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli.common import open_channel, settings_from
-from service.cli.dataset import REVIEWS_ZIP
+from reviewrank.service.cli.common import open_channel, settings_from
+from reviewrank.service.cli.dataset import REVIEWS_ZIP
 
 
 def import_demo(args: argparse.Namespace) -> int:
-    from service.api import convert
-    from service.api.validation import InputLimits
-    from service.api.wire.batch_codec import EncodedBatch
-    from service.cli.dataset import read_reviews
-    from service.cli.importer import Progress, run_import
-    from service.domain.values import Outcome
-    from service.ops.logs import configure
+    from reviewrank.service.api import convert
+    from reviewrank.service.api.validation import InputLimits
+    from reviewrank.service.api.wire.batch_codec import EncodedBatch
+    from reviewrank.service.cli.dataset import read_reviews
+    from reviewrank.service.cli.importer import Progress, run_import
+    from reviewrank.service.domain.values import Outcome
+    from reviewrank.service.ops.logs import configure
 
     settings = settings_from(args)
     configure(settings.log_format, "warning")
@@ -38,7 +38,7 @@ def import_demo(args: argparse.Namespace) -> int:
         report = run_import(reviews, submit_remote, args.batch_size, progress)
         channel.close()
     else:
-        from service.compose import build_application
+        from reviewrank.service.compose import build_application
 
         app = build_application(settings)
         try:

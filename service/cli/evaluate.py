@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ranking import evaluation
-from ranking.evaluation import EvaluationReport, MethodResult
-from service.cli.dataset import REVIEWS_ZIP, read_reviews
+from reviewrank.ranking import evaluation
+from reviewrank.ranking.evaluation import EvaluationReport, MethodResult
+from reviewrank.service.cli.dataset import REVIEWS_ZIP, read_reviews
 
 DEFAULT_PLOT = Path("docs/evaluation.png")
 

@@ -12,9 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from reviewrank.service.cli.common import call
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
-
-from service.cli.common import call
 
 
 def cmd_forget(args: argparse.Namespace) -> int:

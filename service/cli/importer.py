@@ -20,12 +20,12 @@ from itertools import islice
 from typing import Any, TextIO
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from reviewrank.v1 import feedback_pb2
 
-from service.cli.dataset import Review
-from service.cli.shop_data import BadRow, Row
-from service.domain.errors import InvalidArgument
-from service.domain.values import Outcome
+from reviewrank.service.cli.dataset import Review
+from reviewrank.service.cli.shop_data import BadRow, Row
+from reviewrank.service.domain.errors import InvalidArgument
+from reviewrank.service.domain.values import Outcome
+from reviewrank.v1 import feedback_pb2
 
 
 def review_events(review: Review) -> tuple[feedback_pb2.FeedbackEvent, feedback_pb2.FeedbackEvent]:

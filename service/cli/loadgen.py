@@ -103,11 +103,12 @@ class LoadReport:
 
 def _message_class(full_method: str, request: bool = True) -> Any:
     """The request (or response) class of a method of a service in reviewrank.v1 or health."""
+    from google.protobuf import descriptor_pool, message_factory
+
     import reviewrank.v1.admin_pb2
     import reviewrank.v1.bench_pb2
     import reviewrank.v1.feedback_pb2
     import reviewrank.v1.ranking_pb2  # noqa: F401  (registers the descriptors)
-    from google.protobuf import descriptor_pool, message_factory
 
     service_name, _, method_name = full_method.strip("/").partition("/")
     service = descriptor_pool.Default().FindServiceByName(service_name)

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from service import __version__
-from service.cli.common import (
+from reviewrank.service import __version__
+from reviewrank.service.cli.common import (
     add_client_options,
     call,
     count,
@@ -19,9 +19,9 @@ from service.cli.common import (
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from service.api.server import serve
-    from service.domain.errors import AddressInUse, StorageUnavailable
-    from service.ops.logs import capture_stderr, configure, print_fatal, renders_json
+    from reviewrank.service.api.server import serve
+    from reviewrank.service.domain.errors import AddressInUse, StorageUnavailable
+    from reviewrank.service.ops.logs import capture_stderr, configure, print_fatal, renders_json
 
     settings = settings_from(args)
     configure(
@@ -33,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.scratch:
         import structlog
 
-        from service.cli.scratch import scratch_settings
+        from reviewrank.service.cli.scratch import scratch_settings
 
         original = settings.storage.display
         try:
@@ -55,14 +55,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from service.cli.dataset import REVIEWS_ZIP
+    from reviewrank.service.cli.dataset import REVIEWS_ZIP
 
     if args.from_export is not None:
-        from service.cli.transfer import cmd_import_export
+        from reviewrank.service.cli.transfer import cmd_import_export
 
         return cmd_import_export(args)
     if args.data is not None and args.data.resolve() != REVIEWS_ZIP.resolve():
-        from service.cli.shop_import import cmd_import_file
+        from reviewrank.service.cli.shop_import import cmd_import_file
 
         return cmd_import_file(args)
     if args.dry_run or args.rejects or args.format or args.source:
@@ -71,15 +71,14 @@ def cmd_import(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from service.cli.demo_import import import_demo
+    from reviewrank.service.cli.demo_import import import_demo
 
     return import_demo(args)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from reviewrank.service.cli.tables import render
     from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
-
-    from service.cli.tables import render
 
     response = call(
         args,
@@ -120,7 +119,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-def]
-    from service.cli.tables import render
+    from reviewrank.service.cli.tables import render
 
     rows: list[tuple[object, ...]]
     headers: tuple[str, ...]
@@ -359,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_options(check)
     check.set_defaults(handler=cmd_health)
 
-    from service.cli import admin, bench, catalogue, evaluate, forget, status, transfer
+    from reviewrank.service.cli import admin, bench, catalogue, evaluate, forget, status, transfer
 
     status.register(commands, add_client_options)
     evaluate.register(commands)
@@ -377,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
     except ValueError as exc:
-        from service.ops.logs import print_fatal
+        from reviewrank.service.ops.logs import print_fatal
 
         print_fatal(f"reviewrank: {exc}")
         return 2

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from service.app.settings import Settings
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.app.settings import Settings
 
 START_SECONDS = 60.0
 
@@ -66,7 +67,7 @@ def scratch_server(database: Path | None = None, temp_root: Path | None = None) 
     database, or ``database``), stopped on leaving; yields its HOST:PORT. ``temp_root``:
     where its copy goes (default: the system's temporary folder)."""
     command = [
-        sys.executable, "-m", "service.cli.main", "serve", "--scratch",
+        sys.executable, "-m", CLI_MODULE, "serve", "--scratch",
         "--address", "127.0.0.1:0", "--log-format", "json", "--log-level", "info",
     ]  # fmt: skip
     if database is not None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from reviewrank.v1 import feedback_pb2
 
 CSV, JSONL = "csv", "jsonl"

@@ -19,11 +19,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from reviewrank.v1 import feedback_pb2
-
-from service.app.settings import Settings
-from service.cli.common import settings_from
-from service.cli.importer import (
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.cli.common import settings_from
+from reviewrank.service.cli.importer import (
     ImportStopped,
     Problems,
     Progress,
@@ -31,9 +29,16 @@ from service.cli.importer import (
     Submit,
     run_rows,
 )
-from service.cli.shop_data import CSV, DEFAULT_SOURCE, ShopFile, UnreadableInput, check_source
-from service.domain.errors import InvalidArgument
-from service.domain.values import Outcome
+from reviewrank.service.cli.shop_data import (
+    CSV,
+    DEFAULT_SOURCE,
+    ShopFile,
+    UnreadableInput,
+    check_source,
+)
+from reviewrank.service.domain.errors import InvalidArgument
+from reviewrank.service.domain.values import Outcome
+from reviewrank.v1 import feedback_pb2
 
 SHOWN = 20  # refused rows listed on stderr (all of them go to --rejects)
 RETRIES = 5  # of a batch the server could not take now (UNAVAILABLE, RESOURCE_EXHAUSTED)
@@ -89,9 +94,9 @@ def remote(args: argparse.Namespace, settings: Settings) -> tuple[Submit, Callab
     import time
 
     import grpc
-    from reviewrank.v1 import feedback_pb2_grpc
 
-    from service.cli.common import open_channel
+    from reviewrank.service.cli.common import open_channel
+    from reviewrank.v1 import feedback_pb2_grpc
 
     channel = open_channel(args)
     stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
@@ -131,10 +136,10 @@ def summary(name: str, report: RowReport, dry_run: bool) -> str:
 
 
 def cmd_import_file(args: argparse.Namespace) -> int:
-    from service.api import convert
-    from service.api.validation import InputLimits
-    from service.api.wire.batch_codec import EncodedBatch
-    from service.ops.logs import configure
+    from reviewrank.service.api import convert
+    from reviewrank.service.api.validation import InputLimits
+    from reviewrank.service.api.wire.batch_codec import EncodedBatch
+    from reviewrank.service.ops.logs import configure
 
     settings = settings_from(args)
     configure(settings.log_format, "warning")
@@ -172,7 +177,7 @@ def cmd_import_file(args: argparse.Namespace) -> int:
             submit, close = remote(args, settings)
             closers.append(close)
         else:
-            from service.compose import build_application
+            from reviewrank.service.compose import build_application
 
             app = build_application(settings)
             closers.append(app.close)

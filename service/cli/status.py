@@ -10,10 +10,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from reviewrank.service.cli.common import admin_call, settings_from, when
+from reviewrank.service.cli.tables import render
 from reviewrank.v1 import admin_pb2
-
-from service.cli.common import admin_call, settings_from, when
-from service.cli.tables import render
 
 
 def _duration(seconds: float) -> str:

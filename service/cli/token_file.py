@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.app.settings import DATA_DIR
+from reviewrank.service.app.settings import DATA_DIR
 
 DEFAULT_ADMIN_TOKEN_FILE = DATA_DIR / "admin-token"
 # 32 random bytes: 43 URL-safe characters, no whitespace or quoting to get wrong in a header.

@@ -16,11 +16,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from service.app.store import SQLITE, DatabaseURL, Store
-from service.cli.common import settings_from
-from service.domain.errors import StoreError
-from service.storage.factory import open_store
-from service.storage.transfer import TransferError, TransferResult, export_to, import_from, is_empty
+from reviewrank.service.app.store import SQLITE, DatabaseURL, Store
+from reviewrank.service.cli.common import settings_from
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.storage.factory import open_store
+from reviewrank.service.storage.transfer import (
+    TransferError,
+    TransferResult,
+    export_to,
+    import_from,
+    is_empty,
+)
 
 
 def database_options(parser: argparse.ArgumentParser) -> None:

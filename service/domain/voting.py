@@ -16,7 +16,7 @@ from itertools import compress, repeat
 from operator import add
 from typing import Any, overload
 
-from service.domain.values import (
+from reviewrank.service.domain.values import (
     ErasureResult,
     Event,
     EventBatch,

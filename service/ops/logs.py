@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from service.ops.tracing import add_trace_ids
+from reviewrank.service.ops.tracing import add_trace_ids
 
 
 class StderrLogger:

@@ -42,8 +42,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service.app.status import Counters, Observers
-from service.domain.errors import (
+from reviewrank.service.app.status import Counters, Observers
+from reviewrank.service.domain.errors import (
     DeadlineExpired,
     InvalidArgument,
     Overloaded,
@@ -51,7 +51,7 @@ from service.domain.errors import (
     ShuttingDown,
     StorageUnavailable,
 )
-from service.ops.service_metrics import ServiceCollector
+from reviewrank.service.ops.service_metrics import ServiceCollector
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service import __version__
-from service.app.status import Counters
+from reviewrank.service import __version__
+from reviewrank.service.app.status import Counters
 
 
 class ServiceCollector(Collector):

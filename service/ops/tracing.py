@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from service import __version__
+from reviewrank.service import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

@@ -8,9 +8,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from service.app.store import Job, JobResult
-from service.domain.errors import StoreError
-from service.domain.values import (
+from reviewrank.service.app.store import Job, JobResult
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.values import (
     CatalogueEntry,
     CatalogueResult,
     CatalogueUpsert,
@@ -21,7 +21,7 @@ from service.domain.values import (
     ProductRow,
     WriteResults,
 )
-from service.storage.tables import vote_columns
+from reviewrank.service.storage.tables import vote_columns
 
 # Products whose stored aggregates differ from a recount of the votes, and votes of
 # unknown products (none, ever). Plain SQL that SQLite and PostgreSQL both run.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from service.app.settings import Settings
-from service.app.store import SQLITE, DatabaseURL, Store
-from service.domain.errors import StorageProbeFailed, StorageUnavailable, StoreError
-from service.storage.sqlite import integrity
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.app.store import SQLITE, DatabaseURL, Store
+from reviewrank.service.domain.errors import StorageProbeFailed, StorageUnavailable, StoreError
+from reviewrank.service.storage.sqlite import integrity
+from reviewrank.service.storage.sqlite.store import SQLiteStore
 
 
 def open_store(
@@ -21,7 +21,7 @@ def open_store(
 ) -> Store:
     """Opens (and, with ``migrate``, creates or upgrades) the database the URL names."""
     if database.kind == SQLITE:
-        from service.storage.sqlite.store import SQLiteStore
+        from reviewrank.service.storage.sqlite.store import SQLiteStore
 
         assert database.path is not None
         return SQLiteStore(
@@ -30,7 +30,7 @@ def open_store(
             busy_timeout_ms=busy_timeout_ms,
             migrate=migrate,
         )
-    from service.storage.postgres.store import PostgresStore
+    from reviewrank.service.storage.postgres.store import PostgresStore
 
     return PostgresStore(database.url, busy_timeout_ms=busy_timeout_ms, migrate=migrate)
 

@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from service.app.store import POSTGRESQL, SQLITE, Store
-from service.storage.tables import EXPORT_TABLES
+from reviewrank.service.app.store import POSTGRESQL, SQLITE, Store
+from reviewrank.service.storage.tables import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
 VERSION = 1
@@ -89,7 +89,7 @@ class TransferResult:
 
 def backend_kind(store: Store) -> str:
     """ "sqlite" or "postgresql" (the header's ``source``)."""
-    from service.storage.sqlite.store import SQLiteStore
+    from reviewrank.service.storage.sqlite.store import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         return SQLITE

@@ -28,6 +28,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2
+
 from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
 
 SETTLE_SECONDS = 0.3  # after the end, callers have this long to finish before they are cancelled

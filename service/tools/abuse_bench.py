@@ -34,11 +34,16 @@ from typing import Any
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-from service.tools.abuse import SCENARIOS, AbuseReport, Attack, Scenario, rank_payload
-from service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
-from service.tools.served_process import GRACE_SECONDS, START_SECONDS, STOP_MARGIN, ServedProcess
+from reviewrank.service.tools.abuse import SCENARIOS, AbuseReport, Attack, Scenario, rank_payload
+from reviewrank.service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
+from reviewrank.service.tools.served_process import (
+    GRACE_SECONDS,
+    START_SECONDS,
+    STOP_MARGIN,
+    ServedProcess,
+)
+from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
@@ -310,7 +315,7 @@ def _why_not(outcome: Outcome) -> str:
 
 def synthetic_database(workdir: Path, products: int = 10_000) -> Path:
     """A synthetic catalogue (ids ``syn-<i>``), written once into ``workdir``."""
-    from service.tools.synthetic import write_catalogue
+    from reviewrank.service.tools.synthetic import write_catalogue
 
     path = workdir / f"abuse-synthetic-{products}.db"
     if not path.exists():

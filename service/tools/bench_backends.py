@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service.app.store import DatabaseURL
-from service.storage.factory import open_store
-from service.storage.transfer import export_to, import_from
-from service.tools.bench_servers import serving
-from service.tools.benchsuite import RESULTS, Suite, prepare
-from service.tools.templates import (
+from reviewrank.service.app.store import DatabaseURL
+from reviewrank.service.storage.factory import open_store
+from reviewrank.service.storage.transfer import export_to, import_from
+from reviewrank.service.tools.bench_servers import serving
+from reviewrank.service.tools.benchsuite import RESULTS, Suite, prepare
+from reviewrank.service.tools.templates import (
     batch_templates,
     product_ids,
     rank_templates,

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from service.app.settings import DATA_DIR
-from service.tools.runs import SERVER_CPUS
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.app.settings import DATA_DIR
+from reviewrank.service.tools.runs import SERVER_CPUS
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -47,7 +48,7 @@ class Server:
     ) -> None:
         self.port = free_port()
         command = [
-            sys.executable, "-m", "service.cli.main", "serve",
+            sys.executable, "-m", CLI_MODULE, "serve",
             "--address", f"127.0.0.1:{self.port}",
             "--database", str(database), "--weights", str(DATA_DIR / "weights.toml"),
             "--log-format", "json", "--log-level", "warning", *args,
@@ -141,7 +142,7 @@ class AioEcho(Server):
 
     def __init__(self) -> None:
         self.port = free_port()
-        command = [sys.executable, "-m", "service.api.echo", self.target]
+        command = [sys.executable, "-m", "reviewrank.service.api.echo", self.target]
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

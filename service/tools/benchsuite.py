@@ -29,10 +29,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from service.cli.loadgen import LoadReport, LoadSpec, run_load
-from service.tools.bench_servers import AioEcho, Server, serving
-from service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
-from service.tools.templates import (
+from reviewrank.service.cli.loadgen import LoadReport, LoadSpec, run_load
+from reviewrank.service.tools.bench_servers import AioEcho, Server, serving
+from reviewrank.service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
+from reviewrank.service.tools.templates import (
     batch_templates,
     categories,
     like_templates,
@@ -144,8 +144,8 @@ def _rps(row: Row) -> float:
 
 
 def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
-    from service.cli import main as cli
-    from service.tools.synthetic import write_catalogue
+    from reviewrank.service.cli import main as cli
+    from reviewrank.service.tools.synthetic import write_catalogue
 
     # The real catalogue as imported, copied afresh for every run: the ingest scenarios
     # write into it, and a database grown by earlier runs would make each run slower.
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     ceiling = choose_ceiling(suite)
     write_results(suite, ceiling, Path(args.out))
     if args.abuse_duration > 0:  # normal Rank with each attack alongside: abuse.{md,json}
-        from service.tools import abuse_bench
+        from reviewrank.service.tools import abuse_bench
 
         plan = abuse_bench.Plan(duration=args.abuse_duration, warmup=args.warmup)
         abuse_bench.measure(workdir, Path(args.out), plan)

@@ -50,12 +50,11 @@ def generate(gen_root: Path = GEN_ROOT, protoset: Path = PROTOSET) -> list[Path]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed: " + " ".join(args))
     written = [protoset]
-    package = gen_root
-    for part in PROTO_PACKAGE.parts:
-        package = package / part
-        init = package / "__init__.py"
-        init.write_text(_INIT_TEXT)
-        written.append(init)
+    # reviewrank/ itself stays a namespace package: the server's distribution installs
+    # reviewrank.service and reviewrank.ranking beside these.
+    init = gen_root / PROTO_PACKAGE / "__init__.py"
+    init.write_text(_INIT_TEXT)
+    written.append(init)
     written.extend(sorted((gen_root / PROTO_PACKAGE).glob("*_pb2*.py*")))
     return written
 

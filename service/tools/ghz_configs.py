@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from service.cli.dataset import read_reviews
+from reviewrank.service.cli.dataset import read_reviews
 
 ROOT = Path(__file__).resolve().parents[2]
 GHZ_DIR = ROOT / "bench" / "ghz"

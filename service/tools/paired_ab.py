@@ -24,11 +24,12 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.app.settings import DATA_DIR
-from service.cli.loadgen import LoadSpec, run_load
-from service.tools.bench_servers import free_port
-from service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
-from service.tools.templates import batch_templates, product_ids, rank_templates
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.app.settings import DATA_DIR
+from reviewrank.service.cli.loadgen import LoadSpec, run_load
+from reviewrank.service.tools.bench_servers import free_port
+from reviewrank.service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
+from reviewrank.service.tools.templates import batch_templates, product_ids, rank_templates
 
 ROOT = Path(__file__).resolve().parents[2]
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -36,11 +37,18 @@ RANK = "reviewrank.v1.RankingService/Rank"
 BATCH = "reviewrank.v1.FeedbackService/SubmitBatch"
 
 
+def _cli_module(tree: Path) -> str:
+    """The command line's module in that checkout's layout (its .venv installs it)."""
+    if '"reviewrank.service"' in (tree / "pyproject.toml").read_text():
+        return CLI_MODULE
+    return "service.cli.main" if (tree / "service/cli/main.py").exists() else "service.cli"
+
+
 class Served:
     """``reviewrank serve`` from one checkout (with the command line it has)."""
 
     def __init__(self, tree: Path, database: Path) -> None:
-        module = "service.cli.main" if (tree / "service/cli/main.py").exists() else "service.cli"
+        module = _cli_module(tree)
         self.port = free_port()
         self.proc = subprocess.Popen(
             [
@@ -85,7 +93,7 @@ def measure(
     pristine = workdir / "real.db"
     if not pristine.exists():
         subprocess.run(
-            [sys.executable, "-m", "service.cli.main", "import", "--database", str(pristine),
+            [sys.executable, "-m", CLI_MODULE, "import", "--database", str(pristine),
              "--quiet"],
             cwd=ROOT, check=True,
         )  # fmt: skip

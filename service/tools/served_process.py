@@ -12,8 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from service.app.settings import DATA_DIR
-from service.cli.scratch import serving_port
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.app.settings import DATA_DIR
+from reviewrank.service.cli.scratch import serving_port
 
 GRACE_SECONDS = 5.0  # the servers' shutdown grace
 STOP_MARGIN = 5.0  # SIGTERM, then this long past the grace before SIGKILL
@@ -32,7 +33,7 @@ class ServedProcess:
         cpus: set[int] | None = None,
     ) -> None:
         command = [
-            sys.executable, "-m", "service.cli.main", "serve", "--address", "127.0.0.1:0",
+            sys.executable, "-m", CLI_MODULE, "serve", "--address", "127.0.0.1:0",
             "--database", str(database), "--weights", str(DATA_DIR / "weights.toml"),
             "--log-format", "json", "--log-level", "info", "--log-sample-rate", "0",
             "--metrics-address", "127.0.0.1:0",

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.cli.dataset import REVIEWS_ZIP, read_reviews
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.cli.dataset import REVIEWS_ZIP, read_reviews
+from reviewrank.service.storage.sqlite.store import SQLiteStore
 
 
 def real_products(path: Path = REVIEWS_ZIP) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from reviewrank.v1 import admin_pb2, ranking_pb2
 
-from service.compose import build_application
-from service.domain.values import RatingEvent
+from reviewrank.service.compose import build_application
+from reviewrank.service.domain.values import RatingEvent
+from reviewrank.v1 import admin_pb2, ranking_pb2
 from tests.conftest import Client, both_backends
 from tests.helpers import candidates, health, rating, write_lock_held_elsewhere
 

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2_grpc
 
-from service.api.auth import client_channel
-from service.app.settings import from_env
+from reviewrank.service.api.auth import client_channel
+from reviewrank.service.app.settings import from_env
+from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.process import ServerProcess
 from tests.weights_helpers import rank_request

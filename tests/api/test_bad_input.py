@@ -8,8 +8,8 @@ from collections.abc import Callable
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, candidates, field_violations, like, rating
 

@@ -11,16 +11,16 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reviewrank.v1 import feedback_pb2
 
-from service.api import convert
-from service.api.validation import InputLimits
-from service.api.wire import batch_codec, batch_results
-from service.api.wire.batch_codec import EncodedBatch
-from service.api.wire.results import varint
-from service.app.settings import Settings
-from service.domain.errors import InvalidArgument
-from service.domain.values import Event, EventBatch, Outcome, RatingEvent, WriteResults
+from reviewrank.service.api import convert
+from reviewrank.service.api.validation import InputLimits
+from reviewrank.service.api.wire import batch_codec, batch_results
+from reviewrank.service.api.wire.batch_codec import EncodedBatch
+from reviewrank.service.api.wire.results import varint
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.domain.errors import InvalidArgument
+from reviewrank.service.domain.values import Event, EventBatch, Outcome, RatingEvent, WriteResults
+from reviewrank.v1 import feedback_pb2
 from tests.conftest import Client
 
 LIMITS = InputLimits.of(Settings())

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.api.auth import client_channel
-from service.app.settings import from_env
-from service.cli import token_file
-from service.cli.main import main
-from service.cli.token_file import ensure_token_file
+from reviewrank.service.api.auth import client_channel
+from reviewrank.service.app.settings import from_env
+from reviewrank.service.cli import token_file
+from reviewrank.service.cli.main import main
+from reviewrank.service.cli.token_file import ensure_token_file
+from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.helpers import rating
 from tests.process import ServerProcess
@@ -231,7 +231,7 @@ def test_the_token_file_is_owner_only_under_a_strict_umask(tmp_path: Path) -> No
 def test_the_make_serve_step_creates_the_file_then_keeps_it(tmp_path: Path) -> None:
     """The command the Makefile runs before serving, as it runs it."""
     path = tmp_path / "admin-token"
-    command = [sys.executable, "-m", "service.cli.token_file", str(path)]
+    command = [sys.executable, "-m", "reviewrank.service.cli.token_file", str(path)]
 
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(

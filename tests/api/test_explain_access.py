@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-from service.api.auth import client_channel
-from service.cli import main as cli
+from reviewrank.service.api.auth import client_channel
+from reviewrank.service.cli import main as cli
+from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.helpers import candidates, explaining, rating
 

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from reviewrank.v1 import ranking_pb2
 
-from service.api.turns import ERROR_PAUSE, ERRORS_FREE, FairTurns
+from reviewrank.service.api.turns import ERROR_PAUSE, ERRORS_FREE, FairTurns
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import candidates, rating
 

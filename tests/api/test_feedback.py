@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from reviewrank.service.storage.factory import open_store
 from reviewrank.v1 import feedback_pb2, ranking_pb2
-
-from service.storage.factory import open_store
 from tests.conftest import Client, both_backends
 from tests.helpers import batch, like, rating
 

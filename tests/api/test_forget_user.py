@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from reviewrank.service.app.store import Store
+from reviewrank.service.domain.values import (
+    Erasure,
+    ErasureResult,
+    LikeEvent,
+    LikeValue,
+    Outcome,
+    RatingEvent,
+)
+from reviewrank.service.storage.common import event_hash
 from reviewrank.v1 import feedback_pb2, ranking_pb2
-
-from service.app.store import Store
-from service.domain.values import Erasure, ErasureResult, LikeEvent, LikeValue, Outcome, RatingEvent
-from service.storage.common import event_hash
 from tests.conftest import Client, both_backends
 from tests.helpers import batch, like, query, rating
 

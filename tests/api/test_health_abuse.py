@@ -16,11 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import ranking_pb2
 
-from service.api import health
-from service.api.server import FEEDBACK_SERVICE
-from service.cli.dataset import DATA_DIR
+from reviewrank.service.api import health
+from reviewrank.service.api.server import FEEDBACK_SERVICE
+from reviewrank.service.cli.dataset import DATA_DIR
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import candidates, rating
 from tests.never_reading_client import NeverReadingClient

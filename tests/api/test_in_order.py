@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.api.wire.results import InOrder
+from reviewrank.service.api.wire.results import InOrder
 
 
 @given(st.lists(st.text(max_size=5), max_size=30), st.randoms())

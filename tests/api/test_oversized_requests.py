@@ -17,8 +17,8 @@ from collections.abc import Callable
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, candidates, field_violations, health, like, rating
 

@@ -7,10 +7,10 @@ import pytest
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from reviewrank.v1 import admin_pb2
 
-from service.api.server import SERVICE_NAMES
-from service.domain.errors import AddressInUse
+from reviewrank.service.api.server import SERVICE_NAMES
+from reviewrank.service.domain.errors import AddressInUse
+from reviewrank.v1 import admin_pb2
 from tests.conftest import Client
 
 

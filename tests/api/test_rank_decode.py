@@ -12,16 +12,16 @@ import pytest
 from google.protobuf.message import DecodeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reviewrank.v1 import ranking_pb2
 
-from service.api.wire.rank_decode import (
+from reviewrank.service.api.wire.rank_decode import (
     BULK_MIN_CANDIDATES,
     RankInput,
     RankRequestDecoder,
     from_message,
     split_candidates,
 )
-from service.api.wire.results import varint
+from reviewrank.service.api.wire.results import varint
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import field_violations
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from ranking.scores import bayesian_average, wilson_lower_bound
-from service.app import ranker as ranker_module
+from reviewrank.ranking.scores import bayesian_average, wilson_lower_bound
+from reviewrank.service.app import ranker as ranker_module
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, candidates, explaining, like, rating
 

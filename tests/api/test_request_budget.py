@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
 
-from service.api import parse_errors
-from service.api.interceptors import Undecodable
-from service.api.request_budget import MethodBudget
-from service.api.validation import InputLimits
-from service.api.wire.batch_codec import EncodedBatch
-from service.api.wire.rank_decode import RankRequestDecoder
-from service.app.settings import Settings
-from service.domain.errors import InvalidArgument
+from reviewrank.service.api import parse_errors
+from reviewrank.service.api.interceptors import Undecodable
+from reviewrank.service.api.request_budget import MethodBudget
+from reviewrank.service.api.validation import InputLimits
+from reviewrank.service.api.wire.batch_codec import EncodedBatch
+from reviewrank.service.api.wire.rank_decode import RankRequestDecoder
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.domain.errors import InvalidArgument
+from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
 
 LIMITS = InputLimits.of(Settings())
 WIDE = "\U0001f600"  # a character of four UTF-8 bytes

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 
-from service.compose import build_application
-from service.domain.values import CatalogueEntry
+from reviewrank.service.compose import build_application
+from reviewrank.service.domain.values import CatalogueEntry
+from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 from tests.conftest import Client, both_backends
 from tests.helpers import rating
 

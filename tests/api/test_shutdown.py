@@ -9,10 +9,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
 
-from service.cli.dataset import DATA_DIR
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.cli.dataset import DATA_DIR
+from reviewrank.service.storage.sqlite.store import SQLiteStore
+from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc
 from tests.helpers import rating
 from tests.process import ServerProcess
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from reviewrank.v1 import ranking_pb2
 
+from reviewrank.v1 import ranking_pb2
 from tests.api.test_ranking_rpc import seed
 from tests.conftest import Client
 

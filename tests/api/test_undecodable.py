@@ -9,9 +9,9 @@ import grpc
 import pytest
 from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.api.wire.batch_codec import BULK_MIN_EVENTS
+from reviewrank.service.api.wire.batch_codec import BULK_MIN_EVENTS
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, field_violations, rating
 from tests.methods import ADMIN_TOKEN, AUTH, Method, all_methods, set_string, string_fields

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reviewrank.v1 import ranking_pb2
 
-from service.api.wire.rank_decode import split_candidates
-from service.api.wire.results import (
+from reviewrank.service.api.wire.rank_decode import split_candidates
+from reviewrank.service.api.wire.results import (
     BULK_MIN_RESULTS,
     rank_response,
     results_from_candidates,
     varint,
 )
+from reviewrank.v1 import ranking_pb2
 
 ids = st.text(min_size=1, max_size=130)
 scores = st.floats(allow_nan=False, allow_infinity=False, width=64)

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import grpc
-from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
+from reviewrank.service import CLI_MODULE
+from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.conftest import TEST_WEIGHTS
 from tests.helpers import batch, rating
 from tests.process import ServerProcess
@@ -87,7 +88,7 @@ def test_workers_on_a_database_that_cannot_be_opened_stop_the_start_with_its_nam
     not_a_directory.write_text("")
     database = not_a_directory / "db.sqlite"
     command = [
-        sys.executable, "-m", "service.cli.main", "serve", "--address", "127.0.0.1:0",
+        sys.executable, "-m", CLI_MODULE, "serve", "--address", "127.0.0.1:0",
         "--database", str(database), "--workers", "2", "--log-format", "json",
     ]  # fmt: skip
     try:

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from reviewrank.v1 import ranking_pb2
 
-from service.compose import build_application
-from service.domain.values import RatingEvent
+from reviewrank.service.compose import build_application
+from reviewrank.service.domain.values import RatingEvent
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import explaining, rating
 

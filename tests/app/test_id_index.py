@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.app.id_index import SLOTS, IdIndex, _same_bytes, _words, encode
+from reviewrank.service.app.id_index import SLOTS, IdIndex, _same_bytes, _words, encode
 
 ids_text = st.text(min_size=1, max_size=40)  # (lone surrogates included)
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.app import snapshot
-from service.app.id_index import TABLE_FROM
-from service.compose import build_application
-from service.domain.values import RatingEvent
-from service.tools.synthetic import write_catalogue
+from reviewrank.service.app import snapshot
+from reviewrank.service.app.id_index import TABLE_FROM
+from reviewrank.service.compose import build_application
+from reviewrank.service.domain.values import RatingEvent
+from reviewrank.service.tools.synthetic import write_catalogue
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client, make_settings
 from tests.helpers import explaining
 

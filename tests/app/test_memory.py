@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from service.app.memory import release_free_memory
+from reviewrank.service.app.memory import release_free_memory
 
 
 def _rss_kb() -> int:

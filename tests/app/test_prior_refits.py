@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from ranking.profiles import PriorSpec
-from service.app import priors as priors_module
-from service.app.catalogue import Catalogue
-from service.app.priors import FittedPrior, PriorResolver
+from reviewrank.ranking.profiles import PriorSpec
+from reviewrank.service.app import priors as priors_module
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.priors import FittedPrior, PriorResolver
 from tests.helpers import product_row
 
 AUTO = PriorSpec(mean=None, strength=None)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ranking.blend import (
+from reviewrank.ranking.blend import (
     TIES_EXPECTED_FROM,
     Evidence,
     Prior,
@@ -19,11 +19,11 @@ from ranking.blend import (
     rank_order,
     with_relevance,
 )
-from service.app.catalogue import CHANGE_LOG_LENGTH, Catalogue
-from service.app.rank_query import RankQuery
-from service.app.ranker import Ranker
-from service.app.weights import WeightsRegistry, WeightsState, parse_toml
-from service.domain.values import ProductRow
+from reviewrank.service.app.catalogue import CHANGE_LOG_LENGTH, Catalogue
+from reviewrank.service.app.rank_query import RankQuery
+from reviewrank.service.app.ranker import Ranker
+from reviewrank.service.app.weights import WeightsRegistry, WeightsState, parse_toml
+from reviewrank.service.domain.values import ProductRow
 
 PROFILES = """
 default_profile = "default"

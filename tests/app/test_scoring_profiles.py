@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 import pytest
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from ranking.beta import beta_lower_bound, beta_posterior_mean
-from ranking.priors import fit_star_prior
-from ranking.stars import dirichlet_star_bound, normalise_stars
+from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.priors import fit_star_prior
+from reviewrank.ranking.stars import dirichlet_star_bound, normalise_stars
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, candidates, explaining, like, rating
 

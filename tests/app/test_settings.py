@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.app.settings import Settings, from_env
+from reviewrank.service.app.settings import Settings, from_env
 
 
 def test_defaults_serve_on_localhost_50051() -> None:

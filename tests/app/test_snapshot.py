@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from service.app import snapshot
-from service.app.application import Application
-from service.compose import build_application
-from service.domain.values import LikeEvent, LikeValue, RatingEvent
+from reviewrank.service.app import snapshot
+from reviewrank.service.app.application import Application
+from reviewrank.service.compose import build_application
+from reviewrank.service.domain.values import LikeEvent, LikeValue, RatingEvent
 from tests.conftest import make_settings
 
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.app import priors as priors_module
-from service.app import ranker as ranker_module
-from service.app.catalogue import Catalogue
-from service.app.priors import kept_seconds
-from service.app.ranker import TOP_REFRESH_SECONDS, Ranker
-from service.app.weights import WeightsRegistry, WeightsState, parse_toml
+from reviewrank.service.app import priors as priors_module
+from reviewrank.service.app import ranker as ranker_module
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.priors import kept_seconds
+from reviewrank.service.app.ranker import TOP_REFRESH_SECONDS, Ranker
+from reviewrank.service.app.weights import WeightsRegistry, WeightsState, parse_toml
 from tests.helpers import product_row
 
 PROFILES = """

@@ -6,8 +6,8 @@ from collections import Counter
 
 import grpc
 import pytest
-from reviewrank.v1 import ranking_pb2
 
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import field_violations
 from tests.weights_helpers import WEIGHTS_A, rank_request, reload

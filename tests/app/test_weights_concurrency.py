@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from reviewrank.v1 import ranking_pb2
 
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, explaining, like, rating
 from tests.weights_helpers import WEIGHTS_A, WEIGHTS_B, rank_request, reload, scored, seed

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
-from service.app.toml_limits import MAX_BYTES, toml_shape_problem
+from reviewrank.service.app.toml_limits import MAX_BYTES, toml_shape_problem
+from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 from tests.app import test_weights_triggers as triggers
 from tests.conftest import TEST_WEIGHTS, Client
 from tests.helpers import field_violations

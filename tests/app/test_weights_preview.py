@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from reviewrank.v1 import admin_pb2, ranking_pb2
 
+from reviewrank.v1 import admin_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import field_violations
 from tests.weights_helpers import WEIGHTS_A, WEIGHTS_B, rank_request, reload, scored, seed

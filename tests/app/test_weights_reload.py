@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from reviewrank.v1 import admin_pb2, ranking_pb2
 
+from reviewrank.v1 import admin_pb2, ranking_pb2
 from tests.conftest import TEST_WEIGHTS, Client
 from tests.helpers import field_violations
 from tests.weights_helpers import (

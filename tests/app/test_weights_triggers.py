@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
-from service.api.auth import client_channel
+from reviewrank.service.api.auth import client_channel
+from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.process import ServerProcess
 from tests.weights_helpers import WEIGHTS_A, WEIGHTS_B

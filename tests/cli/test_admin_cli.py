@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli.main import main
+from reviewrank.service.cli.main import main
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.weights_helpers import WEIGHTS_A, WEIGHTS_B, seed, version
 

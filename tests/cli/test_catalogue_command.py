@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reviewrank.v1 import ranking_pb2
 
-from service.app.settings import DATA_DIR
-from service.cli import main as cli
+from reviewrank.service.app.settings import DATA_DIR
+from reviewrank.service.cli import main as cli
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.helpers import rating
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from service.cli.main import build_parser
+from reviewrank.service.cli.main import build_parser
 
 
 def undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
-from service.cli import main as cli
-from service.cli.dataset import DATA_DIR
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.cli import main as cli
+from reviewrank.service.cli.dataset import DATA_DIR
+from reviewrank.service.storage.sqlite.store import SQLiteStore
+from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.conftest import ADMIN_TOKEN
 from tests.process import ServerProcess
 

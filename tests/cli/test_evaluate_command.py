@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.cli import main as cli
+from reviewrank.service.cli import main as cli
 
 
 def test_evaluate_writes_table_plot_and_json_and_auto_prior_is_near_the_best(

@@ -15,13 +15,13 @@ from google.protobuf import descriptor_pool, json_format, message_factory
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from reviewrank.v1 import feedback_pb2
 
-from service.cli import loadgen
-from service.cli import main as cli
-from service.cli.loadgen import LoadSpec, run_load
-from service.tools import ghz_configs
-from service.tools.bench_servers import ESTABLISHED
+from reviewrank.service.cli import loadgen
+from reviewrank.service.cli import main as cli
+from reviewrank.service.cli.loadgen import LoadSpec, run_load
+from reviewrank.service.tools import ghz_configs
+from reviewrank.service.tools.bench_servers import ESTABLISHED
+from reviewrank.v1 import feedback_pb2
 from tests.conftest import Client
 from tests.helpers import rating
 

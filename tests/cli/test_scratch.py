@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import grpc
-from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.cli.scratch import scratch_server
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.cli.scratch import scratch_server
+from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.helpers import rating
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def database_with_one_rating(tmp_path: Path) -> Path:
 
 def reviewrank(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli.main", *args],
+        [sys.executable, "-m", CLI_MODULE, *args],
         check=False,
         cwd=ROOT,
         capture_output=True,

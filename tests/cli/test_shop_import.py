@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from reviewrank.v1 import ranking_pb2
 
-from service.app.settings import DATA_DIR
-from service.cli import main as cli
-from service.cli.shop_data import derived_event_id, parse_time
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.app.settings import DATA_DIR
+from reviewrank.service.cli import main as cli
+from reviewrank.service.cli.shop_data import derived_event_id, parse_time
+from reviewrank.service.storage.sqlite.store import SQLiteStore
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import TEST_WEIGHTS, Client
 
 EXAMPLE = DATA_DIR / "example-import.csv"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from service.cli.dataset import DATA_DIR
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.cli.dataset import DATA_DIR
+from reviewrank.service.storage.sqlite.store import SQLiteStore
 from tests.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ def serve(*args: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "service.cli.main",
+            CLI_MODULE,
             "serve",
             "--log-format",
             "json",

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 from reviewrank.v1 import ranking_pb2
-
 from tests.conftest import Client
 from tests.helpers import batch, rating
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reviewrank.client import Client as ReviewrankClient
 
+from reviewrank.client import Client as ReviewrankClient
 from tests.conftest import Client
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, field_violations, like, rating
 

@@ -18,10 +18,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.api.auth import BearerToken
-from service.api.server import create_server
+from reviewrank.service.api.auth import BearerToken
+from reviewrank.service.api.server import create_server
+from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.conftest import make_settings
 
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "25"))

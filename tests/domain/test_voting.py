@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.domain.values import EventBatch, LikeEvent, LikeValue, RatingEvent
-from service.domain.voting import (
+from reviewrank.service.domain.values import EventBatch, LikeEvent, LikeValue, RatingEvent
+from reviewrank.service.domain.voting import (
     Plan,
     of_keys,
     plan_events,

@@ -6,8 +6,8 @@ import contextlib
 from pathlib import Path
 
 import grpc
-from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 
+from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.api import test_auth
 from tests.app import test_weights_triggers
 from tests.process import ServerProcess

@@ -12,10 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 
-from service.api.server import create_server
-from service.domain.errors import AddressInUse
+from reviewrank.service.api.server import create_server
+from reviewrank.service.domain.errors import AddressInUse
+from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 from tests.conftest import Client, make_settings
 from tests.helpers import batch, candidates, like, rating
 from tests.observability_helpers import RANK, Samples, scrape, scrape_text

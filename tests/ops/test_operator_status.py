@@ -10,11 +10,11 @@ from collections.abc import Callable
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import admin_pb2, ranking_pb2
 
-from service import __version__
-from service.api.server import FEEDBACK_SERVICE
-from service.cli import main as cli
+from reviewrank.service import __version__
+from reviewrank.service.api.server import FEEDBACK_SERVICE
+from reviewrank.service.cli import main as cli
+from reviewrank.v1 import admin_pb2, ranking_pb2
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.helpers import candidates, like, rating, wait_for_health, write_lock_held_elsewhere
 from tests.observability_helpers import scrape

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.api.auth import client_channel
+from reviewrank.service.api.auth import client_channel
+from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.helpers import candidates
 from tests.observability_helpers import scrape_text
 from tests.process import ServerProcess

@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.api.server import ReviewrankServer, create_server
-from service.ops import tracing
+from reviewrank.service.api.server import ReviewrankServer, create_server
+from reviewrank.service.ops import tracing
+from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.conftest import make_settings
 from tests.helpers import candidates, rating
 

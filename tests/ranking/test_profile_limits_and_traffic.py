@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ranking.profiles import Limits, ProfileError, ProfileSet, parse_profiles
-from service.app.weights import ServerLimits, parse_toml
-from service.domain.errors import InvalidArgument
+from reviewrank.ranking.profiles import Limits, ProfileError, ProfileSet, parse_profiles
+from reviewrank.service.app.weights import ServerLimits, parse_toml
+from reviewrank.service.domain.errors import InvalidArgument
 
 
 def document(**extra: Any) -> dict[str, Any]:

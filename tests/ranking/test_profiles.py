@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ranking.profiles import ProfileError, parse_profiles
+from reviewrank.ranking.profiles import ProfileError, parse_profiles
 
 
 def document(**profile: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
 
 counts = st.integers(min_value=0, max_value=10_000)
 priors = st.floats(min_value=0.5, max_value=50.0)

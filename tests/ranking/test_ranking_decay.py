@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ranking.decay import (
+from reviewrank.ranking.decay import (
     REBASE_AFTER_HALF_LIVES,
     decay_factor,
     decay_weight,

@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ranking import evaluation
-from ranking.evaluation import (
+from reviewrank.ranking import evaluation
+from reviewrank.ranking.evaluation import (
     AUTO,
     AUTO_CATEGORY,
     RAW_MEAN,

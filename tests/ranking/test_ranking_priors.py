@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ranking.priors import (
+from reviewrank.ranking.priors import (
     DEFAULT_PRIOR,
     MAX_STRENGTH,
     MIN_STRENGTH,

@@ -7,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = ("grpc", "sqlite3", "sqlite_utils", "structlog", "service", "google")
+FORBIDDEN = (
+    "grpc", "sqlite3", "sqlite_utils", "structlog", "reviewrank.service", "reviewrank.v1", "google",
+)  # fmt: skip
 
 PROGRAM = """
 import json, sys
-import ranking, ranking.priors, ranking.stars, ranking.beta, ranking.decay, ranking.evaluation
+import reviewrank.ranking
+import reviewrank.ranking.priors, reviewrank.ranking.stars, reviewrank.ranking.beta
+import reviewrank.ranking.decay, reviewrank.ranking.evaluation
 print(json.dumps(sorted(sys.modules)))
 """
 

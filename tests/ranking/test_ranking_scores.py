@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from ranking.scores import bayesian_average, mean_stars, wilson_lower_bound, z_for_confidence
+from reviewrank.ranking.scores import (
+    bayesian_average,
+    mean_stars,
+    wilson_lower_bound,
+    z_for_confidence,
+)
 
 confidences = st.sampled_from([0.8, 0.9, 0.95, 0.99])
 

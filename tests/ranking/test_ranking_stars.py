@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ranking.stars import dirichlet_star_bound, dirichlet_star_mean, normalise_stars
+from reviewrank.ranking.stars import dirichlet_star_bound, dirichlet_star_mean, normalise_stars
 
 histograms = arrays(
     np.float64,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from reviewrank.v1 import ranking_pb2
 
-from ranking.blend import normalize_relevance, rank_order
+from reviewrank.ranking.blend import normalize_relevance, rank_order
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import candidates, explaining
 

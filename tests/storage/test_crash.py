@@ -23,13 +23,13 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.api.auth import client_channel
-from service.app.settings import Settings
-from service.cli.dataset import DATA_DIR
-from service.storage.common import event_hash
-from service.storage.factory import open_store
+from reviewrank.service.api.auth import client_channel
+from reviewrank.service.app.settings import Settings
+from reviewrank.service.cli.dataset import DATA_DIR
+from reviewrank.service.storage.common import event_hash
+from reviewrank.service.storage.factory import open_store
+from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, both_backends
 from tests.helpers import query
 from tests.process import ServerProcess

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.app.settings import from_env
+from reviewrank.service import CLI_MODULE
+from reviewrank.service.app.settings import from_env
 from tests.process import ServerProcess
 
 WEIGHTS = Path(__file__).parents[2] / "data" / "weights.toml"
@@ -23,7 +24,15 @@ def serve(
     """Runs `reviewrank serve` in ``cwd`` until it exits (a hang detector: 60 s, where the
     old behaviour served an empty catalogue forever)."""
     return subprocess.run(
-        [sys.executable, "-m", "service.cli.main", "serve", "--address", "127.0.0.1:0", *args],
+        [
+            sys.executable,
+            "-m",
+            CLI_MODULE,
+            "serve",
+            "--address",
+            "127.0.0.1:0",
+            *args,
+        ],
         check=False,
         cwd=cwd,
         env={**os.environ, **(env or {})},

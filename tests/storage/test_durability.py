@@ -11,13 +11,13 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2
 
-from service.app.writer import Writer
-from service.cli.dataset import DATA_DIR
-from service.domain.errors import ShuttingDown
-from service.domain.values import RatingEvent
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.app.writer import Writer
+from reviewrank.service.cli.dataset import DATA_DIR
+from reviewrank.service.domain.errors import ShuttingDown
+from reviewrank.service.domain.values import RatingEvent
+from reviewrank.service.storage.sqlite.store import SQLiteStore
+from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, rating, stored_event_ids
 from tests.process import ServerProcess

@@ -16,12 +16,12 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
-from service.api.server import FEEDBACK_SERVICE
-from service.app import snapshot
-from service.cli.dataset import DATA_DIR
-from service.storage.sqlite import wal_check
+from reviewrank.service.api.server import FEEDBACK_SERVICE
+from reviewrank.service.app import snapshot
+from reviewrank.service.cli.dataset import DATA_DIR
+from reviewrank.service.storage.sqlite import wal_check
+from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.cli.test_start_up import last_line, serve
 from tests.helpers import batch, next_id, rating, sqlite_rows
 from tests.process import ServerProcess

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
+from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.conftest import TEST_WEIGHTS
 from tests.helpers import batch, candidates, like, rating
 from tests.process import ServerProcess

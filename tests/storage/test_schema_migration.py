@@ -16,8 +16,8 @@ import psycopg
 import pytest
 import sqlite_utils
 
-from service.app.store import Store
-from service.domain.values import (
+from reviewrank.service.app.store import Store
+from reviewrank.service.domain.values import (
     Erasure,
     ErasureResult,
     LikeEvent,
@@ -26,12 +26,12 @@ from service.domain.values import (
     RatingEvent,
     WriteResults,
 )
-from service.storage.postgres import schema as schema_postgres
-from service.storage.postgres.store import PostgresStore
-from service.storage.sqlite.schema import migrations
-from service.storage.sqlite.store import SQLiteStore
-from service.storage.tables import TABLES
-from service.storage.transfer import export_to, import_from
+from reviewrank.service.storage.postgres import schema as schema_postgres
+from reviewrank.service.storage.postgres.store import PostgresStore
+from reviewrank.service.storage.sqlite.schema import migrations
+from reviewrank.service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.storage.tables import TABLES
+from reviewrank.service.storage.transfer import export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
 NEW = "m004_rowid_tables"

@@ -17,9 +17,9 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from reviewrank.v1 import feedback_pb2, ranking_pb2
 
-from service.api.server import FEEDBACK_SERVICE
+from reviewrank.service.api.server import FEEDBACK_SERVICE
+from reviewrank.v1 import feedback_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import (
     batch,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.app.store import AppliedGroup, DatabaseURL, Store
-from service.domain.errors import StoreError
-from service.domain.values import (
+from reviewrank.service.app.store import AppliedGroup, DatabaseURL, Store
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.values import (
     Erasure,
     Event,
     EventBatch,
@@ -23,9 +23,9 @@ from service.domain.values import (
     RatingEvent,
     WriteResults,
 )
-from service.storage.factory import open_store
-from service.storage.sqlite.bulk import write_columns, write_rows
-from service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.storage.factory import open_store
+from reviewrank.service.storage.sqlite.bulk import write_columns, write_rows
+from reviewrank.service.storage.sqlite.store import SQLiteStore
 from tests.conftest import both_backends
 
 PRODUCTS = ["p0", "p1", "p2"]

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from service.app.store import DatabaseURL
-from service.domain.errors import StoreError
-from service.domain.values import LikeEvent, LikeValue, Outcome, RatingEvent
-from service.storage.postgres.store import PostgresStore
+from reviewrank.service.app.store import DatabaseURL
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.values import LikeEvent, LikeValue, Outcome, RatingEvent
+from reviewrank.service.storage.postgres.store import PostgresStore
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from service.app.store import DatabaseURL, Store
-from service.cli.main import main
-from service.domain.errors import StoreError
-from service.domain.values import Erasure, LikeEvent, LikeValue, RatingEvent
-from service.storage.factory import open_store
-from service.storage.transfer import TransferError, export_to, import_from
+from reviewrank.service.app.store import DatabaseURL, Store
+from reviewrank.service.cli.main import main
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.values import Erasure, LikeEvent, LikeValue, RatingEvent
+from reviewrank.service.storage.factory import open_store
+from reviewrank.service.storage.transfer import TransferError, export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
 BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from service.tools.abuse import SCENARIOS, Scenario
-from service.tools.abuse_bench import HEALTHY, answers, attack_alongside, synthetic_database
+from reviewrank.service.tools.abuse import SCENARIOS, Scenario
+from reviewrank.service.tools.abuse_bench import (
+    HEALTHY,
+    answers,
+    attack_alongside,
+    synthetic_database,
+)
 
 SECONDS = float(os.environ.get("ABUSE_SECONDS", "1.5"))
 

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import grpc
-from reviewrank.v1 import bench_pb2, ranking_pb2
 
-from service.cli.loadgen import LoadReport
-from service.tools.bench_servers import free_port, serving
-from service.tools.benchsuite import Alongside, Row, Suite, choose_ceiling
-from service.tools.templates import rating_templates
+from reviewrank.service.cli.loadgen import LoadReport
+from reviewrank.service.tools.bench_servers import free_port, serving
+from reviewrank.service.tools.benchsuite import Alongside, Row, Suite, choose_ceiling
+from reviewrank.service.tools.templates import rating_templates
+from reviewrank.v1 import bench_pb2, ranking_pb2
 
 
 def _row(scenario: str, rps: float) -> Row:
@@ -39,7 +39,9 @@ def test_the_ceiling_is_the_faster_server_mode_not_the_echo_without_interceptors
 
 def test_the_bare_aio_echo_server_echoes_the_candidates() -> None:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "service.api.echo", f"127.0.0.1:{port}"])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reviewrank.service.api.echo", f"127.0.0.1:{port}"]
+    )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=30)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from service.tools import codegen
+from reviewrank.service.tools import codegen
 
 
 def test_generated_code_matches_proto_sources(tmp_path: Path) -> None:

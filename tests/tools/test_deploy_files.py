@@ -12,9 +12,9 @@ from typing import Any
 import grpc
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from reviewrank.v1 import ranking_pb2
 
-from service.app.settings import from_env, metrics_host_port
+from reviewrank.service.app.settings import from_env, metrics_host_port
+from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import candidates, rating
 from tests.observability_helpers import scrape_text

@@ -37,12 +37,12 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
-from reviewrank.v1 import feedback_pb2
 
-from service.api.validation import STARS, InputLimits, event_time, id_length_ok, ids_ok
-from service.api.wire import views as wire_views
-from service.domain.errors import InvalidArgument, too_many_items
-from service.domain.values import EventBatch, LikeValue
+from reviewrank.service.api.validation import STARS, InputLimits, event_time, id_length_ok, ids_ok
+from reviewrank.service.api.wire import views as wire_views
+from reviewrank.service.domain.errors import InvalidArgument, too_many_items
+from reviewrank.service.domain.values import EventBatch, LikeValue
+from reviewrank.v1 import feedback_pb2
 
 # The protobuf enum numbers of the like values, and their stored values.
 LIKE_VALUES = {

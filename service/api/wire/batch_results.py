@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from reviewrank.v1 import feedback_pb2
 
-from service.api.wire.results import varint
-from service.domain.values import Outcome
+from reviewrank.service.api.wire.results import varint
+from reviewrank.service.domain.values import Outcome
+from reviewrank.v1 import feedback_pb2
 
 # Below this many results, the runtime builds the response faster than numpy's fixed cost.
 BULK_MIN_RESULTS = 32
 
 if any(int(o) != feedback_pb2.Outcome.Value(o.name) for o in Outcome):
-    raise RuntimeError("service.domain.values.Outcome and the protobuf Outcome disagree")
+    raise RuntimeError("reviewrank.service.domain.values.Outcome and the protobuf Outcome disagree")
 
 
 def encode_batch_response(outcomes: Sequence[int], seqs: Sequence[int]) -> bytes:

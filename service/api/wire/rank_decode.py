@@ -33,11 +33,11 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
-from reviewrank.v1 import ranking_pb2
 
-from service.api.wire import views as wire_views
-from service.app.id_index import PADDING, EncodedIds
-from service.domain.errors import InvalidArgument, too_many_items
+from reviewrank.service.api.wire import views as wire_views
+from reviewrank.service.app.id_index import PADDING, EncodedIds
+from reviewrank.service.domain.errors import InvalidArgument, too_many_items
+from reviewrank.v1 import ranking_pb2
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

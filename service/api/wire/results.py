@@ -20,8 +20,8 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from service.api.wire import views as wire_views
-from service.api.wire.rank_decode import CandidateBlock
+from reviewrank.service.api.wire import views as wire_views
+from reviewrank.service.api.wire.rank_decode import CandidateBlock
 
 
 class InOrder(Sequence[str]):

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from service.domain.errors import StoreError
+from reviewrank.service.domain.errors import StoreError
 
 T = TypeVar("T")
 

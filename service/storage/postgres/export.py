@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.domain.errors import StoreError
-from service.storage.common import RECOUNT_MISMATCHES, check_recount
-from service.storage.postgres.connection import CHANNEL, PostgresBase, is_retryable
-from service.storage.postgres.reads import read_last_seq
-from service.storage.tables import EXPORT_TABLES
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.storage.common import RECOUNT_MISMATCHES, check_recount
+from reviewrank.service.storage.postgres.connection import CHANNEL, PostgresBase, is_retryable
+from reviewrank.service.storage.postgres.reads import read_last_seq
+from reviewrank.service.storage.tables import EXPORT_TABLES
 
 
 class PostgresExport(PostgresBase):

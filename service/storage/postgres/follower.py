@@ -10,10 +10,10 @@ from typing import Any
 
 import psycopg
 
-from service.app.store import ProductTable, VoteTable
-from service.domain.errors import StoreError
-from service.storage.postgres.connection import CHANNEL, T
-from service.storage.postgres.reads import read_last_seq, read_products, read_votes
+from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.storage.postgres.connection import CHANNEL, T
+from reviewrank.service.storage.postgres.reads import read_last_seq, read_products, read_votes
 
 
 class PostgresFollower:

@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
-from service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
-from service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
-from service.storage.postgres.connection import PostgresBase
+from reviewrank.service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
+from reviewrank.service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
+from reviewrank.service.storage.postgres.connection import PostgresBase
 
 
 class PostgresReads(PostgresBase):

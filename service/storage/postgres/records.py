@@ -10,10 +10,10 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from service.app.store import WeightsRow
-from service.domain.errors import StorageProbeFailed
-from service.storage.postgres.connection import PostgresBase
-from service.storage.tables import EXPORT_TABLES
+from reviewrank.service.app.store import WeightsRow
+from reviewrank.service.domain.errors import StorageProbeFailed
+from reviewrank.service.storage.postgres.connection import PostgresBase
+from reviewrank.service.storage.tables import EXPORT_TABLES
 
 
 class PostgresRecords(PostgresBase):

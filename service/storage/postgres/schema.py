@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from service.storage.postgres.connection import PostgresBase
+from reviewrank.service.storage.postgres.connection import PostgresBase
 
 _MIGRATION_LOCK = 0x7265766965777261  # pg_advisory_xact_lock key: b"reviewra"
 

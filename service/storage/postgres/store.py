@@ -31,14 +31,14 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from service.app.store import DatabaseURL
-from service.domain.errors import StoreError
-from service.storage.postgres.export import PostgresExport
-from service.storage.postgres.follower import PostgresFollower
-from service.storage.postgres.reads import PostgresReads
-from service.storage.postgres.records import PostgresRecords
-from service.storage.postgres.schema import PostgresSchema
-from service.storage.postgres.writes import PostgresWrites
+from reviewrank.service.app.store import DatabaseURL
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.storage.postgres.export import PostgresExport
+from reviewrank.service.storage.postgres.follower import PostgresFollower
+from reviewrank.service.storage.postgres.reads import PostgresReads
+from reviewrank.service.storage.postgres.records import PostgresRecords
+from reviewrank.service.storage.postgres.schema import PostgresSchema
+from reviewrank.service.storage.postgres.writes import PostgresWrites
 
 
 class PostgresStore(PostgresSchema, PostgresWrites, PostgresRecords, PostgresReads, PostgresExport):

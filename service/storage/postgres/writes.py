@@ -9,8 +9,8 @@ from typing import Any
 
 import psycopg
 
-from service.app.store import AppliedGroup, Job
-from service.domain.values import (
+from reviewrank.service.app.store import AppliedGroup, Job
+from reviewrank.service.domain.values import (
     CatalogueEntry,
     CatalogueResult,
     ErasureResult,
@@ -18,7 +18,7 @@ from service.domain.values import (
     ProductRow,
     WriteResults,
 )
-from service.domain.voting import (
+from reviewrank.service.domain.voting import (
     VoteChanges,
     erasure_deltas,
     erasure_result,
@@ -26,15 +26,15 @@ from service.domain.voting import (
     plan_events,
     rating_keys,
 )
-from service.storage.common import (
+from reviewrank.service.storage.common import (
     apply_jobs,
     catalogue_changes,
     event_hash,
     product_row,
     upsert_vote,
 )
-from service.storage.postgres.connection import CHANNEL, PostgresBase
-from service.storage.tables import EVENT_COLUMNS, TABLES, VOTE_TABLES, vote_columns
+from reviewrank.service.storage.postgres.connection import CHANNEL, PostgresBase
+from reviewrank.service.storage.tables import EVENT_COLUMNS, TABLES, VOTE_TABLES, vote_columns
 
 # Adds the deltas of several products in one statement; returns the rows as they are now.
 # An event's category only fills in a product that has none and is not the shop's.

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from service.domain.values import CatalogueEntry, CatalogueResult, ProductRow
-from service.storage.common import catalogue_changes, product_row
-from service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase
-from service.storage.tables import PRODUCT_COLUMNS
+from reviewrank.service.domain.values import CatalogueEntry, CatalogueResult, ProductRow
+from reviewrank.service.storage.common import catalogue_changes, product_row
+from reviewrank.service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase
+from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 
 
 class SQLiteCatalogue(SQLiteBase):

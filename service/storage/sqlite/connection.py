@@ -12,8 +12,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from service.domain.errors import StoreError
-from service.domain.values import ProductRow
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.values import ProductRow
 
 CHUNK_ROWS = 400  # bound parameters per IN (...) list, well under SQLite's limit
 

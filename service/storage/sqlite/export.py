@@ -7,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from service.storage.common import RECOUNT_MISMATCHES, check_recount
-from service.storage.sqlite.connection import SQLiteBase, rollback_quietly, translated_errors
-from service.storage.sqlite.reads import read_last_seq
-from service.storage.tables import EXPORT_TABLES, VOTE_TABLES
+from reviewrank.service.storage.common import RECOUNT_MISMATCHES, check_recount
+from reviewrank.service.storage.sqlite.connection import (
+    SQLiteBase,
+    rollback_quietly,
+    translated_errors,
+)
+from reviewrank.service.storage.sqlite.reads import read_last_seq
+from reviewrank.service.storage.tables import EXPORT_TABLES, VOTE_TABLES
 
 
 class SQLiteExport(SQLiteBase):

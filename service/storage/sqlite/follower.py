@@ -7,10 +7,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from service.app.store import ProductTable, VoteTable
-from service.storage.sqlite.connection import translated_errors
-from service.storage.sqlite.reads import read_last_seq, read_products, read_votes
-from service.storage.tables import VOTE_TABLES
+from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.storage.sqlite.connection import translated_errors
+from reviewrank.service.storage.sqlite.reads import read_last_seq, read_products, read_votes
+from reviewrank.service.storage.tables import VOTE_TABLES
 
 
 class SQLiteFollower:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import structlog
 
-from service.domain.errors import StorageUnavailable
-from service.storage.sqlite import wal_check
+from reviewrank.service.domain.errors import StorageUnavailable
+from reviewrank.service.storage.sqlite import wal_check
 
 log = structlog.get_logger("reviewrank.integrity")
 

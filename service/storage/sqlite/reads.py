@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from service.app.store import ProductTable, VoteTable
-from service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
-from service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase, translated_errors
-from service.storage.tables import PRODUCT_COLUMNS
+from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
+from reviewrank.service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase, translated_errors
+from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 
 
 class SQLiteReads(SQLiteBase):

@@ -7,10 +7,14 @@ import os
 import sqlite3
 import time
 
-from service.app.store import WeightsRow
-from service.domain.errors import StorageProbeFailed
-from service.storage.sqlite.connection import SQLiteBase, rollback_quietly, translated_errors
-from service.storage.tables import EXPORT_TABLES
+from reviewrank.service.app.store import WeightsRow
+from reviewrank.service.domain.errors import StorageProbeFailed
+from reviewrank.service.storage.sqlite.connection import (
+    SQLiteBase,
+    rollback_quietly,
+    translated_errors,
+)
+from reviewrank.service.storage.tables import EXPORT_TABLES
 
 
 class SQLiteRecords(SQLiteBase):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from service.storage.sqlite.connection import SQLiteBase, translated_errors
-from service.storage.tables import VOTE_TABLES
+from reviewrank.service.storage.sqlite.connection import SQLiteBase, translated_errors
+from reviewrank.service.storage.tables import VOTE_TABLES
 
 migrations = Migrations("reviewrank")
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import sqlite_utils
 
-from service.domain.errors import StoreError
-from service.domain.values import ProductRow
-from service.storage.sqlite.connection import enable_wal, translated_errors
-from service.storage.sqlite.export import SQLiteExport
-from service.storage.sqlite.follower import SQLiteFollower
-from service.storage.sqlite.reads import SQLiteReads
-from service.storage.sqlite.records import SQLiteRecords
-from service.storage.sqlite.schema import SQLiteSchema
-from service.storage.sqlite.writes import SQLiteWrites
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.values import ProductRow
+from reviewrank.service.storage.sqlite.connection import enable_wal, translated_errors
+from reviewrank.service.storage.sqlite.export import SQLiteExport
+from reviewrank.service.storage.sqlite.follower import SQLiteFollower
+from reviewrank.service.storage.sqlite.reads import SQLiteReads
+from reviewrank.service.storage.sqlite.records import SQLiteRecords
+from reviewrank.service.storage.sqlite.schema import SQLiteSchema
+from reviewrank.service.storage.sqlite.writes import SQLiteWrites
 
 # Statements kept compiled per connection: IN (...) lists of every length a group can have.
 _CACHED_STATEMENTS = 1024

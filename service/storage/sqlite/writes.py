@@ -19,16 +19,16 @@ import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from service.app.store import AppliedGroup, Job
-from service.domain.errors import StoreError
-from service.domain.values import (
+from reviewrank.service.app.store import AppliedGroup, Job
+from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.values import (
     ErasureResult,
     EventBatch,
     Outcome,
     ProductRow,
     WriteResults,
 )
-from service.domain.voting import (
+from reviewrank.service.domain.voting import (
     Plan,
     Vote,
     VoteChanges,
@@ -43,21 +43,21 @@ from service.domain.voting import (
     plan_one_by_one,
     rating_keys,
 )
-from service.storage.common import (
+from reviewrank.service.storage.common import (
     apply_jobs,
     event_hash,
     product_row,
     upsert_vote,
 )
-from service.storage.sqlite.bulk import write_columns, write_rows
-from service.storage.sqlite.catalogue import SQLiteCatalogue, largest_idx
-from service.storage.sqlite.connection import (
+from reviewrank.service.storage.sqlite.bulk import write_columns, write_rows
+from reviewrank.service.storage.sqlite.catalogue import SQLiteCatalogue, largest_idx
+from reviewrank.service.storage.sqlite.connection import (
     CHUNK_ROWS,
     is_storage_fault,
     rollback_quietly,
     translated_errors,
 )
-from service.storage.tables import EVENT_COLUMNS, PRODUCT_COLUMNS, vote_columns
+from reviewrank.service.storage.tables import EVENT_COLUMNS, PRODUCT_COLUMNS, vote_columns
 
 # An erasure's deltas are applied by UPDATE (not by an upsert's VALUES row, whose CHECKs
 # would see them); events write each product's new values (_SET_PRODUCTS, _NEW_PRODUCTS).
