@@ -342,6 +342,7 @@ def stats_response(
                 wilson_lower_bound=s.wilson_lower_bound,
                 confidence=s.confidence,
                 inactive=s.inactive,
+                more_categories=s.more_categories,
             )
             for s in stats
         ],

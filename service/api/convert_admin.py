@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2
 from reviewrank.ranking.profiles import Profile
 from reviewrank.service import __version__
 from reviewrank.service.api import convert
-from reviewrank.service.api.validation import InputLimits, Violations
+from reviewrank.service.api.validation import InputLimits, Violations, more_categories_problems
 from reviewrank.service.api.wire.rank_decode import from_message
 from reviewrank.service.app.preview import Preview, Sample, SampleChange
 from reviewrank.service.app.ranker import DEFAULT_TOP_LIMIT
@@ -268,7 +268,13 @@ def upsert_products_request(
         earlier = first.setdefault(product.product_id, i)
         if earlier != i:
             check.add(f"products[{i}].product_id", f"repeats products[{earlier}]")
-        entries.append(CatalogueEntry(product.product_id, product.category, not product.inactive))
+        more = tuple(product.more_categories)
+        field = f"products[{i}].more_categories"
+        for j, problem in more_categories_problems(product.category, more, settings.max_id_length):
+            check.add(field if j is None else f"{field}[{j}]", problem)
+        entries.append(
+            CatalogueEntry(product.product_id, product.category, not product.inactive, more)
+        )
     check.raise_if_any()
     return entries
 

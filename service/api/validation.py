@@ -103,6 +103,35 @@ def ids_ok(values: Sequence[str], longest: int, required: bool = True) -> bool:
     )
 
 
+# -- the shop's catalogue --------------------------------------------------------------------
+
+MAX_MORE_CATEGORIES = 16
+
+
+def more_categories_problems(
+    category: str, more: Sequence[str], longest: int
+) -> list[tuple[int | None, str]]:
+    """What is wrong with a product's other categories, as (index or None for the list,
+    problem): each an identifier, none twice nor the product's own category, at most
+    MAX_MORE_CATEGORIES, and only beside a category of its own."""
+    problems: list[tuple[int | None, str]] = []
+    if not more:
+        return problems
+    if not category:
+        problems.append((None, "needs a category first (the product's own)"))
+    if len(more) > MAX_MORE_CATEGORIES:
+        problems.append((None, f"must hold at most {MAX_MORE_CATEGORIES} (got {len(more)})"))
+    seen = {category}
+    for j, name in enumerate(more[:MAX_MORE_CATEGORIES]):
+        problem = identifier_problem(name, longest)
+        if problem is not None:
+            problems.append((j, problem))
+        elif name in seen:
+            problems.append((j, f"repeats {name!r}"))
+        seen.add(name)
+    return problems
+
+
 # -- collecting problems -------------------------------------------------------------------
 
 

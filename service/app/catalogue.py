@@ -24,26 +24,35 @@ from reviewrank.service.app.catalogue_views import (
     ScoringRows,
     Snapshot,
 )
+from reviewrank.service.app.category_codes import NO_CATEGORY, CategoryCodes
 from reviewrank.service.app.decayed import DecayedAggregates
 from reviewrank.service.app.id_index import EncodedIds, IdIndex
-from reviewrank.service.app.snapshot import CatalogueColumns
+from reviewrank.service.app.snapshot import CatalogueColumns, columns_of
 from reviewrank.service.app.store import ProductTable, VoteTable
 from reviewrank.service.domain.values import ProductRow, VoteChange
 
 IntArray = npt.NDArray[np.int64]
-NO_CATEGORY = -1
 # Generations whose changed rows are remembered (ScoringRows): enough for readers that
 # catch up after every few writes; one that falls further behind rebuilds from all rows.
 CHANGE_LOG_LENGTH = 512
 
 
 class Catalogue:
+    # The columns, indexed by products.idx (_allocate makes and grows them).
+    rating_count: IntArray
+    star_sum: IntArray
+    histogram: IntArray  # (rows, 5): s1..s5
+    likes: IntArray
+    dislikes: IntArray
+    row_seq: IntArray  # the sequence number of each row's last change
+    category_code: npt.NDArray[np.int32]  # NO_CATEGORY for none
+    active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
+
     def __init__(self, capacity: int = 1024) -> None:
         self._lock = threading.Lock()
         # id <-> row; row 0 is never used (SQLite rowids start at 1).
         self._index = IdIndex()
-        self._categories: dict[str, int] = {}
-        self._category_names: list[str] = []
+        self._categories = CategoryCodes()
         self._size = 1
         self._allocate(max(capacity, 2))
         # Every change up to `seq` is reflected; `generation` moves at every change (caches).
@@ -57,44 +66,25 @@ class Catalogue:
         self._changes: deque[tuple[int, IntArray]] = deque(maxlen=CHANGE_LOG_LENGTH)
 
     def _allocate(self, capacity: int) -> None:
-        # Counts in 32 bits (2.1 billion ratings of one product is enough): a million
-        # products' aggregates then take 36 MB instead of 72 MB.
-        def grow(old: IntArray | None, shape: tuple[int, ...], dtype: type = np.int32) -> IntArray:
-            new: IntArray = np.zeros(shape, dtype=dtype)
+        """Grows every column to ``capacity`` rows, keeping what they hold. Counts in 32
+        bits (2.1 billion ratings of one product is enough): a million products'
+        aggregates then take 36 MB instead of 72 MB."""
+        columns = (  # name, shape of one row, type, value of a row not set yet
+            ("rating_count", (), np.int32, 0), ("star_sum", (), np.int32, 0),
+            ("histogram", (5,), np.int32, 0), ("likes", (), np.int32, 0),
+            ("dislikes", (), np.int32, 0), ("row_seq", (), np.int64, 0),
+            ("category_code", (), np.int32, NO_CATEGORY),
+            ("active", (), np.bool_, True),  # listed unless the shop's catalogue says not
+        )  # fmt: skip
+        for name, shape, dtype, empty in columns:
+            new = np.full((capacity, *shape), empty, dtype=dtype)
+            old = getattr(self, name, None)
             if old is not None:
                 new[: old.shape[0]] = old
-            return new
-
-        existing = getattr(self, "rating_count", None)
-        self.rating_count = grow(existing, (capacity,))
-        self.star_sum = grow(getattr(self, "star_sum", None), (capacity,))
-        self.histogram = grow(getattr(self, "histogram", None), (capacity, 5))
-        self.likes = grow(getattr(self, "likes", None), (capacity,))
-        self.dislikes = grow(getattr(self, "dislikes", None), (capacity,))
-        self.row_seq = grow(getattr(self, "row_seq", None), (capacity,), np.int64)
-        codes = np.full(capacity, NO_CATEGORY, dtype=np.int32)
-        old_codes = getattr(self, "category_code", None)
-        if old_codes is not None:
-            codes[: old_codes.shape[0]] = old_codes
-        self.category_code = codes
-        active = np.ones(capacity, dtype=bool)  # listed unless the shop's catalogue says not
-        old_active = getattr(self, "active", None)
-        if old_active is not None:
-            active[: old_active.shape[0]] = old_active
-        self.active = active
+            setattr(self, name, new)
 
     def __len__(self) -> int:
         return len(self._index)
-
-    def _category(self, name: str) -> int:
-        if not name:
-            return NO_CATEGORY
-        code = self._categories.get(name)
-        if code is None:
-            code = len(self._category_names)
-            self._categories[name] = code
-            self._category_names.append(name)
-        return code
 
     def _set(
         self,
@@ -103,6 +93,7 @@ class Catalogue:
         category: str,
         values: Sequence[int],
         active: bool = True,
+        more_categories: str = "",
     ) -> None:
         """values: rating_count, star_sum, s1..s5, likes, dislikes."""
         if idx >= self.rating_count.shape[0]:
@@ -114,35 +105,13 @@ class Catalogue:
         self.histogram[idx] = values[2:7]
         self.likes[idx] = values[7]
         self.dislikes[idx] = values[8]
-        self.category_code[idx] = self._category(category)
+        self.category_code[idx] = self._categories.code(category)
         self.active[idx] = active
+        self._categories.set_more(idx, more_categories)
 
     def load(self, table: ProductTable) -> None:
         """Replaces everything with a bulk-loaded products table."""
-        codes: dict[str, int] = {"": 0}  # code 0 is "no category" until shifted below
-        category_code = np.fromiter(
-            (codes.setdefault(c, len(codes)) for c in table.categories),
-            dtype=np.int32,
-            count=len(table.categories),
-        )
-        names = list(codes)  # in code order: codes are given in insertion order
-        # Shift so that "" becomes NO_CATEGORY (-1) and the others 0..k-1.
-        self.load_columns(
-            CatalogueColumns(
-                seq=table.seq,
-                idx=table.idx,
-                product_ids=table.product_ids,
-                category_code=category_code - 1,
-                category_names=names[1:],
-                rating_count=table.rating_count,
-                star_sum=table.star_sum,
-                histogram=table.histogram,
-                likes=table.likes,
-                dislikes=table.dislikes,
-                row_seq=table.row_seq,
-                active=table.active,
-            )
-        )
+        self.load_columns(columns_of(table))
 
     def load_columns(self, columns: CatalogueColumns) -> None:
         """Replaces everything with these columns (from the database or a snapshot)."""
@@ -162,8 +131,7 @@ class Catalogue:
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active
-            self._category_names = list(columns.category_names)
-            self._categories = {name: code for code, name in enumerate(self._category_names)}
+            self._categories.reset(columns.category_names, columns.more_categories)
             self._index.replace(columns.product_ids, idx)
             self._size = size
             self.seq = columns.seq
@@ -180,7 +148,7 @@ class Catalogue:
                 idx=idx,
                 product_ids=[ids[i] for i in idx.tolist()],
                 category_code=self.category_code[idx].copy(),
-                category_names=list(self._category_names),
+                category_names=list(self._categories.names),
                 rating_count=self.rating_count[idx].copy(),
                 star_sum=self.star_sum[idx].copy(),
                 histogram=self.histogram[idx].copy(),
@@ -188,6 +156,7 @@ class Catalogue:
                 dislikes=self.dislikes[idx].copy(),
                 row_seq=self.row_seq[idx].copy(),
                 active=self.active[idx].copy(),
+                more_categories=self._categories.more_texts(),
             )
 
     def apply(
@@ -214,7 +183,9 @@ class Catalogue:
                     # its decayed sums, recomputed from the votes, already include it.
                     continue
                 values = (row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes)
-                self._set(row.idx, row.product_id, row.category, values, row.active)
+                self._set(
+                    row.idx, row.product_id, row.category, values, row.active, row.more_categories
+                )
                 self.row_seq[row.idx] = row.seq
                 applied.add(row.idx)
             if self._decayed:
@@ -251,7 +222,12 @@ class Catalogue:
                     )
                     idx = int(table.idx[i])
                     self._set(
-                        idx, table.product_ids[i], table.categories[i], values, table.active[i]
+                        idx,
+                        table.product_ids[i],
+                        table.categories[i],
+                        values,
+                        table.active[i],
+                        table.more_categories.get(idx, ""),
                     )
                     self.row_seq[idx] = int(table.row_seq[i])
             if self._decayed and votes is not None:
@@ -394,13 +370,17 @@ class Catalogue:
             raw = self._evidence(idx, None, now)
             evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
             codes = self.category_code[idx]
-        return Gathered(evidence, raw, idx > 0, codes, self._category_names)
+        return Gathered(evidence, raw, idx > 0, codes, self._categories.names)
 
-    def delisted(self, product_ids: Sequence[str]) -> list[bool]:
-        """Whether each product is delisted by the shop's catalogue (unknown ones are not)."""
+    def listing(self, product_ids: Sequence[str]) -> list[tuple[bool, tuple[str, ...]]]:
+        """Whether each product is delisted by the shop's catalogue (unknown ones are not),
+        and the other categories it lists it in."""
         with self._lock:
             idx = self._index.rows(product_ids, None)
-            return [not listed for listed in self.active[idx].tolist()]
+            return [
+                (not listed, self._categories.more_of(row))
+                for row, listed in zip(idx.tolist(), self.active[idx].tolist(), strict=True)
+            ]
 
     def histograms(self) -> Histograms:
         with self._lock:
@@ -409,7 +389,7 @@ class Catalogue:
                 seq=self.generation,
                 histogram=self.histogram[1:size].copy(),
                 category_code=self.category_code[1:size].copy(),
-                n_categories=len(self._category_names),
+                n_categories=len(self._categories.names),
             )
 
     def snapshot(
@@ -430,8 +410,9 @@ class Catalogue:
                 evidence=evidence,
                 raw=raw,
                 category_code=self.category_code[1:size].copy(),
-                categories=dict(self._categories),
+                categories=dict(self._categories.codes),
                 active=self.active[1:size].copy(),
+                also_in=self._categories.members(),
             )
 
 

@@ -6,7 +6,7 @@ product (Snapshot) with its ids as a view of the catalogue's list (RowIds)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, overload
 
 import numpy as np
@@ -119,3 +119,5 @@ class Snapshot:
     category_code: npt.NDArray[np.int32]
     categories: dict[str, int]
     active: npt.NDArray[np.bool_]  # False: delisted by the shop (Top leaves it out)
+    # category code -> positions of the products the shop also lists in it
+    also_in: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)

@@ -72,6 +72,7 @@ class ProductStats(NamedTuple):
     wilson_lower_bound: float
     confidence: float
     inactive: bool = False  # delisted by the shop's catalogue
+    more_categories: tuple[str, ...] = ()  # the others the catalogue lists it in
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -338,7 +339,7 @@ class Ranker:
             breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids))
         )
         categories = gathered.category  # (built on each read)
-        delisted = self._catalogue.delisted(product_ids)
+        listing = self._catalogue.listing(product_ids)
         histograms = gathered.raw.histogram.tolist()
         stats = [
             ProductStats(
@@ -356,7 +357,8 @@ class Ranker:
                 dislikes=e.dislikes,
                 wilson_lower_bound=e.wilson_lower_bound,
                 confidence=e.confidence,
-                inactive=delisted[i],
+                inactive=listing[i][0],
+                more_categories=listing[i][1],
             )
             for i, e in enumerate(explanations)
         ]

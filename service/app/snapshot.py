@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from reviewrank.service.app.store import ProductTable
+
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
-FORMAT = 2  # 2: the listing flag (active)
+FORMAT = 2  # 2: the listing flag (active) and the other categories of the catalogue
 _READ_BYTES = 4 << 20
 
 
@@ -50,6 +52,34 @@ class CatalogueColumns:
     dislikes: npt.NDArray[np.int64]
     row_seq: npt.NDArray[np.int64]
     active: npt.NDArray[np.bool_]
+    more_categories: dict[int, str] = field(default_factory=dict)  # idx -> the others
+
+
+def columns_of(table: ProductTable) -> CatalogueColumns:
+    """A bulk-loaded products table as columns, its categories coded in order of first
+    appearance ("" is none: code -1)."""
+    codes: dict[str, int] = {"": 0}  # code 0 is "no category" until shifted below
+    category_code = np.fromiter(
+        (codes.setdefault(c, len(codes)) for c in table.categories),
+        dtype=np.int32,
+        count=len(table.categories),
+    )
+    names = list(codes)  # in code order: codes are given in insertion order
+    return CatalogueColumns(
+        seq=table.seq,
+        idx=table.idx,
+        product_ids=table.product_ids,
+        category_code=category_code - 1,  # "" becomes -1, the others 0..k-1
+        category_names=names[1:],
+        rating_count=table.rating_count,
+        star_sum=table.star_sum,
+        histogram=table.histogram,
+        likes=table.likes,
+        dislikes=table.dislikes,
+        row_seq=table.row_seq,
+        active=table.active,
+        more_categories=table.more_categories,
+    )
 
 
 def path_for(database: Path) -> Path:
@@ -99,6 +129,8 @@ def save(columns: CatalogueColumns, path: Path) -> int:
             dislikes=columns.dislikes,
             row_seq=columns.row_seq,
             active=columns.active.astype(np.uint8),
+            more_idx=np.array(list(columns.more_categories), dtype=np.int64),
+            more_text=_text(list(columns.more_categories.values())),
         )
         out.flush()
         os.fsync(out.fileno())
@@ -135,6 +167,7 @@ def _load(path: Path) -> CatalogueColumns:
         category_code = data["category_code"]
         product_ids, category_names = data["product_ids"], data["category_names"]
         n_categories = int(data["n_categories"][0])
+        more_idx, more_text = data["more_idx"], data["more_text"]
     arrays["category_code"] = category_code
     wrong = [name for name, a in arrays.items() if not np.issubdtype(a.dtype, np.integer)]
     wrong += [
@@ -157,9 +190,16 @@ def _load(path: Path) -> CatalogueColumns:
         dislikes=arrays["dislikes"],
         row_seq=arrays["row_seq"],
         active=arrays["active"] != 0,
+        more_categories=_more(more_idx, more_text),
     )
     _check_shapes(columns, count)
     return columns
+
+
+def _more(idx: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]) -> dict[int, str]:
+    if not np.issubdtype(idx.dtype, np.integer) or text.dtype != np.uint8 or idx.ndim != 1:
+        raise SnapshotDamaged("arrays of the wrong type: more_idx, more_text")
+    return dict(zip(idx.tolist(), _items(text, idx.size), strict=True))
 
 
 def _check_shapes(c: CatalogueColumns, count: int) -> None:

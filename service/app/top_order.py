@@ -31,10 +31,15 @@ class TopOrder:
     by_category: dict[int, np.ndarray] = field(default_factory=dict)
 
     def of_category(self, code: int) -> np.ndarray:
-        """The order restricted to one category (computed once per cached order)."""
+        """The order restricted to one category: the products of that category and those
+        the shop also lists in it (computed once per cached order)."""
         order = self.by_category.get(code)
         if order is None:
-            order = self.order[self.codes_in_order == code]
+            members = self.codes_in_order == code
+            also = self.snapshot.also_in.get(code)
+            if also is not None:
+                members |= np.isin(self.order, also)
+            order = self.order[members]
             self.by_category[code] = order
         return order
 

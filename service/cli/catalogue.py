@@ -3,7 +3,8 @@
     reviewrank catalogue FILE [--format csv|jsonl] [--dry-run] [--server HOST:PORT]
 
 A file of products, CSV or JSON Lines (docs/import.md): ``product_id``, optional
-``category`` and ``active`` (true/false, yes/no, 1/0; listed when missing). Every row
+``category``, ``active`` (true/false, yes/no, 1/0; listed when missing) and
+``more_categories`` (other categories: joined by ``|`` in CSV, a list in JSON). Every row
 is checked first; bad rows are listed on stderr by line and column, and nothing is
 sent unless every row is good. Then the rows go in batches of BATCH products, each one
 transaction: a failure part-way leaves the batches before it applied, and sending the
@@ -26,7 +27,10 @@ from reviewrank.service.cli.common import count, settings_from
 from reviewrank.service.cli.importer import Progress
 from reviewrank.service.cli.shop_data import FORMATS, Layout, ShopFile, UnreadableInput
 
-LAYOUT = Layout(("product_id", "category", "active"), ("product_id",), guide="docs/import.md")
+LAYOUT = Layout(
+    ("product_id", "category", "active", "more_categories"), ("product_id",), guide="docs/import.md"
+)
+MORE_SEPARATOR = "|"  # between the other categories in a CSV cell (JSON Lines: a list)
 BATCH = 1000  # products per UpsertProducts call
 SHOWN = 20  # refused rows listed on stderr
 _ACTIVE = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -38,15 +42,29 @@ class Entry:
     product_id: str
     category: str
     active: bool
+    more_categories: tuple[str, ...] = ()
+
+
+def _more(value: Any, problems: list[tuple[str, str]]) -> tuple[str, ...]:
+    """A row's other categories: a list (JSON), or text split at MORE_SEPARATOR."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value)
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(MORE_SEPARATOR))
+    problems.append(("more_categories", "must be a list of names, or names joined by '|'"))
+    return ()
 
 
 def _entry(line: int, record: dict[str, Any], longest: int) -> Entry | list[tuple[str, str]]:
     """One row as a catalogue entry, or its problems as (column, what is wrong)."""
-    from reviewrank.service.api.validation import identifier_problem
+    from reviewrank.service.api.validation import identifier_problem, more_categories_problems
 
     problems: list[tuple[str, str]] = []
     values: dict[str, str] = {}
-    for column in LAYOUT.columns:
+    more = _more(record.get("more_categories"), problems)
+    for column in LAYOUT.columns[:3]:
         value = record.get(column)
         if value is None:
             values[column] = ""
@@ -64,9 +82,11 @@ def _entry(line: int, record: dict[str, Any], longest: int) -> Entry | list[tupl
     active = _ACTIVE.get(values["active"].lower())
     if active is None:
         problems.append(("active", f"must be true or false (got {values['active']!r})"))
+    for j, problem in more_categories_problems(values["category"], more, longest):
+        problems.append(("more_categories" if j is None else f"more_categories[{j}]", problem))
     if problems:
         return problems
-    return Entry(line, values["product_id"], values["category"], bool(active))
+    return Entry(line, values["product_id"], values["category"], bool(active), more)
 
 
 def read_entries(
@@ -161,7 +181,10 @@ def _send(
             request = admin_pb2.UpsertProductsRequest(
                 products=[
                     admin_pb2.CatalogueProduct(
-                        product_id=e.product_id, category=e.category, inactive=not e.active
+                        product_id=e.product_id,
+                        category=e.category,
+                        inactive=not e.active,
+                        more_categories=e.more_categories,
                     )
                     for e in part
                 ]

@@ -223,6 +223,7 @@ class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is 
     seq: int
     active: bool = True  # False: the shop's catalogue delisted it (Top leaves it out)
     owned: bool = False  # the shop's catalogue defines it: events never set its category
+    more_categories: str = ""  # the catalogue's other categories, joined by MORE_SEPARATOR
 
 
 class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)
@@ -251,14 +252,25 @@ class ErasureResult:
     seq: int  # 0 when there was nothing to erase
 
 
+# Joins a product's other categories in one column (categories are printable: never in one).
+MORE_SEPARATOR = "\n"
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
-    """What a shop says of one product: its category ("" for none) and whether it is
-    listed. Feedback events never change the category of a product the catalogue holds."""
+    """What a shop says of one product: its category ("" for none), the other categories
+    it is listed in, and whether it is listed at all. Feedback events never change the
+    categories of a product the catalogue holds."""
 
     product_id: str
     category: str = ""
     active: bool = True
+    more_categories: tuple[str, ...] = ()
+
+    @property
+    def more_text(self) -> str:
+        """The other categories as one column's value."""
+        return MORE_SEPARATOR.join(self.more_categories)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,7 @@ def product_row(values: Sequence[Any]) -> ProductRow:
         seq=values[12],
         active=bool(values[13]),
         owned=bool(values[14]),
+        more_categories=values[15],
     )
 
 
@@ -147,12 +148,17 @@ def apply_jobs(
     return results, seq
 
 
+# What catalogue_changes compares, read by both stores.
+CATALOGUE_CURRENT = "SELECT product_id, category, active, owned, more_categories FROM products"
+
+
 def catalogue_changes(
-    entries: Sequence[CatalogueEntry], current: dict[str, tuple[str, int, int]]
+    entries: Sequence[CatalogueEntry], current: dict[str, tuple[str, int, int, str]]
 ) -> tuple[list[CatalogueEntry], list[CatalogueEntry], int]:
     """The entries naming products not known yet, those changing a known product (its
-    category, its listing, or the shop taking it over), and how many change nothing.
-    ``current``: product_id -> (category, active, owned) of the known ones."""
+    categories, its listing, or the shop taking it over), and how many change nothing.
+    ``current``: product_id -> (category, active, owned, more_categories) of the known
+    ones (rows of CATALOGUE_CURRENT without the id)."""
     created: list[CatalogueEntry] = []
     updated: list[CatalogueEntry] = []
     unchanged = 0
@@ -160,7 +166,7 @@ def catalogue_changes(
         held = current.get(entry.product_id)
         if held is None:
             created.append(entry)
-        elif held != (entry.category, int(entry.active), 1):
+        elif held != (entry.category, int(entry.active), 1, entry.more_text):
             updated.append(entry)
         else:
             unchanged += 1

@@ -39,6 +39,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "seq",
         "active",
         "owned",
+        "more_categories",
     ),
     **{table: vote_columns(table) for table in VOTE_TABLES},
     "events": (

@@ -51,6 +51,7 @@ _TEXT = frozenset(
     {
         "product_id",
         "category",
+        "more_categories",
         "user_id",
         "event_id",
         "kind",

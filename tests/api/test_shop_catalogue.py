@@ -16,9 +16,11 @@ pytestmark = both_backends
 
 
 def product(
-    product_id: str, category: str = "", inactive: bool = False
+    product_id: str, category: str = "", inactive: bool = False, more: tuple[str, ...] = ()
 ) -> admin_pb2.CatalogueProduct:
-    return admin_pb2.CatalogueProduct(product_id=product_id, category=category, inactive=inactive)
+    return admin_pb2.CatalogueProduct(
+        product_id=product_id, category=category, inactive=inactive, more_categories=more
+    )
 
 
 def upsert(
@@ -219,3 +221,58 @@ def test_more_products_than_the_limit_are_refused(start_server) -> None:  # type
 
     assert grpc.StatusCode.INVALID_ARGUMENT == error.code()
     assert "products: " in (error.details() or "")
+
+
+def test_a_product_listed_in_more_categories_is_in_the_top_of_each(client: Client) -> None:
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    client.feedback.SubmitRating(rating("b", "u1", 4))
+
+    response = upsert(client, product("a", "Dresses", more=("Sale", "New")), product("b", "Sale"))
+
+    assert ["a"] == top(client, "Dresses", min_seq=response.seq)
+    assert (["a", "b"], ["a"]) == (top(client, "Sale"), top(client, "New"))
+
+
+def test_product_stats_name_the_other_categories(client: Client) -> None:
+    upsert(client, product("a", "Dresses", more=("Sale",)))
+
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["a"])
+    [stats] = client.ranking.GetProductStats(request, timeout=10).stats
+
+    assert ("Dresses", ["Sale"]) == (stats.category, list(stats.more_categories))
+
+
+def test_dropping_an_other_category_takes_the_product_out_of_its_top(client: Client) -> None:
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    client.feedback.SubmitRating(rating("b", "u1", 5))
+    upsert(client, product("a", "Dresses", more=("Sale",)), product("b", "Sale"))
+
+    response = upsert(client, product("a", "Dresses"))
+
+    assert (1, ["b"]) == (response.updated, top(client, "Sale", min_seq=response.seq))
+
+
+def test_other_categories_outlive_a_restart(client: Client, start_server) -> None:  # type: ignore[no-untyped-def]
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    upsert(client, product("a", "Dresses", more=("Sale",)))
+    client.server.stop(grace=1.0)
+
+    again = start_server()
+
+    assert ["a"] == top(again, "Sale")
+
+
+def test_bad_other_categories_are_refused_naming_each(client: Client) -> None:
+    error = refusal(
+        client,
+        product("a", more=("Sale",)),
+        product("b", "Dresses", more=("Dresses", "", "x" * 129)),
+        product("c", "Dresses", more=tuple(f"c{i}" for i in range(17))),
+    )
+
+    details = error.details() or ""
+    assert "products[0].more_categories: needs a category first" in details
+    assert "products[1].more_categories[0]: repeats 'Dresses'" in details
+    assert "products[1].more_categories[1]: is required" in details
+    assert "products[1].more_categories[2]: must be at most 128 characters" in details
+    assert "products[2].more_categories: must hold at most 16 (got 17)" in details

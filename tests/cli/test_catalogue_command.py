@@ -107,3 +107,30 @@ def test_without_the_admin_token_the_server_refuses_in_one_line(
     assert 1 == status
     assert err.startswith("reviewrank: UNAUTHENTICATED")
     assert 1 == len(err.strip().splitlines())
+
+
+def test_other_categories_come_from_a_csv_cell_joined_by_bars(
+    client: Client, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.csv"
+    data.write_text("product_id,category,more_categories\na,Dresses,Sale|New\n")
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+
+    status, _, _ = run(str(data), "--server", client.target, "--token", ADMIN_TOKEN)
+
+    assert (0, ["a"], ["a"]) == (status, top(client, "Sale"), top(client, "New"))
+
+
+def test_bad_other_categories_in_a_file_are_named_by_line(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.jsonl"
+    rows = [{"product_id": "a", "more_categories": ["Sale"]},
+            {"product_id": "b", "category": "X", "more_categories": 7}]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    status, _, err = run(str(data), "--dry-run")
+
+    assert 1 == status
+    assert "line 1: more_categories: needs a category first" in err
+    assert "line 2: more_categories: must be a list of names" in err

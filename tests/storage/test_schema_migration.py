@@ -45,6 +45,7 @@ backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 CATALOGUE_COLUMNS = (
     "ALTER TABLE products ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE products ADD COLUMN owned INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE products ADD COLUMN more_categories TEXT NOT NULL DEFAULT ''",
 )
 
 

@@ -27,6 +27,7 @@ from reviewrank.service.domain.voting import (
     rating_keys,
 )
 from reviewrank.service.storage.common import (
+    CATALOGUE_CURRENT,
     apply_jobs,
     catalogue_changes,
     event_hash,
@@ -222,38 +223,38 @@ class PostgresWrites(PostgresBase):
     ) -> CatalogueResult:
         """As SQLiteStore._upsert_catalogue: the shop's category and listing, in sets."""
         ids = [entry.product_id for entry in entries]
-        rows = cur.execute(
-            "SELECT product_id, category, active, owned FROM products WHERE product_id = ANY(%s)",
-            (ids,),
-        )
-        current = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        rows = cur.execute(f"{CATALOGUE_CURRENT} WHERE product_id = ANY(%s)", (ids,))
+        current = {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
         created, updated, unchanged = catalogue_changes(entries, current)
         if not (created or updated):
             return CatalogueResult(0, 0, unchanged, 0)
         if created:
             first = _next_idx(cur)
             cur.execute(
-                "INSERT INTO products (idx, product_id, category, active, owned, seq)"
-                " SELECT i, p, c, a, 1, %s"
-                " FROM unnest(%s::int[], %s::text[], %s::text[], %s::int[]) AS d(i, p, c, a)",
+                "INSERT INTO products (idx, product_id, category, active, owned, more_categories,"
+                " seq) SELECT i, p, c, a, 1, m, %s FROM unnest(%s::int[], %s::text[],"
+                " %s::text[], %s::int[], %s::text[]) AS d(i, p, c, a, m)",
                 (
                     seq,
                     list(range(first, first + len(created))),
                     [e.product_id for e in created],
                     [e.category for e in created],
                     [int(e.active) for e in created],
+                    [e.more_text for e in created],
                 ),
             )
         if updated:
             cur.execute(
-                "UPDATE products AS p SET category = d.c, active = d.a, owned = 1, seq = %s"
-                " FROM unnest(%s::text[], %s::text[], %s::int[]) AS d(p, c, a)"
+                "UPDATE products AS p SET category = d.c, active = d.a, owned = 1,"
+                " more_categories = d.m, seq = %s"
+                " FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) AS d(p, c, a, m)"
                 " WHERE p.product_id = d.p",
                 (
                     seq,
                     [e.product_id for e in updated],
                     [e.category for e in updated],
                     [int(e.active) for e in updated],
+                    [e.more_text for e in updated],
                 ),
             )
         changed = [e.product_id for e in (*created, *updated)]

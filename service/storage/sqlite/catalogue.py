@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from reviewrank.service.domain.values import CatalogueEntry, CatalogueResult, ProductRow
-from reviewrank.service.storage.common import catalogue_changes, product_row
+from reviewrank.service.storage.common import CATALOGUE_CURRENT, catalogue_changes, product_row
 from reviewrank.service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase
 from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 
@@ -21,31 +21,28 @@ class SQLiteCatalogue(SQLiteBase):
         anything changed."""
         conn = self.conn
         ids = [entry.product_id for entry in entries]
-        current: dict[str, tuple[str, int, int]] = {}
+        current: dict[str, tuple[str, int, int, str]] = {}
         for start in range(0, len(ids), CHUNK_ROWS):
             chunk = ids[start : start + CHUNK_ROWS]
             marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
-                "SELECT product_id, category, active, owned FROM products"
-                f" WHERE product_id IN ({marks})",
-                chunk,
-            )
-            current.update((r[0], (r[1], r[2], r[3])) for r in rows)
+            rows = conn.execute(f"{CATALOGUE_CURRENT} WHERE product_id IN ({marks})", chunk)
+            current.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows)
         created, updated, unchanged = catalogue_changes(entries, current)
         if not (created or updated):
             return CatalogueResult(0, 0, unchanged, 0)
         top = largest_idx(conn)
         conn.executemany(
-            "INSERT INTO products (idx, product_id, category, active, owned, seq)"
-            " VALUES (?, ?, ?, ?, 1, ?)",
+            "INSERT INTO products (idx, product_id, category, active, owned, more_categories, seq)"
+            " VALUES (?, ?, ?, ?, 1, ?, ?)",
             [
-                (top + i, e.product_id, e.category, int(e.active), seq)
+                (top + i, e.product_id, e.category, int(e.active), e.more_text, seq)
                 for i, e in enumerate(created, start=1)
             ],
         )
         conn.executemany(
-            "UPDATE products SET category = ?, active = ?, owned = 1, seq = ? WHERE product_id = ?",
-            [(e.category, int(e.active), seq, e.product_id) for e in updated],
+            "UPDATE products SET category = ?, active = ?, owned = 1, more_categories = ?,"
+            " seq = ? WHERE product_id = ?",
+            [(e.category, int(e.active), e.more_text, seq, e.product_id) for e in updated],
         )
         changed = [e.product_id for e in (*created, *updated)]
         for start in range(0, len(changed), CHUNK_ROWS):

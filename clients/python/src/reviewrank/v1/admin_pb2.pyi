@@ -11,14 +11,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CatalogueProduct(_message.Message):
-    __slots__ = ("product_id", "category", "inactive")
+    __slots__ = ("product_id", "category", "inactive", "more_categories")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    MORE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     category: str
     inactive: bool
-    def __init__(self, product_id: _Optional[str] = ..., category: _Optional[str] = ..., inactive: _Optional[bool] = ...) -> None: ...
+    more_categories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, product_id: _Optional[str] = ..., category: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpsertProductsRequest(_message.Message):
     __slots__ = ("products",)
