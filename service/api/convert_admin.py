@@ -265,6 +265,8 @@ def upsert_products_request(
     for i, product in enumerate(m.products[: settings.max_catalogue_products]):
         check.identifier(product.product_id, f"products[{i}].product_id")
         check.identifier(product.category, f"products[{i}].category", required=False)
+        category = product.category if product.HasField("category") else None
+        inactive = product.inactive if product.HasField("inactive") else None
         earlier = first.setdefault(product.product_id, i)
         if earlier != i:
             check.add(f"products[{i}].product_id", f"repeats products[{earlier}]")
@@ -273,7 +275,9 @@ def upsert_products_request(
         for j, problem in more_categories_problems(product.category, more, settings.max_id_length):
             check.add(field if j is None else f"{field}[{j}]", problem)
         entries.append(
-            CatalogueEntry(product.product_id, product.category, not product.inactive, more)
+            CatalogueEntry(
+                product.product_id, category, None if inactive is None else not inactive, more
+            )
         )
     check.raise_if_any()
     return entries

@@ -23,25 +23,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reviewrank.service.cli.common import count, settings_from
+from reviewrank.service.cli.common import settings_from
 from reviewrank.service.cli.importer import Progress
 from reviewrank.service.cli.shop_data import FORMATS, Layout, ShopFile, UnreadableInput
 
 LAYOUT = Layout(
-    ("product_id", "category", "active", "more_categories"), ("product_id",), guide="docs/import.md"
+    ("product_id", "category", "active", "inactive", "more_categories"),
+    ("product_id",),
+    guide="docs/import.md",
 )
 MORE_SEPARATOR = "|"  # between the other categories in a CSV cell (JSON Lines: a list)
 BATCH = 1000  # products per UpsertProducts call
+MAX_BATCH = 10_000  # the server's max_catalogue_products by default
+MAX_CALL_BYTES = 2 << 20  # ids and names in one call
+RETRIES = 5  # of a call the server could not take now (UNAVAILABLE, RESOURCE_EXHAUSTED)
 SHOWN = 20  # refused rows listed on stderr
-_ACTIVE = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+_FLAGS = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 @dataclass(frozen=True)
 class Entry:
+    """A row: None where it says nothing (the product keeps what it has)."""
+
     line: int
     product_id: str
-    category: str
-    active: bool
+    category: str | None
+    active: bool | None
     more_categories: tuple[str, ...] = ()
 
 
@@ -57,50 +64,75 @@ def _more(value: Any, problems: list[tuple[str, str]]) -> tuple[str, ...]:
     return ()
 
 
+def _text(record: dict[str, Any], column: str, problems: list[tuple[str, str]]) -> str | None:
+    """A column's value as text, None if the row does not have it."""
+    if column not in record:
+        return None
+    value = record[column]
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int):
+        return str(value).strip()
+    problems.append((column, f"must be text (got {type(value).__name__})"))
+    return None
+
+
+def _listed(record: dict[str, Any], problems: list[tuple[str, str]]) -> bool | None:
+    """From `active`, or `inactive` (the RPC's name), if the row has either."""
+    found: list[bool] = []
+    for column, means_listed in (("active", True), ("inactive", False)):
+        text = _text(record, column, problems)
+        if text is None or (text == "" and column == "inactive"):
+            continue
+        flag = _FLAGS.get(text.lower())
+        if flag is None:
+            problems.append((column, f"must be true or false (got {text!r})"))
+            continue
+        found.append(flag if means_listed else not flag)
+    if len(set(found)) > 1:
+        problems.append(("inactive", "says the opposite of active"))
+    return found[0] if found else None
+
+
 def _entry(line: int, record: dict[str, Any], longest: int) -> Entry | list[tuple[str, str]]:
     """One row as a catalogue entry, or its problems as (column, what is wrong)."""
     from reviewrank.service.api.validation import identifier_problem, more_categories_problems
 
     problems: list[tuple[str, str]] = []
-    values: dict[str, str] = {}
-    more = _more(record.get("more_categories"), problems)
-    for column in LAYOUT.columns[:3]:
-        value = record.get(column)
-        if value is None:
-            values[column] = ""
-        elif isinstance(value, bool) and column == "active":
-            values[column] = "true" if value else "false"
-        elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-            values[column] = str(value).strip()
-        else:
-            problems.append((column, f"must be text (got {type(value).__name__})"))
-            values[column] = ""
-    for column, required in (("product_id", True), ("category", False)):
-        problem = identifier_problem(values[column], longest, required)
+    product_id = _text(record, "product_id", problems) or ""
+    category = _text(record, "category", problems)
+    for column, value, required in (
+        ("product_id", product_id, True),
+        ("category", category, False),
+    ):
+        problem = identifier_problem(value or "", longest, required)
         if problem is not None and not any(c == column for c, _ in problems):
             problems.append((column, problem))
-    active = _ACTIVE.get(values["active"].lower())
-    if active is None:
-        problems.append(("active", f"must be true or false (got {values['active']!r})"))
-    for j, problem in more_categories_problems(values["category"], more, longest):
+    listed = _listed(record, problems)
+    more = _more(record.get("more_categories"), problems)
+    for j, problem in more_categories_problems(category or "", more, longest):
         problems.append(("more_categories" if j is None else f"more_categories[{j}]", problem))
     if problems:
         return problems
-    return Entry(line, values["product_id"], values["category"], bool(active), more)
+    return Entry(line, product_id, category, listed, more)
 
 
 def read_entries(
     shop: ShopFile, longest: int
-) -> tuple[list[Entry], list[tuple[int, list[tuple[str, str]]]]]:
+) -> tuple[list[Entry], list[tuple[int, list[tuple[str, str]]]], set[str]]:
     """Every row as an entry, or as (line, problems); a product named twice is refused
-    at its second row."""
+    at its second row. Also the keys of JSON objects this command does not read."""
     entries: list[Entry] = []
     bad: list[tuple[int, list[tuple[str, str]]]] = []
     first: dict[str, int] = {}
+    unknown: set[str] = set()
     for line, record, _raw, why in shop.records():
         if record is None:
             bad.append((line, [("", why)]))
             continue
+        unknown.update(key for key in record if key not in LAYOUT.columns)
         entry = _entry(line, record, longest)
         if isinstance(entry, list):
             bad.append((line, entry))
@@ -110,7 +142,7 @@ def read_entries(
             bad.append((line, [("product_id", f"repeats line {earlier}")]))
             continue
         entries.append(entry)
-    return entries, bad
+    return entries, bad, unknown
 
 
 def _report_bad(name: str, bad: list[tuple[int, list[tuple[str, str]]]]) -> None:
@@ -121,19 +153,22 @@ def _report_bad(name: str, bad: list[tuple[int, list[tuple[str, str]]]]) -> None
         print(f"{name}: … and {len(bad) - SHOWN} more refused rows", file=sys.stderr)
 
 
+def _products(count: int) -> str:
+    return f"{count:,} product{'' if count == 1 else 's'}"
+
+
 def cmd_catalogue(args: argparse.Namespace) -> int:
-    if args.batch < 1:
-        print("reviewrank: --batch must be at least 1", file=sys.stderr)
-        return 2
+    started = time.perf_counter()
     settings = settings_from(args)
     try:
         shop = ShopFile(Path(args.file), args.format, LAYOUT)
-        entries, bad = read_entries(shop, settings.max_id_length)
+        entries, bad, unknown = read_entries(shop, settings.max_id_length)
     except UnreadableInput as exc:
         print(f"reviewrank: {exc}", file=sys.stderr)
         return 2
-    if shop.ignored:
-        print(f"{shop.name}: ignoring columns {', '.join(shop.ignored)}", file=sys.stderr)
+    ignored = sorted(set(shop.ignored) | unknown)
+    if ignored:
+        print(f"{shop.name}: ignoring columns {', '.join(ignored)}", file=sys.stderr)
     if bad:
         _report_bad(shop.name, bad)
         print(
@@ -142,67 +177,102 @@ def cmd_catalogue(args: argparse.Namespace) -> int:
         )
         return 1
     if args.dry_run:
-        print(f"checked {shop.name}: {len(entries)} products, all valid (dry run: nothing sent)")
+        print(f"checked {shop.name}: {_products(len(entries))}, all valid (dry run: nothing sent)")
         return 0
     progress = None if args.quiet else Progress(len(entries), unit="products", verb="sent")
-    started = time.perf_counter()
-    try:
-        counts = _send(args, entries, progress)
-    finally:
-        if progress is not None:
-            progress.close()  # before anything is printed below it
+    counts = _send(args, entries, progress)
+    if progress is not None:
+        progress.close(finished=not isinstance(counts, str))  # before what follows
     if isinstance(counts, str):
         print(counts, file=sys.stderr)
         return 1
     created, updated, unchanged, seq = counts
     print(
-        f"catalogue {shop.name}: {len(entries)} products in {time.perf_counter() - started:.2f} s: "
-        f"{created} created, {updated} updated, {unchanged} unchanged"
-        + (f" (seq {seq})" if seq else "")
+        f"catalogue {shop.name}: {_products(len(entries))} in "
+        f"{time.perf_counter() - started:.2f} s: {created} created, {updated} updated, "
+        f"{unchanged} unchanged" + (f" (seq {seq})" if seq else "")
     )
     return 0
+
+
+def _batches(entries: list[Entry], most: int) -> Any:
+    """The entries as calls' worth of products: at most ``most``, and at most MAX_CALL_BYTES
+    of ids and names (under the server's 3 MiB message limit)."""
+    part: list[Entry] = []
+    size = 0
+    for entry in entries:
+        names = (entry.product_id, entry.category or "", *entry.more_categories)
+        weight = sum(len(n.encode()) + 4 for n in names) + 8
+        if part and (len(part) == most or size + weight > MAX_CALL_BYTES):
+            yield part
+            part, size = [], 0
+        part.append(entry)
+        size += weight
+    if part:
+        yield part
+
+
+def _message(entry: Entry) -> Any:
+    from reviewrank.v1 import admin_pb2
+
+    product = admin_pb2.CatalogueProduct(
+        product_id=entry.product_id, more_categories=entry.more_categories
+    )
+    if entry.category is not None:
+        product.category = entry.category
+    if entry.active is not None:
+        product.inactive = not entry.active
+    return product
 
 
 def _send(
     args: argparse.Namespace, entries: list[Entry], progress: Progress | None
 ) -> tuple[int, int, int, int] | str:
-    """Sends the entries in batches; returns the counts created, updated, unchanged and
-    the last seq, or why it stopped."""
+    """Sends the entries in batches (a server that cannot take one now is asked again,
+    RETRIES times at most, backing off); returns the counts created, updated, unchanged
+    and the last seq, or why it stopped."""
     import grpc
 
     from reviewrank.service.cli.common import open_channel
     from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
-    created = updated = unchanged = seq = 0
+    again = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    created = updated = unchanged = seq = done = 0
     with open_channel(args, admin=True) as channel:
         stub = admin_pb2_grpc.AdminServiceStub(channel)
-        for start in range(0, len(entries), args.batch):
-            part = entries[start : start + args.batch]
-            request = admin_pb2.UpsertProductsRequest(
-                products=[
-                    admin_pb2.CatalogueProduct(
-                        product_id=e.product_id,
-                        category=e.category,
-                        inactive=not e.active,
-                        more_categories=e.more_categories,
+        for part in _batches(entries, args.batch):
+            request = admin_pb2.UpsertProductsRequest(products=[_message(e) for e in part])
+            for attempt in range(RETRIES + 1):
+                try:
+                    response = stub.UpsertProducts(request, timeout=args.timeout)
+                    break
+                except grpc.RpcError as exc:
+                    if exc.code() in again and attempt < RETRIES:
+                        time.sleep(0.5 * 2**attempt)
+                        continue
+                    return (
+                        f"reviewrank: {exc.code().name}: {exc.details()} (rows from line "
+                        f"{part[0].line}; {_products(done)} applied before)"
                     )
-                    for e in part
-                ]
-            )
-            try:
-                response = stub.UpsertProducts(request, timeout=args.timeout)
-            except grpc.RpcError as exc:
-                return (
-                    f"reviewrank: {exc.code().name}: {exc.details()} (rows from line "
-                    f"{part[0].line}; {start} products applied before)"
-                )
             created += response.created
             updated += response.updated
             unchanged += response.unchanged
             seq = max(seq, response.seq)
+            done += len(part)
             if progress is not None:
-                progress.update(start + len(part))
+                progress.update(done)
     return created, updated, unchanged, seq
+
+
+def _batch_size(text: str) -> int:
+    """--batch: 1 to MAX_BATCH, for argparse (which names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_BATCH} (got {value})")
+    return value
 
 
 def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -220,7 +290,10 @@ def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], 
         "--dry-run", action="store_true", help="check every row and send nothing"
     )
     catalogue.add_argument(
-        "--batch", type=count, default=BATCH, help=f"products per call (default {BATCH})"
+        "--batch",
+        type=_batch_size,
+        default=BATCH,
+        help=f"products per call, 1 to {MAX_BATCH} (default {BATCH})",
     )
     catalogue.add_argument("--quiet", action="store_true", help="no progress line")
     client_options(catalogue)

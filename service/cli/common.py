@@ -88,7 +88,7 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token",
         help="bearer token to send (default: REVIEWRANK_API_TOKEN[_FILE], or for admin "
-        "commands and forget REVIEWRANK_ADMIN_TOKEN[_FILE], else data/admin-token if it "
+        "commands, catalogue and forget REVIEWRANK_ADMIN_TOKEN[_FILE], else data/admin-token if it "
         "exists; prefer those: flags show in `ps`)",
     )
     parser.add_argument("--tls", action="store_true", help="TLS, trusting the system's roots")

@@ -44,7 +44,8 @@ def import_demo(args: argparse.Namespace) -> int:
         try:
             if args.if_empty and app.catalogue.seq > 0:
                 print(
-                    f"{settings.storage.display} already holds {app.catalogue.seq} events:"
+                    f"{settings.storage.display} already holds data (at sequence"
+                    f" {app.catalogue.seq}):"
                     " not importing (if an import of the demo stopped part-way, `reviewrank"
                     " import` without --if-empty completes it: what is there is DUPLICATE)"
                 )

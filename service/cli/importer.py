@@ -134,12 +134,15 @@ class Progress:
             self._written = True
         self._last_percent = percent
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """Ends the progress: as all done (``finished``), else where it stopped."""
         if self._bar is not None:
-            # (a file's rows were counted by lines: the total may have been an estimate)
-            total = max(self._done, 1)
-            self._bar.update(self._bar.task_ids[0], total=total, completed=self._done)
+            if finished:  # (a file's rows were counted by lines: the total was an estimate)
+                total = max(self._done, 1)
+                self._bar.update(self._bar.task_ids[0], total=total, completed=self._done)
             self._bar.stop()
+        elif not finished:
+            return
         elif self._written and self._last_percent < 100:
             self.total = max(self._done, 1)
             self.out.write(f"{self.verb} {self._line(self._done, 100)}\n")

@@ -91,7 +91,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     rows = [
         (
             s.product_id,
-            s.category,
+            " + ".join((s.category, *s.more_categories)),
+            "no" if s.inactive else "yes",
             s.rating_count,
             " ".join(str(h) for h in s.stars_histogram),
             s.stars_mean,
@@ -105,6 +106,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     headers = (
         "product",
         "category",
+        "listed",
         "ratings",
         "1-5 stars",
         "mean",
@@ -228,7 +230,11 @@ _EXPLAIN_HELP = "show how each score is made (needs the admin token)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reviewrank", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="reviewrank",
+        description="reviewrank: review-driven product ranking over gRPC. Serve it, import "
+        "data, and call it (each command's --help says more).",
+    )
     parser.add_argument("--version", action="version", version=f"reviewrank {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -343,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument(
         "--category", default="", help="one category (case-sensitive; default: all products)"
     )
-    top.add_argument("--limit", type=count, default=10, help="results per page")
+    top.add_argument(
+        "--limit", type=count, default=0, help="results per page (0: the server's default, 20)"
+    )
     top.add_argument(
         "--page-token", default="", help="the next page: the token printed under a page"
     )

@@ -230,6 +230,9 @@ class ShopFile:
             except csv.Error as exc:
                 raise UnreadableInput(f"{self.name}: line 1: not a CSV header ({exc})") from exc
         columns = [c.strip().lower() for c in header]
+        twice = sorted({c for c in columns if c and columns.count(c) > 1})
+        if twice:
+            raise UnreadableInput(f"{self.name}: line 1: the header names {', '.join(twice)} twice")
         layout = self.layout
         missing = [c for c in layout.required if c not in columns]
         if layout.one_of and not (set(layout.one_of) & set(columns)):

@@ -183,7 +183,8 @@ def cmd_import_file(args: argparse.Namespace) -> int:
             closers.append(app.close)
             if args.if_empty and app.catalogue.seq > 0:
                 print(
-                    f"{settings.storage.display} already holds {app.catalogue.seq} events:"
+                    f"{settings.storage.display} already holds data (at sequence"
+                    f" {app.catalogue.seq}):"
                     " not importing"
                 )
                 return 0

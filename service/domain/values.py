@@ -258,13 +258,15 @@ MORE_SEPARATOR = "\n"
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
-    """What a shop says of one product: its category ("" for none), the other categories
-    it is listed in, and whether it is listed at all. Feedback events never change the
-    categories of a product the catalogue holds."""
+    """What a shop says of one product: its category ("" for none) with the other
+    categories it is listed in, and whether it is listed at all. None: keep what the
+    product has (a new product: no category, listed); ``more_categories`` go with
+    ``category``. Feedback events never change the categories of a product the
+    catalogue holds."""
 
     product_id: str
-    category: str = ""
-    active: bool = True
+    category: str | None = None
+    active: bool | None = None
     more_categories: tuple[str, ...] = ()
 
     @property

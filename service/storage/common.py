@@ -11,6 +11,7 @@ from typing import Any
 from reviewrank.service.app.store import Job, JobResult
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import (
+    MORE_SEPARATOR,
     CatalogueEntry,
     CatalogueResult,
     CatalogueUpsert,
@@ -156,18 +157,32 @@ def catalogue_changes(
     entries: Sequence[CatalogueEntry], current: dict[str, tuple[str, int, int, str]]
 ) -> tuple[list[CatalogueEntry], list[CatalogueEntry], int]:
     """The entries naming products not known yet, those changing a known product (its
-    categories, its listing, or the shop taking it over), and how many change nothing.
-    ``current``: product_id -> (category, active, owned, more_categories) of the known
-    ones (rows of CATALOGUE_CURRENT without the id)."""
+    categories, its listing, or the shop taking it over), and how many change nothing;
+    the first two with every field resolved (what an entry leaves unset, the product
+    keeps). ``current``: product_id -> (category, active, owned, more_categories) of the
+    known ones (rows of CATALOGUE_CURRENT without the id)."""
     created: list[CatalogueEntry] = []
     updated: list[CatalogueEntry] = []
     unchanged = 0
     for entry in entries:
         held = current.get(entry.product_id)
         if held is None:
-            created.append(entry)
-        elif held != (entry.category, int(entry.active), 1, entry.more_text):
-            updated.append(entry)
+            created.append(_resolved(entry, "", True, ""))
+            continue
+        category, active, _owned, more = held
+        final = _resolved(entry, category, bool(active), more)
+        if (final.category, int(bool(final.active)), 1, final.more_text) != held:
+            updated.append(final)
         else:
             unchanged += 1
     return created, updated, unchanged
+
+
+def _resolved(entry: CatalogueEntry, category: str, active: bool, more: str) -> CatalogueEntry:
+    """The entry with what it leaves unset taken from the product's current state."""
+    if entry.category is not None:
+        category, others = entry.category, entry.more_categories
+    else:
+        others = tuple(more.split(MORE_SEPARATOR)) if more else ()
+    listed = active if entry.active is None else entry.active
+    return CatalogueEntry(entry.product_id, category, listed, others)

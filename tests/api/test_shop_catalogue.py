@@ -16,11 +16,18 @@ pytestmark = both_backends
 
 
 def product(
-    product_id: str, category: str = "", inactive: bool = False, more: tuple[str, ...] = ()
+    product_id: str,
+    category: str | None = None,
+    inactive: bool | None = None,
+    more: tuple[str, ...] = (),
 ) -> admin_pb2.CatalogueProduct:
-    return admin_pb2.CatalogueProduct(
-        product_id=product_id, category=category, inactive=inactive, more_categories=more
-    )
+    """A catalogue entry; the fields left None are not sent (the product keeps them)."""
+    message = admin_pb2.CatalogueProduct(product_id=product_id, more_categories=more)
+    if category is not None:
+        message.category = category
+    if inactive is not None:
+        message.inactive = inactive
+    return message
 
 
 def upsert(
@@ -144,7 +151,7 @@ def test_listing_a_product_again_puts_it_back_in_top(client: Client) -> None:
     client.feedback.SubmitRating(rating("a", "u1", 5))
     upsert(client, product("a", inactive=True))
 
-    response = upsert(client, product("a"))
+    response = upsert(client, product("a", inactive=False))
 
     assert (1, ["a"]) == (response.updated, top(client, min_seq=response.seq))
 
@@ -276,3 +283,43 @@ def test_bad_other_categories_are_refused_naming_each(client: Client) -> None:
     assert "products[1].more_categories[1]: is required" in details
     assert "products[1].more_categories[2]: must be at most 128 characters" in details
     assert "products[2].more_categories: must hold at most 16 (got 17)" in details
+
+
+def test_delisting_a_product_keeps_its_categories(client: Client) -> None:
+    upsert(client, product("a", "Dresses", more=("Sale",)))
+
+    upsert(client, product("a", inactive=True))
+
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["a"])
+    [stats] = client.ranking.GetProductStats(request, timeout=10).stats
+    assert ("Dresses", ["Sale"], True) == (
+        stats.category,
+        list(stats.more_categories),
+        stats.inactive,
+    )
+
+
+def test_recategorising_a_product_keeps_its_listing(client: Client) -> None:
+    upsert(client, product("a", "Dresses", inactive=True))
+
+    response = upsert(client, product("a", "Coats"))
+
+    assert (1, "Coats", []) == (response.updated, category_of(client, "a"), top(client))
+
+
+def test_an_empty_category_sent_clears_it(client: Client) -> None:
+    upsert(client, product("a", "Dresses", more=("Sale",)))
+
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+
+    response = upsert(client, product("a", ""))
+
+    assert ("", []) == (category_of(client, "a"), top(client, "Sale", min_seq=response.seq))
+
+
+def test_an_entry_naming_only_the_product_changes_nothing(client: Client) -> None:
+    upsert(client, product("a", "Dresses", inactive=True))
+
+    again = upsert(client, product("a"))
+
+    assert (0, 1) == (again.updated, again.unchanged)

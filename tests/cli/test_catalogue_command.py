@@ -134,3 +134,63 @@ def test_bad_other_categories_in_a_file_are_named_by_line(
     assert 1 == status
     assert "line 1: more_categories: needs a category first" in err
     assert "line 2: more_categories: must be a list of names" in err
+
+
+def test_json_lines_may_say_inactive_as_the_rpc_does(
+    client: Client, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.jsonl"
+    data.write_text('{"product_id": "a", "category": "Q", "inactive": true}\n')
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+
+    status, _, _ = run(str(data), "--server", client.target, "--token", ADMIN_TOKEN)
+
+    assert (0, []) == (status, top(client))
+
+
+def test_keys_this_command_does_not_read_are_named(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.jsonl"
+    data.write_text('{"product_id": "a", "titel": "Red shoes"}\n')
+
+    status, _, err = run(str(data), "--dry-run")
+
+    assert (0, True) == (status, "ignoring columns titel" in err)
+
+
+def test_a_header_naming_a_column_twice_is_refused(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.csv"
+    data.write_text("product_id,product_id,category\nx,y,A\n")
+
+    status, _, err = run(str(data), "--dry-run")
+
+    assert (2, True) == (status, "line 1: the header names product_id twice" in err)
+
+
+def test_a_file_without_a_category_column_keeps_the_products_categories(
+    client: Client, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    server = ("--server", client.target, "--token", ADMIN_TOKEN)
+    run(str(EXAMPLE), *server)
+    data = tmp_path / "delist.csv"
+    data.write_text("product_id,active\nsku-100,false\n")
+
+    status, out, _ = run(str(data), *server)
+
+    assert (0, True) == (status, "0 created, 1 updated" in out)
+    assert ["sku-400"] == top(client, "Shoes")
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["sku-100"])
+    assert "Shoes" == client.ranking.GetProductStats(request, timeout=10).stats[0].category
+
+
+def test_a_batch_size_out_of_range_is_refused_before_reading(
+    run: Callable[..., tuple[int, str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run(str(EXAMPLE), "--batch", "20000")
+
+    assert 2 == exited.value.code
+    assert "--batch: must be between 1 and 10000 (got 20000)" in capsys.readouterr().err

@@ -239,7 +239,7 @@ class PostgresWrites(PostgresBase):
                     list(range(first, first + len(created))),
                     [e.product_id for e in created],
                     [e.category for e in created],
-                    [int(e.active) for e in created],
+                    [int(bool(e.active)) for e in created],
                     [e.more_text for e in created],
                 ),
             )
@@ -253,7 +253,7 @@ class PostgresWrites(PostgresBase):
                     seq,
                     [e.product_id for e in updated],
                     [e.category for e in updated],
-                    [int(e.active) for e in updated],
+                    [int(bool(e.active)) for e in updated],
                     [e.more_text for e in updated],
                 ),
             )

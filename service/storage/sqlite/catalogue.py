@@ -35,14 +35,14 @@ class SQLiteCatalogue(SQLiteBase):
             "INSERT INTO products (idx, product_id, category, active, owned, more_categories, seq)"
             " VALUES (?, ?, ?, ?, 1, ?, ?)",
             [
-                (top + i, e.product_id, e.category, int(e.active), e.more_text, seq)
+                (top + i, e.product_id, e.category, int(bool(e.active)), e.more_text, seq)
                 for i, e in enumerate(created, start=1)
             ],
         )
         conn.executemany(
             "UPDATE products SET category = ?, active = ?, owned = 1, more_categories = ?,"
             " seq = ? WHERE product_id = ?",
-            [(e.category, int(e.active), e.more_text, seq, e.product_id) for e in updated],
+            [(e.category, int(bool(e.active)), e.more_text, seq, e.product_id) for e in updated],
         )
         changed = [e.product_id for e in (*created, *updated)]
         for start in range(0, len(changed), CHUNK_ROWS):
