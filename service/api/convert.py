@@ -282,8 +282,9 @@ def _in_columns(result: RankResult, request: RankInput) -> ranking_pb2.RankRespo
 
 
 def top_response(ranking: Ranking) -> ranking_pb2.RankResponse | bytes:
-    """Top's response; without explanations, already serialized (service/api/wire/results.py)."""
-    if ranking.explanations is None:
+    """Top's response; without explanations or display fields, already serialized
+    (service/api/wire/results.py)."""
+    if ranking.explanations is None and ranking.display is None:
         return wire.rank_response(
             ranking.product_ids,
             ranking.scores,
@@ -291,7 +292,7 @@ def top_response(ranking: Ranking) -> ranking_pb2.RankResponse | bytes:
             ranking.profile,
             ranking.next_page_token,
         )
-    return _explained(
+    response = _explained(
         ranking.product_ids,
         ranking.scores,
         ranking.explanations,
@@ -299,20 +300,29 @@ def top_response(ranking: Ranking) -> ranking_pb2.RankResponse | bytes:
         ranking.profile,
         ranking.next_page_token,
     )
+    for result, fields in zip(response.results, ranking.display or (), strict=False):
+        result.display.update(fields)
+    return response
 
 
 def _explained(
     product_ids: Sequence[str],
     scores: FloatArray,
-    explanations: list[Explanation],
+    explanations: list[Explanation] | None,
     weights_version: int,
     profile: str,
     next_page_token: str = "",
 ) -> ranking_pb2.RankResponse:
-    results = [
-        ranking_pb2.RankedProduct(product_id=p, score=s, explanation=_explanation(e))
-        for p, s, e in zip(product_ids, scores.tolist(), explanations, strict=True)
-    ]
+    if explanations is None:
+        results = [
+            ranking_pb2.RankedProduct(product_id=p, score=s)
+            for p, s in zip(product_ids, scores.tolist(), strict=True)
+        ]
+    else:
+        results = [
+            ranking_pb2.RankedProduct(product_id=p, score=s, explanation=_explanation(e))
+            for p, s, e in zip(product_ids, scores.tolist(), explanations, strict=True)
+        ]
     return ranking_pb2.RankResponse(
         results=results,
         weights_version=weights_version,
@@ -343,6 +353,7 @@ def stats_response(
                 confidence=s.confidence,
                 inactive=s.inactive,
                 more_categories=s.more_categories,
+                display=s.display,
             )
             for s in stats
         ],

@@ -11,7 +11,12 @@ from grpc_health.v1 import health_pb2
 from reviewrank.ranking.profiles import Profile
 from reviewrank.service import __version__
 from reviewrank.service.api import convert
-from reviewrank.service.api.validation import InputLimits, Violations, more_categories_problems
+from reviewrank.service.api.validation import (
+    InputLimits,
+    Violations,
+    display_problems,
+    more_categories_problems,
+)
 from reviewrank.service.api.wire.rank_decode import from_message
 from reviewrank.service.app.preview import Preview, Sample, SampleChange
 from reviewrank.service.app.ranker import DEFAULT_TOP_LIMIT
@@ -20,7 +25,7 @@ from reviewrank.service.app.status import Status
 from reviewrank.service.app.weights import WeightsState
 from reviewrank.service.app.weights_history import HistoryEntry
 from reviewrank.service.domain.errors import InvalidArgument
-from reviewrank.service.domain.values import CatalogueEntry, CatalogueResult
+from reviewrank.service.domain.values import CatalogueEntry, CatalogueResult, display_text
 from reviewrank.v1 import admin_pb2, ranking_pb2
 
 HISTORY_PAGE_SIZE = 50
@@ -270,13 +275,24 @@ def upsert_products_request(
         earlier = first.setdefault(product.product_id, i)
         if earlier != i:
             check.add(f"products[{i}].product_id", f"repeats products[{earlier}]")
+        display: str | None = None
+        if product.HasField("display"):
+            fields = dict(product.display.fields)
+            for name, problem in display_problems(fields):
+                where = f"products[{i}].display" + ("" if name is None else f".{name}")
+                check.add(where, problem)
+            display = display_text(fields)
         more = tuple(product.more_categories)
         field = f"products[{i}].more_categories"
         for j, problem in more_categories_problems(product.category, more, settings.max_id_length):
             check.add(field if j is None else f"{field}[{j}]", problem)
         entries.append(
             CatalogueEntry(
-                product.product_id, category, None if inactive is None else not inactive, more
+                product.product_id,
+                category,
+                None if inactive is None else not inactive,
+                more,
+                display,
             )
         )
     check.raise_if_any()

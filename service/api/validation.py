@@ -21,7 +21,7 @@ The exceptions are service/domain/errors.py's.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -129,6 +129,33 @@ def more_categories_problems(
         elif name in seen:
             problems.append((j, f"repeats {name!r}"))
         seen.add(name)
+    return problems
+
+
+MAX_DISPLAY_FIELDS = 8
+MAX_DISPLAY_NAME = 32
+MAX_DISPLAY_VALUE = 512
+_DISPLAY_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def display_problems(fields: Mapping[str, str]) -> list[tuple[str | None, str]]:
+    """What is wrong with a product's display fields, as (field name or None for all of
+    them, problem): at most MAX_DISPLAY_FIELDS, names of 1 to MAX_DISPLAY_NAME characters
+    a-z, 0-9 and _, values of printable characters, at most MAX_DISPLAY_VALUE."""
+    problems: list[tuple[str | None, str]] = []
+    if len(fields) > MAX_DISPLAY_FIELDS:
+        problems.append(
+            (None, f"must hold at most {MAX_DISPLAY_FIELDS} fields (got {len(fields)})")
+        )
+    for name, value in sorted(fields.items())[:MAX_DISPLAY_FIELDS]:
+        if not 1 <= len(name) <= MAX_DISPLAY_NAME or not set(name) <= _DISPLAY_NAME:
+            problems.append((name, f"names must be 1-{MAX_DISPLAY_NAME} characters a-z, 0-9 and _"))
+        elif len(value) > MAX_DISPLAY_VALUE:
+            problems.append(
+                (name, f"must be at most {MAX_DISPLAY_VALUE} characters (got {len(value)})")
+            )
+        elif not value.isprintable():
+            problems.append((name, "must not contain control or other non-printable characters"))
     return problems
 
 

@@ -19,6 +19,7 @@ from reviewrank.ranking.blend import Evidence
 from reviewrank.service.app.catalogue_views import (
     Gathered,
     Histograms,
+    Listing,
     Lookup,
     RowIds,
     ScoringRows,
@@ -53,6 +54,7 @@ class Catalogue:
         # id <-> row; row 0 is never used (SQLite rowids start at 1).
         self._index = IdIndex()
         self._categories = CategoryCodes()
+        self._display: dict[int, str] = {}  # idx -> display fields (JSON), where any
         self._size = 1
         self._allocate(max(capacity, 2))
         # Every change up to `seq` is reflected; `generation` moves at every change (caches).
@@ -94,6 +96,7 @@ class Catalogue:
         values: Sequence[int],
         active: bool = True,
         more_categories: str = "",
+        display: str = "",
     ) -> None:
         """values: rating_count, star_sum, s1..s5, likes, dislikes."""
         if idx >= self.rating_count.shape[0]:
@@ -108,6 +111,10 @@ class Catalogue:
         self.category_code[idx] = self._categories.code(category)
         self.active[idx] = active
         self._categories.set_more(idx, more_categories)
+        if display:
+            self._display[idx] = display
+        else:
+            self._display.pop(idx, None)
 
     def load(self, table: ProductTable) -> None:
         """Replaces everything with a bulk-loaded products table."""
@@ -132,6 +139,7 @@ class Catalogue:
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active
             self._categories.reset(columns.category_names, columns.more_categories)
+            self._display = dict(columns.display)
             self._index.replace(columns.product_ids, idx)
             self._size = size
             self.seq = columns.seq
@@ -157,6 +165,7 @@ class Catalogue:
                 row_seq=self.row_seq[idx].copy(),
                 active=self.active[idx].copy(),
                 more_categories=self._categories.more_texts(),
+                display=dict(self._display),
             )
 
     def apply(
@@ -184,7 +193,13 @@ class Catalogue:
                     continue
                 values = (row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes)
                 self._set(
-                    row.idx, row.product_id, row.category, values, row.active, row.more_categories
+                    row.idx,
+                    row.product_id,
+                    row.category,
+                    values,
+                    row.active,
+                    row.more_categories,
+                    row.display,
                 )
                 self.row_seq[row.idx] = row.seq
                 applied.add(row.idx)
@@ -228,6 +243,7 @@ class Catalogue:
                         values,
                         table.active[i],
                         table.more_categories.get(idx, ""),
+                        table.display.get(idx, ""),
                     )
                     self.row_seq[idx] = int(table.row_seq[i])
             if self._decayed and votes is not None:
@@ -372,15 +388,19 @@ class Catalogue:
             codes = self.category_code[idx]
         return Gathered(evidence, raw, idx > 0, codes, self._categories.names)
 
-    def listing(self, product_ids: Sequence[str]) -> list[tuple[bool, tuple[str, ...]]]:
-        """Whether each product is delisted by the shop's catalogue (unknown ones are not),
-        and the other categories it lists it in."""
+    def listing(self, product_ids: Sequence[str]) -> list[Listing]:
+        """What the shop's catalogue says of each product (nothing of unknown ones)."""
         with self._lock:
             idx = self._index.rows(product_ids, None)
             return [
-                (not listed, self._categories.more_of(row))
+                Listing(not listed, self._categories.more_of(row), self._display.get(row, ""))
                 for row, listed in zip(idx.tolist(), self.active[idx].tolist(), strict=True)
             ]
+
+    def display_of(self, rows: Sequence[int]) -> list[str]:
+        """The display fields (JSON, "" for none) of the products at these idx values."""
+        with self._lock:
+            return [self._display.get(row, "") for row in rows]
 
     def histograms(self) -> Histograms:
         with self._lock:

@@ -121,3 +121,11 @@ class Snapshot:
     active: npt.NDArray[np.bool_]  # False: delisted by the shop (Top leaves it out)
     # category code -> positions of the products the shop also lists in it
     also_in: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
+
+
+class Listing(NamedTuple):
+    """What the shop's catalogue says of a product beside its category."""
+
+    inactive: bool
+    more_categories: tuple[str, ...]
+    display: str  # its display fields as a JSON object ("" for none)

@@ -8,6 +8,7 @@ page token are in service/app/top_order.py.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -54,6 +55,7 @@ class Ranking(NamedTuple):  # (one per call: a tuple is quicker to make)
     weights_version: int
     profile: str
     next_page_token: str = ""
+    display: list[dict[str, str]] | None = None  # the page's display fields, if any has some
 
 
 class ProductStats(NamedTuple):
@@ -73,6 +75,7 @@ class ProductStats(NamedTuple):
     confidence: float
     inactive: bool = False  # delisted by the shop's catalogue
     more_categories: tuple[str, ...] = ()  # the others the catalogue lists it in
+    display: dict[str, str] | None = None  # the catalogue's display fields
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -221,8 +224,16 @@ class Ranker:
             if next_offset < order.size
             else ""
         )
+        shown = self._catalogue.display_of([row + 1 for row in rows])  # (positions are idx - 1)
+        display = [json.loads(text) if text else {} for text in shown] if any(shown) else None
         return Ranking(
-            ordered_ids, top.breakdown.score[page], explanations, state.version, profile.name, token
+            ordered_ids,
+            top.breakdown.score[page],
+            explanations,
+            state.version,
+            profile.name,
+            token,
+            display,
         )
 
     # -- previews: any profile, not only those in force --------------------------------------
@@ -357,8 +368,9 @@ class Ranker:
                 dislikes=e.dislikes,
                 wilson_lower_bound=e.wilson_lower_bound,
                 confidence=e.confidence,
-                inactive=listing[i][0],
-                more_categories=listing[i][1],
+                inactive=listing[i].inactive,
+                more_categories=listing[i].more_categories,
+                display=json.loads(listing[i].display) if listing[i].display else None,
             )
             for i, e in enumerate(explanations)
         ]

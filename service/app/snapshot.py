@@ -28,7 +28,7 @@ import numpy.typing as npt
 from reviewrank.service.app.store import ProductTable
 
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
-FORMAT = 2  # 2: the listing flag (active) and the other categories of the catalogue
+FORMAT = 2  # 2: the shop catalogue's listing flag, other categories and display fields
 _READ_BYTES = 4 << 20
 
 
@@ -53,6 +53,7 @@ class CatalogueColumns:
     row_seq: npt.NDArray[np.int64]
     active: npt.NDArray[np.bool_]
     more_categories: dict[int, str] = field(default_factory=dict)  # idx -> the others
+    display: dict[int, str] = field(default_factory=dict)  # idx -> display fields (JSON)
 
 
 def columns_of(table: ProductTable) -> CatalogueColumns:
@@ -79,6 +80,7 @@ def columns_of(table: ProductTable) -> CatalogueColumns:
         row_seq=table.row_seq,
         active=table.active,
         more_categories=table.more_categories,
+        display=table.display,
     )
 
 
@@ -131,6 +133,8 @@ def save(columns: CatalogueColumns, path: Path) -> int:
             active=columns.active.astype(np.uint8),
             more_idx=np.array(list(columns.more_categories), dtype=np.int64),
             more_text=_text(list(columns.more_categories.values())),
+            display_idx=np.array(list(columns.display), dtype=np.int64),
+            display_text=_text(list(columns.display.values())),
         )
         out.flush()
         os.fsync(out.fileno())
@@ -168,6 +172,7 @@ def _load(path: Path) -> CatalogueColumns:
         product_ids, category_names = data["product_ids"], data["category_names"]
         n_categories = int(data["n_categories"][0])
         more_idx, more_text = data["more_idx"], data["more_text"]
+        display_idx, display_text = data["display_idx"], data["display_text"]
     arrays["category_code"] = category_code
     wrong = [name for name, a in arrays.items() if not np.issubdtype(a.dtype, np.integer)]
     wrong += [
@@ -190,15 +195,17 @@ def _load(path: Path) -> CatalogueColumns:
         dislikes=arrays["dislikes"],
         row_seq=arrays["row_seq"],
         active=arrays["active"] != 0,
-        more_categories=_more(more_idx, more_text),
+        more_categories=_by_row(more_idx, more_text),
+        display=_by_row(display_idx, display_text),
     )
     _check_shapes(columns, count)
     return columns
 
 
-def _more(idx: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]) -> dict[int, str]:
+def _by_row(idx: npt.NDArray[np.int64], text: npt.NDArray[np.uint8]) -> dict[int, str]:
+    """idx -> text, from the arrays of a sparse text column."""
     if not np.issubdtype(idx.dtype, np.integer) or text.dtype != np.uint8 or idx.ndim != 1:
-        raise SnapshotDamaged("arrays of the wrong type: more_idx, more_text")
+        raise SnapshotDamaged("arrays of the wrong type: a sparse text column")
     return dict(zip(idx.tolist(), _items(text, idx.size), strict=True))
 
 

@@ -63,15 +63,19 @@ class ProductTable:
     seq: int  # the database's last sequence number when read
     row_seq: npt.NDArray[np.int64]  # each row's last change
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
-    # idx -> the other categories of the catalogue (ProductRow.more_categories), where any
+    # idx -> the other categories of the catalogue (ProductRow.more_categories), and idx ->
+    # its display fields (ProductRow.display), where any
     more_categories: dict[int, str] = field(default_factory=dict)
+    display: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], seq: int) -> ProductTable:
         """From rows of PRODUCT_COLUMNS."""
         numbers = np.array([(r[0], *r[3:14]) for r in rows], dtype=np.int64)
         more = {r[0]: r[15] for r in rows if r[15]}
-        return cls.from_numbers(numbers, [r[1] for r in rows], [r[2] for r in rows], seq, more)
+        display = {r[0]: r[16] for r in rows if r[16]}
+        ids, categories = [r[1] for r in rows], [r[2] for r in rows]
+        return cls.from_numbers(numbers, ids, categories, seq, more, display)
 
     @classmethod
     def from_numbers(
@@ -81,6 +85,7 @@ class ProductTable:
         categories: list[str],
         seq: int,
         more_categories: dict[int, str] | None = None,
+        display: dict[int, str] | None = None,
     ) -> ProductTable:
         """From one row of PRODUCT_NUMBERS per product, and its id and category."""
         numbers = numbers.reshape(-1, len(PRODUCT_NUMBERS))
@@ -97,6 +102,7 @@ class ProductTable:
             row_seq=numbers[:, 10].copy(),
             active=numbers[:, 11] != 0,
             more_categories=more_categories or {},
+            display=display or {},
         )
 
 

@@ -27,10 +27,12 @@ from reviewrank.service.cli.common import settings_from
 from reviewrank.service.cli.importer import Progress
 from reviewrank.service.cli.shop_data import FORMATS, Layout, ShopFile, UnreadableInput
 
+DISPLAY = "display"  # a JSON object's key; in CSV, one column per field: display.NAME
 LAYOUT = Layout(
-    ("product_id", "category", "active", "inactive", "more_categories"),
+    ("product_id", "category", "active", "inactive", "more_categories", DISPLAY),
     ("product_id",),
     guide="docs/import.md",
+    prefixes=(DISPLAY + ".",),
 )
 MORE_SEPARATOR = "|"  # between the other categories in a CSV cell (JSON Lines: a list)
 BATCH = 1000  # products per UpsertProducts call
@@ -50,6 +52,32 @@ class Entry:
     category: str | None
     active: bool | None
     more_categories: tuple[str, ...] = ()
+    display: dict[str, str] | None = None
+
+
+def _display(record: dict[str, Any], problems: list[tuple[str, str]]) -> dict[str, str] | None:
+    """A row's display fields: a JSON object under "display", or display.NAME columns
+    (an empty cell: no such field); None if the row has neither."""
+    from reviewrank.service.api.validation import display_problems
+
+    value = record.get(DISPLAY)
+    if DISPLAY in record and not isinstance(value, dict):
+        problems.append((DISPLAY, "must be an object of names and texts"))
+        return None
+    columns = [key for key in record if key.startswith(DISPLAY + ".")]
+    if value is None and not columns:
+        return None
+    fields = {str(k): v for k, v in (value or {}).items()}
+    for key in columns:
+        if record[key] not in (None, ""):
+            fields[key[len(DISPLAY) + 1 :]] = record[key]
+    wrong = sorted(name for name, v in fields.items() if not isinstance(v, str))
+    if wrong:
+        problems.append((DISPLAY, f"values must be text ({', '.join(wrong)})"))
+        return None
+    for name, problem in display_problems(fields):
+        problems.append((DISPLAY if name is None else f"{DISPLAY}.{name}", problem))
+    return fields
 
 
 def _more(value: Any, problems: list[tuple[str, str]]) -> tuple[str, ...]:
@@ -111,12 +139,13 @@ def _entry(line: int, record: dict[str, Any], longest: int) -> Entry | list[tupl
         if problem is not None and not any(c == column for c, _ in problems):
             problems.append((column, problem))
     listed = _listed(record, problems)
+    display = _display(record, problems)
     more = _more(record.get("more_categories"), problems)
     for j, problem in more_categories_problems(category or "", more, longest):
         problems.append(("more_categories" if j is None else f"more_categories[{j}]", problem))
     if problems:
         return problems
-    return Entry(line, product_id, category, listed, more)
+    return Entry(line, product_id, category, listed, more, display)
 
 
 def read_entries(
@@ -132,7 +161,7 @@ def read_entries(
         if record is None:
             bad.append((line, [("", why)]))
             continue
-        unknown.update(key for key in record if key not in LAYOUT.columns)
+        unknown.update(key for key in record if not LAYOUT.reads(key))
         entry = _entry(line, record, longest)
         if isinstance(entry, list):
             bad.append((line, entry))
@@ -201,7 +230,13 @@ def _batches(entries: list[Entry], most: int) -> Any:
     part: list[Entry] = []
     size = 0
     for entry in entries:
-        names = (entry.product_id, entry.category or "", *entry.more_categories)
+        names = (
+            entry.product_id,
+            entry.category or "",
+            *entry.more_categories,
+            *(entry.display or {}).keys(),
+            *(entry.display or {}).values(),
+        )
         weight = sum(len(n.encode()) + 4 for n in names) + 8
         if part and (len(part) == most or size + weight > MAX_CALL_BYTES):
             yield part
@@ -222,6 +257,9 @@ def _message(entry: Entry) -> Any:
         product.category = entry.category
     if entry.active is not None:
         product.inactive = not entry.active
+    if entry.display is not None:
+        product.display.SetInParent()  # present even when empty: {} clears the fields
+        product.display.fields.update(entry.display)
     return product
 
 

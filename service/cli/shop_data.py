@@ -70,6 +70,10 @@ class Layout:
     required: tuple[str, ...]
     one_of: tuple[str, ...] = ()
     guide: str = "docs/import.md"
+    prefixes: tuple[str, ...] = ()  # columns named so are read too (e.g. display.title)
+
+    def reads(self, column: str) -> bool:
+        return column in self.columns or (bool(self.prefixes) and column.startswith(self.prefixes))
 
 
 EVENTS = Layout(COLUMNS, REQUIRED, ("stars", "value", "kind"))
@@ -247,7 +251,7 @@ class ShopFile:
                 f"{self.name}: line 1: the header has no column {', '.join(missing)}{hint}; "
                 f"it has {', '.join(columns) or 'nothing'} (see {layout.guide})"
             )
-        self.ignored = [c for c in columns if c not in layout.columns]
+        self.ignored = [c for c in columns if not layout.reads(c)]
         return columns
 
     # -- reading -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress
@@ -224,6 +225,7 @@ class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is 
     active: bool = True  # False: the shop's catalogue delisted it (Top leaves it out)
     owned: bool = False  # the shop's catalogue defines it: events never set its category
     more_categories: str = ""  # the catalogue's other categories, joined by MORE_SEPARATOR
+    display: str = ""  # the catalogue's display fields, as a JSON object ("" for none)
 
 
 class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)
@@ -268,11 +270,21 @@ class CatalogueEntry:
     category: str | None = None
     active: bool | None = None
     more_categories: tuple[str, ...] = ()
+    display: str | None = None  # the display fields as display_text makes them
 
     @property
     def more_text(self) -> str:
         """The other categories as one column's value."""
         return MORE_SEPARATOR.join(self.more_categories)
+
+
+def display_text(fields: dict[str, str]) -> str:
+    """Display fields as one column's value: a JSON object, keys in order ("" for none)."""
+    return (
+        json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if fields
+        else ""
+    )
 
 
 @dataclass(frozen=True, slots=True)

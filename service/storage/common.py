@@ -104,6 +104,7 @@ def product_row(values: Sequence[Any]) -> ProductRow:
         active=bool(values[13]),
         owned=bool(values[14]),
         more_categories=values[15],
+        display=values[16],
     )
 
 
@@ -150,39 +151,42 @@ def apply_jobs(
 
 
 # What catalogue_changes compares, read by both stores.
-CATALOGUE_CURRENT = "SELECT product_id, category, active, owned, more_categories FROM products"
+CATALOGUE_CURRENT = (
+    "SELECT product_id, category, active, owned, more_categories, display FROM products"
+)
 
 
 def catalogue_changes(
-    entries: Sequence[CatalogueEntry], current: dict[str, tuple[str, int, int, str]]
+    entries: Sequence[CatalogueEntry], current: dict[str, tuple[str, int, int, str, str]]
 ) -> tuple[list[CatalogueEntry], list[CatalogueEntry], int]:
     """The entries naming products not known yet, those changing a known product (its
     categories, its listing, or the shop taking it over), and how many change nothing;
     the first two with every field resolved (what an entry leaves unset, the product
-    keeps). ``current``: product_id -> (category, active, owned, more_categories) of the
-    known ones (rows of CATALOGUE_CURRENT without the id)."""
+    keeps). ``current``: product_id -> (category, active, owned, more_categories,
+    display) of the known ones (rows of CATALOGUE_CURRENT without the id)."""
     created: list[CatalogueEntry] = []
     updated: list[CatalogueEntry] = []
     unchanged = 0
     for entry in entries:
         held = current.get(entry.product_id)
         if held is None:
-            created.append(_resolved(entry, "", True, ""))
+            created.append(_resolved(entry, ("", 1, 0, "", "")))
             continue
-        category, active, _owned, more = held
-        final = _resolved(entry, category, bool(active), more)
-        if (final.category, int(bool(final.active)), 1, final.more_text) != held:
+        final = _resolved(entry, held)
+        if (final.category, int(bool(final.active)), 1, final.more_text, final.display) != held:
             updated.append(final)
         else:
             unchanged += 1
     return created, updated, unchanged
 
 
-def _resolved(entry: CatalogueEntry, category: str, active: bool, more: str) -> CatalogueEntry:
+def _resolved(entry: CatalogueEntry, held: tuple[str, int, int, str, str]) -> CatalogueEntry:
     """The entry with what it leaves unset taken from the product's current state."""
+    category, active, _owned, more, display = held
     if entry.category is not None:
         category, others = entry.category, entry.more_categories
     else:
         others = tuple(more.split(MORE_SEPARATOR)) if more else ()
-    listed = active if entry.active is None else entry.active
-    return CatalogueEntry(entry.product_id, category, listed, others)
+    listed = bool(active) if entry.active is None else entry.active
+    shown = display if entry.display is None else entry.display
+    return CatalogueEntry(entry.product_id, category, listed, others, shown)

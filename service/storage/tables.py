@@ -40,6 +40,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "active",
         "owned",
         "more_categories",
+        "display",
     ),
     **{table: vote_columns(table) for table in VOTE_TABLES},
     "events": (

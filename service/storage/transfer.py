@@ -52,6 +52,7 @@ _TEXT = frozenset(
         "product_id",
         "category",
         "more_categories",
+        "display",
         "user_id",
         "event_id",
         "kind",

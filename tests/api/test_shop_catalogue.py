@@ -20,6 +20,7 @@ def product(
     category: str | None = None,
     inactive: bool | None = None,
     more: tuple[str, ...] = (),
+    display: dict[str, str] | None = None,
 ) -> admin_pb2.CatalogueProduct:
     """A catalogue entry; the fields left None are not sent (the product keeps them)."""
     message = admin_pb2.CatalogueProduct(product_id=product_id, more_categories=more)
@@ -27,6 +28,9 @@ def product(
         message.category = category
     if inactive is not None:
         message.inactive = inactive
+    if display is not None:
+        message.display.SetInParent()
+        message.display.fields.update(display)
     return message
 
 
@@ -323,3 +327,65 @@ def test_an_entry_naming_only_the_product_changes_nothing(client: Client) -> Non
     again = upsert(client, product("a"))
 
     assert (0, 1) == (again.updated, again.unchanged)
+
+
+def top_display(client: Client, category: str = "") -> list[dict[str, str]]:
+    request = ranking_pb2.TopRequest(category=category, limit=100)
+    return [dict(r.display) for r in client.ranking.Top(request, timeout=10).results]
+
+
+def test_top_returns_the_display_fields_of_the_catalogue(client: Client) -> None:
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    client.feedback.SubmitRating(rating("b", "u1", 4))
+    shown = {"title": "Red dress", "image_url": "https://shop.example/a.jpg"}
+
+    upsert(client, product("a", "Dresses", display=shown), product("b", "Dresses"))
+
+    assert [shown, {}] == top_display(client, "Dresses")
+
+
+def test_product_stats_return_the_display_fields(client: Client) -> None:
+    upsert(client, product("a", display={"title": "Red dress"}))
+
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["a", "b"])
+    stats = client.ranking.GetProductStats(request, timeout=10).stats
+
+    assert [{"title": "Red dress"}, {}] == [dict(s.display) for s in stats]
+
+
+def test_an_entry_without_display_fields_keeps_them_and_an_empty_one_clears_them(
+    client: Client,
+) -> None:
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    upsert(client, product("a", display={"title": "Red dress"}))
+
+    kept = upsert(client, product("a", "Dresses"))
+    shown_after_kept = top_display(client)
+    cleared = upsert(client, product("a", display={}))
+
+    assert (1, [{"title": "Red dress"}]) == (kept.updated, shown_after_kept)
+    assert (1, [{}]) == (cleared.updated, top_display(client))
+
+
+def test_display_fields_outlive_a_restart(client: Client, start_server) -> None:  # type: ignore[no-untyped-def]
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    upsert(client, product("a", display={"title": "Red dress"}))
+    client.server.stop(grace=1.0)
+
+    again = start_server()
+
+    assert [{"title": "Red dress"}] == top_display(again)
+
+
+def test_bad_display_fields_are_refused_naming_each(client: Client) -> None:
+    error = refusal(
+        client,
+        product("a", display={"Title": "x", "url": "a\nb", "note": "n" * 513}),
+        product("b", display={f"f{i}": "x" for i in range(9)}),
+    )
+
+    details = error.details() or ""
+    assert "products[0].display.Title: names must be 1-32 characters a-z, 0-9 and _" in details
+    assert "products[0].display.url: must not contain control" in details
+    assert "products[0].display.note: must be at most 512 characters (got 513)" in details
+    assert "products[1].display: must hold at most 8 fields (got 9)" in details

@@ -194,3 +194,28 @@ def test_a_batch_size_out_of_range_is_refused_before_reading(
 
     assert 2 == exited.value.code
     assert "--batch: must be between 1 and 10000 (got 20000)" in capsys.readouterr().err
+
+
+def test_display_fields_come_from_display_columns_of_a_csv(
+    client: Client, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.csv"
+    data.write_text("product_id,display.title,display.url\na,Red dress,https://s.example/a\n")
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+
+    status, _, err = run(str(data), "--server", client.target, "--token", ADMIN_TOKEN)
+
+    response = client.ranking.Top(ranking_pb2.TopRequest(limit=5), timeout=10)
+    assert (0, "") == (status, err)
+    assert {"title": "Red dress", "url": "https://s.example/a"} == dict(response.results[0].display)
+
+
+def test_a_display_that_is_no_object_is_named_by_line(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.jsonl"
+    data.write_text('{"product_id": "a", "display": "Red dress"}\n')
+
+    status, _, err = run(str(data), "--dry-run")
+
+    assert (1, True) == (status, "line 1: display: must be an object of names and texts" in err)

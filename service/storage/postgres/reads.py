@@ -112,20 +112,24 @@ def read_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable
                 categories += cats
                 if count < _PAGE_ROWS:
                     break
-        more = dict(
-            conn.execute(
-                "SELECT idx, more_categories FROM products"
-                " WHERE seq > %s AND more_categories <> ''",
-                (after_seq,),
-            ).fetchall()
-        )
+        more: dict[int, str] = {}
+        display: dict[int, str] = {}
+        for idx, others, shown in conn.execute(
+            "SELECT idx, more_categories, display FROM products"
+            " WHERE seq > %s AND (more_categories <> '' OR display <> '')",
+            (after_seq,),
+        ):
+            if others:
+                more[idx] = others
+            if shown:
+                display[idx] = shown
     table = np.concatenate(numbers) if numbers else np.zeros((0, len(PRODUCT_NUMBERS)), np.int64)
     order = np.argsort(table[:, 0], kind="stable")  # by idx, as the SQLite store returns them
     if not np.array_equal(order, np.arange(order.size)):
         table = table[order]
         product_ids = [product_ids[i] for i in order.tolist()]
         categories = [categories[i] for i in order.tolist()]
-    return ProductTable.from_numbers(table, product_ids, categories, seq, more)
+    return ProductTable.from_numbers(table, product_ids, categories, seq, more, display)
 
 
 def read_votes(conn: psycopg.Connection[Any], products: Sequence[int] | None) -> VoteTable:

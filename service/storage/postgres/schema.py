@@ -116,7 +116,8 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             "ALTER TABLE products"
             " ADD COLUMN IF NOT EXISTS active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
             " ADD COLUMN IF NOT EXISTS owned INTEGER NOT NULL DEFAULT 0 CHECK (owned IN (0, 1)),"
-            " ADD COLUMN IF NOT EXISTS more_categories TEXT NOT NULL DEFAULT ''",
+            " ADD COLUMN IF NOT EXISTS more_categories TEXT NOT NULL DEFAULT '',"
+            " ADD COLUMN IF NOT EXISTS display TEXT NOT NULL DEFAULT ''",
         ],
     ),
 ]

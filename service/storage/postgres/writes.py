@@ -224,7 +224,7 @@ class PostgresWrites(PostgresBase):
         """As SQLiteStore._upsert_catalogue: the shop's category and listing, in sets."""
         ids = [entry.product_id for entry in entries]
         rows = cur.execute(f"{CATALOGUE_CURRENT} WHERE product_id = ANY(%s)", (ids,))
-        current = {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+        current = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
         created, updated, unchanged = catalogue_changes(entries, current)
         if not (created or updated):
             return CatalogueResult(0, 0, unchanged, 0)
@@ -232,8 +232,9 @@ class PostgresWrites(PostgresBase):
             first = _next_idx(cur)
             cur.execute(
                 "INSERT INTO products (idx, product_id, category, active, owned, more_categories,"
-                " seq) SELECT i, p, c, a, 1, m, %s FROM unnest(%s::int[], %s::text[],"
-                " %s::text[], %s::int[], %s::text[]) AS d(i, p, c, a, m)",
+                " display, seq) SELECT i, p, c, a, 1, m, s, %s FROM unnest(%s::int[],"
+                " %s::text[], %s::text[], %s::int[], %s::text[], %s::text[])"
+                " AS d(i, p, c, a, m, s)",
                 (
                     seq,
                     list(range(first, first + len(created))),
@@ -241,20 +242,22 @@ class PostgresWrites(PostgresBase):
                     [e.category for e in created],
                     [int(bool(e.active)) for e in created],
                     [e.more_text for e in created],
+                    [e.display for e in created],
                 ),
             )
         if updated:
             cur.execute(
                 "UPDATE products AS p SET category = d.c, active = d.a, owned = 1,"
-                " more_categories = d.m, seq = %s"
-                " FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[]) AS d(p, c, a, m)"
-                " WHERE p.product_id = d.p",
+                " more_categories = d.m, display = d.s, seq = %s"
+                " FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::text[])"
+                " AS d(p, c, a, m, s) WHERE p.product_id = d.p",
                 (
                     seq,
                     [e.product_id for e in updated],
                     [e.category for e in updated],
                     [int(bool(e.active)) for e in updated],
                     [e.more_text for e in updated],
+                    [e.display for e in updated],
                 ),
             )
         changed = [e.product_id for e in (*created, *updated)]

@@ -21,28 +21,40 @@ class SQLiteCatalogue(SQLiteBase):
         anything changed."""
         conn = self.conn
         ids = [entry.product_id for entry in entries]
-        current: dict[str, tuple[str, int, int, str]] = {}
+        current: dict[str, tuple[str, int, int, str, str]] = {}
         for start in range(0, len(ids), CHUNK_ROWS):
             chunk = ids[start : start + CHUNK_ROWS]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(f"{CATALOGUE_CURRENT} WHERE product_id IN ({marks})", chunk)
-            current.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows)
+            current.update((r[0], (r[1], r[2], r[3], r[4], r[5])) for r in rows)
         created, updated, unchanged = catalogue_changes(entries, current)
         if not (created or updated):
             return CatalogueResult(0, 0, unchanged, 0)
         top = largest_idx(conn)
         conn.executemany(
-            "INSERT INTO products (idx, product_id, category, active, owned, more_categories, seq)"
-            " VALUES (?, ?, ?, ?, 1, ?, ?)",
+            "INSERT INTO products"
+            " (idx, product_id, category, active, owned, more_categories, display, seq)"
+            " VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
             [
-                (top + i, e.product_id, e.category, int(bool(e.active)), e.more_text, seq)
+                (
+                    top + i,
+                    e.product_id,
+                    e.category,
+                    int(bool(e.active)),
+                    e.more_text,
+                    e.display,
+                    seq,
+                )
                 for i, e in enumerate(created, start=1)
             ],
         )
         conn.executemany(
             "UPDATE products SET category = ?, active = ?, owned = 1, more_categories = ?,"
-            " seq = ? WHERE product_id = ?",
-            [(e.category, int(bool(e.active)), e.more_text, seq, e.product_id) for e in updated],
+            " display = ?, seq = ? WHERE product_id = ?",
+            [
+                (e.category, int(bool(e.active)), e.more_text, e.display, seq, e.product_id)
+                for e in updated
+            ],
         )
         changed = [e.product_id for e in (*created, *updated)]
         for start in range(0, len(changed), CHUNK_ROWS):

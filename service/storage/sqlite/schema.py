@@ -182,8 +182,8 @@ def m005_votes_by_product_on_demand(db: sqlite_utils.Database) -> None:
 def m006_shop_catalogue(db: sqlite_utils.Database) -> None:
     """The shop's catalogue (AdminService.UpsertProducts): whether a product is listed
     (Top leaves out the delisted), whether the shop defines it (then feedback events
-    never set its category), and the other categories the shop lists it in. Adds only
-    the columns missing."""
+    never set its category), the other categories the shop lists it in, and its display
+    fields. Adds only the columns missing."""
     held = db["products"].columns_dict
     for column, default in (("active", 1), ("owned", 0)):
         if column not in held:
@@ -191,8 +191,9 @@ def m006_shop_catalogue(db: sqlite_utils.Database) -> None:
                 f"ALTER TABLE products ADD COLUMN {column} INTEGER NOT NULL DEFAULT {default}"
                 f" CHECK ({column} IN (0, 1))"
             )
-    if "more_categories" not in held:  # the other categories, one a line
-        db.execute("ALTER TABLE products ADD COLUMN more_categories TEXT NOT NULL DEFAULT ''")
+    for column in ("more_categories", "display"):  # other categories one a line; JSON
+        if column not in held:
+            db.execute(f"ALTER TABLE products ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
 
 class SQLiteSchema(SQLiteBase):

@@ -332,7 +332,7 @@ class SQLiteWrites(SQLiteCatalogue):
                 if top is None:
                     top = largest_idx(conn)
                 top += 1
-                values = (top, product_id, category, *delta, seq, 1, 0, "")
+                values = (top, product_id, category, *delta, seq, 1, 0, "", "")
                 created.append(values)
                 touched[product_id] = product_row(values)
                 continue
@@ -348,7 +348,7 @@ class SQLiteWrites(SQLiteCatalogue):
             changed.append(values)
             touched[product_id] = ProductRow(
                 values[0], product_id, values[1], values[2], values[3], values[4:9],
-                values[9], values[10], seq, row.active, row.owned, row.more_categories,
+                values[9], values[10], seq, row.active, row.owned, row.more_categories, row.display,
             )  # fmt: skip
         write_rows(conn, _NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)

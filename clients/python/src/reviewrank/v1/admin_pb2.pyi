@@ -11,16 +11,31 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CatalogueProduct(_message.Message):
-    __slots__ = ("product_id", "category", "inactive", "more_categories")
+    __slots__ = ("product_id", "category", "inactive", "more_categories", "display")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     INACTIVE_FIELD_NUMBER: _ClassVar[int]
     MORE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     category: str
     inactive: bool
     more_categories: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, product_id: _Optional[str] = ..., category: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+    display: DisplayFields
+    def __init__(self, product_id: _Optional[str] = ..., category: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Union[DisplayFields, _Mapping]] = ...) -> None: ...
+
+class DisplayFields(_message.Message):
+    __slots__ = ("fields",)
+    class FieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.ScalarMap[str, str]
+    def __init__(self, fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class UpsertProductsRequest(_message.Message):
     __slots__ = ("products",)

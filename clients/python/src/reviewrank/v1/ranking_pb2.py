@@ -24,13 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1breviewrank/v1/ranking.proto\x12\rreviewrank.v1\"2\n\tCandidate\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x11\n\trelevance\x18\x02 \x01(\x01\"\xc3\x01\n\x0bRankRequest\x12,\n\ncandidates\x18\x01 \x03(\x0b\x32\x18.reviewrank.v1.Candidate\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0f\n\x07profile\x18\x03 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x0f\n\x07min_seq\x18\x06 \x01(\x04\x12\x15\n\rcandidate_ids\x18\x07 \x03(\t\x12\x1c\n\x14\x63\x61ndidate_relevances\x18\x08 \x03(\x01\"\x85\x01\n\nTopRequest\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\x12\x0f\n\x07user_id\x18\x06 \x01(\t\x12\x0f\n\x07min_seq\x18\x07 \x01(\x04\"\xab\x01\n\x0cRankResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.reviewrank.v1.RankedProduct\x12\x17\n\x0fweights_version\x18\x02 \x01(\x04\x12\x0f\n\x07profile\x18\x03 \x01(\t\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12\x12\n\nresult_ids\x18\x05 \x03(\t\x12\x15\n\rresult_scores\x18\x06 \x03(\x01\"c\n\rRankedProduct\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12/\n\x0b\x65xplanation\x18\x03 \x01(\x0b\x32\x1a.reviewrank.v1.Explanation\"\xbd\x03\n\x0b\x45xplanation\x12\x14\n\x0crating_count\x18\x01 \x01(\x04\x12\x12\n\nstars_mean\x18\x02 \x01(\x01\x12\x12\n\nprior_mean\x18\x03 \x01(\x01\x12\x16\n\x0eprior_strength\x18\x04 \x01(\x01\x12\x14\n\x0cprior_source\x18\x05 \x01(\t\x12\x18\n\x10\x62\x61yesian_average\x18\x06 \x01(\x01\x12\r\n\x05likes\x18\x07 \x01(\x04\x12\x10\n\x08\x64islikes\x18\x08 \x01(\x04\x12\x1a\n\x12wilson_lower_bound\x18\t \x01(\x01\x12\x12\n\nconfidence\x18\n \x01(\x01\x12\x11\n\trelevance\x18\x0b \x01(\x01\x12\x1c\n\x14relevance_normalized\x18\x0c \x01(\x01\x12\x32\n\rcontributions\x18\r \x03(\x0b\x32\x1b.reviewrank.v1.Contribution\x12\r\n\x05known\x18\x0e \x01(\x08\x12\x16\n\x0ehalf_life_days\x18\x0f \x01(\x01\x12\x18\n\x10weighted_ratings\x18\x10 \x01(\x01\x12\x16\n\x0eweighted_likes\x18\x11 \x01(\x01\x12\x19\n\x11weighted_dislikes\x18\x12 \x01(\x01\"j\n\x0c\x43ontribution\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x12\n\nnormalized\x18\x03 \x01(\x01\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x05 \x01(\x01\"O\n\x16GetProductStatsRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\x0f\n\x07min_seq\x18\x03 \x01(\x04\"^\n\x17GetProductStatsResponse\x12*\n\x05stats\x18\x01 \x03(\x0b\x32\x1b.reviewrank.v1.ProductStats\x12\x17\n\x0fweights_version\x18\x02 \x01(\x04\"\xde\x02\n\x0cProductStats\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05known\x18\x02 \x01(\x08\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x14\n\x0crating_count\x18\x04 \x01(\x04\x12\x17\n\x0fstars_histogram\x18\x05 \x03(\x04\x12\x12\n\nstars_mean\x18\x06 \x01(\x01\x12\x18\n\x10\x62\x61yesian_average\x18\x07 \x01(\x01\x12\x12\n\nprior_mean\x18\x08 \x01(\x01\x12\x16\n\x0eprior_strength\x18\t \x01(\x01\x12\r\n\x05likes\x18\n \x01(\x04\x12\x10\n\x08\x64islikes\x18\x0b \x01(\x04\x12\x1a\n\x12wilson_lower_bound\x18\x0c \x01(\x01\x12\x12\n\nconfidence\x18\r \x01(\x01\x12\x14\n\x0cprior_source\x18\x0e \x01(\t\x12\x10\n\x08inactive\x18\x0f \x01(\x08\x12\x17\n\x0fmore_categories\x18\x10 \x03(\t2\xf2\x01\n\x0eRankingService\x12?\n\x04Rank\x12\x1a.reviewrank.v1.RankRequest\x1a\x1b.reviewrank.v1.RankResponse\x12=\n\x03Top\x12\x19.reviewrank.v1.TopRequest\x1a\x1b.reviewrank.v1.RankResponse\x12`\n\x0fGetProductStats\x12%.reviewrank.v1.GetProductStatsRequest\x1a&.reviewrank.v1.GetProductStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1breviewrank/v1/ranking.proto\x12\rreviewrank.v1\"2\n\tCandidate\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x11\n\trelevance\x18\x02 \x01(\x01\"\xc3\x01\n\x0bRankRequest\x12,\n\ncandidates\x18\x01 \x03(\x0b\x32\x18.reviewrank.v1.Candidate\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0f\n\x07profile\x18\x03 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x08\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x0f\n\x07min_seq\x18\x06 \x01(\x04\x12\x15\n\rcandidate_ids\x18\x07 \x03(\t\x12\x1c\n\x14\x63\x61ndidate_relevances\x18\x08 \x03(\x01\"\x85\x01\n\nTopRequest\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\x12\x0f\n\x07\x65xplain\x18\x05 \x01(\x08\x12\x0f\n\x07user_id\x18\x06 \x01(\t\x12\x0f\n\x07min_seq\x18\x07 \x01(\x04\"\xab\x01\n\x0cRankResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.reviewrank.v1.RankedProduct\x12\x17\n\x0fweights_version\x18\x02 \x01(\x04\x12\x0f\n\x07profile\x18\x03 \x01(\t\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12\x12\n\nresult_ids\x18\x05 \x03(\t\x12\x15\n\rresult_scores\x18\x06 \x03(\x01\"\xcf\x01\n\rRankedProduct\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12/\n\x0b\x65xplanation\x18\x03 \x01(\x0b\x32\x1a.reviewrank.v1.Explanation\x12:\n\x07\x64isplay\x18\x04 \x03(\x0b\x32).reviewrank.v1.RankedProduct.DisplayEntry\x1a.\n\x0c\x44isplayEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbd\x03\n\x0b\x45xplanation\x12\x14\n\x0crating_count\x18\x01 \x01(\x04\x12\x12\n\nstars_mean\x18\x02 \x01(\x01\x12\x12\n\nprior_mean\x18\x03 \x01(\x01\x12\x16\n\x0eprior_strength\x18\x04 \x01(\x01\x12\x14\n\x0cprior_source\x18\x05 \x01(\t\x12\x18\n\x10\x62\x61yesian_average\x18\x06 \x01(\x01\x12\r\n\x05likes\x18\x07 \x01(\x04\x12\x10\n\x08\x64islikes\x18\x08 \x01(\x04\x12\x1a\n\x12wilson_lower_bound\x18\t \x01(\x01\x12\x12\n\nconfidence\x18\n \x01(\x01\x12\x11\n\trelevance\x18\x0b \x01(\x01\x12\x1c\n\x14relevance_normalized\x18\x0c \x01(\x01\x12\x32\n\rcontributions\x18\r \x03(\x0b\x32\x1b.reviewrank.v1.Contribution\x12\r\n\x05known\x18\x0e \x01(\x08\x12\x16\n\x0ehalf_life_days\x18\x0f \x01(\x01\x12\x18\n\x10weighted_ratings\x18\x10 \x01(\x01\x12\x16\n\x0eweighted_likes\x18\x11 \x01(\x01\x12\x19\n\x11weighted_dislikes\x18\x12 \x01(\x01\"j\n\x0c\x43ontribution\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x12\n\nnormalized\x18\x03 \x01(\x01\x12\x0e\n\x06weight\x18\x04 \x01(\x01\x12\x14\n\x0c\x63ontribution\x18\x05 \x01(\x01\"O\n\x16GetProductStatsRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\x0f\n\x07min_seq\x18\x03 \x01(\x04\"^\n\x17GetProductStatsResponse\x12*\n\x05stats\x18\x01 \x03(\x0b\x32\x1b.reviewrank.v1.ProductStats\x12\x17\n\x0fweights_version\x18\x02 \x01(\x04\"\xc9\x03\n\x0cProductStats\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\r\n\x05known\x18\x02 \x01(\x08\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x14\n\x0crating_count\x18\x04 \x01(\x04\x12\x17\n\x0fstars_histogram\x18\x05 \x03(\x04\x12\x12\n\nstars_mean\x18\x06 \x01(\x01\x12\x18\n\x10\x62\x61yesian_average\x18\x07 \x01(\x01\x12\x12\n\nprior_mean\x18\x08 \x01(\x01\x12\x16\n\x0eprior_strength\x18\t \x01(\x01\x12\r\n\x05likes\x18\n \x01(\x04\x12\x10\n\x08\x64islikes\x18\x0b \x01(\x04\x12\x1a\n\x12wilson_lower_bound\x18\x0c \x01(\x01\x12\x12\n\nconfidence\x18\r \x01(\x01\x12\x14\n\x0cprior_source\x18\x0e \x01(\t\x12\x10\n\x08inactive\x18\x0f \x01(\x08\x12\x17\n\x0fmore_categories\x18\x10 \x03(\t\x12\x39\n\x07\x64isplay\x18\x11 \x03(\x0b\x32(.reviewrank.v1.ProductStats.DisplayEntry\x1a.\n\x0c\x44isplayEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xf2\x01\n\x0eRankingService\x12?\n\x04Rank\x12\x1a.reviewrank.v1.RankRequest\x1a\x1b.reviewrank.v1.RankResponse\x12=\n\x03Top\x12\x19.reviewrank.v1.TopRequest\x1a\x1b.reviewrank.v1.RankResponse\x12`\n\x0fGetProductStats\x12%.reviewrank.v1.GetProductStatsRequest\x1a&.reviewrank.v1.GetProductStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'reviewrank.v1.ranking_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RANKEDPRODUCT_DISPLAYENTRY']._loaded_options = None
+  _globals['_RANKEDPRODUCT_DISPLAYENTRY']._serialized_options = b'8\001'
+  _globals['_PRODUCTSTATS_DISPLAYENTRY']._loaded_options = None
+  _globals['_PRODUCTSTATS_DISPLAYENTRY']._serialized_options = b'8\001'
   _globals['_CANDIDATE']._serialized_start=46
   _globals['_CANDIDATE']._serialized_end=96
   _globals['_RANKREQUEST']._serialized_start=99
@@ -39,18 +43,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOPREQUEST']._serialized_end=430
   _globals['_RANKRESPONSE']._serialized_start=433
   _globals['_RANKRESPONSE']._serialized_end=604
-  _globals['_RANKEDPRODUCT']._serialized_start=606
-  _globals['_RANKEDPRODUCT']._serialized_end=705
-  _globals['_EXPLANATION']._serialized_start=708
-  _globals['_EXPLANATION']._serialized_end=1153
-  _globals['_CONTRIBUTION']._serialized_start=1155
-  _globals['_CONTRIBUTION']._serialized_end=1261
-  _globals['_GETPRODUCTSTATSREQUEST']._serialized_start=1263
-  _globals['_GETPRODUCTSTATSREQUEST']._serialized_end=1342
-  _globals['_GETPRODUCTSTATSRESPONSE']._serialized_start=1344
-  _globals['_GETPRODUCTSTATSRESPONSE']._serialized_end=1438
-  _globals['_PRODUCTSTATS']._serialized_start=1441
-  _globals['_PRODUCTSTATS']._serialized_end=1791
-  _globals['_RANKINGSERVICE']._serialized_start=1794
-  _globals['_RANKINGSERVICE']._serialized_end=2036
+  _globals['_RANKEDPRODUCT']._serialized_start=607
+  _globals['_RANKEDPRODUCT']._serialized_end=814
+  _globals['_RANKEDPRODUCT_DISPLAYENTRY']._serialized_start=768
+  _globals['_RANKEDPRODUCT_DISPLAYENTRY']._serialized_end=814
+  _globals['_EXPLANATION']._serialized_start=817
+  _globals['_EXPLANATION']._serialized_end=1262
+  _globals['_CONTRIBUTION']._serialized_start=1264
+  _globals['_CONTRIBUTION']._serialized_end=1370
+  _globals['_GETPRODUCTSTATSREQUEST']._serialized_start=1372
+  _globals['_GETPRODUCTSTATSREQUEST']._serialized_end=1451
+  _globals['_GETPRODUCTSTATSRESPONSE']._serialized_start=1453
+  _globals['_GETPRODUCTSTATSRESPONSE']._serialized_end=1547
+  _globals['_PRODUCTSTATS']._serialized_start=1550
+  _globals['_PRODUCTSTATS']._serialized_end=2007
+  _globals['_PRODUCTSTATS_DISPLAYENTRY']._serialized_start=768
+  _globals['_PRODUCTSTATS_DISPLAYENTRY']._serialized_end=814
+  _globals['_RANKINGSERVICE']._serialized_start=2010
+  _globals['_RANKINGSERVICE']._serialized_end=2252
 # @@protoc_insertion_point(module_scope)

@@ -69,14 +69,23 @@ class RankResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[RankedProduct, _Mapping]]] = ..., weights_version: _Optional[int] = ..., profile: _Optional[str] = ..., next_page_token: _Optional[str] = ..., result_ids: _Optional[_Iterable[str]] = ..., result_scores: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class RankedProduct(_message.Message):
-    __slots__ = ("product_id", "score", "explanation")
+    __slots__ = ("product_id", "score", "explanation", "display")
+    class DisplayEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     score: float
     explanation: Explanation
-    def __init__(self, product_id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+    display: _containers.ScalarMap[str, str]
+    def __init__(self, product_id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., display: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Explanation(_message.Message):
     __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes")
@@ -151,7 +160,14 @@ class GetProductStatsResponse(_message.Message):
     def __init__(self, stats: _Optional[_Iterable[_Union[ProductStats, _Mapping]]] = ..., weights_version: _Optional[int] = ...) -> None: ...
 
 class ProductStats(_message.Message):
-    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories")
+    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories", "display")
+    class DisplayEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     KNOWN_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +184,7 @@ class ProductStats(_message.Message):
     PRIOR_SOURCE_FIELD_NUMBER: _ClassVar[int]
     INACTIVE_FIELD_NUMBER: _ClassVar[int]
     MORE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     known: bool
     category: str
@@ -184,4 +201,5 @@ class ProductStats(_message.Message):
     prior_source: str
     inactive: bool
     more_categories: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ...) -> None: ...
+    display: _containers.ScalarMap[str, str]
+    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Mapping[str, str]] = ...) -> None: ...
