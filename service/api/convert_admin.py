@@ -277,7 +277,7 @@ def upsert_products_request(
             check.add(f"products[{i}].product_id", f"repeats products[{earlier}]")
         display: str | None = None
         if product.HasField("display"):
-            fields = dict(product.display.fields)
+            fields = {k: v for k, v in product.display.fields.items() if v}  # "": no field
             for name, problem in display_problems(fields):
                 where = f"products[{i}].display" + ("" if name is None else f".{name}")
                 check.add(where, problem)

@@ -21,6 +21,7 @@ The exceptions are service/domain/errors.py's.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -135,18 +136,28 @@ def more_categories_problems(
 MAX_DISPLAY_FIELDS = 8
 MAX_DISPLAY_NAME = 32
 MAX_DISPLAY_VALUE = 512
+# All of a product's display fields, in UTF-8 bytes: the largest Top page (1,000 products)
+# and GetProductStats answer (1,000 ids) then stay under the 3 MiB message limit.
+MAX_DISPLAY_BYTES = 1024
 _DISPLAY_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+# Control characters and line or paragraph separators; other format characters (a soft
+# hyphen, the joiner of an emoji sequence) and spaces (no-break) are a title's own.
+_NOT_IN_DISPLAY = frozenset({"Cc", "Zl", "Zp", "Cs"})
 
 
 def display_problems(fields: Mapping[str, str]) -> list[tuple[str | None, str]]:
     """What is wrong with a product's display fields, as (field name or None for all of
     them, problem): at most MAX_DISPLAY_FIELDS, names of 1 to MAX_DISPLAY_NAME characters
-    a-z, 0-9 and _, values of printable characters, at most MAX_DISPLAY_VALUE."""
+    a-z, 0-9 and _, values of at most MAX_DISPLAY_VALUE characters and no control
+    characters, MAX_DISPLAY_BYTES in all."""
     problems: list[tuple[str | None, str]] = []
     if len(fields) > MAX_DISPLAY_FIELDS:
         problems.append(
             (None, f"must hold at most {MAX_DISPLAY_FIELDS} fields (got {len(fields)})")
         )
+    size = sum(len(name.encode()) + len(value.encode()) for name, value in fields.items())
+    if size > MAX_DISPLAY_BYTES:
+        problems.append((None, f"must hold at most {MAX_DISPLAY_BYTES} bytes in all (got {size})"))
     for name, value in sorted(fields.items())[:MAX_DISPLAY_FIELDS]:
         if not 1 <= len(name) <= MAX_DISPLAY_NAME or not set(name) <= _DISPLAY_NAME:
             problems.append((name, f"names must be 1-{MAX_DISPLAY_NAME} characters a-z, 0-9 and _"))
@@ -154,8 +165,8 @@ def display_problems(fields: Mapping[str, str]) -> list[tuple[str | None, str]]:
             problems.append(
                 (name, f"must be at most {MAX_DISPLAY_VALUE} characters (got {len(value)})")
             )
-        elif not value.isprintable():
-            problems.append((name, "must not contain control or other non-printable characters"))
+        elif any(unicodedata.category(ch) in _NOT_IN_DISPLAY for ch in value):
+            problems.append((name, "must not contain control characters or line breaks"))
     return problems
 
 

@@ -199,6 +199,8 @@ class Ranker:
             if code is None:
                 raise NotFound(unknown_category(category, top.snapshot.categories))
             order = top.of_category(code)
+            if not order.size:  # its products were recategorised, or are all delisted
+                raise NotFound(f"no listed product in category {category!r}")
         else:
             order = top.order
         page = order[offset : offset + limit]

@@ -18,7 +18,15 @@ ENV_PREFIX = "REVIEWRANK_"
 
 
 # The shipped data: the demo reviews, the default weights file and database.
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+def _data_dir() -> Path:
+    """The checkout's data/ when running from one (make install, the Docker image), else
+    data/ under the working directory: an installed server never writes into its
+    site-packages."""
+    checkout = Path(__file__).resolve().parents[2] / "data"
+    return checkout if (checkout / "weights.toml").is_file() else Path("data").absolute()
+
+
+DATA_DIR = _data_dir()
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ BATCH = 1000  # products per UpsertProducts call
 MAX_BATCH = 10_000  # the server's max_catalogue_products by default
 MAX_CALL_BYTES = 2 << 20  # ids and names in one call
 RETRIES = 5  # of a call the server could not take now (UNAVAILABLE, RESOURCE_EXHAUSTED)
+# Statuses of a call refused before anything was written (by name: grpc loads lazily).
+REFUSALS = frozenset(
+    {"INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION",
+     "RESOURCE_EXHAUSTED"}
+)  # fmt: skip
 SHOWN = 20  # refused rows listed on stderr
 _FLAGS = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
@@ -61,13 +66,15 @@ def _display(record: dict[str, Any], problems: list[tuple[str, str]]) -> dict[st
     from reviewrank.service.api.validation import display_problems
 
     value = record.get(DISPLAY)
+    if DISPLAY in record and value is None:  # null, as an empty cell: no fields
+        value = {}
     if DISPLAY in record and not isinstance(value, dict):
         problems.append((DISPLAY, "must be an object of names and texts"))
         return None
     columns = [key for key in record if key.startswith(DISPLAY + ".")]
     if value is None and not columns:
         return None
-    fields = {str(k): v for k, v in (value or {}).items()}
+    fields = {str(k): v for k, v in (value or {}).items() if v not in (None, "")}
     for key in columns:
         if record[key] not in (None, ""):
             fields[key[len(DISPLAY) + 1 :]] = record[key]
@@ -288,9 +295,17 @@ def _send(
                     if exc.code() in again and attempt < RETRIES:
                         time.sleep(0.5 * 2**attempt)
                         continue
+                    unknown = (
+                        ""
+                        if exc.code().name in REFUSALS
+                        else (
+                            "; whether this call's products were applied is unknown: sending the"
+                            " file again is harmless"
+                        )
+                    )
                     return (
                         f"reviewrank: {exc.code().name}: {exc.details()} (rows from line "
-                        f"{part[0].line}; {_products(done)} applied before)"
+                        f"{part[0].line}; {_products(done)} applied before{unknown})"
                     )
             created += response.created
             updated += response.updated
@@ -319,7 +334,9 @@ def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], 
         help="send the shop's catalogue: each product's category and listing (admin token)",
     )
     catalogue.add_argument(
-        "file", help="CSV or JSON Lines: product_id, category, active (see docs/import.md)"
+        "file",
+        help="CSV or JSON Lines: product_id, category, more_categories, active or inactive, "
+        "display.NAME (see docs/import.md)",
     )
     catalogue.add_argument(
         "--format", choices=FORMATS, help="the file's format (default: from its name or content)"

@@ -168,7 +168,7 @@ def test_the_catalogue_outlives_a_restart(client: Client, start_server) -> None:
     again = start_server()
     again.feedback.SubmitRating(rating("b", "u1", 5, category="zz"))
 
-    assert ([], ["b"]) == (top(again, "Dresses"), top(again, "Knits"))
+    assert (["b"], ["b"]) == (top(again, "Knits"), top(again))  # a: delisted
 
 
 def test_a_catalogue_change_made_by_another_process_reaches_the_server(client: Client) -> None:
@@ -318,7 +318,7 @@ def test_an_empty_category_sent_clears_it(client: Client) -> None:
 
     response = upsert(client, product("a", ""))
 
-    assert ("", []) == (category_of(client, "a"), top(client, "Sale", min_seq=response.seq))
+    assert ("", ["a"]) == (category_of(client, "a"), top(client, min_seq=response.seq))
 
 
 def test_an_entry_naming_only_the_product_changes_nothing(client: Client) -> None:
@@ -389,3 +389,32 @@ def test_bad_display_fields_are_refused_naming_each(client: Client) -> None:
     assert "products[0].display.url: must not contain control" in details
     assert "products[0].display.note: must be at most 512 characters (got 513)" in details
     assert "products[1].display: must hold at most 8 fields (got 9)" in details
+
+
+def test_top_of_a_category_left_without_listed_products_is_not_found(client: Client) -> None:
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    upsert(client, product("a", "Dresses", more=("Sale",)))
+
+    response = upsert(client, product("a", "Coats"))
+
+    with pytest.raises(grpc.RpcError) as missing:
+        top(client, "Sale", min_seq=response.seq)
+    assert grpc.StatusCode.NOT_FOUND == missing.value.code()
+    assert "no listed product in category 'Sale'" == missing.value.details()
+
+
+def test_display_values_may_hold_any_printable_text_of_a_title(client: Client) -> None:
+    title = "Parfum 100\u00a0ml \u2014 Fam\u00adily \U0001f468\u200d\U0001f469\u200d\U0001f467"
+
+    upsert(client, product("a", display={"title": title}))
+
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["a"])
+    assert title == client.ranking.GetProductStats(request, timeout=10).stats[0].display["title"]
+
+
+def test_display_fields_of_more_than_a_kilobyte_in_all_are_refused(client: Client) -> None:
+    error = refusal(client, product("a", display={"a": "x" * 500, "b": "x" * 500, "c": "x" * 30}))
+
+    assert "products[0].display: must hold at most 1024 bytes in all (got 1033)" in (
+        error.details() or ""
+    )

@@ -219,3 +219,19 @@ def test_a_display_that_is_no_object_is_named_by_line(
     status, _, err = run(str(data), "--dry-run")
 
     assert (1, True) == (status, "line 1: display: must be an object of names and texts" in err)
+
+
+def test_a_null_display_in_json_lines_clears_the_fields(
+    client: Client, run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "catalogue.jsonl"
+    server = ("--server", client.target, "--token", ADMIN_TOKEN)
+    client.feedback.SubmitRating(rating("a", "u1", 5))
+    data.write_text('{"product_id": "a", "display": {"title": "Red"}}\n')
+    run(str(data), *server)
+    data.write_text('{"product_id": "a", "display": null}\n')
+
+    status, out, _ = run(str(data), *server)
+
+    response = client.ranking.Top(ranking_pb2.TopRequest(limit=5), timeout=10)
+    assert (0, True, {}) == (status, "1 updated" in out, dict(response.results[0].display))
