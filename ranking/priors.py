@@ -63,7 +63,8 @@ class _Components:
     sum_n_squared: FloatArray  # Σ n_i², for the sampling variance of C
 
 
-def _check_histogram(histogram: npt.ArrayLike) -> FloatArray:
+def check_histogram(histogram: npt.ArrayLike) -> FloatArray:
+    """The (n_products, 5) star counts as floats; ValueError if they are not."""
     h = np.asarray(histogram, dtype=np.float64)
     if h.ndim != 2 or h.shape[1] != STAR_VALUES.size:
         raise ValueError(f"histogram must have shape (n_products, 5), got {h.shape}")
@@ -123,7 +124,7 @@ def fit_star_prior(histogram: npt.ArrayLike) -> StarPrior:
     two rated products, or no product with two ratings) the mean is still fitted and the
     strength is DEFAULT_PRIOR.strength.
     """
-    h = _check_histogram(histogram)
+    h = check_histogram(histogram)
     c = _components(h, np.zeros(h.shape[0], dtype=np.int64), 1)
     if not c.ratings[0] > 0:
         return DEFAULT_PRIOR
@@ -162,7 +163,7 @@ def fit_category_priors(
       m_c = σ_c²/τ_c² clipped as in fit_star_prior. (m_g below MIN_STRENGTH counts as
       MIN_STRENGTH here.)
     """
-    h = _check_histogram(histogram)
+    h = check_histogram(histogram)
     codes = np.asarray(category_codes, dtype=np.int64)
     if codes.shape != (h.shape[0],):
         raise ValueError(f"category_codes must have shape ({h.shape[0]},), got {codes.shape}")

@@ -17,6 +17,7 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     mean = "auto"                  # fitted from the catalogue ("catalogue" is the same), or 1..5
     strength = "auto"              # empirical Bayes, or pseudo-ratings >= 0
     per_category = true            # fit per category (small ones fall back to the global prior)
+    estimator = "moments"          # of the global prior: "moments", or "marginal" likelihood
 
     [profiles.default.stars_prior] # Dirichlet prior of the star-histogram lower bound
     pseudo_count = 1               # per star value, > 0
@@ -58,6 +59,7 @@ COMPONENTS = (
     "beta_lower_bound",  # lower credible bound of the like share under the Beta prior
 )
 FITTED = ("auto", "catalogue")
+ESTIMATORS = ("moments", "marginal")
 PROFILE_KEYS = (
     "weights",
     "prior",
@@ -95,6 +97,9 @@ class PriorSpec:
     per_category: bool = False
     min_category_ratings: float = 50.0
     min_category_products: float = 10.0
+    # How a fitted global prior is estimated: "moments" (ranking.priors) or "marginal"
+    # (maximum marginal likelihood, ranking.marginal). Per-category fits use moments.
+    estimator: str = "moments"
 
     @property
     def fitted(self) -> bool:
@@ -289,7 +294,10 @@ def _parse_prior(check: _Checker, raw: Any, key: str) -> PriorSpec:
     table = check.table(raw, key)
     if table is None:
         return PriorSpec(None, None)
-    allowed = ("mean", "strength", "per_category", "min_category_ratings", "min_category_products")
+    allowed = (
+        "mean", "strength", "per_category", "min_category_ratings", "min_category_products",
+        "estimator",
+    )  # fmt: skip
     check.unknown_keys(table, allowed, key)
     raw_mean = table.get("mean", "auto")
     mean: float | None = None
@@ -312,7 +320,11 @@ def _parse_prior(check: _Checker, raw: Any, key: str) -> PriorSpec:
         check.fail(f"{key}.per_category", 'needs a fitted mean or strength ("auto")')
     min_ratings = _positive(check, table, "min_category_ratings", key, 50.0)
     min_products = _positive(check, table, "min_category_products", key, 10.0)
-    return PriorSpec(mean, strength, per_category, min_ratings, min_products)
+    estimator = table.get("estimator", "moments")
+    if estimator not in ESTIMATORS:
+        check.fail(f"{key}.estimator", 'must be "moments" or "marginal"')
+        estimator = "moments"
+    return PriorSpec(mean, strength, per_category, min_ratings, min_products, estimator)
 
 
 def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | None:

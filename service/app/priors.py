@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Prior
+from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import (
     StarPrior,
     expand_category_priors,
@@ -60,7 +61,8 @@ def prior_source(spec: PriorSpec) -> str:
     if not spec.fitted:
         return "fixed"
     source = "auto" if spec.strength is None else "catalogue"
-    return source + ("/category" if spec.per_category else "")
+    marginal = "/marginal" if spec.estimator == "marginal" else ""
+    return source + marginal + ("/category" if spec.per_category else "")
 
 
 class PriorResolver:
@@ -74,7 +76,8 @@ class PriorResolver:
     def _fit(self, spec: PriorSpec) -> FittedPrior:
         data = self._catalogue.histograms()
         started = time.perf_counter()
-        fitted = fit_star_prior(data.histogram)
+        fit = fit_marginal_prior if spec.estimator == "marginal" else fit_star_prior
+        fitted = fit(data.histogram)
         global_prior = StarPrior(
             mean=fitted.mean if spec.mean is None else spec.mean,
             strength=fitted.strength if spec.strength is None else spec.strength,

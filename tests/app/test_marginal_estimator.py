@@ -1,0 +1,55 @@
+"""A profile's prior fitted by maximum marginal likelihood (estimator = "marginal"), through
+a real server: the prior in force is the fit of the catalogue's histogram."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from reviewrank.ranking.marginal import fit_marginal_prior
+from reviewrank.v1 import admin_pb2, ranking_pb2
+from tests.conftest import Client
+from tests.helpers import batch, rating
+
+WEIGHTS = """
+default_profile = "marginal"
+
+[profiles.marginal]
+weights = { bayesian_average = 1 }
+prior = { mean = "auto", strength = "auto", estimator = "marginal" }
+"""
+STARS = {"a": [5, 5, 4, 5], "b": [2, 1], "c": [3], "d": [4, 4, 5], "e": [1, 2, 2]}
+
+
+def test_the_marginal_prior_in_force_is_the_fit_of_the_catalogue(
+    start_server: Callable[..., Client], tmp_path: Path
+) -> None:
+    weights = tmp_path / "marginal.toml"
+    weights.write_text(WEIGHTS)
+    client = start_server(weights=weights)
+    events = [rating(p, f"{p}-u{i}", s) for p, stars in STARS.items() for i, s in enumerate(stars)]
+    client.feedback.SubmitBatch(batch(*events))
+
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["c"])
+    [stats] = client.ranking.GetProductStats(request, timeout=10).stats
+
+    histogram = np.array([np.bincount(np.array(s) - 1, minlength=5) for s in STARS.values()])
+    expected = fit_marginal_prior(histogram)
+    assert "auto/marginal" == stats.prior_source
+    assert (expected.mean, expected.strength) == pytest.approx(
+        (stats.prior_mean, stats.prior_strength)
+    )
+
+
+def test_an_unknown_estimator_is_refused_naming_its_key(client: Client) -> None:
+    toml = WEIGHTS.replace('"marginal" }', '"likelihood" }')
+
+    with pytest.raises(grpc.RpcError) as refused:
+        client.admin.ReloadWeights(admin_pb2.ReloadWeightsRequest(toml=toml), timeout=10)
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
+    assert "profiles.marginal.prior.estimator" in (refused.value.details() or "")
