@@ -122,9 +122,11 @@ format: install
 gen: install
 	$(PY) -m reviewrank.service.tools.codegen
 
-## Offline evaluation of ranking quality on the reviews data set (writes docs/evaluation.*).
+## Offline evaluation of ranking quality on the reviews data set and a long-tailed
+## resample of it (writes docs/evaluation.* and docs/evaluation-long-tail.*).
 evaluate: install
 	$(VENV)/bin/reviewrank evaluate --table docs/evaluation.md --plot docs/evaluation.png
+	$(VENV)/bin/reviewrank evaluate --long-tail --table docs/evaluation-long-tail.md --plot docs/evaluation-long-tail.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .lint-tree

@@ -31,6 +31,7 @@ RMSE over the splits is lowest ("best in hindsight").
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ import numpy.typing as npt
 from scipy.stats import kendalltau
 
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import expand_category_priors, fit_category_priors, fit_star_prior
 from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
 from reviewrank.ranking.stars import dirichlet_star_bound, dirichlet_star_mean
@@ -59,6 +61,7 @@ TARGET_LIKES = "recommend rate"
 RAW_MEAN = "raw mean"
 AUTO = "auto"
 AUTO_CATEGORY = "auto per category"
+AUTO_MARGINAL = "auto, marginal likelihood"
 DIRICHLET_MEAN = "Dirichlet mean (α=1)"
 DIRICHLET_BOUND = "Dirichlet lower bound"
 RAW_SHARE = "raw like share"
@@ -100,6 +103,8 @@ class FractionSummary:
     raw_mean_ratio: float
     auto_strength_median: float
     auto_strength_quartiles: tuple[float, float]
+    marginal_ratio: float = math.nan  # marginal-likelihood prior RMSE / best fixed RMSE
+    marginal_strength_median: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,7 @@ def evaluate(
         accuracy: defaultdict[str, list[float]] = defaultdict(list)
         products: list[float] = []
         auto_strengths: list[float] = []
+        marginal_strengths: list[float] = []
         order: list[tuple[str, str]] = []
         for _ in range(splits):
             kept_mask = np.zeros(total, dtype=np.bool_)
@@ -252,8 +258,11 @@ def evaluate(
             hidden_stars = hidden.star_sum[compared] / weight
             hidden_rate = hidden.likes[compared] / weight
 
-            estimates, fitted = _estimates(kept, codes, n_categories, fixed_strengths, confidence)
+            estimates, fitted, marginal = _estimates(
+                kept, codes, n_categories, fixed_strengths, confidence
+            )
             auto_strengths.append(fitted)
+            marginal_strengths.append(marginal)
             if not order:
                 order = [(name, target) for name, (target, _, _) in estimates.items()]
             pairs = {
@@ -274,6 +283,8 @@ def evaluate(
                 strength = float(fixed[name])
             elif name == AUTO:
                 strength = float(np.median(auto_strengths))
+            elif name == AUTO_MARGINAL:
+                strength = float(np.median(marginal_strengths))
             else:
                 strength = math.nan
             methods.append(
@@ -290,6 +301,7 @@ def evaluate(
                 )
             )
         summaries.append(_summary(fraction, methods, fixed, auto_strengths))
+        summaries[-1] = _with_marginal(summaries[-1], methods, marginal_strengths)
     return EvaluationReport(
         methods=tuple(methods),
         summaries=tuple(summaries),
@@ -312,8 +324,9 @@ def _estimates(
     n_categories: int,
     fixed_strengths: Sequence[float],
     confidence: float,
-) -> tuple[dict[str, tuple[str, FloatArray, bool]], float]:
-    """Every method's per-product values: name -> (target, values, is a lower bound)."""
+) -> tuple[dict[str, tuple[str, FloatArray, bool]], float, float]:
+    """Every method's per-product values: name -> (target, values, is a lower bound); and
+    the strengths the two fitted global priors chose."""
     stars, likes = TARGET_STARS, TARGET_LIKES
     dislikes = kept.count - kept.likes
     catalogue_mean = float(np.sum(kept.star_sum) / max(float(np.sum(kept.count)), 1.0))
@@ -332,6 +345,12 @@ def _estimates(
         bayesian_average(kept.star_sum, kept.count, prior.mean, prior.strength),
         False,
     )
+    marginal = fit_marginal_prior(kept.histogram)
+    out[AUTO_MARGINAL] = (
+        stars,
+        bayesian_average(kept.star_sum, kept.count, marginal.mean, marginal.strength),
+        False,
+    )
     if codes is not None:
         means, strengths = fit_category_priors(kept.histogram, codes, n_categories, prior)
         c, m = expand_category_priors(codes, means, strengths, prior)
@@ -342,7 +361,7 @@ def _estimates(
     out[BETA_MEAN] = (likes, beta_posterior_mean(kept.likes, dislikes), False)
     out[BETA_BOUND] = (likes, beta_lower_bound(kept.likes, dislikes, confidence), True)
     out[WILSON_BOUND] = (likes, wilson_lower_bound(kept.likes, kept.count, confidence), True)
-    return out, prior.strength
+    return out, prior.strength, marginal.strength
 
 
 def _summary(
@@ -371,6 +390,38 @@ def _summary(
     )
 
 
+def _with_marginal(
+    summary: FractionSummary, methods: Sequence[MethodResult], strengths: Sequence[float]
+) -> FractionSummary:
+    here = {r.method: r for r in methods if r.fraction == summary.fraction}
+    return dataclasses.replace(
+        summary,
+        marginal_ratio=here[AUTO_MARGINAL].rmse_mean / summary.best_fixed_rmse,
+        marginal_strength_median=float(np.median(strengths)),
+    )
+
+
+def long_tail_resample(
+    product_index: npt.ArrayLike, rng: np.random.Generator, alpha: float = 1.2
+) -> BoolArray:
+    """Which reviews a long-tailed resample keeps: each product a random
+    min(its count, 1 + floor(Pareto(alpha))) of its reviews, so that most products keep
+    one to three, as in real catalogues, and a few keep many."""
+    index = np.asarray(product_index, dtype=np.int64)
+    order = rng.permutation(index.size)
+    shuffled = index[order]
+    counts = np.bincount(index)
+    wanted = np.minimum(counts, np.floor(rng.pareto(alpha, size=counts.size)).astype(np.int64) + 1)
+    # The rank of each shuffled review among its product's: kept if below its wanted count.
+    by_product = np.argsort(shuffled, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(index.size, dtype=np.int64)
+    rank[by_product] = np.arange(index.size) - np.repeat(starts, counts)
+    keep = np.zeros(index.size, dtype=np.bool_)
+    keep[order] = rank < wanted[shuffled]
+    return keep
+
+
 def _number(value: float, digits: int) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -387,7 +438,11 @@ def format_markdown(report: EvaluationReport) -> str:
     ]
     for r in report.methods:
         error = "–" if math.isnan(r.rmse_mean) else f"{r.rmse_mean:.4f} ± {r.rmse_std:.4f}"
-        method = r.method if r.method != AUTO else f"{AUTO} (median m={r.strength:.1f})"
+        method = (
+            f"{r.method} (median m={r.strength:.1f})"
+            if r.method in (AUTO, AUTO_MARGINAL)
+            else r.method
+        )
         lines.append(
             f"| {r.fraction:.0%} | {method} | {r.target} | {error} | "
             f"{_number(r.tau_mean, 3)} | {_number(r.pairwise_accuracy, 3)} | {r.products:.0f} |"
@@ -395,14 +450,16 @@ def format_markdown(report: EvaluationReport) -> str:
     lines += [
         "",
         "| kept | best fixed m | its RMSE | auto RMSE | auto / best | auto per category / best "
-        "| raw mean / best | auto m: median (IQR) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| marginal / best | raw mean / best | auto m: median (IQR) | marginal m: median |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in report.summaries:
         q1, q3 = s.auto_strength_quartiles
         lines.append(
             f"| {s.fraction:.0%} | {s.best_fixed_strength:g} | {s.best_fixed_rmse:.4f} | "
             f"{s.auto_rmse:.4f} | {s.auto_ratio:.3f} | {_number(s.auto_category_ratio, 3)} | "
-            f"{s.raw_mean_ratio:.3f} | {s.auto_strength_median:.1f} ({q1:.1f}–{q3:.1f}) |"
+            f"{_number(s.marginal_ratio, 3)} | {s.raw_mean_ratio:.3f} | "
+            f"{s.auto_strength_median:.1f} ({q1:.1f}–{q3:.1f}) | "
+            f"{_number(s.marginal_strength_median, 1)} |"
         )
     return "\n".join(lines) + "\n"

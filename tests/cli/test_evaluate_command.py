@@ -35,3 +35,20 @@ def test_evaluate_writes_table_plot_and_json_and_auto_prior_is_near_the_best(
     for summary in summaries:
         assert summary["auto_ratio"] < 1.06, summary  # within a few percent of hindsight's best m
         assert summary["raw_mean_ratio"] > 1.3, summary  # and far below the raw mean's error
+
+
+def test_evaluate_on_a_long_tailed_resample_says_so_and_compares_the_marginal_prior(
+    tmp_path: Path,
+) -> None:
+    table, data = tmp_path / "e.md", tmp_path / "e.json"
+
+    code = cli.main(
+        ["evaluate", "--long-tail", "--splits", "5", "--plot", str(tmp_path / "e.png"),
+         "--table", str(table), "--json", str(data)]
+    )  # fmt: skip
+
+    text = table.read_text()
+    summaries = json.loads(data.read_text())["summaries"]
+    assert (0, True) == (code, text.startswith("Long-tailed resample of the reviews"))
+    assert all(s["marginal_ratio"] is not None for s in summaries)
+    assert json.loads(data.read_text())["reviews"] < 5000  # most products cut to 1-3

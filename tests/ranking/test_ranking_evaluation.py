@@ -172,3 +172,21 @@ def test_pairwise_accuracy_weighs_pairs_by_gap_and_hidden_precision() -> None:
 
 def test_kendall_tau_of_a_constant_estimate_is_undefined() -> None:
     assert math.isnan(kendall_tau(np.ones(3), np.array([1.0, 2.0, 3.0])))
+
+
+def test_a_long_tail_resample_keeps_one_to_all_of_each_products_reviews() -> None:
+    index = np.repeat(np.arange(200), 50)  # 200 products of 50 reviews
+
+    keep = evaluation.long_tail_resample(index, np.random.default_rng(3))
+
+    kept = np.bincount(index[keep], minlength=200)
+    assert (1, True) == (int(kept.min()), bool(kept.max() <= 50))
+
+
+def test_a_long_tail_resample_leaves_most_products_one_to_three_reviews() -> None:
+    index = np.repeat(np.arange(2000), 20)
+
+    keep = evaluation.long_tail_resample(index, np.random.default_rng(4))
+
+    kept = np.bincount(index[keep], minlength=2000)
+    assert 0.6 < float(np.mean(kept <= 3)) < 0.9
