@@ -28,9 +28,9 @@ from reviewrank.ranking.priors import (
     DEFAULT_PRIOR,
     MAX_STRENGTH,
     MIN_STRENGTH,
-    STAR_VALUES,
     StarPrior,
     check_histogram,
+    star_sums,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -47,17 +47,23 @@ def fit_marginal_prior(histogram: npt.ArrayLike) -> StarPrior:
     n, h = n[rated], h[rated]
     if not n.size:
         return DEFAULT_PRIOR
-    s = h @ STAR_VALUES
-    q = h @ (STAR_VALUES * STAR_VALUES)
+    s, q = star_sums(h)
     mean = s / n
     within = float(np.maximum(q - s * mean, 0.0).sum())
     within_df = float(np.maximum(n - 1.0, 0.0).sum())
     if n.size < 2 or within_df <= 0 or within <= 0:
         return StarPrior(float(s.sum() / n.sum()), DEFAULT_PRIOR.strength)
-    counts, position = np.unique(n, return_inverse=True)
+    counts, position = _groups(n)
     products = np.bincount(position).astype(np.float64)
     sum_mean = np.bincount(position, weights=mean)
     sum_mean2 = np.bincount(position, weights=mean * mean)
+    keep = products > 0
+    counts, products, sum_mean, sum_mean2 = (
+        counts[keep],
+        products[keep],
+        sum_mean[keep],
+        sum_mean2[keep],
+    )
     total = float(products.sum())
 
     def weighted_mean(m: float) -> tuple[FloatArray, float]:
@@ -81,3 +87,14 @@ def fit_marginal_prior(histogram: npt.ArrayLike) -> StarPrior:
     )
     strength = float(np.exp(best.x))
     return StarPrior(weighted_mean(strength)[1], strength)
+
+
+def _groups(n: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """The distinct counts (some may have no product: dropped by the caller) and each
+    product's group. Whole counts below a million are grouped by bincount (linear); others
+    (time-decayed counts are fractional) by sorting."""
+    whole = n.astype(np.int64)
+    if np.array_equal(whole, n) and int(whole.max()) < 1_000_000:
+        return np.arange(int(whole.max()) + 1, dtype=np.float64), whole
+    counts, position = np.unique(n, return_inverse=True)
+    return counts, position.astype(np.int64)

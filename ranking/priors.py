@@ -73,11 +73,22 @@ def check_histogram(histogram: npt.ArrayLike) -> FloatArray:
     return h
 
 
+def star_sums(h: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Each product's Σ stars and Σ stars², column by column: h @ values goes to a BLAS
+    that may spread it over threads, costing more CPU than it saves (a million products:
+    about 40 ms of CPU less per fit)."""
+    s = h[:, 0] * STAR_VALUES[0]
+    q = h[:, 0] * STAR_VALUES[0] ** 2
+    for k in range(1, STAR_VALUES.size):
+        s = s + h[:, k] * STAR_VALUES[k]
+        q = q + h[:, k] * STAR_VALUES[k] ** 2
+    return s, q
+
+
 def _components(h: FloatArray, groups: IntArray, n_groups: int) -> _Components:
     """Moment estimates of C, σ², τ² for every group at once (np.bincount over products)."""
     n = h.sum(axis=1)
-    s = h @ STAR_VALUES
-    q = h @ (STAR_VALUES * STAR_VALUES)
+    s, q = star_sums(h)
     rated = n > 0
     safe_n = np.where(rated, n, 1.0)
     own_ss = np.where(rated, np.maximum(q - s * s / safe_n, 0.0), 0.0)
