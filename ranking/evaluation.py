@@ -39,11 +39,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import kendalltau
 
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
 from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import expand_category_priors, fit_category_priors, fit_star_prior
+from reviewrank.ranking.quality import (
+    Pairs,
+    kendall_tau,
+    ndcg_at_k,
+    precision_at_k,
+    weighted_rmse,
+)
 from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
 from reviewrank.ranking.stars import dirichlet_star_bound, dirichlet_star_mean
 
@@ -54,6 +60,8 @@ BoolArray = npt.NDArray[np.bool_]
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.05, 0.10, 0.30)
 DEFAULT_FIXED_STRENGTHS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 DEFAULT_SPLITS = 50
+TOP_K = 20
+TOP_HIDDEN = 10  # hidden reviews a product needs to count in the top-k measures
 
 TARGET_STARS = "stars"
 TARGET_LIKES = "recommend rate"
@@ -88,6 +96,10 @@ class MethodResult:
     tau_mean: float
     pairwise_accuracy: float
     products: float  # mean number of compared products per split
+    # Top-k ordering over the products with at least TOP_HIDDEN hidden reviews (nan where
+    # a split has fewer than TOP_K of them).
+    precision_at_k: float = math.nan
+    ndcg_at_k: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -134,51 +146,6 @@ def _counts(
     count = histogram.sum(axis=1)
     star_sum = histogram @ np.arange(1.0, 6.0)
     return _Counts(histogram, likes.astype(np.float64), count, star_sum)
-
-
-def weighted_rmse(estimate: FloatArray, truth: FloatArray, weight: FloatArray) -> float:
-    """sqrt(Σ w (estimate − truth)² / Σ w); nan when the weights sum to 0."""
-    total = float(np.sum(weight))
-    if total <= 0:
-        return math.nan
-    return math.sqrt(float(np.sum(weight * (estimate - truth) ** 2)) / total)
-
-
-def kendall_tau(estimate: FloatArray, truth: FloatArray) -> float:
-    """Kendall's τ_b of estimate against truth; nan if either is constant or too short."""
-    if estimate.size < 2 or np.all(estimate == estimate[0]) or np.all(truth == truth[0]):
-        return math.nan
-    return float(kendalltau(estimate, truth).statistic)
-
-
-class _Pairs:
-    """The product pairs of one split: hidden order and precision weights, built once."""
-
-    def __init__(self, truth: FloatArray, hidden_count: FloatArray) -> None:
-        first, second = np.triu_indices(truth.size, k=1)
-        sign = np.sign(truth[first] - truth[second])
-        differ = sign != 0
-        self.first = first[differ]
-        self.second = second[differ]
-        h_first = hidden_count[self.first]
-        h_second = hidden_count[self.second]
-        gap = np.abs(truth[first] - truth[second])[differ]
-        self.signed_weight = sign[differ] * gap * h_first * h_second / (h_first + h_second)
-        self.total = float(np.sum(np.abs(self.signed_weight)))
-
-    def accuracy(self, estimate: FloatArray) -> float:
-        if self.total <= 0:
-            return math.nan
-        agreement = np.sign(estimate[self.first] - estimate[self.second]) @ self.signed_weight
-        return 0.5 + 0.5 * float(agreement) / self.total
-
-
-def pairwise_accuracy(estimate: FloatArray, truth: FloatArray, hidden_count: FloatArray) -> float:
-    """Gap- and precision-weighted share of correctly ordered pairs; see the module docstring.
-
-    nan when no two truth values differ.
-    """
-    return _Pairs(truth, hidden_count).accuracy(estimate)
 
 
 def _check_inputs(
@@ -242,6 +209,8 @@ def evaluate(
         rmse: defaultdict[str, list[float]] = defaultdict(list)
         tau: defaultdict[str, list[float]] = defaultdict(list)
         accuracy: defaultdict[str, list[float]] = defaultdict(list)
+        precision: defaultdict[str, list[float]] = defaultdict(list)
+        ndcg: defaultdict[str, list[float]] = defaultdict(list)
         products: list[float] = []
         auto_strengths: list[float] = []
         marginal_strengths: list[float] = []
@@ -266,15 +235,18 @@ def evaluate(
             if not order:
                 order = [(name, target) for name, (target, _, _) in estimates.items()]
             pairs = {
-                TARGET_STARS: _Pairs(hidden_stars, weight),
-                TARGET_LIKES: _Pairs(hidden_rate, weight),
+                TARGET_STARS: Pairs(hidden_stars, weight),
+                TARGET_LIKES: Pairs(hidden_rate, weight),
             }
+            well_known = weight >= TOP_HIDDEN
             for name, (target, values, is_bound) in estimates.items():
                 truth = hidden_stars if target == TARGET_STARS else hidden_rate
                 mine = values[compared]
                 rmse[name].append(math.nan if is_bound else weighted_rmse(mine, truth, weight))
                 tau[name].append(kendall_tau(mine, truth))
                 accuracy[name].append(pairs[target].accuracy(mine))
+                precision[name].append(precision_at_k(mine[well_known], truth[well_known], TOP_K))
+                ndcg[name].append(ndcg_at_k(mine[well_known], truth[well_known], TOP_K))
 
         fixed = {fixed_method_name(m): m for m in fixed_strengths}
         for name, target in order:
@@ -298,6 +270,8 @@ def evaluate(
                     tau_mean=_nanmean(tau[name]),
                     pairwise_accuracy=_nanmean(accuracy[name]),
                     products=float(np.mean(products)),
+                    precision_at_k=_nanmean(precision[name]),
+                    ndcg_at_k=_nanmean(ndcg[name]),
                 )
             )
         summaries.append(_summary(fraction, methods, fixed, auto_strengths))
@@ -401,27 +375,6 @@ def _with_marginal(
     )
 
 
-def long_tail_resample(
-    product_index: npt.ArrayLike, rng: np.random.Generator, alpha: float = 1.2
-) -> BoolArray:
-    """Which reviews a long-tailed resample keeps: each product a random
-    min(its count, 1 + floor(Pareto(alpha))) of its reviews, so that most products keep
-    one to three, as in real catalogues, and a few keep many."""
-    index = np.asarray(product_index, dtype=np.int64)
-    order = rng.permutation(index.size)
-    shuffled = index[order]
-    counts = np.bincount(index)
-    wanted = np.minimum(counts, np.floor(rng.pareto(alpha, size=counts.size)).astype(np.int64) + 1)
-    # The rank of each shuffled review among its product's: kept if below its wanted count.
-    by_product = np.argsort(shuffled, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.empty(index.size, dtype=np.int64)
-    rank[by_product] = np.arange(index.size) - np.repeat(starts, counts)
-    keep = np.zeros(index.size, dtype=np.bool_)
-    keep[order] = rank < wanted[shuffled]
-    return keep
-
-
 def _number(value: float, digits: int) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -430,11 +383,13 @@ def format_markdown(report: EvaluationReport) -> str:
     """The per-method table and the per-fraction summary as GitHub markdown."""
     lines = [
         f"Held-out evaluation: {report.reviews} reviews of {report.products} products, "
-        f"{report.splits} random splits per kept fraction (seed {report.seed}).",
+        f"{report.splits} random splits per kept fraction (seed {report.seed}); "
+        f"P@{TOP_K} and NDCG@{TOP_K} over the products with at least {TOP_HIDDEN} hidden "
+        "reviews (– where a split has too few).",
         "",
         "| kept | method | target | weighted RMSE (mean ± sd) | Kendall τ_b "
-        "| weighted pairwise accuracy | products |",
-        "|---:|---|---|---:|---:|---:|---:|",
+        f"| weighted pairwise accuracy | P@{TOP_K} | NDCG@{TOP_K} | products |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report.methods:
         error = "–" if math.isnan(r.rmse_mean) else f"{r.rmse_mean:.4f} ± {r.rmse_std:.4f}"
@@ -445,7 +400,8 @@ def format_markdown(report: EvaluationReport) -> str:
         )
         lines.append(
             f"| {r.fraction:.0%} | {method} | {r.target} | {error} | "
-            f"{_number(r.tau_mean, 3)} | {_number(r.pairwise_accuracy, 3)} | {r.products:.0f} |"
+            f"{_number(r.tau_mean, 3)} | {_number(r.pairwise_accuracy, 3)} | "
+            f"{_number(r.precision_at_k, 3)} | {_number(r.ndcg_at_k, 3)} | {r.products:.0f} |"
         )
     lines += [
         "",

@@ -22,6 +22,7 @@ import numpy as np
 
 from reviewrank.ranking import evaluation
 from reviewrank.ranking.evaluation import EvaluationReport, MethodResult
+from reviewrank.ranking.quality import long_tail_resample
 from reviewrank.service.cli.dataset import REVIEWS_ZIP, read_reviews
 
 DEFAULT_PLOT = Path("docs/evaluation.png")
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.data}: no reviews")
     heading = ""
     if args.long_tail:
-        keep = evaluation.long_tail_resample(index, np.random.default_rng(args.seed))
+        keep = long_tail_resample(index, np.random.default_rng(args.seed))
         index, stars, recommended = index[keep], stars[keep], recommended[keep]
         kept = np.bincount(index, minlength=codes.size)
         few = float(np.mean((kept >= 1) & (kept <= 3)))

@@ -17,8 +17,13 @@ from reviewrank.ranking.evaluation import (
     evaluate,
     fixed_method_name,
     format_markdown,
+)
+from reviewrank.ranking.quality import (
     kendall_tau,
+    long_tail_resample,
+    ndcg_at_k,
     pairwise_accuracy,
+    precision_at_k,
     weighted_rmse,
 )
 
@@ -177,7 +182,7 @@ def test_kendall_tau_of_a_constant_estimate_is_undefined() -> None:
 def test_a_long_tail_resample_keeps_one_to_all_of_each_products_reviews() -> None:
     index = np.repeat(np.arange(200), 50)  # 200 products of 50 reviews
 
-    keep = evaluation.long_tail_resample(index, np.random.default_rng(3))
+    keep = long_tail_resample(index, np.random.default_rng(3))
 
     kept = np.bincount(index[keep], minlength=200)
     assert (1, True) == (int(kept.min()), bool(kept.max() <= 50))
@@ -186,7 +191,27 @@ def test_a_long_tail_resample_keeps_one_to_all_of_each_products_reviews() -> Non
 def test_a_long_tail_resample_leaves_most_products_one_to_three_reviews() -> None:
     index = np.repeat(np.arange(2000), 20)
 
-    keep = evaluation.long_tail_resample(index, np.random.default_rng(4))
+    keep = long_tail_resample(index, np.random.default_rng(4))
 
     kept = np.bincount(index[keep], minlength=2000)
     assert 0.6 < float(np.mean(kept <= 3)) < 0.9
+
+
+def test_precision_at_k_counts_the_shared_members_of_both_top_k() -> None:
+    estimate = np.array([9.0, 8.0, 7.0, 1.0])
+    truth = np.array([9.0, 1.0, 8.0, 7.0])
+
+    assert 0.5 == precision_at_k(estimate, truth, 2)
+
+
+def test_ndcg_of_the_true_order_is_one_and_of_a_worse_order_less() -> None:
+    truth = np.array([5.0, 4.0, 3.0, 1.0])
+
+    assert 1.0 == ndcg_at_k(truth, truth, 3)
+    assert ndcg_at_k(-truth, truth, 3) < 1.0
+
+
+def test_top_k_measures_of_too_few_products_are_nan() -> None:
+    few = np.array([1.0, 2.0])
+
+    assert math.isnan(precision_at_k(few, few, 3)) and math.isnan(ndcg_at_k(few, few, 3))
