@@ -8,7 +8,6 @@ page token are in service/app/top_order.py.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -41,6 +40,7 @@ from reviewrank.service.app.top_order import (
 )
 from reviewrank.service.app.weights import WeightsRegistry, WeightsState
 from reviewrank.service.domain.errors import InvalidArgument, NotFound
+from reviewrank.service.domain.values import display_fields
 
 # (DEFAULT_TOP_LIMIT: what service/api/convert_admin.py reads here)
 __all__ = ["DEFAULT_TOP_LIMIT", "ProductStats", "Ranker", "Ranking"]
@@ -227,7 +227,7 @@ class Ranker:
             else ""
         )
         shown = self._catalogue.display_of([row + 1 for row in rows])  # (positions are idx - 1)
-        display = [json.loads(text) if text else {} for text in shown] if any(shown) else None
+        display = [display_fields(text) for text in shown] if any(shown) else None
         return Ranking(
             ordered_ids,
             top.breakdown.score[page],
@@ -372,7 +372,7 @@ class Ranker:
                 confidence=e.confidence,
                 inactive=listing[i].inactive,
                 more_categories=listing[i].more_categories,
-                display=json.loads(listing[i].display) if listing[i].display else None,
+                display=display_fields(listing[i].display) or None,
             )
             for i, e in enumerate(explanations)
         ]

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,6 @@ MORE_SEPARATOR = "|"  # between the other categories in a CSV cell (JSON Lines: 
 BATCH = 1000  # products per UpsertProducts call
 MAX_BATCH = 10_000  # the server's max_catalogue_products by default
 MAX_CALL_BYTES = 2 << 20  # ids and names in one call
-RETRIES = 5  # of a call the server could not take now (UNAVAILABLE, RESOURCE_EXHAUSTED)
 # Statuses of a call refused before anything was written (by name: grpc loads lazily).
 REFUSALS = frozenset(
     {"INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION",
@@ -273,40 +273,32 @@ def _message(entry: Entry) -> Any:
 def _send(
     args: argparse.Namespace, entries: list[Entry], progress: Progress | None
 ) -> tuple[int, int, int, int] | str:
-    """Sends the entries in batches (a server that cannot take one now is asked again,
-    RETRIES times at most, backing off); returns the counts created, updated, unchanged
+    """Sends the entries in batches (a server that cannot take one now is asked again:
+    common.retried); returns the counts created, updated, unchanged
     and the last seq, or why it stopped."""
     import grpc
 
-    from reviewrank.service.cli.common import open_channel
+    from reviewrank.service.cli.common import open_channel, retried
     from reviewrank.v1 import admin_pb2, admin_pb2_grpc
 
-    again = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
     created = updated = unchanged = seq = done = 0
     with open_channel(args, admin=True) as channel:
         stub = admin_pb2_grpc.AdminServiceStub(channel)
         for part in _batches(entries, args.batch):
             request = admin_pb2.UpsertProductsRequest(products=[_message(e) for e in part])
-            for attempt in range(RETRIES + 1):
-                try:
-                    response = stub.UpsertProducts(request, timeout=args.timeout)
-                    break
-                except grpc.RpcError as exc:
-                    if exc.code() in again and attempt < RETRIES:
-                        time.sleep(0.5 * 2**attempt)
-                        continue
-                    unknown = (
-                        ""
-                        if exc.code().name in REFUSALS
-                        else (
-                            "; whether this call's products were applied is unknown: sending the"
-                            " file again is harmless"
-                        )
-                    )
-                    return (
-                        f"reviewrank: {exc.code().name}: {exc.details()} (rows from line "
-                        f"{part[0].line}; {_products(done)} applied before{unknown})"
-                    )
+            try:
+                response = retried(partial(stub.UpsertProducts, request, timeout=args.timeout))
+            except grpc.RpcError as exc:
+                unknown = (
+                    ""
+                    if exc.code().name in REFUSALS
+                    else "; whether this call's products were applied is unknown: sending the"
+                    " file again is harmless"
+                )
+                return (
+                    f"reviewrank: {exc.code().name}: {exc.details()} (rows from line "
+                    f"{part[0].line}; {_products(done)} applied before{unknown})"
+                )
             created += response.created
             updated += response.updated
             unchanged += response.unchanged

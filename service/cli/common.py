@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reviewrank.service.app.settings import Settings, from_env
 
@@ -69,6 +71,27 @@ def call(
             return getattr(stub_type(channel), method)(request, timeout=args.timeout)
         except Exception as exc:
             return fail(exc)
+
+
+T = TypeVar("T")
+RETRIES = 5  # of a call the server could not take now (UNAVAILABLE, RESOURCE_EXHAUSTED)
+
+
+def retried(call: Callable[[], T]) -> T:
+    """``call()``, asked again RETRIES times at most, backing off from 0.5 s (doubling),
+    while the server cannot take it now (UNAVAILABLE, RESOURCE_EXHAUSTED): a resend with
+    the same ids is harmless. Any other failure, or the last, is raised (grpc.RpcError)."""
+    import grpc
+
+    again = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    for attempt in range(RETRIES):
+        try:
+            return call()
+        except grpc.RpcError as exc:
+            if exc.code() not in again:
+                raise
+            time.sleep(0.5 * 2**attempt)
+    return call()
 
 
 def fail(exc: Exception) -> int:

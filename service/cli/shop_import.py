@@ -41,7 +41,6 @@ from reviewrank.service.domain.values import Outcome
 from reviewrank.v1 import feedback_pb2
 
 SHOWN = 20  # refused rows listed on stderr (all of them go to --rejects)
-RETRIES = 5  # of a batch the server could not take now (UNAVAILABLE, RESOURCE_EXHAUSTED)
 
 
 def reason(problems: Problems) -> str:
@@ -91,32 +90,24 @@ def _violations(exc: Any) -> list[tuple[str, str]]:
 def remote(args: argparse.Namespace, settings: Settings) -> tuple[Submit, Callable[[], None]]:
     """SubmitBatch calls to --server: a refusal of rows raised as InvalidArgument (as the
     server's own conversion raises it), a server that cannot take a batch now retried."""
-    import time
-
     import grpc
 
-    from reviewrank.service.cli.common import open_channel
+    from reviewrank.service.cli.common import open_channel, retried
     from reviewrank.v1 import feedback_pb2_grpc
 
     channel = open_channel(args)
     stub = feedback_pb2_grpc.FeedbackServiceStub(channel)
     outcome_of = {1: Outcome.APPLIED, 2: Outcome.DUPLICATE, 3: Outcome.SUPERSEDED}
-    again = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
     def submit(request: feedback_pb2.SubmitBatchRequest) -> Sequence[Outcome]:
-        for attempt in range(RETRIES + 1):
-            try:
-                response = stub.SubmitBatch(request, timeout=args.timeout)
-            except grpc.RpcError as exc:
-                code, details = exc.code(), exc.details()
-                if code == grpc.StatusCode.INVALID_ARGUMENT:
-                    raise InvalidArgument(_violations(exc), details) from None
-                if code in again and attempt < RETRIES:
-                    time.sleep(0.5 * 2**attempt)
-                    continue
-                raise ImportStopped(f"{args.server}: {code.name}: {details}") from None
-            return [outcome_of[r.outcome] for r in response.results]
-        raise AssertionError("unreachable")
+        try:
+            response = retried(lambda: stub.SubmitBatch(request, timeout=args.timeout))
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidArgument(_violations(exc), details) from None
+            raise ImportStopped(f"{args.server}: {code.name}: {details}") from None
+        return [outcome_of[r.outcome] for r in response.results]
 
     return submit, channel.close
 

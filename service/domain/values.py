@@ -287,6 +287,12 @@ def display_text(fields: dict[str, str]) -> str:
     )
 
 
+def display_fields(text: str) -> dict[str, str]:
+    """A column's value of display fields as the fields (display_text's inverse)."""
+    fields: dict[str, str] = json.loads(text) if text else {}
+    return fields
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogueUpsert:
     """Set some products as the shop's catalogue says (a write job, like an Erasure)."""
@@ -297,6 +303,7 @@ class CatalogueUpsert:
 @dataclass(frozen=True, slots=True)
 class CatalogueResult:
     created: int  # products not known before
-    updated: int  # products whose category or listing changed, or that became the shop's
+    updated: int  # products whose categories, listing or display changed, or that became
+    # the shop's
     unchanged: int
     seq: int  # 0 when nothing changed

@@ -5,13 +5,12 @@ event leaves, and the order in which a group's jobs are applied."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reviewrank.service.app.store import Job, JobResult
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import (
-    MORE_SEPARATOR,
     CatalogueEntry,
     CatalogueResult,
     CatalogueUpsert,
@@ -108,6 +107,21 @@ def product_row(values: Sequence[Any]) -> ProductRow:
     )
 
 
+def catalogue_values(row: ProductRow) -> tuple[Any, ...]:
+    """What a catalogue change sets of a product's row, then its idx: the parameters of
+    each store's UPDATE (category, active, more_categories, display, seq; owned = 1)."""
+    return (row.category, int(row.active), row.more_categories, row.display, row.seq, row.idx)
+
+
+def product_values(row: ProductRow) -> tuple[Any, ...]:
+    """A ProductRow's values in the order of tables.PRODUCT_COLUMNS (product_row's inverse)."""
+    return (
+        row.idx, row.product_id, row.category, row.rating_count, row.star_sum, *row.histogram,
+        row.likes, row.dislikes, row.seq, int(row.active), int(row.owned), row.more_categories,
+        row.display,
+    )  # fmt: skip
+
+
 def apply_jobs(
     jobs: Sequence[Job],
     seq: int,
@@ -150,43 +164,40 @@ def apply_jobs(
     return results, seq
 
 
-# What catalogue_changes compares, read by both stores.
-CATALOGUE_CURRENT = (
-    "SELECT product_id, category, active, owned, more_categories, display FROM products"
-)
-
-
 def catalogue_changes(
-    entries: Sequence[CatalogueEntry], current: dict[str, tuple[str, int, int, str, str]]
-) -> tuple[list[CatalogueEntry], list[CatalogueEntry], int]:
-    """The entries naming products not known yet, those changing a known product (its
-    categories, its listing, or the shop taking it over), and how many change nothing;
-    the first two with every field resolved (what an entry leaves unset, the product
-    keeps). ``current``: product_id -> (category, active, owned, more_categories,
-    display) of the known ones (rows of CATALOGUE_CURRENT without the id)."""
-    created: list[CatalogueEntry] = []
-    updated: list[CatalogueEntry] = []
-    unchanged = 0
+    entries: Sequence[CatalogueEntry], current: Mapping[str, ProductRow], first_idx: int, seq: int
+) -> tuple[list[ProductRow], list[ProductRow], int]:
+    """The rows the entries make: of the products not known yet (idx numbered on from
+    ``first_idx``, no feedback), of the known ones they change (categories, listing,
+    display, or the shop taking the product over), and how many change nothing. What an
+    entry leaves unset, the product keeps; a changed row takes ``seq``. ``current``: the
+    known products' rows."""
+    created: list[ProductRow] = []
+    updated: list[ProductRow] = []
     for entry in entries:
         held = current.get(entry.product_id)
         if held is None:
-            created.append(_resolved(entry, ("", 1, 0, "", "")))
+            held = ProductRow(first_idx + len(created), entry.product_id, "", 0, 0,
+                              (0, 0, 0, 0, 0), 0, 0, seq)  # fmt: skip
+            created.append(_resolved(entry, held, seq))
             continue
-        final = _resolved(entry, held)
-        if (final.category, int(bool(final.active)), 1, final.more_text, final.display) != held:
-            updated.append(final)
-        else:
-            unchanged += 1
-    return created, updated, unchanged
+        row = _resolved(entry, held, seq)
+        if row._replace(seq=held.seq) != held:
+            updated.append(row)
+    return created, updated, len(entries) - len(created) - len(updated)
 
 
-def _resolved(entry: CatalogueEntry, held: tuple[str, int, int, str, str]) -> CatalogueEntry:
-    """The entry with what it leaves unset taken from the product's current state."""
-    category, active, _owned, more, display = held
-    if entry.category is not None:
-        category, others = entry.category, entry.more_categories
+def _resolved(entry: CatalogueEntry, held: ProductRow, seq: int) -> ProductRow:
+    """The product's row once the entry is applied (the shop's from then on)."""
+    if entry.category is None:
+        category, more = held.category, held.more_categories
     else:
-        others = tuple(more.split(MORE_SEPARATOR)) if more else ()
-    listed = bool(active) if entry.active is None else entry.active
-    shown = display if entry.display is None else entry.display
-    return CatalogueEntry(entry.product_id, category, listed, others, shown)
+        category, more = entry.category, entry.more_text
+    return held._replace(
+        category=category,
+        active=held.active if entry.active is None else entry.active,
+        owned=True,
+        more_categories=more,
+        display=held.display if entry.display is None else entry.display,
+        seq=seq,
+    )

@@ -27,15 +27,22 @@ from reviewrank.service.domain.voting import (
     rating_keys,
 )
 from reviewrank.service.storage.common import (
-    CATALOGUE_CURRENT,
     apply_jobs,
     catalogue_changes,
+    catalogue_values,
     event_hash,
     product_row,
+    product_values,
     upsert_vote,
 )
 from reviewrank.service.storage.postgres.connection import CHANNEL, PostgresBase
-from reviewrank.service.storage.tables import EVENT_COLUMNS, TABLES, VOTE_TABLES, vote_columns
+from reviewrank.service.storage.tables import (
+    EVENT_COLUMNS,
+    PRODUCT_COLUMNS,
+    TABLES,
+    VOTE_TABLES,
+    vote_columns,
+)
 
 # Adds the deltas of several products in one statement; returns the rows as they are now.
 # An event's category only fills in a product that has none and is not the shop's.
@@ -51,6 +58,16 @@ FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[], 
     AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, seq)
 WHERE p.product_id = d.product_id
 RETURNING {", ".join(f"p.{c}" for c in TABLES["products"])}
+"""
+_PRODUCT_ROWS = f"SELECT {PRODUCT_COLUMNS} FROM products WHERE product_id = ANY(%s)"
+_INSERT_PRODUCT = (
+    f"INSERT INTO products ({PRODUCT_COLUMNS})"
+    f" VALUES ({', '.join(['%s'] * len(TABLES['products']))})"
+)
+_SET_CATALOGUE = """
+UPDATE products SET category = %s, active = %s, owned = 1, more_categories = %s, display = %s,
+    seq = %s
+WHERE idx = %s
 """
 _INSERT_EVENTS = f"""
 INSERT INTO events ({EVENT_COLUMNS})
@@ -221,51 +238,20 @@ class PostgresWrites(PostgresBase):
         seq: int,
         touched: dict[str, ProductRow],
     ) -> CatalogueResult:
-        """As SQLiteStore._upsert_catalogue: the shop's category and listing, in sets."""
+        """As SQLiteStore._upsert_catalogue: the shop's category and listing."""
         ids = [entry.product_id for entry in entries]
-        rows = cur.execute(f"{CATALOGUE_CURRENT} WHERE product_id = ANY(%s)", (ids,))
-        current = {r[0]: (r[1], r[2], r[3], r[4], r[5]) for r in rows}
-        created, updated, unchanged = catalogue_changes(entries, current)
+        current = {row[1]: product_row(row) for row in cur.execute(_PRODUCT_ROWS, (ids,))}
+        created, updated, unchanged = catalogue_changes(entries, current, _next_idx(cur), seq)
         if not (created or updated):
             return CatalogueResult(0, 0, unchanged, 0)
         if created:
-            first = _next_idx(cur)
-            cur.execute(
-                "INSERT INTO products (idx, product_id, category, active, owned, more_categories,"
-                " display, seq) SELECT i, p, c, a, 1, m, s, %s FROM unnest(%s::int[],"
-                " %s::text[], %s::text[], %s::int[], %s::text[], %s::text[])"
-                " AS d(i, p, c, a, m, s)",
-                (
-                    seq,
-                    list(range(first, first + len(created))),
-                    [e.product_id for e in created],
-                    [e.category for e in created],
-                    [int(bool(e.active)) for e in created],
-                    [e.more_text for e in created],
-                    [e.display for e in created],
-                ),
-            )
+            cur.executemany(_INSERT_PRODUCT, [product_values(row) for row in created])
         if updated:
-            cur.execute(
-                "UPDATE products AS p SET category = d.c, active = d.a, owned = 1,"
-                " more_categories = d.m, display = d.s, seq = %s"
-                " FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::text[])"
-                " AS d(p, c, a, m, s) WHERE p.product_id = d.p",
-                (
-                    seq,
-                    [e.product_id for e in updated],
-                    [e.category for e in updated],
-                    [int(bool(e.active)) for e in updated],
-                    [e.more_text for e in updated],
-                    [e.display for e in updated],
-                ),
+            cur.executemany(
+                _SET_CATALOGUE,
+                [catalogue_values(row) for row in updated],
             )
-        changed = [e.product_id for e in (*created, *updated)]
-        columns = ", ".join(TABLES["products"])
-        for row in cur.execute(
-            f"SELECT {columns} FROM products WHERE product_id = ANY(%s)", (changed,)
-        ):
-            touched[row[1]] = product_row(row)
+        touched.update((row.product_id, row) for row in (*created, *updated))
         return CatalogueResult(len(created), len(updated), unchanged, seq)
 
     def _erase(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-ROWS_PER_STATEMENT = (256, 64, 16)  # 256 rows of 13 values: 3,328 parameters
+ROWS_PER_STATEMENT = (256, 64, 16)  # 256 rows of 17 values: 4,352 parameters
 
 
 @lru_cache(maxsize=128)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import sqlite_utils
 
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import ProductRow
+from reviewrank.service.storage.common import product_row
+from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 
 CHUNK_ROWS = 400  # bound parameters per IN (...) list, well under SQLite's limit
 
@@ -99,7 +101,32 @@ class SQLiteBase:
         if self.writes_refused:
             raise StoreError(f"writes refused: {self.writes_refused}", fault=False)
 
+    def _product_rows(
+        self, product_ids: Iterable[str], touched: dict[str, ProductRow]
+    ) -> dict[str, ProductRow | None]:
+        """Each product's row as it is in this transaction: written in it (``touched``),
+        kept from an earlier one, or else read (None: no such product)."""
+        current = {p: touched.get(p) or self._rows.get(p) for p in product_ids}
+        unknown = [p for p, row in current.items() if row is None]
+        for start in range(0, len(unknown), CHUNK_ROWS):
+            chunk = unknown[start : start + CHUNK_ROWS]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT {PRODUCT_COLUMNS} FROM products WHERE product_id IN ({marks})", chunk
+            )
+            current.update((row[1], product_row(row)) for row in rows)
+        return current
+
     def _forget_rows(self) -> None:
         """Drops the cached product rows (after a failed or outside write)."""
         self._rows.clear()
         self._data_version = None
+
+
+# A bulk.py template inserting product rows (the values of PRODUCT_COLUMNS).
+NEW_PRODUCTS = f"INSERT INTO products ({PRODUCT_COLUMNS}) VALUES {{values}}"
+
+
+def largest_idx(conn: sqlite3.Connection) -> int:
+    """The largest idx of a product (0 for none): new ones are numbered on from it."""
+    return int(conn.execute("SELECT coalesce(max(idx), 0) FROM products").fetchone()[0])

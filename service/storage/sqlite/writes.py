@@ -50,17 +50,19 @@ from reviewrank.service.storage.common import (
     upsert_vote,
 )
 from reviewrank.service.storage.sqlite.bulk import write_columns, write_rows
-from reviewrank.service.storage.sqlite.catalogue import SQLiteCatalogue, largest_idx
+from reviewrank.service.storage.sqlite.catalogue import SQLiteCatalogue
 from reviewrank.service.storage.sqlite.connection import (
     CHUNK_ROWS,
+    NEW_PRODUCTS,
     is_storage_fault,
+    largest_idx,
     rollback_quietly,
     translated_errors,
 )
 from reviewrank.service.storage.tables import EVENT_COLUMNS, PRODUCT_COLUMNS, vote_columns
 
 # An erasure's deltas are applied by UPDATE (not by an upsert's VALUES row, whose CHECKs
-# would see them); events write each product's new values (_SET_PRODUCTS, _NEW_PRODUCTS).
+# would see them); events write each product's new values (_SET_PRODUCTS, NEW_PRODUCTS).
 _UPDATE_PRODUCT = f"""
 UPDATE products SET
     category = CASE WHEN ?1 != '' THEN ?1 ELSE category END,
@@ -82,7 +84,6 @@ UPDATE products SET category = ?2, rating_count = ?3, star_sum = ?4,
     s1 = ?5, s2 = ?6, s3 = ?7, s4 = ?8, s5 = ?9, likes = ?10, dislikes = ?11, seq = ?12
 WHERE idx = ?1
 """
-_NEW_PRODUCTS = f"INSERT INTO products ({PRODUCT_COLUMNS}) VALUES {{values}}"
 _INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {{values}}\n"
 _INSERT_NEW_EVENTS = _INSERT_EVENTS + "ON CONFLICT (event_id) DO NOTHING"
 
@@ -314,15 +315,7 @@ class SQLiteWrites(SQLiteCatalogue):
         has none and that the shop's catalogue does not hold. Keeps the rows as written
         in ``touched``."""
         conn = self.conn
-        current = {p: touched.get(p) or self._rows.get(p) for p, _, _, _ in updates}
-        unknown = [p for p, row in current.items() if row is None]
-        for start in range(0, len(unknown), CHUNK_ROWS):
-            chunk = unknown[start : start + CHUNK_ROWS]
-            marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
-                f"SELECT {PRODUCT_COLUMNS} FROM products WHERE product_id IN ({marks})", chunk
-            )
-            current.update((row[1], product_row(row)) for row in rows)
+        current = self._product_rows((p for p, _, _, _ in updates), touched)
         changed: list[tuple[Any, ...]] = []
         created: list[tuple[Any, ...]] = []
         top: int | None = None
@@ -350,7 +343,7 @@ class SQLiteWrites(SQLiteCatalogue):
                 values[0], product_id, values[1], values[2], values[3], values[4:9],
                 values[9], values[10], seq, row.active, row.owned, row.more_categories, row.display,
             )  # fmt: skip
-        write_rows(conn, _NEW_PRODUCTS, created)
+        write_rows(conn, NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)
         write_rows(conn, _SET_PRODUCTS, changed, _SET_PRODUCT)
 
