@@ -23,7 +23,7 @@ from reviewrank.service.api.handlers import add_servicer
 from reviewrank.service.api.health import NOT_SERVING, SERVICE_NAME, SERVING, HealthServicer
 from reviewrank.service.api.interceptors import ErrorAndLogInterceptor, Observability
 from reviewrank.service.api.servicers import AdminServicer, FeedbackServicer, RankingServicer
-from reviewrank.service.api.turns import FairTurns
+from reviewrank.service.api.turns import WRITER_THREAD, FairTurns
 from reviewrank.service.api.validation import InputLimits
 from reviewrank.service.api.wire.batch_codec import EncodedBatch
 from reviewrank.service.app.application import Application
@@ -102,7 +102,15 @@ def create_server(settings: Settings, tracer_provider: Any = None) -> tuple[Revi
     health_servicer = HealthServicer(max_watchers=settings.max_health_watchers)
     # The metrics first: the application is built with their observers.
     metrics = Metrics(health_servicer.statuses) if settings.metrics_address else None
-    app = build_application(settings, None if metrics is None else metrics.observers)
+    # Fair turns (service/api/turns.py) for the callers' work and the writer thread's.
+    turns = (
+        FairTurns(settings.fair_turns) if settings.fair_turns and not settings.bench_bare else None
+    )
+    app = build_application(
+        settings,
+        None if metrics is None else metrics.observers,
+        None if turns is None else turns.for_thread(WRITER_THREAD),
+    )
     if metrics is not None:
         metrics.collect_from(app.counters)
     observe = Observability(
@@ -121,7 +129,7 @@ def create_server(settings: Settings, tracer_provider: Any = None) -> tuple[Revi
             Limits.from_settings(settings),
             _unary_methods(),
             None if metrics is None else metrics.rpc,
-            FairTurns(settings.fair_turns) if settings.fair_turns else None,
+            turns,
         )
         interceptors.append(admission)
     if provider is not None:

@@ -14,6 +14,7 @@ from reviewrank.service.api.validation import InputLimits
 from reviewrank.service.api.wire.batch_codec import EncodedBatch
 from reviewrank.service.api.wire.rank_decode import RankRequestDecoder
 from reviewrank.service.app.application import Application
+from reviewrank.service.app.waits import let_others_run
 from reviewrank.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -101,7 +102,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
             raise self._rank_budget.undecodable(request) from None
         self._explaining(decoded.message.explain, context)  # (before any other complaint)
         query = convert.rank_query(decoded, self._limits)
-        return convert.rank_response(self._app.rank(query), decoded)
+        let_others_run()  # (each step of a Rank of 5,000 candidates takes milliseconds)
+        ranking = self._app.rank(query)
+        let_others_run()
+        return convert.rank_response(ranking, decoded)
 
     def Top(
         self, request: ranking_pb2.TopRequest, context: grpc.ServicerContext

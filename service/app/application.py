@@ -23,6 +23,7 @@ from reviewrank.service.app.ranker import ProductStats, Ranker, Ranking
 from reviewrank.service.app.settings import Settings
 from reviewrank.service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
 from reviewrank.service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
+from reviewrank.service.app.waits import CpuTurn
 from reviewrank.service.app.weights import ServerLimits, WeightsRegistry, WeightsState
 from reviewrank.service.app.weights_admin import WeightsAdmin
 from reviewrank.service.app.weights_history import HistoryEntry
@@ -52,12 +53,17 @@ class Application:
     """Owns the store, the in-memory catalogue, the writer thread and the weights."""
 
     def __init__(
-        self, settings: Settings, open_store: StoreOpener, observers: Observers | None = None
+        self,
+        settings: Settings,
+        open_store: StoreOpener,
+        observers: Observers | None = None,
+        writer_turn: CpuTurn | None = None,
     ) -> None:
         """``open_store(meanwhile)`` opens the database, checked, calling ``meanwhile(store)``
         while the check runs; it returns the store and why writes are refused ("" if they
         are not). service.compose.build_application passes service.storage's.
         ``observers``: called as things happen (service/app/status.py), fixed here.
+        ``writer_turn``: how the writer thread takes its turns on the CPU (Writer).
 
         Built in the order each part needs the ones before it: the store and catalogue,
         the weights in force, the writer thread, the weights' administration (changes
@@ -107,6 +113,7 @@ class Application:
             probe_seconds=settings.storage_probe_seconds,
             min_free_bytes=settings.storage_min_free_bytes,
             observers=observers.transaction,
+            cpu_turn=writer_turn,
         )
         # Weights changes run on the writer thread, between transactions.
         self._weights_admin = WeightsAdmin(

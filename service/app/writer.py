@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from reviewrank.service.app.store import AppliedGroup, Job, JobResult, Store
-from reviewrank.service.app.waits import giving_turn_back
+from reviewrank.service.app.waits import CpuTurn, giving_turn_back
 from reviewrank.service.domain.errors import (
     DeadlineExpired,
     Overloaded,
@@ -97,10 +97,14 @@ class Writer:
         probe_seconds: float = 1.0,
         min_free_bytes: int = 0,
         observers: Sequence[Callable[[int, int, float], None]] = (),
+        cpu_turn: CpuTurn | None = None,
     ) -> None:
         """``observers``: each called on the writer thread after each committed transaction
         with its number of jobs, of events and the seconds it took (Observers.transaction);
-        they are fixed here, before the thread starts."""
+        they are fixed here, before the thread starts. ``cpu_turn``: waits for the writer's
+        turn on the CPU among the callers' (service/api/turns.py) and returns it; the
+        store's statements (Store.apply) and what follows each commit (the catalogue's
+        update, the answers) run in one. Without it the writer runs whenever it has work."""
         self._store = store
         self._on_commit = on_commit
         self._on_health = on_health
@@ -114,6 +118,7 @@ class Writer:
         self._next_probe = 0.0
         self.stats = WriterStats()
         self._observers = tuple(observers)
+        self._cpu_turn = cpu_turn
         self._held: _Task | None = None  # a task met while grouping jobs: it runs next
         self._thread = threading.Thread(target=self._run, name="reviewrank-writer", daemon=True)
         self._thread.start()
@@ -307,7 +312,7 @@ class Writer:
             return
         started = time.perf_counter()
         try:
-            group = self._store.apply([job.payload for job in live])
+            group = self._store.apply([job.payload for job in live], cpu_turn=self._cpu_turn)
         except StoreError as exc:
             self.stats.failed_transactions += 1
             if len(live) > 1 and not exc.fault:
@@ -328,11 +333,20 @@ class Writer:
         self.stats.transactions += 1
         self.stats.jobs += len(live)
         self.stats.events += events
-        self._on_commit(group)
-        for observe in self._observers:
-            try:
-                observe(len(live), events, seconds)
-            except Exception:  # a metrics problem must not fail acknowledged writes
-                log.exception("transaction observer failed")
-        for job, results in zip(live, group.results, strict=True):
-            job.future.set_result(results)
+        # The catalogue's update and the answers in a turn (the store takes one for its
+        # statements, never while it waits for the database: that would stall every search).
+        turn = self._cpu_turn() if self._cpu_turn is not None else None
+        try:
+            self._on_commit(group)
+            for observe in self._observers:
+                try:
+                    observe(len(live), events, seconds)
+                except Exception:  # a metrics problem must not fail acknowledged writes
+                    log.exception("transaction observer failed")
+            if turn is not None:  # the searches waiting go before the answers
+                turn.pass_if_waited_for()
+            for job, results in zip(live, group.results, strict=True):
+                job.future.set_result(results)
+        finally:
+            if turn is not None:
+                turn.give_back()

@@ -7,11 +7,16 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 
 import grpc
 import pytest
 
-from reviewrank.service.api.turns import ERROR_PAUSE, ERRORS_FREE, FairTurns
+from reviewrank.service.api.turns import ERROR_PAUSE, ERRORS_FREE, WRITER_THREAD, FairTurns
+from reviewrank.service.app.writer import Writer
+from reviewrank.service.domain.values import RatingEvent
+from reviewrank.service.storage.sqlite.store import SQLiteStore
 from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import candidates, rating
@@ -219,3 +224,107 @@ def test_a_client_looping_on_a_refused_call_gets_its_later_refusals_late(
     assert [grpc.StatusCode.OUT_OF_RANGE] * ERRORS_FREE == codes
     assert grpc.StatusCode.OUT_OF_RANGE == late.value.code()
     assert time.monotonic() - began >= ERROR_PAUSE
+
+
+def test_only_calls_of_connections_not_backlogged_wait_light() -> None:
+    turns = FairTurns(1)
+    held = turns.take("other")
+    assert held is not None
+    threads = [queue_waiter(turns, "flooder", [])]  # its first call: nothing before it
+    assert 1 == turns.light_waiting
+    threads.append(queue_waiter(turns, "flooder", []))  # behind its own first
+    assert 1 == turns.light_waiting
+    threads.append(queue_waiter(turns, "shop", []))
+
+    assert 2 == turns.light_waiting
+    held.give_back()
+    for thread in threads:
+        thread.join(5)
+    assert (0, 0) == (turns.light_waiting, turns.waiting)
+
+
+def test_a_thread_turn_lets_a_light_call_go_before_its_next_step() -> None:
+    turns = FairTurns(1)
+    writer_turn = turns.for_thread(WRITER_THREAD)()
+    served: list[str] = []
+    shop = queue_waiter(turns, "shop", served)
+
+    writer_turn.pass_if_waited_for()  # returns once the shop's call has had its turn
+    served.append("writer")
+    writer_turn.give_back()
+    shop.join(5)
+
+    assert ["shop", "writer"] == served
+
+
+def test_a_thread_turn_keeps_its_turn_when_only_backlogged_calls_wait() -> None:
+    turns = FairTurns(1)
+    earlier = turns.take("flooder")
+    assert earlier is not None
+    time.sleep(0.05)  # its turn held 50 ms: its tag now ahead of virtual time
+    earlier.give_back()
+    writer_turn = turns.for_thread(WRITER_THREAD)()
+    served: list[str] = []
+    flooder = queue_waiter(turns, "flooder", served)
+    assert 0 == turns.light_waiting
+
+    writer_turn.pass_if_waited_for()
+    served.append("writer")
+    writer_turn.give_back()
+    flooder.join(5)
+
+    assert ["writer", "flooder"] == served
+
+
+def test_the_writer_commits_only_in_a_turn_of_its_own(tmp_path: Path) -> None:
+    turns = FairTurns(1)
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    writer = Writer(store, on_commit=lambda group: None, cpu_turn=turns.for_thread(WRITER_THREAD))
+    search = turns.take("search")
+    assert search is not None
+    try:
+        future = writer.submit([RatingEvent("e1", "p", "u", 4, 1)])
+        with pytest.raises(FutureTimeout):  # the search holds the only turn
+            future.result(timeout=0.3)
+        assert 1 == turns.waiting
+
+        search.give_back()
+
+        assert 1 == len(future.result(timeout=5))
+    finally:
+        writer.close(5)
+        store.close()
+
+
+def test_every_turn_is_given_back_once_the_answers_are_sent(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(fair_turns=1)
+    turns = client.server.admission.turns if client.server.admission else None
+    assert turns is not None
+    many = ranking_pb2.RankRequest(
+        candidates=candidates(*((f"p{i}", float(i % 7)) for i in range(3000)))
+    )
+    wrong = ranking_pb2.RankRequest(candidates=candidates(("p1", float("nan"))))
+
+    def call(n: int) -> str:
+        try:
+            if n % 3 == 0:
+                client.ranking.Rank(many, timeout=10)
+            elif n % 3 == 1:
+                client.feedback.SubmitRating(rating("p1", f"u{n}", 4, event_id=f"e{n}"), timeout=10)
+            else:
+                client.ranking.Rank(wrong, timeout=10)
+        except grpc.RpcError as error:
+            return str(error.code().name)
+        return "OK"
+
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(call, range(120)))
+
+    assert ["OK", "OK", "INVALID_ARGUMENT"] * 40 == statuses
+    time.sleep(0.2)  # the last answers' threads return
+    free = turns.take("the test", timeout=0)  # none held: taken at once
+    assert free is not None
+    free.give_back()
+    assert 0 == turns.waiting
