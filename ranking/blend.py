@@ -58,11 +58,13 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Prior:
-    """The prior of the Bayesian average: mean C and strength m (scalars or per product)."""
+    """The prior of the Bayesian average: mean C and strength m (scalars or per product);
+    and the like share's Beta(α, β) when fitted (None: the profile's likes_prior)."""
 
     mean: float | FloatArray
     strength: float | FloatArray
     source: str
+    likes: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def _values(
             evidence.histogram, profile.confidence, profile.stars_pseudo_count
         )
         values["star_lower_bound"] = (bound, normalise_stars(bound))
-    alpha, beta = profile.likes_prior
+    alpha, beta = profile.likes_prior if prior.likes is None else prior.likes
     if "beta_mean" in wanted:
         mean = beta_posterior_mean(evidence.likes, evidence.dislikes, alpha, beta)
         values["beta_mean"] = (mean, mean)

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.like_prior import fit_like_prior
 from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import expand_category_priors, fit_category_priors, fit_star_prior
 from reviewrank.ranking.quality import (
@@ -76,6 +77,8 @@ RAW_SHARE = "raw like share"
 BETA_MEAN = "Beta(1,1) mean"
 BETA_BOUND = "Beta(1,1) lower bound"
 WILSON_BOUND = "Wilson lower bound"
+FITTED_BETA_MEAN = "fitted Beta mean"
+FITTED_BETA_BOUND = "fitted Beta lower bound"
 
 
 def fixed_method_name(strength: float) -> str:
@@ -335,6 +338,14 @@ def _estimates(
     out[BETA_MEAN] = (likes, beta_posterior_mean(kept.likes, dislikes), False)
     out[BETA_BOUND] = (likes, beta_lower_bound(kept.likes, dislikes, confidence), True)
     out[WILSON_BOUND] = (likes, wilson_lower_bound(kept.likes, kept.count, confidence), True)
+    fitted = fit_like_prior(kept.likes, dislikes)
+    a, b = fitted.alpha, fitted.beta
+    out[FITTED_BETA_MEAN] = (likes, beta_posterior_mean(kept.likes, dislikes, a, b), False)
+    out[FITTED_BETA_BOUND] = (
+        likes,
+        beta_lower_bound(kept.likes, dislikes, confidence, a, b),
+        True,
+    )
     return out, prior.strength, marginal.strength
 
 

@@ -23,8 +23,8 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     pseudo_count = 1               # per star value, > 0
 
     [profiles.default.likes_prior] # Beta prior of the like share (beta_mean, beta_lower_bound)
-    alpha = 1
-    beta = 1
+    alpha = 1                      # or likes_prior = "auto": fitted from the catalogue's
+    beta = 1                       # likes by beta-binomial marginal likelihood
 
     [profiles.default.limits]      # optional, each an integer >= 1
     max_candidates = 1000          # most candidates one Rank call may send
@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 COMPONENTS = (
@@ -100,10 +100,18 @@ class PriorSpec:
     # How a fitted global prior is estimated: "moments" (ranking.priors) or "marginal"
     # (maximum marginal likelihood, ranking.marginal). Per-category fits use moments.
     estimator: str = "moments"
+    # The like share's Beta prior fitted from the catalogue (ranking.like_prior) rather
+    # than the profile's fixed likes_prior; set by likes_prior = "auto".
+    likes_fitted: bool = False
+
+    @property
+    def stars_fitted(self) -> bool:
+        return self.mean is None or self.strength is None
 
     @property
     def fitted(self) -> bool:
-        return self.mean is None or self.strength is None
+        """Whether anything of the prior is fitted from the catalogue."""
+        return self.stars_fitted or self.likes_fitted
 
 
 @dataclass(frozen=True)
@@ -351,10 +359,17 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
     stars = check.table(table.get("stars_prior", {}), f"{key}.stars_prior") or {}
     check.unknown_keys(stars, ("pseudo_count",), f"{key}.stars_prior")
     pseudo_count = _positive(check, stars, "pseudo_count", f"{key}.stars_prior", 1.0)
-    likes = check.table(table.get("likes_prior", {}), f"{key}.likes_prior") or {}
-    check.unknown_keys(likes, ("alpha", "beta"), f"{key}.likes_prior")
-    alpha = _positive(check, likes, "alpha", f"{key}.likes_prior", 1.0)
-    beta = _positive(check, likes, "beta", f"{key}.likes_prior", 1.0)
+    raw_likes = table.get("likes_prior", {})
+    alpha = beta = 1.0
+    if raw_likes in FITTED:
+        prior = replace(prior, likes_fitted=True)
+    elif isinstance(raw_likes, str):
+        check.fail(f"{key}.likes_prior", 'must be "auto" or a table of alpha and beta')
+    else:
+        likes = check.table(raw_likes, f"{key}.likes_prior") or {}
+        check.unknown_keys(likes, ("alpha", "beta"), f"{key}.likes_prior")
+        alpha = _positive(check, likes, "alpha", f"{key}.likes_prior", 1.0)
+        beta = _positive(check, likes, "beta", f"{key}.likes_prior", 1.0)
     limits = _parse_limits(check, table.get("limits", {}), f"{key}.limits")
     return Profile(
         name=name,

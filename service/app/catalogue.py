@@ -402,7 +402,8 @@ class Catalogue:
         with self._lock:
             return [self._display.get(row, "") for row in rows]
 
-    def histograms(self) -> Histograms:
+    def histograms(self, likes: bool = False) -> Histograms:
+        """What priors are fitted on; each product's likes and dislikes too if ``likes``."""
         with self._lock:
             size = self._size
             return Histograms(
@@ -410,6 +411,8 @@ class Catalogue:
                 histogram=self.histogram[1:size].copy(),
                 category_code=self.category_code[1:size].copy(),
                 n_categories=len(self._categories.names),
+                likes=self.likes[1:size].copy() if likes else None,
+                dislikes=self.dislikes[1:size].copy() if likes else None,
             )
 
     def snapshot(

@@ -44,6 +44,9 @@ class Histograms:
     histogram: IntArray
     category_code: npt.NDArray[np.int32]
     n_categories: int
+    # Every product's likes and dislikes, when asked for (the like share's prior).
+    likes: IntArray | None = None
+    dislikes: IntArray | None = None
 
 
 class Lookup(NamedTuple):  # (one per call: a tuple is quicker to make)

@@ -1,6 +1,7 @@
 """Resolves a profile's prior for the products being scored, fitting it from the catalogue.
 
-A fitted prior (``mean``/``strength`` = "auto", see ranking.priors) is refitted as
+A fitted prior (``mean``/``strength`` = "auto", see ranking.priors; ``likes_prior`` =
+"auto", see ranking.like_prior) is refitted as
 feedback arrives: when the catalogue has changed since the last fit, and either the
 last fit was cheap (under ``CHEAP_FIT_SECONDS``, so small catalogues are always
 current) or ``refresh_seconds`` have passed since it, or ten times the last fit's
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Prior
+from reviewrank.ranking.like_prior import LikePrior, fit_like_prior
 from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import (
     StarPrior,
@@ -54,15 +56,18 @@ class FittedPrior:
     global_prior: StarPrior
     category_means: FloatArray | None
     category_strengths: FloatArray | None
+    likes: LikePrior | None = None  # the like share's fitted prior, if the spec asks
 
 
 def prior_source(spec: PriorSpec) -> str:
-    """How the prior was obtained: fixed, the catalogue's mean, or empirical Bayes."""
-    if not spec.fitted:
-        return "fixed"
+    """How the prior was obtained: fixed, the catalogue's mean, or empirical Bayes; and
+    "+likes" when the like share's prior is fitted too."""
+    likes = "+likes" if spec.likes_fitted else ""
+    if not spec.stars_fitted:
+        return "fixed" + likes
     source = "auto" if spec.strength is None else "catalogue"
     marginal = "/marginal" if spec.estimator == "marginal" else ""
-    return source + marginal + ("/category" if spec.per_category else "")
+    return source + marginal + ("/category" if spec.per_category else "") + likes
 
 
 class PriorResolver:
@@ -73,15 +78,24 @@ class PriorResolver:
         self._fits: dict[PriorSpec, FittedPrior] = {}
         self._refitting: set[PriorSpec] = set()  # expensive refits under way
 
-    def _fit(self, spec: PriorSpec) -> FittedPrior:
-        data = self._catalogue.histograms()
+    def _fit(self, spec: PriorSpec, previous: FittedPrior | None) -> FittedPrior:
+        """A fit of ``spec`` now; ``previous`` (the fit in force) warm-starts the like fit."""
+        data = self._catalogue.histograms(likes=spec.likes_fitted)
         started = time.perf_counter()
-        fit = fit_marginal_prior if spec.estimator == "marginal" else fit_star_prior
-        fitted = fit(data.histogram)
+        if spec.stars_fitted:
+            fit = fit_marginal_prior if spec.estimator == "marginal" else fit_star_prior
+            fitted = fit(data.histogram)
+        else:
+            assert spec.mean is not None and spec.strength is not None
+            fitted = StarPrior(spec.mean, spec.strength)
         global_prior = StarPrior(
             mean=fitted.mean if spec.mean is None else spec.mean,
             strength=fitted.strength if spec.strength is None else spec.strength,
         )
+        likes = None
+        if data.likes is not None and data.dislikes is not None:
+            start = previous.likes if previous is not None else None
+            likes = fit_like_prior(data.likes, data.dislikes, start)
         means = strengths = None
         if spec.per_category:
             means, strengths = fit_category_priors(
@@ -97,7 +111,7 @@ class PriorResolver:
             if spec.strength is not None:
                 strengths = np.full_like(strengths, spec.strength)
         cost = time.perf_counter() - started
-        return FittedPrior(data.seq, time.monotonic(), cost, global_prior, means, strengths)
+        return FittedPrior(data.seq, time.monotonic(), cost, global_prior, means, strengths, likes)
 
     def _stale(self, fit: FittedPrior) -> bool:
         if fit.seq == self._catalogue.generation:
@@ -114,14 +128,14 @@ class PriorResolver:
             if fit is not None and not self._stale(fit):
                 return fit
             if fit is None or fit.cost < CHEAP_FIT_SECONDS:
-                fit = self._fit(spec)  # the first fit, or a cheap one: everyone waits
+                fit = self._fit(spec, fit)  # the first fit, or a cheap one: everyone waits
                 self._fits[spec] = fit
                 return fit
             if spec in self._refitting:
                 return fit
             self._refitting.add(spec)
         try:
-            refit = self._fit(spec)
+            refit = self._fit(spec, fit)
         finally:
             with self._lock:
                 self._refitting.discard(spec)
@@ -134,7 +148,7 @@ class PriorResolver:
     def in_force(self, spec: PriorSpec) -> StarPrior:
         """The global prior that rankings with this spec use now (fitting it only if no
         ranking has needed it yet): what operators see in metrics and the status."""
-        if not spec.fitted:
+        if not spec.stars_fitted:
             assert spec.mean is not None and spec.strength is not None
             return StarPrior(mean=spec.mean, strength=spec.strength)
         with self._lock:
@@ -158,9 +172,10 @@ class PriorResolver:
             assert spec.mean is not None and spec.strength is not None
             return Prior(spec.mean, spec.strength, source)
         fit = fit or self.fitted(spec)
+        likes = None if fit.likes is None else (fit.likes.alpha, fit.likes.beta)
         if fit.category_means is None or fit.category_strengths is None:
-            return Prior(fit.global_prior.mean, fit.global_prior.strength, source)
+            return Prior(fit.global_prior.mean, fit.global_prior.strength, source, likes)
         means, strengths = expand_category_priors(
             category_code, fit.category_means, fit.category_strengths, fit.global_prior
         )
-        return Prior(means, strengths, source)
+        return Prior(means, strengths, source, likes)

@@ -72,10 +72,10 @@ def test_callers_use_the_fit_they_have_while_another_refits_it(
     # The refit, held until released: a refit of a large catalogue in progress.
     fit, started, release = resolver._fit, threading.Event(), threading.Event()
 
-    def slow_fit(spec: PriorSpec) -> FittedPrior:
+    def slow_fit(spec: PriorSpec, previous: FittedPrior | None) -> FittedPrior:
         started.set()
         release.wait(10)
-        return fit(spec)
+        return fit(spec, previous)
 
     monkeypatch.setattr(resolver, "_fit", slow_fit)
     refitting = threading.Thread(target=resolver.fitted, args=(AUTO,))
