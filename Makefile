@@ -122,11 +122,13 @@ format: install
 gen: install
 	$(PY) -m reviewrank.service.tools.codegen
 
-## Offline evaluation of ranking quality on the reviews data set and a long-tailed
-## resample of it (writes docs/evaluation.* and docs/evaluation-long-tail.*).
+## Offline evaluation of ranking quality on the reviews data set, a long-tailed resample
+## of it and a simulated history with time-ordered splits (writes docs/evaluation.*,
+## docs/evaluation-long-tail.* and docs/evaluation-simulated.*; about 100 s).
 evaluate: install
 	$(VENV)/bin/reviewrank evaluate --table docs/evaluation.md --plot docs/evaluation.png
 	$(VENV)/bin/reviewrank evaluate --long-tail --table docs/evaluation-long-tail.md --plot docs/evaluation-long-tail.png
+	$(VENV)/bin/reviewrank evaluate --simulated --table docs/evaluation-simulated.md --plot docs/evaluation-simulated.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .lint-tree

@@ -130,6 +130,7 @@ class EvaluationReport:
     seed: int
     reviews: int
     products: int
+    time_ordered: bool = False  # one split per fraction, the first reviews by time kept
 
 
 @dataclass(frozen=True)
@@ -187,17 +188,28 @@ def evaluate(
     seed: int = 0,
     fixed_strengths: Sequence[float] = DEFAULT_FIXED_STRENGTHS,
     confidence: float = 0.95,
+    times: npt.ArrayLike | None = None,
 ) -> EvaluationReport:
     """Runs the held-out evaluation; one review per element of the first three arrays.
 
     category_code, if given, holds one code per product (negative: no category) and adds
-    the `auto per category` method.
+    the `auto per category` method. With ``times`` (one per review) the split is
+    time-ordered instead of random: the first f of the reviews by time are kept and the
+    rest hidden, one split per fraction (``splits`` must be 1).
     """
     index, star, liked, codes = _check_inputs(
         product_index, stars, recommended, n_products, category_code
     )
     if splits < 1:
         raise ValueError(f"splits must be at least 1, got {splits}")
+    by_time = None
+    if times is not None:
+        moments = np.asarray(times, dtype=np.float64)
+        if moments.shape != index.shape:
+            raise ValueError("times must hold one time per review")
+        if splits != 1:
+            raise ValueError("a time-ordered split is one split per fraction: splits must be 1")
+        by_time = np.argsort(moments, kind="stable")
     if not fractions or not all(0.0 < f < 1.0 for f in fractions):
         raise ValueError(f"fractions must be in (0, 1), got {fractions!r}")
     if not fixed_strengths or not all(m >= 0 for m in fixed_strengths):
@@ -220,7 +232,8 @@ def evaluate(
         order: list[tuple[str, str]] = []
         for _ in range(splits):
             kept_mask = np.zeros(total, dtype=np.bool_)
-            kept_mask[rng.permutation(total)[: round(fraction * total)]] = True
+            chosen = rng.permutation(total) if by_time is None else by_time
+            kept_mask[chosen[: round(fraction * total)]] = True
             hidden_mask = ~kept_mask
             kept = _counts(index[kept_mask], star[kept_mask], liked[kept_mask], n_products)
             hidden = _counts(index[hidden_mask], star[hidden_mask], liked[hidden_mask], n_products)
@@ -286,6 +299,7 @@ def evaluate(
         seed=seed,
         reviews=total,
         products=n_products,
+        time_ordered=by_time is not None,
     )
 
 
@@ -392,9 +406,14 @@ def _number(value: float, digits: int) -> str:
 
 def format_markdown(report: EvaluationReport) -> str:
     """The per-method table and the per-fraction summary as GitHub markdown."""
+    splits = (
+        "the first reviews by time kept (one time-ordered split per kept fraction)"
+        if report.time_ordered
+        else f"{report.splits} random splits per kept fraction (seed {report.seed})"
+    )
     lines = [
         f"Held-out evaluation: {report.reviews} reviews of {report.products} products, "
-        f"{report.splits} random splits per kept fraction (seed {report.seed}); "
+        f"{splits}; "
         f"P@{TOP_K} and NDCG@{TOP_K} over the products with at least {TOP_HIDDEN} hidden "
         "reviews (– where a split has too few).",
         "",

@@ -23,9 +23,11 @@ import numpy as np
 from reviewrank.ranking import evaluation
 from reviewrank.ranking.evaluation import EvaluationReport, MethodResult
 from reviewrank.ranking.quality import long_tail_resample
+from reviewrank.ranking.simulation import simulate_reviews
 from reviewrank.service.cli.dataset import REVIEWS_ZIP, read_reviews
 
 DEFAULT_PLOT = Path("docs/evaluation.png")
+SIMULATED_SPLITS = 3  # random splits of the simulated history (30,000 products: slower)
 
 
 def _fractions(text: str) -> tuple[float, ...]:
@@ -56,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--splits",
         type=_positive_int,
-        default=evaluation.DEFAULT_SPLITS,
-        help=f"random splits per kept fraction (default {evaluation.DEFAULT_SPLITS})",
+        help=f"random splits per kept fraction (default {evaluation.DEFAULT_SPLITS}; "
+        f"{SIMULATED_SPLITS} with --simulated)",
     )
     parser.add_argument(
         "--fractions",
@@ -74,6 +76,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="evaluate on a long-tailed resample of the reviews (each product keeps "
         "1 + floor(Pareto(1.2)) of them: most one to three, as real catalogues)",
+    )
+    parser.add_argument(
+        "--simulated",
+        action="store_true",
+        help="evaluate on a simulated review history whose products arrive over time "
+        "(ranking/simulation.py): a time-ordered split (the first reviews kept), then "
+        "random splits of the same reviews",
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--table", type=Path, help="also write the markdown table here")
@@ -113,6 +122,8 @@ def load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if args.simulated:
+        return _run_simulated(args, started)
     index, stars, recommended, codes = load_arrays(args.data)
     if index.size == 0:
         raise ValueError(f"{args.data}: no reviews")
@@ -133,10 +144,41 @@ def run(args: argparse.Namespace) -> int:
         int(codes.size),
         category_code=codes,
         fractions=args.fractions,
-        splits=args.splits,
+        splits=args.splits or evaluation.DEFAULT_SPLITS,
         seed=args.seed,
     )
-    table = heading + evaluation.format_markdown(report)
+    return _write(args, heading + evaluation.format_markdown(report), report, started)
+
+
+def _run_simulated(args: argparse.Namespace, started: float) -> int:
+    sim = simulate_reviews(args.seed)
+    counts = np.bincount(sim.product_index, minlength=sim.n_products)
+    reviewed = counts > 0
+    few = float(np.mean(counts[reviewed] <= 3))
+    ordered = evaluation.evaluate(
+        sim.product_index, sim.stars, sim.recommended, sim.n_products,
+        category_code=sim.category_code, fractions=args.fractions, seed=args.seed,
+        times=sim.times, splits=1,
+    )  # fmt: skip
+    random = evaluation.evaluate(
+        sim.product_index, sim.stars, sim.recommended, sim.n_products,
+        category_code=sim.category_code, fractions=args.fractions, seed=args.seed,
+        splits=args.splits or SIMULATED_SPLITS,
+    )  # fmt: skip
+    table = (
+        f"Simulated review history (ranking/simulation.py, seed {args.seed}): "
+        f"{sim.product_index.size} reviews of {int(np.sum(reviewed))} products "
+        f"({few:.0%} of them with one to three), in {int(sim.category_code.max()) + 1} "
+        "categories, products arriving over time and reviewed at their own rates.\n\n"
+        "## Time-ordered split: the first reviews kept\n\n"
+        + evaluation.format_markdown(ordered)
+        + "\n## Random splits of the same reviews\n\n"
+        + evaluation.format_markdown(random)
+    )
+    return _write(args, table, ordered, started)
+
+
+def _write(args: argparse.Namespace, table: str, report: EvaluationReport, started: float) -> int:
     print(table, end="")
     if args.table is not None:
         args.table.parent.mkdir(parents=True, exist_ok=True)

@@ -52,3 +52,20 @@ def test_evaluate_on_a_long_tailed_resample_says_so_and_compares_the_marginal_pr
     assert (0, True) == (code, text.startswith("Long-tailed resample of the reviews"))
     assert all(s["marginal_ratio"] is not None for s in summaries)
     assert json.loads(data.read_text())["reviews"] < 5000  # most products cut to 1-3
+
+
+def test_evaluate_on_a_simulated_history_reports_a_time_ordered_split_and_random_ones(
+    tmp_path: Path,
+) -> None:
+    table, data = tmp_path / "e.md", tmp_path / "e.json"
+
+    code = cli.main(
+        ["evaluate", "--simulated", "--splits", "1", "--fractions", "0.3",
+         "--plot", str(tmp_path / "e.png"), "--table", str(table), "--json", str(data)]
+    )  # fmt: skip
+
+    text = table.read_text()
+    report = json.loads(data.read_text())
+    assert (0, True) == (code, text.startswith("Simulated review history"))
+    assert text.index("## Time-ordered split") < text.index("## Random splits")
+    assert (True, 1) == (report["time_ordered"], len(report["summaries"]))
