@@ -20,7 +20,7 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     estimator = "moments"          # of the global prior: "moments", or "marginal" likelihood
 
     [profiles.default.stars_prior] # Dirichlet prior of the star-histogram lower bound
-    pseudo_count = 1               # per star value, > 0
+    pseudo_count = 1               # per star value, 0.001 to 1e6
 
     [profiles.default.likes_prior] # Beta prior of the like share (beta_mean, beta_lower_bound)
     alpha = 1                      # or likes_prior = "auto": fitted from the catalogue's
@@ -292,8 +292,24 @@ def _positive(
     check: _Checker, table: Mapping[str, Any], key: str, prefix: str, default: float
 ) -> float:
     number = _number(table.get(key, default))
-    if number is None or number <= 0:
-        check.fail(f"{prefix}.{key}", "must be a finite number > 0")
+    if number is None or not 0 < number <= 1e9:
+        check.fail(f"{prefix}.{key}", "must be a number > 0 and at most 1e9")
+        return default
+    return number
+
+
+# A fixed prior's pseudo-counts (a Beta's a and b, a Dirichlet's per star) lie in this
+# range: beyond it the scipy functions of the bounds overflow or lose all precision.
+PSEUDO_COUNT_RANGE = (1e-3, 1e6)
+
+
+def _pseudo_count(
+    check: _Checker, table: Mapping[str, Any], key: str, prefix: str, default: float
+) -> float:
+    number = _number(table.get(key, default))
+    low, high = PSEUDO_COUNT_RANGE
+    if number is None or not low <= number <= high:
+        check.fail(f"{prefix}.{key}", f"must be a number from {low:g} to {high:g}")
         return default
     return number
 
@@ -332,6 +348,8 @@ def _parse_prior(check: _Checker, raw: Any, key: str) -> PriorSpec:
     if estimator not in ESTIMATORS:
         check.fail(f"{key}.estimator", 'must be "moments" or "marginal"')
         estimator = "moments"
+    elif "estimator" in table and mean is not None and strength is not None:
+        check.fail(f"{key}.estimator", 'needs a fitted mean or strength ("auto")')
     return PriorSpec(mean, strength, per_category, min_ratings, min_products, estimator)
 
 
@@ -358,7 +376,7 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
             half_life = None
     stars = check.table(table.get("stars_prior", {}), f"{key}.stars_prior") or {}
     check.unknown_keys(stars, ("pseudo_count",), f"{key}.stars_prior")
-    pseudo_count = _positive(check, stars, "pseudo_count", f"{key}.stars_prior", 1.0)
+    pseudo_count = _pseudo_count(check, stars, "pseudo_count", f"{key}.stars_prior", 1.0)
     raw_likes = table.get("likes_prior", {})
     alpha = beta = 1.0
     if raw_likes in FITTED:
@@ -368,8 +386,8 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
     else:
         likes = check.table(raw_likes, f"{key}.likes_prior") or {}
         check.unknown_keys(likes, ("alpha", "beta"), f"{key}.likes_prior")
-        alpha = _positive(check, likes, "alpha", f"{key}.likes_prior", 1.0)
-        beta = _positive(check, likes, "beta", f"{key}.likes_prior", 1.0)
+        alpha = _pseudo_count(check, likes, "alpha", f"{key}.likes_prior", 1.0)
+        beta = _pseudo_count(check, likes, "beta", f"{key}.likes_prior", 1.0)
     limits = _parse_limits(check, table.get("limits", {}), f"{key}.limits")
     return Profile(
         name=name,

@@ -146,14 +146,12 @@ class PriorResolver:
             return kept
 
     def in_force(self, spec: PriorSpec) -> StarPrior:
-        """The global prior that rankings with this spec use now (fitting it only if no
-        ranking has needed it yet): what operators see in metrics and the status."""
+        """The global prior that rankings with this spec would use now (refitted when
+        stale, as for a ranking): what operators see in metrics and the status."""
         if not spec.stars_fitted:
             assert spec.mean is not None and spec.strength is not None
             return StarPrior(mean=spec.mean, strength=spec.strength)
-        with self._lock:
-            fit = self._fits.get(spec)
-        return (fit or self.fitted(spec)).global_prior
+        return self.fitted(spec).global_prior
 
     def fit_of(self, spec: PriorSpec) -> FittedPrior | None:
         """The fit rankings with this spec use now; None for a fixed prior."""

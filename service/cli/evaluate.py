@@ -43,7 +43,10 @@ def _fractions(text: str) -> tuple[float, ...]:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
@@ -69,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
-        "--plot", type=Path, default=DEFAULT_PLOT, help=f"PNG to write (default {DEFAULT_PLOT})"
+        "--plot", type=Path, help=f"PNG to write (make evaluate writes {DEFAULT_PLOT})"
     )
     parser.add_argument(
         "--long-tail",
@@ -167,9 +170,10 @@ def _run_simulated(args: argparse.Namespace, started: float) -> int:
     )  # fmt: skip
     table = (
         f"Simulated review history (ranking/simulation.py, seed {args.seed}): "
-        f"{sim.product_index.size} reviews of {int(np.sum(reviewed))} products "
-        f"({few:.0%} of them with one to three), in {int(sim.category_code.max()) + 1} "
-        "categories, products arriving over time and reviewed at their own rates.\n\n"
+        f"{sim.n_products} products in {int(sim.category_code.max()) + 1} categories, "
+        "arriving over time and reviewed at their own rates; "
+        f"{sim.product_index.size} reviews, of {int(np.sum(reviewed))} products "
+        f"({few:.0%} of them with one to three).\n\n"
         "## Time-ordered split: the first reviews kept\n\n"
         + evaluation.format_markdown(ordered)
         + "\n## Random splits of the same reviews\n\n"

@@ -79,3 +79,37 @@ def test_a_like_prior_that_is_neither_auto_nor_a_table_is_refused_naming_its_key
 
     assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
     assert "profiles.likes.likes_prior" in (refused.value.details() or "")
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("likes_prior = { alpha = 1e308, beta = 1e308 }", "likes_prior.alpha"),
+        ("likes_prior = { alpha = 1e-320, beta = 1 }", "likes_prior.alpha"),
+        ("likes_prior = { alpha = 1, beta = 2e6 }", "likes_prior.beta"),
+        ("stars_prior = { pseudo_count = 1e308 }", "stars_prior.pseudo_count"),
+    ],
+)
+def test_a_fixed_prior_beyond_what_the_bounds_can_compute_is_refused(
+    client: Client, table: str, key: str
+) -> None:
+    toml = WEIGHTS.replace('likes_prior = "auto"', table).replace(
+        "{ beta_mean = 1 }", "{ beta_mean = 1, beta_lower_bound = 1, star_lower_bound = 1 }"
+    )
+
+    with pytest.raises(grpc.RpcError) as refused:
+        client.admin.ReloadWeights(admin_pb2.ReloadWeightsRequest(toml=toml), timeout=10)
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
+    assert f"profiles.likes.{key}" in (refused.value.details() or "")
+
+
+def test_an_estimator_for_a_prior_that_is_not_fitted_is_refused(client: Client) -> None:
+    toml = WEIGHTS.replace(
+        "{ mean = 3, strength = 5 }", '{ mean = 3, strength = 5, estimator = "marginal" }'
+    )
+
+    with pytest.raises(grpc.RpcError) as refused:
+        client.admin.ReloadWeights(admin_pb2.ReloadWeightsRequest(toml=toml), timeout=10)
+
+    assert "profiles.likes.prior.estimator" in (refused.value.details() or "")

@@ -16,7 +16,14 @@ from reviewrank.service.api.server import FEEDBACK_SERVICE
 from reviewrank.service.cli import main as cli
 from reviewrank.v1 import admin_pb2, ranking_pb2
 from tests.conftest import ADMIN_TOKEN, Client
-from tests.helpers import candidates, like, rating, wait_for_health, write_lock_held_elsewhere
+from tests.helpers import (
+    batch,
+    candidates,
+    like,
+    rating,
+    wait_for_health,
+    write_lock_held_elsewhere,
+)
 from tests.observability_helpers import scrape
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -168,3 +175,18 @@ def test_status_command_needs_the_admin_token(
 
     assert 1 == code
     assert "UNAUTHENTICATED" in capsys.readouterr().err
+
+
+def test_the_status_shows_a_profiles_prior_refitted_after_writes_nobody_ranked_since(
+    client: Client,
+) -> None:
+    client.feedback.SubmitBatch(batch(*(rating(f"p{i}", f"u{i}", 5) for i in range(5))))
+    first = client.admin.GetStatus(admin_pb2.GetStatusRequest(), timeout=10)
+    client.feedback.SubmitBatch(batch(*(rating(f"q{i}", f"v{i}", 1) for i in range(20))))
+
+    later = client.admin.GetStatus(admin_pb2.GetStatusRequest(), timeout=10)
+
+    before = next(p for p in first.priors if p.profile == "default")
+    after = next(p for p in later.priors if p.profile == "default")
+    assert 5.0 == pytest.approx(before.mean)
+    assert 1.8 == pytest.approx(after.mean)  # (5 x 5 + 20 x 1) / 25: every rating counted
