@@ -243,7 +243,12 @@ def status_response(status: Status, health: dict[str, int]) -> admin_pb2.GetStat
         default_profile=status.default_profile,
         priors=[
             admin_pb2.PriorInForce(
-                profile=p.profile, mean=p.mean, strength=p.strength, source=p.source
+                profile=p.profile,
+                mean=p.mean,
+                strength=p.strength,
+                source=p.source,
+                likes_alpha=p.likes[0],
+                likes_beta=p.likes[1],
             )
             for p in status.priors
         ],

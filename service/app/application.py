@@ -349,9 +349,9 @@ class Application:
         priors = []
         for name, profile in state.profiles.profiles.items():
             prior = self.ranker.priors.in_force(profile.prior)
-            priors.append(
-                PriorInForce(name, prior.mean, prior.strength, prior_source(profile.prior))
-            )
+            likes = self.ranker.priors.likes_in_force(profile.prior, profile.likes_prior)
+            source = prior_source(profile.prior)
+            priors.append(PriorInForce(name, prior.mean, prior.strength, source, likes))
         return tuple(priors)
 
     def counters(self) -> Counters:

@@ -153,6 +153,14 @@ class PriorResolver:
             return StarPrior(mean=spec.mean, strength=spec.strength)
         return self.fitted(spec).global_prior
 
+    def likes_in_force(self, spec: PriorSpec, fixed: tuple[float, float]) -> tuple[float, float]:
+        """The like share's Beta(a, b) that rankings with this spec use now: the fit (when
+        ``likes_prior`` is "auto"), else the profile's ``fixed`` one."""
+        if not spec.likes_fitted:
+            return fixed
+        likes = self.fitted(spec).likes
+        return fixed if likes is None else (likes.alpha, likes.beta)
+
     def fit_of(self, spec: PriorSpec) -> FittedPrior | None:
         """The fit rankings with this spec use now; None for a fixed prior."""
         return self.fitted(spec) if spec.fitted else None

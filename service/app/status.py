@@ -21,6 +21,7 @@ class PriorInForce:
     mean: float
     strength: float
     source: str  # fixed, catalogue, auto, and "/category" when fitted per category
+    likes: tuple[float, float] = (1.0, 1.0)  # the like share's Beta(a, b)
 
 
 @dataclass(frozen=True)

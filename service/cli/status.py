@@ -55,11 +55,18 @@ def summary(status: Any, target: str) -> str:
         f"weights     version {status.weights_version}, default profile {status.default_profile}",
         "",
         render(
-            ("profile", "prior mean C", "strength m", "source"),
-            [(p.profile, p.mean, p.strength, p.source) for p in status.priors],
+            ("profile", "prior mean C", "strength m", "source", "likes prior"),
+            [
+                (p.profile, p.mean, p.strength, p.source, _beta(p.likes_alpha, p.likes_beta))
+                for p in status.priors
+            ],
         ),
     ]
     return "\n".join(lines)
+
+
+def _beta(alpha: float, beta: float) -> str:
+    return f"Beta({alpha:.3g}, {beta:.3g})" if alpha > 0 and beta > 0 else "-"
 
 
 def cmd_status(args: argparse.Namespace) -> int:

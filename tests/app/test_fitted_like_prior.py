@@ -113,3 +113,17 @@ def test_an_estimator_for_a_prior_that_is_not_fitted_is_refused(client: Client) 
         client.admin.ReloadWeights(admin_pb2.ReloadWeightsRequest(toml=toml), timeout=10)
 
     assert "profiles.likes.prior.estimator" in (refused.value.details() or "")
+
+
+def test_the_status_shows_the_like_prior_in_force_of_each_profile(
+    start_server: Callable[..., Client], tmp_path: Path
+) -> None:
+    client = start_with_votes(start_server, tmp_path)
+    ups = np.array([v[0] for v in VOTES.values()])
+    fitted = fit_like_prior(ups, np.array([v[1] for v in VOTES.values()]))
+
+    status = client.admin.GetStatus(admin_pb2.GetStatusRequest(), timeout=10)
+
+    [likes] = [p for p in status.priors if p.profile == "likes"]
+    assert (fitted.alpha, fitted.beta) == pytest.approx((likes.likes_alpha, likes.likes_beta))
+    assert "fixed+likes" == likes.source

@@ -332,16 +332,20 @@ class GetStatusResponse(_message.Message):
     def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., products: _Optional[int] = ..., seq: _Optional[int] = ..., events_since_start: _Optional[_Mapping[str, int]] = ..., erasures_since_start: _Optional[int] = ..., transactions_since_start: _Optional[int] = ..., failed_transactions_since_start: _Optional[int] = ..., weights_version: _Optional[int] = ..., default_profile: _Optional[str] = ..., priors: _Optional[_Iterable[_Union[PriorInForce, _Mapping]]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., storage_ok: _Optional[bool] = ..., health: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., change_feed_lag: _Optional[int] = ...) -> None: ...
 
 class PriorInForce(_message.Message):
-    __slots__ = ("profile", "mean", "strength", "source")
+    __slots__ = ("profile", "mean", "strength", "source", "likes_alpha", "likes_beta")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LIKES_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    LIKES_BETA_FIELD_NUMBER: _ClassVar[int]
     profile: str
     mean: float
     strength: float
     source: str
-    def __init__(self, profile: _Optional[str] = ..., mean: _Optional[float] = ..., strength: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+    likes_alpha: float
+    likes_beta: float
+    def __init__(self, profile: _Optional[str] = ..., mean: _Optional[float] = ..., strength: _Optional[float] = ..., source: _Optional[str] = ..., likes_alpha: _Optional[float] = ..., likes_beta: _Optional[float] = ...) -> None: ...
 
 class ServiceHealth(_message.Message):
     __slots__ = ("service", "status")
