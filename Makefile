@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-ADDRESS ?= 127.0.0.1:50051
-METRICS_ADDRESS ?= 127.0.0.1:9464
+ADDRESS ?= $(or $(REVIEWRANK_ADDRESS),127.0.0.1:50051)
+METRICS_ADDRESS ?= $(or $(REVIEWRANK_METRICS_ADDRESS),127.0.0.1:9464)
 
 .PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 

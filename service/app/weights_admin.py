@@ -286,12 +286,16 @@ class WeightsAdmin:
         timeout: float | None = None,
     ) -> Preview:
         """How each sample's top-k would change under a candidate profile set (TOML sent
-        inline, or the weights file as it is now). Nothing is applied or kept."""
+        inline, or the weights file as it is now); a profile new in the candidate set is
+        compared with the default profile in force. Nothing is applied or kept."""
         text, field = (toml, "toml") if toml else (read_file(self._path), FILE_FIELD)
         candidate_set = parse_toml(text, field, self._limits)
         current = self._registry.current
-        current_profile = _profile_of(current.profiles, profile_name, "the weights in force")
         candidate = _profile_of(candidate_set, profile_name, "the candidate weights")
+        # A profile the candidate adds is compared with what callers get now: the default.
+        current_profile = current.profiles.get(profile_name) or _profile_of(
+            current.profiles, "", "the weights in force"
+        )
         extra = None
         half_life = candidate.half_life_seconds
         if half_life is not None and half_life not in self._catalogue.half_lives:

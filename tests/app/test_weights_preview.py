@@ -135,3 +135,20 @@ def test_preview_needs_something_to_compare(seeded: Client) -> None:
         preview(seeded, toml=WEIGHTS_B)
 
     assert {"samples"} == set(field_violations(info.value))
+
+
+def test_preview_of_a_profile_only_the_candidate_has_compares_it_with_the_default_in_force(
+    seeded: Client,
+) -> None:
+    products = [f"p{i:02d}" for i in range(10)]
+    now = [p for p, _ in scored(seeded.ranking.Rank(rank_request(products)))][:3]
+    candidate = BY_RELEVANCE.replace("[profiles.main]", "[profiles.new_one]").replace(
+        '"main"', '"new_one"'
+    )
+
+    response = preview(
+        seeded, toml=candidate, profile="new_one", samples=[sample(*products)], top_k=3
+    )
+
+    [change] = response.changes
+    assert (now, ["p00", "p01", "p02"]) == (list(change.current_top), list(change.candidate_top))
