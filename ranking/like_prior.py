@@ -18,7 +18,9 @@ The posterior of product i is then Beta(α + k_i, β + n_i − k_i) (ranking.bet
 product starts at the catalogue's like share α/(α + β), and α + β votes of its own weigh as
 much as the prior. Only the share is identified when no product has two votes; the
 strength then stays at FALLBACK_STRENGTH. Where every product has the same share the
-likelihood grows without bound in α + β, which MAX_STRENGTH caps.
+likelihood grows without bound in α + β, which MAX_STRENGTH caps. One pseudo-product
+with a like and a dislike is counted with the products, a weak pull toward a share of
+one half that only a catalogue with a handful of votes notices.
 """
 
 from __future__ import annotations
@@ -105,11 +107,16 @@ def fit_like_prior(
     """Beta(α, β) maximising the beta-binomial marginal likelihood of the products' likes
     and dislikes (see the module docstring); UNIFORM when no product has a vote."""
     n, k, w = vote_pairs(likes, dislikes)
-    total = float(np.sum(w))
-    if total == 0:
+    if not np.any(w):
         return UNIFORM
+    only_singles = not np.any(n >= 2)
+    # One pseudo-product with a like and a dislike joins the products: with a handful of
+    # votes the share stays off 0 and 1 (the first like of a new shop put every product
+    # without votes at 0.9999), with thousands it changes nothing that shows.
+    n, k, w = np.append(n, 2.0), np.append(k, 1.0), np.append(w, 1.0)
+    total = float(np.sum(w))
     share = float(np.clip(np.sum(w * k) / np.sum(w * n), _SHARE_LIMIT, 1 - _SHARE_LIMIT))
-    if not np.any(n >= 2):  # only the share is identified
+    if only_singles:  # only the share is identified
         return LikePrior(share * FALLBACK_STRENGTH, (1 - share) * FALLBACK_STRENGTH)
     if start is None:
         start = LikePrior(share * FALLBACK_STRENGTH, (1 - share) * FALLBACK_STRENGTH)

@@ -74,7 +74,16 @@ def test_no_votes_give_the_uniform_prior() -> None:
 def test_single_votes_fit_the_share_and_keep_the_fallback_strength() -> None:
     fitted = fit_like_prior([1, 1, 1, 0], [0, 0, 0, 1])
 
-    assert (0.75, FALLBACK_STRENGTH) == pytest.approx((fitted.mean, fitted.strength))
+    # 3 likes of 4, and the pseudo-product's like of 2
+    assert (4 / 6, FALLBACK_STRENGTH) == pytest.approx((fitted.mean, fitted.strength))
+
+
+def test_a_first_like_does_not_make_every_new_product_look_certain() -> None:
+    assert 2 / 3 == pytest.approx(fit_like_prior([1], [0]).mean)
+
+
+def test_a_few_unanimous_products_keep_the_share_off_one() -> None:
+    assert fit_like_prior([5, 3, 4], [0, 0, 0]).mean < 0.95
 
 
 def test_products_all_alike_get_a_strength_near_the_largest_at_their_share() -> None:
