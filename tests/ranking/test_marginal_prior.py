@@ -22,13 +22,21 @@ SEEDS = range(20)
 RATINGS = 20_000
 
 
-def catalogue(rng: np.random.Generator, a: float, b: float) -> npt.NDArray[np.float64]:
+def drawn(
+    rng: np.random.Generator, a: float, b: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """A catalogue's star histograms and its products' true mean stars."""
     counts: list[int] = []
     while sum(counts) < RATINGS:
         counts.append(min(int(rng.pareto(1.2)) + 1, 2000))
     quality = rng.beta(a, b, size=len(counts))
     stars = [rng.binomial(4, p, size=n) for p, n in zip(quality, counts, strict=True)]
-    return np.array([np.bincount(s, minlength=5) for s in stars], dtype=np.float64)
+    histogram = np.array([np.bincount(s, minlength=5) for s in stars], dtype=np.float64)
+    return histogram, 1 + 4 * quality
+
+
+def catalogue(rng: np.random.Generator, a: float, b: float) -> npt.NDArray[np.float64]:
+    return drawn(rng, a, b)[0]
 
 
 def truth(a: float, b: float) -> tuple[float, float]:
@@ -89,3 +97,36 @@ def test_any_catalogue_gives_a_mean_of_stars_and_a_strength_within_bounds(
 
     assert 1.0 <= fitted.mean <= 5.0
     assert MIN_STRENGTH <= fitted.strength <= MAX_STRENGTH
+
+
+def squared_error(
+    prior: tuple[float, float],
+    histogram: npt.NDArray[np.float64],
+    true_mean: npt.NDArray[np.float64],
+) -> float:
+    """Mean squared error of the products' Bayesian averages under (C, m) against their
+    true means."""
+    c, m = prior
+    n, s = histogram.sum(axis=1), histogram @ np.arange(1.0, 6.0)
+    return float(np.mean(((c * m + s) / (m + n) - true_mean) ** 2))
+
+
+def oracle_ratios(a: float, b: float) -> list[float]:
+    """Per seed: the error with the fitted (C, m) over the error with the true (C, m)."""
+    ratios = []
+    for seed in SEEDS:
+        h, true_mean = drawn(np.random.default_rng(seed), a, b)
+        fitted = fit_marginal_prior(h)
+        ratios.append(
+            squared_error((fitted.mean, fitted.strength), h, true_mean)
+            / squared_error(truth(a, b), h, true_mean)
+        )
+    return ratios
+
+
+def test_the_fitted_prior_estimates_true_means_within_2_percent_of_the_true_prior() -> None:
+    for a, b in ((6.0, 1.8), (3.0, 1.0), (12.0, 3.0)):
+        ratios = oracle_ratios(a, b)
+
+        assert 1.02 > float(np.median(ratios)), (a, b, ratios)
+        assert 1.05 > max(ratios), (a, b, ratios)
