@@ -227,7 +227,12 @@ def _in_turn(
     """Runs the behaviour in a turn of the call's connection (service/api/turns.py); the
     caller's own errors beyond a few a second are answered late (turns.ERROR_PAUSE)."""
     connection = context.peer()
-    taken = turns.take(connection, context.time_remaining())
+    try:
+        taken = turns.take(connection, context.time_remaining())
+    except Exception:  # outside the error interceptor: grpcio would answer UNKNOWN, unlogged
+        log.exception("waiting for a turn failed", peer=connection)
+        context.abort(grpc.StatusCode.INTERNAL, "internal error while waiting for a turn")
+        raise AssertionError("abort returned") from None  # it raises
     if taken is None:
         context.abort_with_status(to_status(_WAITED_OUT))
         raise AssertionError("abort_with_status returned")  # it raises

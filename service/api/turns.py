@@ -146,17 +146,35 @@ class FairTurns:
             heapq.heappush(self._queue, (start, next(self._order), waiter, connection))
             self.waiting += 1
             self.light_waiting += waiter.light
-        if waiter.gate.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+        # A call without a deadline has about 9e18 s remaining, which Lock.acquire refuses
+        # (OverflowError): from threading.TIMEOUT_MAX on, it waits without a timeout.
+        wait = -1.0 if timeout is None or timeout >= threading.TIMEOUT_MAX else max(timeout, 0.0)
+        try:
+            acquired = waiter.gate.acquire(timeout=wait)
+        except BaseException:  # left queued, it would be handed a turn nobody gives back
+            if not self._abandon(waiter, connection, estimate):
+                Turn(self, connection, estimate).give_back()  # handed over meanwhile
+            raise
+        if acquired:
             return Turn(self, connection, estimate)
+        return (
+            None
+            if self._abandon(waiter, connection, estimate)
+            else Turn(self, connection, estimate)
+        )
+
+    def _abandon(self, waiter: _Waiter, connection: str, estimate: float) -> bool:
+        """Takes a waiter whose wait ended without the gate out of the queue; False if it
+        was handed the turn just then (the caller then holds it)."""
         with self._lock:
             if waiter.granted:  # handed over just as the wait ran out: keep it
-                return Turn(self, connection, estimate)
+                return False
             waiter.abandoned = True
             self.waiting -= 1
             self.light_waiting -= waiter.light
             if connection in self._finish:
                 self._finish[connection] -= estimate
-        return None
+        return True
 
     def for_thread(self, name: str) -> Callable[[], ThreadTurn]:
         """How a server thread of the application (the writer) takes turns as a connection

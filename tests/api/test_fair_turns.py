@@ -328,3 +328,39 @@ def test_every_turn_is_given_back_once_the_answers_are_sent(
     assert free is not None
     free.give_back()
     assert 0 == turns.waiting
+
+
+def test_a_call_without_a_deadline_waits_for_its_turn_and_is_answered(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(fair_turns=1)
+    turns = client.server.admission.turns if client.server.admission else None
+    assert turns is not None
+    held = turns.take("the test")
+    assert held is not None
+    request = ranking_pb2.RankRequest(candidates=candidates(("p1", 1.0), ("p2", 2.0)))
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(client.ranking.Rank, request)  # no deadline: ~9e18 s remaining
+        deadline = time.monotonic() + 5
+        while turns.waiting == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert 1 == turns.waiting
+        held.give_back()
+
+        assert 2 == len(answer.result(timeout=10).results)
+    free = turns.take("the test", timeout=0)  # and the turn came back
+    assert free is not None
+    free.give_back()
+
+
+def test_a_timeout_beyond_what_a_lock_takes_waits_without_one() -> None:
+    turns = FairTurns(1)
+    held = turns.take("holder")
+    assert held is not None
+    threading.Timer(0.1, held.give_back).start()
+
+    turn = turns.take("caller", timeout=1e19)  # a call with no deadline has about 9e18 s
+
+    assert turn is not None
+    turn.give_back()
+    assert 0 == turns.waiting
