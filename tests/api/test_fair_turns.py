@@ -13,7 +13,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from reviewrank.service.api.turns import ERROR_PAUSE, ERRORS_FREE, WRITER_THREAD, FairTurns
+from reviewrank.service.api.turns import (
+    ERROR_PAUSE,
+    ERRORS_FREE,
+    WRITER_THREAD,
+    FairTurns,
+    Turn,
+)
 from reviewrank.service.app.writer import Writer
 from reviewrank.service.domain.values import RatingEvent
 from reviewrank.service.storage.sqlite.store import SQLiteStore
@@ -40,6 +46,18 @@ def queue_waiter(turns: FairTurns, connection: str, served: list[str]) -> thread
         time.sleep(0.001)
     assert turns.waiting == before + 1
     return thread
+
+
+def server_with_its_turn_held(
+    start_server: Callable[..., Client],
+) -> tuple[Client, FairTurns, Turn]:
+    """A server with one turn, which the test holds."""
+    client = start_server(fair_turns=1)
+    turns = client.server.admission.turns if client.server.admission else None
+    assert turns is not None
+    held = turns.take("the test")
+    assert held is not None
+    return client, turns, held
 
 
 def test_a_connection_that_was_idle_goes_before_a_backlogged_one() -> None:
@@ -138,11 +156,7 @@ def test_a_waiter_that_gave_up_is_skipped() -> None:
 def test_a_write_that_waited_out_its_deadline_for_a_turn_is_not_applied(
     start_server: Callable[..., Client],
 ) -> None:
-    client = start_server(fair_turns=1)
-    turns = client.server.admission.turns if client.server.admission else None
-    assert turns is not None
-    held = turns.take("the test")
-    assert held is not None
+    client, turns, held = server_with_its_turn_held(start_server)
     try:
         with pytest.raises(grpc.RpcError) as refused:
             client.feedback.SubmitRating(rating("p-late", "u1", 5, event_id="late"), timeout=0.3)
@@ -333,11 +347,7 @@ def test_every_turn_is_given_back_once_the_answers_are_sent(
 def test_a_call_without_a_deadline_waits_for_its_turn_and_is_answered(
     start_server: Callable[..., Client],
 ) -> None:
-    client = start_server(fair_turns=1)
-    turns = client.server.admission.turns if client.server.admission else None
-    assert turns is not None
-    held = turns.take("the test")
-    assert held is not None
+    client, turns, held = server_with_its_turn_held(start_server)
     request = ranking_pb2.RankRequest(candidates=candidates(("p1", 1.0), ("p2", 2.0)))
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(client.ranking.Rank, request)  # no deadline: ~9e18 s remaining
