@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from reviewrank.service.app.waits import CpuTurn
 from reviewrank.service.domain.values import (
     CatalogueResult,
     CatalogueUpsert,
@@ -156,9 +155,7 @@ class Store(Protocol):
     # when none: its rows may be visible to readers before apply() returns.
     committing: tuple[int, int]
 
-    def apply(
-        self, jobs: Sequence[Job], now_us: int | None = None, cpu_turn: CpuTurn | None = None
-    ) -> AppliedGroup: ...
+    def apply(self, jobs: Sequence[Job], now_us: int | None = None) -> AppliedGroup: ...
     def probe(self, min_free_bytes: int = 0) -> None: ...
     def last_seq(self) -> int: ...
     def load_products(self, after_seq: int = 0) -> ProductTable: ...

@@ -290,7 +290,7 @@ def test_a_thread_turn_keeps_its_turn_when_only_backlogged_calls_wait() -> None:
     assert ["writer", "flooder"] == served
 
 
-def test_the_writer_commits_only_in_a_turn_of_its_own(tmp_path: Path) -> None:
+def test_the_writer_answers_only_in_a_turn_of_its_own(tmp_path: Path) -> None:
     turns = FairTurns(1)
     store = SQLiteStore(tmp_path / "db.sqlite")
     writer = Writer(store, on_commit=lambda group: None, cpu_turn=turns.for_thread(WRITER_THREAD))
@@ -298,7 +298,7 @@ def test_the_writer_commits_only_in_a_turn_of_its_own(tmp_path: Path) -> None:
     assert search is not None
     try:
         future = writer.submit([RatingEvent("e1", "p", "u", 4, 1)])
-        with pytest.raises(FutureTimeout):  # the search holds the only turn
+        with pytest.raises(FutureTimeout):  # committed, but the search holds the only turn
             future.result(timeout=0.3)
         assert 1 == turns.waiting
 

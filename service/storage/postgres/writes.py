@@ -10,7 +10,6 @@ from typing import Any
 import psycopg
 
 from reviewrank.service.app.store import AppliedGroup, Job
-from reviewrank.service.app.waits import CpuTurn
 from reviewrank.service.domain.values import (
     CatalogueEntry,
     CatalogueResult,
@@ -115,13 +114,9 @@ class PostgresWrites(PostgresBase):
 
     # -- writes -----------------------------------------------------------------------------
 
-    def apply(
-        self, jobs: Sequence[Job], now_us: int | None = None, cpu_turn: CpuTurn | None = None
-    ) -> AppliedGroup:
+    def apply(self, jobs: Sequence[Job], now_us: int | None = None) -> AppliedGroup:
         """Applies every job (events, or an erasure) in one transaction, in order, and
-        commits before returning (again after a retryable failure). ``cpu_turn`` is not
-        taken: the statements wait for the server's answers, and a turn held meanwhile
-        would keep every search waiting."""
+        commits before returning (again after a retryable failure)."""
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
         try:
             return self._run("write failed", lambda conn: self._apply(conn, jobs, recorded_at))

@@ -20,7 +20,6 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from reviewrank.service.app.store import AppliedGroup, Job
-from reviewrank.service.app.waits import CpuTurn
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import (
     ErasureResult,
@@ -115,13 +114,10 @@ class SQLiteWrites(SQLiteCatalogue):
     # always look ids and votes up first (the tests compare the two).
     insert_first = True
 
-    def apply(
-        self, jobs: Sequence[Job], now_us: int | None = None, cpu_turn: CpuTurn | None = None
-    ) -> AppliedGroup:
+    def apply(self, jobs: Sequence[Job], now_us: int | None = None) -> AppliedGroup:
         """Applies every job (events, or an erasure) in one transaction, in order; commits
         before returning. On any error the whole transaction is rolled back and StoreError
-        raised. ``cpu_turn``: taken once the write lock is held, for the statements (all
-        CPU: in WAL mode nothing else waits), and given back before the commit's sync."""
+        raised."""
         self._writable()
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
         conn = self.conn
@@ -132,28 +128,21 @@ class SQLiteWrites(SQLiteCatalogue):
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                turn = cpu_turn() if cpu_turn is not None else None
-                try:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                    if version != self._data_version:  # another connection wrote meanwhile
-                        self._rows.clear()
-                    seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
-                    seq_before = seq
-                    touched: dict[str, ProductRow] = {}
-                    votes = VoteChanges()
-                    results, seq = apply_jobs(
-                        jobs,
-                        seq,
-                        lambda events, at: self._apply_events(
-                            events, at, recorded_at, touched, votes
-                        ),
-                        lambda user, at: self._erase(user, at, recorded_at, touched, votes),
-                        lambda entries, at: self._upsert_catalogue(entries, at, touched),
-                    )
-                    conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
-                finally:
-                    if turn is not None:
-                        turn.give_back()
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._data_version:  # another connection wrote meanwhile
+                    self._rows.clear()
+                seq = conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0]
+                seq_before = seq
+                touched: dict[str, ProductRow] = {}
+                votes = VoteChanges()
+                results, seq = apply_jobs(
+                    jobs,
+                    seq,
+                    lambda events, at: self._apply_events(events, at, recorded_at, touched, votes),
+                    lambda user, at: self._erase(user, at, recorded_at, touched, votes),
+                    lambda entries, at: self._upsert_catalogue(entries, at, touched),
+                )
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
                 self.committing = (seq_before, seq)
                 try:  # (the commit's WAL checkpoint may take a while after it is visible)
                     conn.execute("COMMIT")
