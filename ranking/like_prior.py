@@ -57,6 +57,11 @@ class LikePrior:
     def strength(self) -> float:
         return self.alpha + self.beta
 
+    @property
+    def parameters(self) -> tuple[float, float]:
+        """(alpha, beta), as ranking.blend.Prior and the profiles' likes_prior hold them."""
+        return self.alpha, self.beta
+
 
 UNIFORM = LikePrior(1.0, 1.0)
 

@@ -38,7 +38,7 @@ import grpc
 import structlog
 
 from reviewrank.service.api.status import to_status
-from reviewrank.service.api.turns import FairTurns, Turn
+from reviewrank.service.api.turns import FairTurns, RenewableTurn
 from reviewrank.service.app.waits import hold
 from reviewrank.service.domain.errors import DeadlineExpired, Overloaded
 
@@ -189,35 +189,6 @@ def _refusal(status: grpc.Status) -> grpc.RpcMethodHandler:
     return grpc.stream_unary_rpc_method_handler(refuse)
 
 
-class _CallTurn:
-    """The turn a call holds: the first it took, or the one it took again after letting
-    waiting calls go first (``pass_if_waited_for``)."""
-
-    __slots__ = ("_connection", "_context", "_turns", "turn")
-
-    def __init__(
-        self, turns: FairTurns, connection: str, context: grpc.ServicerContext, turn: Turn
-    ) -> None:
-        self._turns = turns
-        self._connection = connection
-        self._context = context
-        self.turn: Turn | None = turn
-
-    def give_back(self) -> None:
-        if self.turn is not None:
-            self.turn.give_back()
-            self.turn = None
-
-    def pass_if_waited_for(self) -> None:
-        """Only for the calls of connections that were not backlogged (a shop's search):
-        between the calls of a flood, passing would only hand turns around."""
-        if self.turn is None or not self._turns.light_waiting:
-            return
-        self.turn.give_back()
-        # Past the call's deadline it carries on without a turn: grpcio fails it anyway.
-        self.turn = self._turns.take(self._connection, self._context.time_remaining())
-
-
 def _in_turn(
     turns: FairTurns,
     behaviour: Callable[[Any, grpc.ServicerContext], Any],
@@ -236,7 +207,7 @@ def _in_turn(
     if taken is None:
         context.abort_with_status(to_status(_WAITED_OUT))
         raise AssertionError("abort_with_status returned")  # it raises
-    turn = _CallTurn(turns, connection, context, taken)
+    turn = RenewableTurn(turns, connection, taken, context.time_remaining)
     try:
         hold(turn)
         try:

@@ -22,8 +22,8 @@ takes its turn, until no call waits.
 
 The writer thread takes turns too, as a connection of its own (``WRITER_THREAD``), for
 what follows each commit (the catalogue's update, the answers): never while it waits
-for the database. A call's turn lasts until grpcio
-has sent its answer (service/api/admission.py).
+for the database. A call's turn lasts until grpcio has queued its answer
+(service/api/admission.py).
 
 A call waiting for its commit or a ``min_seq`` gives its turn back meanwhile
 (service/app/waits.py), so group commit still gathers many writes. A turn is taken
@@ -83,26 +83,39 @@ class Turn:
         self._turns._release(self._connection, cost - self._estimate, cost)
 
 
-class ThreadTurn:
-    """A turn of a server thread's (``FairTurns.for_thread``), taken when made; it can let
-    the light calls waiting go first between two steps of its work."""
+class RenewableTurn:
+    """The turn a call or a server thread holds: the first it took, or the one it took
+    again after letting the light calls waiting go first (``pass_if_waited_for``)."""
 
-    __slots__ = ("_name", "_turn", "_turns")
+    __slots__ = ("_connection", "_time_left", "_turns", "turn")
 
-    def __init__(self, turns: FairTurns, name: str) -> None:
+    def __init__(
+        self,
+        turns: FairTurns,
+        connection: str,
+        turn: Turn | None,
+        time_left: Callable[[], float | None] = lambda: None,
+    ) -> None:
+        """``time_left``: how long the holder may wait for its next turn (None: as long
+        as it takes); past it, it carries on without one (a call past its deadline, which
+        grpcio fails anyway)."""
         self._turns = turns
-        self._name = name
-        self._turn: Turn | None = turns.take(name)
+        self._connection = connection
+        self._time_left = time_left
+        self.turn = turn
 
     def give_back(self) -> None:
-        if self._turn is not None:
-            self._turn.give_back()
-            self._turn = None
+        if self.turn is not None:
+            self.turn.give_back()
+            self.turn = None
 
     def pass_if_waited_for(self) -> None:
-        if self._turn is not None and self._turns.light_waiting:
-            self._turn.give_back()
-            self._turn = self._turns.take(self._name)
+        """Only for the calls of connections that were not backlogged (a shop's search):
+        between the calls of a flood, passing would only hand turns around."""
+        if self.turn is None or not self._turns.light_waiting:
+            return
+        self.turn.give_back()
+        self.turn = self._turns.take(self._connection, self._time_left())
 
 
 class FairTurns:
@@ -176,15 +189,14 @@ class FairTurns:
                 self._finish[connection] -= estimate
         return True
 
-    def for_thread(self, name: str) -> Callable[[], ThreadTurn]:
+    def for_thread(self, name: str) -> Callable[[], RenewableTurn]:
         """How a server thread of the application (the writer) takes turns as a connection
         named ``name``: the function waits for a turn and returns it. Its work is then
-        shared out with the callers' instead of competing with them for Python's lock,
-        outside any turn (a flood of writes from 4 connections: normal Rank p50 28x its
-        quiet value with the writer outside the turns, 5-7x inside)."""
+        shared out with the callers' instead of competing with them for Python's lock
+        outside any turn."""
 
-        def take() -> ThreadTurn:
-            return ThreadTurn(self, name)
+        def take() -> RenewableTurn:
+            return RenewableTurn(self, name, self.take(name))
 
         return take
 

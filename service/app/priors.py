@@ -85,13 +85,13 @@ class PriorResolver:
         if spec.stars_fitted:
             fit = fit_marginal_prior if spec.estimator == "marginal" else fit_star_prior
             fitted = fit(data.histogram)
-        else:
+            global_prior = StarPrior(
+                mean=fitted.mean if spec.mean is None else spec.mean,
+                strength=fitted.strength if spec.strength is None else spec.strength,
+            )
+        else:  # only the like prior is fitted
             assert spec.mean is not None and spec.strength is not None
-            fitted = StarPrior(spec.mean, spec.strength)
-        global_prior = StarPrior(
-            mean=fitted.mean if spec.mean is None else spec.mean,
-            strength=fitted.strength if spec.strength is None else spec.strength,
-        )
+            global_prior = StarPrior(spec.mean, spec.strength)
         likes = None
         if data.likes is not None and data.dislikes is not None:
             start = previous.likes if previous is not None else None
@@ -159,7 +159,7 @@ class PriorResolver:
         if not spec.likes_fitted:
             return fixed
         likes = self.fitted(spec).likes
-        return fixed if likes is None else (likes.alpha, likes.beta)
+        return fixed if likes is None else likes.parameters
 
     def fit_of(self, spec: PriorSpec) -> FittedPrior | None:
         """The fit rankings with this spec use now; None for a fixed prior."""
@@ -178,7 +178,7 @@ class PriorResolver:
             assert spec.mean is not None and spec.strength is not None
             return Prior(spec.mean, spec.strength, source)
         fit = fit or self.fitted(spec)
-        likes = None if fit.likes is None else (fit.likes.alpha, fit.likes.beta)
+        likes = None if fit.likes is None else fit.likes.parameters
         if fit.category_means is None or fit.category_strengths is None:
             return Prior(fit.global_prior.mean, fit.global_prior.strength, source, likes)
         means, strengths = expand_category_priors(

@@ -20,7 +20,7 @@ class PriorInForce:
     profile: str
     mean: float
     strength: float
-    source: str  # fixed, catalogue, auto, and "/category" when fitted per category
+    source: str  # priors.prior_source: e.g. "auto/marginal", "catalogue/category", "fixed+likes"
     likes: tuple[float, float] = (1.0, 1.0)  # the like share's Beta(a, b)
 
 

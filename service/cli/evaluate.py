@@ -9,6 +9,7 @@ marked for every kept fraction.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -158,16 +159,12 @@ def _run_simulated(args: argparse.Namespace, started: float) -> int:
     counts = np.bincount(sim.product_index, minlength=sim.n_products)
     reviewed = counts > 0
     few = float(np.mean(counts[reviewed] <= 3))
-    ordered = evaluation.evaluate(
-        sim.product_index, sim.stars, sim.recommended, sim.n_products,
+    evaluate = functools.partial(
+        evaluation.evaluate, sim.product_index, sim.stars, sim.recommended, sim.n_products,
         category_code=sim.category_code, fractions=args.fractions, seed=args.seed,
-        times=sim.times, splits=1,
     )  # fmt: skip
-    random = evaluation.evaluate(
-        sim.product_index, sim.stars, sim.recommended, sim.n_products,
-        category_code=sim.category_code, fractions=args.fractions, seed=args.seed,
-        splits=args.splits or SIMULATED_SPLITS,
-    )  # fmt: skip
+    ordered = evaluate(times=sim.times, splits=1)
+    random = evaluate(splits=args.splits or SIMULATED_SPLITS)
     table = (
         f"Simulated review history (ranking/simulation.py, seed {args.seed}): "
         f"{sim.n_products} products in {int(sim.category_code.max()) + 1} categories, "
