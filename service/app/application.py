@@ -103,7 +103,6 @@ class Application:
             self.catalogue.enable_decay(sorted(half_lives), self.store.load_votes())
         self._listeners_lock = threading.Lock()
         self._storage_listeners: list[Callable[[bool], None]] = []
-        self._applying_through = 0  # own commit being applied to the catalogue (_on_commit)
         self.writer = Writer(
             self.store,
             on_commit=self._on_commit,
@@ -173,22 +172,23 @@ class Application:
         load_catalogue(self.catalogue, store, self.settings.database, self._snapshots)
 
     def _own_commit(self) -> int:
-        """The sequence number up to which the writer is committing, or applying to the
-        catalogue, writes of this process that follow what the catalogue holds (0: none):
-        the change feed need not read those rows."""
+        """The sequence number up to which the writer is committing writes of this process
+        that follow what the catalogue holds, or has committed them and is yet to apply
+        them to the catalogue (0: none): the change feed need not read those rows.
+
+        (The writer applies a commit once it has a turn, which under load may be tens of
+        milliseconds: the feed used to read the rows back meanwhile, at every poll.)"""
         before, after = self.store.committing
         if after and before <= self.catalogue.seq:
             return after
-        return self._applying_through
+        return 0
 
     def _on_commit(self, group: AppliedGroup) -> None:
-        # Nothing committed in between by others: the change feed need not read these rows.
-        if group.seq_before <= self.catalogue.seq:
-            self._applying_through = group.seq
         try:
             self.catalogue.apply(group.products, group.seq, group.votes, group.seq_before)
-        finally:
-            self._applying_through = 0
+        except BaseException:
+            self.store.committing = (0, 0)  # not applied: the change feed reads them back
+            raise
         self.event_counts.add(group.results)
 
     def submit(self, events: Sequence[Event], timeout: float | None) -> WriteResults:

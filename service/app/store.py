@@ -151,8 +151,10 @@ class Store(Protocol):
     """What the application, the writer thread and the tools need of a database."""
 
     location: str  # for messages: the file, or the URL without its password
-    # (sequence number before, after) of the transaction apply() is committing now, (0, 0)
-    # when none: its rows may be visible to readers before apply() returns.
+    # (sequence number before, after) of the transaction apply() is committing now or
+    # committed last, (0, 0) when none or after one that failed: its rows may be visible
+    # to other readers before apply() returns, and before the writer has applied them to
+    # the catalogue (the change feed need not read them back: Application._own_commit).
     committing: tuple[int, int]
 
     def apply(self, jobs: Sequence[Job], now_us: int | None = None) -> AppliedGroup: ...

@@ -4,11 +4,13 @@ wait for their own writes."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from reviewrank.service.app.store import AppliedGroup
 from reviewrank.service.compose import build_application
 from reviewrank.service.domain.values import RatingEvent
 from reviewrank.v1 import ranking_pb2
@@ -86,3 +88,35 @@ def test_the_votes_are_indexed_by_product_once_a_follower_of_decayed_sums_needs_
     assert 2 == stats(client, "a", min_seq=result.seq).rating_count
     assert [] == before
     assert ["likes_product", "ratings_product"] == product_indexes(database)
+
+
+def test_the_feed_does_not_read_back_a_commit_the_writer_is_yet_to_apply(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = client.server.app
+    committed, release = threading.Event(), threading.Event()
+    on_commit = app.writer._on_commit
+
+    def after_a_wait(group: AppliedGroup) -> None:  # as while the writer waits for a turn
+        committed.set()
+        release.wait(10)
+        on_commit(group)
+
+    monkeypatch.setattr(app.writer, "_on_commit", after_a_wait)
+    reads: list[int] = []
+    follower = app.feed._follower
+    load = follower.load_products
+    monkeypatch.setattr(
+        follower, "load_products", lambda after_seq=0: reads.append(after_seq) or load(after_seq)
+    )
+    writing = threading.Thread(
+        target=lambda: client.feedback.SubmitRating(rating("p", "u", 4), timeout=10)
+    )
+    writing.start()
+    assert committed.wait(10)
+
+    app.feed.poll_once()
+    release.set()
+    writing.join(10)
+
+    assert ([], 1) == (reads, stats(client, "p").rating_count)

@@ -181,6 +181,26 @@ def test_load_products_after_a_sequence_returns_only_later_changes(
     store.close()
 
 
+def test_rows_changed_since_a_sequence_number_are_found_by_its_index(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.apply([[RatingEvent(f"e{i}", f"p{i}", "u", 4, 10) for i in range(50)]])
+    store.apply([[RatingEvent("later", "p7", "u2", 5, 10)]])
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+
+    changed = store.load_products(after_seq=store.last_seq() - 1)
+
+    store.conn.set_trace_callback(None)
+    [read] = [s for s in statements if "FROM products" in s]
+    plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + read))
+    assert (["p7"], True, False) == (
+        changed.product_ids,
+        "INDEX products_seq" in plan,
+        "SCAN products" in plan,
+    )
+    store.close()
+
+
 @both_backends
 def test_writes_from_two_connections_add_up(make_store: Callable[[], Store]) -> None:
     """Each SQLite store keeps the rows it wrote between groups: another connection's

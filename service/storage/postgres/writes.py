@@ -120,8 +120,9 @@ class PostgresWrites(PostgresBase):
         recorded_at = now_us if now_us is not None else time.time_ns() // 1000
         try:
             return self._run("write failed", lambda conn: self._apply(conn, jobs, recorded_at))
-        finally:
-            self.committing = (0, 0)
+        except BaseException:
+            self.committing = (0, 0)  # (on success kept: see Store.committing)
+            raise
 
     def _apply(
         self,

@@ -74,9 +74,12 @@ def read_products(conn: sqlite3.Connection, after_seq: int) -> ProductTable:
     conn.execute("BEGIN")
     try:
         seq = read_last_seq(conn)
-        rows = conn.execute(
-            f"SELECT {PRODUCT_COLUMNS} FROM products WHERE seq > ? ORDER BY idx", (after_seq,)
-        ).fetchall()
+        if after_seq:  # the rows changed since: found by the index on seq
+            sql = f"SELECT {PRODUCT_COLUMNS} FROM products WHERE seq > ?"
+        else:  # every row, in the table's order (ORDER BY idx with a filter on seq would
+            # scan every row too, even for a few: a million per poll of the change feed)
+            sql = f"SELECT {PRODUCT_COLUMNS} FROM products WHERE seq > ? ORDER BY idx"
+        rows = conn.execute(sql, (after_seq,)).fetchall()
     finally:
         conn.execute("COMMIT")
     return ProductTable.from_rows(rows, seq)

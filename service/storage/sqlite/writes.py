@@ -143,12 +143,12 @@ class SQLiteWrites(SQLiteCatalogue):
                     lambda entries, at: self._upsert_catalogue(entries, at, touched),
                 )
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
+                # Kept after the commit (see Store.committing): the writer applies the
+                # rows to the catalogue only later, once it has a turn.
                 self.committing = (seq_before, seq)
-                try:  # (the commit's WAL checkpoint may take a while after it is visible)
-                    conn.execute("COMMIT")
-                finally:
-                    self.committing = (0, 0)
+                conn.execute("COMMIT")
             except BaseException:
+                self.committing = (0, 0)
                 self._forget_rows()
                 rollback_quietly(conn)
                 raise
