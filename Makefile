@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= $(or $(REVIEWRANK_ADDRESS),127.0.0.1:50051)
 METRICS_ADDRESS ?= $(or $(REVIEWRANK_METRICS_ADDRESS),127.0.0.1:9464)
 
-.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-ab bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-writes bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,14 @@ bench: install
 BENCH_ABUSE_ARGS ?= --workdir .bench-data
 bench-abuse: install
 	$(PY) -m reviewrank.service.tools.abuse_bench $(BENCH_ABUSE_ARGS)
+
+## Rank of 100 and Top of a category at half their maximum rate on a million synthetic
+## products, alone and with 50 and 500 ratings a second alongside (about two minutes):
+## writes bench/results/writes.{md,json}. BENCH_WRITES_ARGS e.g. "--synthetic 100000,1000000"
+## or, to measure another checkout alike, "--python ../old/.venv/bin/python --rank-rps 900".
+BENCH_WRITES_ARGS ?= --workdir .bench-data
+bench-writes: install
+	$(PY) -m reviewrank.service.tools.writes_bench $(BENCH_WRITES_ARGS)
 
 ## Paired A/B of this tree against the git revision AB_OLD (default HEAD~1), checked
 ## out with its own environment in .bench-data/ab-old: Rank 100 and 1,000, SubmitBatch

@@ -14,8 +14,9 @@ and K the number of rated products; what is left is one function of m,
 maximised over log m in [log MIN_STRENGTH, log MAX_STRENGTH] by a bounded scalar search.
 Every product counts by its own noise: a product with one rating says little about C
 and τ², where the moment estimate weights the product means by n_i and lets the few
-popular products decide. Products with the same n_i are summed first, so that a
-refit costs in the number of distinct counts, not of products.
+popular products decide. Products with the same n_i are summed first
+(ranking.rating_groups), so that a refit costs in the number of distinct counts, not of
+products, and a service can keep those sums as products change.
 """
 
 from __future__ import annotations
@@ -24,47 +25,38 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize_scalar
 
-from reviewrank.ranking.priors import (
-    DEFAULT_PRIOR,
-    MAX_STRENGTH,
-    MIN_STRENGTH,
-    StarPrior,
-    check_histogram,
-    star_sums,
-)
+from reviewrank.ranking.priors import DEFAULT_PRIOR, MAX_STRENGTH, MIN_STRENGTH, StarPrior
+from reviewrank.ranking.rating_groups import RatingGroups, rating_groups
 
 FloatArray = npt.NDArray[np.float64]
 
 
 def fit_marginal_prior(histogram: npt.ArrayLike) -> StarPrior:
-    """(C, m) maximising the marginal likelihood of the ratings (see the module
-    docstring). No ratings gives DEFAULT_PRIOR; with no product rated twice (σ² not
-    identifiable) or fewer than two rated products, C is the mean rating and m the
+    """(C, m) maximising the marginal likelihood of the ratings of an (n_products, 5)
+    histogram of 1..5 star counts (see fit_marginal_groups)."""
+    return fit_marginal_groups(rating_groups(histogram))
+
+
+def fit_marginal_groups(groups: RatingGroups) -> StarPrior:
+    """(C, m) maximising the marginal likelihood of the ratings summed in ``groups`` (see
+    the module docstring). No ratings gives DEFAULT_PRIOR; with no product rated twice (σ²
+    not identifiable) or fewer than two rated products, C is the mean rating and m the
     default strength."""
-    h = check_histogram(histogram)
-    n = h.sum(axis=1)
-    rated = n > 0
-    n, h = n[rated], h[rated]
-    if not n.size:
+    counts, products = groups.counts, groups.products
+    if not counts.size:
         return DEFAULT_PRIOR
-    s, q = star_sums(h)
-    mean = s / n
-    within = float(np.maximum(q - s * mean, 0.0).sum())
-    within_df = float(np.maximum(n - 1.0, 0.0).sum())
-    if n.size < 2 or within_df <= 0 or within <= 0:
-        return StarPrior(float(s.sum() / n.sum()), DEFAULT_PRIOR.strength)
-    counts, position = _groups(n)
-    products = np.bincount(position).astype(np.float64)
-    sum_mean = np.bincount(position, weights=mean)
-    sum_mean2 = np.bincount(position, weights=mean * mean)
-    keep = products > 0
-    counts, products, sum_mean, sum_mean2 = (
-        counts[keep],
-        products[keep],
-        sum_mean[keep],
-        sum_mean2[keep],
-    )
+    # Per group: Σ ȳ_i = Σ S_i / n and Σ ȳ_i² = Σ S_i² / n²; W = Σ Q_i − Σ S_i²/n_i.
+    sum_mean = groups.star_sum / counts
+    sum_mean2 = groups.star_sum_squared / (counts * counts)
+    within = groups.square_sum - float((groups.star_sum_squared / counts).sum())
+    # (Rounding of the sums, when every product's ratings are all alike, is no spread.)
+    within = within if within > 1e-12 * groups.square_sum else 0.0
+    within_df = float(((counts - 1.0) * products).sum())
     total = float(products.sum())
+    if total < 2 or within_df <= 0 or within <= 0:
+        return StarPrior(
+            float(groups.star_sum.sum() / (counts * products).sum()), DEFAULT_PRIOR.strength
+        )
 
     def weighted_mean(m: float) -> tuple[FloatArray, float]:
         u = 1.0 / m + 1.0 / counts
@@ -87,14 +79,3 @@ def fit_marginal_prior(histogram: npt.ArrayLike) -> StarPrior:
     )
     strength = float(np.exp(best.x))
     return StarPrior(weighted_mean(strength)[1], strength)
-
-
-def _groups(n: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    """The distinct counts (some may have no product: dropped by the caller) and each
-    product's group. Whole counts below a million are grouped by bincount (linear); others
-    (time-decayed counts are fractional) by sorting."""
-    whole = n.astype(np.int64)
-    if np.array_equal(whole, n) and int(whole.max()) < 1_000_000:
-        return np.arange(int(whole.max()) + 1, dtype=np.float64), whole
-    counts, position = np.unique(n, return_inverse=True)
-    return counts, position.astype(np.int64)

@@ -385,6 +385,7 @@ class Application:
     def close(self) -> None:
         """Commits what is queued, checkpoints the WAL and closes the database."""
         self._weights_watch.close()
+        self.ranker.close()
         self.feed.close()
         if self._seq_reader is not None:
             self._seq_reader.close()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
+from reviewrank.ranking.rating_groups import RatingGroups, RatingTally
 from reviewrank.service.app.catalogue_views import (
     Gathered,
     Histograms,
@@ -66,6 +67,9 @@ class Catalogue:
         self._decay_dirty: set[int] = set()
         # (generation, rows it changed) for the latest generations (changed_rows).
         self._changes: deque[tuple[int, IntArray]] = deque(maxlen=CHANGE_LOG_LENGTH)
+        # The star histograms summed by rating count, kept as rows change: what the
+        # marginal prior is fitted on (rating_groups), without reading every row.
+        self._tally = RatingTally()
 
     def _allocate(self, capacity: int) -> None:
         """Grows every column to ``capacity`` rows, keeping what they hold. Counts in 32
@@ -142,6 +146,8 @@ class Catalogue:
             self._display = dict(columns.display)
             self._index.replace(columns.product_ids, idx)
             self._size = size
+            self._tally = RatingTally()
+            self._tally.add(self.histogram[1:size])
             self.seq = columns.seq
             self.generation += 1
             self._changes.clear()  # everything changed: readers start again from all rows
@@ -185,6 +191,7 @@ class Catalogue:
         with self._lock:
             contiguous = seq_before is None or seq_before <= self.seq
             applied: set[int] = set()
+            touched, before = self._rows_before({row.idx for row in rows})
             for row in rows:
                 held = int(self.row_seq[row.idx]) if row.idx < self.row_seq.shape[0] else 0
                 if row.seq <= held:
@@ -203,6 +210,7 @@ class Catalogue:
                 )
                 self.row_seq[row.idx] = row.seq
                 applied.add(row.idx)
+            self._tally.replace(before, self.histogram[touched])
             if self._decayed:
                 if contiguous:
                     mine = [change for change in votes if change.product_idx in applied]
@@ -227,6 +235,7 @@ class Catalogue:
                     self._allocate(max(top + 1, 2 * capacity))
                 newer = table.row_seq > self.row_seq[table.idx]
                 changed = table.idx[newer]
+                touched, before = self._rows_before(set(changed.tolist()))
                 for i in np.flatnonzero(newer).tolist():
                     values = (
                         int(table.rating_count[i]),
@@ -246,6 +255,7 @@ class Catalogue:
                         table.display.get(idx, ""),
                     )
                     self.row_seq[idx] = int(table.row_seq[i])
+                self._tally.replace(before, self.histogram[touched])
             if self._decayed and votes is not None:
                 candidates = set(table.idx.tolist()) | self._decay_dirty
                 # A product whose held state is newer than the snapshot stays dirty.
@@ -266,6 +276,14 @@ class Catalogue:
             self.seq = max(self.seq, table.seq)
             self._next_generation(changed)
 
+    def _rows_before(self, rows: set[int]) -> tuple[IntArray, IntArray]:
+        """These rows' index and star counts before they change (lock held), the columns
+        grown to hold them: the caller then updates the rating tally with their change."""
+        touched = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        if touched.size and int(touched.max()) >= self.histogram.shape[0]:
+            self._allocate(max(int(touched.max()) + 1, 2 * self.histogram.shape[0]))
+        return touched, self.histogram[touched]
+
     def _next_generation(self, changed: IntArray) -> None:
         """Moves to the next generation, remembering the rows it changed (lock held)."""
         self.generation += 1
@@ -283,23 +301,15 @@ class Catalogue:
             total = self.rating_count[idx] + self.likes[idx] + self.dislikes[idx]
         return total.astype(np.int64, copy=False)
 
-    def changed_rows(self, since: int | None = None) -> ScoringRows | None:
+    def changed_rows(self, since: int | None = None, listing: bool = False) -> ScoringRows | None:
         """The rows changed after generation ``since``, with their evidence (plain counts),
         as of now; every row in use when ``since`` is None. None when the change log no
-        longer reaches back to ``since`` (the caller then starts again from every row)."""
+        longer reaches back to ``since`` (the caller then starts again from every row).
+        ``listing``: with whether each is listed and its other categories (not for None)."""
+        if since is None:
+            return self.rows_between(0, None)
         with self._lock:
             size = self._size
-            if since is None:  # slices copied: several times faster than rows taken
-                evidence = Evidence(
-                    rating_count=self.rating_count[:size].copy(),
-                    star_sum=self.star_sum[:size].copy(),
-                    likes=self.likes[:size].copy(),
-                    dislikes=self.dislikes[:size].copy(),
-                    histogram=self.histogram[:size].copy(),
-                )
-                codes = self.category_code[:size].copy()
-                idx = np.arange(size, dtype=np.int64)
-                return ScoringRows(self.generation, idx, evidence, codes, size)
             missed = self.generation - since
             if missed < 0 or missed > len(self._changes):
                 return None
@@ -307,13 +317,43 @@ class Catalogue:
                 return None
             recent = [self._changes[-k][1] for k in range(missed, 0, -1)]
             idx = np.unique(np.concatenate(recent)) if recent else np.zeros(0, np.int64)
+            active = more = None
+            if listing:
+                active = self.active[idx]
+                more = tuple(self._categories.more_codes(i) for i in idx.tolist())
             return ScoringRows(
                 self.generation,
                 idx,
                 self._evidence(idx, None, 0.0),
                 self.category_code[idx],
                 size,
+                active,
+                more,
             )
+
+    def _evidence_of(self, part: slice) -> Evidence:
+        """Copies of the counts of a range of rows (lock held): slices copied are several
+        times faster than rows taken."""
+        return Evidence(
+            rating_count=self.rating_count[part].copy(),
+            star_sum=self.star_sum[part].copy(),
+            likes=self.likes[part].copy(),
+            dislikes=self.dislikes[part].copy(),
+            histogram=self.histogram[part].copy(),
+        )
+
+    def rows_between(self, start: int, stop: int | None) -> ScoringRows:
+        """Rows ``start`` to ``stop`` (None: the last in use), with their evidence, as of
+        now: a whole catalogue can be read a part at a time, holding the lock briefly."""
+        with self._lock:
+            size = self._size
+            stop = size if stop is None else min(stop, size)
+            start = min(start, stop)
+            part = slice(start, stop)
+            evidence = self._evidence_of(part)
+            codes = self.category_code[part].copy()
+            idx = np.arange(start, stop, dtype=np.int64)
+            return ScoringRows(self.generation, idx, evidence, codes, size)
 
     @property
     def decay_dirty(self) -> list[int]:
@@ -397,10 +437,32 @@ class Catalogue:
                 for row, listed in zip(idx.tolist(), self.active[idx].tolist(), strict=True)
             ]
 
+    def code_of_category(self, name: str) -> int | None:
+        """The code of a category some product is or was in (None: none ever was)."""
+        with self._lock:
+            return self._categories.codes.get(name)
+
+    def category_names(self) -> list[str]:
+        with self._lock:
+            return list(self._categories.names)
+
+    def ids_of(self, rows: Sequence[int]) -> list[str]:
+        """The product ids of these rows (idx values), each in use."""
+        with self._lock:
+            ids = self._index.ids
+            return [ids[row] for row in rows]
+
     def display_of(self, rows: Sequence[int]) -> list[str]:
         """The display fields (JSON, "" for none) of the products at these idx values."""
         with self._lock:
             return [self._display.get(row, "") for row in rows]
+
+    def rating_groups(self) -> tuple[int, RatingGroups]:
+        """The generation, and every rated product's star sums grouped by its number of
+        ratings: what the marginal prior is fitted on, kept as rows change (a copy of a
+        few arrays as long as the largest rating count, not of every row)."""
+        with self._lock:
+            return self.generation, self._tally.groups()
 
     def histograms(self, likes: bool = False) -> Histograms:
         """What priors are fitted on; each product's likes and dislikes too if ``likes``."""
@@ -437,6 +499,53 @@ class Catalogue:
                 active=self.active[1:size].copy(),
                 also_in=self._categories.members(),
             )
+
+    def snapshot_in_parts(self, rows_per_part: int, between: Callable[[], None]) -> Snapshot:
+        """A snapshot of plain counts read ``rows_per_part`` rows at a time, holding the
+        lock for one part only (a million rows at once held writers and lookups for about
+        10 ms), ``between`` called between two parts. Its generation and sequence number are
+        those of the first part: rows written while it is read are newer than it says, and
+        whoever keeps it must take the rows changed since that generation for newer."""
+        with self._lock:
+            size = self._size
+            first = Snapshot(
+                seq=self.generation,
+                through_seq=self.seq,
+                product_ids=RowIds(self._index.ids, size),
+                evidence=self._evidence(np.zeros(0, dtype=np.int64), None, 0.0),
+                raw=self._evidence(np.zeros(0, dtype=np.int64), None, 0.0),
+                category_code=np.zeros(0, dtype=np.int32),
+                categories=dict(self._categories.codes),
+                active=np.zeros(0, dtype=bool),
+                also_in=self._categories.members(),
+            )
+        parts: list[tuple[Evidence, npt.NDArray[np.int32], npt.NDArray[np.bool_]]] = []
+        for start in range(1, size, rows_per_part):
+            if parts:
+                between()
+            with self._lock:
+                part = slice(start, min(start + rows_per_part, size))
+                evidence = self._evidence_of(part)
+                parts.append((evidence, self.category_code[part].copy(), self.active[part].copy()))
+        if not parts:
+            return first
+        joined = Evidence(
+            **{
+                name: np.concatenate([getattr(e, name) for e, _, _ in parts])
+                for name in ("rating_count", "star_sum", "likes", "dislikes", "histogram")
+            }
+        )
+        return Snapshot(
+            seq=first.seq,
+            through_seq=first.through_seq,
+            product_ids=first.product_ids,
+            evidence=joined,
+            raw=joined,
+            category_code=np.concatenate([c for _, c, _ in parts]),
+            categories=first.categories,
+            active=np.concatenate([a for _, _, a in parts]),
+            also_in=first.also_in,
+        )
 
 
 def decayed_from_votes(half_life: float, votes: VoteTable, capacity: int) -> DecayedAggregates:

@@ -65,6 +65,10 @@ class ScoringRows:
     evidence: Evidence
     category_code: npt.NDArray[np.int32]
     size: int  # rows in use (idx < size); row 0 is the all-zero unknown product
+    # When asked for (changed_rows(listing=True)): whether each is listed, and the codes
+    # of the other categories the shop lists it in.
+    active: npt.NDArray[np.bool_] | None = None
+    more: tuple[tuple[int, ...], ...] | None = None
 
 
 class RowIds(Sequence[str]):

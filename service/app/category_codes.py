@@ -46,6 +46,10 @@ class CategoryCodes:
         else:
             self._more.pop(idx, None)
 
+    def more_codes(self, idx: int) -> tuple[int, ...]:
+        """The codes of a product's other categories."""
+        return self._more.get(idx, ())
+
     def more_of(self, idx: int) -> tuple[str, ...]:
         return tuple(self.names[c] for c in self._more.get(idx, ()))
 

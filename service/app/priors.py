@@ -7,10 +7,23 @@ last fit was cheap (under ``CHEAP_FIT_SECONDS``, so small catalogues are always
 current) or ``refresh_seconds`` have passed since it, or ten times the last fit's
 cost when that is longer (so that refitting takes at most a tenth of a core).
 
-An expensive refit (0.1-0.35 s on a million products) runs outside the resolver's
-lock, and while one thread runs it the others use the fit they have: every Rank takes
-the fit, and with 50 writes a second on a million products, Rank used to wait behind
-a refit every second (asked at 800 calls/s it served 174, with a p99 of 2.3 s).
+An expensive refit runs outside the resolver's lock, and while one thread runs it the
+others use the fit they have: every Rank takes the fit, and with 50 writes a second on a
+million products, Rank used to wait behind a refit every second (asked at 800 calls/s it
+served 174, with a p99 of 2.3 s). The usual prior (global, maximum marginal likelihood)
+is refitted from sums the catalogue keeps as rows change (ranking.rating_groups): about
+a millisecond on a million products, against 0.1 s from every row; per-category, moment
+and like priors still read every row.
+
+A refit is put in force only when it matters: on a catalogue of EXACT_BELOW products or
+more, when it would move some product's Bayesian average (or like share) by more than
+PRIOR_TOLERANCE (a thousandth of a star; bounds in ranking.prior_shift), and, unless it
+moves one by more than PRIOR_URGENT, once the fit in force has been so for
+PRIOR_HOLD_SECONDS. Otherwise the fit in force stays, and with it what was computed from
+it (Rank's kept scores, service/app/score_columns.py; Top's order, service/app/ranker.py):
+on a million products every refit used to have them recomputed (20-150 ms and 0.15-0.9 s
+of CPU, every second or two under 50 writes a second) for moves of a millionth of a star.
+Each product's own writes reach rankings at once all the same: only the prior waits.
 """
 
 from __future__ import annotations
@@ -24,7 +37,8 @@ import numpy.typing as npt
 
 from reviewrank.ranking.blend import Prior
 from reviewrank.ranking.like_prior import LikePrior, fit_like_prior
-from reviewrank.ranking.marginal import fit_marginal_prior
+from reviewrank.ranking.marginal import fit_marginal_groups, fit_marginal_prior
+from reviewrank.ranking.prior_shift import average_shift, like_share_shift
 from reviewrank.ranking.priors import (
     StarPrior,
     expand_category_priors,
@@ -38,6 +52,16 @@ CHEAP_FIT_SECONDS = 0.005
 # Of a core, at most, spent redoing expensive whole-catalogue work after writes: a refit
 # here, Top's order in service/app/ranker.py.
 COST_SHARE = 0.1
+# On catalogues of this many products or more, a refit replaces the prior in force only
+# when it moves some product's estimate by more than PRIOR_TOLERANCE (stars of a
+# Bayesian average, or a like share's posterior mean); below, every refit does (what
+# depends on the prior costs little to redo there).
+EXACT_BELOW = 10_000
+PRIOR_TOLERANCE = 1e-3
+# There, a fit stays in force at least this long, unless a refit moves a score by more
+# than PRIOR_URGENT (each change of prior has what depends on it recomputed).
+PRIOR_HOLD_SECONDS = 60.0
+PRIOR_URGENT = 1e-2
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -59,6 +83,51 @@ class FittedPrior:
     likes: LikePrior | None = None  # the like share's fitted prior, if the spec asks
 
 
+@dataclass(frozen=True)
+class _Check:
+    """The latest refit of a spec, whether or not it was put in force."""
+
+    seq: int
+    at: float
+    cost: float
+
+
+def from_kept_sums(spec: PriorSpec) -> bool:
+    """Whether the spec is fitted from the sums the catalogue keeps (the usual prior: one
+    for the catalogue, by maximum marginal likelihood, like share not fitted)."""
+    return (
+        spec.stars_fitted
+        and spec.estimator == "marginal"
+        and not spec.per_category
+        and not spec.likes_fitted
+    )
+
+
+def prior_shift(kept: FittedPrior, refit: FittedPrior) -> float:
+    """The most a product's Bayesian average or like share moves if ``refit`` replaces
+    ``kept`` (ranking.prior_shift)."""
+    k, r = kept.global_prior, refit.global_prior
+    shift = average_shift(k.mean, k.strength, r.mean, r.strength)
+    if (kept.category_means is None) != (refit.category_means is None):
+        return float("inf")
+    if kept.category_means is not None and refit.category_means is not None:
+        assert kept.category_strengths is not None and refit.category_strengths is not None
+        shift = max(
+            shift,
+            average_shift(
+                kept.category_means,
+                kept.category_strengths,
+                refit.category_means,
+                refit.category_strengths,
+            ),
+        )
+    if (kept.likes is None) != (refit.likes is None):
+        return float("inf")
+    if kept.likes is not None and refit.likes is not None:
+        shift = max(shift, like_share_shift(*kept.likes.parameters, *refit.likes.parameters))
+    return shift
+
+
 def prior_source(spec: PriorSpec) -> str:
     """How the prior was obtained: fixed, the catalogue's mean, or empirical Bayes; and
     "+likes" when the like share's prior is fitted too."""
@@ -75,11 +144,22 @@ class PriorResolver:
         self._catalogue = catalogue
         self._refresh_seconds = refresh_seconds
         self._lock = threading.Lock()
-        self._fits: dict[PriorSpec, FittedPrior] = {}
+        self._fits: dict[PriorSpec, FittedPrior] = {}  # in force
+        self._checked: dict[PriorSpec, _Check] = {}  # the latest refit
         self._refitting: set[PriorSpec] = set()  # expensive refits under way
 
     def _fit(self, spec: PriorSpec, previous: FittedPrior | None) -> FittedPrior:
         """A fit of ``spec`` now; ``previous`` (the fit in force) warm-starts the like fit."""
+        if from_kept_sums(spec):
+            started = time.perf_counter()
+            seq, groups = self._catalogue.rating_groups()
+            fitted = fit_marginal_groups(groups)
+            global_prior = StarPrior(
+                mean=fitted.mean if spec.mean is None else spec.mean,
+                strength=fitted.strength if spec.strength is None else spec.strength,
+            )
+            cost = time.perf_counter() - started
+            return FittedPrior(seq, time.monotonic(), cost, global_prior, None, None)
         data = self._catalogue.histograms(likes=spec.likes_fitted)
         started = time.perf_counter()
         if spec.stars_fitted:
@@ -113,24 +193,38 @@ class PriorResolver:
         cost = time.perf_counter() - started
         return FittedPrior(data.seq, time.monotonic(), cost, global_prior, means, strengths, likes)
 
-    def _stale(self, fit: FittedPrior) -> bool:
-        if fit.seq == self._catalogue.generation:
+    def _stale(self, check: _Check) -> bool:
+        if check.seq == self._catalogue.generation:
             return False
-        if fit.cost < CHEAP_FIT_SECONDS:
+        if check.cost < CHEAP_FIT_SECONDS:
             return True
-        return time.monotonic() - fit.fitted_at >= kept_seconds(fit.cost, self._refresh_seconds)
+        return time.monotonic() - check.at >= kept_seconds(check.cost, self._refresh_seconds)
+
+    def _adopt(self, spec: PriorSpec, refit: FittedPrior) -> FittedPrior:
+        """Records ``refit`` and puts it in force if it matters (see the module
+        docstring); the fit in force after (lock held)."""
+        self._checked[spec] = _Check(refit.seq, refit.fitted_at, refit.cost)
+        kept = self._fits.get(spec)
+        if kept is None or len(self._catalogue) < EXACT_BELOW:
+            self._fits[spec] = refit
+            return refit
+        shift = prior_shift(kept, refit)
+        held = refit.fitted_at - kept.fitted_at < PRIOR_HOLD_SECONDS
+        if shift > PRIOR_URGENT or (shift > PRIOR_TOLERANCE and not held):
+            self._fits[spec] = kept = refit
+        return kept
 
     def fitted(self, spec: PriorSpec) -> FittedPrior:
-        """The current fit of a fitted spec, refitting it if it is stale (see the module
+        """The fit in force of a fitted spec, refitting it if it is stale (see the module
         docstring: an expensive refit does not hold the other callers)."""
         with self._lock:
             fit = self._fits.get(spec)
-            if fit is not None and not self._stale(fit):
+            check = self._checked.get(spec)
+            if fit is not None and check is not None and not self._stale(check):
                 return fit
-            if fit is None or fit.cost < CHEAP_FIT_SECONDS:
-                fit = self._fit(spec, fit)  # the first fit, or a cheap one: everyone waits
-                self._fits[spec] = fit
-                return fit
+            if fit is None or check is None or check.cost < CHEAP_FIT_SECONDS:
+                # The first fit, or a cheap one: everyone waits.
+                return self._adopt(spec, self._fit(spec, fit))
             if spec in self._refitting:
                 return fit
             self._refitting.add(spec)
@@ -140,10 +234,10 @@ class PriorResolver:
             with self._lock:
                 self._refitting.discard(spec)
         with self._lock:
-            kept = self._fits.get(spec)
-            if kept is None or kept.seq <= refit.seq:
-                self._fits[spec] = kept = refit
-            return kept
+            check = self._checked.get(spec)
+            if check is None or check.seq <= refit.seq:
+                return self._adopt(spec, refit)
+            return self._fits[spec]
 
     def in_force(self, spec: PriorSpec) -> StarPrior:
         """The global prior that rankings with this spec would use now (refitted when

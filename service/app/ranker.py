@@ -30,13 +30,18 @@ from reviewrank.service.app.decayed import DecayedAggregates
 from reviewrank.service.app.explain import Explanation, explain_rows
 from reviewrank.service.app.priors import PriorResolver, kept_seconds
 from reviewrank.service.app.rank_query import RankQuery, RankResult
-from reviewrank.service.app.score_columns import ScoreColumns
+from reviewrank.service.app.refresher import Refresher, pause
+from reviewrank.service.app.score_columns import CHUNK_ROWS, ScoreColumns
 from reviewrank.service.app.top_order import (
     DEFAULT_TOP_LIMIT,
+    Changed,
     TopOrder,
     decode_page_token,
     encode_page_token,
+    merged_page,
+    no_change,
     page_size,
+    with_rows,
 )
 from reviewrank.service.app.weights import WeightsRegistry, WeightsState
 from reviewrank.service.domain.errors import InvalidArgument, NotFound
@@ -91,9 +96,16 @@ class Ranker:
         self._catalogue = catalogue
         self._weights = weights
         self._priors = PriorResolver(catalogue)
-        self._columns = ScoreColumns(catalogue, self._priors)
+        self._refresher = Refresher()  # whole-catalogue work off the calls' path
+        self._columns = ScoreColumns(catalogue, self._priors, self._refresher)
         self._top_cache: dict[tuple[int, str, int], TopOrder] = {}
         self._top_lock = threading.Lock()
+        # Per kept order: the rows changed since it was computed (_changed_since).
+        self._changed: dict[tuple[int, str, int], tuple[TopOrder, Changed]] = {}
+        self._changed_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._refresher.close()
 
     @property
     def priors(self) -> PriorResolver:
@@ -193,50 +205,60 @@ class Ranker:
         profile = self._profile(state, profile_name, user_id)
         limit = page_size(profile, limit)
         offset = decode_page_token(page_token, category, profile.name)
-        top = self._top_order(state, profile, min_seq)
+        top, changed = self._top_view(state, profile, min_seq)
+        code = None
         if category:
-            code = top.snapshot.categories.get(category)
+            code = self._catalogue.code_of_category(category)
             if code is None:
-                raise NotFound(unknown_category(category, top.snapshot.categories))
-            order = top.of_category(code)
-            if not order.size:  # its products were recategorised, or are all delisted
-                raise NotFound(f"no listed product in category {category!r}")
+                raise NotFound(unknown_category(category, self._catalogue.category_names()))
+        if changed is None:
+            order = top.order if code is None else top.of_category(code)
+            page = order[offset : offset + limit]
+            scores = top.breakdown.score[page]
+            total = int(order.size)
         else:
-            order = top.order
-        page = order[offset : offset + limit]
-        rows = page.tolist()
-        snapshot = top.snapshot
-        explanations = (
-            explain_rows(
-                top.breakdown,
-                snapshot.evidence,
-                snapshot.raw,
-                np.ones(len(snapshot.product_ids), dtype=bool),
-                top.prior,
-                profile,
-                rows,
-            )
-            if explain
-            else None
-        )
-        ordered_ids = snapshot.product_ids.take(rows)
+            page, scores, total = merged_page(top, changed, code, offset, limit)
+        if category and not total:  # its products were recategorised, or are all delisted
+            raise NotFound(f"no listed product in category {category!r}")
+        rows = [row + 1 for row in page.tolist()]  # (positions are idx - 1)
+        ordered_ids = self._catalogue.ids_of(rows)
+        explanations = None
+        if explain:
+            explanations = self._explain_page(top, changed, profile, page, ordered_ids)
         next_offset = offset + len(rows)
         token = (
-            encode_page_token(next_offset, category, profile.name)
-            if next_offset < order.size
-            else ""
+            encode_page_token(next_offset, category, profile.name) if next_offset < total else ""
         )
-        shown = self._catalogue.display_of([row + 1 for row in rows])  # (positions are idx - 1)
+        shown = self._catalogue.display_of(rows)
         display = [display_fields(text) for text in shown] if any(shown) else None
         return Ranking(
-            ordered_ids,
-            top.breakdown.score[page],
-            explanations,
-            state.version,
-            profile.name,
-            token,
-            display,
+            ordered_ids, scores, explanations, state.version, profile.name, token, display
         )
+
+    def _explain_page(
+        self,
+        top: TopOrder,
+        changed: Changed | None,
+        profile: Profile,
+        page: npt.NDArray[np.int64],
+        ids: list[str],
+    ) -> list[Explanation]:
+        """The explanations of a page of Top: from the kept order's breakdown, or, when
+        changed rows are merged in, from the page's products scored as the order was."""
+        if changed is None:
+            snapshot = top.snapshot
+            known = np.ones(len(snapshot.product_ids), dtype=bool)
+            return explain_rows(
+                top.breakdown, snapshot.evidence, snapshot.raw, known, top.prior, profile,
+                page.tolist(),
+            )  # fmt: skip
+        gathered = self._catalogue.gather(ids)
+        prior = self._priors.prior(profile.prior, gathered.category_code, top.fit)
+        breakdown = blend(gathered.evidence, profile, prior)
+        return explain_rows(
+            breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile,
+            range(len(ids)),
+        )  # fmt: skip
 
     # -- previews: any profile, not only those in force --------------------------------------
 
@@ -274,17 +296,70 @@ class Ranker:
         rows = order.tolist()
         return list(zip(snapshot.product_ids.take(rows), scores, strict=True))
 
+    def _top_view(
+        self, state: WeightsState, profile: Profile, min_seq: int = 0
+    ) -> tuple[TopOrder, Changed | None]:
+        """The order Top pages through: on a large catalogue, the kept order and the rows
+        changed since, merged page by page (top_order.merged_page), while a new order is
+        computed on the refresher's thread once many rows have changed or the prior in
+        force moved; otherwise the kept order alone (_top_order)."""
+        key = (state.version, profile.name, 0)
+        cached = self._top_cache.get(key)
+        if (
+            profile.half_life_seconds is None  # (decayed scores move with the clock too)
+            and cached is not None
+            and cached.cost >= CHEAP_TOP_SECONDS
+        ):
+            changed = self._changed_since(cached, profile)
+            if changed is not None and changed.through_seq >= min_seq:
+                moved = cached.fit is not self._priors.fit_of(profile.prior)
+                if moved or changed.size > MOST_CHANGED_ROWS:
+                    self._recompute_later(cached, profile)
+                return cached, changed
+        return self._top_order(state, profile, min_seq), None
+
+    def _changed_since(self, top: TopOrder, profile: Profile) -> Changed | None:
+        """The rows changed since ``top`` was computed, scored as it was, as of now; None
+        when the catalogue's change log no longer reaches back to it."""
+        with self._changed_lock:
+            kept = self._changed.get(top.key)
+            changed = kept[1] if kept is not None and kept[0] is top else None
+            since = top.generation if changed is None else changed.generation
+            if changed is not None and since == self._catalogue.generation:
+                return changed
+            seq = self._catalogue.seq  # (read first: the rows reflect at least this)
+            rows = self._catalogue.changed_rows(since=since, listing=True)
+            if rows is None:
+                return None
+            if changed is None:
+                changed = no_change(since, top.through_seq)
+            prior = self._priors.prior(profile.prior, rows.category_code, top.fit)
+            score = blend(rows.evidence, profile, prior).score
+            changed = with_rows(changed, rows, score, max(seq, top.through_seq))
+            self._changed[top.key] = (top, changed)
+            return changed
+
+    def _recompute_later(self, top: TopOrder, profile: Profile) -> None:
+        def recompute() -> None:
+            fresh = self._compute_top(top.key, profile, time.time(), in_parts=True)
+            with self._top_lock:
+                kept = self._top_cache.get(top.key)
+                if kept is None or kept.generation <= fresh.generation:
+                    self._top_cache[top.key] = fresh
+
+        self._refresher.submit(("top order", top.key), recompute)
+
     def _top_order(self, state: WeightsState, profile: Profile, min_seq: int = 0) -> TopOrder:
         """The whole catalogue ranked, cached, reflecting at least ``min_seq``.
 
         After a write a cheap order (under CHEAP_TOP_SECONDS to compute) is recomputed at
         once. An expensive one (a large catalogue) is kept for kept_seconds(cost,
         TOP_REFRESH_SECONDS): at least that, and long enough that recomputing it takes at
-        most a tenth of a core. While one thread recomputes it, the others serve the order they
-        have rather than queue behind it (on a million products a recompute costs 0.3 to
-        0.9 s of CPU, and Top's throughput used to fall from 4,000 to 150 calls/s under
-        50 writes a second). A caller whose ``min_seq`` the kept order does not reflect
-        waits for one that does.
+        most a tenth of a core (unless _top_view merges the changed rows in). While one
+        thread recomputes it, the others serve the order they have rather than queue
+        behind it (on a million products a recompute costs 0.3 to 0.9 s of CPU, and Top's
+        throughput used to fall from 4,000 to 150 calls/s under 50 writes a second). A
+        caller whose ``min_seq`` the kept order does not reflect waits for one that does.
         """
         now = time.time()
         # A decayed score drifts with time: recompute it at least once a minute.
@@ -320,24 +395,39 @@ class Ranker:
             if fresh(cached):
                 assert cached is not None
                 return cached
-            started = time.perf_counter()
-            snapshot = self._catalogue.snapshot(profile.half_life_seconds, now)
-            prior = self._prior(profile, snapshot.category_code)
-            breakdown = blend(snapshot.evidence, profile, prior)
-            order = rank_order(breakdown.score, snapshot.evidence.amount)
-            if not snapshot.active.all():  # the shop delisted some: Top leaves them out
-                order = order[snapshot.active[order]]
-            top = TopOrder(
-                snapshot, prior, breakdown, order, snapshot.category_code[order],
-                key=key, generation=snapshot.seq, through_seq=snapshot.through_seq,
-                computed_at=time.monotonic(), cost=time.perf_counter() - started,
-            )  # fmt: skip
+            top = self._compute_top(key, profile, now)
             if len(self._top_cache) >= 8:  # a few profiles' orders at most
                 self._top_cache.clear()
             self._top_cache[key] = top
             return top
         finally:
             self._top_lock.release()
+
+    def _compute_top(
+        self, key: tuple[int, str, int], profile: Profile, now: float, in_parts: bool = False
+    ) -> TopOrder:
+        """The whole catalogue's order; ``in_parts`` (on the refresher's thread, plain
+        counts only), read a part at a time, letting others run in between."""
+        started = time.perf_counter()
+        fit = self._priors.fit_of(profile.prior)
+        if in_parts:
+            snapshot = self._catalogue.snapshot_in_parts(CHUNK_ROWS, pause)
+        else:
+            snapshot = self._catalogue.snapshot(profile.half_life_seconds, now)
+        prior = self._priors.prior(profile.prior, snapshot.category_code, fit)
+        if in_parts:
+            pause()
+        breakdown = blend(snapshot.evidence, profile, prior)
+        if in_parts:
+            pause()
+        order = rank_order(breakdown.score, snapshot.evidence.amount)
+        if not snapshot.active.all():  # the shop delisted some: Top leaves them out
+            order = order[snapshot.active[order]]
+        return TopOrder(
+            snapshot, prior, breakdown, order, snapshot.category_code[order],
+            key=key, generation=snapshot.seq, through_seq=snapshot.through_seq,
+            computed_at=time.monotonic(), cost=time.perf_counter() - started, fit=fit,
+        )  # fmt: skip
 
     def product_stats(
         self, product_ids: Sequence[str], profile_name: str
@@ -380,4 +470,7 @@ class Ranker:
 
 
 CHEAP_TOP_SECONDS = 0.005
+# Rows changed since a kept order was computed beyond which a new one is computed (on the
+# refresher's thread): merging them into a page costs in their number.
+MOST_CHANGED_ROWS = 8192
 TOP_REFRESH_SECONDS = 1.0  # an expensive order is kept kept_seconds(cost, this) after a write

@@ -1,5 +1,6 @@
-"""Top's pieces beside the Ranker: the cached whole-catalogue order, the page size and
-the page token (an offset bound to its category and profile)."""
+"""Top's pieces beside the Ranker: the cached whole-catalogue order, the rows changed
+since it was computed and how a page merges the two, the page size and the page token
+(an offset bound to its category and profile)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from reviewrank.ranking.blend import Breakdown, Prior
 from reviewrank.ranking.profiles import Profile
-from reviewrank.service.app.catalogue_views import Snapshot
+from reviewrank.service.app.catalogue_views import ScoringRows, Snapshot
+from reviewrank.service.app.priors import FittedPrior
 from reviewrank.service.domain.errors import InvalidArgument
 
 
@@ -28,6 +31,7 @@ class TopOrder:
     through_seq: int
     computed_at: float
     cost: float
+    fit: FittedPrior | None = None  # the prior's fit it was computed with (None: fixed)
     by_category: dict[int, np.ndarray] = field(default_factory=dict)
 
     def of_category(self, code: int) -> np.ndarray:
@@ -42,6 +46,122 @@ class TopOrder:
             order = self.order[members]
             self.by_category[code] = order
         return order
+
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Changed:
+    """The rows written since a kept order was computed, scored with its profile and
+    prior, best first (score, then evidence, then position, as rank_order): Top merges
+    them into the kept order (merged_page) rather than sorting every product again after
+    each write. Positions are the snapshot's (idx - 1)."""
+
+    generation: int  # of the catalogue it reflects
+    through_seq: int  # every change up to this sequence number is in it
+    positions: IntArray
+    score: FloatArray
+    amount: FloatArray
+    code: npt.NDArray[np.int32]  # their categories now
+    active: npt.NDArray[np.bool_]  # whether they are listed now
+    more: tuple[tuple[int, ...], ...]  # the codes of their other categories now
+    ascending: IntArray  # the positions, ascending (to look rows up)
+    # Category code -> which of them the shop also lists in it now.
+    also_in: dict[int, IntArray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.positions.size)
+
+
+def no_change(generation: int, through_seq: int) -> Changed:
+    empty = np.zeros(0, dtype=np.int64)
+    return Changed(
+        generation, through_seq, empty, np.zeros(0), np.zeros(0),
+        np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool), (), empty,
+    )  # fmt: skip
+
+
+def with_rows(changed: Changed, rows: ScoringRows, score: FloatArray, through_seq: int) -> Changed:
+    """``changed`` with ``rows`` (their state now, ``score`` their scores) in place of what
+    it held of them. ``rows`` must carry their listing (changed_rows(listing=True))."""
+    assert rows.active is not None and rows.more is not None
+    positions = rows.idx - 1
+    keep = ~_among(changed.positions, np.sort(positions))
+    kept_more = [m for m, k in zip(changed.more, keep.tolist(), strict=True) if k]
+    all_positions = np.concatenate((changed.positions[keep], positions))
+    all_score = np.concatenate((changed.score[keep], score))
+    amount = rows.evidence.amount.astype(np.float64)
+    all_amount = np.concatenate((changed.amount[keep], amount))
+    order = np.lexsort((all_positions, -all_amount, -all_score))
+    more = (*kept_more, *rows.more)
+    ordered_more = tuple(more[i] for i in order.tolist())
+    also_in: dict[int, list[int]] = {}
+    for i, others in enumerate(ordered_more):
+        for code in others:
+            also_in.setdefault(code, []).append(i)
+    return Changed(
+        generation=rows.generation,
+        through_seq=through_seq,
+        positions=all_positions[order],
+        score=all_score[order],
+        amount=all_amount[order],
+        code=np.concatenate((changed.code[keep], rows.category_code))[order],
+        active=np.concatenate((changed.active[keep], rows.active))[order],
+        more=ordered_more,
+        ascending=np.sort(all_positions),
+        also_in={code: np.array(i, dtype=np.int64) for code, i in also_in.items()},
+    )
+
+
+def _among(values: IntArray, ascending: IntArray) -> npt.NDArray[np.bool_]:
+    """Whether each value is one of ``ascending`` (sorted)."""
+    if not ascending.size or not values.size:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(ascending, values), ascending.size - 1)
+    found: npt.NDArray[np.bool_] = ascending[at] == values
+    return found
+
+
+def merged_page(
+    top: TopOrder, changed: Changed, code: int | None, offset: int, limit: int
+) -> tuple[IntArray, FloatArray, int]:
+    """Positions and scores of a page of Top (``code`` None: every category) of the kept
+    order with the changed rows merged in, and how many products the whole order has.
+
+    The kept order, less the changed rows, is in order still (nothing else moved), so the
+    page is among its first ``offset + limit`` such rows and the first ``offset + limit``
+    changed rows now in the category: a few dozen keys sorted, whatever the catalogue."""
+    stale = top.order if code is None else top.of_category(code)
+    now_in = changed.active.copy()
+    if code is not None:
+        inside = changed.code == code
+        inside[changed.also_in.get(code, changed.positions[:0])] = True
+        now_in &= inside
+    fresh = np.flatnonzero(now_in)
+    # The changed rows the kept order holds here: skipped in it.
+    snapshot = top.snapshot
+    held = changed.ascending[changed.ascending < snapshot.active.size]
+    was_in = snapshot.active[held]
+    if code is not None:
+        was_in &= (snapshot.category_code[held] == code) | np.isin(
+            held, snapshot.also_in.get(code, held[:0])
+        )
+    dropped = int(np.count_nonzero(was_in))
+    total = int(stale.size) - dropped + int(fresh.size)
+    need = offset + limit
+    prefix = stale[: need + dropped]
+    prefix = prefix[~_among(prefix, changed.ascending)][:need]
+    fresh = fresh[:need]
+    evidence = snapshot.evidence
+    amount = evidence.rating_count[prefix] + evidence.likes[prefix] + evidence.dislikes[prefix]
+    positions = np.concatenate((prefix, changed.positions[fresh]))
+    score = np.concatenate((top.breakdown.score[prefix], changed.score[fresh]))
+    amounts = np.concatenate((amount.astype(np.float64), changed.amount[fresh]))
+    order = np.lexsort((positions, -amounts, -score))[offset : offset + limit]
+    return positions[order].astype(np.int64), score[order], total
 
 
 DEFAULT_TOP_LIMIT = 20

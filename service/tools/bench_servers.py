@@ -44,11 +44,18 @@ class Server:
     """A ``reviewrank serve`` subprocess on a free port, pinned to SERVER_CPUS."""
 
     def __init__(
-        self, database: Path, env: dict[str, str] | None = None, *args: str, pin: bool = True
+        self,
+        database: Path,
+        env: dict[str, str] | None = None,
+        *args: str,
+        pin: bool = True,
+        python: str | None = None,
     ) -> None:
+        """``python``: the interpreter to serve with (another checkout's, for before and
+        after figures); this one's by default."""
         self.port = free_port()
         command = [
-            sys.executable, "-m", CLI_MODULE, "serve",
+            python or sys.executable, "-m", CLI_MODULE, "serve",
             "--address", f"127.0.0.1:{self.port}",
             "--database", str(database), "--weights", str(DATA_DIR / "weights.toml"),
             "--log-format", "json", "--log-level", "warning", *args,
@@ -158,9 +165,9 @@ class AioEcho(Server):
 
 @contextmanager
 def serving(
-    database: Path, env: dict[str, str] | None = None, pin: bool = True
+    database: Path, env: dict[str, str] | None = None, pin: bool = True, python: str | None = None
 ) -> Iterator[Server]:
-    server = Server(database, env, pin=pin)
+    server = Server(database, env, pin=pin, python=python)
     try:
         yield server
     finally:

@@ -139,20 +139,43 @@ class Alongside:
     rps: float
 
 
+def common_arguments(parser: argparse.ArgumentParser, synthetic: str) -> None:
+    """The options every benchmark of synthetic catalogues takes."""
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    parser.add_argument(
+        "--synthetic", default=synthetic, help="synthetic catalogue sizes, comma-separated"
+    )
+    parser.add_argument("--workdir", help="where the databases go (kept between runs)")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+
+
+def machine_facts() -> dict[str, str]:
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs,"
+        f" {platform.python_implementation()} {platform.python_version()}",
+        "pinning": f"server on CPUs {sorted(SERVER_CPUS)}, load driver on {list(CLIENT_CPUS)}"
+        if SERVER_CPUS and CLIENT_CPUS
+        else "no pinning (one CPU)",
+    }
+
+
 def _rps(row: Row) -> float:
     return row.report.rps
 
 
-def prepare(workdir: Path, sizes: list[int]) -> dict[str, Path]:
+def prepare(workdir: Path, sizes: list[int], real: bool = True) -> dict[str, Path]:
     from reviewrank.service.cli import main as cli
     from reviewrank.service.tools.synthetic import write_catalogue
 
     # The real catalogue as imported, copied afresh for every run: the ingest scenarios
     # write into it, and a database grown by earlier runs would make each run slower.
-    pristine = workdir / "real.db"
-    if not pristine.exists():
-        cli.main(["import", "--database", str(pristine), "--quiet"])
-    databases = {"real": fresh_copy(pristine, workdir / "real-run.db")}
+    databases = {}
+    if real:
+        pristine = workdir / "real.db"
+        if not pristine.exists():
+            cli.main(["import", "--database", str(pristine), "--quiet"])
+        databases["real"] = fresh_copy(pristine, workdir / "real-run.db")
     for size in sizes:
         name = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
         path = workdir / f"synthetic-{name}.db"
@@ -171,11 +194,7 @@ def run(args: argparse.Namespace) -> int:
     databases = prepare(workdir, sizes)
     suite = Suite(duration=args.duration, warmup=args.warmup)
     suite.facts.update(
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()}"
-        f" {platform.python_version()}",
-        pinning=f"server on CPUs {sorted(SERVER_CPUS)}, load driver on {list(CLIENT_CPUS)}"
-        if SERVER_CPUS and CLIENT_CPUS
-        else "no pinning (one CPU)",
+        machine_facts(),
         duration_seconds=args.duration,
         warmup_seconds=args.warmup,
     )
@@ -322,6 +341,28 @@ def choose_ceiling(suite: Suite) -> Row:
     return ceiling
 
 
+def start_up_table(suite: Suite) -> list[str]:
+    """The start-ups measured, as the lines of a table (after an empty line)."""
+    lines = ["", "| start-up | ready (s) | resident memory (MB) |", "|---|---:|---:|"]
+    for key, value in suite.facts.items():
+        if key.startswith("start-up"):
+            lines.append(f"| {key[9:]} | {value['ready_seconds']} | {value['rss_mb']} |")
+    return lines
+
+
+def rows_as_json(suite: Suite) -> list[dict[str, Any]]:
+    return [
+        {
+            "scenario": r.scenario,
+            "catalogue": r.catalogue,
+            "server_cpu_us": r.server_cpu_us,
+            **r.extra,
+            "report": r.report.to_json(),
+        }
+        for r in suite.rows
+    ]
+
+
 def write_results(suite: Suite, ceiling: Row, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -357,24 +398,12 @@ def write_results(suite: Suite, ceiling: Row, out: Path) -> None:
             f" {row.server_cpu_us / ceiling.server_cpu_us:.2f} |"
             f" {sum(row.report.errors.values()) or ''} | {notes} |"
         )
-    lines += ["", "| start-up | ready (s) | resident memory (MB) |", "|---|---:|---:|"]
-    for key, value in suite.facts.items():
-        if key.startswith("start-up"):
-            lines.append(f"| {key[9:]} | {value['ready_seconds']} | {value['rss_mb']} |")
+    lines += start_up_table(suite)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     data = {
         "facts": suite.facts,
         "ceiling": {"rps": ceiling.report.rps, "server_cpu_us": ceiling.server_cpu_us},
-        "rows": [
-            {
-                "scenario": r.scenario,
-                "catalogue": r.catalogue,
-                "server_cpu_us": r.server_cpu_us,
-                **r.extra,
-                "report": r.report.to_json(),
-            }
-            for r in suite.rows
-        ],
+        "rows": rows_as_json(suite),
     }
     (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {out / 'results.md'} and {out / 'results.json'}")
@@ -382,13 +411,7 @@ def write_results(suite: Suite, ceiling: Row, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.tools.benchsuite", description=__doc__)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
-    parser.add_argument(
-        "--synthetic", default="100000,1000000", help="synthetic catalogue sizes, comma-separated"
-    )
-    parser.add_argument("--workdir", help="where the databases go (kept between runs)")
-    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    common_arguments(parser, "100000,1000000")
     parser.add_argument(
         "--abuse-duration", type=float, default=5.0,
         help="seconds of normal Rank per abuse scenario (tools/abuse_bench.py); 0 skips them",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from reviewrank.ranking.marginal import fit_marginal_prior
+from reviewrank.service.app import priors as priors_module
 from reviewrank.v1 import admin_pb2, ranking_pb2
 from tests.conftest import Client
 from tests.helpers import batch, rating
@@ -53,3 +54,32 @@ def test_an_unknown_estimator_is_refused_naming_its_key(client: Client) -> None:
 
     assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
     assert "profiles.marginal.prior.estimator" in (refused.value.details() or "")
+
+
+def _prior_of(client: Client) -> tuple[float, float]:
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["c"])
+    [stats] = client.ranking.GetProductStats(request, timeout=10).stats
+    return stats.prior_mean, stats.prior_strength
+
+
+def test_a_refit_that_moves_no_score_by_the_tolerance_leaves_the_prior_in_force(
+    start_server: Callable[..., Client], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)  # this catalogue counts as large
+    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.2)
+    monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 0.0)
+    monkeypatch.setattr(priors_module, "PRIOR_URGENT", float("inf"))
+    weights = tmp_path / "marginal.toml"
+    weights.write_text(WEIGHTS)
+    client = start_server(weights=weights)
+    events = [rating(p, f"{p}-u{i}", s) for p, stars in STARS.items() for i, s in enumerate(stars)]
+    client.feedback.SubmitBatch(batch(*events))
+    before = _prior_of(client)
+
+    client.feedback.SubmitBatch(batch(rating("f", "f-u0", 4)))  # moves C by under 0.2
+    kept = _prior_of(client)
+    client.feedback.SubmitBatch(batch(*(rating("g", f"g-u{i}", 5) for i in range(40))))
+    moved = _prior_of(client)
+
+    assert before == kept
+    assert moved[0] > before[0] + 0.2

@@ -7,13 +7,16 @@ import time
 
 import pytest
 
+from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.profiles import PriorSpec
+from reviewrank.ranking.rating_groups import rating_groups
 from reviewrank.service.app import priors as priors_module
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.priors import FittedPrior, PriorResolver
 from tests.helpers import product_row
 
 AUTO = PriorSpec(mean=None, strength=None)
+MARGINAL = PriorSpec(mean=None, strength=None, estimator="marginal")
 
 
 def _write(catalogue: Catalogue, idx: int, stars: int, count: int) -> None:
@@ -50,6 +53,7 @@ def test_an_expensive_fit_is_kept_ten_times_its_cost(monkeypatch: pytest.MonkeyP
     def aged(seconds: float) -> FittedPrior:  # a fit that took 0.5 s, made `seconds` ago
         made = FittedPrior(fit.seq, time.monotonic() - seconds, 0.5, fit.global_prior, None, None)
         resolver._fits[AUTO] = made
+        resolver._checked[AUTO] = priors_module._Check(made.seq, made.fitted_at, made.cost)
         return made
 
     young = aged(4.8)
@@ -93,3 +97,95 @@ def test_callers_use_the_fit_they_have_while_another_refits_it(
 
     assert (False, [first]) == (waited, answers)
     assert resolver.fitted(AUTO).global_prior.mean > first.global_prior.mean
+
+
+def test_the_catalogue_keeps_the_sums_of_its_histograms_through_writes() -> None:
+    catalogue = _seeded()
+    for seq_offset, (idx, stars, count) in enumerate([(3, 5, 9), (41, 2, 4), (3, 1, 1)]):
+        _write(catalogue, idx, stars, count + seq_offset)
+
+    kept = catalogue.rating_groups()[1]
+    expected = rating_groups(catalogue.histograms().histogram)
+
+    assert (expected.counts.tolist(), expected.star_sum_squared.tolist()) == (
+        kept.counts.tolist(),
+        kept.star_sum_squared.tolist(),
+    )
+    assert (expected.products.tolist(), expected.square_sum) == (
+        kept.products.tolist(),
+        kept.square_sum,
+    )
+
+
+def test_on_a_large_catalogue_a_refit_that_moves_nothing_that_matters_is_not_put_in_force(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)  # every catalogue is large
+    catalogue = _seeded()
+    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
+    before = resolver.fitted(MARGINAL)
+    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.5)
+
+    _write(catalogue, 41, 5, 1)  # one rating more: the prior moves by far less than 0.5
+
+    assert before is resolver.fitted(MARGINAL)
+
+
+def test_on_a_large_catalogue_a_refit_that_moves_a_score_more_than_the_tolerance_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
+    monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 0.0)
+    catalogue = _seeded()
+    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
+    before = resolver.fitted(MARGINAL)
+    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.5)
+
+    _write(catalogue, 41, 5, 500)  # a product of 500 five-star ratings: C moves about 1
+
+    after = resolver.fitted(MARGINAL)
+    assert after.global_prior.mean > before.global_prior.mean + 0.5
+
+
+def test_below_the_large_catalogue_size_every_refit_is_put_in_force() -> None:
+    catalogue = _seeded()
+    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
+    before = resolver.fitted(MARGINAL)
+
+    _write(catalogue, 41, 4, 1)
+
+    assert before is not resolver.fitted(MARGINAL)
+
+
+def test_the_usual_prior_is_fitted_from_the_kept_sums_as_from_every_row() -> None:
+    catalogue = _seeded()
+    _write(catalogue, 7, 5, 30)
+
+    fitted = PriorResolver(catalogue).fitted(MARGINAL).global_prior
+
+    assert fit_marginal_prior(catalogue.histograms().histogram) == fitted
+
+
+def _held(monkeypatch: pytest.MonkeyPatch, stars: int, count: int) -> bool:
+    """Whether a refit after this write stays out of force while the fit is young."""
+    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
+    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.001)
+    monkeypatch.setattr(priors_module, "PRIOR_URGENT", 0.5)
+    monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 3600.0)
+    catalogue = _seeded()
+    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
+    before = resolver.fitted(MARGINAL)
+    _write(catalogue, 41, stars, count)
+    return before is resolver.fitted(MARGINAL)
+
+
+def test_a_refit_that_matters_waits_until_the_fit_in_force_is_old_enough(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _held(monkeypatch, 5, 3)  # C moves by well over 0.001, under 0.5
+
+
+def test_a_refit_that_moves_a_score_by_more_than_the_urgent_shift_goes_in_force_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert not _held(monkeypatch, 5, 500)
