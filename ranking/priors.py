@@ -253,11 +253,12 @@ def expand_category_priors(
     strengths: npt.ArrayLike,
     global_prior: StarPrior,
 ) -> tuple[FloatArray, FloatArray]:
-    """Per-product (prior_mean, prior_strength) arrays; negative codes get global_prior."""
+    """Per-product (prior_mean, prior_strength) arrays; negative codes, and codes the
+    fitted arrays do not reach (categories that appeared since the fit), get global_prior."""
     codes = np.asarray(category_codes, dtype=np.int64)
     c = np.asarray(means, dtype=np.float64)
     m = np.asarray(strengths, dtype=np.float64)
-    known = codes >= 0
+    known = (codes >= 0) & (codes < c.size)
     index = np.where(known, codes, 0)
     if c.size == 0:
         return (

@@ -233,6 +233,12 @@ def test_expanding_category_priors_gives_one_prior_per_product() -> None:
     assert [50.0, 20.0, 5.0, 50.0] == m.tolist()
 
 
+def test_a_category_that_appeared_since_the_fit_gets_the_global_prior() -> None:
+    c, m = expand_category_priors([0, 2], [3.5, 4.5], [5.0, 50.0], StarPrior(4.0, 20.0))
+
+    assert ([3.5, 4.0], [5.0, 20.0]) == (c.tolist(), m.tolist())
+
+
 def test_expanding_without_categories_gives_the_global_prior() -> None:
     c, m = expand_category_priors([-1, -1], [], [], StarPrior(4.0, 20.0))
     assert [4.0, 4.0] == c.tolist()
