@@ -336,6 +336,12 @@ class Ranker:
             prior = self._priors.prior(profile.prior, rows.category_code, top.fit)
             score = blend(rows.evidence, profile, prior).score
             changed = with_rows(changed, rows, score, max(seq, top.through_seq))
+            # (Only for orders still kept: each holds a copy of the whole catalogue.)
+            self._changed = {
+                key: entry
+                for key, entry in self._changed.items()
+                if self._top_cache.get(key) is entry[0]
+            }
             self._changed[top.key] = (top, changed)
             return changed
 

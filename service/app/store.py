@@ -87,19 +87,21 @@ class ProductTable:
         more_categories: dict[int, str] | None = None,
         display: dict[int, str] | None = None,
     ) -> ProductTable:
-        """From one row of PRODUCT_NUMBERS per product, and its id and category."""
+        """From one row of PRODUCT_NUMBERS per product, and its id and category. The
+        columns are views of ``numbers`` (a copy of each doubled the memory a million
+        products take at start-up)."""
         numbers = numbers.reshape(-1, len(PRODUCT_NUMBERS))
         return cls(
-            idx=numbers[:, 0].copy(),
+            idx=numbers[:, 0],
             product_ids=product_ids,
             categories=categories,
-            rating_count=numbers[:, 1].copy(),
-            star_sum=numbers[:, 2].copy(),
-            histogram=numbers[:, 3:8].copy(),
-            likes=numbers[:, 8].copy(),
-            dislikes=numbers[:, 9].copy(),
+            rating_count=numbers[:, 1],
+            star_sum=numbers[:, 2],
+            histogram=numbers[:, 3:8],
+            likes=numbers[:, 8],
+            dislikes=numbers[:, 9],
             seq=int(seq),
-            row_seq=numbers[:, 10].copy(),
+            row_seq=numbers[:, 10],
             active=numbers[:, 11] != 0,
             more_categories=more_categories or {},
             display=display or {},

@@ -239,3 +239,21 @@ def test_pages_with_changed_rows_merged_in_equal_those_of_an_order_computed_afre
     fresh = Ranker(catalogue, ranker._weights)
 
     assert {c: _pages(fresh, c, limit) for c in ("", *CATEGORIES)} == merged
+
+
+@pytest.mark.usefixtures("expensive")
+def test_the_changed_rows_of_an_order_no_longer_kept_are_dropped() -> None:
+    catalogue, ranker = _seeded()
+    _top(ranker)
+    catalogue.apply([product_row(6, 5, 50, 6)], 6)
+    _top(ranker)  # changed rows kept for version 1's order
+    ranker._weights.install(
+        WeightsState(2, parse_toml(PROFILES), PROFILES, "inline", datetime.now(UTC))
+    )
+    ranker._top_cache.clear()  # (as when more profiles' orders are kept than room)
+
+    _top(ranker)
+    catalogue.apply([product_row(7, 5, 50, 7)], 7)
+    _top(ranker)
+
+    assert [(2, "default", 0)] == list(ranker._changed)

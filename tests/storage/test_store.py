@@ -201,6 +201,33 @@ def test_rows_changed_since_a_sequence_number_are_found_by_its_index(tmp_path: P
     store.close()
 
 
+ODD_IDS = ["plain", 'quo"te', "back\\slash", "tab\tand\nnewline", "ünïcødé-✓", "x" * 200, "{[,]}"]
+
+
+@both_backends
+def test_every_product_reads_back_as_written_whatever_its_id(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    events = [
+        RatingEvent(f"e{i}", pid, f"u{i}", 1 + i % 5, 10, category=f"c {pid[:3]}")
+        for i, pid in enumerate(ODD_IDS)
+    ]
+    store.apply([events, [LikeEvent("like", ODD_IDS[1], "u9", LikeValue.LIKE, 10)]])
+
+    table = make_store().load_products()
+
+    assert sorted(ODD_IDS) == sorted(table.product_ids)
+    by_id = dict(zip(table.product_ids, range(len(table.product_ids)), strict=True))
+    got = [
+        (table.categories[by_id[p]], int(table.rating_count[by_id[p]]),
+         int(table.star_sum[by_id[p]]), int(table.likes[by_id[p]]))
+        for p in ODD_IDS
+    ]  # fmt: skip
+    expected = [(f"c {p[:3]}", 1, 1 + i % 5, int(i == 1)) for i, p in enumerate(ODD_IDS)]
+    assert expected == got
+
+
 @both_backends
 def test_writes_from_two_connections_add_up(make_store: Callable[[], Store]) -> None:
     """Each SQLite store keeps the rows it wrote between groups: another connection's
