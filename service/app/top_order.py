@@ -131,37 +131,103 @@ def merged_page(
     """Positions and scores of a page of Top (``code`` None: every category) of the kept
     order with the changed rows merged in, and how many products the whole order has.
 
-    The kept order, less the changed rows, is in order still (nothing else moved), so the
-    page is among its first ``offset + limit`` such rows and the first ``offset + limit``
-    changed rows now in the category: a few dozen keys sorted, whatever the catalogue."""
+    The kept order less the changed rows (S) is in order still: nothing else moved. Each
+    changed row now in the category (F, in order) is placed in it by binary search on
+    (score, evidence, position), as is each changed row the kept order holds here (D, to
+    be skipped); the page is then cut from the two without walking either. A page costs
+    O((changed rows + limit) · log products), however deep."""
     stale = top.order if code is None else top.of_category(code)
+    snapshot, base_score = top.snapshot, top.breakdown.score
     now_in = changed.active.copy()
     if code is not None:
         inside = changed.code == code
         inside[changed.also_in.get(code, changed.positions[:0])] = True
         now_in &= inside
-    fresh = np.flatnonzero(now_in)
-    # The changed rows the kept order holds here: skipped in it.
-    snapshot = top.snapshot
+    fresh = np.flatnonzero(now_in)  # F, best first
     held = changed.ascending[changed.ascending < snapshot.active.size]
     was_in = snapshot.active[held]
     if code is not None:
         was_in &= (snapshot.category_code[held] == code) | np.isin(
             held, snapshot.also_in.get(code, held[:0])
         )
-    dropped = int(np.count_nonzero(was_in))
-    total = int(stale.size) - dropped + int(fresh.size)
-    need = offset + limit
-    prefix = stale[: need + dropped]
-    prefix = prefix[~_among(prefix, changed.ascending)][:need]
-    fresh = fresh[:need]
-    evidence = snapshot.evidence
-    amount = evidence.rating_count[prefix] + evidence.likes[prefix] + evidence.dislikes[prefix]
-    positions = np.concatenate((prefix, changed.positions[fresh]))
-    score = np.concatenate((top.breakdown.score[prefix], changed.score[fresh]))
-    amounts = np.concatenate((amount.astype(np.float64), changed.amount[fresh]))
-    order = np.lexsort((positions, -amounts, -score))[offset : offset + limit]
+    gone = held[was_in]
+    # D: where the kept order holds them (their keys as it was computed).
+    skipped = np.sort(_places(top, stale, base_score[gone], _amount(top, gone), gone))
+    # Where each of F goes in S: the rows of the kept order before it, less those of D.
+    before = _places(
+        top, stale, changed.score[fresh], changed.amount[fresh], changed.positions[fresh]
+    )
+    into = before - np.searchsorted(skipped, before, side="left")
+    total = int(stale.size) - int(skipped.size) + int(fresh.size)
+    kept_size = int(stale.size) - int(skipped.size)
+
+    def merged_index(s: int) -> int:  # of S's element s
+        return s + int(np.searchsorted(into, s, side="right"))
+
+    def first_of_s(at: int) -> int:  # the first element of S at merged index >= at
+        lo, hi = 0, kept_size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if merged_index(mid) < at:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    s0, s1 = first_of_s(offset), first_of_s(offset + limit)
+    # S's elements s0 .. s1 - 1 in the kept order: from the first stale index t with
+    # t - (D at or before t) >= s0, skipping D.
+    lo, hi = 0, int(stale.size)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if mid - int(np.searchsorted(skipped, mid, side="right")) < s0:
+            lo = mid + 1
+        else:
+            hi = mid
+    window = np.arange(lo, min(lo + (s1 - s0) + int(skipped.size), int(stale.size)))
+    window = window[~_among(window, skipped)][: s1 - s0]
+    from_kept = stale[window]
+    kept_at = np.arange(s0, s0 + window.size) + np.searchsorted(
+        into, np.arange(s0, s0 + window.size), side="right"
+    )
+    fresh_at = into + np.arange(into.size)
+    on_page = (fresh_at >= offset) & (fresh_at < offset + limit)
+    positions = np.concatenate((from_kept, changed.positions[fresh[on_page]]))
+    score = np.concatenate((base_score[from_kept], changed.score[fresh[on_page]]))
+    order = np.argsort(np.concatenate((kept_at, fresh_at[on_page])), kind="stable")
     return positions[order].astype(np.int64), score[order], total
+
+
+def _amount(top: TopOrder, positions: IntArray) -> FloatArray:
+    """The evidence of these products when the order was computed (the tie-break)."""
+    e = top.snapshot.evidence
+    total = e.rating_count[positions] + e.likes[positions] + e.dislikes[positions]
+    return np.asarray(total, dtype=np.float64)
+
+
+def _places(
+    top: TopOrder,
+    stale: IntArray,
+    score: FloatArray,
+    amount: FloatArray,
+    position: IntArray,
+) -> IntArray:
+    """For each key (score, amount, position), how many rows of ``stale`` (positions in
+    rank_order's order of the kept order's keys) rank before it: binary searches, all at
+    once."""
+    lo = np.zeros(position.size, dtype=np.int64)
+    hi = np.full(position.size, stale.size, dtype=np.int64)
+    base_score = top.breakdown.score
+    while True:
+        searching = lo < hi
+        if not searching.any():
+            return lo
+        mid = (lo + hi) // 2
+        row = stale[np.minimum(mid, stale.size - 1)]
+        s, a = base_score[row], _amount(top, row)
+        earlier = (s > score) | ((s == score) & ((a > amount) | ((a == amount) & (row < position))))
+        lo = np.where(searching & earlier, mid + 1, lo)
+        hi = np.where(searching & ~earlier, mid, hi)
 
 
 DEFAULT_TOP_LIMIT = 20
