@@ -50,6 +50,29 @@ class TopOrder:
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+UNPLACED = -1
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where each changed row goes in one category's kept order (UNPLACED: not yet asked,
+    or not in it): ``held``, the index of the row as the order holds it (to skip it);
+    ``goes``, how many rows of the order rank before its key now. They do not change
+    while the row does not, so they are carried from one generation's Changed to the next
+    and only new rows are searched for."""
+
+    held: IntArray
+    goes: IntArray
+
+
+@dataclass(frozen=True)
+class Cut:
+    """What a page of one category needs of the changed rows (merged_page)."""
+
+    skipped: IntArray  # indices of the kept order to skip, ascending
+    fresh: IntArray  # the changed rows now in the category, best first
+    into: IntArray  # how many unskipped rows of the kept order precede each of fresh
+    total: int  # products in the merged order
 
 
 @dataclass(frozen=True)
@@ -67,9 +90,11 @@ class Changed:
     code: npt.NDArray[np.int32]  # their categories now
     active: npt.NDArray[np.bool_]  # whether they are listed now
     more: tuple[tuple[int, ...], ...]  # the codes of their other categories now
-    ascending: IntArray  # the positions, ascending (to look rows up)
     # Category code -> which of them the shop also lists in it now.
     also_in: dict[int, IntArray] = field(default_factory=dict)
+    # Per category code (None: every category), filled as pages are asked for.
+    placed: dict[int | None, Placed] = field(default_factory=dict)
+    cuts: dict[int | None, Cut] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -80,7 +105,7 @@ def no_change(generation: int, through_seq: int) -> Changed:
     empty = np.zeros(0, dtype=np.int64)
     return Changed(
         generation, through_seq, empty, np.zeros(0), np.zeros(0),
-        np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool), (), empty,
+        np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool), (),
     )  # fmt: skip
 
 
@@ -102,6 +127,14 @@ def with_rows(changed: Changed, rows: ScoringRows, score: FloatArray, through_se
     for i, others in enumerate(ordered_more):
         for code in others:
             also_in.setdefault(code, []).append(i)
+    unplaced = np.full(positions.size, UNPLACED, dtype=np.int64)
+    placed = {
+        code: Placed(
+            np.concatenate((p.held[keep], unplaced))[order],
+            np.concatenate((p.goes[keep], unplaced))[order],
+        )
+        for code, p in changed.placed.items()
+    }
     return Changed(
         generation=rows.generation,
         through_seq=through_seq,
@@ -111,8 +144,8 @@ def with_rows(changed: Changed, rows: ScoringRows, score: FloatArray, through_se
         code=np.concatenate((changed.code[keep], rows.category_code))[order],
         active=np.concatenate((changed.active[keep], rows.active))[order],
         more=ordered_more,
-        ascending=np.sort(all_positions),
         also_in={code: np.array(i, dtype=np.int64) for code, i in also_in.items()},
+        placed=placed,
     )
 
 
@@ -125,6 +158,44 @@ def _among(values: IntArray, ascending: IntArray) -> npt.NDArray[np.bool_]:
     return found
 
 
+def _cut(top: TopOrder, changed: Changed, code: int | None, stale: IntArray) -> Cut:
+    """The changed rows placed in the kept order of category ``code`` (see merged_page)."""
+    snapshot = top.snapshot
+    now_in = changed.active.copy()
+    if code is not None:
+        inside = changed.code == code
+        inside[changed.also_in.get(code, changed.positions[:0])] = True
+        now_in &= inside
+    # Those the kept order holds here (as it was computed).
+    known = changed.positions < snapshot.active.size
+    held_positions = changed.positions[known]
+    was = snapshot.active[held_positions]
+    if code is not None:
+        was &= (snapshot.category_code[held_positions] == code) | np.isin(
+            held_positions, snapshot.also_in.get(code, held_positions[:0])
+        )
+    was_in = np.zeros(changed.size, dtype=bool)
+    was_in[np.flatnonzero(known)[was]] = True
+    kept = changed.placed.get(code)
+    held = kept.held.copy() if kept is not None else np.full(changed.size, UNPLACED)
+    goes = kept.goes.copy() if kept is not None else np.full(changed.size, UNPLACED)
+    new = np.flatnonzero(was_in & (held == UNPLACED))
+    if new.size:
+        rows = changed.positions[new]
+        held[new] = _places(top, stale, top.breakdown.score[rows], _amount(top, rows), rows)
+    new = np.flatnonzero(now_in & (goes == UNPLACED))
+    if new.size:
+        goes[new] = _places(
+            top, stale, changed.score[new], changed.amount[new], changed.positions[new]
+        )
+    changed.placed[code] = Placed(held, goes)
+    skipped = np.sort(held[was_in])
+    fresh = np.flatnonzero(now_in)
+    before = goes[fresh]
+    into = before - np.searchsorted(skipped, before, side="left")
+    return Cut(skipped, fresh, into, int(stale.size) - int(skipped.size) + int(fresh.size))
+
+
 def merged_page(
     top: TopOrder, changed: Changed, code: int | None, offset: int, limit: int
 ) -> tuple[IntArray, FloatArray, int]:
@@ -134,31 +205,15 @@ def merged_page(
     The kept order less the changed rows (S) is in order still: nothing else moved. Each
     changed row now in the category (F, in order) is placed in it by binary search on
     (score, evidence, position), as is each changed row the kept order holds here (D, to
-    be skipped); the page is then cut from the two without walking either. A page costs
-    O((changed rows + limit) · log products), however deep."""
+    be skipped): once per row and category, carried to later generations while the row
+    does not change (Placed), and once per generation and category the rest (Cut). A page
+    is then cut from the two by index arithmetic, however deep."""
     stale = top.order if code is None else top.of_category(code)
-    snapshot, base_score = top.snapshot, top.breakdown.score
-    now_in = changed.active.copy()
-    if code is not None:
-        inside = changed.code == code
-        inside[changed.also_in.get(code, changed.positions[:0])] = True
-        now_in &= inside
-    fresh = np.flatnonzero(now_in)  # F, best first
-    held = changed.ascending[changed.ascending < snapshot.active.size]
-    was_in = snapshot.active[held]
-    if code is not None:
-        was_in &= (snapshot.category_code[held] == code) | np.isin(
-            held, snapshot.also_in.get(code, held[:0])
-        )
-    gone = held[was_in]
-    # D: where the kept order holds them (their keys as it was computed).
-    skipped = np.sort(_places(top, stale, base_score[gone], _amount(top, gone), gone))
-    # Where each of F goes in S: the rows of the kept order before it, less those of D.
-    before = _places(
-        top, stale, changed.score[fresh], changed.amount[fresh], changed.positions[fresh]
-    )
-    into = before - np.searchsorted(skipped, before, side="left")
-    total = int(stale.size) - int(skipped.size) + int(fresh.size)
+    cut = changed.cuts.get(code)
+    if cut is None:
+        cut = _cut(top, changed, code, stale)
+        changed.cuts[code] = cut
+    skipped, fresh, into = cut.skipped, cut.fresh, cut.into
     kept_size = int(stale.size) - int(skipped.size)
 
     def merged_index(s: int) -> int:  # of S's element s
@@ -175,8 +230,8 @@ def merged_page(
         return lo
 
     s0, s1 = first_of_s(offset), first_of_s(offset + limit)
-    # S's elements s0 .. s1 - 1 in the kept order: from the first stale index t with
-    # t - (D at or before t) >= s0, skipping D.
+    # S's elements s0 .. s1 - 1 in the kept order: from the first index t of it with
+    # t - (skipped at or before t) >= s0, leaving the skipped out.
     lo, hi = 0, int(stale.size)
     while lo < hi:
         mid = (lo + hi) // 2
@@ -187,15 +242,14 @@ def merged_page(
     window = np.arange(lo, min(lo + (s1 - s0) + int(skipped.size), int(stale.size)))
     window = window[~_among(window, skipped)][: s1 - s0]
     from_kept = stale[window]
-    kept_at = np.arange(s0, s0 + window.size) + np.searchsorted(
-        into, np.arange(s0, s0 + window.size), side="right"
-    )
+    s_range = np.arange(s0, s0 + window.size)
+    kept_at = s_range + np.searchsorted(into, s_range, side="right")
     fresh_at = into + np.arange(into.size)
-    on_page = (fresh_at >= offset) & (fresh_at < offset + limit)
+    on_page = np.flatnonzero((fresh_at >= offset) & (fresh_at < offset + limit))
     positions = np.concatenate((from_kept, changed.positions[fresh[on_page]]))
-    score = np.concatenate((base_score[from_kept], changed.score[fresh[on_page]]))
+    score = np.concatenate((top.breakdown.score[from_kept], changed.score[fresh[on_page]]))
     order = np.argsort(np.concatenate((kept_at, fresh_at[on_page])), kind="stable")
-    return positions[order].astype(np.int64), score[order], total
+    return positions[order].astype(np.int64), score[order], cut.total
 
 
 def _amount(top: TopOrder, positions: IntArray) -> FloatArray:
@@ -214,10 +268,26 @@ def _places(
 ) -> IntArray:
     """For each key (score, amount, position), how many rows of ``stale`` (positions in
     rank_order's order of the kept order's keys) rank before it: binary searches, all at
-    once."""
+    once (one at a time for a few keys: numpy's cost per call would dominate)."""
+    base_score = top.breakdown.score
+    if position.size <= 4:
+        e = top.snapshot.evidence
+        found = []
+        for s, a, p in zip(score.tolist(), amount.tolist(), position.tolist(), strict=True):
+            first, last = 0, int(stale.size)
+            while first < last:
+                half = (first + last) // 2
+                at = int(stale[half])
+                rs = float(base_score[at])
+                ra = float(e.rating_count[at] + e.likes[at] + e.dislikes[at])
+                if rs > s or (rs == s and (ra > a or (ra == a and at < p))):
+                    first = half + 1
+                else:
+                    last = half
+            found.append(first)
+        return np.array(found, dtype=np.int64)
     lo = np.zeros(position.size, dtype=np.int64)
     hi = np.full(position.size, stale.size, dtype=np.int64)
-    base_score = top.breakdown.score
     while True:
         searching = lo < hi
         if not searching.any():
