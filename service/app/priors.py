@@ -15,6 +15,10 @@ is refitted from sums the catalogue keeps as rows change (ranking.rating_groups)
 a millisecond on a million products, against 0.1 s from every row; per-category, moment
 and like priors still read every row.
 
+On a catalogue of EXACT_BELOW products or more, even a cheap refit waits
+``refresh_seconds`` after the last (at every write, the refits of the usual prior cost
+4 % of a core under 500 writes a second, to no end: see the next paragraph).
+
 A refit is put in force only when it matters: on a catalogue of EXACT_BELOW products or
 more, when it would move some product's Bayesian average (or like share) by more than
 PRIOR_TOLERANCE (a thousandth of a star; bounds in ranking.prior_shift), and, unless it
@@ -196,8 +200,8 @@ class PriorResolver:
     def _stale(self, check: _Check) -> bool:
         if check.seq == self._catalogue.generation:
             return False
-        if check.cost < CHEAP_FIT_SECONDS:
-            return True
+        if check.cost < CHEAP_FIT_SECONDS and len(self._catalogue) < EXACT_BELOW:
+            return True  # (on a large catalogue a refit waits: see below)
         return time.monotonic() - check.at >= kept_seconds(check.cost, self._refresh_seconds)
 
     def _adopt(self, spec: PriorSpec, refit: FittedPrior) -> FittedPrior:
@@ -223,7 +227,7 @@ class PriorResolver:
             if fit is not None and check is not None and not self._stale(check):
                 return fit
             if fit is None or check is None or check.cost < CHEAP_FIT_SECONDS:
-                # The first fit, or a cheap one: everyone waits.
+                # The first fit, or a cheap one: everyone waits (briefly).
                 return self._adopt(spec, self._fit(spec, fit))
             if spec in self._refitting:
                 return fit

@@ -89,12 +89,14 @@ class Changed:
     amount: FloatArray
     code: npt.NDArray[np.int32]  # their categories now
     active: npt.NDArray[np.bool_]  # whether they are listed now
-    more: tuple[tuple[int, ...], ...]  # the codes of their other categories now
+    # position -> the codes of its other categories now, for those that have some
+    more: dict[int, tuple[int, ...]]
     # Category code -> which of them the shop also lists in it now.
     also_in: dict[int, IntArray] = field(default_factory=dict)
     # Per category code (None: every category), filled as pages are asked for.
     placed: dict[int | None, Placed] = field(default_factory=dict)
     cuts: dict[int | None, Cut] = field(default_factory=dict)
+    made_at: float = 0.0  # time.monotonic() when made
 
     @property
     def size(self) -> int:
@@ -105,28 +107,35 @@ def no_change(generation: int, through_seq: int) -> Changed:
     empty = np.zeros(0, dtype=np.int64)
     return Changed(
         generation, through_seq, empty, np.zeros(0), np.zeros(0),
-        np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool), (),
+        np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool), {},
     )  # fmt: skip
 
 
-def with_rows(changed: Changed, rows: ScoringRows, score: FloatArray, through_seq: int) -> Changed:
+def with_rows(
+    changed: Changed, rows: ScoringRows, score: FloatArray, through_seq: int, now: float
+) -> Changed:
     """``changed`` with ``rows`` (their state now, ``score`` their scores) in place of what
     it held of them. ``rows`` must carry their listing (changed_rows(listing=True))."""
     assert rows.active is not None and rows.more is not None
     positions = rows.idx - 1
     keep = ~_among(changed.positions, np.sort(positions))
-    kept_more = [m for m, k in zip(changed.more, keep.tolist(), strict=True) if k]
     all_positions = np.concatenate((changed.positions[keep], positions))
     all_score = np.concatenate((changed.score[keep], score))
     amount = rows.evidence.amount.astype(np.float64)
     all_amount = np.concatenate((changed.amount[keep], amount))
     order = np.lexsort((all_positions, -all_amount, -all_score))
-    more = (*kept_more, *rows.more)
-    ordered_more = tuple(more[i] for i in order.tolist())
+    ordered = all_positions[order]
+    more = dict(changed.more)
+    for position, others in zip(positions.tolist(), rows.more, strict=True):
+        if others:
+            more[position] = others
+        else:
+            more.pop(position, None)
     also_in: dict[int, list[int]] = {}
-    for i, others in enumerate(ordered_more):
+    for position, others in more.items():
         for code in others:
-            also_in.setdefault(code, []).append(i)
+            also_in.setdefault(code, []).append(position)
+    by_position = np.argsort(ordered)
     unplaced = np.full(positions.size, UNPLACED, dtype=np.int64)
     placed = {
         code: Placed(
@@ -138,14 +147,18 @@ def with_rows(changed: Changed, rows: ScoringRows, score: FloatArray, through_se
     return Changed(
         generation=rows.generation,
         through_seq=through_seq,
-        positions=all_positions[order],
+        positions=ordered,
         score=all_score[order],
         amount=all_amount[order],
         code=np.concatenate((changed.code[keep], rows.category_code))[order],
         active=np.concatenate((changed.active[keep], rows.active))[order],
-        more=ordered_more,
-        also_in={code: np.array(i, dtype=np.int64) for code, i in also_in.items()},
+        more=more,
+        also_in={
+            code: by_position[np.searchsorted(ordered[by_position], np.array(listed))]
+            for code, listed in also_in.items()
+        },
         placed=placed,
+        made_at=now,
     )
 
 

@@ -1,9 +1,10 @@
 """``make bench-writes``: Rank and Top while ratings stream in, beside the same scenario
 without writes, on large synthetic catalogues (issue 21).
 
-For each catalogue, one server (pinned as in service/tools/benchsuite.py): Rank of 100
-candidates and Top of a category are first measured closed loop, then each at half that
-rate alone, with 50 and with 500 SubmitRating a second alongside. The figure that
+For each catalogue and each of Rank of 100 candidates and Top of a category, a server of
+its own on a fresh copy (pinned as in service/tools/benchsuite.py): the call measured
+closed loop, then at half that rate alone, with 50 and with 500 SubmitRating a second
+alongside. The figure that
 matters is the p99 with writes against the p99 without, in the same run. Writes
 bench/results/writes.{md,json}.
 
@@ -32,6 +33,7 @@ from reviewrank.service.tools.benchsuite import (
     rows_as_json,
     start_up_table,
 )
+from reviewrank.service.tools.runs import fresh_copy
 from reviewrank.service.tools.templates import (
     categories,
     product_ids,
@@ -60,12 +62,18 @@ def measure_catalogue(
         "top 20": (TOP, [json.dumps({"category": c, "limit": 20}) for c in categories(database)]),
     }
     writes = rating_templates(ids)
-    with serving(database, python=python) as server:
-        suite.facts[f"start-up {name}"] = {
-            "ready_seconds": round(server.ready_seconds, 2),
-            "rss_mb": round(server.rss_mb(), 1),
-        }
-        for label, (method, templates) in reads.items():
+    for label, (method, templates) in reads.items():
+        # A fresh server and database for each: the writes of one would otherwise reach
+        # the next's quiet row (a prior put in force a minute later, say).
+        copy = fresh_copy(database, database.with_name(f"{database.stem}-{label[:3]}.db"))
+        with serving(copy, python=python) as server:
+            suite.facts.setdefault(
+                f"start-up {name}",
+                {
+                    "ready_seconds": round(server.ready_seconds, 2),
+                    "rss_mb": round(server.rss_mb(), 1),
+                },
+            )
             rate = (rates or {}).get(label)
             if rate is None:
                 most = suite.measure(server, f"{label}, closed loop", name, method, templates)

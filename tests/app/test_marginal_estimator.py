@@ -69,6 +69,7 @@ def test_a_refit_that_moves_no_score_by_the_tolerance_leaves_the_prior_in_force(
     monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.2)
     monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 0.0)
     monkeypatch.setattr(priors_module, "PRIOR_URGENT", float("inf"))
+    monkeypatch.setattr(priors_module, "kept_seconds", lambda cost, floor: 0.0)  # no wait
     weights = tmp_path / "marginal.toml"
     weights.write_text(WEIGHTS)
     client = start_server(weights=weights)

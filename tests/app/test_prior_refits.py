@@ -136,6 +136,7 @@ def test_on_a_large_catalogue_a_refit_that_moves_a_score_more_than_the_tolerance
 ) -> None:
     monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
     monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 0.0)
+    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)  # refits wait refresh_seconds: 0
     catalogue = _seeded()
     resolver = PriorResolver(catalogue, refresh_seconds=0.0)
     before = resolver.fitted(MARGINAL)
@@ -172,6 +173,7 @@ def _held(monkeypatch: pytest.MonkeyPatch, stars: int, count: int) -> bool:
     monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.001)
     monkeypatch.setattr(priors_module, "PRIOR_URGENT", 0.5)
     monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 3600.0)
+    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)  # refits wait refresh_seconds: 0
     catalogue = _seeded()
     resolver = PriorResolver(catalogue, refresh_seconds=0.0)
     before = resolver.fitted(MARGINAL)
@@ -189,3 +191,18 @@ def test_a_refit_that_moves_a_score_by_more_than_the_urgent_shift_goes_in_force_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert not _held(monkeypatch, 5, 500)
+
+
+def test_on_a_large_catalogue_even_a_cheap_refit_waits_the_refresh_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
+    catalogue = _seeded()
+    resolver = PriorResolver(catalogue, refresh_seconds=3600.0)
+    resolver.fitted(MARGINAL)
+    checked = resolver._checked[MARGINAL]
+
+    _write(catalogue, 41, 5, 500)
+    resolver.fitted(MARGINAL)
+
+    assert checked is resolver._checked[MARGINAL]

@@ -44,9 +44,11 @@ def _top(ranker: Ranker, min_seq: int = 0) -> list[str]:
 
 @pytest.fixture
 def expensive(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every order counts as expensive (as on a large catalogue), kept a minute."""
+    """Every order counts as expensive (as on a large catalogue), kept a minute, the rows
+    changed since merged into its pages as they are written."""
     monkeypatch.setattr(ranker_module, "CHEAP_TOP_SECONDS", 0.0)
     monkeypatch.setattr(ranker_module, "TOP_REFRESH_SECONDS", 60.0)
+    monkeypatch.setattr(ranker_module, "TOP_FRESH_SECONDS", 0.0)
 
 
 def test_a_cheap_order_reflects_a_write_at_once() -> None:
@@ -78,6 +80,21 @@ def test_top_with_min_seq_reflects_that_write_when_the_order_is_kept() -> None:
     catalogue.apply([product_row(6, 5, 50, 6)], 6)
 
     assert "p6" == _top(ranker, min_seq=6)[0]
+
+
+@pytest.mark.usefixtures("expensive")
+def test_changed_rows_merged_are_brought_up_to_date_at_most_so_often_unless_min_seq_asks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ranker_module, "TOP_FRESH_SECONDS", 3600.0)
+    catalogue, ranker = _seeded()
+    _top(ranker)
+    catalogue.apply([product_row(6, 4, 50, 6)], 6)
+    _top(ranker)  # the changed rows, as of now
+
+    catalogue.apply([product_row(7, 5, 50, 7)], 7)
+
+    assert ("p6", "p7") == (_top(ranker)[0], _top(ranker, min_seq=7)[0])
 
 
 @pytest.mark.usefixtures("expensive")
@@ -232,6 +249,7 @@ def test_pages_with_changed_rows_merged_in_equal_those_of_an_order_computed_afre
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ranker_module, "CHEAP_TOP_SECONDS", 0.0)  # kept: as if expensive
         patch.setattr(ranker_module, "TOP_REFRESH_SECONDS", 60.0)
+        patch.setattr(ranker_module, "TOP_FRESH_SECONDS", 0.0)
         _pages(ranker, "", limit)  # the order kept
         for seq, written in enumerate(after, start=100):
             catalogue.apply([_row(written, seq)], seq)
