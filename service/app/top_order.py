@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 from dataclasses import dataclass, field
 
@@ -73,6 +74,9 @@ class Cut:
     fresh: IntArray  # the changed rows now in the category, best first
     into: IntArray  # how many unskipped rows of the kept order precede each of fresh
     total: int  # products in the merged order
+    # The same as lists, for bisect (a page's searches: numpy's cost per call dominated).
+    skipped_list: list[int] = field(default_factory=list)
+    into_list: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,8 @@ def _cut(top: TopOrder, changed: Changed, code: int | None, stale: IntArray) -> 
     fresh = np.flatnonzero(now_in)
     before = goes[fresh]
     into = before - np.searchsorted(skipped, before, side="left")
-    return Cut(skipped, fresh, into, int(stale.size) - int(skipped.size) + int(fresh.size))
+    total = int(stale.size) - int(skipped.size) + int(fresh.size)
+    return Cut(skipped, fresh, into, total, skipped.tolist(), into.tolist())
 
 
 def merged_page(
@@ -227,16 +232,17 @@ def merged_page(
         cut = _cut(top, changed, code, stale)
         changed.cuts[code] = cut
     skipped, fresh, into = cut.skipped, cut.fresh, cut.into
+    if not skipped.size and not fresh.size:  # nothing changed here: the kept order's page
+        page = stale[offset : offset + limit]
+        return page.astype(np.int64), top.breakdown.score[page], cut.total
     kept_size = int(stale.size) - int(skipped.size)
-
-    def merged_index(s: int) -> int:  # of S's element s
-        return s + int(np.searchsorted(into, s, side="right"))
+    into_list, skipped_list = cut.into_list, cut.skipped_list
 
     def first_of_s(at: int) -> int:  # the first element of S at merged index >= at
         lo, hi = 0, kept_size
         while lo < hi:
             mid = (lo + hi) // 2
-            if merged_index(mid) < at:
+            if mid + bisect.bisect_right(into_list, mid) < at:
                 lo = mid + 1
             else:
                 hi = mid
@@ -248,7 +254,7 @@ def merged_page(
     lo, hi = 0, int(stale.size)
     while lo < hi:
         mid = (lo + hi) // 2
-        if mid - int(np.searchsorted(skipped, mid, side="right")) < s0:
+        if mid - bisect.bisect_right(skipped_list, mid) < s0:
             lo = mid + 1
         else:
             hi = mid
