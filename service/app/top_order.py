@@ -349,6 +349,7 @@ def decode_page_token(token: str, category: str, profile: str) -> int:
         offset = data["o"]
         ok = (
             isinstance(offset, int)
+            and not isinstance(offset, bool)  # (JSON true is no offset)
             and offset >= 0
             and data["c"] == category
             and data["p"] == profile

@@ -155,7 +155,10 @@ def test_top_limit_over_the_maximum_is_refused(client: Client) -> None:
     assert_invalid(client, lambda: client.ranking.Top(ranking_pb2.TopRequest(limit=1001)), "limit")
 
 
-@pytest.mark.parametrize("token", ["garbage", "eyJvIjotMX0", "!!!"])
+# ... and {"o":true,"c":"","p":"default"}: a JSON true is no offset.
+@pytest.mark.parametrize(
+    "token", ["garbage", "eyJvIjotMX0", "!!!", "eyJvIjp0cnVlLCJjIjoiIiwicCI6ImRlZmF1bHQifQ"]
+)
 def test_forged_page_token_is_refused(client: Client, token: str) -> None:
     request = ranking_pb2.TopRequest(page_token=token)
 
