@@ -93,7 +93,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         (
             s.product_id,
             " + ".join((s.category, *s.more_categories)),
-            "no" if s.inactive else "yes",
+            "not known" if not s.known else "no" if s.inactive else "yes",
             s.rating_count,
             " ".join(str(h) for h in s.stars_histogram),
             s.stars_mean,

@@ -113,6 +113,17 @@ def test_stats_command_prints_the_histogram(
     assert "33 59 136 234 562" in capsys.readouterr().out
 
 
+def test_stats_command_says_a_product_it_does_not_know_is_not_known(
+    demo: tuple[Path, ServerProcess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _database, server = demo
+
+    assert 0 == cli.main(["stats", "no-such-product", "--server", server.target])
+
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "no-such-product" in line]
+    assert (True, False) == ("not known" in row, " yes " in row)
+
+
 def test_health_command_exits_zero_when_serving(
     demo: tuple[Path, ServerProcess], capsys: pytest.CaptureFixture[str]
 ) -> None:
