@@ -508,27 +508,18 @@ class Catalogue:
         whoever keeps it must take the rows changed since that generation for newer."""
         with self._lock:
             size = self._size
-            first = Snapshot(
-                seq=self.generation,
-                through_seq=self.seq,
-                product_ids=RowIds(self._index.ids, size),
-                evidence=self._evidence(np.zeros(0, dtype=np.int64), None, 0.0),
-                raw=self._evidence(np.zeros(0, dtype=np.int64), None, 0.0),
-                category_code=np.zeros(0, dtype=np.int32),
-                categories=dict(self._categories.codes),
-                active=np.zeros(0, dtype=bool),
-                also_in=self._categories.members(),
-            )
+            seq, through_seq = self.generation, self.seq
+            product_ids = RowIds(self._index.ids, size)
+            categories = dict(self._categories.codes)
+            also_in = self._categories.members()
         parts: list[tuple[Evidence, npt.NDArray[np.int32], npt.NDArray[np.bool_]]] = []
-        for start in range(1, size, rows_per_part):
+        for start in range(1, max(size, 2), rows_per_part):  # (one part, empty, if no row)
             if parts:
                 between()
             with self._lock:
                 part = slice(start, min(start + rows_per_part, size))
                 evidence = self._evidence_of(part)
                 parts.append((evidence, self.category_code[part].copy(), self.active[part].copy()))
-        if not parts:
-            return first
         joined = Evidence(
             **{
                 name: np.concatenate([getattr(e, name) for e, _, _ in parts])
@@ -536,15 +527,15 @@ class Catalogue:
             }
         )
         return Snapshot(
-            seq=first.seq,
-            through_seq=first.through_seq,
-            product_ids=first.product_ids,
+            seq=seq,
+            through_seq=through_seq,
+            product_ids=product_ids,
             evidence=joined,
             raw=joined,
             category_code=np.concatenate([c for _, c, _ in parts]),
-            categories=first.categories,
+            categories=categories,
             active=np.concatenate([a for _, _, a in parts]),
-            also_in=first.also_in,
+            also_in=also_in,
         )
 
 

@@ -107,6 +107,14 @@ def from_kept_sums(spec: PriorSpec) -> bool:
     )
 
 
+def _as_asked(spec: PriorSpec, fitted: StarPrior) -> StarPrior:
+    """The fit, with the mean or strength the spec fixes in place of the fitted one."""
+    return StarPrior(
+        mean=fitted.mean if spec.mean is None else spec.mean,
+        strength=fitted.strength if spec.strength is None else spec.strength,
+    )
+
+
 def prior_shift(kept: FittedPrior, refit: FittedPrior) -> float:
     """The most a product's Bayesian average or like share moves if ``refit`` replaces
     ``kept`` (ranking.prior_shift)."""
@@ -157,22 +165,14 @@ class PriorResolver:
         if from_kept_sums(spec):
             started = time.perf_counter()
             seq, groups = self._catalogue.rating_groups()
-            fitted = fit_marginal_groups(groups)
-            global_prior = StarPrior(
-                mean=fitted.mean if spec.mean is None else spec.mean,
-                strength=fitted.strength if spec.strength is None else spec.strength,
-            )
+            global_prior = _as_asked(spec, fit_marginal_groups(groups))
             cost = time.perf_counter() - started
             return FittedPrior(seq, time.monotonic(), cost, global_prior, None, None)
         data = self._catalogue.histograms(likes=spec.likes_fitted)
         started = time.perf_counter()
         if spec.stars_fitted:
             fit = fit_marginal_prior if spec.estimator == "marginal" else fit_star_prior
-            fitted = fit(data.histogram)
-            global_prior = StarPrior(
-                mean=fitted.mean if spec.mean is None else spec.mean,
-                strength=fitted.strength if spec.strength is None else spec.strength,
-            )
+            global_prior = _as_asked(spec, fit(data.histogram))
         else:  # only the like prior is fitted
             assert spec.mean is not None and spec.strength is not None
             global_prior = StarPrior(spec.mean, spec.strength)

@@ -51,11 +51,6 @@ class Refresher:
             self._lock.notify()
             return True
 
-    def busy(self, key: Hashable) -> bool:
-        """Whether work of this key is queued or running."""
-        with self._lock:
-            return key in self._queued or key == self._running
-
     def _run(self) -> None:
         while True:
             with self._lock:

@@ -9,6 +9,7 @@ import binascii
 import bisect
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -278,6 +279,17 @@ def _amount(top: TopOrder, positions: IntArray) -> FloatArray:
     return np.asarray(total, dtype=np.float64)
 
 
+def _before(
+    score: Any, amount: Any, position: Any, than_score: Any, than_amount: Any, than_position: Any
+) -> Any:
+    """Whether the first key ranks before the second, as rank_order ranks: higher score,
+    then more evidence, then earlier position (numbers, or arrays element by element)."""
+    return (score > than_score) | (
+        (score == than_score)
+        & ((amount > than_amount) | ((amount == than_amount) & (position < than_position)))
+    )
+
+
 def _places(
     top: TopOrder,
     stale: IntArray,
@@ -297,9 +309,8 @@ def _places(
             while first < last:
                 half = (first + last) // 2
                 at = int(stale[half])
-                rs = float(base_score[at])
                 ra = float(e.rating_count[at] + e.likes[at] + e.dislikes[at])
-                if rs > s or (rs == s and (ra > a or (ra == a and at < p))):
+                if _before(float(base_score[at]), ra, at, s, a, p):
                     first = half + 1
                 else:
                     last = half
@@ -313,8 +324,7 @@ def _places(
             return lo
         mid = (lo + hi) // 2
         row = stale[np.minimum(mid, stale.size - 1)]
-        s, a = base_score[row], _amount(top, row)
-        earlier = (s > score) | ((s == score) & ((a > amount) | ((a == amount) & (row < position))))
+        earlier = _before(base_score[row], _amount(top, row), row, score, amount, position)
         lo = np.where(searching & earlier, mid + 1, lo)
         hi = np.where(searching & ~earlier, mid, hi)
 
