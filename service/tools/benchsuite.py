@@ -34,11 +34,11 @@ from reviewrank.service.tools.bench_servers import AioEcho, Server, serving
 from reviewrank.service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
 from reviewrank.service.tools.templates import (
     batch_templates,
-    categories,
     like_templates,
     product_ids,
     rank_templates,
     rating_templates,
+    top_templates,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
             rps=best.report.rps / 2,
         )  # fmt: skip
         half.extra["target_rps"] = best.report.rps / 2
-        top = [json.dumps({"category": c, "limit": 20}) for c in categories(databases["real"])]
+        top = top_templates(databases["real"])
         suite.measure(
             server, "top 20 per category", "real", "reviewrank.v1.RankingService/Top", top
         )
@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
             writes = Alongside(
                 "reviewrank.v1.FeedbackService/SubmitRating", rating_templates(ids), 50.0
             )
-            top = [json.dumps({"category": c, "limit": 20}) for c in categories(database)]
+            top = top_templates(database)
             most = suite.measure(
                 server, "top 20 per category", name, "reviewrank.v1.RankingService/Top", top
             )

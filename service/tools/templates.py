@@ -34,6 +34,11 @@ def rank_templates(
     return templates
 
 
+def top_templates(database: Path, limit: int = 20) -> list[str]:
+    """Top of each category of the database, ``limit`` products a page."""
+    return [json.dumps({"category": c, "limit": limit}) for c in categories(database)]
+
+
 def rating_templates(ids: list[str], count: int = 64) -> list[str]:
     rng = random.Random(2)
     return [

@@ -4,9 +4,8 @@ without writes, on large synthetic catalogues (issue 21).
 For each catalogue and each of Rank of 100 candidates and Top of a category, a server of
 its own on a fresh copy (pinned as in service/tools/benchsuite.py): the call measured
 closed loop, then at half that rate alone, with 50 and with 500 SubmitRating a second
-alongside. The figure that
-matters is the p99 with writes against the p99 without, in the same run. Writes
-bench/results/writes.{md,json}.
+alongside. The figure that matters is the p99 with writes against the p99 without, on
+the same server. Writes bench/results/writes.{md,json}.
 
 ``--python`` serves with another checkout's interpreter instead (its ``.venv/bin/python``),
 and ``--rank-rps``/``--top-rps`` fix the rates, so that two versions can be measured
@@ -35,10 +34,10 @@ from reviewrank.service.tools.benchsuite import (
 )
 from reviewrank.service.tools.runs import fresh_copy
 from reviewrank.service.tools.templates import (
-    categories,
     product_ids,
     rank_templates,
     rating_templates,
+    top_templates,
 )
 
 RANK = "reviewrank.v1.RankingService/Rank"
@@ -59,7 +58,7 @@ def measure_catalogue(
     ids = product_ids(database)
     reads = {
         "rank 100": (RANK, rank_templates(ids, 100)),
-        "top 20": (TOP, [json.dumps({"category": c, "limit": 20}) for c in categories(database)]),
+        "top 20": (TOP, top_templates(database)),
     }
     writes = rating_templates(ids)
     for label, (method, templates) in reads.items():
