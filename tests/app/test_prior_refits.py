@@ -117,30 +117,36 @@ def test_the_catalogue_keeps_the_sums_of_its_histograms_through_writes() -> None
     )
 
 
+def _large(
+    monkeypatch: pytest.MonkeyPatch, tolerance: float, hold: float, urgent: float = 0.5
+) -> tuple[Catalogue, PriorResolver, FittedPrior]:
+    """A seeded catalogue counted as large, refitted after any write, with these limits on
+    putting a refit in force; its resolver and the first fit."""
+    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
+    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)  # refits wait refresh_seconds: 0
+    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", tolerance)
+    monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", hold)
+    monkeypatch.setattr(priors_module, "PRIOR_URGENT", urgent)
+    catalogue = _seeded()
+    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
+    return catalogue, resolver, resolver.fitted(MARGINAL)
+
+
 def test_on_a_large_catalogue_a_refit_that_moves_nothing_that_matters_is_not_put_in_force(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)  # every catalogue is large
-    catalogue = _seeded()
-    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
-    before = resolver.fitted(MARGINAL)
-    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.5)
+    catalogue, resolver, before = _large(monkeypatch, tolerance=0.5, hold=0.0, urgent=1.0)
 
     _write(catalogue, 41, 5, 1)  # one rating more: the prior moves by far less than 0.5
 
     assert before is resolver.fitted(MARGINAL)
+    assert catalogue.generation == resolver._checked[MARGINAL].seq  # (it was refitted)
 
 
 def test_on_a_large_catalogue_a_refit_that_moves_a_score_more_than_the_tolerance_is(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
-    monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 0.0)
-    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)  # refits wait refresh_seconds: 0
-    catalogue = _seeded()
-    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
-    before = resolver.fitted(MARGINAL)
-    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.5)
+    catalogue, resolver, before = _large(monkeypatch, tolerance=0.5, hold=0.0, urgent=1.0)
 
     _write(catalogue, 41, 5, 500)  # a product of 500 five-star ratings: C moves about 1
 
@@ -169,14 +175,7 @@ def test_the_usual_prior_is_fitted_from_the_kept_sums_as_from_every_row() -> Non
 
 def _held(monkeypatch: pytest.MonkeyPatch, stars: int, count: int) -> bool:
     """Whether a refit after this write stays out of force while the fit is young."""
-    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
-    monkeypatch.setattr(priors_module, "PRIOR_TOLERANCE", 0.001)
-    monkeypatch.setattr(priors_module, "PRIOR_URGENT", 0.5)
-    monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 3600.0)
-    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)  # refits wait refresh_seconds: 0
-    catalogue = _seeded()
-    resolver = PriorResolver(catalogue, refresh_seconds=0.0)
-    before = resolver.fitted(MARGINAL)
+    catalogue, resolver, before = _large(monkeypatch, tolerance=0.001, hold=3600.0)
     _write(catalogue, 41, stars, count)
     return before is resolver.fitted(MARGINAL)
 

@@ -181,6 +181,26 @@ def test_a_snapshot_reads_the_catalogues_ids_byproduct_row() -> None:
         ids[5]
 
 
+@pytest.mark.parametrize("products", [0, 1, 4, 9])
+def test_a_snapshot_read_in_parts_holds_what_one_read_at_once_does(products: int) -> None:
+    catalogue, _ = _seeded(products=products)
+    pauses: list[int] = []
+
+    parts = catalogue.snapshot_in_parts(4, lambda: pauses.append(1))
+    whole = catalogue.snapshot()
+
+    names = ("rating_count", "star_sum", "likes", "dislikes", "histogram")
+    assert [getattr(whole.evidence, n).tolist() for n in names] == [
+        getattr(parts.evidence, n).tolist() for n in names
+    ]
+    assert (whole.category_code.tolist(), whole.active.tolist(), list(whole.product_ids)) == (
+        parts.category_code.tolist(),
+        parts.active.tolist(),
+        list(parts.product_ids),
+    )
+    assert max(0, -(-products // 4) - 1) == len(pauses)  # between parts, not before or after
+
+
 def test_a_snapshot_of_a_large_catalogue_copies_no_list_of_its_ids() -> None:
     # A copy would be a container of 50,000 references in the collector's youngest
     # generation, walked at every collection it survives.
