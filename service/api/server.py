@@ -282,6 +282,9 @@ def _loopback(address: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+_SIGNAL_CHECK_SECONDS = 0.2
+
+
 def serve(settings: Settings) -> int:
     """Runs until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP reloads the weights
     file (in the background; an invalid file is logged and changes nothing)."""
@@ -322,7 +325,11 @@ def serve(settings: Settings) -> int:
     started.append(running)
     if early_hangups:
         running.app.request_weights_reload()
-    stop.wait()
+    # Woken now and then: a signal the kernel delivered to another thread (any thread may
+    # take a process's signal) only runs its handler once this thread runs Python again; a
+    # bare wait() then never returned (SIGTERM ignored after a flood: needed SIGKILL).
+    while not stop.wait(_SIGNAL_CHECK_SECONDS):
+        pass
     log.info("shutting down", signal=signal.Signals(received[0]).name)
     running.stop()
     return 0

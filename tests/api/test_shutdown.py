@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -201,3 +202,36 @@ def test_sigterm_under_heavy_batch_load_lets_in_flight_calls_finish(tmp_path: Pa
         assert "ok" == store.conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         store.close()
+
+
+def _threads_taking(pid: int, signum: signal.Signals) -> list[int]:
+    """The ids of the process's threads other than its main one that do not block
+    ``signum``: the kernel may hand a signal sent to the process to any of them."""
+    taking = []
+    for name in os.listdir(f"/proc/{pid}/task"):
+        tid = int(name)
+        if tid == pid:
+            continue
+        status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+        blocked = next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+        if not int(blocked.split()[1], 16) & (1 << (signum - 1)):
+            taking.append(tid)
+    return taking
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_sigterm_taken_by_a_thread_other_than_the_main_one_stops_the_server(
+    tmp_path: Path,
+) -> None:
+    """Found after a flood: the process ignored SIGTERM (the kernel gave it to a gRPC
+    thread; the main thread slept in a wait no signal could end) and needed SIGKILL."""
+    server = ServerProcess("--database", str(tmp_path / "db.sqlite"))
+    try:
+        threads = _threads_taking(server.proc.pid, signal.SIGTERM)
+        assert threads, "no thread other than the main one takes SIGTERM"
+        os.kill(threads[-1], signal.SIGTERM)  # kill(2) of a thread id: that thread first
+
+        assert 0 == server.wait(10)
+        assert "server stopped" in server.events()
+    finally:
+        server.stop()
