@@ -392,6 +392,8 @@ class Scenario:
     key: str
     finding: int
     run: Callable[[Attack], AbuseReport]
+    # REVIEWRANK_* variables of the server attacked (none: the defaults).
+    settings: dict[str, str] | None = None
 
 
 # The health churn last: on a server that deadlocks under it, nothing after it would run.
@@ -400,6 +402,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("min-seq-waiters", 3, unreachable_min_seq),
     Scenario("oversized", 4, oversized_requests),
     Scenario("flood", 5, flood),
+    # The same against a server allowing each connection 8 calls at once (32 by default).
+    Scenario("flood-8-streams", 5, flood, {"REVIEWRANK_MAX_STREAMS_PER_CONNECTION": "8"}),
     Scenario("heavy-ranks", 5, heavy_ranks),
     Scenario("huge-relevance", 6, huge_relevances),
     Scenario("toml-bombs", 7, weights_toml_bombs),

@@ -104,7 +104,8 @@ def attack_alongside(
     while ``during(target)`` runs if given (from the attack's start; the attack stops when
     it returns); then the recovery checks and a SIGTERM stop."""
     token = secrets.token_hex(16)
-    server = ServedProcess(database, token, cpus=cpus)
+    settings = scenario.settings if scenario is not None else None
+    server = ServedProcess(database, token, cpus=cpus, settings=settings)
     try:
         stop = threading.Event()
         reports: list[AbuseReport] = []

@@ -7,7 +7,9 @@ Each round gives a ratio new/old of throughput and of server CPU per call; the m
 of those paired ratios vary by about 2 % where runs one after another vary by 30 %.
 
 The other checkout needs its own environment (``make install`` there); ``make bench-ab``
-makes one from a git revision in ``.bench-data/ab-old``.
+makes one from a git revision in ``.bench-data/ab-old``. A setting is compared the same
+way: this tree against itself (``old`` = ``.``), each side given its own ``REVIEWRANK_*``
+variables (``--old-env``, ``--new-env``).
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ from reviewrank.service.app.settings import DATA_DIR
 from reviewrank.service.cli.loadgen import LoadSpec, run_load
 from reviewrank.service.tools.bench_servers import free_port
 from reviewrank.service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
-from reviewrank.service.tools.templates import batch_templates, product_ids, rank_templates
+from reviewrank.service.tools.templates import (
+    batch_templates,
+    product_ids,
+    rank_templates,
+    rating_templates,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 _TICKS = os.sysconf("SC_CLK_TCK")
 RANK = "reviewrank.v1.RankingService/Rank"
 BATCH = "reviewrank.v1.FeedbackService/SubmitBatch"
+RATING = "reviewrank.v1.FeedbackService/SubmitRating"
 
 
 def _cli_module(tree: Path) -> str:
@@ -47,7 +55,7 @@ def _cli_module(tree: Path) -> str:
 class Served:
     """``reviewrank serve`` from one checkout (with the command line it has)."""
 
-    def __init__(self, tree: Path, database: Path) -> None:
+    def __init__(self, tree: Path, database: Path, env: dict[str, str] | None = None) -> None:
         module = _cli_module(tree)
         self.port = free_port()
         self.proc = subprocess.Popen(
@@ -57,6 +65,7 @@ class Served:
                 "--weights", str(DATA_DIR / "weights.toml"), "--log-level", "warning",
             ],
             cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )  # fmt: skip
         if SERVER_CPUS:
             os.sched_setaffinity(self.proc.pid, SERVER_CPUS)
@@ -83,12 +92,21 @@ class Served:
         self.proc.wait(30)
 
 
+def _shown(env: dict[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in env.items())
+
+
 def measure(
-    old_tree: Path, workdir: Path, rounds: int, seconds: float, new_columns: bool = False
+    old_tree: Path,
+    workdir: Path,
+    rounds: int,
+    seconds: float,
+    new_columns: bool = False,
+    env: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The paired ratios as a Markdown table. ``new_columns``: the new version is sent
     Rank's candidates as columns (candidate_ids, candidate_relevances), the old one the
-    same candidates as messages."""
+    same candidates as messages. ``env``: variables for the "old" and "new" servers."""
     workdir.mkdir(parents=True, exist_ok=True)
     pristine = workdir / "real.db"
     if not pristine.exists():
@@ -104,15 +122,18 @@ def measure(
         return {"old": sent, "new": tuple(rank_templates(ids, size, columns=new_columns))}
 
     batches = tuple(batch_templates(ids, 1000))
+    ratings = tuple(rating_templates(ids))
     scenarios = [
         ("Rank, 100 candidates", RANK, ranks(100), 50, 1),
         ("Rank, 100 candidates, 4 connections", RANK, ranks(100), 50, 4),
         ("Rank, 1,000 candidates", RANK, ranks(1000), 50, 1),
         ("SubmitBatch, 1,000 events", BATCH, {"old": batches, "new": batches}, 4, 1),
+        ("SubmitRating, concurrency 50", RATING, {"old": ratings, "new": ratings}, 50, 1),
     ]
+    env = env or {}
     servers = {
-        "old": Served(old_tree, fresh_copy(pristine, workdir / "old.db")),
-        "new": Served(ROOT, fresh_copy(pristine, workdir / "new.db")),
+        "old": Served(old_tree, fresh_copy(pristine, workdir / "old.db"), env.get("old")),
+        "new": Served(ROOT, fresh_copy(pristine, workdir / "new.db"), env.get("new")),
     }
     seen: dict[tuple[str, str], list[tuple[float, float]]] = {}
     try:
@@ -136,7 +157,8 @@ def measure(
         for server in servers.values():
             server.stop()
     lines = [
-        f"Paired A/B, {rounds} rounds of {seconds:g} s (+1 s warm-up), old = {old_tree}",
+        f"Paired A/B, {rounds} rounds of {seconds:g} s (+1 s warm-up), old = {old_tree}"
+        + "".join(f", {side}: {_shown(e)}" for side, e in env.items() if e),
         "",
         "| scenario | old calls/s | new calls/s | new/old (median, range) | CPU/call new/old |",
         "|---|---:|---:|---|---:|",
@@ -165,12 +187,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="send this tree's server Rank's candidates as columns (the old one as messages)",
     )
+    for side in ("old", "new"):
+        parser.add_argument(
+            f"--{side}-env",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help=f"a REVIEWRANK_* variable for the {side} server (repeatable)",
+        )
     args = parser.parse_args(argv)
+    env: dict[str, dict[str, str]] = {}
+    for side, given in (("old", args.old_env), ("new", args.new_env)):
+        for item in given:
+            name, equals, value = item.partition("=")
+            if not equals or not name.startswith("REVIEWRANK_"):
+                parser.error(f"--{side}-env {item!r}: expected REVIEWRANK_NAME=VALUE")
+            env.setdefault(side, {})[name] = value
     if not (args.old / ".venv/bin/python").exists():
         parser.error(f"{args.old} has no .venv: run make install there")
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
-    print(measure(args.old.resolve(), args.workdir, args.rounds, args.seconds, args.new_columns))
+    old = args.old.resolve()
+    print(measure(old, args.workdir, args.rounds, args.seconds, args.new_columns, env))
     return 0
 
 

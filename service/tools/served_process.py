@@ -31,7 +31,9 @@ class ServedProcess:
         admin_token: str,
         grace_seconds: float = GRACE_SECONDS,
         cpus: set[int] | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """``settings``: ``REVIEWRANK_*`` variables for this server."""
         command = [
             sys.executable, "-m", CLI_MODULE, "serve", "--address", "127.0.0.1:0",
             "--database", str(database), "--weights", str(DATA_DIR / "weights.toml"),
@@ -42,6 +44,7 @@ class ServedProcess:
             **os.environ,
             "REVIEWRANK_ADMIN_TOKEN": admin_token,
             "REVIEWRANK_GRACE_SECONDS": str(grace_seconds),
+            **(settings or {}),
         }
         self.grace_seconds = grace_seconds
         self.proc = subprocess.Popen(

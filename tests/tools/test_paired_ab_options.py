@@ -1,0 +1,20 @@
+"""The paired A/B's command line: each side's server variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reviewrank.service.tools.paired_ab import main
+
+
+@pytest.mark.parametrize("given", ["FOO=1", "REVIEWRANK_FAIR_TURNS"])
+def test_a_side_variable_must_be_a_reviewrank_name_and_value(
+    given: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([str(tmp_path), "--new-env", given])
+
+    assert 2 == exited.value.code
+    assert f"--new-env {given!r}: expected REVIEWRANK_NAME=VALUE" in capsys.readouterr().err
