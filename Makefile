@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= $(or $(REVIEWRANK_ADDRESS),127.0.0.1:50051)
 METRICS_ADDRESS ?= $(or $(REVIEWRANK_METRICS_ADDRESS),127.0.0.1:9464)
 
-.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-writes bench-ab bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-writes bench-visibility bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,9 +91,16 @@ BENCH_WRITES_ARGS ?= --workdir .bench-data
 bench-writes: install
 	$(PY) -m reviewrank.service.tools.writes_bench $(BENCH_WRITES_ARGS)
 
+## How long a write takes to show in every worker's reads under serve --workers 2, quiet
+## and beside Rank load (about half a minute): writes bench/results/visibility.{md,json}.
+BENCH_VISIBILITY_ARGS ?= --workdir .bench-data
+bench-visibility: install
+	$(PY) -m reviewrank.service.tools.visibility_bench $(BENCH_VISIBILITY_ARGS)
+
 ## Paired A/B of this tree against the git revision AB_OLD (default HEAD~1), checked
 ## out with its own environment in .bench-data/ab-old: Rank 100 and 1,000, SubmitBatch
-## 1,000, both versions served at once on one CPU. AB_ARGS e.g. "--rounds 8 --seconds 4".
+## 1,000, SubmitRating at concurrency 50, both versions served at once on one CPU.
+## AB_ARGS e.g. "--rounds 8 --seconds 4".
 AB_OLD ?= HEAD~1
 bench-ab: install
 	rm -rf .bench-data/ab-old && git worktree prune
