@@ -14,6 +14,8 @@ from reviewrank.service.app.store import DatabaseURL
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import LikeEvent, LikeValue, Outcome, RatingEvent
 from reviewrank.service.storage.postgres.store import PostgresStore
+from reviewrank.service.storage.postgres.writes import COPY_FROM
+from tests.pg_cluster import PostgresCluster
 
 
 @pytest.fixture
@@ -140,3 +142,42 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m004_rowid_tables",
         "m006_shop_catalogue",
     ] == stores[0].applied_migrations()
+
+
+def test_large_groups_copied_in_end_as_small_groups_written_row_by_row_do(
+    stores: list[PostgresStore], pg_cluster: PostgresCluster
+) -> None:
+    """From COPY_FROM events a group is copied in: new votes copied, votes replacing one in
+    force upserted; the same events in groups too small for COPY end the same."""
+    first = [RatingEvent(f"a{i}", f"p{i % 7}", f"u{i}", 1 + i % 5, 10) for i in range(100)]
+    second: list[RatingEvent | LikeEvent] = [
+        RatingEvent(f"b{i}", f"p{i % 7}", f"u{i}", 5 - i % 5, 20 if i % 2 else 5)
+        for i in range(150)  # odd: newer, replaces; even below 100: older, superseded
+    ]
+    second += [LikeEvent(f"l{i}", f"p{i % 3}", f"u{i}", LikeValue.LIKE, 1) for i in range(80)]
+    assert len(first) >= COPY_FROM and len(second) >= COPY_FROM
+    groups: list[list[RatingEvent | LikeEvent]] = [list(first), second]
+    small = PostgresStore(pg_cluster.create_database("copy_small_groups"))
+    try:
+        big_outcomes = [
+            r.outcome
+            for group in groups
+            for r in stores[0].apply([group]).results[0]  # type: ignore[union-attr]
+        ]
+        small_outcomes = [
+            r.outcome
+            for group in groups
+            for start in range(0, len(group), 10)
+            for r in small.apply([group[start : start + 10]]).results[0]  # type: ignore[union-attr]
+        ]
+        big, little = stores[0].load_products(), small.load_products()
+
+        assert small_outcomes == big_outcomes
+        assert Outcome.SUPERSEDED in big_outcomes and Outcome.APPLIED in big_outcomes
+        assert little.product_ids == big.product_ids
+        for column in ("rating_count", "star_sum", "likes", "dislikes"):
+            assert getattr(little, column).tolist() == getattr(big, column).tolist(), column
+        assert [] == stores[0].aggregate_mismatches() == small.aggregate_mismatches()
+    finally:
+        small.close()
+        pg_cluster.drop_database("copy_small_groups")
