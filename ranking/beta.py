@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import beta as beta_distribution
+from scipy.special import betaincinv
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -56,5 +56,7 @@ def beta_lower_bound(
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     a, b = _posterior(likes, dislikes, prior_alpha, prior_beta)
-    bound = np.asarray(beta_distribution.ppf((1.0 - confidence) / 2.0, a, b), dtype=np.float64)
+    # The quantile function of Beta(a, b), as scipy.stats.beta.ppf computes it, without
+    # importing scipy.stats (about 0.5 s of a server's start-up).
+    bound = np.asarray(betaincinv(a, b, (1.0 - confidence) / 2.0), dtype=np.float64)
     return bound

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import norm
+from scipy.special import ndtri
 
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
@@ -36,7 +36,7 @@ def z_for_confidence(confidence: float) -> float:
     """Two-sided standard normal quantile: z such that P(|Z| ≤ z) = confidence."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return float(norm.ppf(0.5 + confidence / 2.0))
+    return float(ndtri(0.5 + confidence / 2.0))  # the standard normal's quantile
 
 
 def bayesian_average(

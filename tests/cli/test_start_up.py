@@ -92,3 +92,17 @@ def test_a_database_that_cannot_be_written_exits_1_naming_it(tmp_path: Path) -> 
     assert str(database) in line
     assert "cannot be written" in line or "cannot open" in line
     assert "Traceback" not in result.stderr
+
+
+def test_the_server_starts_without_importing_scipy_stats() -> None:
+    """scipy.stats takes about half a second to import; the server needs only two of its
+    quantile functions, which scipy.special has."""
+    program = (
+        "import sys, reviewrank.service.compose, reviewrank.service.api.server;"
+        " print('scipy.stats' in sys.modules)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert "False" == completed.stdout.strip()
