@@ -1,5 +1,6 @@
 """PostgreSQL writes: apply() as set-based statements over ``unnest`` arrays (a fixed
-number per transaction), serialised on ``meta.seq``, and erasure."""
+number per transaction) and, for large groups, binary COPY; serialised on ``meta.seq``;
+and erasure."""
 
 from __future__ import annotations
 
