@@ -16,11 +16,13 @@ once beside Rank load over 8 connections. Writes bench/results/visibility.{md,js
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,28 +75,19 @@ def measure_delays(target: str, readers: int, writes: int, tag: str) -> np.ndarr
                 ranking_pb2.GetProductStatsRequest(product_ids=["warm-up"]), timeout=10
             )
         delays = np.zeros((writes, readers))
-        for n in range(writes):
-            product = f"visibility-{tag}-{n}-{time.monotonic_ns()}"
-            writer.SubmitRating(
-                feedback_pb2.SubmitRatingRequest(
-                    event_id=product, product_id=product, user_id="visibility", stars=4
-                ),
-                timeout=10,
-            )
-            acknowledged = time.perf_counter()
-            row: list[float] = [0.0] * readers
-
-            def read(i: int, product: str = product, row: list[float] = row,
-                     acknowledged: float = acknowledged) -> None:  # fmt: skip
-                row[i] = _seen_after(stubs[i], product, acknowledged)
-
-            threads = [threading.Thread(target=read, args=(i,)) for i in range(readers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            delays[n] = row
-            time.sleep(0.02)
+        with ThreadPoolExecutor(readers) as pool:
+            for n in range(writes):
+                product = f"visibility-{tag}-{n}-{time.monotonic_ns()}"
+                writer.SubmitRating(
+                    feedback_pb2.SubmitRatingRequest(
+                        event_id=product, product_id=product, user_id="visibility", stars=4
+                    ),
+                    timeout=10,
+                )
+                acknowledged = time.perf_counter()
+                seen = functools.partial(_seen_after, product=product, acknowledged=acknowledged)
+                delays[n] = list(pool.map(seen, stubs))
+                time.sleep(0.02)
         return delays
     finally:
         for channel in channels:
