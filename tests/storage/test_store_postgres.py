@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from reviewrank.service.app.store import DatabaseURL
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import LikeEvent, LikeValue, Outcome, RatingEvent
+from reviewrank.service.storage.postgres import writes
 from reviewrank.service.storage.postgres.store import PostgresStore
 from reviewrank.service.storage.postgres.writes import COPY_FROM
 from tests.pg_cluster import PostgresCluster
@@ -145,7 +147,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
 
 
 def test_large_groups_copied_in_end_as_small_groups_written_row_by_row_do(
-    stores: list[PostgresStore], pg_cluster: PostgresCluster
+    stores: list[PostgresStore], pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From COPY_FROM events a group is copied in: new votes copied, votes replacing one in
     force upserted; the same events in groups too small for COPY end the same."""
@@ -157,6 +159,15 @@ def test_large_groups_copied_in_end_as_small_groups_written_row_by_row_do(
     second += [LikeEvent(f"l{i}", f"p{i % 3}", f"u{i}", LikeValue.LIKE, 1) for i in range(80)]
     assert len(first) >= COPY_FROM and len(second) >= COPY_FROM
     groups: list[list[RatingEvent | LikeEvent]] = [list(first), second]
+    copied: list[tuple[str, int]] = []  # (statement, rows) of every COPY, still run
+    real_copy = writes._copy_rows
+
+    def copy_rows(cur: Any, statement: str, types: list[str], rows: Any) -> None:
+        rows = list(rows)
+        copied.append((statement.split()[1], len(rows)))
+        real_copy(cur, statement, types, rows)
+
+    monkeypatch.setattr(writes, "_copy_rows", copy_rows)
     small = PostgresStore(pg_cluster.create_database("copy_small_groups"))
     try:
         big_outcomes = [
@@ -172,6 +183,12 @@ def test_large_groups_copied_in_end_as_small_groups_written_row_by_row_do(
         ]
         big, little = stores[0].load_products(), small.load_products()
 
+        # The second group's new keys (u100 to u149, and the likes) were copied in, although
+        # it also replaced votes in force and held duplicate-free re-votes.
+        assert [("events", 100), ("ratings", 100), ("events", 230), ("ratings", 50)] == [
+            c for c in copied if c[0] != "likes"
+        ][:4]
+        assert ("likes", 80) in copied
         assert small_outcomes == big_outcomes
         assert Outcome.SUPERSEDED in big_outcomes and Outcome.APPLIED in big_outcomes
         assert little.product_ids == big.product_ids

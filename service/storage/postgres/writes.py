@@ -216,15 +216,15 @@ class PostgresWrites(PostgresBase):
         touched: dict[str, ProductRow],
         votes: VoteChanges,
     ) -> tuple[WriteResults, int]:
-        in_force = {
-            "ratings": self._current_votes(cur, "ratings", rating_keys(events)),
-            "likes": self._current_votes(cur, "likes", like_keys(events)),
-        }
+        ratings = self._current_votes(cur, "ratings", rating_keys(events))
+        likes = self._current_votes(cur, "likes", like_keys(events))
+        # The keys with a vote in force before the group (planning adds the group's own).
+        in_force = {"ratings": set(ratings), "likes": set(likes)}
         plan = plan_events(
             events,
             self._known_event_ids(cur, events.event_ids),
-            in_force["ratings"],
-            in_force["likes"],
+            ratings,
+            likes,
             seq,
             recorded_at,
         )
