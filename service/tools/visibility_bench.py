@@ -5,12 +5,15 @@ One server of ``--workers`` processes sharing the port on a fresh copy of the de
 database, neither it nor this driver pinned. ``readers`` client connections are opened
 (each a channel of its own: the kernel hands each worker connections, not calls), so
 that every worker serves some of them. Then, ``writes`` times, a rating of a product no
-one has rated yet is sent on a connection of its own, and from its acknowledgement
-every reader asks GetProductStats for the product every millisecond until it is known:
-readers served by the worker that committed it see it at once, the others once their
-worker's change feed has read it (``feed_poll_seconds``). The figure is the delay over
-every (write, reader) pair, and over the pairs that had to wait for a feed; once quiet,
-once beside Rank load over 8 connections. Writes bench/results/visibility.{md,json}.
+one has rated yet is sent on one more connection (so one worker commits them all), at
+random intervals of up to 0.1 s (writes in step with the feed's polls would all be read
+soon after a poll), and from its acknowledgement every reader asks GetProductStats for
+the product every millisecond until it is known: readers served by the worker that
+committed it see it at once, the others once their worker's change feed has read it
+(``feed_poll_seconds``). A read that fails is retried until the write is given up on.
+The figure is the delay over every (write, reader) pair, and over the pairs that had to
+wait for a feed; once quiet, once beside Rank load over 8 connections. Writes
+bench/results/visibility.{md,json}.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import random
 import sys
 import threading
 import time
@@ -53,9 +57,12 @@ def _seen_after(stub: Any, product: str, acknowledged: float) -> float:
     request = ranking_pb2.GetProductStatsRequest(product_ids=[product])
     first = True
     while True:
-        stats = stub.GetProductStats(request, timeout=GIVE_UP_SECONDS).stats[0]
+        try:
+            known = stub.GetProductStats(request, timeout=GIVE_UP_SECONDS).stats[0].known
+        except grpc.RpcError:  # not seen, this time
+            known = False
         now = time.perf_counter()
-        if stats.known:
+        if known:
             return (now - acknowledged) * (-1000 if first else 1000)
         if now - acknowledged > GIVE_UP_SECONDS:
             return float("inf")
@@ -75,6 +82,7 @@ def measure_delays(target: str, readers: int, writes: int, tag: str) -> np.ndarr
                 ranking_pb2.GetProductStatsRequest(product_ids=["warm-up"]), timeout=10
             )
         delays = np.zeros((writes, readers))
+        pauses = random.Random(writes).random
         with ThreadPoolExecutor(readers) as pool:
             for n in range(writes):
                 product = f"visibility-{tag}-{n}-{time.monotonic_ns()}"
@@ -87,7 +95,7 @@ def measure_delays(target: str, readers: int, writes: int, tag: str) -> np.ndarr
                 acknowledged = time.perf_counter()
                 seen = functools.partial(_seen_after, product=product, acknowledged=acknowledged)
                 delays[n] = list(pool.map(seen, stubs))
-                time.sleep(0.02)
+                time.sleep(0.1 * pauses())
         return delays
     finally:
         for channel in channels:
@@ -105,9 +113,14 @@ def _rank_load(
         duration=seconds, rps=rps,
     )  # fmt: skip
     reached: dict[str, float] = {}
+    failed: list[BaseException] = []
 
     def load() -> None:
-        report = run_load(spec)
+        try:
+            report = run_load(spec)
+        except BaseException as exc:  # raised again below, on the measuring thread
+            failed.append(exc)
+            return
         reached.update(rps=report.rps, errors=sum(report.errors.values()))
 
     thread = threading.Thread(target=load, daemon=True)
@@ -117,6 +130,8 @@ def _rank_load(
         yield reached
     finally:
         thread.join(seconds + 30)
+    if failed:
+        raise RuntimeError(f"the Rank load alongside failed: {failed[0]!r}") from failed[0]
 
 
 def summary(signed: np.ndarray) -> dict[str, Any]:
@@ -152,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         quiet = measure_delays(server.target, args.readers, args.writes, "quiet")
         rows["quiet"] = summary(quiet)
         print("quiet", json.dumps(rows["quiet"]), flush=True)
-        seconds = args.writes * 0.1 + 10
+        seconds = args.writes * 0.15 + 10
         with _rank_load(server.target, ids, args.rank_rps, seconds) as reached:
             loaded = measure_delays(server.target, args.readers, args.writes, "loaded")
         name = f"beside Rank of 100 at {reached.get('rps', 0):,.0f}/s"
@@ -163,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def write_results(rows: dict[str, Any], args: argparse.Namespace, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    facts = machine_facts()
+    facts = machine_facts() | {"pinning": "none: server and driver share every CPU"}
     lines = [
         "# Writes seen by every worker",
         "",
@@ -204,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=str(ROOT / ".bench-data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
-    if args.workers < 2 or args.readers < 1 or args.writes < 1:
-        parser.error("needs --workers of 2 or more, and at least one reader and one write")
+    if args.workers < 2 or args.readers < 1 or args.writes < 1 or args.rank_rps <= 0:
+        parser.error(
+            "needs --workers of 2 or more, at least one reader and one write, and a"
+            " --rank-rps above 0"
+        )
     rows = run(args)
     write_results(rows, args, Path(args.out))
     return 0
