@@ -358,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m service.tools.abuse_bench", description=__doc__
+        prog="python -m reviewrank.service.tools.abuse_bench", description=__doc__
     )
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per row")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")

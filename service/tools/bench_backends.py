@@ -144,7 +144,7 @@ def write(suite: Suite, facts: dict[str, Any], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m service.tools.bench_backends", description=__doc__
+        prog="python -m reviewrank.service.tools.bench_backends", description=__doc__
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")

@@ -410,7 +410,9 @@ def write_results(suite: Suite, ceiling: Row, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.tools.benchsuite", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m reviewrank.service.tools.benchsuite", description=__doc__
+    )
     common_arguments(parser, "100000,1000000")
     parser.add_argument(
         "--abuse-duration", type=float, default=5.0,

@@ -21,13 +21,14 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from reviewrank.service import CLI_MODULE
-from reviewrank.service.app.settings import DATA_DIR
+from reviewrank.service.app.settings import DATA_DIR, ENV_PREFIX, Settings, from_env
 from reviewrank.service.cli.loadgen import LoadSpec, run_load
 from reviewrank.service.tools.bench_servers import free_port
 from reviewrank.service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
@@ -131,12 +132,12 @@ def measure(
         ("SubmitRating, concurrency 50", RATING, {"old": ratings, "new": ratings}, 50, 1),
     ]
     env = env or {}
-    servers = {
-        "old": Served(old_tree, fresh_copy(pristine, workdir / "old.db"), env.get("old")),
-        "new": Served(ROOT, fresh_copy(pristine, workdir / "new.db"), env.get("new")),
-    }
+    servers: dict[str, Served] = {}
     seen: dict[tuple[str, str], list[tuple[float, float]]] = {}
     try:
+        for version, tree in (("old", old_tree), ("new", ROOT)):
+            database = fresh_copy(pristine, workdir / f"{version}.db")
+            servers[version] = Served(tree, database, env.get(version))
         for n in range(rounds):
             order = ("old", "new") if n % 2 == 0 else ("new", "old")
             for name, method, templates, concurrency, connections in scenarios:
@@ -151,6 +152,10 @@ def measure(
                     used = server.cpu_seconds() - before
                     # the CPU clock also ran through the warm-up: count its calls too
                     calls = report.count + report.rps * spec.warmup
+                    if not report.count:  # a stalled window: no ratio to pair
+                        print(f"round {n}: {name}, {version}: no call answered", flush=True)
+                        seen.setdefault((name, version), []).append((0.0, float("nan")))
+                        continue
                     seen.setdefault((name, version), []).append((report.rps, used / calls))
                     print(f"round {n}: {name}, {version}: {report.rps:.1f} calls/s", flush=True)
     finally:
@@ -165,8 +170,13 @@ def measure(
     ]
     for name, *_ in scenarios:
         old, new = seen[(name, "old")], seen[(name, "new")]
-        ratios = [b[0] / a[0] for a, b in zip(old, new, strict=True)]
-        cpu = [b[1] / a[1] for a, b in zip(old, new, strict=True)]
+        # Rounds where either side answered no call pair nothing.
+        pairs = [(a, b) for a, b in zip(old, new, strict=True) if a[0] and b[0]]
+        if not pairs:
+            lines.append(f"| {name} | – | – | no round answered on both sides | – |")
+            continue
+        ratios = [b[0] / a[0] for a, b in pairs]
+        cpu = [b[1] / a[1] for a, b in pairs]
         lines.append(
             f"| {name} | {statistics.median(a[0] for a in old):,.1f} "
             f"| {statistics.median(b[0] for b in new):,.1f} "
@@ -177,7 +187,9 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.tools.paired_ab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m reviewrank.service.tools.paired_ab", description=__doc__
+    )
     parser.add_argument("old", type=Path, help="the other checkout (with its own .venv)")
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (default 6)")
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario and version")
@@ -197,12 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = parser.parse_args(argv)
     env: dict[str, dict[str, str]] = {}
+    known = {ENV_PREFIX + f.name.upper() for f in fields(Settings)}
     for side, given in (("old", args.old_env), ("new", args.new_env)):
         for item in given:
             name, equals, value = item.partition("=")
-            if not equals or not name.startswith("REVIEWRANK_"):
+            if not equals or not name.startswith(ENV_PREFIX):
                 parser.error(f"--{side}-env {item!r}: expected REVIEWRANK_NAME=VALUE")
+            if name not in known:
+                parser.error(f"--{side}-env {item!r}: {name} is not a setting of this tree")
             env.setdefault(side, {})[name] = value
+        try:  # this tree's checks, before a server is started in vain
+            from_env(env.get(side, {}))
+        except ValueError as exc:
+            parser.error(f"--{side}-env: {exc}")
     if not (args.old / ".venv/bin/python").exists():
         parser.error(f"{args.old} has no .venv: run make install there")
     if args.workdir.exists():

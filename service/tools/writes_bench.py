@@ -126,7 +126,7 @@ def write_results(suite: Suite, out: Path, name: str = "writes") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m service.tools.writes_bench", description=__doc__
+        prog="python -m reviewrank.service.tools.writes_bench", description=__doc__
     )
     common_arguments(parser, "1000000")
     parser.add_argument("--name", default="writes", help="results file name, without suffix")
