@@ -112,6 +112,7 @@ class Application:
             probe_seconds=settings.storage_probe_seconds,
             min_free_bytes=settings.storage_min_free_bytes,
             observers=observers.transaction,
+            nice=settings.writer_nice,
             cpu_turn=writer_turn,
         )
         # Weights changes run on the writer thread, between transactions.

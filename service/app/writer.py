@@ -17,7 +17,9 @@ commits is acknowledged, one that fails is answered UNAVAILABLE.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -98,13 +100,15 @@ class Writer:
         min_free_bytes: int = 0,
         observers: Sequence[Callable[[int, int, float], None]] = (),
         cpu_turn: CpuTurn | None = None,
+        nice: int = 0,
     ) -> None:
         """``observers``: each called on the writer thread after each committed transaction
         with its number of jobs, of events and the seconds it took (Observers.transaction);
         they are fixed here, before the thread starts. ``cpu_turn``: waits for the writer's
         turn on the CPU among the callers' (service/api/turns.py) and returns it; what
         follows each commit (the catalogue's update, the answers) runs in one. Without it
-        the writer runs whenever it has work."""
+        the writer runs whenever it has work. ``nice``: how many steps below the server's
+        scheduling priority the writer thread runs (Linux; Settings.writer_nice)."""
         self._store = store
         self._on_commit = on_commit
         self._on_health = on_health
@@ -119,6 +123,7 @@ class Writer:
         self.stats = WriterStats()
         self._observers = tuple(observers)
         self._cpu_turn = cpu_turn
+        self._nice = nice
         self._held: _Task | None = None  # a task met while grouping jobs: it runs next
         self._thread = threading.Thread(target=self._run, name="reviewrank-writer", daemon=True)
         self._thread.start()
@@ -274,6 +279,8 @@ class Writer:
                 log.exception("storage health listener failed")
 
     def _run(self) -> None:
+        if self._nice:
+            _lower_priority(self._nice)
         while True:
             item = self._next()
             if item is None:
@@ -352,3 +359,17 @@ class Writer:
         finally:
             if turn is not None:
                 turn.give_back()
+
+
+def _lower_priority(steps: int) -> None:
+    """Lowers this thread's scheduling priority by ``steps`` (at most to 19): on Linux a
+    thread has a nice value of its own, set through its thread id."""
+    if not sys.platform.startswith("linux"):
+        log.warning("writer_nice is only applied on Linux", writer_nice=steps)
+        return
+    thread = threading.get_native_id()
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(now + steps, 19))
+    except OSError as exc:
+        log.warning("could not lower the writer thread's priority", error=str(exc))

@@ -50,6 +50,12 @@ def test_an_impossible_value_is_refused() -> None:
         from_env({"REVIEWRANK_SYNCHRONOUS": "OFF"})
 
 
+@pytest.mark.parametrize("value", ["-1", "20"])
+def test_a_writer_nice_outside_0_to_19_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="writer_nice"):
+        from_env({"REVIEWRANK_WRITER_NICE": value})
+
+
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().address = "x"  # type: ignore[misc]

@@ -1,9 +1,10 @@
 """``reviewrank serve`` refuses to start, with a clear message and exit status 1, when it
-cannot listen or cannot store feedback."""
+cannot listen or cannot store feedback; and how its process starts."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,27 @@ def test_the_server_starts_without_importing_scipy_stats() -> None:
     )
 
     assert "False" == completed.stdout.strip()
+
+
+def _nice_values(pid: int) -> list[int]:
+    """The nice value of each of the process's threads (field 19 of /proc/.../stat)."""
+    values = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        values.append(int(stat.rsplit(")", 1)[1].split()[16]))
+    return values
+
+
+@pytest.mark.parametrize(("setting", "lowered"), [(None, [10]), ("3", [3]), ("0", [])])
+def test_the_writer_thread_alone_runs_below_the_servers_priority(
+    tmp_path: Path, setting: str | None, lowered: list[int]
+) -> None:
+    env = {} if setting is None else {"REVIEWRANK_WRITER_NICE": setting}
+    server = ServerProcess("--database", str(tmp_path / "db.sqlite"), env=env)
+    try:
+        values = _nice_values(server.proc.pid)
+    finally:
+        server.stop()
+
+    assert lowered == [v for v in values if v != 0]
+    assert len(values) > 5  # the other threads (gRPC's, the feed's...) were read too
