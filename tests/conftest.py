@@ -173,8 +173,8 @@ def start_server(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Cl
 
     yield start
     for client in started:
-        client.channel.close()
         client.server.stop(grace=1.0)
+        client.channel.close()
 
 
 @pytest.fixture
