@@ -152,11 +152,9 @@ def measure(
                     used = server.cpu_seconds() - before
                     # the CPU clock also ran through the warm-up: count its calls too
                     calls = report.count + report.rps * spec.warmup
-                    if not report.count:  # a stalled window: no ratio to pair
-                        print(f"round {n}: {name}, {version}: no call answered", flush=True)
-                        seen.setdefault((name, version), []).append((0.0, float("nan")))
-                        continue
-                    seen.setdefault((name, version), []).append((report.rps, used / calls))
+                    # A stalled window (no call answered) pairs nothing: rate 0, no CPU/call.
+                    per_call = used / calls if report.count else float("nan")
+                    seen.setdefault((name, version), []).append((report.rps, per_call))
                     print(f"round {n}: {name}, {version}: {report.rps:.1f} calls/s", flush=True)
     finally:
         for server in servers.values():

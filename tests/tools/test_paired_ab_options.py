@@ -20,22 +20,22 @@ def test_a_side_variable_must_be_a_reviewrank_name_and_value(
     assert f"--new-env {given!r}: expected REVIEWRANK_NAME=VALUE" in capsys.readouterr().err
 
 
-def test_a_side_variable_this_tree_does_not_know_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("given", "refusal"),
+    [
+        # A misspelt name would be ignored by both servers: an A/B of one setting twice.
+        (
+            ["--old-env", "REVIEWRANK_FAIR_TURN=0"],
+            "REVIEWRANK_FAIR_TURN is not a setting of this tree",
+        ),
+        (["--new-env", "REVIEWRANK_FAIR_TURNS=abc"], "REVIEWRANK_FAIR_TURNS='abc'"),
+    ],
+)
+def test_a_side_setting_this_tree_would_not_take_is_refused_before_any_server_starts(
+    given: list[str], refusal: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A misspelt name would be ignored by both servers: an A/B of one setting twice."""
     with pytest.raises(SystemExit) as exited:
-        main([str(tmp_path), "--old-env", "REVIEWRANK_FAIR_TURN=0"])
+        main([str(tmp_path), *given])
 
     assert 2 == exited.value.code
-    assert "REVIEWRANK_FAIR_TURN is not a setting of this tree" in capsys.readouterr().err
-
-
-def test_a_side_value_the_settings_refuse_is_refused_before_any_server_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main([str(tmp_path), "--new-env", "REVIEWRANK_FAIR_TURNS=abc"])
-
-    assert 2 == exited.value.code
-    assert "REVIEWRANK_FAIR_TURNS='abc'" in capsys.readouterr().err
+    assert refusal in capsys.readouterr().err
