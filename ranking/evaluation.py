@@ -23,10 +23,14 @@ reviews, over the products that have at least one kept and one hidden review:
   |y_i − y_j| (ties of the estimate count one half); being linear in y, its expectation
   ranks orderings by the true means. 0.5 is chance, 1 the hidden order.
 
-The fixed-strength Bayesian averages use the kept catalogue's mean rating as C; `auto`
-uses ranking.priors.fit_star_prior on the kept reviews and `auto per category`
-ranking.priors.fit_category_priors. Each summary compares them with the fixed m whose mean
-RMSE over the splits is lowest ("best in hindsight").
+The fixed-strength Bayesian averages use the kept catalogue's mean rating as C; the
+fitted priors are the service's estimators on the kept reviews: `auto` (moments,
+ranking.priors.fit_star_prior), `auto per category` (moments per category,
+fit_category_priors), `auto, marginal likelihood` (ranking.marginal) and `auto per
+category, marginal likelihood` (ranking.hierarchy, the shipped profiles' prior). Each
+summary compares them with the fixed m whose mean RMSE over the splits is lowest ("best
+in hindsight"), as ratios of RMSE and of mean squared error (MSE, the mean over the
+splits of the squared RMSE).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.hierarchy import fit_hierarchical_prior
 from reviewrank.ranking.like_prior import fit_like_prior
 from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import expand_category_priors, fit_category_priors, fit_star_prior
@@ -71,6 +76,7 @@ RAW_MEAN = "raw mean"
 AUTO = "auto"
 AUTO_CATEGORY = "auto per category"
 AUTO_MARGINAL = "auto, marginal likelihood"
+AUTO_HIERARCHY = "auto per category, marginal likelihood"
 DIRICHLET_MEAN = "Dirichlet mean (α=1)"
 DIRICHLET_BOUND = "Dirichlet lower bound"
 RAW_SHARE = "raw like share"
@@ -103,6 +109,7 @@ class MethodResult:
     # a split has fewer than TOP_K of them).
     precision_at_k: float = math.nan
     ndcg_at_k: float = math.nan
+    mse_mean: float = math.nan  # mean over the splits of the squared RMSE
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,9 @@ class FractionSummary:
     auto_strength_quartiles: tuple[float, float]
     marginal_ratio: float = math.nan  # marginal-likelihood prior RMSE / best fixed RMSE
     marginal_strength_median: float = math.nan
+    hierarchy_ratio: float = math.nan  # hierarchical prior RMSE / best fixed; nan w/o categories
+    marginal_mse_ratio: float = math.nan  # the same as ratios of MSE
+    hierarchy_mse_ratio: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -288,6 +298,7 @@ def evaluate(
                     products=float(np.mean(products)),
                     precision_at_k=_nanmean(precision[name]),
                     ndcg_at_k=_nanmean(ndcg[name]),
+                    mse_mean=float(np.mean(errors * errors)),
                 )
             )
         summaries.append(_summary(fraction, methods, fixed, auto_strengths))
@@ -346,6 +357,9 @@ def _estimates(
         means, strengths = fit_category_priors(kept.histogram, codes, n_categories, prior)
         c, m = expand_category_priors(codes, means, strengths, prior)
         out[AUTO_CATEGORY] = (stars, bayesian_average(kept.star_sum, kept.count, c, m), False)
+        tiers = fit_hierarchical_prior(kept.histogram, codes, n_categories)
+        c, m = expand_category_priors(codes, tiers.means, tiers.strengths, tiers.catalogue)
+        out[AUTO_HIERARCHY] = (stars, bayesian_average(kept.star_sum, kept.count, c, m), False)
     out[DIRICHLET_MEAN] = (stars, dirichlet_star_mean(kept.histogram), False)
     out[DIRICHLET_BOUND] = (stars, dirichlet_star_bound(kept.histogram, confidence), True)
     out[RAW_SHARE] = (likes, mean_stars(kept.likes, kept.count), False)
@@ -393,10 +407,15 @@ def _with_marginal(
     summary: FractionSummary, methods: Sequence[MethodResult], strengths: Sequence[float]
 ) -> FractionSummary:
     here = {r.method: r for r in methods if r.fraction == summary.fraction}
+    best = here[fixed_method_name(summary.best_fixed_strength)]
+    tiers = here.get(AUTO_HIERARCHY)
     return dataclasses.replace(
         summary,
         marginal_ratio=here[AUTO_MARGINAL].rmse_mean / summary.best_fixed_rmse,
         marginal_strength_median=float(np.median(strengths)),
+        hierarchy_ratio=math.nan if tiers is None else tiers.rmse_mean / best.rmse_mean,
+        marginal_mse_ratio=here[AUTO_MARGINAL].mse_mean / best.mse_mean,
+        hierarchy_mse_ratio=math.nan if tiers is None else tiers.mse_mean / best.mse_mean,
     )
 
 
@@ -435,16 +454,22 @@ def format_markdown(report: EvaluationReport) -> str:
         )
     lines += [
         "",
+        "RMSE of each fitted prior / that of the best fixed m in hindsight (in brackets: the "
+        "same as a ratio of MSE):",
+        "",
         "| kept | best fixed m | its RMSE | auto RMSE | auto / best | auto per category / best "
-        "| marginal / best | raw mean / best | auto m: median (IQR) | marginal m: median |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| marginal / best | marginal per category / best | raw mean / best "
+        "| auto m: median (IQR) | marginal m: median |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in report.summaries:
         q1, q3 = s.auto_strength_quartiles
         lines.append(
             f"| {s.fraction:.0%} | {s.best_fixed_strength:g} | {s.best_fixed_rmse:.4f} | "
             f"{s.auto_rmse:.4f} | {s.auto_ratio:.3f} | {_number(s.auto_category_ratio, 3)} | "
-            f"{_number(s.marginal_ratio, 3)} | {s.raw_mean_ratio:.3f} | "
+            f"{_number(s.marginal_ratio, 3)} ({_number(s.marginal_mse_ratio, 3)}) | "
+            f"{_number(s.hierarchy_ratio, 3)} ({_number(s.hierarchy_mse_ratio, 3)}) | "
+            f"{s.raw_mean_ratio:.3f} | "
             f"{s.auto_strength_median:.1f} ({q1:.1f}–{q3:.1f}) | "
             f"{_number(s.marginal_strength_median, 1)} |"
         )

@@ -73,6 +73,17 @@ def check_histogram(histogram: npt.ArrayLike) -> FloatArray:
     return h
 
 
+def check_categories(h: FloatArray, category_codes: npt.ArrayLike, n_categories: int) -> IntArray:
+    """One category code per product of ``h`` (negative: none), each below n_categories;
+    ValueError if not."""
+    codes = np.asarray(category_codes, dtype=np.int64)
+    if codes.shape != (h.shape[0],):
+        raise ValueError(f"category_codes must have shape ({h.shape[0]},), got {codes.shape}")
+    if n_categories < 0 or np.any(codes >= n_categories):
+        raise ValueError("category codes must be below n_categories")
+    return codes
+
+
 def star_sums(h: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Each product's Σ stars and Σ stars², column by column: h @ values goes to a BLAS
     that may spread it over threads, costing more CPU than it saves (a million products:
@@ -175,11 +186,7 @@ def fit_category_priors(
       MIN_STRENGTH here.)
     """
     h = check_histogram(histogram)
-    codes = np.asarray(category_codes, dtype=np.int64)
-    if codes.shape != (h.shape[0],):
-        raise ValueError(f"category_codes must have shape ({h.shape[0]},), got {codes.shape}")
-    if n_categories < 0 or np.any(codes >= n_categories):
-        raise ValueError("category codes must be below n_categories")
+    codes = check_categories(h, category_codes, n_categories)
     if not (min_ratings >= 0 and min_products >= 0):
         raise ValueError("min_ratings and min_products must be non-negative")
     means = np.full(n_categories, global_prior.mean, dtype=np.float64)

@@ -16,8 +16,8 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     [profiles.default.prior]       # prior of the Bayesian average
     mean = "auto"                  # fitted from the catalogue ("catalogue" is the same), or 1..5
     strength = "auto"              # empirical Bayes, or pseudo-ratings >= 0
-    per_category = true            # fit per category (small ones fall back to the global prior)
-    estimator = "moments"          # of the global prior: "moments", or "marginal" likelihood
+    per_category = true            # category means shrunk toward the catalogue's (hierarchical)
+    estimator = "marginal"         # marginal likelihood (the default) or "moments"
 
     [profiles.default.stars_prior] # Dirichlet prior of the star-histogram lower bound
     pseudo_count = 1               # per star value, 0.001 to 1e6
@@ -97,9 +97,10 @@ class PriorSpec:
     per_category: bool = False
     min_category_ratings: float = 50.0
     min_category_products: float = 10.0
-    # How a fitted global prior is estimated: "moments" (ranking.priors) or "marginal"
-    # (maximum marginal likelihood, ranking.marginal). Per-category fits use moments.
-    estimator: str = "moments"
+    # How a fitted prior is estimated: "marginal" (marginal likelihood, ranking.marginal;
+    # per category ranking.hierarchy) or "moments" (ranking.priors, where the min_category_*
+    # limits apply; the default of weights files written before 2026-12-07).
+    estimator: str = "marginal"
     # The like share's Beta prior fitted from the catalogue (ranking.like_prior) rather
     # than the profile's fixed likes_prior; set by likes_prior = "auto".
     likes_fitted: bool = False
@@ -344,10 +345,10 @@ def _parse_prior(check: _Checker, raw: Any, key: str) -> PriorSpec:
         check.fail(f"{key}.per_category", 'needs a fitted mean or strength ("auto")')
     min_ratings = _positive(check, table, "min_category_ratings", key, 50.0)
     min_products = _positive(check, table, "min_category_products", key, 10.0)
-    estimator = table.get("estimator", "moments")
+    estimator = table.get("estimator", "marginal")
     if estimator not in ESTIMATORS:
         check.fail(f"{key}.estimator", 'must be "moments" or "marginal"')
-        estimator = "moments"
+        estimator = "marginal"
     elif "estimator" in table and mean is not None and strength is not None:
         check.fail(f"{key}.estimator", 'needs a fitted mean or strength ("auto")')
     return PriorSpec(mean, strength, per_category, min_ratings, min_products, estimator)

@@ -56,6 +56,10 @@ prior = { mean = "catalogue", strength = 10 }
 weights = { bayesian_average = 1 }
 prior = { mean = "auto", strength = "auto" }
 
+[profiles.auto_moments]
+weights = { bayesian_average = 1 }
+prior = { mean = "auto", strength = "auto", estimator = "moments" }
+
 [profiles.by_category]
 weights = { bayesian_average = 1 }
 
@@ -63,6 +67,17 @@ weights = { bayesian_average = 1 }
 mean = "auto"
 strength = "auto"
 per_category = true
+min_category_ratings = 5
+min_category_products = 2
+
+[profiles.by_category_moments]
+weights = { bayesian_average = 1 }
+
+[profiles.by_category_moments.prior]
+mean = "auto"
+strength = "auto"
+per_category = true
+estimator = "moments"
 min_category_ratings = 5
 min_category_products = 2
 

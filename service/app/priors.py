@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Prior
+from reviewrank.ranking.hierarchy import fit_hierarchical_prior
 from reviewrank.ranking.like_prior import LikePrior, fit_like_prior
 from reviewrank.ranking.marginal import fit_marginal_groups, fit_marginal_prior
 from reviewrank.ranking.prior_shift import average_shift, like_share_shift
@@ -170,7 +171,13 @@ class PriorResolver:
             return FittedPrior(seq, time.monotonic(), cost, global_prior, None, None)
         data = self._catalogue.histograms(likes=spec.likes_fitted)
         started = time.perf_counter()
-        if spec.stars_fitted:
+        hierarchy = None
+        if spec.stars_fitted and spec.per_category and spec.estimator == "marginal":
+            hierarchy = fit_hierarchical_prior(
+                data.histogram, data.category_code, data.n_categories
+            )
+            global_prior = _as_asked(spec, hierarchy.catalogue)
+        elif spec.stars_fitted:
             fit = fit_marginal_prior if spec.estimator == "marginal" else fit_star_prior
             global_prior = _as_asked(spec, fit(data.histogram))
         else:  # only the like prior is fitted
@@ -181,7 +188,9 @@ class PriorResolver:
             start = previous.likes if previous is not None else None
             likes = fit_like_prior(data.likes, data.dislikes, start)
         means = strengths = None
-        if spec.per_category:
+        if hierarchy is not None:
+            means, strengths = hierarchy.means, hierarchy.strengths
+        elif spec.per_category:
             means, strengths = fit_category_priors(
                 data.histogram,
                 data.category_code,
@@ -190,6 +199,7 @@ class PriorResolver:
                 min_ratings=spec.min_category_ratings,
                 min_products=spec.min_category_products,
             )
+        if means is not None and strengths is not None:
             if spec.mean is not None:
                 means = np.full_like(means, spec.mean)
             if spec.strength is not None:

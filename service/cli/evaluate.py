@@ -214,7 +214,7 @@ def plot(report: EvaluationReport, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     stars = [r for r in report.methods if r.target == evaluation.TARGET_STARS]
-    fixed = [r for r in stars if not math.isnan(r.strength) and r.method != evaluation.AUTO]
+    fixed = [r for r in stars if r.method == evaluation.fixed_method_name(r.strength)]
     fractions = sorted({r.fraction for r in report.methods})
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(fractions), 1)))
 
@@ -228,12 +228,18 @@ def plot(report: EvaluationReport, path: Path) -> None:
     shown = [evaluation.RAW_MEAN, evaluation.DIRICHLET_MEAN]
     shown += [evaluation.fixed_method_name(m) for m in strengths if m in (1.0, 5.0, 20.0, 100.0)]
     highlighted = {
-        evaluation.AUTO: {"color": "black", "marker": "s", "linestyle": "-", "linewidth": 2.5},
-        evaluation.AUTO_CATEGORY: {
-            "color": "tab:cyan",
-            "marker": "^",
-            "linestyle": "-.",
+        evaluation.AUTO: {"color": "tab:grey", "marker": "s", "linestyle": "-", "linewidth": 1.5},
+        evaluation.AUTO_MARGINAL: {
+            "color": "tab:red",
+            "marker": "D",
+            "linestyle": "-",
             "linewidth": 2.0,
+        },
+        evaluation.AUTO_HIERARCHY: {
+            "color": "black",
+            "marker": "^",
+            "linestyle": "-",
+            "linewidth": 2.5,
         },
     }
     for name in [*shown, *highlighted]:
@@ -262,7 +268,8 @@ def plot(report: EvaluationReport, path: Path) -> None:
 
     for colour, fraction in zip(colours, fractions, strict=True):
         here = sorted((r for r in fixed if r.fraction == fraction), key=lambda r: r.strength)
-        auto = _find(report, fraction, evaluation.AUTO)
+        auto = _find(report, fraction, evaluation.AUTO_MARGINAL)
+        default = _find(report, fraction, evaluation.AUTO_HIERARCHY) or auto
         for axis, metric in ((rmse_by_m, "rmse_mean"), (accuracy_by_m, "pairwise_accuracy")):
             axis.plot(
                 [r.strength for r in here],
@@ -271,8 +278,9 @@ def plot(report: EvaluationReport, path: Path) -> None:
                 color=colour,
                 label=f"fixed m, {fraction:.0%} kept",
             )
+            if default is not None:
+                axis.axhline(getattr(default, metric), color=colour, linestyle=":", linewidth=1.5)
             if auto is not None:
-                axis.axhline(getattr(auto, metric), color=colour, linestyle=":", linewidth=1.5)
                 axis.plot(
                     [auto.strength],
                     [getattr(auto, metric)],
@@ -281,7 +289,7 @@ def plot(report: EvaluationReport, path: Path) -> None:
                     color=colour,
                     markeredgecolor="black",
                     linestyle="none",
-                    label=f"auto (median m={auto.strength:.0f}), {fraction:.0%} kept",
+                    label=f"marginal (median m={auto.strength:.0f}), {fraction:.0%} kept",
                 )
     for axis in (rmse_by_m, accuracy_by_m):
         axis.set_xscale("log")
@@ -290,9 +298,9 @@ def plot(report: EvaluationReport, path: Path) -> None:
     handles, labels = rmse_by_m.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.67, 0.0), ncol=3, fontsize=8)
     rmse_by_m.set_ylabel("RMSE vs hidden mean stars (weighted by hidden reviews)")
-    rmse_by_m.set_title("Bayesian average: RMSE vs fixed m (dotted: auto)")
+    rmse_by_m.set_title("Bayesian average: RMSE vs fixed m (dotted: the default prior)")
     accuracy_by_m.set_ylabel("weighted pairwise accuracy vs hidden mean stars")
-    accuracy_by_m.set_title("Bayesian average: ordering vs fixed m (dotted: auto)")
+    accuracy_by_m.set_title("Bayesian average: ordering vs fixed m (dotted: the default prior)")
 
     fig.tight_layout(rect=(0.0, 0.1, 1.0, 1.0))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.hierarchy import fit_hierarchical_prior
+from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import fit_star_prior
 from reviewrank.ranking.stars import dirichlet_star_bound, normalise_stars
 from reviewrank.v1 import feedback_pb2, ranking_pb2
@@ -15,6 +17,8 @@ from tests.conftest import Client
 from tests.helpers import batch, candidates, explaining, like, rating
 
 DAY = 86400
+# The star histograms of products a, b and c as the prior tests seed them.
+HISTOGRAM = np.array([[0, 0, 1, 1, 3], [1, 2, 1, 0, 0], [0, 0, 1, 4, 1]])
 
 
 def seed(
@@ -38,14 +42,28 @@ def explain(client: Client, profile: str, *products: str) -> list[ranking_pb2.Ra
     return list(explaining(client).Rank(request).results)
 
 
-def test_auto_prior_is_the_empirical_bayes_fit_of_the_catalogue(client: Client) -> None:
+def test_auto_prior_is_the_marginal_likelihood_fit_of_the_catalogue(client: Client) -> None:
     seed(client, "a", [5, 5, 4, 5, 3])
     seed(client, "b", [2, 1, 3, 2])
     seed(client, "c", [4, 4, 5, 3, 4, 4])
-    histogram = np.array([[0, 0, 1, 1, 3], [1, 2, 1, 0, 0], [0, 0, 1, 4, 1]])
-    expected = fit_star_prior(histogram)
+    expected = fit_marginal_prior(HISTOGRAM)
 
     s = stats(client, "a", "auto")
+
+    assert (expected.mean, expected.strength, "auto/marginal") == (
+        pytest.approx(s.prior_mean),
+        pytest.approx(s.prior_strength),
+        s.prior_source,
+    )
+
+
+def test_moments_estimator_gives_the_moment_fit_of_the_catalogue(client: Client) -> None:
+    seed(client, "a", [5, 5, 4, 5, 3])
+    seed(client, "b", [2, 1, 3, 2])
+    seed(client, "c", [4, 4, 5, 3, 4, 4])
+    expected = fit_star_prior(HISTOGRAM)
+
+    s = stats(client, "a", "auto_moments")
 
     assert (expected.mean, expected.strength, "auto") == (
         pytest.approx(s.prior_mean),
@@ -64,12 +82,44 @@ def test_auto_prior_is_refitted_as_feedback_arrives(client: Client) -> None:
     assert stats(client, "zz", "auto").prior_mean < before
 
 
-def test_per_category_priors_differ_between_categories(client: Client) -> None:
+HIGH, LOW = [5, 5, 4, 5, 5, 4], [2, 1, 2, 3, 2, 1]
+
+
+def seed_two_categories(client: Client) -> None:
     for i in range(4):
-        seed(client, f"hi{i}", [5, 5, 4, 5, 5, 4], category="High")
-        seed(client, f"lo{i}", [2, 1, 2, 3, 2, 1], category="Low")
+        seed(client, f"hi{i}", HIGH, category="High")
+        seed(client, f"lo{i}", LOW, category="Low")
+
+
+def test_per_category_priors_differ_between_categories(client: Client) -> None:
+    seed_two_categories(client)
 
     high, low = stats(client, "hi0", "by_category"), stats(client, "lo0", "by_category")
+
+    assert "auto/marginal/category" == high.prior_source
+    assert high.prior_mean > low.prior_mean
+
+
+def test_per_category_priors_are_the_hierarchical_fit_of_the_catalogue(client: Client) -> None:
+    seed_two_categories(client)
+    histogram = [np.bincount(HIGH, minlength=6)[1:]] * 4 + [np.bincount(LOW, minlength=6)[1:]] * 4
+    expected = fit_hierarchical_prior(histogram, [0] * 4 + [1] * 4, 2)
+
+    high, low = stats(client, "hi0", "by_category"), stats(client, "lo0", "by_category")
+
+    assert (list(expected.means), list(expected.strengths)) == (
+        [pytest.approx(high.prior_mean), pytest.approx(low.prior_mean)],
+        [pytest.approx(high.prior_strength), pytest.approx(low.prior_strength)],
+    )
+
+
+def test_moments_estimator_per_category_still_differs_between_categories(
+    client: Client,
+) -> None:
+    seed_two_categories(client)
+
+    high = stats(client, "hi0", "by_category_moments")
+    low = stats(client, "lo0", "by_category_moments")
 
     assert "auto/category" == high.prior_source
     assert high.prior_mean > low.prior_mean

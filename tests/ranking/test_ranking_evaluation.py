@@ -12,6 +12,7 @@ from reviewrank.ranking import evaluation
 from reviewrank.ranking.evaluation import (
     AUTO,
     AUTO_CATEGORY,
+    AUTO_HIERARCHY,
     RAW_MEAN,
     EvaluationReport,
     evaluate,
@@ -85,14 +86,15 @@ def test_every_method_is_reported_at_every_fraction(report: EvaluationReport) ->
     names = [r.method for r in report.methods if r.fraction == 0.1]
     assert (0.1, 0.3) == tuple(sorted({r.fraction for r in report.methods}))
     assert names == [r.method for r in report.methods if r.fraction == 0.3]
-    assert {RAW_MEAN, AUTO, AUTO_CATEGORY, fixed_method_name(20.0)} <= set(names)
+    assert {RAW_MEAN, AUTO, AUTO_CATEGORY, AUTO_HIERARCHY, fixed_method_name(20.0)} <= set(names)
 
 
 def test_per_category_method_needs_categories() -> None:
     index, stars, recommended, _ = synthetic_reviews(seed=0)
     plain = evaluate(index, stars, recommended, 200, fractions=(0.3,), splits=2)
-    assert AUTO_CATEGORY not in {r.method for r in plain.methods}
+    assert {AUTO_CATEGORY, AUTO_HIERARCHY}.isdisjoint({r.method for r in plain.methods})
     assert math.isnan(plain.summaries[0].auto_category_ratio)
+    assert math.isnan(plain.summaries[0].hierarchy_ratio)
 
 
 def test_metrics_lie_in_their_ranges(report: EvaluationReport) -> None:
@@ -123,6 +125,16 @@ def test_summary_names_the_best_fixed_strength(report: EvaluationReport) -> None
         ]
         assert min(fixed) == summary.best_fixed_rmse
         assert summary.auto_rmse / summary.best_fixed_rmse == pytest.approx(summary.auto_ratio)
+
+
+def test_mse_ratios_divide_the_mean_squared_errors_of_the_splits(
+    report: EvaluationReport,
+) -> None:
+    for summary in report.summaries:
+        best = result(report, summary.fraction, fixed_method_name(summary.best_fixed_strength))
+        tiers = result(report, summary.fraction, AUTO_HIERARCHY)
+        assert tiers.mse_mean / best.mse_mean == pytest.approx(summary.hierarchy_mse_ratio)
+        assert tiers.rmse_mean**2 <= tiers.mse_mean  # a mean of squares is at least the square
 
 
 def test_more_kept_reviews_compare_more_products(report: EvaluationReport) -> None:
