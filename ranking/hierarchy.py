@@ -54,8 +54,8 @@ from reviewrank.ranking.priors import (
     StarPrior,
     check_categories,
     check_histogram,
-    star_sums,
 )
+from reviewrank.ranking.rating_groups import CategoryRatingGroups, category_rating_groups
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -104,12 +104,13 @@ class _Groups:
         return int(self.codes.size)
 
 
-def _groups(h: FloatArray, codes: IntArray, n_categories: int) -> _Groups:
-    n = h.sum(axis=1)
-    s, q = star_sums(h)
-    rated = n > 0
-    n, s, q, code = n[rated], s[rated], q[rated], codes[rated]
-    per_category = np.bincount(code[code >= 0], minlength=n_categories)
+def _groups(pairs: CategoryRatingGroups, n_categories: int) -> _Groups:
+    """The pairs regrouped by fitted category (see MAX_CATEGORIES); codes outside
+    [0, n_categories) count as no category."""
+    code = np.where((pairs.codes >= 0) & (pairs.codes < n_categories), pairs.codes, -1)
+    per_category = np.bincount(
+        code[code >= 0], weights=pairs.products[code >= 0], minlength=n_categories
+    )
     chosen = np.flatnonzero(per_category >= 2)
     if chosen.size > MAX_CATEGORIES:
         by_size = np.argsort(-per_category[chosen], kind="stable")[:MAX_CATEGORIES]
@@ -117,31 +118,26 @@ def _groups(h: FloatArray, codes: IntArray, n_categories: int) -> _Groups:
     row_of = np.full(n_categories + 1, chosen.size, dtype=np.int64)  # last: code −1
     row_of[chosen] = np.arange(chosen.size)
     row = row_of[np.where(code >= 0, code, n_categories)]
-    counts, column = _distinct(n)
-    key = row * counts.size + column
-    size = (chosen.size + 1) * counts.size
-    mean = s / n
-    if size <= 4 * key.size + 4096:  # a table of pairs; else sort the keys
-        products = np.bincount(key, minlength=size)
-        pairs = np.flatnonzero(products)
-        position = np.cumsum(products > 0) - 1
-        cell = position[key]
-    else:
-        pairs, cell = np.unique(key, return_inverse=True)
-    within = float(np.maximum(q - s * mean, 0.0).sum())
+    counts, column = _distinct(pairs.counts)
+    merged, cell = np.unique(row * counts.size + column, return_inverse=True)
+    cell = cell.reshape(-1)
+    n = pairs.counts
+
+    def total(values: FloatArray) -> FloatArray:
+        return np.bincount(cell, weights=values, minlength=merged.size).astype(np.float64)
+
+    within = pairs.square_sum - float((pairs.star_sum_squared / n).sum())
     return _Groups(
         codes=chosen.astype(np.int64),
         counts=counts,
-        row=(pairs // counts.size).astype(np.int64),
-        column=(pairs % counts.size).astype(np.int64),
-        products=np.bincount(cell, minlength=pairs.size).astype(np.float64),
-        mean_sum=np.bincount(cell, weights=mean, minlength=pairs.size).astype(np.float64),
-        mean_square_sum=np.bincount(cell, weights=mean * mean, minlength=pairs.size).astype(
-            np.float64
-        ),
-        within=within if within > 1e-12 * float(q.sum()) else 0.0,
-        within_df=float((n - 1.0).sum()),
-        rated=float(n.size),
+        row=(merged // counts.size).astype(np.int64),
+        column=(merged % counts.size).astype(np.int64),
+        products=total(pairs.products),
+        mean_sum=total(pairs.star_sum / n),
+        mean_square_sum=total(pairs.star_sum_squared / (n * n)),
+        within=within if within > 1e-12 * pairs.square_sum else 0.0,
+        within_df=float(((n - 1.0) * pairs.products).sum()),
+        rated=float(pairs.products.sum()),
     )
 
 
@@ -166,7 +162,15 @@ def fit_hierarchical_prior(
     No ratings: DEFAULT_PRIOR everywhere. With no product rated twice or fewer than two
     rated products (σ² not identifiable): the mean rating, DEFAULT_PRIOR's strength."""
     h = check_histogram(histogram)
-    g = _groups(h, check_categories(h, category_codes, n_categories), n_categories)
+    codes = check_categories(h, category_codes, n_categories)
+    return fit_hierarchical_groups(category_rating_groups(h, codes), n_categories)
+
+
+def fit_hierarchical_groups(pairs: CategoryRatingGroups, n_categories: int) -> HierarchicalPrior:
+    """Per-category priors from the ratings summed in ``pairs`` (see
+    fit_hierarchical_prior), for category codes below n_categories (others count as no
+    category)."""
+    g = _groups(pairs, n_categories)
     if g.rated == 0:
         return _uniform(n_categories, DEFAULT_PRIOR, DEFAULT_PRIOR.strength, 0.0)
     if g.rated < 2 or g.within_df <= 0 or g.within <= 0:

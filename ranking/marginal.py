@@ -53,6 +53,19 @@ COARSE = np.linspace(LOW, HIGH, 121)  # log m over the whole range, steps of 8 %
 FINE = np.linspace(-0.5, 0.5, 41)  # around the maximum, steps of 2.5 %
 
 
+def marginal_mean(groups: RatingGroups, strength: float) -> float:
+    """C when m is fixed at ``strength``: the product means weighted by their precision
+    1/(1/m + 1/n_i) (the maximum of the likelihood over C at that m). With m = 0 or no
+    ratings: the mean rating, or DEFAULT_PRIOR's mean."""
+    counts, products = groups.counts, groups.products
+    if not counts.size:
+        return DEFAULT_PRIOR.mean
+    if strength <= 0:
+        return float(groups.star_sum.sum() / (counts * products).sum())
+    weight = 1.0 / (1.0 / strength + 1.0 / counts)
+    return float((weight * groups.star_sum / counts).sum() / (weight * products).sum())
+
+
 def fit_marginal_prior(histogram: npt.ArrayLike) -> StarPrior:
     """(C, m) of an (n_products, 5) histogram of 1..5 star counts (see
     fit_marginal_groups)."""

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
-from reviewrank.ranking.rating_groups import RatingGroups, RatingTally
+from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups, RatingTally
 from reviewrank.service.app.catalogue_views import (
     Gathered,
     Histograms,
@@ -147,7 +147,7 @@ class Catalogue:
             self._index.replace(columns.product_ids, idx)
             self._size = size
             self._tally = RatingTally()
-            self._tally.add(self.histogram[1:size])
+            self._tally.add(self.histogram[1:size], self.category_code[1:size])
             self.seq = columns.seq
             self.generation += 1
             self._changes.clear()  # everything changed: readers start again from all rows
@@ -191,7 +191,7 @@ class Catalogue:
         with self._lock:
             contiguous = seq_before is None or seq_before <= self.seq
             applied: set[int] = set()
-            touched, before = self._rows_before({row.idx for row in rows})
+            touched, before, codes_before = self._rows_before({row.idx for row in rows})
             for row in rows:
                 held = int(self.row_seq[row.idx]) if row.idx < self.row_seq.shape[0] else 0
                 if row.seq <= held:
@@ -210,7 +210,9 @@ class Catalogue:
                 )
                 self.row_seq[row.idx] = row.seq
                 applied.add(row.idx)
-            self._tally.replace(before, self.histogram[touched])
+            self._tally.replace(
+                before, self.histogram[touched], codes_before, self.category_code[touched]
+            )
             if self._decayed:
                 if contiguous:
                     mine = [change for change in votes if change.product_idx in applied]
@@ -235,7 +237,7 @@ class Catalogue:
                     self._allocate(max(top + 1, 2 * capacity))
                 newer = table.row_seq > self.row_seq[table.idx]
                 changed = table.idx[newer]
-                touched, before = self._rows_before(set(changed.tolist()))
+                touched, before, codes_before = self._rows_before(set(changed.tolist()))
                 for i in np.flatnonzero(newer).tolist():
                     values = (
                         int(table.rating_count[i]),
@@ -255,7 +257,9 @@ class Catalogue:
                         table.display.get(idx, ""),
                     )
                     self.row_seq[idx] = int(table.row_seq[i])
-                self._tally.replace(before, self.histogram[touched])
+                self._tally.replace(
+                    before, self.histogram[touched], codes_before, self.category_code[touched]
+                )
             if self._decayed and votes is not None:
                 candidates = set(table.idx.tolist()) | self._decay_dirty
                 # A product whose held state is newer than the snapshot stays dirty.
@@ -276,13 +280,14 @@ class Catalogue:
             self.seq = max(self.seq, table.seq)
             self._next_generation(changed)
 
-    def _rows_before(self, rows: set[int]) -> tuple[IntArray, IntArray]:
-        """These rows' index and star counts before they change (lock held), the columns
-        grown to hold them: the caller then updates the rating tally with their change."""
+    def _rows_before(self, rows: set[int]) -> tuple[IntArray, IntArray, IntArray]:
+        """These rows' index, star counts and category codes before they change (lock
+        held), the columns grown to hold them: the caller then updates the rating tally
+        with their change."""
         touched = np.fromiter(rows, dtype=np.int64, count=len(rows))
         if touched.size and int(touched.max()) >= self.histogram.shape[0]:
             self._allocate(max(int(touched.max()) + 1, 2 * self.histogram.shape[0]))
-        return touched, self.histogram[touched]
+        return touched, self.histogram[touched], self.category_code[touched].astype(np.int64)
 
     def _next_generation(self, changed: IntArray) -> None:
         """Moves to the next generation, remembering the rows it changed (lock held)."""
@@ -463,6 +468,14 @@ class Catalogue:
         few arrays as long as the largest rating count, not of every row)."""
         with self._lock:
             return self.generation, self._tally.groups()
+
+    def category_rating_groups(self) -> tuple[int, CategoryRatingGroups, int]:
+        """The generation, every rated product's star sums grouped by its category and
+        number of ratings (what the per-category prior is fitted on, kept as rows
+        change), and the number of categories."""
+        with self._lock:
+            groups = self._tally.category_groups()
+            return self.generation, groups, len(self._categories.names)
 
     def histograms(self, likes: bool = False) -> Histograms:
         """What priors are fitted on; each product's likes and dislikes too if ``likes``."""

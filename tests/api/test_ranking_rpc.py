@@ -90,15 +90,17 @@ def test_rank_reports_the_weights_version_and_profile(client: Client) -> None:
 
 def test_explanation_gives_every_input_and_component(client: Client) -> None:
     seed(client, "a", [5, 4, 4], likes=3, dislikes=1)
-    seed(client, "b", [1, 2])  # catalogue: 5 ratings, mean 16/5
+    seed(client, "b", [1, 2])
     request = ranking_pb2.RankRequest(candidates=candidates(("a", 10.0), ("b", 0.0)), explain=True)
 
     [first, _second] = explaining(client).Rank(request).results
     e = first.explanation
 
-    prior_mean = 16 / 5
+    # C at the profile's m = 10: the product means weighted by 1/(1/m + 1/n).
+    weight_a, weight_b = 1 / (1 / 10 + 1 / 3), 1 / (1 / 10 + 1 / 2)
+    prior_mean = (weight_a * 13 / 3 + weight_b * 3 / 2) / (weight_a + weight_b)
     assert ("a", 3, 13 / 3, True) == (first.product_id, e.rating_count, e.stars_mean, e.known)
-    assert (prior_mean, 10.0, "catalogue") == (
+    assert (prior_mean, 10.0, "catalogue/marginal") == (
         pytest.approx(e.prior_mean),
         e.prior_strength,
         e.prior_source,

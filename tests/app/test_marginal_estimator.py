@@ -1,4 +1,4 @@
-"""A profile's prior fitted by maximum marginal likelihood (estimator = "marginal"), through
+"""A profile's prior fitted by marginal likelihood (estimator = "marginal"), through
 a real server: the prior in force is the fit of the catalogue's histogram."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from reviewrank.ranking.hierarchy import fit_hierarchical_prior
 from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.profiles import PriorSpec
 from reviewrank.ranking.rating_groups import rating_groups
@@ -17,6 +18,7 @@ from tests.helpers import product_row
 
 AUTO = PriorSpec(mean=None, strength=None)
 MARGINAL = PriorSpec(mean=None, strength=None, estimator="marginal")
+BY_CATEGORY = PriorSpec(mean=None, strength=None, per_category=True)
 
 
 def _write(catalogue: Catalogue, idx: int, stars: int, count: int) -> None:
@@ -171,6 +173,25 @@ def test_the_usual_prior_is_fitted_from_the_kept_sums_as_from_every_row() -> Non
     fitted = PriorResolver(catalogue).fitted(MARGINAL).global_prior
 
     assert fit_marginal_prior(catalogue.histograms().histogram) == fitted
+
+
+def test_the_per_category_prior_is_fitted_from_the_kept_sums_as_from_every_row() -> None:
+    catalogue = _seeded()
+    _write(catalogue, 7, 5, 30)
+    seq = catalogue.seq + 1
+    moved = [product_row(i, 2, 12 + i, seq)._replace(category="tops") for i in (8, 9)]
+    catalogue.apply([*moved, product_row(50, 1, 4, seq)], seq)  # two change category
+    data = catalogue.histograms()
+
+    fitted = PriorResolver(catalogue).fitted(BY_CATEGORY)
+
+    expected = fit_hierarchical_prior(data.histogram, data.category_code, data.n_categories)
+    assert 2 == data.n_categories
+    assert (list(expected.means), list(expected.strengths), expected.catalogue) == (
+        list(fitted.category_means),
+        list(fitted.category_strengths),
+        fitted.global_prior,
+    )
 
 
 def _held(monkeypatch: pytest.MonkeyPatch, stars: int, count: int) -> bool:

@@ -1,4 +1,4 @@
-"""The maximum-marginal-likelihood star prior (ranking.marginal): recovery from simulated
+"""The marginal-likelihood star prior (ranking.marginal): recovery from simulated
 long-tailed catalogues whose truth is known, against the moment estimates, and edges."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from reviewrank.ranking.marginal import fit_marginal_prior
+from reviewrank.ranking.marginal import fit_marginal_groups, fit_marginal_prior
 from reviewrank.ranking.priors import DEFAULT_PRIOR, MAX_STRENGTH, MIN_STRENGTH, fit_star_prior
+from reviewrank.ranking.rating_groups import RatingGroups
 
 # A long-tailed catalogue: each product's count is 1 + floor(Pareto(1.2)) (about 57 % of
 # products have one rating), its quality p ~ Beta(a, b), its stars 1 + Binomial(4, p).
@@ -130,3 +131,42 @@ def test_the_fitted_prior_estimates_true_means_within_2_percent_of_the_true_prio
 
         assert 1.02 > float(np.median(ratios)), (a, b, ratios)
         assert 1.05 > max(ratios), (a, b, ratios)
+
+
+def normal_groups(rng: np.random.Generator, mean: float, tau: float, sigma: float) -> RatingGroups:
+    """A long-tailed catalogue of 20,000 ratings from the model itself: product means
+    N(mean, tau²), ratings N(product mean, sigma²) (one spread for every product)."""
+    counts: list[int] = []
+    while sum(counts) < RATINGS:
+        counts.append(min(int(rng.pareto(1.2)) + 1, 2000))
+    ratings = [
+        rng.normal(mu, sigma, n)
+        for mu, n in zip(rng.normal(mean, tau, len(counts)), counts, strict=True)
+    ]
+    sums = np.array([r.sum() for r in ratings])
+    distinct, position = np.unique(counts, return_inverse=True)
+    return RatingGroups(
+        counts=distinct.astype(np.float64),
+        products=np.bincount(position).astype(np.float64),
+        star_sum=np.bincount(position, weights=sums),
+        star_sum_squared=np.bincount(position, weights=sums * sums),
+        square_sum=float(sum(float((r * r).sum()) for r in ratings)),
+    )
+
+
+def test_the_strength_of_a_catalogue_from_the_model_is_recovered_within_10_percent() -> None:
+    for mean, tau, sigma in ((4.0, 0.5, 1.0), (4.2, 0.3, 1.1), (3.8, 0.8, 0.9)):
+        true_strength = sigma**2 / tau**2
+        errors = [
+            abs(
+                fit_marginal_groups(
+                    normal_groups(np.random.default_rng(s), mean, tau, sigma)
+                ).strength
+                / true_strength
+                - 1
+            )
+            for s in SEEDS
+        ]
+
+        assert 0.1 > float(np.median(errors)), (mean, tau, sigma, errors)
+        assert 0.3 > max(errors), (mean, tau, sigma, errors)

@@ -10,14 +10,21 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from reviewrank.ranking.marginal import fit_marginal_groups, fit_marginal_prior
-from reviewrank.ranking.rating_groups import SMALL, RatingGroups, RatingTally, rating_groups
+from reviewrank.ranking.rating_groups import (
+    SMALL,
+    CategoryRatingGroups,
+    RatingGroups,
+    RatingTally,
+    category_rating_groups,
+    rating_groups,
+)
 
 histograms = st.integers(1, 40).flatmap(
     lambda rows: arrays(np.int64, (rows, 5), elements=st.integers(0, 30))
 )
 
 
-def _fields(groups: RatingGroups) -> tuple[list[float], ...]:
+def _fields(groups: RatingGroups | CategoryRatingGroups) -> tuple[list[float], ...]:
     return (
         groups.counts.tolist(),
         groups.products.tolist(),
@@ -83,3 +90,48 @@ def test_fractional_counts_are_grouped_by_their_distinct_totals() -> None:
     groups = rating_groups(np.array([[0.5, 0, 0, 0, 0], [0, 0, 0, 0, 0.5], [0, 1.5, 0, 0, 0]]))
 
     assert ([0.5, 1.5], [2.0, 1.0]) == (groups.counts.tolist(), groups.products.tolist())
+
+
+def _pairs(groups: CategoryRatingGroups) -> tuple[list[float], ...]:
+    return (groups.codes.tolist(), *_fields(groups))
+
+
+@given(histograms, st.data())
+@settings(max_examples=200, deadline=None)
+def test_a_tally_kept_through_changes_of_stars_and_category_equals_the_final_catalogue(
+    histogram: npt.NDArray[np.int64], data: st.DataObject
+) -> None:
+    codes = data.draw(arrays(np.int64, histogram.shape[0], elements=st.integers(-1, 3)))
+    tally = RatingTally()
+    tally.add(histogram, codes)
+    current, current_codes = histogram.copy(), codes.copy()
+    for _ in range(data.draw(st.integers(1, 5))):
+        rows = data.draw(st.lists(st.integers(0, len(current) - 1), unique=True, max_size=8))
+        after = data.draw(arrays(np.int64, (len(rows), 5), elements=st.integers(0, 30)))
+        moved = data.draw(arrays(np.int64, len(rows), elements=st.integers(-1, 3)))
+        tally.replace(current[rows], after, current_codes[rows], moved)
+        current[rows], current_codes[rows] = after, moved
+
+    assert _pairs(category_rating_groups(current, current_codes)) == _pairs(tally.category_groups())
+    assert _fields(rating_groups(current)) == _fields(tally.groups())
+
+
+def test_many_products_with_categories_at_once_are_summed_as_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    before = rng.integers(0, 50, size=(3 * SMALL, 5))
+    after = rng.integers(0, 50, size=(3 * SMALL, 5))
+    codes = rng.integers(-1, 6, size=3 * SMALL)
+    bulk, one_by_one = RatingTally(), RatingTally()
+    bulk.add(before, codes)
+    one_by_one.add(before, codes)
+
+    bulk.replace(before, after, codes, codes[::-1])
+    for row in range(before.shape[0]):
+        one_by_one.replace(
+            before[row : row + 1],
+            after[row : row + 1],
+            codes[row : row + 1],
+            codes[::-1][row : row + 1],
+        )
+
+    assert _pairs(one_by_one.category_groups()) == _pairs(bulk.category_groups())
