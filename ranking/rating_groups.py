@@ -134,9 +134,8 @@ class RatingTally:
     to date as products change (not thread-safe: its owner serialises changes and reads).
 
     Each pair has a slot in arrays ordered by its key (code + 1) · 2³² + n, found by
-    binary search: a write to k products costs O(k log pairs), and a new pair (rare once
-    a catalogue is loaded) rebuilds the arrays. Pairs are never dropped: there are at most
-    as many as distinct (category, count) pairs ever seen."""
+    binary search: a write to k products costs O(k log pairs), plus a copy of the arrays
+    when it makes a pair not seen before (see _slots)."""
 
     def __init__(self) -> None:
         self._keys = np.zeros(0, dtype=np.int64)
@@ -191,21 +190,32 @@ class RatingTally:
             self._star_sum_squared += squared.astype(np.int64)
 
     def _slots(self, keys: IntArray) -> IntArray:
-        """Each key's slot, making slots for keys not seen before."""
+        """Each key's slot, making slots for keys not seen before: inserted in order (a
+        copy of each array, without sorting them again), after dropping the empty slots
+        when they outnumber the others, so that there are never more than twice as many
+        slots as pairs that have a product."""
+        slot, found = self._find(keys)
+        if np.all(found):
+            return slot
+        empty = self._products == 0
+        if 2 * int(np.count_nonzero(empty)) > self._keys.size:
+            for name in ("_keys", "_products", "_star_sum", "_star_sum_squared"):
+                setattr(self, name, getattr(self, name)[~empty])
+            slot, found = self._find(keys)  # (some were in slots just dropped)
+        new = np.unique(keys[~found])
+        at = np.searchsorted(self._keys, new)
+        self._keys = np.insert(self._keys, at, new)
+        for name in ("_products", "_star_sum", "_star_sum_squared"):
+            setattr(self, name, np.insert(getattr(self, name), at, 0))
+        return np.searchsorted(self._keys, keys)
+
+    def _find(self, keys: IntArray) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Where each key is or would go, and whether it is there."""
         slot = np.searchsorted(self._keys, keys)
         inside = slot < self._keys.size
         found = np.zeros(keys.size, dtype=np.bool_)
         found[inside] = self._keys[slot[inside]] == keys[inside]
-        if np.all(found):
-            return slot
-        merged = np.union1d(self._keys, keys[~found])
-        moved = np.searchsorted(merged, self._keys)
-        for name in ("_products", "_star_sum", "_star_sum_squared"):
-            grown = np.zeros(merged.size, dtype=np.int64)
-            grown[moved] = getattr(self, name)
-            setattr(self, name, grown)
-        self._keys = merged
-        return np.searchsorted(self._keys, keys)
+        return slot, found
 
     def category_groups(self) -> CategoryRatingGroups:
         present = self._products > 0
