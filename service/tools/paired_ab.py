@@ -53,6 +53,13 @@ def _cli_module(tree: Path) -> str:
     return "service.cli.main" if (tree / "service/cli/main.py").exists() else "service.cli"
 
 
+def _weights_of(tree: Path) -> Path:
+    """The checkout's own shipped weights (its profiles and their priors are part of what
+    is compared), else this tree's."""
+    own = tree / "data" / "weights.toml"
+    return own if own.is_file() else DATA_DIR / "weights.toml"
+
+
 class Served:
     """``reviewrank serve`` from one checkout (with the command line it has)."""
 
@@ -63,7 +70,7 @@ class Served:
             [
                 str(tree / ".venv/bin/python"), "-m", module, "serve",
                 "--address", f"127.0.0.1:{self.port}", "--database", str(database),
-                "--weights", str(DATA_DIR / "weights.toml"), "--log-level", "warning",
+                "--weights", str(_weights_of(tree)), "--log-level", "warning",
             ],
             cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
@@ -97,6 +104,15 @@ def _shown(env: dict[str, str]) -> str:
     return " ".join(f"{name}={value}" for name, value in env.items())
 
 
+SCENARIO_NAMES = (
+    "Rank, 100 candidates",
+    "Rank, 100 candidates, 4 connections",
+    "Rank, 1,000 candidates",
+    "SubmitBatch, 1,000 events",
+    "SubmitRating, concurrency 50",
+)
+
+
 def measure(
     old_tree: Path,
     workdir: Path,
@@ -104,10 +120,12 @@ def measure(
     seconds: float,
     new_columns: bool = False,
     env: dict[str, dict[str, str]] | None = None,
+    only: str = "",
 ) -> str:
     """The paired ratios as a Markdown table. ``new_columns``: the new version is sent
     Rank's candidates as columns (candidate_ids, candidate_relevances), the old one the
-    same candidates as messages. ``env``: variables for the "old" and "new" servers."""
+    same candidates as messages. ``env``: variables for the "old" and "new" servers.
+    ``only``: the scenarios whose name holds this text (default every one)."""
     workdir.mkdir(parents=True, exist_ok=True)
     pristine = workdir / "real.db"
     if not pristine.exists():
@@ -124,12 +142,17 @@ def measure(
 
     batches = tuple(batch_templates(ids, 1000))
     ratings = tuple(rating_templates(ids))
+    every = [
+        (RANK, ranks(100), 50, 1),
+        (RANK, ranks(100), 50, 4),
+        (RANK, ranks(1000), 50, 1),
+        (BATCH, {"old": batches, "new": batches}, 4, 1),
+        (RATING, {"old": ratings, "new": ratings}, 50, 1),
+    ]
     scenarios = [
-        ("Rank, 100 candidates", RANK, ranks(100), 50, 1),
-        ("Rank, 100 candidates, 4 connections", RANK, ranks(100), 50, 4),
-        ("Rank, 1,000 candidates", RANK, ranks(1000), 50, 1),
-        ("SubmitBatch, 1,000 events", BATCH, {"old": batches, "new": batches}, 4, 1),
-        ("SubmitRating, concurrency 50", RATING, {"old": ratings, "new": ratings}, 50, 1),
+        (name, *rest)
+        for name, rest in zip(SCENARIO_NAMES, every, strict=True)
+        if only.lower() in name.lower()
     ]
     env = env or {}
     servers: dict[str, Served] = {}
@@ -197,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="send this tree's server Rank's candidates as columns (the old one as messages)",
     )
+    parser.add_argument(
+        "--only", default="", help="only the scenarios whose name holds this, e.g. SubmitBatch"
+    )
     for side in ("old", "new"):
         parser.add_argument(
             f"--{side}-env",
@@ -220,12 +246,14 @@ def main(argv: list[str] | None = None) -> int:
             from_env(env.get(side, {}))
         except ValueError as exc:
             parser.error(f"--{side}-env: {exc}")
+    if not any(args.only.lower() in name.lower() for name in SCENARIO_NAMES):
+        parser.error(f"--only {args.only!r}: no scenario's name holds it ({SCENARIO_NAMES})")
     if not (args.old / ".venv/bin/python").exists():
         parser.error(f"{args.old} has no .venv: run make install there")
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     old = args.old.resolve()
-    print(measure(old, args.workdir, args.rounds, args.seconds, args.new_columns, env))
+    print(measure(old, args.workdir, args.rounds, args.seconds, args.new_columns, env, args.only))
     return 0
 
 

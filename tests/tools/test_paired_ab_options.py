@@ -39,3 +39,13 @@ def test_a_side_setting_this_tree_would_not_take_is_refused_before_any_server_st
 
     assert 2 == exited.value.code
     assert refusal in capsys.readouterr().err
+
+
+def test_only_a_scenario_that_exists_can_be_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([str(tmp_path), "--only", "SubmitBatc h"])
+
+    assert 2 == exited.value.code
+    assert "--only 'SubmitBatc h': no scenario's name holds it" in capsys.readouterr().err
