@@ -42,6 +42,7 @@ hierarchical normal model and its marginal posterior of the variances.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +67,10 @@ LOG_LAMBDA = (float(np.log(1e-6)), float(np.log(10.0)))  # κ²/σ²: none to te
 COARSE = 41  # grid points per axis over the whole range
 FINE = 21  # per axis around the maximum, over four coarse steps
 CONCENTRATED = 0.5  # posterior share of one coarse cell above which the fine grid is used
-MATCH = 41  # strengths tried per step when matching the posterior weights (two steps)
+SUPPORT = 1e-7  # of the largest cell's posterior: cells below it are left out
+WINDOW = 2  # coarse steps beyond an earlier fit's support that a warm-started fit sums
+MATCH = 25  # strengths tried when matching the posterior weights, before NEWTON steps
+NEWTON = 8
 BLOCK = 2_000_000  # values at once when summing over grid cells
 
 
@@ -80,6 +84,9 @@ class HierarchicalPrior:
     catalogue: StarPrior
     within_strength: float  # posterior mean of m = σ²/τ² (products within a category)
     category_spread: float  # posterior mean of λ = κ²/σ²
+    # Where on the coarse grid the posterior was (index ranges of log m and log λ, first
+    # and last): a refit with this fit as its start looks there first.
+    support: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -166,10 +173,17 @@ def fit_hierarchical_prior(
     return fit_hierarchical_groups(category_rating_groups(h, codes), n_categories)
 
 
-def fit_hierarchical_groups(pairs: CategoryRatingGroups, n_categories: int) -> HierarchicalPrior:
+def fit_hierarchical_groups(
+    pairs: CategoryRatingGroups, n_categories: int, start: HierarchicalPrior | None = None
+) -> HierarchicalPrior:
     """Per-category priors from the ratings summed in ``pairs`` (see
     fit_hierarchical_prior), for category codes below n_categories (others count as no
-    category)."""
+    category).
+
+    ``start``, an earlier fit of much the same ratings, warm-starts this one: the coarse
+    grid is summed only around where that fit's posterior was (WINDOW steps beyond it),
+    unless this posterior reaches the edge of that window, when the whole grid is summed
+    as without a start. (On a million products in 28 categories: 4 ms instead of 16.)"""
     g = _groups(pairs, n_categories)
     if g.rated == 0:
         return _uniform(n_categories, DEFAULT_PRIOR, DEFAULT_PRIOR.strength, 0.0)
@@ -180,10 +194,21 @@ def fit_hierarchical_groups(pairs: CategoryRatingGroups, n_categories: int) -> H
         prior = StarPrior(mean, DEFAULT_PRIOR.strength)
         return _uniform(n_categories, prior, DEFAULT_PRIOR.strength, 0.0)
 
-    log_m = np.linspace(*LOG_M, COARSE)
-    log_lambda = np.linspace(*LOG_LAMBDA, COARSE)
-    surface = _Surface(g, log_m, log_lambda)
+    coarse_m = np.linspace(*LOG_M, COARSE)
+    coarse_lambda = np.linspace(*LOG_LAMBDA, COARSE)
+    found = _warm(g, coarse_m, coarse_lambda, start)
+    if found is None:
+        found = _Surface(g, coarse_m, coarse_lambda), (0, 0)
+    surface, (first_m, first_lambda) = found
     weights = surface.posterior()
+    held = np.argwhere(weights > SUPPORT * weights.max())
+    support = (
+        first_m + int(held[:, 0].min()),
+        first_m + int(held[:, 0].max()),
+        first_lambda + int(held[:, 1].min()),
+        first_lambda + int(held[:, 1].max()),
+    )
+    log_m, log_lambda = np.log(surface.m), np.log(surface.lam)
     a, b = np.unravel_index(int(np.argmax(weights)), weights.shape)
     if weights[a, b] > CONCENTRATED:
         step_m, step_l = log_m[1] - log_m[0], log_lambda[1] - log_lambda[0]
@@ -191,7 +216,33 @@ def fit_hierarchical_groups(pairs: CategoryRatingGroups, n_categories: int) -> H
         log_lambda = np.clip(log_lambda[b] + np.linspace(-2, 2, FINE) * step_l, *LOG_LAMBDA)
         surface = _Surface(g, np.unique(log_m), np.unique(log_lambda))
         weights = surface.posterior()
-    return surface.priors(weights, n_categories)
+    return dataclasses.replace(surface.priors(weights, n_categories), support=support)
+
+
+def _warm(
+    g: _Groups, coarse_m: FloatArray, coarse_lambda: FloatArray, start: HierarchicalPrior | None
+) -> tuple[_Surface, tuple[int, int]] | None:
+    """The coarse grid's surface around ``start``'s support and the grid indices it starts
+    at; None when there is no start or the posterior reaches an edge of that window that
+    is not an edge of the grid."""
+    if start is None or start.support is None:
+        return None
+    a0, a1, b0, b1 = start.support
+    m0, m1 = max(a0 - WINDOW, 0), min(a1 + WINDOW, COARSE - 1)
+    l0, l1 = max(b0 - WINDOW, 0), min(b1 + WINDOW, COARSE - 1)
+    if (m1 - m0 + 1) * (l1 - l0 + 1) >= COARSE * COARSE:
+        return None
+    surface = _Surface(g, coarse_m[m0 : m1 + 1], coarse_lambda[l0 : l1 + 1])
+    weights = surface.posterior()
+    edge = SUPPORT * weights.max()
+    if (
+        (m0 > 0 and weights[0].max() > edge)
+        or (m1 < COARSE - 1 and weights[-1].max() > edge)
+        or (l0 > 0 and weights[:, 0].max() > edge)
+        or (l1 < COARSE - 1 and weights[:, -1].max() > edge)
+    ):
+        return None
+    return surface, (m0, l0)
 
 
 def _uniform(
@@ -268,7 +319,7 @@ class _Surface:
 
     def priors(self, weights: FloatArray, n_categories: int) -> HierarchicalPrior:
         g = self.g
-        kept = weights > 1e-7 * weights.max()  # the cells that carry the posterior
+        kept = weights > SUPPORT * weights.max()  # the cells that carry the posterior
         p = weights[kept] / weights[kept].sum()
         m = np.broadcast_to(self.m[:, None], weights.shape)[kept]
         lam = np.broadcast_to(self.lam[None, :], weights.shape)[kept]
@@ -316,23 +367,27 @@ def _per_count(g: _Groups) -> tuple[FloatArray, FloatArray]:
 def _match(
     row: IntArray, n: FloatArray, products: FloatArray, expected: FloatArray, rows: int
 ) -> FloatArray:
-    """Per row, the strength m in [MIN_STRENGTH, MAX_STRENGTH] whose m/(m + n) is closest
-    in least squares, weighted by products, to the expected factors of its pairs: MATCH
-    strengths on a log scale, then MATCH between the best one's neighbours."""
-    low = np.full(rows, LOG_M[0])
-    high = np.full(rows, LOG_M[1])
-    best = low
-    for _ in range(2):
-        tried = low[None, :] + np.linspace(0.0, 1.0, MATCH)[:, None] * (high - low)[None, :]
-        strength = np.exp(tried[:, row])  # (MATCH, pairs)
-        misfit = products * (strength / (strength + n) - expected) ** 2
-        offset = (np.arange(MATCH)[:, None] * rows + row[None, :]).ravel()
-        error = np.bincount(offset, weights=misfit.ravel(), minlength=MATCH * rows)
-        pick = np.argmin(error.reshape(MATCH, rows), axis=0)
-        best = tried[pick, np.arange(rows)]
-        step = (high - low) / (MATCH - 1)
-        low, high = np.maximum(best - step, LOG_M[0]), np.minimum(best + step, LOG_M[1])
-    matched: FloatArray = np.clip(np.exp(best), MIN_STRENGTH, MAX_STRENGTH)
+    """Per row, the strength m in [MIN_STRENGTH, MAX_STRENGTH] whose weights m/(m + n)
+    are closest in least squares, weighted by products, to the expected weights of its
+    pairs: the best of MATCH strengths on a log scale, then Gauss-Newton steps on log m
+    kept within one grid step of it."""
+    tried = np.linspace(*LOG_M, MATCH)
+    strength = np.exp(tried)[:, None]
+    misfit = products * (strength / (strength + n) - expected) ** 2  # (MATCH, pairs)
+    offset = (np.arange(MATCH)[:, None] * rows + row[None, :]).ravel()
+    error = np.bincount(offset, weights=misfit.ravel(), minlength=MATCH * rows)
+    best = tried[np.argmin(error.reshape(MATCH, rows), axis=0)]
+    step = tried[1] - tried[0]
+    low, high = np.maximum(best - step, LOG_M[0]), np.minimum(best + step, LOG_M[1])
+    x = best
+    for _ in range(NEWTON):
+        weight = 1.0 / (1.0 + n * np.exp(-x[row]))  # m/(m + n) at m = e^x
+        slope = weight * (1.0 - weight)  # its derivative in x
+        gradient = np.bincount(row, weights=products * (weight - expected) * slope, minlength=rows)
+        curvature = np.bincount(row, weights=products * slope * slope, minlength=rows)
+        move = np.where(curvature > 0, gradient / np.where(curvature > 0, curvature, 1.0), 0.0)
+        x = np.clip(x - move, low, high)
+    matched: FloatArray = np.clip(np.exp(x), MIN_STRENGTH, MAX_STRENGTH)
     return matched
 
 

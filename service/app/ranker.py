@@ -95,8 +95,8 @@ class Ranker:
     def __init__(self, catalogue: Catalogue, weights: WeightsRegistry) -> None:
         self._catalogue = catalogue
         self._weights = weights
-        self._priors = PriorResolver(catalogue)
         self._refresher = Refresher()  # whole-catalogue work off the calls' path
+        self._priors = PriorResolver(catalogue, background=self._refresher)
         self._columns = ScoreColumns(catalogue, self._priors, self._refresher)
         self._top_cache: dict[tuple[int, str, int], TopOrder] = {}
         self._top_lock = threading.Lock()

@@ -14,6 +14,7 @@ from reviewrank.ranking.rating_groups import rating_groups
 from reviewrank.service.app import priors as priors_module
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.priors import FittedPrior, PriorResolver
+from reviewrank.service.app.refresher import Refresher
 from tests.helpers import product_row
 
 AUTO = PriorSpec(mean=None, strength=None)
@@ -226,3 +227,30 @@ def test_on_a_large_catalogue_even_a_cheap_refit_waits_the_refresh_interval(
     resolver.fitted(MARGINAL)
 
     assert checked is resolver._checked[MARGINAL]
+
+
+def test_on_a_large_catalogue_a_refit_runs_in_the_background_and_then_goes_in_force(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(priors_module, "EXACT_BELOW", 0)
+    monkeypatch.setattr(priors_module, "COST_SHARE", 1e12)  # refits wait refresh_seconds: 0
+    monkeypatch.setattr(priors_module, "PRIOR_HOLD_SECONDS", 0.0)
+    catalogue = _seeded()
+    background = Refresher()
+    resolver = PriorResolver(catalogue, refresh_seconds=0.0, background=background)
+    before = resolver.fitted(BY_CATEGORY)
+    started = threading.Event()
+    release = threading.Event()
+    background.submit("held", lambda: (started.set(), release.wait(10)))  # busy meanwhile
+    started.wait(10)
+
+    _write(catalogue, 41, 5, 500)  # moves C by about 1
+    served = resolver.fitted(BY_CATEGORY)
+    release.set()
+    background.wait_idle(10)
+
+    try:
+        assert served is before  # the caller did not wait for the refit
+        assert resolver.fitted(BY_CATEGORY).global_prior.mean > before.global_prior.mean + 0.5
+    finally:
+        background.close()

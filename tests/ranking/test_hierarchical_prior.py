@@ -12,9 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from reviewrank.ranking.hierarchy import MAX_CATEGORIES, fit_hierarchical_prior
+from reviewrank.ranking.hierarchy import (
+    MAX_CATEGORIES,
+    HierarchicalPrior,
+    fit_hierarchical_groups,
+    fit_hierarchical_prior,
+)
 from reviewrank.ranking.marginal import fit_marginal_prior
 from reviewrank.ranking.priors import DEFAULT_PRIOR, MAX_STRENGTH, MIN_STRENGTH
+from reviewrank.ranking.rating_groups import category_rating_groups
 
 FloatArray = npt.NDArray[np.float64]
 CATEGORIES = 20
@@ -155,3 +161,39 @@ def test_only_the_largest_categories_get_their_own_prior() -> None:
     assert MAX_CATEGORIES == int(np.count_nonzero(own))
     assert (True, False, False) == (bool(own[1500]), bool(own[1499]), bool(own[1501]))
     assert bool(np.all(own[: MAX_CATEGORIES - 1]))
+
+
+def _values(fitted: HierarchicalPrior) -> list[float]:
+    return [*fitted.means, *fitted.strengths, fitted.catalogue.mean, fitted.catalogue.strength]
+
+
+def _warm_and_cold(
+    before: FloatArray, after: FloatArray, codes: npt.ArrayLike
+) -> tuple[list[float], list[float], tuple[int, int, int, int] | None]:
+    start = fit_hierarchical_groups(category_rating_groups(before, codes), CATEGORIES)
+    pairs = category_rating_groups(after, codes)
+    cold = fit_hierarchical_groups(pairs, CATEGORIES)
+    warm = fit_hierarchical_groups(pairs, CATEGORIES, start)
+    return _values(cold), _values(warm), start.support
+
+
+def test_a_refit_started_from_an_earlier_fit_is_the_fit_from_scratch() -> None:
+    h, codes, _ = drawn(np.random.default_rng(2), 0.1)
+    after = h.copy()
+    after[::50, 4] += 3  # some products get three more five-star ratings
+
+    cold, warm, support = _warm_and_cold(h, after, codes)
+
+    assert pytest.approx(cold, rel=1e-9) == warm
+    assert support is not None and support[1] - support[0] < 10  # (it did start narrow)
+
+
+def test_a_start_far_from_the_new_fit_falls_back_to_the_whole_grid() -> None:
+    h, codes, _ = drawn(np.random.default_rng(3), 0.1)
+    flat, _, _ = drawn(np.random.default_rng(3), 0.0)  # no category effect: λ elsewhere
+    noisy = flat.copy()
+    noisy[:, 0] += noisy[:, 4]  # as many one-star ratings as five-star: m far lower
+
+    cold, warm, _ = _warm_and_cold(h, noisy, codes[: noisy.shape[0]])
+
+    assert pytest.approx(cold, rel=1e-9) == warm
