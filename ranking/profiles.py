@@ -15,7 +15,7 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
 
     [profiles.default.prior]       # prior of the Bayesian average
     mean = "auto"                  # fitted from the catalogue ("catalogue" is the same), or 1..5
-    strength = "auto"              # empirical Bayes, or pseudo-ratings >= 0
+    strength = "auto"              # empirical Bayes, or pseudo-ratings 0 to 1e6
     per_category = true            # category means shrunk toward the catalogue's (hierarchical)
     estimator = "marginal"         # marginal likelihood (the default) or "moments"
 
@@ -302,6 +302,9 @@ def _positive(
 # A fixed prior's pseudo-counts (a Beta's a and b, a Dirichlet's per star) lie in this
 # range: beyond it the scipy functions of the bounds overflow or lose all precision.
 PSEUDO_COUNT_RANGE = (1e-3, 1e6)
+# A fixed prior strength (pseudo-ratings) at most: C·m must stay finite (1e308 was taken,
+# and every Bayesian average became inf).
+MAX_FIXED_STRENGTH = 1e6
 
 
 def _pseudo_count(
@@ -334,8 +337,10 @@ def _parse_prior(check: _Checker, raw: Any, key: str) -> PriorSpec:
     strength: float | None = None
     if raw_strength != "auto":
         strength = _number(raw_strength)
-        if strength is None or strength < 0:
-            check.fail(f"{key}.strength", 'must be "auto" or a finite number >= 0')
+        if strength is None or not 0 <= strength <= MAX_FIXED_STRENGTH:
+            check.fail(
+                f"{key}.strength", f'must be "auto" or a number from 0 to {MAX_FIXED_STRENGTH:g}'
+            )
             strength = 0.0
     per_category = table.get("per_category", False)
     if not isinstance(per_category, bool):

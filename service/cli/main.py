@@ -97,6 +97,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             s.rating_count,
             " ".join(str(h) for h in s.stars_histogram),
             s.stars_mean,
+            f"{s.prior_mean:.2f} / {s.prior_strength:.1f}",
             s.bayesian_average,
             s.likes,
             s.dislikes,
@@ -111,13 +112,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "ratings",
         "1-5 stars",
         "mean",
+        "prior C / m",
         "bayes",
         "likes",
         "dislikes",
         "wilson",
     )
     print(render(headers, rows))
-    print(f"weights version {response.weights_version}")
+    sources = sorted({s.prior_source for s in response.stats if s.prior_source})
+    prior = f", prior {', '.join(sources)}" if sources else ""
+    print(f"weights version {response.weights_version}{prior}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +112,20 @@ def test_stats_command_prints_the_histogram(
     assert 0 == cli.main(["stats", "1078", "--server", server.target])
 
     assert "33 59 136 234 562" in capsys.readouterr().out
+
+
+def test_stats_command_prints_the_prior_each_product_is_shrunk_toward(
+    demo: tuple[Path, ServerProcess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _database, server = demo
+
+    assert 0 == cli.main(["stats", "1078", "834", "--server", server.target])
+
+    out = capsys.readouterr().out
+    priors = re.findall(r" ([1-5]\.\d\d) / (\d+\.\d) ", out)
+    assert 2 == len(priors), out
+    assert all(1.0 <= float(c) <= 5.0 and float(m) > 0 for c, m in priors)
+    assert "prior auto/marginal/category" in out  # the shipped profiles' prior
 
 
 def test_stats_command_says_a_product_it_does_not_know_is_not_known(

@@ -85,6 +85,7 @@ def test_empty_profile_name_selects_the_default() -> None:
         ({"prior": {"mean": "median"}}, "profiles.p.prior.mean"),
         ({"prior": {"strength": -1}}, "profiles.p.prior.strength"),
         ({"prior": {"strength": "lots"}}, "profiles.p.prior.strength"),
+        ({"prior": {"strength": 1e308}}, "profiles.p.prior.strength"),  # (C·m overflowed)
         ({"prior": {"per_category": "yes"}}, "profiles.p.prior.per_category"),
         (
             {"prior": {"mean": 4, "strength": 5, "per_category": True}},
