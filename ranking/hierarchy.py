@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from reviewrank.ranking.marginal import trapezoid_widths
 from reviewrank.ranking.priors import (
     DEFAULT_PRIOR,
     MAX_STRENGTH,
@@ -125,8 +126,8 @@ def _groups(pairs: CategoryRatingGroups, n_categories: int) -> _Groups:
     row_of = np.full(n_categories + 1, chosen.size, dtype=np.int64)  # last: code −1
     row_of[chosen] = np.arange(chosen.size)
     row = row_of[np.where(code >= 0, code, n_categories)]
-    counts, column = _distinct(pairs.counts)
-    merged, cell = np.unique(row * counts.size + column, return_inverse=True)
+    counts, column = np.unique(pairs.counts, return_inverse=True)
+    merged, cell = np.unique(row * counts.size + column.reshape(-1), return_inverse=True)
     cell = cell.reshape(-1)
     n = pairs.counts
 
@@ -146,18 +147,6 @@ def _groups(pairs: CategoryRatingGroups, n_categories: int) -> _Groups:
         within_df=float(((n - 1.0) * pairs.products).sum()),
         rated=float(pairs.products.sum()),
     )
-
-
-def _distinct(n: FloatArray) -> tuple[FloatArray, IntArray]:
-    """The distinct values of n and each element's position among them; whole counts by
-    a table of counts (a sort of a million products costs 35 ms), others by np.unique."""
-    whole = n.astype(np.int64)
-    if n.size and np.array_equal(whole, n) and int(whole.max()) <= 4 * n.size + 1024:
-        present = np.bincount(whole) > 0
-        position = np.cumsum(present) - 1
-        return np.flatnonzero(present).astype(np.float64), position[whole]
-    counts, column = np.unique(n, return_inverse=True)
-    return counts, column.astype(np.int64)
 
 
 def fit_hierarchical_prior(
@@ -263,7 +252,7 @@ class _Surface:
     def __init__(self, g: _Groups, log_m: FloatArray, log_lambda: FloatArray) -> None:
         self.g = g
         self.m, self.lam = np.exp(log_m), np.exp(log_lambda)
-        self.widths = np.outer(_widths(log_m), _widths(log_lambda))
+        self.widths = np.outer(trapezoid_widths(log_m), trapezoid_widths(log_lambda))
         fitted = g.fitted
         shape = (self.m.size, self.lam.size)
         self.log_likelihood = np.empty(shape)
@@ -396,13 +385,3 @@ def _dot(matrix: FloatArray, vector: FloatArray) -> FloatArray:
     threads and cost more CPU than it saves (as in ranking.priors.star_sums)."""
     product: FloatArray = np.einsum("...j,j->...", matrix, vector)
     return product
-
-
-def _widths(nodes: FloatArray) -> FloatArray:
-    """Trapezoid weights of a sorted grid (1 for a single node)."""
-    if nodes.size == 1:
-        return np.ones(1)
-    widths = np.zeros_like(nodes)
-    widths[1:] += np.diff(nodes) / 2
-    widths[:-1] += np.diff(nodes) / 2
-    return widths

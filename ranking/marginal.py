@@ -53,6 +53,16 @@ COARSE = np.linspace(LOW, HIGH, 121)  # log m over the whole range, steps of 8 %
 FINE = np.linspace(-0.5, 0.5, 41)  # around the maximum, steps of 2.5 %
 
 
+def trapezoid_widths(nodes: FloatArray) -> FloatArray:
+    """Trapezoid-rule weights of a sorted grid (1 for a single node)."""
+    if nodes.size == 1:
+        return np.ones(1)
+    widths = np.zeros_like(nodes)
+    widths[1:] += np.diff(nodes) / 2
+    widths[:-1] += np.diff(nodes) / 2
+    return widths
+
+
 def marginal_mean(groups: RatingGroups, strength: float) -> float:
     """C when m is fixed at ``strength``: the product means weighted by their precision
     1/(1/m + 1/n_i) (the maximum of the likelihood over C at that m). With m = 0 or no
@@ -117,10 +127,7 @@ def fit_marginal_groups(groups: RatingGroups) -> StarPrior:
     nodes = np.unique(np.clip(np.concatenate([COARSE, peak.x + FINE, [peak.x]]), LOW, HIGH))
     log_likelihood, c = restricted(nodes)
     # Trapezoid weights on the uneven grid, times the (normalised) likelihood.
-    width = np.zeros_like(nodes)
-    width[1:] += np.diff(nodes) / 2
-    width[:-1] += np.diff(nodes) / 2
-    posterior = width * np.exp(log_likelihood - log_likelihood.max())
+    posterior = trapezoid_widths(nodes) * np.exp(log_likelihood - log_likelihood.max())
     posterior /= posterior.sum()
 
     strengths = np.exp(nodes)[:, None]

@@ -39,30 +39,10 @@ class RatingGroups:
 
 
 def rating_groups(histogram: npt.ArrayLike) -> RatingGroups:
-    """The groups of an (n_products, 5) histogram of 1..5 star counts. Whole counts are
-    summed exactly (as integers); fractional ones (time-decayed) as floats."""
+    """The groups of an (n_products, 5) histogram of 1..5 star counts, whole or
+    fractional (time-decayed)."""
     h = check_histogram(histogram)
-    whole = h.astype(np.int64)
-    if np.array_equal(whole, h):
-        return _whole_groups(whole)
-    n = h.sum(axis=1)
-    s, q = star_sums(h)
-    rated = n > 0
-    counts, position = np.unique(n[rated], return_inverse=True)
-    s = s[rated]
-    return RatingGroups(
-        counts=counts,
-        products=np.bincount(position).astype(np.float64),
-        star_sum=np.bincount(position, weights=s).astype(np.float64),
-        star_sum_squared=np.bincount(position, weights=s * s).astype(np.float64),
-        square_sum=float(q.sum()),
-    )
-
-
-def _whole_groups(h: IntArray) -> RatingGroups:
-    tally = RatingTally()
-    tally.add(h)
-    return tally.groups()
+    return category_rating_groups(h, np.full(h.shape[0], -1)).by_count()
 
 
 @dataclass(frozen=True)
@@ -173,16 +153,14 @@ class RatingTally:
         if not np.all(rated):
             h, codes, sign, n = h[rated], codes[rated], sign[rated], n[rated]
         s = h @ STARS
-        if n.size <= SMALL:
-            slot = self._slots(((codes + 1) << 32) | n)
-        else:
-            distinct, position = _distinct_keys(codes + 1, n)
-            slot = self._slots(distinct)[position]
         if n.size <= SMALL:  # a few products written: a few elements updated
+            slot = self._slots(((codes + 1) << 32) | n)
             np.add.at(self._products, slot, sign)
             np.add.at(self._star_sum, slot, sign * s)
             np.add.at(self._star_sum_squared, slot, sign * s * s)
         else:  # (float sums of integers: exact below 2⁵³)
+            distinct, position = _distinct_keys(codes + 1, n)
+            slot = self._slots(distinct)[position]
             size = self._keys.size
             self._products += np.bincount(slot, weights=sign, minlength=size).astype(np.int64)
             self._star_sum += np.bincount(slot, weights=sign * s, minlength=size).astype(np.int64)

@@ -288,7 +288,7 @@ class PriorResolver:
             ):
                 if spec not in self._refitting:
                     self._refitting.add(spec)
-                    if not self._background.submit(("prior", spec), lambda: self._refit(spec)):
+                    if not self._background.submit(("prior", spec), lambda: self._refit(spec, fit)):
                         self._refitting.discard(spec)
                 return fit
             if fit is None or check is None or check.cost < CHEAP_FIT_SECONDS:
@@ -297,27 +297,18 @@ class PriorResolver:
             if spec in self._refitting:
                 return fit
             self._refitting.add(spec)
-        try:
-            refit = self._fit(spec, fit)
-        finally:
-            with self._lock:
-                self._refitting.discard(spec)
-        with self._lock:
-            check = self._checked.get(spec)
-            if check is None or check.seq <= refit.seq:
-                return self._adopt(spec, refit)
-            return self._fits[spec]
+        return self._refit(spec, fit)
 
-    def _refit(self, spec: PriorSpec) -> None:
-        """A refit of ``spec`` on the background thread, put in force if it matters."""
+    def _refit(self, spec: PriorSpec, fit: FittedPrior) -> FittedPrior:
+        """A refit of ``spec`` outside the lock (the caller marked it refitting), put in
+        force if it matters and not older than the latest; the fit in force after."""
         try:
-            with self._lock:
-                fit = self._fits.get(spec)
             refit = self._fit(spec, fit)
             with self._lock:
                 check = self._checked.get(spec)
                 if check is None or check.seq <= refit.seq:
-                    self._adopt(spec, refit)
+                    return self._adopt(spec, refit)
+                return self._fits[spec]
         finally:
             with self._lock:
                 self._refitting.discard(spec)

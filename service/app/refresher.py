@@ -32,12 +32,12 @@ def pause() -> None:
 class Refresher:
     def __init__(self) -> None:
         self._lock = threading.Condition()
-        self._queued: dict[Hashable, Callable[[], None]] = {}
+        self._queued: dict[Hashable, Callable[[], object]] = {}
         self._running: Hashable | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, key: Hashable, work: Callable[[], None]) -> bool:
+    def submit(self, key: Hashable, work: Callable[[], object]) -> bool:
         """Queues ``work`` unless work of this key is queued or running (False then)."""
         with self._lock:
             if self._closed or key in self._queued or key == self._running:

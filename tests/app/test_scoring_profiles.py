@@ -17,7 +17,7 @@ from tests.conftest import Client
 from tests.helpers import batch, candidates, explaining, like, rating
 
 DAY = 86400
-# The star histograms of products a, b and c as the prior tests seed them.
+# The star histograms of products a, b and c as seed_histogram seeds them.
 HISTOGRAM = np.array([[0, 0, 1, 1, 3], [1, 2, 1, 0, 0], [0, 0, 1, 4, 1]])
 
 
@@ -28,6 +28,13 @@ def seed(
         rating(product, f"{product}-u{i}", s, at=at, category=category) for i, s in enumerate(stars)
     ]
     client.feedback.SubmitBatch(batch(*events))
+
+
+def seed_histogram(client: Client) -> None:
+    """Products a, b and c with the star counts of HISTOGRAM."""
+    seed(client, "a", [5, 5, 4, 5, 3])
+    seed(client, "b", [2, 1, 3, 2])
+    seed(client, "c", [4, 4, 5, 3, 4, 4])
 
 
 def stats(client: Client, product: str, profile: str) -> ranking_pb2.ProductStats:
@@ -43,9 +50,7 @@ def explain(client: Client, profile: str, *products: str) -> list[ranking_pb2.Ra
 
 
 def test_auto_prior_is_the_marginal_likelihood_fit_of_the_catalogue(client: Client) -> None:
-    seed(client, "a", [5, 5, 4, 5, 3])
-    seed(client, "b", [2, 1, 3, 2])
-    seed(client, "c", [4, 4, 5, 3, 4, 4])
+    seed_histogram(client)
     expected = fit_marginal_prior(HISTOGRAM)
 
     s = stats(client, "a", "auto")
@@ -58,9 +63,7 @@ def test_auto_prior_is_the_marginal_likelihood_fit_of_the_catalogue(client: Clie
 
 
 def test_moments_estimator_gives_the_moment_fit_of_the_catalogue(client: Client) -> None:
-    seed(client, "a", [5, 5, 4, 5, 3])
-    seed(client, "b", [2, 1, 3, 2])
-    seed(client, "c", [4, 4, 5, 3, 4, 4])
+    seed_histogram(client)
     expected = fit_star_prior(HISTOGRAM)
 
     s = stats(client, "a", "auto_moments")
