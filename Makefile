@@ -139,11 +139,13 @@ gen: install
 
 ## Offline evaluation of ranking quality on the reviews data set, a long-tailed resample
 ## of it and a simulated history with time-ordered splits (writes docs/evaluation.*,
-## docs/evaluation-long-tail.* and docs/evaluation-simulated.*; about 100 s).
+## docs/evaluation-long-tail.* and docs/evaluation-simulated.*; about 100 s), and the
+## evidence for the signals beyond stars (docs/evaluation-signals.md; about 10 s).
 evaluate: install
 	$(VENV)/bin/reviewrank evaluate --table docs/evaluation.md --plot docs/evaluation.png
 	$(VENV)/bin/reviewrank evaluate --long-tail --table docs/evaluation-long-tail.md --plot docs/evaluation-long-tail.png
 	$(VENV)/bin/reviewrank evaluate --simulated --table docs/evaluation-simulated.md --plot docs/evaluation-simulated.png
+	$(VENV)/bin/reviewrank evaluate --signals --table docs/evaluation-signals.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .lint-tree

@@ -1,7 +1,8 @@
 """Reads the Women's E-Commerce Clothing Reviews data set shipped in data/.
 
 The CSV (inside a zip) has one row per review: a row index, ``Clothing ID``,
-``Rating`` (1-5), ``Recommended IND`` (1/0) and the product's ``Class Name``.
+``Rating`` (1-5), ``Recommended IND`` (1/0), the product's ``Class Name``, and the
+review's ``Title`` and ``Review Text``.
 It has no reviewer ids and no timestamps, so :func:`read_reviews` derives
 stable ones from the row index: reviewer ``wcr-<row>`` and a time of
 2019-01-01T00:00:00Z plus <row> minutes, keeping the file's order.
@@ -30,6 +31,10 @@ class Review:
     category: str
     stars: int
     recommended: bool
+    # The review's title and text (either may be empty): the evaluation scores them as a
+    # comment's would be (make evaluate); the import does not send them.
+    title: str = ""
+    text: str = ""
 
     @property
     def user_id(self) -> str:
@@ -73,4 +78,6 @@ def _read(path: Path) -> Iterator[Review]:
                     category=(record.get("Class Name") or "").strip(),
                     stars=int(rating),
                     recommended=(record.get("Recommended IND") or "").strip() == "1",
+                    title=(record.get("Title") or "").strip(),
+                    text=(record.get("Review Text") or "").strip(),
                 )

@@ -84,3 +84,19 @@ def test_both_marginal_priors_are_within_3_percent_of_the_best_fixed_m_on_a_long
     ratios = {s["fraction"]: (s["marginal_mse_ratio"], s["hierarchy_mse_ratio"]) for s in summaries}
     assert (0, [0.05, 0.1, 0.3]) == (code, sorted(ratios))
     assert all(1.03 > ratio for pair in ratios.values() for ratio in pair), ratios
+
+
+def test_evaluate_signals_scores_the_texts_and_reports_sentiment_and_poll_recovery(
+    tmp_path: Path,
+) -> None:
+    table, data = tmp_path / "s.md", tmp_path / "s.json"
+
+    code = cli.main(
+        ["evaluate", "--signals", "--splits", "2", "--table", str(table), "--json", str(data)]
+    )
+
+    found = json.loads(data.read_text())
+    taus = [row["tau"]["2.0"] for row in found["polls"]["rows"]]
+    assert (0, True) == (code, table.read_text().startswith("# Signals beyond stars"))
+    assert 0.3 < found["sentiment"]["spearman"] < 0.7  # sentiment agrees with stars, loosely
+    assert taus[-1] > taus[0] + 0.3  # more polls, strengths closer to the truth

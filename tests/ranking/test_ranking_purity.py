@@ -9,6 +9,7 @@ from pathlib import Path
 
 FORBIDDEN = (
     "grpc", "sqlite3", "sqlite_utils", "structlog", "reviewrank.service", "reviewrank.v1", "google",
+    "vaderSentiment", "choix", "requests", "psycopg",
 )  # fmt: skip
 
 PROGRAM = """
@@ -16,6 +17,8 @@ import json, sys
 import reviewrank.ranking
 import reviewrank.ranking.priors, reviewrank.ranking.stars, reviewrank.ranking.beta
 import reviewrank.ranking.decay, reviewrank.ranking.evaluation
+import reviewrank.ranking.shares, reviewrank.ranking.sentiment, reviewrank.ranking.polls
+import reviewrank.ranking.signals_evaluation
 print(json.dumps(sorted(sys.modules)))
 """
 

@@ -1,0 +1,148 @@
+"""Poll strengths (ranking.polls): the MAP of the Luce model with its Gamma prior, checked
+against choix, its recovery of simulated strengths, incremental updates, and edges."""
+
+from __future__ import annotations
+
+import choix
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reviewrank.ranking.polls import (
+    PollPrior,
+    PollVotes,
+    log_posterior,
+    poll_score,
+    poll_strengths,
+)
+from reviewrank.ranking.quality import kendall_tau
+from reviewrank.ranking.signals_evaluation import simulate_polls
+
+
+def test_strengths_equal_choix_mm_top1_with_alpha_the_prior_strength() -> None:
+    rng = np.random.default_rng(0)
+    votes = simulate_polls(rng.normal(0, 1, 30), 400, rng)
+    data = [
+        (int(c), [int(p) for p in votes.shown[votes.offsets[v] : votes.offsets[v + 1]] if p != c])
+        for v, c in enumerate(votes.chosen)
+    ]
+
+    ours = np.log(poll_strengths(votes, 30, PollPrior(2.0), tolerance=1e-12, max_steps=20_000))
+    theirs = choix.mm_top1(30, data, alpha=2.0, tol=1e-12, max_iter=20_000)
+
+    assert pytest.approx(theirs, abs=1e-6) == (ours - ours.mean())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_strengths_from_many_polls_order_products_like_the_true_strengths(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(0.0, 1.0, 50)
+
+    fitted = poll_strengths(simulate_polls(truth, 5000, rng), 50)
+
+    assert kendall_tau(fitted, truth) > 0.7
+
+
+def test_one_won_poll_does_not_top_products_that_won_steadily() -> None:
+    # Product 0 won its only poll against 1; product 2 won 8 of 10 against 3.
+    votes = PollVotes.of([([0, 1], 0)] + [([2, 3], 2)] * 8 + [([2, 3], 3)] * 2)
+
+    strengths = poll_strengths(votes, 4)
+
+    assert strengths[2] > strengths[0] > 1.0
+
+
+def test_a_product_no_poll_showed_keeps_the_prior_strength_of_1() -> None:
+    votes = PollVotes.of([([0, 1], 0), ([1, 2], 2)])
+
+    assert 1.0 == poll_strengths(votes, 4)[3]
+
+
+def test_a_product_shown_and_never_chosen_ends_below_1() -> None:
+    votes = PollVotes.of([([0, 1], 0), ([0, 1, 2], 2)])
+
+    assert poll_strengths(votes, 3)[1] < 1.0
+
+
+def test_no_votes_give_every_product_the_prior_strength() -> None:
+    votes = PollVotes.of([])
+
+    assert [1.0, 1.0, 1.0] == poll_strengths(votes, 3).tolist()
+
+
+def test_a_warm_started_update_needs_fewer_steps_than_a_cold_fit() -> None:
+    rng = np.random.default_rng(5)
+    truth = rng.normal(0.0, 1.0, 200)
+    earlier = simulate_polls(truth, 3000, rng)
+    later = PollVotes.of(
+        [(earlier.shown[earlier.offsets[v] : earlier.offsets[v + 1]].tolist(), int(c))
+         for v, c in enumerate(earlier.chosen)]
+        + [([1, 2], 1), ([3, 4], 4)]
+    )  # fmt: skip
+    before = poll_strengths(earlier, 200, tolerance=1e-9, max_steps=5000)
+
+    warm = _steps(later, 200, before)
+    cold = _steps(later, 200, np.ones(200))
+
+    assert warm < cold
+
+
+def _steps(votes: PollVotes, n: int, start: np.ndarray) -> int:
+    strengths = start
+    for step in range(1, 5001):
+        updated = poll_strengths(votes, n, start=strengths, max_steps=1)
+        if np.max(np.abs(updated - strengths) / strengths) <= 1e-9:
+            return step
+        strengths = updated
+    return 5000
+
+
+def test_score_is_one_half_at_the_prior_strength() -> None:
+    assert [0.5] == poll_score([1.0]).tolist()
+
+
+@pytest.mark.parametrize(
+    "votes",
+    [
+        [([0], 0)],  # one product shown
+        [(list(range(11)), 0)],  # eleven
+        [([0, 0], 0)],  # a product twice
+        [([0, 1], 2)],  # chosen not shown
+        [([-1, 1], 1)],  # negative index
+    ],
+)
+def test_malformed_votes_are_refused(votes: list[tuple[list[int], int]]) -> None:
+    with pytest.raises(ValueError):
+        PollVotes.of(votes)
+
+
+def test_a_vote_beyond_n_products_is_refused() -> None:
+    with pytest.raises(ValueError, match="beyond"):
+        poll_strengths(PollVotes.of([([0, 5], 5)]), 3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.integers(0, 7), min_size=2, max_size=4, unique=True), st.integers(0, 3)
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.floats(0.1, 20.0),
+)
+def test_every_mm_step_raises_the_posterior_and_strengths_stay_positive(
+    drawn: list[tuple[list[int], int]], strength: float
+) -> None:
+    votes = PollVotes.of([(shown, shown[pick % len(shown)]) for shown, pick in drawn])
+    prior = PollPrior(strength)
+    gamma = np.ones(8)
+
+    for _ in range(5):
+        updated = poll_strengths(votes, 8, prior, start=gamma, max_steps=1)
+        assert log_posterior(votes, updated, prior) >= log_posterior(votes, gamma, prior) - 1e-9
+        gamma = updated
+
+    assert np.all(gamma > 0) and np.all(np.isfinite(gamma))

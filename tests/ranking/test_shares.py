@@ -1,0 +1,188 @@
+"""Share rate (ranking.shares): the Gamma–Poisson prior recovered from simulated
+catalogues, the shrinkage it does, exposure with and without decay, and edges."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from reviewrank.ranking.shares import (
+    DEFAULT_SHARE_PRIOR,
+    MAX_SHAPE,
+    MIN_EXPOSURE_DAYS,
+    SECONDS_PER_DAY,
+    ShareRatePrior,
+    exposure_days,
+    fit_share_prior,
+    log_marginal,
+    moment_prior,
+    share_score,
+    shrunk_rate,
+)
+
+DAY = SECONDS_PER_DAY
+
+
+def simulated(
+    seed: int, shape: float, rate: float, products: int = 5000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Products listed 1 to 365 days, rates ~ Gamma(shape, rate), counts ~ Poisson."""
+    rng = np.random.default_rng(seed)
+    exposure = rng.uniform(1.0, 365.0, products)
+    rates = rng.gamma(shape, 1.0 / rate, products)
+    return rng.poisson(rates * exposure).astype(np.float64), exposure
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fitted_prior_recovers_the_mean_rate_and_the_shape_of_a_simulated_catalogue(
+    seed: int,
+) -> None:
+    counts, exposure = simulated(seed, shape=0.8, rate=40.0)
+
+    prior = fit_share_prior(counts, exposure)
+
+    assert 0.8 / 40.0 == pytest.approx(prior.mean, rel=0.1)
+    assert 0.8 == pytest.approx(prior.shape, rel=0.2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_maximum_likelihood_fit_scores_at_least_the_moment_estimates(seed: int) -> None:
+    counts, exposure = simulated(seed, shape=2.0, rate=100.0)
+
+    fitted = log_marginal(fit_share_prior(counts, exposure), counts, exposure)
+    moments = log_marginal(moment_prior(counts, exposure), counts, exposure)
+
+    assert fitted >= moments - 1e-6
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fitted_prior_beats_raw_rates_and_pooled_rate_at_estimating_true_rates(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    exposure = rng.uniform(1.0, 60.0, 4000)
+    rates = rng.gamma(1.5, 1.0 / 30.0, 4000)
+    counts = rng.poisson(rates * exposure).astype(np.float64)
+
+    shrunk = shrunk_rate(counts, exposure, fit_share_prior(counts, exposure))
+    raw, pooled = counts / exposure, np.full(4000, counts.sum() / exposure.sum())
+
+    error = {name: float(np.mean((e - rates) ** 2)) for name, e in
+             (("shrunk", shrunk), ("raw", raw), ("pooled", pooled))}  # fmt: skip
+    assert error["shrunk"] < min(error["raw"], error["pooled"]), error
+
+
+def test_one_share_of_a_new_product_does_not_beat_steady_sharing() -> None:
+    counts, exposure = simulated(7, shape=0.8, rate=40.0)
+    prior = fit_share_prior(counts, exposure)
+
+    new, steady = share_score([1.0, 20.0], [1.0, 30.0], prior)
+
+    assert new < steady
+
+
+def test_without_spread_beyond_poisson_noise_every_product_gets_about_the_pooled_rate() -> None:
+    rng = np.random.default_rng(3)
+    exposure = rng.uniform(1.0, 100.0, 3000)
+    counts = rng.poisson(0.05 * exposure).astype(np.float64)
+
+    prior = fit_share_prior(counts, exposure)
+    rates = shrunk_rate(counts, exposure, prior)
+
+    assert prior.shape > 50  # the rates hardly differ: a strong prior
+    assert 0.05 == pytest.approx(float(np.median(rates)), rel=0.1)
+
+
+def test_no_share_anywhere_gives_the_default_prior_and_equal_scores_for_equal_exposure() -> None:
+    prior = fit_share_prior(np.zeros(4), np.full(4, 10.0))
+
+    assert DEFAULT_SHARE_PRIOR == prior
+    assert 1 == len(set(share_score(np.zeros(4), np.full(4, 10.0), prior).tolist()))
+
+
+def test_a_product_shared_at_the_prior_mean_rate_scores_one_half() -> None:
+    prior = ShareRatePrior(shape=2.0, rate=20.0)
+
+    assert [0.5] == share_score([prior.mean * 10.0], [10.0], prior).tolist()
+
+
+def test_exposure_without_half_life_is_the_days_listed() -> None:
+    assert [3.0] == exposure_days([0.0], 3 * DAY, None).tolist()
+
+
+def test_exposure_with_a_half_life_approaches_half_life_over_ln2_for_old_products() -> None:
+    exposure = exposure_days([0.0], 1000 * DAY, 7 * DAY)
+
+    assert 7.0 / math.log(2.0) == pytest.approx(float(exposure[0]))
+
+
+def test_exposure_of_a_product_listed_just_now_is_the_floor() -> None:
+    assert [MIN_EXPOSURE_DAYS] == exposure_days([100.0], 100.0, 7 * DAY).tolist()
+
+
+def test_exposure_of_a_product_listed_in_the_future_is_the_floor() -> None:
+    assert [MIN_EXPOSURE_DAYS] == exposure_days([200.0 * DAY], 100.0 * DAY, None).tolist()
+
+
+@pytest.mark.parametrize(
+    ("counts", "exposures"),
+    [([-1.0], [1.0]), ([1.0], [0.0]), ([math.nan], [1.0]), ([1.0, 2.0], [1.0])],
+)
+def test_invalid_counts_or_exposures_are_refused(
+    counts: list[float], exposures: list[float]
+) -> None:
+    with pytest.raises(ValueError):
+        fit_share_prior(counts, exposures)
+
+
+def test_a_non_positive_half_life_is_refused() -> None:
+    with pytest.raises(ValueError, match="half-life"):
+        exposure_days([0.0], DAY, 0.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    arrays(np.float64, st.integers(1, 40), elements=st.floats(0, 500)),
+    st.floats(0.01, 1000),
+)
+def test_fitted_prior_is_finite_positive_and_within_bounds(
+    counts: np.ndarray, scale: float
+) -> None:
+    exposure = np.linspace(1.0, 1.0 + scale, counts.size)
+
+    prior = fit_share_prior(counts, exposure)
+
+    assert prior.shape > 0 and prior.rate > 0 and math.isfinite(prior.mean)
+    assert prior.shape <= MAX_SHAPE * (1 + 1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.floats(0.01, 100), st.floats(0.01, 1000),
+    st.floats(0, 1000), st.floats(0, 1000), st.floats(0.05, 1000),
+)  # fmt: skip
+def test_score_is_in_0_1_and_rises_with_shares_at_equal_exposure(
+    shape: float, rate: float, fewer: float, more: float, exposure: float
+) -> None:
+    prior = ShareRatePrior(shape, rate)
+    low, high = sorted((fewer, more))
+
+    scores = share_score([low, high], [exposure, exposure], prior)
+
+    assert 0.0 < scores[0] <= scores[1] < 1.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(0.01, 100), st.floats(0.01, 1000), st.floats(0, 100), st.floats(0.05, 1000))
+def test_shrunk_rate_lies_between_the_prior_mean_and_the_raw_rate(
+    shape: float, rate: float, count: float, exposure: float
+) -> None:
+    prior = ShareRatePrior(shape, rate)
+
+    shrunk = float(shrunk_rate([count], [exposure], prior)[0])
+
+    low, high = sorted((prior.mean, count / exposure))
+    assert low * (1 - 1e-9) <= shrunk <= high * (1 + 1e-9)
