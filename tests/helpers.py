@@ -74,11 +74,28 @@ def like(
     return request
 
 
+def share(
+    product: str,
+    user: str,
+    at: int | None = 1_700_000_000,
+    event_id: str | None = None,
+    channel: str = "",
+) -> feedback_pb2.SubmitShareRequest:
+    request = feedback_pb2.SubmitShareRequest(
+        event_id=event_id or next_id(), product_id=product, user_id=user, channel=channel
+    )
+    if at is not None:
+        request.occurred_at.CopyFrom(ts(at))
+    return request
+
+
 def batch(*events: object) -> feedback_pb2.SubmitBatchRequest:
     items = []
     for event in events:
         if isinstance(event, feedback_pb2.SubmitRatingRequest):
             items.append(feedback_pb2.FeedbackEvent(rating=event))
+        elif isinstance(event, feedback_pb2.SubmitShareRequest):
+            items.append(feedback_pb2.FeedbackEvent(share=event))
         else:
             assert isinstance(event, feedback_pb2.SubmitLikeRequest)
             items.append(feedback_pb2.FeedbackEvent(like=event))

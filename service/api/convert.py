@@ -32,6 +32,7 @@ from reviewrank.service.domain.values import (
     LikeValue,
     Outcome,
     RatingEvent,
+    ShareEvent,
     WriteResult,
     WriteResults,
 )
@@ -61,12 +62,16 @@ def _occurred_at(check: Violations, message: object, field: str, now_us: int) ->
     return kept
 
 
+def _ids(check: Violations, m: object, prefix: str) -> None:
+    """The event, product and user ids every event carries."""
+    for name in ("event_id", "product_id", "user_id"):
+        check.identifier(getattr(m, name), prefix + name)
+
+
 def _rating(
     check: Violations, m: feedback_pb2.SubmitRatingRequest, prefix: str, now_us: int
 ) -> RatingEvent:
-    check.identifier(m.event_id, prefix + "event_id")
-    check.identifier(m.product_id, prefix + "product_id")
-    check.identifier(m.user_id, prefix + "user_id")
+    _ids(check, m, prefix)
     check.identifier(m.category, prefix + "category", required=False)
     check.stars(m.stars, prefix + "stars")
     occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
@@ -76,15 +81,22 @@ def _rating(
 def _like(
     check: Violations, m: feedback_pb2.SubmitLikeRequest, prefix: str, now_us: int
 ) -> LikeEvent:
-    check.identifier(m.event_id, prefix + "event_id")
-    check.identifier(m.product_id, prefix + "product_id")
-    check.identifier(m.user_id, prefix + "user_id")
+    _ids(check, m, prefix)
     value = _LIKE_VALUES.get(m.value)
     if value is None:
         check.add(prefix + "value", f"must be LIKE, DISLIKE or CLEAR (got {m.value})")
         value = LikeValue.CLEAR
     occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
     return LikeEvent(m.event_id, m.product_id, m.user_id, value, occurred)
+
+
+def _share(
+    check: Violations, m: feedback_pb2.SubmitShareRequest, prefix: str, now_us: int
+) -> ShareEvent:
+    _ids(check, m, prefix)
+    check.channel(m.channel, prefix + "channel")
+    occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
+    return ShareEvent(m.event_id, m.product_id, m.user_id, occurred, m.channel)
 
 
 def _now_us() -> int:
@@ -101,6 +113,13 @@ def rating_event(m: feedback_pb2.SubmitRatingRequest, limits: InputLimits) -> Ra
 def like_event(m: feedback_pb2.SubmitLikeRequest, limits: InputLimits) -> LikeEvent:
     check = Violations(limits)
     event = _like(check, m, "", _now_us())
+    check.raise_if_any()
+    return event
+
+
+def share_event(m: feedback_pb2.SubmitShareRequest, limits: InputLimits) -> ShareEvent:
+    check = Violations(limits)
+    event = _share(check, m, "", _now_us())
     check.raise_if_any()
     return event
 
@@ -126,8 +145,10 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
             events.append(_rating(check, item.rating, f"events[{i}].rating.", now))
         elif kind == "like":
             events.append(_like(check, item.like, f"events[{i}].like.", now))
+        elif kind == "share":
+            events.append(_share(check, item.share, f"events[{i}].share.", now))
         else:
-            check.add(f"events[{i}]", "must set rating or like")
+            check.add(f"events[{i}]", "must set rating, like or share")
     check.raise_if_any()
     return EventBatch.of(events)
 
@@ -157,6 +178,7 @@ def forget_user_response(result: ErasureResult) -> feedback_pb2.ForgetUserRespon
         likes_removed=result.likes_removed,
         seq=result.seq,
         events_erased=result.events_erased,
+        shares_removed=result.shares_removed,
     )
 
 
@@ -354,6 +376,7 @@ def stats_response(
                 inactive=s.inactive,
                 more_categories=s.more_categories,
                 display=s.display,
+                shares=s.shares,
             )
             for s in stats
         ],

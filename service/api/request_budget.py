@@ -28,7 +28,12 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from reviewrank.service.api.interceptors import Undecodable, undecodable
-from reviewrank.service.api.validation import MAX_PAGE_TOKEN, MAX_PROFILE_NAME, InputLimits
+from reviewrank.service.api.validation import (
+    MAX_CHANNEL_LENGTH,
+    MAX_PAGE_TOKEN,
+    MAX_PROFILE_NAME,
+    InputLimits,
+)
 from reviewrank.service.api.wire.results import varint
 from reviewrank.service.domain.errors import InvalidArgument
 
@@ -61,7 +66,11 @@ _UTF8_MAX = 4  # bytes a character may take
 _ID_FIELDS = frozenset(
     {"event_id", "product_id", "user_id", "category", "product_ids", "candidate_ids"}
 )
-_FIXED_LENGTHS = {"profile": MAX_PROFILE_NAME, "page_token": MAX_PAGE_TOKEN}
+_FIXED_LENGTHS = {
+    "profile": MAX_PROFILE_NAME,
+    "page_token": MAX_PAGE_TOKEN,
+    "channel": MAX_CHANNEL_LENGTH,
+}
 # The setting limiting each repeated field's items.
 _ITEM_LIMITS = {
     "candidates": "max_candidates",

@@ -53,6 +53,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         [result] = self._app.submit([event], _timeout(context))
         return convert.submit_response(result)
 
+    def SubmitShare(
+        self, request: feedback_pb2.SubmitShareRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.SubmitResponse:
+        event = convert.share_event(request, self._limits)
+        [result] = self._app.submit([event], _timeout(context))
+        return convert.submit_response(result)
+
     def SubmitBatch(
         self, request: EncodedBatch, context: grpc.ServicerContext
     ) -> feedback_pb2.SubmitBatchResponse:

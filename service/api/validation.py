@@ -68,6 +68,10 @@ class InputLimits:
 # -- the identifier rule -------------------------------------------------------------------
 
 
+# The longest channel name an event may carry ("web", "app", "store", "instagram"...).
+MAX_CHANNEL_LENGTH = 64
+
+
 def identifier_problem(value: str, longest: int, required: bool = True) -> str | None:
     """What is wrong with an identifier, or None."""
     if not value:
@@ -186,6 +190,13 @@ class Violations:
 
     def identifier(self, value: str, field: str, required: bool = True) -> None:
         problem = identifier_problem(value, self.limits.max_id_length, required)
+        if problem is not None:
+            self.add(field, problem)
+
+    def channel(self, value: str, field: str) -> None:
+        """Where an event happened: optional, at most MAX_CHANNEL_LENGTH printable
+        characters."""
+        problem = identifier_problem(value, MAX_CHANNEL_LENGTH, required=False)
         if problem is not None:
             self.add(field, problem)
 

@@ -46,6 +46,7 @@ class Catalogue:
     histogram: IntArray  # (rows, 5): s1..s5
     likes: IntArray
     dislikes: IntArray
+    shares: IntArray  # users who shared each product
     row_seq: IntArray  # the sequence number of each row's last change
     category_code: npt.NDArray[np.int32]  # NO_CATEGORY for none
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
@@ -78,7 +79,8 @@ class Catalogue:
         columns = (  # name, shape of one row, type, value of a row not set yet
             ("rating_count", (), np.int32, 0), ("star_sum", (), np.int32, 0),
             ("histogram", (5,), np.int32, 0), ("likes", (), np.int32, 0),
-            ("dislikes", (), np.int32, 0), ("row_seq", (), np.int64, 0),
+            ("dislikes", (), np.int32, 0), ("shares", (), np.int32, 0),
+            ("row_seq", (), np.int64, 0),
             ("category_code", (), np.int32, NO_CATEGORY),
             ("active", (), np.bool_, True),  # listed unless the shop's catalogue says not
         )  # fmt: skip
@@ -102,7 +104,7 @@ class Catalogue:
         more_categories: str = "",
         display: str = "",
     ) -> None:
-        """values: rating_count, star_sum, s1..s5, likes, dislikes."""
+        """values: rating_count, star_sum, s1..s5, likes, dislikes, shares."""
         if idx >= self.rating_count.shape[0]:
             self._allocate(max(idx + 1, 2 * self.rating_count.shape[0]))
         self._index.add(product_id, idx)
@@ -112,6 +114,7 @@ class Catalogue:
         self.histogram[idx] = values[2:7]
         self.likes[idx] = values[7]
         self.dislikes[idx] = values[8]
+        self.shares[idx] = values[9]
         self.category_code[idx] = self._categories.code(category)
         self.active[idx] = active
         self._categories.set_more(idx, more_categories)
@@ -129,7 +132,9 @@ class Catalogue:
         with self._lock:
             idx = columns.idx
             size = int(idx.max()) + 1 if idx.size else 1
-            for name in ("rating_count", "star_sum", "histogram", "likes", "dislikes", "row_seq"):
+            for name in (
+                "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "row_seq",
+            ):  # fmt: skip
                 delattr(self, name)
             del self.category_code
             del self.active
@@ -139,6 +144,7 @@ class Catalogue:
             self.histogram[idx] = columns.histogram
             self.likes[idx] = columns.likes
             self.dislikes[idx] = columns.dislikes
+            self.shares[idx] = columns.shares
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active
@@ -168,6 +174,7 @@ class Catalogue:
                 histogram=self.histogram[idx].copy(),
                 likes=self.likes[idx].copy(),
                 dislikes=self.dislikes[idx].copy(),
+                shares=self.shares[idx].copy(),
                 row_seq=self.row_seq[idx].copy(),
                 active=self.active[idx].copy(),
                 more_categories=self._categories.more_texts(),
@@ -198,7 +205,10 @@ class Catalogue:
                     # The change feed read this commit (or a later one) first: its row and
                     # its decayed sums, recomputed from the votes, already include it.
                     continue
-                values = (row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes)
+                values = (
+                    row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes,
+                    row.shares,
+                )  # fmt: skip
                 self._set(
                     row.idx,
                     row.product_id,
@@ -245,6 +255,7 @@ class Catalogue:
                         *(int(x) for x in table.histogram[i]),
                         int(table.likes[i]),
                         int(table.dislikes[i]),
+                        int(table.shares[i]),
                     )
                     idx = int(table.idx[i])
                     self._set(
@@ -441,6 +452,12 @@ class Catalogue:
                 Listing(not listed, self._categories.more_of(row), self._display.get(row, ""))
                 for row, listed in zip(idx.tolist(), self.active[idx].tolist(), strict=True)
             ]
+
+    def sharers(self, product_ids: Sequence[str]) -> list[int]:
+        """How many users shared each product (0 for unknown ones)."""
+        with self._lock:
+            idx = self._index.rows(product_ids, None)
+            return [int(n) for n in self.shares[idx].tolist()]
 
     def code_of_category(self, name: str) -> int | None:
         """The code of a category some product is or was in (None: none ever was)."""

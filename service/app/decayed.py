@@ -17,7 +17,7 @@ import numpy.typing as npt
 from reviewrank.ranking.blend import Evidence
 from reviewrank.ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
 from reviewrank.service.app.store import VoteTable
-from reviewrank.service.domain.values import VoteChange
+from reviewrank.service.domain.values import RATING, SHARE, VoteChange
 
 FloatArray = npt.NDArray[np.float64]
 _US = 1_000_000.0
@@ -68,8 +68,10 @@ class DecayedAggregates:
         self.load(votes)
 
     def _add(self, idx: int, kind: str, value: int, time_us: int, sign: float) -> None:
+        if kind == SHARE:  # no time-decayed share sums yet (issue 22)
+            return
         w = sign * float(growth_weight(time_us / _US, self.reference, self.half_life))
-        if kind == "rating":
+        if kind == RATING:
             self.count[idx] += w
             self.star_sum[idx] += w * value
             self.histogram[idx, value - 1] += w

@@ -81,6 +81,7 @@ class ProductStats(NamedTuple):
     inactive: bool = False  # delisted by the shop's catalogue
     more_categories: tuple[str, ...] = ()  # the others the catalogue lists it in
     display: dict[str, str] | None = None  # the catalogue's display fields
+    shares: int = 0  # users who shared it
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -454,6 +455,7 @@ class Ranker:
         )
         categories = gathered.category  # (built on each read)
         listing = self._catalogue.listing(product_ids)
+        sharers = self._catalogue.sharers(product_ids)
         histograms = gathered.raw.histogram.tolist()
         stats = [
             ProductStats(
@@ -474,6 +476,7 @@ class Ranker:
                 inactive=listing[i].inactive,
                 more_categories=listing[i].more_categories,
                 display=display_fields(listing[i].display) or None,
+                shares=sharers[i],
             )
             for i, e in enumerate(explanations)
         ]

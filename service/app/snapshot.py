@@ -28,7 +28,7 @@ import numpy.typing as npt
 from reviewrank.service.app.store import ProductTable
 
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
-FORMAT = 2  # 2: the shop catalogue's listing flag, other categories and display fields
+FORMAT = 3  # 2: the shop catalogue's listing flag, other categories, display; 3: shares
 _READ_BYTES = 4 << 20
 
 
@@ -50,6 +50,7 @@ class CatalogueColumns:
     histogram: npt.NDArray[np.int64]
     likes: npt.NDArray[np.int64]
     dislikes: npt.NDArray[np.int64]
+    shares: npt.NDArray[np.int64]
     row_seq: npt.NDArray[np.int64]
     active: npt.NDArray[np.bool_]
     more_categories: dict[int, str] = field(default_factory=dict)  # idx -> the others
@@ -77,6 +78,7 @@ def columns_of(table: ProductTable) -> CatalogueColumns:
         histogram=table.histogram,
         likes=table.likes,
         dislikes=table.dislikes,
+        shares=table.shares,
         row_seq=table.row_seq,
         active=table.active,
         more_categories=table.more_categories,
@@ -129,6 +131,7 @@ def save(columns: CatalogueColumns, path: Path) -> int:
             histogram=columns.histogram,
             likes=columns.likes,
             dislikes=columns.dislikes,
+            shares=columns.shares,
             row_seq=columns.row_seq,
             active=columns.active.astype(np.uint8),
             more_idx=np.array(list(columns.more_categories), dtype=np.int64),
@@ -144,7 +147,8 @@ def save(columns: CatalogueColumns, path: Path) -> int:
 
 
 _INTEGERS = (
-    "idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "row_seq", "active",
+    "idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "row_seq",
+    "active",
 )  # fmt: skip
 
 
@@ -193,6 +197,7 @@ def _load(path: Path) -> CatalogueColumns:
         histogram=arrays["histogram"],
         likes=arrays["likes"],
         dislikes=arrays["dislikes"],
+        shares=arrays["shares"],
         row_seq=arrays["row_seq"],
         active=arrays["active"] != 0,
         more_categories=_by_row(more_idx, more_text),
@@ -213,8 +218,8 @@ def _check_shapes(c: CatalogueColumns, count: int) -> None:
     """Every column one value per product (five per histogram), codes that name a category
     (or -1: none)."""
     flat = (
-        c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.row_seq,
-        c.active,
+        c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.shares,
+        c.row_seq, c.active,
     )  # fmt: skip
     if any(a.shape != (count,) for a in flat) or c.histogram.shape != (count, 5):
         raise SnapshotDamaged("columns disagree in length")

@@ -44,7 +44,7 @@ _POSTGRES_SCHEMES = ("postgresql", "postgres")
 # The numeric columns of a product row, in that order (ProductTable.from_numbers).
 PRODUCT_NUMBERS = (
     "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
-    "active",
+    "active", "shares",
 )  # fmt: skip
 
 
@@ -63,6 +63,7 @@ class ProductTable:
     seq: int  # the database's last sequence number when read
     row_seq: npt.NDArray[np.int64]  # each row's last change
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
+    shares: npt.NDArray[np.int64]  # users who shared each product
     # idx -> the other categories of the catalogue (ProductRow.more_categories), and idx ->
     # its display fields (ProductRow.display), where any
     more_categories: dict[int, str] = field(default_factory=dict)
@@ -71,7 +72,7 @@ class ProductTable:
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], seq: int) -> ProductTable:
         """From rows of PRODUCT_COLUMNS."""
-        numbers = np.array([(r[0], *r[3:14]) for r in rows], dtype=np.int64)
+        numbers = np.array([(r[0], *r[3:14], r[17]) for r in rows], dtype=np.int64)
         more = {r[0]: r[15] for r in rows if r[15]}
         display = {r[0]: r[16] for r in rows if r[16]}
         ids, categories = [r[1] for r in rows], [r[2] for r in rows]
@@ -103,6 +104,7 @@ class ProductTable:
             seq=int(seq),
             row_seq=numbers[:, 10],
             active=numbers[:, 11] != 0,
+            shares=numbers[:, 12],
             more_categories=more_categories or {},
             display=display or {},
         )

@@ -32,9 +32,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
         print(f"nothing to erase: no event of {args.user_id!r}")
         return 0
     print(
-        f"erased {args.user_id!r}: {response.ratings_removed} star votes and "
-        f"{response.likes_removed} like votes removed, {response.events_erased} events "
-        f"erased (seq {response.seq})"
+        f"erased {args.user_id!r}: {response.ratings_removed} star votes, "
+        f"{response.likes_removed} like votes and {response.shares_removed} shares removed, "
+        f"{response.events_erased} events erased (seq {response.seq})"
     )
     return 0
 

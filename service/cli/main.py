@@ -102,6 +102,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             s.likes,
             s.dislikes,
             s.wilson_lower_bound,
+            s.shares,
         )
         for s in response.stats
     ]
@@ -117,6 +118,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "likes",
         "dislikes",
         "wilson",
+        "sharers",
     )
     print(render(headers, rows))
     sources = sorted({s.prior_source for s in response.stats if s.prior_source})

@@ -44,20 +44,36 @@ class LikeEvent:
     occurred_at_us: int
 
 
-Event = RatingEvent | LikeEvent
+@dataclass(frozen=True, slots=True)
+class ShareEvent:
+    event_id: str
+    product_id: str
+    user_id: str
+    occurred_at_us: int
+    channel: str = ""
+
+
+Event = RatingEvent | LikeEvent | ShareEvent
+
+# The kinds of event, as the event log's ``kind`` column holds them.
+RATING, LIKE, SHARE = "rating", "like", "share"
+KINDS = (RATING, LIKE, SHARE)
 
 
 class EventBatch(Sequence[Event]):
     """Events as columns, in order: what validation produces and the stores read in bulk.
 
-    Also a sequence of RatingEvent and LikeEvent, each built when asked for. ``values``
-    holds the stars of a rating, or the LikeValue of a like; ``categories`` is "" for likes.
+    Also a sequence of RatingEvent, LikeEvent and ShareEvent, each built when asked for.
+    ``kinds`` holds each event's kind (RATING, LIKE, SHARE); ``values`` the stars of a
+    rating, the LikeValue of a like, 1 for a share; ``categories`` is "" but for ratings,
+    ``channels`` "" but for shares.
     """
 
     __slots__ = (
         "categories",
+        "channels",
         "event_ids",
-        "is_rating",
+        "kinds",
         "occurred_at_us",
         "product_ids",
         "user_ids",
@@ -72,7 +88,8 @@ class EventBatch(Sequence[Event]):
         values: list[int],
         occurred_at_us: list[int],
         categories: list[str],
-        is_rating: list[bool],
+        kinds: list[str],
+        channels: list[str] | None = None,
     ) -> None:
         self.event_ids = event_ids
         self.product_ids = product_ids
@@ -80,7 +97,8 @@ class EventBatch(Sequence[Event]):
         self.values = values
         self.occurred_at_us = occurred_at_us
         self.categories = categories
-        self.is_rating = is_rating
+        self.kinds = kinds
+        self.channels = [""] * len(event_ids) if channels is None else channels
 
     def columns(self) -> tuple[list[str], list[str], list[str], list[int], list[int], list[str]]:
         """event_ids, product_ids, user_ids, values, occurred_at_us, categories."""
@@ -108,11 +126,13 @@ class EventBatch(Sequence[Event]):
             self.product_ids[index],
             self.user_ids[index],
         )
-        value, occurred = self.values[index], self.occurred_at_us[index]
-        if self.is_rating[index]:
+        value, occurred, kind = self.values[index], self.occurred_at_us[index], self.kinds[index]
+        if kind == RATING:
             return RatingEvent(
                 event_id, product_id, user_id, value, occurred, self.categories[index]
             )
+        if kind == SHARE:
+            return ShareEvent(event_id, product_id, user_id, occurred, self.channels[index])
         return LikeEvent(event_id, product_id, user_id, LikeValue(value), occurred)
 
     def __iter__(self) -> Iterator[Event]:
@@ -124,9 +144,9 @@ class EventBatch(Sequence[Event]):
         columns["categories"] = [""] * len(self.event_ids)
         return EventBatch(**columns)
 
-    def select(self, ratings: bool) -> EventBatch:
-        """The ratings (or the likes) only, in order."""
-        keep = self.is_rating if ratings else [not r for r in self.is_rating]
+    def select(self, kind: str) -> EventBatch:
+        """The events of one kind only, in order."""
+        keep = [k == kind for k in self.kinds]
         return self._each_column(lambda column: list(compress(column, keep)))
 
     def _each_column(self, take: Callable[[list[Any]], list[Any]]) -> EventBatch:
@@ -137,7 +157,7 @@ class EventBatch(Sequence[Event]):
         """The events as a batch (the same object if they are one already)."""
         if isinstance(events, EventBatch):
             return events
-        batch = cls([], [], [], [], [], [], [])
+        batch = cls([], [], [], [], [], [], [], [])
         for event in events:
             batch.event_ids.append(event.event_id)
             batch.product_ids.append(event.product_id)
@@ -146,11 +166,18 @@ class EventBatch(Sequence[Event]):
             if isinstance(event, RatingEvent):
                 batch.values.append(event.stars)
                 batch.categories.append(event.category)
-                batch.is_rating.append(True)
+                batch.kinds.append(RATING)
+                batch.channels.append("")
+            elif isinstance(event, ShareEvent):
+                batch.values.append(1)
+                batch.categories.append("")
+                batch.kinds.append(SHARE)
+                batch.channels.append(event.channel)
             else:
                 batch.values.append(int(event.value))
                 batch.categories.append("")
-                batch.is_rating.append(False)
+                batch.kinds.append(LIKE)
+                batch.channels.append("")
         return batch
 
     @classmethod
@@ -226,13 +253,14 @@ class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is 
     owned: bool = False  # the shop's catalogue defines it: events never set its category
     more_categories: str = ""  # the catalogue's other categories, joined by MORE_SEPARATOR
     display: str = ""  # the catalogue's display fields, as a JSON object ("" for none)
+    shares: int = 0  # users who shared it
 
 
 class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)
     """One user's vote on a product replaced (or removed): what time-decayed sums need."""
 
     product_idx: int
-    kind: str  # "rating" (value = stars) or "like" (value = 1, -1, or 0 for cleared)
+    kind: str  # RATING (value = stars), LIKE (value = 1, -1, or 0 for cleared), SHARE (1)
     old_value: int | None  # None: the user had no vote of this kind
     old_time_us: int
     new_value: int | None  # None: the vote was removed
@@ -252,6 +280,7 @@ class ErasureResult:
     likes_removed: int  # likes and dislikes (a cleared vote is removed but not counted)
     events_erased: int
     seq: int  # 0 when there was nothing to erase
+    shares_removed: int = 0
 
 
 # Joins a product's other categories in one column (categories are printable: never in one).

@@ -17,6 +17,9 @@ from operator import add
 from typing import Any, overload
 
 from reviewrank.service.domain.values import (
+    LIKE,
+    RATING,
+    SHARE,
     ErasureResult,
     Event,
     EventBatch,
@@ -26,23 +29,24 @@ from reviewrank.service.domain.values import (
     WriteResults,
 )
 
-# A vote in force: (value, occurred_at_us, event_id); value is stars, or 1/-1/0 for likes.
-Vote = tuple[int, int, str]
+# A vote in force: (value, occurred_at_us, event_id); value is stars, 1/-1/0 for likes, 1
+# for a share, whose vote also holds its channel: (1, occurred_at_us, event_id, channel).
+Vote = tuple[Any, ...]
 VoteKey = tuple[str, str]  # (product_id, user_id)
 
 # A vote replaced or removed: (product_id, kind, old value or None, old time, new value or
 # None when removed, new time); with the product's idx, a VoteChange (decayed sums).
 Change = tuple[str, str, int | None, int, int | None, int]
 
-# Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes.
-DELTA_SIZE = 9
-LIKES, DISLIKES = 7, 8
-RATING, LIKE = "rating", "like"
+# Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes, shares.
+DELTA_SIZE = 10
+LIKES, DISLIKES, SHARES = 7, 8, 9
 # Rows as columns, one list per column: events rows are (event_id, seq, kind, product_id,
-# user_id, value, occurred_at_us, outcome, recorded_at_us), vote rows (product_id,
-# user_id, value, occurred_at_us, event_id). Columns bind in bulk with no tuple per row.
+# user_id, value, occurred_at_us, outcome, recorded_at_us, channel), vote rows
+# (product_id, user_id, value, occurred_at_us, event_id), a share's with its channel
+# after. Columns bind in bulk with no tuple per row.
 Columns = list[list[Any]]
-EVENT_COLUMNS, VOTE_COLUMNS = 9, 5
+EVENT_COLUMNS, VOTE_COLUMNS, SHARE_COLUMNS = 10, 5, 6
 
 
 def _no_rows(width: int) -> Columns:
@@ -57,6 +61,7 @@ class Plan:
     events: Columns = field(default_factory=lambda: _no_rows(EVENT_COLUMNS))  # each recorded
     ratings: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))  # final votes
     likes: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))
+    shares: Columns = field(default_factory=lambda: _no_rows(SHARE_COLUMNS))
     deltas: dict[str, list[int]] = field(default_factory=dict)  # product -> DELTA_SIZE ints
     categories: dict[str, str] = field(default_factory=dict)  # first non-empty category
     product_seq: dict[str, int] = field(default_factory=dict)  # sequence of the last change
@@ -85,28 +90,41 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> Columns:
     return columns or _no_rows(width)
 
 
-def vote_columns(votes: Mapping[VoteKey, Vote]) -> Columns:
-    """The columns of each vote's row (product_id, user_id, value, occurred_at_us, event_id)."""
-    return _columns(map(add, votes.keys(), votes.values()), VOTE_COLUMNS)  # key + vote
+def vote_columns(votes: Mapping[VoteKey, Vote], width: int = VOTE_COLUMNS) -> Columns:
+    """The columns of each vote's row (product_id, user_id, value, occurred_at_us, event_id,
+    and a share's channel)."""
+    return _columns(map(add, votes.keys(), votes.values()), width)  # key + vote
 
 
 def _keys(batch: EventBatch) -> zip[VoteKey]:
     return zip(batch.product_ids, batch.user_ids, strict=True)
 
 
-def _vote_columns(batch: EventBatch) -> Columns:
+def _vote_columns(batch: EventBatch, kind: str = RATING) -> Columns:
     """Each event's vote row, as columns (each key once in the batch)."""
-    return [batch.product_ids, batch.user_ids, batch.values, batch.occurred_at_us, batch.event_ids]
+    columns: Columns = [batch.product_ids, batch.user_ids, batch.values, batch.occurred_at_us]
+    columns.append(batch.event_ids)
+    if kind == SHARE:
+        columns.append(batch.channels)
+    return columns
+
+
+def keys_of(events: Iterable[Event], kind: str) -> set[VoteKey]:
+    """The (product, user) keys of the events of one kind."""
+    batch = EventBatch.of(events)
+    return set(compress(_keys(batch), [k == kind for k in batch.kinds]))
 
 
 def rating_keys(events: Iterable[Event]) -> set[VoteKey]:
-    batch = EventBatch.of(events)
-    return set(compress(_keys(batch), batch.is_rating))
+    return keys_of(events, RATING)
 
 
 def like_keys(events: Iterable[Event]) -> set[VoteKey]:
-    batch = EventBatch.of(events)
-    return set(compress(_keys(batch), [not rating for rating in batch.is_rating]))
+    return keys_of(events, LIKE)
+
+
+def share_keys(events: Iterable[Event]) -> set[VoteKey]:
+    return keys_of(events, SHARE)
 
 
 def plan_events(
@@ -116,17 +134,20 @@ def plan_events(
     likes: dict[VoteKey, Vote],
     seq: int,
     recorded_at_us: int,
+    shares: dict[VoteKey, Vote] | None = None,
 ) -> Plan:
     """Decides every event in order. ``known`` holds the event ids already recorded (or
-    erased), ``ratings``/``likes`` the votes in force for the events' keys (all three
-    may be changed). Each recorded event takes the next sequence number after ``seq``.
+    erased), ``ratings``/``likes``/``shares`` the votes in force for the events' keys
+    (all may be changed). Each recorded event takes the next sequence number after
+    ``seq``.
 
     The common case, every event new and the first vote on its key, is decided in bulk
     (plan_new_votes); any other batch one event at a time (plan_one_by_one)."""
     batch = EventBatch.of(events)
-    if not known and not ratings and not likes and all_distinct(batch):
+    shares = {} if shares is None else shares
+    if not known and not ratings and not likes and not shares and all_distinct(batch):
         return plan_new_votes(batch, seq, recorded_at_us)
-    return plan_one_by_one(batch, known, ratings, likes, seq, recorded_at_us)
+    return plan_one_by_one(batch, known, ratings, likes, seq, recorded_at_us, shares)
 
 
 def all_distinct(batch: EventBatch) -> bool:
@@ -135,7 +156,7 @@ def all_distinct(batch: EventBatch) -> bool:
     n = len(batch)
     return (
         len(set(batch.event_ids)) == n
-        and len(set(zip(batch.product_ids, batch.user_ids, batch.is_rating, strict=True))) == n
+        and len(set(zip(batch.product_ids, batch.user_ids, batch.kinds, strict=True))) == n
     )
 
 
@@ -151,16 +172,29 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
     ids, products, users, values, times, _ = batch.columns()
     n = len(ids)
     seqs = list(range(seq + 1, seq + n + 1))
-    every_rating = all(batch.is_rating)
-    kinds = [RATING] * n if every_rating else [RATING if r else LIKE for r in batch.is_rating]
-    rated = batch if every_rating else batch.select(ratings=True)
-    liked = batch.select(ratings=False) if not every_rating else None
+    kinds = batch.kinds
+    every_rating = kinds.count(RATING) == n
+    rated = batch if every_rating else batch.select(RATING)
+    liked = None if every_rating else batch.select(LIKE)
+    shared = None if every_rating else batch.select(SHARE)
     outcome, recorded = [Outcome.APPLIED.name] * n, [recorded_at_us] * n
     plan = Plan(
         results=WriteResults([Outcome.APPLIED] * n, seqs),
-        events=[ids, seqs, kinds, products, users, values, times, outcome, recorded],
+        events=[
+            ids,
+            seqs,
+            kinds,
+            products,
+            users,
+            values,
+            times,
+            outcome,
+            recorded,
+            batch.channels,
+        ],
         ratings=_vote_columns(rated),
         likes=_no_rows(VOTE_COLUMNS) if liked is None else _vote_columns(liked),
+        shares=_no_rows(SHARE_COLUMNS) if shared is None else _vote_columns(shared, SHARE),
         deltas={product: [0] * DELTA_SIZE for product in dict.fromkeys(products)},
         categories=_first_categories(rated.product_ids, rated.categories),
         product_seq=dict(zip(products, seqs, strict=True)),
@@ -178,6 +212,9 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         for (product, value), count in Counter(_keyed_values(liked)).items():
             if value:
                 deltas[product][LIKES if value == 1 else DISLIKES] += count
+    if shared is not None:
+        for product, count in Counter(shared.product_ids).items():
+            deltas[product][SHARES] += count
     return plan
 
 
@@ -192,6 +229,7 @@ def plan_one_by_one(
     likes: dict[VoteKey, Vote],
     seq: int,
     recorded_at_us: int,
+    shares: dict[VoteKey, Vote] | None = None,
 ) -> Plan:
     """Decides each event in order: DUPLICATE if its id is known (or seen earlier in the
     batch), else it takes a sequence number and is APPLIED if newer than the vote in
@@ -199,36 +237,39 @@ def plan_one_by_one(
     plan = Plan(seq=seq)
     outcomes: list[Outcome] = []
     seqs: list[int] = []
-    rows: list[tuple[str, int, str, str, str, int, int, str, int]] = []
-    final_ratings: dict[VoteKey, Vote] = {}
-    final_likes: dict[VoteKey, Vote] = {}
+    rows: list[tuple[str, int, str, str, str, int, int, str, int, str]] = []
+    in_force_of = {RATING: ratings, LIKE: likes, SHARE: {} if shares is None else shares}
+    final_of: dict[str, dict[VoteKey, Vote]] = {RATING: {}, LIKE: {}, SHARE: {}}
     changes: list[Change] = []
     deltas, categories, product_seq = plan.deltas, plan.categories, plan.product_seq
     applied, superseded, duplicate = Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.DUPLICATE
-    columns = (*batch.columns(), batch.is_rating)
-    for event_id, product, user, value, occurred, category, is_rating in zip(*columns, strict=True):
+    columns = (*batch.columns(), batch.kinds, batch.channels)
+    for event_id, product, user, value, occurred, category, kind, channel in zip(
+        *columns, strict=True
+    ):
         if event_id in known:
             outcomes.append(duplicate)
             seqs.append(0)
             continue
         known.add(event_id)
         seq += 1
-        if is_rating:
-            kind, in_force, final = RATING, ratings, final_ratings
-        else:
-            kind, in_force, final = LIKE, likes, final_likes
+        in_force, final = in_force_of[kind], final_of[kind]
         key = (product, user)
         current = in_force.get(key)
         newer = current is None or (current[1], current[2]) < (occurred, event_id)
         outcome = applied if newer else superseded
         rows.append(
-            (event_id, seq, kind, product, user, value, occurred, outcome.name, recorded_at_us)
-        )
+            (event_id, seq, kind, product, user, value, occurred, outcome.name, recorded_at_us,
+             channel)
+        )  # fmt: skip
         outcomes.append(outcome)
         seqs.append(seq)
         if not newer:
             continue
-        in_force[key] = final[key] = (value, occurred, event_id)
+        vote = (
+            (value, occurred, event_id, channel) if kind == SHARE else (value, occurred, event_id)
+        )
+        in_force[key] = final[key] = vote
         delta = deltas.get(product)
         if delta is None:
             delta = deltas[product] = [0] * DELTA_SIZE
@@ -236,7 +277,7 @@ def plan_one_by_one(
             old, old_time = None, 0
         else:
             old, old_time = current[0], current[1]
-        if is_rating:
+        if kind == RATING:
             if category:  # the first in the group: an event only fills in a category
                 categories.setdefault(product, category)
             delta[1] += value
@@ -246,22 +287,27 @@ def plan_one_by_one(
             else:
                 delta[1] -= old
                 delta[1 + old] -= 1
-        else:
+        elif kind == LIKE:
             delta[LIKES] += (value == 1) - (old == 1)
             delta[DISLIKES] += (value == -1) - (old == -1)
+        else:  # a share counts once per user
+            delta[SHARES] += old is None
         product_seq[product] = seq
         changes.append((product, kind, old, old_time, value, occurred))
     plan.results = WriteResults(outcomes, seqs)
     plan.events = _columns(rows, EVENT_COLUMNS)
-    plan.ratings = vote_columns(final_ratings)
-    plan.likes = vote_columns(final_likes)
+    plan.ratings = vote_columns(final_of[RATING])
+    plan.likes = vote_columns(final_of[LIKE])
+    plan.shares = vote_columns(final_of[SHARE], SHARE_COLUMNS)
     plan.changes = changes
     plan.seq = seq
     return plan
 
 
 def erasure_deltas(
-    ratings: Sequence[tuple[str, int, int]], likes: Sequence[tuple[str, int, int]]
+    ratings: Sequence[tuple[str, int, int]],
+    likes: Sequence[tuple[str, int, int]],
+    shares: Sequence[tuple[str, int, int]] = (),
 ) -> tuple[dict[str, list[int]], list[Change]]:
     """What removing votes does: per product the (negative) delta, and the change of each
     vote removed. Votes are (product_id, value, occurred_at_us)."""
@@ -272,12 +318,15 @@ def erasure_deltas(
         delta[0] -= 1
         delta[1] -= stars
         delta[1 + stars] -= 1
-        removed.append((product_id, "rating", stars, occurred, None, 0))
+        removed.append((product_id, RATING, stars, occurred, None, 0))
     for product_id, value, occurred in likes:
         delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
         delta[LIKES] -= value == 1
         delta[DISLIKES] -= value == -1
-        removed.append((product_id, "like", value, occurred, None, 0))
+        removed.append((product_id, LIKE, value, occurred, None, 0))
+    for product_id, value, occurred in shares:
+        deltas.setdefault(product_id, [0] * DELTA_SIZE)[SHARES] -= 1
+        removed.append((product_id, SHARE, value, occurred, None, 0))
     return deltas, removed
 
 
@@ -286,6 +335,7 @@ def erasure_result(
     likes: Sequence[tuple[str, int, int]],
     events_erased: int,
     seq: int,
+    shares: Sequence[tuple[str, int, int]] = (),
 ) -> ErasureResult:
     """What an erasure reports: a cleared like is removed but not counted."""
     return ErasureResult(
@@ -293,6 +343,7 @@ def erasure_result(
         likes_removed=sum(1 for row in likes if row[1] != 0),
         events_erased=events_erased,
         seq=seq,
+        shares_removed=len(shares),
     )
 
 

@@ -102,6 +102,7 @@ def _batch_events(request: Any) -> int:
 EVENTS_OF: dict[str, Callable[[Any], int]] = {
     "/reviewrank.v1.FeedbackService/SubmitRating": _one_event,
     "/reviewrank.v1.FeedbackService/SubmitLike": _one_event,
+    "/reviewrank.v1.FeedbackService/SubmitShare": _one_event,
     "/reviewrank.v1.FeedbackService/SubmitBatch": _batch_events,
 }
 

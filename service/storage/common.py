@@ -37,19 +37,24 @@ WITH r AS (
 l AS (
     SELECT product_id, sum(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS likes,
            sum(CASE WHEN value = -1 THEN 1 ELSE 0 END) AS dislikes
-    FROM likes GROUP BY product_id)
+    FROM likes GROUP BY product_id),
+sh AS (SELECT product_id, count(*) AS n FROM shares GROUP BY product_id)
 SELECT p.product_id FROM products p
 LEFT JOIN r ON r.product_id = p.product_id
 LEFT JOIN l ON l.product_id = p.product_id
+LEFT JOIN sh ON sh.product_id = p.product_id
 WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
    OR p.s1 != coalesce(r.s1, 0) OR p.s2 != coalesce(r.s2, 0)
    OR p.s3 != coalesce(r.s3, 0) OR p.s4 != coalesce(r.s4, 0)
    OR p.s5 != coalesce(r.s5, 0)
    OR p.likes != coalesce(l.likes, 0) OR p.dislikes != coalesce(l.dislikes, 0)
+   OR p.shares != coalesce(sh.n, 0)
 UNION
 SELECT product_id FROM ratings WHERE product_id NOT IN (SELECT product_id FROM products)
 UNION
 SELECT product_id FROM likes WHERE product_id NOT IN (SELECT product_id FROM products)
+UNION
+SELECT product_id FROM shares WHERE product_id NOT IN (SELECT product_id FROM products)
 """
 
 
@@ -104,6 +109,7 @@ def product_row(values: Sequence[Any]) -> ProductRow:
         owned=bool(values[14]),
         more_categories=values[15],
         display=values[16],
+        shares=values[17],
     )
 
 
@@ -118,7 +124,7 @@ def product_values(row: ProductRow) -> tuple[Any, ...]:
     return (
         row.idx, row.product_id, row.category, row.rating_count, row.star_sum, *row.histogram,
         row.likes, row.dislikes, row.seq, int(row.active), int(row.owned), row.more_categories,
-        row.display,
+        row.display, row.shares,
     )  # fmt: skip
 
 

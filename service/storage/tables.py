@@ -11,14 +11,17 @@ migrations of either backend make have exactly the columns described here.
 
 from __future__ import annotations
 
-# Each vote table, and the column holding the vote's value.
-VOTES: dict[str, str] = {"ratings": "stars", "likes": "value"}
+# Each vote table, and the column holding the vote's value (a share's is 1).
+VOTES: dict[str, str] = {"ratings": "stars", "likes": "value", "shares": "value"}
 VOTE_TABLES = tuple(VOTES)
+# The vote tables time-decayed sums read (LOAD_VOTES in common.py): shares are not in them.
+DECAYED_VOTE_TABLES = ("ratings", "likes")
 
 
 def vote_columns(table: str) -> tuple[str, ...]:
-    """The columns of a vote table (one of VOTES)."""
-    return ("product_id", "user_id", VOTES[table], "occurred_at_us", "event_id")
+    """The columns of a vote table (one of VOTES); a share also keeps its channel."""
+    columns = ("product_id", "user_id", VOTES[table], "occurred_at_us", "event_id")
+    return (*columns, "channel") if table == "shares" else columns
 
 
 # Every table but the migrations' own, with its columns.
@@ -41,6 +44,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "owned",
         "more_categories",
         "display",
+        "shares",
     ),
     **{table: vote_columns(table) for table in VOTE_TABLES},
     "events": (
@@ -53,6 +57,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "occurred_at_us",
         "outcome",
         "recorded_at_us",
+        "channel",
     ),
     "erased_events": ("event_hash", "erased_at_us"),
     "weights_history": (
@@ -78,5 +83,13 @@ EVENT_COLUMNS = ", ".join(TABLES["events"])
 # Tables an export carries, with their columns, in an order that restores cleanly.
 EXPORT_TABLES: dict[str, tuple[str, ...]] = {
     table: TABLES[table]
-    for table in ("products", "ratings", "likes", "events", "erased_events", "weights_history")
+    for table in (
+        "products",
+        "ratings",
+        "likes",
+        "shares",
+        "events",
+        "erased_events",
+        "weights_history",
+    )
 }

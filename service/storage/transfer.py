@@ -3,7 +3,7 @@
 The file is JSON Lines (UTF-8), gzip-compressed when its name ends in ``.gz``; ``-``
 means standard output or input. Line by line:
 
-1. a header: ``{"format": "reviewrank-export", "version": 1, "seq": N,
+1. a header: ``{"format": "reviewrank-export", "version": 2, "seq": N,
    "exported_at": "<ISO 8601>", "source": "sqlite" | "postgresql",
    "tables": {table: [column, …]}}``;
 2. one line per row, ``{"t": table, "r": [value, …]}`` with the values in the order of
@@ -17,6 +17,9 @@ is one consistent snapshot of the source (one read transaction). An import goes 
 empty database only (weights versions it holds already are kept), in one transaction
 that commits only if the footer's counts match and the aggregates equal a recount;
 anything wrong leaves the target as it was and raises :class:`TransferError`.
+
+Version 1 files (before shares: no ``shares`` table, no ``products.shares`` nor
+``events.channel`` column) still import: the missing columns take their defaults.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ from reviewrank.service.app.store import POSTGRESQL, SQLITE, Store
 from reviewrank.service.storage.tables import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
-VERSION = 1
+VERSION = 2
+# What version 1 lacked: columns appended since (with the value they take) and tables.
+_ADDED_IN_2: dict[str, tuple[str, Any]] = {"products": ("shares", 0), "events": ("channel", "")}
+_TABLES_ADDED_IN_2 = frozenset({"shares"})
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
 IMPORT_CHUNK = 5_000  # rows per store.restore() call
@@ -64,6 +70,7 @@ _TEXT = frozenset(
         "reason",
         "content_sha256",
         "content",
+        "channel",
     }
 )
 _BYTES = frozenset({"event_hash"})  # hex in the file
@@ -225,26 +232,39 @@ def _parse(line: bytes, number: int) -> dict[str, Any]:
     return value
 
 
-def _check_header(header: dict[str, Any]) -> int:
-    """The header's sequence number, if the header is one this version reads."""
+def _tables_of(version: int) -> dict[str, list[str]]:
+    """The tables and columns of an export of that version."""
+    tables = {table: list(columns) for table, columns in EXPORT_TABLES.items()}
+    if version == 1:
+        for table, (column, _) in _ADDED_IN_2.items():
+            tables[table].remove(column)
+        for table in _TABLES_ADDED_IN_2:
+            del tables[table]
+    return tables
+
+
+def _check_header(header: dict[str, Any]) -> tuple[int, int]:
+    """The header's sequence number and version, if the header is one this version reads."""
     if header.get("format") != FORMAT:
         raise TransferError(f"not a reviewrank export (line 1 has no format {FORMAT!r})")
-    if header.get("version") != VERSION:
+    version = header.get("version")
+    if version not in (1, VERSION):
         raise TransferError(
-            f"export format version {header.get('version')!r}: this reviewrank reads {VERSION}"
+            f"export format version {version!r}: this reviewrank reads 1 and {VERSION}"
         )
+    assert isinstance(version, int)
     seq = header.get("seq")
     if type(seq) is not int or seq < 0:
         raise TransferError(f"header: bad sequence number {seq!r}")
     tables = header.get("tables")
     if tables is not None:
-        expected = {table: list(columns) for table, columns in EXPORT_TABLES.items()}
+        expected = _tables_of(version)
         if tables != expected:
             raise TransferError(
                 "header: the file's tables and columns differ from this reviewrank's "
                 f"(file {tables!r})"
             )
-    return seq
+    return seq, version
 
 
 def _kind(column: str) -> str:
@@ -317,11 +337,11 @@ def import_from(store: Store, file: str | Path, *, chunk: int = IMPORT_CHUNK) ->
             first = next(lines, None)
             if first is None:
                 raise TransferError(f"{file} is empty: not a reviewrank export")
-            seq = _check_header(_parse(first, 1))
+            seq, version = _check_header(_parse(first, 1))
             _require_empty(store)
             try:
-                footer = _restore_rows(store, lines, counts, seq, chunk)
-                _check_footer(footer, counts, seq)
+                footer = _restore_rows(store, lines, counts, seq, chunk, version)
+                _check_footer(footer, counts, seq, version)
                 store.finish_restore(seq)
             except BaseException:
                 store.abort_restore()
@@ -332,10 +352,18 @@ def import_from(store: Store, file: str | Path, *, chunk: int = IMPORT_CHUNK) ->
 
 
 def _restore_rows(
-    store: Store, lines: Iterator[bytes], counts: dict[str, int], seq: int, chunk: int
+    store: Store,
+    lines: Iterator[bytes],
+    counts: dict[str, int],
+    seq: int,
+    chunk: int,
+    version: int = VERSION,
 ) -> dict[str, Any] | None:
-    """Passes the rows on to store.restore in chunks; returns the footer (None if missing)."""
+    """Passes the rows on to store.restore in chunks; returns the footer (None if missing).
+    Rows of a version 1 file get the columns added since, with their defaults."""
     decoders = {table: _decoder(table) for table in EXPORT_TABLES}
+    known = set(_tables_of(version))
+    added = _ADDED_IN_2 if version == 1 else {}
     seq_at = {table: EXPORT_TABLES[table].index(column) for table, column in _SEQ_COLUMN.items()}
     footer: dict[str, Any] | None = None
     table: str | None = None
@@ -350,9 +378,12 @@ def _restore_rows(
             footer = record
             continue
         name = record["t"]
-        if name not in EXPORT_TABLES:
+        if name not in known:
             raise TransferError(f"line {number}: unknown table {name!r}")
-        row = decoders[name](record.get("r"), number)
+        values = record.get("r")
+        if name in added and isinstance(values, list):
+            values = [*values, added[name][1]]
+        row = decoders[name](values, number)
         if name in seq_at and row[seq_at[name]] > seq:
             raise TransferError(
                 f"line {number}: {name} row at sequence {row[seq_at[name]]}, "
@@ -371,7 +402,9 @@ def _restore_rows(
     return footer
 
 
-def _check_footer(footer: dict[str, Any] | None, counts: dict[str, int], seq: int) -> None:
+def _check_footer(
+    footer: dict[str, Any] | None, counts: dict[str, int], seq: int, version: int = VERSION
+) -> None:
     if footer is None:
         raise TransferError(
             f"the file ends without its footer after {sum(counts.values())} rows: truncated"
@@ -379,8 +412,9 @@ def _check_footer(footer: dict[str, Any] | None, counts: dict[str, int], seq: in
     if footer.get("seq") != seq:
         raise TransferError(f"footer: sequence {footer.get('seq')!r}, header {seq}")
     expected = footer.get("counts")
-    if not isinstance(expected, dict) or set(expected) != set(EXPORT_TABLES):
+    if not isinstance(expected, dict) or set(expected) != set(_tables_of(version)):
         raise TransferError(f"footer: bad counts {expected!r}")
+    expected = {**dict.fromkeys(EXPORT_TABLES, 0), **expected}
     wrong = [
         f"{t} {counts[t]} (footer {expected[t]!r})" for t in counts if counts[t] != expected[t]
     ]

@@ -223,8 +223,8 @@ def test_an_event_batch_is_a_sequence_of_events() -> None:
     batch = EventBatch.concat([events[:1], EventBatch.of(events[1:])])
 
     assert events == list(batch) == list(EventBatch.of(batch))
-    assert events[1:] == list(batch[1:]) == list(batch.select(ratings=False))
-    assert [True, False] == batch.is_rating
+    assert events[1:] == list(batch[1:]) == list(batch.select("like"))
+    assert ["rating", "like"] == batch.kinds
 
 
 # ASCII ids, some long enough for an event's length to take two bytes.
@@ -289,7 +289,8 @@ raw_fields = st.lists(
     max_size=9,
 )
 raw_events = st.lists(
-    st.tuples(st.sampled_from([1, 1, 2, 3]), st.lists(raw_fields, min_size=1, max_size=2)),
+    # 1 rating, 2 like, 15 a field FeedbackEvent does not have (shares, 3, are read one by one)
+    st.tuples(st.sampled_from([1, 1, 2, 15]), st.lists(raw_fields, min_size=1, max_size=2)),
     min_size=1,
     max_size=12,
 )

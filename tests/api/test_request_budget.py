@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.service.api import parse_errors
 from reviewrank.service.api.interceptors import Undecodable
 from reviewrank.service.api.request_budget import MethodBudget
-from reviewrank.service.api.validation import InputLimits
+from reviewrank.service.api.validation import MAX_CHANNEL_LENGTH, InputLimits
 from reviewrank.service.api.wire.batch_codec import EncodedBatch
 from reviewrank.service.api.wire.rank_decode import RankRequestDecoder
 from reviewrank.service.app.settings import Settings
@@ -53,6 +53,16 @@ def largest_like() -> feedback_pb2.SubmitLikeRequest:
     )
 
 
+def largest_share() -> feedback_pb2.SubmitShareRequest:
+    return feedback_pb2.SubmitShareRequest(
+        event_id=ident(),
+        product_id=ident(),
+        user_id=ident(),
+        occurred_at=longest_time(),
+        channel=text(MAX_CHANNEL_LENGTH),
+    )
+
+
 def largest_rank() -> ranking_pb2.RankRequest:
     return ranking_pb2.RankRequest(
         candidates=[ranking_pb2.Candidate(product_id=ident(), relevance=1.0)]
@@ -83,6 +93,7 @@ LARGEST: dict[str, Any] = {
     ),
     "SubmitRating": largest_rating,
     "SubmitLike": largest_like,
+    "SubmitShare": largest_share,
     "SubmitBatch": lambda: feedback_pb2.SubmitBatchRequest(
         events=[feedback_pb2.FeedbackEvent(rating=largest_rating())] * LIMITS.max_batch_events
     ),

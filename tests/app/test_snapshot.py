@@ -89,7 +89,7 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
         category_code=np.array([0, -1, 1], dtype=np.int32), category_names=["x", "y"],
         rating_count=np.array([1, 2, 3]), star_sum=np.array([5, 6, 7]),
         histogram=np.arange(15).reshape(3, 5), likes=np.array([0, 1, 2]),
-        dislikes=np.array([3, 4, 5]), row_seq=np.array([1, 5, 7]),
+        dislikes=np.array([3, 4, 5]), shares=np.array([6, 0, 9]), row_seq=np.array([1, 5, 7]),
         active=np.array([True, False, True]),
     )  # fmt: skip
     path = tmp_path / "s.npz"
@@ -105,3 +105,4 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
     assert [1, 2, 4] == loaded.idx.tolist()
     assert columns.histogram.tolist() == loaded.histogram.tolist()
     assert [True, False, True] == loaded.active.tolist()
+    assert [6, 0, 9] == loaded.shares.tolist()

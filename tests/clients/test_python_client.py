@@ -41,6 +41,15 @@ def test_a_resent_event_is_a_duplicate(client: Client) -> None:
         assert "DUPLICATE" == shop.like("like-1", "p1", "u1")
 
 
+def test_a_share_is_applied_and_counted_once_per_user(client: Client) -> None:
+    with ReviewrankClient(client.target) as shop:
+        first = shop.share("share-1", "p1", "u1", channel="instagram")
+        again = shop.share("share-2", "p1", "u1", channel="web")
+
+        assert ("APPLIED", "APPLIED") == (first, again)
+        assert [1] == [s.shares for s in shop.stats(["p1"])]
+
+
 def test_a_bad_request_is_not_retried_and_raises_its_status(client: Client) -> None:
     with ReviewrankClient(client.target, attempts=5, backoff=10.0) as shop:
         began = time.monotonic()

@@ -1,5 +1,5 @@
 """The vote semantics, end to end: a hypothesis state machine drives a real server over
-gRPC (ratings, re-ratings, likes, dislikes, clears, late older events, duplicates,
+gRPC (ratings, re-ratings, likes, dislikes, clears, shares, late older events, duplicates,
 batches, erasures, restarts on the same database) and checks every answer and, after
 every step, GetProductStats against a plain Python model.
 
@@ -62,9 +62,25 @@ likes = st.builds(
     st.sampled_from(list(LIKE_VALUES)),
     st.integers(0, 8),
 )
-events = st.one_of(ratings, likes)
+shares = st.builds(
+    lambda event_id, product, user, at: feedback_pb2.SubmitShareRequest(
+        event_id=event_id,
+        product_id=product,
+        user_id=user,
+        occurred_at=Timestamp(seconds=BASE + at),
+    ),
+    st.sampled_from(EVENT_IDS),
+    st.sampled_from(PRODUCTS),
+    st.sampled_from(USERS),
+    st.integers(0, 8),
+)
+events = st.one_of(ratings, likes, shares)
 
-Event = feedback_pb2.SubmitRatingRequest | feedback_pb2.SubmitLikeRequest
+Event = (
+    feedback_pb2.SubmitRatingRequest
+    | feedback_pb2.SubmitLikeRequest
+    | feedback_pb2.SubmitShareRequest
+)
 
 
 class Model:
@@ -82,6 +98,8 @@ class Model:
         self.log[event.event_id] = event.user_id
         if isinstance(event, feedback_pb2.SubmitRatingRequest):
             kind, value = "rating", event.stars
+        elif isinstance(event, feedback_pb2.SubmitShareRequest):
+            kind, value = "share", 1
         else:
             kind, value = "like", LIKE_VALUES[event.value]
         key = (kind, event.product_id, event.user_id)
@@ -92,22 +110,24 @@ class Model:
         self.votes[key] = (at, event.event_id, value)
         return "APPLIED"
 
-    def forget(self, user: str) -> tuple[int, int, int]:
+    def forget(self, user: str) -> tuple[int, int, int, int]:
         mine = [k for k in self.votes if k[2] == user]
         ratings_removed = sum(1 for k in mine if k[0] == "rating")
         likes_removed = sum(1 for k in mine if k[0] == "like" and self.votes[k][2] != 0)
+        shares_removed = sum(1 for k in mine if k[0] == "share")
         for key in mine:
             del self.votes[key]
         erased = [e for e, u in self.log.items() if u == user]
         for event_id in erased:
             del self.log[event_id]
-        return ratings_removed, likes_removed, len(erased)
+        return ratings_removed, likes_removed, shares_removed, len(erased)
 
-    def aggregates(self, product: str) -> tuple[int, list[int], int, int]:
+    def aggregates(self, product: str) -> tuple[int, list[int], int, int, int]:
         stars = [v[2] for (k, p, _), v in self.votes.items() if k == "rating" and p == product]
         values = [v[2] for (k, p, _), v in self.votes.items() if k == "like" and p == product]
+        sharers = sum(1 for (k, p, _) in self.votes if k == "share" and p == product)
         histogram = [stars.count(s) for s in range(1, 6)]
-        return len(stars), histogram, values.count(1), values.count(-1)
+        return len(stars), histogram, values.count(1), values.count(-1), sharers
 
 
 class VoteMachine(RuleBasedStateMachine):
@@ -155,6 +175,11 @@ class VoteMachine(RuleBasedStateMachine):
         expected = self.model.apply(event)
         self._check(expected, self.feedback.SubmitLike(event, timeout=10))
 
+    @rule(event=shares)
+    def share(self, event: feedback_pb2.SubmitShareRequest) -> None:
+        expected = self.model.apply(event)
+        self._check(expected, self.feedback.SubmitShare(event, timeout=10))
+
     @rule(items=st.lists(events, min_size=1, max_size=8))
     def submit_batch(self, items: list[Event]) -> None:
         expected = [self.model.apply(e) for e in items]
@@ -162,6 +187,8 @@ class VoteMachine(RuleBasedStateMachine):
             events=[
                 feedback_pb2.FeedbackEvent(rating=e)
                 if isinstance(e, feedback_pb2.SubmitRatingRequest)
+                else feedback_pb2.FeedbackEvent(share=e)
+                if isinstance(e, feedback_pb2.SubmitShareRequest)
                 else feedback_pb2.FeedbackEvent(like=e)
                 for e in items
             ]
@@ -178,6 +205,7 @@ class VoteMachine(RuleBasedStateMachine):
         assert expected == (
             response.ratings_removed,
             response.likes_removed,
+            response.shares_removed,
             response.events_erased,
         )
         if any(expected):
@@ -199,7 +227,13 @@ class VoteMachine(RuleBasedStateMachine):
             ranking_pb2.GetProductStatsRequest(product_ids=PRODUCTS), timeout=10
         )
         for product, stats in zip(PRODUCTS, response.stats, strict=True):
-            got = (stats.rating_count, list(stats.stars_histogram), stats.likes, stats.dislikes)
+            got = (
+                stats.rating_count,
+                list(stats.stars_histogram),
+                stats.likes,
+                stats.dislikes,
+                stats.shares,
+            )
             assert self.model.aggregates(product) == got, product
 
 

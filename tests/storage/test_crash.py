@@ -42,9 +42,14 @@ PRODUCTS = [f"p{i}" for i in range(30)]
 Request = (
     feedback_pb2.SubmitRatingRequest
     | feedback_pb2.SubmitLikeRequest
+    | feedback_pb2.SubmitShareRequest
     | feedback_pb2.SubmitBatchRequest
     | feedback_pb2.ForgetUserRequest
 )
+
+
+# Per product: rating count, star sum, histogram, likes, dislikes, sharers.
+Numbers = tuple[int, int, tuple[int, ...], int, int, int]
 
 
 @dataclass
@@ -69,7 +74,13 @@ class Ledger:
         it now: the newest (occurred_at, event_id) vote of each user wins."""
         with self.lock:
             for kind, event in _events(request):
-                value = event.stars if kind == "rating" else _LIKE[event.value]
+                value = (
+                    event.stars
+                    if kind == "rating"
+                    else 1
+                    if kind == "share"
+                    else _LIKE[event.value]
+                )
                 at = event.occurred_at.seconds
                 self.events[event.event_id] = (kind, event.product_id, event.user_id, value, at)
                 key = (kind, event.product_id, event.user_id)
@@ -94,14 +105,17 @@ class Ledger:
             self.in_doubt.append(request)
             self.in_doubt_total += 1
 
-    def expected(self) -> dict[str, tuple[int, int, tuple[int, ...], int, int]]:
+    def expected(self) -> dict[str, Numbers]:
         """Aggregates per product of the model's votes (erased users count for nothing)."""
         histograms = {p: [0, 0, 0, 0, 0] for p in PRODUCTS}
         likes = dict.fromkeys(PRODUCTS, 0)
         dislikes = dict.fromkeys(PRODUCTS, 0)
+        shares = dict.fromkeys(PRODUCTS, 0)
         for (kind, product, _user), (_at, _id, value) in self.votes.items():
             if kind == "rating":
                 histograms[product][value - 1] += 1
+            elif kind == "share":
+                shares[product] += 1
             elif value == 1:
                 likes[product] += 1
             elif value == -1:
@@ -113,6 +127,7 @@ class Ledger:
                 tuple(h),
                 likes[p],
                 dislikes[p],
+                shares[p],
             )
             for p, h in histograms.items()
         }
@@ -126,9 +141,11 @@ def _events(request: Request) -> list[tuple[str, object]]:
         return [("rating", request)]
     if isinstance(request, feedback_pb2.SubmitLikeRequest):
         return [("like", request)]
+    if isinstance(request, feedback_pb2.SubmitShareRequest):
+        return [("share", request)]
     if isinstance(request, feedback_pb2.SubmitBatchRequest):
         return [
-            ("rating", e.rating) if e.WhichOneof("event") == "rating" else ("like", e.like)
+            (str(e.WhichOneof("event")), getattr(e, str(e.WhichOneof("event"))))
             for e in request.events
         ]
     return []
@@ -179,19 +196,33 @@ class Client:
             occurred_at=self._stamp(),
         )
 
+    def _share(self) -> feedback_pb2.SubmitShareRequest:
+        return feedback_pb2.SubmitShareRequest(
+            event_id=self._id("s"),
+            product_id=self.rng.choice(PRODUCTS),
+            user_id=self._user(),
+            occurred_at=self._stamp(),
+            channel=self.rng.choice(["", "web", "instagram"]),
+        )
+
     def next_request(self) -> Request:
         roll = self.rng.random()
-        if roll < 0.35:
+        if roll < 0.3:
             return self._rating()
-        if roll < 0.6:
+        if roll < 0.5:
             return self._like()
+        if roll < 0.6:
+            return self._share()
         if roll < 0.95:
             items = []
             for _ in range(self.rng.randint(1, 60)):
-                if self.rng.random() < 0.6:
+                pick = self.rng.random()
+                if pick < 0.5:
                     items.append(feedback_pb2.FeedbackEvent(rating=self._rating()))
-                else:
+                elif pick < 0.8:
                     items.append(feedback_pb2.FeedbackEvent(like=self._like()))
+                else:
+                    items.append(feedback_pb2.FeedbackEvent(share=self._share()))
             return feedback_pb2.SubmitBatchRequest(events=items)
         if not self.users:
             return self._rating()
@@ -217,6 +248,8 @@ def call(stub: feedback_pb2_grpc.FeedbackServiceStub, request: Request) -> objec
         return stub.SubmitRating(request, timeout=10)
     if isinstance(request, feedback_pb2.SubmitLikeRequest):
         return stub.SubmitLike(request, timeout=10)
+    if isinstance(request, feedback_pb2.SubmitShareRequest):
+        return stub.SubmitShare(request, timeout=10)
     if isinstance(request, feedback_pb2.SubmitBatchRequest):
         return stub.SubmitBatch(request, timeout=10)
     return stub.ForgetUser(request, timeout=10)
@@ -253,6 +286,7 @@ def verify_store(database: Settings, ledger: Ledger) -> None:
     users = {row[0] for row in query(database, "SELECT user_id FROM events")}
     users |= {row[0] for row in query(database, "SELECT user_id FROM ratings")}
     users |= {row[0] for row in query(database, "SELECT user_id FROM likes")}
+    users |= {row[0] for row in query(database, "SELECT user_id FROM shares")}
     stored_set = set(stored)
     for event_id in ledger.acknowledged:
         user = ledger.events[event_id][2]
@@ -271,9 +305,7 @@ def verify_store(database: Settings, ledger: Ledger) -> None:
         store.close()
 
 
-def server_numbers(
-    target: str,
-) -> dict[str, tuple[int, int, tuple[int, ...], int, int]]:
+def server_numbers(target: str) -> dict[str, Numbers]:
     with grpc.insecure_channel(target) as channel:
         stub = ranking_pb2_grpc.RankingServiceStub(channel)
         response = stub.GetProductStats(
@@ -286,20 +318,21 @@ def server_numbers(
             tuple(s.stars_histogram),
             s.likes,
             s.dislikes,
+            s.shares,
         )
         for s in response.stats
     }
 
 
-def database_numbers(database: Settings) -> dict[str, tuple[int, int, tuple[int, ...], int, int]]:
+def database_numbers(database: Settings) -> dict[str, Numbers]:
     rows = query(
         database,
-        "SELECT product_id, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes "
+        "SELECT product_id, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, shares "
         "FROM products",
     )
-    numbers = {p: (0, 0, (0, 0, 0, 0, 0), 0, 0) for p in PRODUCTS}
+    numbers: dict[str, Numbers] = {p: (0, 0, (0, 0, 0, 0, 0), 0, 0, 0) for p in PRODUCTS}
     for r in rows:
-        numbers[r[0]] = (r[1], r[2], tuple(r[3:8]), r[8], r[9])
+        numbers[r[0]] = (r[1], r[2], tuple(r[3:8]), r[8], r[9], r[10])
     return numbers
 
 
@@ -323,34 +356,22 @@ def resend(target: str, ledger: Ledger) -> tuple[int, int]:
             items = []
             for event_id in ids[start_at : start_at + 1000]:
                 kind, product, user, value, at = ledger.events[event_id]
+                ids = {"event_id": event_id, "product_id": product, "user_id": user}
                 stamp = Timestamp(seconds=at)
-                if kind == "rating":
-                    items.append(
-                        feedback_pb2.FeedbackEvent(
-                            rating=feedback_pb2.SubmitRatingRequest(
-                                event_id=event_id,
-                                product_id=product,
-                                user_id=user,
-                                stars=value,
-                                occurred_at=stamp,
-                            )
-                        )
-                    )
+                if kind == "share":
+                    share = feedback_pb2.SubmitShareRequest(**ids, occurred_at=stamp)
+                    items.append(feedback_pb2.FeedbackEvent(share=share))
+                elif kind == "rating":
+                    rated = feedback_pb2.SubmitRatingRequest(**ids, stars=value, occurred_at=stamp)
+                    items.append(feedback_pb2.FeedbackEvent(rating=rated))
                 else:
                     like_value = {1: feedback_pb2.LIKE, -1: feedback_pb2.DISLIKE}.get(
                         value, feedback_pb2.CLEAR
                     )
-                    items.append(
-                        feedback_pb2.FeedbackEvent(
-                            like=feedback_pb2.SubmitLikeRequest(
-                                event_id=event_id,
-                                product_id=product,
-                                user_id=user,
-                                value=like_value,
-                                occurred_at=stamp,
-                            )
-                        )
+                    liked = feedback_pb2.SubmitLikeRequest(
+                        **ids, value=like_value, occurred_at=stamp
                     )
+                    items.append(feedback_pb2.FeedbackEvent(like=liked))
             response = stub.SubmitBatch(feedback_pb2.SubmitBatchRequest(events=items), timeout=30)
             outcomes = {r.outcome for r in response.results}
             assert {feedback_pb2.DUPLICATE} == outcomes, "an acknowledged event was not kept"

@@ -364,7 +364,8 @@ def test_a_damaged_snapshot_file_is_refused_with_a_reason(
         category_code=np.zeros(100, dtype=np.int32), category_names=["c"],
         rating_count=np.ones(100, dtype=np.int64), star_sum=np.full(100, 5),
         histogram=np.tile([0, 0, 0, 0, 1], (100, 1)), likes=np.zeros(100, dtype=np.int64),
-        dislikes=np.zeros(100, dtype=np.int64), row_seq=np.arange(1, 101),
+        dislikes=np.zeros(100, dtype=np.int64), shares=np.zeros(100, dtype=np.int64),
+            row_seq=np.arange(1, 101),
         active=np.ones(100, dtype=bool),
     )  # fmt: skip
     snapshot.save(columns, path)

@@ -40,13 +40,19 @@ OLD = ["m001_initial", "m002_erasure", "m003_weights_history"]
 backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
-# Today's code writes the columns m006_shop_catalogue adds; an old database gets them
-# beforehand so that it can fill one (m006 then adds nothing).
+# Today's code writes the columns m006_shop_catalogue and m007_shares add; an old database
+# gets them beforehand so that it can fill one (m006 then adds nothing, m007 keeps them).
 CATALOGUE_COLUMNS = (
     "ALTER TABLE products ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE products ADD COLUMN owned INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE products ADD COLUMN more_categories TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE products ADD COLUMN display TEXT NOT NULL DEFAULT ''",
+    # and those of m007_shares
+    "ALTER TABLE products ADD COLUMN shares INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE events ADD COLUMN channel TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE shares (product_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " value INTEGER NOT NULL CHECK (value = 1), occurred_at_us INTEGER NOT NULL,"
+    " event_id TEXT NOT NULL, channel TEXT NOT NULL DEFAULT '')",
 )
 
 
@@ -78,6 +84,7 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             pg.execute("INSERT INTO reviewrank_migrations (name) VALUES (%s)", (name,))
         for statement in CATALOGUE_COLUMNS:
             pg.execute(statement)
+        pg.execute("ALTER TABLE shares ADD PRIMARY KEY (user_id, product_id)")
     return url
 
 
@@ -167,7 +174,7 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
     store = open_store(True)
     try:
         later = ["m005_votes_by_product_on_demand"] if backend == "sqlite" else []
-        later.append("m006_shop_catalogue")
+        later += ["m006_shop_catalogue", "m007_shares"]
         assert [*OLD, NEW, *later] == store.applied_migrations()
         assert before == dump(store)
         assert [] == store.aggregate_mismatches()

@@ -257,7 +257,7 @@ def test_a_failed_group_leaves_no_remembered_row_behind(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "db.sqlite")
     store.apply([[RatingEvent("a", "p", "u1", 5, 10)]])
     # A like value the table refuses, in a group that changed p first: all rolled back.
-    bad_like = EventBatch(["c"], ["q"], ["u2"], [2], [10], [""], [False])
+    bad_like = EventBatch(["c"], ["q"], ["u2"], [2], [10], [""], ["like"])
 
     with pytest.raises(StoreError):
         store.apply([[RatingEvent("b", "p", "u2", 4, 10)], Erasure("nobody"), bad_like])

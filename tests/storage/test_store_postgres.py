@@ -143,6 +143,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m003_weights_history",
         "m004_rowid_tables",
         "m006_shop_catalogue",
+        "m007_shares",
     ] == stores[0].applied_migrations()
 
 

@@ -4,6 +4,7 @@ SQLite files and the real PostgreSQL of the test session."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +15,22 @@ import pytest
 from reviewrank.service.app.store import DatabaseURL, Store
 from reviewrank.service.cli.main import main
 from reviewrank.service.domain.errors import StoreError
-from reviewrank.service.domain.values import Erasure, LikeEvent, LikeValue, RatingEvent
+from reviewrank.service.domain.values import (
+    Erasure,
+    LikeEvent,
+    LikeValue,
+    RatingEvent,
+    ShareEvent,
+)
 from reviewrank.service.storage.factory import open_store
 from reviewrank.service.storage.transfer import TransferError, export_to, import_from
 from tests.helpers import WEIGHTS_ROW, exported
 
 BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
-ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue"
-SQLITE_MIGRATIONS = f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue"  # m005: SQLite
+ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue, m007_shares"
+SQLITE_MIGRATIONS = (
+    f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue, m007_shares"  # m005: SQLite
+)
 
 
 def sqlite_store(path: Path) -> Store:
@@ -45,6 +54,9 @@ def source(tmp_path: Path) -> Iterator[Store]:
                 LikeEvent("e3", "p2", "u1", LikeValue.LIKE, 120),
                 LikeEvent("e4", "p1", "u3", LikeValue.DISLIKE, 130),
                 RatingEvent("e5", "p2", "ü-ser", 3, 140, category="künste"),
+                ShareEvent("e9", "p1", "u1", 150, "web"),
+                ShareEvent("e10", "p2", "u3", 160),
+                ShareEvent("e11", "p2", "u2", 170, "app"),  # erased below
             ]
         ],
         now_us=1_000,
@@ -90,7 +102,10 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_row_and_the_sequence(
         back.close()
 
     assert {"APPLIED", "SUPERSEDED"} == {row[7] for row in original["events"]}
-    assert 2 == len(original["erased_events"])  # u2's e2 and e8, kept as hashes
+    assert 3 == len(original["erased_events"])  # u2's e2, e8 and e11, kept as hashes
+    assert [("p1", "u1", 1, 150, "e9", "web"), ("p2", "u3", 1, 160, "e10", "")] == sorted(
+        tuple(row) for row in original["shares"]
+    )
     assert 0 in {row[2] for row in original["likes"]}  # the cleared like
     assert original == in_postgres
     assert original == round_trip
@@ -156,7 +171,7 @@ def test_an_export_with_a_row_missing_is_refused_by_the_footer_counts(
     (tmp_path / "edited.jsonl").write_bytes(b"".join(lines))
     target = sqlite_store(tmp_path / "target.db")
     try:
-        with pytest.raises(TransferError, match="events 5 \\(footer 6\\)"):
+        with pytest.raises(TransferError, match="events 7 \\(footer 8\\)"):
             import_from(target, tmp_path / "edited.jsonl")
         assert 0 == target.count_events()
     finally:
@@ -191,7 +206,7 @@ def test_an_import_keeps_the_weights_versions_the_target_holds(
         target.save_weights_entry(own)
         import_from(target, tmp_path / "export.jsonl")
         assert [own] == target.load_weights_history()
-        assert 6 == target.count_events()
+        assert 8 == target.count_events()
     finally:
         target.close()
 
@@ -201,7 +216,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 5 migrations: {ALL_MIGRATIONS}" in out
+    assert f"applied 6 migrations: {ALL_MIGRATIONS}" in out
     assert f"schema up to date: {ALL_MIGRATIONS}" in out
 
 
@@ -218,7 +233,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 6 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 7 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(
@@ -245,9 +260,9 @@ def test_export_and_import_commands_move_a_sqlite_database_to_postgresql(
         assert dump(source) == dump(target)
     finally:
         target.close()
-    assert "at sequence 9" in exported
-    assert re.search(r"events +6\n", exported)
-    assert re.search(r"events +6\n", imported)
+    assert "at sequence 12" in exported
+    assert re.search(r"events +8\n", exported)
+    assert re.search(r"events +8\n", imported)
 
 
 def test_import_command_reports_a_refused_import_and_exits_non_zero(
@@ -273,3 +288,32 @@ def test_gzip_export_files_are_gzip(source: Store, tmp_path: Path) -> None:
     export_to(source, tmp_path / "export.jsonl.gz")
     with gzip.open(tmp_path / "export.jsonl.gz", "rt") as file:
         assert '"format": "reviewrank-export"' in file.readline()
+
+
+def test_a_version_1_export_imports_with_no_shares_and_no_channels(
+    tmp_path: Path,
+) -> None:
+    store = sqlite_store(tmp_path / "old.db")
+    store.apply(
+        [[RatingEvent("e1", "p1", "u1", 4, 100), LikeEvent("e2", "p1", "u2", LikeValue.LIKE, 110)]]
+    )
+    export_to(store, tmp_path / "v2.jsonl")
+    expected = dump(store)
+    store.close()
+    lines = [json.loads(line) for line in (tmp_path / "v2.jsonl").read_text().splitlines()]
+    header, rows, footer = lines[0], lines[1:-1], lines[-1]
+    header["version"] = 1
+    del header["tables"]["shares"]
+    header["tables"]["products"].remove("shares")
+    header["tables"]["events"].remove("channel")
+    del footer["counts"]["shares"]
+    old = [{"t": r["t"], "r": r["r"][:-1] if r["t"] in ("products", "events") else r["r"]}
+           for r in rows if r["t"] != "shares"]  # fmt: skip
+    (tmp_path / "v1.jsonl").write_text("\n".join(json.dumps(x) for x in [header, *old, footer]))
+
+    target = sqlite_store(tmp_path / "new.db")
+    try:
+        import_from(target, tmp_path / "v1.jsonl")
+        assert expected == dump(target)
+    finally:
+        target.close()

@@ -41,7 +41,7 @@ from google.protobuf.message import DecodeError
 from reviewrank.service.api.validation import STARS, InputLimits, event_time, id_length_ok, ids_ok
 from reviewrank.service.api.wire import views as wire_views
 from reviewrank.service.domain.errors import InvalidArgument, too_many_items
-from reviewrank.service.domain.values import EventBatch, LikeValue
+from reviewrank.service.domain.values import LIKE, RATING, SHARE, EventBatch, LikeValue
 from reviewrank.v1 import feedback_pb2
 
 # The protobuf enum numbers of the like values, and their stored values.
@@ -65,7 +65,7 @@ _IDS = ("event_id", "product_id", "user_id")
 # The fields the views are made for, by message: a new field must be read by them too.
 _EXPECTED = {
     "SubmitBatchRequest": {"events": 1},
-    "FeedbackEvent": {"rating": 1, "like": 2},
+    "FeedbackEvent": {"rating": 1, "like": 2, "share": 3},
     "SubmitRatingRequest": {
         "event_id": 1, "product_id": 2, "user_id": 3, "stars": 4, "occurred_at": 5,
         "category": 6,
@@ -92,7 +92,7 @@ def _columns_view(message: descriptor_pb2.DescriptorProto) -> None:
             wire_views.as_int32(f)
 
 
-# SubmitBatchRequest with its events as bytes, FeedbackEvent with its oneof as two
+# SubmitBatchRequest with its events as bytes, FeedbackEvent with its oneof as three
 # repeated bytes fields, and the rating and like requests with every field repeated.
 _Batch, _Kinds, _Ratings, _Likes = wire_views.view_classes(
     "batch_views.proto",
@@ -158,8 +158,10 @@ def encoded_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> 
     limit = limits.max_id_length
     events = request.events
     try:
-        kinds = _Kinds.FromString(b"".join(events))
-        ratings, likes = list(kinds.rating), list(kinds.like)
+        fields = _Kinds.FromString(b"".join(events))
+        ratings, likes = list(fields.rating), list(fields.like)
+        if fields.share:  # shares: one by one (convert.py)
+            return None
         if not events or not _one_field_each(events, ratings, likes):
             return None
         rated = _columns(ratings, _Ratings, limit)
@@ -172,7 +174,7 @@ def encoded_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> 
         return None
     if not likes:
         event_ids, product_ids, user_ids, values, categories = rated
-        is_rating = [True] * len(events)
+        kinds = [RATING] * len(events)
     else:
         if not set(liked[3]) <= LIKE_VALUES.keys():
             return None
@@ -182,8 +184,9 @@ def encoded_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> 
             _merge(of_ratings, of_likes, is_rating)
             for of_ratings, of_likes in zip(rated, liked, strict=True)
         )
+        kinds = [RATING if rating else LIKE for rating in is_rating]
     times = [now_us] * len(events)
-    return EventBatch(event_ids, product_ids, user_ids, values, times, categories, is_rating)
+    return EventBatch(event_ids, product_ids, user_ids, values, times, categories, kinds)
 
 
 def _merge(ratings: list[Any], likes: list[Any], is_rating: list[bool]) -> list[Any]:
@@ -293,7 +296,7 @@ def batch_columns(
     """The events as columns, if every one is valid (None otherwise). ``events`` must
     not be empty."""
     kinds: list[str | None] = list(map(_KIND, events))
-    if None in kinds:
+    if None in kinds or SHARE in kinds:  # shares: one by one (convert.py)
         return None
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
     limit = limits.max_id_length
@@ -326,7 +329,15 @@ def batch_columns(
     times = _times(messages, limits, now_us)
     if times is None:
         return None
-    return EventBatch(event_ids, product_ids, user_ids, values, times, categories, is_rating)
+    return EventBatch(
+        event_ids,
+        product_ids,
+        user_ids,
+        values,
+        times,
+        categories,
+        kinds,  # type: ignore[arg-type]
+    )
 
 
 def _times(messages: list[Any], limits: InputLimits, now_us: int) -> list[int] | None:

@@ -120,6 +120,28 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             " ADD COLUMN IF NOT EXISTS display TEXT NOT NULL DEFAULT ''",
         ],
     ),
+    (
+        # As SQLite's m007_shares (PostgreSQL changes the CHECK in place).
+        "m007_shares",
+        [
+            "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_kind_check",
+            "ALTER TABLE events ADD CONSTRAINT events_kind_check"
+            " CHECK (kind IN ('rating', 'like', 'share'))",
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS channel TEXT NOT NULL DEFAULT ''",
+            """CREATE TABLE IF NOT EXISTS shares (
+                product_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                value INTEGER NOT NULL CHECK (value = 1),
+                occurred_at_us BIGINT NOT NULL,
+                event_id TEXT NOT NULL,
+                channel TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (user_id, product_id)
+            )""",
+            "CREATE INDEX IF NOT EXISTS shares_product ON shares (product_id)",
+            "ALTER TABLE products"
+            " ADD COLUMN IF NOT EXISTS shares INTEGER NOT NULL DEFAULT 0 CHECK (shares >= 0)",
+        ],
+    ),
 ]
 
 

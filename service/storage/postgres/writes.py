@@ -26,6 +26,7 @@ from reviewrank.service.domain.voting import (
     like_keys,
     plan_events,
     rating_keys,
+    share_keys,
 )
 from reviewrank.service.storage.common import (
     apply_jobs,
@@ -53,10 +54,11 @@ UPDATE products AS p SET
                     THEN d.category ELSE p.category END,
     rating_count = p.rating_count + d.n, star_sum = p.star_sum + d.s,
     s1 = p.s1 + d.s1, s2 = p.s2 + d.s2, s3 = p.s3 + d.s3, s4 = p.s4 + d.s4, s5 = p.s5 + d.s5,
-    likes = p.likes + d.likes, dislikes = p.dislikes + d.dislikes, seq = d.seq
+    likes = p.likes + d.likes, dislikes = p.dislikes + d.dislikes, shares = p.shares + d.shares,
+    seq = d.seq
 FROM unnest(%b::text[], %b::text[], %b::int[], %b::int[], %b::int[], %b::int[], %b::int[],
-            %b::int[], %b::int[], %b::int[], %b::int[], %b::bigint[])
-    AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, seq)
+            %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::bigint[])
+    AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, shares, seq)
 WHERE p.product_id = d.product_id
 RETURNING {", ".join(f"p.{c}" for c in TABLES["products"])}
 """
@@ -73,7 +75,7 @@ WHERE idx = %s
 _INSERT_EVENTS = f"""
 INSERT INTO events ({EVENT_COLUMNS})
 SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::int[],
-                     %b::bigint[], %b::text[], %b::bigint[])
+                     %b::bigint[], %b::text[], %b::bigint[], %b::text[])
 """
 # The group's last sequence number, and the followers told (one round trip).
 _SET_SEQ_AND_NOTIFY = """
@@ -92,22 +94,25 @@ _COPY = {
     )
 }
 _COPY_TYPES = {
-    "events": ["text", "int8", "text", "text", "text", "int4", "int8", "text", "int8"],
+    "events": ["text", "int8", "text", "text", "text", "int4", "int8", "text", "int8", "text"],
     **{t: ["text", "text", "int4", "int8", "text"] for t in VOTE_TABLES},
+    "shares": ["text", "text", "int4", "int8", "text", "text"],
 }
 # Per vote table: its rows inserted, or the votes in force replaced (newer wins was
 # decided before), and the votes in force on some keys.
 _UPSERT_VOTES = {
     table: f"""
 INSERT INTO {table} ({", ".join(vote_columns(table))})
-SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[]{
+        ", %b::text[]" if table == "shares" else ""
+    })
 {upsert_vote(table)}
 """
     for table in VOTE_TABLES
 }
 _CURRENT_VOTES = {
     table: f"""
-SELECT {", ".join(f"v.{c}" for c in vote_columns(table))}
+SELECT {", ".join(f"v.{c}" for c in vote_columns(table)[:5])}
 FROM unnest(%b::text[], %b::text[]) AS k(product_id, user_id)
 JOIN {table} AS v ON v.product_id = k.product_id AND v.user_id = k.user_id
 """
@@ -218,8 +223,9 @@ class PostgresWrites(PostgresBase):
     ) -> tuple[WriteResults, int]:
         ratings = self._current_votes(cur, "ratings", rating_keys(events))
         likes = self._current_votes(cur, "likes", like_keys(events))
+        shares = self._current_votes(cur, "shares", share_keys(events))
         # The keys with a vote in force before the group (planning adds the group's own).
-        in_force = {"ratings": set(ratings), "likes": set(likes)}
+        in_force = {"ratings": set(ratings), "likes": set(likes), "shares": set(shares)}
         plan = plan_events(
             events,
             self._known_event_ids(cur, events.event_ids),
@@ -227,12 +233,15 @@ class PostgresWrites(PostgresBase):
             likes,
             seq,
             recorded_at,
+            shares,
         )
         if len(plan.events[0]) >= COPY_FROM:
             _copy_rows(cur, _COPY["events"], _COPY_TYPES["events"], zip(*plan.events, strict=True))
         elif plan.events[0]:
             cur.execute(_INSERT_EVENTS, plan.events)
-        for table, final in (("ratings", plan.ratings), ("likes", plan.likes)):
+        for table, final in (
+            ("ratings", plan.ratings), ("likes", plan.likes), ("shares", plan.shares)
+        ):  # fmt: skip
             if final[0]:
                 self._write_votes(cur, table, final, in_force[table])
         if plan.deltas:
@@ -285,7 +294,7 @@ class PostgresWrites(PostgresBase):
                 (list(range(first, first + len(new))), *_columns(new, 3)),
             )
         rows = [(p, c, *d, s) for p, c, d, s in updates]
-        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 12)):
+        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 13)):
             touched[row[1]] = product_row(row)
 
     def _upsert_catalogue(
@@ -329,13 +338,17 @@ class PostgresWrites(PostgresBase):
             "DELETE FROM likes WHERE user_id = %s RETURNING product_id, value, occurred_at_us",
             (user_id,),
         ).fetchall()
+        shares = cur.execute(
+            "DELETE FROM shares WHERE user_id = %s RETURNING product_id, value, occurred_at_us",
+            (user_id,),
+        ).fetchall()
         event_ids = [
             r[0]
             for r in cur.execute(
                 "DELETE FROM events WHERE user_id = %s RETURNING event_id", (user_id,)
             )
         ]
-        if not (ratings or likes or event_ids):
+        if not (ratings or likes or shares or event_ids):
             return ErasureResult(0, 0, 0, 0)
         if event_ids:
             cur.execute(
@@ -343,8 +356,8 @@ class PostgresWrites(PostgresBase):
                 " SELECT h, %s FROM unnest(%b::bytea[]) AS h ON CONFLICT DO NOTHING",
                 (erased_at, [event_hash(e) for e in event_ids]),
             )
-        deltas, removed = erasure_deltas(ratings, likes)
+        deltas, removed = erasure_deltas(ratings, likes, shares)
         if deltas:
             self._write_products(cur, [(p, "", d, seq) for p, d in deltas.items()], touched)
         votes.add(removed, touched)
-        return erasure_result(ratings, likes, len(event_ids), seq)
+        return erasure_result(ratings, likes, len(event_ids), seq, shares)

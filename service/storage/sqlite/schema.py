@@ -1,4 +1,4 @@
-"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m006) and
+"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m007) and
 the methods of SQLiteStore that apply and list them."""
 
 from __future__ import annotations
@@ -194,6 +194,55 @@ def m006_shop_catalogue(db: sqlite_utils.Database) -> None:
     for column in ("more_categories", "display"):  # other categories one a line; JSON
         if column not in held:
             db.execute(f"ALTER TABLE products ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m007_shares(db: sqlite_utils.Database) -> None:
+    """Shares (issue 22): their votes in force (one per user and product, with the
+    share's channel), each product's count of sharers, and an event log that holds
+    shares and every event's channel. The log is rebuilt (SQLite cannot change a CHECK),
+    in seq order as m004 made it."""
+    db.execute(
+        """CREATE TABLE events_with_channel (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('rating', 'like', 'share')),
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            occurred_at_us INTEGER NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('APPLIED', 'SUPERSEDED')),
+            recorded_at_us INTEGER NOT NULL,
+            channel TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute(
+        """INSERT INTO events_with_channel
+            (seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+             recorded_at_us)
+        SELECT seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+            recorded_at_us
+        FROM events ORDER BY seq"""
+    )
+    db.execute("DROP TABLE events")  # with its indexes
+    db.execute("ALTER TABLE events_with_channel RENAME TO events")
+    db.execute("CREATE UNIQUE INDEX events_event_id ON events (event_id)")
+    db.execute("CREATE INDEX events_user ON events (user_id)")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS shares (
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            value INTEGER NOT NULL CHECK (value = 1),
+            occurred_at_us INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            channel TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS shares_vote ON shares (user_id, product_id)")
+    if "shares" not in db["products"].columns_dict:
+        db.execute(
+            "ALTER TABLE products ADD COLUMN shares INTEGER NOT NULL DEFAULT 0 CHECK (shares >= 0)"
+        )
 
 
 class SQLiteSchema(SQLiteBase):

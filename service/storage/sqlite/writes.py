@@ -29,6 +29,7 @@ from reviewrank.service.domain.values import (
     WriteResults,
 )
 from reviewrank.service.domain.voting import (
+    SHARES,
     Plan,
     Vote,
     VoteChanges,
@@ -42,6 +43,7 @@ from reviewrank.service.domain.voting import (
     plan_new_votes,
     plan_one_by_one,
     rating_keys,
+    share_keys,
 )
 from reviewrank.service.storage.common import (
     apply_jobs,
@@ -68,20 +70,21 @@ UPDATE products SET
     category = CASE WHEN ?1 != '' THEN ?1 ELSE category END,
     rating_count = rating_count + ?2, star_sum = star_sum + ?3,
     s1 = s1 + ?4, s2 = s2 + ?5, s3 = s3 + ?6, s4 = s4 + ?7, s5 = s5 + ?8,
-    likes = likes + ?9, dislikes = dislikes + ?10, seq = ?11
-WHERE product_id = ?12
+    likes = likes + ?9, dislikes = dislikes + ?10, shares = shares + ?11, seq = ?12
+WHERE product_id = ?13
 RETURNING {PRODUCT_COLUMNS}
 """
 # Row templates of service/storage/sqlite/bulk.py: {values} stands for a list of rows.
 _SET_PRODUCTS = """
 UPDATE products SET category = d.column2, rating_count = d.column3, star_sum = d.column4,
     s1 = d.column5, s2 = d.column6, s3 = d.column7, s4 = d.column8, s5 = d.column9,
-    likes = d.column10, dislikes = d.column11, seq = d.column12
+    likes = d.column10, dislikes = d.column11, shares = d.column12, seq = d.column13
 FROM (VALUES {values}) AS d WHERE products.idx = d.column1
 """
 _SET_PRODUCT = """
 UPDATE products SET category = ?2, rating_count = ?3, star_sum = ?4,
-    s1 = ?5, s2 = ?6, s3 = ?7, s4 = ?8, s5 = ?9, likes = ?10, dislikes = ?11, seq = ?12
+    s1 = ?5, s2 = ?6, s3 = ?7, s4 = ?8, s5 = ?9, likes = ?10, dislikes = ?11, shares = ?12,
+    seq = ?13
 WHERE idx = ?1
 """
 _INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {{values}}\n"
@@ -97,8 +100,10 @@ def _insert_votes(table: str, on_conflict: str) -> str:
 
 _UPSERT_RATINGS = _insert_votes("ratings", upsert_vote("ratings"))
 _UPSERT_LIKES = _insert_votes("likes", upsert_vote("likes"))
+_UPSERT_SHARES = _insert_votes("shares", upsert_vote("shares"))
 _INSERT_NEW_RATINGS = _insert_votes("ratings", "ON CONFLICT (product_id, user_id) DO NOTHING")
 _INSERT_NEW_LIKES = _insert_votes("likes", "ON CONFLICT (product_id, user_id) DO NOTHING")
+_INSERT_NEW_SHARES = _insert_votes("shares", "ON CONFLICT (product_id, user_id) DO NOTHING")
 # Page cache of the writer's connection, in KiB (SQLite's default: 2 MB). Random event
 # ids and users spread each group's writes over many pages, which then stay cached.
 WRITE_CACHE_KIB = 64 * 1024
@@ -219,6 +224,11 @@ class SQLiteWrites(SQLiteCatalogue):
                 found[(product_id, user_id)] = (value, occurred, event_id)
         return found
 
+    def _shares_in_force(self, events: EventBatch) -> dict[tuple[str, str], tuple[int, int, str]]:
+        """The shares in force on the keys of the events' shares (none looked up if none)."""
+        keys = share_keys(events)
+        return self._current_votes("shares", "value", keys) if keys else {}
+
     def _apply_events(
         self,
         events: EventBatch,
@@ -243,10 +253,12 @@ class SQLiteWrites(SQLiteCatalogue):
                 self._current_votes("likes", "value", like_keys(events)),
                 seq,
                 recorded_at,
+                self._shares_in_force(events),
             )
             write_columns(conn, _INSERT_EVENTS, plan.events)
             write_columns(conn, _UPSERT_RATINGS, plan.ratings)
             write_columns(conn, _UPSERT_LIKES, plan.likes)
+            write_columns(conn, _UPSERT_SHARES, plan.shares)
         if plan.deltas:
             self._write_products(plan.product_updates(), touched)
             votes.add(plan.changes, touched)
@@ -271,6 +283,7 @@ class SQLiteWrites(SQLiteCatalogue):
         written = conn.total_changes
         write_columns(conn, _INSERT_NEW_RATINGS, plan.ratings)
         write_columns(conn, _INSERT_NEW_LIKES, plan.likes)
+        write_columns(conn, _INSERT_NEW_SHARES, plan.shares)
         if _rows_since(conn, written) != len(events):  # some users had voted before
             return self._replan(events, seq, recorded_at)
         return plan
@@ -286,13 +299,14 @@ class SQLiteWrites(SQLiteCatalogue):
         for table, column, keys in (
             ("ratings", "stars", rating_keys(events)),
             ("likes", "value", like_keys(events)),
+            ("shares", "value", share_keys(events)),
         ):
-            found = self._current_votes(table, column, keys)
+            found = self._current_votes(table, column, keys) if keys else {}
             # A vote holding an id of the batch was written just now: it was none before.
             in_force.append({key: vote for key, vote in found.items() if vote[2] not in ids})
-        ratings, likes = in_force
-        replaced = (set(ratings), set(likes))
-        plan = plan_one_by_one(events, set(), ratings, likes, seq, recorded_at)
+        ratings, likes, shares = in_force
+        replaced = (set(ratings), set(likes), set(shares))
+        plan = plan_one_by_one(events, set(), ratings, likes, seq, recorded_at, shares)
         superseded = Outcome.SUPERSEDED
         conn.executemany(
             "UPDATE events SET outcome = ? WHERE seq = ?",
@@ -304,6 +318,7 @@ class SQLiteWrites(SQLiteCatalogue):
         )
         write_columns(conn, _UPSERT_RATINGS, of_keys(plan.ratings, replaced[0]))
         write_columns(conn, _UPSERT_LIKES, of_keys(plan.likes, replaced[1]))
+        write_columns(conn, _UPSERT_SHARES, of_keys(plan.shares, replaced[2]))
         return plan
 
     def _write_products(
@@ -325,23 +340,25 @@ class SQLiteWrites(SQLiteCatalogue):
                 if top is None:
                     top = largest_idx(conn)
                 top += 1
-                values = (top, product_id, category, *delta, seq, 1, 0, "", "")
+                values = (top, product_id, category, *delta[:SHARES], seq, 1, 0, "", "",
+                          delta[SHARES])  # fmt: skip
                 created.append(values)
                 touched[product_id] = product_row(values)
                 continue
-            count, stars, s1, s2, s3, s4, s5, likes, dislikes = delta
+            count, stars, s1, s2, s3, s4, s5, likes, dislikes, shares = delta
             h1, h2, h3, h4, h5 = row.histogram
             # The columns of _SET_PRODUCTS: idx, category, counts, seq.
             filled = row.category if row.category or row.owned else category
             values = (
                 row.idx, filled, row.rating_count + count,
                 row.star_sum + stars, h1 + s1, h2 + s2, h3 + s3, h4 + s4, h5 + s5,
-                row.likes + likes, row.dislikes + dislikes, seq,
+                row.likes + likes, row.dislikes + dislikes, row.shares + shares, seq,
             )  # fmt: skip
             changed.append(values)
             touched[product_id] = ProductRow(
                 values[0], product_id, values[1], values[2], values[3], values[4:9],
                 values[9], values[10], seq, row.active, row.owned, row.more_categories, row.display,
+                values[11],
             )  # fmt: skip
         write_rows(conn, NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)
@@ -380,21 +397,25 @@ class SQLiteWrites(SQLiteCatalogue):
             "DELETE FROM likes WHERE user_id = ? RETURNING product_id, value, occurred_at_us",
             (user_id,),
         ).fetchall()
+        shares = conn.execute(
+            "DELETE FROM shares WHERE user_id = ? RETURNING product_id, value, occurred_at_us",
+            (user_id,),
+        ).fetchall()
         rows = conn.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
         event_ids = [row[0] for row in rows]
-        if not (ratings or likes or event_ids):
+        if not (ratings or likes or shares or event_ids):
             return ErasureResult(0, 0, 0, 0)
         conn.executemany(
             "INSERT OR IGNORE INTO erased_events (event_hash, erased_at_us) VALUES (?, ?)",
             [(event_hash(e), erased_at) for e in event_ids],
         )
         conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        deltas, removed = erasure_deltas(ratings, likes)
+        deltas, removed = erasure_deltas(ratings, likes, shares)
         for product_id, delta in deltas.items():
             row = conn.execute(_UPDATE_PRODUCT, ("", *delta, seq, product_id)).fetchone()
             touched[product_id] = product_row(row)
         votes.add(removed, touched)
-        return erasure_result(ratings, likes, len(event_ids), seq)
+        return erasure_result(ratings, likes, len(event_ids), seq, shares)
 
 
 def _rows_since(conn: sqlite3.Connection, total_changes: int) -> int:

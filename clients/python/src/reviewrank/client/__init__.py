@@ -128,6 +128,24 @@ class Client:
         response = self._call(self._feedback.SubmitLike, request)
         return self._written(response)
 
+    def share(
+        self,
+        event_id: str,
+        product_id: str,
+        user_id: str,
+        channel: str = "",
+        occurred_at: float | None = None,
+    ) -> str:
+        """Records a share of the product (``channel``: where, e.g. "web", "instagram");
+        returns its outcome. A user's shares of a product count once."""
+        request = feedback_pb2.SubmitShareRequest(
+            event_id=event_id, product_id=product_id, user_id=user_id, channel=channel
+        )
+        if occurred_at is not None:
+            request.occurred_at.FromNanoseconds(int(occurred_at * 1e9))
+        response = self._call(self._feedback.SubmitShare, request)
+        return self._written(response)
+
     def submit_batch(self, events: Iterable[feedback_pb2.FeedbackEvent]) -> list[str]:
         """Records up to 1,000 events in one transaction; their outcomes, in order."""
         request = feedback_pb2.SubmitBatchRequest(events=list(events))

@@ -62,13 +62,29 @@ class SubmitLikeRequest(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., value: _Optional[_Union[LikeValue, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class SubmitShareRequest(_message.Message):
+    __slots__ = ("event_id", "product_id", "user_id", "occurred_at", "channel")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    product_id: str
+    user_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    channel: str
+    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
+
 class FeedbackEvent(_message.Message):
-    __slots__ = ("rating", "like")
+    __slots__ = ("rating", "like", "share")
     RATING_FIELD_NUMBER: _ClassVar[int]
     LIKE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
     rating: SubmitRatingRequest
     like: SubmitLikeRequest
-    def __init__(self, rating: _Optional[_Union[SubmitRatingRequest, _Mapping]] = ..., like: _Optional[_Union[SubmitLikeRequest, _Mapping]] = ...) -> None: ...
+    share: SubmitShareRequest
+    def __init__(self, rating: _Optional[_Union[SubmitRatingRequest, _Mapping]] = ..., like: _Optional[_Union[SubmitLikeRequest, _Mapping]] = ..., share: _Optional[_Union[SubmitShareRequest, _Mapping]] = ...) -> None: ...
 
 class SubmitBatchRequest(_message.Message):
     __slots__ = ("events",)
@@ -99,13 +115,15 @@ class ForgetUserRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
 
 class ForgetUserResponse(_message.Message):
-    __slots__ = ("ratings_removed", "likes_removed", "seq", "events_erased")
+    __slots__ = ("ratings_removed", "likes_removed", "seq", "events_erased", "shares_removed")
     RATINGS_REMOVED_FIELD_NUMBER: _ClassVar[int]
     LIKES_REMOVED_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENTS_ERASED_FIELD_NUMBER: _ClassVar[int]
+    SHARES_REMOVED_FIELD_NUMBER: _ClassVar[int]
     ratings_removed: int
     likes_removed: int
     seq: int
     events_erased: int
-    def __init__(self, ratings_removed: _Optional[int] = ..., likes_removed: _Optional[int] = ..., seq: _Optional[int] = ..., events_erased: _Optional[int] = ...) -> None: ...
+    shares_removed: int
+    def __init__(self, ratings_removed: _Optional[int] = ..., likes_removed: _Optional[int] = ..., seq: _Optional[int] = ..., events_erased: _Optional[int] = ..., shares_removed: _Optional[int] = ...) -> None: ...

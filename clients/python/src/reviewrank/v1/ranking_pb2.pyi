@@ -160,7 +160,7 @@ class GetProductStatsResponse(_message.Message):
     def __init__(self, stats: _Optional[_Iterable[_Union[ProductStats, _Mapping]]] = ..., weights_version: _Optional[int] = ...) -> None: ...
 
 class ProductStats(_message.Message):
-    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories", "display")
+    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories", "display", "shares")
     class DisplayEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -185,6 +185,7 @@ class ProductStats(_message.Message):
     INACTIVE_FIELD_NUMBER: _ClassVar[int]
     MORE_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     known: bool
     category: str
@@ -202,4 +203,5 @@ class ProductStats(_message.Message):
     inactive: bool
     more_categories: _containers.RepeatedScalarFieldContainer[str]
     display: _containers.ScalarMap[str, str]
-    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    shares: int
+    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Mapping[str, str]] = ..., shares: _Optional[int] = ...) -> None: ...
