@@ -356,20 +356,20 @@ def resend(target: str, ledger: Ledger) -> tuple[int, int]:
             items = []
             for event_id in ids[start_at : start_at + 1000]:
                 kind, product, user, value, at = ledger.events[event_id]
-                ids = {"event_id": event_id, "product_id": product, "user_id": user}
+                keys = {"event_id": event_id, "product_id": product, "user_id": user}
                 stamp = Timestamp(seconds=at)
                 if kind == "share":
-                    share = feedback_pb2.SubmitShareRequest(**ids, occurred_at=stamp)
+                    share = feedback_pb2.SubmitShareRequest(**keys, occurred_at=stamp)
                     items.append(feedback_pb2.FeedbackEvent(share=share))
                 elif kind == "rating":
-                    rated = feedback_pb2.SubmitRatingRequest(**ids, stars=value, occurred_at=stamp)
+                    rated = feedback_pb2.SubmitRatingRequest(**keys, stars=value, occurred_at=stamp)
                     items.append(feedback_pb2.FeedbackEvent(rating=rated))
                 else:
                     like_value = {1: feedback_pb2.LIKE, -1: feedback_pb2.DISLIKE}.get(
                         value, feedback_pb2.CLEAR
                     )
                     liked = feedback_pb2.SubmitLikeRequest(
-                        **ids, value=like_value, occurred_at=stamp
+                        **keys, value=like_value, occurred_at=stamp
                     )
                     items.append(feedback_pb2.FeedbackEvent(like=liked))
             response = stub.SubmitBatch(feedback_pb2.SubmitBatchRequest(events=items), timeout=30)
