@@ -63,9 +63,21 @@ def _like(
     return feedback_pb2.FeedbackEvent(like=message)
 
 
+def _share(
+    event_id: str, product: str, user: str, at: Timestamp | None, channel: str
+) -> feedback_pb2.FeedbackEvent:
+    message = feedback_pb2.SubmitShareRequest(
+        event_id=event_id, product_id=product, user_id=user, channel=channel
+    )
+    if at is not None:
+        message.occurred_at.CopyFrom(at)
+    return feedback_pb2.FeedbackEvent(share=message)
+
+
 valid_events = st.lists(
     st.one_of(
         st.builds(_rating, ids, ids, ids, st.integers(1, 5), stamps, st.one_of(st.just(""), ids)),
+        st.builds(_share, ids, ids, ids, stamps, st.sampled_from(["", "web", "instagram"])),
         st.builds(
             _like,
             ids,
@@ -89,6 +101,8 @@ def one_by_one(events: list[feedback_pb2.FeedbackEvent], now_us: int) -> list[Ev
         event: Event = (
             convert.rating_event(message, LIMITS)
             if kind == "rating"
+            else convert.share_event(message, LIMITS)
+            if kind == "share"
             else convert.like_event(message, LIMITS)
         )
         if not message.HasField("occurred_at"):
@@ -121,6 +135,9 @@ INVALID = [
     (feedback_pb2.FeedbackEvent(), "events[1]"),
     (_rating("e", "p", "ü", 9, None, ""), "events[1].rating.stars"),
     (_like("e", "p", "u" * 129, feedback_pb2.LIKE, None), "events[1].like.user_id"),
+    (_share("e", "p", "u", None, "c" * 65), "events[1].share.channel"),
+    (_share("e", "p", "u", None, "c\n"), "events[1].share.channel"),
+    (_share("e", "", "u", None, ""), "events[1].share.product_id"),
 ]
 
 

@@ -38,7 +38,14 @@ import numpy.typing as npt
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from reviewrank.service.api.validation import STARS, InputLimits, event_time, id_length_ok, ids_ok
+from reviewrank.service.api.validation import (
+    MAX_CHANNEL_LENGTH,
+    STARS,
+    InputLimits,
+    event_time,
+    id_length_ok,
+    ids_ok,
+)
 from reviewrank.service.api.wire import views as wire_views
 from reviewrank.service.domain.errors import InvalidArgument, too_many_items
 from reviewrank.service.domain.values import LIKE, RATING, SHARE, EventBatch, LikeValue
@@ -296,7 +303,7 @@ def batch_columns(
     """The events as columns, if every one is valid (None otherwise). ``events`` must
     not be empty."""
     kinds: list[str | None] = list(map(_KIND, events))
-    if None in kinds or SHARE in kinds:  # shares: one by one (convert.py)
+    if None in kinds:
         return None
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
     limit = limits.max_id_length
@@ -305,6 +312,11 @@ def batch_columns(
         return None
     is_rating = [kind == "rating" for kind in kinds]
     every_rating = all(is_rating)
+    channels: list[str] | None = None
+    if SHARE in kinds:
+        channels = [m.channel if k == SHARE else "" for m, k in zip(messages, kinds, strict=True)]
+        if not ids_ok(channels, MAX_CHANNEL_LENGTH, required=False):
+            return None
     if every_rating:
         values: list[int] = list(map(attrgetter("stars"), messages))
         categories: list[str] = list(map(attrgetter("category"), messages))
@@ -312,17 +324,20 @@ def batch_columns(
             return None
     else:
         values, categories = [], []
-        for message, rating in zip(messages, is_rating, strict=True):
-            if rating:
+        for message, kind in zip(messages, kinds, strict=True):
+            if kind == RATING:
                 values.append(message.stars)
                 categories.append(message.category)
+            elif kind == SHARE:
+                values.append(1)
+                categories.append("")
             else:
                 values.append(LIKE_VALUES.get(message.value, 2))  # 2: not a like value
                 categories.append("")
         rated = list(compress(values, is_rating))
         if rated and (min(rated) < STARS[0] or max(rated) > STARS[1]):
             return None
-        if 2 in compress(values, [not r for r in is_rating]):
+        if 2 in compress(values, [kind == LIKE for kind in kinds]):
             return None
     if not ids_ok(categories, limit, required=False):
         return None
@@ -337,6 +352,7 @@ def batch_columns(
         times,
         categories,
         kinds,  # type: ignore[arg-type]
+        channels,
     )
 
 
