@@ -1,7 +1,7 @@
 """Reads a shop's own review history: CSV or JSON Lines with named columns (docs/import.md).
 
-One row is one event: a star rating or a like/dislike/clear of a product by a user at a
-time. Each row becomes a FeedbackEvent (the message SubmitBatch carries) or a BadRow
+One row is one event: a star rating, a like/dislike/clear or a share of a product by a
+user at a time. Each row becomes a FeedbackEvent (the message SubmitBatch carries) or a BadRow
 naming its line and the columns at fault. An event id comes from the ``event_id``
 column, else from the row's content and the source name (:func:`derived_event_id`), so
 that a re-import is DUPLICATE and two sources never collide.
@@ -35,7 +35,10 @@ from reviewrank.v1 import feedback_pb2
 
 CSV, JSONL = "csv", "jsonl"
 FORMATS = (CSV, JSONL)
-COLUMNS = ("event_id", "kind", "product_id", "user_id", "stars", "value", "occurred_at", "category")
+COLUMNS = (
+    "event_id", "kind", "product_id", "user_id", "stars", "value", "occurred_at", "category",
+    "channel",
+)  # fmt: skip
 REQUIRED = ("product_id", "user_id", "occurred_at")
 DEFAULT_SOURCE = "import"
 MAX_SOURCE = 64
@@ -398,8 +401,8 @@ def feedback_event(
         elif not text["stars"] and not text["value"]:
             problems.append(("stars", "is required (or value, for a like)"))
         kind = "rating" if text["stars"] else "like"
-    elif kind not in {"rating", "like"}:
-        problems.append(("kind", f"must be rating or like (got {text['kind']!r})"))
+    elif kind not in {"rating", "like", "share"}:
+        problems.append(("kind", f"must be rating, like or share (got {text['kind']!r})"))
     elif kind == "rating" and not text["stars"]:
         problems.append(("stars", "is required for a rating"))
     elif kind == "like" and not text["value"]:
@@ -420,6 +423,16 @@ def feedback_event(
     seconds, micro = divmod(micros, 1_000_000)
     occurred = Timestamp(seconds=seconds, nanos=micro * 1000)
     product, user = text["product_id"], text["user_id"]
+    if kind == "share":
+        event_id = text["event_id"] or derived_event_id(source, kind, product, user, 1, micros)
+        share = feedback_pb2.SubmitShareRequest(
+            event_id=event_id,
+            product_id=product,
+            user_id=user,
+            occurred_at=occurred,
+            channel=text["channel"],
+        )
+        return feedback_pb2.FeedbackEvent(share=share)
     if kind == "rating":
         event_id = text["event_id"] or derived_event_id(source, kind, product, user, vote, micros)
         rating = feedback_pb2.SubmitRatingRequest(

@@ -395,3 +395,38 @@ def test_the_example_imports_to_a_tls_server_trusting_its_certificate(
 
     assert (0, "") == (status, err)
     assert "6 applied" in out
+
+
+def test_shares_import_with_their_channels_and_again_are_all_duplicate(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    shares = tmp_path / "shares.csv"
+    shares.write_text(
+        "kind,product_id,user_id,occurred_at,channel\n"
+        "share,sku-100,alice,2024-03-01T09:15:00Z,instagram\n"
+        "share,sku-100,bob,2024-03-02T09:15:00Z,\n"
+        "share,sku-100,alice,2024-03-03T09:15:00Z,web\n"
+    )
+
+    first = run("--data", str(shares))
+    again = run("--data", str(shares))
+
+    assert (0, 0) == (first[0], again[0])
+    assert "3 applied, 0 duplicate" in first[1]
+    assert "0 applied, 3 duplicate" in again[1]
+    assert [(2,)] == table(tmp_path / "shop.db", "SELECT shares FROM products")
+    assert [("alice", "web"), ("bob", "")] == table(
+        tmp_path / "shop.db", "SELECT user_id, channel FROM shares ORDER BY user_id"
+    )
+
+
+def test_a_row_of_an_unknown_kind_is_named_and_nothing_of_it_imported(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("kind,product_id,user_id,occurred_at\nretweet,sku-1,alice,2024-03-01\n")
+
+    status, out, err = run("--data", str(bad), "--dry-run")
+
+    assert (1, True) == (status, "0 valid, 1 refused" in out)
+    assert "bad.csv:2: kind: must be rating, like or share (got 'retweet')" in err
