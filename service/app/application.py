@@ -21,7 +21,14 @@ from reviewrank.service.app.priors import prior_source
 from reviewrank.service.app.rank_query import RankQuery, RankResult
 from reviewrank.service.app.ranker import ProductStats, Ranker, Ranking
 from reviewrank.service.app.settings import Settings
-from reviewrank.service.app.status import Counters, EventCounts, Observers, PriorInForce, Status
+from reviewrank.service.app.status import (
+    Counters,
+    EventCounts,
+    KindCounts,
+    Observers,
+    PriorInForce,
+    Status,
+)
 from reviewrank.service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
 from reviewrank.service.app.waits import CpuTurn
 from reviewrank.service.app.weights import ServerLimits, WeightsRegistry, WeightsState
@@ -74,6 +81,7 @@ class Application:
         self.started_at = datetime.now(UTC)
         self._started_monotonic = time.monotonic()
         self.event_counts = EventCounts()
+        self.kind_counts = KindCounts()
         self.weights = WeightsRegistry()
         self.catalogue = Catalogue()
         # The catalogue loads while the database is checked.
@@ -198,9 +206,11 @@ class Application:
         if self.settings.event_categories == "ignore":
             events = EventBatch.of(events).without_categories()
         try:
-            return self.writer.write(events, timeout)
+            results = self.writer.write(events, timeout)
         except TimeoutError:
             raise DeadlineExpired("deadline passed while waiting for the commit") from None
+        self.kind_counts.add(EventBatch.of(events), results)
+        return results
 
     def upsert_products(
         self, entries: Sequence[CatalogueEntry], timeout: float | None
@@ -371,6 +381,7 @@ class Application:
             failed_transactions=stats.failed_transactions,
             writes_expired=stats.dropped_expired,
             change_feed_lags=self.change_feed_lag(),
+            kinds=self.kind_counts.counts(),
         )
 
     def status(self) -> Status:

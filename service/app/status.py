@@ -5,12 +5,15 @@ read the application through these, never through its parts."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import compress
 
 from reviewrank.service.app.store import JobResult
-from reviewrank.service.domain.values import ErasureResult, Outcome, WriteResults
+from reviewrank.service.domain.values import ErasureResult, EventBatch, Outcome, WriteResults
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Counters:
     failed_transactions: int
     writes_expired: int  # write calls dropped unapplied: their deadline passed in the queue
     change_feed_lags: dict[str, int]  # per feed (Application.change_feed_lag)
+    # Events recorded (not DUPLICATE) by this process since start, by (kind, channel).
+    kinds: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,3 +107,38 @@ class EventCounts:
 
     def outcomes(self) -> dict[str, int]:
         return {o.name.lower(): self.by_outcome[o] for o in Outcome}
+
+
+# Channels named apart in the counts by kind and channel; the ones seen after these
+# count as OTHER_CHANNEL (a channel is free text: a caller inventing one per event must
+# not grow the metrics without bound).
+MAX_CHANNELS = 20
+OTHER_CHANNEL = "other"
+
+
+class KindCounts:
+    """Events recorded (APPLIED or SUPERSEDED) since start by kind and channel ("" for
+    none), counted by the calls that sent them once committed (under a lock: several
+    calls finish at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._channels: set[str] = {""}
+
+    def add(self, events: EventBatch, results: WriteResults) -> None:
+        recorded = [outcome is not Outcome.DUPLICATE for outcome in results.outcomes]
+        pairs = Counter(compress(zip(events.kinds, events.channels, strict=True), recorded))
+        with self._lock:
+            for (kind, channel), count in pairs.items():
+                named = channel
+                if channel not in self._channels:
+                    if len(self._channels) > MAX_CHANNELS:
+                        named = OTHER_CHANNEL
+                    else:
+                        self._channels.add(channel)
+                self._counts[(kind, named)] += count
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)

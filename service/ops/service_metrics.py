@@ -43,6 +43,15 @@ class ServiceCollector(Collector):
         for outcome, count in now.outcomes.items():
             events.add_metric([outcome], count)
         yield events
+        kinds = CounterMetricFamily(
+            "reviewrank_events_by_kind",
+            "Events recorded since start (applied or superseded) by kind (rating, like, "
+            'share) and channel ("" for none; beyond the first 20 channels seen, other).',
+            labels=["kind", "channel"],
+        )
+        for (kind, channel), count in sorted(now.kinds.items()):
+            kinds.add_metric([kind, channel], count)
+        yield kinds
         yield CounterMetricFamily(
             "reviewrank_erasures",
             "ForgetUser erasures committed since start.",

@@ -14,10 +14,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from reviewrank.service.api.server import create_server
+from reviewrank.service.app.status import MAX_CHANNELS, OTHER_CHANNEL
 from reviewrank.service.domain.errors import AddressInUse
 from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 from tests.conftest import Client, make_settings
-from tests.helpers import batch, candidates, like, rating
+from tests.helpers import batch, candidates, like, rating, share
 from tests.observability_helpers import RANK, Samples, scrape, scrape_text
 
 METRICS = {"metrics_address": "127.0.0.1:0"}
@@ -127,6 +128,31 @@ def test_events_by_outcome_and_rejected_events_are_counted(
     # One process applies its own commits before acknowledging them: no lag on any feed.
     assert {0.0} == set(m.series("reviewrank_change_feed_lag_events").values())
     assert 1 == m("reviewrank_storage_ok")
+
+
+def test_events_are_counted_by_kind_and_channel_with_channels_bounded(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(**METRICS)
+    client.feedback.SubmitRating(rating("p1", "u1", 5), timeout=10)
+    first = share("p1", "u1", channel="instagram")
+    client.feedback.SubmitBatch(batch(first, share("p1", "u2"), like("p1", "u3")), timeout=10)
+    client.feedback.SubmitShare(first, timeout=10)  # DUPLICATE: not counted again
+    for i in range(MAX_CHANNELS + 5):  # a caller inventing channels
+        client.feedback.SubmitShare(share("p2", f"v{i}", channel=f"made-up-{i}"), timeout=10)
+
+    m = scrape(client)
+
+    kinds = m.series("reviewrank_events_by_kind_total")
+    assert (1, 1, 1, 1) == (
+        m("reviewrank_events_by_kind_total", kind="rating", channel=""),
+        m("reviewrank_events_by_kind_total", kind="like", channel=""),
+        m("reviewrank_events_by_kind_total", kind="share", channel="instagram"),
+        m("reviewrank_events_by_kind_total", kind="share", channel=""),
+    )
+    channels = {dict(labels)["channel"] for labels in kinds}
+    assert MAX_CHANNELS == len(channels - {"", OTHER_CHANNEL})  # instagram and 19 made up
+    assert 5 + 1 == m("reviewrank_events_by_kind_total", kind="share", channel=OTHER_CHANNEL)
 
 
 def test_refused_calls_are_counted_by_code_but_their_events_are_not_read(
