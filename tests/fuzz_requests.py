@@ -51,13 +51,18 @@ def seeds(methods: list[Method]) -> dict[str, bytes]:
     like = feedback_pb2.SubmitLikeRequest(
         event_id="e-2", product_id="1078", user_id="u-1", value=feedback_pb2.LIKE
     )
+    share = feedback_pb2.SubmitShareRequest(
+        event_id="e-3", product_id="1078", user_id="u-2", channel="instagram"
+    )
     examples: dict[str, Any] = {
         "SubmitRating": rating,
         "SubmitLike": like,
+        "SubmitShare": share,
         "SubmitBatch": feedback_pb2.SubmitBatchRequest(
             events=[
                 feedback_pb2.FeedbackEvent(rating=rating),
                 feedback_pb2.FeedbackEvent(like=like),
+                feedback_pb2.FeedbackEvent(share=share),
             ]
         ),
         "ForgetUser": feedback_pb2.ForgetUserRequest(user_id="u-1"),
