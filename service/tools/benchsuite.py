@@ -38,6 +38,7 @@ from reviewrank.service.tools.templates import (
     product_ids,
     rank_templates,
     rating_templates,
+    share_templates,
     top_templates,
 )
 
@@ -236,11 +237,19 @@ def run(args: argparse.Namespace) -> int:
         )
         suite.measure(server, "submit rating c=50", "real", feedback + "SubmitRating", ratings)
         suite.measure(server, "submit like c=50", "real", feedback + "SubmitLike", likes)
+        suite.measure(
+            server, "submit share c=50", "real", feedback + "SubmitShare",
+            share_templates(real_ids),
+        )  # fmt: skip
         for size in (100, 1000):
             suite.measure(
                 server, f"submit batch of {size}", "real", feedback + "SubmitBatch",
                 batch_templates(real_ids, size), concurrency=4, events_per_call=size,
             )  # fmt: skip
+        suite.measure(
+            server, "submit batch of 1000 shares", "real", feedback + "SubmitBatch",
+            batch_templates(real_ids, 1000, kind="share"), concurrency=4, events_per_call=1000,
+        )  # fmt: skip
     with serving(databases["real"], {"REVIEWRANK_BENCH_BARE": "1"}) as server:
         suite.measure(
             server, "echo 100, no interceptor", "real", echo, rank_templates(real_ids, 100)

@@ -78,6 +78,15 @@ def scenarios(product_ids: list[str]) -> dict[str, dict[str, Any]]:
             ]
         },
     }
+    configs["submit-share"] = {
+        "call": f"{feedback}/SubmitShare",
+        "data": {
+            "event_id": "ghz-{{newUUID}}",
+            "product_id": rng.choice(product_ids),
+            "user_id": "ghz-user-{{.RequestNumber}}",
+            "channel": "instagram",
+        },
+    }
     for config in configs.values():
         config.setdefault("concurrency", 50)
         config.update(host=HOST, insecure=True, total=20000, timeout="20s", connections=1)

@@ -61,17 +61,33 @@ def like_templates(ids: list[str], count: int = 64) -> list[str]:
     ]  # fmt: skip
 
 
-def batch_templates(ids: list[str], size: int, count: int = 8) -> list[str]:
+def share_templates(ids: list[str], count: int = 64) -> list[str]:
+    rng = random.Random(5)
+    return [
+        json.dumps({
+            "eventId": "s-{{uuid}}", "productId": rng.choice(ids), "userId": "bench-{{n}}",
+            "channel": rng.choice(["web", "app", "instagram"]),
+        })
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+def batch_templates(ids: list[str], size: int, count: int = 8, kind: str = "rating") -> list[str]:
+    """Batches of ``size`` new events each: ratings, or shares (``kind``)."""
     rng = random.Random(4)
     templates = []
     for _ in range(count):
         events = []
         for k in range(size):
-            rating = {
+            event: dict[str, object] = {
                 "eventId": f"b-{{{{uuid}}}}-{k}", "productId": rng.choice(ids),
-                "userId": f"bench-{{{{uuid}}}}-{k}", "stars": rng.randint(1, 5),
+                "userId": f"bench-{{{{uuid}}}}-{k}",
             }  # fmt: skip
-            events.append({"rating": rating})
+            if kind == "share":
+                event["channel"] = "web"
+            else:
+                event["stars"] = rng.randint(1, 5)
+            events.append({kind: event})
         templates.append(json.dumps({"events": events}))
     return templates
 
