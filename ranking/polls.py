@@ -109,6 +109,18 @@ def poll_strengths(
     """The MAP strengths γ of ``n_products`` products (module docstring), from ``start``
     (the previous strengths; default all 1) until no strength moves by more than
     ``tolerance`` relative, or ``max_steps``. Products no vote shows keep the prior's 1."""
+    return poll_fit(votes, n_products, prior, start, tolerance, max_steps)[0]
+
+
+def poll_fit(
+    votes: PollVotes,
+    n_products: int,
+    prior: PollPrior = PollPrior(),
+    start: npt.ArrayLike | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_steps: int = DEFAULT_MAX_STEPS,
+) -> tuple[FloatArray, int]:
+    """poll_strengths, and the MM steps it took (0 without votes)."""
     if n_products < 0:
         raise ValueError("n_products must be non-negative")
     if votes.shown.size and int(votes.shown.max()) >= n_products:
@@ -118,20 +130,22 @@ def poll_strengths(
         raise ValueError("start must hold one positive strength per product")
     b = prior.strength
     if not len(votes):
-        return np.ones(n_products)
+        return np.ones(n_products), 0
     sizes = np.diff(votes.offsets)
     wins = np.bincount(votes.chosen, minlength=n_products).astype(np.float64)
     numerator = b + wins  # a − 1 + w with a = b + 1
     starts = votes.offsets[:-1]
-    for _ in range(max_steps):
+    steps = 0
+    while steps < max_steps:
         totals = np.add.reduceat(gamma[votes.shown], starts)
         inverse = np.repeat(1.0 / totals, sizes)
         updated = numerator / (b + np.bincount(votes.shown, weights=inverse, minlength=n_products))
         moved = float(np.max(np.abs(updated - gamma) / gamma))
         gamma = updated
+        steps += 1
         if moved <= tolerance:
             break
-    return gamma
+    return gamma, steps
 
 
 def poll_score(strengths: npt.ArrayLike) -> FloatArray:

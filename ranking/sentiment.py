@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from reviewrank.ranking.marginal import fit_marginal_groups
 from reviewrank.ranking.priors import DEFAULT_PRIOR, StarPrior
-from reviewrank.ranking.rating_groups import RatingGroups
+from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -53,18 +53,15 @@ def sentiment_groups(
     n, s, q = _sums(counts, score_sums, square_sums)
     commented = n > 0
     n, s = n[commented], s[commented]
-    distinct, position = np.unique(n, return_inverse=True)
-
-    def total(values: FloatArray | None) -> FloatArray:
-        return np.bincount(position, weights=values, minlength=distinct.size).astype(np.float64)
-
-    return RatingGroups(
-        counts=distinct.astype(np.float64),
-        products=total(None),
-        star_sum=total(s),
-        star_sum_squared=total(s * s),
+    # One group per product, regrouped by count as the stars' are.
+    return CategoryRatingGroups(
+        codes=np.full(n.size, -1, dtype=np.int64),
+        counts=n,
+        products=np.ones(n.size),
+        star_sum=s,
+        star_sum_squared=s * s,
         square_sum=float(q[commented].sum()),
-    )
+    ).by_count()
 
 
 def fit_sentiment_prior(

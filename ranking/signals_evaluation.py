@@ -40,7 +40,7 @@ import numpy.typing as npt
 from scipy.stats import spearmanr
 
 from reviewrank.ranking.marginal import fit_marginal_prior
-from reviewrank.ranking.polls import PollPrior, PollVotes, checked_votes, poll_strengths
+from reviewrank.ranking.polls import PollPrior, PollVotes, checked_votes, poll_fit
 from reviewrank.ranking.quality import kendall_tau, weighted_rmse
 from reviewrank.ranking.scores import bayesian_average
 from reviewrank.ranking.sentiment import fit_sentiment_prior, sentiment_average
@@ -114,7 +114,9 @@ def evaluate_sentiment(
             hidden = ~kept
             h_count, h_sum, _ = _sums(index[hidden], y[hidden], n_products)
             target = np.divide(h_sum, h_count, out=np.zeros(n_products), where=h_count > 0)
-            k_count, k_sum, _ = _sums(index[kept], y[kept], n_products)
+            cells = index[kept] * 5 + (y[kept].astype(np.int64) - 1)
+            histogram = np.bincount(cells, minlength=n_products * 5).reshape(n_products, 5)
+            k_count, k_sum = histogram.sum(axis=1), histogram @ np.arange(1.0, 6.0)
             catalogue_mean = float(k_sum.sum() / max(k_count.sum(), 1.0))
             commented = kept & text
             c_count, c_sum, c_square = _sums(index[commented], score[commented], n_products)
@@ -122,8 +124,6 @@ def evaluate_sentiment(
             fitted.append((prior.mean, prior.strength))
             slope, intercept = np.polyfit(score[commented], y[commented], 1)
             by_sentiment = intercept + slope * sentiment_average(c_count, c_sum, prior)
-            histogram = np.zeros((n_products, 5))
-            np.add.at(histogram, (index[kept], y[kept].astype(np.int64) - 1), 1.0)
             star_prior = fit_marginal_prior(histogram)
             by_stars = bayesian_average(k_sum, k_count, star_prior.mean, star_prior.strength)
             for name, estimate in (
@@ -196,8 +196,7 @@ def evaluate_polls(
     """Kendall τ_b of fitted against true strengths as simulated polls accumulate."""
     index = np.asarray(product_index, dtype=np.int64)
     y = np.asarray(stars, dtype=np.float64)
-    count = np.bincount(index, minlength=n_products)
-    total = np.bincount(index, weights=y, minlength=n_products)
+    count, total, _ = _sums(index, y, n_products)
     reliable = np.flatnonzero(count >= MIN_TRUTH_REVIEWS)
     quality = total[reliable] / count[reliable]
     true_log = SCALE * (quality - quality.mean())
@@ -211,7 +210,7 @@ def evaluate_polls(
         shown_in = np.bincount(seen.shown, minlength=n)
         taus, singles, steps = {}, {}, {}
         for b in priors:
-            strengths, taken = _fit_counting_steps(seen, n, PollPrior(b), previous[b])
+            strengths, taken = poll_fit(seen, n, PollPrior(b), previous[b])
             previous[b] = strengths
             taus[b] = kendall_tau(strengths, true_log)
             top = np.argsort(-strengths, kind="stable")[:TOP]
@@ -219,20 +218,6 @@ def evaluate_polls(
             steps[b] = float(taken)
         rows.append(PollRow(polls, taus, singles, steps))
     return PollReport(int(n), rows)
-
-
-def _fit_counting_steps(
-    votes: PollVotes, n: int, prior: PollPrior, start: FloatArray
-) -> tuple[FloatArray, int]:
-    """poll_strengths from ``start``, and how many steps it took (one at a time)."""
-    strengths = start
-    for step in range(1, 501):
-        updated = poll_strengths(votes, n, prior, start=strengths, max_steps=1)
-        moved = float(np.max(np.abs(updated - strengths) / strengths))
-        strengths = updated
-        if moved <= 1e-6:
-            return strengths, step
-    return strengths, 500
 
 
 def format_sentiment(report: SentimentReport) -> str:

@@ -457,7 +457,8 @@ class Catalogue:
         """How many users shared each product (0 for unknown ones)."""
         with self._lock:
             idx = self._index.rows(product_ids, None)
-            return [int(n) for n in self.shares[idx].tolist()]
+            sharers: list[int] = self.shares[idx].tolist()
+            return sharers
 
     def code_of_category(self, name: str) -> int | None:
         """The code of a category some product is or was in (None: none ever was)."""

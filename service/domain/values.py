@@ -57,7 +57,6 @@ Event = RatingEvent | LikeEvent | ShareEvent
 
 # The kinds of event, as the event log's ``kind`` column holds them.
 RATING, LIKE, SHARE = "rating", "like", "share"
-KINDS = (RATING, LIKE, SHARE)
 
 
 class EventBatch(Sequence[Event]):

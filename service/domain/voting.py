@@ -102,8 +102,9 @@ def _keys(batch: EventBatch) -> zip[VoteKey]:
 
 def _vote_columns(batch: EventBatch, kind: str = RATING) -> Columns:
     """Each event's vote row, as columns (each key once in the batch)."""
-    columns: Columns = [batch.product_ids, batch.user_ids, batch.values, batch.occurred_at_us]
-    columns.append(batch.event_ids)
+    columns: Columns = [
+        batch.product_ids, batch.user_ids, batch.values, batch.occurred_at_us, batch.event_ids
+    ]  # fmt: skip
     if kind == SHARE:
         columns.append(batch.channels)
     return columns

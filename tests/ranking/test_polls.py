@@ -13,6 +13,7 @@ from reviewrank.ranking.polls import (
     PollPrior,
     PollVotes,
     log_posterior,
+    poll_fit,
     poll_score,
     poll_strengths,
 )
@@ -89,13 +90,7 @@ def test_a_warm_started_update_needs_fewer_steps_than_a_cold_fit() -> None:
 
 
 def _steps(votes: PollVotes, n: int, start: np.ndarray) -> int:
-    strengths = start
-    for step in range(1, 5001):
-        updated = poll_strengths(votes, n, start=strengths, max_steps=1)
-        if np.max(np.abs(updated - strengths) / strengths) <= 1e-9:
-            return step
-        strengths = updated
-    return 5000
+    return poll_fit(votes, n, start=start, tolerance=1e-9, max_steps=5000)[1]
 
 
 def test_score_is_one_half_at_the_prior_strength() -> None:

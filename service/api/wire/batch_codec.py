@@ -310,7 +310,7 @@ def batch_columns(
     event_ids, product_ids, user_ids = (list(map(attrgetter(name), messages)) for name in _IDS)
     if not (ids_ok(event_ids, limit) and ids_ok(product_ids, limit) and ids_ok(user_ids, limit)):
         return None
-    is_rating = [kind == "rating" for kind in kinds]
+    is_rating = [kind == RATING for kind in kinds]
     every_rating = all(is_rating)
     channels: list[str] | None = None
     if SHARE in kinds:
