@@ -9,11 +9,13 @@ Each component is normalised to [0, 1]:
 * ``star_lower_bound``: the Dirichlet lower bound of the mean stars (ranking.stars), as
   (bound − 1) / 4;
 * ``beta_mean`` and ``beta_lower_bound``: the Beta posterior mean and lower credible
-  bound of the like share (ranking.beta).
+  bound of the like share (ranking.beta);
+* ``shares``: the time-decayed share rate shrunk by its Gamma prior, r, as
+  r / (r + prior mean rate) (ranking.shares): 0.5 at the catalogue's typical rate.
 
 score = Σ wᵢ · normalisedᵢ with Σ wᵢ = 1, so the score lies in [0, 1]. A
-component that is unavailable (no relevance in a Top request) is dropped and
-the remaining weights are rescaled to sum to 1.
+component that is unavailable (no relevance in a Top request, no share sums in the
+evidence) is dropped and the remaining weights are rescaled to sum to 1.
 
 Order: score descending, then more evidence (ratings + likes + dislikes), then
 the position the caller sent the candidate in.
@@ -31,6 +33,7 @@ import numpy.typing as npt
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
 from reviewrank.ranking.profiles import Profile
 from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
+from reviewrank.ranking.shares import DEFAULT_SHARE_PRIOR, ShareRatePrior, share_score, shrunk_rate
 from reviewrank.ranking.stars import dirichlet_star_bound, normalise_stars
 
 FloatArray = npt.NDArray[np.float64]
@@ -48,6 +51,10 @@ class Evidence:
     likes: Counts
     dislikes: Counts
     histogram: Counts  # shape (n, 5): number of 1..5 star ratings
+    # Time-decayed shares and exposure in days (ranking.shares), when the profile weighs
+    # shares; None otherwise.
+    shares: FloatArray | None = None
+    exposure: FloatArray | None = None
 
     @property
     def amount(self) -> Counts:
@@ -65,6 +72,7 @@ class Prior:
     strength: float | FloatArray
     source: str
     likes: tuple[float, float] | None = None
+    shares: ShareRatePrior | None = None  # the share rate's (None: the profile's or default)
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,17 @@ def _values(
     if "beta_lower_bound" in wanted:
         low = beta_lower_bound(evidence.likes, evidence.dislikes, profile.confidence, alpha, beta)
         values["beta_lower_bound"] = (low, low)
+    if "shares" in wanted and evidence.shares is not None and evidence.exposure is not None:
+        share_prior = share_prior_of(profile, prior)
+        rate = shrunk_rate(evidence.shares, evidence.exposure, share_prior)
+        values["shares"] = (rate, share_score(evidence.shares, evidence.exposure, share_prior))
     return values, bayes, wilson
+
+
+def share_prior_of(profile: Profile, prior: Prior) -> ShareRatePrior:
+    """The share rate's prior in force: the fitted one, else the profile's, else the
+    default."""
+    return prior.shares or profile.shares.prior or DEFAULT_SHARE_PRIOR
 
 
 def _components(

@@ -26,6 +26,11 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     alpha = 1                      # or likes_prior = "auto": fitted from the catalogue's
     beta = 1                       # likes by beta-binomial marginal likelihood
 
+    [profiles.default.shares]      # optional: the share rate (weight "shares", ranking.shares)
+    half_life_days = 30            # each share, and each day listed, weighs 0.5^(age / half-life)
+    prior = "auto"                 # Gamma prior fitted from the catalogue, or a table:
+                                   # { shape = 0.5, rate_days = 50 } (mean rate shape/rate_days)
+
     [profiles.default.limits]      # optional, each an integer >= 1
     max_candidates = 1000          # most candidates one Rank call may send
     top_default_limit = 20         # Top page size when the request asks for 0
@@ -50,6 +55,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reviewrank.ranking.shares import ShareRatePrior
+
 COMPONENTS = (
     "bayesian_average",  # (C·m + Σstars) / (m + n), on [1, 5] mapped to [0, 1]
     "wilson",  # Wilson lower bound of likes / (likes + dislikes)
@@ -57,6 +64,7 @@ COMPONENTS = (
     "star_lower_bound",  # Dirichlet lower bound of the mean stars (E. Miller, 2016)
     "beta_mean",  # posterior mean of the like share under the Beta prior
     "beta_lower_bound",  # lower credible bound of the like share under the Beta prior
+    "shares",  # the shrunk, time-decayed share rate r as r / (r + prior mean rate)
 )
 FITTED = ("auto", "catalogue")
 ESTIMATORS = ("moments", "marginal")
@@ -68,6 +76,7 @@ PROFILE_KEYS = (
     "stars_prior",
     "likes_prior",
     "limits",
+    "shares",
 )
 LIMIT_KEYS = ("max_candidates", "top_default_limit", "top_max_limit")
 MIN_STARS, MAX_STARS = 1.0, 5.0
@@ -124,6 +133,24 @@ class Limits:
     top_max_limit: int | None = None
 
 
+DEFAULT_SHARES_HALF_LIFE_DAYS = 30.0
+# A share half-life, in days, from an hour to about 30 years.
+SHARES_HALF_LIFE_RANGE = (1.0 / 24.0, 1e4)
+
+
+@dataclass(frozen=True)
+class SharesSpec:
+    """How a profile measures the share rate: the half-life of shares and of exposure,
+    and the Gamma prior (None: fitted from the catalogue, ranking.shares)."""
+
+    half_life_days: float = DEFAULT_SHARES_HALF_LIFE_DAYS
+    prior: ShareRatePrior | None = None
+
+    @property
+    def half_life_seconds(self) -> float:
+        return self.half_life_days * 86400.0
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -134,10 +161,31 @@ class Profile:
     stars_pseudo_count: float = 1.0
     likes_prior: tuple[float, float] = (1.0, 1.0)
     limits: Limits = Limits()
+    shares: SharesSpec = SharesSpec()
 
     @property
     def half_life_seconds(self) -> float | None:
         return None if self.half_life_days is None else self.half_life_days * 86400.0
+
+    @property
+    def weighs_shares(self) -> bool:
+        return self.weights.get("shares", 0.0) > 0
+
+    @property
+    def shares_half_life_seconds(self) -> float | None:
+        """The half-life of the share sums the profile needs (None: it weighs no shares)."""
+        return self.shares.half_life_seconds if self.weighs_shares else None
+
+    @property
+    def clocked(self) -> bool:
+        """Whether its scores move with the clock (time-decayed votes, or share rates)."""
+        return self.half_life_days is not None or self.weighs_shares
+
+    @property
+    def decay_half_lives(self) -> frozenset[float]:
+        """Every half-life (seconds) of the time-decayed sums its scores read."""
+        lives = {self.half_life_seconds, self.shares_half_life_seconds}
+        return frozenset(h for h in lives if h is not None)
 
 
 def traffic_point(salt: str, user_id: str) -> float:
@@ -395,6 +443,7 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         alpha = _pseudo_count(check, likes, "alpha", f"{key}.likes_prior", 1.0)
         beta = _pseudo_count(check, likes, "beta", f"{key}.likes_prior", 1.0)
     limits = _parse_limits(check, table.get("limits", {}), f"{key}.limits")
+    shares = _parse_shares(check, table.get("shares", {}), f"{key}.shares")
     return Profile(
         name=name,
         weights=weights,
@@ -404,7 +453,31 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         stars_pseudo_count=pseudo_count,
         likes_prior=(alpha, beta),
         limits=limits,
+        shares=shares,
     )
+
+
+def _parse_shares(check: _Checker, raw: Any, key: str) -> SharesSpec:
+    table = check.table(raw, key)
+    if table is None:
+        return SharesSpec()
+    check.unknown_keys(table, ("half_life_days", "prior"), key)
+    low, high = SHARES_HALF_LIFE_RANGE
+    half_life = _number(table.get("half_life_days", DEFAULT_SHARES_HALF_LIFE_DAYS))
+    if half_life is None or not low <= half_life <= high:
+        check.fail(f"{key}.half_life_days", f"must be a number of days from {low:.4g} to {high:g}")
+        half_life = DEFAULT_SHARES_HALF_LIFE_DAYS
+    raw_prior = table.get("prior", "auto")
+    if raw_prior in FITTED:
+        return SharesSpec(half_life, None)
+    if isinstance(raw_prior, str):
+        check.fail(f"{key}.prior", 'must be "auto" or a table of shape and rate_days')
+        return SharesSpec(half_life, None)
+    prior = check.table(raw_prior, f"{key}.prior") or {}
+    check.unknown_keys(prior, ("shape", "rate_days"), f"{key}.prior")
+    shape = _pseudo_count(check, prior, "shape", f"{key}.prior", 0.5)
+    rate = _pseudo_count(check, prior, "rate_days", f"{key}.prior", 50.0)
+    return SharesSpec(half_life, ShareRatePrior(shape, rate))
 
 
 def parse_profiles(document: Mapping[str, Any]) -> ProfileSet:

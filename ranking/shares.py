@@ -50,6 +50,13 @@ FloatArray = npt.NDArray[np.float64]
 
 MIN_SHAPE, MAX_SHAPE = 1e-3, 1e4
 MIN_RATE, MAX_RATE = 1e-6, 1e12  # β, days
+# The fitted prior weighs at least a week of listing (β ≥ 7 days): a product's own shares
+# outweigh the catalogue's rate only after a week. A product first seen through a share
+# holds that share at an exposure of about nothing, and a young shop's few products fitted
+# β of hours: one share of a product seen a minute ago then beat 20 shares over a month
+# (tests/ranking/test_shares.py). Simulated catalogues with β of 30 days or more are
+# fitted as before.
+MIN_FITTED_RATE_DAYS = 7.0
 # Fewer (decayed) shares than this in the whole catalogue count as none: shares many
 # half-lives old say nothing about rates.
 NEGLIGIBLE_SHARES = 1e-6
@@ -145,8 +152,8 @@ def _log_marginal(log_shape: float, log_rate: float, k: FloatArray, e: FloatArra
 
 def fit_share_prior(counts: npt.ArrayLike, exposures: npt.ArrayLike) -> ShareRatePrior:
     """(α, β) maximising the negative-binomial marginal likelihood of the products'
-    (decayed) share counts over their exposures, in days. No share anywhere gives
-    DEFAULT_SHARE_PRIOR."""
+    (decayed) share counts over their exposures, in days, with β at least
+    MIN_FITTED_RATE_DAYS. No share anywhere gives DEFAULT_SHARE_PRIOR."""
     k, e = _check(counts, exposures)
     if k.size == 0 or float(k.sum()) <= NEGLIGIBLE_SHARES:
         return DEFAULT_SHARE_PRIOR
@@ -158,14 +165,16 @@ def fit_share_prior(counts: npt.ArrayLike, exposures: npt.ArrayLike) -> ShareRat
 
     low, high = math.log(MIN_SHAPE), math.log(MAX_SHAPE)
     log_pooled = math.log(pooled)
-    rate_low = max(low - log_pooled - 5.0, math.log(MIN_RATE))
+    rate_low = max(low - log_pooled - 5.0, math.log(MIN_FITTED_RATE_DAYS))
     rate_high = min(high - log_pooled + 5.0, math.log(MAX_RATE))
     bounds = [(low, high), (min(rate_low, rate_high), rate_high)]
     x0 = np.array([math.log(start.shape), math.log(start.rate)])
     x0 = np.clip(x0, [b[0] for b in bounds], [b[1] for b in bounds])
     found = minimize(loss, x0, method="L-BFGS-B", bounds=bounds)
     best = found.x if found.fun <= loss(x0) else x0
-    return ShareRatePrior(float(math.exp(best[0])), float(math.exp(best[1])))
+    # (exp(log 7) is 6.999…: the floor is kept exactly)
+    rate = max(math.exp(best[1]), min(MIN_FITTED_RATE_DAYS, math.exp(rate_high)))
+    return ShareRatePrior(float(math.exp(best[0])), float(rate))
 
 
 def shrunk_rate(

@@ -95,6 +95,15 @@ stars_prior = { pseudo_count = 1 }
 half_life_days = 30
 weights = { bayesian_average = 0.5, wilson = 0.5 }
 prior = { mean = 3.0, strength = 2 }
+
+[profiles.shared]
+weights = { shares = 1 }
+prior = { mean = 3.0, strength = 2 }
+shares = { half_life_days = 30, prior = { shape = 0.5, rate_days = 50 } }
+
+[profiles.shared_auto]
+weights = { bayesian_average = 0.5, shares = 0.5 }
+prior = { mean = 3.0, strength = 2 }
 """
 
 

@@ -256,6 +256,11 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
         weighted_ratings=e.weighted_ratings,
         weighted_likes=e.weighted_likes,
         weighted_dislikes=e.weighted_dislikes,
+        shares_half_life_days=e.shares_half_life_days,
+        weighted_shares=e.weighted_shares,
+        exposure_days=e.exposure_days,
+        share_prior_shape=e.share_prior_shape,
+        share_prior_rate_days=e.share_prior_rate_days,
     )
 
 
@@ -377,6 +382,9 @@ def stats_response(
                 more_categories=s.more_categories,
                 display=s.display,
                 shares=s.shares,
+                weighted_shares=s.weighted_shares,
+                exposure_days=s.exposure_days,
+                share_rate=s.share_rate,
             )
             for s in stats
         ],

@@ -103,9 +103,7 @@ class Application:
                 ) from exc
             raise
         half_lives = {
-            p.half_life_seconds
-            for p in self.weights.current.profiles.profiles.values()
-            if p.half_life_seconds is not None
+            h for p in self.weights.current.profiles.profiles.values() for h in p.decay_half_lives
         }
         if half_lives:  # before the writer starts, so that no write falls in between
             self.catalogue.enable_decay(sorted(half_lives), self.store.load_votes())

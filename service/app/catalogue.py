@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
 from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups, RatingTally
+from reviewrank.ranking.shares import exposure_days
 from reviewrank.service.app.catalogue_views import (
     Gathered,
     Histograms,
@@ -34,6 +36,8 @@ from reviewrank.service.app.store import ProductTable, VoteTable
 from reviewrank.service.domain.values import ProductRow, VoteChange
 
 IntArray = npt.NDArray[np.int64]
+# Decayed sums of half-lives the catalogue does not keep, by half-life (a preview's).
+Extra = Mapping[float, DecayedAggregates] | None
 # Generations whose changed rows are remembered (ScoringRows): enough for readers that
 # catch up after every few writes; one that falls further behind rebuilds from all rows.
 CHANGE_LOG_LENGTH = 512
@@ -47,6 +51,7 @@ class Catalogue:
     likes: IntArray
     dislikes: IntArray
     shares: IntArray  # users who shared each product
+    listed_at_us: IntArray  # when each was first seen (the exposure of its share rate)
     row_seq: IntArray  # the sequence number of each row's last change
     category_code: npt.NDArray[np.int32]  # NO_CATEGORY for none
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
@@ -80,7 +85,7 @@ class Catalogue:
             ("rating_count", (), np.int32, 0), ("star_sum", (), np.int32, 0),
             ("histogram", (5,), np.int32, 0), ("likes", (), np.int32, 0),
             ("dislikes", (), np.int32, 0), ("shares", (), np.int32, 0),
-            ("row_seq", (), np.int64, 0),
+            ("listed_at_us", (), np.int64, 0), ("row_seq", (), np.int64, 0),
             ("category_code", (), np.int32, NO_CATEGORY),
             ("active", (), np.bool_, True),  # listed unless the shop's catalogue says not
         )  # fmt: skip
@@ -104,7 +109,7 @@ class Catalogue:
         more_categories: str = "",
         display: str = "",
     ) -> None:
-        """values: rating_count, star_sum, s1..s5, likes, dislikes, shares."""
+        """values: rating_count, star_sum, s1..s5, likes, dislikes, shares, listed_at_us."""
         if idx >= self.rating_count.shape[0]:
             self._allocate(max(idx + 1, 2 * self.rating_count.shape[0]))
         self._index.add(product_id, idx)
@@ -115,6 +120,7 @@ class Catalogue:
         self.likes[idx] = values[7]
         self.dislikes[idx] = values[8]
         self.shares[idx] = values[9]
+        self.listed_at_us[idx] = values[10]
         self.category_code[idx] = self._categories.code(category)
         self.active[idx] = active
         self._categories.set_more(idx, more_categories)
@@ -133,7 +139,8 @@ class Catalogue:
             idx = columns.idx
             size = int(idx.max()) + 1 if idx.size else 1
             for name in (
-                "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "row_seq",
+                "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares",
+                "listed_at_us", "row_seq",
             ):  # fmt: skip
                 delattr(self, name)
             del self.category_code
@@ -145,6 +152,7 @@ class Catalogue:
             self.likes[idx] = columns.likes
             self.dislikes[idx] = columns.dislikes
             self.shares[idx] = columns.shares
+            self.listed_at_us[idx] = columns.listed_at_us
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active
@@ -175,6 +183,7 @@ class Catalogue:
                 likes=self.likes[idx].copy(),
                 dislikes=self.dislikes[idx].copy(),
                 shares=self.shares[idx].copy(),
+                listed_at_us=self.listed_at_us[idx].copy(),
                 row_seq=self.row_seq[idx].copy(),
                 active=self.active[idx].copy(),
                 more_categories=self._categories.more_texts(),
@@ -207,7 +216,7 @@ class Catalogue:
                     continue
                 values = (
                     row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes,
-                    row.shares,
+                    row.shares, row.listed_at_us,
                 )  # fmt: skip
                 self._set(
                     row.idx,
@@ -256,6 +265,7 @@ class Catalogue:
                         int(table.likes[i]),
                         int(table.dislikes[i]),
                         int(table.shares[i]),
+                        int(table.listed_at_us[i]),
                     )
                     idx = int(table.idx[i])
                     self._set(
@@ -278,13 +288,7 @@ class Catalogue:
                     sorted(i for i in candidates if self.row_seq[i] <= table.seq), dtype=np.int64
                 )
                 if ready.size:
-                    wanted = np.isin(votes.product_idx, ready)
-                    subset = VoteTable(
-                        votes.product_idx[wanted],
-                        votes.is_rating[wanted],
-                        votes.value[wanted],
-                        votes.occurred_at_us[wanted],
-                    )
+                    subset = votes.subset(np.isin(votes.product_idx, ready))
                     for decayed in self._decayed.values():
                         decayed.reset(ready, subset)
                 self._decay_dirty = candidates - set(ready.tolist())
@@ -406,16 +410,10 @@ class Catalogue:
         idx: npt.NDArray[np.int64],
         half_life: float | None,
         now: float,
-        extra: DecayedAggregates | None = None,
+        extra: Extra = None,
     ) -> Evidence:
         if half_life is not None:
-            decayed = self._decayed.get(half_life)
-            if decayed is None and extra is not None and extra.half_life == half_life:
-                decayed = extra
-            if decayed is None:
-                raise KeyError(f"no decayed aggregates for half-life {half_life} s")
-            decayed.maybe_rebase(now)
-            return decayed.evidence(idx, now)
+            return self._decayed_of(half_life, now, extra).evidence(idx, now)
         return Evidence(
             rating_count=self.rating_count[idx],
             star_sum=self.star_sum[idx],
@@ -424,23 +422,56 @@ class Catalogue:
             histogram=self.histogram[idx],
         )
 
+    def _decayed_of(self, half_life: float, now: float, extra: Extra) -> DecayedAggregates:
+        """The decayed sums of this half-life, kept or in ``extra`` (lock held)."""
+        decayed = self._decayed.get(half_life)
+        if decayed is None and extra is not None:
+            decayed = extra.get(half_life)
+        if decayed is None:
+            raise KeyError(f"no decayed aggregates for half-life {half_life} s")
+        decayed.maybe_rebase(now)
+        return decayed
+
+    def _with_shares(
+        self,
+        evidence: Evidence,
+        idx: IntArray,
+        half_life: float | None,
+        now: float,
+        extra: Extra,
+    ) -> Evidence:
+        """The evidence with the rows' decayed shares and exposure (ranking.shares) at
+        ``now`` for a share half-life; as it is for None (lock held)."""
+        if half_life is None:
+            return evidence
+        sums = self._decayed_of(half_life, now, extra)
+        listed = self.listed_at_us[idx] / 1e6
+        return replace(
+            evidence,
+            shares=sums.shares_at(idx, now),
+            exposure=exposure_days(listed, now, half_life),
+        )
+
     def gather(
         self,
         product_ids: Sequence[str],
         half_life: float | None = None,
         now: float = 0.0,
-        extra: DecayedAggregates | None = None,
+        extra: Extra = None,
         encoded: EncodedIds | None = None,
+        shares_half_life: float | None = None,
     ) -> Gathered:
-        """The products' aggregates (time-decayed to ``now`` when a half-life is given).
+        """The products' aggregates (time-decayed to ``now`` when a half-life is given),
+        with their decayed shares and exposure when a share half-life is.
 
-        ``extra``: decayed sums of a half-life the catalogue does not keep (a preview's);
+        ``extra``: decayed sums of half-lives the catalogue does not keep (a preview's);
         ``encoded``: the ids' bytes, if at hand (see lookup).
         """
         with self._lock:
             idx = self._index.rows(product_ids, encoded)  # unknown: row 0, all zeros
             raw = self._evidence(idx, None, now)
             evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
+            evidence = self._with_shares(evidence, idx, shares_half_life, now, extra)
             codes = self.category_code[idx]
         return Gathered(evidence, raw, idx > 0, codes, self._categories.names)
 
@@ -495,6 +526,19 @@ class Catalogue:
             groups = self._tally.category_groups()
             return self.generation, groups, len(self._categories.names)
 
+    def share_exposures(
+        self, half_life: float, now: float, extra: Extra = None
+    ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The generation, and every product's decayed shares and exposure in days at
+        ``now`` for a share half-life kept, or in ``extra`` (what the share prior is
+        fitted on)."""
+        with self._lock:
+            rows = self._index.used_rows()
+            plain = self._evidence(rows, None, now)
+            evidence = self._with_shares(plain, rows, half_life, now, extra)
+            assert evidence.shares is not None and evidence.exposure is not None
+            return self.generation, evidence.shares, evidence.exposure
+
     def histograms(self, likes: bool = False) -> Histograms:
         """What priors are fitted on; each product's likes and dislikes too if ``likes``."""
         with self._lock:
@@ -512,13 +556,15 @@ class Catalogue:
         self,
         half_life: float | None = None,
         now: float = 0.0,
-        extra: DecayedAggregates | None = None,
+        extra: Extra = None,
+        shares_half_life: float | None = None,
     ) -> Snapshot:
         with self._lock:
             size = self._size
             rows = np.arange(1, size, dtype=np.int64)
             raw = self._evidence(rows, None, now)
             evidence = raw if half_life is None else self._evidence(rows, half_life, now, extra)
+            evidence = self._with_shares(evidence, rows, shares_half_life, now, extra)
             return Snapshot(
                 seq=self.generation,
                 through_seq=self.seq,

@@ -4,6 +4,9 @@ Each vote is added once with the growing weight 2^((t − r)/h) (ranking.decay);
 multiplies by 2^(−(now − r)/h), which turns every sum into Σ v·0.5^(age/h). Replacing
 a vote subtracts its old weighted contribution and adds the new one. The reference r
 moves forward (a rebase) before the growing weights get large.
+
+Shares are summed the same way (each share counts 0.5^(age/h)), for profiles that weigh
+shares with this half-life (ranking.shares).
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
 from reviewrank.ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
-from reviewrank.service.app.store import VoteTable
+from reviewrank.service.app.store import VOTE_LIKE, VOTE_RATING, VOTE_SHARE, VoteTable
 from reviewrank.service.domain.values import RATING, SHARE, VoteChange
 
 FloatArray = npt.NDArray[np.float64]
 _US = 1_000_000.0
+_COLUMNS = ("count", "star_sum", "likes", "dislikes", "histogram", "shares")
 
 
 class DecayedAggregates:
@@ -34,11 +38,12 @@ class DecayedAggregates:
         self.histogram = np.zeros((capacity, 5))
         self.likes = np.zeros(capacity)
         self.dislikes = np.zeros(capacity)
+        self.shares = np.zeros(capacity)
 
     def grow(self, capacity: int) -> None:
         if capacity <= self.count.shape[0]:
             return
-        for name in ("count", "star_sum", "likes", "dislikes", "histogram"):
+        for name in _COLUMNS:
             old = getattr(self, name)
             new = np.zeros((capacity, *old.shape[1:]))
             new[: old.shape[0]] = old
@@ -49,29 +54,31 @@ class DecayedAggregates:
         if votes.product_idx.size:
             self.grow(int(votes.product_idx.max()) + 1)
         weight = growth_weight(votes.occurred_at_us / _US, self.reference, self.half_life)
-        ratings = votes.is_rating
+        ratings = votes.kind == VOTE_RATING
         idx, stars, w = votes.product_idx[ratings], votes.value[ratings], weight[ratings]
         np.add.at(self.count, idx, w)
         np.add.at(self.star_sum, idx, w * stars)
         np.add.at(self.histogram, (idx, stars - 1), w)
-        likes = ~ratings
+        likes = votes.kind == VOTE_LIKE
         idx, value, w = votes.product_idx[likes], votes.value[likes], weight[likes]
         np.add.at(self.likes, idx, np.where(value == 1, w, 0.0))
         np.add.at(self.dislikes, idx, np.where(value == -1, w, 0.0))
+        shares = votes.kind == VOTE_SHARE
+        np.add.at(self.shares, votes.product_idx[shares], weight[shares])
 
     def reset(self, products: npt.NDArray[np.int64], votes: VoteTable) -> None:
         """Recomputes the given products' sums from their votes (changes made elsewhere)."""
         if products.size:
             self.grow(int(products.max()) + 1)
-        for name in ("count", "star_sum", "likes", "dislikes", "histogram"):
+        for name in _COLUMNS:
             getattr(self, name)[products] = 0.0
         self.load(votes)
 
     def _add(self, idx: int, kind: str, value: int, time_us: int, sign: float) -> None:
-        if kind == SHARE:  # no time-decayed share sums yet (issue 22)
-            return
         w = sign * float(growth_weight(time_us / _US, self.reference, self.half_life))
-        if kind == RATING:
+        if kind == SHARE:
+            self.shares[idx] += w
+        elif kind == RATING:
             self.count[idx] += w
             self.star_sum[idx] += w * value
             self.histogram[idx, value - 1] += w
@@ -94,7 +101,7 @@ class DecayedAggregates:
 
     def maybe_rebase(self, now: float) -> None:
         if needs_rebase(now, self.reference, self.half_life):
-            for name in ("count", "star_sum", "likes", "dislikes", "histogram"):
+            for name in _COLUMNS:
                 setattr(
                     self, name, rebase(getattr(self, name), self.reference, now, self.half_life)
                 )
@@ -118,3 +125,11 @@ class DecayedAggregates:
             dislikes=take(self.dislikes),
             histogram=np.clip(self.histogram[safe], 0.0, None) * inside[:, None],
         )
+
+    def shares_at(self, idx: npt.NDArray[np.int64], now: float) -> FloatArray:
+        """Σ 0.5^(age/h) over each row's shares in force, at ``now``."""
+        factor = decay_factor(now, self.reference, self.half_life)
+        size = self.shares.shape[0]
+        safe = np.where(idx < size, idx, 0)
+        taken: FloatArray = np.clip(self.shares[safe], 0.0, None) * ((idx < size) * factor)
+        return taken

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from reviewrank.ranking.blend import Breakdown, Evidence, Prior
+from reviewrank.ranking.blend import Breakdown, Evidence, Prior, share_prior_of
 from reviewrank.ranking.profiles import Profile
 
 
@@ -44,6 +44,21 @@ class Explanation(NamedTuple):
     weighted_ratings: float
     weighted_likes: float
     weighted_dislikes: float
+    shares_half_life_days: float  # 0: the profile weighs no shares (nor the four below)
+    weighted_shares: float
+    exposure_days: float
+    share_prior_shape: float
+    share_prior_rate_days: float
+
+    @property
+    def share_rate(self) -> float:
+        """The shrunk share rate, shares a day (ranking.shares.shrunk_rate); 0 when the
+        profile weighs no shares."""
+        if not self.shares_half_life_days:
+            return 0.0
+        return (self.share_prior_shape + self.weighted_shares) / (
+            self.share_prior_rate_days + self.exposure_days
+        )
 
 
 def explain_rows(
@@ -91,6 +106,13 @@ def explain_rows(
         )
     ) or [()] * len(at)
     count = len(at)
+    zeros = [0.0] * count
+    shares_half_life = weighted_shares = exposure = shape = rate = zeros
+    if evidence.shares is not None and evidence.exposure is not None:
+        share_prior = share_prior_of(profile, prior)
+        shares_half_life = [profile.shares.half_life_days] * count
+        weighted_shares, exposure = floats(evidence.shares), floats(evidence.exposure)
+        shape, rate = [share_prior.shape] * count, [share_prior.rate] * count
     return list(
         map(
             Explanation,
@@ -112,5 +134,10 @@ def explain_rows(
             floats(evidence.rating_count),
             floats(evidence.likes),
             floats(evidence.dislikes),
+            shares_half_life,
+            weighted_shares,
+            exposure,
+            shape,
+            rate,
         )
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -25,13 +26,13 @@ from reviewrank.ranking.blend import (
     with_relevance,
 )
 from reviewrank.ranking.profiles import Profile
-from reviewrank.service.app.catalogue import Catalogue
-from reviewrank.service.app.decayed import DecayedAggregates
+from reviewrank.service.app.catalogue import Catalogue, Extra
 from reviewrank.service.app.explain import Explanation, explain_rows
-from reviewrank.service.app.priors import PriorResolver, kept_seconds
+from reviewrank.service.app.priors import FittedPrior, PriorResolver, kept_seconds
 from reviewrank.service.app.rank_query import RankQuery, RankResult
 from reviewrank.service.app.refresher import Refresher, pause
 from reviewrank.service.app.score_columns import CHUNK_ROWS, ScoreColumns
+from reviewrank.service.app.share_priors import SharePriors
 from reviewrank.service.app.top_order import (
     DEFAULT_TOP_LIMIT,
     Changed,
@@ -82,6 +83,9 @@ class ProductStats(NamedTuple):
     more_categories: tuple[str, ...] = ()  # the others the catalogue lists it in
     display: dict[str, str] | None = None  # the catalogue's display fields
     shares: int = 0  # users who shared it
+    weighted_shares: float = 0.0  # with a profile weighing shares (ranking.shares)
+    exposure_days: float = 0.0
+    share_rate: float = 0.0
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -98,6 +102,7 @@ class Ranker:
         self._weights = weights
         self._refresher = Refresher()  # whole-catalogue work off the calls' path
         self._priors = PriorResolver(catalogue, background=self._refresher)
+        self._share_priors = SharePriors(catalogue, background=self._refresher)
         self._columns = ScoreColumns(catalogue, self._priors, self._refresher)
         self._top_cache: dict[tuple[int, str, int], TopOrder] = {}
         self._top_lock = threading.Lock()
@@ -122,8 +127,23 @@ class Ranker:
             raise InvalidArgument([("profile", f"unknown profile {name!r}")])
         return profile
 
-    def _prior(self, profile: Profile, category_code: npt.NDArray[np.int32]) -> Prior:
-        return self._priors.prior(profile.prior, category_code)
+    @property
+    def share_priors(self) -> SharePriors:
+        return self._share_priors
+
+    def _prior(
+        self,
+        profile: Profile,
+        category_code: npt.NDArray[np.int32],
+        fit: FittedPrior | None = None,
+        extra: Extra = None,
+    ) -> Prior:
+        """The profile's prior for products of these categories (of ``fit`` when given),
+        with the share rate's when the profile weighs shares (``extra``: a preview's sums)."""
+        prior = self._priors.prior(profile.prior, category_code, fit)
+        if profile.weighs_shares:
+            prior = replace(prior, shares=self._share_priors.prior(profile.shares, extra))
+        return prior
 
     # -- use cases ---------------------------------------------------------------------------
 
@@ -143,13 +163,17 @@ class Ranker:
                     )
                 ]
             )
-        if not query.explain and profile.half_life_seconds is None:
+        if not query.explain and not profile.clocked:
             quick = self._rank_from_columns(state.version, profile, query)
             if quick is not None:
                 order, scores = quick
                 return RankResult(order, scores, None, state.version, profile.name)
         gathered = self._catalogue.gather(
-            product_ids, profile.half_life_seconds, time.time(), encoded=query.id_bytes
+            product_ids,
+            profile.half_life_seconds,
+            time.time(),
+            encoded=query.id_bytes,
+            shares_half_life=profile.shares_half_life_seconds,
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
@@ -254,7 +278,7 @@ class Ranker:
                 page.tolist(),
             )  # fmt: skip
         gathered = self._catalogue.gather(ids)
-        prior = self._priors.prior(profile.prior, gathered.category_code, top.fit)
+        prior = self._prior(profile, gathered.category_code, top.fit)
         breakdown = blend(gathered.evidence, profile, prior)
         return explain_rows(
             breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile,
@@ -268,13 +292,17 @@ class Ranker:
         profile: Profile,
         product_ids: Sequence[str],
         relevance: Sequence[float],
-        extra: DecayedAggregates | None = None,
+        extra: Extra = None,
     ) -> list[tuple[str, float]]:
         """Every candidate with its score, best first, as Rank would order them."""
         gathered = self._catalogue.gather(
-            product_ids, profile.half_life_seconds, time.time(), extra
+            product_ids,
+            profile.half_life_seconds,
+            time.time(),
+            extra,
+            shares_half_life=profile.shares_half_life_seconds,
         )
-        prior = self._prior(profile, gathered.category_code)
+        prior = self._prior(profile, gathered.category_code, extra=extra)
         breakdown = blend(
             gathered.evidence, profile, prior, np.asarray(relevance, dtype=np.float64)
         )
@@ -283,11 +311,13 @@ class Ranker:
         return [(product_ids[i], s) for i, s in zip(order.tolist(), scores, strict=True)]
 
     def order_catalogue(
-        self, profile: Profile, category: str, extra: DecayedAggregates | None = None
+        self, profile: Profile, category: str, extra: Extra = None
     ) -> list[tuple[str, float]]:
         """Every product of a category ("" = all) with its score, best first, as Top would."""
-        snapshot = self._catalogue.snapshot(profile.half_life_seconds, time.time(), extra)
-        prior = self._prior(profile, snapshot.category_code)
+        snapshot = self._catalogue.snapshot(
+            profile.half_life_seconds, time.time(), extra, profile.shares_half_life_seconds
+        )
+        prior = self._prior(profile, snapshot.category_code, extra=extra)
         breakdown = blend(snapshot.evidence, profile, prior)
         order = rank_order(breakdown.score, snapshot.evidence.amount)
         if category:
@@ -307,7 +337,7 @@ class Ranker:
         key = (state.version, profile.name, 0)
         cached = self._top_cache.get(key)
         if (
-            profile.half_life_seconds is None  # (decayed scores move with the clock too)
+            not profile.clocked  # (decayed scores and share rates move with the clock too)
             and cached is not None
             and cached.cost >= CHEAP_TOP_SECONDS
         ):
@@ -339,7 +369,7 @@ class Ranker:
                 return None
             if changed is None:
                 changed = no_change(since, top.through_seq)
-            prior = self._priors.prior(profile.prior, rows.category_code, top.fit)
+            prior = self._prior(profile, rows.category_code, top.fit)
             score = blend(rows.evidence, profile, prior).score
             changed = with_rows(changed, rows, score, max(seq, top.through_seq), now)
             # (Only for orders still kept: each holds a copy of the whole catalogue.)
@@ -375,7 +405,7 @@ class Ranker:
         """
         now = time.time()
         # A decayed score drifts with time: recompute it at least once a minute.
-        epoch = int(now // 60) if profile.half_life_seconds is not None else 0
+        epoch = int(now // 60) if profile.clocked else 0
         key = (state.version, profile.name, epoch)
         generation = self._catalogue.generation
 
@@ -425,8 +455,10 @@ class Ranker:
         if in_parts:
             snapshot = self._catalogue.snapshot_in_parts(CHUNK_ROWS, pause)
         else:
-            snapshot = self._catalogue.snapshot(profile.half_life_seconds, now)
-        prior = self._priors.prior(profile.prior, snapshot.category_code, fit)
+            snapshot = self._catalogue.snapshot(
+                profile.half_life_seconds, now, shares_half_life=profile.shares_half_life_seconds
+            )
+        prior = self._prior(profile, snapshot.category_code, fit)
         if in_parts:
             pause()
         breakdown = blend(snapshot.evidence, profile, prior)
@@ -446,7 +478,12 @@ class Ranker:
     ) -> tuple[list[ProductStats], int]:
         state = self._weights.current
         profile = self._profile(state, profile_name)
-        gathered = self._catalogue.gather(product_ids, profile.half_life_seconds, time.time())
+        gathered = self._catalogue.gather(
+            product_ids,
+            profile.half_life_seconds,
+            time.time(),
+            shares_half_life=profile.shares_half_life_seconds,
+        )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(gathered.evidence, profile, prior)
         ev = gathered.evidence
@@ -477,6 +514,9 @@ class Ranker:
                 more_categories=listing[i].more_categories,
                 display=display_fields(listing[i].display) or None,
                 shares=sharers[i],
+                weighted_shares=e.weighted_shares,
+                exposure_days=e.exposure_days,
+                share_rate=e.share_rate,
             )
             for i, e in enumerate(explanations)
         ]

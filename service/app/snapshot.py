@@ -28,7 +28,8 @@ import numpy.typing as npt
 from reviewrank.service.app.store import ProductTable
 
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
-FORMAT = 3  # 2: the shop catalogue's listing flag, other categories, display; 3: shares
+# 2: the shop catalogue's listing flag, other categories, display; 3: shares; 4: listing time
+FORMAT = 4
 _READ_BYTES = 4 << 20
 
 
@@ -51,6 +52,7 @@ class CatalogueColumns:
     likes: npt.NDArray[np.int64]
     dislikes: npt.NDArray[np.int64]
     shares: npt.NDArray[np.int64]
+    listed_at_us: npt.NDArray[np.int64]
     row_seq: npt.NDArray[np.int64]
     active: npt.NDArray[np.bool_]
     more_categories: dict[int, str] = field(default_factory=dict)  # idx -> the others
@@ -79,6 +81,7 @@ def columns_of(table: ProductTable) -> CatalogueColumns:
         likes=table.likes,
         dislikes=table.dislikes,
         shares=table.shares,
+        listed_at_us=table.listed_at_us,
         row_seq=table.row_seq,
         active=table.active,
         more_categories=table.more_categories,
@@ -132,6 +135,7 @@ def save(columns: CatalogueColumns, path: Path) -> int:
             likes=columns.likes,
             dislikes=columns.dislikes,
             shares=columns.shares,
+            listed_at_us=columns.listed_at_us,
             row_seq=columns.row_seq,
             active=columns.active.astype(np.uint8),
             more_idx=np.array(list(columns.more_categories), dtype=np.int64),
@@ -147,8 +151,8 @@ def save(columns: CatalogueColumns, path: Path) -> int:
 
 
 _INTEGERS = (
-    "idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "row_seq",
-    "active",
+    "idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "listed_at_us",
+    "row_seq", "active",
 )  # fmt: skip
 
 
@@ -198,6 +202,7 @@ def _load(path: Path) -> CatalogueColumns:
         likes=arrays["likes"],
         dislikes=arrays["dislikes"],
         shares=arrays["shares"],
+        listed_at_us=arrays["listed_at_us"],
         row_seq=arrays["row_seq"],
         active=arrays["active"] != 0,
         more_categories=_by_row(more_idx, more_text),
@@ -219,7 +224,7 @@ def _check_shapes(c: CatalogueColumns, count: int) -> None:
     (or -1: none)."""
     flat = (
         c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.shares,
-        c.row_seq, c.active,
+        c.listed_at_us, c.row_seq, c.active,
     )  # fmt: skip
     if any(a.shape != (count,) for a in flat) or c.histogram.shape != (count, 5):
         raise SnapshotDamaged("columns disagree in length")

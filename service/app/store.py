@@ -41,10 +41,13 @@ POSTGRESQL = "postgresql"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
+# How a VoteTable codes each vote's kind (as LOAD_VOTES in service/storage/common.py).
+VOTE_LIKE, VOTE_RATING, VOTE_SHARE = 0, 1, 2
+
 # The numeric columns of a product row, in that order (ProductTable.from_numbers).
 PRODUCT_NUMBERS = (
     "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
-    "active", "shares",
+    "active", "shares", "listed_at_us",
 )  # fmt: skip
 
 
@@ -64,6 +67,7 @@ class ProductTable:
     row_seq: npt.NDArray[np.int64]  # each row's last change
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
     shares: npt.NDArray[np.int64]  # users who shared each product
+    listed_at_us: npt.NDArray[np.int64]  # when each was first seen (ProductRow.listed_at_us)
     # idx -> the other categories of the catalogue (ProductRow.more_categories), and idx ->
     # its display fields (ProductRow.display), where any
     more_categories: dict[int, str] = field(default_factory=dict)
@@ -72,7 +76,7 @@ class ProductTable:
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], seq: int) -> ProductTable:
         """From rows of PRODUCT_COLUMNS."""
-        numbers = np.array([(r[0], *r[3:14], r[17]) for r in rows], dtype=np.int64)
+        numbers = np.array([(r[0], *r[3:14], r[17], r[18]) for r in rows], dtype=np.int64)
         more = {r[0]: r[15] for r in rows if r[15]}
         display = {r[0]: r[16] for r in rows if r[16]}
         ids, categories = [r[1] for r in rows], [r[2] for r in rows]
@@ -105,6 +109,7 @@ class ProductTable:
             row_seq=numbers[:, 10],
             active=numbers[:, 11] != 0,
             shares=numbers[:, 12],
+            listed_at_us=numbers[:, 13],
             more_categories=more_categories or {},
             display=display or {},
         )
@@ -115,20 +120,26 @@ class VoteTable:
     """Every vote in force, as columns: the input of time-decayed sums."""
 
     product_idx: npt.NDArray[np.int64]
-    is_rating: npt.NDArray[np.bool_]
+    kind: npt.NDArray[np.int8]  # VOTE_RATING, VOTE_LIKE or VOTE_SHARE
     value: npt.NDArray[np.int64]
     occurred_at_us: npt.NDArray[np.int64]
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[int]]) -> VoteTable:
-        """From rows of (product idx, 1 for a rating else 0, value, occurred_at_us)."""
+        """From rows of (product idx, kind code, value, occurred_at_us)."""
         table = np.array(rows, dtype=np.int64).reshape(-1, 4)
         return cls(
             product_idx=table[:, 0].copy(),
-            is_rating=table[:, 1] == 1,
+            kind=table[:, 1].astype(np.int8),
             value=table[:, 2].copy(),
             occurred_at_us=table[:, 3].copy(),
         )
+
+    def subset(self, wanted: npt.NDArray[np.bool_]) -> VoteTable:
+        return VoteTable(
+            self.product_idx[wanted], self.kind[wanted], self.value[wanted],
+            self.occurred_at_us[wanted],
+        )  # fmt: skip
 
 
 # A write job: events, a user to forget, or catalogue entries; and what each gives back.

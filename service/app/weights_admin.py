@@ -230,9 +230,7 @@ class WeightsAdmin:
                 "someone changed the weights meanwhile; review them and retry"
             )
         needed = {
-            p.half_life_seconds
-            for p in profiles.profiles.values()
-            if p.half_life_seconds is not None
+            h for p in profiles.profiles.values() for h in p.decay_half_lives
         } - self._catalogue.half_lives
         if needed:
             self._catalogue.enable_decay(sorted(needed), self._store.load_votes())
@@ -297,11 +295,11 @@ class WeightsAdmin:
             current.profiles, "", "the weights in force"
         )
         extra = None
-        half_life = candidate.half_life_seconds
-        if half_life is not None and half_life not in self._catalogue.half_lives:
+        missing = candidate.decay_half_lives - self._catalogue.half_lives
+        if missing:
             # Read every vote between two transactions; the sums are built here, and dropped.
             votes = self._exclusive(self._store.load_votes, timeout)
-            extra = decayed_from_votes(half_life, votes, 1)
+            extra = {h: decayed_from_votes(h, votes, 1) for h in missing}
         changes = []
         for i, sample in enumerate(samples):
             before = self._ranker.order_candidates(

@@ -103,6 +103,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             s.dislikes,
             s.wilson_lower_bound,
             s.shares,
+            f"{s.share_rate:.4g}" if s.share_rate else "-",  # with a profile weighing shares
         )
         for s in response.stats
     ]
@@ -119,6 +120,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "dislikes",
         "wilson",
         "sharers",
+        "shares/day",
     )
     print(render(headers, rows))
     sources = sorted({s.prior_source for s in response.stats if s.prior_source})

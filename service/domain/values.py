@@ -253,6 +253,7 @@ class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is 
     more_categories: str = ""  # the catalogue's other categories, joined by MORE_SEPARATOR
     display: str = ""  # the catalogue's display fields, as a JSON object ("" for none)
     shares: int = 0  # users who shared it
+    listed_at_us: int = 0  # when first seen: its earliest event, or the shop's listing
 
 
 class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)

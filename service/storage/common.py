@@ -58,8 +58,21 @@ SELECT product_id FROM shares WHERE product_id NOT IN (SELECT product_id FROM pr
 """
 
 
+def fill_listing_times(now_us: int) -> tuple[str, str]:
+    """Statements giving products of unknown listing time (0: restored from an export of
+    version 1 or 2) their earliest event's time, else ``now_us``. Plain SQL that SQLite
+    and PostgreSQL both run (migration m008 keeps its own text)."""
+    return (
+        "UPDATE products SET listed_at_us = e.first"
+        " FROM (SELECT product_id, min(occurred_at_us) AS first FROM events GROUP BY product_id)"
+        " AS e WHERE e.product_id = products.product_id AND products.listed_at_us = 0",
+        f"UPDATE products SET listed_at_us = {int(now_us)} WHERE listed_at_us = 0",
+    )
+
+
 # Every vote in force with its product's idx (cleared likes excluded): the rows of a
-# VoteTable. {where} and {also} narrow it to some products.
+# VoteTable, kinds as VoteTable codes them (1 rating, 0 like, 2 share). {where} and
+# {also} narrow it to some products (their parameters: where's, also's, where's).
 LOAD_VOTES = """
 SELECT p.idx, 1, r.stars, r.occurred_at_us
 FROM ratings r JOIN products p ON p.product_id = r.product_id {where}
@@ -67,6 +80,9 @@ UNION ALL
 SELECT p.idx, 0, l.value, l.occurred_at_us
 FROM likes l JOIN products p ON p.product_id = l.product_id
 WHERE l.value <> 0 {also}
+UNION ALL
+SELECT p.idx, 2, 1, s.occurred_at_us
+FROM shares s JOIN products p ON p.product_id = s.product_id {where}
 """
 
 
@@ -110,6 +126,7 @@ def product_row(values: Sequence[Any]) -> ProductRow:
         more_categories=values[15],
         display=values[16],
         shares=values[17],
+        listed_at_us=values[18],
     )
 
 
@@ -124,7 +141,7 @@ def product_values(row: ProductRow) -> tuple[Any, ...]:
     return (
         row.idx, row.product_id, row.category, row.rating_count, row.star_sum, *row.histogram,
         row.likes, row.dislikes, row.seq, int(row.active), int(row.owned), row.more_categories,
-        row.display, row.shares,
+        row.display, row.shares, row.listed_at_us,
     )  # fmt: skip
 
 
@@ -171,20 +188,24 @@ def apply_jobs(
 
 
 def catalogue_changes(
-    entries: Sequence[CatalogueEntry], current: Mapping[str, ProductRow], first_idx: int, seq: int
+    entries: Sequence[CatalogueEntry],
+    current: Mapping[str, ProductRow],
+    first_idx: int,
+    seq: int,
+    now_us: int,
 ) -> tuple[list[ProductRow], list[ProductRow], int]:
     """The rows the entries make: of the products not known yet (idx numbered on from
-    ``first_idx``, no feedback), of the known ones they change (categories, listing,
-    display, or the shop taking the product over), and how many change nothing. What an
-    entry leaves unset, the product keeps; a changed row takes ``seq``. ``current``: the
-    known products' rows."""
+    ``first_idx``, no feedback, listed at ``now_us``), of the known ones they change
+    (categories, listing, display, or the shop taking the product over), and how many
+    change nothing. What an entry leaves unset, the product keeps; a changed row takes
+    ``seq``. ``current``: the known products' rows."""
     created: list[ProductRow] = []
     updated: list[ProductRow] = []
     for entry in entries:
         held = current.get(entry.product_id)
         if held is None:
             held = ProductRow(first_idx + len(created), entry.product_id, "", 0, 0,
-                              (0, 0, 0, 0, 0), 0, 0, seq)  # fmt: skip
+                              (0, 0, 0, 0, 0), 0, 0, seq, listed_at_us=now_us)  # fmt: skip
             created.append(_resolved(entry, held, seq))
             continue
         row = _resolved(entry, held, seq)

@@ -14,8 +14,6 @@ from __future__ import annotations
 # Each vote table, and the column holding the vote's value (a share's is 1).
 VOTES: dict[str, str] = {"ratings": "stars", "likes": "value", "shares": "value"}
 VOTE_TABLES = tuple(VOTES)
-# The vote tables time-decayed sums read (LOAD_VOTES in common.py): shares are not in them.
-DECAYED_VOTE_TABLES = ("ratings", "likes")
 
 
 def vote_columns(table: str) -> tuple[str, ...]:
@@ -45,6 +43,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "more_categories",
         "display",
         "shares",
+        "listed_at_us",
     ),
     **{table: vote_columns(table) for table in VOTE_TABLES},
     "events": (

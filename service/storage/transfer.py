@@ -3,7 +3,7 @@
 The file is JSON Lines (UTF-8), gzip-compressed when its name ends in ``.gz``; ``-``
 means standard output or input. Line by line:
 
-1. a header: ``{"format": "reviewrank-export", "version": 2, "seq": N,
+1. a header: ``{"format": "reviewrank-export", "version": 3, "seq": N,
    "exported_at": "<ISO 8601>", "source": "sqlite" | "postgresql",
    "tables": {table: [column, …]}}``;
 2. one line per row, ``{"t": table, "r": [value, …]}`` with the values in the order of
@@ -18,8 +18,10 @@ empty database only (weights versions it holds already are kept), in one transac
 that commits only if the footer's counts match and the aggregates equal a recount;
 anything wrong leaves the target as it was and raises :class:`TransferError`.
 
-Version 1 files (before shares: no ``shares`` table, no ``products.shares`` nor
-``events.channel`` column) still import: the missing columns take their defaults.
+Older files still import: version 1 (before shares: no ``shares`` table, no
+``products.shares`` nor ``events.channel`` column) and version 2 (no
+``products.listed_at_us``); the missing columns take their defaults, and a product's
+unknown listing time its earliest event's (as migration m008 sets it).
 """
 
 from __future__ import annotations
@@ -43,10 +45,14 @@ from reviewrank.service.app.store import POSTGRESQL, SQLITE, Store
 from reviewrank.service.storage.tables import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
-VERSION = 2
-# What version 1 lacked: columns appended since (with the value they take) and tables.
-_ADDED_IN_2: dict[str, tuple[str, Any]] = {"products": ("shares", 0), "events": ("channel", "")}
-_TABLES_ADDED_IN_2 = frozenset({"shares"})
+VERSION = 3
+# What each version added: columns appended to a table (with the value rows of older
+# files take; a listing time of 0 is filled in by the store's finish_restore), and tables.
+_COLUMNS_ADDED: dict[int, dict[str, tuple[str, Any]]] = {
+    2: {"products": ("shares", 0), "events": ("channel", "")},
+    3: {"products": ("listed_at_us", 0)},
+}
+_TABLES_ADDED: dict[int, frozenset[str]] = {2: frozenset({"shares"})}
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
 IMPORT_CHUNK = 5_000  # rows per store.restore() call
@@ -235,12 +241,22 @@ def _parse(line: bytes, number: int) -> dict[str, Any]:
 def _tables_of(version: int) -> dict[str, list[str]]:
     """The tables and columns of an export of that version."""
     tables = {table: list(columns) for table, columns in EXPORT_TABLES.items()}
-    if version == 1:
-        for table, (column, _) in _ADDED_IN_2.items():
+    for later in range(version + 1, VERSION + 1):
+        for table, (column, _) in _COLUMNS_ADDED.get(later, {}).items():
             tables[table].remove(column)
-        for table in _TABLES_ADDED_IN_2:
+        for table in _TABLES_ADDED.get(later, ()):
             del tables[table]
     return tables
+
+
+def _defaults_of(version: int) -> dict[str, list[Any]]:
+    """Per table, the values appended to a row of a file of that version (its columns
+    added since, in order)."""
+    defaults: dict[str, list[Any]] = {}
+    for later in range(version + 1, VERSION + 1):
+        for table, (_, value) in _COLUMNS_ADDED.get(later, {}).items():
+            defaults.setdefault(table, []).append(value)
+    return defaults
 
 
 def _check_header(header: dict[str, Any]) -> tuple[int, int]:
@@ -248,9 +264,9 @@ def _check_header(header: dict[str, Any]) -> tuple[int, int]:
     if header.get("format") != FORMAT:
         raise TransferError(f"not a reviewrank export (line 1 has no format {FORMAT!r})")
     version = header.get("version")
-    if version not in (1, VERSION):
+    if type(version) is not int or not 1 <= version <= VERSION:
         raise TransferError(
-            f"export format version {version!r}: this reviewrank reads 1 and {VERSION}"
+            f"export format version {version!r}: this reviewrank reads 1 to {VERSION}"
         )
     assert isinstance(version, int)
     seq = header.get("seq")
@@ -360,10 +376,10 @@ def _restore_rows(
     version: int = VERSION,
 ) -> dict[str, Any] | None:
     """Passes the rows on to store.restore in chunks; returns the footer (None if missing).
-    Rows of a version 1 file get the columns added since, with their defaults."""
+    Rows of an older file get the columns added since, with their defaults."""
     decoders = {table: _decoder(table) for table in EXPORT_TABLES}
     known = set(_tables_of(version))
-    added = _ADDED_IN_2 if version == 1 else {}
+    added = _defaults_of(version)
     seq_at = {table: EXPORT_TABLES[table].index(column) for table, column in _SEQ_COLUMN.items()}
     footer: dict[str, Any] | None = None
     table: str | None = None
@@ -382,7 +398,7 @@ def _restore_rows(
             raise TransferError(f"line {number}: unknown table {name!r}")
         values = record.get("r")
         if name in added and isinstance(values, list):
-            values = [*values, added[name][1]]
+            values = [*values, *added[name]]
         row = decoders[name](values, number)
         if name in seq_at and row[seq_at[name]] > seq:
             raise TransferError(

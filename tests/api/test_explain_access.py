@@ -14,7 +14,10 @@ from reviewrank.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.conftest import ADMIN_TOKEN, Client
 from tests.helpers import candidates, explaining, rating
 
-PROFILES = ("default", "reviews_only", "by_category", "fixed", "alternatives", "recent")
+PROFILES = (
+    "default", "reviews_only", "by_category", "fixed", "alternatives", "recent", "shared",
+    "shared_auto",
+)  # fmt: skip
 RANK = ranking_pb2.RankRequest(candidates=candidates("a", "b"), explain=True)
 TOP = ranking_pb2.TopRequest(explain=True)
 

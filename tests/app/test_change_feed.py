@@ -87,7 +87,7 @@ def test_the_votes_are_indexed_by_product_once_a_follower_of_decayed_sums_needs_
 
     assert 2 == stats(client, "a", min_seq=result.seq).rating_count
     assert [] == before
-    assert ["likes_product", "ratings_product"] == product_indexes(database)
+    assert ["likes_product", "ratings_product", "shares_product"] == product_indexes(database)
 
 
 def test_the_feed_does_not_read_back_a_commit_the_writer_is_yet_to_apply(

@@ -90,7 +90,7 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
         rating_count=np.array([1, 2, 3]), star_sum=np.array([5, 6, 7]),
         histogram=np.arange(15).reshape(3, 5), likes=np.array([0, 1, 2]),
         dislikes=np.array([3, 4, 5]), shares=np.array([6, 0, 9]), row_seq=np.array([1, 5, 7]),
-        active=np.array([True, False, True]),
+        listed_at_us=np.array([10, 2**40, 0]), active=np.array([True, False, True]),
     )  # fmt: skip
     path = tmp_path / "s.npz"
 
@@ -106,3 +106,4 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
     assert columns.histogram.tolist() == loaded.histogram.tolist()
     assert [True, False, True] == loaded.active.tolist()
     assert [6, 0, 9] == loaded.shares.tolist()
+    assert [10, 2**40, 0] == loaded.listed_at_us.tolist()

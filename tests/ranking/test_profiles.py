@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from reviewrank.ranking.profiles import ProfileError, parse_profiles
+from reviewrank.ranking.profiles import ProfileError, SharesSpec, parse_profiles
+from reviewrank.ranking.shares import ShareRatePrior
 
 
 def document(**profile: Any) -> dict[str, Any]:
@@ -98,6 +99,14 @@ def test_empty_profile_name_selects_the_default() -> None:
         ({"likes_prior": {"alpha": -1}}, "profiles.p.likes_prior.alpha"),
         ({"likes_prior": {"gamma": 1}}, "profiles.p.likes_prior.gamma"),
         ({"colour": "red"}, "profiles.p.colour"),
+        ({"shares": {"half_life_days": 0}}, "profiles.p.shares.half_life_days"),
+        ({"shares": {"half_life_days": 1e9}}, "profiles.p.shares.half_life_days"),
+        ({"shares": {"prior": "flat"}}, "profiles.p.shares.prior"),
+        ({"shares": {"prior": {"shape": 0}}}, "profiles.p.shares.prior.shape"),
+        ({"shares": {"prior": {"rate_days": -5}}}, "profiles.p.shares.prior.rate_days"),
+        ({"shares": {"prior": {"mean": 1}}}, "profiles.p.shares.prior.mean"),
+        ({"shares": {"decay": 1}}, "profiles.p.shares.decay"),
+        ({"shares": 30}, "profiles.p.shares"),
     ],
 )
 def test_invalid_value_is_reported_with_its_key(profile: dict[str, Any], key: str) -> None:
@@ -144,3 +153,29 @@ def test_all_zero_weights_are_caught_even_when_another_profile_is_bad() -> None:
     doc["profiles"]["q"] = {"weights": {"wilson": 0}}
 
     assert "profiles.q.weights" in violations(doc)
+
+
+def test_shares_default_to_a_fitted_prior_over_30_days_and_are_not_weighed() -> None:
+    profile = parse_profiles(document()).profiles["p"]
+
+    assert (SharesSpec(30.0, None), False, None) == (
+        profile.shares,
+        profile.weighs_shares,
+        profile.shares_half_life_seconds,
+    )
+
+
+def test_a_profile_weighing_shares_reads_their_half_life_and_prior_and_moves_with_the_clock() -> (
+    None
+):
+    shares = {"half_life_days": 7, "prior": {"shape": 2, "rate_days": 40}}
+    profile = parse_profiles(document(weights={"shares": 1, "wilson": 1}, shares=shares)).profiles[
+        "p"
+    ]
+
+    assert (SharesSpec(7.0, ShareRatePrior(2.0, 40.0)), 7 * 86400.0, True) == (
+        profile.shares,
+        profile.shares_half_life_seconds,
+        profile.clocked,
+    )
+    assert frozenset({7 * 86400.0}) == profile.decay_half_lives

@@ -11,10 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from reviewrank.ranking.blend import Evidence, Prior, blend
+from reviewrank.ranking.profiles import Profile, parse_profiles
 from reviewrank.ranking.shares import (
     DEFAULT_SHARE_PRIOR,
     MAX_SHAPE,
     MIN_EXPOSURE_DAYS,
+    MIN_FITTED_RATE_DAYS,
     SECONDS_PER_DAY,
     ShareRatePrior,
     exposure_days,
@@ -81,6 +84,21 @@ def test_one_share_of_a_new_product_does_not_beat_steady_sharing() -> None:
 
     new, steady = share_score([1.0, 20.0], [1.0, 30.0], prior)
 
+    assert new < steady
+
+
+def test_in_a_young_shop_a_product_first_seen_through_one_share_does_not_beat_steady_sharing() -> (
+    None
+):
+    # 20 decayed shares over 30 days; one share that made the product known a minute ago;
+    # three products listed a month, never shared.
+    counts = [14.4, 1.0, 0.0, 0.0, 0.0]
+    exposure = [21.6, MIN_EXPOSURE_DAYS, 30.0, 30.0, 30.0]
+
+    prior = fit_share_prior(counts, exposure)
+    steady, new = share_score(counts, exposure, prior)[:2]
+
+    assert MIN_FITTED_RATE_DAYS <= prior.rate
     assert new < steady
 
 
@@ -186,3 +204,66 @@ def test_shrunk_rate_lies_between_the_prior_mean_and_the_raw_rate(
 
     low, high = sorted((prior.mean, count / exposure))
     assert low * (1 - 1e-9) <= shrunk <= high * (1 + 1e-9)
+
+
+# -- in the blend (ranking.blend): the "shares" component ----------------------------------
+
+
+def _share_profile(**weights: float) -> Profile:
+    shares = {"prior": {"shape": 0.5, "rate_days": 50}}
+    document = {"profiles": {"p": {"weights": weights, "shares": shares}}, "default_profile": "p"}
+    return parse_profiles(document).profiles["p"]
+
+
+def _evidence(shares: list[float] | None, exposure: list[float] | None) -> Evidence:
+    n = 2 if shares is None else len(shares)
+    zeros = np.zeros(n)
+    return Evidence(
+        zeros, zeros, zeros, zeros, np.zeros((n, 5)),
+        None if shares is None else np.array(shares),
+        None if exposure is None else np.array(exposure),
+    )  # fmt: skip
+
+
+def test_the_blend_scores_shares_as_the_shrunk_rate_over_the_prior_mean() -> None:
+    profile = _share_profile(shares=1)
+    evidence = _evidence([20.0, 1.0, 0.0], [30.0, 1.0, 60.0])
+
+    breakdown = blend(evidence, profile, Prior(3.0, 2.0, "fixed"))
+
+    expected = share_score([20.0, 1.0, 0.0], [30.0, 1.0, 60.0], ShareRatePrior(0.5, 50.0))
+    assert expected.tolist() == breakdown.score.tolist()
+    assert ["shares"] == [c.name for c in breakdown.components]
+
+
+def test_a_fitted_share_prior_in_the_prior_takes_the_place_of_the_profiles() -> None:
+    fitted = ShareRatePrior(3.0, 10.0)
+    evidence = _evidence([2.0], [5.0])
+
+    breakdown = blend(evidence, _share_profile(shares=1), Prior(3.0, 2.0, "fixed", shares=fitted))
+
+    assert share_score([2.0], [5.0], fitted).tolist() == breakdown.score.tolist()
+
+
+def test_without_share_sums_in_the_evidence_the_shares_weight_goes_to_the_rest() -> None:
+    breakdown = blend(
+        _evidence(None, None), _share_profile(shares=3, wilson=1), Prior(3.0, 2.0, "x")
+    )
+
+    assert [("wilson", 1.0)] == [(c.name, c.weight) for c in breakdown.components]
+
+
+@given(
+    st.floats(0.0, 1e4),
+    st.floats(0.0, 1e4),
+    st.floats(MIN_EXPOSURE_DAYS, 1e4),
+)
+def test_more_shares_over_the_same_exposure_never_score_lower(
+    shares: float, more: float, exposure: float
+) -> None:
+    profile = _share_profile(shares=1, bayesian_average=1)
+    evidence = _evidence([shares, shares + more], [exposure, exposure])
+
+    score = blend(evidence, profile, Prior(3.0, 2.0, "fixed")).score
+
+    assert 0.0 <= score[0] <= score[1] <= 1.0

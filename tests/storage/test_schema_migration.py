@@ -40,8 +40,9 @@ OLD = ["m001_initial", "m002_erasure", "m003_weights_history"]
 backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
-# Today's code writes the columns m006_shop_catalogue and m007_shares add; an old database
-# gets them beforehand so that it can fill one (m006 then adds nothing, m007 keeps them).
+# Today's code writes the columns m006_shop_catalogue, m007_shares and m008_listing_time
+# add; an old database gets them beforehand so that it can fill one (m006 then adds
+# nothing, m007 and m008 keep them).
 CATALOGUE_COLUMNS = (
     "ALTER TABLE products ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE products ADD COLUMN owned INTEGER NOT NULL DEFAULT 0",
@@ -66,6 +67,7 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             migrations.apply(sqlite_utils.Database(conn), stop_before=NEW)
             for statement in CATALOGUE_COLUMNS:
                 conn.execute(statement)
+            conn.execute("ALTER TABLE products ADD COLUMN listed_at_us INTEGER NOT NULL DEFAULT 0")
             conn.commit()
         finally:
             conn.close()
@@ -84,6 +86,7 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             pg.execute("INSERT INTO reviewrank_migrations (name) VALUES (%s)", (name,))
         for statement in CATALOGUE_COLUMNS:
             pg.execute(statement)
+        pg.execute("ALTER TABLE products ADD COLUMN listed_at_us BIGINT NOT NULL DEFAULT 0")
         pg.execute("ALTER TABLE shares ADD PRIMARY KEY (user_id, product_id)")
     return url
 
@@ -174,7 +177,7 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
     store = open_store(True)
     try:
         later = ["m005_votes_by_product_on_demand"] if backend == "sqlite" else []
-        later += ["m006_shop_catalogue", "m007_shares"]
+        later += ["m006_shop_catalogue", "m007_shares", "m008_listing_time"]
         assert [*OLD, NEW, *later] == store.applied_migrations()
         assert before == dump(store)
         assert [] == store.aggregate_mismatches()
@@ -225,6 +228,40 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
         assert after == dump(fresh)
     finally:
         fresh.close()
+
+
+@backends
+def test_migration_m008_gives_each_product_its_earliest_event_time_as_written_since(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    sqlite = backend == "sqlite"
+    where = str(tmp_path / "db.sqlite") if sqlite else str(request.getfixturevalue("pg_url"))
+    open_store = opener(backend, where)
+    store = open_store(True)
+    fill(store)  # p1's earliest event is e7 at 50 (superseded), p2's e3 at 120, p3's e6 at 150
+    written = listing_times(store)
+    store.close()
+    # Back to before m008: no column, the migration not applied.
+    drop = "ALTER TABLE products DROP COLUMN listed_at_us"
+    if backend == "sqlite":
+        with sqlite3.connect(where) as conn:
+            conn.execute(drop)
+            conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_listing_time'")
+    else:
+        with psycopg.connect(str(where), autocommit=True) as pg:
+            pg.execute(drop)
+            pg.execute("DELETE FROM reviewrank_migrations WHERE name = 'm008_listing_time'")
+
+    store = open_store(True)
+    try:
+        assert {"p1": 50, "p2": 120, "p3": 150} == listing_times(store) == written
+    finally:
+        store.close()
+
+
+def listing_times(store: Store) -> dict[str, int]:
+    products = store.load_products()
+    return dict(zip(products.product_ids, products.listed_at_us.tolist(), strict=True))
 
 
 def test_a_migrated_sqlite_database_has_the_schema_of_a_new_one(

@@ -144,6 +144,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m004_rowid_tables",
         "m006_shop_catalogue",
         "m007_shares",
+        "m008_listing_time",
     ] == stores[0].applied_migrations()
 
 

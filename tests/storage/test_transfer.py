@@ -27,9 +27,10 @@ from reviewrank.service.storage.transfer import TransferError, export_to, import
 from tests.helpers import WEIGHTS_ROW, exported
 
 BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
-ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue, m007_shares"
+ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue, m007_shares, m008_listing_time"
 SQLITE_MIGRATIONS = (
-    f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue, m007_shares"  # m005: SQLite
+    f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue, m007_shares,"
+    " m008_listing_time"  # m005: SQLite
 )
 
 
@@ -216,7 +217,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 6 migrations: {ALL_MIGRATIONS}" in out
+    assert f"applied 7 migrations: {ALL_MIGRATIONS}" in out
     assert f"schema up to date: {ALL_MIGRATIONS}" in out
 
 
@@ -233,7 +234,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 7 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 8 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(
@@ -290,7 +291,7 @@ def test_gzip_export_files_are_gzip(source: Store, tmp_path: Path) -> None:
         assert '"format": "reviewrank-export"' in file.readline()
 
 
-def test_a_version_1_export_imports_with_no_shares_and_no_channels(
+def test_a_version_1_export_imports_with_no_shares_no_channels_and_listing_times_from_events(
     tmp_path: Path,
 ) -> None:
     store = sqlite_store(tmp_path / "old.db")
@@ -305,9 +306,11 @@ def test_a_version_1_export_imports_with_no_shares_and_no_channels(
     header["version"] = 1
     del header["tables"]["shares"]
     header["tables"]["products"].remove("shares")
+    header["tables"]["products"].remove("listed_at_us")
     header["tables"]["events"].remove("channel")
     del footer["counts"]["shares"]
-    old = [{"t": r["t"], "r": r["r"][:-1] if r["t"] in ("products", "events") else r["r"]}
+    cut = {"products": -2, "events": -1}  # the columns appended since
+    old = [{"t": r["t"], "r": r["r"][: cut[r["t"]]] if r["t"] in cut else r["r"]}
            for r in rows if r["t"] != "shares"]  # fmt: skip
     (tmp_path / "v1.jsonl").write_text("\n".join(json.dumps(x) for x in [header, *old, footer]))
 

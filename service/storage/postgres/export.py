@@ -5,6 +5,7 @@ commits only if the aggregates equal a recount."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -12,7 +13,11 @@ import psycopg
 from psycopg import sql
 
 from reviewrank.service.domain.errors import StoreError
-from reviewrank.service.storage.common import RECOUNT_MISMATCHES, check_recount
+from reviewrank.service.storage.common import (
+    RECOUNT_MISMATCHES,
+    check_recount,
+    fill_listing_times,
+)
 from reviewrank.service.storage.postgres.connection import CHANNEL, PostgresBase, is_retryable
 from reviewrank.service.storage.postgres.reads import read_last_seq
 from reviewrank.service.storage.tables import EXPORT_TABLES
@@ -60,6 +65,8 @@ class PostgresExport(PostgresBase):
         try:
             conn = self._restore_connection()
             conn.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
+            for statement in fill_listing_times(time.time_ns() // 1000):
+                conn.execute(statement)
             check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
             conn.execute("COMMIT")

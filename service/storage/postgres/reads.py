@@ -140,6 +140,6 @@ def read_votes(conn: psycopg.Connection[Any], products: Sequence[int] | None) ->
             wanted = [int(p) for p in products]
             cur.execute(
                 LOAD_VOTES.format(where="WHERE p.idx = ANY(%s)", also="AND p.idx = ANY(%s)"),
-                (wanted, wanted),
+                (wanted, wanted, wanted),
             )
         return VoteTable.from_rows(cur.fetchall())

@@ -142,6 +142,19 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             " ADD COLUMN IF NOT EXISTS shares INTEGER NOT NULL DEFAULT 0 CHECK (shares >= 0)",
         ],
     ),
+    (
+        # As SQLite's m008_listing_time.
+        "m008_listing_time",
+        [
+            "ALTER TABLE products ADD COLUMN IF NOT EXISTS listed_at_us BIGINT NOT NULL DEFAULT 0",
+            """UPDATE products SET listed_at_us = e.first
+            FROM (SELECT product_id, min(occurred_at_us) AS first FROM events
+                  GROUP BY product_id) AS e
+            WHERE e.product_id = products.product_id AND products.listed_at_us = 0""",
+            "UPDATE products SET listed_at_us = (extract(epoch FROM now()) * 1000000)::bigint"
+            " WHERE listed_at_us = 0",
+        ],
+    ),
 ]
 
 

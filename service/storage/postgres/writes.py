@@ -20,6 +20,7 @@ from reviewrank.service.domain.values import (
     WriteResults,
 )
 from reviewrank.service.domain.voting import (
+    KEEP_LISTING_TIME,
     VoteChanges,
     erasure_deltas,
     erasure_result,
@@ -47,7 +48,8 @@ from reviewrank.service.storage.tables import (
 )
 
 # Adds the deltas of several products in one statement; returns the rows as they are now.
-# An event's category only fills in a product that has none and is not the shop's.
+# An event's category only fills in a product that has none and is not the shop's; its
+# time moves the product's listing time back if earlier.
 _PRODUCT_UPDATE = f"""
 UPDATE products AS p SET
     category = CASE WHEN d.category <> '' AND p.category = '' AND p.owned = 0
@@ -55,10 +57,10 @@ UPDATE products AS p SET
     rating_count = p.rating_count + d.n, star_sum = p.star_sum + d.s,
     s1 = p.s1 + d.s1, s2 = p.s2 + d.s2, s3 = p.s3 + d.s3, s4 = p.s4 + d.s4, s5 = p.s5 + d.s5,
     likes = p.likes + d.likes, dislikes = p.dislikes + d.dislikes, shares = p.shares + d.shares,
-    seq = d.seq
+    seq = d.seq, listed_at_us = least(p.listed_at_us, d.listed)
 FROM unnest(%b::text[], %b::text[], %b::int[], %b::int[], %b::int[], %b::int[], %b::int[],
-            %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::bigint[])
-    AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, shares, seq)
+            %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::bigint[], %b::bigint[])
+    AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, shares, seq, listed)
 WHERE p.product_id = d.product_id
 RETURNING {", ".join(f"p.{c}" for c in TABLES["products"])}
 """
@@ -177,7 +179,7 @@ class PostgresWrites(PostgresBase):
                 seq,
                 lambda events, at: self._apply_events(cur, events, at, recorded_at, touched, votes),
                 lambda user, at: self._erase(cur, user, at, recorded_at, touched, votes),
-                lambda entries, at: self._upsert_catalogue(cur, entries, at, touched),
+                lambda entries, at: self._upsert_catalogue(cur, entries, at, touched, recorded_at),
             )
             if seq != seq_before:
                 cur.execute(_SET_SEQ_AND_NOTIFY, (seq, CHANNEL))
@@ -273,28 +275,29 @@ class PostgresWrites(PostgresBase):
     def _write_products(
         self,
         cur: psycopg.Cursor[Any],
-        updates: list[tuple[str, str, list[int], int]],
+        updates: list[tuple[str, str, list[int], int, int]],
         touched: dict[str, ProductRow],
     ) -> None:
         """Creates the products not yet known (idx numbered on from the largest, with no
         gaps: writers are serialised) and adds the deltas; keeps the rows as they are now."""
-        ids = [p for p, _, _, _ in updates]
+        ids = [p for p, _, _, _, _ in updates]
         existing = {
             r[0]
             for r in cur.execute(
                 "SELECT product_id FROM products WHERE product_id = ANY(%s)", (ids,)
             )
         }
-        new = [(p, c, s) for p, c, _, s in updates if p not in existing]
+        new = [(p, c, s, t) for p, c, _, s, t in updates if p not in existing]
         if new:
             first = _next_idx(cur)
             cur.execute(
-                "INSERT INTO products (idx, product_id, category, seq)"
-                " SELECT * FROM unnest(%b::int[], %b::text[], %b::text[], %b::bigint[])",
-                (list(range(first, first + len(new))), *_columns(new, 3)),
+                "INSERT INTO products (idx, product_id, category, seq, listed_at_us)"
+                " SELECT * FROM unnest(%b::int[], %b::text[], %b::text[], %b::bigint[],"
+                " %b::bigint[])",
+                (list(range(first, first + len(new))), *_columns(new, 4)),
             )
-        rows = [(p, c, *d, s) for p, c, d, s in updates]
-        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 13)):
+        rows = [(p, c, *d, s, t) for p, c, d, s, t in updates]
+        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 14)):
             touched[row[1]] = product_row(row)
 
     def _upsert_catalogue(
@@ -303,11 +306,14 @@ class PostgresWrites(PostgresBase):
         entries: Sequence[CatalogueEntry],
         seq: int,
         touched: dict[str, ProductRow],
+        now_us: int,
     ) -> CatalogueResult:
         """As SQLiteStore._upsert_catalogue: the shop's category and listing."""
         ids = [entry.product_id for entry in entries]
         current = {row[1]: product_row(row) for row in cur.execute(_PRODUCT_ROWS, (ids,))}
-        created, updated, unchanged = catalogue_changes(entries, current, _next_idx(cur), seq)
+        created, updated, unchanged = catalogue_changes(
+            entries, current, _next_idx(cur), seq, now_us
+        )
         if not (created or updated):
             return CatalogueResult(0, 0, unchanged, 0)
         if created:
@@ -358,6 +364,7 @@ class PostgresWrites(PostgresBase):
             )
         deltas, removed = erasure_deltas(ratings, likes, shares)
         if deltas:
-            self._write_products(cur, [(p, "", d, seq) for p, d in deltas.items()], touched)
+            kept = KEEP_LISTING_TIME
+            self._write_products(cur, [(p, "", d, seq, kept) for p, d in deltas.items()], touched)
         votes.add(removed, touched)
         return erasure_result(ratings, likes, len(event_ids), seq, shares)

@@ -19,7 +19,11 @@ WHERE idx = ?
 
 class SQLiteCatalogue(SQLiteBase):
     def _upsert_catalogue(
-        self, entries: Sequence[CatalogueEntry], seq: int, touched: dict[str, ProductRow]
+        self,
+        entries: Sequence[CatalogueEntry],
+        seq: int,
+        touched: dict[str, ProductRow],
+        now_us: int,
     ) -> CatalogueResult:
         """Sets each product's category and listing as the shop says and marks it the
         shop's, creating the products not known yet (no feedback). Takes ``seq`` if
@@ -28,7 +32,7 @@ class SQLiteCatalogue(SQLiteBase):
         known = self._product_rows((entry.product_id for entry in entries), touched)
         current = {p: row for p, row in known.items() if row is not None}
         created, updated, unchanged = catalogue_changes(
-            entries, current, largest_idx(conn) + 1, seq
+            entries, current, largest_idx(conn) + 1, seq, now_us
         )
         if not (created or updated):
             return CatalogueResult(0, 0, unchanged, 0)

@@ -4,10 +4,15 @@ aggregates equal a recount."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from reviewrank.service.storage.common import RECOUNT_MISMATCHES, check_recount
+from reviewrank.service.storage.common import (
+    RECOUNT_MISMATCHES,
+    check_recount,
+    fill_listing_times,
+)
 from reviewrank.service.storage.sqlite.connection import (
     SQLiteBase,
     rollback_quietly,
@@ -65,6 +70,8 @@ class SQLiteExport(SQLiteBase):
                 conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
+                for statement in fill_listing_times(time.time_ns() // 1000):
+                    conn.execute(statement)
                 check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
                 conn.execute("COMMIT")
             except BaseException:

@@ -29,7 +29,7 @@ class SQLiteReads(SQLiteBase):
             return read_products(self.conn, after_seq)
 
     def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
-        """Every rating and like in force with its product's idx (cleared likes excluded);
+        """Every vote in force with its product's idx (cleared likes excluded);
         only those of the given product idx values when ``products`` is given."""
         with translated_errors("reading the votes"):
             return read_votes(self.conn, products)
@@ -142,5 +142,5 @@ def read_votes(conn: sqlite3.Connection, products: Sequence[int] | None) -> Vote
             sql = LOAD_VOTES.format(
                 where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})"
             )
-            rows += conn.execute(sql, (*chunk, *chunk)).fetchall()
+            rows += conn.execute(sql, (*chunk, *chunk, *chunk)).fetchall()
     return VoteTable.from_rows(rows)

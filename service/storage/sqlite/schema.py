@@ -1,7 +1,9 @@
-"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m007) and
+"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m008) and
 the methods of SQLiteStore that apply and list them."""
 
 from __future__ import annotations
+
+import time
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -243,6 +245,23 @@ def m007_shares(db: sqlite_utils.Database) -> None:
         db.execute(
             "ALTER TABLE products ADD COLUMN shares INTEGER NOT NULL DEFAULT 0 CHECK (shares >= 0)"
         )
+
+
+@migrations()
+def m008_listing_time(db: sqlite_utils.Database) -> None:
+    """When each product was first seen (issue 22: the exposure of its share rate): its
+    earliest event's time, or now for a product with none (the shop's catalogue)."""
+    if "listed_at_us" not in db["products"].columns_dict:
+        db.execute("ALTER TABLE products ADD COLUMN listed_at_us INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """UPDATE products SET listed_at_us = e.first
+        FROM (SELECT product_id, min(occurred_at_us) AS first FROM events GROUP BY product_id)
+            AS e
+        WHERE e.product_id = products.product_id AND products.listed_at_us = 0"""
+    )
+    db.execute(
+        "UPDATE products SET listed_at_us = ? WHERE listed_at_us = 0", (time.time_ns() // 1000,)
+    )
 
 
 class SQLiteSchema(SQLiteBase):

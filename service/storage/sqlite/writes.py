@@ -78,13 +78,14 @@ RETURNING {PRODUCT_COLUMNS}
 _SET_PRODUCTS = """
 UPDATE products SET category = d.column2, rating_count = d.column3, star_sum = d.column4,
     s1 = d.column5, s2 = d.column6, s3 = d.column7, s4 = d.column8, s5 = d.column9,
-    likes = d.column10, dislikes = d.column11, shares = d.column12, seq = d.column13
+    likes = d.column10, dislikes = d.column11, shares = d.column12, seq = d.column13,
+    listed_at_us = d.column14
 FROM (VALUES {values}) AS d WHERE products.idx = d.column1
 """
 _SET_PRODUCT = """
 UPDATE products SET category = ?2, rating_count = ?3, star_sum = ?4,
     s1 = ?5, s2 = ?6, s3 = ?7, s4 = ?8, s5 = ?9, likes = ?10, dislikes = ?11, shares = ?12,
-    seq = ?13
+    seq = ?13, listed_at_us = ?14
 WHERE idx = ?1
 """
 _INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {{values}}\n"
@@ -145,7 +146,7 @@ class SQLiteWrites(SQLiteCatalogue):
                     seq,
                     lambda events, at: self._apply_events(events, at, recorded_at, touched, votes),
                     lambda user, at: self._erase(user, at, recorded_at, touched, votes),
-                    lambda entries, at: self._upsert_catalogue(entries, at, touched),
+                    lambda entries, at: self._upsert_catalogue(entries, at, touched, recorded_at),
                 )
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
                 # Kept after the commit (see Store.committing): the writer applies the
@@ -322,43 +323,46 @@ class SQLiteWrites(SQLiteCatalogue):
         return plan
 
     def _write_products(
-        self, updates: list[tuple[str, str, list[int], int]], touched: dict[str, ProductRow]
+        self,
+        updates: list[tuple[str, str, list[int], int, int]],
+        touched: dict[str, ProductRow],
     ) -> None:
         """Adds each delta to its product's row, creating the products not yet known (idx
         numbered on from the largest, as SQLite would): one read of the rows, then one
         write of each new state by idx. An event's category only fills in a product that
-        has none and that the shop's catalogue does not hold. Keeps the rows as written
-        in ``touched``."""
+        has none and that the shop's catalogue does not hold; its time moves the product's
+        listing time back if earlier. Keeps the rows as written in ``touched``."""
         conn = self.conn
-        current = self._product_rows((p for p, _, _, _ in updates), touched)
+        current = self._product_rows((p for p, _, _, _, _ in updates), touched)
         changed: list[tuple[Any, ...]] = []
         created: list[tuple[Any, ...]] = []
         top: int | None = None
-        for product_id, category, delta, seq in updates:
+        for product_id, category, delta, seq, first_us in updates:
             row = current[product_id]
             if row is None:
                 if top is None:
                     top = largest_idx(conn)
                 top += 1
                 values = (top, product_id, category, *delta[:SHARES], seq, 1, 0, "", "",
-                          delta[SHARES])  # fmt: skip
+                          delta[SHARES], first_us)  # fmt: skip
                 created.append(values)
                 touched[product_id] = product_row(values)
                 continue
             count, stars, s1, s2, s3, s4, s5, likes, dislikes, shares = delta
             h1, h2, h3, h4, h5 = row.histogram
-            # The columns of _SET_PRODUCTS: idx, category, counts, seq.
+            # The columns of _SET_PRODUCTS: idx, category, counts, seq, listed_at_us.
             filled = row.category if row.category or row.owned else category
+            listed = min(row.listed_at_us, first_us)
             values = (
                 row.idx, filled, row.rating_count + count,
                 row.star_sum + stars, h1 + s1, h2 + s2, h3 + s3, h4 + s4, h5 + s5,
-                row.likes + likes, row.dislikes + dislikes, row.shares + shares, seq,
+                row.likes + likes, row.dislikes + dislikes, row.shares + shares, seq, listed,
             )  # fmt: skip
             changed.append(values)
             touched[product_id] = ProductRow(
                 values[0], product_id, values[1], values[2], values[3], values[4:9],
                 values[9], values[10], seq, row.active, row.owned, row.more_categories, row.display,
-                values[11],
+                values[11], listed,
             )  # fmt: skip
         write_rows(conn, NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)
