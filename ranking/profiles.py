@@ -31,6 +31,10 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     prior = "auto"                 # Gamma prior fitted from the catalogue, or a table:
                                    # { shape = 0.5, rate_days = 50 } (mean rate shape/rate_days)
 
+    [profiles.default.channels]    # optional: a share from a channel counts this much (0-1000);
+    store = 2                      # channels not named, and shares without one, count 1
+    instagram = 0.5
+
     [profiles.default.limits]      # optional, each an integer >= 1
     max_candidates = 1000          # most candidates one Rank call may send
     top_default_limit = 20         # Top page size when the request asks for 0
@@ -51,9 +55,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from reviewrank.ranking.shares import ShareRatePrior
 
@@ -77,6 +81,7 @@ PROFILE_KEYS = (
     "likes_prior",
     "limits",
     "shares",
+    "channels",
 )
 LIMIT_KEYS = ("max_candidates", "top_default_limit", "top_max_limit")
 MIN_STARS, MAX_STARS = 1.0, 5.0
@@ -138,6 +143,24 @@ DEFAULT_SHARES_HALF_LIFE_DAYS = 30.0
 SHARES_HALF_LIFE_RANGE = (1.0 / 24.0, 1e4)
 
 
+MAX_CHANNEL_WEIGHT = 1000.0
+CHANNEL_NAME_MAX_LENGTH = 64  # as the API's channel (service/api/validation.py)
+MAX_NAMED_CHANNELS = 32  # per profile: each named channel keeps its own decayed sums
+
+
+class ShareWeighing(NamedTuple):
+    """What share sums a profile reads: their half-life (seconds), and the weights of
+    the channels it names, (channel, weight) in name order (others count 1)."""
+
+    half_life: float
+    channels: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The channels weighed apart."""
+        return frozenset(channel for channel, _ in self.channels)
+
+
 @dataclass(frozen=True)
 class SharesSpec:
     """How a profile measures the share rate: the half-life of shares and of exposure,
@@ -162,6 +185,8 @@ class Profile:
     likes_prior: tuple[float, float] = (1.0, 1.0)
     limits: Limits = Limits()
     shares: SharesSpec = SharesSpec()
+    # (channel, weight) in name order: a share from a named channel counts that much.
+    channels: tuple[tuple[str, float], ...] = ()
 
     @property
     def half_life_seconds(self) -> float | None:
@@ -177,15 +202,37 @@ class Profile:
         return self.shares.half_life_seconds if self.weighs_shares else None
 
     @property
+    def share_weighing(self) -> ShareWeighing | None:
+        """The share sums its scores read (None: it weighs no shares)."""
+        if not self.weighs_shares:
+            return None
+        return ShareWeighing(self.shares.half_life_seconds, self.channels)
+
+    @property
     def clocked(self) -> bool:
         """Whether its scores move with the clock (time-decayed votes, or share rates)."""
         return self.half_life_days is not None or self.weighs_shares
 
     @property
-    def decay_half_lives(self) -> frozenset[float]:
-        """Every half-life (seconds) of the time-decayed sums its scores read."""
-        lives = {self.half_life_seconds, self.shares_half_life_seconds}
-        return frozenset(h for h in lives if h is not None)
+    def decay_needs(self) -> dict[float, frozenset[str]]:
+        """The time-decayed sums its scores read: each half-life (seconds), with the
+        channels whose shares it weighs apart."""
+        needs: dict[float, frozenset[str]] = {}
+        if self.half_life_seconds is not None:
+            needs[self.half_life_seconds] = frozenset()
+        weighing = self.share_weighing
+        if weighing is not None:
+            needs[weighing.half_life] = needs.get(weighing.half_life, frozenset()) | weighing.names
+        return needs
+
+
+def decay_needs(profiles: Iterable[Profile]) -> dict[float, frozenset[str]]:
+    """Profile.decay_needs of several profiles, merged."""
+    needs: dict[float, frozenset[str]] = {}
+    for profile in profiles:
+        for half_life, channels in profile.decay_needs.items():
+            needs[half_life] = needs.get(half_life, frozenset()) | channels
+    return needs
 
 
 def traffic_point(salt: str, user_id: str) -> float:
@@ -444,6 +491,7 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         beta = _pseudo_count(check, likes, "beta", f"{key}.likes_prior", 1.0)
     limits = _parse_limits(check, table.get("limits", {}), f"{key}.limits")
     shares = _parse_shares(check, table.get("shares", {}), f"{key}.shares")
+    channels = _parse_channels(check, table.get("channels", {}), f"{key}.channels")
     return Profile(
         name=name,
         weights=weights,
@@ -454,7 +502,32 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         likes_prior=(alpha, beta),
         limits=limits,
         shares=shares,
+        channels=channels,
     )
+
+
+def _parse_channels(check: _Checker, raw: Any, key: str) -> tuple[tuple[str, float], ...]:
+    table = check.table(raw, key)
+    if table is None:
+        return ()
+    if len(table) > MAX_NAMED_CHANNELS:
+        check.fail(key, f"at most {MAX_NAMED_CHANNELS} channels may be named")
+        return ()
+    weights: dict[str, float] = {}
+    for raw_name, value in table.items():
+        name = str(raw_name)
+        if not name or len(name) > CHANNEL_NAME_MAX_LENGTH or not name.isprintable():
+            check.fail(
+                f"{key}.{name}",
+                f"channel names are 1-{CHANNEL_NAME_MAX_LENGTH} printable characters",
+            )
+            continue
+        weight = _number(value)
+        if weight is None or not 0.0 <= weight <= MAX_CHANNEL_WEIGHT:
+            check.fail(f"{key}.{name}", f"must be a number from 0 to {MAX_CHANNEL_WEIGHT:g}")
+            continue
+        weights[name] = weight
+    return tuple(sorted(weights.items()))
 
 
 def _parse_shares(check: _Checker, raw: Any, key: str) -> SharesSpec:

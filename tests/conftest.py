@@ -100,6 +100,7 @@ prior = { mean = 3.0, strength = 2 }
 weights = { shares = 1 }
 prior = { mean = 3.0, strength = 2 }
 shares = { half_life_days = 30, prior = { shape = 0.5, rate_days = 50 } }
+channels = { store = 2, instagram = 0.5 }
 
 [profiles.shared_auto]
 weights = { bayesian_average = 0.5, shares = 0.5 }

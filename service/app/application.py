@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from reviewrank.ranking.profiles import decay_needs
 from reviewrank.service.app import weights_history
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.catalogue_snapshot import load_catalogue, save_snapshot
@@ -102,11 +103,9 @@ class Application:
                     f"cannot record the weights in the database {self.store.location}: {exc}"
                 ) from exc
             raise
-        half_lives = {
-            h for p in self.weights.current.profiles.profiles.values() for h in p.decay_half_lives
-        }
-        if half_lives:  # before the writer starts, so that no write falls in between
-            self.catalogue.enable_decay(sorted(half_lives), self.store.load_votes())
+        needs = decay_needs(self.weights.current.profiles.profiles.values())
+        if needs:  # before the writer starts, so that no write falls in between
+            self.catalogue.enable_decay(needs, self.store.load_votes())
         self._listeners_lock = threading.Lock()
         self._storage_listeners: list[Callable[[bool], None]] = []
         self.writer = Writer(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
+from reviewrank.ranking.profiles import ShareWeighing
 from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups, RatingTally
 from reviewrank.ranking.shares import exposure_days
 from reviewrank.service.app.catalogue_views import (
@@ -384,8 +385,23 @@ class Catalogue:
     def keeps_decayed_sums(self) -> bool:
         return bool(self._decayed)
 
-    def enable_decay(self, half_lives: Sequence[float], votes: VoteTable) -> None:
-        """Keeps time-decayed sums for these half-lives (seconds), starting from every vote.
+    def decay_missing(self, needs: Mapping[float, frozenset[str]]) -> dict[float, frozenset[str]]:
+        """What of ``needs`` (half-life -> channels whose shares are kept apart, as
+        ranking.profiles.decay_needs gives them) the kept sums lack: each half-life to
+        build, with every channel it must keep (those it keeps already too)."""
+        with self._lock:
+            missing: dict[float, frozenset[str]] = {}
+            for half_life, channels in needs.items():
+                kept = self._decayed.get(half_life)
+                if kept is None:
+                    missing[half_life] = channels
+                elif not channels <= kept.channels:
+                    missing[half_life] = channels | kept.channels
+            return missing
+
+    def enable_decay(self, needs: Mapping[float, frozenset[str]], votes: VoteTable) -> None:
+        """Keeps time-decayed sums for these half-lives (seconds), with these channels'
+        shares apart, built from every vote (a kept one lacking channels is replaced).
 
         The caller must make sure no write is applied between reading ``votes`` and the end
         of this call: before the writer starts, or on the writer thread between two
@@ -393,13 +409,14 @@ class Catalogue:
         readers are not held up meanwhile.
         """
         built = [
-            decayed_from_votes(h, votes, self.rating_count.shape[0])
-            for h in half_lives
-            if h not in self._decayed
+            decayed_from_votes(h, votes, self.rating_count.shape[0], channels)
+            for h, channels in self.decay_missing(needs).items()
         ]
         with self._lock:
             for decayed in built:
-                self._decayed.setdefault(decayed.half_life, decayed)
+                kept = self._decayed.get(decayed.half_life)
+                if kept is None or not decayed.channels <= kept.channels:
+                    self._decayed[decayed.half_life] = decayed
 
     @property
     def half_lives(self) -> set[float]:
@@ -422,11 +439,14 @@ class Catalogue:
             histogram=self.histogram[idx],
         )
 
-    def _decayed_of(self, half_life: float, now: float, extra: Extra) -> DecayedAggregates:
-        """The decayed sums of this half-life, kept or in ``extra`` (lock held)."""
+    def _decayed_of(
+        self, half_life: float, now: float, extra: Extra, channels: Iterable[str] = ()
+    ) -> DecayedAggregates:
+        """The decayed sums of this half-life keeping these channels' shares apart, kept
+        or in ``extra`` (lock held)."""
         decayed = self._decayed.get(half_life)
-        if decayed is None and extra is not None:
-            decayed = extra.get(half_life)
+        if (decayed is None or not decayed.channels.issuperset(channels)) and extra is not None:
+            decayed = extra.get(half_life, decayed)
         if decayed is None:
             raise KeyError(f"no decayed aggregates for half-life {half_life} s")
         decayed.maybe_rebase(now)
@@ -436,19 +456,20 @@ class Catalogue:
         self,
         evidence: Evidence,
         idx: IntArray,
-        half_life: float | None,
+        weighing: ShareWeighing | None,
         now: float,
         extra: Extra,
     ) -> Evidence:
-        """The evidence with the rows' decayed shares and exposure (ranking.shares) at
-        ``now`` for a share half-life; as it is for None (lock held)."""
-        if half_life is None:
+        """The evidence with the rows' decayed shares (weighted by channel) and exposure
+        (ranking.shares) at ``now``; as it is for None (lock held)."""
+        if weighing is None:
             return evidence
-        sums = self._decayed_of(half_life, now, extra)
+        half_life, channels = weighing
+        sums = self._decayed_of(half_life, now, extra, weighing.names)
         listed = self.listed_at_us[idx] / 1e6
         return replace(
             evidence,
-            shares=sums.shares_at(idx, now),
+            shares=sums.shares_at(idx, now, channels),
             exposure=exposure_days(listed, now, half_life),
         )
 
@@ -459,7 +480,7 @@ class Catalogue:
         now: float = 0.0,
         extra: Extra = None,
         encoded: EncodedIds | None = None,
-        shares_half_life: float | None = None,
+        shares: ShareWeighing | None = None,
     ) -> Gathered:
         """The products' aggregates (time-decayed to ``now`` when a half-life is given),
         with their decayed shares and exposure when a share half-life is.
@@ -471,7 +492,7 @@ class Catalogue:
             idx = self._index.rows(product_ids, encoded)  # unknown: row 0, all zeros
             raw = self._evidence(idx, None, now)
             evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
-            evidence = self._with_shares(evidence, idx, shares_half_life, now, extra)
+            evidence = self._with_shares(evidence, idx, shares, now, extra)
             codes = self.category_code[idx]
         return Gathered(evidence, raw, idx > 0, codes, self._categories.names)
 
@@ -527,15 +548,15 @@ class Catalogue:
             return self.generation, groups, len(self._categories.names)
 
     def share_exposures(
-        self, half_life: float, now: float, extra: Extra = None
+        self, weighing: ShareWeighing, now: float, extra: Extra = None
     ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """The generation, and every product's decayed shares and exposure in days at
-        ``now`` for a share half-life kept, or in ``extra`` (what the share prior is
-        fitted on)."""
+        ``now`` as a profile weighs them, from sums kept or in ``extra`` (what the share
+        prior is fitted on)."""
         with self._lock:
             rows = self._index.used_rows()
             plain = self._evidence(rows, None, now)
-            evidence = self._with_shares(plain, rows, half_life, now, extra)
+            evidence = self._with_shares(plain, rows, weighing, now, extra)
             assert evidence.shares is not None and evidence.exposure is not None
             return self.generation, evidence.shares, evidence.exposure
 
@@ -557,14 +578,14 @@ class Catalogue:
         half_life: float | None = None,
         now: float = 0.0,
         extra: Extra = None,
-        shares_half_life: float | None = None,
+        shares: ShareWeighing | None = None,
     ) -> Snapshot:
         with self._lock:
             size = self._size
             rows = np.arange(1, size, dtype=np.int64)
             raw = self._evidence(rows, None, now)
             evidence = raw if half_life is None else self._evidence(rows, half_life, now, extra)
-            evidence = self._with_shares(evidence, rows, shares_half_life, now, extra)
+            evidence = self._with_shares(evidence, rows, shares, now, extra)
             return Snapshot(
                 seq=self.generation,
                 through_seq=self.seq,
@@ -616,8 +637,11 @@ class Catalogue:
         )
 
 
-def decayed_from_votes(half_life: float, votes: VoteTable, capacity: int) -> DecayedAggregates:
-    """Time-decayed sums of one half-life (seconds) over every vote given."""
-    decayed = DecayedAggregates(half_life, capacity)
+def decayed_from_votes(
+    half_life: float, votes: VoteTable, capacity: int, channels: Iterable[str] = ()
+) -> DecayedAggregates:
+    """Time-decayed sums of one half-life (seconds) over every vote given, with the
+    shares of ``channels`` apart."""
+    decayed = DecayedAggregates(half_life, capacity, channels=channels)
     decayed.load(votes)
     return decayed

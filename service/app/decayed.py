@@ -6,13 +6,15 @@ a vote subtracts its old weighted contribution and adds the new one. The referen
 moves forward (a rebase) before the growing weights get large.
 
 Shares are summed the same way (each share counts 0.5^(age/h)), for profiles that weigh
-shares with this half-life (ranking.shares).
+shares with this half-life (ranking.shares); and, apart, the shares of each channel some
+profile weighs differently (``channels``), so that a profile's channel weights w_c make
+its share sum Σ_all + Σ_c (w_c − 1)·Σ_c without keeping a sum per channel ever seen.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +32,13 @@ _COLUMNS = ("count", "star_sum", "likes", "dislikes", "histogram", "shares")
 class DecayedAggregates:
     """Growing-scale sums per product idx; the owner serialises access (Catalogue's lock)."""
 
-    def __init__(self, half_life_seconds: float, capacity: int, reference: float | None = None):
+    def __init__(
+        self,
+        half_life_seconds: float,
+        capacity: int,
+        reference: float | None = None,
+        channels: Iterable[str] = (),
+    ):
         self.half_life = half_life_seconds
         self.reference = time.time() if reference is None else reference
         self.count = np.zeros(capacity)
@@ -39,6 +47,11 @@ class DecayedAggregates:
         self.likes = np.zeros(capacity)
         self.dislikes = np.zeros(capacity)
         self.shares = np.zeros(capacity)
+        self.channel_shares: dict[str, FloatArray] = {c: np.zeros(capacity) for c in channels}
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return frozenset(self.channel_shares)
 
     def grow(self, capacity: int) -> None:
         if capacity <= self.count.shape[0]:
@@ -48,6 +61,9 @@ class DecayedAggregates:
             new = np.zeros((capacity, *old.shape[1:]))
             new[: old.shape[0]] = old
             setattr(self, name, new)
+        for channel, old in self.channel_shares.items():
+            self.channel_shares[channel] = np.zeros(capacity)
+            self.channel_shares[channel][: old.shape[0]] = old
 
     def load(self, votes: VoteTable) -> None:
         """Adds every vote in force (the arrays are assumed zero)."""
@@ -65,6 +81,9 @@ class DecayedAggregates:
         np.add.at(self.dislikes, idx, np.where(value == -1, w, 0.0))
         shares = votes.kind == VOTE_SHARE
         np.add.at(self.shares, votes.product_idx[shares], weight[shares])
+        for channel, sums in self.channel_shares.items():
+            mine = shares & (votes.channel == channel)
+            np.add.at(sums, votes.product_idx[mine], weight[mine])
 
     def reset(self, products: npt.NDArray[np.int64], votes: VoteTable) -> None:
         """Recomputes the given products' sums from their votes (changes made elsewhere)."""
@@ -72,12 +91,19 @@ class DecayedAggregates:
             self.grow(int(products.max()) + 1)
         for name in _COLUMNS:
             getattr(self, name)[products] = 0.0
+        for sums in self.channel_shares.values():
+            sums[products] = 0.0
         self.load(votes)
 
-    def _add(self, idx: int, kind: str, value: int, time_us: int, sign: float) -> None:
+    def _add(
+        self, idx: int, kind: str, value: int, time_us: int, sign: float, channel: str
+    ) -> None:
         w = sign * float(growth_weight(time_us / _US, self.reference, self.half_life))
         if kind == SHARE:
             self.shares[idx] += w
+            sums = self.channel_shares.get(channel)
+            if sums is not None:
+                sums[idx] += w
         elif kind == RATING:
             self.count[idx] += w
             self.star_sum[idx] += w * value
@@ -90,14 +116,11 @@ class DecayedAggregates:
     def apply(self, changes: Sequence[VoteChange]) -> None:
         for change in changes:
             self.grow(change.product_idx + 1)
+            idx, kind = change.product_idx, change.kind
             if change.old_value is not None:
-                self._add(
-                    change.product_idx, change.kind, change.old_value, change.old_time_us, -1.0
-                )
+                self._add(idx, kind, change.old_value, change.old_time_us, -1.0, change.old_channel)
             if change.new_value is not None:
-                self._add(
-                    change.product_idx, change.kind, change.new_value, change.new_time_us, 1.0
-                )
+                self._add(idx, kind, change.new_value, change.new_time_us, 1.0, change.new_channel)
 
     def maybe_rebase(self, now: float) -> None:
         if needs_rebase(now, self.reference, self.half_life):
@@ -105,6 +128,8 @@ class DecayedAggregates:
                 setattr(
                     self, name, rebase(getattr(self, name), self.reference, now, self.half_life)
                 )
+            for channel, sums in self.channel_shares.items():
+                self.channel_shares[channel] = rebase(sums, self.reference, now, self.half_life)
             self.reference = now
 
     def evidence(self, idx: npt.NDArray[np.int64], now: float) -> Evidence:
@@ -126,10 +151,20 @@ class DecayedAggregates:
             histogram=np.clip(self.histogram[safe], 0.0, None) * inside[:, None],
         )
 
-    def shares_at(self, idx: npt.NDArray[np.int64], now: float) -> FloatArray:
-        """Σ 0.5^(age/h) over each row's shares in force, at ``now``."""
+    def shares_at(
+        self,
+        idx: npt.NDArray[np.int64],
+        now: float,
+        channels: Sequence[tuple[str, float]] = (),
+    ) -> FloatArray:
+        """Σ w_c·0.5^(age/h) over each row's shares in force, at ``now``: w_c the weight of
+        the share's channel in ``channels`` (each one kept here), 1 for the others."""
         factor = decay_factor(now, self.reference, self.half_life)
         size = self.shares.shape[0]
         safe = np.where(idx < size, idx, 0)
-        taken: FloatArray = np.clip(self.shares[safe], 0.0, None) * ((idx < size) * factor)
+        total = self.shares[safe]
+        for channel, weight in channels:
+            if weight != 1.0:
+                total = total + (weight - 1.0) * self.channel_shares[channel][safe]
+        taken: FloatArray = np.clip(total, 0.0, None) * ((idx < size) * factor)
         return taken

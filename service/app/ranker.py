@@ -141,8 +141,10 @@ class Ranker:
         """The profile's prior for products of these categories (of ``fit`` when given),
         with the share rate's when the profile weighs shares (``extra``: a preview's sums)."""
         prior = self._priors.prior(profile.prior, category_code, fit)
-        if profile.weighs_shares:
-            prior = replace(prior, shares=self._share_priors.prior(profile.shares, extra))
+        weighing = profile.share_weighing
+        if weighing is not None:
+            shares = self._share_priors.prior(weighing, profile.shares.prior, extra)
+            prior = replace(prior, shares=shares)
         return prior
 
     # -- use cases ---------------------------------------------------------------------------
@@ -173,7 +175,7 @@ class Ranker:
             profile.half_life_seconds,
             time.time(),
             encoded=query.id_bytes,
-            shares_half_life=profile.shares_half_life_seconds,
+            shares=profile.share_weighing,
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
@@ -300,7 +302,7 @@ class Ranker:
             profile.half_life_seconds,
             time.time(),
             extra,
-            shares_half_life=profile.shares_half_life_seconds,
+            shares=profile.share_weighing,
         )
         prior = self._prior(profile, gathered.category_code, extra=extra)
         breakdown = blend(
@@ -315,7 +317,7 @@ class Ranker:
     ) -> list[tuple[str, float]]:
         """Every product of a category ("" = all) with its score, best first, as Top would."""
         snapshot = self._catalogue.snapshot(
-            profile.half_life_seconds, time.time(), extra, profile.shares_half_life_seconds
+            profile.half_life_seconds, time.time(), extra, profile.share_weighing
         )
         prior = self._prior(profile, snapshot.category_code, extra=extra)
         breakdown = blend(snapshot.evidence, profile, prior)
@@ -456,7 +458,7 @@ class Ranker:
             snapshot = self._catalogue.snapshot_in_parts(CHUNK_ROWS, pause)
         else:
             snapshot = self._catalogue.snapshot(
-                profile.half_life_seconds, now, shares_half_life=profile.shares_half_life_seconds
+                profile.half_life_seconds, now, shares=profile.share_weighing
             )
         prior = self._prior(profile, snapshot.category_code, fit)
         if in_parts:
@@ -482,7 +484,7 @@ class Ranker:
             product_ids,
             profile.half_life_seconds,
             time.time(),
-            shares_half_life=profile.shares_half_life_seconds,
+            shares=profile.share_weighing,
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(gathered.evidence, profile, prior)

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from reviewrank.ranking.profiles import SharesSpec
+from reviewrank.ranking.profiles import ShareWeighing
 from reviewrank.ranking.shares import ShareRatePrior, fit_share_prior
 from reviewrank.service.app.catalogue import Catalogue, Extra
 from reviewrank.service.app.priors import CHEAP_FIT_SECONDS, kept_seconds
@@ -43,41 +43,42 @@ class SharePriors:
         self._refresh_seconds = refresh_seconds
         self._background = background
         self._lock = threading.Lock()
-        self._fits: dict[float, ShareFit] = {}  # by share half-life (seconds)
-        self._refitting: set[float] = set()
+        self._fits: dict[ShareWeighing, ShareFit] = {}
+        self._refitting: set[ShareWeighing] = set()
 
-    def prior(self, spec: SharesSpec, extra: Extra = None) -> ShareRatePrior:
-        """The prior rankings with this spec use now: the profile's own, or the fit.
-        ``extra``: decayed sums of half-lives the catalogue does not keep (a preview's),
-        fitted on at once and not kept."""
-        if spec.prior is not None:
-            return spec.prior
-        half_life = spec.half_life_seconds
-        if half_life not in self._catalogue.half_lives:
-            _, shares, exposure = self._catalogue.share_exposures(half_life, time.time(), extra)
+    def prior(
+        self, weighing: ShareWeighing, fixed: ShareRatePrior | None, extra: Extra = None
+    ) -> ShareRatePrior:
+        """The prior rankings weighing shares so use now: ``fixed`` (the profile's), or
+        the fit. ``extra``: decayed sums the catalogue does not keep (a preview's), fitted
+        on at once and not kept."""
+        if fixed is not None:
+            return fixed
+        if self._catalogue.decay_missing({weighing.half_life: weighing.names}):
+            _, shares, exposure = self._catalogue.share_exposures(weighing, time.time(), extra)
             return fit_share_prior(shares, exposure)
-        return self.fit(half_life).prior
+        return self.fit(weighing).prior
 
-    def fit(self, half_life: float) -> ShareFit:
-        """The fit in force for a share half-life the catalogue keeps sums of."""
+    def fit(self, weighing: ShareWeighing) -> ShareFit:
+        """The fit in force for share sums the catalogue keeps."""
         with self._lock:
-            fit = self._fits.get(half_life)
+            fit = self._fits.get(weighing)
             if fit is not None and not self._stale(fit):
                 return fit
             if fit is not None and fit.cost >= CHEAP_FIT_SECONDS:
-                if half_life not in self._refitting:
-                    self._refitting.add(half_life)
+                if weighing not in self._refitting:
+                    self._refitting.add(weighing)
                     if self._background is None:
                         background = False
                     else:
                         background = self._background.submit(
-                            ("share prior", half_life), lambda: self._refit(half_life)
+                            ("share prior", weighing), lambda: self._refit(weighing)
                         )
                     if not background:
-                        self._refitting.discard(half_life)
-                        return self._refit(half_life, lock_held=True)
+                        self._refitting.discard(weighing)
+                        return self._refit(weighing, lock_held=True)
                 return fit
-        return self._refit(half_life)
+        return self._refit(weighing)
 
     def _stale(self, fit: ShareFit) -> bool:
         age = time.monotonic() - fit.at
@@ -85,17 +86,17 @@ class SharePriors:
             return False
         return fit.generation != self._catalogue.generation or age >= CLOCK_REFIT_SECONDS
 
-    def _refit(self, half_life: float, lock_held: bool = False) -> ShareFit:
+    def _refit(self, weighing: ShareWeighing, lock_held: bool = False) -> ShareFit:
         started = time.perf_counter()
-        generation, shares, exposure = self._catalogue.share_exposures(half_life, time.time())
+        generation, shares, exposure = self._catalogue.share_exposures(weighing, time.time())
         prior = fit_share_prior(shares, exposure)
         fit = ShareFit(prior, generation, time.monotonic(), time.perf_counter() - started)
         if lock_held:
-            self._fits[half_life] = fit
+            self._fits[weighing] = fit
             return fit
         with self._lock:
-            self._refitting.discard(half_life)
-            kept = self._fits.get(half_life)
+            self._refitting.discard(weighing)
+            kept = self._fits.get(weighing)
             if kept is None or kept.generation <= fit.generation:
-                self._fits[half_life] = fit
-            return self._fits[half_life]
+                self._fits[weighing] = fit
+            return self._fits[weighing]

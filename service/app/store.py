@@ -123,22 +123,31 @@ class VoteTable:
     kind: npt.NDArray[np.int8]  # VOTE_RATING, VOTE_LIKE or VOTE_SHARE
     value: npt.NDArray[np.int64]
     occurred_at_us: npt.NDArray[np.int64]
+    channel: npt.NDArray[np.object_]  # a share's channel; "" for ratings and likes
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Sequence[int]]) -> VoteTable:
-        """From rows of (product idx, kind code, value, occurred_at_us)."""
+    def from_rows(
+        cls, rows: Sequence[Sequence[int]], shares: Sequence[Sequence[Any]] = ()
+    ) -> VoteTable:
+        """From rows of (product idx, kind code, value, occurred_at_us) of ratings and
+        likes, and of (product idx, occurred_at_us, channel) of shares."""
         table = np.array(rows, dtype=np.int64).reshape(-1, 4)
+        shared = np.array([(r[0], r[1]) for r in shares], dtype=np.int64).reshape(-1, 2)
+        n = len(shares)
+        channel = np.full(table.shape[0] + n, "", dtype=object)
+        channel[table.shape[0] :] = [r[2] for r in shares]
         return cls(
-            product_idx=table[:, 0].copy(),
-            kind=table[:, 1].astype(np.int8),
-            value=table[:, 2].copy(),
-            occurred_at_us=table[:, 3].copy(),
+            product_idx=np.concatenate([table[:, 0], shared[:, 0]]),
+            kind=np.concatenate([table[:, 1], np.full(n, VOTE_SHARE)]).astype(np.int8),
+            value=np.concatenate([table[:, 2], np.ones(n, dtype=np.int64)]),
+            occurred_at_us=np.concatenate([table[:, 3], shared[:, 1]]),
+            channel=channel,
         )
 
     def subset(self, wanted: npt.NDArray[np.bool_]) -> VoteTable:
         return VoteTable(
             self.product_idx[wanted], self.kind[wanted], self.value[wanted],
-            self.occurred_at_us[wanted],
+            self.occurred_at_us[wanted], self.channel[wanted],
         )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from reviewrank.ranking.profiles import Profile, ProfileSet
+from reviewrank.ranking.profiles import Profile, ProfileSet, decay_needs
 from reviewrank.service.app.catalogue import Catalogue, decayed_from_votes
 from reviewrank.service.app.preview import Preview, Sample, compare
 from reviewrank.service.app.ranker import Ranker
@@ -229,11 +229,9 @@ class WeightsAdmin:
                 f"version {current.version} is in force, not {expected_version}: "
                 "someone changed the weights meanwhile; review them and retry"
             )
-        needed = {
-            h for p in profiles.profiles.values() for h in p.decay_half_lives
-        } - self._catalogue.half_lives
-        if needed:
-            self._catalogue.enable_decay(sorted(needed), self._store.load_votes())
+        if self._catalogue.decay_missing(decay_needs(profiles.profiles.values())):
+            needs = decay_needs(profiles.profiles.values())
+            self._catalogue.enable_decay(needs, self._store.load_votes())
         entry = self._history.new_entry(
             text, source_kind, source, trigger, actor, reason, rollback_of
         )
@@ -295,11 +293,11 @@ class WeightsAdmin:
             current.profiles, "", "the weights in force"
         )
         extra = None
-        missing = candidate.decay_half_lives - self._catalogue.half_lives
+        missing = self._catalogue.decay_missing(candidate.decay_needs)
         if missing:
             # Read every vote between two transactions; the sums are built here, and dropped.
             votes = self._exclusive(self._store.load_votes, timeout)
-            extra = {h: decayed_from_votes(h, votes, 1) for h in missing}
+            extra = {h: decayed_from_votes(h, votes, 1, c) for h, c in missing.items()}
         changes = []
         for i, sample in enumerate(samples):
             before = self._ranker.order_candidates(

@@ -265,6 +265,8 @@ class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is 
     old_time_us: int
     new_value: int | None  # None: the vote was removed
     new_time_us: int
+    old_channel: str = ""  # a share's channel (channel weights), "" for the other kinds
+    new_channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,9 @@ Vote = tuple[Any, ...]
 VoteKey = tuple[str, str]  # (product_id, user_id)
 
 # A vote replaced or removed: (product_id, kind, old value or None, old time, new value or
-# None when removed, new time); with the product's idx, a VoteChange (decayed sums).
-Change = tuple[str, str, int | None, int, int | None, int]
+# None when removed, new time, old channel, new channel: a share's, else ""); with the
+# product's idx, a VoteChange (decayed sums).
+Change = tuple[str, str, int | None, int, int | None, int, str, str]
 
 # Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes, shares.
 DELTA_SIZE = 10
@@ -218,7 +219,17 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         categories=_first_categories(rated.product_ids, rated.categories),
         product_seq=dict(zip(products, seqs, strict=True)),
         # Made tuples only if read (time-decayed sums).
-        changes=zip(products, kinds, repeat(None, n), repeat(0, n), values, times, strict=True),
+        changes=zip(
+            products,
+            kinds,
+            repeat(None, n),
+            repeat(0, n),
+            values,
+            times,
+            repeat("", n),
+            batch.channels,
+            strict=True,
+        ),
         seq=seq + n,
     )
     deltas = plan.deltas
@@ -292,10 +303,13 @@ def plan_one_by_one(
         delta = deltas.get(product)
         if delta is None:
             delta = deltas[product] = [0] * DELTA_SIZE
+        old_channel = ""
         if current is None:
             old, old_time = None, 0
         else:
             old, old_time = current[0], current[1]
+            if kind == SHARE:
+                old_channel = current[3]
         if kind == RATING:
             if category:  # the first in the group: an event only fills in a category
                 categories.setdefault(product, category)
@@ -312,7 +326,7 @@ def plan_one_by_one(
         else:  # a share counts once per user
             delta[SHARES] += old is None
         product_seq[product] = seq
-        changes.append((product, kind, old, old_time, value, occurred))
+        changes.append((product, kind, old, old_time, value, occurred, old_channel, channel))
     plan.results = WriteResults(outcomes, seqs)
     plan.events = _columns(rows, EVENT_COLUMNS)
     plan.ratings = vote_columns(final_of[RATING])
@@ -326,10 +340,11 @@ def plan_one_by_one(
 def erasure_deltas(
     ratings: Sequence[tuple[str, int, int]],
     likes: Sequence[tuple[str, int, int]],
-    shares: Sequence[tuple[str, int, int]] = (),
+    shares: Sequence[tuple[str, int, int, str]] = (),
 ) -> tuple[dict[str, list[int]], list[Change]]:
     """What removing votes does: per product the (negative) delta, and the change of each
-    vote removed. Votes are (product_id, value, occurred_at_us)."""
+    vote removed. Votes are (product_id, value, occurred_at_us), a share's with its
+    channel after."""
     deltas: dict[str, list[int]] = {}
     removed: list[Change] = []
     for product_id, stars, occurred in ratings:
@@ -337,15 +352,15 @@ def erasure_deltas(
         delta[0] -= 1
         delta[1] -= stars
         delta[1 + stars] -= 1
-        removed.append((product_id, RATING, stars, occurred, None, 0))
+        removed.append((product_id, RATING, stars, occurred, None, 0, "", ""))
     for product_id, value, occurred in likes:
         delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
         delta[LIKES] -= value == 1
         delta[DISLIKES] -= value == -1
-        removed.append((product_id, LIKE, value, occurred, None, 0))
-    for product_id, value, occurred in shares:
+        removed.append((product_id, LIKE, value, occurred, None, 0, "", ""))
+    for product_id, value, occurred, channel in shares:
         deltas.setdefault(product_id, [0] * DELTA_SIZE)[SHARES] -= 1
-        removed.append((product_id, SHARE, value, occurred, None, 0))
+        removed.append((product_id, SHARE, value, occurred, None, 0, channel, ""))
     return deltas, removed
 
 
@@ -354,7 +369,7 @@ def erasure_result(
     likes: Sequence[tuple[str, int, int]],
     events_erased: int,
     seq: int,
-    shares: Sequence[tuple[str, int, int]] = (),
+    shares: Sequence[tuple[str, int, int, str]] = (),
 ) -> ErasureResult:
     """What an erasure reports: a cleared like is removed but not counted."""
     return ErasureResult(
@@ -369,8 +384,8 @@ def erasure_result(
 def vote_changes(changes: Iterable[Change], products: Mapping[str, ProductRow]) -> list[VoteChange]:
     """The changes with each product's idx, from the product rows as written."""
     return [
-        VoteChange(products[product].idx, kind, old, old_time, new, new_time)
-        for product, kind, old, old_time, new, new_time in changes
+        VoteChange(products[product].idx, kind, old, old_time, new, new_time, c_old, c_new)
+        for product, kind, old, old_time, new, new_time, c_old, c_new in changes
     ]
 
 

@@ -70,9 +70,9 @@ def fill_listing_times(now_us: int) -> tuple[str, str]:
     )
 
 
-# Every vote in force with its product's idx (cleared likes excluded): the rows of a
-# VoteTable, kinds as VoteTable codes them (1 rating, 0 like, 2 share). {where} and
-# {also} narrow it to some products (their parameters: where's, also's, where's).
+# Every rating and like in force with its product's idx (cleared likes excluded), kinds
+# as VoteTable codes them (1 rating, 0 like); then every share with its channel: the rows
+# of a VoteTable. {where} and {also} narrow them to some products.
 LOAD_VOTES = """
 SELECT p.idx, 1, r.stars, r.occurred_at_us
 FROM ratings r JOIN products p ON p.product_id = r.product_id {where}
@@ -80,8 +80,9 @@ UNION ALL
 SELECT p.idx, 0, l.value, l.occurred_at_us
 FROM likes l JOIN products p ON p.product_id = l.product_id
 WHERE l.value <> 0 {also}
-UNION ALL
-SELECT p.idx, 2, 1, s.occurred_at_us
+"""
+LOAD_SHARES = """
+SELECT p.idx, s.occurred_at_us, s.channel
 FROM shares s JOIN products p ON p.product_id = s.product_id {where}
 """
 

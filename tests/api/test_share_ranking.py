@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -170,3 +171,76 @@ shares = { half_life_days = 7 }
     )
 
     assert ["steady", "rated"] == list(response.changes[0].candidate_top)
+
+
+# -- channel weights ([profiles.x.channels]; the "shared" test profile: store 2, instagram 0.5)
+
+
+def test_each_share_counts_the_weight_of_its_channel(client: Client) -> None:
+    for user, channel in (("u1", "store"), ("u2", "instagram"), ("u3", "web"), ("u4", "")):
+        client.feedback.SubmitShare(share("p1", user, at=None, channel=channel))
+
+    assert 2 + 0.5 + 1 + 1 == pytest.approx(stats(client, "p1").weighted_shares, rel=1e-3)
+
+
+def test_channel_weights_hold_after_a_restart(
+    client: Client, start_server: Callable[..., Client]
+) -> None:
+    for user, channel in (("u1", "store"), ("u2", "instagram")):
+        client.feedback.SubmitShare(share("p1", user, at=None, channel=channel))
+
+    again = start_server()
+
+    assert 2.5 == pytest.approx(stats(again, "p1").weighted_shares, rel=1e-3)
+
+
+def test_a_users_newer_share_from_another_channel_takes_that_channels_weight(
+    client: Client,
+) -> None:
+    now = int(time.time())
+    client.feedback.SubmitShare(share("p1", "u1", at=now - 5, channel="store"))
+    client.feedback.SubmitShare(share("p1", "u1", at=now, channel="instagram"))
+
+    assert 0.5 == pytest.approx(stats(client, "p1").weighted_shares, rel=1e-3)
+
+
+def test_forgetting_a_sharer_takes_their_channels_weight_out(client: Client) -> None:
+    client.feedback.SubmitShare(share("p1", "u1", at=None, channel="store"))
+    client.feedback.SubmitShare(share("p1", "u2", at=None, channel="web"))
+
+    client.eraser.ForgetUser(feedback_pb2.ForgetUserRequest(user_id="u1"))
+
+    assert 1.0 == pytest.approx(stats(client, "p1").weighted_shares, rel=1e-3)
+
+
+def test_a_share_written_by_another_process_keeps_its_channels_weight(client: Client) -> None:
+    client.feedback.SubmitShare(share("p1", "u1", at=None, channel="instagram"))
+    other = build_application(client.settings)
+    try:
+        now_us = int(time.time() * 1e6)
+        [result] = other.submit([ShareEvent("x1", "p1", "u2", now_us, "store")], 10)
+    finally:
+        other.close()
+
+    request = ranking_pb2.GetProductStatsRequest(
+        product_ids=["p1"], profile="shared", min_seq=result.seq
+    )
+    s = client.ranking.GetProductStats(request).stats[0]
+    assert 2.5 == pytest.approx(s.weighted_shares, rel=1e-3)
+
+
+def test_weights_naming_a_new_channel_weigh_the_shares_already_made_there(
+    client: Client,
+) -> None:
+    client.feedback.SubmitShare(share("p1", "u1", at=None, channel="app"))
+    client.feedback.SubmitShare(share("p1", "u2", at=None, channel="store"))
+    weights = """
+default_profile = "main"
+[profiles.main]
+weights = { shares = 1 }
+shares = { prior = { shape = 0.5, rate_days = 50 } }
+channels = { app = 3, store = 2 }
+"""
+    client.admin.ReloadWeights(admin_pb2.ReloadWeightsRequest(toml=weights))
+
+    assert 5.0 == pytest.approx(stats(client, "p1", profile="main").weighted_shares, rel=1e-3)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reviewrank.ranking.profiles import ProfileError, SharesSpec, parse_profiles
+from reviewrank.ranking.profiles import ProfileError, SharesSpec, decay_needs, parse_profiles
 from reviewrank.ranking.shares import ShareRatePrior
 
 
@@ -107,6 +107,12 @@ def test_empty_profile_name_selects_the_default() -> None:
         ({"shares": {"prior": {"mean": 1}}}, "profiles.p.shares.prior.mean"),
         ({"shares": {"decay": 1}}, "profiles.p.shares.decay"),
         ({"shares": 30}, "profiles.p.shares"),
+        ({"channels": {"store": -1}}, "profiles.p.channels.store"),
+        ({"channels": {"store": 1001}}, "profiles.p.channels.store"),
+        ({"channels": {"store": "twice"}}, "profiles.p.channels.store"),
+        ({"channels": {"a\tb": 1}}, "profiles.p.channels.a\tb"),
+        ({"channels": {f"c{i}": 1 for i in range(33)}}, "profiles.p.channels"),
+        ({"channels": 2}, "profiles.p.channels"),
     ],
 )
 def test_invalid_value_is_reported_with_its_key(profile: dict[str, Any], key: str) -> None:
@@ -178,4 +184,27 @@ def test_a_profile_weighing_shares_reads_their_half_life_and_prior_and_moves_wit
         profile.shares_half_life_seconds,
         profile.clocked,
     )
-    assert frozenset({7 * 86400.0}) == profile.decay_half_lives
+    assert {7 * 86400.0: frozenset()} == profile.decay_needs
+
+
+def test_channel_weights_are_kept_in_name_order_and_ask_for_their_own_share_sums() -> None:
+    doc = document(
+        weights={"shares": 1, "relevance": 1},
+        half_life_days=90,
+        channels={"store": 2, "instagram": 0.5},
+    )
+    profile = parse_profiles(doc).profiles["p"]
+
+    assert (("instagram", 0.5), ("store", 2.0)) == profile.channels
+    assert {90 * 86400.0: frozenset(), 30 * 86400.0: frozenset({"instagram", "store"})} == (
+        profile.decay_needs
+    )
+
+
+def test_the_decay_needs_of_several_profiles_are_merged_per_half_life() -> None:
+    one = parse_profiles(document(weights={"shares": 1}, channels={"a": 2})).profiles["p"]
+    two = parse_profiles(
+        document(weights={"shares": 1}, half_life_days=30, channels={"b": 0})
+    ).profiles["p"]
+
+    assert {30 * 86400.0: frozenset({"a", "b"})} == decay_needs([one, two])

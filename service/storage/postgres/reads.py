@@ -11,7 +11,7 @@ import numpy.typing as npt
 import psycopg
 
 from reviewrank.service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
-from reviewrank.service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
+from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES
 from reviewrank.service.storage.postgres.connection import PostgresBase
 
 
@@ -135,11 +135,12 @@ def read_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable
 def read_votes(conn: psycopg.Connection[Any], products: Sequence[int] | None) -> VoteTable:
     with conn.cursor(binary=True) as cur:
         if products is None:
-            cur.execute(LOAD_VOTES.format(where="", also=""))
+            rows = cur.execute(LOAD_VOTES.format(where="", also="")).fetchall()
+            shares = cur.execute(LOAD_SHARES.format(where="")).fetchall()
         else:
             wanted = [int(p) for p in products]
-            cur.execute(
-                LOAD_VOTES.format(where="WHERE p.idx = ANY(%s)", also="AND p.idx = ANY(%s)"),
-                (wanted, wanted, wanted),
-            )
-        return VoteTable.from_rows(cur.fetchall())
+            sql = LOAD_VOTES.format(where="WHERE p.idx = ANY(%s)", also="AND p.idx = ANY(%s)")
+            rows = cur.execute(sql, (wanted, wanted)).fetchall()
+            sql = LOAD_SHARES.format(where="WHERE p.idx = ANY(%s)")
+            shares = cur.execute(sql, (wanted,)).fetchall()
+        return VoteTable.from_rows(rows, shares)

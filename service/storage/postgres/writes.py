@@ -114,7 +114,7 @@ SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[]
 }
 _CURRENT_VOTES = {
     table: f"""
-SELECT {", ".join(f"v.{c}" for c in vote_columns(table)[:5])}
+SELECT {", ".join(f"v.{c}" for c in vote_columns(table))}
 FROM unnest(%b::text[], %b::text[]) AS k(product_id, user_id)
 JOIN {table} AS v ON v.product_id = k.product_id AND v.user_id = k.user_id
 """
@@ -207,12 +207,14 @@ class PostgresWrites(PostgresBase):
 
     def _current_votes(
         self, cur: psycopg.Cursor[Any], table: str, keys: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, int, str]]:
+    ) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """(product_id, user_id) -> (value, occurred_at_us, event_id, and a share's
+        channel) of the votes in force."""
         if not keys:
             return {}
         products, users = _columns(list(keys), 2)
         rows = cur.execute(_CURRENT_VOTES[table], (products, users))
-        return {(p, u): (v, t, e) for p, u, v, t, e in rows}
+        return {(row[0], row[1]): row[2:] for row in rows}
 
     def _apply_events(
         self,
@@ -345,7 +347,8 @@ class PostgresWrites(PostgresBase):
             (user_id,),
         ).fetchall()
         shares = cur.execute(
-            "DELETE FROM shares WHERE user_id = %s RETURNING product_id, value, occurred_at_us",
+            "DELETE FROM shares WHERE user_id = %s"
+            " RETURNING product_id, value, occurred_at_us, channel",
             (user_id,),
         ).fetchall()
         event_ids = [

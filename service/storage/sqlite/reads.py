@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
-from reviewrank.service.storage.common import LOAD_VOTES, RECOUNT_MISMATCHES
+from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES
 from reviewrank.service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase, translated_errors
 from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 
@@ -133,14 +133,15 @@ def _every_product(conn: sqlite3.Connection, seq: int) -> ProductTable:
 def read_votes(conn: sqlite3.Connection, products: Sequence[int] | None) -> VoteTable:
     if products is None:
         rows = conn.execute(LOAD_VOTES.format(where="", also="")).fetchall()
+        shares = conn.execute(LOAD_SHARES.format(where="")).fetchall()
     else:
-        rows = []
+        rows, shares = [], []
         wanted = list(products)
         for start in range(0, len(wanted), CHUNK_ROWS):
             chunk = wanted[start : start + CHUNK_ROWS]
             marks = ",".join("?" * len(chunk))
-            sql = LOAD_VOTES.format(
-                where=f"WHERE p.idx IN ({marks})", also=f"AND p.idx IN ({marks})"
-            )
-            rows += conn.execute(sql, (*chunk, *chunk, *chunk)).fetchall()
-    return VoteTable.from_rows(rows)
+            where = f"WHERE p.idx IN ({marks})"
+            sql = LOAD_VOTES.format(where=where, also=f"AND p.idx IN ({marks})")
+            rows += conn.execute(sql, (*chunk, *chunk)).fetchall()
+            shares += conn.execute(LOAD_SHARES.format(where=where), chunk).fetchall()
+    return VoteTable.from_rows(rows, shares)

@@ -206,26 +206,27 @@ class SQLiteWrites(SQLiteCatalogue):
 
     def _current_votes(
         self, table: str, column: str, keys: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, int, str]]:
-        """(product_id, user_id) -> (value, occurred_at_us, event_id) of the votes in force."""
-        found: dict[tuple[str, str], tuple[int, int, str]] = {}
+    ) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """(product_id, user_id) -> (value, occurred_at_us, event_id, and a share's
+        channel) of the votes in force."""
+        found: dict[tuple[str, str], tuple[Any, ...]] = {}
         pairs = list(keys)
         step = CHUNK_ROWS // 2
+        columns = ", ".join(f"v.{c}" for c in vote_columns(table))
         for start in range(0, len(pairs), step):
             chunk = pairs[start : start + step]
             values = ",".join("(?, ?)" for _ in chunk)
             # A join on a VALUES list searches the primary key; `(a, b) IN (VALUES …)` scans.
             rows = self.conn.execute(
-                f"SELECT v.product_id, v.user_id, v.{column}, v.occurred_at_us, v.event_id"
-                f" FROM (VALUES {values}) AS k JOIN {table} AS v"
+                f"SELECT {columns} FROM (VALUES {values}) AS k JOIN {table} AS v"
                 " ON v.product_id = k.column1 AND v.user_id = k.column2",
                 [part for pair in chunk for part in pair],
             )
-            for product_id, user_id, value, occurred, event_id in rows:
-                found[(product_id, user_id)] = (value, occurred, event_id)
+            for row in rows:
+                found[(row[0], row[1])] = row[2:]
         return found
 
-    def _shares_in_force(self, events: EventBatch) -> dict[tuple[str, str], tuple[int, int, str]]:
+    def _shares_in_force(self, events: EventBatch) -> dict[tuple[str, str], tuple[Any, ...]]:
         """The shares in force on the keys of the events' shares (none looked up if none)."""
         keys = share_keys(events)
         return self._current_votes("shares", "value", keys) if keys else {}
@@ -402,7 +403,8 @@ class SQLiteWrites(SQLiteCatalogue):
             (user_id,),
         ).fetchall()
         shares = conn.execute(
-            "DELETE FROM shares WHERE user_id = ? RETURNING product_id, value, occurred_at_us",
+            "DELETE FROM shares WHERE user_id = ?"
+            " RETURNING product_id, value, occurred_at_us, channel",
             (user_id,),
         ).fetchall()
         rows = conn.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
