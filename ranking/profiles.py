@@ -161,6 +161,21 @@ class ShareWeighing(NamedTuple):
         return frozenset(channel for channel, _ in self.channels)
 
 
+class DecayNeed(NamedTuple):
+    """What time-decayed sums of one half-life must hold: the star and like sums (a
+    profile's half_life_days), and the channels whose shares are summed apart."""
+
+    stars: bool = False
+    channels: frozenset[str] = frozenset()
+
+    def with_(self, other: DecayNeed) -> DecayNeed:
+        return DecayNeed(self.stars or other.stars, self.channels | other.channels)
+
+    def within(self, held: DecayNeed) -> bool:
+        """Whether sums holding ``held`` serve this need."""
+        return (held.stars or not self.stars) and self.channels <= held.channels
+
+
 @dataclass(frozen=True)
 class SharesSpec:
     """How a profile measures the share rate: the half-life of shares and of exposure,
@@ -214,24 +229,24 @@ class Profile:
         return self.half_life_days is not None or self.weighs_shares
 
     @property
-    def decay_needs(self) -> dict[float, frozenset[str]]:
-        """The time-decayed sums its scores read: each half-life (seconds), with the
-        channels whose shares it weighs apart."""
-        needs: dict[float, frozenset[str]] = {}
+    def decay_needs(self) -> dict[float, DecayNeed]:
+        """The time-decayed sums its scores read, by half-life (seconds)."""
+        needs: dict[float, DecayNeed] = {}
         if self.half_life_seconds is not None:
-            needs[self.half_life_seconds] = frozenset()
+            needs[self.half_life_seconds] = DecayNeed(stars=True)
         weighing = self.share_weighing
         if weighing is not None:
-            needs[weighing.half_life] = needs.get(weighing.half_life, frozenset()) | weighing.names
+            need = DecayNeed(channels=weighing.names)
+            needs[weighing.half_life] = need.with_(needs.get(weighing.half_life, DecayNeed()))
         return needs
 
 
-def decay_needs(profiles: Iterable[Profile]) -> dict[float, frozenset[str]]:
+def decay_needs(profiles: Iterable[Profile]) -> dict[float, DecayNeed]:
     """Profile.decay_needs of several profiles, merged."""
-    needs: dict[float, frozenset[str]] = {}
+    needs: dict[float, DecayNeed] = {}
     for profile in profiles:
-        for half_life, channels in profile.decay_needs.items():
-            needs[half_life] = needs.get(half_life, frozenset()) | channels
+        for half_life, need in profile.decay_needs.items():
+            needs[half_life] = need.with_(needs.get(half_life, DecayNeed()))
     return needs
 
 

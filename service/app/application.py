@@ -105,7 +105,8 @@ class Application:
             raise
         needs = decay_needs(self.weights.current.profiles.profiles.values())
         if needs:  # before the writer starts, so that no write falls in between
-            self.catalogue.enable_decay(needs, self.store.load_votes())
+            shares_only = not any(need.stars for need in needs.values())
+            self.catalogue.enable_decay(needs, self.store.load_votes(shares_only=shares_only))
         self._listeners_lock = threading.Lock()
         self._storage_listeners: list[Callable[[bool], None]] = []
         self.writer = Writer(

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
-from reviewrank.ranking.profiles import ShareWeighing
+from reviewrank.ranking.profiles import DecayNeed, ShareWeighing
 from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups, RatingTally
 from reviewrank.ranking.shares import exposure_days
 from reviewrank.service.app.catalogue_views import (
@@ -385,23 +385,23 @@ class Catalogue:
     def keeps_decayed_sums(self) -> bool:
         return bool(self._decayed)
 
-    def decay_missing(self, needs: Mapping[float, frozenset[str]]) -> dict[float, frozenset[str]]:
-        """What of ``needs`` (half-life -> channels whose shares are kept apart, as
-        ranking.profiles.decay_needs gives them) the kept sums lack: each half-life to
-        build, with every channel it must keep (those it keeps already too)."""
+    def decay_missing(self, needs: Mapping[float, DecayNeed]) -> dict[float, DecayNeed]:
+        """What of ``needs`` (ranking.profiles.decay_needs) the kept sums lack: each
+        half-life to build, with all it must hold (what the kept one holds too)."""
         with self._lock:
-            missing: dict[float, frozenset[str]] = {}
-            for half_life, channels in needs.items():
+            missing: dict[float, DecayNeed] = {}
+            for half_life, need in needs.items():
                 kept = self._decayed.get(half_life)
                 if kept is None:
-                    missing[half_life] = channels
-                elif not channels <= kept.channels:
-                    missing[half_life] = channels | kept.channels
+                    missing[half_life] = need
+                elif not need.within(kept.need):
+                    missing[half_life] = need.with_(kept.need)
             return missing
 
-    def enable_decay(self, needs: Mapping[float, frozenset[str]], votes: VoteTable) -> None:
-        """Keeps time-decayed sums for these half-lives (seconds), with these channels'
-        shares apart, built from every vote (a kept one lacking channels is replaced).
+    def enable_decay(self, needs: Mapping[float, DecayNeed], votes: VoteTable) -> None:
+        """Keeps time-decayed sums of these half-lives (seconds) holding what each need
+        says, built from every vote (a kept one holding less is replaced); ``votes`` may
+        be shares only if no need is of stars.
 
         The caller must make sure no write is applied between reading ``votes`` and the end
         of this call: before the writer starts, or on the writer thread between two
@@ -409,14 +409,20 @@ class Catalogue:
         readers are not held up meanwhile.
         """
         built = [
-            decayed_from_votes(h, votes, self.rating_count.shape[0], channels)
-            for h, channels in self.decay_missing(needs).items()
+            decayed_from_votes(h, votes, self.rating_count.shape[0], need)
+            for h, need in self.decay_missing(needs).items()
         ]
         with self._lock:
             for decayed in built:
                 kept = self._decayed.get(decayed.half_life)
-                if kept is None or not decayed.channels <= kept.channels:
+                if kept is None or not decayed.need.within(kept.need):
                     self._decayed[decayed.half_life] = decayed
+
+    @property
+    def stars_decayed(self) -> bool:
+        """Whether some decayed sums kept hold stars and likes (then the change feed reads
+        every kind of vote, else shares only)."""
+        return any(decayed.stars for decayed in self._decayed.values())
 
     @property
     def half_lives(self) -> set[float]:
@@ -430,7 +436,7 @@ class Catalogue:
         extra: Extra = None,
     ) -> Evidence:
         if half_life is not None:
-            return self._decayed_of(half_life, now, extra).evidence(idx, now)
+            return self._decayed_of(half_life, now, extra, DecayNeed(stars=True)).evidence(idx, now)
         return Evidence(
             rating_count=self.rating_count[idx],
             star_sum=self.star_sum[idx],
@@ -440,12 +446,12 @@ class Catalogue:
         )
 
     def _decayed_of(
-        self, half_life: float, now: float, extra: Extra, channels: Iterable[str] = ()
+        self, half_life: float, now: float, extra: Extra, need: DecayNeed
     ) -> DecayedAggregates:
-        """The decayed sums of this half-life keeping these channels' shares apart, kept
-        or in ``extra`` (lock held)."""
+        """The decayed sums of this half-life holding what ``need`` says, kept or in
+        ``extra`` (lock held)."""
         decayed = self._decayed.get(half_life)
-        if (decayed is None or not decayed.channels.issuperset(channels)) and extra is not None:
+        if (decayed is None or not need.within(decayed.need)) and extra is not None:
             decayed = extra.get(half_life, decayed)
         if decayed is None:
             raise KeyError(f"no decayed aggregates for half-life {half_life} s")
@@ -465,7 +471,7 @@ class Catalogue:
         if weighing is None:
             return evidence
         half_life, channels = weighing
-        sums = self._decayed_of(half_life, now, extra, weighing.names)
+        sums = self._decayed_of(half_life, now, extra, DecayNeed(channels=weighing.names))
         listed = self.listed_at_us[idx] / 1e6
         return replace(
             evidence,
@@ -638,10 +644,10 @@ class Catalogue:
 
 
 def decayed_from_votes(
-    half_life: float, votes: VoteTable, capacity: int, channels: Iterable[str] = ()
+    half_life: float, votes: VoteTable, capacity: int, need: DecayNeed
 ) -> DecayedAggregates:
-    """Time-decayed sums of one half-life (seconds) over every vote given, with the
-    shares of ``channels`` apart."""
-    decayed = DecayedAggregates(half_life, capacity, channels=channels)
+    """Time-decayed sums of one half-life (seconds) over every vote given, holding what
+    ``need`` says."""
+    decayed = DecayedAggregates(half_life, capacity, channels=need.channels, stars=need.stars)
     decayed.load(votes)
     return decayed

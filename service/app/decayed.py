@@ -21,12 +21,13 @@ import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
 from reviewrank.ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
+from reviewrank.ranking.profiles import DecayNeed
 from reviewrank.service.app.store import VOTE_LIKE, VOTE_RATING, VOTE_SHARE, VoteTable
 from reviewrank.service.domain.values import RATING, SHARE, VoteChange
 
 FloatArray = npt.NDArray[np.float64]
 _US = 1_000_000.0
-_COLUMNS = ("count", "star_sum", "likes", "dislikes", "histogram", "shares")
+_STAR_COLUMNS = ("count", "star_sum", "likes", "dislikes", "histogram")
 
 
 class DecayedAggregates:
@@ -38,25 +39,32 @@ class DecayedAggregates:
         capacity: int,
         reference: float | None = None,
         channels: Iterable[str] = (),
+        stars: bool = True,
     ):
+        """``stars``: with the star and like sums (a profile's half_life_days), 72 bytes a
+        product; without, shares only (8 bytes, and 8 per channel kept apart)."""
         self.half_life = half_life_seconds
         self.reference = time.time() if reference is None else reference
-        self.count = np.zeros(capacity)
-        self.star_sum = np.zeros(capacity)
-        self.histogram = np.zeros((capacity, 5))
-        self.likes = np.zeros(capacity)
-        self.dislikes = np.zeros(capacity)
+        self.stars = stars
+        self._columns = (*_STAR_COLUMNS, "shares") if stars else ("shares",)
+        rows = capacity if stars else 0
+        self.count = np.zeros(rows)
+        self.star_sum = np.zeros(rows)
+        self.histogram = np.zeros((rows, 5))
+        self.likes = np.zeros(rows)
+        self.dislikes = np.zeros(rows)
         self.shares = np.zeros(capacity)
         self.channel_shares: dict[str, FloatArray] = {c: np.zeros(capacity) for c in channels}
 
     @property
-    def channels(self) -> frozenset[str]:
-        return frozenset(self.channel_shares)
+    def need(self) -> DecayNeed:
+        """What these sums hold (ranking.profiles.DecayNeed)."""
+        return DecayNeed(self.stars, frozenset(self.channel_shares))
 
     def grow(self, capacity: int) -> None:
-        if capacity <= self.count.shape[0]:
+        if capacity <= self.shares.shape[0]:
             return
-        for name in _COLUMNS:
+        for name in self._columns:
             old = getattr(self, name)
             new = np.zeros((capacity, *old.shape[1:]))
             new[: old.shape[0]] = old
@@ -70,6 +78,13 @@ class DecayedAggregates:
         if votes.product_idx.size:
             self.grow(int(votes.product_idx.max()) + 1)
         weight = growth_weight(votes.occurred_at_us / _US, self.reference, self.half_life)
+        shares = votes.kind == VOTE_SHARE
+        np.add.at(self.shares, votes.product_idx[shares], weight[shares])
+        for channel, sums in self.channel_shares.items():
+            mine = shares & (votes.channel == channel)
+            np.add.at(sums, votes.product_idx[mine], weight[mine])
+        if not self.stars:
+            return
         ratings = votes.kind == VOTE_RATING
         idx, stars, w = votes.product_idx[ratings], votes.value[ratings], weight[ratings]
         np.add.at(self.count, idx, w)
@@ -79,17 +94,12 @@ class DecayedAggregates:
         idx, value, w = votes.product_idx[likes], votes.value[likes], weight[likes]
         np.add.at(self.likes, idx, np.where(value == 1, w, 0.0))
         np.add.at(self.dislikes, idx, np.where(value == -1, w, 0.0))
-        shares = votes.kind == VOTE_SHARE
-        np.add.at(self.shares, votes.product_idx[shares], weight[shares])
-        for channel, sums in self.channel_shares.items():
-            mine = shares & (votes.channel == channel)
-            np.add.at(sums, votes.product_idx[mine], weight[mine])
 
     def reset(self, products: npt.NDArray[np.int64], votes: VoteTable) -> None:
         """Recomputes the given products' sums from their votes (changes made elsewhere)."""
         if products.size:
             self.grow(int(products.max()) + 1)
-        for name in _COLUMNS:
+        for name in self._columns:
             getattr(self, name)[products] = 0.0
         for sums in self.channel_shares.values():
             sums[products] = 0.0
@@ -104,6 +114,8 @@ class DecayedAggregates:
             sums = self.channel_shares.get(channel)
             if sums is not None:
                 sums[idx] += w
+        elif not self.stars:
+            return
         elif kind == RATING:
             self.count[idx] += w
             self.star_sum[idx] += w * value
@@ -124,7 +136,7 @@ class DecayedAggregates:
 
     def maybe_rebase(self, now: float) -> None:
         if needs_rebase(now, self.reference, self.half_life):
-            for name in _COLUMNS:
+            for name in self._columns:
                 setattr(
                     self, name, rebase(getattr(self, name), self.reference, now, self.half_life)
                 )
@@ -134,6 +146,8 @@ class DecayedAggregates:
 
     def evidence(self, idx: npt.NDArray[np.int64], now: float) -> Evidence:
         """The decayed aggregates of the given rows as they stand at ``now``."""
+        if not self.stars:
+            raise ValueError(f"sums of half-life {self.half_life} s hold shares only")
         factor = decay_factor(now, self.reference, self.half_life)
         size = self.count.shape[0]
         safe = np.where(idx < size, idx, 0)

@@ -63,7 +63,8 @@ class ChangeFeed:
         table = store.load_products(after_seq=self._catalogue.seq)
         votes = None
         if self._catalogue.keeps_decayed_sums:
-            votes = store.load_votes(sorted(set(table.idx.tolist()) | set(dirty)))
+            products = sorted(set(table.idx.tolist()) | set(dirty))
+            votes = store.load_votes(products, shares_only=not self._catalogue.stars_decayed)
         self._catalogue.apply_feed(table, votes)
 
     def _run(self) -> None:

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from reviewrank.ranking.profiles import ShareWeighing
+from reviewrank.ranking.profiles import DecayNeed, ShareWeighing
 from reviewrank.ranking.shares import ShareRatePrior, fit_share_prior
 from reviewrank.service.app.catalogue import Catalogue, Extra
 from reviewrank.service.app.priors import CHEAP_FIT_SECONDS, kept_seconds
@@ -54,7 +54,7 @@ class SharePriors:
         on at once and not kept."""
         if fixed is not None:
             return fixed
-        if self._catalogue.decay_missing({weighing.half_life: weighing.names}):
+        if self._catalogue.decay_missing({weighing.half_life: DecayNeed(channels=weighing.names)}):
             _, shares, exposure = self._catalogue.share_exposures(weighing, time.time(), extra)
             return fit_share_prior(shares, exposure)
         return self.fit(weighing).prior

@@ -229,9 +229,11 @@ class WeightsAdmin:
                 f"version {current.version} is in force, not {expected_version}: "
                 "someone changed the weights meanwhile; review them and retry"
             )
-        if self._catalogue.decay_missing(decay_needs(profiles.profiles.values())):
-            needs = decay_needs(profiles.profiles.values())
-            self._catalogue.enable_decay(needs, self._store.load_votes())
+        needs = decay_needs(profiles.profiles.values())
+        missing = self._catalogue.decay_missing(needs)
+        if missing:
+            shares_only = not any(need.stars for need in missing.values())
+            self._catalogue.enable_decay(needs, self._store.load_votes(shares_only=shares_only))
         entry = self._history.new_entry(
             text, source_kind, source, trigger, actor, reason, rollback_of
         )
@@ -296,8 +298,11 @@ class WeightsAdmin:
         missing = self._catalogue.decay_missing(candidate.decay_needs)
         if missing:
             # Read every vote between two transactions; the sums are built here, and dropped.
-            votes = self._exclusive(self._store.load_votes, timeout)
-            extra = {h: decayed_from_votes(h, votes, 1, c) for h, c in missing.items()}
+            shares_only = not any(need.stars for need in missing.values())
+            votes = self._exclusive(
+                lambda: self._store.load_votes(shares_only=shares_only), timeout
+            )
+            extra = {h: decayed_from_votes(h, votes, 1, need) for h, need in missing.items()}
         changes = []
         for i, sample in enumerate(samples):
             before = self._ranker.order_candidates(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +245,37 @@ channels = { app = 3, store = 2 }
     client.admin.ReloadWeights(admin_pb2.ReloadWeightsRequest(toml=weights))
 
     assert 5.0 == pytest.approx(stats(client, "p1", profile="main").weighted_shares, rel=1e-3)
+
+
+SHARES_ONLY = """
+default_profile = "social"
+[profiles.social]
+weights = { bayesian_average = 1, shares = 1 }
+prior = { mean = 3.0, strength = 2 }
+shares = { half_life_days = 7, prior = { shape = 0.5, rate_days = 50 } }
+channels = { store = 2 }
+"""
+
+
+def test_a_server_weighing_shares_but_no_decayed_stars_keeps_and_follows_share_sums_only(
+    client: Client, start_server: Callable[..., Client], tmp_path: Path
+) -> None:
+    client.feedback.SubmitShare(share("p1", "u1", at=None, channel="store"))
+    client.feedback.SubmitRating(rating("p1", "u1", 5))
+    weights = tmp_path / "shares-only.toml"
+    weights.write_text(SHARES_ONLY)
+    server = start_server(weights=weights)
+    other = build_application(client.settings)
+    try:
+        [result] = other.submit([ShareEvent("x1", "p1", "u2", int(time.time() * 1e6))], 10)
+    finally:
+        other.close()
+
+    request = ranking_pb2.GetProductStatsRequest(product_ids=["p1"], min_seq=result.seq)
+    s = server.ranking.GetProductStats(request).stats[0]
+    assert (2 + 1, 1, 5.0) == (
+        pytest.approx(s.weighted_shares, rel=1e-3),
+        s.rating_count,
+        s.stars_mean,
+    )
+    assert not server.server.app.catalogue.stars_decayed

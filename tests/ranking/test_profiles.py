@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from reviewrank.ranking.profiles import ProfileError, SharesSpec, decay_needs, parse_profiles
+from reviewrank.ranking.profiles import (
+    DecayNeed,
+    ProfileError,
+    SharesSpec,
+    decay_needs,
+    parse_profiles,
+)
 from reviewrank.ranking.shares import ShareRatePrior
 
 
@@ -184,7 +190,7 @@ def test_a_profile_weighing_shares_reads_their_half_life_and_prior_and_moves_wit
         profile.shares_half_life_seconds,
         profile.clocked,
     )
-    assert {7 * 86400.0: frozenset()} == profile.decay_needs
+    assert {7 * 86400.0: DecayNeed(stars=False)} == profile.decay_needs
 
 
 def test_channel_weights_are_kept_in_name_order_and_ask_for_their_own_share_sums() -> None:
@@ -196,9 +202,10 @@ def test_channel_weights_are_kept_in_name_order_and_ask_for_their_own_share_sums
     profile = parse_profiles(doc).profiles["p"]
 
     assert (("instagram", 0.5), ("store", 2.0)) == profile.channels
-    assert {90 * 86400.0: frozenset(), 30 * 86400.0: frozenset({"instagram", "store"})} == (
-        profile.decay_needs
-    )
+    assert {
+        90 * 86400.0: DecayNeed(stars=True),
+        30 * 86400.0: DecayNeed(stars=False, channels=frozenset({"instagram", "store"})),
+    } == profile.decay_needs
 
 
 def test_the_decay_needs_of_several_profiles_are_merged_per_half_life() -> None:
@@ -207,4 +214,4 @@ def test_the_decay_needs_of_several_profiles_are_merged_per_half_life() -> None:
         document(weights={"shares": 1}, half_life_days=30, channels={"b": 0})
     ).profiles["p"]
 
-    assert {30 * 86400.0: frozenset({"a", "b"})} == decay_needs([one, two])
+    assert {30 * 86400.0: DecayNeed(True, frozenset({"a", "b"}))} == decay_needs([one, two])

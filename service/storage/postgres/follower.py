@@ -68,8 +68,10 @@ class PostgresFollower:
     def load_products(self, after_seq: int = 0) -> ProductTable:
         return self._read("reading the products", lambda conn: read_products(conn, after_seq))
 
-    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
-        return self._read("reading the votes", lambda conn: read_votes(conn, products))
+    def load_votes(
+        self, products: Sequence[int] | None = None, shares_only: bool = False
+    ) -> VoteTable:
+        return self._read("reading the votes", lambda conn: read_votes(conn, products, shares_only))
 
     def close(self) -> None:
         if self._conn is not None:

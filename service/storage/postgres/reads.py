@@ -26,8 +26,10 @@ class PostgresReads(PostgresBase):
     def load_products(self, after_seq: int = 0) -> ProductTable:
         return self._run("reading the products", lambda conn: read_products(conn, after_seq))
 
-    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
-        return self._run("reading the votes", lambda conn: read_votes(conn, products))
+    def load_votes(
+        self, products: Sequence[int] | None = None, shares_only: bool = False
+    ) -> VoteTable:
+        return self._run("reading the votes", lambda conn: read_votes(conn, products, shares_only))
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -132,15 +134,21 @@ def read_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable
     return ProductTable.from_numbers(table, product_ids, categories, seq, more, display)
 
 
-def read_votes(conn: psycopg.Connection[Any], products: Sequence[int] | None) -> VoteTable:
+def read_votes(
+    conn: psycopg.Connection[Any], products: Sequence[int] | None, shares_only: bool = False
+) -> VoteTable:
+    """The votes in force (of these products); only the shares if ``shares_only``."""
+    rows: list[Any] = []
     with conn.cursor(binary=True) as cur:
         if products is None:
-            rows = cur.execute(LOAD_VOTES.format(where="", also="")).fetchall()
+            if not shares_only:
+                rows = cur.execute(LOAD_VOTES.format(where="", also="")).fetchall()
             shares = cur.execute(LOAD_SHARES.format(where="")).fetchall()
         else:
             wanted = [int(p) for p in products]
             sql = LOAD_VOTES.format(where="WHERE p.idx = ANY(%s)", also="AND p.idx = ANY(%s)")
-            rows = cur.execute(sql, (wanted, wanted)).fetchall()
+            if not shares_only:
+                rows = cur.execute(sql, (wanted, wanted)).fetchall()
             sql = LOAD_SHARES.format(where="WHERE p.idx = ANY(%s)")
             shares = cur.execute(sql, (wanted,)).fetchall()
         return VoteTable.from_rows(rows, shares)

@@ -45,7 +45,9 @@ class SQLiteFollower:
         with translated_errors("reading the products"):
             return read_products(self._connection(), after_seq)
 
-    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
+    def load_votes(
+        self, products: Sequence[int] | None = None, shares_only: bool = False
+    ) -> VoteTable:
         conn = self._connection()
         if products is not None and not self._votes_by_product:
             # Once per process, and then kept: from now on every write pays for it (m005).
@@ -56,7 +58,7 @@ class SQLiteFollower:
                     )
             self._votes_by_product = True
         with translated_errors("reading the votes"):
-            return read_votes(conn, products)
+            return read_votes(conn, products, shares_only)
 
     def close(self) -> None:
         self._wake.set()

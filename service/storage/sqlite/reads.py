@@ -28,11 +28,13 @@ class SQLiteReads(SQLiteBase):
         with translated_errors("reading the products"):
             return read_products(self.conn, after_seq)
 
-    def load_votes(self, products: Sequence[int] | None = None) -> VoteTable:
+    def load_votes(
+        self, products: Sequence[int] | None = None, shares_only: bool = False
+    ) -> VoteTable:
         """Every vote in force with its product's idx (cleared likes excluded);
         only those of the given product idx values when ``products`` is given."""
         with translated_errors("reading the votes"):
-            return read_votes(self.conn, products)
+            return read_votes(self.conn, products, shares_only)
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -130,9 +132,12 @@ def _every_product(conn: sqlite3.Connection, seq: int) -> ProductTable:
     return ProductTable.from_numbers(numbers[:done], product_ids, categories, seq, more, display)
 
 
-def read_votes(conn: sqlite3.Connection, products: Sequence[int] | None) -> VoteTable:
+def read_votes(
+    conn: sqlite3.Connection, products: Sequence[int] | None, shares_only: bool = False
+) -> VoteTable:
+    """The votes in force (of these products); only the shares if ``shares_only``."""
     if products is None:
-        rows = conn.execute(LOAD_VOTES.format(where="", also="")).fetchall()
+        rows = [] if shares_only else conn.execute(LOAD_VOTES.format(where="", also="")).fetchall()
         shares = conn.execute(LOAD_SHARES.format(where="")).fetchall()
     else:
         rows, shares = [], []
@@ -142,6 +147,7 @@ def read_votes(conn: sqlite3.Connection, products: Sequence[int] | None) -> Vote
             marks = ",".join("?" * len(chunk))
             where = f"WHERE p.idx IN ({marks})"
             sql = LOAD_VOTES.format(where=where, also=f"AND p.idx IN ({marks})")
-            rows += conn.execute(sql, (*chunk, *chunk)).fetchall()
+            if not shares_only:
+                rows += conn.execute(sql, (*chunk, *chunk)).fetchall()
             shares += conn.execute(LOAD_SHARES.format(where=where), chunk).fetchall()
     return VoteTable.from_rows(rows, shares)
