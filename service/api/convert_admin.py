@@ -249,6 +249,8 @@ def status_response(status: Status, health: dict[str, int]) -> admin_pb2.GetStat
                 source=p.source,
                 likes_alpha=p.likes[0],
                 likes_beta=p.likes[1],
+                shares_shape=p.shares[0],
+                shares_rate_days=p.shares[1],
             )
             for p in status.priors
         ],

@@ -360,7 +360,12 @@ class Application:
             prior = self.ranker.priors.in_force(profile.prior)
             likes = self.ranker.priors.likes_in_force(profile.prior, profile.likes_prior)
             source = prior_source(profile.prior)
-            priors.append(PriorInForce(name, prior.mean, prior.strength, source, likes))
+            shares = (0.0, 0.0)
+            weighing = profile.share_weighing
+            if weighing is not None:
+                gamma = self.ranker.share_priors.prior(weighing, profile.shares.prior)
+                shares = (gamma.shape, gamma.rate)
+            priors.append(PriorInForce(name, prior.mean, prior.strength, source, likes, shares))
         return tuple(priors)
 
     def counters(self) -> Counters:

@@ -25,6 +25,7 @@ class PriorInForce:
     strength: float
     source: str  # priors.prior_source: e.g. "auto/marginal", "catalogue/category", "fixed+likes"
     likes: tuple[float, float] = (1.0, 1.0)  # the like share's Beta(a, b)
+    shares: tuple[float, float] = (0.0, 0.0)  # the share rate's Gamma(shape, rate), if weighed
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,25 @@ def summary(status: Any, target: str) -> str:
         f"weights     version {status.weights_version}, default profile {status.default_profile}",
         "",
         render(
-            ("profile", "prior mean C", "strength m", "source", "likes prior"),
+            ("profile", "prior mean C", "strength m", "source", "likes prior", "shares prior"),
             [
-                (p.profile, p.mean, p.strength, p.source, _beta(p.likes_alpha, p.likes_beta))
+                (
+                    p.profile,
+                    p.mean,
+                    p.strength,
+                    p.source,
+                    _beta(p.likes_alpha, p.likes_beta),
+                    _gamma(p.shares_shape, p.shares_rate_days),
+                )
                 for p in status.priors
             ],
         ),
     ]
     return "\n".join(lines)
+
+
+def _gamma(shape: float, rate_days: float) -> str:
+    return f"Gamma({shape:.3g}, {rate_days:.3g} d)" if shape > 0 and rate_days > 0 else "-"
 
 
 def _beta(alpha: float, beta: float) -> str:

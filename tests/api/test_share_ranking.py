@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from reviewrank.ranking.shares import MIN_FITTED_RATE_DAYS
 from reviewrank.service.compose import build_application
 from reviewrank.service.domain.values import ShareEvent
 from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
@@ -279,3 +280,13 @@ def test_a_server_weighing_shares_but_no_decayed_stars_keeps_and_follows_share_s
         s.stars_mean,
     )
     assert not server.server.app.catalogue.stars_decayed
+
+
+def test_the_status_gives_each_profiles_share_prior_in_force(client: Client) -> None:
+    share_steadily(client, "steady")
+
+    status = client.admin.GetStatus(admin_pb2.GetStatusRequest())
+
+    priors = {p.profile: (p.shares_shape, p.shares_rate_days) for p in status.priors}
+    assert ((0.5, 50.0), (0.0, 0.0)) == (priors["shared"], priors["fixed"])
+    assert priors["shared_auto"][0] > 0 and priors["shared_auto"][1] >= MIN_FITTED_RATE_DAYS

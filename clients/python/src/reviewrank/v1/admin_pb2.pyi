@@ -332,20 +332,24 @@ class GetStatusResponse(_message.Message):
     def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., products: _Optional[int] = ..., seq: _Optional[int] = ..., events_since_start: _Optional[_Mapping[str, int]] = ..., erasures_since_start: _Optional[int] = ..., transactions_since_start: _Optional[int] = ..., failed_transactions_since_start: _Optional[int] = ..., weights_version: _Optional[int] = ..., default_profile: _Optional[str] = ..., priors: _Optional[_Iterable[_Union[PriorInForce, _Mapping]]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., storage_ok: _Optional[bool] = ..., health: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., change_feed_lag: _Optional[int] = ...) -> None: ...
 
 class PriorInForce(_message.Message):
-    __slots__ = ("profile", "mean", "strength", "source", "likes_alpha", "likes_beta")
+    __slots__ = ("profile", "mean", "strength", "source", "likes_alpha", "likes_beta", "shares_shape", "shares_rate_days")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     LIKES_ALPHA_FIELD_NUMBER: _ClassVar[int]
     LIKES_BETA_FIELD_NUMBER: _ClassVar[int]
+    SHARES_SHAPE_FIELD_NUMBER: _ClassVar[int]
+    SHARES_RATE_DAYS_FIELD_NUMBER: _ClassVar[int]
     profile: str
     mean: float
     strength: float
     source: str
     likes_alpha: float
     likes_beta: float
-    def __init__(self, profile: _Optional[str] = ..., mean: _Optional[float] = ..., strength: _Optional[float] = ..., source: _Optional[str] = ..., likes_alpha: _Optional[float] = ..., likes_beta: _Optional[float] = ...) -> None: ...
+    shares_shape: float
+    shares_rate_days: float
+    def __init__(self, profile: _Optional[str] = ..., mean: _Optional[float] = ..., strength: _Optional[float] = ..., source: _Optional[str] = ..., likes_alpha: _Optional[float] = ..., likes_beta: _Optional[float] = ..., shares_shape: _Optional[float] = ..., shares_rate_days: _Optional[float] = ...) -> None: ...
 
 class ServiceHealth(_message.Message):
     __slots__ = ("service", "status")
