@@ -10,8 +10,8 @@ Each component is normalised to [0, 1]:
   (bound − 1) / 4;
 * ``beta_mean`` and ``beta_lower_bound``: the Beta posterior mean and lower credible
   bound of the like share (ranking.beta);
-* ``shares``: the time-decayed share rate shrunk by its Gamma prior, r, as
-  r / (r + prior mean rate) (ranking.shares): 0.5 at the catalogue's typical rate.
+* ``shares``: the lower bound q of the time-decayed share rate under its Gamma
+  posterior, as q / (q + R), R the catalogue's reference rate (ranking.shares).
 
 score = Σ wᵢ · normalisedᵢ with Σ wᵢ = 1, so the score lies in [0, 1]. A
 component that is unavailable (no relevance in a Top request, no share sums in the
@@ -33,7 +33,12 @@ import numpy.typing as npt
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
 from reviewrank.ranking.profiles import Profile
 from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
-from reviewrank.ranking.shares import DEFAULT_SHARE_PRIOR, ShareRatePrior, share_score, shrunk_rate
+from reviewrank.ranking.shares import (
+    DEFAULT_SHARE_PRIOR,
+    ShareRatePrior,
+    rate_lower_bound,
+    share_score,
+)
 from reviewrank.ranking.stars import dirichlet_star_bound, normalise_stars
 
 FloatArray = npt.NDArray[np.float64]
@@ -158,8 +163,9 @@ def _values(
         values["beta_lower_bound"] = (low, low)
     if "shares" in wanted and evidence.shares is not None and evidence.exposure is not None:
         share_prior = share_prior_of(profile, prior)
-        rate = shrunk_rate(evidence.shares, evidence.exposure, share_prior)
-        values["shares"] = (rate, share_score(evidence.shares, evidence.exposure, share_prior))
+        k, e, c = evidence.shares, evidence.exposure, profile.confidence
+        bound = rate_lower_bound(k, e, share_prior, c)
+        values["shares"] = (bound, share_score(k, e, share_prior, c))
     return values, bayes, wilson
 
 

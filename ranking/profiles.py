@@ -563,6 +563,9 @@ def _parse_shares(check: _Checker, raw: Any, key: str) -> SharesSpec:
         return SharesSpec(half_life, None)
     prior = check.table(raw_prior, f"{key}.prior") or {}
     check.unknown_keys(prior, ("shape", "rate_days"), f"{key}.prior")
+    for needed in ("shape", "rate_days"):
+        if prior and needed not in prior:
+            check.fail(f"{key}.prior.{needed}", 'is required in a fixed prior (or "auto")')
     shape = _pseudo_count(check, prior, "shape", f"{key}.prior", 0.5)
     rate = _pseudo_count(check, prior, "rate_days", f"{key}.prior", 50.0)
     return SharesSpec(half_life, ShareRatePrior(shape, rate))

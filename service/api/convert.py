@@ -261,6 +261,7 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
         exposure_days=e.exposure_days,
         share_prior_shape=e.share_prior_shape,
         share_prior_rate_days=e.share_prior_rate_days,
+        share_reference_rate=e.share_reference_rate,
     )
 
 

@@ -49,6 +49,7 @@ class Explanation(NamedTuple):
     exposure_days: float
     share_prior_shape: float
     share_prior_rate_days: float
+    share_reference_rate: float
 
     @property
     def share_rate(self) -> float:
@@ -107,12 +108,13 @@ def explain_rows(
     ) or [()] * len(at)
     count = len(at)
     zeros = [0.0] * count
-    shares_half_life = weighted_shares = exposure = shape = rate = zeros
+    shares_half_life = weighted_shares = exposure = shape = rate = reference = zeros
     if evidence.shares is not None and evidence.exposure is not None:
         share_prior = share_prior_of(profile, prior)
         shares_half_life = [profile.shares.half_life_days] * count
         weighted_shares, exposure = floats(evidence.shares), floats(evidence.exposure)
         shape, rate = [share_prior.shape] * count, [share_prior.rate] * count
+        reference = [share_prior.reference_rate] * count
     return list(
         map(
             Explanation,
@@ -139,5 +141,6 @@ def explain_rows(
             exposure,
             shape,
             rate,
+            reference,
         )
     )

@@ -1,5 +1,6 @@
-"""The share rate's Gamma prior (ranking.shares), fitted from the catalogue per share
-half-life, for profiles that weigh shares with ``prior = "auto"``.
+"""The share rate's Gamma prior (ranking.shares) for profiles that weigh shares: fitted
+from the catalogue per share half-life and channel weights with ``prior = "auto"``, else
+the profile's own; either with the catalogue's reference rate (the rate scoring 0.5).
 
 A fit is redone when the catalogue changed since it, or a minute passed (rates decay
 with the clock, though slowly), and no sooner than ``refresh_seconds`` after it, or ten
@@ -15,13 +16,27 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from reviewrank.ranking.profiles import DecayNeed, ShareWeighing
-from reviewrank.ranking.shares import ShareRatePrior, fit_share_prior
+from reviewrank.ranking.shares import ShareRatePrior, fit_share_prior, with_reference
 from reviewrank.service.app.catalogue import Catalogue, Extra
 from reviewrank.service.app.priors import CHEAP_FIT_SECONDS, kept_seconds
 from reviewrank.service.app.refresher import Refresher
 
 CLOCK_REFIT_SECONDS = 60.0
+# What a fit is kept by: the share sums read, and the profile's fixed prior (None: fitted).
+_Key = tuple[ShareWeighing, ShareRatePrior | None]
+
+
+def _prior_of(
+    fixed: ShareRatePrior | None, shares: npt.NDArray[np.float64], exposure: npt.NDArray[np.float64]
+) -> ShareRatePrior:
+    """The fixed prior with these products' reference rate, or the fit on them."""
+    if fixed is None:
+        return fit_share_prior(shares, exposure)
+    return with_reference(fixed, shares, exposure)
 
 
 @dataclass(frozen=True)
@@ -43,24 +58,22 @@ class SharePriors:
         self._refresh_seconds = refresh_seconds
         self._background = background
         self._lock = threading.Lock()
-        self._fits: dict[ShareWeighing, ShareFit] = {}
-        self._refitting: set[ShareWeighing] = set()
+        self._fits: dict[_Key, ShareFit] = {}
+        self._refitting: set[_Key] = set()
 
     def prior(
         self, weighing: ShareWeighing, fixed: ShareRatePrior | None, extra: Extra = None
     ) -> ShareRatePrior:
         """The prior rankings weighing shares so use now: ``fixed`` (the profile's), or
-        the fit. ``extra``: decayed sums the catalogue does not keep (a preview's), fitted
-        on at once and not kept."""
-        if fixed is not None:
-            return fixed
+        the fit, with the catalogue's reference rate. ``extra``: decayed sums the
+        catalogue does not keep (a preview's), fitted on at once and not kept."""
         if self._catalogue.decay_missing({weighing.half_life: DecayNeed(channels=weighing.names)}):
             _, shares, exposure = self._catalogue.share_exposures(weighing, time.time(), extra)
-            return fit_share_prior(shares, exposure)
-        return self.fit(weighing).prior
+            return _prior_of(fixed, shares, exposure)
+        return self.fit((weighing, fixed)).prior
 
-    def fit(self, weighing: ShareWeighing) -> ShareFit:
-        """The fit in force for share sums the catalogue keeps."""
+    def fit(self, weighing: _Key) -> ShareFit:
+        """The fit in force for share sums the catalogue keeps (and a fixed prior)."""
         with self._lock:
             fit = self._fits.get(weighing)
             if fit is not None and not self._stale(fit):
@@ -86,10 +99,11 @@ class SharePriors:
             return False
         return fit.generation != self._catalogue.generation or age >= CLOCK_REFIT_SECONDS
 
-    def _refit(self, weighing: ShareWeighing, lock_held: bool = False) -> ShareFit:
+    def _refit(self, weighing: _Key, lock_held: bool = False) -> ShareFit:
         started = time.perf_counter()
-        generation, shares, exposure = self._catalogue.share_exposures(weighing, time.time())
-        prior = fit_share_prior(shares, exposure)
+        sums, fixed = weighing
+        generation, shares, exposure = self._catalogue.share_exposures(sums, time.time())
+        prior = _prior_of(fixed, shares, exposure)
         fit = ShareFit(prior, generation, time.monotonic(), time.perf_counter() - started)
         if lock_held:
             self._fits[weighing] = fit

@@ -100,9 +100,13 @@ def test_the_explanation_gives_the_decayed_shares_the_exposure_and_the_prior(
     assert sum(weights) == pytest.approx(e.weighted_shares, rel=1e-3)
     assert decayed_exposure(30) == pytest.approx(e.exposure_days, rel=1e-3)
     [component] = [c for c in e.contributions if c.component == "shares"]
-    rate = (0.5 + e.weighted_shares) / (50.0 + e.exposure_days)
-    assert (rate, rate / (rate + 0.5 / 50.0)) == pytest.approx(
-        (component.value, component.normalized)
+    a, b = 0.5 + e.weighted_shares, 50.0 + e.exposure_days
+    z = 1.959964  # the profile's confidence, 0.95
+    bound = a * (1 - 1 / (9 * a) - z / (3 * math.sqrt(a))) ** 3 / b  # Wilson–Hilferty
+    # The only product shared: the reference is its own posterior mean rate.
+    assert a / b == pytest.approx(e.share_reference_rate)
+    assert (bound, bound / (bound + a / b)) == pytest.approx(
+        (component.value, component.normalized), rel=1e-5
     )
 
 

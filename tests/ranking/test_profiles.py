@@ -112,6 +112,7 @@ def test_empty_profile_name_selects_the_default() -> None:
         ({"shares": {"prior": {"rate_days": -5}}}, "profiles.p.shares.prior.rate_days"),
         ({"shares": {"prior": {"mean": 1}}}, "profiles.p.shares.prior.mean"),
         ({"shares": {"decay": 1}}, "profiles.p.shares.decay"),
+        ({"shares": {"prior": {"shape": 1}}}, "profiles.p.shares.prior.rate_days"),
         ({"shares": 30}, "profiles.p.shares"),
         ({"channels": {"store": -1}}, "profiles.p.channels.store"),
         ({"channels": {"store": 1001}}, "profiles.p.channels.store"),

@@ -4,12 +4,14 @@ catalogues, the shrinkage it does, exposure with and without decay, and edges.""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy.stats import gamma
 
 from reviewrank.ranking.blend import Evidence, Prior, blend
 from reviewrank.ranking.profiles import Profile, parse_profiles
@@ -24,6 +26,7 @@ from reviewrank.ranking.shares import (
     fit_share_prior,
     log_marginal,
     moment_prior,
+    rate_lower_bound,
     share_score,
     shrunk_rate,
 )
@@ -121,10 +124,43 @@ def test_no_share_anywhere_gives_the_default_prior_and_equal_scores_for_equal_ex
     assert 1 == len(set(share_score(np.zeros(4), np.full(4, 10.0), prior).tolist()))
 
 
-def test_a_product_shared_at_the_prior_mean_rate_scores_one_half() -> None:
+def test_a_product_whose_rates_lower_bound_is_the_reference_rate_scores_one_half() -> None:
     prior = ShareRatePrior(shape=2.0, rate=20.0)
+    bound = float(rate_lower_bound([12.0], [30.0], prior, 0.9)[0])
 
-    assert [0.5] == share_score([prior.mean * 10.0], [10.0], prior).tolist()
+    score = share_score([12.0], [30.0], replace(prior, reference=bound), 0.9)
+
+    assert [0.5] == score.tolist()
+
+
+@pytest.mark.parametrize("a", [3.0, 5.0, 30.0, 300.0])
+def test_the_rates_lower_bound_is_the_gamma_quantile_within_7_percent(a: float) -> None:
+    exact = gamma.ppf(0.025, a, scale=1.0 / 4.0)
+
+    bound = rate_lower_bound([a - 1.0], [3.0], ShareRatePrior(1.0, 1.0), 0.95)
+
+    assert exact == pytest.approx(float(bound[0]), rel=0.07)
+
+
+def test_where_few_products_are_shared_one_share_scores_little() -> None:
+    # 1,202 products listed long and never shared, four shared once; one share of a new
+    # product an hour ago. (The prior mean as the reference scored every share near 1.)
+    counts = np.r_[np.zeros(1202), [1.0, 1.0, 1.0, 1.0, 1.0]]
+    exposure = np.r_[np.full(1202, 43.0), [2.0, 5.0, 10.0, 20.0, 1 / 24]]
+
+    scores = share_score(counts, exposure, fit_share_prior(counts, exposure))
+
+    assert 0.1 > float(scores.max())
+
+
+def test_the_fitted_reference_rate_is_the_mean_posterior_rate_of_the_shared_products() -> None:
+    counts, exposure = simulated(3, shape=0.8, rate=40.0)
+
+    prior = fit_share_prior(counts, exposure)
+
+    shared = counts > 0
+    expected = float(np.mean(shrunk_rate(counts[shared], exposure[shared], prior)))
+    assert expected == pytest.approx(prior.reference)
 
 
 def test_exposure_without_half_life_is_the_days_listed() -> None:
@@ -190,7 +226,7 @@ def test_score_is_in_0_1_and_rises_with_shares_at_equal_exposure(
 
     scores = share_score([low, high], [exposure, exposure], prior)
 
-    assert 0.0 < scores[0] <= scores[1] < 1.0
+    assert 0.0 <= scores[0] <= scores[1] < 1.0
 
 
 @settings(max_examples=150, deadline=None)
@@ -225,7 +261,7 @@ def _evidence(shares: list[float] | None, exposure: list[float] | None) -> Evide
     )  # fmt: skip
 
 
-def test_the_blend_scores_shares_as_the_shrunk_rate_over_the_prior_mean() -> None:
+def test_the_blend_scores_shares_by_the_rates_lower_bound_over_the_reference_rate() -> None:
     profile = _share_profile(shares=1)
     evidence = _evidence([20.0, 1.0, 0.0], [30.0, 1.0, 60.0])
 

@@ -88,7 +88,7 @@ class RankedProduct(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., display: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes", "shares_half_life_days", "weighted_shares", "exposure_days", "share_prior_shape", "share_prior_rate_days")
+    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes", "shares_half_life_days", "weighted_shares", "exposure_days", "share_prior_shape", "share_prior_rate_days", "share_reference_rate")
     RATING_COUNT_FIELD_NUMBER: _ClassVar[int]
     STARS_MEAN_FIELD_NUMBER: _ClassVar[int]
     PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,7 @@ class Explanation(_message.Message):
     EXPOSURE_DAYS_FIELD_NUMBER: _ClassVar[int]
     SHARE_PRIOR_SHAPE_FIELD_NUMBER: _ClassVar[int]
     SHARE_PRIOR_RATE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_REFERENCE_RATE_FIELD_NUMBER: _ClassVar[int]
     rating_count: int
     stars_mean: float
     prior_mean: float
@@ -135,7 +136,8 @@ class Explanation(_message.Message):
     exposure_days: float
     share_prior_shape: float
     share_prior_rate_days: float
-    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., weighted_ratings: _Optional[float] = ..., weighted_likes: _Optional[float] = ..., weighted_dislikes: _Optional[float] = ..., shares_half_life_days: _Optional[float] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_prior_shape: _Optional[float] = ..., share_prior_rate_days: _Optional[float] = ...) -> None: ...
+    share_reference_rate: float
+    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., weighted_ratings: _Optional[float] = ..., weighted_likes: _Optional[float] = ..., weighted_dislikes: _Optional[float] = ..., shares_half_life_days: _Optional[float] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_prior_shape: _Optional[float] = ..., share_prior_rate_days: _Optional[float] = ..., share_reference_rate: _Optional[float] = ...) -> None: ...
 
 class Contribution(_message.Message):
     __slots__ = ("component", "value", "normalized", "weight", "contribution")
