@@ -69,6 +69,11 @@ def weights_response(state: WeightsState, settings: Settings) -> admin_pb2.GetWe
                 confidence=p.confidence,
                 half_life_days=p.half_life_days or 0.0,
                 limits=_limits(p, settings),
+                shares_half_life_days=p.shares.half_life_days,
+                shares_prior_auto=p.shares.prior is None,
+                shares_prior_shape=p.shares.prior.shape if p.shares.prior else 0.0,
+                shares_prior_rate_days=p.shares.prior.rate if p.shares.prior else 0.0,
+                channels=dict(p.channels),
             )
             for p in state.profiles.profiles.values()
         ],

@@ -49,11 +49,25 @@ def _print_weights(weights: Any) -> None:
                 f"{p.half_life_days:g}" if p.half_life_days else "-",
                 f"{p.limits.max_candidates} / {p.limits.top_default_limit} / "
                 f"{p.limits.top_max_limit}",
+                _shares(p) if p.weights.get("shares") else "-",
             )
         )
-    headers = ("profile", "weights", "prior", "confidence", "half-life (days)", "limits *")
+    headers = (
+        "profile", "weights", "prior", "confidence", "half-life (days)", "limits *", "shares",
+    )  # fmt: skip
     print(render(headers, rows))
     print("* max candidates / Top default page / Top max page")
+
+
+def _shares(p: admin_pb2.WeightsProfile) -> str:
+    """How a profile weighing shares measures them: half-life, prior, channel weights."""
+    prior = (
+        "prior auto"
+        if p.shares_prior_auto
+        else f"Gamma({p.shares_prior_shape:g}, {p.shares_prior_rate_days:g} d)"
+    )
+    channels = " ".join(f"{name} {w:g}" for name, w in sorted(p.channels.items()))
+    return f"{p.shares_half_life_days:g} d, {prior}" + (f", {channels}" if channels else "")
 
 
 def cmd_get(args: argparse.Namespace) -> int:

@@ -294,3 +294,22 @@ def test_the_status_gives_each_profiles_share_prior_in_force(client: Client) -> 
     priors = {p.profile: (p.shares_shape, p.shares_rate_days) for p in status.priors}
     assert ((0.5, 50.0), (0.0, 0.0)) == (priors["shared"], priors["fixed"])
     assert priors["shared_auto"][0] > 0 and priors["shared_auto"][1] >= MIN_FITTED_RATE_DAYS
+
+
+def test_get_weights_gives_each_profiles_share_settings(client: Client) -> None:
+    weights = client.admin.GetWeights(admin_pb2.GetWeightsRequest())
+
+    profiles = {p.name: p for p in weights.profiles}
+    shared, auto = profiles["shared"], profiles["shared_auto"]
+    assert (30.0, False, 0.5, 50.0, {"instagram": 0.5, "store": 2.0}) == (
+        shared.shares_half_life_days,
+        shared.shares_prior_auto,
+        shared.shares_prior_shape,
+        shared.shares_prior_rate_days,
+        dict(shared.channels),
+    )
+    assert (30.0, True, {}) == (
+        auto.shares_half_life_days,
+        auto.shares_prior_auto,
+        dict(auto.channels),
+    )

@@ -98,8 +98,15 @@ class TrafficShare(_message.Message):
     def __init__(self, profile: _Optional[str] = ..., share: _Optional[float] = ...) -> None: ...
 
 class WeightsProfile(_message.Message):
-    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days", "limits")
+    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days", "limits", "shares_half_life_days", "shares_prior_auto", "shares_prior_shape", "shares_prior_rate_days", "channels")
     class WeightsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ChannelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +123,11 @@ class WeightsProfile(_message.Message):
     PRIOR_PER_CATEGORY_FIELD_NUMBER: _ClassVar[int]
     HALF_LIFE_DAYS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    SHARES_HALF_LIFE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SHARES_PRIOR_AUTO_FIELD_NUMBER: _ClassVar[int]
+    SHARES_PRIOR_SHAPE_FIELD_NUMBER: _ClassVar[int]
+    SHARES_PRIOR_RATE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     weights: _containers.ScalarMap[str, float]
     prior_mean: float
@@ -126,7 +138,12 @@ class WeightsProfile(_message.Message):
     prior_per_category: bool
     half_life_days: float
     limits: ProfileLimits
-    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., limits: _Optional[_Union[ProfileLimits, _Mapping]] = ...) -> None: ...
+    shares_half_life_days: float
+    shares_prior_auto: bool
+    shares_prior_shape: float
+    shares_prior_rate_days: float
+    channels: _containers.ScalarMap[str, float]
+    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., limits: _Optional[_Union[ProfileLimits, _Mapping]] = ..., shares_half_life_days: _Optional[float] = ..., shares_prior_auto: _Optional[bool] = ..., shares_prior_shape: _Optional[float] = ..., shares_prior_rate_days: _Optional[float] = ..., channels: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class ProfileLimits(_message.Message):
     __slots__ = ("max_candidates", "top_default_limit", "top_max_limit")
