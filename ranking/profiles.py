@@ -212,11 +212,6 @@ class Profile:
         return self.weights.get("shares", 0.0) > 0
 
     @property
-    def shares_half_life_seconds(self) -> float | None:
-        """The half-life of the share sums the profile needs (None: it weighs no shares)."""
-        return self.shares.half_life_seconds if self.weighs_shares else None
-
-    @property
     def share_weighing(self) -> ShareWeighing | None:
         """The share sums its scores read (None: it weighs no shares)."""
         if not self.weighs_shares:

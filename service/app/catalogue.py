@@ -466,18 +466,22 @@ class Catalogue:
         now: float,
         extra: Extra,
     ) -> Evidence:
-        """The evidence with the rows' decayed shares (weighted by channel) and exposure
-        (ranking.shares) at ``now``; as it is for None (lock held)."""
+        """The evidence with the rows' decayed shares and exposure (_share_columns); as it
+        is for None (lock held)."""
         if weighing is None:
             return evidence
+        shares, exposure = self._share_columns(idx, weighing, now, extra)
+        return replace(evidence, shares=shares, exposure=exposure)
+
+    def _share_columns(
+        self, idx: IntArray, weighing: ShareWeighing, now: float, extra: Extra
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The rows' decayed shares (weighted by channel) and exposure in days
+        (ranking.shares) at ``now`` (lock held)."""
         half_life, channels = weighing
         sums = self._decayed_of(half_life, now, extra, DecayNeed(channels=weighing.names))
         listed = self.listed_at_us[idx] / 1e6
-        return replace(
-            evidence,
-            shares=sums.shares_at(idx, now, channels),
-            exposure=exposure_days(listed, now, half_life),
-        )
+        return sums.shares_at(idx, now, channels), exposure_days(listed, now, half_life)
 
     def gather(
         self,
@@ -561,10 +565,7 @@ class Catalogue:
         prior is fitted on)."""
         with self._lock:
             rows = self._index.used_rows()
-            plain = self._evidence(rows, None, now)
-            evidence = self._with_shares(plain, rows, weighing, now, extra)
-            assert evidence.shares is not None and evidence.exposure is not None
-            return self.generation, evidence.shares, evidence.exposure
+            return self.generation, *self._share_columns(rows, weighing, now, extra)
 
     def histograms(self, likes: bool = False) -> Histograms:
         """What priors are fitted on; each product's likes and dislikes too if ``likes``."""

@@ -72,26 +72,23 @@ class SharePriors:
             return _prior_of(fixed, shares, exposure)
         return self.fit((weighing, fixed)).prior
 
-    def fit(self, weighing: _Key) -> ShareFit:
-        """The fit in force for share sums the catalogue keeps (and a fixed prior)."""
+    def fit(self, key: _Key) -> ShareFit:
+        """The fit in force for share sums the catalogue keeps (and a fixed prior). A
+        stale fit that was costly is redone on the refresher's thread (without one, by
+        this call outside the lock) while the others use it."""
         with self._lock:
-            fit = self._fits.get(weighing)
+            fit = self._fits.get(key)
             if fit is not None and not self._stale(fit):
                 return fit
             if fit is not None and fit.cost >= CHEAP_FIT_SECONDS:
-                if weighing not in self._refitting:
-                    self._refitting.add(weighing)
-                    if self._background is None:
-                        background = False
-                    else:
-                        background = self._background.submit(
-                            ("share prior", weighing), lambda: self._refit(weighing)
-                        )
-                    if not background:
-                        self._refitting.discard(weighing)
-                        return self._refit(weighing, lock_held=True)
-                return fit
-        return self._refit(weighing)
+                if key in self._refitting:
+                    return fit
+                self._refitting.add(key)
+                if self._background is not None:
+                    if not self._background.submit(("share prior", key), lambda: self._refit(key)):
+                        self._refitting.discard(key)
+                    return fit
+        return self._refit(key)
 
     def _stale(self, fit: ShareFit) -> bool:
         age = time.monotonic() - fit.at
@@ -99,18 +96,17 @@ class SharePriors:
             return False
         return fit.generation != self._catalogue.generation or age >= CLOCK_REFIT_SECONDS
 
-    def _refit(self, weighing: _Key, lock_held: bool = False) -> ShareFit:
+    def _refit(self, key: _Key) -> ShareFit:
+        """A fit of ``key`` now, outside the lock, kept unless a newer one is; the fit in
+        force after."""
         started = time.perf_counter()
-        sums, fixed = weighing
+        sums, fixed = key
         generation, shares, exposure = self._catalogue.share_exposures(sums, time.time())
         prior = _prior_of(fixed, shares, exposure)
         fit = ShareFit(prior, generation, time.monotonic(), time.perf_counter() - started)
-        if lock_held:
-            self._fits[weighing] = fit
-            return fit
         with self._lock:
-            self._refitting.discard(weighing)
-            kept = self._fits.get(weighing)
+            self._refitting.discard(key)
+            kept = self._fits.get(key)
             if kept is None or kept.generation <= fit.generation:
-                self._fits[weighing] = fit
-            return self._fits[weighing]
+                self._fits[key] = fit
+            return self._fits[key]

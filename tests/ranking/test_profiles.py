@@ -10,6 +10,7 @@ from reviewrank.ranking.profiles import (
     DecayNeed,
     ProfileError,
     SharesSpec,
+    ShareWeighing,
     decay_needs,
     parse_profiles,
 )
@@ -174,7 +175,7 @@ def test_shares_default_to_a_fitted_prior_over_30_days_and_are_not_weighed() -> 
     assert (SharesSpec(30.0, None), False, None) == (
         profile.shares,
         profile.weighs_shares,
-        profile.shares_half_life_seconds,
+        profile.share_weighing,
     )
 
 
@@ -186,9 +187,9 @@ def test_a_profile_weighing_shares_reads_their_half_life_and_prior_and_moves_wit
         "p"
     ]
 
-    assert (SharesSpec(7.0, ShareRatePrior(2.0, 40.0)), 7 * 86400.0, True) == (
+    assert (SharesSpec(7.0, ShareRatePrior(2.0, 40.0)), ShareWeighing(7 * 86400.0), True) == (
         profile.shares,
-        profile.shares_half_life_seconds,
+        profile.share_weighing,
         profile.clocked,
     )
     assert {7 * 86400.0: DecayNeed(stars=False)} == profile.decay_needs

@@ -205,7 +205,7 @@ class SQLiteWrites(SQLiteCatalogue):
         return known
 
     def _current_votes(
-        self, table: str, column: str, keys: Collection[tuple[str, str]]
+        self, table: str, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
         """(product_id, user_id) -> (value, occurred_at_us, event_id, and a share's
         channel) of the votes in force."""
@@ -229,7 +229,7 @@ class SQLiteWrites(SQLiteCatalogue):
     def _shares_in_force(self, events: EventBatch) -> dict[tuple[str, str], tuple[Any, ...]]:
         """The shares in force on the keys of the events' shares (none looked up if none)."""
         keys = share_keys(events)
-        return self._current_votes("shares", "value", keys) if keys else {}
+        return self._current_votes("shares", keys) if keys else {}
 
     def _apply_events(
         self,
@@ -251,8 +251,8 @@ class SQLiteWrites(SQLiteCatalogue):
             plan = plan_events(
                 events,
                 self._known_event_ids(events.event_ids),
-                self._current_votes("ratings", "stars", rating_keys(events)),
-                self._current_votes("likes", "value", like_keys(events)),
+                self._current_votes("ratings", rating_keys(events)),
+                self._current_votes("likes", like_keys(events)),
                 seq,
                 recorded_at,
                 self._shares_in_force(events),
@@ -298,12 +298,12 @@ class SQLiteWrites(SQLiteCatalogue):
         conn = self.conn
         ids = set(events.event_ids)
         in_force: list[dict[VoteKey, Vote]] = []
-        for table, column, keys in (
-            ("ratings", "stars", rating_keys(events)),
-            ("likes", "value", like_keys(events)),
-            ("shares", "value", share_keys(events)),
+        for table, keys in (
+            ("ratings", rating_keys(events)),
+            ("likes", like_keys(events)),
+            ("shares", share_keys(events)),
         ):
-            found = self._current_votes(table, column, keys) if keys else {}
+            found = self._current_votes(table, keys) if keys else {}
             # A vote holding an id of the batch was written just now: it was none before.
             in_force.append({key: vote for key, vote in found.items() if vote[2] not in ids})
         ratings, likes, shares = in_force
