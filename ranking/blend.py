@@ -11,11 +11,13 @@ Each component is normalised to [0, 1]:
 * ``beta_mean`` and ``beta_lower_bound``: the Beta posterior mean and lower credible
   bound of the like share (ranking.beta);
 * ``shares``: the lower bound q of the time-decayed share rate under its Gamma
-  posterior, as q / (q + R), R the catalogue's reference rate (ranking.shares).
+  posterior, as q / (q + R), R the catalogue's reference rate (ranking.shares);
+* ``sentiment``: the Bayesian average of the comments' sentiment scores, (C·m + Σ
+  scores) / (m + n) in [−1, 1], as (average + 1) / 2 (ranking.sentiment).
 
 score = Σ wᵢ · normalisedᵢ with Σ wᵢ = 1, so the score lies in [0, 1]. A
-component that is unavailable (no relevance in a Top request, no share sums in the
-evidence) is dropped and the remaining weights are rescaled to sum to 1.
+component that is unavailable (no relevance in a Top request, no share or comment sums
+in the evidence) is dropped and the remaining weights are rescaled to sum to 1.
 
 Order: score descending, then more evidence (ratings + likes + dislikes), then
 the position the caller sent the candidate in.
@@ -31,8 +33,14 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.priors import StarPrior
 from reviewrank.ranking.profiles import Profile
 from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
+from reviewrank.ranking.sentiment import (
+    DEFAULT_SENTIMENT_PRIOR,
+    normalise_sentiment,
+    sentiment_average,
+)
 from reviewrank.ranking.shares import (
     DEFAULT_SHARE_PRIOR,
     ShareRatePrior,
@@ -60,6 +68,10 @@ class Evidence:
     # shares; None otherwise.
     shares: FloatArray | None = None
     exposure: FloatArray | None = None
+    # Comments in force and the sum of their scores (in [−1, 1] each), when the profile
+    # weighs sentiment; None otherwise.
+    comments: Counts | None = None
+    sentiment_sum: FloatArray | None = None
 
     @property
     def amount(self) -> Counts:
@@ -78,6 +90,7 @@ class Prior:
     source: str
     likes: tuple[float, float] | None = None
     shares: ShareRatePrior | None = None  # the share rate's (None: the profile's or default)
+    sentiment: StarPrior | None = None  # the comments' (None: the profile's or default)
 
 
 @dataclass(frozen=True)
@@ -166,7 +179,19 @@ def _values(
         k, e, c = evidence.shares, evidence.exposure, profile.confidence
         bound = rate_lower_bound(k, e, share_prior, c)
         values["shares"] = (bound, share_score(k, e, share_prior, c))
+    if "sentiment" in wanted and evidence.comments is not None:
+        said = sentiment_prior_of(profile, prior)
+        sums = evidence.sentiment_sum
+        assert sums is not None
+        average = sentiment_average(evidence.comments, sums, said)
+        values["sentiment"] = (average, normalise_sentiment(average))
     return values, bayes, wilson
+
+
+def sentiment_prior_of(profile: Profile, prior: Prior) -> StarPrior:
+    """The comments' sentiment prior in force: the fitted one, else the profile's, else
+    the default (neutral)."""
+    return prior.sentiment or profile.sentiment.prior or DEFAULT_SENTIMENT_PRIOR
 
 
 def share_prior_of(profile: Profile, prior: Prior) -> ShareRatePrior:

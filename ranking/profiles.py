@@ -31,6 +31,10 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     prior = "auto"                 # Gamma prior fitted from the catalogue, or a table:
                                    # { shape = 0.5, rate_days = 50 } (mean rate shape/rate_days)
 
+    [profiles.default.sentiment]   # optional: comment sentiment (weight "sentiment")
+    prior = "auto"                 # (C, m) fitted from the catalogue's comments, or a table:
+                                   # { mean = 0.2, strength = 5 } (mean -1..1, strength 0-1e6)
+
     [profiles.default.channels]    # optional: a share from a channel counts this much (0-1000);
     store = 2                      # channels not named, and shares without one, count 1
     instagram = 0.5
@@ -59,6 +63,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from reviewrank.ranking.priors import StarPrior
 from reviewrank.ranking.shares import ShareRatePrior
 
 COMPONENTS = (
@@ -69,6 +74,7 @@ COMPONENTS = (
     "beta_mean",  # posterior mean of the like share under the Beta prior
     "beta_lower_bound",  # lower credible bound of the like share under the Beta prior
     "shares",  # the shrunk, time-decayed share rate r as r / (r + prior mean rate)
+    "sentiment",  # the comments' Bayesian average sentiment, [-1, 1] mapped to [0, 1]
 )
 FITTED = ("auto", "catalogue")
 ESTIMATORS = ("moments", "marginal")
@@ -81,6 +87,7 @@ PROFILE_KEYS = (
     "likes_prior",
     "limits",
     "shares",
+    "sentiment",
     "channels",
 )
 LIMIT_KEYS = ("max_candidates", "top_default_limit", "top_max_limit")
@@ -118,6 +125,9 @@ class PriorSpec:
     # The like share's Beta prior fitted from the catalogue (ranking.like_prior) rather
     # than the profile's fixed likes_prior; set by likes_prior = "auto".
     likes_fitted: bool = False
+    # The comments' sentiment prior fitted from the catalogue (ranking.sentiment): set for
+    # a profile weighing sentiment with its sentiment prior "auto".
+    sentiment_fitted: bool = False
 
     @property
     def stars_fitted(self) -> bool:
@@ -126,7 +136,7 @@ class PriorSpec:
     @property
     def fitted(self) -> bool:
         """Whether anything of the prior is fitted from the catalogue."""
-        return self.stars_fitted or self.likes_fitted
+        return self.stars_fitted or self.likes_fitted or self.sentiment_fitted
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,14 @@ class SharesSpec:
 
 
 @dataclass(frozen=True)
+class SentimentSpec:
+    """The prior of a profile's comment sentiment (ranking.sentiment): mean C in [−1, 1]
+    and strength m in pseudo-comments; None: fitted from the catalogue's comments."""
+
+    prior: StarPrior | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     weights: Mapping[str, float]  # component -> weight, summing to 1
@@ -200,6 +218,7 @@ class Profile:
     likes_prior: tuple[float, float] = (1.0, 1.0)
     limits: Limits = Limits()
     shares: SharesSpec = SharesSpec()
+    sentiment: SentimentSpec = SentimentSpec()
     # (channel, weight) in name order: a share from a named channel counts that much.
     channels: tuple[tuple[str, float], ...] = ()
 
@@ -210,6 +229,10 @@ class Profile:
     @property
     def weighs_shares(self) -> bool:
         return self.weights.get("shares", 0.0) > 0
+
+    @property
+    def weighs_sentiment(self) -> bool:
+        return self.weights.get("sentiment", 0.0) > 0
 
     @property
     def share_weighing(self) -> ShareWeighing | None:
@@ -501,6 +524,9 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         beta = _pseudo_count(check, likes, "beta", f"{key}.likes_prior", 1.0)
     limits = _parse_limits(check, table.get("limits", {}), f"{key}.limits")
     shares = _parse_shares(check, table.get("shares", {}), f"{key}.shares")
+    sentiment = _parse_sentiment(check, table.get("sentiment", {}), f"{key}.sentiment")
+    if sentiment.prior is None and weights.get("sentiment", 0.0) > 0:
+        prior = replace(prior, sentiment_fitted=True)
     channels = _parse_channels(check, table.get("channels", {}), f"{key}.channels")
     return Profile(
         name=name,
@@ -512,6 +538,7 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         likes_prior=(alpha, beta),
         limits=limits,
         shares=shares,
+        sentiment=sentiment,
         channels=channels,
     )
 
@@ -564,6 +591,33 @@ def _parse_shares(check: _Checker, raw: Any, key: str) -> SharesSpec:
     shape = _pseudo_count(check, prior, "shape", f"{key}.prior", 0.5)
     rate = _pseudo_count(check, prior, "rate_days", f"{key}.prior", 50.0)
     return SharesSpec(half_life, ShareRatePrior(shape, rate))
+
+
+def _parse_sentiment(check: _Checker, raw: Any, key: str) -> SentimentSpec:
+    table = check.table(raw, key)
+    if table is None:
+        return SentimentSpec()
+    check.unknown_keys(table, ("prior",), key)
+    raw_prior = table.get("prior", "auto")
+    if raw_prior in FITTED:
+        return SentimentSpec()
+    if isinstance(raw_prior, str):
+        check.fail(f"{key}.prior", 'must be "auto" or a table of mean and strength')
+        return SentimentSpec()
+    prior = check.table(raw_prior, f"{key}.prior") or {}
+    check.unknown_keys(prior, ("mean", "strength"), f"{key}.prior")
+    for needed in ("mean", "strength"):
+        if needed not in prior:
+            check.fail(f"{key}.prior.{needed}", 'is required in a fixed prior (or "auto")')
+    mean = _number(prior.get("mean", 0.0))
+    if mean is None or not -1.0 <= mean <= 1.0:
+        check.fail(f"{key}.prior.mean", "must be a number from -1 to 1")
+        mean = 0.0
+    strength = _number(prior.get("strength", 1.0))
+    if strength is None or not 0.0 <= strength <= MAX_FIXED_STRENGTH:
+        check.fail(f"{key}.prior.strength", f"must be a number from 0 to {MAX_FIXED_STRENGTH:g}")
+        strength = 1.0
+    return SentimentSpec(StarPrior(mean, strength))
 
 
 def parse_profiles(document: Mapping[str, Any]) -> ProfileSet:

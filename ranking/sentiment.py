@@ -22,6 +22,7 @@ import numpy.typing as npt
 from reviewrank.ranking.marginal import fit_marginal_groups
 from reviewrank.ranking.priors import DEFAULT_PRIOR, StarPrior
 from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups
+from reviewrank.ranking.scores import bayesian_average
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -80,16 +81,18 @@ def fit_sentiment_prior(
 def sentiment_average(
     counts: npt.ArrayLike, score_sums: npt.ArrayLike, prior: StarPrior
 ) -> FloatArray:
-    """(C·m + Σ scores)/(m + n) per product, in [−1, 1]."""
-    n = np.asarray(counts, dtype=np.float64)
-    s = np.asarray(score_sums, dtype=np.float64)
-    average: FloatArray = (prior.mean * prior.strength + s) / (prior.strength + n)
-    return average
+    """(C·m + Σ scores)/(m + n) per product, in [−1, 1]; C where m + n is 0."""
+    return bayesian_average(score_sums, counts, prior.mean, prior.strength)
 
 
 def sentiment_score(
     counts: npt.ArrayLike, score_sums: npt.ArrayLike, prior: StarPrior
 ) -> FloatArray:
     """The Bayesian average mapped from [−1, 1] to [0, 1]."""
-    score: FloatArray = (sentiment_average(counts, score_sums, prior) - LOWEST) / (HIGHEST - LOWEST)
+    return normalise_sentiment(sentiment_average(counts, score_sums, prior))
+
+
+def normalise_sentiment(average: FloatArray) -> FloatArray:
+    """A sentiment in [−1, 1] mapped to [0, 1]."""
+    score: FloatArray = (average - LOWEST) / (HIGHEST - LOWEST)
     return score

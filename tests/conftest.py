@@ -105,6 +105,15 @@ channels = { store = 2, instagram = 0.5 }
 [profiles.shared_auto]
 weights = { bayesian_average = 0.5, shares = 0.5 }
 prior = { mean = 3.0, strength = 2 }
+
+[profiles.commented]
+weights = { sentiment = 1 }
+prior = { mean = 3.0, strength = 2 }
+sentiment = { prior = { mean = 0.0, strength = 2 } }
+
+[profiles.commented_auto]
+weights = { bayesian_average = 0.5, sentiment = 0.5 }
+prior = { mean = 3.0, strength = 2 }
 """
 
 

@@ -54,8 +54,12 @@ def seeds(methods: list[Method]) -> dict[str, bytes]:
     share = feedback_pb2.SubmitShareRequest(
         event_id="e-3", product_id="1078", user_id="u-2", channel="instagram"
     )
+    comment = feedback_pb2.SubmitCommentRequest(
+        event_id="e-4", product_id="1078", user_id="u-3", text="Lovely fit!", channel="app"
+    )
     examples: dict[str, Any] = {
         "SubmitRating": rating,
+        "SubmitComment": comment,
         "SubmitLike": like,
         "SubmitShare": share,
         "SubmitBatch": feedback_pb2.SubmitBatchRequest(
@@ -63,6 +67,7 @@ def seeds(methods: list[Method]) -> dict[str, bytes]:
                 feedback_pb2.FeedbackEvent(rating=rating),
                 feedback_pb2.FeedbackEvent(like=like),
                 feedback_pb2.FeedbackEvent(share=share),
+                feedback_pb2.FeedbackEvent(comment=comment),
             ]
         ),
         "ForgetUser": feedback_pb2.ForgetUserRequest(user_id="u-1"),
@@ -102,7 +107,9 @@ def build(provider: atheris.FuzzedDataProvider, descriptor: Any, depth: int = 0)
                 if depth >= STRUCTURED_DEPTH:
                     break
                 value = build(provider, field.message_type, depth + 1)
-                if field.is_repeated:
+                if field.message_type.GetOptions().map_entry:  # a map: one entry
+                    getattr(message, field.name)[value.key] = value.value
+                elif field.is_repeated:
                     getattr(message, field.name).add().CopyFrom(value)
                 else:
                     getattr(message, field.name).CopyFrom(value)
@@ -193,10 +200,8 @@ def main() -> None:
         probe = feedback_pb2.SubmitRatingRequest(
             event_id=f"health-{state['health_checks']}", product_id="p", user_id="u", stars=3
         )
-        assert feedback.SubmitRating(probe, timeout=10).outcome in (
-            feedback_pb2.APPLIED,
-            feedback_pb2.SUPERSEDED,
-        )
+        answer = feedback.SubmitRating(probe, timeout=10)
+        assert answer.outcome in (feedback_pb2.APPLIED, feedback_pb2.SUPERSEDED), answer
         state["health_checks"] += 1
 
     def finish() -> None:

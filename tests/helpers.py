@@ -89,6 +89,33 @@ def share(
     return request
 
 
+def comment(
+    product: str,
+    user: str,
+    text: str | None = None,
+    score: float | None = None,
+    at: int | None = 1_700_000_000,
+    event_id: str | None = None,
+    channel: str = "",
+    language: str = "",
+) -> feedback_pb2.SubmitCommentRequest:
+    """A comment: its text, or the sender's score."""
+    request = feedback_pb2.SubmitCommentRequest(
+        event_id=event_id or next_id(),
+        product_id=product,
+        user_id=user,
+        channel=channel,
+        language=language,
+    )
+    if text is not None:
+        request.text = text
+    if score is not None:
+        request.score = score
+    if at is not None:
+        request.occurred_at.CopyFrom(ts(at))
+    return request
+
+
 def batch(*events: object) -> feedback_pb2.SubmitBatchRequest:
     items = []
     for event in events:
@@ -96,6 +123,8 @@ def batch(*events: object) -> feedback_pb2.SubmitBatchRequest:
             items.append(feedback_pb2.FeedbackEvent(rating=event))
         elif isinstance(event, feedback_pb2.SubmitShareRequest):
             items.append(feedback_pb2.FeedbackEvent(share=event))
+        elif isinstance(event, feedback_pb2.SubmitCommentRequest):
+            items.append(feedback_pb2.FeedbackEvent(comment=event))
         else:
             assert isinstance(event, feedback_pb2.SubmitLikeRequest)
             items.append(feedback_pb2.FeedbackEvent(like=event))

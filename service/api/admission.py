@@ -72,7 +72,7 @@ class Limits:
     """The most calls of each method of a class a server runs at once (its threads)."""
 
     reads: int = 256  # each RankingService method: Rank, Top, GetProductStats
-    writes: int = 256  # each of SubmitRating, SubmitLike, SubmitShare, ForgetUser
+    writes: int = 256  # each FeedbackService method but SubmitBatch
     batches: int = 8  # FeedbackService.SubmitBatch
     admin: int = 8  # each AdminService method
 

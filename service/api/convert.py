@@ -8,6 +8,7 @@ InvalidArgument; field paths follow the request's shape, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -16,15 +17,24 @@ import numpy.typing as npt
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from reviewrank.service.api import validation
-from reviewrank.service.api.validation import InputLimits, Violations, event_time
+from reviewrank.service.api.validation import (
+    MAX_BATCH_COMMENT_BYTES,
+    InputLimits,
+    Violations,
+    event_time,
+    language_of,
+)
 from reviewrank.service.api.wire import batch_codec, batch_results
 from reviewrank.service.api.wire import results as wire
 from reviewrank.service.api.wire.rank_decode import RankInput
+from reviewrank.service.app import analyzers
 from reviewrank.service.app.explain import Explanation
 from reviewrank.service.app.rank_query import RankQuery, RankResult
 from reviewrank.service.app.ranker import ProductStats, Ranking
 from reviewrank.service.app.settings import Settings
 from reviewrank.service.domain.values import (
+    SENTIMENT_SCALE,
+    CommentEvent,
     ErasureResult,
     Event,
     EventBatch,
@@ -99,6 +109,55 @@ def _share(
     return ShareEvent(m.event_id, m.product_id, m.user_id, occurred, m.channel)
 
 
+# What a comment's score was computed by when the sender sent it.
+SENDER_SCORE = "sender"
+
+
+def _comment(
+    check: Violations, m: feedback_pb2.SubmitCommentRequest, prefix: str, now_us: int
+) -> tuple[CommentEvent, str | None]:
+    """The comment, and its text if it still has to be scored (_scored): its score is 0
+    until then, so that a request is scored only once every field of it is valid."""
+    _ids(check, m, prefix)
+    check.channel(m.channel, prefix + "channel")
+    given = m.WhichOneof("sentiment")
+    text = m.text if given == "text" else None
+    score = m.score if given == "score" else None
+    check.comment(text, score, m.language, prefix)
+    occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
+    event = CommentEvent(
+        m.event_id,
+        m.product_id,
+        m.user_id,
+        0,
+        occurred,
+        m.channel,
+        m.language.lower(),
+        SENDER_SCORE,
+    )
+    if score is not None and not check.items:
+        event = dataclasses.replace(event, score=_scaled(score))
+    return event, text
+
+
+def _scaled(score: float) -> int:
+    """A score in [−1, 1] as kept: in 1/SENTIMENT_SCALE, rounded."""
+    return max(-SENTIMENT_SCALE, min(SENTIMENT_SCALE, round(score * SENTIMENT_SCALE)))
+
+
+def _scored(event: CommentEvent, text: str) -> CommentEvent:
+    """The comment with its text scored by its language's analyzer (the text is dropped
+    here: only the score, the language and the analyzer's version go on)."""
+    language = language_of(event.language)
+    analyzer = analyzers.analyzer_for(language)
+    return dataclasses.replace(
+        event,
+        score=_scaled(analyzer.score(text)),
+        language=event.language or language,
+        analyzer=analyzer.version,
+    )
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -124,6 +183,13 @@ def share_event(m: feedback_pb2.SubmitShareRequest, limits: InputLimits) -> Shar
     return event
 
 
+def comment_event(m: feedback_pb2.SubmitCommentRequest, limits: InputLimits) -> CommentEvent:
+    check = Violations(limits)
+    event, text = _comment(check, m, "", _now_us())
+    check.raise_if_any()
+    return event if text is None else _scored(event, text)
+
+
 def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> EventBatch:
     """The events of a SubmitBatch request, every one valid (InvalidArgument naming each
     field at fault otherwise). Raises DecodeError for a request whose events do not
@@ -139,6 +205,7 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
     if valid is not None:
         return valid
     events: list[Event] = []  # one by one, to name each field at fault
+    texts: dict[int, str] = {}  # comments to score, by position
     for i, item in enumerate(request.message().events):
         kind = item.WhichOneof("event")
         if kind == "rating":
@@ -147,9 +214,23 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
             events.append(_like(check, item.like, f"events[{i}].like.", now))
         elif kind == "share":
             events.append(_share(check, item.share, f"events[{i}].share.", now))
+        elif kind == "comment":
+            comment, text = _comment(check, item.comment, f"events[{i}].comment.", now)
+            events.append(comment)
+            if text is not None:
+                texts[i] = text
         else:
-            check.add(f"events[{i}]", "must set rating, like or share")
+            check.add(f"events[{i}]", "must set rating, like, share or comment")
+    total = sum(len(text.encode()) for text in texts.values())
+    if total > MAX_BATCH_COMMENT_BYTES:
+        check.add(
+            "events",
+            f"the comments' texts must hold at most {MAX_BATCH_COMMENT_BYTES} bytes of UTF-8"
+            f" in all (got {total}): send them in smaller batches",
+        )
     check.raise_if_any()
+    for i, text in texts.items():
+        events[i] = _scored(events[i], text)  # type: ignore[arg-type]
     return EventBatch.of(events)
 
 
@@ -179,6 +260,7 @@ def forget_user_response(result: ErasureResult) -> feedback_pb2.ForgetUserRespon
         seq=result.seq,
         events_erased=result.events_erased,
         shares_removed=result.shares_removed,
+        comments_removed=result.comments_removed,
     )
 
 
@@ -262,6 +344,11 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
         share_prior_shape=e.share_prior_shape,
         share_prior_rate_days=e.share_prior_rate_days,
         share_reference_rate=e.share_reference_rate,
+        comments=e.comments,
+        sentiment_mean=e.sentiment_mean,
+        sentiment_prior_mean=e.sentiment_prior_mean,
+        sentiment_prior_strength=e.sentiment_prior_strength,
+        sentiment_average=e.sentiment_average,
     )
 
 
@@ -386,6 +473,8 @@ def stats_response(
                 weighted_shares=s.weighted_shares,
                 exposure_days=s.exposure_days,
                 share_rate=s.share_rate,
+                comments=s.comments,
+                sentiment_mean=s.sentiment_mean,
             )
             for s in stats
         ],

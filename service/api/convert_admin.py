@@ -74,6 +74,9 @@ def weights_response(state: WeightsState, settings: Settings) -> admin_pb2.GetWe
                 shares_prior_shape=p.shares.prior.shape if p.shares.prior else 0.0,
                 shares_prior_rate_days=p.shares.prior.rate if p.shares.prior else 0.0,
                 channels=dict(p.channels),
+                sentiment_prior_auto=p.sentiment.prior is None,
+                sentiment_prior_mean=p.sentiment.prior.mean if p.sentiment.prior else 0.0,
+                sentiment_prior_strength=(p.sentiment.prior.strength if p.sentiment.prior else 0.0),
             )
             for p in state.profiles.profiles.values()
         ],
@@ -256,6 +259,8 @@ def status_response(status: Status, health: dict[str, int]) -> admin_pb2.GetStat
                 likes_beta=p.likes[1],
                 shares_shape=p.shares[0],
                 shares_rate_days=p.shares[1],
+                sentiment_mean=p.sentiment[0],
+                sentiment_strength=p.sentiment[1],
             )
             for p in status.priors
         ],

@@ -29,7 +29,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from reviewrank.service.api.interceptors import Undecodable, undecodable
 from reviewrank.service.api.validation import (
+    MAX_BATCH_COMMENT_BYTES,
     MAX_CHANNEL_LENGTH,
+    MAX_COMMENT_TEXT,
+    MAX_LANGUAGE_TAG,
     MAX_PAGE_TOKEN,
     MAX_PROFILE_NAME,
     InputLimits,
@@ -70,6 +73,8 @@ _FIXED_LENGTHS = {
     "profile": MAX_PROFILE_NAME,
     "page_token": MAX_PAGE_TOKEN,
     "channel": MAX_CHANNEL_LENGTH,
+    "text": MAX_COMMENT_TEXT,
+    "language": MAX_LANGUAGE_TAG,
 }
 # The setting limiting each repeated field's items.
 _ITEM_LIMITS = {
@@ -79,6 +84,13 @@ _ITEM_LIMITS = {
     "product_ids": "max_stats_products",
     "events": "max_batch_events",
 }
+
+
+# The repeated field of a batch, whose comments' texts share one limit (in bytes) rather
+# than each being as long as one comment's may be: counted once for the whole request.
+_BATCH_FIELD = "events"
+_BATCH_TEXT = "text"
+_LENGTH_PREFIX_MAX = 3  # the varint of a text's length (under 2**21 bytes)
 
 
 # Fields sent instead of another (RankRequest's candidates as columns): the request is
@@ -110,14 +122,14 @@ class _Layout:
     settings: frozenset[str]
 
 
-def _largest(message: Descriptor, limits: InputLimits) -> _Layout:
+def _largest(message: Descriptor, limits: InputLimits, in_batch: bool = False) -> _Layout:
     size = fields = 0
     settings: set[str] = set()
     oneofs: dict[str, _Layout] = {}
     alternatives: dict[str, _Layout] = {}
     sizes: dict[str, _Layout] = {}
     for field in message.fields:
-        one = _largest_field(message, field, limits)
+        one = _largest_field(message, field, limits, in_batch)
         settings |= one.settings
         sizes[field.name] = one
         instead_of = _INSTEAD_OF.get(field.name)
@@ -142,18 +154,24 @@ def _largest(message: Descriptor, limits: InputLimits) -> _Layout:
     return _Layout(size, fields, frozenset(settings))
 
 
-def _largest_field(message: Descriptor, field: FieldDescriptor, limits: InputLimits) -> _Layout:
-    """Every occurrence of the field: its tag, length prefix and value, at their longest."""
+def _largest_field(
+    message: Descriptor, field: FieldDescriptor, limits: InputLimits, in_batch: bool = False
+) -> _Layout:
+    """Every occurrence of the field: its tag, length prefix and value, at their longest.
+    In a batch's events, a comment's text counts its tag and length prefix only (its
+    bytes are the batch's: MethodBudget.of)."""
     tag = len(varint(field.number << 3))  # (the wire type never lengthens it)
     nested = 0
     settings: set[str] = set()
-    if field.type == _T.TYPE_STRING:
+    if field.type == _T.TYPE_STRING and in_batch and field.name == _BATCH_TEXT:
+        body = _LENGTH_PREFIX_MAX
+    elif field.type == _T.TYPE_STRING:
         payload = _UTF8_MAX * _characters(limits, message.full_name, field.name)
         body = len(varint(payload)) + payload
         if field.name in _ID_FIELDS:
             settings.add("max_id_length")
     elif field.type == _T.TYPE_MESSAGE:
-        inner = _largest(field.message_type, limits)
+        inner = _largest(field.message_type, limits, in_batch or field.name == _BATCH_FIELD)
         body = len(varint(inner.size)) + inner.size
         nested = inner.fields
         settings |= inner.settings
@@ -185,6 +203,8 @@ class MethodBudget:
     @classmethod
     def of(cls, descriptor: Descriptor, limits: InputLimits) -> MethodBudget:
         layout = _largest(descriptor, limits)
+        if _BATCH_FIELD in descriptor.fields_by_name:  # the comments' texts, all together
+            layout = _Layout(layout.size + MAX_BATCH_COMMENT_BYTES, layout.fields, layout.settings)
         named = ", ".join(f"{name}={getattr(limits, name)}" for name in sorted(layout.settings))
         return cls(
             descriptor,

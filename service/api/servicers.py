@@ -60,6 +60,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         [result] = self._app.submit([event], _timeout(context))
         return convert.submit_response(result)
 
+    def SubmitComment(
+        self, request: feedback_pb2.SubmitCommentRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.SubmitResponse:
+        event = convert.comment_event(request, self._limits)
+        [result] = self._app.submit([event], _timeout(context))
+        return convert.submit_response(result)
+
     def SubmitBatch(
         self, request: EncodedBatch, context: grpc.ServicerContext
     ) -> feedback_pb2.SubmitBatchResponse:

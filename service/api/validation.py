@@ -7,7 +7,8 @@ only the input limits. The rules are here and nowhere else:
   printable characters, or empty where optional: :func:`identifier_problem` for one value,
   named in errors, and :func:`ids_ok` / :func:`id_length_ok` for a whole column at once
   (SubmitBatch's bulk readings in service/api/wire/batch_codec.py, Rank's candidates);
-- an event's time (:func:`event_time`), stars (:data:`STARS`), a profile name, a page token;
+- an event's time (:func:`event_time`), stars (:data:`STARS`), a comment's text, score
+  and language (``Violations.comment``), a profile name, a page token;
 - each method's own checks of plain values (:func:`rank_candidates`, :func:`top_request`,
   :func:`stats_product_ids`).
 
@@ -29,6 +30,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from reviewrank.service.app import analyzers
 from reviewrank.service.app.settings import Settings
 from reviewrank.service.domain.errors import InvalidArgument, too_many_items
 
@@ -174,6 +176,25 @@ def display_problems(fields: Mapping[str, str]) -> list[tuple[str | None, str]]:
     return problems
 
 
+# -- comments ------------------------------------------------------------------------------
+
+# The longest text a comment may carry (characters), and all the comments of one batch
+# together (UTF-8 bytes, which also bounds the batch's size: service/api/request_budget.py):
+# scoring takes about 0.65 µs a character (VADER on one core: 1.57 million characters a
+# second on the demo reviews, at most 0.5 µs on repeated words or emoticons), so a batch's
+# texts cost at most some 0.3 s (1,000 comments of review length fit).
+MAX_COMMENT_TEXT = 5_000
+MAX_BATCH_COMMENT_BYTES = 500_000
+MAX_LANGUAGE_TAG = 16
+_LANGUAGE_TAG = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+DEFAULT_LANGUAGE = "en"
+
+
+def language_of(tag: str) -> str:
+    """The primary language of a tag ("en-GB" -> "en"); DEFAULT_LANGUAGE for none."""
+    return tag.split("-", 1)[0].lower() or DEFAULT_LANGUAGE
+
+
 # -- collecting problems -------------------------------------------------------------------
 
 
@@ -199,6 +220,34 @@ class Violations:
         problem = identifier_problem(value, MAX_CHANNEL_LENGTH, required=False)
         if problem is not None:
             self.add(field, problem)
+
+    def comment(self, text: str | None, score: float | None, language: str, prefix: str) -> None:
+        """A comment holds exactly one of ``text`` (1 to MAX_COMMENT_TEXT characters, in a
+        language an analyzer is offered for) and ``score`` (finite, in [−1, 1]); its
+        language, optional, is a tag of at most MAX_LANGUAGE_TAG letters, digits and '-'."""
+        if text is None and score is None:
+            self.add(prefix + "text", "set the comment's text or its score")
+        elif text is not None:
+            if not text:
+                self.add(prefix + "text", "must not be empty")
+            elif len(text) > MAX_COMMENT_TEXT:
+                self.add(
+                    prefix + "text",
+                    f"must be at most {MAX_COMMENT_TEXT} characters (got {len(text)})",
+                )
+        elif score is not None and not (math.isfinite(score) and -1.0 <= score <= 1.0):
+            self.add(prefix + "score", f"must be a number from -1 to 1 (got {score})")
+        if language and (len(language) > MAX_LANGUAGE_TAG or not set(language) <= _LANGUAGE_TAG):
+            self.add(
+                prefix + "language",
+                f"must be a language tag of at most {MAX_LANGUAGE_TAG} letters, digits and '-'",
+            )
+        elif text is not None and language_of(language) not in analyzers.languages():
+            self.add(
+                prefix + "language",
+                f"no analyzer for {language!r} (offered: {', '.join(analyzers.languages())});"
+                " send a score the sender computed instead",
+            )
 
     def count(self, field: str, count: int, maximum: int, what: str) -> None:
         """A repeated field must hold between 1 and ``maximum`` items."""

@@ -365,7 +365,13 @@ class Application:
             if weighing is not None:
                 gamma = self.ranker.share_priors.prior(weighing, profile.shares.prior)
                 shares = (gamma.shape, gamma.rate)
-            priors.append(PriorInForce(name, prior.mean, prior.strength, source, likes, shares))
+            sentiment = (0.0, 0.0)
+            if profile.weighs_sentiment:
+                said = self.ranker.priors.sentiment_in_force(profile)
+                sentiment = (said.mean, said.strength)
+            priors.append(
+                PriorInForce(name, prior.mean, prior.strength, source, likes, shares, sentiment)
+            )
         return tuple(priors)
 
     def counters(self) -> Counters:

@@ -34,7 +34,7 @@ from reviewrank.service.app.decayed import DecayedAggregates
 from reviewrank.service.app.id_index import EncodedIds, IdIndex
 from reviewrank.service.app.snapshot import CatalogueColumns, columns_of
 from reviewrank.service.app.store import ProductTable, VoteTable
-from reviewrank.service.domain.values import ProductRow, VoteChange
+from reviewrank.service.domain.values import SENTIMENT_SCALE, ProductRow, VoteChange
 
 IntArray = npt.NDArray[np.int64]
 # Decayed sums of half-lives the catalogue does not keep, by half-life (a preview's).
@@ -53,6 +53,9 @@ class Catalogue:
     dislikes: IntArray
     shares: IntArray  # users who shared each product
     listed_at_us: IntArray  # when each was first seen (the exposure of its share rate)
+    comments: IntArray  # users whose comment on each product is in force
+    sentiment_sum: IntArray  # their scores' sum, in 1/SENTIMENT_SCALE
+    sentiment_squares: IntArray  # the sum of their squares (the sentiment prior's fit)
     row_seq: IntArray  # the sequence number of each row's last change
     category_code: npt.NDArray[np.int32]  # NO_CATEGORY for none
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
@@ -86,7 +89,9 @@ class Catalogue:
             ("rating_count", (), np.int32, 0), ("star_sum", (), np.int32, 0),
             ("histogram", (5,), np.int32, 0), ("likes", (), np.int32, 0),
             ("dislikes", (), np.int32, 0), ("shares", (), np.int32, 0),
-            ("listed_at_us", (), np.int64, 0), ("row_seq", (), np.int64, 0),
+            ("listed_at_us", (), np.int64, 0), ("comments", (), np.int32, 0),
+            ("sentiment_sum", (), np.int64, 0), ("sentiment_squares", (), np.int64, 0),
+            ("row_seq", (), np.int64, 0),
             ("category_code", (), np.int32, NO_CATEGORY),
             ("active", (), np.bool_, True),  # listed unless the shop's catalogue says not
         )  # fmt: skip
@@ -110,7 +115,8 @@ class Catalogue:
         more_categories: str = "",
         display: str = "",
     ) -> None:
-        """values: rating_count, star_sum, s1..s5, likes, dislikes, shares, listed_at_us."""
+        """values: rating_count, star_sum, s1..s5, likes, dislikes, shares, listed_at_us,
+        comments, sentiment_sum, sentiment_squares."""
         if idx >= self.rating_count.shape[0]:
             self._allocate(max(idx + 1, 2 * self.rating_count.shape[0]))
         self._index.add(product_id, idx)
@@ -122,6 +128,9 @@ class Catalogue:
         self.dislikes[idx] = values[8]
         self.shares[idx] = values[9]
         self.listed_at_us[idx] = values[10]
+        self.comments[idx] = values[11]
+        self.sentiment_sum[idx] = values[12]
+        self.sentiment_squares[idx] = values[13]
         self.category_code[idx] = self._categories.code(category)
         self.active[idx] = active
         self._categories.set_more(idx, more_categories)
@@ -141,7 +150,7 @@ class Catalogue:
             size = int(idx.max()) + 1 if idx.size else 1
             for name in (
                 "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares",
-                "listed_at_us", "row_seq",
+                "listed_at_us", "comments", "sentiment_sum", "sentiment_squares", "row_seq",
             ):  # fmt: skip
                 delattr(self, name)
             del self.category_code
@@ -154,6 +163,9 @@ class Catalogue:
             self.dislikes[idx] = columns.dislikes
             self.shares[idx] = columns.shares
             self.listed_at_us[idx] = columns.listed_at_us
+            self.comments[idx] = columns.comments
+            self.sentiment_sum[idx] = columns.sentiment_sum
+            self.sentiment_squares[idx] = columns.sentiment_squares
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active
@@ -185,6 +197,9 @@ class Catalogue:
                 dislikes=self.dislikes[idx].copy(),
                 shares=self.shares[idx].copy(),
                 listed_at_us=self.listed_at_us[idx].copy(),
+                comments=self.comments[idx].copy(),
+                sentiment_sum=self.sentiment_sum[idx].copy(),
+                sentiment_squares=self.sentiment_squares[idx].copy(),
                 row_seq=self.row_seq[idx].copy(),
                 active=self.active[idx].copy(),
                 more_categories=self._categories.more_texts(),
@@ -217,7 +232,8 @@ class Catalogue:
                     continue
                 values = (
                     row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes,
-                    row.shares, row.listed_at_us,
+                    row.shares, row.listed_at_us, row.comments, row.sentiment_sum,
+                    row.sentiment_squares,
                 )  # fmt: skip
                 self._set(
                     row.idx,
@@ -267,6 +283,9 @@ class Catalogue:
                         int(table.dislikes[i]),
                         int(table.shares[i]),
                         int(table.listed_at_us[i]),
+                        int(table.comments[i]),
+                        int(table.sentiment_sum[i]),
+                        int(table.sentiment_squares[i]),
                     )
                     idx = int(table.idx[i])
                     self._set(
@@ -361,6 +380,8 @@ class Catalogue:
             likes=self.likes[part].copy(),
             dislikes=self.dislikes[part].copy(),
             histogram=self.histogram[part].copy(),
+            comments=self.comments[part].copy(),
+            sentiment_sum=self.sentiment_sum[part] / SENTIMENT_SCALE,
         )
 
     def rows_between(self, start: int, stop: int | None) -> ScoringRows:
@@ -435,14 +456,19 @@ class Catalogue:
         now: float,
         extra: Extra = None,
     ) -> Evidence:
-        if half_life is not None:
-            return self._decayed_of(half_life, now, extra, DecayNeed(stars=True)).evidence(idx, now)
+        comments = self.comments[idx]
+        sentiment = self.sentiment_sum[idx] / SENTIMENT_SCALE
+        if half_life is not None:  # (comments are not decayed)
+            decayed = self._decayed_of(half_life, now, extra, DecayNeed(stars=True))
+            return replace(decayed.evidence(idx, now), comments=comments, sentiment_sum=sentiment)
         return Evidence(
             rating_count=self.rating_count[idx],
             star_sum=self.star_sum[idx],
             likes=self.likes[idx],
             dislikes=self.dislikes[idx],
             histogram=self.histogram[idx],
+            comments=comments,
+            sentiment_sum=sentiment,
         )
 
     def _decayed_of(
@@ -567,6 +593,21 @@ class Catalogue:
             rows = self._index.used_rows()
             return self.generation, *self._share_columns(rows, weighing, now, extra)
 
+    def comment_sums(
+        self,
+    ) -> tuple[int, IntArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The generation, and every product's comments, sum of scores and sum of squared
+        scores (scores in [−1, 1]): what the sentiment prior is fitted on."""
+        with self._lock:
+            size = self._size
+            scale = float(SENTIMENT_SCALE)
+            return (
+                self.generation,
+                self.comments[1:size].copy(),
+                self.sentiment_sum[1:size] / scale,
+                self.sentiment_squares[1:size] / (scale * scale),
+            )
+
     def histograms(self, likes: bool = False) -> Histograms:
         """What priors are fitted on; each product's likes and dislikes too if ``likes``."""
         with self._lock:
@@ -628,7 +669,7 @@ class Catalogue:
         joined = Evidence(
             **{
                 name: np.concatenate([getattr(e, name) for e, _, _ in parts])
-                for name in ("rating_count", "star_sum", "likes", "dislikes", "histogram")
+                for name in _PLAIN_EVIDENCE
             }
         )
         return Snapshot(
@@ -642,6 +683,12 @@ class Catalogue:
             active=np.concatenate([a for _, _, a in parts]),
             also_in=also_in,
         )
+
+
+# The columns of the evidence of plain (not decayed) counts.
+_PLAIN_EVIDENCE = (
+    "rating_count", "star_sum", "likes", "dislikes", "histogram", "comments", "sentiment_sum",
+)  # fmt: skip
 
 
 def decayed_from_votes(

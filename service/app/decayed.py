@@ -23,7 +23,7 @@ from reviewrank.ranking.blend import Evidence
 from reviewrank.ranking.decay import decay_factor, growth_weight, needs_rebase, rebase
 from reviewrank.ranking.profiles import DecayNeed
 from reviewrank.service.app.store import VOTE_LIKE, VOTE_RATING, VOTE_SHARE, VoteTable
-from reviewrank.service.domain.values import RATING, SHARE, VoteChange
+from reviewrank.service.domain.values import COMMENT, RATING, SHARE, VoteChange
 
 FloatArray = npt.NDArray[np.float64]
 _US = 1_000_000.0
@@ -114,7 +114,7 @@ class DecayedAggregates:
             sums = self.channel_shares.get(channel)
             if sums is not None:
                 sums[idx] += w
-        elif not self.stars:
+        elif not self.stars or kind == COMMENT:  # comments are not decayed
             return
         elif kind == RATING:
             self.count[idx] += w

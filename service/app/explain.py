@@ -13,8 +13,15 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from reviewrank.ranking.blend import Breakdown, Evidence, Prior, share_prior_of
+from reviewrank.ranking.blend import (
+    Breakdown,
+    Evidence,
+    Prior,
+    sentiment_prior_of,
+    share_prior_of,
+)
 from reviewrank.ranking.profiles import Profile
+from reviewrank.ranking.sentiment import sentiment_average
 
 
 class ContributionView(NamedTuple):  # (built per result: a tuple is quick to make)
@@ -50,6 +57,11 @@ class Explanation(NamedTuple):
     share_prior_shape: float
     share_prior_rate_days: float
     share_reference_rate: float
+    comments: int
+    sentiment_mean: float  # the comments' plain mean, 0 with none
+    sentiment_prior_mean: float  # 0 and 0: the profile weighs no sentiment (nor below)
+    sentiment_prior_strength: float
+    sentiment_average: float
 
     @property
     def share_rate(self) -> float:
@@ -115,6 +127,16 @@ def explain_rows(
         weighted_shares, exposure = floats(evidence.shares), floats(evidence.exposure)
         shape, rate = [share_prior.shape] * count, [share_prior.rate] * count
         reference = [share_prior.reference_rate] * count
+    comments: list[int] = [0] * count
+    mean = prior_mean = prior_strength = average = zeros
+    if raw.comments is not None and raw.sentiment_sum is not None:
+        comments = counts(raw.comments)
+        sums = floats(raw.sentiment_sum)
+        mean = [s / n if n else 0.0 for s, n in zip(sums, comments, strict=True)]
+        if profile.weighs_sentiment:
+            said = sentiment_prior_of(profile, prior)
+            prior_mean, prior_strength = [said.mean] * count, [said.strength] * count
+            average = floats(sentiment_average(raw.comments, raw.sentiment_sum, said))
     return list(
         map(
             Explanation,
@@ -142,5 +164,10 @@ def explain_rows(
             shape,
             rate,
             reference,
+            comments,
+            mean,
+            prior_mean,
+            prior_strength,
+            average,
         )
     )

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from reviewrank.ranking.blend import Prior
+from reviewrank.ranking.blend import Prior, sentiment_prior_of
 from reviewrank.ranking.hierarchy import (
     HierarchicalPrior,
     fit_hierarchical_groups,
@@ -55,8 +55,9 @@ from reviewrank.ranking.priors import (
     fit_category_priors,
     fit_star_prior,
 )
-from reviewrank.ranking.profiles import PriorSpec
+from reviewrank.ranking.profiles import PriorSpec, Profile
 from reviewrank.ranking.rating_groups import rating_groups
+from reviewrank.ranking.sentiment import fit_sentiment_prior
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.refresher import Refresher
 
@@ -93,6 +94,7 @@ class FittedPrior:
     category_means: FloatArray | None
     category_strengths: FloatArray | None
     likes: LikePrior | None = None  # the like share's fitted prior, if the spec asks
+    sentiment: StarPrior | None = None  # the comments' fitted prior, if the spec asks
     tiers: HierarchicalPrior | None = None  # the per-category fit, which warm-starts refits
 
 
@@ -103,6 +105,18 @@ class _Check:
     seq: int
     at: float
     cost: float
+
+
+def _with_sentiment(fit: FittedPrior, spec: PriorSpec, catalogue: Catalogue) -> FittedPrior:
+    """The fit with the comments' sentiment prior fitted too, if the spec asks (from
+    every product's comment sums: ranking.sentiment)."""
+    if not spec.sentiment_fitted:
+        return fit
+    started = time.perf_counter()
+    _, counts, sums, squares = catalogue.comment_sums()
+    sentiment = fit_sentiment_prior(counts, sums, squares)
+    cost = fit.cost + time.perf_counter() - started
+    return replace(fit, sentiment=sentiment, cost=cost)
 
 
 def from_kept_sums(spec: PriorSpec) -> bool:
@@ -153,13 +167,20 @@ def prior_shift(kept: FittedPrior, refit: FittedPrior) -> float:
         return float("inf")
     if kept.likes is not None and refit.likes is not None:
         shift = max(shift, like_share_shift(*kept.likes.parameters, *refit.likes.parameters))
+    if (kept.sentiment is None) != (refit.sentiment is None):
+        return float("inf")
+    if kept.sentiment is not None and refit.sentiment is not None:
+        k, r = kept.sentiment, refit.sentiment
+        shift = max(shift, average_shift(k.mean, k.strength, r.mean, r.strength))
     return shift
 
 
 def prior_source(spec: PriorSpec) -> str:
     """How the prior was obtained: fixed, the catalogue's mean, or empirical Bayes; and
-    "+likes" when the like share's prior is fitted too."""
-    likes = "+likes" if spec.likes_fitted else ""
+    "+likes" ("+sentiment") when the like share's (the comments') prior is fitted too."""
+    likes = ("+likes" if spec.likes_fitted else "") + (
+        "+sentiment" if spec.sentiment_fitted else ""
+    )
     if not spec.stars_fitted:
         return "fixed" + likes
     source = "auto" if spec.strength is None else "catalogue"
@@ -186,6 +207,14 @@ class PriorResolver:
     def _fit(self, spec: PriorSpec, previous: FittedPrior | None) -> FittedPrior:
         """A fit of ``spec`` now; ``previous`` (the fit in force) warm-starts the like and
         the per-category fits."""
+        return _with_sentiment(self._fit_stars(spec, previous), spec, self._catalogue)
+
+    def _fit_stars(self, spec: PriorSpec, previous: FittedPrior | None) -> FittedPrior:
+        """A fit of the stars' (and the like share's) prior of ``spec``."""
+        if not (spec.stars_fitted or spec.likes_fitted):  # the sentiment's only
+            assert spec.mean is not None and spec.strength is not None
+            fixed = StarPrior(spec.mean, spec.strength)
+            return FittedPrior(self._catalogue.generation, time.monotonic(), 0.0, fixed, None, None)
         if from_kept_sums(spec) and spec.per_category:
             return self._fit_tiers(spec, previous)
         if from_kept_sums(spec):
@@ -211,7 +240,7 @@ class PriorResolver:
         elif spec.stars_fitted:
             fit = fit_marginal_prior if spec.estimator == "marginal" else fit_star_prior
             global_prior = _as_asked(spec, fit(data.histogram))
-        else:  # only the like prior is fitted
+        else:  # only the like (or the sentiment) prior is fitted
             assert spec.mean is not None and spec.strength is not None
             global_prior = StarPrior(spec.mean, spec.strength)
         likes = None
@@ -329,6 +358,12 @@ class PriorResolver:
         likes = self.fitted(spec).likes
         return fixed if likes is None else likes.parameters
 
+    def sentiment_in_force(self, profile: Profile) -> StarPrior:
+        """The comments' sentiment prior that rankings with this profile use now."""
+        fit = self.fit_of(profile.prior)
+        fitted = None if fit is None else fit.sentiment
+        return sentiment_prior_of(profile, Prior(0.0, 0.0, "", sentiment=fitted))
+
     def fit_of(self, spec: PriorSpec) -> FittedPrior | None:
         """The fit rankings with this spec use now; None for a fixed prior."""
         return self.fitted(spec) if spec.fitted else None
@@ -348,8 +383,11 @@ class PriorResolver:
         fit = fit or self.fitted(spec)
         likes = None if fit.likes is None else fit.likes.parameters
         if fit.category_means is None or fit.category_strengths is None:
-            return Prior(fit.global_prior.mean, fit.global_prior.strength, source, likes)
+            return Prior(
+                fit.global_prior.mean, fit.global_prior.strength, source, likes,
+                sentiment=fit.sentiment,
+            )  # fmt: skip
         means, strengths = expand_category_priors(
             category_code, fit.category_means, fit.category_strengths, fit.global_prior
         )
-        return Prior(means, strengths, source, likes)
+        return Prior(means, strengths, source, likes, sentiment=fit.sentiment)

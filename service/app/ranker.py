@@ -86,6 +86,8 @@ class ProductStats(NamedTuple):
     weighted_shares: float = 0.0  # with a profile weighing shares (ranking.shares)
     exposure_days: float = 0.0
     share_rate: float = 0.0
+    comments: int = 0  # users whose comment on it is in force
+    sentiment_mean: float = 0.0  # their scores' mean, in [−1, 1]
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -519,6 +521,8 @@ class Ranker:
                 weighted_shares=e.weighted_shares,
                 exposure_days=e.exposure_days,
                 share_rate=e.share_rate,
+                comments=e.comments,
+                sentiment_mean=e.sentiment_mean,
             )
             for i, e in enumerate(explanations)
         ]

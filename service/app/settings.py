@@ -58,7 +58,7 @@ class Settings:
     # limits of reads and writes are about memory: above what 4 connections of 32 streams
     # hold (at 64, a flood of 4 took every place and a shop's Rank was refused).
     admit_reads: int = 256  # each of Rank, Top, GetProductStats
-    admit_writes: int = 256  # each of SubmitRating, SubmitLike, SubmitShare, ForgetUser
+    admit_writes: int = 256  # each FeedbackService method but SubmitBatch
     admit_batches: int = 8  # SubmitBatch
     admit_admin: int = 8  # each AdminService method
     # Reads, writes and batches run this many at once, in turns shared fairly between

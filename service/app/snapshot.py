@@ -28,8 +28,9 @@ import numpy.typing as npt
 from reviewrank.service.app.store import ProductTable
 
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
-# 2: the shop catalogue's listing flag, other categories, display; 3: shares; 4: listing time
-FORMAT = 4
+# 2: the shop catalogue's listing flag, other categories, display; 3: shares; 4: listing time;
+# 5: comments
+FORMAT = 5
 _READ_BYTES = 4 << 20
 
 
@@ -53,6 +54,9 @@ class CatalogueColumns:
     dislikes: npt.NDArray[np.int64]
     shares: npt.NDArray[np.int64]
     listed_at_us: npt.NDArray[np.int64]
+    comments: npt.NDArray[np.int64]
+    sentiment_sum: npt.NDArray[np.int64]
+    sentiment_squares: npt.NDArray[np.int64]
     row_seq: npt.NDArray[np.int64]
     active: npt.NDArray[np.bool_]
     more_categories: dict[int, str] = field(default_factory=dict)  # idx -> the others
@@ -82,6 +86,9 @@ def columns_of(table: ProductTable) -> CatalogueColumns:
         dislikes=table.dislikes,
         shares=table.shares,
         listed_at_us=table.listed_at_us,
+        comments=table.comments,
+        sentiment_sum=table.sentiment_sum,
+        sentiment_squares=table.sentiment_squares,
         row_seq=table.row_seq,
         active=table.active,
         more_categories=table.more_categories,
@@ -136,6 +143,9 @@ def save(columns: CatalogueColumns, path: Path) -> int:
             dislikes=columns.dislikes,
             shares=columns.shares,
             listed_at_us=columns.listed_at_us,
+            comments=columns.comments,
+            sentiment_sum=columns.sentiment_sum,
+            sentiment_squares=columns.sentiment_squares,
             row_seq=columns.row_seq,
             active=columns.active.astype(np.uint8),
             more_idx=np.array(list(columns.more_categories), dtype=np.int64),
@@ -152,7 +162,7 @@ def save(columns: CatalogueColumns, path: Path) -> int:
 
 _INTEGERS = (
     "idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "listed_at_us",
-    "row_seq", "active",
+    "comments", "sentiment_sum", "sentiment_squares", "row_seq", "active",
 )  # fmt: skip
 
 
@@ -203,6 +213,9 @@ def _load(path: Path) -> CatalogueColumns:
         dislikes=arrays["dislikes"],
         shares=arrays["shares"],
         listed_at_us=arrays["listed_at_us"],
+        comments=arrays["comments"],
+        sentiment_sum=arrays["sentiment_sum"],
+        sentiment_squares=arrays["sentiment_squares"],
         row_seq=arrays["row_seq"],
         active=arrays["active"] != 0,
         more_categories=_by_row(more_idx, more_text),
@@ -224,7 +237,7 @@ def _check_shapes(c: CatalogueColumns, count: int) -> None:
     (or -1: none)."""
     flat = (
         c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.shares,
-        c.listed_at_us, c.row_seq, c.active,
+        c.listed_at_us, c.comments, c.sentiment_sum, c.sentiment_squares, c.row_seq, c.active,
     )  # fmt: skip
     if any(a.shape != (count,) for a in flat) or c.histogram.shape != (count, 5):
         raise SnapshotDamaged("columns disagree in length")

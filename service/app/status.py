@@ -26,6 +26,7 @@ class PriorInForce:
     source: str  # priors.prior_source: e.g. "auto/marginal", "catalogue/category", "fixed+likes"
     likes: tuple[float, float] = (1.0, 1.0)  # the like share's Beta(a, b)
     shares: tuple[float, float] = (0.0, 0.0)  # the share rate's Gamma(shape, rate), if weighed
+    sentiment: tuple[float, float] = (0.0, 0.0)  # the comments' (mean, strength), if weighed
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ VOTE_LIKE, VOTE_RATING, VOTE_SHARE = 0, 1, 2
 # The numeric columns of a product row, in that order (ProductTable.from_numbers).
 PRODUCT_NUMBERS = (
     "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
-    "active", "shares", "listed_at_us",
+    "active", "shares", "listed_at_us", "comments", "sentiment_sum", "sentiment_squares",
 )  # fmt: skip
 
 
@@ -68,6 +68,9 @@ class ProductTable:
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
     shares: npt.NDArray[np.int64]  # users who shared each product
     listed_at_us: npt.NDArray[np.int64]  # when each was first seen (ProductRow.listed_at_us)
+    comments: npt.NDArray[np.int64]  # users whose comment on each is in force
+    sentiment_sum: npt.NDArray[np.int64]  # their scores' sum, in 1/SENTIMENT_SCALE
+    sentiment_squares: npt.NDArray[np.int64]  # the sum of their squares
     # idx -> the other categories of the catalogue (ProductRow.more_categories), and idx ->
     # its display fields (ProductRow.display), where any
     more_categories: dict[int, str] = field(default_factory=dict)
@@ -76,7 +79,7 @@ class ProductTable:
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], seq: int) -> ProductTable:
         """From rows of PRODUCT_COLUMNS."""
-        numbers = np.array([(r[0], *r[3:14], r[17], r[18]) for r in rows], dtype=np.int64)
+        numbers = np.array([(r[0], *r[3:14], *r[17:22]) for r in rows], dtype=np.int64)
         more = {r[0]: r[15] for r in rows if r[15]}
         display = {r[0]: r[16] for r in rows if r[16]}
         ids, categories = [r[1] for r in rows], [r[2] for r in rows]
@@ -110,6 +113,9 @@ class ProductTable:
             active=numbers[:, 11] != 0,
             shares=numbers[:, 12],
             listed_at_us=numbers[:, 13],
+            comments=numbers[:, 14],
+            sentiment_sum=numbers[:, 15],
+            sentiment_squares=numbers[:, 16],
             more_categories=more_categories or {},
             display=display or {},
         )

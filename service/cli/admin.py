@@ -50,13 +50,22 @@ def _print_weights(weights: Any) -> None:
                 f"{p.limits.max_candidates} / {p.limits.top_default_limit} / "
                 f"{p.limits.top_max_limit}",
                 _shares(p) if p.weights.get("shares") else "-",
+                _sentiment(p) if p.weights.get("sentiment") else "-",
             )
         )
     headers = (
         "profile", "weights", "prior", "confidence", "half-life (days)", "limits *", "shares",
+        "sentiment",
     )  # fmt: skip
     print(render(headers, rows))
     print("* max candidates / Top default page / Top max page")
+
+
+def _sentiment(p: admin_pb2.WeightsProfile) -> str:
+    """A profile weighing sentiment: its prior."""
+    if p.sentiment_prior_auto:
+        return "prior auto"
+    return f"prior C={p.sentiment_prior_mean:g} m={p.sentiment_prior_strength:g}"
 
 
 def _shares(p: admin_pb2.WeightsProfile) -> str:

@@ -33,7 +33,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
         return 0
     print(
         f"erased {args.user_id!r}: {response.ratings_removed} star votes, "
-        f"{response.likes_removed} like votes and {response.shares_removed} shares removed, "
+        f"{response.likes_removed} like votes, {response.shares_removed} shares and "
+        f"{response.comments_removed} comments removed, "
         f"{response.events_erased} events erased (seq {response.seq})"
     )
     return 0

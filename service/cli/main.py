@@ -104,6 +104,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             s.wilson_lower_bound,
             s.shares,
             f"{s.share_rate:.4g}" if s.share_rate else "-",  # with a profile weighing shares
+            s.comments,
+            f"{s.sentiment_mean:+.3f}" if s.comments else "-",
         )
         for s in response.stats
     ]
@@ -121,6 +123,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "wilson",
         "sharers",
         "shares/day",
+        "comments",
+        "sentiment",
     )
     print(render(headers, rows))
     sources = sorted({s.prior_source for s in response.stats if s.prior_source})

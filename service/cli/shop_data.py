@@ -1,10 +1,11 @@
 """Reads a shop's own review history: CSV or JSON Lines with named columns (docs/import.md).
 
-One row is one event: a star rating, a like/dislike/clear or a share of a product by a
-user at a time. Each row becomes a FeedbackEvent (the message SubmitBatch carries) or a BadRow
-naming its line and the columns at fault. An event id comes from the ``event_id``
-column, else from the row's content and the source name (:func:`derived_event_id`), so
-that a re-import is DUPLICATE and two sources never collide.
+One row is one event: a star rating, a like/dislike/clear, a share or a comment (its
+text, scored by the server, or a score) on a product by a user at a time. Each row
+becomes a FeedbackEvent (the message SubmitBatch carries) or a BadRow naming its line
+and the columns at fault. An event id comes from the ``event_id`` column, else from the
+row's content and the source name (:func:`derived_event_id`), so that a re-import is
+DUPLICATE and two sources never collide.
 
 A file is read twice: once to check it is text in one of the formats and to count its
 rows (for the progress line's ETA), then row by row. Whatever makes the whole file
@@ -37,7 +38,7 @@ CSV, JSONL = "csv", "jsonl"
 FORMATS = (CSV, JSONL)
 COLUMNS = (
     "event_id", "kind", "product_id", "user_id", "stars", "value", "occurred_at", "category",
-    "channel",
+    "channel", "text", "score", "language",
 )  # fmt: skip
 REQUIRED = ("product_id", "user_id", "occurred_at")
 DEFAULT_SOURCE = "import"
@@ -329,6 +330,18 @@ def _text(record: dict[str, Any], column: str, problems: list[tuple[str, str]]) 
     return str(value).strip()
 
 
+def _score(text: str, problems: list[tuple[str, str]]) -> float | None:
+    """A comment's sentiment score: a number from -1 to 1."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not -1.0 <= number <= 1.0:
+        problems.append(("score", f"must be a number from -1 to 1 (got {text!r})"))
+        return None
+    return number
+
+
 def _whole(text: str, column: str, problems: list[tuple[str, str]]) -> int | None:
     try:
         number = float(text)
@@ -401,8 +414,10 @@ def feedback_event(
         elif not text["stars"] and not text["value"]:
             problems.append(("stars", "is required (or value, for a like)"))
         kind = "rating" if text["stars"] else "like"
-    elif kind not in {"rating", "like", "share"}:
-        problems.append(("kind", f"must be rating, like or share (got {text['kind']!r})"))
+    elif kind not in {"rating", "like", "share", "comment"}:
+        problems.append(("kind", f"must be rating, like, share or comment (got {text['kind']!r})"))
+    elif kind == "comment" and bool(text["text"]) == bool(text["score"]):
+        problems.append(("text", "a comment needs its text or its score (not both)"))
     elif kind == "rating" and not text["stars"]:
         problems.append(("stars", "is required for a rating"))
     elif kind == "like" and not text["value"]:
@@ -418,11 +433,35 @@ def feedback_event(
         vote = _stars(text["stars"], problems)
     elif kind == "like" and text["value"]:
         vote = _value(text["value"], problems)
+    score = None
+    if kind == "comment" and text["score"]:
+        score = _score(text["score"], problems)
     if problems:
         return problems
     seconds, micro = divmod(micros, 1_000_000)
     occurred = Timestamp(seconds=seconds, nanos=micro * 1000)
     product, user = text["product_id"], text["user_id"]
+    if kind == "comment":
+        # The vote of a derived id: the score kept, or a digest of the text.
+        said = (
+            round(score * 10_000)
+            if score is not None
+            else int.from_bytes(hashlib.sha256(text["text"].encode()).digest()[:8])
+        )
+        event_id = text["event_id"] or derived_event_id(source, kind, product, user, said, micros)
+        comment = feedback_pb2.SubmitCommentRequest(
+            event_id=event_id,
+            product_id=product,
+            user_id=user,
+            occurred_at=occurred,
+            channel=text["channel"],
+            language=text["language"],
+        )
+        if score is None:
+            comment.text = text["text"]
+        else:
+            comment.score = score
+        return feedback_pb2.FeedbackEvent(comment=comment)
     if kind == "share":
         event_id = text["event_id"] or derived_event_id(source, kind, product, user, 1, micros)
         share = feedback_pb2.SubmitShareRequest(

@@ -55,7 +55,15 @@ def summary(status: Any, target: str) -> str:
         f"weights     version {status.weights_version}, default profile {status.default_profile}",
         "",
         render(
-            ("profile", "prior mean C", "strength m", "source", "likes prior", "shares prior"),
+            (
+                "profile",
+                "prior mean C",
+                "strength m",
+                "source",
+                "likes prior",
+                "shares prior",
+                "sentiment prior",
+            ),
             [
                 (
                     p.profile,
@@ -64,6 +72,7 @@ def summary(status: Any, target: str) -> str:
                     p.source,
                     _beta(p.likes_alpha, p.likes_beta),
                     _gamma(p.shares_shape, p.shares_rate_days),
+                    _sentiment(p.sentiment_mean, p.sentiment_strength),
                 )
                 for p in status.priors
             ],
@@ -74,6 +83,10 @@ def summary(status: Any, target: str) -> str:
 
 def _gamma(shape: float, rate_days: float) -> str:
     return f"Gamma({shape:.3g}, {rate_days:.3g} d)" if shape > 0 and rate_days > 0 else "-"
+
+
+def _sentiment(mean: float, strength: float) -> str:
+    return f"C={mean:+.3f} m={strength:.3g}" if strength > 0 else "-"
 
 
 def _beta(alpha: float, beta: float) -> str:

@@ -53,26 +53,48 @@ class ShareEvent:
     channel: str = ""
 
 
-Event = RatingEvent | LikeEvent | ShareEvent
+# A comment's sentiment score is kept as an integer in 1/SENTIMENT_SCALE: -SCALE to SCALE
+# (VADER's compound score has four decimals).
+SENTIMENT_SCALE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class CommentEvent:
+    """A comment, its text already scored (the text is not kept)."""
+
+    event_id: str
+    product_id: str
+    user_id: str
+    score: int  # sentiment in 1/SENTIMENT_SCALE, -SENTIMENT_SCALE to SENTIMENT_SCALE
+    occurred_at_us: int
+    channel: str = ""
+    language: str = ""  # the text's language tag ("" : not said, with a sender's score)
+    analyzer: str = ""  # what scored it, e.g. "vader-3.3.2"; "sender" for a sent score
+
+
+Event = RatingEvent | LikeEvent | ShareEvent | CommentEvent
 
 # The kinds of event, as the event log's ``kind`` column holds them.
-RATING, LIKE, SHARE = "rating", "like", "share"
+RATING, LIKE, SHARE, COMMENT = "rating", "like", "share", "comment"
 
 
 class EventBatch(Sequence[Event]):
     """Events as columns, in order: what validation produces and the stores read in bulk.
 
-    Also a sequence of RatingEvent, LikeEvent and ShareEvent, each built when asked for.
-    ``kinds`` holds each event's kind (RATING, LIKE, SHARE); ``values`` the stars of a
-    rating, the LikeValue of a like, 1 for a share; ``categories`` is "" but for ratings,
-    ``channels`` "" but for shares.
+    Also a sequence of RatingEvent, LikeEvent, ShareEvent and CommentEvent, each built
+    when asked for. ``kinds`` holds each event's kind (RATING, LIKE, SHARE, COMMENT);
+    ``values`` the stars of a rating, the LikeValue of a like, 1 for a share, a comment's
+    score; ``categories`` is "" but for ratings, ``channels`` "" but for shares and
+    comments, ``languages`` and ``analyzers`` "" but for comments.
     """
 
     __slots__ = (
+        "analyzers",
         "categories",
         "channels",
         "event_ids",
         "kinds",
+        "languages",
         "occurred_at_us",
         "product_ids",
         "user_ids",
@@ -89,6 +111,8 @@ class EventBatch(Sequence[Event]):
         categories: list[str],
         kinds: list[str],
         channels: list[str] | None = None,
+        languages: list[str] | None = None,
+        analyzers: list[str] | None = None,
     ) -> None:
         self.event_ids = event_ids
         self.product_ids = product_ids
@@ -98,6 +122,8 @@ class EventBatch(Sequence[Event]):
         self.categories = categories
         self.kinds = kinds
         self.channels = [""] * len(event_ids) if channels is None else channels
+        self.languages = [""] * len(event_ids) if languages is None else languages
+        self.analyzers = [""] * len(event_ids) if analyzers is None else analyzers
 
     def columns(self) -> tuple[list[str], list[str], list[str], list[int], list[int], list[str]]:
         """event_ids, product_ids, user_ids, values, occurred_at_us, categories."""
@@ -132,6 +158,17 @@ class EventBatch(Sequence[Event]):
             )
         if kind == SHARE:
             return ShareEvent(event_id, product_id, user_id, occurred, self.channels[index])
+        if kind == COMMENT:
+            return CommentEvent(
+                event_id,
+                product_id,
+                user_id,
+                value,
+                occurred,
+                self.channels[index],
+                self.languages[index],
+                self.analyzers[index],
+            )
         return LikeEvent(event_id, product_id, user_id, LikeValue(value), occurred)
 
     def __iter__(self) -> Iterator[Event]:
@@ -156,12 +193,13 @@ class EventBatch(Sequence[Event]):
         """The events as a batch (the same object if they are one already)."""
         if isinstance(events, EventBatch):
             return events
-        batch = cls([], [], [], [], [], [], [], [])
+        batch = cls([], [], [], [], [], [], [], [], [], [])
         for event in events:
             batch.event_ids.append(event.event_id)
             batch.product_ids.append(event.product_id)
             batch.user_ids.append(event.user_id)
             batch.occurred_at_us.append(event.occurred_at_us)
+            language = analyzer = ""
             if isinstance(event, RatingEvent):
                 batch.values.append(event.stars)
                 batch.categories.append(event.category)
@@ -172,11 +210,19 @@ class EventBatch(Sequence[Event]):
                 batch.categories.append("")
                 batch.kinds.append(SHARE)
                 batch.channels.append(event.channel)
+            elif isinstance(event, CommentEvent):
+                batch.values.append(event.score)
+                batch.categories.append("")
+                batch.kinds.append(COMMENT)
+                batch.channels.append(event.channel)
+                language, analyzer = event.language, event.analyzer
             else:
                 batch.values.append(int(event.value))
                 batch.categories.append("")
                 batch.kinds.append(LIKE)
                 batch.channels.append("")
+            batch.languages.append(language)
+            batch.analyzers.append(analyzer)
         return batch
 
     @classmethod
@@ -254,18 +300,21 @@ class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is 
     display: str = ""  # the catalogue's display fields, as a JSON object ("" for none)
     shares: int = 0  # users who shared it
     listed_at_us: int = 0  # when first seen: its earliest event, or the shop's listing
+    comments: int = 0  # users whose comment on it is in force
+    sentiment_sum: int = 0  # their scores' sum, in 1/SENTIMENT_SCALE
+    sentiment_squares: int = 0  # the sum of their squares, in 1/SENTIMENT_SCALE²
 
 
 class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)
     """One user's vote on a product replaced (or removed): what time-decayed sums need."""
 
     product_idx: int
-    kind: str  # RATING (value = stars), LIKE (value = 1, -1, or 0 for cleared), SHARE (1)
+    kind: str  # RATING (value = stars), LIKE (1, -1, or 0 for cleared), SHARE (1), COMMENT
     old_value: int | None  # None: the user had no vote of this kind
     old_time_us: int
     new_value: int | None  # None: the vote was removed
     new_time_us: int
-    old_channel: str = ""  # a share's channel (channel weights), "" for the other kinds
+    old_channel: str = ""  # a share's or comment's channel (channel weights), else ""
     new_channel: str = ""
 
 
@@ -283,6 +332,7 @@ class ErasureResult:
     events_erased: int
     seq: int  # 0 when there was nothing to erase
     shares_removed: int = 0
+    comments_removed: int = 0
 
 
 # Joins a product's other categories in one column (categories are printable: never in one).

@@ -17,6 +17,7 @@ from operator import add
 from typing import Any, overload
 
 from reviewrank.service.domain.values import (
+    COMMENT,
     LIKE,
     RATING,
     SHARE,
@@ -30,24 +31,28 @@ from reviewrank.service.domain.values import (
 )
 
 # A vote in force: (value, occurred_at_us, event_id); value is stars, 1/-1/0 for likes, 1
-# for a share, whose vote also holds its channel: (1, occurred_at_us, event_id, channel).
+# for a share, whose vote also holds its channel: (1, occurred_at_us, event_id, channel),
+# a comment's score, its vote holding (score, occurred_at_us, event_id, channel, language,
+# analyzer).
 Vote = tuple[Any, ...]
 VoteKey = tuple[str, str]  # (product_id, user_id)
 
 # A vote replaced or removed: (product_id, kind, old value or None, old time, new value or
-# None when removed, new time, old channel, new channel: a share's, else ""); with the
+# None when removed, new time, old channel, new channel: a share's or comment's, else ""); with the
 # product's idx, a VoteChange (decayed sums).
 Change = tuple[str, str, int | None, int, int | None, int, str, str]
 
-# Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes, shares.
-DELTA_SIZE = 10
-LIKES, DISLIKES, SHARES = 7, 8, 9
+# Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes, shares,
+# comments, sentiment_sum, sentiment_squares.
+DELTA_SIZE = 13
+LIKES, DISLIKES, SHARES, COMMENTS, SENTIMENT_SUM, SENTIMENT_SQUARES = 7, 8, 9, 10, 11, 12
 # Rows as columns, one list per column: events rows are (event_id, seq, kind, product_id,
 # user_id, value, occurred_at_us, outcome, recorded_at_us, channel), vote rows
 # (product_id, user_id, value, occurred_at_us, event_id), a share's with its channel
-# after. Columns bind in bulk with no tuple per row.
+# after, a comment's with its channel, language and analyzer. Columns bind in bulk with
+# no tuple per row.
 Columns = list[list[Any]]
-EVENT_COLUMNS, VOTE_COLUMNS, SHARE_COLUMNS = 10, 5, 6
+EVENT_COLUMNS, VOTE_COLUMNS, SHARE_COLUMNS, COMMENT_COLUMNS = 10, 5, 6, 8
 # A "first seen" time later than any listing time: the product's listing time stays
 # (an erasure moves aggregates only).
 KEEP_LISTING_TIME = 2**62
@@ -66,6 +71,7 @@ class Plan:
     ratings: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))  # final votes
     likes: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))
     shares: Columns = field(default_factory=lambda: _no_rows(SHARE_COLUMNS))
+    comments: Columns = field(default_factory=lambda: _no_rows(COMMENT_COLUMNS))
     deltas: dict[str, list[int]] = field(default_factory=dict)  # product -> DELTA_SIZE ints
     categories: dict[str, str] = field(default_factory=dict)  # first non-empty category
     product_seq: dict[str, int] = field(default_factory=dict)  # sequence of the last change
@@ -111,7 +117,7 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> Columns:
 
 def vote_columns(votes: Mapping[VoteKey, Vote], width: int = VOTE_COLUMNS) -> Columns:
     """The columns of each vote's row (product_id, user_id, value, occurred_at_us, event_id,
-    and a share's channel)."""
+    and a share's channel, a comment's channel, language and analyzer)."""
     return _columns(map(add, votes.keys(), votes.values()), width)  # key + vote
 
 
@@ -126,6 +132,8 @@ def _vote_columns(batch: EventBatch, kind: str = RATING) -> Columns:
     ]  # fmt: skip
     if kind == SHARE:
         columns.append(batch.channels)
+    elif kind == COMMENT:
+        columns += [batch.channels, batch.languages, batch.analyzers]
     return columns
 
 
@@ -147,6 +155,10 @@ def share_keys(events: Iterable[Event]) -> set[VoteKey]:
     return keys_of(events, SHARE)
 
 
+def comment_keys(events: Iterable[Event]) -> set[VoteKey]:
+    return keys_of(events, COMMENT)
+
+
 def plan_events(
     events: Sequence[Event],
     known: set[str],
@@ -155,19 +167,21 @@ def plan_events(
     seq: int,
     recorded_at_us: int,
     shares: dict[VoteKey, Vote] | None = None,
+    comments: dict[VoteKey, Vote] | None = None,
 ) -> Plan:
     """Decides every event in order. ``known`` holds the event ids already recorded (or
-    erased), ``ratings``/``likes``/``shares`` the votes in force for the events' keys
-    (all may be changed). Each recorded event takes the next sequence number after
+    erased), ``ratings``/``likes``/``shares``/``comments`` the votes in force for the
+    events' keys (all may be changed). Each recorded event takes the next sequence number after
     ``seq``.
 
     The common case, every event new and the first vote on its key, is decided in bulk
     (plan_new_votes); any other batch one event at a time (plan_one_by_one)."""
     batch = EventBatch.of(events)
     shares = {} if shares is None else shares
-    if not known and not ratings and not likes and not shares and all_distinct(batch):
+    comments = {} if comments is None else comments
+    if not (known or ratings or likes or shares or comments) and all_distinct(batch):
         return plan_new_votes(batch, seq, recorded_at_us)
-    return plan_one_by_one(batch, known, ratings, likes, seq, recorded_at_us, shares)
+    return plan_one_by_one(batch, known, ratings, likes, seq, recorded_at_us, shares, comments)
 
 
 def all_distinct(batch: EventBatch) -> bool:
@@ -197,6 +211,7 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
     rated = batch if every_rating else batch.select(RATING)
     liked = None if every_rating else batch.select(LIKE)
     shared = None if every_rating else batch.select(SHARE)
+    commented = None if every_rating else batch.select(COMMENT)
     outcome, recorded = [Outcome.APPLIED.name] * n, [recorded_at_us] * n
     plan = Plan(
         results=WriteResults([Outcome.APPLIED] * n, seqs),
@@ -215,6 +230,9 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         ratings=_vote_columns(rated),
         likes=_no_rows(VOTE_COLUMNS) if liked is None else _vote_columns(liked),
         shares=_no_rows(SHARE_COLUMNS) if shared is None else _vote_columns(shared, SHARE),
+        comments=(
+            _no_rows(COMMENT_COLUMNS) if commented is None else _vote_columns(commented, COMMENT)
+        ),
         deltas={product: [0] * DELTA_SIZE for product in dict.fromkeys(products)},
         categories=_first_categories(rated.product_ids, rated.categories),
         product_seq=dict(zip(products, seqs, strict=True)),
@@ -245,6 +263,12 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
     if shared is not None:
         for product, count in Counter(shared.product_ids).items():
             deltas[product][SHARES] += count
+    if commented is not None:
+        for product, score in _keyed_values(commented):
+            delta = deltas[product]
+            delta[COMMENTS] += 1
+            delta[SENTIMENT_SUM] += score
+            delta[SENTIMENT_SQUARES] += score * score
     return plan
 
 
@@ -260,6 +284,7 @@ def plan_one_by_one(
     seq: int,
     recorded_at_us: int,
     shares: dict[VoteKey, Vote] | None = None,
+    comments: dict[VoteKey, Vote] | None = None,
 ) -> Plan:
     """Decides each event in order: DUPLICATE if its id is known (or seen earlier in the
     batch), else it takes a sequence number and is APPLIED if newer than the vote in
@@ -268,15 +293,20 @@ def plan_one_by_one(
     outcomes: list[Outcome] = []
     seqs: list[int] = []
     rows: list[tuple[str, int, str, str, str, int, int, str, int, str]] = []
-    in_force_of = {RATING: ratings, LIKE: likes, SHARE: {} if shares is None else shares}
-    final_of: dict[str, dict[VoteKey, Vote]] = {RATING: {}, LIKE: {}, SHARE: {}}
+    in_force_of = {
+        RATING: ratings,
+        LIKE: likes,
+        SHARE: {} if shares is None else shares,
+        COMMENT: {} if comments is None else comments,
+    }
+    final_of: dict[str, dict[VoteKey, Vote]] = {RATING: {}, LIKE: {}, SHARE: {}, COMMENT: {}}
     changes: list[Change] = []
     deltas, categories, product_seq = plan.deltas, plan.categories, plan.product_seq
     applied, superseded, duplicate = Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.DUPLICATE
-    columns = (*batch.columns(), batch.kinds, batch.channels)
-    for event_id, product, user, value, occurred, category, kind, channel in zip(
-        *columns, strict=True
-    ):
+    columns = (*batch.columns(), batch.kinds, batch.channels, batch.languages, batch.analyzers)
+    for (
+        event_id, product, user, value, occurred, category, kind, channel, language, analyzer
+    ) in zip(*columns, strict=True):  # fmt: skip
         if event_id in known:
             outcomes.append(duplicate)
             seqs.append(0)
@@ -296,9 +326,12 @@ def plan_one_by_one(
         seqs.append(seq)
         if not newer:
             continue
-        vote = (
-            (value, occurred, event_id, channel) if kind == SHARE else (value, occurred, event_id)
-        )
+        if kind == SHARE:
+            vote: Vote = (value, occurred, event_id, channel)
+        elif kind == COMMENT:
+            vote = (value, occurred, event_id, channel, language, analyzer)
+        else:
+            vote = (value, occurred, event_id)
         in_force[key] = final[key] = vote
         delta = deltas.get(product)
         if delta is None:
@@ -308,7 +341,7 @@ def plan_one_by_one(
             old, old_time = None, 0
         else:
             old, old_time = current[0], current[1]
-            if kind == SHARE:
+            if kind in (SHARE, COMMENT):
                 old_channel = current[3]
         if kind == RATING:
             if category:  # the first in the group: an event only fills in a category
@@ -323,8 +356,16 @@ def plan_one_by_one(
         elif kind == LIKE:
             delta[LIKES] += (value == 1) - (old == 1)
             delta[DISLIKES] += (value == -1) - (old == -1)
-        else:  # a share counts once per user
+        elif kind == SHARE:  # a share counts once per user
             delta[SHARES] += old is None
+        else:  # a comment: the newer one's score replaces the older's
+            delta[SENTIMENT_SUM] += value
+            delta[SENTIMENT_SQUARES] += value * value
+            if old is None:
+                delta[COMMENTS] += 1
+            else:
+                delta[SENTIMENT_SUM] -= old
+                delta[SENTIMENT_SQUARES] -= old * old
         product_seq[product] = seq
         changes.append((product, kind, old, old_time, value, occurred, old_channel, channel))
     plan.results = WriteResults(outcomes, seqs)
@@ -332,6 +373,7 @@ def plan_one_by_one(
     plan.ratings = vote_columns(final_of[RATING])
     plan.likes = vote_columns(final_of[LIKE])
     plan.shares = vote_columns(final_of[SHARE], SHARE_COLUMNS)
+    plan.comments = vote_columns(final_of[COMMENT], COMMENT_COLUMNS)
     plan.changes = changes
     plan.seq = seq
     return plan
@@ -341,10 +383,11 @@ def erasure_deltas(
     ratings: Sequence[tuple[str, int, int]],
     likes: Sequence[tuple[str, int, int]],
     shares: Sequence[tuple[str, int, int, str]] = (),
+    comments: Sequence[tuple[str, int, int, str]] = (),
 ) -> tuple[dict[str, list[int]], list[Change]]:
     """What removing votes does: per product the (negative) delta, and the change of each
-    vote removed. Votes are (product_id, value, occurred_at_us), a share's with its
-    channel after."""
+    vote removed. Votes are (product_id, value, occurred_at_us), a share's and a comment's
+    with its channel after."""
     deltas: dict[str, list[int]] = {}
     removed: list[Change] = []
     for product_id, stars, occurred in ratings:
@@ -361,6 +404,12 @@ def erasure_deltas(
     for product_id, value, occurred, channel in shares:
         deltas.setdefault(product_id, [0] * DELTA_SIZE)[SHARES] -= 1
         removed.append((product_id, SHARE, value, occurred, None, 0, channel, ""))
+    for product_id, score, occurred, channel in comments:
+        delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
+        delta[COMMENTS] -= 1
+        delta[SENTIMENT_SUM] -= score
+        delta[SENTIMENT_SQUARES] -= score * score
+        removed.append((product_id, COMMENT, score, occurred, None, 0, channel, ""))
     return deltas, removed
 
 
@@ -370,6 +419,7 @@ def erasure_result(
     events_erased: int,
     seq: int,
     shares: Sequence[tuple[str, int, int, str]] = (),
+    comments: Sequence[tuple[str, int, int, str]] = (),
 ) -> ErasureResult:
     """What an erasure reports: a cleared like is removed but not counted."""
     return ErasureResult(
@@ -378,6 +428,7 @@ def erasure_result(
         events_erased=events_erased,
         seq=seq,
         shares_removed=len(shares),
+        comments_removed=len(comments),
     )
 
 

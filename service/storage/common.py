@@ -38,23 +38,31 @@ l AS (
     SELECT product_id, sum(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS likes,
            sum(CASE WHEN value = -1 THEN 1 ELSE 0 END) AS dislikes
     FROM likes GROUP BY product_id),
-sh AS (SELECT product_id, count(*) AS n FROM shares GROUP BY product_id)
+sh AS (SELECT product_id, count(*) AS n FROM shares GROUP BY product_id),
+c AS (
+    SELECT product_id, count(*) AS n, sum(score) AS s, sum(score * score) AS q
+    FROM comments GROUP BY product_id)
 SELECT p.product_id FROM products p
 LEFT JOIN r ON r.product_id = p.product_id
 LEFT JOIN l ON l.product_id = p.product_id
 LEFT JOIN sh ON sh.product_id = p.product_id
+LEFT JOIN c ON c.product_id = p.product_id
 WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
    OR p.s1 != coalesce(r.s1, 0) OR p.s2 != coalesce(r.s2, 0)
    OR p.s3 != coalesce(r.s3, 0) OR p.s4 != coalesce(r.s4, 0)
    OR p.s5 != coalesce(r.s5, 0)
    OR p.likes != coalesce(l.likes, 0) OR p.dislikes != coalesce(l.dislikes, 0)
    OR p.shares != coalesce(sh.n, 0)
+   OR p.comments != coalesce(c.n, 0) OR p.sentiment_sum != coalesce(c.s, 0)
+   OR p.sentiment_squares != coalesce(c.q, 0)
 UNION
 SELECT product_id FROM ratings WHERE product_id NOT IN (SELECT product_id FROM products)
 UNION
 SELECT product_id FROM likes WHERE product_id NOT IN (SELECT product_id FROM products)
 UNION
 SELECT product_id FROM shares WHERE product_id NOT IN (SELECT product_id FROM products)
+UNION
+SELECT product_id FROM comments WHERE product_id NOT IN (SELECT product_id FROM products)
 """
 
 
@@ -128,6 +136,9 @@ def product_row(values: Sequence[Any]) -> ProductRow:
         display=values[16],
         shares=values[17],
         listed_at_us=values[18],
+        comments=values[19],
+        sentiment_sum=values[20],
+        sentiment_squares=values[21],
     )
 
 
@@ -142,7 +153,8 @@ def product_values(row: ProductRow) -> tuple[Any, ...]:
     return (
         row.idx, row.product_id, row.category, row.rating_count, row.star_sum, *row.histogram,
         row.likes, row.dislikes, row.seq, int(row.active), int(row.owned), row.more_categories,
-        row.display, row.shares, row.listed_at_us,
+        row.display, row.shares, row.listed_at_us, row.comments, row.sentiment_sum,
+        row.sentiment_squares,
     )  # fmt: skip
 
 

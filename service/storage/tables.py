@@ -11,15 +11,29 @@ migrations of either backend make have exactly the columns described here.
 
 from __future__ import annotations
 
-# Each vote table, and the column holding the vote's value (a share's is 1).
-VOTES: dict[str, str] = {"ratings": "stars", "likes": "value", "shares": "value"}
+# Each vote table, and the column holding the vote's value (a share's is 1, a comment's
+# its sentiment score in 1/10,000).
+VOTES: dict[str, str] = {
+    "ratings": "stars",
+    "likes": "value",
+    "shares": "value",
+    "comments": "score",
+}
 VOTE_TABLES = tuple(VOTES)
+# The vote tables time-decayed sums are made of (service/app/decayed.py).
+DECAYED_VOTE_TABLES = ("ratings", "likes", "shares")
+# What a vote table keeps after the columns every vote has.
+_MORE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "shares": ("channel",),
+    "comments": ("channel", "language", "analyzer"),
+}
 
 
 def vote_columns(table: str) -> tuple[str, ...]:
-    """The columns of a vote table (one of VOTES); a share also keeps its channel."""
+    """The columns of a vote table (one of VOTES); a share also keeps its channel, a
+    comment its channel, language and analyzer (never its text)."""
     columns = ("product_id", "user_id", VOTES[table], "occurred_at_us", "event_id")
-    return (*columns, "channel") if table == "shares" else columns
+    return (*columns, *_MORE_COLUMNS.get(table, ()))
 
 
 # Every table but the migrations' own, with its columns.
@@ -44,6 +58,9 @@ TABLES: dict[str, tuple[str, ...]] = {
         "display",
         "shares",
         "listed_at_us",
+        "comments",
+        "sentiment_sum",
+        "sentiment_squares",
     ),
     **{table: vote_columns(table) for table in VOTE_TABLES},
     "events": (
@@ -87,6 +104,7 @@ EXPORT_TABLES: dict[str, tuple[str, ...]] = {
         "ratings",
         "likes",
         "shares",
+        "comments",
         "events",
         "erased_events",
         "weights_history",

@@ -20,7 +20,8 @@ anything wrong leaves the target as it was and raises :class:`TransferError`.
 
 Older files still import: version 1 (before shares: no ``shares`` table, no
 ``products.shares`` nor ``events.channel`` column) and version 2 (no
-``products.listed_at_us``); the missing columns take their defaults, and a product's
+``products.listed_at_us``) and version 3 (before comments: no ``comments`` table nor
+the products' comment sums); the missing columns take their defaults, and a product's
 unknown listing time its earliest event's (as migration m008 sets it).
 """
 
@@ -45,14 +46,18 @@ from reviewrank.service.app.store import POSTGRESQL, SQLITE, Store
 from reviewrank.service.storage.tables import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
-VERSION = 3
+VERSION = 4
 # What each version added: columns appended to a table (with the value rows of older
 # files take; a listing time of 0 is filled in by the store's finish_restore), and tables.
-_COLUMNS_ADDED: dict[int, dict[str, tuple[str, Any]]] = {
-    2: {"products": ("shares", 0), "events": ("channel", "")},
-    3: {"products": ("listed_at_us", 0)},
+_COLUMNS_ADDED: dict[int, dict[str, tuple[tuple[str, Any], ...]]] = {
+    2: {"products": (("shares", 0),), "events": (("channel", ""),)},
+    3: {"products": (("listed_at_us", 0),)},
+    4: {"products": (("comments", 0), ("sentiment_sum", 0), ("sentiment_squares", 0))},
 }
-_TABLES_ADDED: dict[int, frozenset[str]] = {2: frozenset({"shares"})}
+_TABLES_ADDED: dict[int, frozenset[str]] = {
+    2: frozenset({"shares"}),
+    4: frozenset({"comments"}),
+}
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
 IMPORT_CHUNK = 5_000  # rows per store.restore() call
@@ -77,6 +82,8 @@ _TEXT = frozenset(
         "content_sha256",
         "content",
         "channel",
+        "language",
+        "analyzer",
     }
 )
 _BYTES = frozenset({"event_hash"})  # hex in the file
@@ -242,8 +249,9 @@ def _tables_of(version: int) -> dict[str, list[str]]:
     """The tables and columns of an export of that version."""
     tables = {table: list(columns) for table, columns in EXPORT_TABLES.items()}
     for later in range(version + 1, VERSION + 1):
-        for table, (column, _) in _COLUMNS_ADDED.get(later, {}).items():
-            tables[table].remove(column)
+        for table, added in _COLUMNS_ADDED.get(later, {}).items():
+            for column, _ in added:
+                tables[table].remove(column)
         for table in _TABLES_ADDED.get(later, ()):
             del tables[table]
     return tables
@@ -254,8 +262,8 @@ def _defaults_of(version: int) -> dict[str, list[Any]]:
     added since, in order)."""
     defaults: dict[str, list[Any]] = {}
     for later in range(version + 1, VERSION + 1):
-        for table, (_, value) in _COLUMNS_ADDED.get(later, {}).items():
-            defaults.setdefault(table, []).append(value)
+        for table, added in _COLUMNS_ADDED.get(later, {}).items():
+            defaults.setdefault(table, []).extend(value for _, value in added)
     return defaults
 
 

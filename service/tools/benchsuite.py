@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from reviewrank.service.cli.dataset import read_reviews
 from reviewrank.service.cli.loadgen import LoadReport, LoadSpec, run_load
 from reviewrank.service.tools.bench_servers import AioEcho, Server, serving
 from reviewrank.service.tools.runs import CLIENT_CPUS, SERVER_CPUS, fresh_copy
@@ -249,6 +250,19 @@ def run(args: argparse.Namespace) -> int:
         suite.measure(
             server, "submit batch of 1000 shares", "real", feedback + "SubmitBatch",
             batch_templates(real_ids, 1000, kind="share"), concurrency=4, events_per_call=1000,
+        )  # fmt: skip
+        # Comments: scored on receipt (VADER) from the demo reviews' texts (310 characters
+        # on average), and sent with the sender's score.
+        texts = [r.text for r in read_reviews() if r.text]
+        suite.measure(
+            server, "submit batch of 1000 comments, review texts", "real",
+            feedback + "SubmitBatch",
+            batch_templates(real_ids, 1000, kind="comment", texts=texts),
+            concurrency=4, events_per_call=1000,
+        )  # fmt: skip
+        suite.measure(
+            server, "submit batch of 1000 comments, scores", "real", feedback + "SubmitBatch",
+            batch_templates(real_ids, 1000, kind="comment"), concurrency=4, events_per_call=1000,
         )  # fmt: skip
     with serving(databases["real"], {"REVIEWRANK_BENCH_BARE": "1"}) as server:
         suite.measure(

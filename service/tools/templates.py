@@ -72,8 +72,15 @@ def share_templates(ids: list[str], count: int = 64) -> list[str]:
     ]  # fmt: skip
 
 
-def batch_templates(ids: list[str], size: int, count: int = 8, kind: str = "rating") -> list[str]:
-    """Batches of ``size`` new events each: ratings, or shares (``kind``)."""
+def batch_templates(
+    ids: list[str],
+    size: int,
+    count: int = 8,
+    kind: str = "rating",
+    texts: list[str] | None = None,
+) -> list[str]:
+    """Batches of ``size`` new events each: ratings, shares or comments (``kind``); a
+    comment has one of ``texts`` (drawn in turn), else a score."""
     rng = random.Random(4)
     templates = []
     for _ in range(count):
@@ -85,6 +92,11 @@ def batch_templates(ids: list[str], size: int, count: int = 8, kind: str = "rati
             }  # fmt: skip
             if kind == "share":
                 event["channel"] = "web"
+            elif kind == "comment" and texts:
+                # (braces out: the load driver's templates use them)
+                event["text"] = rng.choice(texts).replace("{", "(").replace("}", ")")
+            elif kind == "comment":
+                event["score"] = round(rng.uniform(-1, 1), 4)
             else:
                 event["stars"] = rng.randint(1, 5)
             events.append({kind: event})

@@ -91,6 +91,8 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
         histogram=np.arange(15).reshape(3, 5), likes=np.array([0, 1, 2]),
         dislikes=np.array([3, 4, 5]), shares=np.array([6, 0, 9]), row_seq=np.array([1, 5, 7]),
         listed_at_us=np.array([10, 2**40, 0]), active=np.array([True, False, True]),
+        comments=np.array([2, 0, 1]), sentiment_sum=np.array([-15_000, 0, 9_999]),
+        sentiment_squares=np.array([125_000_000, 0, 99_980_001]),
     )  # fmt: skip
     path = tmp_path / "s.npz"
 
@@ -107,3 +109,6 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
     assert [True, False, True] == loaded.active.tolist()
     assert [6, 0, 9] == loaded.shares.tolist()
     assert [10, 2**40, 0] == loaded.listed_at_us.tolist()
+    assert [2, 0, 1] == loaded.comments.tolist()
+    assert [-15_000, 0, 9_999] == loaded.sentiment_sum.tolist()
+    assert [125_000_000, 0, 99_980_001] == loaded.sentiment_squares.tolist()

@@ -420,6 +420,47 @@ def test_shares_import_with_their_channels_and_again_are_all_duplicate(
     )
 
 
+def test_comments_import_scored_from_their_text_or_given_and_again_are_all_duplicate(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    comments = tmp_path / "comments.csv"
+    comments.write_text(
+        "kind,product_id,user_id,occurred_at,text,score,channel\n"
+        'comment,sku-100,alice,2024-03-01T09:15:00Z,"Love it, fits perfectly!",,app\n'
+        "comment,sku-100,bob,2024-03-02T09:15:00Z,,-0.25,\n"
+    )
+
+    first = run("--data", str(comments))
+    again = run("--data", str(comments))
+
+    assert (0, 0) == (first[0], again[0])
+    assert "2 applied, 0 duplicate" in first[1]
+    assert "0 applied, 2 duplicate" in again[1]
+    rows = table(tmp_path / "shop.db", "SELECT user_id, score > 5000, analyzer FROM comments")
+    assert [("alice", 1), ("bob", 0)] == sorted((user, high) for user, high, _ in rows)
+    assert {"sender"} == {analyzer for user, _, analyzer in rows if user == "bob"}
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("comment,sku-1,alice,2024-03-01,,", "needs its text or its score"),
+        ("comment,sku-1,alice,2024-03-01,nice,0.5", "needs its text or its score"),
+        ("comment,sku-1,alice,2024-03-01,,1.5", "from -1 to 1"),
+    ],
+)
+def test_a_comment_row_without_exactly_one_of_text_and_score_is_named(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path, row: str, problem: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"kind,product_id,user_id,occurred_at,text,score\n{row}\n")
+
+    status, out, err = run("--data", str(bad), "--dry-run")
+
+    assert 0 != status
+    assert problem in out + err
+
+
 def test_a_row_of_an_unknown_kind_is_named_and_nothing_of_it_imported(
     run: Callable[..., tuple[int, str, str]], tmp_path: Path
 ) -> None:
@@ -429,4 +470,4 @@ def test_a_row_of_an_unknown_kind_is_named_and_nothing_of_it_imported(
     status, out, err = run("--data", str(bad), "--dry-run")
 
     assert (1, True) == (status, "0 valid, 1 refused" in out)
-    assert "bad.csv:2: kind: must be rating, like or share (got 'retweet')" in err
+    assert "bad.csv:2: kind: must be rating, like, share or comment (got 'retweet')" in err

@@ -1,5 +1,5 @@
 """The vote semantics, end to end: a hypothesis state machine drives a real server over
-gRPC (ratings, re-ratings, likes, dislikes, clears, shares, late older events, duplicates,
+gRPC (ratings, re-ratings, likes, dislikes, clears, shares, comments, late older events, duplicates,
 batches, erasures, restarts on the same database) and checks every answer and, after
 every step, GetProductStats against a plain Python model.
 
@@ -74,12 +74,27 @@ shares = st.builds(
     st.sampled_from(USERS),
     st.integers(0, 8),
 )
-events = st.one_of(ratings, likes, shares)
+comments = st.builds(
+    lambda event_id, product, user, at, score: feedback_pb2.SubmitCommentRequest(
+        event_id=event_id,
+        product_id=product,
+        user_id=user,
+        occurred_at=Timestamp(seconds=BASE + at),
+        score=score / 4,
+    ),
+    st.sampled_from(EVENT_IDS),
+    st.sampled_from(PRODUCTS),
+    st.sampled_from(USERS),
+    st.integers(0, 8),
+    st.integers(-4, 4),  # scores of a quarter: their sums are exact
+)
+events = st.one_of(ratings, likes, shares, comments)
 
 Event = (
     feedback_pb2.SubmitRatingRequest
     | feedback_pb2.SubmitLikeRequest
     | feedback_pb2.SubmitShareRequest
+    | feedback_pb2.SubmitCommentRequest
 )
 
 
@@ -89,7 +104,7 @@ class Model:
     def __init__(self) -> None:
         self.seen: set[str] = set()  # every event id recorded, erased or not
         self.log: dict[str, str] = {}  # event id -> user, for the events still in the log
-        self.votes: dict[tuple[str, str, str], tuple[int, str, int]] = {}
+        self.votes: dict[tuple[str, str, str], tuple[int, str, float]] = {}
 
     def apply(self, event: Event) -> str:
         if event.event_id in self.seen:
@@ -100,6 +115,8 @@ class Model:
             kind, value = "rating", event.stars
         elif isinstance(event, feedback_pb2.SubmitShareRequest):
             kind, value = "share", 1
+        elif isinstance(event, feedback_pb2.SubmitCommentRequest):
+            kind, value = "comment", event.score
         else:
             kind, value = "like", LIKE_VALUES[event.value]
         key = (kind, event.product_id, event.user_id)
@@ -110,24 +127,29 @@ class Model:
         self.votes[key] = (at, event.event_id, value)
         return "APPLIED"
 
-    def forget(self, user: str) -> tuple[int, int, int, int]:
+    def forget(self, user: str) -> tuple[int, int, int, int, int]:
         mine = [k for k in self.votes if k[2] == user]
         ratings_removed = sum(1 for k in mine if k[0] == "rating")
         likes_removed = sum(1 for k in mine if k[0] == "like" and self.votes[k][2] != 0)
         shares_removed = sum(1 for k in mine if k[0] == "share")
+        comments_removed = sum(1 for k in mine if k[0] == "comment")
         for key in mine:
             del self.votes[key]
         erased = [e for e, u in self.log.items() if u == user]
         for event_id in erased:
             del self.log[event_id]
-        return ratings_removed, likes_removed, shares_removed, len(erased)
+        return ratings_removed, likes_removed, shares_removed, comments_removed, len(erased)
 
-    def aggregates(self, product: str) -> tuple[int, list[int], int, int, int]:
+    def aggregates(self, product: str) -> tuple[int, list[int], int, int, int, int, float]:
         stars = [v[2] for (k, p, _), v in self.votes.items() if k == "rating" and p == product]
         values = [v[2] for (k, p, _), v in self.votes.items() if k == "like" and p == product]
         sharers = sum(1 for (k, p, _) in self.votes if k == "share" and p == product)
+        scores = [v[2] for (k, p, _), v in self.votes.items() if k == "comment" and p == product]
         histogram = [stars.count(s) for s in range(1, 6)]
-        return len(stars), histogram, values.count(1), values.count(-1), sharers
+        mean = sum(scores) / len(scores) if scores else 0.0
+        return (
+            len(stars), histogram, values.count(1), values.count(-1), sharers, len(scores), mean,
+        )  # fmt: skip
 
 
 class VoteMachine(RuleBasedStateMachine):
@@ -180,6 +202,11 @@ class VoteMachine(RuleBasedStateMachine):
         expected = self.model.apply(event)
         self._check(expected, self.feedback.SubmitShare(event, timeout=10))
 
+    @rule(event=comments)
+    def comment(self, event: feedback_pb2.SubmitCommentRequest) -> None:
+        expected = self.model.apply(event)
+        self._check(expected, self.feedback.SubmitComment(event, timeout=10))
+
     @rule(items=st.lists(events, min_size=1, max_size=8))
     def submit_batch(self, items: list[Event]) -> None:
         expected = [self.model.apply(e) for e in items]
@@ -189,6 +216,8 @@ class VoteMachine(RuleBasedStateMachine):
                 if isinstance(e, feedback_pb2.SubmitRatingRequest)
                 else feedback_pb2.FeedbackEvent(share=e)
                 if isinstance(e, feedback_pb2.SubmitShareRequest)
+                else feedback_pb2.FeedbackEvent(comment=e)
+                if isinstance(e, feedback_pb2.SubmitCommentRequest)
                 else feedback_pb2.FeedbackEvent(like=e)
                 for e in items
             ]
@@ -206,6 +235,7 @@ class VoteMachine(RuleBasedStateMachine):
             response.ratings_removed,
             response.likes_removed,
             response.shares_removed,
+            response.comments_removed,
             response.events_erased,
         )
         if any(expected):
@@ -233,6 +263,8 @@ class VoteMachine(RuleBasedStateMachine):
                 stats.likes,
                 stats.dislikes,
                 stats.shares,
+                stats.comments,
+                stats.sentiment_mean,
             )
             assert self.model.aggregates(product) == got, product
 

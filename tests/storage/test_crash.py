@@ -43,13 +43,15 @@ Request = (
     feedback_pb2.SubmitRatingRequest
     | feedback_pb2.SubmitLikeRequest
     | feedback_pb2.SubmitShareRequest
+    | feedback_pb2.SubmitCommentRequest
     | feedback_pb2.SubmitBatchRequest
     | feedback_pb2.ForgetUserRequest
 )
 
 
-# Per product: rating count, star sum, histogram, likes, dislikes, sharers.
-Numbers = tuple[int, int, tuple[int, ...], int, int, int]
+# Per product: rating count, star sum, histogram, likes, dislikes, sharers, comments and
+# the sum of their scores (in 1/10,000).
+Numbers = tuple[int, int, tuple[int, ...], int, int, int, int, int]
 
 
 @dataclass
@@ -79,6 +81,8 @@ class Ledger:
                     if kind == "rating"
                     else 1
                     if kind == "share"
+                    else round(event.score * 10_000)
+                    if kind == "comment"
                     else _LIKE[event.value]
                 )
                 at = event.occurred_at.seconds
@@ -111,11 +115,16 @@ class Ledger:
         likes = dict.fromkeys(PRODUCTS, 0)
         dislikes = dict.fromkeys(PRODUCTS, 0)
         shares = dict.fromkeys(PRODUCTS, 0)
+        comments = dict.fromkeys(PRODUCTS, 0)
+        sentiment = dict.fromkeys(PRODUCTS, 0)
         for (kind, product, _user), (_at, _id, value) in self.votes.items():
             if kind == "rating":
                 histograms[product][value - 1] += 1
             elif kind == "share":
                 shares[product] += 1
+            elif kind == "comment":
+                comments[product] += 1
+                sentiment[product] += value
             elif value == 1:
                 likes[product] += 1
             elif value == -1:
@@ -128,6 +137,8 @@ class Ledger:
                 likes[p],
                 dislikes[p],
                 shares[p],
+                comments[p],
+                sentiment[p],
             )
             for p, h in histograms.items()
         }
@@ -143,6 +154,8 @@ def _events(request: Request) -> list[tuple[str, object]]:
         return [("like", request)]
     if isinstance(request, feedback_pb2.SubmitShareRequest):
         return [("share", request)]
+    if isinstance(request, feedback_pb2.SubmitCommentRequest):
+        return [("comment", request)]
     if isinstance(request, feedback_pb2.SubmitBatchRequest):
         return [
             (str(e.WhichOneof("event")), getattr(e, str(e.WhichOneof("event"))))
@@ -205,24 +218,37 @@ class Client:
             channel=self.rng.choice(["", "web", "instagram"]),
         )
 
+    def _comment(self) -> feedback_pb2.SubmitCommentRequest:
+        return feedback_pb2.SubmitCommentRequest(
+            event_id=self._id("c"),
+            product_id=self.rng.choice(PRODUCTS),
+            user_id=self._user(),
+            occurred_at=self._stamp(),
+            score=self.rng.randint(-4, 4) / 4,
+        )
+
     def next_request(self) -> Request:
         roll = self.rng.random()
         if roll < 0.3:
             return self._rating()
-        if roll < 0.5:
+        if roll < 0.45:
             return self._like()
-        if roll < 0.6:
+        if roll < 0.55:
             return self._share()
+        if roll < 0.6:
+            return self._comment()
         if roll < 0.95:
             items = []
             for _ in range(self.rng.randint(1, 60)):
                 pick = self.rng.random()
                 if pick < 0.5:
                     items.append(feedback_pb2.FeedbackEvent(rating=self._rating()))
-                elif pick < 0.8:
+                elif pick < 0.75:
                     items.append(feedback_pb2.FeedbackEvent(like=self._like()))
-                else:
+                elif pick < 0.9:
                     items.append(feedback_pb2.FeedbackEvent(share=self._share()))
+                else:
+                    items.append(feedback_pb2.FeedbackEvent(comment=self._comment()))
             return feedback_pb2.SubmitBatchRequest(events=items)
         if not self.users:
             return self._rating()
@@ -250,6 +276,8 @@ def call(stub: feedback_pb2_grpc.FeedbackServiceStub, request: Request) -> objec
         return stub.SubmitLike(request, timeout=10)
     if isinstance(request, feedback_pb2.SubmitShareRequest):
         return stub.SubmitShare(request, timeout=10)
+    if isinstance(request, feedback_pb2.SubmitCommentRequest):
+        return stub.SubmitComment(request, timeout=10)
     if isinstance(request, feedback_pb2.SubmitBatchRequest):
         return stub.SubmitBatch(request, timeout=10)
     return stub.ForgetUser(request, timeout=10)
@@ -287,6 +315,7 @@ def verify_store(database: Settings, ledger: Ledger) -> None:
     users |= {row[0] for row in query(database, "SELECT user_id FROM ratings")}
     users |= {row[0] for row in query(database, "SELECT user_id FROM likes")}
     users |= {row[0] for row in query(database, "SELECT user_id FROM shares")}
+    users |= {row[0] for row in query(database, "SELECT user_id FROM comments")}
     stored_set = set(stored)
     for event_id in ledger.acknowledged:
         user = ledger.events[event_id][2]
@@ -319,6 +348,8 @@ def server_numbers(target: str) -> dict[str, Numbers]:
             s.likes,
             s.dislikes,
             s.shares,
+            s.comments,
+            round(s.sentiment_mean * s.comments * 10_000),
         )
         for s in response.stats
     }
@@ -327,12 +358,12 @@ def server_numbers(target: str) -> dict[str, Numbers]:
 def database_numbers(database: Settings) -> dict[str, Numbers]:
     rows = query(
         database,
-        "SELECT product_id, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, shares "
-        "FROM products",
+        "SELECT product_id, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, shares,"
+        " comments, sentiment_sum FROM products",
     )
-    numbers: dict[str, Numbers] = {p: (0, 0, (0, 0, 0, 0, 0), 0, 0, 0) for p in PRODUCTS}
+    numbers: dict[str, Numbers] = {p: (0, 0, (0, 0, 0, 0, 0), 0, 0, 0, 0, 0) for p in PRODUCTS}
     for r in rows:
-        numbers[r[0]] = (r[1], r[2], tuple(r[3:8]), r[8], r[9], r[10])
+        numbers[r[0]] = (r[1], r[2], tuple(r[3:8]), r[8], r[9], r[10], r[11], r[12])
     return numbers
 
 
@@ -361,6 +392,11 @@ def resend(target: str, ledger: Ledger) -> tuple[int, int]:
                 if kind == "share":
                     share = feedback_pb2.SubmitShareRequest(**keys, occurred_at=stamp)
                     items.append(feedback_pb2.FeedbackEvent(share=share))
+                elif kind == "comment":
+                    said = feedback_pb2.SubmitCommentRequest(
+                        **keys, score=value / 10_000, occurred_at=stamp
+                    )
+                    items.append(feedback_pb2.FeedbackEvent(comment=said))
                 elif kind == "rating":
                     rated = feedback_pb2.SubmitRatingRequest(**keys, stars=value, occurred_at=stamp)
                     items.append(feedback_pb2.FeedbackEvent(rating=rated))

@@ -366,6 +366,8 @@ def test_a_damaged_snapshot_file_is_refused_with_a_reason(
         histogram=np.tile([0, 0, 0, 0, 1], (100, 1)), likes=np.zeros(100, dtype=np.int64),
         dislikes=np.zeros(100, dtype=np.int64), shares=np.zeros(100, dtype=np.int64),
         listed_at_us=np.zeros(100, dtype=np.int64),
+        comments=np.zeros(100, dtype=np.int64), sentiment_sum=np.zeros(100, dtype=np.int64),
+        sentiment_squares=np.zeros(100, dtype=np.int64),
             row_seq=np.arange(1, 101),
         active=np.ones(100, dtype=bool),
     )  # fmt: skip

@@ -40,9 +40,9 @@ OLD = ["m001_initial", "m002_erasure", "m003_weights_history"]
 backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
-# Today's code writes the columns m006_shop_catalogue, m007_shares and m008_listing_time
-# add; an old database gets them beforehand so that it can fill one (m006 then adds
-# nothing, m007 and m008 keep them).
+# Today's code writes the columns m006_shop_catalogue, m007_shares, m008_listing_time and
+# m009_comments add; an old database gets them beforehand so that it can fill one (m006
+# then adds nothing, m007 to m009 keep them).
 CATALOGUE_COLUMNS = (
     "ALTER TABLE products ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE products ADD COLUMN owned INTEGER NOT NULL DEFAULT 0",
@@ -57,6 +57,19 @@ CATALOGUE_COLUMNS = (
 )
 
 
+def comment_columns(big: str) -> tuple[str, ...]:
+    """The columns and table of m009_comments, ``big`` the type of 64-bit integers."""
+    return (
+        "ALTER TABLE products ADD COLUMN comments INTEGER NOT NULL DEFAULT 0",
+        f"ALTER TABLE products ADD COLUMN sentiment_sum {big} NOT NULL DEFAULT 0",
+        f"ALTER TABLE products ADD COLUMN sentiment_squares {big} NOT NULL DEFAULT 0",
+        "CREATE TABLE comments (product_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+        f" score INTEGER NOT NULL, occurred_at_us {big} NOT NULL, event_id TEXT NOT NULL,"
+        " channel TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT '',"
+        " analyzer TEXT NOT NULL DEFAULT '')",
+    )
+
+
 def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A database with the schema of m001-m003 only (and the columns of CATALOGUE_COLUMNS):
     a SQLite path or a PostgreSQL URL."""
@@ -68,6 +81,8 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             for statement in CATALOGUE_COLUMNS:
                 conn.execute(statement)
             conn.execute("ALTER TABLE products ADD COLUMN listed_at_us INTEGER NOT NULL DEFAULT 0")
+            for statement in comment_columns("INTEGER"):
+                conn.execute(statement)
             conn.commit()
         finally:
             conn.close()
@@ -87,7 +102,10 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         for statement in CATALOGUE_COLUMNS:
             pg.execute(statement)
         pg.execute("ALTER TABLE products ADD COLUMN listed_at_us BIGINT NOT NULL DEFAULT 0")
+        for statement in comment_columns("BIGINT"):
+            pg.execute(statement)
         pg.execute("ALTER TABLE shares ADD PRIMARY KEY (user_id, product_id)")
+        pg.execute("ALTER TABLE comments ADD PRIMARY KEY (user_id, product_id)")
     return url
 
 
@@ -177,7 +195,7 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
     store = open_store(True)
     try:
         later = ["m005_votes_by_product_on_demand"] if backend == "sqlite" else []
-        later += ["m006_shop_catalogue", "m007_shares", "m008_listing_time"]
+        later += ["m006_shop_catalogue", "m007_shares", "m008_listing_time", "m009_comments"]
         assert [*OLD, NEW, *later] == store.applied_migrations()
         assert before == dump(store)
         assert [] == store.aggregate_mismatches()

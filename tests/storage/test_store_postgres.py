@@ -145,6 +145,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m006_shop_catalogue",
         "m007_shares",
         "m008_listing_time",
+        "m009_comments",
     ] == stores[0].applied_migrations()
 
 

@@ -16,6 +16,7 @@ from reviewrank.service.app.store import DatabaseURL, Store
 from reviewrank.service.cli.main import main
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import (
+    CommentEvent,
     Erasure,
     LikeEvent,
     LikeValue,
@@ -27,10 +28,10 @@ from reviewrank.service.storage.transfer import TransferError, export_to, import
 from tests.helpers import WEIGHTS_ROW, exported
 
 BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
-ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue, m007_shares, m008_listing_time"
+ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue, m007_shares, m008_listing_time, m009_comments"
 SQLITE_MIGRATIONS = (
     f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue, m007_shares,"
-    " m008_listing_time"  # m005: SQLite
+    " m008_listing_time, m009_comments"  # m005: SQLite
 )
 
 
@@ -58,6 +59,8 @@ def source(tmp_path: Path) -> Iterator[Store]:
                 ShareEvent("e9", "p1", "u1", 150, "web"),
                 ShareEvent("e10", "p2", "u3", 160),
                 ShareEvent("e11", "p2", "u2", 170, "app"),  # erased below
+                CommentEvent("e12", "p1", "u1", -2_500, 180, "store", "en", "vader-3.3.2"),
+                CommentEvent("e13", "p2", "u3", 10_000, 190, "", "", "sender"),
             ]
         ],
         now_us=1_000,
@@ -107,6 +110,10 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_row_and_the_sequence(
     assert [("p1", "u1", 1, 150, "e9", "web"), ("p2", "u3", 1, 160, "e10", "")] == sorted(
         tuple(row) for row in original["shares"]
     )
+    assert [
+        ("p1", "u1", -2_500, 180, "e12", "store", "en", "vader-3.3.2"),
+        ("p2", "u3", 10_000, 190, "e13", "", "", "sender"),
+    ] == sorted(tuple(row) for row in original["comments"])
     assert 0 in {row[2] for row in original["likes"]}  # the cleared like
     assert original == in_postgres
     assert original == round_trip
@@ -172,7 +179,7 @@ def test_an_export_with_a_row_missing_is_refused_by_the_footer_counts(
     (tmp_path / "edited.jsonl").write_bytes(b"".join(lines))
     target = sqlite_store(tmp_path / "target.db")
     try:
-        with pytest.raises(TransferError, match="events 7 \\(footer 8\\)"):
+        with pytest.raises(TransferError, match="events 9 \\(footer 10\\)"):
             import_from(target, tmp_path / "edited.jsonl")
         assert 0 == target.count_events()
     finally:
@@ -207,7 +214,7 @@ def test_an_import_keeps_the_weights_versions_the_target_holds(
         target.save_weights_entry(own)
         import_from(target, tmp_path / "export.jsonl")
         assert [own] == target.load_weights_history()
-        assert 8 == target.count_events()
+        assert 10 == target.count_events()
     finally:
         target.close()
 
@@ -217,7 +224,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 7 migrations: {ALL_MIGRATIONS}" in out
+    assert f"applied 8 migrations: {ALL_MIGRATIONS}" in out
     assert f"schema up to date: {ALL_MIGRATIONS}" in out
 
 
@@ -234,7 +241,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 8 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 9 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(
@@ -261,9 +268,9 @@ def test_export_and_import_commands_move_a_sqlite_database_to_postgresql(
         assert dump(source) == dump(target)
     finally:
         target.close()
-    assert "at sequence 12" in exported
-    assert re.search(r"events +8\n", exported)
-    assert re.search(r"events +8\n", imported)
+    assert "at sequence 14" in exported
+    assert re.search(r"events +10\n", exported)
+    assert re.search(r"events +10\n", imported)
 
 
 def test_import_command_reports_a_refused_import_and_exits_non_zero(
@@ -304,14 +311,15 @@ def test_a_version_1_export_imports_with_no_shares_no_channels_and_listing_times
     lines = [json.loads(line) for line in (tmp_path / "v2.jsonl").read_text().splitlines()]
     header, rows, footer = lines[0], lines[1:-1], lines[-1]
     header["version"] = 1
-    del header["tables"]["shares"]
-    header["tables"]["products"].remove("shares")
-    header["tables"]["products"].remove("listed_at_us")
+    for added in ("shares", "comments"):
+        del header["tables"][added]
+        del footer["counts"][added]
+    for column in ("shares", "listed_at_us", "comments", "sentiment_sum", "sentiment_squares"):
+        header["tables"]["products"].remove(column)
     header["tables"]["events"].remove("channel")
-    del footer["counts"]["shares"]
-    cut = {"products": -2, "events": -1}  # the columns appended since
+    cut = {"products": -5, "events": -1}  # the columns appended since
     old = [{"t": r["t"], "r": r["r"][: cut[r["t"]]] if r["t"] in cut else r["r"]}
-           for r in rows if r["t"] != "shares"]  # fmt: skip
+           for r in rows if r["t"] not in ("shares", "comments")]  # fmt: skip
     (tmp_path / "v1.jsonl").write_text("\n".join(json.dumps(x) for x in [header, *old, footer]))
 
     target = sqlite_store(tmp_path / "new.db")

@@ -48,7 +48,7 @@ from reviewrank.service.api.validation import (
 )
 from reviewrank.service.api.wire import views as wire_views
 from reviewrank.service.domain.errors import InvalidArgument, too_many_items
-from reviewrank.service.domain.values import LIKE, RATING, SHARE, EventBatch, LikeValue
+from reviewrank.service.domain.values import COMMENT, LIKE, RATING, SHARE, EventBatch, LikeValue
 from reviewrank.v1 import feedback_pb2
 
 # The protobuf enum numbers of the like values, and their stored values.
@@ -72,7 +72,7 @@ _IDS = ("event_id", "product_id", "user_id")
 # The fields the views are made for, by message: a new field must be read by them too.
 _EXPECTED = {
     "SubmitBatchRequest": {"events": 1},
-    "FeedbackEvent": {"rating": 1, "like": 2, "share": 3},
+    "FeedbackEvent": {"rating": 1, "like": 2, "share": 3, "comment": 4},
     "SubmitRatingRequest": {
         "event_id": 1, "product_id": 2, "user_id": 3, "stars": 4, "occurred_at": 5,
         "category": 6,
@@ -167,7 +167,7 @@ def encoded_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> 
     try:
         fields = _Kinds.FromString(b"".join(events))
         ratings, likes = list(fields.rating), list(fields.like)
-        if fields.share:  # shares: one by one (convert.py)
+        if fields.share or fields.comment:  # read from the messages (batch_columns)
             return None
         if not events or not _one_field_each(events, ratings, likes):
             return None
@@ -303,7 +303,7 @@ def batch_columns(
     """The events as columns, if every one is valid (None otherwise). ``events`` must
     not be empty."""
     kinds: list[str | None] = list(map(_KIND, events))
-    if None in kinds:
+    if None in kinds or COMMENT in kinds:  # comments: scored one by one (convert.py)
         return None
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
     limit = limits.max_id_length

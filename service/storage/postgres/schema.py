@@ -155,6 +155,32 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             " WHERE listed_at_us = 0",
         ],
     ),
+    (
+        # As SQLite's m009_comments (PostgreSQL changes the CHECK in place).
+        "m009_comments",
+        [
+            "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_kind_check",
+            "ALTER TABLE events ADD CONSTRAINT events_kind_check"
+            " CHECK (kind IN ('rating', 'like', 'share', 'comment'))",
+            """CREATE TABLE IF NOT EXISTS comments (
+                product_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                score INTEGER NOT NULL CHECK (score BETWEEN -10000 AND 10000),
+                occurred_at_us BIGINT NOT NULL,
+                event_id TEXT NOT NULL,
+                channel TEXT NOT NULL DEFAULT '',
+                language TEXT NOT NULL DEFAULT '',
+                analyzer TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (user_id, product_id)
+            )""",
+            "CREATE INDEX IF NOT EXISTS comments_product ON comments (product_id)",
+            "ALTER TABLE products ADD COLUMN IF NOT EXISTS comments INTEGER NOT NULL DEFAULT 0"
+            " CHECK (comments >= 0)",
+            "ALTER TABLE products ADD COLUMN IF NOT EXISTS sentiment_sum BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE products ADD COLUMN IF NOT EXISTS sentiment_squares BIGINT NOT NULL"
+            " DEFAULT 0 CHECK (sentiment_squares >= 0)",
+        ],
+    ),
 ]
 
 

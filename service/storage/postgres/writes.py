@@ -22,6 +22,7 @@ from reviewrank.service.domain.values import (
 from reviewrank.service.domain.voting import (
     KEEP_LISTING_TIME,
     VoteChanges,
+    comment_keys,
     erasure_deltas,
     erasure_result,
     like_keys,
@@ -57,10 +58,14 @@ UPDATE products AS p SET
     rating_count = p.rating_count + d.n, star_sum = p.star_sum + d.s,
     s1 = p.s1 + d.s1, s2 = p.s2 + d.s2, s3 = p.s3 + d.s3, s4 = p.s4 + d.s4, s5 = p.s5 + d.s5,
     likes = p.likes + d.likes, dislikes = p.dislikes + d.dislikes, shares = p.shares + d.shares,
+    comments = p.comments + d.comments, sentiment_sum = p.sentiment_sum + d.sentiment,
+    sentiment_squares = p.sentiment_squares + d.squares,
     seq = d.seq, listed_at_us = least(p.listed_at_us, d.listed)
 FROM unnest(%b::text[], %b::text[], %b::int[], %b::int[], %b::int[], %b::int[], %b::int[],
-            %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::bigint[], %b::bigint[])
-    AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, shares, seq, listed)
+            %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::bigint[],
+            %b::bigint[], %b::bigint[], %b::bigint[])
+    AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, shares, comments,
+         sentiment, squares, seq, listed)
 WHERE p.product_id = d.product_id
 RETURNING {", ".join(f"p.{c}" for c in TABLES["products"])}
 """
@@ -99,6 +104,7 @@ _COPY_TYPES = {
     "events": ["text", "int8", "text", "text", "text", "int4", "int8", "text", "int8", "text"],
     **{t: ["text", "text", "int4", "int8", "text"] for t in VOTE_TABLES},
     "shares": ["text", "text", "int4", "int8", "text", "text"],
+    "comments": ["text", "text", "int4", "int8", "text", "text", "text", "text"],
 }
 # Per vote table: its rows inserted, or the votes in force replaced (newer wins was
 # decided before), and the votes in force on some keys.
@@ -106,7 +112,7 @@ _UPSERT_VOTES = {
     table: f"""
 INSERT INTO {table} ({", ".join(vote_columns(table))})
 SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[]{
-        ", %b::text[]" if table == "shares" else ""
+        ", %b::text[]" * (len(vote_columns(table)) - 5)
     })
 {upsert_vote(table)}
 """
@@ -228,8 +234,14 @@ class PostgresWrites(PostgresBase):
         ratings = self._current_votes(cur, "ratings", rating_keys(events))
         likes = self._current_votes(cur, "likes", like_keys(events))
         shares = self._current_votes(cur, "shares", share_keys(events))
+        comments = self._current_votes(cur, "comments", comment_keys(events))
         # The keys with a vote in force before the group (planning adds the group's own).
-        in_force = {"ratings": set(ratings), "likes": set(likes), "shares": set(shares)}
+        in_force = {
+            "ratings": set(ratings),
+            "likes": set(likes),
+            "shares": set(shares),
+            "comments": set(comments),
+        }
         plan = plan_events(
             events,
             self._known_event_ids(cur, events.event_ids),
@@ -238,13 +250,15 @@ class PostgresWrites(PostgresBase):
             seq,
             recorded_at,
             shares,
+            comments,
         )
         if len(plan.events[0]) >= COPY_FROM:
             _copy_rows(cur, _COPY["events"], _COPY_TYPES["events"], zip(*plan.events, strict=True))
         elif plan.events[0]:
             cur.execute(_INSERT_EVENTS, plan.events)
         for table, final in (
-            ("ratings", plan.ratings), ("likes", plan.likes), ("shares", plan.shares)
+            ("ratings", plan.ratings), ("likes", plan.likes), ("shares", plan.shares),
+            ("comments", plan.comments),
         ):  # fmt: skip
             if final[0]:
                 self._write_votes(cur, table, final, in_force[table])
@@ -299,7 +313,7 @@ class PostgresWrites(PostgresBase):
                 (list(range(first, first + len(new))), *_columns(new, 4)),
             )
         rows = [(p, c, *d, s, t) for p, c, d, s, t in updates]
-        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 14)):
+        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 17)):
             touched[row[1]] = product_row(row)
 
     def _upsert_catalogue(
@@ -351,13 +365,18 @@ class PostgresWrites(PostgresBase):
             " RETURNING product_id, value, occurred_at_us, channel",
             (user_id,),
         ).fetchall()
+        comments = cur.execute(
+            "DELETE FROM comments WHERE user_id = %s"
+            " RETURNING product_id, score, occurred_at_us, channel",
+            (user_id,),
+        ).fetchall()
         event_ids = [
             r[0]
             for r in cur.execute(
                 "DELETE FROM events WHERE user_id = %s RETURNING event_id", (user_id,)
             )
         ]
-        if not (ratings or likes or shares or event_ids):
+        if not (ratings or likes or shares or comments or event_ids):
             return ErasureResult(0, 0, 0, 0)
         if event_ids:
             cur.execute(
@@ -365,9 +384,9 @@ class PostgresWrites(PostgresBase):
                 " SELECT h, %s FROM unnest(%b::bytea[]) AS h ON CONFLICT DO NOTHING",
                 (erased_at, [event_hash(e) for e in event_ids]),
             )
-        deltas, removed = erasure_deltas(ratings, likes, shares)
+        deltas, removed = erasure_deltas(ratings, likes, shares, comments)
         if deltas:
             kept = KEEP_LISTING_TIME
             self._write_products(cur, [(p, "", d, seq, kept) for p, d in deltas.items()], touched)
         votes.add(removed, touched)
-        return erasure_result(ratings, likes, len(event_ids), seq, shares)
+        return erasure_result(ratings, likes, len(event_ids), seq, shares, comments)

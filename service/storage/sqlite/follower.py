@@ -10,7 +10,7 @@ from pathlib import Path
 from reviewrank.service.app.store import ProductTable, VoteTable
 from reviewrank.service.storage.sqlite.connection import translated_errors
 from reviewrank.service.storage.sqlite.reads import read_last_seq, read_products, read_votes
-from reviewrank.service.storage.tables import VOTE_TABLES
+from reviewrank.service.storage.tables import DECAYED_VOTE_TABLES
 
 
 class SQLiteFollower:
@@ -52,7 +52,7 @@ class SQLiteFollower:
         if products is not None and not self._votes_by_product:
             # Once per process, and then kept: from now on every write pays for it (m005).
             with translated_errors("indexing the votes by product"):
-                for table in VOTE_TABLES:
+                for table in DECAYED_VOTE_TABLES:
                     conn.execute(
                         f"CREATE INDEX IF NOT EXISTS {table}_product ON {table} (product_id)"
                     )

@@ -264,6 +264,63 @@ def m008_listing_time(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m009_comments(db: sqlite_utils.Database) -> None:
+    """Comments (issue 22): their votes in force (one per user and product: the sentiment
+    score in 1/10,000, the channel, the language and the analyzer; never the text), each
+    product's count of comments and the sum of their scores and of their squares, and an
+    event log that holds comments. The log is rebuilt for its CHECK, as m007 did."""
+    db.execute(
+        """CREATE TABLE events_with_comments (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('rating', 'like', 'share', 'comment')),
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            occurred_at_us INTEGER NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('APPLIED', 'SUPERSEDED')),
+            recorded_at_us INTEGER NOT NULL,
+            channel TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute(
+        """INSERT INTO events_with_comments
+            (seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+             recorded_at_us, channel)
+        SELECT seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+            recorded_at_us, channel
+        FROM events ORDER BY seq"""
+    )
+    db.execute("DROP TABLE events")  # with its indexes
+    db.execute("ALTER TABLE events_with_comments RENAME TO events")
+    db.execute("CREATE UNIQUE INDEX events_event_id ON events (event_id)")
+    db.execute("CREATE INDEX events_user ON events (user_id)")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS comments (
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            score INTEGER NOT NULL CHECK (score BETWEEN -10000 AND 10000),
+            occurred_at_us INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            channel TEXT NOT NULL DEFAULT '',
+            language TEXT NOT NULL DEFAULT '',
+            analyzer TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS comments_vote ON comments (user_id, product_id)")
+    held = db["products"].columns_dict
+    for column, check in (
+        ("comments", " CHECK (comments >= 0)"),
+        ("sentiment_sum", ""),
+        ("sentiment_squares", " CHECK (sentiment_squares >= 0)"),
+    ):
+        if column not in held:
+            db.execute(
+                f"ALTER TABLE products ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0{check}"
+            )
+
+
 class SQLiteSchema(SQLiteBase):
     """Creating and upgrading the schema (part of SQLiteStore)."""
 

@@ -29,12 +29,16 @@ from reviewrank.service.domain.values import (
     WriteResults,
 )
 from reviewrank.service.domain.voting import (
+    COMMENTS,
+    SENTIMENT_SQUARES,
+    SENTIMENT_SUM,
     SHARES,
     Plan,
     Vote,
     VoteChanges,
     VoteKey,
     all_distinct,
+    comment_keys,
     erasure_deltas,
     erasure_result,
     like_keys,
@@ -70,8 +74,10 @@ UPDATE products SET
     category = CASE WHEN ?1 != '' THEN ?1 ELSE category END,
     rating_count = rating_count + ?2, star_sum = star_sum + ?3,
     s1 = s1 + ?4, s2 = s2 + ?5, s3 = s3 + ?6, s4 = s4 + ?7, s5 = s5 + ?8,
-    likes = likes + ?9, dislikes = dislikes + ?10, shares = shares + ?11, seq = ?12
-WHERE product_id = ?13
+    likes = likes + ?9, dislikes = dislikes + ?10, shares = shares + ?11,
+    comments = comments + ?12, sentiment_sum = sentiment_sum + ?13,
+    sentiment_squares = sentiment_squares + ?14, seq = ?15
+WHERE product_id = ?16
 RETURNING {PRODUCT_COLUMNS}
 """
 # Row templates of service/storage/sqlite/bulk.py: {values} stands for a list of rows.
@@ -79,13 +85,14 @@ _SET_PRODUCTS = """
 UPDATE products SET category = d.column2, rating_count = d.column3, star_sum = d.column4,
     s1 = d.column5, s2 = d.column6, s3 = d.column7, s4 = d.column8, s5 = d.column9,
     likes = d.column10, dislikes = d.column11, shares = d.column12, seq = d.column13,
-    listed_at_us = d.column14
+    listed_at_us = d.column14, comments = d.column15, sentiment_sum = d.column16,
+    sentiment_squares = d.column17
 FROM (VALUES {values}) AS d WHERE products.idx = d.column1
 """
 _SET_PRODUCT = """
 UPDATE products SET category = ?2, rating_count = ?3, star_sum = ?4,
     s1 = ?5, s2 = ?6, s3 = ?7, s4 = ?8, s5 = ?9, likes = ?10, dislikes = ?11, shares = ?12,
-    seq = ?13, listed_at_us = ?14
+    seq = ?13, listed_at_us = ?14, comments = ?15, sentiment_sum = ?16, sentiment_squares = ?17
 WHERE idx = ?1
 """
 _INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {{values}}\n"
@@ -102,9 +109,11 @@ def _insert_votes(table: str, on_conflict: str) -> str:
 _UPSERT_RATINGS = _insert_votes("ratings", upsert_vote("ratings"))
 _UPSERT_LIKES = _insert_votes("likes", upsert_vote("likes"))
 _UPSERT_SHARES = _insert_votes("shares", upsert_vote("shares"))
+_UPSERT_COMMENTS = _insert_votes("comments", upsert_vote("comments"))
 _INSERT_NEW_RATINGS = _insert_votes("ratings", "ON CONFLICT (product_id, user_id) DO NOTHING")
 _INSERT_NEW_LIKES = _insert_votes("likes", "ON CONFLICT (product_id, user_id) DO NOTHING")
 _INSERT_NEW_SHARES = _insert_votes("shares", "ON CONFLICT (product_id, user_id) DO NOTHING")
+_INSERT_NEW_COMMENTS = _insert_votes("comments", "ON CONFLICT (product_id, user_id) DO NOTHING")
 # Page cache of the writer's connection, in KiB (SQLite's default: 2 MB). Random event
 # ids and users spread each group's writes over many pages, which then stay cached.
 WRITE_CACHE_KIB = 64 * 1024
@@ -208,7 +217,7 @@ class SQLiteWrites(SQLiteCatalogue):
         self, table: str, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
         """(product_id, user_id) -> (value, occurred_at_us, event_id, and a share's
-        channel) of the votes in force."""
+        channel, a comment's channel, language and analyzer) of the votes in force."""
         found: dict[tuple[str, str], tuple[Any, ...]] = {}
         pairs = list(keys)
         step = CHUNK_ROWS // 2
@@ -226,10 +235,9 @@ class SQLiteWrites(SQLiteCatalogue):
                 found[(row[0], row[1])] = row[2:]
         return found
 
-    def _shares_in_force(self, events: EventBatch) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """The shares in force on the keys of the events' shares (none looked up if none)."""
-        keys = share_keys(events)
-        return self._current_votes("shares", keys) if keys else {}
+    def _in_force(self, table: str, keys: Collection[tuple[str, str]]) -> dict[VoteKey, Vote]:
+        """The votes in force on some keys (none looked up if none)."""
+        return self._current_votes(table, keys) if keys else {}
 
     def _apply_events(
         self,
@@ -255,12 +263,14 @@ class SQLiteWrites(SQLiteCatalogue):
                 self._current_votes("likes", like_keys(events)),
                 seq,
                 recorded_at,
-                self._shares_in_force(events),
+                self._in_force("shares", share_keys(events)),
+                self._in_force("comments", comment_keys(events)),
             )
             write_columns(conn, _INSERT_EVENTS, plan.events)
             write_columns(conn, _UPSERT_RATINGS, plan.ratings)
             write_columns(conn, _UPSERT_LIKES, plan.likes)
             write_columns(conn, _UPSERT_SHARES, plan.shares)
+            write_columns(conn, _UPSERT_COMMENTS, plan.comments)
         if plan.deltas:
             self._write_products(plan.product_updates(), touched)
             votes.add(plan.changes, touched)
@@ -286,6 +296,7 @@ class SQLiteWrites(SQLiteCatalogue):
         write_columns(conn, _INSERT_NEW_RATINGS, plan.ratings)
         write_columns(conn, _INSERT_NEW_LIKES, plan.likes)
         write_columns(conn, _INSERT_NEW_SHARES, plan.shares)
+        write_columns(conn, _INSERT_NEW_COMMENTS, plan.comments)
         if _rows_since(conn, written) != len(events):  # some users had voted before
             return self._replan(events, seq, recorded_at)
         return plan
@@ -302,13 +313,14 @@ class SQLiteWrites(SQLiteCatalogue):
             ("ratings", rating_keys(events)),
             ("likes", like_keys(events)),
             ("shares", share_keys(events)),
+            ("comments", comment_keys(events)),
         ):
-            found = self._current_votes(table, keys) if keys else {}
+            found = self._in_force(table, keys)
             # A vote holding an id of the batch was written just now: it was none before.
             in_force.append({key: vote for key, vote in found.items() if vote[2] not in ids})
-        ratings, likes, shares = in_force
-        replaced = (set(ratings), set(likes), set(shares))
-        plan = plan_one_by_one(events, set(), ratings, likes, seq, recorded_at, shares)
+        ratings, likes, shares, comments = in_force
+        replaced = (set(ratings), set(likes), set(shares), set(comments))
+        plan = plan_one_by_one(events, set(), ratings, likes, seq, recorded_at, shares, comments)
         superseded = Outcome.SUPERSEDED
         conn.executemany(
             "UPDATE events SET outcome = ? WHERE seq = ?",
@@ -321,6 +333,7 @@ class SQLiteWrites(SQLiteCatalogue):
         write_columns(conn, _UPSERT_RATINGS, of_keys(plan.ratings, replaced[0]))
         write_columns(conn, _UPSERT_LIKES, of_keys(plan.likes, replaced[1]))
         write_columns(conn, _UPSERT_SHARES, of_keys(plan.shares, replaced[2]))
+        write_columns(conn, _UPSERT_COMMENTS, of_keys(plan.comments, replaced[3]))
         return plan
 
     def _write_products(
@@ -345,25 +358,30 @@ class SQLiteWrites(SQLiteCatalogue):
                     top = largest_idx(conn)
                 top += 1
                 values = (top, product_id, category, *delta[:SHARES], seq, 1, 0, "", "",
-                          delta[SHARES], first_us)  # fmt: skip
+                          *delta[SHARES:COMMENTS], first_us, *delta[COMMENTS:])  # fmt: skip
                 created.append(values)
                 touched[product_id] = product_row(values)
                 continue
-            count, stars, s1, s2, s3, s4, s5, likes, dislikes, shares = delta
+            count, stars, s1, s2, s3, s4, s5, likes, dislikes, shares = delta[:COMMENTS]
             h1, h2, h3, h4, h5 = row.histogram
-            # The columns of _SET_PRODUCTS: idx, category, counts, seq, listed_at_us.
+            # The columns of _SET_PRODUCTS: idx, category, counts, seq, listed_at_us, the
+            # comments' sums.
             filled = row.category if row.category or row.owned else category
             listed = min(row.listed_at_us, first_us)
+            comments = row.comments + delta[COMMENTS]
+            sentiment = row.sentiment_sum + delta[SENTIMENT_SUM]
+            squares = row.sentiment_squares + delta[SENTIMENT_SQUARES]
             values = (
                 row.idx, filled, row.rating_count + count,
                 row.star_sum + stars, h1 + s1, h2 + s2, h3 + s3, h4 + s4, h5 + s5,
                 row.likes + likes, row.dislikes + dislikes, row.shares + shares, seq, listed,
+                comments, sentiment, squares,
             )  # fmt: skip
             changed.append(values)
             touched[product_id] = ProductRow(
                 values[0], product_id, values[1], values[2], values[3], values[4:9],
                 values[9], values[10], seq, row.active, row.owned, row.more_categories, row.display,
-                values[11], listed,
+                values[11], listed, comments, sentiment, squares,
             )  # fmt: skip
         write_rows(conn, NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)
@@ -407,21 +425,26 @@ class SQLiteWrites(SQLiteCatalogue):
             " RETURNING product_id, value, occurred_at_us, channel",
             (user_id,),
         ).fetchall()
+        comments = conn.execute(
+            "DELETE FROM comments WHERE user_id = ?"
+            " RETURNING product_id, score, occurred_at_us, channel",
+            (user_id,),
+        ).fetchall()
         rows = conn.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
         event_ids = [row[0] for row in rows]
-        if not (ratings or likes or shares or event_ids):
+        if not (ratings or likes or shares or comments or event_ids):
             return ErasureResult(0, 0, 0, 0)
         conn.executemany(
             "INSERT OR IGNORE INTO erased_events (event_hash, erased_at_us) VALUES (?, ?)",
             [(event_hash(e), erased_at) for e in event_ids],
         )
         conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        deltas, removed = erasure_deltas(ratings, likes, shares)
+        deltas, removed = erasure_deltas(ratings, likes, shares, comments)
         for product_id, delta in deltas.items():
             row = conn.execute(_UPDATE_PRODUCT, ("", *delta, seq, product_id)).fetchone()
             touched[product_id] = product_row(row)
         votes.add(removed, touched)
-        return erasure_result(ratings, likes, len(event_ids), seq, shares)
+        return erasure_result(ratings, likes, len(event_ids), seq, shares, comments)
 
 
 def _rows_since(conn: sqlite3.Connection, total_changes: int) -> int:

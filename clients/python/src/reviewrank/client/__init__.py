@@ -146,6 +146,36 @@ class Client:
         response = self._call(self._feedback.SubmitShare, request)
         return self._written(response)
 
+    def comment(
+        self,
+        event_id: str,
+        product_id: str,
+        user_id: str,
+        text: str | None = None,
+        score: float | None = None,
+        language: str = "",
+        channel: str = "",
+        occurred_at: float | None = None,
+    ) -> str:
+        """Records a comment: its ``text`` (scored for sentiment by the server, which keeps
+        only the score) or a ``score`` in [-1, 1] computed by the caller; returns its
+        outcome. A user's newer comment on a product replaces the older one."""
+        request = feedback_pb2.SubmitCommentRequest(
+            event_id=event_id,
+            product_id=product_id,
+            user_id=user_id,
+            channel=channel,
+            language=language,
+        )
+        if text is not None:
+            request.text = text
+        if score is not None:
+            request.score = score
+        if occurred_at is not None:
+            request.occurred_at.FromNanoseconds(int(occurred_at * 1e9))
+        response = self._call(self._feedback.SubmitComment, request)
+        return self._written(response)
+
     def submit_batch(self, events: Iterable[feedback_pb2.FeedbackEvent]) -> list[str]:
         """Records up to 1,000 events in one transaction; their outcomes, in order."""
         request = feedback_pb2.SubmitBatchRequest(events=list(events))

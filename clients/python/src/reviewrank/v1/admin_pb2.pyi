@@ -98,7 +98,7 @@ class TrafficShare(_message.Message):
     def __init__(self, profile: _Optional[str] = ..., share: _Optional[float] = ...) -> None: ...
 
 class WeightsProfile(_message.Message):
-    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days", "limits", "shares_half_life_days", "shares_prior_auto", "shares_prior_shape", "shares_prior_rate_days", "channels")
+    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days", "limits", "shares_half_life_days", "shares_prior_auto", "shares_prior_shape", "shares_prior_rate_days", "channels", "sentiment_prior_auto", "sentiment_prior_mean", "sentiment_prior_strength")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,9 @@ class WeightsProfile(_message.Message):
     SHARES_PRIOR_SHAPE_FIELD_NUMBER: _ClassVar[int]
     SHARES_PRIOR_RATE_DAYS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_PRIOR_AUTO_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     name: str
     weights: _containers.ScalarMap[str, float]
     prior_mean: float
@@ -143,7 +146,10 @@ class WeightsProfile(_message.Message):
     shares_prior_shape: float
     shares_prior_rate_days: float
     channels: _containers.ScalarMap[str, float]
-    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., limits: _Optional[_Union[ProfileLimits, _Mapping]] = ..., shares_half_life_days: _Optional[float] = ..., shares_prior_auto: _Optional[bool] = ..., shares_prior_shape: _Optional[float] = ..., shares_prior_rate_days: _Optional[float] = ..., channels: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    sentiment_prior_auto: bool
+    sentiment_prior_mean: float
+    sentiment_prior_strength: float
+    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., limits: _Optional[_Union[ProfileLimits, _Mapping]] = ..., shares_half_life_days: _Optional[float] = ..., shares_prior_auto: _Optional[bool] = ..., shares_prior_shape: _Optional[float] = ..., shares_prior_rate_days: _Optional[float] = ..., channels: _Optional[_Mapping[str, float]] = ..., sentiment_prior_auto: _Optional[bool] = ..., sentiment_prior_mean: _Optional[float] = ..., sentiment_prior_strength: _Optional[float] = ...) -> None: ...
 
 class ProfileLimits(_message.Message):
     __slots__ = ("max_candidates", "top_default_limit", "top_max_limit")
@@ -349,7 +355,7 @@ class GetStatusResponse(_message.Message):
     def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., products: _Optional[int] = ..., seq: _Optional[int] = ..., events_since_start: _Optional[_Mapping[str, int]] = ..., erasures_since_start: _Optional[int] = ..., transactions_since_start: _Optional[int] = ..., failed_transactions_since_start: _Optional[int] = ..., weights_version: _Optional[int] = ..., default_profile: _Optional[str] = ..., priors: _Optional[_Iterable[_Union[PriorInForce, _Mapping]]] = ..., queue_depth: _Optional[int] = ..., queue_capacity: _Optional[int] = ..., storage_ok: _Optional[bool] = ..., health: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., change_feed_lag: _Optional[int] = ...) -> None: ...
 
 class PriorInForce(_message.Message):
-    __slots__ = ("profile", "mean", "strength", "source", "likes_alpha", "likes_beta", "shares_shape", "shares_rate_days")
+    __slots__ = ("profile", "mean", "strength", "source", "likes_alpha", "likes_beta", "shares_shape", "shares_rate_days", "sentiment_mean", "sentiment_strength")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     MEAN_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -358,6 +364,8 @@ class PriorInForce(_message.Message):
     LIKES_BETA_FIELD_NUMBER: _ClassVar[int]
     SHARES_SHAPE_FIELD_NUMBER: _ClassVar[int]
     SHARES_RATE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     profile: str
     mean: float
     strength: float
@@ -366,7 +374,9 @@ class PriorInForce(_message.Message):
     likes_beta: float
     shares_shape: float
     shares_rate_days: float
-    def __init__(self, profile: _Optional[str] = ..., mean: _Optional[float] = ..., strength: _Optional[float] = ..., source: _Optional[str] = ..., likes_alpha: _Optional[float] = ..., likes_beta: _Optional[float] = ..., shares_shape: _Optional[float] = ..., shares_rate_days: _Optional[float] = ...) -> None: ...
+    sentiment_mean: float
+    sentiment_strength: float
+    def __init__(self, profile: _Optional[str] = ..., mean: _Optional[float] = ..., strength: _Optional[float] = ..., source: _Optional[str] = ..., likes_alpha: _Optional[float] = ..., likes_beta: _Optional[float] = ..., shares_shape: _Optional[float] = ..., shares_rate_days: _Optional[float] = ..., sentiment_mean: _Optional[float] = ..., sentiment_strength: _Optional[float] = ...) -> None: ...
 
 class ServiceHealth(_message.Message):
     __slots__ = ("service", "status")

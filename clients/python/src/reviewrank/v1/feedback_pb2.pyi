@@ -76,15 +76,37 @@ class SubmitShareRequest(_message.Message):
     channel: str
     def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
 
+class SubmitCommentRequest(_message.Message):
+    __slots__ = ("event_id", "product_id", "user_id", "occurred_at", "channel", "text", "score", "language")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    product_id: str
+    user_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    channel: str
+    text: str
+    score: float
+    language: str
+    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., language: _Optional[str] = ...) -> None: ...
+
 class FeedbackEvent(_message.Message):
-    __slots__ = ("rating", "like", "share")
+    __slots__ = ("rating", "like", "share", "comment")
     RATING_FIELD_NUMBER: _ClassVar[int]
     LIKE_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
     rating: SubmitRatingRequest
     like: SubmitLikeRequest
     share: SubmitShareRequest
-    def __init__(self, rating: _Optional[_Union[SubmitRatingRequest, _Mapping]] = ..., like: _Optional[_Union[SubmitLikeRequest, _Mapping]] = ..., share: _Optional[_Union[SubmitShareRequest, _Mapping]] = ...) -> None: ...
+    comment: SubmitCommentRequest
+    def __init__(self, rating: _Optional[_Union[SubmitRatingRequest, _Mapping]] = ..., like: _Optional[_Union[SubmitLikeRequest, _Mapping]] = ..., share: _Optional[_Union[SubmitShareRequest, _Mapping]] = ..., comment: _Optional[_Union[SubmitCommentRequest, _Mapping]] = ...) -> None: ...
 
 class SubmitBatchRequest(_message.Message):
     __slots__ = ("events",)
@@ -115,15 +137,17 @@ class ForgetUserRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
 
 class ForgetUserResponse(_message.Message):
-    __slots__ = ("ratings_removed", "likes_removed", "seq", "events_erased", "shares_removed")
+    __slots__ = ("ratings_removed", "likes_removed", "seq", "events_erased", "shares_removed", "comments_removed")
     RATINGS_REMOVED_FIELD_NUMBER: _ClassVar[int]
     LIKES_REMOVED_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENTS_ERASED_FIELD_NUMBER: _ClassVar[int]
     SHARES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    COMMENTS_REMOVED_FIELD_NUMBER: _ClassVar[int]
     ratings_removed: int
     likes_removed: int
     seq: int
     events_erased: int
     shares_removed: int
-    def __init__(self, ratings_removed: _Optional[int] = ..., likes_removed: _Optional[int] = ..., seq: _Optional[int] = ..., events_erased: _Optional[int] = ..., shares_removed: _Optional[int] = ...) -> None: ...
+    comments_removed: int
+    def __init__(self, ratings_removed: _Optional[int] = ..., likes_removed: _Optional[int] = ..., seq: _Optional[int] = ..., events_erased: _Optional[int] = ..., shares_removed: _Optional[int] = ..., comments_removed: _Optional[int] = ...) -> None: ...

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class FeedbackServiceStub:
-    """FeedbackService takes star ratings, likes and shares from shop backends.
+    """FeedbackService takes star ratings, likes, shares and comments from shop backends.
 
     Every event carries an event_id: sending the same event_id again is
     harmless (outcome DUPLICATE, nothing changes). Every event carries a
@@ -57,6 +57,11 @@ class FeedbackServiceStub:
                 request_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitShareRequest.SerializeToString,
                 response_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
                 _registered_method=True)
+        self.SubmitComment = channel.unary_unary(
+                '/reviewrank.v1.FeedbackService/SubmitComment',
+                request_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitCommentRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
+                _registered_method=True)
         self.SubmitBatch = channel.unary_unary(
                 '/reviewrank.v1.FeedbackService/SubmitBatch',
                 request_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchRequest.SerializeToString,
@@ -70,7 +75,7 @@ class FeedbackServiceStub:
 
 
 class FeedbackServiceServicer:
-    """FeedbackService takes star ratings, likes and shares from shop backends.
+    """FeedbackService takes star ratings, likes, shares and comments from shop backends.
 
     Every event carries an event_id: sending the same event_id again is
     harmless (outcome DUPLICATE, nothing changes). Every event carries a
@@ -103,8 +108,18 @@ class FeedbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitComment(self, request, context):
+        """Records one comment on a product: its text, scored for sentiment on receipt
+        (the text itself is not kept: only the score, the language and the analyzer's
+        version), or a sentiment score the sender computed. A user's newer comment on a
+        product replaces the older one's score; an older one arriving late is SUPERSEDED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitBatch(self, request, context):
-        """Records up to 1000 events (ratings and likes) in one transaction: either
+        """Records up to 1000 events (of every kind) in one transaction: either
         all of them are committed, or none is and the call fails.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -112,7 +127,7 @@ class FeedbackServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ForgetUser(self, request, context):
-        """Erases a user (right to erasure): removes every star, like and share of the
+        """Erases a user (right to erasure): removes every star, like, share and comment of the
         user, updates the aggregates of every product concerned, and erases the
         user's events from the event log, all in one transaction. Only a one-way
         hash of each erased event_id is kept, so that a replay of an erased event
@@ -141,6 +156,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitShareRequest.FromString,
                     response_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.SerializeToString,
             ),
+            'SubmitComment': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitComment,
+                    request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitCommentRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.SerializeToString,
+            ),
             'SubmitBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitBatch,
                     request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchRequest.FromString,
@@ -160,7 +180,7 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FeedbackService:
-    """FeedbackService takes star ratings, likes and shares from shop backends.
+    """FeedbackService takes star ratings, likes, shares and comments from shop backends.
 
     Every event carries an event_id: sending the same event_id again is
     harmless (outcome DUPLICATE, nothing changes). Every event carries a
@@ -240,6 +260,33 @@ class FeedbackService:
             target,
             '/reviewrank.v1.FeedbackService/SubmitShare',
             reviewrank_dot_v1_dot_feedback__pb2.SubmitShareRequest.SerializeToString,
+            reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitComment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.FeedbackService/SubmitComment',
+            reviewrank_dot_v1_dot_feedback__pb2.SubmitCommentRequest.SerializeToString,
             reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
             options,
             channel_credentials,

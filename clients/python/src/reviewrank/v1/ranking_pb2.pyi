@@ -88,7 +88,7 @@ class RankedProduct(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., display: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes", "shares_half_life_days", "weighted_shares", "exposure_days", "share_prior_shape", "share_prior_rate_days", "share_reference_rate")
+    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes", "shares_half_life_days", "weighted_shares", "exposure_days", "share_prior_shape", "share_prior_rate_days", "share_reference_rate", "comments", "sentiment_mean", "sentiment_prior_mean", "sentiment_prior_strength", "sentiment_average")
     RATING_COUNT_FIELD_NUMBER: _ClassVar[int]
     STARS_MEAN_FIELD_NUMBER: _ClassVar[int]
     PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,11 @@ class Explanation(_message.Message):
     SHARE_PRIOR_SHAPE_FIELD_NUMBER: _ClassVar[int]
     SHARE_PRIOR_RATE_DAYS_FIELD_NUMBER: _ClassVar[int]
     SHARE_REFERENCE_RATE_FIELD_NUMBER: _ClassVar[int]
+    COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_AVERAGE_FIELD_NUMBER: _ClassVar[int]
     rating_count: int
     stars_mean: float
     prior_mean: float
@@ -137,7 +142,12 @@ class Explanation(_message.Message):
     share_prior_shape: float
     share_prior_rate_days: float
     share_reference_rate: float
-    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., weighted_ratings: _Optional[float] = ..., weighted_likes: _Optional[float] = ..., weighted_dislikes: _Optional[float] = ..., shares_half_life_days: _Optional[float] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_prior_shape: _Optional[float] = ..., share_prior_rate_days: _Optional[float] = ..., share_reference_rate: _Optional[float] = ...) -> None: ...
+    comments: int
+    sentiment_mean: float
+    sentiment_prior_mean: float
+    sentiment_prior_strength: float
+    sentiment_average: float
+    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., weighted_ratings: _Optional[float] = ..., weighted_likes: _Optional[float] = ..., weighted_dislikes: _Optional[float] = ..., shares_half_life_days: _Optional[float] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_prior_shape: _Optional[float] = ..., share_prior_rate_days: _Optional[float] = ..., share_reference_rate: _Optional[float] = ..., comments: _Optional[int] = ..., sentiment_mean: _Optional[float] = ..., sentiment_prior_mean: _Optional[float] = ..., sentiment_prior_strength: _Optional[float] = ..., sentiment_average: _Optional[float] = ...) -> None: ...
 
 class Contribution(_message.Message):
     __slots__ = ("component", "value", "normalized", "weight", "contribution")
@@ -172,7 +182,7 @@ class GetProductStatsResponse(_message.Message):
     def __init__(self, stats: _Optional[_Iterable[_Union[ProductStats, _Mapping]]] = ..., weights_version: _Optional[int] = ...) -> None: ...
 
 class ProductStats(_message.Message):
-    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories", "display", "shares", "weighted_shares", "exposure_days", "share_rate")
+    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories", "display", "shares", "weighted_shares", "exposure_days", "share_rate", "comments", "sentiment_mean")
     class DisplayEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +211,8 @@ class ProductStats(_message.Message):
     WEIGHTED_SHARES_FIELD_NUMBER: _ClassVar[int]
     EXPOSURE_DAYS_FIELD_NUMBER: _ClassVar[int]
     SHARE_RATE_FIELD_NUMBER: _ClassVar[int]
+    COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_MEAN_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     known: bool
     category: str
@@ -222,4 +234,6 @@ class ProductStats(_message.Message):
     weighted_shares: float
     exposure_days: float
     share_rate: float
-    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Mapping[str, str]] = ..., shares: _Optional[int] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_rate: _Optional[float] = ...) -> None: ...
+    comments: int
+    sentiment_mean: float
+    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Mapping[str, str]] = ..., shares: _Optional[int] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_rate: _Optional[float] = ..., comments: _Optional[int] = ..., sentiment_mean: _Optional[float] = ...) -> None: ...
