@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from reviewrank.service.api import validation
 from reviewrank.service.api.validation import (
     MAX_BATCH_COMMENT_BYTES,
+    MAX_BATCH_SCORED_WORDS,
     InputLimits,
     Violations,
     event_time,
@@ -32,6 +33,8 @@ from reviewrank.service.app.explain import Explanation
 from reviewrank.service.app.rank_query import RankQuery, RankResult
 from reviewrank.service.app.ranker import ProductStats, Ranking
 from reviewrank.service.app.settings import Settings
+from reviewrank.service.app.waits import let_others_run
+from reviewrank.service.domain.errors import InvalidArgument
 from reviewrank.service.domain.values import (
     SENTIMENT_SCALE,
     CommentEvent,
@@ -229,9 +232,29 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
             f" in all (got {total}): send them in smaller batches",
         )
     check.raise_if_any()
+    _check_scoring_cost([(events[i], text) for i, text in texts.items()])  # type: ignore[misc]
     for i, text in texts.items():
         events[i] = _scored(events[i], text)  # type: ignore[arg-type]
+        let_others_run()  # a call waiting for a turn goes first
     return EventBatch.of(events)
+
+
+def _check_scoring_cost(comments: Sequence[tuple[CommentEvent, str]]) -> None:
+    """Refuses a batch whose texts hold more words to score than MAX_BATCH_SCORED_WORDS."""
+    words = sum(
+        analyzers.analyzer_for(language_of(event.language)).cost(text) for event, text in comments
+    )
+    if words > MAX_BATCH_SCORED_WORDS:
+        raise InvalidArgument(
+            [
+                (
+                    "events",
+                    f"the comments' texts hold {words} words to score (an emoji counts the"
+                    f" words of its name); at most {MAX_BATCH_SCORED_WORDS} a batch: send"
+                    " them in smaller batches",
+                )
+            ]
+        )
 
 
 def submit_response(result: WriteResult) -> feedback_pb2.SubmitResponse:

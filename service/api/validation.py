@@ -22,6 +22,7 @@ The exceptions are service/domain/errors.py's.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -179,14 +180,19 @@ def display_problems(fields: Mapping[str, str]) -> list[tuple[str | None, str]]:
 # -- comments ------------------------------------------------------------------------------
 
 # The longest text a comment may carry (characters), and all the comments of one batch
-# together (UTF-8 bytes, which also bounds the batch's size: service/api/request_budget.py):
-# scoring takes about 0.65 µs a character (VADER on one core: 1.57 million characters a
-# second on the demo reviews, at most 0.5 µs on repeated words or emoticons), so a batch's
-# texts cost at most some 0.3 s (1,000 comments of review length fit).
+# together (UTF-8 bytes, which also bounds the batch's size: service/api/request_budget.py).
 MAX_COMMENT_TEXT = 5_000
 MAX_BATCH_COMMENT_BYTES = 500_000
+# And the words the analyzers read in a batch's texts (an emoji counts the words of its
+# name: CommentAnalyzer.cost): VADER takes about 2.5 µs a word on the demo reviews (7,300
+# of them a second on one core), 4.5 on emoji names, so a batch scores in 0.25-0.45 s at
+# most (1,000 reviews of 55 words fit).
+MAX_BATCH_SCORED_WORDS = 100_000
 MAX_LANGUAGE_TAG = 16
-_LANGUAGE_TAG = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+# A BCP 47 tag's shape: a primary language of letters, then subtags of letters or digits.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
+# Characters a comment's text may not hold: C0 and C1 controls but tab and line breaks.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 DEFAULT_LANGUAGE = "en"
 
 
@@ -228,19 +234,25 @@ class Violations:
         if text is None and score is None:
             self.add(prefix + "text", "set the comment's text or its score")
         elif text is not None:
-            if not text:
-                self.add(prefix + "text", "must not be empty")
+            if not text or text.isspace():
+                self.add(prefix + "text", "must hold something besides spaces")
             elif len(text) > MAX_COMMENT_TEXT:
                 self.add(
                     prefix + "text",
                     f"must be at most {MAX_COMMENT_TEXT} characters (got {len(text)})",
                 )
+            elif not text.isprintable() and _CONTROL.search(text):
+                self.add(
+                    prefix + "text",
+                    "must not contain control characters (tabs and line breaks are fine)",
+                )
         elif score is not None and not (math.isfinite(score) and -1.0 <= score <= 1.0):
             self.add(prefix + "score", f"must be a number from -1 to 1 (got {score})")
-        if language and (len(language) > MAX_LANGUAGE_TAG or not set(language) <= _LANGUAGE_TAG):
+        if language and (len(language) > MAX_LANGUAGE_TAG or not _LANGUAGE_TAG.fullmatch(language)):
             self.add(
                 prefix + "language",
-                f"must be a language tag of at most {MAX_LANGUAGE_TAG} letters, digits and '-'",
+                f"must be a language tag such as en or en-GB (at most {MAX_LANGUAGE_TAG}"
+                " characters)",
             )
         elif text is not None and language_of(language) not in analyzers.languages():
             self.add(

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from importlib import metadata
-from typing import Protocol
+from itertools import repeat
+from typing import Any, Protocol
 
 from reviewrank.service.domain.errors import InvalidArgument
 
@@ -25,6 +26,53 @@ class CommentAnalyzer(Protocol):
     def score(self, text: str) -> float:
         """The text's sentiment in [−1, 1] (0: neutral, or nothing to judge)."""
 
+    def cost(self, text: str) -> int:
+        """How much scoring the text costs, in words the analyzer reads (its time is about
+        proportional): what a batch's limit counts."""
+
+
+# The furthest VADER's negation and idiom checks look from the word they judge (word i
+# reads words i - 3 to i + 2).
+_VADER_REACH = 3
+
+
+def _near(words: list[str], i: int) -> tuple[list[str], int]:
+    """The words within _VADER_REACH of word ``i``, and its place among them: what the
+    checks read, whatever the text's length. Near the start, the whole list: a check there
+    reads words[i - 3] with i - 3 < 0, Python's index from the list's end, which a slice
+    would move."""
+    if i < _VADER_REACH:
+        return words, i
+    return words[i - _VADER_REACH : i + _VADER_REACH + 1], _VADER_REACH
+
+
+def _linear_vader() -> Any:
+    """VADER's analyzer with its negation and idiom checks given only the words they read.
+
+    vaderSentiment 3.3.2 lowercases every word of the text in each of these checks, once
+    per sentiment-laden word: quadratic in the words. A 5,000-character comment of emoji
+    (each expanded to its several-word name) took 48 s, and a long English text 40 ms.
+    The checks read at most three words before and two after, so the same checks on that
+    window give the same scores (tests/app/test_analyzers.py) at a cost linear in the text.
+    """
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    negation = SentimentIntensityAnalyzer._negation_check
+    idioms = SentimentIntensityAnalyzer._special_idioms_check
+
+    class LinearVader(SentimentIntensityAnalyzer):  # type: ignore[misc]
+        @staticmethod
+        def _negation_check(valence: float, words: list[str], start_i: int, i: int) -> float:
+            window, j = _near(words, i)
+            return float(negation(valence, window, start_i, j))
+
+        @staticmethod
+        def _special_idioms_check(valence: float, words: list[str], i: int) -> float:
+            window, j = _near(words, i)
+            return float(idioms(valence, window, j))
+
+    return LinearVader()
+
 
 class VaderAnalyzer:
     """English comments scored by VADER's compound score."""
@@ -32,11 +80,21 @@ class VaderAnalyzer:
     language = "en"
 
     def __init__(self) -> None:
-        # Imported here: the lexicon loads (about 0.1 s) only when comments are scored.
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        self._polarity = SentimentIntensityAnalyzer().polarity_scores
+        # Built here: the lexicon loads (about 0.1 s) only when comments are scored.
+        analyzer = _linear_vader()
+        self._polarity = analyzer.polarity_scores
         self.version = f"vader-{metadata.version('vaderSentiment')}"
+        # VADER reads an emoji as the words of its name ("grinning cat face with smiling
+        # eyes"): six words for four bytes.
+        self._emoji_words: dict[str, int] = {
+            emoji: len(name.split()) for emoji, name in analyzer.emojis.items()
+        }
+
+    def cost(self, text: str) -> int:
+        words = len(text.split())
+        if text.isascii():  # (no emoji)
+            return words
+        return words + sum(map(self._emoji_words.get, text, repeat(0)))
 
     def score(self, text: str) -> float:
         compound = float(self._polarity(text)["compound"])

@@ -234,6 +234,8 @@ class Application:
             "user forgotten",
             ratings_removed=result.ratings_removed,
             likes_removed=result.likes_removed,
+            shares_removed=result.shares_removed,
+            comments_removed=result.comments_removed,
             events_erased=result.events_erased,
             seq=result.seq,
         )

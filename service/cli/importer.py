@@ -198,7 +198,7 @@ def run_import(
 # -- a shop's own rows (service/cli/shop_data.py) ---------------------------------------------
 
 # One event's field in a violation: events[3].rating.stars -> (3, "stars").
-_EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(?:rating|like))?(?:\.(\w+))?")
+_EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(?:rating|like|share|comment))?(?:\.(\w+))?")
 Problems = tuple[tuple[str, str], ...]
 Submit = Callable[[feedback_pb2.SubmitBatchRequest], Sequence[Outcome] | None]
 OnRefused = Callable[[int, Problems, Any], None]

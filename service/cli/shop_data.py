@@ -416,8 +416,10 @@ def feedback_event(
         kind = "rating" if text["stars"] else "like"
     elif kind not in {"rating", "like", "share", "comment"}:
         problems.append(("kind", f"must be rating, like, share or comment (got {text['kind']!r})"))
-    elif kind == "comment" and bool(text["text"]) == bool(text["score"]):
-        problems.append(("text", "a comment needs its text or its score (not both)"))
+    elif kind == "comment" and not text["text"] and not text["score"]:
+        problems.append(("text", "is required for a comment (or score)"))
+    elif kind == "comment" and text["text"] and text["score"]:
+        problems.append(("score", "a comment has its text or its score, not both"))
     elif kind == "rating" and not text["stars"]:
         problems.append(("stars", "is required for a rating"))
     elif kind == "like" and not text["value"]:
@@ -442,12 +444,9 @@ def feedback_event(
     occurred = Timestamp(seconds=seconds, nanos=micro * 1000)
     product, user = text["product_id"], text["user_id"]
     if kind == "comment":
-        # The vote of a derived id: the score kept, or a digest of the text.
-        said = (
-            round(score * 10_000)
-            if score is not None
-            else int.from_bytes(hashlib.sha256(text["text"].encode()).digest()[:8])
-        )
+        # The vote of a derived id: the score kept; 0 for a text (nothing of it may be
+        # kept: even a digest would confirm a guess).
+        said = 0 if score is None else round(score * 10_000)
         event_id = text["event_id"] or derived_event_id(source, kind, product, user, said, micros)
         comment = feedback_pb2.SubmitCommentRequest(
             event_id=event_id,

@@ -179,7 +179,10 @@ def test_acknowledged_comments_survive_a_restart_and_equal_a_recount(start_serve
     ("request_of", "field", "problem"),
     [
         (lambda: comment("p1", "u1"), "text", "text or its score"),
-        (lambda: comment("p1", "u1", text=""), "text", "must not be empty"),
+        (lambda: comment("p1", "u1", text=""), "text", "besides spaces"),
+        (lambda: comment("p1", "u1", text=" \n\t "), "text", "besides spaces"),
+        (lambda: comment("p1", "u1", text="ok\x00"), "text", "control characters"),
+        (lambda: comment("p1", "u1", score=0.1, language="-"), "language", "such as en"),
         (lambda: comment("p1", "u1", text="a" * 5001), "text", "at most 5000"),
         (lambda: comment("p1", "u1", score=1.5), "score", "from -1 to 1"),
         (lambda: comment("p1", "u1", score=float("nan")), "score", "from -1 to 1"),
@@ -230,6 +233,26 @@ def test_a_batch_whose_texts_are_too_long_together_is_refused_before_scoring(
 
     assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
     assert "smaller batches" in field_violations(refused.value)["events"]
+
+
+def test_a_text_may_hold_line_breaks_and_emoji(client: Client) -> None:
+    response = client.feedback.SubmitComment(
+        comment("p1", "u1", text="Love it!\nSo comfy \U0001f60d\ttruly")
+    )
+
+    assert feedback_pb2.APPLIED == response.outcome
+    assert stats(client, "p1").sentiment_mean > 0.5
+
+
+def test_a_batch_whose_texts_hold_too_many_words_to_score_is_refused(client: Client) -> None:
+    # 1,600 emoji each read as the several words of its name: about 8,000 words a text
+    texts = [comment(f"p{i}", "u1", text="\U0001f638" * 1_600) for i in range(15)]
+
+    with pytest.raises(grpc.RpcError) as refused:
+        client.feedback.SubmitBatch(batch(*texts))
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
+    assert "words to score" in field_violations(refused.value)["events"]
 
 
 def test_a_comment_another_process_committed_reaches_this_servers_stats(client: Client) -> None:

@@ -444,9 +444,9 @@ def test_comments_import_scored_from_their_text_or_given_and_again_are_all_dupli
 @pytest.mark.parametrize(
     ("row", "problem"),
     [
-        ("comment,sku-1,alice,2024-03-01,,", "needs its text or its score"),
-        ("comment,sku-1,alice,2024-03-01,nice,0.5", "needs its text or its score"),
-        ("comment,sku-1,alice,2024-03-01,,1.5", "from -1 to 1"),
+        ("comment,sku-1,alice,2024-03-01,,", "text: is required for a comment (or score)"),
+        ("comment,sku-1,alice,2024-03-01,nice,0.5", "score: a comment has its text or its score"),
+        ("comment,sku-1,alice,2024-03-01,,1.5", "score: must be a number from -1 to 1"),
     ],
 )
 def test_a_comment_row_without_exactly_one_of_text_and_score_is_named(
@@ -459,6 +459,25 @@ def test_a_comment_row_without_exactly_one_of_text_and_score_is_named(
 
     assert 0 != status
     assert problem in out + err
+
+
+def test_a_comment_the_server_refuses_is_named_by_its_line_and_the_others_imported(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    comments = tmp_path / "comments.csv"
+    comments.write_text(
+        "kind,product_id,user_id,occurred_at,text,language\n"
+        "comment,sku-1,alice,2024-03-01,Lovely,en\n"
+        "comment,sku-1,bob,2024-03-01,Charmant,fr\n"
+        "comment,sku-2,carol,2024-03-01,Awful,\n"
+    )
+
+    status, out, err = run("--data", str(comments))
+
+    assert 0 != status  # a row was refused
+    assert "comments.csv:3: language: no analyzer for 'fr'" in err
+    assert "2 applied" in out
+    assert [(2,)] == table(tmp_path / "shop.db", "SELECT count(*) FROM comments")
 
 
 def test_a_row_of_an_unknown_kind_is_named_and_nothing_of_it_imported(
