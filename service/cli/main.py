@@ -150,6 +150,7 @@ def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-
                 r.explanation.likes,
                 r.explanation.dislikes,
                 r.explanation.wilson_lower_bound,
+                _comments(r.explanation),
                 " + ".join(
                     f"{c.component} {c.weight:.2f}x{c.normalized:.3f}"
                     for c in r.explanation.contributions
@@ -167,6 +168,7 @@ def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-
             "likes",
             "dislikes",
             "wilson",
+            "comments",
             "score =",
         )
     else:
@@ -174,6 +176,12 @@ def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-
         headers = ("#", "product", "score")
     print(render(headers, rows))
     print(f"profile {response.profile}, weights version {response.weights_version}")
+
+
+def _comments(explanation) -> str:  # type: ignore[no-untyped-def]
+    """Comments in force and their mean sentiment, "-" for none."""
+    n = explanation.comments
+    return f"{n} ({explanation.sentiment_mean:+.2f})" if n else "-"
 
 
 def cmd_rank(args: argparse.Namespace) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from reviewrank.service.cli.main import main
 from reviewrank.v1 import admin_pb2, feedback_pb2, ranking_pb2
-from tests.conftest import Client, both_backends
+from tests.conftest import ADMIN_TOKEN, Client, both_backends
 from tests.helpers import batch, candidates, comment, explaining, field_violations, rating
 
 pytestmark = both_backends
@@ -194,3 +195,18 @@ def test_get_weights_gives_each_profiles_sentiment_prior(client: Client) -> None
         fixed.sentiment_prior_strength,
     )
     assert auto.sentiment_prior_auto
+
+
+def test_the_rank_commands_explanation_shows_each_products_comments(
+    client: Client, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    say(client, "a", 0.5, -0.1)
+    client.feedback.SubmitRating(rating("b", "u1", 4))
+    monkeypatch.setenv("REVIEWRANK_ADMIN_TOKEN", ADMIN_TOKEN)  # --explain sends it
+
+    assert 0 == main(["rank", "a", "b", "--server", client.target, "--explain"])
+
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[1]: line for line in lines[2:-1]}
+    assert "comments" in lines[0]
+    assert "2 (+0.20)" in rows["a"]
