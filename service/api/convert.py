@@ -20,6 +20,7 @@ from reviewrank.service.api import validation
 from reviewrank.service.api.validation import (
     MAX_BATCH_COMMENT_BYTES,
     MAX_BATCH_SCORED_WORDS,
+    MAX_COMMENT_WORDS,
     InputLimits,
     Violations,
     event_time,
@@ -126,7 +127,16 @@ def _comment(
     given = m.WhichOneof("sentiment")
     text = m.text if given == "text" else None
     score = m.score if given == "score" else None
+    before = len(check.items)
     check.comment(text, score, m.language, prefix)
+    if text is not None and len(check.items) == before:  # a valid text, of a known language
+        words = analyzers.analyzer_for(language_of(m.language)).cost(text)
+        if words > MAX_COMMENT_WORDS:
+            check.add(
+                prefix + "text",
+                f"holds {words} words to score (an emoji counts the words of its name);"
+                f" at most {MAX_COMMENT_WORDS}",
+            )
     occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
     event = CommentEvent(
         m.event_id,

@@ -188,6 +188,10 @@ MAX_BATCH_COMMENT_BYTES = 500_000
 # of them a second on one core), 4.5 on emoji names, so a batch scores in 0.25-0.45 s at
 # most (1,000 reviews of 55 words fit).
 MAX_BATCH_SCORED_WORDS = 100_000
+# And those of one comment: the most one scoring step holds the call's turn (a 5,000-word
+# text of emoji names and "but" scores in about 40 ms), which the calls of other
+# connections may wait behind.
+MAX_COMMENT_WORDS = 5_000
 MAX_LANGUAGE_TAG = 16
 # A BCP 47 tag's shape: a primary language of letters, then subtags of letters or digits.
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)

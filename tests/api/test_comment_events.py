@@ -245,14 +245,22 @@ def test_a_text_may_hold_line_breaks_and_emoji(client: Client) -> None:
 
 
 def test_a_batch_whose_texts_hold_too_many_words_to_score_is_refused(client: Client) -> None:
-    # 1,600 emoji each read as the several words of its name: about 8,000 words a text
-    texts = [comment(f"p{i}", "u1", text="\U0001f638" * 1_600) for i in range(15)]
+    # 800 emoji each read as the six words of its name: 4,800 words a text
+    texts = [comment(f"p{i}", "u1", text="\U0001f638" * 800) for i in range(25)]
 
     with pytest.raises(grpc.RpcError) as refused:
         client.feedback.SubmitBatch(batch(*texts))
 
     assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
     assert "words to score" in field_violations(refused.value)["events"]
+
+
+def test_a_text_holding_too_many_words_to_score_is_refused(client: Client) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        client.feedback.SubmitComment(comment("p1", "u1", text="\U0001f638" * 1_000))
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
+    assert "words to score" in field_violations(refused.value)["text"]
 
 
 def test_a_comment_another_process_committed_reaches_this_servers_stats(client: Client) -> None:
