@@ -35,7 +35,6 @@ from reviewrank.service.app.rank_query import RankQuery, RankResult
 from reviewrank.service.app.ranker import ProductStats, Ranking
 from reviewrank.service.app.settings import Settings
 from reviewrank.service.app.waits import let_others_run
-from reviewrank.service.domain.errors import InvalidArgument
 from reviewrank.service.domain.values import (
     SENTIMENT_SCALE,
     CommentEvent,
@@ -119,9 +118,10 @@ SENDER_SCORE = "sender"
 
 def _comment(
     check: Violations, m: feedback_pb2.SubmitCommentRequest, prefix: str, now_us: int
-) -> tuple[CommentEvent, str | None]:
-    """The comment, and its text if it still has to be scored (_scored): its score is 0
-    until then, so that a request is scored only once every field of it is valid."""
+) -> tuple[CommentEvent, str | None, int]:
+    """The comment, its text if it still has to be scored (_scored), and the words that
+    costs (CommentAnalyzer.cost; 0 without a valid text): its score is 0 until then, so
+    that a request is scored only once every field of it is valid."""
     _ids(check, m, prefix)
     check.channel(m.channel, prefix + "channel")
     given = m.WhichOneof("sentiment")
@@ -129,6 +129,7 @@ def _comment(
     score = m.score if given == "score" else None
     before = len(check.items)
     check.comment(text, score, m.language, prefix)
+    words = 0
     if text is not None and len(check.items) == before:  # a valid text, of a known language
         words = analyzers.analyzer_for(language_of(m.language)).cost(text)
         if words > MAX_COMMENT_WORDS:
@@ -150,7 +151,7 @@ def _comment(
     )
     if score is not None and not check.items:
         event = dataclasses.replace(event, score=_scaled(score))
-    return event, text
+    return event, text, words
 
 
 def _scaled(score: float) -> int:
@@ -198,7 +199,7 @@ def share_event(m: feedback_pb2.SubmitShareRequest, limits: InputLimits) -> Shar
 
 def comment_event(m: feedback_pb2.SubmitCommentRequest, limits: InputLimits) -> CommentEvent:
     check = Violations(limits)
-    event, text = _comment(check, m, "", _now_us())
+    event, text, _ = _comment(check, m, "", _now_us())
     check.raise_if_any()
     return event if text is None else _scored(event, text)
 
@@ -219,6 +220,7 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
         return valid
     events: list[Event] = []  # one by one, to name each field at fault
     texts: dict[int, str] = {}  # comments to score, by position
+    words = 0  # what scoring them costs
     for i, item in enumerate(request.message().events):
         kind = item.WhichOneof("event")
         if kind == "rating":
@@ -228,8 +230,9 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
         elif kind == "share":
             events.append(_share(check, item.share, f"events[{i}].share.", now))
         elif kind == "comment":
-            comment, text = _comment(check, item.comment, f"events[{i}].comment.", now)
+            comment, text, cost = _comment(check, item.comment, f"events[{i}].comment.", now)
             events.append(comment)
+            words += cost
             if text is not None:
                 texts[i] = text
         else:
@@ -242,29 +245,18 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
             f" in all (got {total}): send them in smaller batches",
         )
     check.raise_if_any()
-    _check_scoring_cost([(events[i], text) for i, text in texts.items()])  # type: ignore[misc]
+    if words > MAX_BATCH_SCORED_WORDS:  # (refused alone, once every field is valid)
+        check.add(
+            "events",
+            f"the comments' texts hold {words} words to score (an emoji counts the words of"
+            f" its name); at most {MAX_BATCH_SCORED_WORDS} a batch: send them in smaller"
+            " batches",
+        )
+        check.raise_if_any()
     for i, text in texts.items():
         events[i] = _scored(events[i], text)  # type: ignore[arg-type]
         let_others_run()  # a call waiting for a turn goes first
     return EventBatch.of(events)
-
-
-def _check_scoring_cost(comments: Sequence[tuple[CommentEvent, str]]) -> None:
-    """Refuses a batch whose texts hold more words to score than MAX_BATCH_SCORED_WORDS."""
-    words = sum(
-        analyzers.analyzer_for(language_of(event.language)).cost(text) for event, text in comments
-    )
-    if words > MAX_BATCH_SCORED_WORDS:
-        raise InvalidArgument(
-            [
-                (
-                    "events",
-                    f"the comments' texts hold {words} words to score (an emoji counts the"
-                    f" words of its name); at most {MAX_BATCH_SCORED_WORDS} a batch: send"
-                    " them in smaller batches",
-                )
-            ]
-        )
 
 
 def submit_response(result: WriteResult) -> feedback_pb2.SubmitResponse:

@@ -32,6 +32,7 @@ from typing import IO, Any, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from reviewrank.service.domain.values import SENTIMENT_SCALE
 from reviewrank.v1 import feedback_pb2
 
 CSV, JSONL = "csv", "jsonl"
@@ -331,12 +332,12 @@ def _text(record: dict[str, Any], column: str, problems: list[tuple[str, str]]) 
 
 
 def _score(text: str, problems: list[tuple[str, str]]) -> float | None:
-    """A comment's sentiment score: a number from -1 to 1."""
+    """A comment's sentiment score: a finite number (its range is the server's rule)."""
     try:
         number = float(text)
     except ValueError:
         number = math.nan
-    if not -1.0 <= number <= 1.0:
+    if not math.isfinite(number):
         problems.append(("score", f"must be a number from -1 to 1 (got {text!r})"))
         return None
     return number
@@ -446,7 +447,7 @@ def feedback_event(
     if kind == "comment":
         # The vote of a derived id: the score kept; 0 for a text (nothing of it may be
         # kept: even a digest would confirm a guess).
-        said = 0 if score is None else round(score * 10_000)
+        said = 0 if score is None else round(score * SENTIMENT_SCALE)
         event_id = text["event_id"] or derived_event_id(source, kind, product, user, said, micros)
         comment = feedback_pb2.SubmitCommentRequest(
             event_id=event_id,

@@ -102,9 +102,12 @@ _COPY = {
 }
 _COPY_TYPES = {
     "events": ["text", "int8", "text", "text", "text", "int4", "int8", "text", "int8", "text"],
-    **{t: ["text", "text", "int4", "int8", "text"] for t in VOTE_TABLES},
-    "shares": ["text", "text", "int4", "int8", "text", "text"],
-    "comments": ["text", "text", "int4", "int8", "text", "text", "text", "text"],
+    # product_id, user_id, the vote's value, occurred_at_us, event_id, then text columns
+    # (a share's channel; a comment's channel, language and analyzer)
+    **{
+        t: ["text", "text", "int4", "int8", "text"] + ["text"] * (len(vote_columns(t)) - 5)
+        for t in VOTE_TABLES
+    },
 }
 # Per vote table: its rows inserted, or the votes in force replaced (newer wins was
 # decided before), and the votes in force on some keys.
