@@ -13,7 +13,10 @@ Each component is normalised to [0, 1]:
 * ``shares``: the lower bound q of the time-decayed share rate under its Gamma
   posterior, as q / (q + R), R the catalogue's reference rate (ranking.shares);
 * ``sentiment``: the Bayesian average of the comments' sentiment scores, (C·m + Σ
-  scores) / (m + n) in [−1, 1], as (average + 1) / 2 (ranking.sentiment).
+  scores) / (m + n) in [−1, 1], as (average + 1) / 2 (ranking.sentiment);
+* ``polls``: the product's Bradley–Terry strength γ fitted from every poll vote with a
+  Gamma prior of mode 1, as γ / (γ + 1): the chance of being chosen over a product no
+  poll showed (ranking.polls).
 
 score = Σ wᵢ · normalisedᵢ with Σ wᵢ = 1, so the score lies in [0, 1]. A
 component that is unavailable (no relevance in a Top request, no share or comment sums
@@ -33,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.beta import beta_lower_bound, beta_posterior_mean
+from reviewrank.ranking.polls import poll_score
 from reviewrank.ranking.priors import StarPrior
 from reviewrank.ranking.profiles import Profile
 from reviewrank.ranking.scores import bayesian_average, mean_stars, wilson_lower_bound
@@ -72,6 +76,11 @@ class Evidence:
     # weighs sentiment; None otherwise.
     comments: Counts | None = None
     sentiment_sum: FloatArray | None = None
+    # Poll strengths (ranking.polls; 1 for a product no poll showed), and the poll votes
+    # that showed and that chose each product, when known.
+    poll_strength: FloatArray | None = None
+    polls_shown: Counts | None = None
+    polls_won: Counts | None = None
 
     @property
     def amount(self) -> Counts:
@@ -185,6 +194,9 @@ def _values(
         assert sums is not None
         average = sentiment_average(evidence.comments, sums, said)
         values["sentiment"] = (average, normalise_sentiment(average))
+    if "polls" in wanted and evidence.poll_strength is not None:
+        strength = evidence.poll_strength
+        values["polls"] = (strength, poll_score(strength))
     return values, bayes, wilson
 
 

@@ -75,6 +75,7 @@ COMPONENTS = (
     "beta_lower_bound",  # lower credible bound of the like share under the Beta prior
     "shares",  # the shrunk, time-decayed share rate r as r / (r + prior mean rate)
     "sentiment",  # the comments' Bayesian average sentiment, [-1, 1] mapped to [0, 1]
+    "polls",  # the Bradley-Terry strength γ from poll votes, as γ / (γ + 1)
 )
 FITTED = ("auto", "catalogue")
 ESTIMATORS = ("moments", "marginal")

@@ -114,6 +114,14 @@ sentiment = { prior = { mean = 0.0, strength = 2 } }
 [profiles.commented_auto]
 weights = { bayesian_average = 0.5, sentiment = 0.5 }
 prior = { mean = 3.0, strength = 2 }
+
+[profiles.polled]
+weights = { polls = 1 }
+prior = { mean = 3.0, strength = 2 }
+
+[profiles.polled_and_rated]
+weights = { bayesian_average = 0.5, polls = 0.5 }
+prior = { mean = 3.0, strength = 2 }
 """
 
 

@@ -57,8 +57,12 @@ def seeds(methods: list[Method]) -> dict[str, bytes]:
     comment = feedback_pb2.SubmitCommentRequest(
         event_id="e-4", product_id="1078", user_id="u-3", text="Lovely fit!", channel="app"
     )
+    poll_vote = feedback_pb2.SubmitPollVoteRequest(
+        event_id="e-5", poll_id="outfits", user_id="u-4", shown=["1078", "834"], chosen="834"
+    )
     examples: dict[str, Any] = {
         "SubmitRating": rating,
+        "SubmitPollVote": poll_vote,
         "SubmitComment": comment,
         "SubmitLike": like,
         "SubmitShare": share,
@@ -68,6 +72,7 @@ def seeds(methods: list[Method]) -> dict[str, bytes]:
                 feedback_pb2.FeedbackEvent(like=like),
                 feedback_pb2.FeedbackEvent(share=share),
                 feedback_pb2.FeedbackEvent(comment=comment),
+                feedback_pb2.FeedbackEvent(poll_vote=poll_vote),
             ]
         ),
         "ForgetUser": feedback_pb2.ForgetUserRequest(user_id="u-1"),

@@ -116,6 +116,29 @@ def comment(
     return request
 
 
+def poll_vote(
+    poll: str,
+    user: str,
+    shown: Sequence[str],
+    chosen: str,
+    at: int | None = 1_700_000_000,
+    event_id: str | None = None,
+    channel: str = "",
+) -> feedback_pb2.SubmitPollVoteRequest:
+    """A vote in a poll: the products shown, the one chosen."""
+    request = feedback_pb2.SubmitPollVoteRequest(
+        event_id=event_id or next_id(),
+        poll_id=poll,
+        user_id=user,
+        shown=list(shown),
+        chosen=chosen,
+        channel=channel,
+    )
+    if at is not None:
+        request.occurred_at.CopyFrom(ts(at))
+    return request
+
+
 def batch(*events: object) -> feedback_pb2.SubmitBatchRequest:
     items = []
     for event in events:
@@ -125,6 +148,8 @@ def batch(*events: object) -> feedback_pb2.SubmitBatchRequest:
             items.append(feedback_pb2.FeedbackEvent(share=event))
         elif isinstance(event, feedback_pb2.SubmitCommentRequest):
             items.append(feedback_pb2.FeedbackEvent(comment=event))
+        elif isinstance(event, feedback_pb2.SubmitPollVoteRequest):
+            items.append(feedback_pb2.FeedbackEvent(poll_vote=event))
         else:
             assert isinstance(event, feedback_pb2.SubmitLikeRequest)
             items.append(feedback_pb2.FeedbackEvent(like=event))

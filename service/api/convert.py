@@ -20,6 +20,7 @@ from reviewrank.service.api import validation
 from reviewrank.service.api.validation import (
     MAX_BATCH_COMMENT_BYTES,
     MAX_BATCH_SCORED_WORDS,
+    MAX_BATCH_SHOWN_BYTES,
     MAX_COMMENT_WORDS,
     InputLimits,
     Violations,
@@ -44,6 +45,7 @@ from reviewrank.service.domain.values import (
     LikeEvent,
     LikeValue,
     Outcome,
+    PollVoteEvent,
     RatingEvent,
     ShareEvent,
     WriteResult,
@@ -110,6 +112,18 @@ def _share(
     check.channel(m.channel, prefix + "channel")
     occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
     return ShareEvent(m.event_id, m.product_id, m.user_id, occurred, m.channel)
+
+
+def _poll_vote(
+    check: Violations, m: feedback_pb2.SubmitPollVoteRequest, prefix: str, now_us: int
+) -> PollVoteEvent:
+    for name in ("event_id", "poll_id", "user_id"):
+        check.identifier(getattr(m, name), prefix + name)
+    shown = tuple(m.shown)
+    check.poll_vote(shown, m.chosen, prefix)
+    check.channel(m.channel, prefix + "channel")
+    occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
+    return PollVoteEvent(m.event_id, m.poll_id, m.user_id, shown, m.chosen, occurred, m.channel)
 
 
 # What a comment's score was computed by when the sender sent it.
@@ -197,6 +211,13 @@ def share_event(m: feedback_pb2.SubmitShareRequest, limits: InputLimits) -> Shar
     return event
 
 
+def poll_vote_event(m: feedback_pb2.SubmitPollVoteRequest, limits: InputLimits) -> PollVoteEvent:
+    check = Violations(limits)
+    event = _poll_vote(check, m, "", _now_us())
+    check.raise_if_any()
+    return event
+
+
 def comment_event(m: feedback_pb2.SubmitCommentRequest, limits: InputLimits) -> CommentEvent:
     check = Violations(limits)
     event, text, _ = _comment(check, m, "", _now_us())
@@ -235,8 +256,20 @@ def batch_events(request: batch_codec.EncodedBatch, limits: InputLimits) -> Even
             words += cost
             if text is not None:
                 texts[i] = text
+        elif kind == "poll_vote":
+            events.append(_poll_vote(check, item.poll_vote, f"events[{i}].poll_vote.", now))
         else:
-            check.add(f"events[{i}]", "must set rating, like, share or comment")
+            check.add(f"events[{i}]", "must set rating, like, share, comment or poll_vote")
+    shown = sum(
+        len(product.encode()) for event in events if isinstance(event, PollVoteEvent)
+        for product in event.shown
+    )  # fmt: skip
+    if shown > MAX_BATCH_SHOWN_BYTES:
+        check.add(
+            "events",
+            f"the poll votes' products shown must hold at most {MAX_BATCH_SHOWN_BYTES} bytes"
+            f" of UTF-8 in all (got {shown}): send them in smaller batches",
+        )
     total = sum(len(text.encode()) for text in texts.values())
     if total > MAX_BATCH_COMMENT_BYTES:
         check.add(
@@ -286,6 +319,7 @@ def forget_user_response(result: ErasureResult) -> feedback_pb2.ForgetUserRespon
         events_erased=result.events_erased,
         shares_removed=result.shares_removed,
         comments_removed=result.comments_removed,
+        poll_votes_removed=result.poll_votes_removed,
     )
 
 
@@ -373,6 +407,9 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
         sentiment_mean=e.sentiment_mean,
         sentiment_prior_mean=e.sentiment_prior_mean,
         sentiment_prior_strength=e.sentiment_prior_strength,
+        polls_shown=e.polls_shown,
+        polls_won=e.polls_won,
+        poll_strength=e.poll_strength,
         sentiment_average=e.sentiment_average,
     )
 
@@ -500,6 +537,9 @@ def stats_response(
                 share_rate=s.share_rate,
                 comments=s.comments,
                 sentiment_mean=s.sentiment_mean,
+                polls_shown=s.polls_shown,
+                polls_won=s.polls_won,
+                poll_strength=s.poll_strength,
             )
             for s in stats
         ],

@@ -27,9 +27,11 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from reviewrank.ranking.polls import MAX_SHOWN
 from reviewrank.service.api.interceptors import Undecodable, undecodable
 from reviewrank.service.api.validation import (
     MAX_BATCH_COMMENT_BYTES,
+    MAX_BATCH_SHOWN_BYTES,
     MAX_CHANNEL_LENGTH,
     MAX_COMMENT_TEXT,
     MAX_LANGUAGE_TAG,
@@ -67,8 +69,11 @@ _SCALAR_SIZES = {
 _UTF8_MAX = 4  # bytes a character may take
 # The string fields holding identifiers (at most max_id_length characters each).
 _ID_FIELDS = frozenset(
-    {"event_id", "product_id", "user_id", "category", "product_ids", "candidate_ids"}
-)
+    {
+        "event_id", "product_id", "user_id", "category", "product_ids", "candidate_ids",
+        "poll_id", "shown", "chosen",
+    }
+)  # fmt: skip
 _FIXED_LENGTHS = {
     "profile": MAX_PROFILE_NAME,
     "page_token": MAX_PAGE_TOKEN,
@@ -90,6 +95,7 @@ _ITEM_LIMITS = {
 # than each being as long as one comment's may be: counted once for the whole request.
 _BATCH_FIELD = "events"
 _BATCH_TEXT = "text"
+_BATCH_SHOWN = "shown"  # and so do its poll votes' products shown
 _LENGTH_PREFIX_MAX = 3  # the varint of a text's length (under 2**21 bytes)
 
 
@@ -98,9 +104,14 @@ _LENGTH_PREFIX_MAX = 3  # the varint of a text's length (under 2**21 bytes)
 _INSTEAD_OF = {"candidate_ids": "candidates", "candidate_relevances": "candidates"}
 
 
+# Repeated fields of a fixed most items: a poll vote's products shown.
+_FIXED_ITEMS = {"shown": MAX_SHOWN}
+
+
 def _items(limits: InputLimits) -> dict[str, int]:
     """The most items of each repeated field, by field name."""
-    return {name: getattr(limits, setting) for name, setting in _ITEM_LIMITS.items()}
+    items = {name: getattr(limits, setting) for name, setting in _ITEM_LIMITS.items()}
+    return items | _FIXED_ITEMS
 
 
 def _characters(limits: InputLimits, message: str, field: str) -> int:
@@ -163,7 +174,7 @@ def _largest_field(
     tag = len(varint(field.number << 3))  # (the wire type never lengthens it)
     nested = 0
     settings: set[str] = set()
-    if field.type == _T.TYPE_STRING and in_batch and field.name == _BATCH_TEXT:
+    if field.type == _T.TYPE_STRING and in_batch and field.name in (_BATCH_TEXT, _BATCH_SHOWN):
         body = _LENGTH_PREFIX_MAX
     elif field.type == _T.TYPE_STRING:
         payload = _UTF8_MAX * _characters(limits, message.full_name, field.name)
@@ -180,7 +191,9 @@ def _largest_field(
     else:
         raise ValueError(f"no size bound for {message.full_name}.{field.name}: see {__name__}")
     count = 1
-    if field.is_repeated:
+    if field.is_repeated and field.name in _FIXED_ITEMS:
+        count = _FIXED_ITEMS[field.name]
+    elif field.is_repeated:
         setting = _ITEM_LIMITS.get(field.name)
         if setting is None:
             raise ValueError(f"no item limit for {message.full_name}.{field.name}: see {__name__}")
@@ -203,8 +216,9 @@ class MethodBudget:
     @classmethod
     def of(cls, descriptor: Descriptor, limits: InputLimits) -> MethodBudget:
         layout = _largest(descriptor, limits)
-        if _BATCH_FIELD in descriptor.fields_by_name:  # the comments' texts, all together
-            layout = _Layout(layout.size + MAX_BATCH_COMMENT_BYTES, layout.fields, layout.settings)
+        if _BATCH_FIELD in descriptor.fields_by_name:  # texts and products shown, together
+            extra = MAX_BATCH_COMMENT_BYTES + MAX_BATCH_SHOWN_BYTES
+            layout = _Layout(layout.size + extra, layout.fields, layout.settings)
         named = ", ".join(f"{name}={getattr(limits, name)}" for name in sorted(layout.settings))
         return cls(
             descriptor,

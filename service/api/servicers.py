@@ -67,6 +67,13 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServiceServicer):
         [result] = self._app.submit([event], _timeout(context))
         return convert.submit_response(result)
 
+    def SubmitPollVote(
+        self, request: feedback_pb2.SubmitPollVoteRequest, context: grpc.ServicerContext
+    ) -> feedback_pb2.SubmitResponse:
+        event = convert.poll_vote_event(request, self._limits)
+        [result] = self._app.submit([event], _timeout(context))
+        return convert.submit_response(result)
+
     def SubmitBatch(
         self, request: EncodedBatch, context: grpc.ServicerContext
     ) -> feedback_pb2.SubmitBatchResponse:

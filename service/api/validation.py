@@ -31,6 +31,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN
 from reviewrank.service.app import analyzers
 from reviewrank.service.app.settings import Settings
 from reviewrank.service.domain.errors import InvalidArgument, too_many_items
@@ -177,6 +178,13 @@ def display_problems(fields: Mapping[str, str]) -> list[tuple[str | None, str]]:
     return problems
 
 
+# -- poll votes ----------------------------------------------------------------------------
+
+# The products the poll votes of one batch show, together (UTF-8 bytes of their ids): each
+# vote may name 10 ids of max_id_length, but a full batch of such votes would not fit a
+# request (service/api/request_budget.py). 100,000 bytes: 1,000 votes of 4 ids of 25.
+MAX_BATCH_SHOWN_BYTES = 100_000
+
 # -- comments ------------------------------------------------------------------------------
 
 # The longest text a comment may carry (characters), and all the comments of one batch
@@ -230,6 +238,24 @@ class Violations:
         problem = identifier_problem(value, MAX_CHANNEL_LENGTH, required=False)
         if problem is not None:
             self.add(field, problem)
+
+    def poll_vote(self, shown: Sequence[str], chosen: str, prefix: str) -> None:
+        """A poll vote: MIN_SHOWN to MAX_SHOWN distinct product ids shown (each an
+        identifier), the one chosen among them."""
+        if not MIN_SHOWN <= len(shown) <= MAX_SHOWN:
+            self.add(
+                prefix + "shown",
+                f"must hold {MIN_SHOWN} to {MAX_SHOWN} product ids (got {len(shown)})",
+            )
+            if len(shown) > MAX_SHOWN:
+                return  # (not naming each of a flood of ids)
+        for i, product in enumerate(shown):
+            self.identifier(product, f"{prefix}shown[{i}]")
+        if len(set(shown)) != len(shown):
+            self.add(prefix + "shown", "must not name a product twice")
+        self.identifier(chosen, prefix + "chosen")
+        if chosen and chosen not in shown:
+            self.add(prefix + "chosen", "must be one of the products shown")
 
     def comment(self, text: str | None, score: float | None, language: str, prefix: str) -> None:
         """A comment holds exactly one of ``text`` (1 to MAX_COMMENT_TEXT characters, in a

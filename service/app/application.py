@@ -17,6 +17,7 @@ from reviewrank.service.app.catalogue_snapshot import load_catalogue, save_snaps
 from reviewrank.service.app.feed import ChangeFeed
 from reviewrank.service.app.memory import release_free_memory
 from reviewrank.service.app.min_seq import LatestSeq, MinSeqGate
+from reviewrank.service.app.poll_fitter import PollFitter
 from reviewrank.service.app.preview import Preview, Sample
 from reviewrank.service.app.priors import prior_source
 from reviewrank.service.app.rank_query import RankQuery, RankResult
@@ -139,6 +140,8 @@ class Application:
             settings.feed_poll_seconds,
             applying=self._own_commit,
         )
+        # Poll strengths, refitted after poll votes change (service/app/poll_fitter.py).
+        self.polls = PollFitter(self.store.follower(), self.catalogue)
         # min_seq: the store's latest seq on a connection of its own (SQLite: the store's
         # is the writer's; PostgreSQL's store reads on its pool, safe from any thread).
         self._seq_reader = self.store.follower() if settings.storage.kind == SQLITE else None
@@ -410,6 +413,7 @@ class Application:
         self._weights_watch.close()
         self.ranker.close()
         self.feed.close()
+        self.polls.close()
         if self._seq_reader is not None:
             self._seq_reader.close()
         self.writer.close()

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
+from reviewrank.ranking.polls import PollVotes
 from reviewrank.ranking.profiles import DecayNeed, ShareWeighing
 from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups, RatingTally
 from reviewrank.ranking.shares import exposure_days
@@ -35,8 +36,10 @@ from reviewrank.service.app.id_index import EncodedIds, IdIndex
 from reviewrank.service.app.snapshot import CatalogueColumns, columns_of
 from reviewrank.service.app.store import ProductTable, VoteTable
 from reviewrank.service.domain.values import SENTIMENT_SCALE, ProductRow, VoteChange
+from reviewrank.service.domain.voting import Ballot
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 # Decayed sums of half-lives the catalogue does not keep, by half-life (a preview's).
 Extra = Mapping[float, DecayedAggregates] | None
 # Generations whose changed rows are remembered (ScoringRows): enough for readers that
@@ -56,6 +59,9 @@ class Catalogue:
     comments: IntArray  # users whose comment on each product is in force
     sentiment_sum: IntArray  # their scores' sum, in 1/SENTIMENT_SCALE
     sentiment_squares: IntArray  # the sum of their squares (the sentiment prior's fit)
+    polls_shown: IntArray  # poll votes in force whose poll showed each product
+    polls_won: IntArray  # those that chose it
+    poll_strength: npt.NDArray[np.float64]  # Bradley-Terry strengths in force (1: prior)
     row_seq: IntArray  # the sequence number of each row's last change
     category_code: npt.NDArray[np.int32]  # NO_CATEGORY for none
     active: npt.NDArray[np.bool_]  # False: delisted by the shop's catalogue
@@ -80,6 +86,9 @@ class Catalogue:
         # The star histograms summed by rating count, kept as rows change: what the
         # marginal prior is fitted on (rating_groups), without reading every row.
         self._tally = RatingTally()
+        # Moves whenever some product's poll counts change: the poll strengths are then
+        # refitted (service/app/poll_fitter.py).
+        self.poll_generation = 0
 
     def _allocate(self, capacity: int) -> None:
         """Grows every column to ``capacity`` rows, keeping what they hold. Counts in 32
@@ -91,7 +100,8 @@ class Catalogue:
             ("dislikes", (), np.int32, 0), ("shares", (), np.int32, 0),
             ("listed_at_us", (), np.int64, 0), ("comments", (), np.int32, 0),
             ("sentiment_sum", (), np.int64, 0), ("sentiment_squares", (), np.int64, 0),
-            ("row_seq", (), np.int64, 0),
+            ("polls_shown", (), np.int32, 0), ("polls_won", (), np.int32, 0),
+            ("poll_strength", (), np.float64, 1.0), ("row_seq", (), np.int64, 0),
             ("category_code", (), np.int32, NO_CATEGORY),
             ("active", (), np.bool_, True),  # listed unless the shop's catalogue says not
         )  # fmt: skip
@@ -116,7 +126,7 @@ class Catalogue:
         display: str = "",
     ) -> None:
         """values: rating_count, star_sum, s1..s5, likes, dislikes, shares, listed_at_us,
-        comments, sentiment_sum, sentiment_squares."""
+        comments, sentiment_sum, sentiment_squares, polls_shown, polls_won."""
         if idx >= self.rating_count.shape[0]:
             self._allocate(max(idx + 1, 2 * self.rating_count.shape[0]))
         self._index.add(product_id, idx)
@@ -131,6 +141,10 @@ class Catalogue:
         self.comments[idx] = values[11]
         self.sentiment_sum[idx] = values[12]
         self.sentiment_squares[idx] = values[13]
+        if self.polls_shown[idx] != values[14] or self.polls_won[idx] != values[15]:
+            self.polls_shown[idx] = values[14]
+            self.polls_won[idx] = values[15]
+            self.poll_generation += 1
         self.category_code[idx] = self._categories.code(category)
         self.active[idx] = active
         self._categories.set_more(idx, more_categories)
@@ -150,7 +164,8 @@ class Catalogue:
             size = int(idx.max()) + 1 if idx.size else 1
             for name in (
                 "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares",
-                "listed_at_us", "comments", "sentiment_sum", "sentiment_squares", "row_seq",
+                "listed_at_us", "comments", "sentiment_sum", "sentiment_squares", "polls_shown",
+                "polls_won", "poll_strength", "row_seq",
             ):  # fmt: skip
                 delattr(self, name)
             del self.category_code
@@ -166,6 +181,9 @@ class Catalogue:
             self.comments[idx] = columns.comments
             self.sentiment_sum[idx] = columns.sentiment_sum
             self.sentiment_squares[idx] = columns.sentiment_squares
+            self.polls_shown[idx] = columns.polls_shown
+            self.polls_won[idx] = columns.polls_won
+            self.poll_generation += 1
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active
@@ -200,6 +218,8 @@ class Catalogue:
                 comments=self.comments[idx].copy(),
                 sentiment_sum=self.sentiment_sum[idx].copy(),
                 sentiment_squares=self.sentiment_squares[idx].copy(),
+                polls_shown=self.polls_shown[idx].copy(),
+                polls_won=self.polls_won[idx].copy(),
                 row_seq=self.row_seq[idx].copy(),
                 active=self.active[idx].copy(),
                 more_categories=self._categories.more_texts(),
@@ -233,7 +253,7 @@ class Catalogue:
                 values = (
                     row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes,
                     row.shares, row.listed_at_us, row.comments, row.sentiment_sum,
-                    row.sentiment_squares,
+                    row.sentiment_squares, row.polls_shown, row.polls_won,
                 )  # fmt: skip
                 self._set(
                     row.idx,
@@ -286,6 +306,8 @@ class Catalogue:
                         int(table.comments[i]),
                         int(table.sentiment_sum[i]),
                         int(table.sentiment_squares[i]),
+                        int(table.polls_shown[i]),
+                        int(table.polls_won[i]),
                     )
                     idx = int(table.idx[i])
                     self._set(
@@ -382,6 +404,9 @@ class Catalogue:
             histogram=self.histogram[part].copy(),
             comments=self.comments[part].copy(),
             sentiment_sum=self.sentiment_sum[part] / SENTIMENT_SCALE,
+            poll_strength=self.poll_strength[part].copy(),
+            polls_shown=self.polls_shown[part].copy(),
+            polls_won=self.polls_won[part].copy(),
         )
 
     def rows_between(self, start: int, stop: int | None) -> ScoringRows:
@@ -458,9 +483,18 @@ class Catalogue:
     ) -> Evidence:
         comments = self.comments[idx]
         sentiment = self.sentiment_sum[idx] / SENTIMENT_SCALE
-        if half_life is not None:  # (comments are not decayed)
+        strength = self.poll_strength[idx]
+        shown, won = self.polls_shown[idx], self.polls_won[idx]
+        if half_life is not None:  # (comments and polls are not decayed)
             decayed = self._decayed_of(half_life, now, extra, DecayNeed(stars=True))
-            return replace(decayed.evidence(idx, now), comments=comments, sentiment_sum=sentiment)
+            return replace(
+                decayed.evidence(idx, now),
+                comments=comments,
+                sentiment_sum=sentiment,
+                poll_strength=strength,
+                polls_shown=shown,
+                polls_won=won,
+            )
         return Evidence(
             rating_count=self.rating_count[idx],
             star_sum=self.star_sum[idx],
@@ -469,6 +503,9 @@ class Catalogue:
             histogram=self.histogram[idx],
             comments=comments,
             sentiment_sum=sentiment,
+            poll_strength=strength,
+            polls_shown=shown,
+            polls_won=won,
         )
 
     def _decayed_of(
@@ -608,6 +645,58 @@ class Catalogue:
                 self.sentiment_squares[1:size] / (scale * scale),
             )
 
+    def poll_counts(self, product_ids: Sequence[str]) -> list[tuple[int, int, float]]:
+        """Each product's poll votes that showed it, that chose it, and its strength in
+        force (0, 0, 1 for unknown ones)."""
+        with self._lock:
+            idx = self._index.rows(product_ids, None)
+            return list(
+                zip(
+                    self.polls_shown[idx].tolist(),
+                    self.polls_won[idx].tolist(),
+                    self.poll_strength[idx].tolist(),
+                    strict=True,
+                )
+            )
+
+    def poll_rows(self, ballots: Sequence[Ballot]) -> tuple[int, PollVotes, FloatArray]:
+        """The poll generation; the ballots as rows (ranking.polls: product idx), those
+        naming a product not held yet left out (its row comes with a later generation);
+        and the strengths in force, one per row from 0 (the start of the next fit)."""
+        flat = [product for shown, _ in ballots for product in shown]
+        sizes = np.fromiter((len(shown) for shown, _ in ballots), np.int64, len(ballots))
+        picked = np.fromiter(  # (-1: not among those shown, which no valid vote is)
+            (shown.index(chosen) if chosen in shown else -1 for shown, chosen in ballots),
+            np.int64,
+            len(ballots),
+        )
+        with self._lock:
+            generation = self.poll_generation
+            rows = self._index.rows(flat, None)
+            start = self.poll_strength[: self._size].copy()
+        offsets = np.zeros(sizes.size + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        if not sizes.size:
+            return generation, PollVotes(rows, offsets, rows), start
+        held = (np.add.reduceat((rows == 0).astype(np.int64), offsets[:-1]) == 0) & (picked >= 0)
+        chosen = rows[offsets[:-1] + picked][held]
+        keep = np.repeat(held, sizes)
+        offsets = np.zeros(int(held.sum()) + 1, dtype=np.int64)
+        np.cumsum(sizes[held], out=offsets[1:])
+        return generation, PollVotes(rows[keep], offsets, chosen), start
+
+    def set_poll_strengths(self, strengths: FloatArray, tolerance: float) -> int:
+        """Puts fitted strengths (one per row from 0) in force: rows whose strength moved by
+        more than ``tolerance`` (relative) change, as if written. Returns how many."""
+        with self._lock:
+            n = min(strengths.shape[0], self._size)
+            held = self.poll_strength[:n]
+            moved = np.flatnonzero(np.abs(strengths[:n] - held) > tolerance * held)
+            if moved.size:
+                self.poll_strength[moved] = strengths[moved]
+                self._next_generation(moved.astype(np.int64))
+            return int(moved.size)
+
     def histograms(self, likes: bool = False) -> Histograms:
         """What priors are fitted on; each product's likes and dislikes too if ``likes``."""
         with self._lock:
@@ -688,6 +777,7 @@ class Catalogue:
 # The columns of the evidence of plain (not decayed) counts.
 _PLAIN_EVIDENCE = (
     "rating_count", "star_sum", "likes", "dislikes", "histogram", "comments", "sentiment_sum",
+    "poll_strength", "polls_shown", "polls_won",
 )  # fmt: skip
 
 

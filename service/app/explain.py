@@ -62,6 +62,9 @@ class Explanation(NamedTuple):
     sentiment_prior_mean: float  # 0 and 0: the profile weighs no sentiment (nor below)
     sentiment_prior_strength: float
     sentiment_average: float
+    polls_shown: int  # poll votes in force that showed it
+    polls_won: int  # that chose it
+    poll_strength: float  # its Bradley-Terry strength in force (1: the prior's)
 
     @property
     def share_rate(self) -> float:
@@ -137,6 +140,13 @@ def explain_rows(
             said = sentiment_prior_of(profile, prior)
             prior_mean, prior_strength = [said.mean] * count, [said.strength] * count
             average = floats(sentiment_average(raw.comments, raw.sentiment_sum, said))
+    shown: list[int] = [0] * count
+    won: list[int] = [0] * count
+    strength = [1.0] * count
+    if raw.polls_shown is not None and raw.polls_won is not None:
+        shown, won = counts(raw.polls_shown), counts(raw.polls_won)
+    if raw.poll_strength is not None:
+        strength = floats(raw.poll_strength)
     return list(
         map(
             Explanation,
@@ -169,5 +179,8 @@ def explain_rows(
             prior_mean,
             prior_strength,
             average,
+            shown,
+            won,
+            strength,
         )
     )

@@ -88,6 +88,9 @@ class ProductStats(NamedTuple):
     share_rate: float = 0.0
     comments: int = 0  # users whose comment on it is in force
     sentiment_mean: float = 0.0  # their scores' mean, in [−1, 1]
+    polls_shown: int = 0  # poll votes in force that showed it
+    polls_won: int = 0  # that chose it
+    poll_strength: float = 1.0  # its Bradley-Terry strength (1: the prior's)
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -523,6 +526,9 @@ class Ranker:
                 share_rate=e.share_rate,
                 comments=e.comments,
                 sentiment_mean=e.sentiment_mean,
+                polls_shown=e.polls_shown,
+                polls_won=e.polls_won,
+                poll_strength=e.poll_strength,
             )
             for i, e in enumerate(explanations)
         ]

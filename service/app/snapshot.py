@@ -30,7 +30,8 @@ from reviewrank.service.app.store import ProductTable
 SEPARATOR = "\x1f"  # ids and categories are printable: they never contain it
 # 2: the shop catalogue's listing flag, other categories, display; 3: shares; 4: listing time;
 # 5: comments
-FORMAT = 5
+# 6: poll counts
+FORMAT = 6
 _READ_BYTES = 4 << 20
 
 
@@ -57,6 +58,8 @@ class CatalogueColumns:
     comments: npt.NDArray[np.int64]
     sentiment_sum: npt.NDArray[np.int64]
     sentiment_squares: npt.NDArray[np.int64]
+    polls_shown: npt.NDArray[np.int64]
+    polls_won: npt.NDArray[np.int64]
     row_seq: npt.NDArray[np.int64]
     active: npt.NDArray[np.bool_]
     more_categories: dict[int, str] = field(default_factory=dict)  # idx -> the others
@@ -89,6 +92,8 @@ def columns_of(table: ProductTable) -> CatalogueColumns:
         comments=table.comments,
         sentiment_sum=table.sentiment_sum,
         sentiment_squares=table.sentiment_squares,
+        polls_shown=table.polls_shown,
+        polls_won=table.polls_won,
         row_seq=table.row_seq,
         active=table.active,
         more_categories=table.more_categories,
@@ -146,6 +151,8 @@ def save(columns: CatalogueColumns, path: Path) -> int:
             comments=columns.comments,
             sentiment_sum=columns.sentiment_sum,
             sentiment_squares=columns.sentiment_squares,
+            polls_shown=columns.polls_shown,
+            polls_won=columns.polls_won,
             row_seq=columns.row_seq,
             active=columns.active.astype(np.uint8),
             more_idx=np.array(list(columns.more_categories), dtype=np.int64),
@@ -162,7 +169,8 @@ def save(columns: CatalogueColumns, path: Path) -> int:
 
 _INTEGERS = (
     "idx", "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "listed_at_us",
-    "comments", "sentiment_sum", "sentiment_squares", "row_seq", "active",
+    "comments", "sentiment_sum", "sentiment_squares", "polls_shown", "polls_won", "row_seq",
+    "active",
 )  # fmt: skip
 
 
@@ -216,6 +224,8 @@ def _load(path: Path) -> CatalogueColumns:
         comments=arrays["comments"],
         sentiment_sum=arrays["sentiment_sum"],
         sentiment_squares=arrays["sentiment_squares"],
+        polls_shown=arrays["polls_shown"],
+        polls_won=arrays["polls_won"],
         row_seq=arrays["row_seq"],
         active=arrays["active"] != 0,
         more_categories=_by_row(more_idx, more_text),
@@ -237,7 +247,8 @@ def _check_shapes(c: CatalogueColumns, count: int) -> None:
     (or -1: none)."""
     flat = (
         c.idx, c.category_code, c.rating_count, c.star_sum, c.likes, c.dislikes, c.shares,
-        c.listed_at_us, c.comments, c.sentiment_sum, c.sentiment_squares, c.row_seq, c.active,
+        c.listed_at_us, c.comments, c.sentiment_sum, c.sentiment_squares, c.polls_shown,
+        c.polls_won, c.row_seq, c.active,
     )  # fmt: skip
     if any(a.shape != (count,) for a in flat) or c.histogram.shape != (count, 5):
         raise SnapshotDamaged("columns disagree in length")

@@ -31,6 +31,7 @@ from reviewrank.service.domain.values import (
     VoteChange,
     WriteResults,
 )
+from reviewrank.service.domain.voting import Ballot
 
 SQLITE = "sqlite"
 
@@ -48,6 +49,7 @@ VOTE_LIKE, VOTE_RATING, VOTE_SHARE = 0, 1, 2
 PRODUCT_NUMBERS = (
     "idx", "rating_count", "star_sum", "s1", "s2", "s3", "s4", "s5", "likes", "dislikes", "seq",
     "active", "shares", "listed_at_us", "comments", "sentiment_sum", "sentiment_squares",
+    "polls_shown", "polls_won",
 )  # fmt: skip
 
 
@@ -71,6 +73,8 @@ class ProductTable:
     comments: npt.NDArray[np.int64]  # users whose comment on each is in force
     sentiment_sum: npt.NDArray[np.int64]  # their scores' sum, in 1/SENTIMENT_SCALE
     sentiment_squares: npt.NDArray[np.int64]  # the sum of their squares
+    polls_shown: npt.NDArray[np.int64]  # poll votes in force whose poll showed each
+    polls_won: npt.NDArray[np.int64]  # those that chose it
     # idx -> the other categories of the catalogue (ProductRow.more_categories), and idx ->
     # its display fields (ProductRow.display), where any
     more_categories: dict[int, str] = field(default_factory=dict)
@@ -79,7 +83,7 @@ class ProductTable:
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]], seq: int) -> ProductTable:
         """From rows of PRODUCT_COLUMNS."""
-        numbers = np.array([(r[0], *r[3:14], *r[17:22]) for r in rows], dtype=np.int64)
+        numbers = np.array([(r[0], *r[3:14], *r[17:24]) for r in rows], dtype=np.int64)
         more = {r[0]: r[15] for r in rows if r[15]}
         display = {r[0]: r[16] for r in rows if r[16]}
         ids, categories = [r[1] for r in rows], [r[2] for r in rows]
@@ -116,6 +120,8 @@ class ProductTable:
             comments=numbers[:, 14],
             sentiment_sum=numbers[:, 15],
             sentiment_squares=numbers[:, 16],
+            polls_shown=numbers[:, 17],
+            polls_won=numbers[:, 18],
             more_categories=more_categories or {},
             display=display or {},
         )
@@ -194,6 +200,7 @@ class Store(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
+    def load_ballots(self) -> list[Ballot]: ...
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
     ) -> str: ...
@@ -225,6 +232,9 @@ class Follower(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
+    def load_ballots(self) -> list[Ballot]:
+        """Every poll vote in force, as (products shown, product chosen)."""
+
     def close(self) -> None: ...
 
 

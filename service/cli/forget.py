@@ -33,8 +33,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
         return 0
     print(
         f"erased {args.user_id!r}: {response.ratings_removed} star votes, "
-        f"{response.likes_removed} like votes, {response.shares_removed} shares and "
-        f"{response.comments_removed} comments removed, "
+        f"{response.likes_removed} like votes, {response.shares_removed} shares, "
+        f"{response.comments_removed} comments and {response.poll_votes_removed} poll votes"
+        " removed, "
         f"{response.events_erased} events erased (seq {response.seq})"
     )
     return 0

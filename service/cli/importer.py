@@ -198,7 +198,12 @@ def run_import(
 # -- a shop's own rows (service/cli/shop_data.py) ---------------------------------------------
 
 # One event's field in a violation: events[3].rating.stars -> (3, "stars").
-_EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(?:rating|like|share|comment))?(?:\.(\w+))?")
+_EVENT_FIELD = re.compile(
+    r"events\[(\d+)\](?:\.(?:rating|like|share|comment|poll_vote))?(?:\.(\w+))?(?:\[\d+\])?"
+)
+# A field whose row column has another name: a poll vote's product chosen is the row's
+# product_id.
+_COLUMN_OF = {"chosen": "product_id"}
 Problems = tuple[tuple[str, str], ...]
 Submit = Callable[[feedback_pb2.SubmitBatchRequest], Sequence[Outcome] | None]
 OnRefused = Callable[[int, Problems, Any], None]
@@ -217,7 +222,8 @@ def refused_events(error: InvalidArgument, count: int) -> dict[int, Problems]:
         match = _EVENT_FIELD.fullmatch(field)
         if match is None or int(match[1]) >= count:
             raise ImportStopped(f"the batch was refused: {error}")
-        refused.setdefault(int(match[1]), []).append((match[2] or "", description))
+        column = _COLUMN_OF.get(match[2] or "", match[2] or "")
+        refused.setdefault(int(match[1]), []).append((column, description))
     if not refused:
         raise ImportStopped(f"the batch was refused: {error}")
     return {i: tuple(problems) for i, problems in refused.items()}

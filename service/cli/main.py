@@ -106,6 +106,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             f"{s.share_rate:.4g}" if s.share_rate else "-",  # with a profile weighing shares
             s.comments,
             f"{s.sentiment_mean:+.3f}" if s.comments else "-",
+            f"{s.polls_won}/{s.polls_shown}" if s.polls_shown else "-",
+            f"{s.poll_strength:.3f}",
         )
         for s in response.stats
     ]
@@ -125,6 +127,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "shares/day",
         "comments",
         "sentiment",
+        "polls won",
+        "poll strength",
     )
     print(render(headers, rows))
     sources = sorted({s.prior_source for s in response.stats if s.prior_source})
@@ -151,6 +155,7 @@ def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-
                 r.explanation.dislikes,
                 r.explanation.wilson_lower_bound,
                 _comments(r.explanation),
+                _polls(r.explanation),
                 " + ".join(
                     f"{c.component} {c.weight:.2f}x{c.normalized:.3f}"
                     for c in r.explanation.contributions
@@ -169,6 +174,7 @@ def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-
             "dislikes",
             "wilson",
             "comments",
+            "polls won",
             "score =",
         )
     else:
@@ -182,6 +188,12 @@ def _comments(explanation) -> str:  # type: ignore[no-untyped-def]
     """Comments in force and their mean sentiment, "-" for none."""
     n = explanation.comments
     return f"{n} ({explanation.sentiment_mean:+.2f})" if n else "-"
+
+
+def _polls(explanation) -> str:  # type: ignore[no-untyped-def]
+    """Poll votes won of those shown, and the strength, "-" for none."""
+    shown = explanation.polls_shown
+    return f"{explanation.polls_won}/{shown} ({explanation.poll_strength:.2f})" if shown else "-"
 
 
 def cmd_rank(args: argparse.Namespace) -> int:

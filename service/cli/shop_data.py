@@ -39,8 +39,10 @@ CSV, JSONL = "csv", "jsonl"
 FORMATS = (CSV, JSONL)
 COLUMNS = (
     "event_id", "kind", "product_id", "user_id", "stars", "value", "occurred_at", "category",
-    "channel", "text", "score", "language",
+    "channel", "text", "score", "language", "poll_id", "shown",
 )  # fmt: skip
+# A poll vote's products shown, in a CSV cell (JSON Lines may also give an array).
+SHOWN_SEPARATOR = "|"
 REQUIRED = ("product_id", "user_id", "occurred_at")
 DEFAULT_SOURCE = "import"
 MAX_SOURCE = 64
@@ -331,6 +333,19 @@ def _text(record: dict[str, Any], column: str, problems: list[tuple[str, str]]) 
     return str(value).strip()
 
 
+def _shown(value: Any, problems: list[tuple[str, str]]) -> list[str]:
+    """A poll vote's products shown: an array of ids, or ids joined by SHOWN_SEPARATOR
+    (how many, and which, are the server's rules)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value]
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(SHOWN_SEPARATOR)]
+    problems.append(("shown", f"must be ids joined by | or an array of ids (got {value!r:.80})"))
+    return []
+
+
 def _score(text: str, problems: list[tuple[str, str]]) -> float | None:
     """A comment's sentiment score: a finite number (its range is the server's rule)."""
     try:
@@ -404,7 +419,8 @@ def feedback_event(
     """The row's event, or its problems. Only the format's own rules are checked here
     (numbers, times, which kind); the rules of an event are the server's (convert.py)."""
     problems: list[tuple[str, str]] = []
-    text = {column: _text(record, column, problems) for column in COLUMNS}
+    shown = _shown(record.get("shown"), problems)
+    text = {column: _text(record, column, problems) for column in COLUMNS if column != "shown"}
     for column in REQUIRED:
         if not text[column] and column not in {c for c, _ in problems}:
             problems.append((column, "is required"))
@@ -415,8 +431,14 @@ def feedback_event(
         elif not text["stars"] and not text["value"]:
             problems.append(("stars", "is required (or value, for a like)"))
         kind = "rating" if text["stars"] else "like"
-    elif kind not in {"rating", "like", "share", "comment"}:
-        problems.append(("kind", f"must be rating, like, share or comment (got {text['kind']!r})"))
+    elif kind not in {"rating", "like", "share", "comment", "poll_vote"}:
+        problems.append(
+            ("kind", f"must be rating, like, share, comment or poll_vote (got {text['kind']!r})")
+        )
+    elif kind == "poll_vote" and not text["poll_id"]:
+        problems.append(("poll_id", "is required for a poll vote"))
+    elif kind == "poll_vote" and not shown:
+        problems.append(("shown", "is required for a poll vote (the products, a|b|c)"))
     elif kind == "comment" and not text["text"] and not text["score"]:
         problems.append(("text", "is required for a comment (or score)"))
     elif kind == "comment" and text["text"] and text["score"]:
@@ -444,6 +466,20 @@ def feedback_event(
     seconds, micro = divmod(micros, 1_000_000)
     occurred = Timestamp(seconds=seconds, nanos=micro * 1000)
     product, user = text["product_id"], text["user_id"]
+    if kind == "poll_vote":  # product_id: the product chosen
+        event_id = text["event_id"] or derived_event_id(
+            source, kind, f"{text['poll_id']}/{product}", user, len(shown), micros
+        )
+        vote = feedback_pb2.SubmitPollVoteRequest(
+            event_id=event_id,
+            poll_id=text["poll_id"],
+            user_id=user,
+            shown=shown,
+            chosen=product,
+            occurred_at=occurred,
+            channel=text["channel"],
+        )
+        return feedback_pb2.FeedbackEvent(poll_vote=vote)
     if kind == "comment":
         # The vote of a derived id: the score kept; 0 for a text (nothing of it may be
         # kept: even a digest would confirm a guess).

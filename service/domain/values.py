@@ -72,20 +72,41 @@ class CommentEvent:
     analyzer: str = ""  # what scored it, e.g. "vader-3.3.2"; "sender" for a sent score
 
 
-Event = RatingEvent | LikeEvent | ShareEvent | CommentEvent
+@dataclass(frozen=True, slots=True)
+class PollVoteEvent:
+    """A vote in a poll: the products it showed (2 to 10 distinct ids) and the one the
+    user chose. A user has one vote per poll."""
+
+    event_id: str
+    poll_id: str
+    user_id: str
+    shown: tuple[str, ...]
+    chosen: str  # one of shown
+    occurred_at_us: int
+    channel: str = ""
+
+    @property
+    def product_id(self) -> str:
+        """The product chosen: the one the event log names."""
+        return self.chosen
+
+
+Event = RatingEvent | LikeEvent | ShareEvent | CommentEvent | PollVoteEvent
 
 # The kinds of event, as the event log's ``kind`` column holds them.
-RATING, LIKE, SHARE, COMMENT = "rating", "like", "share", "comment"
+RATING, LIKE, SHARE, COMMENT, POLL_VOTE = "rating", "like", "share", "comment", "poll_vote"
 
 
 class EventBatch(Sequence[Event]):
     """Events as columns, in order: what validation produces and the stores read in bulk.
 
-    Also a sequence of RatingEvent, LikeEvent, ShareEvent and CommentEvent, each built
-    when asked for. ``kinds`` holds each event's kind (RATING, LIKE, SHARE, COMMENT);
-    ``values`` the stars of a rating, the LikeValue of a like, 1 for a share, a comment's
-    score; ``categories`` is "" but for ratings, ``channels`` "" but for shares and
-    comments, ``languages`` and ``analyzers`` "" but for comments.
+    Also a sequence of RatingEvent, LikeEvent, ShareEvent, CommentEvent and
+    PollVoteEvent, each built when asked for. ``kinds`` holds each event's kind (RATING,
+    LIKE, SHARE, COMMENT, POLL_VOTE); ``values`` the stars of a rating, the LikeValue of a
+    like, 1 for a share, a comment's score, the number of products a poll vote's poll
+    showed; ``product_ids`` a poll vote's product chosen; ``categories`` is "" but for
+    ratings, ``channels`` "" but for shares, comments and poll votes, ``languages`` and
+    ``analyzers`` "" but for comments, ``poll_ids`` "" and ``shown`` () but for poll votes.
     """
 
     __slots__ = (
@@ -96,7 +117,9 @@ class EventBatch(Sequence[Event]):
         "kinds",
         "languages",
         "occurred_at_us",
+        "poll_ids",
         "product_ids",
+        "shown",
         "user_ids",
         "values",
     )
@@ -113,6 +136,8 @@ class EventBatch(Sequence[Event]):
         channels: list[str] | None = None,
         languages: list[str] | None = None,
         analyzers: list[str] | None = None,
+        poll_ids: list[str] | None = None,
+        shown: list[tuple[str, ...]] | None = None,
     ) -> None:
         self.event_ids = event_ids
         self.product_ids = product_ids
@@ -124,6 +149,8 @@ class EventBatch(Sequence[Event]):
         self.channels = [""] * len(event_ids) if channels is None else channels
         self.languages = [""] * len(event_ids) if languages is None else languages
         self.analyzers = [""] * len(event_ids) if analyzers is None else analyzers
+        self.poll_ids = [""] * len(event_ids) if poll_ids is None else poll_ids
+        self.shown: list[tuple[str, ...]] = [()] * len(event_ids) if shown is None else shown
 
     def columns(self) -> tuple[list[str], list[str], list[str], list[int], list[int], list[str]]:
         """event_ids, product_ids, user_ids, values, occurred_at_us, categories."""
@@ -169,6 +196,16 @@ class EventBatch(Sequence[Event]):
                 self.languages[index],
                 self.analyzers[index],
             )
+        if kind == POLL_VOTE:
+            return PollVoteEvent(
+                event_id,
+                self.poll_ids[index],
+                user_id,
+                self.shown[index],
+                product_id,
+                occurred,
+                self.channels[index],
+            )
         return LikeEvent(event_id, product_id, user_id, LikeValue(value), occurred)
 
     def __iter__(self) -> Iterator[Event]:
@@ -193,13 +230,14 @@ class EventBatch(Sequence[Event]):
         """The events as a batch (the same object if they are one already)."""
         if isinstance(events, EventBatch):
             return events
-        batch = cls([], [], [], [], [], [], [], [], [], [])
+        batch = cls([], [], [], [], [], [], [], [], [], [], [], [])
         for event in events:
             batch.event_ids.append(event.event_id)
             batch.product_ids.append(event.product_id)
             batch.user_ids.append(event.user_id)
             batch.occurred_at_us.append(event.occurred_at_us)
-            language = analyzer = ""
+            language = analyzer = poll_id = ""
+            shown: tuple[str, ...] = ()
             if isinstance(event, RatingEvent):
                 batch.values.append(event.stars)
                 batch.categories.append(event.category)
@@ -216,6 +254,12 @@ class EventBatch(Sequence[Event]):
                 batch.kinds.append(COMMENT)
                 batch.channels.append(event.channel)
                 language, analyzer = event.language, event.analyzer
+            elif isinstance(event, PollVoteEvent):
+                batch.values.append(len(event.shown))
+                batch.categories.append("")
+                batch.kinds.append(POLL_VOTE)
+                batch.channels.append(event.channel)
+                poll_id, shown = event.poll_id, event.shown
             else:
                 batch.values.append(int(event.value))
                 batch.categories.append("")
@@ -223,6 +267,8 @@ class EventBatch(Sequence[Event]):
                 batch.channels.append("")
             batch.languages.append(language)
             batch.analyzers.append(analyzer)
+            batch.poll_ids.append(poll_id)
+            batch.shown.append(shown)
         return batch
 
     @classmethod
@@ -303,6 +349,8 @@ class ProductRow(NamedTuple):  # (made per product and vote written: a tuple is 
     comments: int = 0  # users whose comment on it is in force
     sentiment_sum: int = 0  # their scores' sum, in 1/SENTIMENT_SCALE
     sentiment_squares: int = 0  # the sum of their squares, in 1/SENTIMENT_SCALE²
+    polls_shown: int = 0  # poll votes in force whose poll showed it
+    polls_won: int = 0  # those that chose it
 
 
 class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is quicker)
@@ -333,6 +381,7 @@ class ErasureResult:
     seq: int  # 0 when there was nothing to erase
     shares_removed: int = 0
     comments_removed: int = 0
+    poll_votes_removed: int = 0
 
 
 # Joins a product's other categories in one column (categories are printable: never in one).

@@ -9,6 +9,7 @@ for every backend.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, overload
 from reviewrank.service.domain.values import (
     COMMENT,
     LIKE,
+    POLL_VOTE,
     RATING,
     SHARE,
     ErasureResult,
@@ -33,9 +35,12 @@ from reviewrank.service.domain.values import (
 # A vote in force: (value, occurred_at_us, event_id); value is stars, 1/-1/0 for likes, 1
 # for a share, whose vote also holds its channel: (1, occurred_at_us, event_id, channel),
 # a comment's score, its vote holding (score, occurred_at_us, event_id, channel, language,
-# analyzer).
+# analyzer), a poll vote's (chosen product, occurred_at_us, event_id, channel, shown: the
+# products' ids as a JSON array).
 Vote = tuple[Any, ...]
-VoteKey = tuple[str, str]  # (product_id, user_id)
+VoteKey = tuple[str, str]  # (product_id, user_id); a poll vote's (poll_id, user_id)
+# A poll vote as the poll strengths need it: (products shown, product chosen).
+Ballot = tuple[tuple[str, ...], str]
 
 # A vote replaced or removed: (product_id, kind, old value or None, old time, new value or
 # None when removed, new time, old channel, new channel: a share's or comment's, else ""); with the
@@ -43,16 +48,18 @@ VoteKey = tuple[str, str]  # (product_id, user_id)
 Change = tuple[str, str, int | None, int, int | None, int, str, str]
 
 # Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes, shares,
-# comments, sentiment_sum, sentiment_squares.
-DELTA_SIZE = 13
+# comments, sentiment_sum, sentiment_squares, polls_shown, polls_won.
+DELTA_SIZE = 15
 LIKES, DISLIKES, SHARES, COMMENTS, SENTIMENT_SUM, SENTIMENT_SQUARES = 7, 8, 9, 10, 11, 12
+POLLS_SHOWN, POLLS_WON = 13, 14
 # Rows as columns, one list per column: events rows are (event_id, seq, kind, product_id,
 # user_id, value, occurred_at_us, outcome, recorded_at_us, channel), vote rows
 # (product_id, user_id, value, occurred_at_us, event_id), a share's with its channel
-# after, a comment's with its channel, language and analyzer. Columns bind in bulk with
+# after, a comment's with its channel, language and analyzer, a poll vote's (poll_id,
+# user_id, chosen, occurred_at_us, event_id, channel, shown). Columns bind in bulk with
 # no tuple per row.
 Columns = list[list[Any]]
-EVENT_COLUMNS, VOTE_COLUMNS, SHARE_COLUMNS, COMMENT_COLUMNS = 10, 5, 6, 8
+EVENT_COLUMNS, VOTE_COLUMNS, SHARE_COLUMNS, COMMENT_COLUMNS, POLL_COLUMNS = 10, 5, 6, 8, 7
 # A "first seen" time later than any listing time: the product's listing time stays
 # (an erasure moves aggregates only).
 KEEP_LISTING_TIME = 2**62
@@ -72,10 +79,11 @@ class Plan:
     likes: Columns = field(default_factory=lambda: _no_rows(VOTE_COLUMNS))
     shares: Columns = field(default_factory=lambda: _no_rows(SHARE_COLUMNS))
     comments: Columns = field(default_factory=lambda: _no_rows(COMMENT_COLUMNS))
+    poll_votes: Columns = field(default_factory=lambda: _no_rows(POLL_COLUMNS))
     deltas: dict[str, list[int]] = field(default_factory=dict)  # product -> DELTA_SIZE ints
     categories: dict[str, str] = field(default_factory=dict)  # first non-empty category
     product_seq: dict[str, int] = field(default_factory=dict)  # sequence of the last change
-    changes: Iterable[Change] = ()  # every vote replaced, in order
+    changes: Iterable[Change] = ()  # every vote replaced, in order (but poll votes)
     seq: int = 0  # the last sequence number taken
 
     def product_updates(self) -> list[tuple[str, str, list[int], int, int]]:
@@ -84,8 +92,9 @@ class Plan:
         here, no later than when they were recorded; a product's ``listed_at_us`` is the
         earliest such time (the exposure of its share rate, ranking.shares)."""
         first = self.first_seen()
+        recorded = min(self.events[8], default=0)  # (a product a poll only showed)
         return [
-            (p, self.categories.get(p, ""), delta, self.product_seq[p], first[p])
+            (p, self.categories.get(p, ""), delta, self.product_seq[p], first.get(p, recorded))
             for p, delta in self.deltas.items()
         ]
 
@@ -159,6 +168,26 @@ def comment_keys(events: Iterable[Event]) -> set[VoteKey]:
     return keys_of(events, COMMENT)
 
 
+def poll_vote_keys(events: Iterable[Event]) -> set[VoteKey]:
+    """The (poll_id, user_id) keys of the poll votes."""
+    batch = EventBatch.of(events)
+    return {
+        (poll, user)
+        for poll, user, kind in zip(batch.poll_ids, batch.user_ids, batch.kinds, strict=True)
+        if kind == POLL_VOTE
+    }
+
+
+def shown_text(shown: Sequence[str]) -> str:
+    """The products a poll showed as the vote table keeps them: a JSON array of ids."""
+    return json.dumps(list(shown), ensure_ascii=False, separators=(",", ":"))
+
+
+def shown_of(text: str) -> tuple[str, ...]:
+    """shown_text's inverse."""
+    return tuple(json.loads(text))
+
+
 def plan_events(
     events: Sequence[Event],
     known: set[str],
@@ -168,26 +197,33 @@ def plan_events(
     recorded_at_us: int,
     shares: dict[VoteKey, Vote] | None = None,
     comments: dict[VoteKey, Vote] | None = None,
+    poll_votes: dict[VoteKey, Vote] | None = None,
 ) -> Plan:
     """Decides every event in order. ``known`` holds the event ids already recorded (or
-    erased), ``ratings``/``likes``/``shares``/``comments`` the votes in force for the
-    events' keys (all may be changed). Each recorded event takes the next sequence number after
-    ``seq``.
+    erased), ``ratings``/``likes``/``shares``/``comments``/``poll_votes`` the votes in
+    force for the events' keys (all may be changed). Each recorded event takes the next
+    sequence number after ``seq``.
 
     The common case, every event new and the first vote on its key, is decided in bulk
     (plan_new_votes); any other batch one event at a time (plan_one_by_one)."""
     batch = EventBatch.of(events)
     shares = {} if shares is None else shares
     comments = {} if comments is None else comments
-    if not (known or ratings or likes or shares or comments) and all_distinct(batch):
+    poll_votes = {} if poll_votes is None else poll_votes
+    if not (known or ratings or likes or shares or comments or poll_votes) and all_distinct(batch):
         return plan_new_votes(batch, seq, recorded_at_us)
-    return plan_one_by_one(batch, known, ratings, likes, seq, recorded_at_us, shares, comments)
+    return plan_one_by_one(
+        batch, known, ratings, likes, seq, recorded_at_us, shares, comments, poll_votes
+    )
 
 
 def all_distinct(batch: EventBatch) -> bool:
     """No event id twice in the batch, and no key (kind, product, user) twice: what
-    plan_new_votes needs, beside ids and votes the store does not hold yet."""
+    plan_new_votes needs, beside ids and votes the store does not hold yet. Never with a
+    poll vote (one-by-one: a vote moves the counts of every product it showed)."""
     n = len(batch)
+    if POLL_VOTE in batch.kinds:
+        return False
     return (
         len(set(batch.event_ids)) == n
         and len(set(zip(batch.product_ids, batch.user_ids, batch.kinds, strict=True))) == n
@@ -285,6 +321,7 @@ def plan_one_by_one(
     recorded_at_us: int,
     shares: dict[VoteKey, Vote] | None = None,
     comments: dict[VoteKey, Vote] | None = None,
+    poll_votes: dict[VoteKey, Vote] | None = None,
 ) -> Plan:
     """Decides each event in order: DUPLICATE if its id is known (or seen earlier in the
     batch), else it takes a sequence number and is APPLIED if newer than the vote in
@@ -298,14 +335,21 @@ def plan_one_by_one(
         LIKE: likes,
         SHARE: {} if shares is None else shares,
         COMMENT: {} if comments is None else comments,
+        POLL_VOTE: {} if poll_votes is None else poll_votes,
     }
-    final_of: dict[str, dict[VoteKey, Vote]] = {RATING: {}, LIKE: {}, SHARE: {}, COMMENT: {}}
+    final_of: dict[str, dict[VoteKey, Vote]] = {
+        RATING: {}, LIKE: {}, SHARE: {}, COMMENT: {}, POLL_VOTE: {}
+    }  # fmt: skip
     changes: list[Change] = []
     deltas, categories, product_seq = plan.deltas, plan.categories, plan.product_seq
     applied, superseded, duplicate = Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.DUPLICATE
-    columns = (*batch.columns(), batch.kinds, batch.channels, batch.languages, batch.analyzers)
+    columns = (
+        *batch.columns(), batch.kinds, batch.channels, batch.languages, batch.analyzers,
+        batch.poll_ids, batch.shown,
+    )  # fmt: skip
     for (
-        event_id, product, user, value, occurred, category, kind, channel, language, analyzer
+        event_id, product, user, value, occurred, category, kind, channel, language, analyzer,
+        poll, shown,
     ) in zip(*columns, strict=True):  # fmt: skip
         if event_id in known:
             outcomes.append(duplicate)
@@ -314,7 +358,7 @@ def plan_one_by_one(
         known.add(event_id)
         seq += 1
         in_force, final = in_force_of[kind], final_of[kind]
-        key = (product, user)
+        key = (poll, user) if kind == POLL_VOTE else (product, user)
         current = in_force.get(key)
         newer = current is None or (current[1], current[2]) < (occurred, event_id)
         outcome = applied if newer else superseded
@@ -326,8 +370,15 @@ def plan_one_by_one(
         seqs.append(seq)
         if not newer:
             continue
+        if kind == POLL_VOTE:
+            vote: Vote = (product, occurred, event_id, channel, shown_text(shown))
+            in_force[key] = final[key] = vote
+            old_ballot = None if current is None else (shown_of(current[4]), current[0])
+            _move_polls(deltas, product_seq, old_ballot, -1, seq)
+            _move_polls(deltas, product_seq, (shown, product), 1, seq)
+            continue
         if kind == SHARE:
-            vote: Vote = (value, occurred, event_id, channel)
+            vote = (value, occurred, event_id, channel)
         elif kind == COMMENT:
             vote = (value, occurred, event_id, channel, language, analyzer)
         else:
@@ -374,9 +425,31 @@ def plan_one_by_one(
     plan.likes = vote_columns(final_of[LIKE])
     plan.shares = vote_columns(final_of[SHARE], SHARE_COLUMNS)
     plan.comments = vote_columns(final_of[COMMENT], COMMENT_COLUMNS)
+    plan.poll_votes = vote_columns(final_of[POLL_VOTE], POLL_COLUMNS)
     plan.changes = changes
     plan.seq = seq
     return plan
+
+
+def _move_polls(
+    deltas: dict[str, list[int]],
+    product_seq: dict[str, int],
+    ballot: Ballot | None,
+    sign: int,
+    seq: int,
+) -> None:
+    """Adds (sign 1) or takes back (-1) a poll vote's counts: each product shown, and the
+    one chosen."""
+    if ballot is None:
+        return
+    shown, chosen = ballot
+    for product in shown:
+        delta = deltas.get(product)
+        if delta is None:
+            delta = deltas[product] = [0] * DELTA_SIZE
+        delta[POLLS_SHOWN] += sign
+        product_seq[product] = seq
+    deltas[chosen][POLLS_WON] += sign
 
 
 def erasure_deltas(
@@ -384,10 +457,11 @@ def erasure_deltas(
     likes: Sequence[tuple[str, int, int]],
     shares: Sequence[tuple[str, int, int, str]] = (),
     comments: Sequence[tuple[str, int, int, str]] = (),
+    poll_votes: Sequence[tuple[str, str]] = (),
 ) -> tuple[dict[str, list[int]], list[Change]]:
     """What removing votes does: per product the (negative) delta, and the change of each
-    vote removed. Votes are (product_id, value, occurred_at_us), a share's and a comment's
-    with its channel after."""
+    vote removed but poll votes. Votes are (product_id, value, occurred_at_us), a share's
+    and a comment's with its channel after; poll votes (chosen, shown as shown_text)."""
     deltas: dict[str, list[int]] = {}
     removed: list[Change] = []
     for product_id, stars, occurred in ratings:
@@ -410,6 +484,8 @@ def erasure_deltas(
         delta[SENTIMENT_SUM] -= score
         delta[SENTIMENT_SQUARES] -= score * score
         removed.append((product_id, COMMENT, score, occurred, None, 0, channel, ""))
+    for chosen, shown in poll_votes:
+        _move_polls(deltas, {}, (shown_of(shown), chosen), -1, 0)
     return deltas, removed
 
 
@@ -420,6 +496,7 @@ def erasure_result(
     seq: int,
     shares: Sequence[tuple[str, int, int, str]] = (),
     comments: Sequence[tuple[str, int, int, str]] = (),
+    poll_votes: Sequence[tuple[str, str]] = (),
 ) -> ErasureResult:
     """What an erasure reports: a cleared like is removed but not counted."""
     return ErasureResult(
@@ -429,6 +506,7 @@ def erasure_result(
         seq=seq,
         shares_removed=len(shares),
         comments_removed=len(comments),
+        poll_votes_removed=len(poll_votes),
     )
 
 

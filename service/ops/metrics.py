@@ -104,6 +104,7 @@ EVENTS_OF: dict[str, Callable[[Any], int]] = {
     "/reviewrank.v1.FeedbackService/SubmitLike": _one_event,
     "/reviewrank.v1.FeedbackService/SubmitShare": _one_event,
     "/reviewrank.v1.FeedbackService/SubmitComment": _one_event,
+    "/reviewrank.v1.FeedbackService/SubmitPollVote": _one_event,
     "/reviewrank.v1.FeedbackService/SubmitBatch": _batch_events,
 }
 

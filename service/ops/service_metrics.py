@@ -46,7 +46,8 @@ class ServiceCollector(Collector):
         kinds = CounterMetricFamily(
             "reviewrank_events_by_kind",
             "Events recorded since start (applied or superseded) by kind (rating, like, "
-            'share, comment) and channel ("" for none; beyond the first 20 channels seen, other).',
+            'share, comment, poll_vote) and channel ("" for none; beyond the first 20 channels'
+            " seen, other).",
             labels=["kind", "channel"],
         )
         for (kind, channel), count in sorted(now.kinds.items()):

@@ -24,8 +24,10 @@ from reviewrank.service.domain.values import (
 from reviewrank.service.storage.tables import vote_columns
 
 # Products whose stored aggregates differ from a recount of the votes, and votes of
-# unknown products (none, ever). Plain SQL that SQLite and PostgreSQL both run.
-RECOUNT_MISMATCHES = """
+# unknown products (none, ever). Plain SQL that SQLite and PostgreSQL both run, once
+# {shown} is each backend's rows (product_id) of every product a poll vote showed
+# (SHOWN_SQLITE, SHOWN_POSTGRES: the JSON array read as rows).
+_RECOUNT = """
 WITH r AS (
     SELECT product_id, count(*) AS n, sum(stars) AS s,
            sum(CASE WHEN stars = 1 THEN 1 ELSE 0 END) AS s1,
@@ -41,12 +43,16 @@ l AS (
 sh AS (SELECT product_id, count(*) AS n FROM shares GROUP BY product_id),
 c AS (
     SELECT product_id, count(*) AS n, sum(score) AS s, sum(score * score) AS q
-    FROM comments GROUP BY product_id)
+    FROM comments GROUP BY product_id),
+ps AS (SELECT product_id, count(*) AS n FROM ({shown}) AS shown GROUP BY product_id),
+pw AS (SELECT chosen AS product_id, count(*) AS n FROM poll_votes GROUP BY chosen)
 SELECT p.product_id FROM products p
 LEFT JOIN r ON r.product_id = p.product_id
 LEFT JOIN l ON l.product_id = p.product_id
 LEFT JOIN sh ON sh.product_id = p.product_id
 LEFT JOIN c ON c.product_id = p.product_id
+LEFT JOIN ps ON ps.product_id = p.product_id
+LEFT JOIN pw ON pw.product_id = p.product_id
 WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
    OR p.s1 != coalesce(r.s1, 0) OR p.s2 != coalesce(r.s2, 0)
    OR p.s3 != coalesce(r.s3, 0) OR p.s4 != coalesce(r.s4, 0)
@@ -55,6 +61,7 @@ WHERE p.rating_count != coalesce(r.n, 0) OR p.star_sum != coalesce(r.s, 0)
    OR p.shares != coalesce(sh.n, 0)
    OR p.comments != coalesce(c.n, 0) OR p.sentiment_sum != coalesce(c.s, 0)
    OR p.sentiment_squares != coalesce(c.q, 0)
+   OR p.polls_shown != coalesce(ps.n, 0) OR p.polls_won != coalesce(pw.n, 0)
 UNION
 SELECT product_id FROM ratings WHERE product_id NOT IN (SELECT product_id FROM products)
 UNION
@@ -63,7 +70,16 @@ UNION
 SELECT product_id FROM shares WHERE product_id NOT IN (SELECT product_id FROM products)
 UNION
 SELECT product_id FROM comments WHERE product_id NOT IN (SELECT product_id FROM products)
+UNION
+SELECT product_id FROM ({shown}) AS shown
+WHERE product_id NOT IN (SELECT product_id FROM products)
 """
+SHOWN_SQLITE = "SELECT j.value AS product_id FROM poll_votes, json_each(poll_votes.shown) AS j"
+SHOWN_POSTGRES = (
+    "SELECT j AS product_id FROM poll_votes, json_array_elements_text(poll_votes.shown::json) AS j"
+)
+RECOUNT_MISMATCHES_SQLITE = _RECOUNT.format(shown=SHOWN_SQLITE)
+RECOUNT_MISMATCHES_POSTGRES = _RECOUNT.format(shown=SHOWN_POSTGRES)
 
 
 def fill_listing_times(now_us: int) -> tuple[str, str]:
@@ -105,7 +121,7 @@ def upsert_vote(table: str) -> str:
 
 def check_recount(mismatches: Sequence[Any]) -> None:
     """Refuses an import (StoreError, not a fault) whose aggregates differ from a recount:
-    ``mismatches`` are the rows RECOUNT_MISMATCHES found."""
+    ``mismatches`` are the rows RECOUNT_MISMATCHES_* found."""
     if mismatches:
         raise StoreError(
             f"imported aggregates differ from a recount for {len(mismatches)} products",
@@ -139,6 +155,8 @@ def product_row(values: Sequence[Any]) -> ProductRow:
         comments=values[19],
         sentiment_sum=values[20],
         sentiment_squares=values[21],
+        polls_shown=values[22],
+        polls_won=values[23],
     )
 
 
@@ -154,7 +172,7 @@ def product_values(row: ProductRow) -> tuple[Any, ...]:
         row.idx, row.product_id, row.category, row.rating_count, row.star_sum, *row.histogram,
         row.likes, row.dislikes, row.seq, int(row.active), int(row.owned), row.more_categories,
         row.display, row.shares, row.listed_at_us, row.comments, row.sentiment_sum,
-        row.sentiment_squares,
+        row.sentiment_squares, row.polls_shown, row.polls_won,
     )  # fmt: skip
 
 

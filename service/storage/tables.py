@@ -12,13 +12,16 @@ migrations of either backend make have exactly the columns described here.
 from __future__ import annotations
 
 # Each vote table, and the column holding the vote's value (a share's is 1, a comment's
-# its sentiment score in 1/10,000).
+# its sentiment score in 1/10,000, a poll vote's the product chosen).
 VOTES: dict[str, str] = {
     "ratings": "stars",
     "likes": "value",
     "shares": "value",
     "comments": "score",
+    "poll_votes": "chosen",
 }
+# What a vote is one per, with the user: the product, but for a poll vote the poll.
+VOTE_KEYS: dict[str, str] = {"poll_votes": "poll_id"}
 VOTE_TABLES = tuple(VOTES)
 # The vote tables time-decayed sums are made of (service/app/decayed.py).
 DECAYED_VOTE_TABLES = ("ratings", "likes", "shares")
@@ -26,13 +29,16 @@ DECAYED_VOTE_TABLES = ("ratings", "likes", "shares")
 _MORE_COLUMNS: dict[str, tuple[str, ...]] = {
     "shares": ("channel",),
     "comments": ("channel", "language", "analyzer"),
+    "poll_votes": ("channel", "shown"),
 }
 
 
 def vote_columns(table: str) -> tuple[str, ...]:
     """The columns of a vote table (one of VOTES); a share also keeps its channel, a
-    comment its channel, language and analyzer (never its text)."""
-    columns = ("product_id", "user_id", VOTES[table], "occurred_at_us", "event_id")
+    comment its channel, language and analyzer (never its text), a poll vote its channel
+    and the products shown (a JSON array of ids)."""
+    key = VOTE_KEYS.get(table, "product_id")
+    columns = (key, "user_id", VOTES[table], "occurred_at_us", "event_id")
     return (*columns, *_MORE_COLUMNS.get(table, ()))
 
 
@@ -61,6 +67,8 @@ TABLES: dict[str, tuple[str, ...]] = {
         "comments",
         "sentiment_sum",
         "sentiment_squares",
+        "polls_shown",
+        "polls_won",
     ),
     **{table: vote_columns(table) for table in VOTE_TABLES},
     "events": (
@@ -105,6 +113,7 @@ EXPORT_TABLES: dict[str, tuple[str, ...]] = {
         "likes",
         "shares",
         "comments",
+        "poll_votes",
         "events",
         "erased_events",
         "weights_history",

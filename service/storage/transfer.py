@@ -3,7 +3,7 @@
 The file is JSON Lines (UTF-8), gzip-compressed when its name ends in ``.gz``; ``-``
 means standard output or input. Line by line:
 
-1. a header: ``{"format": "reviewrank-export", "version": 3, "seq": N,
+1. a header: ``{"format": "reviewrank-export", "version": 5, "seq": N,
    "exported_at": "<ISO 8601>", "source": "sqlite" | "postgresql",
    "tables": {table: [column, …]}}``;
 2. one line per row, ``{"t": table, "r": [value, …]}`` with the values in the order of
@@ -21,7 +21,8 @@ anything wrong leaves the target as it was and raises :class:`TransferError`.
 Older files still import: version 1 (before shares: no ``shares`` table, no
 ``products.shares`` nor ``events.channel`` column) and version 2 (no
 ``products.listed_at_us``) and version 3 (before comments: no ``comments`` table nor
-the products' comment sums); the missing columns take their defaults, and a product's
+the products' comment sums) and version 4 (before poll votes: no ``poll_votes`` table
+nor the products' poll counts); the missing columns take their defaults, and a product's
 unknown listing time its earliest event's (as migration m008 sets it).
 """
 
@@ -42,21 +43,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
+from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN
 from reviewrank.service.app.store import POSTGRESQL, SQLITE, Store
 from reviewrank.service.storage.tables import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
-VERSION = 4
+VERSION = 5
 # What each version added: columns appended to a table (with the value rows of older
 # files take; a listing time of 0 is filled in by the store's finish_restore), and tables.
 _COLUMNS_ADDED: dict[int, dict[str, tuple[tuple[str, Any], ...]]] = {
     2: {"products": (("shares", 0),), "events": (("channel", ""),)},
     3: {"products": (("listed_at_us", 0),)},
     4: {"products": (("comments", 0), ("sentiment_sum", 0), ("sentiment_squares", 0))},
+    5: {"products": (("polls_shown", 0), ("polls_won", 0))},
 }
 _TABLES_ADDED: dict[int, frozenset[str]] = {
     2: frozenset({"shares"}),
     4: frozenset({"comments"}),
+    5: frozenset({"poll_votes"}),
 }
 STDIO = "-"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -84,6 +88,9 @@ _TEXT = frozenset(
         "channel",
         "language",
         "analyzer",
+        "poll_id",
+        "chosen",
+        "shown",
     }
 )
 _BYTES = frozenset({"event_hash"})  # hex in the file
@@ -324,9 +331,31 @@ def _decoder(table: str) -> Any:
                         ok = False
             if not ok:
                 raise TransferError(f"line {number}: {table}.{name}: bad value {value!r}")
+        if table == "poll_votes":
+            _check_ballot(values[2], values[-1], number)
         return tuple(values)
 
     return decode
+
+
+def _check_ballot(chosen: str, shown: str, number: int) -> None:
+    """A poll vote's products shown: a JSON array of 2 to 10 distinct ids, the product
+    chosen among them (what the service takes; the recount checks the products' counts)."""
+    try:
+        products = json.loads(shown)
+    except ValueError:
+        products = None
+    if (
+        not isinstance(products, list)
+        or not MIN_SHOWN <= len(products) <= MAX_SHOWN
+        or not all(isinstance(p, str) and p for p in products)
+        or len(set(products)) != len(products)
+        or chosen not in products
+    ):
+        raise TransferError(
+            f"line {number}: poll_votes.shown: want a JSON array of {MIN_SHOWN} to"
+            f" {MAX_SHOWN} distinct product ids holding the one chosen, got {shown!r}"
+        )
 
 
 def _require_empty(store: Store) -> None:

@@ -251,6 +251,11 @@ def run(args: argparse.Namespace) -> int:
             server, "submit batch of 1000 shares", "real", feedback + "SubmitBatch",
             batch_templates(real_ids, 1000, kind="share"), concurrency=4, events_per_call=1000,
         )  # fmt: skip
+        suite.measure(
+            server, "submit batch of 1000 poll votes", "real", feedback + "SubmitBatch",
+            batch_templates(real_ids, 1000, kind="pollVote"), concurrency=4,
+            events_per_call=1000,
+        )  # fmt: skip
         # Comments: scored on receipt (VADER) from the demo reviews' texts (310 characters
         # on average), and sent with the sender's score.
         texts = [r.text for r in read_reviews() if r.text]

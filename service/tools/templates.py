@@ -79,8 +79,9 @@ def batch_templates(
     kind: str = "rating",
     texts: list[str] | None = None,
 ) -> list[str]:
-    """Batches of ``size`` new events each: ratings, shares or comments (``kind``); a
-    comment has one of ``texts`` (drawn in turn), else a score."""
+    """Batches of ``size`` new events each: ratings, shares, comments or poll votes
+    (``kind``); a comment has one of ``texts`` (drawn in turn), else a score; a poll vote
+    is in a poll of its own (a new vote) showing 2 to 4 products."""
     rng = random.Random(4)
     templates = []
     for _ in range(count):
@@ -92,6 +93,10 @@ def batch_templates(
             }  # fmt: skip
             if kind == "share":
                 event["channel"] = "web"
+            elif kind == "pollVote":
+                shown = rng.sample(ids, rng.randint(2, 4))
+                del event["productId"]
+                event.update(pollId=f"poll-{{{{uuid}}}}-{k}", shown=shown, chosen=shown[0])
             elif kind == "comment" and texts:
                 # (braces out: the load driver's templates use them)
                 event["text"] = rng.choice(texts).replace("{", "(").replace("}", ")")

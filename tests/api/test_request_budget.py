@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from reviewrank.ranking.polls import MAX_SHOWN
 from reviewrank.service.api import parse_errors
 from reviewrank.service.api.interceptors import Undecodable
 from reviewrank.service.api.request_budget import MethodBudget
 from reviewrank.service.api.validation import (
     MAX_BATCH_COMMENT_BYTES,
+    MAX_BATCH_SHOWN_BYTES,
     MAX_CHANNEL_LENGTH,
     MAX_COMMENT_TEXT,
     MAX_LANGUAGE_TAG,
@@ -81,12 +83,36 @@ def largest_comment() -> feedback_pb2.SubmitCommentRequest:
     )
 
 
+def largest_poll_vote(id_bytes: int | None = None) -> feedback_pb2.SubmitPollVoteRequest:
+    """Every field at its longest; the 10 products shown each ``id_bytes`` bytes of ASCII
+    (None: the longest ids, as the others)."""
+    if id_bytes is None:
+        shown = [text(LIMITS.max_id_length - 1) + chr(0x1F600 + i) for i in range(MAX_SHOWN)]
+    else:
+        shown = [f"{i}".rjust(id_bytes, "x") for i in range(MAX_SHOWN)]
+    return feedback_pb2.SubmitPollVoteRequest(
+        event_id=ident(),
+        poll_id=ident(),
+        user_id=ident(),
+        shown=shown,
+        chosen=ident(),
+        occurred_at=longest_time(),
+        channel=text(MAX_CHANNEL_LENGTH),
+    )
+
+
 def largest_batch() -> feedback_pb2.SubmitBatchRequest:
-    """The largest ratings, but for the comments that carry the batch's text in all."""
+    """The largest events (poll votes), but for the comments that carry the batch's text in
+    all; the poll votes' products shown share their bytes too."""
     comments = MAX_BATCH_COMMENT_BYTES // (4 * MAX_COMMENT_TEXT)
+    votes = LIMITS.max_batch_events - comments
     return feedback_pb2.SubmitBatchRequest(
-        events=[feedback_pb2.FeedbackEvent(rating=largest_rating())]
-        * (LIMITS.max_batch_events - comments)
+        events=[
+            feedback_pb2.FeedbackEvent(
+                poll_vote=largest_poll_vote(MAX_BATCH_SHOWN_BYTES // (votes * MAX_SHOWN))
+            )
+        ]
+        * votes
         + [feedback_pb2.FeedbackEvent(comment=largest_comment())] * comments
     )
 
@@ -123,6 +149,7 @@ LARGEST: dict[str, Any] = {
     "SubmitLike": largest_like,
     "SubmitShare": largest_share,
     "SubmitComment": largest_comment,
+    "SubmitPollVote": largest_poll_vote,
     "SubmitBatch": largest_batch,
     "ForgetUser": lambda: feedback_pb2.ForgetUserRequest(user_id=ident()),
 }
@@ -142,8 +169,8 @@ def test_the_budget_follows_from_the_largest_encoding_of_the_method(method: str)
     largest = LARGEST[method]().SerializeToString()
     budget = MethodBudget.of(METHODS[method], LIMITS)
 
-    if method == "SubmitBatch":  # its bound: each event as the largest, and the texts apart
-        assert len(largest) <= budget.largest < len(largest) * 1.01
+    if method == "SubmitBatch":  # its bound: each event as the largest, texts and ids apart
+        assert len(largest) <= budget.largest < len(largest) * 1.02  # (their prefixes longest)
     else:
         assert len(largest) == budget.largest
     assert budget.largest < budget.max_bytes <= budget.largest * 17 // 16 + 4096

@@ -13,7 +13,7 @@ import grpc
 from reviewrank.service import CLI_MODULE
 from reviewrank.v1 import feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.conftest import TEST_WEIGHTS
-from tests.helpers import batch, rating
+from tests.helpers import batch, poll_vote, rating
 from tests.process import ServerProcess
 
 
@@ -25,6 +25,15 @@ def stats_on_new_connection(target: str, product: str, min_seq: int) -> int:
         request = ranking_pb2.GetProductStatsRequest(product_ids=[product], min_seq=min_seq)
         response = stub.GetProductStats(request, timeout=10)
         return int(response.stats[0].rating_count)
+
+
+def strength_on_new_connection(target: str, min_seq: int) -> float:
+    """Product a's poll strength seen through a fresh TCP connection (so, any worker)."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        stub = ranking_pb2_grpc.RankingServiceStub(channel)
+        request = ranking_pb2.GetProductStatsRequest(product_ids=["a"], min_seq=min_seq)
+        return float(stub.GetProductStats(request, timeout=10).stats[0].poll_strength)
 
 
 def start_workers(tmp_path: Path, count: int) -> ServerProcess:
@@ -65,6 +74,31 @@ def test_a_write_through_one_worker_is_read_through_every_worker(tmp_path: Path)
     assert [3] * 24 == counts
     assert {1, 2} <= workers, "both workers served calls"
     assert all(c in (0, 3) for c in without_wait)
+    assert 0 == code
+
+
+def test_poll_votes_through_one_worker_move_the_strengths_in_every_worker(
+    tmp_path: Path,
+) -> None:
+    server = start_workers(tmp_path, 2)
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            feedback = feedback_pb2_grpc.FeedbackServiceStub(channel)
+            votes = [poll_vote("q", f"u{i}", ["a", "b"], "a") for i in range(4)]
+            ack = feedback.SubmitBatch(batch(*votes))
+        deadline = time.monotonic() + 20
+        seen: list[float] = []
+        while time.monotonic() < deadline:  # (the strengths are refitted within a second)
+            seen = [strength_on_new_connection(server.target, ack.seq) for _ in range(12)]
+            if min(seen) > 1.0:
+                break
+            time.sleep(0.1)
+    finally:
+        code = stop(server)
+
+    workers = {r.get("worker") for r in server.lines if r.get("event") == "rpc"}
+    assert {1, 2} <= workers, "both workers served calls"
+    assert 1 == len({round(s, 9) for s in seen}) and seen[0] > 1.0, seen
     assert 0 == code
 
 

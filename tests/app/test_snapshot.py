@@ -93,6 +93,7 @@ def test_snapshot_round_trips_every_column(tmp_path: Path) -> None:
         listed_at_us=np.array([10, 2**40, 0]), active=np.array([True, False, True]),
         comments=np.array([2, 0, 1]), sentiment_sum=np.array([-15_000, 0, 9_999]),
         sentiment_squares=np.array([125_000_000, 0, 99_980_001]),
+        polls_shown=np.array([3, 0, 2]), polls_won=np.array([1, 0, 2]),
     )  # fmt: skip
     path = tmp_path / "s.npz"
 

@@ -489,4 +489,68 @@ def test_a_row_of_an_unknown_kind_is_named_and_nothing_of_it_imported(
     status, out, err = run("--data", str(bad), "--dry-run")
 
     assert (1, True) == (status, "0 valid, 1 refused" in out)
-    assert "bad.csv:2: kind: must be rating, like, share or comment (got 'retweet')" in err
+    assert (
+        "bad.csv:2: kind: must be rating, like, share, comment or poll_vote (got 'retweet')" in err
+    )
+
+
+def test_poll_votes_import_from_csv_and_json_lines_and_again_are_all_duplicate(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    votes = tmp_path / "polls.csv"
+    votes.write_text(
+        "kind,poll_id,product_id,shown,user_id,occurred_at,channel\n"
+        "poll_vote,story-7,sku-2,sku-1|sku-2,alice,2024-03-01T09:15:00Z,instagram\n"
+        "poll_vote,story-7,sku-1,sku-1|sku-2,bob,2024-03-01T09:16:00Z,instagram\n"
+    )
+    lines = tmp_path / "polls.jsonl"
+    vote = {"kind": "poll_vote", "poll_id": "story-8", "product_id": "sku-3", "user_id": "carol"}
+    lines.write_text(json.dumps({**vote, "shown": ["sku-1", "sku-3"], "occurred_at": 1.7e9}))
+
+    first = run("--data", str(votes))
+    again = run("--data", str(votes))
+    other = run("--data", str(lines))
+
+    assert (0, 0, 0) == (first[0], again[0], other[0])
+    assert "2 applied, 0 duplicate" in first[1]
+    assert "0 applied, 2 duplicate" in again[1]
+    assert [("sku-1", 3, 1), ("sku-2", 2, 1), ("sku-3", 1, 1)] == table(
+        tmp_path / "shop.db",
+        "SELECT product_id, polls_shown, polls_won FROM products ORDER BY product_id",
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("poll_vote,,sku-1,sku-1|sku-2,alice", "poll_id: is required for a poll vote"),
+        ("poll_vote,q,sku-1,,alice", "shown: is required for a poll vote"),
+    ],
+)
+def test_a_poll_vote_row_without_its_poll_or_products_is_named(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path, row: str, problem: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"kind,poll_id,product_id,shown,user_id,occurred_at\n{row},2024-03-01\n")
+
+    status, out, err = run("--data", str(bad), "--dry-run")
+
+    assert 0 != status
+    assert problem in out + err
+
+
+def test_a_poll_vote_the_server_refuses_is_named_by_its_line_and_column(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    votes = tmp_path / "polls.csv"
+    votes.write_text(
+        "kind,poll_id,product_id,shown,user_id,occurred_at\n"
+        "poll_vote,q,sku-9,sku-1|sku-2,alice,2024-03-01\n"
+        "poll_vote,q,sku-1,sku-1|sku-2,bob,2024-03-01\n"
+    )
+
+    status, out, err = run("--data", str(votes))
+
+    assert 0 != status
+    assert "polls.csv:2: product_id: must be one of the products shown" in err
+    assert "1 applied" in out

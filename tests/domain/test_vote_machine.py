@@ -1,7 +1,7 @@
 """The vote semantics, end to end: a hypothesis state machine drives a real server over
-gRPC (ratings, re-ratings, likes, dislikes, clears, shares, comments, late older events, duplicates,
-batches, erasures, restarts on the same database) and checks every answer and, after
-every step, GetProductStats against a plain Python model.
+gRPC (ratings, re-ratings, likes, dislikes, clears, shares, comments, poll votes, late
+older events, duplicates, batches, erasures, restarts on the same database) and checks
+every answer and, after every step, GetProductStats against a plain Python model.
 
 Examples: ``STATEFUL_EXAMPLES`` (default 25; ``make soak`` runs more).
 """
@@ -88,13 +88,31 @@ comments = st.builds(
     st.integers(0, 8),
     st.integers(-4, 4),  # scores of a quarter: their sums are exact
 )
-events = st.one_of(ratings, likes, shares, comments)
+POLLS = ["q0", "q1"]
+poll_votes = st.builds(
+    lambda event_id, poll, user, at, shown, pick: feedback_pb2.SubmitPollVoteRequest(
+        event_id=event_id,
+        poll_id=poll,
+        user_id=user,
+        occurred_at=Timestamp(seconds=BASE + at),
+        shown=shown,
+        chosen=shown[pick % len(shown)],
+    ),
+    st.sampled_from(EVENT_IDS),
+    st.sampled_from(POLLS),
+    st.sampled_from(USERS),
+    st.integers(0, 8),
+    st.lists(st.sampled_from(PRODUCTS), min_size=2, max_size=3, unique=True),
+    st.integers(0, 2),
+)
+events = st.one_of(ratings, likes, shares, comments, poll_votes)
 
 Event = (
     feedback_pb2.SubmitRatingRequest
     | feedback_pb2.SubmitLikeRequest
     | feedback_pb2.SubmitShareRequest
     | feedback_pb2.SubmitCommentRequest
+    | feedback_pb2.SubmitPollVoteRequest
 )
 
 
@@ -104,14 +122,18 @@ class Model:
     def __init__(self) -> None:
         self.seen: set[str] = set()  # every event id recorded, erased or not
         self.log: dict[str, str] = {}  # event id -> user, for the events still in the log
-        self.votes: dict[tuple[str, str, str], tuple[int, str, float]] = {}
+        self.votes: dict[tuple[str, str, str], tuple[int, str, object]] = {}
 
     def apply(self, event: Event) -> str:
         if event.event_id in self.seen:
             return "DUPLICATE"
         self.seen.add(event.event_id)
         self.log[event.event_id] = event.user_id
-        if isinstance(event, feedback_pb2.SubmitRatingRequest):
+        key_of = "product_id"
+        value: object
+        if isinstance(event, feedback_pb2.SubmitPollVoteRequest):
+            kind, value, key_of = "poll_vote", (tuple(event.shown), event.chosen), "poll_id"
+        elif isinstance(event, feedback_pb2.SubmitRatingRequest):
             kind, value = "rating", event.stars
         elif isinstance(event, feedback_pb2.SubmitShareRequest):
             kind, value = "share", 1
@@ -119,7 +141,7 @@ class Model:
             kind, value = "comment", event.score
         else:
             kind, value = "like", LIKE_VALUES[event.value]
-        key = (kind, event.product_id, event.user_id)
+        key = (kind, getattr(event, key_of), event.user_id)
         at = event.occurred_at.seconds
         current = self.votes.get(key)
         if current is not None and current[:2] >= (at, event.event_id):
@@ -127,28 +149,36 @@ class Model:
         self.votes[key] = (at, event.event_id, value)
         return "APPLIED"
 
-    def forget(self, user: str) -> tuple[int, int, int, int, int]:
+    def forget(self, user: str) -> tuple[int, int, int, int, int, int]:
         mine = [k for k in self.votes if k[2] == user]
         ratings_removed = sum(1 for k in mine if k[0] == "rating")
         likes_removed = sum(1 for k in mine if k[0] == "like" and self.votes[k][2] != 0)
         shares_removed = sum(1 for k in mine if k[0] == "share")
         comments_removed = sum(1 for k in mine if k[0] == "comment")
+        polls_removed = sum(1 for k in mine if k[0] == "poll_vote")
         for key in mine:
             del self.votes[key]
         erased = [e for e, u in self.log.items() if u == user]
         for event_id in erased:
             del self.log[event_id]
-        return ratings_removed, likes_removed, shares_removed, comments_removed, len(erased)
+        removed = (ratings_removed, likes_removed, shares_removed, comments_removed)
+        return (*removed, polls_removed, len(erased))
 
-    def aggregates(self, product: str) -> tuple[int, list[int], int, int, int, int, float]:
+    def aggregates(
+        self, product: str
+    ) -> tuple[int, list[int], int, int, int, int, float, int, int]:
         stars = [v[2] for (k, p, _), v in self.votes.items() if k == "rating" and p == product]
         values = [v[2] for (k, p, _), v in self.votes.items() if k == "like" and p == product]
         sharers = sum(1 for (k, p, _) in self.votes if k == "share" and p == product)
         scores = [v[2] for (k, p, _), v in self.votes.items() if k == "comment" and p == product]
         histogram = [stars.count(s) for s in range(1, 6)]
-        mean = sum(scores) / len(scores) if scores else 0.0
+        mean = sum(scores) / len(scores) if scores else 0.0  # type: ignore[arg-type]
+        ballots = [v[2] for (k, _, _), v in self.votes.items() if k == "poll_vote"]
+        shown = sum(1 for products, _ in ballots if product in products)  # type: ignore[misc]
+        won = sum(1 for _, chosen in ballots if chosen == product)  # type: ignore[misc]
         return (
             len(stars), histogram, values.count(1), values.count(-1), sharers, len(scores), mean,
+            shown, won,
         )  # fmt: skip
 
 
@@ -207,6 +237,11 @@ class VoteMachine(RuleBasedStateMachine):
         expected = self.model.apply(event)
         self._check(expected, self.feedback.SubmitComment(event, timeout=10))
 
+    @rule(event=poll_votes)
+    def poll_vote(self, event: feedback_pb2.SubmitPollVoteRequest) -> None:
+        expected = self.model.apply(event)
+        self._check(expected, self.feedback.SubmitPollVote(event, timeout=10))
+
     @rule(items=st.lists(events, min_size=1, max_size=8))
     def submit_batch(self, items: list[Event]) -> None:
         expected = [self.model.apply(e) for e in items]
@@ -218,6 +253,8 @@ class VoteMachine(RuleBasedStateMachine):
                 if isinstance(e, feedback_pb2.SubmitShareRequest)
                 else feedback_pb2.FeedbackEvent(comment=e)
                 if isinstance(e, feedback_pb2.SubmitCommentRequest)
+                else feedback_pb2.FeedbackEvent(poll_vote=e)
+                if isinstance(e, feedback_pb2.SubmitPollVoteRequest)
                 else feedback_pb2.FeedbackEvent(like=e)
                 for e in items
             ]
@@ -236,6 +273,7 @@ class VoteMachine(RuleBasedStateMachine):
             response.likes_removed,
             response.shares_removed,
             response.comments_removed,
+            response.poll_votes_removed,
             response.events_erased,
         )
         if any(expected):
@@ -265,6 +303,8 @@ class VoteMachine(RuleBasedStateMachine):
                 stats.shares,
                 stats.comments,
                 stats.sentiment_mean,
+                stats.polls_shown,
+                stats.polls_won,
             )
             assert self.model.aggregates(product) == got, product
 

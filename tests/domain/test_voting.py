@@ -77,7 +77,7 @@ def test_a_known_id_or_a_vote_in_force_is_decided_one_by_one() -> None:
         ("APPLIED", 1),
     ]
     assert ["SUPERSEDED", "APPLIED"] == [o.name for o in newer.results.outcomes]
-    assert {"p": [1, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]} == newer.deltas
+    assert {"p": [1, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]} == newer.deltas
 
 
 vote_rows = st.lists(

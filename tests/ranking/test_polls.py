@@ -3,12 +3,15 @@ against choix, its recovery of simulated strengths, incremental updates, and edg
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import choix
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reviewrank.ranking.blend import Evidence, Prior, blend
 from reviewrank.ranking.polls import (
     PollPrior,
     PollVotes,
@@ -17,6 +20,7 @@ from reviewrank.ranking.polls import (
     poll_score,
     poll_strengths,
 )
+from reviewrank.ranking.profiles import PriorSpec, Profile
 from reviewrank.ranking.quality import kendall_tau
 from reviewrank.ranking.signals_evaluation import simulate_polls
 
@@ -141,3 +145,40 @@ def test_every_mm_step_raises_the_posterior_and_strengths_stay_positive(
         gamma = updated
 
     assert np.all(gamma > 0) and np.all(np.isfinite(gamma))
+
+
+def _polled(strengths: list[float]) -> tuple[Evidence, Profile, Prior]:
+    n = len(strengths)
+    zeros = np.zeros(n, dtype=np.int64)
+    evidence = Evidence(
+        zeros, zeros, zeros, zeros, np.zeros((n, 5), dtype=np.int64),
+        poll_strength=np.asarray(strengths),
+    )  # fmt: skip
+    profile = Profile("p", {"polls": 1.0}, PriorSpec(mean=3.0, strength=2.0), 0.95)
+    return evidence, profile, Prior(mean=3.0, strength=2.0, source="fixed")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(1e-6, 1e6), min_size=1, max_size=20))
+def test_the_polls_component_is_the_strength_over_one_plus_it(strengths: list[float]) -> None:
+    breakdown = blend(*_polled(strengths))
+
+    [polls] = breakdown.components
+    expected = np.asarray(strengths) / (np.asarray(strengths) + 1)
+    assert ("polls", 1.0) == (polls.name, polls.weight)
+    assert expected == pytest.approx(breakdown.score, rel=1e-12)
+
+
+def test_the_polls_component_orders_products_by_strength() -> None:
+    breakdown = blend(*_polled([0.5, 2.0, 1.0]))
+
+    assert [1, 2, 0] == np.argsort(-breakdown.score).tolist()
+
+
+def test_without_poll_strengths_the_polls_component_is_dropped() -> None:
+    evidence, profile, prior = _polled([1.0])
+    profile = replace(profile, weights={"polls": 0.5, "bayesian_average": 0.5})
+
+    breakdown = blend(replace(evidence, poll_strength=None), profile, prior)
+
+    assert ["bayesian_average"] == [c.name for c in breakdown.components]

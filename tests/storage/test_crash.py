@@ -44,14 +44,16 @@ Request = (
     | feedback_pb2.SubmitLikeRequest
     | feedback_pb2.SubmitShareRequest
     | feedback_pb2.SubmitCommentRequest
+    | feedback_pb2.SubmitPollVoteRequest
     | feedback_pb2.SubmitBatchRequest
     | feedback_pb2.ForgetUserRequest
 )
 
 
 # Per product: rating count, star sum, histogram, likes, dislikes, sharers, comments and
-# the sum of their scores (in 1/10,000).
-Numbers = tuple[int, int, tuple[int, ...], int, int, int, int, int]
+# the sum of their scores (in 1/10,000), poll votes that showed it and that chose it.
+Numbers = tuple[int, int, tuple[int, ...], int, int, int, int, int, int, int]
+POLLS = [f"poll{i}" for i in range(5)]
 
 
 @dataclass
@@ -67,8 +69,9 @@ class Ledger:
     calls: int = 0
     in_doubt_total: int = 0
     in_doubt_committed: int = 0  # in flight at the kill, yet committed (retry: DUPLICATE)
-    # The model: each user's vote in force, (kind, product, user) -> (at, event_id, value).
-    votes: dict[tuple[str, str, str], tuple[int, str, int]] = field(default_factory=dict)
+    # The model: each user's vote in force, (kind, product, user) -> (at, event_id, value);
+    # a poll vote's by (kind, poll, user), its value (products shown, product chosen).
+    votes: dict[tuple[str, str, str], tuple[int, str, object]] = field(default_factory=dict)
     keys_of_user: dict[str, set[tuple[str, str, str]]] = field(default_factory=dict)
 
     def sent(self, request: Request) -> None:
@@ -76,6 +79,9 @@ class Ledger:
         it now: the newest (occurred_at, event_id) vote of each user wins."""
         with self.lock:
             for kind, event in _events(request):
+                if kind == "poll_vote":
+                    self._sent_poll_vote(event)
+                    continue
                 value = (
                     event.stars
                     if kind == "rating"
@@ -92,6 +98,15 @@ class Ledger:
                 if current is None or current[:2] < (at, event.event_id):
                     self.votes[key] = (at, event.event_id, value)
                     self.keys_of_user.setdefault(event.user_id, set()).add(key)
+
+    def _sent_poll_vote(self, event: feedback_pb2.SubmitPollVoteRequest) -> None:
+        at = event.occurred_at.seconds
+        self.events[event.event_id] = ("poll_vote", event.chosen, event.user_id, 0, at)
+        key = ("poll_vote", event.poll_id, event.user_id)
+        current = self.votes.get(key)
+        if current is None or current[:2] < (at, event.event_id):
+            self.votes[key] = (at, event.event_id, (tuple(event.shown), event.chosen))
+            self.keys_of_user.setdefault(event.user_id, set()).add(key)
 
     def acknowledge(self, request: Request) -> None:
         with self.lock:
@@ -117,8 +132,15 @@ class Ledger:
         shares = dict.fromkeys(PRODUCTS, 0)
         comments = dict.fromkeys(PRODUCTS, 0)
         sentiment = dict.fromkeys(PRODUCTS, 0)
+        shown = dict.fromkeys(PRODUCTS, 0)
+        won = dict.fromkeys(PRODUCTS, 0)
         for (kind, product, _user), (_at, _id, value) in self.votes.items():
-            if kind == "rating":
+            if kind == "poll_vote":
+                products, chosen = value  # type: ignore[misc]
+                for p in products:
+                    shown[p] += 1
+                won[chosen] += 1
+            elif kind == "rating":
                 histograms[product][value - 1] += 1
             elif kind == "share":
                 shares[product] += 1
@@ -139,6 +161,8 @@ class Ledger:
                 shares[p],
                 comments[p],
                 sentiment[p],
+                shown[p],
+                won[p],
             )
             for p, h in histograms.items()
         }
@@ -156,6 +180,8 @@ def _events(request: Request) -> list[tuple[str, object]]:
         return [("share", request)]
     if isinstance(request, feedback_pb2.SubmitCommentRequest):
         return [("comment", request)]
+    if isinstance(request, feedback_pb2.SubmitPollVoteRequest):
+        return [("poll_vote", request)]
     if isinstance(request, feedback_pb2.SubmitBatchRequest):
         return [
             (str(e.WhichOneof("event")), getattr(e, str(e.WhichOneof("event"))))
@@ -227,6 +253,17 @@ class Client:
             score=self.rng.randint(-4, 4) / 4,
         )
 
+    def _poll_vote(self) -> feedback_pb2.SubmitPollVoteRequest:
+        shown = self.rng.sample(PRODUCTS, self.rng.randint(2, 4))
+        return feedback_pb2.SubmitPollVoteRequest(
+            event_id=self._id("v"),
+            poll_id=self.rng.choice(POLLS),
+            user_id=self._user(),
+            shown=shown,
+            chosen=self.rng.choice(shown),
+            occurred_at=self._stamp(),
+        )
+
     def next_request(self) -> Request:
         roll = self.rng.random()
         if roll < 0.3:
@@ -235,8 +272,10 @@ class Client:
             return self._like()
         if roll < 0.55:
             return self._share()
-        if roll < 0.6:
+        if roll < 0.58:
             return self._comment()
+        if roll < 0.62:
+            return self._poll_vote()
         if roll < 0.95:
             items = []
             for _ in range(self.rng.randint(1, 60)):
@@ -247,8 +286,10 @@ class Client:
                     items.append(feedback_pb2.FeedbackEvent(like=self._like()))
                 elif pick < 0.9:
                     items.append(feedback_pb2.FeedbackEvent(share=self._share()))
-                else:
+                elif pick < 0.95:
                     items.append(feedback_pb2.FeedbackEvent(comment=self._comment()))
+                else:
+                    items.append(feedback_pb2.FeedbackEvent(poll_vote=self._poll_vote()))
             return feedback_pb2.SubmitBatchRequest(events=items)
         if not self.users:
             return self._rating()
@@ -278,6 +319,8 @@ def call(stub: feedback_pb2_grpc.FeedbackServiceStub, request: Request) -> objec
         return stub.SubmitShare(request, timeout=10)
     if isinstance(request, feedback_pb2.SubmitCommentRequest):
         return stub.SubmitComment(request, timeout=10)
+    if isinstance(request, feedback_pb2.SubmitPollVoteRequest):
+        return stub.SubmitPollVote(request, timeout=10)
     if isinstance(request, feedback_pb2.SubmitBatchRequest):
         return stub.SubmitBatch(request, timeout=10)
     return stub.ForgetUser(request, timeout=10)
@@ -316,6 +359,7 @@ def verify_store(database: Settings, ledger: Ledger) -> None:
     users |= {row[0] for row in query(database, "SELECT user_id FROM likes")}
     users |= {row[0] for row in query(database, "SELECT user_id FROM shares")}
     users |= {row[0] for row in query(database, "SELECT user_id FROM comments")}
+    users |= {row[0] for row in query(database, "SELECT user_id FROM poll_votes")}
     stored_set = set(stored)
     for event_id in ledger.acknowledged:
         user = ledger.events[event_id][2]
@@ -350,6 +394,8 @@ def server_numbers(target: str) -> dict[str, Numbers]:
             s.shares,
             s.comments,
             round(s.sentiment_mean * s.comments * 10_000),
+            s.polls_shown,
+            s.polls_won,
         )
         for s in response.stats
     }
@@ -359,11 +405,12 @@ def database_numbers(database: Settings) -> dict[str, Numbers]:
     rows = query(
         database,
         "SELECT product_id, rating_count, star_sum, s1, s2, s3, s4, s5, likes, dislikes, shares,"
-        " comments, sentiment_sum FROM products",
+        " comments, sentiment_sum, polls_shown, polls_won FROM products",
     )
-    numbers: dict[str, Numbers] = {p: (0, 0, (0, 0, 0, 0, 0), 0, 0, 0, 0, 0) for p in PRODUCTS}
+    empty: Numbers = (0, 0, (0, 0, 0, 0, 0), 0, 0, 0, 0, 0, 0, 0)
+    numbers: dict[str, Numbers] = dict.fromkeys(PRODUCTS, empty)
     for r in rows:
-        numbers[r[0]] = (r[1], r[2], tuple(r[3:8]), r[8], r[9], r[10], r[11], r[12])
+        numbers[r[0]] = (r[1], r[2], tuple(r[3:8]), *r[8:15])
     return numbers
 
 

@@ -368,6 +368,7 @@ def test_a_damaged_snapshot_file_is_refused_with_a_reason(
         listed_at_us=np.zeros(100, dtype=np.int64),
         comments=np.zeros(100, dtype=np.int64), sentiment_sum=np.zeros(100, dtype=np.int64),
         sentiment_squares=np.zeros(100, dtype=np.int64),
+            polls_shown=np.zeros(100, dtype=np.int64), polls_won=np.zeros(100, dtype=np.int64),
             row_seq=np.arange(1, 101),
         active=np.ones(100, dtype=bool),
     )  # fmt: skip

@@ -40,9 +40,9 @@ OLD = ["m001_initial", "m002_erasure", "m003_weights_history"]
 backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
-# Today's code writes the columns m006_shop_catalogue, m007_shares, m008_listing_time and
-# m009_comments add; an old database gets them beforehand so that it can fill one (m006
-# then adds nothing, m007 to m009 keep them).
+# Today's code writes the columns m006_shop_catalogue, m007_shares, m008_listing_time,
+# m009_comments and m010_poll_votes add; an old database gets them beforehand so that it
+# can fill one (m006 then adds nothing, m007 to m010 keep them).
 CATALOGUE_COLUMNS = (
     "ALTER TABLE products ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE products ADD COLUMN owned INTEGER NOT NULL DEFAULT 0",
@@ -58,7 +58,8 @@ CATALOGUE_COLUMNS = (
 
 
 def comment_columns(big: str) -> tuple[str, ...]:
-    """The columns and table of m009_comments, ``big`` the type of 64-bit integers."""
+    """The columns and tables of m009_comments and m010_poll_votes, ``big`` the type of
+    64-bit integers."""
     return (
         "ALTER TABLE products ADD COLUMN comments INTEGER NOT NULL DEFAULT 0",
         f"ALTER TABLE products ADD COLUMN sentiment_sum {big} NOT NULL DEFAULT 0",
@@ -67,6 +68,11 @@ def comment_columns(big: str) -> tuple[str, ...]:
         f" score INTEGER NOT NULL, occurred_at_us {big} NOT NULL, event_id TEXT NOT NULL,"
         " channel TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT '',"
         " analyzer TEXT NOT NULL DEFAULT '')",
+        "ALTER TABLE products ADD COLUMN polls_shown INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE products ADD COLUMN polls_won INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE poll_votes (poll_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+        f" chosen TEXT NOT NULL, occurred_at_us {big} NOT NULL, event_id TEXT NOT NULL,"
+        " channel TEXT NOT NULL DEFAULT '', shown TEXT NOT NULL)",
     )
 
 
@@ -106,6 +112,7 @@ def old_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             pg.execute(statement)
         pg.execute("ALTER TABLE shares ADD PRIMARY KEY (user_id, product_id)")
         pg.execute("ALTER TABLE comments ADD PRIMARY KEY (user_id, product_id)")
+        pg.execute("ALTER TABLE poll_votes ADD PRIMARY KEY (user_id, poll_id)")
     return url
 
 
@@ -196,6 +203,7 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
     try:
         later = ["m005_votes_by_product_on_demand"] if backend == "sqlite" else []
         later += ["m006_shop_catalogue", "m007_shares", "m008_listing_time", "m009_comments"]
+        later += ["m010_poll_votes"]
         assert [*OLD, NEW, *later] == store.applied_migrations()
         assert before == dump(store)
         assert [] == store.aggregate_mismatches()

@@ -146,6 +146,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m007_shares",
         "m008_listing_time",
         "m009_comments",
+        "m010_poll_votes",
     ] == stores[0].applied_migrations()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from reviewrank.service.domain.values import (
     Erasure,
     LikeEvent,
     LikeValue,
+    PollVoteEvent,
     RatingEvent,
     ShareEvent,
 )
@@ -28,10 +29,12 @@ from reviewrank.service.storage.transfer import TransferError, export_to, import
 from tests.helpers import WEIGHTS_ROW, exported
 
 BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
-ALL_MIGRATIONS = f"{BOTH}, m006_shop_catalogue, m007_shares, m008_listing_time, m009_comments"
+ALL_MIGRATIONS = (
+    f"{BOTH}, m006_shop_catalogue, m007_shares, m008_listing_time, m009_comments, m010_poll_votes"
+)
 SQLITE_MIGRATIONS = (
     f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue, m007_shares,"
-    " m008_listing_time, m009_comments"  # m005: SQLite
+    " m008_listing_time, m009_comments, m010_poll_votes"  # m005: SQLite
 )
 
 
@@ -61,6 +64,8 @@ def source(tmp_path: Path) -> Iterator[Store]:
                 ShareEvent("e11", "p2", "u2", 170, "app"),  # erased below
                 CommentEvent("e12", "p1", "u1", -2_500, 180, "store", "en", "vader-3.3.2"),
                 CommentEvent("e13", "p2", "u3", 10_000, 190, "", "", "sender"),
+                PollVoteEvent("e14", "q1", "u1", ("p1", "p2", "p3"), "p3", 195, "app"),
+                PollVoteEvent("e15", "q1", "u3", ("p1", "p2"), "p1", 196),
             ]
         ],
         now_us=1_000,
@@ -114,6 +119,10 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_row_and_the_sequence(
         ("p1", "u1", -2_500, 180, "e12", "store", "en", "vader-3.3.2"),
         ("p2", "u3", 10_000, 190, "e13", "", "", "sender"),
     ] == sorted(tuple(row) for row in original["comments"])
+    assert [
+        ("q1", "u1", "p3", 195, "e14", "app", '["p1","p2","p3"]'),
+        ("q1", "u3", "p1", 196, "e15", "", '["p1","p2"]'),
+    ] == sorted(tuple(row) for row in original["poll_votes"])
     assert 0 in {row[2] for row in original["likes"]}  # the cleared like
     assert original == in_postgres
     assert original == round_trip
@@ -179,29 +188,74 @@ def test_an_export_with_a_row_missing_is_refused_by_the_footer_counts(
     (tmp_path / "edited.jsonl").write_bytes(b"".join(lines))
     target = sqlite_store(tmp_path / "target.db")
     try:
-        with pytest.raises(TransferError, match="events 9 \\(footer 10\\)"):
+        with pytest.raises(TransferError, match="events 11 \\(footer 12\\)"):
             import_from(target, tmp_path / "edited.jsonl")
         assert 0 == target.count_events()
     finally:
         target.close()
+
+
+def import_of_edited(
+    source: Store, tmp_path: Path, edit: Callable[[str], str]
+) -> Callable[[], object]:
+    """Exports ``source``, edits the file's text, and returns the import of the edited
+    file into a new SQLite database (which the caller expects to be refused): a call that
+    asserts the target stays empty once it raised."""
+    export_to(source, tmp_path / "export.jsonl")
+    text = (tmp_path / "export.jsonl").read_text()
+    edited = edit(text)
+    assert edited != text
+    (tmp_path / "edited.jsonl").write_text(edited)
+
+    def run() -> object:
+        target = sqlite_store(tmp_path / "target.db")
+        try:
+            return import_from(target, tmp_path / "edited.jsonl")
+        finally:
+            assert 0 == target.count_events()
+            target.close()
+
+    return run
 
 
 def test_an_export_whose_aggregates_differ_from_the_votes_is_refused(
     source: Store, tmp_path: Path
 ) -> None:
-    export_to(source, tmp_path / "export.jsonl")
-    text = (tmp_path / "export.jsonl").read_text()
-    # A rating dropped from the votes and from the footer: counts match, the recount not.
-    rating = next(line for line in text.splitlines() if line.startswith('{"t": "ratings"'))
-    text = text.replace(rating + "\n", "").replace('"ratings": 2', '"ratings": 1')
-    (tmp_path / "edited.jsonl").write_text(text)
-    target = sqlite_store(tmp_path / "target.db")
-    try:
-        with pytest.raises(StoreError, match="differ from a recount"):
-            import_from(target, tmp_path / "edited.jsonl")
-        assert 0 == target.count_events()
-    finally:
-        target.close()
+    def drop_a_rating(text: str) -> str:
+        # A rating dropped from the votes and from the footer: counts match, the recount not.
+        rating = next(line for line in text.splitlines() if line.startswith('{"t": "ratings"'))
+        return text.replace(rating + "\n", "").replace('"ratings": 2', '"ratings": 1')
+
+    with pytest.raises(StoreError, match="differ from a recount"):
+        import_of_edited(source, tmp_path, drop_a_rating)()
+
+
+def test_a_poll_vote_whose_choice_was_not_shown_is_refused_naming_it(
+    source: Store, tmp_path: Path
+) -> None:
+    run = import_of_edited(
+        source, tmp_path, lambda text: text.replace('"e15","","[\\"p1\\",', '"e15","","[\\"p9\\",')
+    )
+
+    with pytest.raises(TransferError, match=r"poll_votes\.shown"):
+        run()
+
+
+def test_poll_counts_that_differ_from_the_poll_votes_are_refused(
+    source: Store, tmp_path: Path
+) -> None:
+    # p3 shown by a poll vote that names p2 in its place: a valid vote, the counts wrong.
+    run = import_of_edited(
+        source,
+        tmp_path,
+        lambda text: text.replace(
+            '"p3",195,"e14","app","[\\"p1\\",\\"p2\\",\\"p3\\"]"',
+            '"p2",195,"e14","app","[\\"p1\\",\\"p2\\"]"',
+        ),
+    )
+
+    with pytest.raises(StoreError, match="differ from a recount"):
+        run()
 
 
 def test_an_import_keeps_the_weights_versions_the_target_holds(
@@ -214,7 +268,7 @@ def test_an_import_keeps_the_weights_versions_the_target_holds(
         target.save_weights_entry(own)
         import_from(target, tmp_path / "export.jsonl")
         assert [own] == target.load_weights_history()
-        assert 10 == target.count_events()
+        assert 12 == target.count_events()
     finally:
         target.close()
 
@@ -224,7 +278,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 8 migrations: {ALL_MIGRATIONS}" in out
+    assert f"applied 9 migrations: {ALL_MIGRATIONS}" in out
     assert f"schema up to date: {ALL_MIGRATIONS}" in out
 
 
@@ -241,7 +295,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 9 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 10 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(
@@ -268,9 +322,9 @@ def test_export_and_import_commands_move_a_sqlite_database_to_postgresql(
         assert dump(source) == dump(target)
     finally:
         target.close()
-    assert "at sequence 14" in exported
-    assert re.search(r"events +10\n", exported)
-    assert re.search(r"events +10\n", imported)
+    assert "at sequence 16" in exported
+    assert re.search(r"events +12\n", exported)
+    assert re.search(r"events +12\n", imported)
 
 
 def test_import_command_reports_a_refused_import_and_exits_non_zero(
@@ -311,15 +365,18 @@ def test_a_version_1_export_imports_with_no_shares_no_channels_and_listing_times
     lines = [json.loads(line) for line in (tmp_path / "v2.jsonl").read_text().splitlines()]
     header, rows, footer = lines[0], lines[1:-1], lines[-1]
     header["version"] = 1
-    for added in ("shares", "comments"):
+    for added in ("shares", "comments", "poll_votes"):
         del header["tables"][added]
         del footer["counts"][added]
-    for column in ("shares", "listed_at_us", "comments", "sentiment_sum", "sentiment_squares"):
+    for column in (
+        "shares", "listed_at_us", "comments", "sentiment_sum", "sentiment_squares",
+        "polls_shown", "polls_won",
+    ):  # fmt: skip
         header["tables"]["products"].remove(column)
     header["tables"]["events"].remove("channel")
-    cut = {"products": -5, "events": -1}  # the columns appended since
+    cut = {"products": -7, "events": -1}  # the columns appended since
     old = [{"t": r["t"], "r": r["r"][: cut[r["t"]]] if r["t"] in cut else r["r"]}
-           for r in rows if r["t"] not in ("shares", "comments")]  # fmt: skip
+           for r in rows if r["t"] not in ("shares", "comments", "poll_votes")]  # fmt: skip
     (tmp_path / "v1.jsonl").write_text("\n".join(json.dumps(x) for x in [header, *old, footer]))
 
     target = sqlite_store(tmp_path / "new.db")

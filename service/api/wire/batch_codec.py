@@ -48,7 +48,15 @@ from reviewrank.service.api.validation import (
 )
 from reviewrank.service.api.wire import views as wire_views
 from reviewrank.service.domain.errors import InvalidArgument, too_many_items
-from reviewrank.service.domain.values import COMMENT, LIKE, RATING, SHARE, EventBatch, LikeValue
+from reviewrank.service.domain.values import (
+    COMMENT,
+    LIKE,
+    POLL_VOTE,
+    RATING,
+    SHARE,
+    EventBatch,
+    LikeValue,
+)
 from reviewrank.v1 import feedback_pb2
 
 # The protobuf enum numbers of the like values, and their stored values.
@@ -72,7 +80,7 @@ _IDS = ("event_id", "product_id", "user_id")
 # The fields the views are made for, by message: a new field must be read by them too.
 _EXPECTED = {
     "SubmitBatchRequest": {"events": 1},
-    "FeedbackEvent": {"rating": 1, "like": 2, "share": 3, "comment": 4},
+    "FeedbackEvent": {"rating": 1, "like": 2, "share": 3, "comment": 4, "poll_vote": 5},
     "SubmitRatingRequest": {
         "event_id": 1, "product_id": 2, "user_id": 3, "stars": 4, "occurred_at": 5,
         "category": 6,
@@ -167,7 +175,7 @@ def encoded_columns(request: EncodedBatch, limits: InputLimits, now_us: int) -> 
     try:
         fields = _Kinds.FromString(b"".join(events))
         ratings, likes = list(fields.rating), list(fields.like)
-        if fields.share or fields.comment:  # read from the messages (batch_columns)
+        if fields.share or fields.comment or fields.poll_vote:  # from the messages
             return None
         if not events or not _one_field_each(events, ratings, likes):
             return None
@@ -303,7 +311,8 @@ def batch_columns(
     """The events as columns, if every one is valid (None otherwise). ``events`` must
     not be empty."""
     kinds: list[str | None] = list(map(_KIND, events))
-    if None in kinds or COMMENT in kinds:  # comments: scored one by one (convert.py)
+    if None in kinds or COMMENT in kinds or POLL_VOTE in kinds:
+        return None  # comments: scored one by one (convert.py); poll votes: checked so
         return None
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
     limit = limits.max_id_length

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.storage.common import (
-    RECOUNT_MISMATCHES,
+    RECOUNT_MISMATCHES_POSTGRES,
     check_recount,
     fill_listing_times,
 )
@@ -67,7 +67,7 @@ class PostgresExport(PostgresBase):
             conn.execute("UPDATE meta SET value = %s WHERE key = 'seq'", (seq,))
             for statement in fill_listing_times(time.time_ns() // 1000):
                 conn.execute(statement)
-            check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
+            check_recount(conn.execute(RECOUNT_MISMATCHES_POSTGRES).fetchall())
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
             conn.execute("COMMIT")
             self._pool.putconn(conn)

@@ -12,8 +12,14 @@ import psycopg
 
 from reviewrank.service.app.store import ProductTable, VoteTable
 from reviewrank.service.domain.errors import StoreError
+from reviewrank.service.domain.voting import Ballot
 from reviewrank.service.storage.postgres.connection import CHANNEL, T
-from reviewrank.service.storage.postgres.reads import read_last_seq, read_products, read_votes
+from reviewrank.service.storage.postgres.reads import (
+    read_ballots,
+    read_last_seq,
+    read_products,
+    read_votes,
+)
 
 
 class PostgresFollower:
@@ -72,6 +78,9 @@ class PostgresFollower:
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable:
         return self._read("reading the votes", lambda conn: read_votes(conn, products, shares_only))
+
+    def load_ballots(self) -> list[Ballot]:
+        return self._read("reading the poll votes", read_ballots)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -11,7 +11,8 @@ import numpy.typing as npt
 import psycopg
 
 from reviewrank.service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
-from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES
+from reviewrank.service.domain.voting import Ballot, shown_of
+from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES_POSTGRES
 from reviewrank.service.storage.postgres.connection import PostgresBase
 
 
@@ -30,6 +31,10 @@ class PostgresReads(PostgresBase):
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable:
         return self._run("reading the votes", lambda conn: read_votes(conn, products, shares_only))
+
+    def load_ballots(self) -> list[Ballot]:
+        """Every poll vote in force, as (products shown, product chosen)."""
+        return self._run("reading the poll votes", read_ballots)
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -67,7 +72,7 @@ class PostgresReads(PostgresBase):
 
     def aggregate_mismatches(self) -> list[str]:
         def work(conn: psycopg.Connection[Any]) -> list[str]:
-            return sorted(r[0] for r in conn.execute(RECOUNT_MISMATCHES))
+            return sorted(r[0] for r in conn.execute(RECOUNT_MISMATCHES_POSTGRES))
 
         return self._run("recounting", work)
 
@@ -132,6 +137,12 @@ def read_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable
         product_ids = [product_ids[i] for i in order.tolist()]
         categories = [categories[i] for i in order.tolist()]
     return ProductTable.from_numbers(table, product_ids, categories, seq, more, display)
+
+
+def read_ballots(conn: psycopg.Connection[Any]) -> list[Ballot]:
+    """Every poll vote in force, as (products shown, product chosen)."""
+    rows = conn.execute("SELECT chosen, shown FROM poll_votes").fetchall()
+    return [(shown_of(shown), chosen) for chosen, shown in rows]
 
 
 def read_votes(

@@ -181,6 +181,31 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             " DEFAULT 0 CHECK (sentiment_squares >= 0)",
         ],
     ),
+    (
+        # As SQLite's m010_poll_votes.
+        "m010_poll_votes",
+        [
+            "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_kind_check",
+            "ALTER TABLE events ADD CONSTRAINT events_kind_check"
+            " CHECK (kind IN ('rating', 'like', 'share', 'comment', 'poll_vote'))",
+            """CREATE TABLE IF NOT EXISTS poll_votes (
+                poll_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                chosen TEXT NOT NULL,
+                occurred_at_us BIGINT NOT NULL,
+                event_id TEXT NOT NULL,
+                channel TEXT NOT NULL DEFAULT '',
+                shown TEXT NOT NULL
+                    CHECK (json_typeof(shown::json) = 'array'
+                           AND json_array_length(shown::json) >= 2),
+                PRIMARY KEY (user_id, poll_id)
+            )""",
+            "ALTER TABLE products ADD COLUMN IF NOT EXISTS polls_shown INTEGER NOT NULL"
+            " DEFAULT 0 CHECK (polls_shown >= 0)",
+            "ALTER TABLE products ADD COLUMN IF NOT EXISTS polls_won INTEGER NOT NULL"
+            " DEFAULT 0 CHECK (polls_won >= 0)",
+        ],
+    ),
 ]
 
 

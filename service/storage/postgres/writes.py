@@ -27,6 +27,7 @@ from reviewrank.service.domain.voting import (
     erasure_result,
     like_keys,
     plan_events,
+    poll_vote_keys,
     rating_keys,
     share_keys,
 )
@@ -60,12 +61,13 @@ UPDATE products AS p SET
     likes = p.likes + d.likes, dislikes = p.dislikes + d.dislikes, shares = p.shares + d.shares,
     comments = p.comments + d.comments, sentiment_sum = p.sentiment_sum + d.sentiment,
     sentiment_squares = p.sentiment_squares + d.squares,
+    polls_shown = p.polls_shown + d.polls_shown, polls_won = p.polls_won + d.polls_won,
     seq = d.seq, listed_at_us = least(p.listed_at_us, d.listed)
 FROM unnest(%b::text[], %b::text[], %b::int[], %b::int[], %b::int[], %b::int[], %b::int[],
             %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::int[], %b::bigint[],
-            %b::bigint[], %b::bigint[], %b::bigint[])
+            %b::bigint[], %b::int[], %b::int[], %b::bigint[], %b::bigint[])
     AS d(product_id, category, n, s, s1, s2, s3, s4, s5, likes, dislikes, shares, comments,
-         sentiment, squares, seq, listed)
+         sentiment, squares, polls_shown, polls_won, seq, listed)
 WHERE p.product_id = d.product_id
 RETURNING {", ".join(f"p.{c}" for c in TABLES["products"])}
 """
@@ -100,12 +102,17 @@ _COPY = {
         *((t, ", ".join(vote_columns(t))) for t in VOTE_TABLES),
     )
 }
+# The type of a vote's value (stars, a like's 1/-1/0, a share's 1, a comment's score), but
+# a poll vote's: the product chosen.
+_VALUE_TYPE = {"poll_votes": "text"}
 _COPY_TYPES = {
     "events": ["text", "int8", "text", "text", "text", "int4", "int8", "text", "int8", "text"],
-    # product_id, user_id, the vote's value, occurred_at_us, event_id, then text columns
-    # (a share's channel; a comment's channel, language and analyzer)
+    # product_id (a poll vote's poll_id), user_id, the vote's value, occurred_at_us,
+    # event_id, then text columns (a share's channel; a comment's channel, language and
+    # analyzer; a poll vote's channel and products shown)
     **{
-        t: ["text", "text", "int4", "int8", "text"] + ["text"] * (len(vote_columns(t)) - 5)
+        t: ["text", "text", _VALUE_TYPE.get(t, "int4"), "int8", "text"]
+        + ["text"] * (len(vote_columns(t)) - 5)
         for t in VOTE_TABLES
     },
 }
@@ -114,9 +121,8 @@ _COPY_TYPES = {
 _UPSERT_VOTES = {
     table: f"""
 INSERT INTO {table} ({", ".join(vote_columns(table))})
-SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[]{
-        ", %b::text[]" * (len(vote_columns(table)) - 5)
-    })
+SELECT * FROM unnest(%b::text[], %b::text[], %b::{_VALUE_TYPE.get(table, "int4")}[],
+    %b::bigint[], %b::text[]{", %b::text[]" * (len(vote_columns(table)) - 5)})
 {upsert_vote(table)}
 """
     for table in VOTE_TABLES
@@ -124,8 +130,8 @@ SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::bigint[], %b::text[]
 _CURRENT_VOTES = {
     table: f"""
 SELECT {", ".join(f"v.{c}" for c in vote_columns(table))}
-FROM unnest(%b::text[], %b::text[]) AS k(product_id, user_id)
-JOIN {table} AS v ON v.product_id = k.product_id AND v.user_id = k.user_id
+FROM unnest(%b::text[], %b::text[]) AS k(key, user_id)
+JOIN {table} AS v ON v.{vote_columns(table)[0]} = k.key AND v.user_id = k.user_id
 """
     for table in VOTE_TABLES
 }
@@ -217,8 +223,8 @@ class PostgresWrites(PostgresBase):
     def _current_votes(
         self, cur: psycopg.Cursor[Any], table: str, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
-        """(product_id, user_id) -> (value, occurred_at_us, event_id, and a share's
-        channel) of the votes in force."""
+        """(product_id, user_id) -> (value, occurred_at_us, event_id, and what else the
+        table keeps) of the votes in force; a poll vote's by (poll_id, user_id)."""
         if not keys:
             return {}
         products, users = _columns(list(keys), 2)
@@ -238,12 +244,14 @@ class PostgresWrites(PostgresBase):
         likes = self._current_votes(cur, "likes", like_keys(events))
         shares = self._current_votes(cur, "shares", share_keys(events))
         comments = self._current_votes(cur, "comments", comment_keys(events))
+        poll_votes = self._current_votes(cur, "poll_votes", poll_vote_keys(events))
         # The keys with a vote in force before the group (planning adds the group's own).
         in_force = {
             "ratings": set(ratings),
             "likes": set(likes),
             "shares": set(shares),
             "comments": set(comments),
+            "poll_votes": set(poll_votes),
         }
         plan = plan_events(
             events,
@@ -254,6 +262,7 @@ class PostgresWrites(PostgresBase):
             recorded_at,
             shares,
             comments,
+            poll_votes,
         )
         if len(plan.events[0]) >= COPY_FROM:
             _copy_rows(cur, _COPY["events"], _COPY_TYPES["events"], zip(*plan.events, strict=True))
@@ -261,7 +270,7 @@ class PostgresWrites(PostgresBase):
             cur.execute(_INSERT_EVENTS, plan.events)
         for table, final in (
             ("ratings", plan.ratings), ("likes", plan.likes), ("shares", plan.shares),
-            ("comments", plan.comments),
+            ("comments", plan.comments), ("poll_votes", plan.poll_votes),
         ):  # fmt: skip
             if final[0]:
                 self._write_votes(cur, table, final, in_force[table])
@@ -316,7 +325,7 @@ class PostgresWrites(PostgresBase):
                 (list(range(first, first + len(new))), *_columns(new, 4)),
             )
         rows = [(p, c, *d, s, t) for p, c, d, s, t in updates]
-        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 17)):
+        for row in cur.execute(_PRODUCT_UPDATE, _columns(rows, 19)):
             touched[row[1]] = product_row(row)
 
     def _upsert_catalogue(
@@ -373,13 +382,16 @@ class PostgresWrites(PostgresBase):
             " RETURNING product_id, score, occurred_at_us, channel",
             (user_id,),
         ).fetchall()
+        poll_votes = cur.execute(
+            "DELETE FROM poll_votes WHERE user_id = %s RETURNING chosen, shown", (user_id,)
+        ).fetchall()
         event_ids = [
             r[0]
             for r in cur.execute(
                 "DELETE FROM events WHERE user_id = %s RETURNING event_id", (user_id,)
             )
         ]
-        if not (ratings or likes or shares or comments or event_ids):
+        if not (ratings or likes or shares or comments or poll_votes or event_ids):
             return ErasureResult(0, 0, 0, 0)
         if event_ids:
             cur.execute(
@@ -387,9 +399,9 @@ class PostgresWrites(PostgresBase):
                 " SELECT h, %s FROM unnest(%b::bytea[]) AS h ON CONFLICT DO NOTHING",
                 (erased_at, [event_hash(e) for e in event_ids]),
             )
-        deltas, removed = erasure_deltas(ratings, likes, shares, comments)
+        deltas, removed = erasure_deltas(ratings, likes, shares, comments, poll_votes)
         if deltas:
             kept = KEEP_LISTING_TIME
             self._write_products(cur, [(p, "", d, seq, kept) for p, d in deltas.items()], touched)
         votes.add(removed, touched)
-        return erasure_result(ratings, likes, len(event_ids), seq, shares, comments)
+        return erasure_result(ratings, likes, len(event_ids), seq, shares, comments, poll_votes)

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from reviewrank.service.storage.common import (
-    RECOUNT_MISMATCHES,
+    RECOUNT_MISMATCHES_SQLITE,
     check_recount,
     fill_listing_times,
 )
@@ -35,7 +35,7 @@ class SQLiteExport(SQLiteBase):
                 yield "seq", [(read_last_seq(conn),)]
                 for table, names in EXPORT_TABLES.items():
                     # Votes in the order of their unique index (no index by product, m005).
-                    order = "user_id, product_id" if table in VOTE_TABLES else "1"
+                    order = f"user_id, {names[0]}" if table in VOTE_TABLES else "1"
                     cursor = conn.execute(
                         f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}"
                     )
@@ -72,7 +72,7 @@ class SQLiteExport(SQLiteBase):
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
                 for statement in fill_listing_times(time.time_ns() // 1000):
                     conn.execute(statement)
-                check_recount(conn.execute(RECOUNT_MISMATCHES).fetchall())
+                check_recount(conn.execute(RECOUNT_MISMATCHES_SQLITE).fetchall())
                 conn.execute("COMMIT")
             except BaseException:
                 rollback_quietly(conn)

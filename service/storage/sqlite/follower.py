@@ -8,8 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.domain.voting import Ballot
 from reviewrank.service.storage.sqlite.connection import translated_errors
-from reviewrank.service.storage.sqlite.reads import read_last_seq, read_products, read_votes
+from reviewrank.service.storage.sqlite.reads import (
+    read_ballots,
+    read_last_seq,
+    read_products,
+    read_votes,
+)
 from reviewrank.service.storage.tables import DECAYED_VOTE_TABLES
 
 
@@ -59,6 +65,10 @@ class SQLiteFollower:
             self._votes_by_product = True
         with translated_errors("reading the votes"):
             return read_votes(conn, products, shares_only)
+
+    def load_ballots(self) -> list[Ballot]:
+        with translated_errors("reading the poll votes"):
+            return read_ballots(self._connection())
 
     def close(self) -> None:
         self._wake.set()

@@ -11,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
-from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES
+from reviewrank.service.domain.voting import Ballot, shown_of
+from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES_SQLITE
 from reviewrank.service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase, translated_errors
 from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 
@@ -35,6 +36,11 @@ class SQLiteReads(SQLiteBase):
         only those of the given product idx values when ``products`` is given."""
         with translated_errors("reading the votes"):
             return read_votes(self.conn, products, shares_only)
+
+    def load_ballots(self) -> list[Ballot]:
+        """Every poll vote in force, as (products shown, product chosen)."""
+        with translated_errors("reading the poll votes"):
+            return read_ballots(self.conn)
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -65,7 +71,7 @@ class SQLiteReads(SQLiteBase):
     def aggregate_mismatches(self) -> list[str]:
         """Products whose stored aggregates differ from a recount of the votes (should be none)."""
         with translated_errors("recounting"):
-            recount = self.conn.execute(RECOUNT_MISMATCHES).fetchall()
+            recount = self.conn.execute(RECOUNT_MISMATCHES_SQLITE).fetchall()
         return sorted(r[0] for r in recount)
 
 
@@ -151,3 +157,11 @@ def read_votes(
                 rows += conn.execute(sql, (*chunk, *chunk)).fetchall()
             shares += conn.execute(LOAD_SHARES.format(where=where), chunk).fetchall()
     return VoteTable.from_rows(rows, shares)
+
+
+def read_ballots(conn: sqlite3.Connection) -> list[Ballot]:
+    """Every poll vote in force, as (products shown, product chosen)."""
+    return [(shown_of(shown), chosen) for chosen, shown in conn.execute(BALLOTS)]
+
+
+BALLOTS = "SELECT chosen, shown FROM poll_votes"

@@ -321,6 +321,60 @@ def m009_comments(db: sqlite_utils.Database) -> None:
             )
 
 
+@migrations()
+def m010_poll_votes(db: sqlite_utils.Database) -> None:
+    """Poll votes (issue 22): their votes in force (one per user and poll: the product
+    chosen, the products shown as a JSON array of ids, the channel), each product's count
+    of poll votes that showed it and that chose it, and an event log that holds poll votes
+    (naming the product chosen). The log is rebuilt for its CHECK, as m007 did."""
+    db.execute(
+        """CREATE TABLE events_with_polls (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            kind TEXT NOT NULL
+                CHECK (kind IN ('rating', 'like', 'share', 'comment', 'poll_vote')),
+            product_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            occurred_at_us INTEGER NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('APPLIED', 'SUPERSEDED')),
+            recorded_at_us INTEGER NOT NULL,
+            channel TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute(
+        """INSERT INTO events_with_polls
+            (seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+             recorded_at_us, channel)
+        SELECT seq, event_id, kind, product_id, user_id, value, occurred_at_us, outcome,
+            recorded_at_us, channel
+        FROM events ORDER BY seq"""
+    )
+    db.execute("DROP TABLE events")  # with its indexes
+    db.execute("ALTER TABLE events_with_polls RENAME TO events")
+    db.execute("CREATE UNIQUE INDEX events_event_id ON events (event_id)")
+    db.execute("CREATE INDEX events_user ON events (user_id)")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS poll_votes (
+            poll_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            chosen TEXT NOT NULL,
+            occurred_at_us INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            channel TEXT NOT NULL DEFAULT '',
+            shown TEXT NOT NULL CHECK (json_valid(shown) AND json_array_length(shown) >= 2)
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS poll_votes_vote ON poll_votes (user_id, poll_id)")
+    held = db["products"].columns_dict
+    for column in ("polls_shown", "polls_won"):
+        if column not in held:
+            db.execute(
+                f"ALTER TABLE products ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+                f" CHECK ({column} >= 0)"
+            )
+
+
 class SQLiteSchema(SQLiteBase):
     """Creating and upgrading the schema (part of SQLiteStore)."""
 

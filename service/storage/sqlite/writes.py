@@ -30,6 +30,8 @@ from reviewrank.service.domain.values import (
 )
 from reviewrank.service.domain.voting import (
     COMMENTS,
+    POLLS_SHOWN,
+    POLLS_WON,
     SENTIMENT_SQUARES,
     SENTIMENT_SUM,
     SHARES,
@@ -46,6 +48,7 @@ from reviewrank.service.domain.voting import (
     plan_events,
     plan_new_votes,
     plan_one_by_one,
+    poll_vote_keys,
     rating_keys,
     share_keys,
 )
@@ -76,8 +79,9 @@ UPDATE products SET
     s1 = s1 + ?4, s2 = s2 + ?5, s3 = s3 + ?6, s4 = s4 + ?7, s5 = s5 + ?8,
     likes = likes + ?9, dislikes = dislikes + ?10, shares = shares + ?11,
     comments = comments + ?12, sentiment_sum = sentiment_sum + ?13,
-    sentiment_squares = sentiment_squares + ?14, seq = ?15
-WHERE product_id = ?16
+    sentiment_squares = sentiment_squares + ?14, polls_shown = polls_shown + ?15,
+    polls_won = polls_won + ?16, seq = ?17
+WHERE product_id = ?18
 RETURNING {PRODUCT_COLUMNS}
 """
 # Row templates of service/storage/sqlite/bulk.py: {values} stands for a list of rows.
@@ -86,13 +90,14 @@ UPDATE products SET category = d.column2, rating_count = d.column3, star_sum = d
     s1 = d.column5, s2 = d.column6, s3 = d.column7, s4 = d.column8, s5 = d.column9,
     likes = d.column10, dislikes = d.column11, shares = d.column12, seq = d.column13,
     listed_at_us = d.column14, comments = d.column15, sentiment_sum = d.column16,
-    sentiment_squares = d.column17
+    sentiment_squares = d.column17, polls_shown = d.column18, polls_won = d.column19
 FROM (VALUES {values}) AS d WHERE products.idx = d.column1
 """
 _SET_PRODUCT = """
 UPDATE products SET category = ?2, rating_count = ?3, star_sum = ?4,
     s1 = ?5, s2 = ?6, s3 = ?7, s4 = ?8, s5 = ?9, likes = ?10, dislikes = ?11, shares = ?12,
-    seq = ?13, listed_at_us = ?14, comments = ?15, sentiment_sum = ?16, sentiment_squares = ?17
+    seq = ?13, listed_at_us = ?14, comments = ?15, sentiment_sum = ?16, sentiment_squares = ?17,
+    polls_shown = ?18, polls_won = ?19
 WHERE idx = ?1
 """
 _INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {{values}}\n"
@@ -110,6 +115,7 @@ _UPSERT_RATINGS = _insert_votes("ratings", upsert_vote("ratings"))
 _UPSERT_LIKES = _insert_votes("likes", upsert_vote("likes"))
 _UPSERT_SHARES = _insert_votes("shares", upsert_vote("shares"))
 _UPSERT_COMMENTS = _insert_votes("comments", upsert_vote("comments"))
+_UPSERT_POLL_VOTES = _insert_votes("poll_votes", upsert_vote("poll_votes"))
 _INSERT_NEW_RATINGS = _insert_votes("ratings", "ON CONFLICT (product_id, user_id) DO NOTHING")
 _INSERT_NEW_LIKES = _insert_votes("likes", "ON CONFLICT (product_id, user_id) DO NOTHING")
 _INSERT_NEW_SHARES = _insert_votes("shares", "ON CONFLICT (product_id, user_id) DO NOTHING")
@@ -217,18 +223,20 @@ class SQLiteWrites(SQLiteCatalogue):
         self, table: str, keys: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[Any, ...]]:
         """(product_id, user_id) -> (value, occurred_at_us, event_id, and a share's
-        channel, a comment's channel, language and analyzer) of the votes in force."""
+        channel, a comment's channel, language and analyzer) of the votes in force; a poll
+        vote's by (poll_id, user_id)."""
         found: dict[tuple[str, str], tuple[Any, ...]] = {}
         pairs = list(keys)
         step = CHUNK_ROWS // 2
-        columns = ", ".join(f"v.{c}" for c in vote_columns(table))
+        names = vote_columns(table)
+        columns = ", ".join(f"v.{c}" for c in names)
         for start in range(0, len(pairs), step):
             chunk = pairs[start : start + step]
             values = ",".join("(?, ?)" for _ in chunk)
             # A join on a VALUES list searches the primary key; `(a, b) IN (VALUES …)` scans.
             rows = self.conn.execute(
                 f"SELECT {columns} FROM (VALUES {values}) AS k JOIN {table} AS v"
-                " ON v.product_id = k.column1 AND v.user_id = k.column2",
+                f" ON v.{names[0]} = k.column1 AND v.user_id = k.column2",
                 [part for pair in chunk for part in pair],
             )
             for row in rows:
@@ -265,12 +273,14 @@ class SQLiteWrites(SQLiteCatalogue):
                 recorded_at,
                 self._in_force("shares", share_keys(events)),
                 self._in_force("comments", comment_keys(events)),
+                self._in_force("poll_votes", poll_vote_keys(events)),
             )
             write_columns(conn, _INSERT_EVENTS, plan.events)
             write_columns(conn, _UPSERT_RATINGS, plan.ratings)
             write_columns(conn, _UPSERT_LIKES, plan.likes)
             write_columns(conn, _UPSERT_SHARES, plan.shares)
             write_columns(conn, _UPSERT_COMMENTS, plan.comments)
+            write_columns(conn, _UPSERT_POLL_VOTES, plan.poll_votes)
         if plan.deltas:
             self._write_products(plan.product_updates(), touched)
             votes.add(plan.changes, touched)
@@ -314,13 +324,16 @@ class SQLiteWrites(SQLiteCatalogue):
             ("likes", like_keys(events)),
             ("shares", share_keys(events)),
             ("comments", comment_keys(events)),
+            ("poll_votes", poll_vote_keys(events)),
         ):
             found = self._in_force(table, keys)
             # A vote holding an id of the batch was written just now: it was none before.
             in_force.append({key: vote for key, vote in found.items() if vote[2] not in ids})
-        ratings, likes, shares, comments = in_force
+        ratings, likes, shares, comments, poll_votes = in_force
         replaced = (set(ratings), set(likes), set(shares), set(comments))
-        plan = plan_one_by_one(events, set(), ratings, likes, seq, recorded_at, shares, comments)
+        plan = plan_one_by_one(
+            events, set(), ratings, likes, seq, recorded_at, shares, comments, poll_votes
+        )
         superseded = Outcome.SUPERSEDED
         conn.executemany(
             "UPDATE events SET outcome = ? WHERE seq = ?",
@@ -359,6 +372,7 @@ class SQLiteWrites(SQLiteCatalogue):
                 top += 1
                 values = (top, product_id, category, *delta[:SHARES], seq, 1, 0, "", "",
                           *delta[SHARES:COMMENTS], first_us, *delta[COMMENTS:])  # fmt: skip
+                # (delta[COMMENTS:]: comments, sentiment sums, polls shown and won)
                 created.append(values)
                 touched[product_id] = product_row(values)
                 continue
@@ -371,17 +385,19 @@ class SQLiteWrites(SQLiteCatalogue):
             comments = row.comments + delta[COMMENTS]
             sentiment = row.sentiment_sum + delta[SENTIMENT_SUM]
             squares = row.sentiment_squares + delta[SENTIMENT_SQUARES]
+            shown = row.polls_shown + delta[POLLS_SHOWN]
+            won = row.polls_won + delta[POLLS_WON]
             values = (
                 row.idx, filled, row.rating_count + count,
                 row.star_sum + stars, h1 + s1, h2 + s2, h3 + s3, h4 + s4, h5 + s5,
                 row.likes + likes, row.dislikes + dislikes, row.shares + shares, seq, listed,
-                comments, sentiment, squares,
+                comments, sentiment, squares, shown, won,
             )  # fmt: skip
             changed.append(values)
             touched[product_id] = ProductRow(
                 values[0], product_id, values[1], values[2], values[3], values[4:9],
                 values[9], values[10], seq, row.active, row.owned, row.more_categories, row.display,
-                values[11], listed, comments, sentiment, squares,
+                values[11], listed, comments, sentiment, squares, shown, won,
             )  # fmt: skip
         write_rows(conn, NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)
@@ -430,21 +446,24 @@ class SQLiteWrites(SQLiteCatalogue):
             " RETURNING product_id, score, occurred_at_us, channel",
             (user_id,),
         ).fetchall()
+        poll_votes = conn.execute(
+            "DELETE FROM poll_votes WHERE user_id = ? RETURNING chosen, shown", (user_id,)
+        ).fetchall()
         rows = conn.execute("SELECT event_id FROM events WHERE user_id = ?", (user_id,))
         event_ids = [row[0] for row in rows]
-        if not (ratings or likes or shares or comments or event_ids):
+        if not (ratings or likes or shares or comments or poll_votes or event_ids):
             return ErasureResult(0, 0, 0, 0)
         conn.executemany(
             "INSERT OR IGNORE INTO erased_events (event_hash, erased_at_us) VALUES (?, ?)",
             [(event_hash(e), erased_at) for e in event_ids],
         )
         conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        deltas, removed = erasure_deltas(ratings, likes, shares, comments)
+        deltas, removed = erasure_deltas(ratings, likes, shares, comments, poll_votes)
         for product_id, delta in deltas.items():
             row = conn.execute(_UPDATE_PRODUCT, ("", *delta, seq, product_id)).fetchone()
             touched[product_id] = product_row(row)
         votes.add(removed, touched)
-        return erasure_result(ratings, likes, len(event_ids), seq, shares, comments)
+        return erasure_result(ratings, likes, len(event_ids), seq, shares, comments, poll_votes)
 
 
 def _rows_since(conn: sqlite3.Connection, total_changes: int) -> int:

@@ -176,6 +176,31 @@ class Client:
         response = self._call(self._feedback.SubmitComment, request)
         return self._written(response)
 
+    def poll_vote(
+        self,
+        event_id: str,
+        poll_id: str,
+        user_id: str,
+        shown: Sequence[str],
+        chosen: str,
+        channel: str = "",
+        occurred_at: float | None = None,
+    ) -> str:
+        """Records a vote in a poll: the products it showed (2 to 10) and the one chosen;
+        returns its outcome. A user's newer vote in a poll replaces the older one."""
+        request = feedback_pb2.SubmitPollVoteRequest(
+            event_id=event_id,
+            poll_id=poll_id,
+            user_id=user_id,
+            shown=list(shown),
+            chosen=chosen,
+            channel=channel,
+        )
+        if occurred_at is not None:
+            request.occurred_at.FromNanoseconds(int(occurred_at * 1e9))
+        response = self._call(self._feedback.SubmitPollVote, request)
+        return self._written(response)
+
     def submit_batch(self, events: Iterable[feedback_pb2.FeedbackEvent]) -> list[str]:
         """Records up to 1,000 events in one transaction; their outcomes, in order."""
         request = feedback_pb2.SubmitBatchRequest(events=list(events))

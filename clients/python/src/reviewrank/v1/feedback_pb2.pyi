@@ -96,17 +96,37 @@ class SubmitCommentRequest(_message.Message):
     language: str
     def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ..., text: _Optional[str] = ..., score: _Optional[float] = ..., language: _Optional[str] = ...) -> None: ...
 
+class SubmitPollVoteRequest(_message.Message):
+    __slots__ = ("event_id", "poll_id", "user_id", "shown", "chosen", "occurred_at", "channel")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    POLL_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    poll_id: str
+    user_id: str
+    shown: _containers.RepeatedScalarFieldContainer[str]
+    chosen: str
+    occurred_at: _timestamp_pb2.Timestamp
+    channel: str
+    def __init__(self, event_id: _Optional[str] = ..., poll_id: _Optional[str] = ..., user_id: _Optional[str] = ..., shown: _Optional[_Iterable[str]] = ..., chosen: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
+
 class FeedbackEvent(_message.Message):
-    __slots__ = ("rating", "like", "share", "comment")
+    __slots__ = ("rating", "like", "share", "comment", "poll_vote")
     RATING_FIELD_NUMBER: _ClassVar[int]
     LIKE_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
+    POLL_VOTE_FIELD_NUMBER: _ClassVar[int]
     rating: SubmitRatingRequest
     like: SubmitLikeRequest
     share: SubmitShareRequest
     comment: SubmitCommentRequest
-    def __init__(self, rating: _Optional[_Union[SubmitRatingRequest, _Mapping]] = ..., like: _Optional[_Union[SubmitLikeRequest, _Mapping]] = ..., share: _Optional[_Union[SubmitShareRequest, _Mapping]] = ..., comment: _Optional[_Union[SubmitCommentRequest, _Mapping]] = ...) -> None: ...
+    poll_vote: SubmitPollVoteRequest
+    def __init__(self, rating: _Optional[_Union[SubmitRatingRequest, _Mapping]] = ..., like: _Optional[_Union[SubmitLikeRequest, _Mapping]] = ..., share: _Optional[_Union[SubmitShareRequest, _Mapping]] = ..., comment: _Optional[_Union[SubmitCommentRequest, _Mapping]] = ..., poll_vote: _Optional[_Union[SubmitPollVoteRequest, _Mapping]] = ...) -> None: ...
 
 class SubmitBatchRequest(_message.Message):
     __slots__ = ("events",)
@@ -137,17 +157,19 @@ class ForgetUserRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
 
 class ForgetUserResponse(_message.Message):
-    __slots__ = ("ratings_removed", "likes_removed", "seq", "events_erased", "shares_removed", "comments_removed")
+    __slots__ = ("ratings_removed", "likes_removed", "seq", "events_erased", "shares_removed", "comments_removed", "poll_votes_removed")
     RATINGS_REMOVED_FIELD_NUMBER: _ClassVar[int]
     LIKES_REMOVED_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENTS_ERASED_FIELD_NUMBER: _ClassVar[int]
     SHARES_REMOVED_FIELD_NUMBER: _ClassVar[int]
     COMMENTS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    POLL_VOTES_REMOVED_FIELD_NUMBER: _ClassVar[int]
     ratings_removed: int
     likes_removed: int
     seq: int
     events_erased: int
     shares_removed: int
     comments_removed: int
-    def __init__(self, ratings_removed: _Optional[int] = ..., likes_removed: _Optional[int] = ..., seq: _Optional[int] = ..., events_erased: _Optional[int] = ..., shares_removed: _Optional[int] = ..., comments_removed: _Optional[int] = ...) -> None: ...
+    poll_votes_removed: int
+    def __init__(self, ratings_removed: _Optional[int] = ..., likes_removed: _Optional[int] = ..., seq: _Optional[int] = ..., events_erased: _Optional[int] = ..., shares_removed: _Optional[int] = ..., comments_removed: _Optional[int] = ..., poll_votes_removed: _Optional[int] = ...) -> None: ...

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class FeedbackServiceStub:
-    """FeedbackService takes star ratings, likes, shares and comments from shop backends.
+    """FeedbackService takes star ratings, likes, shares, comments and poll votes from shop
+    backends.
 
     Every event carries an event_id: sending the same event_id again is
     harmless (outcome DUPLICATE, nothing changes). Every event carries a
@@ -62,6 +63,11 @@ class FeedbackServiceStub:
                 request_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitCommentRequest.SerializeToString,
                 response_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
                 _registered_method=True)
+        self.SubmitPollVote = channel.unary_unary(
+                '/reviewrank.v1.FeedbackService/SubmitPollVote',
+                request_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitPollVoteRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
+                _registered_method=True)
         self.SubmitBatch = channel.unary_unary(
                 '/reviewrank.v1.FeedbackService/SubmitBatch',
                 request_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchRequest.SerializeToString,
@@ -75,7 +81,8 @@ class FeedbackServiceStub:
 
 
 class FeedbackServiceServicer:
-    """FeedbackService takes star ratings, likes, shares and comments from shop backends.
+    """FeedbackService takes star ratings, likes, shares, comments and poll votes from shop
+    backends.
 
     Every event carries an event_id: sending the same event_id again is
     harmless (outcome DUPLICATE, nothing changes). Every event carries a
@@ -118,6 +125,15 @@ class FeedbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitPollVote(self, request, context):
+        """Records one vote in a poll ("which outfit: A or B?"): the products the poll
+        showed and the one the user chose. A user has one vote per poll: a newer vote
+        replaces the older, an older one arriving late is SUPERSEDED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitBatch(self, request, context):
         """Records up to 1000 events (of every kind) in one transaction: either
         all of them are committed, or none is and the call fails.
@@ -127,8 +143,8 @@ class FeedbackServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ForgetUser(self, request, context):
-        """Erases a user (right to erasure): removes every star, like, share and comment of the
-        user, updates the aggregates of every product concerned, and erases the
+        """Erases a user (right to erasure): removes every star, like, share, comment and
+        poll vote of the user, updates the aggregates of every product concerned, and erases the
         user's events from the event log, all in one transaction. Only a one-way
         hash of each erased event_id is kept, so that a replay of an erased event
         is still DUPLICATE and cannot bring the vote back. Events of the user sent
@@ -161,6 +177,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitCommentRequest.FromString,
                     response_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.SerializeToString,
             ),
+            'SubmitPollVote': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitPollVote,
+                    request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitPollVoteRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.SerializeToString,
+            ),
             'SubmitBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitBatch,
                     request_deserializer=reviewrank_dot_v1_dot_feedback__pb2.SubmitBatchRequest.FromString,
@@ -180,7 +201,8 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class FeedbackService:
-    """FeedbackService takes star ratings, likes, shares and comments from shop backends.
+    """FeedbackService takes star ratings, likes, shares, comments and poll votes from shop
+    backends.
 
     Every event carries an event_id: sending the same event_id again is
     harmless (outcome DUPLICATE, nothing changes). Every event carries a
@@ -287,6 +309,33 @@ class FeedbackService:
             target,
             '/reviewrank.v1.FeedbackService/SubmitComment',
             reviewrank_dot_v1_dot_feedback__pb2.SubmitCommentRequest.SerializeToString,
+            reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitPollVote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.FeedbackService/SubmitPollVote',
+            reviewrank_dot_v1_dot_feedback__pb2.SubmitPollVoteRequest.SerializeToString,
             reviewrank_dot_v1_dot_feedback__pb2.SubmitResponse.FromString,
             options,
             channel_credentials,

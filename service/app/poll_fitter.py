@@ -1,0 +1,125 @@
+"""The poll strengths in force: refitted on a thread of their own after poll votes change.
+
+A product's Bradley–Terry strength (ranking.polls) depends on every poll vote, not on
+its own row: a vote between A and B moves A's strength, and through A, that of every
+product A met. So the strengths are refitted over all poll votes in force, by
+minorisation–maximisation warm-started from the strengths in force (a few steps after a
+few new votes), whenever the catalogue's poll counts changed: this process's writes, or
+another's read by the change feed. The votes are read from the database on a connection
+of the fitter's own (every vote committed up to the change seen), so that every process
+(``--workers``, replicas) fits the same votes; rows whose strength moved are then changed
+in the catalogue as a write's are, which the kept score columns and Top's order follow.
+
+A fit runs at most COST_SHARE of a core (service/app/priors.py's rule: after a fit that
+took t seconds, the next waits t / COST_SHARE) and no sooner than ``floor_seconds`` after
+the last: a new vote moves the strengths within that time, not at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from reviewrank.ranking.polls import PollPrior, poll_fit
+from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.priors import kept_seconds
+from reviewrank.service.app.store import Follower
+from reviewrank.service.domain.errors import StoreError
+
+log = structlog.get_logger("reviewrank.polls")
+
+# A strength is put in force when it moved by more than this (relative).
+STRENGTH_TOLERANCE = 1e-6
+DEFAULT_POLL_PRIOR = PollPrior()
+# How often the thread looks for changed poll counts (an integer compared: cheap).
+LOOK_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class PollFit:
+    """The last fit: the votes it read, the MM steps it took, what it cost, the rows whose
+    strength it changed, and the catalogue's poll generation it reflects."""
+
+    votes: int
+    steps: int
+    seconds: float
+    changed: int
+    generation: int
+
+
+class PollFitter:
+    def __init__(
+        self,
+        reader: Follower,
+        catalogue: Catalogue,
+        prior: PollPrior = DEFAULT_POLL_PRIOR,
+        floor_seconds: float = 0.05,
+    ) -> None:
+        self._reader = reader
+        self._catalogue = catalogue
+        self.prior = prior
+        self._floor = floor_seconds
+        self._stopping = threading.Event()
+        self._fitted = threading.Condition()
+        self.last: PollFit | None = None
+        self._thread = threading.Thread(target=self._run, name="reviewrank-polls", daemon=True)
+        self._thread.start()
+
+    @property
+    def fitted_generation(self) -> int:
+        return -1 if self.last is None else self.last.generation
+
+    def fit_once(self) -> PollFit:
+        """Reads every poll vote in force and puts the strengths fitted on them in force."""
+        started = time.perf_counter()
+        generation = self._catalogue.poll_generation  # before the read: the read holds it
+        ballots = self._reader.load_ballots()
+        _, votes, start = self._catalogue.poll_rows(ballots)
+        strengths, steps = poll_fit(votes, start.size, self.prior, start=start)
+        changed = self._catalogue.set_poll_strengths(strengths, STRENGTH_TOLERANCE)
+        fit = PollFit(len(votes), steps, time.perf_counter() - started, changed, generation)
+        with self._fitted:
+            self.last = fit
+            self._fitted.notify_all()
+        return fit
+
+    def _run(self) -> None:
+        next_at = 0.0
+        backoff = 1.0  # after a failure, doubled up to a minute
+        while not self._stopping.wait(LOOK_SECONDS):
+            if self._catalogue.poll_generation == self.fitted_generation:
+                continue
+            wait = next_at - time.monotonic()
+            if wait > 0 and self._stopping.wait(wait):
+                break
+            try:
+                fit = self.fit_once()
+            except StoreError as exc:
+                log.warning("reading the poll votes failed; retrying", error=str(exc))
+                next_at, backoff = time.monotonic() + backoff, min(2 * backoff, 60.0)
+                continue
+            except Exception:  # the strengths in force stay; tried again later
+                log.exception("fitting the poll strengths failed")
+                next_at, backoff = time.monotonic() + backoff, min(2 * backoff, 60.0)
+                continue
+            backoff = 1.0
+            next_at = time.monotonic() + kept_seconds(fit.seconds, self._floor)
+
+    def wait_fitted(self, generation: int, timeout: float) -> bool:
+        """True once a fit reflects poll generation ``generation`` or later."""
+        deadline = time.monotonic() + timeout
+        with self._fitted:
+            while self.fitted_generation < generation:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._fitted.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        self._reader.close()
