@@ -35,8 +35,8 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     prior = "auto"                 # (C, m) fitted from the catalogue's comments, or a table:
                                    # { mean = 0.2, strength = 5 } (mean -1..1, strength 0-1e6)
 
-    [profiles.default.channels]    # optional: a share from a channel counts this much (0-1000);
-    store = 2                      # channels not named, and shares without one, count 1
+    [profiles.default.channels]    # optional: a share or comment from a channel counts this
+    store = 2                      # much (0-1000); others, and those without one, count 1
     instagram = 0.5
 
     [profiles.default.limits]      # optional, each an integer >= 1
@@ -172,6 +172,19 @@ class ShareWeighing(NamedTuple):
         return frozenset(channel for channel, _ in self.channels)
 
 
+class CommentWeighing(NamedTuple):
+    """How a profile weighing sentiment counts comments: the weights of the channels it
+    names, (channel, weight) in name order; a comment from one counts that much in the
+    product's Bayesian average (others count 1)."""
+
+    channels: tuple[tuple[str, float], ...]
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The channels weighed apart."""
+        return frozenset(channel for channel, _ in self.channels)
+
+
 class DecayNeed(NamedTuple):
     """What time-decayed sums of one half-life must hold: the star and like sums (a
     profile's half_life_days), and the channels whose shares are summed apart."""
@@ -243,6 +256,13 @@ class Profile:
         return ShareWeighing(self.shares.half_life_seconds, self.channels)
 
     @property
+    def comment_weighing(self) -> CommentWeighing | None:
+        """The comment channels its sentiment weighs apart (None: every comment counts 1)."""
+        if not self.weighs_sentiment or not self.channels:
+            return None
+        return CommentWeighing(self.channels)
+
+    @property
     def clocked(self) -> bool:
         """Whether its scores move with the clock (time-decayed votes, or share rates)."""
         return self.half_life_days is not None or self.weighs_shares
@@ -258,6 +278,16 @@ class Profile:
             need = DecayNeed(channels=weighing.names)
             needs[weighing.half_life] = need.with_(needs.get(weighing.half_life, DecayNeed()))
         return needs
+
+
+def comment_channel_needs(profiles: Iterable[Profile]) -> frozenset[str]:
+    """The comment channels some profile weighs apart (their sums are kept)."""
+    names: frozenset[str] = frozenset()
+    for profile in profiles:
+        weighing = profile.comment_weighing
+        if weighing is not None:
+            names |= weighing.names
+    return names
 
 
 def decay_needs(profiles: Iterable[Profile]) -> dict[float, DecayNeed]:

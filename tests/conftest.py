@@ -115,6 +115,12 @@ sentiment = { prior = { mean = 0.0, strength = 2 } }
 weights = { bayesian_average = 0.5, sentiment = 0.5 }
 prior = { mean = 3.0, strength = 2 }
 
+[profiles.commented_by_channel]
+weights = { sentiment = 1 }
+prior = { mean = 3.0, strength = 2 }
+sentiment = { prior = { mean = 0.0, strength = 2 } }
+channels = { store = 3, instagram = 0 }
+
 [profiles.polled]
 weights = { polls = 1 }
 prior = { mean = 3.0, strength = 2 }

@@ -411,6 +411,7 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
         polls_won=e.polls_won,
         poll_strength=e.poll_strength,
         sentiment_average=e.sentiment_average,
+        weighted_comments=e.weighted_comments,
     )
 
 

@@ -254,7 +254,7 @@ class Violations:
         if len(set(shown)) != len(shown):
             self.add(prefix + "shown", "must not name a product twice")
         self.identifier(chosen, prefix + "chosen")
-        if chosen and chosen not in shown:
+        if chosen and shown and chosen not in shown:
             self.add(prefix + "chosen", "must be one of the products shown")
 
     def comment(self, text: str | None, score: float | None, language: str, prefix: str) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from reviewrank.ranking.profiles import decay_needs
+from reviewrank.ranking.profiles import comment_channel_needs, decay_needs
 from reviewrank.service.app import weights_history
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.catalogue_snapshot import load_catalogue, save_snapshot
@@ -108,6 +108,9 @@ class Application:
         if needs:  # before the writer starts, so that no write falls in between
             shares_only = not any(need.stars for need in needs.values())
             self.catalogue.enable_decay(needs, self.store.load_votes(shares_only=shares_only))
+        channels = comment_channel_needs(self.weights.current.profiles.profiles.values())
+        if channels:  # (as the decayed sums, before the writer starts)
+            self.catalogue.enable_comment_channels(channels, self.store.load_comment_rows)
         self._listeners_lock = threading.Lock()
         self._storage_listeners: list[Callable[[bool], None]] = []
         self.writer = Writer(
@@ -395,6 +398,9 @@ class Application:
             failed_transactions=stats.failed_transactions,
             writes_expired=stats.dropped_expired,
             change_feed_lags=self.change_feed_lag(),
+            poll_votes=0 if self.polls.last is None else self.polls.last.votes,
+            poll_fit_seconds=0.0 if self.polls.last is None else self.polls.last.seconds,
+            poll_fit_pending=self.polls.pending,
             kinds=self.kind_counts.counts(),
         )
 

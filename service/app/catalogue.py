@@ -16,9 +16,9 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from reviewrank.ranking.blend import Evidence
+from reviewrank.ranking.blend import Counts, Evidence
 from reviewrank.ranking.polls import PollVotes
-from reviewrank.ranking.profiles import DecayNeed, ShareWeighing
+from reviewrank.ranking.profiles import CommentWeighing, DecayNeed, ShareWeighing
 from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups, RatingTally
 from reviewrank.ranking.shares import exposure_days
 from reviewrank.service.app.catalogue_views import (
@@ -31,10 +31,11 @@ from reviewrank.service.app.catalogue_views import (
     Snapshot,
 )
 from reviewrank.service.app.category_codes import NO_CATEGORY, CategoryCodes
+from reviewrank.service.app.comment_channels import CommentChannels
 from reviewrank.service.app.decayed import DecayedAggregates
 from reviewrank.service.app.id_index import EncodedIds, IdIndex
 from reviewrank.service.app.snapshot import CatalogueColumns, columns_of
-from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.app.store import CommentRows, ProductTable, VoteTable
 from reviewrank.service.domain.values import SENTIMENT_SCALE, ProductRow, VoteChange
 from reviewrank.service.domain.voting import Ballot
 
@@ -81,6 +82,10 @@ class Catalogue:
         # Products written here while other processes also wrote: their decayed sums are
         # recomputed from the votes by the change feed (service/app/feed.py).
         self._decay_dirty: set[int] = set()
+        # Comments summed per channel some profile weighs (service/app/comment_channels.py),
+        # and the products whose sums the change feed recomputes (as _decay_dirty).
+        self._comment_channels: CommentChannels | None = None
+        self._comment_dirty: set[int] = set()
         # (generation, rows it changed) for the latest generations (changed_rows).
         self._changes: deque[tuple[int, IntArray]] = deque(maxlen=CHANGE_LOG_LENGTH)
         # The star histograms summed by rating count, kept as rows change: what the
@@ -111,6 +116,9 @@ class Catalogue:
             if old is not None:
                 new[: old.shape[0]] = old
             setattr(self, name, new)
+        channels = getattr(self, "_comment_channels", None)
+        if channels is not None:
+            channels.grow(capacity)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -276,14 +284,24 @@ class Catalogue:
                         decayed.apply(mine)
                 else:
                     self._decay_dirty.update(change.product_idx for change in votes)
+            if self._comment_channels is not None:
+                if contiguous:
+                    self._comment_channels.apply(
+                        [change for change in votes if change.product_idx in applied]
+                    )
+                else:
+                    self._comment_dirty.update(change.product_idx for change in votes)
             if contiguous:
                 self.seq = max(self.seq, seq)
             self._next_generation(np.fromiter(applied, dtype=np.int64, count=len(applied)))
 
-    def apply_feed(self, table: ProductTable, votes: VoteTable | None) -> None:
+    def apply_feed(
+        self, table: ProductTable, votes: VoteTable | None, comments: CommentRows | None = None
+    ) -> None:
         """Applies rows read by the change feed at ``table.seq``: each only if newer than
         the state held. ``votes``: the votes of these products and of the dirty ones, read
-        in the same snapshot (needed when decayed sums are kept)."""
+        in the same snapshot (needed when decayed sums are kept); ``comments`` likewise
+        their comments of the channels kept apart (comment_channel_names)."""
         with self._lock:
             changed = table.idx[:0]
             if table.idx.size:
@@ -334,6 +352,15 @@ class Catalogue:
                     for decayed in self._decayed.values():
                         decayed.reset(ready, subset)
                 self._decay_dirty = candidates - set(ready.tolist())
+            if self._comment_channels is not None and comments is not None:
+                candidates = set(table.idx.tolist()) | self._comment_dirty
+                ready = np.array(
+                    sorted(i for i in candidates if self.row_seq[i] <= table.seq), dtype=np.int64
+                )
+                if ready.size:
+                    mine = comments.subset(np.isin(comments.product_idx, ready))
+                    self._comment_channels.reset(ready, mine)
+                self._comment_dirty = candidates - set(ready.tolist())
             self.seq = max(self.seq, table.seq)
             self._next_generation(changed)
 
@@ -363,13 +390,19 @@ class Catalogue:
             total = self.rating_count[idx] + self.likes[idx] + self.dislikes[idx]
         return total.astype(np.int64, copy=False)
 
-    def changed_rows(self, since: int | None = None, listing: bool = False) -> ScoringRows | None:
-        """The rows changed after generation ``since``, with their evidence (plain counts),
-        as of now; every row in use when ``since`` is None. None when the change log no
-        longer reaches back to ``since`` (the caller then starts again from every row).
-        ``listing``: with whether each is listed and its other categories (not for None)."""
+    def changed_rows(
+        self,
+        since: int | None = None,
+        listing: bool = False,
+        comments: CommentWeighing | None = None,
+    ) -> ScoringRows | None:
+        """The rows changed after generation ``since``, with their evidence (plain counts;
+        comments weighed by channel as ``comments`` says), as of now; every row in use
+        when ``since`` is None. None when the change log no longer reaches back to
+        ``since`` (the caller then starts again from every row). ``listing``: with
+        whether each is listed and its other categories (not for None)."""
         if since is None:
-            return self.rows_between(0, None)
+            return self.rows_between(0, None, comments)
         with self._lock:
             size = self._size
             missed = self.generation - since
@@ -386,17 +419,17 @@ class Catalogue:
             return ScoringRows(
                 self.generation,
                 idx,
-                self._evidence(idx, None, 0.0),
+                self._evidence(idx, None, 0.0, comments=comments),
                 self.category_code[idx],
                 size,
                 active,
                 more,
             )
 
-    def _evidence_of(self, part: slice) -> Evidence:
+    def _evidence_of(self, part: slice, comments: CommentWeighing | None = None) -> Evidence:
         """Copies of the counts of a range of rows (lock held): slices copied are several
-        times faster than rows taken."""
-        return Evidence(
+        times faster than rows taken. Comments weighed by channel as ``comments`` says."""
+        evidence = Evidence(
             rating_count=self.rating_count[part].copy(),
             star_sum=self.star_sum[part].copy(),
             likes=self.likes[part].copy(),
@@ -408,8 +441,24 @@ class Catalogue:
             polls_shown=self.polls_shown[part].copy(),
             polls_won=self.polls_won[part].copy(),
         )
+        if comments is None:
+            return evidence
+        count, total = self._weighed_comments(part, comments)
+        return replace(evidence, comments=count, sentiment_sum=total)
 
-    def rows_between(self, start: int, stop: int | None) -> ScoringRows:
+    def _weighed_comments(
+        self, rows: IntArray | slice, weighing: CommentWeighing
+    ) -> tuple[FloatArray, FloatArray]:
+        """The rows' comment counts and sums of scores with the channels weighed (lock
+        held; the channels are kept: enable_comment_channels)."""
+        channels = self._comment_channels
+        if channels is None or not weighing.names <= channels.names:
+            raise KeyError(f"comment sums of channels {sorted(weighing.names)} are not kept")
+        return channels.weighted(rows, weighing, self.comments[rows], self.sentiment_sum[rows])
+
+    def rows_between(
+        self, start: int, stop: int | None, comments: CommentWeighing | None = None
+    ) -> ScoringRows:
         """Rows ``start`` to ``stop`` (None: the last in use), with their evidence, as of
         now: a whole catalogue can be read a part at a time, holding the lock briefly."""
         with self._lock:
@@ -417,7 +466,7 @@ class Catalogue:
             stop = size if stop is None else min(stop, size)
             start = min(start, stop)
             part = slice(start, stop)
-            evidence = self._evidence_of(part)
+            evidence = self._evidence_of(part, comments)
             codes = self.category_code[part].copy()
             idx = np.arange(start, stop, dtype=np.int64)
             return ScoringRows(self.generation, idx, evidence, codes, size)
@@ -464,6 +513,39 @@ class Catalogue:
                 if kept is None or not decayed.need.within(kept.need):
                     self._decayed[decayed.half_life] = decayed
 
+    def comment_channels_missing(self, names: frozenset[str]) -> frozenset[str]:
+        """Those of these comment channels whose sums are not kept."""
+        with self._lock:
+            held = frozenset() if self._comment_channels is None else self._comment_channels.names
+        return names - held
+
+    @property
+    def comment_dirty(self) -> list[int]:
+        with self._lock:
+            return sorted(self._comment_dirty)
+
+    @property
+    def comment_channel_names(self) -> frozenset[str]:
+        """The comment channels whose sums are kept (the change feed reads theirs)."""
+        channels = self._comment_channels
+        return frozenset() if channels is None else channels.names
+
+    def enable_comment_channels(
+        self, names: frozenset[str], read: Callable[[frozenset[str]], CommentRows]
+    ) -> None:
+        """Keeps the comments of these channels summed apart too (with those kept), built
+        from the comments ``read`` returns for them all. As enable_decay, the caller makes
+        sure no write is applied meanwhile."""
+        wanted = names | self.comment_channel_names
+        if wanted == self.comment_channel_names:
+            return
+        built = CommentChannels(wanted, self.rating_count.shape[0])
+        built.load(read(wanted))
+        with self._lock:
+            built.grow(self.rating_count.shape[0])
+            self._comment_channels = built
+            self._comment_dirty.clear()
+
     @property
     def stars_decayed(self) -> bool:
         """Whether some decayed sums kept hold stars and likes (then the change feed reads
@@ -480,16 +562,22 @@ class Catalogue:
         half_life: float | None,
         now: float,
         extra: Extra = None,
+        comments: CommentWeighing | None = None,
     ) -> Evidence:
-        comments = self.comments[idx]
-        sentiment = self.sentiment_sum[idx] / SENTIMENT_SCALE
+        """The rows' evidence (lock held): decayed to ``now`` for a half-life, comments
+        weighed by channel as ``comments`` says."""
+        if comments is None:
+            counted: Counts = self.comments[idx]
+            sentiment = self.sentiment_sum[idx] / SENTIMENT_SCALE
+        else:
+            counted, sentiment = self._weighed_comments(idx, comments)
         strength = self.poll_strength[idx]
         shown, won = self.polls_shown[idx], self.polls_won[idx]
         if half_life is not None:  # (comments and polls are not decayed)
             decayed = self._decayed_of(half_life, now, extra, DecayNeed(stars=True))
             return replace(
                 decayed.evidence(idx, now),
-                comments=comments,
+                comments=counted,
                 sentiment_sum=sentiment,
                 poll_strength=strength,
                 polls_shown=shown,
@@ -501,7 +589,7 @@ class Catalogue:
             likes=self.likes[idx],
             dislikes=self.dislikes[idx],
             histogram=self.histogram[idx],
-            comments=comments,
+            comments=counted,
             sentiment_sum=sentiment,
             poll_strength=strength,
             polls_shown=shown,
@@ -554,9 +642,11 @@ class Catalogue:
         extra: Extra = None,
         encoded: EncodedIds | None = None,
         shares: ShareWeighing | None = None,
+        comments: CommentWeighing | None = None,
     ) -> Gathered:
         """The products' aggregates (time-decayed to ``now`` when a half-life is given),
-        with their decayed shares and exposure when a share half-life is.
+        with their decayed shares and exposure when a share half-life is, and their
+        comments weighed by channel as ``comments`` says (``raw`` keeps plain counts).
 
         ``extra``: decayed sums of half-lives the catalogue does not keep (a preview's);
         ``encoded``: the ids' bytes, if at hand (see lookup).
@@ -564,7 +654,9 @@ class Catalogue:
         with self._lock:
             idx = self._index.rows(product_ids, encoded)  # unknown: row 0, all zeros
             raw = self._evidence(idx, None, now)
-            evidence = raw if half_life is None else self._evidence(idx, half_life, now, extra)
+            evidence = raw
+            if half_life is not None or comments is not None:
+                evidence = self._evidence(idx, half_life, now, extra, comments)
             evidence = self._with_shares(evidence, idx, shares, now, extra)
             codes = self.category_code[idx]
         return Gathered(evidence, raw, idx > 0, codes, self._categories.names)
@@ -716,12 +808,15 @@ class Catalogue:
         now: float = 0.0,
         extra: Extra = None,
         shares: ShareWeighing | None = None,
+        comments: CommentWeighing | None = None,
     ) -> Snapshot:
         with self._lock:
             size = self._size
             rows = np.arange(1, size, dtype=np.int64)
             raw = self._evidence(rows, None, now)
-            evidence = raw if half_life is None else self._evidence(rows, half_life, now, extra)
+            evidence = raw
+            if half_life is not None or comments is not None:
+                evidence = self._evidence(rows, half_life, now, extra, comments)
             evidence = self._with_shares(evidence, rows, shares, now, extra)
             return Snapshot(
                 seq=self.generation,
@@ -735,7 +830,12 @@ class Catalogue:
                 also_in=self._categories.members(),
             )
 
-    def snapshot_in_parts(self, rows_per_part: int, between: Callable[[], None]) -> Snapshot:
+    def snapshot_in_parts(
+        self,
+        rows_per_part: int,
+        between: Callable[[], None],
+        comments: CommentWeighing | None = None,
+    ) -> Snapshot:
         """A snapshot of plain counts read ``rows_per_part`` rows at a time, holding the
         lock for one part only (a million rows at once held writers and lookups for about
         10 ms), ``between`` called between two parts. Its generation and sequence number are
@@ -753,7 +853,7 @@ class Catalogue:
                 between()
             with self._lock:
                 part = slice(start, min(start + rows_per_part, size))
-                evidence = self._evidence_of(part)
+                evidence = self._evidence_of(part, comments)
                 parts.append((evidence, self.category_code[part].copy(), self.active[part].copy()))
         joined = Evidence(
             **{

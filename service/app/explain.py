@@ -62,6 +62,7 @@ class Explanation(NamedTuple):
     sentiment_prior_mean: float  # 0 and 0: the profile weighs no sentiment (nor below)
     sentiment_prior_strength: float
     sentiment_average: float
+    weighted_comments: float  # the comments with the profile's channel weights
     polls_shown: int  # poll votes in force that showed it
     polls_won: int  # that chose it
     poll_strength: float  # its Bradley-Terry strength in force (1: the prior's)
@@ -131,15 +132,18 @@ def explain_rows(
         shape, rate = [share_prior.shape] * count, [share_prior.rate] * count
         reference = [share_prior.reference_rate] * count
     comments: list[int] = [0] * count
-    mean = prior_mean = prior_strength = average = zeros
+    mean = prior_mean = prior_strength = average = weighted = zeros
     if raw.comments is not None and raw.sentiment_sum is not None:
         comments = counts(raw.comments)
         sums = floats(raw.sentiment_sum)
         mean = [s / n if n else 0.0 for s, n in zip(sums, comments, strict=True)]
-        if profile.weighs_sentiment:
+        weighted = [float(n) for n in comments]
+        if profile.weighs_sentiment and evidence.comments is not None:
             said = sentiment_prior_of(profile, prior)
             prior_mean, prior_strength = [said.mean] * count, [said.strength] * count
-            average = floats(sentiment_average(raw.comments, raw.sentiment_sum, said))
+            assert evidence.sentiment_sum is not None
+            weighted = floats(evidence.comments)  # (weighed by channel, if the profile does)
+            average = floats(sentiment_average(evidence.comments, evidence.sentiment_sum, said))
     shown: list[int] = [0] * count
     won: list[int] = [0] * count
     strength = [1.0] * count
@@ -179,6 +183,7 @@ def explain_rows(
             prior_mean,
             prior_strength,
             average,
+            weighted,
             shown,
             won,
             strength,

@@ -58,14 +58,20 @@ class ChangeFeed:
         latest = store.last_seq()
         self.seen_seq = max(self.seen_seq, latest)
         dirty = self._catalogue.decay_dirty
-        if latest <= max(self._catalogue.seq, self._applying()) and not dirty:
+        comment_dirty = self._catalogue.comment_dirty
+        if latest <= max(self._catalogue.seq, self._applying()) and not (dirty or comment_dirty):
             return
         table = store.load_products(after_seq=self._catalogue.seq)
         votes = None
         if self._catalogue.keeps_decayed_sums:
             products = sorted(set(table.idx.tolist()) | set(dirty))
             votes = store.load_votes(products, shares_only=not self._catalogue.stars_decayed)
-        self._catalogue.apply_feed(table, votes)
+        comments = None
+        channels = self._catalogue.comment_channel_names
+        if channels:
+            products = sorted(set(table.idx.tolist()) | set(comment_dirty))
+            comments = store.load_comment_rows(channels, products)
+        self._catalogue.apply_feed(table, votes, comments)
 
     def _run(self) -> None:
         while not self._stopping:

@@ -181,6 +181,7 @@ class Ranker:
             time.time(),
             encoded=query.id_bytes,
             shares=profile.share_weighing,
+            comments=profile.comment_weighing,
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
@@ -284,7 +285,7 @@ class Ranker:
                 top.breakdown, snapshot.evidence, snapshot.raw, known, top.prior, profile,
                 page.tolist(),
             )  # fmt: skip
-        gathered = self._catalogue.gather(ids)
+        gathered = self._catalogue.gather(ids, comments=profile.comment_weighing)
         prior = self._prior(profile, gathered.category_code, top.fit)
         breakdown = blend(gathered.evidence, profile, prior)
         return explain_rows(
@@ -308,6 +309,7 @@ class Ranker:
             time.time(),
             extra,
             shares=profile.share_weighing,
+            comments=profile.comment_weighing,
         )
         prior = self._prior(profile, gathered.category_code, extra=extra)
         breakdown = blend(
@@ -322,7 +324,11 @@ class Ranker:
     ) -> list[tuple[str, float]]:
         """Every product of a category ("" = all) with its score, best first, as Top would."""
         snapshot = self._catalogue.snapshot(
-            profile.half_life_seconds, time.time(), extra, profile.share_weighing
+            profile.half_life_seconds,
+            time.time(),
+            extra,
+            profile.share_weighing,
+            profile.comment_weighing,
         )
         prior = self._prior(profile, snapshot.category_code, extra=extra)
         breakdown = blend(snapshot.evidence, profile, prior)
@@ -371,7 +377,9 @@ class Ranker:
             ):
                 return changed
             seq = self._catalogue.seq  # (read first: the rows reflect at least this)
-            rows = self._catalogue.changed_rows(since=since, listing=True)
+            rows = self._catalogue.changed_rows(
+                since=since, listing=True, comments=profile.comment_weighing
+            )
             if rows is None:
                 return None
             if changed is None:
@@ -460,10 +468,15 @@ class Ranker:
         started = time.perf_counter()
         fit = self._priors.fit_of(profile.prior)
         if in_parts:
-            snapshot = self._catalogue.snapshot_in_parts(CHUNK_ROWS, pause)
+            snapshot = self._catalogue.snapshot_in_parts(
+                CHUNK_ROWS, pause, profile.comment_weighing
+            )
         else:
             snapshot = self._catalogue.snapshot(
-                profile.half_life_seconds, now, shares=profile.share_weighing
+                profile.half_life_seconds,
+                now,
+                shares=profile.share_weighing,
+                comments=profile.comment_weighing,
             )
         prior = self._prior(profile, snapshot.category_code, fit)
         if in_parts:
@@ -490,6 +503,7 @@ class Ranker:
             profile.half_life_seconds,
             time.time(),
             shares=profile.share_weighing,
+            comments=profile.comment_weighing,
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(gathered.evidence, profile, prior)

@@ -148,12 +148,13 @@ class ScoreColumns:
         once). Its generation is that of the first part read: rows written later are
         recomputed by catching up from there."""
         started = time.perf_counter()
-        first = self._catalogue.rows_between(0, chunk)
+        weighing = profile.comment_weighing
+        first = self._catalogue.rows_between(0, chunk, weighing)
         parts = [self._quality(profile, first, fit)]
         done = first.idx.size
         while chunk is not None and done < first.size:
             pause()
-            rows = self._catalogue.rows_between(done, min(done + chunk, first.size))
+            rows = self._catalogue.rows_between(done, min(done + chunk, first.size), weighing)
             if not rows.idx.size:  # (the catalogue was replaced meanwhile)
                 break
             parts.append(self._quality(profile, rows, fit))
@@ -169,7 +170,9 @@ class ScoreColumns:
     def _catch_up(self, column: _Column, profile: Profile) -> bool:
         """Recomputes the rows written since the column's generation (lock held); False
         when the catalogue's change log no longer reaches back that far."""
-        rows = self._catalogue.changed_rows(since=column.generation)
+        rows = self._catalogue.changed_rows(
+            since=column.generation, comments=profile.comment_weighing
+        )
         if rows is None:
             return False
         if rows.size > column.score.size:  # new products: room for twice as many

@@ -49,6 +49,11 @@ class Counters:
     change_feed_lags: dict[str, int]  # per feed (Application.change_feed_lag)
     # Events recorded (not DUPLICATE) by this process since start, by (kind, channel).
     kinds: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The poll strengths (service/app/poll_fitter.py): the votes the last fit read, what it
+    # took, and whether poll counts changed since the strengths in force were fitted.
+    poll_votes: int = 0
+    poll_fit_seconds: float = 0.0
+    poll_fit_pending: bool = False
 
 
 @dataclass(frozen=True)

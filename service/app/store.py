@@ -12,7 +12,7 @@ connection, lock) or one write did; nothing above it sees a driver's exception.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -163,6 +163,30 @@ class VoteTable:
         )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class CommentRows:
+    """Comments in force of some channels, as columns: each one's product idx, channel
+    and score (in 1/SENTIMENT_SCALE): the input of service/app/comment_channels.py."""
+
+    product_idx: npt.NDArray[np.int64]
+    channel: npt.NDArray[np.object_]
+    score: npt.NDArray[np.int64]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> CommentRows:
+        """From rows of (product idx, channel, score)."""
+        channel = np.empty(len(rows), dtype=object)
+        channel[:] = [r[1] for r in rows]
+        return cls(
+            np.array([r[0] for r in rows], dtype=np.int64),
+            channel,
+            np.array([r[2] for r in rows], dtype=np.int64),
+        )
+
+    def subset(self, wanted: npt.NDArray[np.bool_]) -> CommentRows:
+        return CommentRows(self.product_idx[wanted], self.channel[wanted], self.score[wanted])
+
+
 # A write job: events, a user to forget, or catalogue entries; and what each gives back.
 Job = Sequence[Event] | Erasure | CatalogueUpsert
 JobResult = WriteResults | ErasureResult | CatalogueResult
@@ -201,6 +225,9 @@ class Store(Protocol):
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
     def load_ballots(self) -> list[Ballot]: ...
+    def load_comment_rows(
+        self, channels: Collection[str], products: Sequence[int] | None = None
+    ) -> CommentRows: ...
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
     ) -> str: ...
@@ -234,6 +261,11 @@ class Follower(Protocol):
     ) -> VoteTable: ...
     def load_ballots(self) -> list[Ballot]:
         """Every poll vote in force, as (products shown, product chosen)."""
+
+    def load_comment_rows(
+        self, channels: Collection[str], products: Sequence[int] | None = None
+    ) -> CommentRows:
+        """The comments in force from these channels (of these product idx values)."""
 
     def close(self) -> None: ...
 

@@ -23,7 +23,12 @@ from typing import Any, TypeVar
 
 import structlog
 
-from reviewrank.ranking.profiles import Profile, ProfileSet, decay_needs
+from reviewrank.ranking.profiles import (
+    Profile,
+    ProfileSet,
+    comment_channel_needs,
+    decay_needs,
+)
 from reviewrank.service.app.catalogue import Catalogue, decayed_from_votes
 from reviewrank.service.app.preview import Preview, Sample, compare
 from reviewrank.service.app.ranker import Ranker
@@ -234,6 +239,9 @@ class WeightsAdmin:
         if missing:
             shares_only = not any(need.stars for need in missing.values())
             self._catalogue.enable_decay(needs, self._store.load_votes(shares_only=shares_only))
+        channels = comment_channel_needs(profiles.profiles.values())
+        if self._catalogue.comment_channels_missing(channels):
+            self._catalogue.enable_comment_channels(channels, self._store.load_comment_rows)
         entry = self._history.new_entry(
             text, source_kind, source, trigger, actor, reason, rollback_of
         )
@@ -295,6 +303,15 @@ class WeightsAdmin:
             current.profiles, "", "the weights in force"
         )
         extra = None
+        channels = comment_channel_needs([candidate])
+        if self._catalogue.comment_channels_missing(channels):
+            # Kept from now on (12 bytes a product and channel): read between transactions.
+            self._exclusive(
+                lambda: self._catalogue.enable_comment_channels(
+                    channels, self._store.load_comment_rows
+                ),
+                timeout,
+            )
         missing = self._catalogue.decay_missing(candidate.decay_needs)
         if missing:
             # Read every vote between two transactions; the sums are built here, and dropped.

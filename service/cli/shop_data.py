@@ -338,12 +338,17 @@ def _shown(value: Any, problems: list[tuple[str, str]]) -> list[str]:
     (how many, and which, are the server's rules)."""
     if value is None or value == "":
         return []
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return [item.strip() for item in value]
+    if isinstance(value, list) and all(_is_id(item) for item in value):
+        return [str(item).strip() for item in value]
     if isinstance(value, str):
         return [item.strip() for item in value.split(SHOWN_SEPARATOR)]
     problems.append(("shown", f"must be ids joined by | or an array of ids (got {value!r:.80})"))
     return []
+
+
+def _is_id(value: Any) -> bool:
+    """Whether a JSON value may stand for an id (text, or a number, as _text reads)."""
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 def _score(text: str, problems: list[tuple[str, str]]) -> float | None:
@@ -437,7 +442,7 @@ def feedback_event(
         )
     elif kind == "poll_vote" and not text["poll_id"]:
         problems.append(("poll_id", "is required for a poll vote"))
-    elif kind == "poll_vote" and not shown:
+    elif kind == "poll_vote" and not shown and "shown" not in {c for c, _ in problems}:
         problems.append(("shown", "is required for a poll vote (the products, a|b|c)"))
     elif kind == "comment" and not text["text"] and not text["score"]:
         problems.append(("text", "is required for a comment (or score)"))
@@ -467,9 +472,10 @@ def feedback_event(
     occurred = Timestamp(seconds=seconds, nanos=micro * 1000)
     product, user = text["product_id"], text["user_id"]
     if kind == "poll_vote":  # product_id: the product chosen
-        event_id = text["event_id"] or derived_event_id(
-            source, kind, f"{text['poll_id']}/{product}", user, len(shown), micros
-        )
+        # (the poll and the products shown in the product's place: a row that corrects
+        # them is another event)
+        key = "\n".join((text["poll_id"], product, *shown))
+        event_id = text["event_id"] or derived_event_id(source, kind, key, user, len(shown), micros)
         vote = feedback_pb2.SubmitPollVoteRequest(
             event_id=event_id,
             poll_id=text["poll_id"],

@@ -103,6 +103,21 @@ class ServiceCollector(Collector):
         # (No weights or prior values here: they are the admin service's (GetWeights,
         # GetStatus), and a scrape needs no token.)
         yield GaugeMetricFamily(
+            "reviewrank_poll_votes",
+            "Poll votes in force when the poll strengths were last fitted.",
+            value=now.poll_votes,
+        )
+        yield GaugeMetricFamily(
+            "reviewrank_poll_fit_seconds",
+            "What the last fit of the poll strengths took: reading every poll vote and MM.",
+            value=now.poll_fit_seconds,
+        )
+        yield GaugeMetricFamily(
+            "reviewrank_poll_fit_pending",
+            "1 while poll votes changed since the poll strengths in force were fitted.",
+            value=1 if now.poll_fit_pending else 0,
+        )
+        yield GaugeMetricFamily(
             "reviewrank_storage_ok",
             "1 while writes commit, 0 from a storage fault until a test write commits again.",
             value=1 if now.storage_ok else 0,

@@ -105,6 +105,14 @@ SELECT p.idx, 0, l.value, l.occurred_at_us
 FROM likes l JOIN products p ON p.product_id = l.product_id
 WHERE l.value <> 0 {also}
 """
+# The comments in force from some channels, with their product's idx: the rows of a
+# CommentRows. {channels} and {where} stand for placeholders of the channels and of some
+# products.
+LOAD_COMMENT_CHANNELS = """
+SELECT p.idx, c.channel, c.score
+FROM comments c JOIN products p ON p.product_id = c.product_id
+WHERE c.channel IN ({channels}) {where}
+"""
 LOAD_SHARES = """
 SELECT p.idx, s.occurred_at_us, s.channel
 FROM shares s JOIN products p ON p.product_id = s.product_id {where}

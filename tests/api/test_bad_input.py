@@ -413,3 +413,18 @@ def test_a_batch_over_the_size_limit_is_resource_exhausted_and_writes_nothing(
 
     assert grpc.StatusCode.RESOURCE_EXHAUSTED == error.code()
     assert 0 == client.server.app.catalogue.seq
+
+
+def test_a_batch_of_a_thousand_bad_events_is_refused_with_a_status_a_default_client_reads(
+    client: Client,
+) -> None:
+    bad = [rating(f"p{i}", "", 9) for i in range(1000)]  # two violations each
+
+    with pytest.raises(grpc.RpcError) as refused:
+        client.feedback.SubmitBatch(batch(*bad), timeout=10)
+
+    assert grpc.StatusCode.INVALID_ARGUMENT == refused.value.code()
+    violations = field_violations(refused.value)
+    assert 20 == len(violations)
+    assert "events[0].rating.user_id" in violations
+    assert "(2000 in all, the first 20 in the details)" in (refused.value.details() or "")

@@ -180,7 +180,9 @@ def test_forget_command_uses_the_default_token_file_against_a_real_server(
             assert (0, 0) == (code, rating_count(channel))
     finally:
         server.stop()
-    erased = "erased 'alice': 1 star votes, 0 like votes, 0 shares and 0 comments removed"
+    erased = (
+        "erased 'alice': 1 star votes, 0 like votes, 0 shares, 0 comments and 0 poll votes removed"
+    )
     assert erased in capsys.readouterr().out
 
 

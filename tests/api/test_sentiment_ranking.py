@@ -210,3 +210,114 @@ def test_the_rank_commands_explanation_shows_each_products_comments(
     rows = {line.split()[1]: line for line in lines[2:-1]}
     assert "comments" in lines[0]
     assert "2 (+0.20)" in rows["a"]
+
+
+# -- channel weights ([profiles.commented_by_channel]: store = 3, instagram = 0) ------------
+
+
+def by_channel(client: Client, product: str) -> ranking_pb2.Explanation:
+    return explained(client, product, "commented_by_channel")
+
+
+def test_a_comment_from_a_weighted_channel_counts_its_weight(client: Client) -> None:
+    client.feedback.SubmitComment(comment("in-store", "u1", score=0.8, channel="store"))
+    client.feedback.SubmitComment(comment("on-web", "u1", score=0.8, channel="web"))
+
+    store, web = by_channel(client, "in-store"), by_channel(client, "on-web")
+
+    assert (1, 3.0, 1.0) == (store.comments, store.weighted_comments, web.weighted_comments)
+    assert pytest.approx(3 * 0.8 / (2 + 3)) == store.sentiment_average
+    assert pytest.approx(0.8 / (2 + 1)) == web.sentiment_average
+    assert ["in-store", "on-web"] == ranked(client, "commented_by_channel", "on-web", "in-store")
+
+
+def test_a_channel_of_weight_zero_does_not_move_the_average(client: Client) -> None:
+    client.feedback.SubmitComment(comment("p", "u1", score=0.5, channel="web"))
+    client.feedback.SubmitComment(comment("p", "u2", score=-1.0, channel="instagram"))
+
+    e = by_channel(client, "p")
+
+    assert (2, 1.0) == (e.comments, e.weighted_comments)
+    assert pytest.approx(0.5 / 3) == e.sentiment_average
+
+
+def test_the_kept_scores_weigh_channels_as_the_explanation_does(client: Client) -> None:
+    for i, channel in enumerate(["store", "web", "instagram", "", "store"]):
+        client.feedback.SubmitComment(comment(f"p{i % 3}", f"u{i}", score=i / 5, channel=channel))
+    request = ranking_pb2.RankRequest(
+        candidates=candidates("p0", "p1", "p2"), profile="commented_by_channel"
+    )
+
+    kept = client.ranking.Rank(request)
+    request.explain = True
+    direct = explaining(client).Rank(request)
+
+    assert [(r.product_id, pytest.approx(r.score)) for r in direct.results] == [
+        (r.product_id, r.score) for r in kept.results
+    ]
+
+
+def test_a_newer_comment_from_another_channel_moves_the_weighted_sums(client: Client) -> None:
+    client.feedback.SubmitComment(comment("p", "u1", score=0.9, channel="store", at=1000))
+    assert 3.0 == by_channel(client, "p").weighted_comments
+
+    client.feedback.SubmitComment(comment("p", "u1", score=0.9, channel="web", at=2000))
+
+    assert 1.0 == by_channel(client, "p").weighted_comments
+
+
+def test_forgetting_a_commenter_takes_their_weighted_comment_out(client: Client) -> None:
+    client.feedback.SubmitComment(comment("p", "gone", score=0.9, channel="store"))
+
+    client.eraser.ForgetUser(feedback_pb2.ForgetUserRequest(user_id="gone"))
+
+    e = by_channel(client, "p")
+    assert (0, 0.0, 0.0) == (e.comments, e.weighted_comments, e.sentiment_average)
+
+
+def test_the_weighted_sums_are_rebuilt_from_the_comments_at_start_up(start_server) -> None:  # type: ignore[no-untyped-def]
+    first = start_server()
+    first.feedback.SubmitComment(comment("p", "u1", score=0.6, channel="store"))
+    first.feedback.SubmitComment(comment("p", "u2", score=0.2, channel="web"))
+    first.server.stop(grace=1.0)
+
+    second = start_server()
+
+    e = by_channel(second, "p")
+    assert 4.0 == e.weighted_comments
+    assert pytest.approx((3 * 0.6 + 0.2) / (2 + 4)) == e.sentiment_average
+
+
+def test_channels_named_by_a_reload_are_summed_from_the_comments_in_force(client: Client) -> None:
+    client.feedback.SubmitComment(comment("p", "u1", score=1.0, channel="app"))
+    weights = """
+default_profile = "main"
+[profiles.main]
+weights = { sentiment = 1 }
+sentiment = { prior = { mean = 0.0, strength = 1 } }
+channels = { app = 4 }
+"""
+    client.admin.ReloadWeights(admin_pb2.ReloadWeightsRequest(toml=weights))
+
+    e = explained(client, "p", "main")
+
+    assert (4.0, pytest.approx(4 / 5)) == (e.weighted_comments, e.sentiment_average)
+
+
+def test_a_preview_can_weigh_comment_channels_not_kept_yet(client: Client) -> None:
+    client.feedback.SubmitComment(comment("app-praised", "u1", score=0.6, channel="app"))
+    client.feedback.SubmitComment(comment("web-praised", "u1", score=0.7, channel="web"))
+    by_app = """
+default_profile = "main"
+[profiles.main]
+weights = { sentiment = 1 }
+sentiment = { prior = { mean = 0.0, strength = 1 } }
+channels = { app = 5 }
+"""
+    sample = admin_pb2.CandidateList(candidates=candidates("web-praised", "app-praised"))
+
+    response = client.admin.PreviewWeights(
+        admin_pb2.PreviewWeightsRequest(toml=by_app, samples=[sample], top_k=2)
+    )
+
+    assert ["app-praised", "web-praised"] == list(response.changes[0].candidate_top)

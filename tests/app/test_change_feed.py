@@ -12,7 +12,7 @@ import pytest
 
 from reviewrank.service.app.store import AppliedGroup
 from reviewrank.service.compose import build_application
-from reviewrank.service.domain.values import RatingEvent
+from reviewrank.service.domain.values import CommentEvent, PollVoteEvent, RatingEvent
 from reviewrank.v1 import ranking_pb2
 from tests.conftest import Client
 from tests.helpers import explaining, rating
@@ -87,7 +87,9 @@ def test_the_votes_are_indexed_by_product_once_a_follower_of_decayed_sums_needs_
 
     assert 2 == stats(client, "a", min_seq=result.seq).rating_count
     assert [] == before
-    assert ["likes_product", "ratings_product", "shares_product"] == product_indexes(database)
+    assert [
+        "comments_product", "likes_product", "ratings_product", "shares_product"
+    ] == product_indexes(database)  # fmt: skip
 
 
 def test_the_feed_does_not_read_back_a_commit_the_writer_is_yet_to_apply(
@@ -120,3 +122,36 @@ def test_the_feed_does_not_read_back_a_commit_the_writer_is_yet_to_apply(
     writing.join(10)
 
     assert ([], 1) == (reads, stats(client, "p").rating_count)
+
+
+def test_comment_channel_sums_follow_comments_made_elsewhere(client: Client) -> None:
+    other = build_application(client.settings)
+    try:
+        [result] = other.submit([CommentEvent("x4", "c", "u1", 5_000, 1000, "store")], 10)
+    finally:
+        other.close()
+    request = ranking_pb2.RankRequest(
+        candidates=[ranking_pb2.Candidate(product_id="c")], profile="commented_by_channel",
+        explain=True, min_seq=result.seq,
+    )  # fmt: skip
+
+    explanation = explaining(client).Rank(request, timeout=10).results[0].explanation
+
+    assert (1, 3.0) == (explanation.comments, explanation.weighted_comments)
+    assert pytest.approx(3 * 0.5 / (2 + 3)) == explanation.sentiment_average
+
+
+def test_poll_strengths_follow_poll_votes_made_elsewhere(client: Client) -> None:
+    other = build_application(client.settings)
+    try:
+        votes = [PollVoteEvent(f"x{i}", "q", f"u{i}", ("a", "b"), "a", 1000) for i in range(3)]
+        results = other.submit(votes, 10)
+    finally:
+        other.close()
+    deadline = time.monotonic() + 20
+    while stats(client, "a", min_seq=results[-1].seq).poll_strength <= 1.0:
+        assert time.monotonic() < deadline, "the strengths were not refitted"
+        time.sleep(0.02)
+
+    assert (3, 3) == (stats(client, "a").polls_shown, stats(client, "a").polls_won)
+    assert stats(client, "b").poll_strength < 1.0

@@ -554,3 +554,35 @@ def test_a_poll_vote_the_server_refuses_is_named_by_its_line_and_column(
     assert 0 != status
     assert "polls.csv:2: product_id: must be one of the products shown" in err
     assert "1 applied" in out
+
+
+def test_a_poll_votes_products_may_be_numbers_in_json_lines(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    lines = tmp_path / "polls.jsonl"
+    vote = {"kind": "poll_vote", "poll_id": 7, "product_id": 101, "user_id": "carol"}
+    lines.write_text(json.dumps({**vote, "shown": [101, 102], "occurred_at": 1.7e9}))
+
+    status, _, err = run("--data", str(lines))
+
+    assert (0, "") == (status, err)
+    assert [("101", 1, 1), ("102", 1, 0)] == table(
+        tmp_path / "shop.db",
+        "SELECT product_id, polls_shown, polls_won FROM products ORDER BY product_id",
+    )
+
+
+def test_a_row_correcting_a_poll_votes_products_is_another_event(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    votes = tmp_path / "polls.csv"
+    header = "kind,poll_id,product_id,shown,user_id,occurred_at\n"
+    votes.write_text(header + "poll_vote,q,a,a|b,alice,2024-03-01\n")
+    corrected = tmp_path / "corrected.csv"
+    corrected.write_text(header + "poll_vote,q,a,a|c,alice,2024-03-01\n")
+
+    run("--data", str(votes))
+    status, out, _ = run("--data", str(corrected))
+
+    assert 0 == status
+    assert "0 duplicate" in out  # recorded (applied or superseded: same time, ids decide)

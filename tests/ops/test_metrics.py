@@ -5,6 +5,7 @@ outcome, rejected events, write transactions, weights, priors) follow what happe
 from __future__ import annotations
 
 import socket
+import time
 import urllib.error
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from reviewrank.service.app.status import MAX_CHANNELS, OTHER_CHANNEL
 from reviewrank.service.domain.errors import AddressInUse
 from reviewrank.v1 import admin_pb2, admin_pb2_grpc, ranking_pb2
 from tests.conftest import Client, make_settings
-from tests.helpers import batch, candidates, like, rating, share
+from tests.helpers import batch, candidates, like, poll_vote, rating, share
 from tests.observability_helpers import RANK, Samples, scrape, scrape_text
 
 METRICS = {"metrics_address": "127.0.0.1:0"}
@@ -153,6 +154,22 @@ def test_events_are_counted_by_kind_and_channel_with_channels_bounded(
     channels = {dict(labels)["channel"] for labels in kinds}
     assert MAX_CHANNELS == len(channels - {"", OTHER_CHANNEL})  # instagram and 19 made up
     assert 5 + 1 == m("reviewrank_events_by_kind_total", kind="share", channel=OTHER_CHANNEL)
+
+
+def test_poll_votes_are_counted_and_the_strengths_fit_is_shown(
+    start_server: Callable[..., Client],
+) -> None:
+    client = start_server(**METRICS)
+    votes = [poll_vote("q", f"u{i}", ["a", "b", "c"], "a", channel="story") for i in range(3)]
+    client.feedback.SubmitBatch(batch(*votes), timeout=10)
+    deadline = time.monotonic() + 20
+    while (m := scrape(client))("reviewrank_poll_votes") < 3:
+        assert time.monotonic() < deadline, "no fit of the poll strengths"
+        time.sleep(0.05)
+
+    assert 3 == m("reviewrank_events_by_kind_total", kind="poll_vote", channel="story")
+    assert 0 < m("reviewrank_poll_fit_seconds")
+    assert 0 == m("reviewrank_poll_fit_pending")  # no vote since
 
 
 def test_refused_calls_are_counted_by_code_but_their_events_are_not_read(

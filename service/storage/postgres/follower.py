@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import psycopg
 
-from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.app.store import CommentRows, ProductTable, VoteTable
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.voting import Ballot
 from reviewrank.service.storage.postgres.connection import CHANNEL, T
 from reviewrank.service.storage.postgres.reads import (
     read_ballots,
+    read_comment_rows,
     read_last_seq,
     read_products,
     read_votes,
@@ -78,6 +79,13 @@ class PostgresFollower:
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable:
         return self._read("reading the votes", lambda conn: read_votes(conn, products, shares_only))
+
+    def load_comment_rows(
+        self, channels: Collection[str], products: Sequence[int] | None = None
+    ) -> CommentRows:
+        return self._read(
+            "reading the comments", lambda conn: read_comment_rows(conn, channels, products)
+        )
 
     def load_ballots(self) -> list[Ballot]:
         return self._read("reading the poll votes", read_ballots)

@@ -3,16 +3,21 @@ in bulk (shared with PostgresFollower), the snapshot check, counts and the recou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
 
-from reviewrank.service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
+from reviewrank.service.app.store import PRODUCT_NUMBERS, CommentRows, ProductTable, VoteTable
 from reviewrank.service.domain.voting import Ballot, shown_of
-from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES_POSTGRES
+from reviewrank.service.storage.common import (
+    LOAD_COMMENT_CHANNELS,
+    LOAD_SHARES,
+    LOAD_VOTES,
+    RECOUNT_MISMATCHES_POSTGRES,
+)
 from reviewrank.service.storage.postgres.connection import PostgresBase
 
 
@@ -35,6 +40,14 @@ class PostgresReads(PostgresBase):
     def load_ballots(self) -> list[Ballot]:
         """Every poll vote in force, as (products shown, product chosen)."""
         return self._run("reading the poll votes", read_ballots)
+
+    def load_comment_rows(
+        self, channels: Collection[str], products: Sequence[int] | None = None
+    ) -> CommentRows:
+        """The comments in force from these channels (of these product idx values)."""
+        return self._run(
+            "reading the comments", lambda conn: read_comment_rows(conn, channels, products)
+        )
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -143,6 +156,22 @@ def read_ballots(conn: psycopg.Connection[Any]) -> list[Ballot]:
     """Every poll vote in force, as (products shown, product chosen)."""
     rows = conn.execute("SELECT chosen, shown FROM poll_votes").fetchall()
     return [(shown_of(shown), chosen) for chosen, shown in rows]
+
+
+def read_comment_rows(
+    conn: psycopg.Connection[Any], channels: Collection[str], products: Sequence[int] | None
+) -> CommentRows:
+    """The comments in force from these channels (of these products)."""
+    names = sorted(channels)
+    if not names:
+        return CommentRows.from_rows([])
+    if products is None:
+        sql = LOAD_COMMENT_CHANNELS.format(channels="SELECT unnest(%s::text[])", where="")
+        return CommentRows.from_rows(conn.execute(sql, (names,)).fetchall())
+    sql = LOAD_COMMENT_CHANNELS.format(
+        channels="SELECT unnest(%s::text[])", where="AND p.idx = ANY(%s)"
+    )
+    return CommentRows.from_rows(conn.execute(sql, (names, [int(p) for p in products])).fetchall())
 
 
 def read_votes(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from reviewrank.service.app.store import ProductTable, VoteTable
+from reviewrank.service.app.store import CommentRows, ProductTable, VoteTable
 from reviewrank.service.domain.voting import Ballot
 from reviewrank.service.storage.sqlite.connection import translated_errors
 from reviewrank.service.storage.sqlite.reads import (
     read_ballots,
+    read_comment_rows,
     read_last_seq,
     read_products,
     read_votes,
@@ -27,6 +28,7 @@ class SQLiteFollower:
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
         self._votes_by_product = False  # the index exists (m005: made on demand)
+        self._comments_by_product = False
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -65,6 +67,17 @@ class SQLiteFollower:
             self._votes_by_product = True
         with translated_errors("reading the votes"):
             return read_votes(conn, products, shares_only)
+
+    def load_comment_rows(
+        self, channels: Collection[str], products: Sequence[int] | None = None
+    ) -> CommentRows:
+        conn = self._connection()
+        if products is not None and not self._comments_by_product:
+            with translated_errors("indexing the comments by product"):  # (as load_votes)
+                conn.execute("CREATE INDEX IF NOT EXISTS comments_product ON comments (product_id)")
+            self._comments_by_product = True
+        with translated_errors("reading the comments"):
+            return read_comment_rows(conn, channels, products)
 
     def load_ballots(self) -> list[Ballot]:
         with translated_errors("reading the poll votes"):

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from reviewrank.service.app.store import PRODUCT_NUMBERS, ProductTable, VoteTable
+from reviewrank.service.app.store import PRODUCT_NUMBERS, CommentRows, ProductTable, VoteTable
 from reviewrank.service.domain.voting import Ballot, shown_of
-from reviewrank.service.storage.common import LOAD_SHARES, LOAD_VOTES, RECOUNT_MISMATCHES_SQLITE
+from reviewrank.service.storage.common import (
+    LOAD_COMMENT_CHANNELS,
+    LOAD_SHARES,
+    LOAD_VOTES,
+    RECOUNT_MISMATCHES_SQLITE,
+)
 from reviewrank.service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase, translated_errors
 from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 
@@ -41,6 +46,13 @@ class SQLiteReads(SQLiteBase):
         """Every poll vote in force, as (products shown, product chosen)."""
         with translated_errors("reading the poll votes"):
             return read_ballots(self.conn)
+
+    def load_comment_rows(
+        self, channels: Collection[str], products: Sequence[int] | None = None
+    ) -> CommentRows:
+        """The comments in force from these channels (of these product idx values)."""
+        with translated_errors("reading the comments"):
+            return read_comment_rows(self.conn, channels, products)
 
     def snapshot_problem(
         self, seq: int, idx: npt.NDArray[np.int64], product_ids: Sequence[str]
@@ -165,3 +177,25 @@ def read_ballots(conn: sqlite3.Connection) -> list[Ballot]:
 
 
 BALLOTS = "SELECT chosen, shown FROM poll_votes"
+
+
+def read_comment_rows(
+    conn: sqlite3.Connection, channels: Collection[str], products: Sequence[int] | None
+) -> CommentRows:
+    """The comments in force from these channels (of these products)."""
+    names = sorted(channels)
+    if not names:
+        return CommentRows.from_rows([])
+    marks = ",".join("?" * len(names))
+    if products is None:
+        sql = LOAD_COMMENT_CHANNELS.format(channels=marks, where="")
+        return CommentRows.from_rows(conn.execute(sql, names).fetchall())
+    rows: list[tuple[int, str, int]] = []
+    wanted = list(products)
+    step = max(1, CHUNK_ROWS - len(names))
+    for start in range(0, len(wanted), step):
+        chunk = wanted[start : start + step]
+        where = f"AND p.idx IN ({','.join('?' * len(chunk))})"
+        sql = LOAD_COMMENT_CHANNELS.format(channels=marks, where=where)
+        rows += conn.execute(sql, (*names, *chunk)).fetchall()
+    return CommentRows.from_rows(rows)
