@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Counts, Evidence
-from reviewrank.ranking.polls import PollVotes
+from reviewrank.ranking.polls import MIN_SHOWN, PollVotes
 from reviewrank.ranking.profiles import CommentWeighing, DecayNeed, ShareWeighing
 from reviewrank.ranking.rating_groups import CategoryRatingGroups, RatingGroups, RatingTally
 from reviewrank.ranking.shares import exposure_days
@@ -35,9 +35,8 @@ from reviewrank.service.app.comment_channels import CommentChannels
 from reviewrank.service.app.decayed import DecayedAggregates
 from reviewrank.service.app.id_index import EncodedIds, IdIndex
 from reviewrank.service.app.snapshot import CatalogueColumns, columns_of
-from reviewrank.service.app.store import CommentRows, ProductTable, VoteTable
+from reviewrank.service.app.store import CommentRows, PollRows, ProductTable, VoteTable
 from reviewrank.service.domain.values import SENTIMENT_SCALE, ProductRow, VoteChange
-from reviewrank.service.domain.voting import Ballot
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -91,9 +90,10 @@ class Catalogue:
         # The star histograms summed by rating count, kept as rows change: what the
         # marginal prior is fitted on (rating_groups), without reading every row.
         self._tally = RatingTally()
-        # Moves whenever some product's poll counts change: the poll strengths are then
-        # refitted (service/app/poll_fitter.py).
+        # Moves whenever some product's poll counts change, and the event is set: the
+        # poll strengths are then refitted (service/app/poll_fitter.py).
         self.poll_generation = 0
+        self.polls_changed = threading.Event()
 
     def _allocate(self, capacity: int) -> None:
         """Grows every column to ``capacity`` rows, keeping what they hold. Counts in 32
@@ -153,6 +153,7 @@ class Catalogue:
             self.polls_shown[idx] = values[14]
             self.polls_won[idx] = values[15]
             self.poll_generation += 1
+            self.polls_changed.set()
         self.category_code[idx] = self._categories.code(category)
         self.active[idx] = active
         self._categories.set_more(idx, more_categories)
@@ -192,6 +193,7 @@ class Catalogue:
             self.polls_shown[idx] = columns.polls_shown
             self.polls_won[idx] = columns.polls_won
             self.poll_generation += 1
+            self.polls_changed.set()
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active
@@ -751,31 +753,28 @@ class Catalogue:
                 )
             )
 
-    def poll_rows(self, ballots: Sequence[Ballot]) -> tuple[int, PollVotes, FloatArray]:
-        """The poll generation; the ballots as rows (ranking.polls: product idx), those
-        naming a product not held yet left out (its row comes with a later generation);
-        and the strengths in force, one per row from 0 (the start of the next fit)."""
-        flat = [product for shown, _ in ballots for product in shown]
-        sizes = np.fromiter((len(shown) for shown, _ in ballots), np.int64, len(ballots))
-        picked = np.fromiter(  # (-1: not among those shown, which no valid vote is)
-            (shown.index(chosen) if chosen in shown else -1 for shown, chosen in ballots),
-            np.int64,
-            len(ballots),
-        )
+    def poll_rows(self, rows: PollRows) -> tuple[int, PollVotes, FloatArray]:
+        """The poll generation; the poll votes as ranking.polls' flat arrays, those that
+        name a product not held yet, lost one (a product missing from the join), or do
+        not choose exactly one of their products left out; and the strengths in force,
+        one per row from 0 (the start of the next fit)."""
         with self._lock:
             generation = self.poll_generation
-            rows = self._index.rows(flat, None)
-            start = self.poll_strength[: self._size].copy()
-        offsets = np.zeros(sizes.size + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        if not sizes.size:
-            return generation, PollVotes(rows, offsets, rows), start
-        held = (np.add.reduceat((rows == 0).astype(np.int64), offsets[:-1]) == 0) & (picked >= 0)
-        chosen = rows[offsets[:-1] + picked][held]
-        keep = np.repeat(held, sizes)
-        offsets = np.zeros(int(held.sum()) + 1, dtype=np.int64)
-        np.cumsum(sizes[held], out=offsets[1:])
-        return generation, PollVotes(rows[keep], offsets, chosen), start
+            size = self._size
+            start = self.poll_strength[:size].copy()
+        order = np.argsort(rows.vote, kind="stable")  # the rows of each vote together
+        vote, idx, chosen = rows.vote[order], rows.product_idx[order], rows.chosen[order]
+        if not vote.size:
+            return generation, PollVotes(idx, np.zeros(1, dtype=np.int64), idx), start
+        starts = np.flatnonzero(np.concatenate([[True], vote[1:] != vote[:-1]]))
+        sizes = np.diff(np.append(starts, vote.size))
+        beyond = np.add.reduceat(((idx <= 0) | (idx >= size)).astype(np.int64), starts)
+        picks = np.add.reduceat(chosen.astype(np.int64), starts)
+        keep = (beyond == 0) & (picks == 1) & (sizes >= MIN_SHOWN)
+        kept_rows = np.repeat(keep, sizes)
+        offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(sizes[keep], out=offsets[1:])
+        return generation, PollVotes(idx[kept_rows], offsets, idx[chosen & kept_rows]), start
 
     def set_poll_strengths(self, strengths: FloatArray, tolerance: float) -> int:
         """Puts fitted strengths (one per row from 0) in force: rows whose strength moved by

@@ -31,7 +31,6 @@ from reviewrank.service.domain.values import (
     VoteChange,
     WriteResults,
 )
-from reviewrank.service.domain.voting import Ballot
 
 SQLITE = "sqlite"
 
@@ -164,6 +163,23 @@ class VoteTable:
 
 
 @dataclass(frozen=True)
+class PollRows:
+    """Every poll vote in force, one row per product it showed: the vote (a number the
+    rows of one vote share), the product's idx, and whether it is the one chosen. Read
+    with the ids already turned into idx by the database: no id becomes a Python string."""
+
+    vote: npt.NDArray[np.int64]
+    product_idx: npt.NDArray[np.int64]
+    chosen: npt.NDArray[np.bool_]
+
+    @classmethod
+    def from_packed(cls, packed: bytes) -> PollRows:
+        """From (vote, idx, chosen) triples of 8-byte big-endian integers."""
+        table = np.frombuffer(packed, dtype=">i8").reshape(-1, 3).astype(np.int64)
+        return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2] != 0)
+
+
+@dataclass(frozen=True)
 class CommentRows:
     """Comments in force of some channels, as columns: each one's product idx, channel
     and score (in 1/SENTIMENT_SCALE): the input of service/app/comment_channels.py."""
@@ -224,7 +240,7 @@ class Store(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
-    def load_ballots(self) -> list[Ballot]: ...
+    def load_poll_rows(self) -> PollRows: ...
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None
     ) -> CommentRows: ...
@@ -259,8 +275,8 @@ class Follower(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
-    def load_ballots(self) -> list[Ballot]:
-        """Every poll vote in force, as (products shown, product chosen)."""
+    def load_poll_rows(self) -> PollRows:
+        """Every poll vote in force, a row per product shown (PollRows)."""
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None

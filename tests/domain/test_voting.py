@@ -3,6 +3,8 @@ decides (the store tests check the one-by-one plan against a model)."""
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +15,8 @@ from reviewrank.service.domain.voting import (
     plan_events,
     plan_new_votes,
     plan_one_by_one,
+    shown_of,
+    shown_text,
 )
 
 
@@ -103,3 +107,18 @@ def test_votes_of_keys_keep_only_those_keys_rows_in_order(
     kept = of_keys(_as_columns(rows), keys)
 
     assert _as_columns([row for row in rows if row[:2] in keys]) == kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1),
+        min_size=2,
+        max_size=10,
+    )
+)
+def test_a_polls_products_shown_are_kept_as_the_json_array_of_their_ids(ids: list[str]) -> None:
+    text = shown_text(ids)
+
+    assert ids == json.loads(text)
+    assert tuple(ids) == shown_of(text)

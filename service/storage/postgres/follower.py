@@ -10,14 +10,13 @@ from typing import Any
 
 import psycopg
 
-from reviewrank.service.app.store import CommentRows, ProductTable, VoteTable
+from reviewrank.service.app.store import CommentRows, PollRows, ProductTable, VoteTable
 from reviewrank.service.domain.errors import StoreError
-from reviewrank.service.domain.voting import Ballot
 from reviewrank.service.storage.postgres.connection import CHANNEL, T
 from reviewrank.service.storage.postgres.reads import (
-    read_ballots,
     read_comment_rows,
     read_last_seq,
+    read_poll_rows,
     read_products,
     read_votes,
 )
@@ -87,8 +86,8 @@ class PostgresFollower:
             "reading the comments", lambda conn: read_comment_rows(conn, channels, products)
         )
 
-    def load_ballots(self) -> list[Ballot]:
-        return self._read("reading the poll votes", read_ballots)
+    def load_poll_rows(self) -> PollRows:
+        return self._read("reading the poll votes", read_poll_rows)
 
     def close(self) -> None:
         if self._conn is not None:

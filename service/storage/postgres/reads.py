@@ -10,8 +10,13 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
-from reviewrank.service.app.store import PRODUCT_NUMBERS, CommentRows, ProductTable, VoteTable
-from reviewrank.service.domain.voting import Ballot, shown_of
+from reviewrank.service.app.store import (
+    PRODUCT_NUMBERS,
+    CommentRows,
+    PollRows,
+    ProductTable,
+    VoteTable,
+)
 from reviewrank.service.storage.common import (
     LOAD_COMMENT_CHANNELS,
     LOAD_SHARES,
@@ -37,9 +42,9 @@ class PostgresReads(PostgresBase):
     ) -> VoteTable:
         return self._run("reading the votes", lambda conn: read_votes(conn, products, shares_only))
 
-    def load_ballots(self) -> list[Ballot]:
-        """Every poll vote in force, as (products shown, product chosen)."""
-        return self._run("reading the poll votes", read_ballots)
+    def load_poll_rows(self) -> PollRows:
+        """Every poll vote in force, a row per product shown (PollRows)."""
+        return self._run("reading the poll votes", read_poll_rows)
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None
@@ -152,10 +157,24 @@ def read_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable
     return ProductTable.from_numbers(table, product_ids, categories, seq, more, display)
 
 
-def read_ballots(conn: psycopg.Connection[Any]) -> list[Ballot]:
-    """Every poll vote in force, as (products shown, product chosen)."""
-    rows = conn.execute("SELECT chosen, shown FROM poll_votes").fetchall()
-    return [(shown_of(shown), chosen) for chosen, shown in rows]
+# The poll votes, a row per product shown, the ids joined to products' idx by the server
+# and packed into one bytea of 8-byte big-endian triples (as _LOAD_PAGE).
+_POLL_ROWS = """
+SELECT string_agg(
+    int8send(v.n) || int8send(p.idx::int8) || int8send((j.value = v.chosen)::int::int8),
+    ''::bytea
+)
+FROM (SELECT row_number() OVER () AS n, chosen, shown FROM poll_votes) AS v
+CROSS JOIN LATERAL json_array_elements_text(v.shown::json) AS j(value)
+JOIN products AS p ON p.product_id = j.value
+"""
+
+
+def read_poll_rows(conn: psycopg.Connection[Any]) -> PollRows:
+    """Every poll vote in force, a row per product shown."""
+    with conn.cursor(binary=True) as cur:
+        row = cur.execute(_POLL_ROWS).fetchone()
+    return PollRows.from_packed(bytes(row[0]) if row is not None and row[0] else b"")
 
 
 def read_comment_rows(

@@ -7,13 +7,12 @@ import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from reviewrank.service.app.store import CommentRows, ProductTable, VoteTable
-from reviewrank.service.domain.voting import Ballot
+from reviewrank.service.app.store import CommentRows, PollRows, ProductTable, VoteTable
 from reviewrank.service.storage.sqlite.connection import translated_errors
 from reviewrank.service.storage.sqlite.reads import (
-    read_ballots,
     read_comment_rows,
     read_last_seq,
+    read_poll_rows,
     read_products,
     read_votes,
 )
@@ -79,9 +78,9 @@ class SQLiteFollower:
         with translated_errors("reading the comments"):
             return read_comment_rows(conn, channels, products)
 
-    def load_ballots(self) -> list[Ballot]:
+    def load_poll_rows(self) -> PollRows:
         with translated_errors("reading the poll votes"):
-            return read_ballots(self._connection())
+            return read_poll_rows(self._connection())
 
     def close(self) -> None:
         self._wake.set()
