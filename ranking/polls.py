@@ -25,6 +25,7 @@ product of the prior's strength, 0.5 for a product no poll has shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,8 +120,10 @@ def poll_fit(
     start: npt.ArrayLike | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     max_steps: int = DEFAULT_MAX_STEPS,
+    between: Callable[[], object] | None = None,
 ) -> tuple[FloatArray, int]:
-    """poll_strengths, and the MM steps it took (0 without votes)."""
+    """poll_strengths, and the MM steps it took (0 without votes); ``between`` is called
+    after each step (a caller sharing the CPU lets others run there)."""
     if n_products < 0:
         raise ValueError("n_products must be non-negative")
     if votes.shown.size and int(votes.shown.max()) >= n_products:
@@ -145,6 +148,8 @@ def poll_fit(
         steps += 1
         if moved <= tolerance:
             break
+        if between is not None:
+            between()
     return gamma, steps
 
 

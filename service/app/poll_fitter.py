@@ -27,6 +27,7 @@ import structlog
 from reviewrank.ranking.polls import PollPrior, poll_fit
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.priors import kept_seconds
+from reviewrank.service.app.refresher import pause
 from reviewrank.service.app.store import Follower
 from reviewrank.service.domain.errors import StoreError
 
@@ -92,7 +93,9 @@ class PollFitter:
         started = time.perf_counter()
         generation = self._catalogue.poll_generation  # before the read: the read holds it
         _, votes, start = self._catalogue.poll_rows(self._reader.load_poll_rows())
-        strengths, steps = poll_fit(votes, start.size, self.prior, start, FIT_TOLERANCE, MAX_STEPS)
+        strengths, steps = poll_fit(
+            votes, start.size, self.prior, start, FIT_TOLERANCE, MAX_STEPS, between=pause
+        )
         changed = self._catalogue.set_poll_strengths(strengths, STRENGTH_TOLERANCE)
         seconds = time.perf_counter() - started
         fit = PollFit(len(votes), steps, seconds, changed, generation, steps < MAX_STEPS)
