@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import structlog
 
 from reviewrank.ranking.polls import PollPrior, poll_fit
@@ -38,9 +39,17 @@ STRENGTH_TOLERANCE = 1e-6
 # MM stops once no strength moves by more than this (relative) in a step: the fit is then
 # within about 1e-6 of the optimum (4e-7 on 100,000 simulated votes; 1e-6 here left 4e-5,
 # so that fits reached from other histories, a restart's or another worker's, differed
-# in the fifth digit). A fit that reaches MAX_STEPS first is carried on by the next.
+# in the fifth digit). A fit that reaches MAX_STEPS first is carried on by the next, so
+# that one fit's cost stays bounded (a few products shown in most votes, linked to the
+# rest by a few, make MM crawl: an attack's 500,000 votes needed thousands of steps).
 FIT_TOLERANCE = 1e-8
-MAX_STEPS = 1000
+MAX_STEPS = 200
+
+
+class _Stopped(Exception):
+    """The fitter is closing: the fit under way is dropped."""
+
+
 DEFAULT_POLL_PRIOR = PollPrior()
 
 
@@ -94,8 +103,10 @@ class PollFitter:
         generation = self._catalogue.poll_generation  # before the read: the read holds it
         _, votes, start = self._catalogue.poll_rows(self._reader.load_poll_rows())
         strengths, steps = poll_fit(
-            votes, start.size, self.prior, start, FIT_TOLERANCE, MAX_STEPS, between=pause
+            votes, start.size, self.prior, start, FIT_TOLERANCE, MAX_STEPS, self._between
         )
+        if not np.all(np.isfinite(strengths) & (strengths > 0)):  # (MM keeps them so)
+            raise ValueError("the fit gave a strength that is not a positive number")
         changed = self._catalogue.set_poll_strengths(strengths, STRENGTH_TOLERANCE)
         seconds = time.perf_counter() - started
         fit = PollFit(len(votes), steps, seconds, changed, generation, steps < MAX_STEPS)
@@ -103,6 +114,12 @@ class PollFitter:
             self.last = fit
             self._fitted.notify_all()
         return fit
+
+    def _between(self) -> None:
+        """Between two MM steps: waiting calls go first; a closing fitter stops."""
+        pause()
+        if self._stopping.is_set():
+            raise _Stopped
 
     def _run(self) -> None:
         """Sleeps until the catalogue says poll counts changed (no polling: a thread
@@ -122,6 +139,8 @@ class PollFitter:
                 break
             try:
                 fit = self.fit_once()
+            except _Stopped:
+                break
             except StoreError as exc:
                 log.warning("reading the poll votes failed; retrying", error=str(exc))
                 next_at, backoff = time.monotonic() + backoff, min(2 * backoff, 60.0)

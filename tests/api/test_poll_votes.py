@@ -133,7 +133,10 @@ def test_one_won_poll_does_not_beat_steady_winning(client: Client) -> None:
         chosen = "steady" if i < 8 else "y"
         client.feedback.SubmitPollVote(poll_vote("often", f"u{i}", ["steady", "y"], chosen))
 
-    lucky, steady = strengths_when(client, ["lucky", "steady"], lambda s: s[1] > 1.5)
+    # products 0 lucky, 1 x, 2 steady, 3 y
+    expected = core_fit(4, ([0, 1], 0), *[([2, 3], 2)] * 8, *[([2, 3], 3)] * 2)
+
+    lucky, _, steady, _ = settled(client, ["lucky", "x", "steady", "y"], expected)
 
     assert steady > lucky > 1.0
 
@@ -143,7 +146,7 @@ def test_a_polls_profile_ranks_by_strength_with_unpolled_products_between(
 ) -> None:
     for i in range(6):
         client.feedback.SubmitPollVote(poll_vote("q", f"u{i}", ["good", "poor"], "good"))
-    strengths_when(client, ["good"], lambda s: s[0] > 1.5)
+    settled(client, ["good", "poor"], core_fit(2, *[([0, 1], 0)] * 6))
 
     request = ranking_pb2.RankRequest(
         candidates=candidates("poor", "unpolled", "good"), profile="polled"
@@ -157,7 +160,7 @@ def test_top_with_a_polls_profile_follows_the_refitted_strengths(client: Client)
     client.feedback.SubmitRating(rating("c", "u9", 5))
     for i in range(4):
         client.feedback.SubmitPollVote(poll_vote("q", f"u{i}", ["a", "b"], "b"))
-    strengths_when(client, ["b"], lambda s: s[0] > 1.2)
+    settled(client, ["a", "b"], core_fit(2, *[([0, 1], 1)] * 4))
 
     top = client.ranking.Top(ranking_pb2.TopRequest(profile="polled", limit=3))
 
