@@ -192,8 +192,9 @@ class Catalogue:
             self.sentiment_squares[idx] = columns.sentiment_squares
             self.polls_shown[idx] = columns.polls_shown
             self.polls_won[idx] = columns.polls_won
-            self.poll_generation += 1
-            self.polls_changed.set()
+            if columns.polls_shown.any():  # (no poll vote: nothing to fit, nothing read)
+                self.poll_generation += 1
+                self.polls_changed.set()
             self.row_seq[idx] = columns.row_seq
             self.category_code[idx] = columns.category_code
             self.active[idx] = columns.active

@@ -87,10 +87,13 @@ class PollFitter:
 
     @property
     def fitted_generation(self) -> int:
-        """The poll generation the strengths in force reflect (-1: none yet, or a fit is
-        still converging)."""
+        """The poll generation the strengths in force reflect (0 before any fit: the
+        prior's strengths reflect a catalogue without poll votes; -1 while a fit is still
+        converging)."""
         last = self.last
-        return -1 if last is None or not last.converged else last.generation
+        if last is None:
+            return 0
+        return last.generation if last.converged else -1
 
     @property
     def pending(self) -> bool:
