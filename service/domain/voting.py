@@ -223,15 +223,19 @@ def plan_events(
 
 
 def all_distinct(batch: EventBatch) -> bool:
-    """No event id twice in the batch, and no key (kind, product, user) twice: what
-    plan_new_votes needs, beside ids and votes the store does not hold yet. Never with a
-    poll vote (one-by-one: a vote moves the counts of every product it showed)."""
+    """No event id twice in the batch, and no key (kind, product, user) twice, a poll
+    vote's key being its poll's: what plan_new_votes needs, beside ids and votes the store
+    does not hold yet."""
     n = len(batch)
+    keys = batch.product_ids
     if POLL_VOTE in batch.kinds:
-        return False
+        keys = [
+            poll if kind == POLL_VOTE else product
+            for product, poll, kind in zip(keys, batch.poll_ids, batch.kinds, strict=True)
+        ]
     return (
         len(set(batch.event_ids)) == n
-        and len(set(zip(batch.product_ids, batch.user_ids, batch.kinds, strict=True))) == n
+        and len(set(zip(keys, batch.user_ids, batch.kinds, strict=True))) == n
     )
 
 
@@ -253,7 +257,21 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
     liked = None if every_rating else batch.select(LIKE)
     shared = None if every_rating else batch.select(SHARE)
     commented = None if every_rating else batch.select(COMMENT)
+    polled = None if every_rating or POLL_VOTE not in kinds else batch.select(POLL_VOTE)
     outcome, recorded = [Outcome.APPLIED.name] * n, [recorded_at_us] * n
+    changes: Iterable[Change] = zip(
+        products,
+        kinds,
+        repeat(None, n),
+        repeat(0, n),
+        values,
+        times,
+        repeat("", n),
+        batch.channels,
+        strict=True,
+    )  # (made tuples only if read: time-decayed sums)
+    if polled is not None:  # (poll votes are not time-decayed)
+        changes = compress(changes, [kind != POLL_VOTE for kind in kinds])
     plan = Plan(
         results=WriteResults([Outcome.APPLIED] * n, seqs),
         events=[
@@ -277,20 +295,11 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         deltas={product: [0] * DELTA_SIZE for product in dict.fromkeys(products)},
         categories=_first_categories(rated.product_ids, rated.categories),
         product_seq=dict(zip(products, seqs, strict=True)),
-        # Made tuples only if read (time-decayed sums).
-        changes=zip(
-            products,
-            kinds,
-            repeat(None, n),
-            repeat(0, n),
-            values,
-            times,
-            repeat("", n),
-            batch.channels,
-            strict=True,
-        ),
+        changes=changes,
         seq=seq + n,
     )
+    if polled is not None:
+        _new_poll_votes(plan, batch, polled, seqs)
     deltas = plan.deltas
     for (product, stars), count in Counter(_keyed_values(rated)).items():
         delta = deltas[product]
@@ -311,6 +320,28 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
             delta[SENTIMENT_SUM] += score
             delta[SENTIMENT_SQUARES] += score * score
     return plan
+
+
+def _new_poll_votes(plan: Plan, batch: EventBatch, polled: EventBatch, seqs: list[int]) -> None:
+    """The poll votes' part of a bulk plan: their rows, and the products' deltas and
+    sequence numbers made in event order, as plan_one_by_one makes them (a vote touches
+    every product it showed, so new products are numbered in that order)."""
+    plan.poll_votes = [
+        polled.poll_ids, polled.user_ids, polled.product_ids, polled.occurred_at_us,
+        polled.event_ids, polled.channels, [shown_text(shown) for shown in polled.shown],
+    ]  # fmt: skip
+    deltas: dict[str, list[int]] = {}
+    product_seq: dict[str, int] = {}
+    columns = (batch.product_ids, batch.kinds, batch.shown, seqs)
+    for product, kind, shown, seq in zip(*columns, strict=True):
+        if kind == POLL_VOTE:
+            _move_polls(deltas, product_seq, (shown, product), 1, seq)
+        else:
+            if product not in deltas:
+                deltas[product] = [0] * DELTA_SIZE
+            product_seq[product] = seq
+    plan.deltas = deltas
+    plan.product_seq = product_seq
 
 
 def _keyed_values(batch: EventBatch) -> zip[tuple[str, int]]:

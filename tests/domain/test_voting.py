@@ -8,7 +8,14 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reviewrank.service.domain.values import EventBatch, LikeEvent, LikeValue, RatingEvent
+from reviewrank.service.domain.values import (
+    Event,
+    EventBatch,
+    LikeEvent,
+    LikeValue,
+    PollVoteEvent,
+    RatingEvent,
+)
 from reviewrank.service.domain.voting import (
     Plan,
     of_keys,
@@ -22,20 +29,27 @@ from reviewrank.service.domain.voting import (
 
 @st.composite
 def new_votes(draw: st.DrawFn) -> EventBatch:
-    """Events with distinct ids, each the only one on its key (kind, product, user)."""
+    """Events with distinct ids, each the only one on its key (kind, product, user; a poll
+    vote's poll)."""
     size = draw(st.integers(1, 60))
     keys = draw(
         st.lists(
-            st.tuples(st.booleans(), st.sampled_from("abcde"), st.integers(0, 30)),
+            st.tuples(st.sampled_from("rlp"), st.sampled_from("abcde"), st.integers(0, 30)),
             min_size=size,
             max_size=size,
             unique=True,
         )
     )
-    events = []
-    for i, (is_rating, product, user) in enumerate(keys):
+    events: list[Event] = []
+    for i, (kind, product, user) in enumerate(keys):
         at = draw(st.integers(0, 50))
-        if is_rating:
+        if kind == "p":  # a vote in poll `product`
+            shown = draw(st.lists(st.sampled_from("abcdefg"), min_size=2, max_size=4, unique=True))
+            chosen = draw(st.sampled_from(shown))
+            events.append(
+                PollVoteEvent(f"e{i}", f"q{product}", f"u{user}", tuple(shown), chosen, at)
+            )
+        elif kind == "r":
             category = draw(st.sampled_from(["", "Dresses", "Tops"]))
             stars = draw(st.integers(1, 5))
             events.append(RatingEvent(f"e{i}", product, f"u{user}", stars, at, category))
@@ -51,6 +65,7 @@ def _fields(plan: Plan) -> tuple[object, ...]:
         plan.events,
         plan.ratings,
         plan.likes,
+        plan.poll_votes,
         list(plan.deltas.items()),  # in order: new products are numbered in this order
         plan.categories,
         plan.product_seq,

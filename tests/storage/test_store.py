@@ -20,6 +20,7 @@ from reviewrank.service.domain.values import (
     LikeEvent,
     LikeValue,
     Outcome,
+    PollVoteEvent,
     RatingEvent,
     WriteResults,
 )
@@ -309,6 +310,17 @@ _events = st.one_of(
         user_id=st.sampled_from(USERS),
         value=st.sampled_from(list(LikeValue)),
         occurred_at_us=st.integers(0, 20),
+    ),
+    st.lists(st.sampled_from(PRODUCTS), min_size=2, max_size=3, unique=True).flatmap(
+        lambda shown: st.builds(
+            PollVoteEvent,
+            event_id=_ids,
+            poll_id=st.sampled_from(["q1", "q2"]),
+            user_id=st.sampled_from(USERS),
+            shown=st.just(tuple(shown)),
+            chosen=st.sampled_from(shown),
+            occurred_at_us=st.integers(0, 20),
+        )
     ),
 )
 jobs_with_erasures = st.lists(

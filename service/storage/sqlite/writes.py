@@ -120,6 +120,7 @@ _INSERT_NEW_RATINGS = _insert_votes("ratings", "ON CONFLICT (product_id, user_id
 _INSERT_NEW_LIKES = _insert_votes("likes", "ON CONFLICT (product_id, user_id) DO NOTHING")
 _INSERT_NEW_SHARES = _insert_votes("shares", "ON CONFLICT (product_id, user_id) DO NOTHING")
 _INSERT_NEW_COMMENTS = _insert_votes("comments", "ON CONFLICT (product_id, user_id) DO NOTHING")
+_INSERT_NEW_POLL_VOTES = _insert_votes("poll_votes", "ON CONFLICT (poll_id, user_id) DO NOTHING")
 # Page cache of the writer's connection, in KiB (SQLite's default: 2 MB). Random event
 # ids and users spread each group's writes over many pages, which then stay cached.
 WRITE_CACHE_KIB = 64 * 1024
@@ -307,6 +308,7 @@ class SQLiteWrites(SQLiteCatalogue):
         write_columns(conn, _INSERT_NEW_LIKES, plan.likes)
         write_columns(conn, _INSERT_NEW_SHARES, plan.shares)
         write_columns(conn, _INSERT_NEW_COMMENTS, plan.comments)
+        write_columns(conn, _INSERT_NEW_POLL_VOTES, plan.poll_votes)
         if _rows_since(conn, written) != len(events):  # some users had voted before
             return self._replan(events, seq, recorded_at)
         return plan
@@ -330,7 +332,7 @@ class SQLiteWrites(SQLiteCatalogue):
             # A vote holding an id of the batch was written just now: it was none before.
             in_force.append({key: vote for key, vote in found.items() if vote[2] not in ids})
         ratings, likes, shares, comments, poll_votes = in_force
-        replaced = (set(ratings), set(likes), set(shares), set(comments))
+        replaced = (set(ratings), set(likes), set(shares), set(comments), set(poll_votes))
         plan = plan_one_by_one(
             events, set(), ratings, likes, seq, recorded_at, shares, comments, poll_votes
         )
@@ -347,6 +349,7 @@ class SQLiteWrites(SQLiteCatalogue):
         write_columns(conn, _UPSERT_LIKES, of_keys(plan.likes, replaced[1]))
         write_columns(conn, _UPSERT_SHARES, of_keys(plan.shares, replaced[2]))
         write_columns(conn, _UPSERT_COMMENTS, of_keys(plan.comments, replaced[3]))
+        write_columns(conn, _UPSERT_POLL_VOTES, of_keys(plan.poll_votes, replaced[4]))
         return plan
 
     def _write_products(
