@@ -740,20 +740,6 @@ class Catalogue:
                 self.sentiment_squares[1:size] / (scale * scale),
             )
 
-    def poll_counts(self, product_ids: Sequence[str]) -> list[tuple[int, int, float]]:
-        """Each product's poll votes that showed it, that chose it, and its strength in
-        force (0, 0, 1 for unknown ones)."""
-        with self._lock:
-            idx = self._index.rows(product_ids, None)
-            return list(
-                zip(
-                    self.polls_shown[idx].tolist(),
-                    self.polls_won[idx].tolist(),
-                    self.poll_strength[idx].tolist(),
-                    strict=True,
-                )
-            )
-
     def poll_rows(self, rows: PollRows) -> tuple[int, PollVotes, FloatArray]:
         """The poll generation; the poll votes as ranking.polls' flat arrays, those that
         name a product not held yet, lost one (a product missing from the join), or do

@@ -80,7 +80,6 @@ class PollFitter:
         self.prior = prior
         self._floor = floor_seconds
         self._stopping = threading.Event()
-        self._fitted = threading.Condition()
         self.last: PollFit | None = None
         self._thread = threading.Thread(target=self._run, name="reviewrank-polls", daemon=True)
         self._thread.start()
@@ -113,9 +112,7 @@ class PollFitter:
         changed = self._catalogue.set_poll_strengths(strengths, STRENGTH_TOLERANCE)
         seconds = time.perf_counter() - started
         fit = PollFit(len(votes), steps, seconds, changed, generation, steps < MAX_STEPS)
-        with self._fitted:
-            self.last = fit
-            self._fitted.notify_all()
+        self.last = fit
         return fit
 
     def _between(self) -> None:
@@ -154,17 +151,6 @@ class PollFitter:
                 continue
             backoff = 1.0
             next_at = time.monotonic() + kept_seconds(fit.seconds, self._floor)
-
-    def wait_fitted(self, generation: int, timeout: float) -> bool:
-        """True once a fit reflects poll generation ``generation`` or later."""
-        deadline = time.monotonic() + timeout
-        with self._fitted:
-            while self.fitted_generation < generation:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._fitted.wait(remaining)
-        return True
 
     def close(self) -> None:
         self._stopping.set()
