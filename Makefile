@@ -54,9 +54,12 @@ node-client: $(NODE_STAMP)
 postgres:
 	.ci/install-postgres
 
+# The suite on TEST_WORKERS processes, each test module on one of them (its servers and
+# fixtures made once); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: install postgres node-client
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## Long reliability runs (make test runs the same tests briefly): SIGKILL crash rounds,
 ## fuzzed requests, vote state-machine examples, and each attack of the abuse suite for
