@@ -45,6 +45,24 @@ Extra = Mapping[float, DecayedAggregates] | None
 # Generations whose changed rows are remembered (ScoringRows): enough for readers that
 # catch up after every few writes; one that falls further behind rebuilds from all rows.
 CHANGE_LOG_LENGTH = 512
+# The columns of counts a product row sets, named as in ProductRow and ProductTable.
+_COUNT_COLUMNS = (
+    "rating_count", "star_sum", "histogram", "likes", "dislikes", "shares", "listed_at_us",
+    "comments", "sentiment_sum", "sentiment_squares", "polls_shown", "polls_won",
+)  # fmt: skip
+
+
+def _last_of_each(rows: Sequence[ProductRow]) -> Sequence[ProductRow]:
+    """The rows, but of a product named twice only its newest row (the one applying a
+    row at a time would leave: the first of the highest sequence number)."""
+    if len({row.idx for row in rows}) == len(rows):
+        return rows
+    newest: dict[int, ProductRow] = {}
+    for row in rows:
+        held = newest.get(row.idx)
+        if held is None or row.seq > held.seq:
+            newest[row.idx] = row
+    return list(newest.values())
 
 
 class Catalogue:
@@ -123,44 +141,46 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self._index)
 
-    def _set(
+    def _set_rows(
         self,
-        idx: int,
-        product_id: str,
-        category: str,
-        values: Sequence[int],
-        active: bool = True,
-        more_categories: str = "",
-        display: str = "",
+        idx: IntArray,
+        product_ids: Sequence[str],
+        categories: Sequence[str],
+        counts: Mapping[str, npt.ArrayLike],
+        row_seq: npt.ArrayLike,
+        active: npt.ArrayLike,
+        more_categories: Sequence[str],
+        display: Sequence[str],
     ) -> None:
-        """values: rating_count, star_sum, s1..s5, likes, dislikes, shares, listed_at_us,
-        comments, sentiment_sum, sentiment_squares, polls_shown, polls_won."""
-        if idx >= self.rating_count.shape[0]:
-            self._allocate(max(idx + 1, 2 * self.rating_count.shape[0]))
-        self._index.add(product_id, idx)
-        self._size = max(self._size, idx + 1)
-        self.rating_count[idx] = values[0]
-        self.star_sum[idx] = values[1]
-        self.histogram[idx] = values[2:7]
-        self.likes[idx] = values[7]
-        self.dislikes[idx] = values[8]
-        self.shares[idx] = values[9]
-        self.listed_at_us[idx] = values[10]
-        self.comments[idx] = values[11]
-        self.sentiment_sum[idx] = values[12]
-        self.sentiment_squares[idx] = values[13]
-        if self.polls_shown[idx] != values[14] or self.polls_won[idx] != values[15]:
-            self.polls_shown[idx] = values[14]
-            self.polls_won[idx] = values[15]
+        """Sets these rows (distinct, within the columns: _rows_before grows them) to
+        the values given, a column at a time (lock held); ``counts`` by column name
+        (_COUNT_COLUMNS). A numpy assignment per column rather than per row and column:
+        a commit of 1,000 poll votes (1,560 rows) applied in 7 ms instead of 20 (profiled)."""
+        if not idx.size:
+            return
+        shown = np.asarray(counts["polls_shown"])
+        won = np.asarray(counts["polls_won"])
+        if (self.polls_shown[idx] != shown).any() or (self.polls_won[idx] != won).any():
             self.poll_generation += 1
             self.polls_changed.set()
-        self.category_code[idx] = self._categories.code(category)
+        for name in _COUNT_COLUMNS:
+            getattr(self, name)[idx] = counts[name]
+        self.row_seq[idx] = row_seq
         self.active[idx] = active
-        self._categories.set_more(idx, more_categories)
-        if display:
-            self._display[idx] = display
-        else:
-            self._display.pop(idx, None)
+        code = self._categories.code
+        self.category_code[idx] = [code(category) for category in categories]
+        index_add, set_more = self._index.add, self._categories.set_more
+        shown_display = self._display
+        for i, product_id, more, fields in zip(
+            idx.tolist(), product_ids, more_categories, display, strict=True
+        ):
+            index_add(product_id, i)
+            set_more(i, more)
+            if fields:
+                shown_display[i] = fields
+            else:
+                shown_display.pop(i, None)
+        self._size = max(self._size, int(idx.max()) + 1)
 
     def load(self, table: ProductTable) -> None:
         """Replaces everything with a bulk-loaded products table."""
@@ -253,30 +273,30 @@ class Catalogue:
         """
         with self._lock:
             contiguous = seq_before is None or seq_before <= self.seq
-            applied: set[int] = set()
-            touched, before, codes_before = self._rows_before({row.idx for row in rows})
-            for row in rows:
-                held = int(self.row_seq[row.idx]) if row.idx < self.row_seq.shape[0] else 0
-                if row.seq <= held:
-                    # The change feed read this commit (or a later one) first: its row and
-                    # its decayed sums, recomputed from the votes, already include it.
-                    continue
-                values = (
-                    row.rating_count, row.star_sum, *row.histogram, row.likes, row.dislikes,
-                    row.shares, row.listed_at_us, row.comments, row.sentiment_sum,
-                    row.sentiment_squares, row.polls_shown, row.polls_won,
-                )  # fmt: skip
-                self._set(
-                    row.idx,
-                    row.product_id,
-                    row.category,
-                    values,
-                    row.active,
-                    row.more_categories,
-                    row.display,
+            rows = _last_of_each(rows)
+            idx = np.fromiter((row.idx for row in rows), dtype=np.int64, count=len(rows))
+            touched, before, codes_before = self._rows_before(set(idx.tolist()))
+            row_seq = np.fromiter((row.seq for row in rows), dtype=np.int64, count=len(rows))
+            # A row not newer than the one held: the change feed read this commit (or a
+            # later one) first, and its decayed sums, recomputed from the votes, include it.
+            newer = row_seq > self.row_seq[idx]
+            if not newer.all():
+                rows = [row for row, new in zip(rows, newer.tolist(), strict=True) if new]
+                idx, row_seq = idx[newer], row_seq[newer]
+            if rows:
+                fields = ProductRow._fields
+                column = dict(zip(fields, zip(*rows, strict=True), strict=True))
+                self._set_rows(
+                    idx,
+                    column["product_id"],
+                    column["category"],
+                    column,
+                    row_seq,
+                    column["active"],
+                    column["more_categories"],
+                    column["display"],
                 )
-                self.row_seq[row.idx] = row.seq
-                applied.add(row.idx)
+            applied = set(idx.tolist())
             self._tally.replace(
                 before, self.histogram[touched], codes_before, self.category_code[touched]
             )
@@ -315,32 +335,18 @@ class Catalogue:
                 newer = table.row_seq > self.row_seq[table.idx]
                 changed = table.idx[newer]
                 touched, before, codes_before = self._rows_before(set(changed.tolist()))
-                for i in np.flatnonzero(newer).tolist():
-                    values = (
-                        int(table.rating_count[i]),
-                        int(table.star_sum[i]),
-                        *(int(x) for x in table.histogram[i]),
-                        int(table.likes[i]),
-                        int(table.dislikes[i]),
-                        int(table.shares[i]),
-                        int(table.listed_at_us[i]),
-                        int(table.comments[i]),
-                        int(table.sentiment_sum[i]),
-                        int(table.sentiment_squares[i]),
-                        int(table.polls_shown[i]),
-                        int(table.polls_won[i]),
-                    )
-                    idx = int(table.idx[i])
-                    self._set(
-                        idx,
-                        table.product_ids[i],
-                        table.categories[i],
-                        values,
-                        table.active[i],
-                        table.more_categories.get(idx, ""),
-                        table.display.get(idx, ""),
-                    )
-                    self.row_seq[idx] = int(table.row_seq[i])
+                at = np.flatnonzero(newer)
+                pick = at.tolist()
+                self._set_rows(
+                    changed,
+                    [table.product_ids[i] for i in pick],
+                    [table.categories[i] for i in pick],
+                    {name: getattr(table, name)[at] for name in _COUNT_COLUMNS},
+                    table.row_seq[at],
+                    table.active[at],
+                    [table.more_categories.get(i, "") for i in changed.tolist()],
+                    [table.display.get(i, "") for i in changed.tolist()],
+                )
                 self._tally.replace(
                     before, self.histogram[touched], codes_before, self.category_code[touched]
                 )

@@ -74,6 +74,24 @@ def _share(
     return feedback_pb2.FeedbackEvent(share=message)
 
 
+def _poll_vote(
+    event_id: str,
+    poll: str,
+    user: str,
+    shown: list[str],
+    pick: int,
+    at: Timestamp | None,
+    channel: str,
+) -> feedback_pb2.FeedbackEvent:
+    message = feedback_pb2.SubmitPollVoteRequest(
+        event_id=event_id, poll_id=poll, user_id=user, shown=shown,
+        chosen=shown[pick % len(shown)] if shown else "", channel=channel,
+    )  # fmt: skip
+    if at is not None:
+        message.occurred_at.CopyFrom(at)
+    return feedback_pb2.FeedbackEvent(poll_vote=message)
+
+
 valid_events = st.lists(
     st.one_of(
         st.builds(_rating, ids, ids, ids, st.integers(1, 5), stamps, st.one_of(st.just(""), ids)),
@@ -85,6 +103,16 @@ valid_events = st.lists(
             ids,
             st.sampled_from([feedback_pb2.LIKE, feedback_pb2.DISLIKE, feedback_pb2.CLEAR]),
             stamps,
+        ),
+        st.builds(
+            _poll_vote,
+            ids,
+            ids,
+            ids,
+            st.lists(ids, min_size=2, max_size=10, unique=True),
+            st.integers(0, 9),
+            stamps,
+            st.sampled_from(["", "app", "instagram"]),
         ),
     ),
     min_size=1,
@@ -103,6 +131,8 @@ def one_by_one(events: list[feedback_pb2.FeedbackEvent], now_us: int) -> list[Ev
             if kind == "rating"
             else convert.share_event(message, LIMITS)
             if kind == "share"
+            else convert.poll_vote_event(message, LIMITS)
+            if kind == "poll_vote"
             else convert.like_event(message, LIMITS)
         )
         if not message.HasField("occurred_at"):
@@ -138,6 +168,22 @@ INVALID = [
     (_share("e", "p", "u", None, "c" * 65), "events[1].share.channel"),
     (_share("e", "p", "u", None, "c\n"), "events[1].share.channel"),
     (_share("e", "", "u", None, ""), "events[1].share.product_id"),
+    (_poll_vote("e", "", "u", ["a", "b"], 0, None, ""), "events[1].poll_vote.poll_id"),
+    (_poll_vote("e", "q", "u", ["a"], 0, None, ""), "events[1].poll_vote.shown"),
+    (_poll_vote("e", "q", "u", list("abcdefghijk"), 0, None, ""), "events[1].poll_vote.shown"),
+    (_poll_vote("e", "q", "u", ["a", "a"], 0, None, ""), "events[1].poll_vote.shown"),
+    (_poll_vote("e", "q", "u", ["a", "b\n"], 0, None, ""), "events[1].poll_vote.shown[1]"),
+    (_poll_vote("e", "q", "u", ["a", "b" * 129], 0, None, ""), "events[1].poll_vote.shown[1]"),
+    (
+        feedback_pb2.FeedbackEvent(
+            poll_vote=feedback_pb2.SubmitPollVoteRequest(
+                event_id="e", poll_id="q", user_id="u", shown=["a", "b"], chosen="c"
+            )
+        ),
+        "events[1].poll_vote.chosen",
+    ),
+    (_poll_vote("e", "q", "u", ["a", "b"], 0, None, "c" * 65), "events[1].poll_vote.channel"),
+    (_poll_vote("e", "q", "", ["a", "b"], 0, None, ""), "events[1].poll_vote.user_id"),
 ]
 
 

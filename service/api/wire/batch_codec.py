@@ -38,7 +38,9 @@ import numpy.typing as npt
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
+from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN
 from reviewrank.service.api.validation import (
+    MAX_BATCH_SHOWN_BYTES,
     MAX_CHANNEL_LENGTH,
     STARS,
     InputLimits,
@@ -76,6 +78,7 @@ _ID_TAGS, _VALUE_TAG, _CATEGORY_TAG = (0x0A, 0x12, 0x1A), 0x20, 0x32
 _HAS_TIME = methodcaller("HasField", "occurred_at")
 _KIND = methodcaller("WhichOneof", "event")
 _IDS = ("event_id", "product_id", "user_id")
+_CHANNELLED = (SHARE, POLL_VOTE)  # the kinds batch_columns reads a channel of
 
 # The fields the views are made for, by message: a new field must be read by them too.
 _EXPECTED = {
@@ -311,20 +314,32 @@ def batch_columns(
     """The events as columns, if every one is valid (None otherwise). ``events`` must
     not be empty."""
     kinds: list[str | None] = list(map(_KIND, events))
-    if None in kinds or COMMENT in kinds or POLL_VOTE in kinds:
-        return None  # comments: scored one by one (convert.py); poll votes: checked so
-        return None
+    if None in kinds or COMMENT in kinds:
+        return None  # comments: scored one by one (service/api/convert.py)
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
     limit = limits.max_id_length
-    event_ids, product_ids, user_ids = (list(map(attrgetter(name), messages)) for name in _IDS)
+    polls = POLL_VOTE in kinds
+    event_ids, user_ids = (list(map(attrgetter(name), messages)) for name in _IDS[::2])
+    pairs = list(zip(messages, kinds, strict=True))
+    if polls:  # a poll vote's product is the one chosen
+        product_ids = [m.chosen if k == POLL_VOTE else m.product_id for m, k in pairs]
+    else:
+        product_ids = list(map(attrgetter("product_id"), messages))
     if not (ids_ok(event_ids, limit) and ids_ok(product_ids, limit) and ids_ok(user_ids, limit)):
         return None
     is_rating = [kind == RATING for kind in kinds]
     every_rating = all(is_rating)
     channels: list[str] | None = None
-    if SHARE in kinds:
-        channels = [m.channel if k == SHARE else "" for m, k in zip(messages, kinds, strict=True)]
+    if SHARE in kinds or polls:
+        channels = [m.channel if k in _CHANNELLED else "" for m, k in pairs]
         if not ids_ok(channels, MAX_CHANNEL_LENGTH, required=False):
+            return None
+    poll_ids: list[str] | None = None
+    shown: list[tuple[str, ...]] | None = None
+    if polls:
+        poll_ids = [m.poll_id if k == POLL_VOTE else "" for m, k in pairs]
+        shown = [tuple(m.shown) if k == POLL_VOTE else () for m, k in pairs]
+        if not _polls_ok(kinds, poll_ids, shown, product_ids, limit):
             return None
     if every_rating:
         values: list[int] = list(map(attrgetter("stars"), messages))
@@ -339,6 +354,9 @@ def batch_columns(
                 categories.append(message.category)
             elif kind == SHARE:
                 values.append(1)
+                categories.append("")
+            elif kind == POLL_VOTE:
+                values.append(len(message.shown))
                 categories.append("")
             else:
                 values.append(LIKE_VALUES.get(message.value, 2))  # 2: not a like value
@@ -362,6 +380,33 @@ def batch_columns(
         categories,
         kinds,  # type: ignore[arg-type]
         channels,
+        poll_ids=poll_ids,
+        shown=shown,
+    )
+
+
+def _polls_ok(
+    kinds: list[str | None],
+    poll_ids: list[str],
+    shown: list[tuple[str, ...]],
+    chosen: list[str],
+    limit: int,
+) -> bool:
+    """Whether the poll votes among these events are valid (Violations.poll_vote): a
+    poll id, MIN_SHOWN to MAX_SHOWN distinct product ids shown, the one chosen among
+    them, and all shown within MAX_BATCH_SHOWN_BYTES."""
+    mine = [k == POLL_VOTE for k in kinds]
+    ids, picks = list(compress(poll_ids, mine)), list(compress(chosen, mine))
+    lists = list(compress(shown, mine))
+    sizes = list(map(len, lists))
+    if min(sizes) < MIN_SHOWN or max(sizes) > MAX_SHOWN or not ids_ok(ids, limit):
+        return False
+    every = [product for products in lists for product in products]
+    if not ids_ok(every, limit) or len("".join(every).encode()) > MAX_BATCH_SHOWN_BYTES:
+        return False
+    return all(
+        len(set(products)) == size and pick in products
+        for products, size, pick in zip(lists, sizes, picks, strict=True)
     )
 
 
