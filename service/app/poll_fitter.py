@@ -41,7 +41,8 @@ STRENGTH_TOLERANCE = 1e-6
 # so that fits reached from other histories, a restart's or another worker's, differed
 # in the fifth digit). A fit that reaches MAX_STEPS first is carried on by the next, so
 # that one fit's cost stays bounded (a few products shown in most votes, linked to the
-# rest by a few, make MM crawl: an attack's 500,000 votes needed thousands of steps).
+# rest by a few, make plain MM crawl: thousands of steps on an attack's 500,000 votes;
+# ranking/polls.py's jumps bring that down to tens).
 FIT_TOLERANCE = 1e-8
 MAX_STEPS = 200
 

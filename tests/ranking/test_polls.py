@@ -4,6 +4,7 @@ against choix, its recovery of simulated strengths, incremental updates, and edg
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import choix
 import numpy as np
@@ -145,6 +146,65 @@ def test_every_mm_step_raises_the_posterior_and_strengths_stay_positive(
         gamma = updated
 
     assert np.all(gamma > 0) and np.all(np.isfinite(gamma))
+
+
+drawn_votes = st.lists(
+    st.tuples(st.lists(st.integers(0, 7), min_size=2, max_size=4, unique=True), st.integers(0, 3)),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(drawn_votes, st.floats(0.01, 30.0))
+def test_a_fit_given_more_steps_never_ends_at_a_lower_posterior(
+    drawn: list[tuple[list[int], int]], strength: float
+) -> None:
+    # (weak priors and lopsided votes are where a jump can overshoot: then it is not taken)
+    votes = PollVotes.of([(shown, shown[pick % len(shown)]) for shown, pick in drawn])
+    prior = PollPrior(strength)
+
+    posteriors = [
+        log_posterior(votes, poll_strengths(votes, 8, prior, max_steps=k), prior)
+        for k in range(1, 40)
+    ]
+
+    assert all(b >= a - 1e-9 for a, b in pairwise(posteriors))
+
+
+@settings(max_examples=100, deadline=None)
+@given(drawn_votes, st.floats(0.1, 20.0))
+def test_the_fit_ends_where_a_plain_mm_step_no_longer_moves(
+    drawn: list[tuple[list[int], int]], strength: float
+) -> None:
+    votes = PollVotes.of([(shown, shown[pick % len(shown)]) for shown, pick in drawn])
+    prior = PollPrior(strength)
+    fitted = poll_strengths(votes, 8, prior, tolerance=1e-11, max_steps=100_000)
+
+    stepped = poll_strengths(votes, 8, prior, start=fitted, max_steps=1)
+
+    np.testing.assert_allclose(fitted, stepped, rtol=1e-9)
+
+
+def _chain() -> PollVotes:
+    """Products 0-30 each met only their neighbours: information crosses the chain slowly."""
+    return PollVotes.of([([i, i + 1], i if k % 3 else i + 1) for i in range(30) for k in range(20)])
+
+
+def test_the_jumps_reach_a_chain_of_products_in_a_fraction_of_plain_mm_steps() -> None:
+    votes = _chain()
+    gamma, plain = np.ones(31), 0
+    while True:  # plain MM: one step at a time
+        stepped = poll_strengths(votes, 31, start=gamma, max_steps=1)
+        plain += 1
+        if np.max(np.abs(stepped - gamma) / gamma) <= 1e-9:
+            break
+        gamma = stepped
+
+    fitted, steps = poll_fit(votes, 31, tolerance=1e-9, max_steps=100_000)
+
+    assert steps * 3 < plain
+    np.testing.assert_allclose(stepped, fitted, rtol=1e-6)
 
 
 def _polled(strengths: list[float]) -> tuple[Evidence, Profile, Prior]:
