@@ -21,7 +21,9 @@ The fields are read in one of two ways (``request_columns``):
    like value>`` and, for a rating, possibly ``0x32 <len> <category>``; ids in ASCII of
    under 128 bytes. Any other batch (an occurred_at, a non-ASCII id, …) is read the
    second way; tests/api/test_batch_codec.py compares the two.
-2. With ``map`` over the protobuf runtime's messages (``batch_columns``).
+2. With ``map`` over the protobuf runtime's messages (``batch_columns``): any batch of
+   ratings, likes, shares and poll votes; comments are read one by one (their texts
+   are scored).
 
 The response is encoded in service/api/wire/batch_results.py.
 """
@@ -320,7 +322,7 @@ def batch_columns(
     limit = limits.max_id_length
     polls = POLL_VOTE in kinds
     event_ids, user_ids = (list(map(attrgetter(name), messages)) for name in _IDS[::2])
-    pairs = list(zip(messages, kinds, strict=True))
+    pairs = list(zip(messages, kinds, strict=True)) if polls or SHARE in kinds else []
     if polls:  # a poll vote's product is the one chosen
         product_ids = [m.chosen if k == POLL_VOTE else m.product_id for m, k in pairs]
     else:
