@@ -34,7 +34,8 @@ product of the prior's strength, 0.5 for a product no poll has shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,27 @@ class PollVotes:
 
     def __len__(self) -> int:
         return int(self.chosen.size)
+
+
+class BallotFault(enum.Enum):
+    """What can be wrong with one poll vote's products (ballot_faults)."""
+
+    SIZE = "not MIN_SHOWN to MAX_SHOWN products shown"
+    TWICE = "a product shown twice"
+    NOT_SHOWN = "the product chosen is not among those shown"
+
+
+def ballot_faults(shown: Sequence[Hashable], chosen: Hashable) -> tuple[BallotFault, ...]:
+    """What is wrong with a vote that showed ``shown`` and chose ``chosen`` (none: the
+    model takes it): the one rule of the API, the bulk reading and an export's import."""
+    faults = []
+    if not MIN_SHOWN <= len(shown) <= MAX_SHOWN:
+        faults.append(BallotFault.SIZE)
+    if len(set(shown)) != len(shown):
+        faults.append(BallotFault.TWICE)
+    if chosen not in shown:
+        faults.append(BallotFault.NOT_SHOWN)
+    return tuple(faults)
 
 
 def checked_votes(shown: IntArray, offsets: IntArray, chosen: IntArray) -> PollVotes:

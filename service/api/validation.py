@@ -31,7 +31,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN
+from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN, BallotFault, ballot_faults
 from reviewrank.service.app import analyzers
 from reviewrank.service.app.settings import Settings
 from reviewrank.service.domain.errors import InvalidArgument, too_many_items
@@ -241,8 +241,9 @@ class Violations:
 
     def poll_vote(self, shown: Sequence[str], chosen: str, prefix: str) -> None:
         """A poll vote: MIN_SHOWN to MAX_SHOWN distinct product ids shown (each an
-        identifier), the one chosen among them."""
-        if not MIN_SHOWN <= len(shown) <= MAX_SHOWN:
+        identifier), the one chosen among them (ranking.polls.ballot_faults)."""
+        faults = ballot_faults(shown, chosen)
+        if BallotFault.SIZE in faults:
             self.add(
                 prefix + "shown",
                 f"must hold {MIN_SHOWN} to {MAX_SHOWN} product ids (got {len(shown)})",
@@ -251,10 +252,10 @@ class Violations:
                 return  # (not naming each of a flood of ids)
         for i, product in enumerate(shown):
             self.identifier(product, f"{prefix}shown[{i}]")
-        if len(set(shown)) != len(shown):
+        if BallotFault.TWICE in faults:
             self.add(prefix + "shown", "must not name a product twice")
         self.identifier(chosen, prefix + "chosen")
-        if chosen and shown and chosen not in shown:
+        if chosen and shown and BallotFault.NOT_SHOWN in faults:
             self.add(prefix + "chosen", "must be one of the products shown")
 
     def comment(self, text: str | None, score: float | None, language: str, prefix: str) -> None:

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN
+from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN, ballot_faults
 from reviewrank.service.app.store import POSTGRESQL, SQLITE, Store
 from reviewrank.service.storage.tables import EXPORT_TABLES
 
@@ -347,10 +347,8 @@ def _check_ballot(chosen: str, shown: str, number: int) -> None:
         products = None
     if (
         not isinstance(products, list)
-        or not MIN_SHOWN <= len(products) <= MAX_SHOWN
         or not all(isinstance(p, str) and p for p in products)
-        or len(set(products)) != len(products)
-        or chosen not in products
+        or ballot_faults(products, chosen)
     ):
         raise TransferError(
             f"line {number}: poll_votes.shown: want a JSON array of {MIN_SHOWN} to"

@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from reviewrank.ranking.blend import Evidence, Prior, blend
 from reviewrank.ranking.polls import (
+    BallotFault,
     PollPrior,
     PollVotes,
+    ballot_faults,
+    checked_votes,
     log_posterior,
     poll_fit,
     poll_score,
@@ -242,3 +245,27 @@ def test_without_poll_strengths_the_polls_component_is_dropped() -> None:
     breakdown = blend(replace(evidence, poll_strength=None), profile, prior)
 
     assert ["bayesian_average"] == [c.name for c in breakdown.components]
+
+
+@given(st.lists(st.sampled_from("abcdefghijkl"), max_size=12), st.sampled_from("abcdefghijklm"))
+def test_a_ballot_has_no_fault_exactly_when_the_model_takes_its_votes(
+    shown: list[str], chosen: str
+) -> None:
+    index = {product: i for i, product in enumerate("abcdefghijklm")}
+    try:
+        checked_votes(
+            np.array([index[p] for p in shown]),
+            np.array([0, len(shown)]),
+            np.array([index[chosen]]),
+        )
+        taken = True
+    except ValueError:
+        taken = False
+
+    assert taken == (ballot_faults(shown, chosen) == ())
+
+
+def test_each_fault_of_a_ballot_is_named() -> None:
+    assert (BallotFault.SIZE, BallotFault.NOT_SHOWN) == ballot_faults(["a"], "b")
+    assert (BallotFault.TWICE,) == ballot_faults(["a", "a", "b"], "a")
+    assert () == ballot_faults(["a", "b"], "b")

@@ -40,7 +40,7 @@ import numpy.typing as npt
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from reviewrank.ranking.polls import MAX_SHOWN, MIN_SHOWN
+from reviewrank.ranking.polls import ballot_faults
 from reviewrank.service.api.validation import (
     MAX_BATCH_SHOWN_BYTES,
     MAX_CHANNEL_LENGTH,
@@ -395,21 +395,15 @@ def _polls_ok(
     limit: int,
 ) -> bool:
     """Whether the poll votes among these events are valid (Violations.poll_vote): a
-    poll id, MIN_SHOWN to MAX_SHOWN distinct product ids shown, the one chosen among
-    them, and all shown within MAX_BATCH_SHOWN_BYTES."""
+    poll id, the products shown and chosen as ranking.polls.ballot_faults wants them,
+    each an identifier, and all shown within MAX_BATCH_SHOWN_BYTES."""
     mine = [k == POLL_VOTE for k in kinds]
     ids, picks = list(compress(poll_ids, mine)), list(compress(chosen, mine))
     lists = list(compress(shown, mine))
-    sizes = list(map(len, lists))
-    if min(sizes) < MIN_SHOWN or max(sizes) > MAX_SHOWN or not ids_ok(ids, limit):
+    if not ids_ok(ids, limit) or any(map(ballot_faults, lists, picks)):
         return False
     every = [product for products in lists for product in products]
-    if not ids_ok(every, limit) or len("".join(every).encode()) > MAX_BATCH_SHOWN_BYTES:
-        return False
-    return all(
-        len(set(products)) == size and pick in products
-        for products, size, pick in zip(lists, sizes, picks, strict=True)
-    )
+    return ids_ok(every, limit) and len("".join(every).encode()) <= MAX_BATCH_SHOWN_BYTES
 
 
 def _times(messages: list[Any], limits: InputLimits, now_us: int) -> list[int] | None:
