@@ -35,6 +35,7 @@ product of the prior's strength, 0.5 for a product no poll has shown.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +49,9 @@ MIN_SHOWN, MAX_SHOWN = 2, 10
 DEFAULT_TOLERANCE = 1e-6
 DEFAULT_MAX_STEPS = 500
 _LOG_LIMIT = 600.0  # |log γ| a jump may reach (exp stays a finite float beyond the step)
+# The least strength a step gives: under a prior of strength near 0, a product that only
+# loses heads for 0, which a float reaches (and the log posterior is then not a number).
+_SMALLEST = 1e-300
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ class PollPrior:
     strength: float = 2.0  # b
 
     def __post_init__(self) -> None:
-        if not self.strength > 0:
-            raise ValueError(f"the poll prior's strength must be positive, got {self.strength}")
+        if not 0 < self.strength < math.inf:
+            raise ValueError(
+                f"the poll prior's strength must be a positive number, got {self.strength}"
+            )
 
 
 @dataclass(frozen=True)
@@ -205,7 +211,7 @@ class _MMStep:
         totals = np.add.reduceat(gamma[self.shown], self.starts)
         inverse = np.repeat(1.0 / totals, self.sizes)
         shown_in = np.bincount(self.shown, weights=inverse, minlength=self.n)
-        updated: FloatArray = self.numerator / (self.b + shown_in)
+        updated: FloatArray = np.maximum(self.numerator / (self.b + shown_in), _SMALLEST)
         return updated
 
     def log_posterior(self, gamma: FloatArray) -> float:

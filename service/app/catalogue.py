@@ -52,7 +52,7 @@ _COUNT_COLUMNS = (
 )  # fmt: skip
 
 
-def _last_of_each(rows: Sequence[ProductRow]) -> Sequence[ProductRow]:
+def _newest_of_each(rows: Sequence[ProductRow]) -> Sequence[ProductRow]:
     """The rows, but of a product named twice only its newest row (the one applying a
     row at a time would leave: the first of the highest sequence number)."""
     if len({row.idx for row in rows}) == len(rows):
@@ -273,7 +273,7 @@ class Catalogue:
         """
         with self._lock:
             contiguous = seq_before is None or seq_before <= self.seq
-            rows = _last_of_each(rows)
+            rows = _newest_of_each(rows)
             idx = np.fromiter((row.idx for row in rows), dtype=np.int64, count=len(rows))
             touched, before, codes_before = self._rows_before(set(idx.tolist()))
             row_seq = np.fromiter((row.seq for row in rows), dtype=np.int64, count=len(rows))

@@ -269,3 +269,18 @@ def test_each_fault_of_a_ballot_is_named() -> None:
     assert (BallotFault.SIZE, BallotFault.NOT_SHOWN) == ballot_faults(["a"], "b")
     assert (BallotFault.TWICE,) == ballot_faults(["a", "a", "b"], "a")
     assert () == ballot_faults(["a", "b"], "b")
+
+
+def test_strengths_stay_positive_numbers_under_a_prior_of_almost_no_strength() -> None:
+    votes = PollVotes.of([([i, i + 1], i) for i in range(29)])  # each beats the next
+    prior = PollPrior(1e-300)
+
+    fitted = poll_strengths(votes, 30, prior, tolerance=1e-10, max_steps=10_000)
+
+    assert np.all(fitted > 0) and np.isfinite(log_posterior(votes, fitted, prior))
+
+
+@pytest.mark.parametrize("strength", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_prior_strength_that_is_not_a_positive_number_is_refused(strength: float) -> None:
+    with pytest.raises(ValueError, match="positive number"):
+        PollPrior(strength)
