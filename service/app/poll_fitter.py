@@ -91,8 +91,8 @@ class PollFitter:
     def _first_fit(self) -> None:
         """The fit at start-up, so that no call sees the prior's strengths in place of the
         votes' (the strengths are not stored: a restart would otherwise rank on them for
-        as long as the first fit takes: 2.7 s at 300,000 votes in a tryout). A failure is logged and
-        the thread tries again."""
+        as long as the first fit takes, 2.7 s at 300,000 votes in a tryout). A failure is
+        logged and the thread tries again."""
         try:
             fit = self.fit_once()
         except Exception:
