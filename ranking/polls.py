@@ -253,9 +253,7 @@ def poll_score(strengths: npt.ArrayLike) -> FloatArray:
 def log_posterior(votes: PollVotes, strengths: npt.ArrayLike, prior: PollPrior) -> float:
     """log p(votes | γ) + log p(γ) up to a constant: what every MM step raises."""
     gamma = np.asarray(strengths, dtype=np.float64)
-    b = prior.strength
     if not len(votes):
+        b = prior.strength
         return float((b * np.log(gamma) - b * gamma).sum())
-    totals = np.add.reduceat(gamma[votes.shown], votes.offsets[:-1])
-    likelihood = float(np.log(gamma[votes.chosen]).sum() - np.log(totals).sum())
-    return likelihood + float((b * np.log(gamma) - b * gamma).sum())
+    return _MMStep(votes, gamma.size, prior).log_posterior(gamma)
