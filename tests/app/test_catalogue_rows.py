@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reviewrank.service.app.catalogue import Catalogue
+from reviewrank.service.app.store import ProductTable
 from reviewrank.service.domain.values import ProductRow
+from reviewrank.service.storage.common import product_values
 
 
 def _row(idx: int, seq: int, n: int, display: str, more: str, active: bool) -> ProductRow:
@@ -51,7 +53,24 @@ def test_rows_applied_per_commit_end_as_applied_one_at_a_time(
     for seq, commit in enumerate(commits, start=1):
         catalogue.apply(commit, seq)
 
-    expected = one_at_a_time(commits)
+    assert_holds(catalogue, one_at_a_time(commits))
+
+
+@settings(max_examples=100, deadline=None)
+@given(commits=commits)
+def test_rows_read_by_the_change_feed_end_as_applied_one_at_a_time(
+    commits: list[list[ProductRow]],
+) -> None:
+    catalogue = Catalogue()
+    for seq, commit in enumerate(commits, start=1):
+        read = one_at_a_time([commit]).values()  # (the feed reads a product's row once)
+        catalogue.apply_feed(ProductTable.from_rows([product_values(r) for r in read], seq), None)
+
+    assert_holds(catalogue, one_at_a_time(commits))
+
+
+def assert_holds(catalogue: Catalogue, expected: dict[int, ProductRow]) -> None:
+    """The catalogue holds exactly these rows (by idx), every column of them."""
     columns = catalogue.columns()
     held = dict(zip(columns.idx.tolist(), range(len(columns.idx)), strict=True))
     assert sorted(expected) == sorted(held)
