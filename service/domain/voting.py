@@ -270,8 +270,17 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         batch.channels,
         strict=True,
     )  # (made tuples only if read: time-decayed sums)
-    if polled is not None:  # (poll votes are not time-decayed)
+    if polled is None:
+        deltas = {product: [0] * DELTA_SIZE for product in dict.fromkeys(products)}
+        product_seq = dict(zip(products, seqs, strict=True))
+        poll_votes = _no_rows(POLL_COLUMNS)
+    else:  # (poll votes are not time-decayed)
         changes = compress(changes, [kind != POLL_VOTE for kind in kinds])
+        deltas, product_seq = _deltas_in_event_order(batch, seqs)
+        poll_votes = [
+            polled.poll_ids, polled.user_ids, polled.product_ids, polled.occurred_at_us,
+            polled.event_ids, polled.channels, [shown_text(shown) for shown in polled.shown],
+        ]  # fmt: skip
     plan = Plan(
         results=WriteResults([Outcome.APPLIED] * n, seqs),
         events=[
@@ -292,15 +301,13 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         comments=(
             _no_rows(COMMENT_COLUMNS) if commented is None else _vote_columns(commented, COMMENT)
         ),
-        deltas={product: [0] * DELTA_SIZE for product in dict.fromkeys(products)},
+        poll_votes=poll_votes,
+        deltas=deltas,
         categories=_first_categories(rated.product_ids, rated.categories),
-        product_seq=dict(zip(products, seqs, strict=True)),
+        product_seq=product_seq,
         changes=changes,
         seq=seq + n,
     )
-    if polled is not None:
-        _new_poll_votes(plan, batch, polled, seqs)
-    deltas = plan.deltas
     for (product, stars), count in Counter(_keyed_values(rated)).items():
         delta = deltas[product]
         delta[0] += count
@@ -322,14 +329,13 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
     return plan
 
 
-def _new_poll_votes(plan: Plan, batch: EventBatch, polled: EventBatch, seqs: list[int]) -> None:
-    """The poll votes' part of a bulk plan: their rows, and the products' deltas and
-    sequence numbers made in event order, as plan_one_by_one makes them (a vote touches
-    every product it showed, so new products are numbered in that order)."""
-    plan.poll_votes = [
-        polled.poll_ids, polled.user_ids, polled.product_ids, polled.occurred_at_us,
-        polled.event_ids, polled.channels, [shown_text(shown) for shown in polled.shown],
-    ]  # fmt: skip
+def _deltas_in_event_order(
+    batch: EventBatch, seqs: list[int]
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """The products' deltas and sequence numbers of a bulk plan holding poll votes, made
+    in event order as plan_one_by_one makes them: a vote touches every product it showed,
+    so new products are numbered in that order. The poll votes' counts are moved here;
+    the other kinds' start at 0 (plan_new_votes adds them)."""
     deltas: dict[str, list[int]] = {}
     product_seq: dict[str, int] = {}
     columns = (batch.product_ids, batch.kinds, batch.shown, seqs)
@@ -340,8 +346,7 @@ def _new_poll_votes(plan: Plan, batch: EventBatch, polled: EventBatch, seqs: lis
             if product not in deltas:
                 deltas[product] = [0] * DELTA_SIZE
             product_seq[product] = seq
-    plan.deltas = deltas
-    plan.product_seq = product_seq
+    return deltas, product_seq
 
 
 def _keyed_values(batch: EventBatch) -> zip[tuple[str, int]]:
