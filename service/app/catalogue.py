@@ -169,17 +169,16 @@ class Catalogue:
         self.active[idx] = active
         code = self._categories.code
         self.category_code[idx] = [code(category) for category in categories]
-        index_add, set_more = self._index.add, self._categories.set_more
-        shown_display = self._display
+        index_add, set_more, displays = self._index.add, self._categories.set_more, self._display
         for i, product_id, more, fields in zip(
             idx.tolist(), product_ids, more_categories, display, strict=True
         ):
             index_add(product_id, i)
             set_more(i, more)
             if fields:
-                shown_display[i] = fields
+                displays[i] = fields
             else:
-                shown_display.pop(i, None)
+                displays.pop(i, None)
         self._size = max(self._size, int(idx.max()) + 1)
 
     def load(self, table: ProductTable) -> None:
@@ -334,18 +333,19 @@ class Catalogue:
                     self._allocate(max(top + 1, 2 * capacity))
                 newer = table.row_seq > self.row_seq[table.idx]
                 changed = table.idx[newer]
-                touched, before, codes_before = self._rows_before(set(changed.tolist()))
+                rows = changed.tolist()
+                touched, before, codes_before = self._rows_before(set(rows))
                 at = np.flatnonzero(newer)
-                pick = at.tolist()
+                positions = at.tolist()
                 self._set_rows(
                     changed,
-                    [table.product_ids[i] for i in pick],
-                    [table.categories[i] for i in pick],
+                    [table.product_ids[i] for i in positions],
+                    [table.categories[i] for i in positions],
                     {name: getattr(table, name)[at] for name in _COUNT_COLUMNS},
                     table.row_seq[at],
                     table.active[at],
-                    [table.more_categories.get(i, "") for i in changed.tolist()],
-                    [table.display.get(i, "") for i in changed.tolist()],
+                    [table.more_categories.get(i, "") for i in rows],
+                    [table.display.get(i, "") for i in rows],
                 )
                 self._tally.replace(
                     before, self.histogram[touched], codes_before, self.category_code[touched]

@@ -12,9 +12,10 @@ votes; rows whose strength moved are then changed in the catalogue as a write's 
 which the kept score columns and Top's order follow.
 
 A fit runs at most COST_SHARE of a core (service/app/priors.py's rule: after a fit that
-took t seconds of CPU, the next waits t / COST_SHARE) and no sooner than ``floor_seconds`` after
-the last: a new vote moves the strengths within that time, not at once. At start-up the
-first fit is made before the application is ready (the strengths are not stored).
+took t seconds of CPU, the next waits t / COST_SHARE) and no sooner than
+``floor_seconds`` after the last: a new vote moves the strengths within that time, not at
+once. At start-up the first fit is made before the application is ready (the strengths
+are not stored).
 """
 
 from __future__ import annotations
