@@ -79,7 +79,8 @@ _RATING, _LIKE = 0x0A, 0x12  # FeedbackEvent: rating = 1, like = 2 (length-delim
 _ID_TAGS, _VALUE_TAG, _CATEGORY_TAG = (0x0A, 0x12, 0x1A), 0x20, 0x32
 _HAS_TIME = methodcaller("HasField", "occurred_at")
 _KIND = methodcaller("WhichOneof", "event")
-_IDS = ("event_id", "product_id", "user_id")
+# The ids every kind has (a poll vote's product is the one it chose).
+_EVENT_AND_USER = attrgetter("event_id"), attrgetter("user_id")
 _CHANNELLED = (SHARE, POLL_VOTE)  # the kinds batch_columns reads a channel of
 
 # The fields the views are made for, by message: a new field must be read by them too.
@@ -321,7 +322,7 @@ def batch_columns(
     messages: list[Any] = list(map(getattr, events, kinds))  # type: ignore[arg-type]
     limit = limits.max_id_length
     polls = POLL_VOTE in kinds
-    event_ids, user_ids = (list(map(attrgetter(name), messages)) for name in _IDS[::2])
+    event_ids, user_ids = (list(map(get, messages)) for get in _EVENT_AND_USER)
     pairs = list(zip(messages, kinds, strict=True)) if polls or SHARE in kinds else []
     if polls:  # a poll vote's product is the one chosen
         product_ids = [m.chosen if k == POLL_VOTE else m.product_id for m, k in pairs]
