@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -110,6 +111,22 @@ def ballot_faults(shown: Sequence[Hashable], chosen: Hashable) -> tuple[BallotFa
     if chosen not in shown:
         faults.append(BallotFault.NOT_SHOWN)
     return tuple(faults)
+
+
+def ballots_ok(shown: Sequence[Sequence[Hashable]], chosen: Sequence[Hashable]) -> bool:
+    """Whether none of these votes (``shown[i]``, ``chosen[i]``) has a ballot fault: the
+    rule of ballot_faults, applied to a whole batch at once (a batch of 1,000 poll votes
+    took 1.7 ms of CPU one vote at a time)."""
+    if len(shown) != len(chosen):
+        raise ValueError("shown and chosen must hold as many votes")
+    if not shown:
+        return True
+    sizes = list(map(len, shown))
+    if min(sizes) < MIN_SHOWN or max(sizes) > MAX_SHOWN:
+        return False
+    if sum(map(len, map(set, shown))) != sum(sizes):  # some product shown twice
+        return False
+    return all(map(operator.contains, shown, chosen))
 
 
 def checked_votes(shown: IntArray, offsets: IntArray, chosen: IntArray) -> PollVotes:

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import add
 from typing import Any, overload
 
@@ -188,6 +188,14 @@ def shown_text(shown: Sequence[str]) -> str:
     return '["' + '","'.join(shown) + '"]'
 
 
+def shown_texts(lists: Sequence[Sequence[str]]) -> list[str]:
+    """shown_text of each list, joined in bulk when no id needs escaping."""
+    every = "".join(chain.from_iterable(lists))
+    if '"' in every or "\\" in every:
+        return list(map(shown_text, lists))
+    return ['["' + joined + '"]' for joined in map('","'.join, lists)]
+
+
 def shown_of(text: str) -> tuple[str, ...]:
     """shown_text's inverse."""
     return tuple(json.loads(text))
@@ -279,7 +287,7 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         deltas, product_seq = _deltas_in_event_order(batch, seqs)
         poll_votes = [
             polled.poll_ids, polled.user_ids, polled.product_ids, polled.occurred_at_us,
-            polled.event_ids, polled.channels, [shown_text(shown) for shown in polled.shown],
+            polled.event_ids, polled.channels, shown_texts(polled.shown),
         ]  # fmt: skip
     plan = Plan(
         results=WriteResults([Outcome.APPLIED] * n, seqs),
@@ -336,16 +344,25 @@ def _deltas_in_event_order(
     in event order as plan_one_by_one makes them: a vote touches every product it showed,
     so new products are numbered in that order. The poll votes' counts are moved here;
     the other kinds' start at 0 (plan_new_votes adds them)."""
-    deltas: dict[str, list[int]] = {}
-    product_seq: dict[str, int] = {}
-    columns = (batch.product_ids, batch.kinds, batch.shown, seqs)
-    for product, kind, shown, seq in zip(*columns, strict=True):
-        if kind == POLL_VOTE:
-            _move_polls(deltas, product_seq, (shown, product), 1, seq)
-        else:
-            if product not in deltas:
-                deltas[product] = [0] * DELTA_SIZE
-            product_seq[product] = seq
+    kinds, chosen = batch.kinds, batch.product_ids
+    if kinds.count(POLL_VOTE) == len(kinds):
+        touched, won = batch.shown, Counter(chosen)
+    else:  # an event of another kind touches its own product
+        touched = [
+            shown if kind == POLL_VOTE else (product,)
+            for product, kind, shown in zip(chosen, kinds, batch.shown, strict=True)
+        ]
+        won = Counter(compress(chosen, [kind == POLL_VOTE for kind in kinds]))
+    shown_counts = Counter(chain.from_iterable(batch.shown))
+    # Each product in the order first touched, with the last event's seq that touched it.
+    in_order = chain.from_iterable(touched)
+    seq_of_each = chain.from_iterable(map(repeat, seqs, map(len, touched)))
+    product_seq = dict(zip(in_order, seq_of_each, strict=True))
+    deltas = {product: [0] * DELTA_SIZE for product in product_seq}
+    for product, count in shown_counts.items():
+        deltas[product][POLLS_SHOWN] = count
+    for product, count in won.items():
+        deltas[product][POLLS_WON] = count
     return deltas, product_seq
 
 

@@ -92,6 +92,16 @@ def _poll_vote(
     return feedback_pb2.FeedbackEvent(poll_vote=message)
 
 
+poll_votes = st.builds(
+    _poll_vote,
+    ids,
+    ids,
+    ids,
+    st.lists(ids, min_size=2, max_size=10, unique=True),
+    st.integers(0, 9),
+    stamps,
+    st.sampled_from(["", "app", "instagram"]),
+)
 valid_events = st.lists(
     st.one_of(
         st.builds(_rating, ids, ids, ids, st.integers(1, 5), stamps, st.one_of(st.just(""), ids)),
@@ -104,16 +114,7 @@ valid_events = st.lists(
             st.sampled_from([feedback_pb2.LIKE, feedback_pb2.DISLIKE, feedback_pb2.CLEAR]),
             stamps,
         ),
-        st.builds(
-            _poll_vote,
-            ids,
-            ids,
-            ids,
-            st.lists(ids, min_size=2, max_size=10, unique=True),
-            st.integers(0, 9),
-            stamps,
-            st.sampled_from(["", "app", "instagram"]),
-        ),
+        poll_votes,
     ),
     min_size=1,
     max_size=40,
@@ -144,6 +145,21 @@ def one_by_one(events: list[feedback_pb2.FeedbackEvent], now_us: int) -> list[Ev
 @settings(max_examples=150, deadline=None)
 @given(events=valid_events)
 def test_valid_batches_read_in_bulk_as_one_by_one(events: list[feedback_pb2.FeedbackEvent]) -> None:
+    now = time.time_ns() // 1000
+    batch = batch_codec.batch_columns(events, LIMITS, now)
+
+    assert batch is not None
+    assert one_by_one(events, now) == list(batch)
+
+
+poll_votes_alone = st.lists(poll_votes, min_size=1, max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=poll_votes_alone)
+def test_batches_of_poll_votes_alone_read_in_bulk_as_one_by_one(
+    events: list[feedback_pb2.FeedbackEvent],
+) -> None:
     now = time.time_ns() // 1000
     batch = batch_codec.batch_columns(events, LIMITS, now)
 
@@ -193,6 +209,21 @@ def test_an_invalid_event_is_named_by_the_one_by_one_reading(
 ) -> None:
     good = _rating("ok", "p", "u", 4, None, "")
     request = feedback_pb2.SubmitBatchRequest(events=[good, event, good])
+
+    assert batch_codec.batch_columns(request.events, LIMITS, time.time_ns() // 1000) is None
+    with pytest.raises(InvalidArgument) as raised:
+        convert.batch_events(EncodedBatch.of(request), LIMITS)
+    assert [field] == [f for f, _ in raised.value.violations]
+
+
+@pytest.mark.parametrize(
+    ("event", "field"), [(e, f) for e, f in INVALID if e.WhichOneof("event") == "poll_vote"]
+)
+def test_an_invalid_poll_vote_among_poll_votes_is_named_by_the_one_by_one_reading(
+    event: feedback_pb2.FeedbackEvent, field: str
+) -> None:
+    good = [_poll_vote(f"ok{i}", f"q{i}", "u", ["a", "b"], i, None, "") for i in range(3)]
+    request = feedback_pb2.SubmitBatchRequest(events=[good[0], event, *good[1:]])
 
     assert batch_codec.batch_columns(request.events, LIMITS, time.time_ns() // 1000) is None
     with pytest.raises(InvalidArgument) as raised:

@@ -24,17 +24,18 @@ from reviewrank.service.domain.voting import (
     plan_one_by_one,
     shown_of,
     shown_text,
+    shown_texts,
 )
 
 
 @st.composite
-def new_votes(draw: st.DrawFn) -> EventBatch:
+def new_votes(draw: st.DrawFn, kinds: str = "rlp") -> EventBatch:
     """Events with distinct ids, each the only one on its key (kind, product, user; a poll
-    vote's poll)."""
+    vote's poll), of these ``kinds`` (r: ratings, l: likes, p: poll votes)."""
     size = draw(st.integers(1, 60))
     keys = draw(
         st.lists(
-            st.tuples(st.sampled_from("rlp"), st.sampled_from("abcde"), st.integers(0, 30)),
+            st.tuples(st.sampled_from(kinds), st.sampled_from("abcde"), st.integers(0, 30)),
             min_size=size,
             max_size=size,
             unique=True,
@@ -77,6 +78,17 @@ def _fields(plan: Plan) -> tuple[object, ...]:
 @settings(max_examples=300, deadline=None)
 @given(batch=new_votes(), seq=st.integers(0, 10**12))
 def test_new_votes_are_planned_in_bulk_as_one_by_one(batch: EventBatch, seq: int) -> None:
+    bulk = plan_new_votes(batch, seq, 99)
+    each = plan_one_by_one(batch, set(), {}, {}, seq, 99)
+
+    assert _fields(each) == _fields(bulk)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batch=new_votes("p"), seq=st.integers(0, 10**12))
+def test_new_poll_votes_alone_are_planned_in_bulk_as_one_by_one(
+    batch: EventBatch, seq: int
+) -> None:
     bulk = plan_new_votes(batch, seq, 99)
     each = plan_one_by_one(batch, set(), {}, {}, seq, 99)
 
@@ -137,3 +149,14 @@ def test_a_polls_products_shown_are_kept_as_the_json_array_of_their_ids(ids: lis
 
     assert ids == json.loads(text)
     assert tuple(ids) == shown_of(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", 'b"', "c\\", "d", "é"]), min_size=2, max_size=4),
+        max_size=5,
+    )
+)
+def test_polls_products_shown_are_kept_in_bulk_as_one_by_one(lists: list[list[str]]) -> None:
+    assert [shown_text(ids) for ids in lists] == shown_texts(lists)

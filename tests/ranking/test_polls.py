@@ -18,6 +18,7 @@ from reviewrank.ranking.polls import (
     PollPrior,
     PollVotes,
     ballot_faults,
+    ballots_ok,
     checked_votes,
     log_posterior,
     poll_fit,
@@ -263,6 +264,27 @@ def test_a_ballot_has_no_fault_exactly_when_the_model_takes_its_votes(
         taken = False
 
     assert taken == (ballot_faults(shown, chosen) == ())
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from("abcdefghijkl"), max_size=12), st.sampled_from("abcdefghijklm")
+        ),
+        max_size=6,
+    )
+)
+def test_a_batch_of_ballots_is_taken_exactly_when_none_has_a_fault(
+    votes: list[tuple[list[str], str]],
+) -> None:
+    shown, chosen = [s for s, _ in votes], [c for _, c in votes]
+
+    assert all(ballot_faults(s, c) == () for s, c in votes) == ballots_ok(shown, chosen)
+
+
+def test_a_batch_of_ballots_needs_a_choice_for_each() -> None:
+    with pytest.raises(ValueError, match="as many votes"):
+        ballots_ok([["a", "b"]], [])
 
 
 def test_each_fault_of_a_ballot_is_named() -> None:

@@ -31,7 +31,7 @@ The response is encoded in service/api/wire/batch_results.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import compress
+from itertools import chain, compress
 from operator import attrgetter, methodcaller
 from typing import Any
 
@@ -40,7 +40,7 @@ import numpy.typing as npt
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
-from reviewrank.ranking.polls import ballot_faults
+from reviewrank.ranking.polls import ballots_ok
 from reviewrank.service.api.validation import (
     MAX_BATCH_SHOWN_BYTES,
     MAX_CHANNEL_LENGTH,
@@ -82,6 +82,8 @@ _KIND = methodcaller("WhichOneof", "event")
 # The ids every kind has (a poll vote's product is the one it chose).
 _EVENT_AND_USER = attrgetter("event_id"), attrgetter("user_id")
 _CHANNELLED = (SHARE, POLL_VOTE)  # the kinds batch_columns reads a channel of
+# A poll vote's fields, read at once from a batch of nothing else.
+_CHOSEN, _CHANNEL, _POLL_ID, _SHOWN = map(attrgetter, ("chosen", "channel", "poll_id", "shown"))
 
 # The fields the views are made for, by message: a new field must be read by them too.
 _EXPECTED = {
@@ -323,8 +325,15 @@ def batch_columns(
     limit = limits.max_id_length
     polls = POLL_VOTE in kinds
     event_ids, user_ids = (list(map(get, messages)) for get in _EVENT_AND_USER)
-    pairs = list(zip(messages, kinds, strict=True)) if polls or SHARE in kinds else []
-    if polls:  # a poll vote's product is the one chosen
+    every_poll = polls and kinds.count(POLL_VOTE) == len(kinds)
+    pairs = (
+        list(zip(messages, kinds, strict=True))
+        if (polls and not every_poll) or SHARE in kinds
+        else []
+    )
+    if every_poll:  # (a batch from a poll's channel: each column read at C speed)
+        product_ids = list(map(_CHOSEN, messages))
+    elif polls:  # a poll vote's product is the one chosen
         product_ids = [m.chosen if k == POLL_VOTE else m.product_id for m, k in pairs]
     else:
         product_ids = list(map(attrgetter("product_id"), messages))
@@ -333,22 +342,33 @@ def batch_columns(
     is_rating = [kind == RATING for kind in kinds]
     every_rating = all(is_rating)
     channels: list[str] | None = None
-    if SHARE in kinds or polls:
+    if every_poll:
+        channels = list(map(_CHANNEL, messages))
+    elif SHARE in kinds or polls:
         channels = [m.channel if k in _CHANNELLED else "" for m, k in pairs]
-        if not ids_ok(channels, MAX_CHANNEL_LENGTH, required=False):
-            return None
+    if channels is not None and not ids_ok(channels, MAX_CHANNEL_LENGTH, required=False):
+        return None
     poll_ids: list[str] | None = None
     shown: list[tuple[str, ...]] | None = None
-    if polls:
+    if every_poll:
+        poll_ids = list(map(_POLL_ID, messages))
+        shown = list(map(tuple, map(_SHOWN, messages)))
+    elif polls:
         poll_ids = [m.poll_id if k == POLL_VOTE else "" for m, k in pairs]
         shown = [tuple(m.shown) if k == POLL_VOTE else () for m, k in pairs]
-        if not _polls_ok(kinds, poll_ids, shown, product_ids, limit):
-            return None
+    if (
+        shown is not None
+        and poll_ids is not None  # (both or neither)
+        and not _polls_ok(kinds, poll_ids, shown, product_ids, limit)
+    ):
+        return None
     if every_rating:
         values: list[int] = list(map(attrgetter("stars"), messages))
         categories: list[str] = list(map(attrgetter("category"), messages))
         if min(values) < STARS[0] or max(values) > STARS[1]:
             return None
+    elif every_poll and shown is not None:
+        values, categories = list(map(len, shown)), [""] * len(shown)
     else:
         values, categories = [], []
         for message, kind in zip(messages, kinds, strict=True):
@@ -396,14 +416,17 @@ def _polls_ok(
     limit: int,
 ) -> bool:
     """Whether the poll votes among these events are valid (Violations.poll_vote): a
-    poll id, the products shown and chosen as ranking.polls.ballot_faults wants them,
+    poll id, the products shown and chosen as ranking.polls.ballots_ok wants them,
     each an identifier, and all shown within MAX_BATCH_SHOWN_BYTES."""
-    mine = [k == POLL_VOTE for k in kinds]
-    ids, picks = list(compress(poll_ids, mine)), list(compress(chosen, mine))
-    lists = list(compress(shown, mine))
-    if not ids_ok(ids, limit) or any(map(ballot_faults, lists, picks)):
+    if kinds.count(POLL_VOTE) == len(kinds):
+        ids, picks, lists = poll_ids, chosen, shown
+    else:
+        mine = [k == POLL_VOTE for k in kinds]
+        ids, picks = list(compress(poll_ids, mine)), list(compress(chosen, mine))
+        lists = list(compress(shown, mine))
+    if not ids_ok(ids, limit) or not ballots_ok(lists, picks):
         return False
-    every = [product for products in lists for product in products]
+    every = list(chain.from_iterable(lists))
     return ids_ok(every, limit) and len("".join(every).encode()) <= MAX_BATCH_SHOWN_BYTES
 
 
