@@ -8,8 +8,9 @@ few new votes), whenever the catalogue's poll counts changed: this process's wri
 another's read by the change feed. The votes are read from the database on a connection
 of the fitter's own (every vote committed up to the change seen, the ids turned into
 rows by the database), so that every process (``--workers``, replicas) fits the same
-votes; rows whose strength moved are then changed in the catalogue as a write's are,
-which the kept score columns and Top's order follow.
+votes: all of them at the first fit, then those put in force since, over the ones kept
+(Store.load_poll_rows); rows whose strength moved are then changed in the catalogue as a
+write's are, which the kept score columns and Top's order follow.
 
 A fit runs at most COST_SHARE of a core (service/app/priors.py's rule: after a fit that
 took t seconds of CPU, the next waits t / COST_SHARE) and no sooner than
@@ -31,7 +32,7 @@ from reviewrank.ranking.polls import PollPrior, poll_fit
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.priors import kept_seconds
 from reviewrank.service.app.refresher import pause
-from reviewrank.service.app.store import Follower
+from reviewrank.service.app.store import Follower, PollRows
 from reviewrank.service.domain.errors import StoreError
 
 log = structlog.get_logger("reviewrank.polls")
@@ -85,6 +86,8 @@ class PollFitter:
         self._floor = floor_seconds
         self._stopping = threading.Event()
         self.last: PollFit | None = None
+        self._held: PollRows | None = None  # the votes last read (fitter's thread only)
+        self.full_reads_skipped = 0  # reads of the votes put in force since, not of all
         if catalogue.poll_generation:  # votes in force: fitted before any call is served
             self._first_fit()
         self._thread = threading.Thread(target=self._run, name="reviewrank-polls", daemon=True)
@@ -127,7 +130,7 @@ class PollFitter:
         """Reads every poll vote in force and puts the strengths fitted on them in force."""
         started, cpu_started = time.perf_counter(), time.thread_time()
         generation = self._catalogue.poll_generation  # before the read: the read holds it
-        _, votes, start = self._catalogue.poll_rows(self._reader.load_poll_rows())
+        _, votes, start = self._catalogue.poll_rows(self._read_votes())
         strengths, steps = poll_fit(
             votes, start.size, self.prior, start, FIT_TOLERANCE, MAX_STEPS, self._between
         )
@@ -139,6 +142,24 @@ class PollFitter:
         fit = PollFit(len(votes), steps, seconds, changed, generation, converged, cpu)
         self.last = fit
         return fit
+
+    def _read_votes(self) -> PollRows:
+        """The poll votes in force: those read before, with the votes put in force since
+        read over them; every vote again at the first read, and when the count of votes
+        in force says some went (an erasure, an import) or the log went back (a restore).
+        (At 400,000 votes, reading them all took 1.0 s of CPU, half of a fit's.)"""
+        held = self._held
+        if held is not None:
+            changed = self._reader.load_poll_rows(after_seq=held.seq)
+            if changed.seq >= held.seq:
+                rows = held.merged(changed)
+                if rows.votes == changed.in_force:
+                    self._held = rows
+                    self.full_reads_skipped += 1
+                    return rows
+        rows = self._reader.load_poll_rows()
+        self._held = rows
+        return rows
 
     def _between(self) -> None:
         """Between two MM steps: waiting calls go first; a closing fitter stops."""

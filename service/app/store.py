@@ -164,19 +164,43 @@ class VoteTable:
 
 @dataclass(frozen=True)
 class PollRows:
-    """Every poll vote in force, one row per product it showed: the vote (a number the
-    rows of one vote share), the product's idx, and whether it is the one chosen. Read
-    with the ids already turned into idx by the database: no id becomes a Python string."""
+    """Poll votes in force, one row per product each showed: the vote (a number the rows
+    of one vote share, the same for as long as the vote's key has a vote in force), the
+    product's idx, and whether it is the one chosen; rows in vote order. Read with the
+    ids already turned into idx by the database: no id becomes a Python string.
+
+    ``seq``: the last sequence number the read reflects; ``in_force``: how many poll votes
+    were in force then (-1: not counted)."""
 
     vote: npt.NDArray[np.int64]
     product_idx: npt.NDArray[np.int64]
     chosen: npt.NDArray[np.bool_]
+    seq: int = 0
+    in_force: int = -1
 
     @classmethod
-    def from_packed(cls, packed: bytes) -> PollRows:
-        """From (vote, idx, chosen) triples of 8-byte big-endian integers."""
+    def from_packed(cls, packed: bytes, seq: int = 0, in_force: int = -1) -> PollRows:
+        """From (vote, idx, chosen) triples of 8-byte big-endian integers, in any order."""
         table = np.frombuffer(packed, dtype=">i8").reshape(-1, 3).astype(np.int64)
-        return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2] != 0)
+        order = np.argsort(table[:, 0], kind="stable")
+        table = table[order]
+        return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2] != 0, seq, in_force)
+
+    @property
+    def votes(self) -> int:
+        """How many votes the rows hold."""
+        vote = self.vote
+        return int(np.count_nonzero(vote[1:] != vote[:-1])) + 1 if vote.size else 0
+
+    def merged(self, changed: PollRows) -> PollRows:
+        """These rows with ``changed``'s votes (those put in force since) in place of
+        theirs, or added; with ``changed``'s seq and count."""
+        stale = np.isin(self.vote, changed.vote)
+        vote = np.concatenate([self.vote[~stale], changed.vote])
+        order = np.argsort(vote, kind="stable")  # (mostly in order already: new votes last)
+        idx = np.concatenate([self.product_idx[~stale], changed.product_idx])
+        chosen = np.concatenate([self.chosen[~stale], changed.chosen])
+        return PollRows(vote[order], idx[order], chosen[order], changed.seq, changed.in_force)
 
 
 @dataclass(frozen=True)
@@ -240,7 +264,7 @@ class Store(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
-    def load_poll_rows(self) -> PollRows: ...
+    def load_poll_rows(self, after_seq: int | None = None) -> PollRows: ...
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None
     ) -> CommentRows: ...
@@ -275,8 +299,11 @@ class Follower(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
-    def load_poll_rows(self) -> PollRows:
-        """Every poll vote in force, a row per product shown (PollRows)."""
+    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+        """Every poll vote in force, a row per product shown (PollRows); or, after
+        ``after_seq``, only those put in force by later events (a vote replaced since keeps
+        its vote number), with the count of votes in force: what an erasure or an import
+        took away shows in the count only."""
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None

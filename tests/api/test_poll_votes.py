@@ -127,6 +127,19 @@ def test_the_winner_of_polls_grows_stronger_than_the_loser(client: Client) -> No
     assert 1.0 == never  # a product no poll showed keeps the prior's strength
 
 
+def test_strengths_follow_votes_replaced_after_a_fit(client: Client) -> None:
+    for i in range(4):
+        client.feedback.SubmitPollVote(poll_vote("q", f"u{i}", ["a", "b", "c"], "a"))
+    settled(client, ["a", "b", "c"], core_fit(3, *[([0, 1, 2], 0)] * 4))
+
+    for i in range(2):  # (read since the last fit: over the votes they replace)
+        client.feedback.SubmitPollVote(poll_vote("q", f"u{i}", ["b", "c"], "c", at=1_700_000_100))
+    client.feedback.SubmitPollVote(poll_vote("r", "u9", ["a", "c"], "c"))
+
+    expected = core_fit(3, *[([0, 1, 2], 0)] * 2, *[([1, 2], 2)] * 2, ([0, 2], 2))
+    assert pytest.approx(expected, rel=1e-4) == settled(client, ["a", "b", "c"], expected)
+
+
 def test_one_won_poll_does_not_beat_steady_winning(client: Client) -> None:
     client.feedback.SubmitPollVote(poll_vote("once", "u0", ["lucky", "x"], "lucky"))
     for i in range(10):

@@ -147,6 +147,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m008_listing_time",
         "m009_comments",
         "m010_poll_votes",
+        "m011_events_seq_brin",
     ] == stores[0].applied_migrations()
 
 

@@ -86,8 +86,8 @@ class PostgresFollower:
             "reading the comments", lambda conn: read_comment_rows(conn, channels, products)
         )
 
-    def load_poll_rows(self) -> PollRows:
-        return self._read("reading the poll votes", read_poll_rows)
+    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+        return self._read("reading the poll votes", lambda conn: read_poll_rows(conn, after_seq))
 
     def close(self) -> None:
         if self._conn is not None:

@@ -42,9 +42,10 @@ class PostgresReads(PostgresBase):
     ) -> VoteTable:
         return self._run("reading the votes", lambda conn: read_votes(conn, products, shares_only))
 
-    def load_poll_rows(self) -> PollRows:
-        """Every poll vote in force, a row per product shown (PollRows)."""
-        return self._run("reading the poll votes", read_poll_rows)
+    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+        """Every poll vote in force, a row per product shown, or those put in force after
+        ``after_seq`` (PollRows)."""
+        return self._run("reading the poll votes", lambda conn: read_poll_rows(conn, after_seq))
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None
@@ -158,23 +159,42 @@ def read_products(conn: psycopg.Connection[Any], after_seq: int) -> ProductTable
 
 
 # The poll votes, a row per product shown, the ids joined to products' idx by the server
-# and packed into one bytea of 8-byte big-endian triples (as _LOAD_PAGE).
+# and packed into one bytea of 8-byte big-endian triples (as _LOAD_PAGE). A vote's number
+# is a 64-bit hash of its key (the same for as long as the key has a vote in force; two
+# keys of one hash would make the count of votes disagree: PollFitter then reads all).
+# With the sequence number and the count of votes in force: one statement, one snapshot.
 _POLL_ROWS = """
-SELECT string_agg(
-    int8send(v.n) || int8send(p.idx::int8) || int8send((j.value = v.chosen)::int::int8),
-    ''::bytea
-)
-FROM (SELECT row_number() OVER () AS n, chosen, shown FROM poll_votes) AS v
-CROSS JOIN LATERAL json_array_elements_text(v.shown::json) AS j(value)
-JOIN products AS p ON p.product_id = j.value
+SELECT (SELECT value FROM meta WHERE key = 'seq'), (SELECT count(*) FROM poll_votes),
+    (SELECT string_agg(
+        int8send(hashtextextended(v.poll_id || chr(31) || v.user_id, 0))
+            || int8send(p.idx::int8) || int8send((j.value = v.chosen)::int::int8),
+        ''::bytea
+    )
+    FROM {source}
+    CROSS JOIN LATERAL json_array_elements_text(v.shown::json) AS j(value)
+    JOIN products AS p ON p.product_id = j.value
+    {where})
 """
+_EVERY_POLL_VOTE = _POLL_ROWS.format(source="poll_votes AS v", where="")
+# The votes in force that events after a sequence number put in force (events_seq_brin
+# finds the events: their log is written in seq order).
+_POLL_CHANGES = _POLL_ROWS.format(
+    source="events AS e JOIN poll_votes AS v ON v.user_id = e.user_id AND v.event_id = e.event_id",
+    where="WHERE e.seq > %s AND e.kind = 'poll_vote'",
+)
 
 
-def read_poll_rows(conn: psycopg.Connection[Any]) -> PollRows:
-    """Every poll vote in force, a row per product shown."""
+def read_poll_rows(conn: psycopg.Connection[Any], after_seq: int | None = None) -> PollRows:
+    """Every poll vote in force, a row per product shown; or those put in force after
+    ``after_seq`` (Store.load_poll_rows)."""
     with conn.cursor(binary=True) as cur:
-        row = cur.execute(_POLL_ROWS).fetchone()
-    return PollRows.from_packed(bytes(row[0]) if row is not None and row[0] else b"")
+        if after_seq is None:
+            row = cur.execute(_EVERY_POLL_VOTE).fetchone()
+        else:
+            row = cur.execute(_POLL_CHANGES, (after_seq,)).fetchone()
+    assert row is not None
+    seq, in_force, packed = row
+    return PollRows.from_packed(bytes(packed) if packed else b"", int(seq), int(in_force))
 
 
 def read_comment_rows(

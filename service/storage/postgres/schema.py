@@ -206,6 +206,14 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             " DEFAULT 0 CHECK (polls_won >= 0)",
         ],
     ),
+    (
+        # The poll fitter reads the poll votes events put in force since its last read
+        # (service/storage/postgres/reads.py): a BRIN index finds a range of the event
+        # log's seq, which is written in order, at a few pages' upkeep (SQLite's seq is its
+        # rowid already: no migration there).
+        "m011_events_seq_brin",
+        ["CREATE INDEX IF NOT EXISTS events_seq_brin ON events USING brin (seq)"],
+    ),
 ]
 
 

@@ -47,10 +47,11 @@ class SQLiteReads(SQLiteBase):
         with translated_errors("reading the votes"):
             return read_votes(self.conn, products, shares_only)
 
-    def load_poll_rows(self) -> PollRows:
-        """Every poll vote in force, a row per product shown (PollRows)."""
+    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+        """Every poll vote in force, a row per product shown, or those put in force after
+        ``after_seq`` (PollRows)."""
         with translated_errors("reading the poll votes"):
-            return read_poll_rows(self.conn)
+            return read_poll_rows(self.conn, after_seq)
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None
@@ -178,24 +179,44 @@ def read_votes(
 
 # The poll votes of a range of rowids, a row per product shown, packed by SQLite as
 # hexadecimal (as _PAGE): the ids are joined to products' idx in SQLite, which does not
-# hold Python's lock meanwhile (json.loads of 100,000 votes held it for 0.5 s).
+# hold Python's lock meanwhile (json.loads of 100,000 votes held it for 0.5 s). A vote's
+# number is its rowid, which an upsert keeps.
 _POLL_ROWS = """
 SELECT group_concat(printf('%016x%016x%016x', v.rowid, p.idx, j.value = v.chosen), '')
 FROM poll_votes AS v, json_each(v.shown) AS j JOIN products AS p ON p.product_id = j.value
 WHERE v.rowid > ? AND v.rowid <= ?
 """
-_POLL_PAGE = 50_000
+# The votes in force that events of a range of sequence numbers put in force: each
+# poll-vote event whose id is still its key's vote's (found by the user's votes).
+_POLL_CHANGES = """
+SELECT group_concat(printf('%016x%016x%016x', v.rowid, p.idx, j.value = v.chosen), '')
+FROM events AS e JOIN poll_votes AS v ON v.user_id = e.user_id AND v.event_id = e.event_id,
+    json_each(v.shown) AS j JOIN products AS p ON p.product_id = j.value
+WHERE e.seq > ? AND e.seq <= ? AND e.kind = 'poll_vote'
+"""
+_POLL_PAGE = 50_000  # votes (or events) a query
 
 
-def read_poll_rows(conn: sqlite3.Connection) -> PollRows:
-    """Every poll vote in force, a row per product shown, a page of votes at a time."""
-    top = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM poll_votes").fetchone()[0])
-    parts: list[bytes] = []
-    for low in range(0, top, _POLL_PAGE):
-        packed = conn.execute(_POLL_ROWS, (low, low + _POLL_PAGE)).fetchone()[0]
-        if packed:
-            parts.append(bytes.fromhex(packed))
-    return PollRows.from_packed(b"".join(parts))
+def read_poll_rows(conn: sqlite3.Connection, after_seq: int | None = None) -> PollRows:
+    """Every poll vote in force, a row per product shown, a page of votes at a time; or
+    those put in force after ``after_seq`` (Store.load_poll_rows). One read transaction."""
+    conn.execute("BEGIN")
+    try:
+        seq = read_last_seq(conn)
+        in_force = int(conn.execute("SELECT count(*) FROM poll_votes").fetchone()[0])
+        if after_seq is None:
+            sql, low = _POLL_ROWS, 0
+            top = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM poll_votes").fetchone()[0])
+        else:
+            sql, low, top = _POLL_CHANGES, after_seq, seq
+        parts: list[bytes] = []
+        for start in range(low, top, _POLL_PAGE):
+            packed = conn.execute(sql, (start, min(start + _POLL_PAGE, top))).fetchone()[0]
+            if packed:
+                parts.append(bytes.fromhex(packed))
+    finally:
+        conn.execute("COMMIT")
+    return PollRows.from_packed(b"".join(parts), seq, in_force)
 
 
 def read_comment_rows(

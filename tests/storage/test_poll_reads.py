@@ -1,0 +1,122 @@
+"""Store.load_poll_rows after a sequence number: the votes read before, with those put in
+force since read over them, are the votes in force, on SQLite and PostgreSQL; an erasure
+shows in the count of votes in force (the poll fitter then reads them all)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reviewrank.service.app.store import DatabaseURL, PollRows, Store
+from reviewrank.service.domain.values import Erasure, PollVoteEvent
+from reviewrank.service.storage.factory import open_store
+from tests.conftest import both_backends
+
+PRODUCTS = [f"p{k}" for k in range(6)]
+
+
+@st.composite
+def poll_vote(draw: st.DrawFn) -> PollVoteEvent:
+    shown = draw(st.lists(st.sampled_from(PRODUCTS), min_size=2, max_size=3, unique=True))
+    return PollVoteEvent(
+        draw(st.sampled_from([f"e{k}" for k in range(40)])),  # repeats: duplicates
+        draw(st.sampled_from(["q0", "q1", "q2"])),
+        draw(st.sampled_from(["u0", "u1", "u2"])),
+        tuple(shown),
+        draw(st.sampled_from(shown)),
+        draw(st.integers(0, 5)),  # ties and older votes: superseded ones
+    )
+
+
+groups = st.lists(
+    st.lists(
+        st.one_of(
+            st.lists(poll_vote(), min_size=1, max_size=6),
+            st.builds(Erasure, st.sampled_from(["u0", "u1", "u2"])),
+        ),
+        min_size=1,
+        max_size=2,
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _votes(rows: PollRows) -> list[tuple[int, tuple[tuple[int, bool], ...]]]:
+    """Each vote's number with its (product idx, chosen) rows, in order."""
+    out: dict[int, list[tuple[int, bool]]] = {}
+    for vote, idx, chosen in zip(
+        rows.vote.tolist(), rows.product_idx.tolist(), rows.chosen.tolist(), strict=True
+    ):
+        out.setdefault(vote, []).append((idx, chosen))
+    return sorted((vote, tuple(sorted(pairs))) for vote, pairs in out.items())
+
+
+@pytest.fixture
+def make_store(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
+    def make() -> Store:
+        if backend == "postgresql":  # a fresh database per example
+            url = request.getfixturevalue("pg_cluster").create_database()
+            return open_store(DatabaseURL.parse(url))
+        return open_store(DatabaseURL.for_path(tmp_path_factory.mktemp("polls") / "db.sqlite"))
+
+    yield make
+
+
+@both_backends
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=groups)
+def test_votes_read_since_over_those_read_before_are_the_votes_in_force(
+    make_store: object, history: list[list[list[PollVoteEvent] | Erasure]]
+) -> None:
+    store: Store = make_store()  # type: ignore[operator]
+    follower = store.follower()
+    try:
+        held = follower.load_poll_rows()
+        for group in history:
+            store.apply(group)
+            changed = follower.load_poll_rows(after_seq=held.seq)
+            merged = held.merged(changed)
+            every = follower.load_poll_rows()
+
+            erased = any(isinstance(job, Erasure) for job in group)
+            assert (every.seq, every.in_force) == (changed.seq, changed.in_force)
+            assert every.in_force == every.votes
+            if merged.votes == changed.in_force:
+                assert _votes(every) == _votes(merged)
+            else:
+                assert erased  # only what an erasure took away is missed
+            held = every
+    finally:
+        follower.close()
+        store.close()
+
+
+@both_backends
+def test_a_vote_replaced_by_a_newer_one_is_read_since_under_its_own_number(
+    make_store: object,
+) -> None:
+    store: Store = make_store()  # type: ignore[operator]
+    follower = store.follower()
+    try:
+        store.apply([[PollVoteEvent("a", "q", "u", ("p1", "p2"), "p1", 10)]])
+        store.apply([[PollVoteEvent("b", "q", "v", ("p1", "p2"), "p1", 10)]])
+        before = follower.load_poll_rows()
+        store.apply([[PollVoteEvent("c", "q", "u", ("p2", "p3"), "p3", 20)]])
+
+        changed = follower.load_poll_rows(after_seq=before.seq)
+
+        assert (1, 2) == (changed.votes, changed.in_force)
+        u_before = [v for v, _ in _votes(before) if v in set(changed.vote.tolist())]
+        assert 1 == len(u_before)  # the same number as u's vote had
+        assert _votes(follower.load_poll_rows()) == _votes(before.merged(changed))
+    finally:
+        follower.close()
+        store.close()
