@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -214,27 +215,33 @@ def poll_fit(
 
 
 class _MMStep:
-    """One MM step of the module docstring on these votes, and the log posterior."""
+    """One MM step of the module docstring on these votes, and the log posterior.
+
+    The votes are held as their incidence matrix A (a row per vote, a 1 in the column of
+    each product it showed): the sums over each vote's products are A·γ, and each
+    product's Σ 1/(sum of its votes) is Aᵀ·(1/A·γ), two sparse products without the
+    per-entry arrays numpy's gather, repeat and bincount made (a step on 643,000 votes of
+    2-4 products took half the time)."""
 
     def __init__(self, votes: PollVotes, n_products: int, prior: PollPrior) -> None:
-        self.shown, self.chosen = votes.shown, votes.chosen
-        self.sizes = np.diff(votes.offsets)
-        self.starts = votes.offsets[:-1]
-        self.n, self.b = n_products, prior.strength
-        wins = np.bincount(votes.chosen, minlength=n_products).astype(np.float64)
-        self.numerator = self.b + wins  # a − 1 + w with a = b + 1
+        shown = votes.shown.astype(np.int32) if n_products < 2**31 else votes.shown
+        self.incidence = sparse.csr_array(
+            (np.ones(shown.size), shown, votes.offsets), shape=(len(votes), n_products)
+        )
+        self.b = prior.strength
+        self.wins = np.bincount(votes.chosen, minlength=n_products).astype(np.float64)
+        self.numerator = self.b + self.wins  # a − 1 + w with a = b + 1
 
     def __call__(self, gamma: FloatArray) -> FloatArray:
-        totals = np.add.reduceat(gamma[self.shown], self.starts)
-        inverse = np.repeat(1.0 / totals, self.sizes)
-        shown_in = np.bincount(self.shown, weights=inverse, minlength=self.n)
+        totals = self.incidence @ gamma
+        shown_in = self.incidence.T @ (1.0 / totals)
         updated: FloatArray = np.maximum(self.numerator / (self.b + shown_in), _SMALLEST)
         return updated
 
     def log_posterior(self, gamma: FloatArray) -> float:
-        totals = np.add.reduceat(gamma[self.shown], self.starts)
-        likelihood = np.log(gamma[self.chosen]).sum() - np.log(totals).sum()
-        return float(likelihood + (self.b * np.log(gamma) - self.b * gamma).sum())
+        log_gamma = np.log(gamma)
+        likelihood = self.wins @ log_gamma - np.log(self.incidence @ gamma).sum()
+        return float(likelihood + (self.b * log_gamma - self.b * gamma).sum())
 
 
 def _moved(new: FloatArray, old: FloatArray) -> float:

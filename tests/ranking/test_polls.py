@@ -3,6 +3,7 @@ against choix, its recovery of simulated strengths, incremental updates, and edg
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from itertools import pairwise
 
@@ -157,6 +158,30 @@ drawn_votes = st.lists(
     min_size=1,
     max_size=40,
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(drawn_votes, st.floats(0.1, 20.0), st.lists(st.floats(0.05, 20.0), min_size=8, max_size=8))
+def test_one_mm_step_and_the_posterior_are_the_formulas_taken_vote_by_vote(
+    drawn: list[tuple[list[int], int]], strength: float, start: list[float]
+) -> None:
+    pairs = [(shown, shown[pick % len(shown)]) for shown, pick in drawn]
+    votes, prior, b = PollVotes.of(pairs), PollPrior(strength), strength
+    wins = [sum(chosen == i for _, chosen in pairs) for i in range(8)]
+    shown_in = [
+        sum(1 / sum(start[j] for j in shown) for shown, _ in pairs if i in shown) for i in range(8)
+    ]
+    expected_step = [(b + wins[i]) / (b + shown_in[i]) for i in range(8)]
+    expected_posterior = sum(
+        math.log(start[chosen]) - math.log(sum(start[j] for j in shown)) for shown, chosen in pairs
+    ) + sum(b * math.log(g) - b * g for g in start)
+
+    stepped = poll_strengths(votes, 8, prior, start=np.array(start), max_steps=1)
+
+    assert pytest.approx(expected_step, rel=1e-12) == stepped.tolist()
+    assert pytest.approx(expected_posterior, rel=1e-12, abs=1e-9) == log_posterior(
+        votes, start, prior
+    )
 
 
 @settings(max_examples=300, deadline=None)
