@@ -163,6 +163,13 @@ class Catalogue:
         if (self.polls_shown[idx] != shown).any() or (self.polls_won[idx] != won).any():
             self.poll_generation += 1
             self.polls_changed.set()
+        elif shown.any() and self._unchanged(idx, counts)[shown > 0].any():
+            # A row some poll showed was written with every count as it was: poll votes
+            # that moved no count (a user's newer vote swapping the products of another's)
+            # may have changed the strengths. The fitter looks (cheaply when no vote
+            # changed: PollFitter.fit_once); a rating and the like do not wake it.
+            self.poll_generation += 1
+            self.polls_changed.set()
         for name in _COUNT_COLUMNS:
             getattr(self, name)[idx] = counts[name]
         self.row_seq[idx] = row_seq
@@ -180,6 +187,17 @@ class Catalogue:
             else:
                 displays.pop(i, None)
         self._size = max(self._size, int(idx.max()) + 1)
+
+    def _unchanged(
+        self, idx: npt.NDArray[np.int64], counts: Mapping[str, npt.ArrayLike]
+    ) -> npt.NDArray[np.bool_]:
+        """Which of these rows the counts given leave as they are."""
+        same = np.ones(idx.size, dtype=bool)
+        for name in _COUNT_COLUMNS:
+            held = getattr(self, name)[idx]
+            equal = held == np.asarray(counts[name]).reshape(held.shape)
+            same &= equal if equal.ndim == 1 else equal.all(axis=1)
+        return same
 
     def load(self, table: ProductTable) -> None:
         """Replaces everything with a bulk-loaded products table."""

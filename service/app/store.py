@@ -170,21 +170,25 @@ class PollRows:
     ids already turned into idx by the database: no id becomes a Python string.
 
     ``seq``: the last sequence number the read reflects; ``in_force``: how many poll votes
-    were in force then (-1: not counted)."""
+    were in force then (-1: not counted); ``since``: the rows are only the votes put in
+    force after this sequence number (None: every vote in force)."""
 
     vote: npt.NDArray[np.int64]
     product_idx: npt.NDArray[np.int64]
     chosen: npt.NDArray[np.bool_]
     seq: int = 0
     in_force: int = -1
+    since: int | None = None
 
     @classmethod
-    def from_packed(cls, packed: bytes, seq: int = 0, in_force: int = -1) -> PollRows:
+    def from_packed(
+        cls, packed: bytes, seq: int = 0, in_force: int = -1, since: int | None = None
+    ) -> PollRows:
         """From (vote, idx, chosen) triples of 8-byte big-endian integers, in any order."""
         table = np.frombuffer(packed, dtype=">i8").reshape(-1, 3).astype(np.int64)
         order = np.argsort(table[:, 0], kind="stable")
         table = table[order]
-        return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2] != 0, seq, in_force)
+        return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2] != 0, seq, in_force, since)
 
     @property
     def votes(self) -> int:
@@ -194,7 +198,10 @@ class PollRows:
 
     def merged(self, changed: PollRows) -> PollRows:
         """These rows with ``changed``'s votes (those put in force since) in place of
-        theirs, or added; with ``changed``'s seq and count."""
+        theirs, or added; with ``changed``'s seq and count. ``changed`` itself when it
+        holds every vote (a reader may read them all rather than many new ones)."""
+        if changed.since is None:
+            return changed
         stale = np.isin(self.vote, changed.vote)
         vote = np.concatenate([self.vote[~stale], changed.vote])
         order = np.argsort(vote, kind="stable")  # (mostly in order already: new votes last)

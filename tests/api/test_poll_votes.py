@@ -140,6 +140,30 @@ def test_strengths_follow_votes_replaced_after_a_fit(client: Client) -> None:
     assert pytest.approx(expected, rel=1e-4) == settled(client, ["a", "b", "c"], expected)
 
 
+def test_newer_votes_that_move_no_count_still_move_the_strengths(client: Client) -> None:
+    # Two users swap the other products of their votes: every product's shown and won
+    # counts stay, the strengths do not (the fitter used to wake on counts alone).
+    names = ["a", "b", "c", "d", "e"]
+    for i in range(5):
+        client.feedback.SubmitPollVote(poll_vote("be", f"w{i}", ["b", "e"], "b"))
+    client.feedback.SubmitPollVote(poll_vote("q1", "u1", ["a", "b"], "a"))
+    client.feedback.SubmitPollVote(poll_vote("q2", "u2", ["c", "d"], "c"))
+    before = [([1, 4], 1)] * 5
+    settled(client, names, core_fit(5, *before, ([0, 1], 0), ([2, 3], 2)))
+    counts_before = [counts(client, p) for p in names]
+
+    client.feedback.SubmitBatch(
+        batch(
+            poll_vote("q1", "u1", ["a", "d"], "a", at=1_700_000_100),
+            poll_vote("q2", "u2", ["c", "b"], "c", at=1_700_000_100),
+        )
+    )
+
+    expected = core_fit(5, *before, ([0, 3], 0), ([2, 1], 2))
+    assert counts_before == [counts(client, p) for p in names]
+    assert pytest.approx(expected, rel=1e-4) == settled(client, names, expected)
+
+
 def test_one_won_poll_does_not_beat_steady_winning(client: Client) -> None:
     client.feedback.SubmitPollVote(poll_vote("once", "u0", ["lucky", "x"], "lucky"))
     for i in range(10):

@@ -5,6 +5,7 @@ shows in the count of votes in force (the poll fitter then reads them all)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from reviewrank.service.app.store import DatabaseURL, PollRows, Store
 from reviewrank.service.domain.values import Erasure, PollVoteEvent
 from reviewrank.service.storage.factory import open_store
+from reviewrank.service.storage.sqlite import reads
+from reviewrank.service.storage.sqlite.store import SQLiteStore
 from tests.conftest import both_backends
 
 PRODUCTS = [f"p{k}" for k in range(6)]
@@ -120,3 +123,39 @@ def test_a_vote_replaced_by_a_newer_one_is_read_since_under_its_own_number(
     finally:
         follower.close()
         store.close()
+
+
+def test_votes_read_since_are_not_looked_up_through_each_users_votes(tmp_path: Path) -> None:
+    # A user id voting in every poll (a bot, or "guest" for every anonymous visitor) made
+    # a read of k new votes cost k times that user's votes: minutes of lag at 40,000.
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.apply(
+        [[PollVoteEvent(f"e{i}", f"q{i}", "guest", ("a", "b"), "a", 10) for i in range(50)]]
+    )
+    before = store.last_seq()
+    store.apply([[PollVoteEvent("later", "q-new", "guest", ("a", "c"), "c", 10)]])
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+
+    changed = store.load_poll_rows(after_seq=before)
+
+    store.conn.set_trace_callback(None)
+    [read] = [s for s in statements if "IN (SELECT event_id" in s]
+    plan = " ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + read))
+    assert (1, "poll_votes_vote" in plan) == (changed.votes, False)
+    store.close()
+
+
+def test_more_new_votes_than_a_page_are_read_as_every_vote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reads, "_POLL_PAGE", 3)
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.apply([[PollVoteEvent("a", "q", "u", ("a", "b"), "a", 10)]])
+    before = store.last_seq()
+    store.apply([[PollVoteEvent(f"e{i}", f"q{i}", "v", ("a", "b"), "b", 10) for i in range(4)]])
+
+    changed = store.load_poll_rows(after_seq=before)
+
+    assert (None, 5, 5) == (changed.since, changed.votes, changed.in_force)
+    store.close()

@@ -194,7 +194,8 @@ def read_poll_rows(conn: psycopg.Connection[Any], after_seq: int | None = None) 
             row = cur.execute(_POLL_CHANGES, (after_seq,)).fetchone()
     assert row is not None
     seq, in_force, packed = row
-    return PollRows.from_packed(bytes(packed) if packed else b"", int(seq), int(in_force))
+    data = bytes(packed) if packed else b""
+    return PollRows.from_packed(data, int(seq), int(in_force), after_seq)
 
 
 def read_comment_rows(
