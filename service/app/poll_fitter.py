@@ -198,6 +198,8 @@ class PollFitter:
             except _Stopped:
                 break
             except StoreError as exc:
+                if self._stopping.is_set():  # (close() closed the reader under a long read)
+                    break
                 log.warning("reading the poll votes failed; retrying", error=str(exc))
                 next_at, backoff = time.monotonic() + backoff, min(2 * backoff, 60.0)
                 continue

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from reviewrank.service.app.store import DatabaseURL, PollRows, Store
 from reviewrank.service.domain.values import Erasure, PollVoteEvent
 from reviewrank.service.storage.factory import open_store
+from reviewrank.service.storage.postgres import reads as pg_reads
 from reviewrank.service.storage.sqlite import reads
 from reviewrank.service.storage.sqlite.store import SQLiteStore
 from tests.conftest import both_backends
@@ -159,3 +160,21 @@ def test_more_new_votes_than_a_page_are_read_as_every_vote(
 
     assert (None, 5, 5) == (changed.since, changed.votes, changed.in_force)
     store.close()
+
+
+def test_votes_whose_keys_share_a_hash_are_still_read_one_by_one_on_postgresql(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every_key_one_hash = pg_reads._POLL_ROWS.format(
+        number="0::int8", source="poll_votes AS v", where=""
+    )
+    monkeypatch.setattr(pg_reads, "_EVERY_POLL_VOTE", every_key_one_hash)
+    store = open_store(DatabaseURL.parse(pg_url))
+    try:
+        store.apply([[PollVoteEvent(f"e{i}", f"q{i}", "u", ("a", "b"), "a", 10) for i in range(3)]])
+
+        rows = store.load_poll_rows()
+
+        assert (3, 3, 3) == (rows.votes, rows.in_force, int(rows.chosen.sum()))
+    finally:
+        store.close()
