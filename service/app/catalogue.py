@@ -773,8 +773,7 @@ class Catalogue:
             generation = self.poll_generation
             size = self._size
             start = self.poll_strength[:size].copy()
-        order = np.argsort(rows.vote, kind="stable")  # the rows of each vote together
-        vote, idx, chosen = rows.vote[order], rows.product_idx[order], rows.chosen[order]
+        vote, idx, chosen = rows.vote, rows.product_idx, rows.chosen  # (in vote order)
         if not vote.size:
             return generation, PollVotes(idx, np.zeros(1, dtype=np.int64), idx), start
         starts = np.flatnonzero(np.concatenate([[True], vote[1:] != vote[:-1]]))

@@ -87,7 +87,6 @@ class PollFitter:
         self._stopping = threading.Event()
         self.last: PollFit | None = None
         self._held: PollRows | None = None  # the votes last read (fitter's thread only)
-        self.full_reads_skipped = 0  # reads of the votes put in force since, not of all
         if catalogue.poll_generation:  # votes in force: fitted before any call is served
             self._first_fit()
         self._thread = threading.Thread(target=self._run, name="reviewrank-polls", daemon=True)
@@ -127,16 +126,21 @@ class PollFitter:
         return self._catalogue.poll_generation > max(self.fitted_generation, 0)
 
     def fit_once(self) -> PollFit:
-        """Reads every poll vote in force and puts the strengths fitted on them in force."""
+        """Reads the poll votes in force (_read_votes) and puts the strengths fitted on
+        them in force; when no vote changed since the last converged fit, only notes it."""
         started, cpu_started = time.perf_counter(), time.thread_time()
         generation = self._catalogue.poll_generation  # before the read: the read holds it
         rows, same = self._read_votes()
         last = self.last
         if same and last is not None and last.converged:  # (rows changed, votes did not)
-            cpu = time.thread_time() - cpu_started
-            seconds = time.perf_counter() - started
-            fit = replace(last, steps=0, seconds=seconds, changed=0, generation=generation)
-            self.last = replace(fit, cpu_seconds=cpu)
+            self.last = replace(
+                last,
+                steps=0,
+                seconds=time.perf_counter() - started,
+                changed=0,
+                generation=generation,
+                cpu_seconds=time.thread_time() - cpu_started,
+            )
             return self.last
         _, votes, start = self._catalogue.poll_rows(rows)
         strengths, steps = poll_fit(
@@ -164,9 +168,7 @@ class PollFitter:
                 rows = held.merged(changed)
                 if rows.votes == changed.in_force:
                     self._held = rows
-                    since = changed.since is not None
-                    self.full_reads_skipped += since
-                    return rows, since and not changed.vote.size
+                    return rows, changed.since is not None and not changed.vote.size
         rows = self._reader.load_poll_rows()
         self._held = rows
         return rows, False

@@ -127,6 +127,11 @@ def test_a_vote_beyond_n_products_is_refused() -> None:
         poll_strengths(PollVotes.of([([0, 5], 5)]), 3)
 
 
+def _ballots(drawn: list[tuple[list[int], int]]) -> list[tuple[list[int], int]]:
+    """Drawn (products shown, pick) pairs as votes: the pick-th product shown chosen."""
+    return [(shown, shown[pick % len(shown)]) for shown, pick in drawn]
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
@@ -141,7 +146,7 @@ def test_a_vote_beyond_n_products_is_refused() -> None:
 def test_every_mm_step_raises_the_posterior_and_strengths_stay_positive(
     drawn: list[tuple[list[int], int]], strength: float
 ) -> None:
-    votes = PollVotes.of([(shown, shown[pick % len(shown)]) for shown, pick in drawn])
+    votes = PollVotes.of(_ballots(drawn))
     prior = PollPrior(strength)
     gamma = np.ones(8)
 
@@ -165,7 +170,7 @@ drawn_votes = st.lists(
 def test_one_mm_step_and_the_posterior_are_the_formulas_taken_vote_by_vote(
     drawn: list[tuple[list[int], int]], strength: float, start: list[float]
 ) -> None:
-    pairs = [(shown, shown[pick % len(shown)]) for shown, pick in drawn]
+    pairs = _ballots(drawn)
     votes, prior, b = PollVotes.of(pairs), PollPrior(strength), strength
     wins = [sum(chosen == i for _, chosen in pairs) for i in range(8)]
     shown_in = [
@@ -190,7 +195,7 @@ def test_a_fit_given_more_steps_never_ends_at_a_lower_posterior(
     drawn: list[tuple[list[int], int]], strength: float
 ) -> None:
     # (weak priors and lopsided votes are where a jump can overshoot: then it is not taken)
-    votes = PollVotes.of([(shown, shown[pick % len(shown)]) for shown, pick in drawn])
+    votes = PollVotes.of(_ballots(drawn))
     prior = PollPrior(strength)
 
     posteriors = [
@@ -206,7 +211,7 @@ def test_a_fit_given_more_steps_never_ends_at_a_lower_posterior(
 def test_the_fit_ends_where_a_plain_mm_step_no_longer_moves(
     drawn: list[tuple[list[int], int]], strength: float
 ) -> None:
-    votes = PollVotes.of([(shown, shown[pick % len(shown)]) for shown, pick in drawn])
+    votes = PollVotes.of(_ballots(drawn))
     prior = PollPrior(strength)
     fitted = poll_strengths(votes, 8, prior, tolerance=1e-11, max_steps=100_000)
 

@@ -349,17 +349,15 @@ def batch_columns(
     if channels is not None and not ids_ok(channels, MAX_CHANNEL_LENGTH, required=False):
         return None
     poll_ids: list[str] | None = None
-    shown: list[tuple[str, ...]] | None = None
+    shown: list[tuple[str, ...]] = []
     if every_poll:
         poll_ids = list(map(_POLL_ID, messages))
         shown = list(map(tuple, map(_SHOWN, messages)))
     elif polls:
         poll_ids = [m.poll_id if k == POLL_VOTE else "" for m, k in pairs]
         shown = [tuple(m.shown) if k == POLL_VOTE else () for m, k in pairs]
-    if (
-        shown is not None
-        and poll_ids is not None  # (both or neither)
-        and not _polls_ok(kinds, poll_ids, shown, product_ids, limit)
+    if poll_ids is not None and not _polls_ok(
+        None if every_poll else kinds, poll_ids, shown, product_ids, limit
     ):
         return None
     if every_rating:
@@ -367,7 +365,7 @@ def batch_columns(
         categories: list[str] = list(map(attrgetter("category"), messages))
         if min(values) < STARS[0] or max(values) > STARS[1]:
             return None
-    elif every_poll and shown is not None:
+    elif every_poll:
         values, categories = list(map(len, shown)), [""] * len(shown)
     else:
         values, categories = [], []
@@ -404,21 +402,22 @@ def batch_columns(
         kinds,  # type: ignore[arg-type]
         channels,
         poll_ids=poll_ids,
-        shown=shown,
+        shown=shown if polls else None,
     )
 
 
 def _polls_ok(
-    kinds: list[str | None],
+    kinds: list[str | None] | None,
     poll_ids: list[str],
     shown: list[tuple[str, ...]],
     chosen: list[str],
     limit: int,
 ) -> bool:
-    """Whether the poll votes among these events are valid (Violations.poll_vote): a
-    poll id, the products shown and chosen as ranking.polls.ballots_ok wants them,
-    each an identifier, and all shown within MAX_BATCH_SHOWN_BYTES."""
-    if kinds.count(POLL_VOTE) == len(kinds):
+    """Whether the poll votes among these events (of these ``kinds``; None: all poll
+    votes) are valid (Violations.poll_vote): a poll id, the products shown and chosen as
+    ranking.polls.ballots_ok wants them, each an identifier, and all shown within
+    MAX_BATCH_SHOWN_BYTES."""
+    if kinds is None:
         ids, picks, lists = poll_ids, chosen, shown
     else:
         mine = [k == POLL_VOTE for k in kinds]
