@@ -218,7 +218,13 @@ class EventBatch(Sequence[Event]):
         return EventBatch(**columns)
 
     def select(self, kind: str) -> EventBatch:
-        """The events of one kind only, in order."""
+        """The events of one kind only, in order: this batch itself if all are of that
+        kind (its columns then shared: read them, do not change them)."""
+        count = self.kinds.count(kind)
+        if count == len(self.kinds):
+            return self
+        if not count:
+            return EventBatch(**{name: [] for name in _COLUMNS})
         keep = [k == kind for k in self.kinds]
         return self._each_column(lambda column: list(compress(column, keep)))
 

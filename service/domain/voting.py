@@ -358,11 +358,9 @@ def _deltas_in_event_order(
     in_order = chain.from_iterable(touched)
     seq_of_each = chain.from_iterable(map(repeat, seqs, map(len, touched)))
     product_seq = dict(zip(in_order, seq_of_each, strict=True))
-    deltas = {product: [0] * DELTA_SIZE for product in product_seq}
-    for product, count in shown_counts.items():
-        deltas[product][POLLS_SHOWN] = count
-    for product, count in won.items():
-        deltas[product][POLLS_WON] = count
+    zeros = [0] * POLLS_SHOWN  # (the poll counts are the last two)
+    shown_of, won_of = shown_counts.get, won.get
+    deltas = {p: [*zeros, shown_of(p, 0), won_of(p, 0)] for p in product_seq}
     return deltas, product_seq
 
 

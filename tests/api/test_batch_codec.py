@@ -8,6 +8,7 @@ import time
 
 import grpc
 import pytest
+from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,16 +93,19 @@ def _poll_vote(
     return feedback_pb2.FeedbackEvent(poll_vote=message)
 
 
-poll_votes = st.builds(
-    _poll_vote,
-    ids,
-    ids,
-    ids,
-    st.lists(ids, min_size=2, max_size=10, unique=True),
-    st.integers(0, 9),
-    stamps,
-    st.sampled_from(["", "app", "instagram"]),
-)
+def _poll_votes(
+    id_text: st.SearchStrategy[str],
+    times: st.SearchStrategy[Timestamp | None],
+    channels: st.SearchStrategy[str],
+) -> st.SearchStrategy[feedback_pb2.FeedbackEvent]:
+    """Valid poll votes of these ids, times and channels."""
+    shown = st.lists(id_text, min_size=2, max_size=10, unique=True)
+    return st.builds(
+        _poll_vote, id_text, id_text, id_text, shown, st.integers(0, 9), times, channels
+    )
+
+
+poll_votes = _poll_votes(ids, stamps, st.sampled_from(["", "app", "instagram"]))
 valid_events = st.lists(
     st.one_of(
         st.builds(_rating, ids, ids, ids, st.integers(1, 5), stamps, st.one_of(st.just(""), ids)),
@@ -423,5 +427,115 @@ def test_any_encoding_is_read_as_the_runtime_reads_it_or_left_to_it(
         and canonical == encoded
         and all(found <= {1, 2, 3, 4, 6} for found in numbers)
         and len(with_category) <= 1
+    ):
+        assert batch is not None  # the usual encoding of a valid batch is read
+
+
+usual_poll_votes = st.lists(_poll_votes(ascii_ids, st.none(), st.just("")), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=usual_poll_votes, channel=st.sampled_from(["", "app", "x" * 64]))
+def test_usual_batches_of_poll_votes_are_read_from_their_encoding_as_one_by_one(
+    events: list[feedback_pb2.FeedbackEvent], channel: str
+) -> None:
+    for event in events:  # on every vote, or on none
+        event.poll_vote.channel = channel
+    request = feedback_pb2.SubmitBatchRequest(events=events)
+    now = time.time_ns() // 1000
+
+    batch = batch_codec.encoded_columns(EncodedBatch.of(request), LIMITS, now)
+
+    assert batch is not None
+    assert one_by_one(events, now) == list(batch)
+
+
+# Fields of a poll vote in any order, repeated or missing, unknown ones among them.
+raw_poll_fields = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from([1, 2, 3, 4, 4, 4, 5, 7]), ascii_ids.map(str.encode)),
+        st.tuples(st.just(4), st.sampled_from([b"p", b"q", b"r"])),
+        st.tuples(st.just(5), st.sampled_from([b"p", b"q"])),
+        st.tuples(st.just(6), st.just(_field(1, 1_700_000_000))),
+        st.tuples(st.sampled_from([1, 4, 5, 7]), st.sampled_from([b"", b"a\tb", b"\xc3\xa9"])),
+        st.tuples(st.integers(8, 9), st.integers(0, 3)),
+    ),
+    max_size=14,
+)
+raw_poll_events = st.lists(
+    # 5 poll vote, 1 rating (as raw_fields makes them)
+    st.one_of(
+        st.tuples(st.just(5), st.lists(raw_poll_fields, min_size=1, max_size=2)),
+        st.tuples(st.just(1), st.lists(raw_fields, min_size=1, max_size=1)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _canonical_poll_vote(
+    event_id: str, poll: str, user: str, shown: list[str], pick: int, channel: str
+) -> tuple[int, list[list[tuple[int, bytes | int]]]]:
+    fields: list[tuple[int, bytes | int]] = [(1, event_id.encode()), (2, poll.encode())]
+    fields += [(3, user.encode()), *((4, p.encode()) for p in shown)]
+    fields.append((5, shown[pick % len(shown)].encode()))
+    if channel:
+        fields.append((7, channel.encode()))
+    return 5, [fields]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    events=st.one_of(
+        raw_poll_events,
+        st.lists(
+            st.builds(
+                _canonical_poll_vote,
+                ascii_ids,
+                ascii_ids,
+                ascii_ids,
+                st.lists(
+                    st.sampled_from(["p", "q", "r", "s"]), min_size=1, max_size=4, unique=True
+                ),
+                st.integers(0, 9),
+                st.sampled_from(["", "app"]),
+            ),
+            min_size=1,
+            max_size=8,
+        ),
+    )
+)
+def test_any_poll_vote_encoding_is_read_as_the_runtime_reads_it_or_left_to_it(
+    events: list[tuple[int, list[list[tuple[int, bytes | int]]]]],
+) -> None:
+    """As for ratings and likes: the encoded reading of poll votes declines or reads
+    exactly what the runtime does, and reads the usual encoding of a valid batch."""
+    encoded = b"".join(
+        _field(
+            1, b"".join(_field(kind, b"".join(_field(n, v) for n, v in fields)) for fields in parts)
+        )
+        for kind, parts in events
+    )
+    now = time.time_ns() // 1000
+    try:
+        messages = feedback_pb2.SubmitBatchRequest.FromString(encoded).events
+    except DecodeError:  # (an id that is not UTF-8): the encoded reading must decline too
+        assert batch_codec.encoded_columns(EncodedBatch.from_bytes(encoded), LIMITS, now) is None
+        return
+    runtime = batch_codec.batch_columns(messages, LIMITS, now)
+
+    batch = batch_codec.encoded_columns(EncodedBatch.from_bytes(encoded), LIMITS, now)
+
+    assert batch is None or (runtime is not None and list(runtime) == list(batch))
+    canonical = feedback_pb2.SubmitBatchRequest.FromString(encoded).SerializeToString()
+    numbers = [{n for fields in parts for n, _ in fields} for _, parts in events]
+    channelled = {7 in found for found in numbers}
+    if (
+        runtime is not None
+        and canonical == encoded
+        and {kind for kind, _ in events} == {5}
+        and all(found <= {1, 2, 3, 4, 5, 7} for found in numbers)
+        and len(channelled) == 1
+        and len(events) >= 1
     ):
         assert batch is not None  # the usual encoding of a valid batch is read

@@ -3,6 +3,7 @@ plain model, recount, persistence."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from reviewrank.service.domain.values import (
     LikeValue,
     Outcome,
     PollVoteEvent,
+    ProductRow,
     RatingEvent,
     WriteResults,
 )
@@ -366,6 +368,46 @@ def test_writing_a_batch_as_new_first_ends_as_looking_ids_and_votes_up_first(
     finally:
         first.close()
         looked_up.close()
+
+
+def _stored_rows(path: Path) -> dict[str, ProductRow]:
+    """Every product row in the database file, read by a connection of its own."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute(
+            "SELECT idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5,"
+            " likes, dislikes, seq, active, owned, more_categories, display, shares,"
+            " listed_at_us, comments, sentiment_sum, sentiment_squares, polls_shown,"
+            " polls_won FROM products"
+        ).fetchall()
+    return {
+        r[1]: ProductRow(
+            *r[:5], tuple(r[5:10]), r[10], r[11], r[12], bool(r[13]), bool(r[14]), *r[15:]
+        )
+        for r in rows
+    }
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(jobs=jobs_with_erasures)
+def test_the_rows_a_commit_returns_are_the_rows_it_stored(
+    tmp_path_factory: pytest.TempPathFactory, jobs: list[list[Event] | Erasure]
+) -> None:
+    """Rows whose poll counts alone moved are written by a narrower statement than the
+    others: either way, the rows handed to the catalogue are those in the database."""
+    path = tmp_path_factory.mktemp("rows") / "db.sqlite"
+    store = SQLiteStore(path)
+    try:
+        for start in range(0, len(jobs), 3):
+            group = store.apply(jobs[start : start + 3], now_us=start)
+            stored = _stored_rows(path)
+
+            assert {row.product_id: stored[row.product_id] for row in group.products} == {
+                row.product_id: row for row in group.products
+            }
+    finally:
+        store.close()
 
 
 def _outcomes(group: AppliedGroup) -> list[Outcome]:

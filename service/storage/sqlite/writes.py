@@ -100,6 +100,18 @@ UPDATE products SET category = ?2, rating_count = ?3, star_sum = ?4,
     polls_shown = ?18, polls_won = ?19
 WHERE idx = ?1
 """
+# A row whose only change is its poll counts (and seq, listing time): a batch of poll
+# votes moves some 3 products a vote (1,206 rows of the demo in 4.2-5.4 ms, against
+# 6.5-8.0 by _SET_PRODUCTS).
+_SET_POLL_COUNTS = """
+UPDATE products SET seq = d.column2, listed_at_us = d.column3, polls_shown = d.column4,
+    polls_won = d.column5
+FROM (VALUES {values}) AS d WHERE products.idx = d.column1
+"""
+_SET_POLL_COUNT = """
+UPDATE products SET seq = ?2, listed_at_us = ?3, polls_shown = ?4, polls_won = ?5
+WHERE idx = ?1
+"""
 _INSERT_EVENTS = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {{values}}\n"
 _INSERT_NEW_EVENTS = _INSERT_EVENTS + "ON CONFLICT (event_id) DO NOTHING"
 
@@ -365,6 +377,7 @@ class SQLiteWrites(SQLiteCatalogue):
         conn = self.conn
         current = self._product_rows((p for p, _, _, _, _ in updates), touched)
         changed: list[tuple[Any, ...]] = []
+        polled: list[tuple[int, int, int, int, int]] = []  # rows _SET_POLL_COUNTS writes
         created: list[tuple[Any, ...]] = []
         top: int | None = None
         for product_id, category, delta, seq, first_us in updates:
@@ -379,12 +392,21 @@ class SQLiteWrites(SQLiteCatalogue):
                 created.append(values)
                 touched[product_id] = product_row(values)
                 continue
+            filled = row.category if row.category or row.owned else category
+            listed = min(row.listed_at_us, first_us)
+            if filled == row.category and not any(delta[:POLLS_SHOWN]):
+                shown = row.polls_shown + delta[POLLS_SHOWN]
+                won = row.polls_won + delta[POLLS_WON]
+                polled.append((row.idx, seq, listed, shown, won))
+                # (row[8] is seq, row[14] listed_at_us: _replace would take twice as long)
+                touched[product_id] = ProductRow(
+                    *row[:8], seq, *row[9:14], listed, *row[15:18], shown, won
+                )
+                continue
             count, stars, s1, s2, s3, s4, s5, likes, dislikes, shares = delta[:COMMENTS]
             h1, h2, h3, h4, h5 = row.histogram
             # The columns of _SET_PRODUCTS: idx, category, counts, seq, listed_at_us, the
             # comments' sums.
-            filled = row.category if row.category or row.owned else category
-            listed = min(row.listed_at_us, first_us)
             comments = row.comments + delta[COMMENTS]
             sentiment = row.sentiment_sum + delta[SENTIMENT_SUM]
             squares = row.sentiment_squares + delta[SENTIMENT_SQUARES]
@@ -405,6 +427,8 @@ class SQLiteWrites(SQLiteCatalogue):
         write_rows(conn, NEW_PRODUCTS, created)
         changed.sort()  # by idx: the rows one after the other in the table (and its pages)
         write_rows(conn, _SET_PRODUCTS, changed, _SET_PRODUCT)
+        polled.sort()
+        write_rows(conn, _SET_POLL_COUNTS, polled, _SET_POLL_COUNT)
 
     def _purge_wal(self) -> None:
         """After an erasure the WAL still holds older page images with the erased rows:
