@@ -786,11 +786,6 @@ class Catalogue:
         np.cumsum(sizes[keep], out=offsets[1:])
         return generation, PollVotes(idx[kept_rows], offsets, idx[chosen & kept_rows]), start
 
-    def poll_weight(self) -> int:
-        """The products shown over all poll votes in force: what a poll fit's cost grows
-        with (read without the lock: a count for pacing, not for ranking)."""
-        return int(self.polls_shown[: self._size].sum(dtype=np.int64))
-
     def set_poll_strengths(self, strengths: FloatArray, tolerance: float) -> int:
         """Puts fitted strengths (one per row from 0) in force: rows whose strength moved by
         more than ``tolerance`` (relative) change, as if written. Returns how many."""

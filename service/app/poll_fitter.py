@@ -13,10 +13,10 @@ votes: all of them at the first fit, then those put in force since, over the one
 write's are, which the kept score columns and Top's order follow.
 
 A fit runs at most COST_SHARE of a core (service/app/priors.py's rule: after a fit that
-took t seconds of CPU, the next waits t / COST_SHARE, t scaled by how much the votes grew
-since: paced_wait) and no sooner than ``floor_seconds`` after the last: a new vote moves
-the strengths within that time, not at once. At start-up the first fit is made before
-the application is ready (the strengths are not stored).
+took t seconds of CPU, the next waits t / COST_SHARE) and no sooner than
+``floor_seconds`` after the last: a new vote moves the strengths within that time, not at
+once. At start-up the first fit is made before the application is ready (the strengths
+are not stored).
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ STRENGTH_TOLERANCE = 1e-6
 # ranking/polls.py's jumps bring that down to tens).
 FIT_TOLERANCE = 1e-8
 MAX_STEPS = 200
-# How many times a fit waits on for votes that came while it waited (_wait_for_growth).
-GROWTH_WAITS = 3
 
 
 class _Stopped(Exception):
@@ -72,16 +70,6 @@ class PollFit:
     generation: int
     converged: bool = True
     cpu_seconds: float = 0.0  # the CPU the fit's thread used (what paces the next fit)
-
-
-def paced_wait(cost: float, weight_then: int, weight_now: int, floor: float) -> float:
-    """How long after a fit that took ``cost`` seconds of CPU the next may start: as
-    kept_seconds, the cost scaled by how much heavier the votes in force are now
-    (Catalogue.poll_weight), never lighter. Without the scaling, votes streaming in so
-    fast that each fit cost three times the last had the fitter take about 17 % of the
-    core in place of 10 %."""
-    grown = weight_now / weight_then if weight_then > 0 and weight_now > weight_then else 1.0
-    return kept_seconds(cost * grown, floor)
 
 
 class PollFitter:
@@ -195,10 +183,8 @@ class PollFitter:
         """Sleeps until the catalogue says poll counts changed (no polling: a thread
         waking 50 times a second cost Rank 3 % on one core), then fits once the pace
         allows; a fit that did not converge, or failed, is followed by another."""
-        catalogue = self._catalogue
-        changed = catalogue.polls_changed
+        changed = self._catalogue.polls_changed
         next_at = 0.0
-        paced: tuple[float, float, int] | None = None  # the last fit's end, CPU and weight
         backoff = 1.0  # after a failure, doubled up to a minute
         while True:
             if self._catalogue.poll_generation == self.fitted_generation:
@@ -209,9 +195,6 @@ class PollFitter:
             wait = next_at - time.monotonic()
             if wait > 0 and self._stopping.wait(wait):
                 break
-            if paced is not None and self._wait_for_growth(*paced):
-                break
-            weight = catalogue.poll_weight()
             try:
                 fit = self.fit_once()
             except _Stopped:
@@ -230,22 +213,7 @@ class PollFitter:
             # Paced by the CPU the fit used, not by its wall time: between steps it lets
             # waiting calls go first, and under load that waiting made fits of 0.9 s of
             # CPU last 3.5 s, the next one then waiting 35 s.
-            paced = (time.monotonic(), fit.cpu_seconds, weight)
-            next_at = paced[0] + kept_seconds(fit.cpu_seconds, self._floor)
-
-    def _wait_for_growth(self, ended: float, cost: float, weight: int) -> bool:
-        """Once the last fit's wait is over: waits on for the votes that came meanwhile
-        (paced_wait), again for those that came during that wait, at most GROWTH_WAITS
-        times, so that a flood of votes delays a fit but cannot starve it. True if the
-        fitter is closing."""
-        for _ in range(GROWTH_WAITS):
-            due = ended + paced_wait(cost, weight, self._catalogue.poll_weight(), self._floor)
-            wait = due - time.monotonic()
-            if wait <= 0:
-                return False
-            if self._stopping.wait(wait):
-                return True
-        return False
+            next_at = time.monotonic() + kept_seconds(fit.cpu_seconds, self._floor)
 
     def close(self) -> None:
         self._stopping.set()
