@@ -224,24 +224,85 @@ class _MMStep:
     2-4 products took half the time)."""
 
     def __init__(self, votes: PollVotes, n_products: int, prior: PollPrior) -> None:
-        shown = votes.shown.astype(np.int32) if n_products < 2**31 else votes.shown
+        shown, offsets, voters = _distinct_polls(votes)
+        shown = shown.astype(np.int32) if n_products < 2**31 else shown
         self.incidence = sparse.csr_array(
-            (np.ones(shown.size), shown, votes.offsets), shape=(len(votes), n_products)
+            (np.ones(shown.size), shown, offsets), shape=(offsets.size - 1, n_products)
         )
+        self.voters = voters  # of each row (None: one each)
         self.b = prior.strength
         self.wins = np.bincount(votes.chosen, minlength=n_products).astype(np.float64)
         self.numerator = self.b + self.wins  # a − 1 + w with a = b + 1
 
     def __call__(self, gamma: FloatArray) -> FloatArray:
         totals = self.incidence @ gamma
-        shown_in = self.incidence.T @ (1.0 / totals)
+        shares = 1.0 / totals if self.voters is None else self.voters / totals
+        shown_in = self.incidence.T @ shares
         updated: FloatArray = np.maximum(self.numerator / (self.b + shown_in), _SMALLEST)
         return updated
 
     def log_posterior(self, gamma: FloatArray) -> float:
         log_gamma = np.log(gamma)
-        likelihood = self.wins @ log_gamma - np.log(self.incidence @ gamma).sum()
+        log_totals = np.log(self.incidence @ gamma)
+        lost = log_totals.sum() if self.voters is None else self.voters @ log_totals
+        likelihood = self.wins @ log_gamma - lost
         return float(likelihood + (self.b * log_gamma - self.b * gamma).sum())
+
+
+# Votes are merged by the products they showed once at least this share of them repeat
+# another's: below it, grouping them costs more than the steps save. (On 334,000 votes:
+# counting the sets costs 6 ms, about one step; grouping them some 20 ms more.)
+MERGE_SHARE = 0.2
+
+
+def _distinct_polls(
+    votes: PollVotes, marks: npt.NDArray[np.uint64] | None = None
+) -> tuple[IntArray, IntArray, FloatArray | None]:
+    """The votes' products shown and offsets, with votes that showed the same products
+    (in any order) merged into one row, and each row's number of voters; the votes as
+    they are, and None, when fewer than MERGE_SHARE of them repeat another's. A step
+    needs only each product set's voters: Σ over votes of 1 / Σ_{j∈S_v} γ_j is, per set,
+    its voters over its sum; the wins are counted apart. A poll shown alike to all its
+    voters is then one row, however many voted.
+
+    A set is known by two sums of random 64-bit marks of its products, drawn anew for
+    each fit (so no caller can aim at a collision): votes are grouped by the first and
+    the second must agree within each group, with the size, or nothing is merged. Two
+    different sets pass for one with a chance of about 2⁻¹²⁸ per pair. (``marks``: two
+    rows of a mark per product, for tests.)"""
+    shown, offsets = votes.shown, votes.offsets
+    count = offsets.size - 1
+    if count < 2:
+        return shown, offsets, None
+    if marks is None:
+        drawn = np.random.default_rng().integers(0, 2**63, size=(2, int(shown.max()) + 1))
+        marks = drawn.astype(np.uint64)
+    first_mark, second_mark = marks
+    first_sum = np.add.reduceat(first_mark[shown], offsets[:-1])
+    ordered = np.sort(first_sum)  # (a sort, then an argsort only to merge: 2 + 6 ms)
+    new_set = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    if np.count_nonzero(new_set) > (1.0 - MERGE_SHARE) * count:
+        return shown, offsets, None
+    order = np.argsort(first_sum)
+    starts = np.flatnonzero(new_set)
+    group = np.cumsum(new_set) - 1  # of each vote in ``order``
+    kept = np.minimum.reduceat(order, starts)  # each group's first vote
+    sizes = np.diff(offsets)
+    second_sum = np.add.reduceat(second_mark[shown], offsets[:-1])
+    if not (
+        np.array_equal(second_sum[order], second_sum[kept][group])
+        and np.array_equal(sizes[order], sizes[kept][group])
+    ):
+        return shown, offsets, None
+    voters = np.diff(np.append(starts, count)).astype(np.float64)
+    by_vote = np.argsort(kept)  # the groups in the order of their first votes
+    kept, voters = kept[by_vote], voters[by_vote]
+    merged_offsets = np.zeros(kept.size + 1, dtype=np.int64)
+    np.cumsum(sizes[kept], out=merged_offsets[1:])
+    keep = np.zeros(count, dtype=bool)
+    keep[kept] = True
+    merged = shown[np.repeat(keep, sizes)]
+    return merged, merged_offsets, voters
 
 
 def _moved(new: FloatArray, old: FloatArray) -> float:

@@ -4,6 +4,7 @@ against choix, its recovery of simulated strengths, incremental updates, and edg
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 from itertools import pairwise
 
@@ -18,6 +19,7 @@ from reviewrank.ranking.polls import (
     BallotFault,
     PollPrior,
     PollVotes,
+    _distinct_polls,
     ballot_faults,
     ballots_ok,
     checked_votes,
@@ -170,7 +172,63 @@ drawn_votes = st.lists(
 def test_one_mm_step_and_the_posterior_are_the_formulas_taken_vote_by_vote(
     drawn: list[tuple[list[int], int]], strength: float, start: list[float]
 ) -> None:
-    pairs = _ballots(drawn)
+    _assert_step_and_posterior_are_the_formulas(_ballots(drawn), strength, start)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.integers(0, 7), min_size=2, max_size=4, unique=True),
+            st.lists(st.tuples(st.integers(0, 3), st.randoms()), min_size=1, max_size=12),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.floats(0.1, 20.0),
+    st.lists(st.floats(0.05, 20.0), min_size=8, max_size=8),
+)
+def test_polls_of_many_voters_step_as_the_formulas_taken_vote_by_vote(
+    polls: list[tuple[list[int], list[tuple[int, random.Random]]]],
+    strength: float,
+    start: list[float],
+) -> None:
+    """Votes showing the same products (in any order) are one row of the step, weighed by
+    their voters: the step and the posterior stay the formulas'."""
+    pairs = []
+    for shown, voters in polls:
+        for pick, rng in voters:
+            order = rng.sample(shown, len(shown))
+            pairs.append((order, shown[pick % len(shown)]))
+
+    _assert_step_and_posterior_are_the_formulas(pairs, strength, start)
+
+
+def test_a_poll_shown_alike_to_its_voters_is_one_row_weighed_by_them() -> None:
+    votes = PollVotes.of([([1, 2, 3], 1), ([3, 1, 2], 2), ([2, 4], 4), ([1, 2, 3], 3)] * 5)
+
+    shown, offsets, voters = _distinct_polls(votes)
+
+    assert [[1, 2, 3], [2, 4]] == [sorted(shown[a:b].tolist()) for a, b in pairwise(offsets)]
+    assert voters is not None and [15.0, 5.0] == voters.tolist()
+
+
+def test_votes_whose_sets_share_a_first_sum_but_differ_are_not_merged() -> None:
+    votes = PollVotes.of([([1, 2], 1), ([3, 4], 3), ([1, 2], 2), ([3, 4], 4)] * 3)
+    colliding = np.array([[0] * 5, [0, 1, 2, 3, 4]], dtype=np.uint64)  # first sums all 0
+
+    shown, offsets, voters = _distinct_polls(votes, colliding)
+
+    assert (votes.shown.tolist(), votes.offsets.tolist(), None) == (
+        shown.tolist(),
+        offsets.tolist(),
+        voters,
+    )
+
+
+def _assert_step_and_posterior_are_the_formulas(
+    pairs: list[tuple[list[int], int]], strength: float, start: list[float]
+) -> None:
     votes, prior, b = PollVotes.of(pairs), PollPrior(strength), strength
     wins = [sum(chosen == i for _, chosen in pairs) for i in range(8)]
     shown_in = [
