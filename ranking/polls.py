@@ -251,7 +251,7 @@ class _MMStep:
 
 # Votes are merged by the products they showed once at least this share of them repeat
 # another's: below it, grouping them costs more than the steps save. (On 334,000 votes:
-# counting the sets costs 6 ms, about one step; grouping them some 20 ms more.)
+# counting the sets costs 13 ms, two or three steps; grouping them some 25 ms more.)
 MERGE_SHARE = 0.2
 
 
@@ -265,20 +265,23 @@ def _distinct_polls(
     its voters over its sum; the wins are counted apart. A poll shown alike to all its
     voters is then one row, however many voted.
 
-    A set is known by two sums of random 64-bit marks of its products, drawn anew for
-    each fit (so no caller can aim at a collision): votes are grouped by the first and
-    the second must agree within each group, with the size, or nothing is merged. Two
-    different sets pass for one with a chance of about 2⁻¹²⁸ per pair. (``marks``: two
-    rows of a mark per product, for tests.)"""
+    A set is known by two sums of 64-bit marks of its products, each mark its index mixed
+    with a salt drawn anew for each fit (so no caller can aim at a collision; a table of
+    random marks cost every fit time and memory in proportion to the largest index):
+    votes are grouped by the first sum, and the second must agree within each group,
+    with the size, or nothing is merged. Two different sets pass for one with a chance
+    of about 2⁻¹²⁸ per pair. (``marks``: two rows of a mark per product, for tests.)"""
     shown, offsets = votes.shown, votes.offsets
     count = offsets.size - 1
     if count < 2:
         return shown, offsets, None
-    if marks is None:
-        drawn = np.random.default_rng().integers(0, 2**63, size=(2, int(shown.max()) + 1))
-        marks = drawn.astype(np.uint64)
-    first_mark, second_mark = marks
-    first_sum = np.add.reduceat(first_mark[shown], offsets[:-1])
+    salts = np.random.default_rng().integers(0, 2**63, size=2, dtype=np.uint64)
+
+    def sums(k: int) -> npt.NDArray[np.uint64]:
+        mark = _mixed(shown, salts[k]) if marks is None else marks[k][shown]
+        return np.add.reduceat(mark, offsets[:-1])
+
+    first_sum = sums(0)
     ordered = np.sort(first_sum)  # (a sort, then an argsort only to merge: 2 + 6 ms)
     new_set = np.concatenate(([True], ordered[1:] != ordered[:-1]))
     if np.count_nonzero(new_set) > (1.0 - MERGE_SHARE) * count:
@@ -288,7 +291,7 @@ def _distinct_polls(
     group = np.cumsum(new_set) - 1  # of each vote in ``order``
     kept = np.minimum.reduceat(order, starts)  # each group's first vote
     sizes = np.diff(offsets)
-    second_sum = np.add.reduceat(second_mark[shown], offsets[:-1])
+    second_sum = sums(1)
     if not (
         np.array_equal(second_sum[order], second_sum[kept][group])
         and np.array_equal(sizes[order], sizes[kept][group])
@@ -303,6 +306,18 @@ def _distinct_polls(
     keep[kept] = True
     merged = shown[np.repeat(keep, sizes)]
     return merged, merged_offsets, voters
+
+
+def _mixed(values: IntArray, salt: np.uint64) -> npt.NDArray[np.uint64]:
+    """Each value mixed with the salt into 64 bits that look random (splitmix64's
+    finaliser: S. Vigna, after G. Steele, D. Lea, C. Flood, OOPSLA 2014)."""
+    x = values.astype(np.uint64) ^ salt
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def _moved(new: FloatArray, old: FloatArray) -> float:
