@@ -224,7 +224,7 @@ class EventBatch(Sequence[Event]):
         if count == len(self.kinds):
             return self
         if not count:
-            return EventBatch(**{name: [] for name in _COLUMNS})
+            return self._each_column(lambda column: [])
         keep = [k == kind for k in self.kinds]
         return self._each_column(lambda column: list(compress(column, keep)))
 

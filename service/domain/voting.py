@@ -51,7 +51,9 @@ Change = tuple[str, str, int | None, int, int | None, int, str, str]
 # comments, sentiment_sum, sentiment_squares, polls_shown, polls_won.
 DELTA_SIZE = 15
 LIKES, DISLIKES, SHARES, COMMENTS, SENTIMENT_SUM, SENTIMENT_SQUARES = 7, 8, 9, 10, 11, 12
-POLLS_SHOWN, POLLS_WON = 13, 14
+# The poll counts come last: a delta's entries before POLLS_SHOWN are every other count
+# (_deltas_in_event_order and the SQLite writer's poll-count rows rely on it).
+POLLS_SHOWN, POLLS_WON = DELTA_SIZE - 2, DELTA_SIZE - 1
 # Rows as columns, one list per column: events rows are (event_id, seq, kind, product_id,
 # user_id, value, occurred_at_us, outcome, recorded_at_us, channel), vote rows
 # (product_id, user_id, value, occurred_at_us, event_id), a share's with its channel
@@ -358,7 +360,7 @@ def _deltas_in_event_order(
     in_order = chain.from_iterable(touched)
     seq_of_each = chain.from_iterable(map(repeat, seqs, map(len, touched)))
     product_seq = dict(zip(in_order, seq_of_each, strict=True))
-    zeros = [0] * POLLS_SHOWN  # (the poll counts are the last two)
+    zeros = [0] * POLLS_SHOWN  # (the poll counts come last)
     shown_of, won_of = shown_counts.get, won.get
     deltas = {p: [*zeros, shown_of(p, 0), won_of(p, 0)] for p in product_seq}
     return deltas, product_seq
