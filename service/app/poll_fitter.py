@@ -163,7 +163,7 @@ class PollFitter:
         them all took 1.0 s of CPU, half of a fit's.)"""
         held = self._held
         if held is not None:
-            changed = self._reader.load_poll_rows(after_seq=held.seq)
+            changed = self._reader.load_poll_rows(after_seq=held.seq, mark=held.mark)
             if changed.seq >= held.seq:
                 rows = held.merged(changed)
                 if rows.votes == changed.in_force:

@@ -171,7 +171,9 @@ class PollRows:
 
     ``seq``: the last sequence number the read reflects; ``in_force``: how many poll votes
     were in force then (-1: not counted); ``since``: the rows are only the votes put in
-    force after this sequence number (None: every vote in force)."""
+    force after this sequence number (None: every vote in force); ``mark``: the store's
+    note of where its next read of the votes put in force since may start (SQLite: the
+    largest vote number then), handed back with ``seq``."""
 
     vote: npt.NDArray[np.int64]
     product_idx: npt.NDArray[np.int64]
@@ -179,6 +181,7 @@ class PollRows:
     seq: int = 0
     in_force: int = -1
     since: int | None = None
+    mark: int = 0
 
     @classmethod
     def from_packed(
@@ -186,9 +189,25 @@ class PollRows:
     ) -> PollRows:
         """From (vote, idx, chosen) triples of 8-byte big-endian integers, in any order."""
         table = np.frombuffer(packed, dtype=">i8").reshape(-1, 3).astype(np.int64)
-        order = np.argsort(table[:, 0], kind="stable")
-        table = table[order]
-        return cls(table[:, 0].copy(), table[:, 1].copy(), table[:, 2] != 0, seq, in_force, since)
+        return cls.from_columns(
+            table[:, 0], 2 * table[:, 1] + (table[:, 2] != 0), seq, in_force, since
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        vote: npt.NDArray[np.int64],
+        choice: npt.NDArray[np.int64],
+        seq: int = 0,
+        in_force: int = -1,
+        since: int | None = None,
+        mark: int = 0,
+    ) -> PollRows:
+        """From each row's vote and ``2 * idx + chosen``, in any order."""
+        if np.any(vote[1:] < vote[:-1]):  # (a range of rowids comes in order)
+            order = np.argsort(vote, kind="stable")
+            vote, choice = vote[order], choice[order]
+        return cls(vote.copy(), choice >> 1, (choice & 1) != 0, seq, in_force, since, mark)
 
     @property
     def votes(self) -> int:
@@ -202,12 +221,23 @@ class PollRows:
         holds every vote (a reader may read them all rather than many new ones)."""
         if changed.since is None:
             return changed
+        if not self.vote.size or (changed.vote.size and changed.vote[0] > self.vote[-1]):
+            return PollRows(  # votes all new, numbered after these (SQLite's rowids)
+                np.concatenate([self.vote, changed.vote]),
+                np.concatenate([self.product_idx, changed.product_idx]),
+                np.concatenate([self.chosen, changed.chosen]),
+                changed.seq,
+                changed.in_force,
+                mark=changed.mark,
+            )
         stale = np.isin(self.vote, changed.vote)
         vote = np.concatenate([self.vote[~stale], changed.vote])
         order = np.argsort(vote, kind="stable")  # (mostly in order already: new votes last)
         idx = np.concatenate([self.product_idx[~stale], changed.product_idx])
         chosen = np.concatenate([self.chosen[~stale], changed.chosen])
-        return PollRows(vote[order], idx[order], chosen[order], changed.seq, changed.in_force)
+        return PollRows(
+            vote[order], idx[order], chosen[order], changed.seq, changed.in_force, mark=changed.mark
+        )
 
 
 @dataclass(frozen=True)
@@ -271,7 +301,7 @@ class Store(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
-    def load_poll_rows(self, after_seq: int | None = None) -> PollRows: ...
+    def load_poll_rows(self, after_seq: int | None = None, mark: int = 0) -> PollRows: ...
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None
     ) -> CommentRows: ...
@@ -306,11 +336,11 @@ class Follower(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
-    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+    def load_poll_rows(self, after_seq: int | None = None, mark: int = 0) -> PollRows:
         """Every poll vote in force, a row per product shown (PollRows); or, after
         ``after_seq``, only those put in force by later events (a vote replaced since keeps
         its vote number), with the count of votes in force: what an erasure or an import
-        took away shows in the count only."""
+        took away shows in the count only. ``mark``: that of the read at ``after_seq``."""
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None

@@ -86,7 +86,7 @@ class PostgresFollower:
             "reading the comments", lambda conn: read_comment_rows(conn, channels, products)
         )
 
-    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+    def load_poll_rows(self, after_seq: int | None = None, mark: int = 0) -> PollRows:
         return self._read("reading the poll votes", lambda conn: read_poll_rows(conn, after_seq))
 
     def close(self) -> None:

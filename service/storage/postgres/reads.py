@@ -42,9 +42,9 @@ class PostgresReads(PostgresBase):
     ) -> VoteTable:
         return self._run("reading the votes", lambda conn: read_votes(conn, products, shares_only))
 
-    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+    def load_poll_rows(self, after_seq: int | None = None, mark: int = 0) -> PollRows:
         """Every poll vote in force, a row per product shown, or those put in force after
-        ``after_seq`` (PollRows)."""
+        ``after_seq`` (PollRows). No ``mark``: a vote's number is its key's hash."""
         return self._run("reading the poll votes", lambda conn: read_poll_rows(conn, after_seq))
 
     def load_comment_rows(

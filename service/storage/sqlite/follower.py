@@ -78,9 +78,9 @@ class SQLiteFollower:
         with translated_errors("reading the comments"):
             return read_comment_rows(conn, channels, products)
 
-    def load_poll_rows(self, after_seq: int | None = None) -> PollRows:
+    def load_poll_rows(self, after_seq: int | None = None, mark: int = 0) -> PollRows:
         with translated_errors("reading the poll votes"):
-            return read_poll_rows(self._connection(), after_seq)
+            return read_poll_rows(self._connection(), after_seq, mark)
 
     def close(self) -> None:
         self._wake.set()
