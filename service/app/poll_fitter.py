@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import structlog
 
-from reviewrank.ranking.polls import PollPrior, poll_fit
+from reviewrank.ranking.polls import PollPrior, PollSets, group_polls, poll_fit
 from reviewrank.service.app.catalogue import Catalogue
 from reviewrank.service.app.priors import kept_seconds
 from reviewrank.service.app.refresher import pause
@@ -87,6 +87,7 @@ class PollFitter:
         self._stopping = threading.Event()
         self.last: PollFit | None = None
         self._held: PollRows | None = None  # the votes last read (fitter's thread only)
+        self._sets: PollSets | None = None  # their grouping by products shown (ditto)
         if catalogue.poll_generation:  # votes in force: fitted before any call is served
             self._first_fit()
         self._thread = threading.Thread(target=self._run, name="reviewrank-polls", daemon=True)
@@ -143,8 +144,9 @@ class PollFitter:
             )
             return self.last
         _, votes, start = self._catalogue.poll_rows(rows)
+        self._sets = sets = group_polls(votes, self._sets)  # (the new votes only, mostly)
         strengths, steps = poll_fit(
-            votes, start.size, self.prior, start, FIT_TOLERANCE, MAX_STEPS, self._between
+            votes, start.size, self.prior, start, FIT_TOLERANCE, MAX_STEPS, self._between, sets
         )
         if not np.all(np.isfinite(strengths) & (strengths > 0)):  # (MM keeps them so)
             raise ValueError("the fit gave a strength that is not a positive number")

@@ -18,11 +18,12 @@ from reviewrank.ranking.blend import Evidence, Prior, blend
 from reviewrank.ranking.polls import (
     BallotFault,
     PollPrior,
+    PollSets,
     PollVotes,
-    _distinct_polls,
     ballot_faults,
     ballots_ok,
     checked_votes,
+    group_polls,
     log_posterior,
     poll_fit,
     poll_score,
@@ -207,7 +208,8 @@ def test_polls_of_many_voters_step_as_the_formulas_taken_vote_by_vote(
 def test_a_poll_shown_alike_to_its_voters_is_one_row_weighed_by_them() -> None:
     votes = PollVotes.of([([1, 2, 3], 1), ([3, 1, 2], 2), ([2, 4], 4), ([1, 2, 3], 3)] * 5)
 
-    shown, offsets, voters = _distinct_polls(votes)
+    sets = group_polls(votes)
+    shown, offsets, voters = sets.shown, sets.offsets, sets.voters
 
     assert [[1, 2, 3], [2, 4]] == [sorted(shown[a:b].tolist()) for a, b in pairwise(offsets)]
     assert voters is not None and [15.0, 5.0] == voters.tolist()
@@ -217,13 +219,70 @@ def test_votes_whose_sets_share_a_first_sum_but_differ_are_not_merged() -> None:
     votes = PollVotes.of([([1, 2], 1), ([3, 4], 3), ([1, 2], 2), ([3, 4], 4)] * 3)
     colliding = np.array([[0] * 5, [0, 1, 2, 3, 4]], dtype=np.uint64)  # first sums all 0
 
-    shown, offsets, voters = _distinct_polls(votes, colliding)
+    sets = group_polls(votes, marks=colliding)
 
     assert (votes.shown.tolist(), votes.offsets.tolist(), None) == (
-        shown.tolist(),
-        offsets.tolist(),
-        voters,
+        sets.shown.tolist(),
+        sets.offsets.tolist(),
+        sets.voters,
     )
+
+
+def _votes_of(pairs: list[tuple[list[int], int]]) -> PollVotes:
+    return PollVotes.of(pairs) if pairs else PollVotes(*(np.zeros(n, np.int64) for n in (0, 1, 0)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.permutations([1, 2, 3, 4, 5]), st.integers(2, 4)), min_size=0, max_size=40
+    ),
+    st.integers(0, 40),
+    st.integers(0, 40),
+)
+def test_votes_added_to_a_grouping_are_grouped_as_all_of_them_afresh(
+    drawn: list[tuple[list[int], int]], first: int, second: int
+) -> None:
+    pairs = [(order[:size], order[0]) for order, size in drawn]  # (sets from a few: repeats)
+    cut, more = sorted((min(first, len(pairs)), min(second, len(pairs))))
+    known = group_polls(_votes_of(pairs[:cut]))
+    known = group_polls(_votes_of(pairs[:more]), known)
+
+    grown = group_polls(_votes_of(pairs), known)
+
+    assert _voters_by_set(group_polls(_votes_of(pairs))) == _voters_by_set(grown)
+
+
+def _voters_by_set(sets: PollSets) -> dict[tuple[int, ...], float]:
+    """Each product set's voters, what a step depends on (a grouping may merge them or
+    not: below MERGE_SHARE of repeats, grouping every vote afresh does not)."""
+    out: dict[tuple[int, ...], float] = {}
+    for row, (a, b) in enumerate(pairwise(sets.offsets.tolist())):
+        key = tuple(sorted(sets.shown[a:b].tolist()))
+        out[key] = out.get(key, 0.0) + (1.0 if sets.voters is None else sets.voters[row])
+    return out
+
+
+def test_votes_added_to_a_grouping_are_grouped_from_it_not_afresh() -> None:
+    earlier = [([1, 2, 3], 1), ([2, 4], 4)] * 5
+    known = group_polls(PollVotes.of(earlier))
+
+    grown = group_polls(PollVotes.of([*earlier, ([3, 2, 1], 2), ([5, 6], 6)]), known)
+
+    assert grown.voters is not None and [6.0, 5.0, 1.0] == grown.voters.tolist()
+    assert known.salts is not None and grown.salts is not None
+    assert known.salts.tolist() == grown.salts.tolist()  # (afresh: salts of its own)
+
+
+def test_an_added_vote_whose_first_sum_is_a_different_sets_groups_every_vote_afresh() -> None:
+    colliding = np.array([[0] * 7, list(range(7))], dtype=np.uint64)  # first sums all 0
+    earlier = [([1, 2], 1)] * 6
+    known = group_polls(PollVotes.of(earlier), marks=colliding)
+
+    grown = group_polls(PollVotes.of([*earlier, ([3, 4], 3)]), known)
+
+    assert grown.voters is not None and [6.0, 1.0] == grown.voters.tolist()
+    assert grown.marks is None  # grouped afresh, with marks of its own
 
 
 def _assert_step_and_posterior_are_the_formulas(
