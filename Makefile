@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= $(or $(REVIEWRANK_ADDRESS),127.0.0.1:50051)
 METRICS_ADDRESS ?= $(or $(REVIEWRANK_METRICS_ADDRESS),127.0.0.1:9464)
 
-.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-writes bench-visibility bench-ab bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-writes bench-visibility bench-polls bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,13 @@ bench-writes: install
 BENCH_VISIBILITY_ARGS ?= --workdir .bench-data
 bench-visibility: install
 	$(PY) -m reviewrank.service.tools.visibility_bench $(BENCH_VISIBILITY_ARGS)
+
+## How long a poll vote takes to move the poll strengths, votes trickling in over
+## 100,000 in force, on 3,000 polls and on products of each vote's own (about two
+## minutes): writes bench/results/polls.{md,json}. BENCH_POLLS_ARGS e.g. "--votes 334000".
+BENCH_POLLS_ARGS ?=
+bench-polls: install
+	$(PY) -m reviewrank.service.tools.polls_bench $(BENCH_POLLS_ARGS)
 
 ## Paired A/B of this tree against the git revision AB_OLD (default HEAD~1), checked
 ## out with its own environment in .bench-data/ab-old: Rank 100 and 1,000, SubmitBatch

@@ -1,11 +1,13 @@
 """What the benchmark runs share: which CPUs the server and the clients are pinned to,
-and fresh copies of a database for each run."""
+fresh copies of a database for each run, and writing a results table with its data."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 
 def _cpus() -> tuple[set[int] | None, tuple[int, ...] | None]:
@@ -33,3 +35,11 @@ def fresh_copy(source: Path, copy: Path) -> Path:
         with target.open("rb+") as written:
             os.fsync(written.fileno())
     return copy
+
+
+def write_tables(out: Path, name: str, lines: list[str], data: dict[str, Any]) -> None:
+    """``out``/``name``.md of ``lines`` and ``name``.json of ``data``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {out / (name + '.md')} and {out / (name + '.json')}")

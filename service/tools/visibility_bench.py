@@ -37,6 +37,7 @@ import numpy as np
 from reviewrank.service.cli.loadgen import LoadSpec, run_load
 from reviewrank.service.tools.bench_servers import serving
 from reviewrank.service.tools.benchsuite import machine_facts, prepare
+from reviewrank.service.tools.runs import write_tables
 from reviewrank.service.tools.templates import product_ids, rank_templates
 from reviewrank.v1 import feedback_pb2, feedback_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
@@ -177,7 +178,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_results(rows: dict[str, Any], args: argparse.Namespace, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     facts = machine_facts() | {"pinning": "none: server and driver share every CPU"}
     lines = [
         "# Writes seen by every worker",
@@ -201,11 +201,7 @@ def write_results(rows: dict[str, Any], args: argparse.Namespace, out: Path) -> 
             f"| {row['never_seen']} | {every['p50']:.1f} | {every['p99']:.1f} "
             f"| {every['max']:.1f} | {waiting.get('p50', 0):.1f} | {waiting.get('p99', 0):.1f} |"
         )
-    (out / "visibility.md").write_text("\n".join(lines) + "\n")
-    (out / "visibility.json").write_text(
-        json.dumps({"facts": facts, "args": vars(args), "rows": rows}, indent=2) + "\n"
-    )
-    print(f"wrote {out / 'visibility.md'} and {out / 'visibility.json'}")
+    write_tables(out, "visibility", lines, {"facts": facts, "args": vars(args), "rows": rows})
 
 
 def main(argv: list[str] | None = None) -> int:
