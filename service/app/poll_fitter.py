@@ -70,6 +70,7 @@ class PollFit:
     generation: int
     converged: bool = True
     cpu_seconds: float = 0.0  # the CPU the fit's thread used (what paces the next fit)
+    left_out: int = 0  # votes read but not fitted (naming a product not held yet)
 
 
 class PollFitter:
@@ -133,7 +134,9 @@ class PollFitter:
         generation = self._catalogue.poll_generation  # before the read: the read holds it
         rows, same = self._read_votes()
         last = self.last
-        if same and last is not None and last.converged:  # (rows changed, votes did not)
+        # (Rows changed, votes did not: unless the last fit left some votes out, whose
+        # products another process wrote and the change feed has brought in since.)
+        if same and last is not None and last.converged and not last.left_out:
             self.last = replace(
                 last,
                 steps=0,
@@ -153,7 +156,8 @@ class PollFitter:
         changed = self._catalogue.set_poll_strengths(strengths, STRENGTH_TOLERANCE)
         seconds = time.perf_counter() - started
         converged, cpu = steps < MAX_STEPS, time.thread_time() - cpu_started
-        fit = PollFit(len(votes), steps, seconds, changed, generation, converged, cpu)
+        left_out = rows.votes - len(votes)
+        fit = PollFit(len(votes), steps, seconds, changed, generation, converged, cpu, left_out)
         self.last = fit
         return fit
 
