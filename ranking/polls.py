@@ -233,6 +233,7 @@ class _MMStep:
         self.incidence = sparse.csr_array(
             (np.ones(shown.size), shown, offsets), shape=(offsets.size - 1, n_products)
         )
+        self.transposed = self.incidence.T.tocsr()  # (once: .T made anew cost a step 0.1 ms)
         self.voters = voters  # of each row (None: one each)
         self.b = prior.strength
         self.wins = np.bincount(votes.chosen, minlength=n_products).astype(np.float64)
@@ -241,7 +242,7 @@ class _MMStep:
     def __call__(self, gamma: FloatArray) -> FloatArray:
         totals = self.incidence @ gamma
         shares = 1.0 / totals if self.voters is None else self.voters / totals
-        shown_in = self.incidence.T @ shares
+        shown_in = self.transposed @ shares
         updated: FloatArray = np.maximum(self.numerator / (self.b + shown_in), _SMALLEST)
         return updated
 
