@@ -101,8 +101,8 @@ bench-visibility: install
 	$(PY) -m reviewrank.service.tools.visibility_bench $(BENCH_VISIBILITY_ARGS)
 
 ## How long a poll vote takes to move the poll strengths, votes trickling in over
-## 100,000 in force, on 3,000 polls and on products of each vote's own (about two
-## minutes): writes bench/results/polls.{md,json}. BENCH_POLLS_ARGS e.g. "--votes 334000".
+## 100,000 in force, on 3,000 polls and on products of each vote's own (under a
+## minute): writes bench/results/polls.{md,json}. BENCH_POLLS_ARGS e.g. "--votes 334000".
 BENCH_POLLS_ARGS ?=
 bench-polls: install
 	$(PY) -m reviewrank.service.tools.polls_bench $(BENCH_POLLS_ARGS)

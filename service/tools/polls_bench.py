@@ -104,14 +104,15 @@ def _trickle(target: str, draw: Callable[[], Ballot], stop: threading.Event) -> 
 
 
 def scenario(
-    database: Path, votes: int, polls: int | None, probes: int, seed: int
+    database: Path, votes: int, polls: int | None, probes: int, seed: int, python: str | None = None
 ) -> dict[str, Any]:
     """The probes' lags (s) in one scenario, with how long the votes took to send."""
     ids = product_ids(database)
     random.Random(seed).shuffle(ids)
     probe_ids, voted = ids[: probes * PROBE_PRODUCTS], ids[probes * PROBE_PRODUCTS :]
     draw = ballots(voted, polls, seed)
-    with serving(database) as server, grpc.insecure_channel(server.target) as channel:
+    served = serving(database, python=python)
+    with served as server, grpc.insecure_channel(server.target) as channel:
         feedback = feedback_pb2_grpc.FeedbackServiceStub(channel)
         ranking = ranking_pb2_grpc.RankingServiceStub(channel)
         started = time.perf_counter()
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         (f"{args.votes:,} votes, each on products of its own", None),
     ):
         database = prepare(workdir, [])["real"]  # a fresh copy for each
-        rows[name] = scenario(database, args.votes, polls, args.probes, args.seed)
+        rows[name] = scenario(database, args.votes, polls, args.probes, args.seed, args.python)
         print(name, json.dumps(rows[name]), flush=True)
     return rows
 
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--polls", type=int, default=3_000, help="polls of the first scenario")
     parser.add_argument("--probes", type=int, default=21, help="the first settles the fits")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--python", help="the interpreter to serve with (another checkout's, for before/after)"
+    )
     parser.add_argument("--workdir", default=str(ROOT / ".bench-data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
