@@ -374,6 +374,17 @@ def _field(number: int, value: bytes | int) -> bytes:
     return varint(number << 3 | 2) + varint(len(value)) + value
 
 
+def _encoded_batch(events: list[tuple[int, list[list[tuple[int, bytes | int]]]]]) -> bytes:
+    """A SubmitBatchRequest of these events: each a FeedbackEvent holding, in the field
+    of that number, the messages of these (field number, value) fields."""
+    return b"".join(
+        _field(
+            1, b"".join(_field(kind, b"".join(_field(n, v) for n, v in fields)) for fields in parts)
+        )
+        for kind, parts in events
+    )
+
+
 # Fields of a rating or a like in any order, repeated or missing, unknown ones among them.
 raw_fields = st.lists(
     st.one_of(
@@ -401,12 +412,7 @@ def test_any_encoding_is_read_as_the_runtime_reads_it_or_left_to_it(
 ) -> None:
     """Fields out of order, repeated, missing, unknown, an event with both kinds or none:
     the encoded reading either declines (None) or reads exactly what the runtime does."""
-    encoded = b"".join(
-        _field(
-            1, b"".join(_field(kind, b"".join(_field(n, v) for n, v in fields)) for fields in parts)
-        )
-        for kind, parts in events
-    )
+    encoded = _encoded_batch(events)
     now = time.time_ns() // 1000
     runtime = batch_codec.batch_columns(
         feedback_pb2.SubmitBatchRequest.FromString(encoded).events, LIMITS, now
@@ -510,12 +516,7 @@ def test_any_poll_vote_encoding_is_read_as_the_runtime_reads_it_or_left_to_it(
 ) -> None:
     """As for ratings and likes: the encoded reading of poll votes declines or reads
     exactly what the runtime does, and reads the usual encoding of a valid batch."""
-    encoded = b"".join(
-        _field(
-            1, b"".join(_field(kind, b"".join(_field(n, v) for n, v in fields)) for fields in parts)
-        )
-        for kind, parts in events
-    )
+    encoded = _encoded_batch(events)
     now = time.time_ns() // 1000
     try:
         messages = feedback_pb2.SubmitBatchRequest.FromString(encoded).events

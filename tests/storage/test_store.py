@@ -26,9 +26,11 @@ from reviewrank.service.domain.values import (
     RatingEvent,
     WriteResults,
 )
+from reviewrank.service.storage.common import product_row
 from reviewrank.service.storage.factory import open_store
 from reviewrank.service.storage.sqlite.bulk import write_columns, write_rows
 from reviewrank.service.storage.sqlite.store import SQLiteStore
+from reviewrank.service.storage.tables import PRODUCT_COLUMNS
 from tests.conftest import both_backends
 
 PRODUCTS = ["p0", "p1", "p2"]
@@ -373,18 +375,8 @@ def test_writing_a_batch_as_new_first_ends_as_looking_ids_and_votes_up_first(
 def _stored_rows(path: Path) -> dict[str, ProductRow]:
     """Every product row in the database file, read by a connection of its own."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        rows = conn.execute(
-            "SELECT idx, product_id, category, rating_count, star_sum, s1, s2, s3, s4, s5,"
-            " likes, dislikes, seq, active, owned, more_categories, display, shares,"
-            " listed_at_us, comments, sentiment_sum, sentiment_squares, polls_shown,"
-            " polls_won FROM products"
-        ).fetchall()
-    return {
-        r[1]: ProductRow(
-            *r[:5], tuple(r[5:10]), r[10], r[11], r[12], bool(r[13]), bool(r[14]), *r[15:]
-        )
-        for r in rows
-    }
+        rows = conn.execute(f"SELECT {PRODUCT_COLUMNS} FROM products").fetchall()
+    return {row[1]: product_row(row) for row in rows}
 
 
 @settings(
