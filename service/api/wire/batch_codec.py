@@ -267,6 +267,21 @@ def _one_field_each(
     return bool(ok.all())
 
 
+def _one_each(count: int, required: list[list[Any]], optional: list[Any], times: Any) -> bool:
+    """Whether a view's columns hold a value of each ``required`` field for each of
+    ``count`` events, of the ``optional`` one for every event or for none, and no time."""
+    return all(len(column) == count for column in required) and (
+        len(optional) in (0, count) and not len(times)
+    )
+
+
+def _printable_ascii(*columns: list[str]) -> bool:
+    """Whether every string is printable ASCII (then its length in characters is its
+    length in bytes)."""
+    texts = list(map("".join, columns))  # (a join per column: no list of every string)
+    return all(text.isascii() and text.isprintable() for text in texts)
+
+
 def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | None:
     """The columns (event ids, product ids, user ids, stars or like values, categories)
     of ratings' or likes' encodings, if each is laid out as the module docstring says
@@ -282,16 +297,10 @@ def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | N
     values: list[int] = list(parsed.stars if rating else parsed.value)
     categories: list[str] = list(parsed.category) if rating else []
     with_category = len(categories) == count
-    if (
-        any(len(column) != count for column in ids)
-        or len(values) != count
-        or (categories and not with_category)
-        or len(parsed.occurred_at)
+    if not (
+        _one_each(count, [*ids, values], categories, parsed.occurred_at)
+        and _printable_ascii(*ids, categories)
     ):
-        return None
-    text = "".join(ids[0]) + "".join(ids[1]) + "".join(ids[2]) + "".join(categories)
-    # ASCII: then lengths in characters are lengths in bytes.
-    if not (text.isascii() and text.isprintable()):
         return None
     data = np.frombuffer(blob, dtype=np.uint8)
     size = wire_views.sizes(encoded)
@@ -344,16 +353,11 @@ def _poll_votes(encoded: list[bytes], limits: InputLimits, now_us: int) -> Event
     ids = [list(parsed.event_id), list(parsed.poll_id), list(parsed.user_id)]
     every, chosen, channels = list(parsed.shown), list(parsed.chosen), list(parsed.channel)
     channelled = len(channels) == count
-    if (
-        any(len(column) != count for column in ids)
-        or len(chosen) != count
-        or (channels and not channelled)
-        or len(parsed.occurred_at)
-        or not every
+    if not (
+        every
+        and _one_each(count, [*ids, chosen], channels, parsed.occurred_at)
+        and _printable_ascii(*ids, chosen, channels, every)
     ):
-        return None
-    text = "".join(chain(*ids, chosen, channels, every))
-    if not (text.isascii() and text.isprintable()):
         return None
     data = np.frombuffer(blob, dtype=np.uint8)
     size = wire_views.sizes(encoded)
