@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ADDRESS ?= $(or $(REVIEWRANK_ADDRESS),127.0.0.1:50051)
 METRICS_ADDRESS ?= $(or $(REVIEWRANK_METRICS_ADDRESS),127.0.0.1:9464)
 
-.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-writes bench-visibility bench-polls bench-ab bench-postgres ghz-configs lint format gen evaluate clean
+.PHONY: install node-client postgres serve bench-server reset-demo demo-data test soak bench bench-abuse bench-writes bench-visibility bench-polls bench-integrity bench-ab bench-postgres ghz-configs lint format gen evaluate clean
 
 $(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -106,6 +106,15 @@ bench-visibility: install
 BENCH_POLLS_ARGS ?=
 bench-polls: install
 	$(PY) -m reviewrank.service.tools.polls_bench $(BENCH_POLLS_ARGS)
+
+## The attack benchmark (issue 23, offline): the demo reviews given a made-up
+## honest history, shilling and brigading injected, each target's rank in its category
+## with and without the defences of ranking/integrity.py (about 30 s): writes
+## docs/evaluation-integrity.md. BENCH_INTEGRITY_ARGS e.g. "--seed 1" or "--json F".
+BENCH_INTEGRITY_ARGS ?=
+bench-integrity: install
+	$(VENV)/bin/reviewrank evaluate --integrity --table docs/evaluation-integrity.md \
+		$(BENCH_INTEGRITY_ARGS)
 
 ## Paired A/B of this tree against the git revision AB_OLD (default HEAD~1), checked
 ## out with its own environment in .bench-data/ab-old: Rank 100 and 1,000, SubmitBatch

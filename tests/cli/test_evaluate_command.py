@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from reviewrank.service.cli import main as cli
 
 
@@ -100,3 +102,27 @@ def test_evaluate_signals_scores_the_texts_and_reports_sentiment_and_poll_recove
     assert (0, True) == (code, table.read_text().startswith("# Signals beyond stars"))
     assert 0.3 < found["sentiment"]["spearman"] < 0.7  # sentiment agrees with stars, loosely
     assert taus[-1] > taus[0] + 0.3  # more polls, strengths closer to the truth
+
+
+def test_evaluate_integrity_reports_attacks_damped_and_honest_rankings_kept(
+    tmp_path: Path,
+) -> None:
+    table, data = tmp_path / "i.md", tmp_path / "i.json"
+
+    code = cli.main(
+        ["evaluate", "--integrity", "--attack-sizes", "50", "--repeats", "1",
+         "--table", str(table), "--json", str(data)]
+    )  # fmt: skip
+
+    found = json.loads(data.read_text())
+    shares = {row["attack"]: row["top_with"] / row["top_without"] for row in found["rows"]}
+    assert (0, True) == (code, table.read_text().startswith("# Manipulation"))
+    assert shares["fast shilling"] <= 0.2 and shares["brigading"] <= 0.2, shares
+    assert shares["slow shilling"] <= 0.5, shares
+    assert 0 == found["honest"]["top_moved_over_two"]
+    assert all(row["top_without"] > 100 for row in found["rows"])  # the attacks bite
+
+
+def test_evaluate_integrity_refuses_attack_sizes_that_are_not_counts() -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--integrity", "--attack-sizes", "ten"])

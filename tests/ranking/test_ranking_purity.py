@@ -19,6 +19,7 @@ import reviewrank.ranking.priors, reviewrank.ranking.stars, reviewrank.ranking.b
 import reviewrank.ranking.decay, reviewrank.ranking.evaluation
 import reviewrank.ranking.shares, reviewrank.ranking.sentiment, reviewrank.ranking.polls
 import reviewrank.ranking.signals_evaluation
+import reviewrank.ranking.integrity, reviewrank.ranking.integrity_evaluation
 print(json.dumps(sorted(sys.modules)))
 """
 

@@ -1,0 +1,473 @@
+"""How much each vote weighs in the scores, so that bought or coordinated votes move a
+ranking less than honest ones (issue 23): evidence about the product's own rate of votes
+(bursts) and about the voters in a burst (standing).
+
+A *vote* is one voice of a user on a product at a time (a rating, a like or a dislike).
+Its weight w = trust × damping lies in [0, 1] and multiplies what it adds to the
+product's sums (ratings, Σ stars, the star histogram, likes, dislikes); the vote itself
+is kept and counted as before. Times are in days.
+
+**Standing** of a voter at a time, from their votes before it:
+
+    standing = min(1, max(0, a − Y) / A + max(0, d − F) / D)
+
+a the days since the voter's first vote, d the distinct products they voted on, Y
+``young_days``, A ``trust_age_days``, F ``few_products``, D ``trust_products``; 1 for a
+vote the shop marks as a verified purchase. With the defaults an account younger than a
+month that voted on at most five products stands at 0 (a few cover votes are cheap), and
+one three months old, or with fifteen products, at 1. New accounts with few reviews are
+where review spam concentrates (N. Jindal, B. Liu, "Opinion spam and analysis", WSDM
+2008; A. Mukherjee et al., "Spotting opinion spammers using behavioral footprints", KDD
+2013: the account's activity window and review count among the behavioural features).
+
+A lone vote's trust is w₀ + (1 − w₀)·standing at the vote, w₀ ``new_voter_weight``: 1
+by default, because most honest voters of a long-tailed shop are new accounts with one
+review (on the demo's made-up history, w₀ = 0.5 moved a category's top-20 product by 59
+places: a product of one review passes or drops behind the whole crowd of products with
+the same one review on any change of weight). Standing acts in crowds, below.
+
+**Bursts** of a product: for each vote at time t and each window length w in
+``windows_days`` (shortest first), x the product's votes in (t − w, t] that are not in
+a burst of a shorter window, against μ = λ·w, λ the product's rate before the window
+shrunk toward its category's,
+
+    λ = (n_B + r_c · E₀) / (e_B + E₀),
+
+n_B its votes in the ``baseline_days`` before the window, not counting votes in bursts
+(a second scan, after the first found them: else a month-long attack raises its own
+baseline), e_B the days of those it was listed, r_c the median rate of the category's
+products (votes over days listed), E₀ ``prior_days``. The window is a burst when
+P(X ≥ x) < α / |windows| under Poisson(μ): a scan over windows ending at each vote,
+Bonferroni over the lengths (M. Kulldorff, "A spatial scan statistic", 1997, in its
+simplest, one-dimensional form). With q the Poisson(μ) quantile at 1 − ``allowance``
+(the most votes the product's own rate brings in such a window but rarely), a vote in a
+burst is damped to
+
+    damping = f + (1 − f) · standing before the window,   f = q / x,
+
+the least over its bursts: a crowd of new accounts counts as about q votes (none, for a
+product that gets a vote a month and a burst of an hour; zero rather than a little,
+because a product in a crowd of equal scores passes the crowd on any positive weight),
+while the same crowd of established buyers counts in full. The votes between two bursts of
+a product at most ``gap_days`` apart are damped as the more lenient of the two damps its
+own: an attack spread thin, its clusters bursts and its lone votes between them not, is
+one crowd.
+
+A burst stops damping ``age_out_days`` after its window ends, unless an admin dismissed
+it (its votes stay damped); or at once when an admin confirmed it (its votes count in
+full). Decisions name a product and a time: every window of the product ending by then.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import nbinom
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+HOUR = 1.0 / 24.0
+
+
+@dataclass(frozen=True)
+class IntegritySettings:
+    """The defences' settings (the defaults are conservative; see the module docstring)."""
+
+    new_voter_weight: float = 1.0
+    young_days: float = 30.0
+    trust_age_days: float = 60.0
+    few_products: int = 5
+    trust_products: float = 10.0
+    windows_days: tuple[float, ...] = (HOUR, 1.0, 7.0, 30.0)
+    burst_alpha: float = 1e-6
+    allowance: float = 0.1
+    baseline_days: float = 180.0
+    prior_days: float = 7.0
+    age_out_days: float = 30.0
+    gap_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.new_voter_weight <= 1.0:
+            raise ValueError("new_voter_weight must be in (0, 1]")
+        scales = (
+            self.trust_age_days, self.trust_products, self.baseline_days, self.prior_days,
+            self.age_out_days,
+        )  # fmt: skip
+        if not all(math.isfinite(v) and v > 0 for v in scales):
+            raise ValueError("trust, baseline, prior and age-out scales must be positive")
+        if not (0 <= self.young_days < math.inf and self.few_products >= 0):
+            raise ValueError("young_days and few_products must be non-negative")
+        if not self.windows_days or not all(0 < w <= 365 for w in self.windows_days):
+            raise ValueError("windows_days must hold lengths in (0, 365] days")
+        if not (0 < self.burst_alpha < 1 and 0 < self.allowance < 1):
+            raise ValueError("burst_alpha and allowance must be in (0, 1)")
+
+
+DEFAULT_SETTINGS = IntegritySettings()
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """An admin's decisions on bursts: per product, the time up to which its bursts were
+    confirmed (their votes count in full) or dismissed (they stay damped, never aging
+    out)."""
+
+    confirmed: Mapping[int, float] = field(default_factory=dict)
+    dismissed: Mapping[int, float] = field(default_factory=dict)
+
+
+NO_DECISIONS = Decisions()
+
+
+@dataclass(frozen=True)
+class VoteLog:
+    """Votes, one element per vote: the product (an index), the voter (an index), the
+    time in days, and whether the shop marked it a verified purchase."""
+
+    product: IntArray
+    user: IntArray
+    time: FloatArray
+    verified: BoolArray
+
+    @classmethod
+    def of(
+        cls,
+        product: npt.ArrayLike,
+        user: npt.ArrayLike,
+        time: npt.ArrayLike,
+        verified: npt.ArrayLike | None = None,
+    ) -> VoteLog:
+        p = np.asarray(product, dtype=np.int64)
+        u = np.asarray(user, dtype=np.int64)
+        t = np.asarray(time, dtype=np.float64)
+        v = np.zeros(p.shape, np.bool_) if verified is None else np.asarray(verified, np.bool_)
+        if not (p.ndim == 1 and p.shape == u.shape == t.shape == v.shape):
+            raise ValueError("product, user, time and verified must be 1-d of one length")
+        if p.size and (p.min() < 0 or u.min() < 0):
+            raise ValueError("product and user indices must be non-negative")
+        if not np.all(np.isfinite(t)):
+            raise ValueError("vote times must be finite")
+        return cls(p, u, t, v)
+
+    @property
+    def size(self) -> int:
+        return int(self.product.size)
+
+
+@dataclass(frozen=True)
+class Bursts:
+    """The bursts found, one element per burst (a product's flagged windows merged where
+    they overlap): its product, first and last vote time, votes, the votes its product's
+    rate expected in its window that damps most, and the least damping of its votes; and
+    ``damping``, each vote's in the log's order (1 outside every burst)."""
+
+    product: IntArray
+    start: FloatArray
+    end: FloatArray
+    votes: IntArray
+    expected: FloatArray
+    least: FloatArray
+    damping: FloatArray
+
+
+def _breadth(distinct: IntArray, settings: IntegritySettings) -> FloatArray:
+    """Standing from the products voted on: none for the first few (cheap to fake)."""
+    value: FloatArray = np.maximum(distinct - settings.few_products, 0) / settings.trust_products
+    return value
+
+
+def _age(days: FloatArray, settings: IntegritySettings) -> FloatArray:
+    """Standing from the account's age: none while young."""
+    value: FloatArray = np.maximum(days - settings.young_days, 0.0) / settings.trust_age_days
+    return value
+
+
+def standing(log: VoteLog, settings: IntegritySettings = DEFAULT_SETTINGS) -> FloatArray:
+    """Each vote's voter standing at the vote (see the module docstring): from the
+    voter's first vote and the distinct products they voted on up to and with it."""
+    if not log.size:
+        return np.zeros(0)
+    order = np.lexsort((log.time, log.user))
+    user, time = log.user[order], log.time[order]
+    opens = np.r_[True, user[1:] != user[:-1]]
+    starts = np.maximum.accumulate(np.where(opens, np.arange(user.size), 0))
+    # A (user, product) pair counts at its first vote.
+    pairs = np.lexsort((log.time, log.product, log.user))
+    first_of_pair = np.r_[
+        True,
+        (log.user[pairs][1:] != log.user[pairs][:-1])
+        | (log.product[pairs][1:] != log.product[pairs][:-1]),
+    ]
+    fresh = np.zeros(log.size, np.bool_)
+    fresh[pairs] = first_of_pair
+    seen = np.cumsum(fresh[order])
+    distinct: IntArray = seen - np.where(starts > 0, seen[starts - 1], 0)
+    value = np.minimum(_age(time - time[starts], settings) + _breadth(distinct, settings), 1.0)
+    out = np.empty(log.size)
+    out[order] = value
+    return np.where(log.verified, 1.0, out)
+
+
+def trust(stand: FloatArray, settings: IntegritySettings = DEFAULT_SETTINGS) -> FloatArray:
+    """A lone vote's weight by its voter's standing: w₀ + (1 − w₀)·standing."""
+    w0 = settings.new_voter_weight
+    weight: FloatArray = w0 + (1.0 - w0) * stand
+    return weight
+
+
+class _VoterHistory:
+    """Each voter's first vote and the times they first voted on each product: their
+    standing at any time, from their votes before it."""
+
+    def __init__(self, log: VoteLog, settings: IntegritySettings) -> None:
+        self._settings = settings
+        self._first = np.full(int(log.user.max()) + 1, np.inf)
+        np.minimum.at(self._first, log.user, log.time)
+        order = np.lexsort((log.time, log.product, log.user))
+        user, product, time = log.user[order], log.product[order], log.time[order]
+        fresh = np.r_[True, (user[1:] != user[:-1]) | (product[1:] != product[:-1])]
+        self._low = float(time.min())
+        self._span = float(time.max()) - self._low + 2.0
+        self._keys = np.sort(user[fresh] * self._span + (time[fresh] - self._low))
+
+    def standing(self, user: IntArray, at: float) -> FloatArray:
+        base = user * self._span
+        distinct = np.searchsorted(self._keys, base + (at - self._low), side="left")
+        distinct -= np.searchsorted(self._keys, base, side="left")
+        age = np.maximum(at - self._first[user], 0.0)
+        value = np.minimum(_age(age, self._settings) + _breadth(distinct, self._settings), 1.0)
+        result: FloatArray = np.where(distinct > 0, value, 0.0)
+        return result
+
+
+def category_rates(log: VoteLog, listed: FloatArray, category: IntArray, now: float) -> FloatArray:
+    """Each product's reference rate r_c: the median, over the products of its category
+    listed before ``now``, of votes per day listed (a product without a category: the
+    catalogue's median)."""
+    n = listed.size
+    votes = np.bincount(log.product[log.time <= now], minlength=n).astype(np.float64)
+    rate = votes / np.maximum(now - listed, 1.0)
+    live = listed < now
+    out = np.full(n, float(np.median(rate[live])) if np.any(live) else 0.0)
+    codes = np.asarray(category, dtype=np.int64)
+    for code in np.unique(codes[(codes >= 0) & live]):
+        out[codes == code] = float(np.median(rate[(codes == code) & live]))
+    return out
+
+
+@dataclass(frozen=True)
+class _Sorted:
+    """The votes up to ``now`` by product and time: ``key`` sorts them in one array
+    (products a span apart that no window reaches across), ``order`` maps them back."""
+
+    order: IntArray
+    product: IntArray
+    time: FloatArray
+    key: FloatArray
+
+
+def _sorted(log: VoteLog, now: float, listed: FloatArray, settings: IntegritySettings) -> _Sorted:
+    order = np.lexsort((log.time, log.product))
+    order = order[log.time[order] <= now]
+    product, time = log.product[order], log.time[order]
+    if not order.size:
+        return _Sorted(order, product, time, time)
+    low = min(float(time.min()), float(listed.min()))
+    span = float(time.max()) - low + 2 * (max(settings.windows_days) + settings.baseline_days) + 1
+    return _Sorted(order, product, time, product * span + (time - low))
+
+
+_Window = tuple[int, int, float, float]  # (first, last) sorted votes, f, μ
+
+
+def find_bursts(
+    log: VoteLog,
+    now: float,
+    listed: FloatArray,
+    reference_rate: FloatArray,
+    settings: IntegritySettings = DEFAULT_SETTINGS,
+    decisions: Decisions = NO_DECISIONS,
+) -> Bursts:
+    """The bursts among the votes up to ``now`` that still damp (see the module
+    docstring); ``listed``: each product's listing time, ``reference_rate``: r_c."""
+    damping = np.ones(log.size)
+    votes = _sorted(log, now, listed, settings)
+    if not votes.order.size:
+        return _no_bursts(damping)
+    history = _VoterHistory(log, settings)
+    confirmed = np.zeros(votes.order.size, np.bool_)
+    for p, until in decisions.confirmed.items():
+        confirmed |= (votes.product == p) & (votes.time <= until)
+    in_burst = np.zeros(votes.order.size, np.bool_)
+    for _ in range(2):  # the second scan's baselines leave out the first's bursts
+        windows, sorted_damping, in_burst = _scan(
+            votes, log, history, now, listed, reference_rate, settings, decisions, in_burst,
+            confirmed,
+        )  # fmt: skip
+    if not windows:
+        return _no_bursts(damping)
+    _between(windows, votes, log, history, settings, sorted_damping)
+    damping[votes.order] = sorted_damping
+    return _merged(windows, votes, sorted_damping, damping)
+
+
+def _between(
+    windows: list[_Window],
+    votes: _Sorted,
+    log: VoteLog,
+    history: _VoterHistory,
+    s: IntegritySettings,
+    damping: FloatArray,
+) -> None:
+    """Damps the votes between two bursts of a product at most ``gap_days`` apart as
+    the more lenient of the two damps its votes: one attack spread thin, in bursts with
+    lone votes between, is one crowd."""
+    spans = sorted(windows, key=lambda w: (int(votes.product[w[0]]), w[0]))
+    for (low, high, f, _), (next_low, _, next_f, _) in itertools.pairwise(spans):
+        if votes.product[low] != votes.product[next_low] or next_low <= high + 1:
+            continue
+        if votes.time[next_low] - votes.time[high] > s.gap_days:
+            continue
+        inside = np.arange(high + 1, next_low)
+        inside = inside[damping[inside] == 1.0]
+        _damp(damping, inside, max(f, next_f), float(votes.time[low]), votes, log, history)
+
+
+def _damp(
+    damping: FloatArray,
+    inside: IntArray,
+    least: float,
+    at: float,
+    votes: _Sorted,
+    log: VoteLog,
+    history: _VoterHistory,
+) -> None:
+    """Damps these sorted votes of a crowd that formed at ``at`` to f + (1 − f)·standing,
+    their voters' standing from before then (a verified purchase: 1)."""
+    voters = votes.order[inside]
+    stand = np.where(log.verified[voters], 1.0, history.standing(log.user[voters], at))
+    damping[inside] = np.minimum(damping[inside], least + (1.0 - least) * stand)
+
+
+def _live(
+    votes: _Sorted, ends: IntArray, now: float, s: IntegritySettings, d: Decisions
+) -> BoolArray:
+    """Which windows (by their last sorted vote) still damp: not aged out, unless
+    dismissed."""
+    end = votes.time[ends]
+    product = votes.product[ends]
+    live = end >= now - s.age_out_days
+    for p, until in d.dismissed.items():
+        live |= (product == p) & (end <= until)
+    result: BoolArray = live
+    return result
+
+
+def _scan(
+    votes: _Sorted,
+    log: VoteLog,
+    history: _VoterHistory,
+    now: float,
+    listed: FloatArray,
+    reference_rate: FloatArray,
+    s: IntegritySettings,
+    decisions: Decisions,
+    abnormal: BoolArray,
+    confirmed: BoolArray,
+) -> tuple[list[_Window], FloatArray, BoolArray]:
+    """One scan of find_bursts: the bursts' windows, each sorted vote's damping, and
+    which sorted votes are in a burst; ``abnormal`` votes count in no baseline,
+    ``confirmed`` ones (an admin's) in no burst."""
+    key, product, time = votes.key, votes.product, votes.time
+    windows: list[_Window] = []
+    damping = np.ones(key.size)
+    skipped = np.r_[0, np.cumsum(abnormal)]
+    explained = confirmed.copy()  # in a burst of a shorter window, or confirmed
+    for w in sorted(s.windows_days):
+        first = np.searchsorted(key, key - w, side="right")
+        counted = np.r_[0, np.cumsum(explained)]
+        x = np.arange(key.size) - first + 1 - (counted[1:] - counted[first])
+        base = np.searchsorted(key, key - w - s.baseline_days, side="right")
+        before = first - base - (skipped[first] - skipped[base])
+        exposure = np.clip(time - w - listed[product], 0.0, s.baseline_days)
+        # The rate's posterior Gamma(shape, days) and the window's predictive count.
+        shape = np.maximum(before + reference_rate[product] * s.prior_days, 1e-9)
+        days = exposure + s.prior_days
+        ends = np.flatnonzero(x >= 2)
+        ends = ends[_live(votes, ends, now, s, decisions)]
+        if not ends.size:
+            continue
+        count = nbinom(shape[ends], days[ends] / (days[ends] + w))
+        tail = count.sf(x[ends] - 1)
+        keep = tail < s.burst_alpha / len(s.windows_days)
+        ends, count = ends[keep], nbinom(shape[ends][keep], (days[ends] / (days[ends] + w))[keep])
+        f = np.minimum(count.ppf(1.0 - s.allowance) / x[ends], 1.0)
+        mu = shape[ends] * w / days[ends]
+        newly = np.zeros(key.size, np.bool_)
+        for low, high, least, expected in zip(first[ends], ends, f, mu, strict=True):
+            windows.append((int(low), int(high), float(least), float(expected)))
+            inside = low + np.flatnonzero(~explained[low : high + 1])
+            _damp(damping, inside, least, float(time[low]), votes, log, history)
+            newly[inside] = True
+        explained |= newly
+    return windows, damping, explained & ~confirmed
+
+
+def _no_bursts(damping: FloatArray) -> Bursts:
+    none = np.zeros(0)
+    return Bursts(none.astype(np.int64), none, none, none.astype(np.int64), none, none, damping)
+
+
+def _merged(
+    windows: list[_Window], votes: _Sorted, sorted_damping: FloatArray, damping: FloatArray
+) -> Bursts:
+    """The windows (ranges of the sorted votes) merged where they overlap."""
+    rows: list[tuple[int, float, float, int, float, float]] = []
+    spans = sorted(windows)
+    low, high, least, expected = spans[0]
+    for next_low, next_high, next_least, next_expected in [*spans[1:], (-1, -1, 1.0, 0.0)]:
+        if 0 <= next_low <= high and votes.product[next_low] == votes.product[low]:
+            high = max(high, next_high)
+            if next_least < least:
+                least, expected = next_least, next_expected
+            continue
+        rows.append((
+            int(votes.product[low]), float(votes.time[low]), float(votes.time[high]),
+            high - low + 1, expected, float(sorted_damping[low : high + 1].min()),
+        ))  # fmt: skip
+        low, high, least, expected = next_low, next_high, next_least, next_expected
+    product, start, end, count, expect, lowest = zip(*rows, strict=True)
+    return Bursts(
+        np.asarray(product, np.int64),
+        np.asarray(start, np.float64),
+        np.asarray(end, np.float64),
+        np.asarray(count, np.int64),
+        np.asarray(expect, np.float64),
+        np.asarray(lowest, np.float64),
+        damping,
+    )
+
+
+def vote_weights(
+    log: VoteLog,
+    now: float,
+    listed: FloatArray,
+    category: IntArray,
+    settings: IntegritySettings = DEFAULT_SETTINGS,
+    decisions: Decisions = NO_DECISIONS,
+) -> tuple[FloatArray, Bursts]:
+    """Each vote's weight at ``now``, trust × damping (see the module docstring), and
+    the bursts that damp."""
+    weights = np.ones(log.size)
+    if not log.size:
+        return weights, _no_bursts(weights)
+    rates = category_rates(log, listed, category, now)
+    bursts = find_bursts(log, now, listed, rates, settings, decisions)
+    return trust(standing(log, settings), settings) * bursts.damping, bursts

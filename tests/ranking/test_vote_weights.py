@@ -1,0 +1,235 @@
+"""Vote weights against manipulation (ranking.integrity): bursts against a product's own
+rate, the standing of the voters in them, ageing out and admins' decisions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reviewrank.ranking.integrity import (
+    DEFAULT_SETTINGS,
+    HOUR,
+    NO_DECISIONS,
+    Decisions,
+    IntegritySettings,
+    VoteLog,
+    standing,
+    vote_weights,
+)
+
+NOW = 730.0
+QUIET, BUSY, TARGET = 0, 1, 2  # products: a vote a month, twenty a day, the attacked one
+
+
+def history(seed: int = 0) -> tuple[list[int], list[int], list[float]]:
+    """Two years of honest votes at steady rates, each from an account of its own except
+    a pool of 50 established buyers who voted on the quiet products long ago."""
+    rng = np.random.default_rng(seed)
+    products, users, times = [], [], []
+    for product, per_day in ((QUIET, 1 / 30), (BUSY, 20.0), (TARGET, 1 / 30)):
+        count = rng.poisson(per_day * NOW)
+        products += [product] * count
+        times += sorted(rng.uniform(0, NOW, count))
+    users = list(range(1000, 1000 + len(products)))
+    for buyer in range(50):  # established: first vote two years ago, on 3 products
+        products += [3, 4, 5]
+        users += [buyer] * 3
+        times += [1.0, 2.0, 3.0]
+    return products, users, times
+
+
+def weigh(
+    extra: tuple[list[int], list[int], list[float]] = ([], [], []),
+    now: float = NOW,
+    verified: list[bool] | None = None,
+    configured: IntegritySettings = DEFAULT_SETTINGS,
+    decisions: Decisions = NO_DECISIONS,
+) -> tuple[np.ndarray, int]:
+    """Weights of the history plus ``extra`` votes; and where the extra votes start."""
+    products, users, times = history()
+    start = len(products)
+    log = VoteLog.of(
+        products + extra[0],
+        users + extra[1],
+        times + extra[2],
+        None if verified is None else [False] * start + verified,
+    )
+    listed = np.zeros(6)
+    category = np.zeros(6, dtype=np.int64)
+    weights, _ = vote_weights(log, now, listed, category, configured, decisions)
+    return weights, start
+
+
+def crowd(k: int, product: int = TARGET, first_user: int = 100_000, end: float = NOW):
+    """k votes on ``product`` from k accounts never seen before, within the hour."""
+    times = list(np.linspace(end - HOUR * 0.9, end, k))
+    return [product] * k, list(range(first_user, first_user + k)), times
+
+
+def test_honest_votes_at_their_products_own_rates_are_not_damped() -> None:
+    weights, _ = weigh()
+
+    assert 1.0 == weights.min()
+
+
+def test_an_hours_crowd_of_new_accounts_on_a_quiet_product_weighs_nothing() -> None:
+    weights, start = weigh(crowd(50))
+
+    assert 0.0 == weights[start:].max()
+
+
+def test_the_same_crowd_of_established_buyers_counts_in_full() -> None:
+    products, _, times = crowd(50)
+
+    weights, start = weigh((products, list(range(50)), times))
+
+    assert 1.0 == weights[start:].min()
+
+
+def test_verified_purchases_in_a_burst_count_in_full() -> None:
+    weights, start = weigh(crowd(50), verified=[True] * 25 + [False] * 25)
+
+    assert (1.0, 0.0) == (weights[start : start + 25].min(), weights[start + 25 :].max())
+
+
+def test_an_hours_burst_leaves_the_products_other_votes_alone() -> None:
+    products = np.asarray(history()[0])
+
+    weights, start = weigh(crowd(50))
+
+    assert 1.0 == weights[:start][products == TARGET].min()
+
+
+def test_a_busy_product_keeps_the_votes_its_own_rate_could_bring() -> None:
+    weights, start = weigh(crowd(400, product=BUSY))
+
+    # μ is about 20 / 24 votes an hour: a burst of 400 counts as the rate's rare most.
+    assert 1.0 <= weights[start:].sum() <= 5.0
+
+
+def test_a_burst_stops_damping_once_aged_out() -> None:
+    aged = NOW + DEFAULT_SETTINGS.age_out_days + 1.0
+
+    weights, start = weigh(crowd(50), now=aged)
+
+    assert 1.0 == weights[start:].min()
+
+
+def test_a_dismissed_burst_stays_damped_after_ageing_out() -> None:
+    aged = NOW + DEFAULT_SETTINGS.age_out_days + 1.0
+
+    weights, start = weigh(crowd(50), now=aged, decisions=Decisions(dismissed={TARGET: NOW}))
+
+    assert 0.0 == weights[start:].max()
+
+
+def test_a_confirmed_burst_counts_in_full() -> None:
+    weights, start = weigh(crowd(50), decisions=Decisions(confirmed={TARGET: NOW}))
+
+    assert 1.0 == weights[start:].min()
+
+
+def test_a_confirmation_covers_only_the_bursts_it_saw() -> None:
+    later = crowd(50, first_user=200_000, end=NOW)
+    earlier = crowd(50, end=NOW - 3.0)
+    extra = tuple(a + b for a, b in zip(earlier, later, strict=True))
+
+    weights, start = weigh(extra, decisions=Decisions(confirmed={TARGET: NOW - 2.0}))
+
+    assert (1.0, 0.0) == (weights[start : start + 50].min(), weights[start + 50 :].max())
+
+
+def test_an_attack_spread_thin_over_a_month_counts_as_a_few_votes() -> None:
+    rng = np.random.default_rng(3)
+    times = sorted(NOW - rng.uniform(0, 30, 50))
+    extra = ([TARGET] * 50, list(range(100_000, 100_050)), times)
+
+    weights, start = weigh(extra)
+
+    assert weights[start:].sum() < 5.0
+
+
+def test_lone_votes_between_two_bursts_of_a_product_are_damped_with_them() -> None:
+    first, second = crowd(20, end=NOW - 3.0), crowd(20, first_user=200_000)
+    lone = ([TARGET] * 2, [300_000, 300_001], [NOW - 2.0, NOW - 1.0])
+    extra = tuple(a + b + c for a, b, c in zip(first, lone, second, strict=True))
+
+    weights, start = weigh(extra)
+
+    assert 0.0 == weights[start + 20 : start + 22].max()
+
+
+def test_lone_votes_of_new_accounts_weigh_the_lone_vote_weight_when_set_below_one() -> None:
+    configured = replace(DEFAULT_SETTINGS, new_voter_weight=0.5)
+
+    weights, start = weigh(([QUIET], [99_999], [NOW - 1.0]), configured=configured)
+
+    assert 0.5 == weights[start]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    age=st.floats(0, 400),
+    older=st.floats(0, 400),
+    products=st.integers(1, 30),
+    more=st.integers(0, 30),
+)
+def test_standing_never_falls_with_age_or_products(
+    age: float, older: float, products: int, more: int
+) -> None:
+    def stand(days: float, count: int) -> float:
+        times = [0.0] * (count - 1) + [days]
+        log = VoteLog.of(list(range(count)), [0] * count, times)
+        return float(standing(log)[-1])
+
+    assert stand(age, products) <= stand(age + older, products + more)
+    assert 0.0 <= stand(age, products) <= 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    votes=st.integers(1, 300),
+    products=st.integers(1, 8),
+    users=st.integers(1, 40),
+)
+def test_weights_lie_between_zero_and_one(seed: int, votes: int, products: int, users: int) -> None:
+    rng = np.random.default_rng(seed)
+    log = VoteLog.of(
+        rng.integers(0, products, votes),
+        rng.integers(0, users, votes),
+        rng.uniform(0, 60, votes) ** rng.uniform(0.2, 1.5),
+        rng.random(votes) < 0.1,
+    )
+
+    weights, bursts = vote_weights(log, 60.0, np.zeros(products), np.zeros(products, np.int64))
+
+    assert weights.shape == (votes,)
+    assert np.all((weights >= 0) & (weights <= 1))
+    assert np.all(bursts.damping[weights < 1] < 1)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"new_voter_weight": 0.0},
+        {"allowance": 1.0},
+        {"burst_alpha": 0.0},
+        {"windows_days": ()},
+        {"windows_days": (400.0,)},
+        {"baseline_days": float("nan")},
+        {"young_days": -1.0},
+    ],
+)
+def test_settings_out_of_range_are_refused(change: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        replace(DEFAULT_SETTINGS, **change)
+
+
+def test_a_vote_log_of_unequal_columns_is_refused() -> None:
+    with pytest.raises(ValueError, match="one length"):
+        VoteLog.of([0, 1], [0], [0.0, 1.0])
