@@ -237,7 +237,7 @@ class _VoterHistory:
         self._span = float(time.max()) - self._low + 2.0
         self._keys = np.sort(user[fresh] * self._span + (time[fresh] - self._low))
 
-    def standing(self, user: IntArray, at: float) -> FloatArray:
+    def standing(self, user: IntArray, at: FloatArray) -> FloatArray:
         base = user * self._span
         distinct = np.searchsorted(self._keys, base + (at - self._low), side="left")
         distinct -= np.searchsorted(self._keys, base, side="left")
@@ -284,7 +284,24 @@ def _sorted(log: VoteLog, now: float, listed: FloatArray, settings: IntegritySet
     return _Sorted(order, product, time, product * span + (time - low))
 
 
-_Window = tuple[int, int, float, float]  # (first, last) sorted votes, f, μ
+@dataclass
+class _Found:
+    """What a scan found, per sorted vote: the least f of the burst windows covering it
+    (inf: none), the votes its product's rate expected in one of them, and its
+    damping."""
+
+    least: FloatArray
+    expected: FloatArray
+    damping: FloatArray
+
+    @classmethod
+    def none(cls, size: int) -> _Found:
+        return cls(np.full(size, np.inf), np.zeros(size), np.ones(size))
+
+    @property
+    def covered(self) -> BoolArray:
+        result: BoolArray = np.isfinite(self.least)
+        return result
 
 
 def find_bursts(
@@ -305,51 +322,63 @@ def find_bursts(
     confirmed = np.zeros(votes.order.size, np.bool_)
     for p, until in decisions.confirmed.items():
         confirmed |= (votes.product == p) & (votes.time <= until)
-    in_burst = np.zeros(votes.order.size, np.bool_)
+    found = _Found.none(votes.order.size)
     for _ in range(2):  # the second scan's baselines leave out the first's bursts
-        windows, sorted_damping, in_burst = _scan(
-            votes, log, history, now, listed, reference_rate, settings, decisions, in_burst,
-            confirmed,
+        found = _scan(
+            votes, log, history, now, listed, reference_rate, settings, decisions,
+            found.covered, confirmed,
         )  # fmt: skip
-    if not windows:
+    if not np.any(found.covered):
         return _no_bursts(damping)
-    _between(windows, votes, log, history, settings, sorted_damping)
-    damping[votes.order] = sorted_damping
-    return _merged(windows, votes, sorted_damping, damping)
+    runs = _runs(votes, found)
+    _between(runs, votes, log, history, settings, found)
+    damping[votes.order] = found.damping
+    return _bursts(_runs(votes, found), votes, found, damping)
+
+
+def _runs(votes: _Sorted, found: _Found) -> IntArray:
+    """The bursts as (first, last) sorted votes: runs of covered votes of one product."""
+    covered = found.covered
+    index = np.flatnonzero(covered)
+    opens = np.r_[True, (np.diff(index) > 1) | (np.diff(votes.product[index]) != 0)]
+    starts = index[opens]
+    ends = index[np.r_[opens[1:], True]]
+    runs: IntArray = np.stack([starts, ends], axis=1)
+    return runs
 
 
 def _between(
-    windows: list[_Window],
+    runs: IntArray,
     votes: _Sorted,
     log: VoteLog,
     history: _VoterHistory,
     s: IntegritySettings,
-    damping: FloatArray,
+    found: _Found,
 ) -> None:
     """Damps the votes between two bursts of a product at most ``gap_days`` apart as
     the more lenient of the two damps its votes: one attack spread thin, in bursts with
     lone votes between, is one crowd."""
-    spans = sorted(windows, key=lambda w: (int(votes.product[w[0]]), w[0]))
-    for (low, high, f, _), (next_low, _, next_f, _) in itertools.pairwise(spans):
-        if votes.product[low] != votes.product[next_low] or next_low <= high + 1:
+    for (low, high), (next_low, next_high) in itertools.pairwise(runs.tolist()):
+        if votes.product[low] != votes.product[next_low]:
             continue
         if votes.time[next_low] - votes.time[high] > s.gap_days:
             continue
+        least = max(found.least[low : high + 1].min(), found.least[next_low : next_high + 1].min())
         inside = np.arange(high + 1, next_low)
-        inside = inside[damping[inside] == 1.0]
-        _damp(damping, inside, max(f, next_f), float(votes.time[low]), votes, log, history)
+        at = np.full(inside.size, votes.time[low])
+        _damp(found.damping, inside, np.full(inside.size, least), at, votes, log, history)
 
 
 def _damp(
     damping: FloatArray,
     inside: IntArray,
-    least: float,
-    at: float,
+    least: FloatArray,
+    at: FloatArray,
     votes: _Sorted,
     log: VoteLog,
     history: _VoterHistory,
 ) -> None:
-    """Damps these sorted votes of a crowd that formed at ``at`` to f + (1 − f)·standing,
+    """Damps these sorted votes of crowds that formed at ``at`` to f + (1 − f)·standing,
     their voters' standing from before then (a verified purchase: 1)."""
     voters = votes.order[inside]
     stand = np.where(log.verified[voters], 1.0, history.standing(log.user[voters], at))
@@ -370,6 +399,21 @@ def _live(
     return result
 
 
+def _range_min(values: FloatArray, low: IntArray, high: IntArray) -> FloatArray:
+    """min(values[low:high]) for each pair (high > low), by a sparse table."""
+    table = [values]
+    while 2 ** len(table) <= values.size:
+        step = 2 ** (len(table) - 1)
+        table.append(np.minimum(table[-1][:-step], table[-1][step:]))
+    level = np.floor(np.log2(high - low)).astype(np.int64)
+    out = np.empty(low.size)
+    for k in np.unique(level):
+        at = level == k
+        rows = table[k]
+        out[at] = np.minimum(rows[low[at]], rows[high[at] - 2**k])
+    return out
+
+
 def _scan(
     votes: _Sorted,
     log: VoteLog,
@@ -381,19 +425,18 @@ def _scan(
     decisions: Decisions,
     abnormal: BoolArray,
     confirmed: BoolArray,
-) -> tuple[list[_Window], FloatArray, BoolArray]:
-    """One scan of find_bursts: the bursts' windows, each sorted vote's damping, and
-    which sorted votes are in a burst; ``abnormal`` votes count in no baseline,
-    ``confirmed`` ones (an admin's) in no burst."""
+) -> _Found:
+    """One scan of find_bursts; ``abnormal`` votes count in no baseline, ``confirmed``
+    ones (an admin's) in no burst."""
     key, product, time = votes.key, votes.product, votes.time
-    windows: list[_Window] = []
-    damping = np.ones(key.size)
+    found = _Found.none(key.size)
     skipped = np.r_[0, np.cumsum(abnormal)]
     explained = confirmed.copy()  # in a burst of a shorter window, or confirmed
+    everyone = np.arange(key.size)
     for w in sorted(s.windows_days):
         first = np.searchsorted(key, key - w, side="right")
         counted = np.r_[0, np.cumsum(explained)]
-        x = np.arange(key.size) - first + 1 - (counted[1:] - counted[first])
+        x = everyone - first + 1 - (counted[1:] - counted[first])
         base = np.searchsorted(key, key - w - s.baseline_days, side="right")
         before = first - base - (skipped[first] - skipped[base])
         exposure = np.clip(time - w - listed[product], 0.0, s.baseline_days)
@@ -402,22 +445,31 @@ def _scan(
         days = exposure + s.prior_days
         ends = np.flatnonzero(x >= 2)
         ends = ends[_live(votes, ends, now, s, decisions)]
+        if ends.size:
+            tail = nbinom.sf(x[ends] - 1, shape[ends], days[ends] / (days[ends] + w))
+            ends = ends[tail < s.burst_alpha / len(s.windows_days)]
         if not ends.size:
             continue
-        count = nbinom(shape[ends], days[ends] / (days[ends] + w))
-        tail = count.sf(x[ends] - 1)
-        keep = tail < s.burst_alpha / len(s.windows_days)
-        ends, count = ends[keep], nbinom(shape[ends][keep], (days[ends] / (days[ends] + w))[keep])
-        f = np.minimum(count.ppf(1.0 - s.allowance) / x[ends], 1.0)
-        mu = shape[ends] * w / days[ends]
-        newly = np.zeros(key.size, np.bool_)
-        for low, high, least, expected in zip(first[ends], ends, f, mu, strict=True):
-            windows.append((int(low), int(high), float(least), float(expected)))
-            inside = low + np.flatnonzero(~explained[low : high + 1])
-            _damp(damping, inside, least, float(time[low]), votes, log, history)
-            newly[inside] = True
-        explained |= newly
-    return windows, damping, explained & ~confirmed
+        f = np.minimum(
+            nbinom.ppf(1.0 - s.allowance, shape[ends], days[ends] / (days[ends] + w)) / x[ends],
+            1.0,
+        )
+        # The windows covering vote i are ends[lo:hi]: both their first and last votes
+        # rise with their index.
+        starts = first[ends]
+        lo = np.searchsorted(ends, everyone, side="left")
+        hi = np.searchsorted(starts, everyone, side="right")
+        inside = np.flatnonzero((lo < hi) & ~explained)
+        if not inside.size:
+            continue
+        least = _range_min(f, lo[inside], hi[inside])
+        # Standing from before the crowd formed: before the earliest window covering it.
+        at = time[starts[lo[inside]]]
+        _damp(found.damping, inside, least, at, votes, log, history)
+        found.least[inside] = np.minimum(found.least[inside], least)
+        found.expected[inside] = (shape[ends] * w / days[ends])[hi[inside] - 1]
+        explained[inside] = True
+    return found
 
 
 def _no_bursts(damping: FloatArray) -> Bursts:
@@ -425,32 +477,19 @@ def _no_bursts(damping: FloatArray) -> Bursts:
     return Bursts(none.astype(np.int64), none, none, none.astype(np.int64), none, none, damping)
 
 
-def _merged(
-    windows: list[_Window], votes: _Sorted, sorted_damping: FloatArray, damping: FloatArray
-) -> Bursts:
-    """The windows (ranges of the sorted votes) merged where they overlap."""
-    rows: list[tuple[int, float, float, int, float, float]] = []
-    spans = sorted(windows)
-    low, high, least, expected = spans[0]
-    for next_low, next_high, next_least, next_expected in [*spans[1:], (-1, -1, 1.0, 0.0)]:
-        if 0 <= next_low <= high and votes.product[next_low] == votes.product[low]:
-            high = max(high, next_high)
-            if next_least < least:
-                least, expected = next_least, next_expected
-            continue
-        rows.append((
-            int(votes.product[low]), float(votes.time[low]), float(votes.time[high]),
-            high - low + 1, expected, float(sorted_damping[low : high + 1].min()),
-        ))  # fmt: skip
-        low, high, least, expected = next_low, next_high, next_least, next_expected
-    product, start, end, count, expect, lowest = zip(*rows, strict=True)
+def _bursts(runs: IntArray, votes: _Sorted, found: _Found, damping: FloatArray) -> Bursts:
+    """The runs as Bursts (each one's expected votes: the most any of its votes'
+    windows expected)."""
+    low, high = runs[:, 0], runs[:, 1]
+    covered = np.flatnonzero(found.covered)
+    at = np.searchsorted(covered, low)  # (the runs split the covered votes in order)
     return Bursts(
-        np.asarray(product, np.int64),
-        np.asarray(start, np.float64),
-        np.asarray(end, np.float64),
-        np.asarray(count, np.int64),
-        np.asarray(expect, np.float64),
-        np.asarray(lowest, np.float64),
+        votes.product[low],
+        votes.time[low],
+        votes.time[high],
+        high - low + 1,
+        np.maximum.reduceat(found.expected[covered], at),
+        np.minimum.reduceat(found.damping[covered], at),
         damping,
     )
 

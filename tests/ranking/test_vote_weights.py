@@ -17,6 +17,7 @@ from reviewrank.ranking.integrity import (
     Decisions,
     IntegritySettings,
     VoteLog,
+    _range_min,
     standing,
     vote_weights,
 )
@@ -233,3 +234,44 @@ def test_settings_out_of_range_are_refused(change: dict[str, object]) -> None:
 def test_a_vote_log_of_unequal_columns_is_refused() -> None:
     with pytest.raises(ValueError, match="one length"):
         VoteLog.of([0, 1], [0], [0.0, 1.0])
+
+
+def test_a_crowd_is_listed_as_one_burst_of_its_product_window_and_votes() -> None:
+    products, users, times = history()
+    extra = crowd(50)
+    log = VoteLog.of(products + extra[0], users + extra[1], times + extra[2])
+
+    _, bursts = vote_weights(log, NOW, np.zeros(6), np.zeros(6, dtype=np.int64))
+
+    found = [
+        (int(p), round(float(s), 4), round(float(e), 4), int(v), float(d))
+        for p, s, e, v, d in zip(
+            bursts.product, bursts.start, bursts.end, bursts.votes, bursts.least, strict=True
+        )
+    ]
+    assert [(TARGET, round(min(extra[2]), 4), round(NOW, 4), 50, 0.0)] == found
+    assert bursts.expected[0] < 0.01
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.floats(0, 1), min_size=1, max_size=70),
+    data=st.data(),
+)
+def test_range_minimum_equals_the_slices_minimum(values: list[float], data: st.DataObject) -> None:
+    pairs = data.draw(
+        st.lists(
+            st.tuples(st.integers(0, len(values) - 1), st.integers(1, len(values))).map(
+                lambda p: (min(p[0], p[1] - 1), max(p[0] + 1, p[1]))
+            ),
+            min_size=1,
+            max_size=20,
+        )
+    )
+    low = np.array([p[0] for p in pairs])
+    high = np.array([p[1] for p in pairs])
+    array = np.array(values)
+
+    found = _range_min(array, low, high)
+
+    assert [min(values[a:b]) for a, b in pairs] == found.tolist()
