@@ -163,10 +163,10 @@ class VoteLog:
 
 @dataclass(frozen=True)
 class Bursts:
-    """The bursts found, one element per burst (a product's flagged windows merged where
-    they overlap): its product, first and last vote time, votes, the votes its product's
-    rate expected in its window that damps most, and the least damping of its votes; and
-    ``damping``, each vote's in the log's order (1 outside every burst)."""
+    """The bursts found, one element per burst (a run of a product's votes, in time,
+    that burst windows cover): its product, first and last vote time, votes, the most
+    votes its product's rate expected in one of those windows, and the least damping of
+    its votes; and ``damping``, each vote's in the log's order (1 outside every burst)."""
 
     product: IntArray
     start: FloatArray
@@ -257,8 +257,17 @@ def category_rates(log: VoteLog, listed: FloatArray, category: IntArray, now: fl
     live = listed < now
     out = np.full(n, float(np.median(rate[live])) if np.any(live) else 0.0)
     codes = np.asarray(category, dtype=np.int64)
-    for code in np.unique(codes[(codes >= 0) & live]):
-        out[codes == code] = float(np.median(rate[(codes == code) & live]))
+    known = np.flatnonzero((codes >= 0) & live)
+    if known.size:  # each category's median: its rates sorted, the middle one or two
+        known = known[np.lexsort((rate[known], codes[known]))]
+        code, start, size = np.unique(codes[known], return_index=True, return_counts=True)
+        middle = (rate[known][start + (size - 1) // 2] + rate[known][start + size // 2]) / 2
+        out[codes >= 0] = np.nan  # (a category none of whose products is listed yet)
+        place = np.searchsorted(code, codes)
+        found = (codes >= 0) & (place < code.size)
+        found[found] = code[place[found]] == codes[found]
+        out[found] = middle[place[found]]
+        out[np.isnan(out)] = float(np.median(rate[live]))
     return out
 
 
@@ -502,11 +511,12 @@ def vote_weights(
     settings: IntegritySettings = DEFAULT_SETTINGS,
     decisions: Decisions = NO_DECISIONS,
 ) -> tuple[FloatArray, Bursts]:
-    """Each vote's weight at ``now``, trust × damping (see the module docstring), and
-    the bursts that damp."""
+    """Each vote's weight at ``now``, trust × damping (see the module docstring; a vote
+    dated after ``now`` weighs 0: not yet cast), and the bursts that damp."""
     weights = np.ones(log.size)
     if not log.size:
         return weights, _no_bursts(weights)
     rates = category_rates(log, listed, category, now)
     bursts = find_bursts(log, now, listed, rates, settings, decisions)
-    return trust(standing(log, settings), settings) * bursts.damping, bursts
+    weights = trust(standing(log, settings), settings) * bursts.damping
+    return np.where(log.time <= now, weights, 0.0), bursts

@@ -18,6 +18,7 @@ from reviewrank.ranking.integrity import (
     IntegritySettings,
     VoteLog,
     _range_min,
+    category_rates,
     standing,
     vote_weights,
 )
@@ -211,7 +212,7 @@ def test_weights_lie_between_zero_and_one(seed: int, votes: int, products: int, 
 
     assert weights.shape == (votes,)
     assert np.all((weights >= 0) & (weights <= 1))
-    assert np.all(bursts.damping[weights < 1] < 1)
+    assert np.all(bursts.damping[(weights < 1) & (log.time <= 60.0)] < 1)
 
 
 @pytest.mark.parametrize(
@@ -275,3 +276,27 @@ def test_range_minimum_equals_the_slices_minimum(values: list[float], data: st.D
     found = _range_min(array, low, high)
 
     assert [min(values[a:b]) for a, b in pairs] == found.tolist()
+
+
+def test_a_vote_dated_after_now_weighs_nothing_yet() -> None:
+    weights, start = weigh(crowd(50, end=NOW + 1.0))
+
+    assert 0.0 == weights[start:].max()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rates=st.lists(st.integers(0, 40), min_size=1, max_size=30),
+    codes=st.lists(st.integers(-1, 4), min_size=30, max_size=30),
+)
+def test_reference_rates_are_each_categorys_median(rates: list[int], codes: list[int]) -> None:
+    n = len(rates)
+    log = VoteLog.of(np.repeat(np.arange(n), rates), np.arange(sum(rates)), np.zeros(sum(rates)))
+    category = np.array(codes[:n])
+
+    found = category_rates(log, np.full(n, -9.0), category, 1.0)
+
+    per_day = np.array(rates) / 10.0
+    for i in range(n):
+        members = per_day[category == category[i]] if category[i] >= 0 else per_day
+        assert float(np.median(members)) == pytest.approx(found[i])
