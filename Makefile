@@ -109,7 +109,7 @@ bench-polls: install
 
 ## The attack benchmark (issue 23, offline): the demo reviews given a made-up
 ## honest history, shilling and brigading injected, each target's rank in its category
-## with and without the defences of ranking/integrity.py (about 30 s): writes
+## with and without the defences of ranking/integrity.py (about 70 s): writes
 ## docs/evaluation-integrity.md. BENCH_INTEGRITY_ARGS e.g. "--seed 1" or "--json F".
 BENCH_INTEGRITY_ARGS ?=
 bench-integrity: install

@@ -5,20 +5,21 @@ ranking less than honest ones (issue 23): evidence about the product's own rate 
 A *vote* is one voice of a user on a product at a time (a rating, a like or a dislike).
 Its weight w = trust × damping lies in [0, 1] and multiplies what it adds to the
 product's sums (ratings, Σ stars, the star histogram, likes, dislikes); the vote itself
-is kept and counted as before. Times are in days.
+is kept and counted as before. Times are in days; a vote dated after ``now`` weighs 0.
 
 **Standing** of a voter at a time, from their votes before it:
 
-    standing = min(1, max(0, a − Y) / A + max(0, d − F) / D)
+    standing = clip((a − Y) / A, 0, 1) · clip((d − F) / D, 0, 1)
 
 a the days since the voter's first vote, d the distinct products they voted on, Y
 ``young_days``, A ``trust_age_days``, F ``few_products``, D ``trust_products``; 1 for a
-vote the shop marks as a verified purchase. With the defaults an account younger than a
-month that voted on at most five products stands at 0 (a few cover votes are cheap), and
-one three months old, or with fifteen products, at 1. New accounts with few reviews are
-where review spam concentrates (N. Jindal, B. Liu, "Opinion spam and analysis", WSDM
-2008; A. Mukherjee et al., "Spotting opinion spammers using behavioral footprints", KDD
-2013: the account's activity window and review count among the behavioural features).
+vote the shop marks as a verified purchase. Both age and breadth are needed, since
+either alone is cheap to fake (an old account with one vote; a new one with cover votes
+on many products): with the defaults, 0 for an account younger than a month or with one
+product, 1 at three months and six products. New accounts with few reviews are where
+review spam concentrates (N. Jindal, B. Liu, "Opinion spam and analysis", WSDM 2008; A.
+Mukherjee et al., "Spotting opinion spammers using behavioral footprints", KDD 2013: the
+account's activity window and review count among the behavioural features).
 
 A lone vote's trust is w₀ + (1 − w₀)·standing at the vote, w₀ ``new_voter_weight``: 1
 by default, because most honest voters of a long-tailed shop are new accounts with one
@@ -28,42 +29,42 @@ the same one review on any change of weight). Standing acts in crowds, below.
 
 **Bursts** of a product: for each vote at time t and each window length w in
 ``windows_days`` (shortest first), x the product's votes in (t − w, t] that are not in
-a burst of a shorter window, against μ = λ·w, λ the product's rate before the window
-shrunk toward its category's,
+a burst of a shorter window. The product's rate has a Gamma posterior from its votes in
+the ``baseline_days`` before the window (n_B over e_B days listed), its prior the
+category's median rate r_c (of its products with a vote) over E₀ = ``prior_days``:
+shape n_B + r_c·E₀, rate e_B + E₀. The window is a burst when it holds at least
+``min_burst_votes`` and P(X ≥ x) < α / |windows| under the negative-binomial predictive
+count of that posterior (a scan over windows ending at each vote, Bonferroni over the
+lengths; M. Kulldorff, "A spatial scan statistic", 1997, in its simplest,
+one-dimensional form). With q the predictive quantile at 1 − ``allowance`` (the most
+votes the product's own rate brings in such a window but rarely), a vote in a burst is
+damped to
 
-    λ = (n_B + r_c · E₀) / (e_B + E₀),
+    damping = f + (1 − f) · standing before the earliest window covering it,
+    f = q / x, the least over the windows covering it:
 
-n_B its votes in the ``baseline_days`` before the window, not counting votes in bursts
-(a second scan, after the first found them: else a month-long attack raises its own
-baseline), e_B the days of those it was listed, r_c the median rate of the category's
-products (votes over days listed), E₀ ``prior_days``. The window is a burst when
-P(X ≥ x) < α / |windows| under Poisson(μ): a scan over windows ending at each vote,
-Bonferroni over the lengths (M. Kulldorff, "A spatial scan statistic", 1997, in its
-simplest, one-dimensional form). With q the Poisson(μ) quantile at 1 − ``allowance``
-(the most votes the product's own rate brings in such a window but rarely), a vote in a
-burst is damped to
+a crowd of new accounts counts as about q votes (none, for a product that gets a vote a
+month and a burst of an hour; zero rather than a little, because a product in a crowd of
+equal scores passes the crowd on any positive weight), while the same crowd of
+established buyers counts in full. The votes between two bursts of a product at most
+``gap_days`` apart are damped as the more lenient of the two damps its own: an attack
+spread thin, its clusters bursts and its lone votes between them not, is one crowd.
 
-    damping = f + (1 − f) · standing before the window,   f = q / x,
-
-the least over its bursts: a crowd of new accounts counts as about q votes (none, for a
-product that gets a vote a month and a burst of an hour; zero rather than a little,
-because a product in a crowd of equal scores passes the crowd on any positive weight),
-while the same crowd of established buyers counts in full. The votes between two bursts of
-a product at most ``gap_days`` apart are damped as the more lenient of the two damps its
-own: an attack spread thin, its clusters bursts and its lone votes between them not, is
-one crowd.
-
-A burst stops damping ``age_out_days`` after its window ends, unless an admin dismissed
-it (its votes stay damped); or at once when an admin confirmed it (its votes count in
-full). Decisions name a product and a time: every window of the product ending by then.
+Bursts are found twice over the whole history: the second time, the product's baseline
+leaves out the votes of its bursts that still damp (a month-long attack would raise its
+own baseline). A burst stops damping ``age_out_days`` after its last vote: its votes then
+count in full and in the baselines, as the product's normal by then (so an attack kept
+up at a steady pace past its first month is not held), unless an admin dismissed it (it
+keeps damping, and stays out of the baselines); an admin's confirmation makes its votes
+count as any others (with the default w₀, in full) and no burst is found among them.
+Decisions name a burst as listed: its product and the times of its first and last vote.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +75,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 HOUR = 1.0 / 24.0
+MAX_DAYS = 1e7  # vote times, listing times and now: finite, within this many days of 0
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,11 @@ class IntegritySettings:
     new_voter_weight: float = 1.0
     young_days: float = 30.0
     trust_age_days: float = 60.0
-    few_products: int = 5
-    trust_products: float = 10.0
+    few_products: int = 1
+    trust_products: float = 5.0
     windows_days: tuple[float, ...] = (HOUR, 1.0, 7.0, 30.0)
     burst_alpha: float = 1e-6
+    min_burst_votes: int = 3
     allowance: float = 0.1
     baseline_days: float = 180.0
     prior_days: float = 7.0
@@ -108,19 +111,25 @@ class IntegritySettings:
             raise ValueError("windows_days must hold lengths in (0, 365] days")
         if not (0 < self.burst_alpha < 1 and 0 < self.allowance < 1):
             raise ValueError("burst_alpha and allowance must be in (0, 1)")
+        if not 2 <= self.min_burst_votes <= 1000:
+            raise ValueError("min_burst_votes must be 2 to 1000")
 
 
 DEFAULT_SETTINGS = IntegritySettings()
 
 
+Burst = tuple[int, float, float]  # (product, first vote's time, last vote's time)
+
+
 @dataclass(frozen=True)
 class Decisions:
-    """An admin's decisions on bursts: per product, the time up to which its bursts were
-    confirmed (their votes count in full) or dismissed (they stay damped, never aging
-    out)."""
+    """An admin's decisions on bursts, each naming a burst as it was listed (product,
+    first and last vote time): confirmed (the votes of the product within that time
+    count in full, and no burst is found among them) or dismissed (a burst found over
+    any of them stays damped, never ageing out)."""
 
-    confirmed: Mapping[int, float] = field(default_factory=dict)
-    dismissed: Mapping[int, float] = field(default_factory=dict)
+    confirmed: tuple[Burst, ...] = ()
+    dismissed: tuple[Burst, ...] = ()
 
 
 NO_DECISIONS = Decisions()
@@ -152,8 +161,10 @@ class VoteLog:
             raise ValueError("product, user, time and verified must be 1-d of one length")
         if p.size and (p.min() < 0 or u.min() < 0):
             raise ValueError("product and user indices must be non-negative")
-        if not np.all(np.isfinite(t)):
-            raise ValueError("vote times must be finite")
+        if not np.all(np.abs(t) <= MAX_DAYS):
+            raise ValueError(f"vote times must be finite days within ±{MAX_DAYS:g}")
+        if u.size:  # voters numbered densely (memory goes by the largest number)
+            u = np.unique(u, return_inverse=True)[1].astype(np.int64).reshape(u.shape)
         return cls(p, u, t, v)
 
     @property
@@ -177,15 +188,13 @@ class Bursts:
     damping: FloatArray
 
 
-def _breadth(distinct: IntArray, settings: IntegritySettings) -> FloatArray:
-    """Standing from the products voted on: none for the first few (cheap to fake)."""
-    value: FloatArray = np.maximum(distinct - settings.few_products, 0) / settings.trust_products
-    return value
-
-
-def _age(days: FloatArray, settings: IntegritySettings) -> FloatArray:
-    """Standing from the account's age: none while young."""
-    value: FloatArray = np.maximum(days - settings.young_days, 0.0) / settings.trust_age_days
+def _standing(days: FloatArray, distinct: IntArray, settings: IntegritySettings) -> FloatArray:
+    """Standing from an account's age and the distinct products it voted on: both are
+    needed (either alone is cheap to fake: an old account with one vote, or a new one
+    with cover votes on many products)."""
+    age = np.clip((days - settings.young_days) / settings.trust_age_days, 0.0, 1.0)
+    breadth = np.clip((distinct - settings.few_products) / settings.trust_products, 0.0, 1.0)
+    value: FloatArray = age * breadth
     return value
 
 
@@ -209,7 +218,7 @@ def standing(log: VoteLog, settings: IntegritySettings = DEFAULT_SETTINGS) -> Fl
     fresh[pairs] = first_of_pair
     seen = np.cumsum(fresh[order])
     distinct: IntArray = seen - np.where(starts > 0, seen[starts - 1], 0)
-    value = np.minimum(_age(time - time[starts], settings) + _breadth(distinct, settings), 1.0)
+    value = _standing(time - time[starts], distinct, settings)
     out = np.empty(log.size)
     out[order] = value
     return np.where(log.verified, 1.0, out)
@@ -241,20 +250,18 @@ class _VoterHistory:
         base = user * self._span
         distinct = np.searchsorted(self._keys, base + (at - self._low), side="left")
         distinct -= np.searchsorted(self._keys, base, side="left")
-        age = np.maximum(at - self._first[user], 0.0)
-        value = np.minimum(_age(age, self._settings) + _breadth(distinct, self._settings), 1.0)
-        result: FloatArray = np.where(distinct > 0, value, 0.0)
+        result: FloatArray = _standing(at - self._first[user], distinct, self._settings)
         return result
 
 
 def category_rates(log: VoteLog, listed: FloatArray, category: IntArray, now: float) -> FloatArray:
     """Each product's reference rate r_c: the median, over the products of its category
-    listed before ``now``, of votes per day listed (a product without a category: the
-    catalogue's median)."""
+    listed before ``now`` and voted on, of votes per day listed (a product without a
+    category, or of a category none of whose products has a vote: the catalogue's)."""
     n = listed.size
     votes = np.bincount(log.product[log.time <= now], minlength=n).astype(np.float64)
     rate = votes / np.maximum(now - listed, 1.0)
-    live = listed < now
+    live = (listed < now) & (votes > 0)
     out = np.full(n, float(np.median(rate[live])) if np.any(live) else 0.0)
     codes = np.asarray(category, dtype=np.int64)
     known = np.flatnonzero((codes >= 0) & live)
@@ -322,33 +329,57 @@ def find_bursts(
     decisions: Decisions = NO_DECISIONS,
 ) -> Bursts:
     """The bursts among the votes up to ``now`` that still damp (see the module
-    docstring); ``listed``: each product's listing time, ``reference_rate``: r_c."""
+    docstring); ``listed``: each product's listing time, ``reference_rate``: r_c.
+
+    Bursts are found over the whole history, so that one that aged out still sets its
+    votes apart from the windows after it (else a month's window after an aged-out crowd
+    finds the crowd again, with the honest votes beside it); ageing out lifts its
+    damping, and its votes count in the baselines again, as normal by then (leaving them
+    out made a popular product's launch set its whole life apart)."""
     damping = np.ones(log.size)
     votes = _sorted(log, now, listed, settings)
     if not votes.order.size:
         return _no_bursts(damping)
     history = _VoterHistory(log, settings)
-    confirmed = np.zeros(votes.order.size, np.bool_)
-    for p, until in decisions.confirmed.items():
-        confirmed |= (votes.product == p) & (votes.time <= until)
+    confirmed = _within(votes, decisions.confirmed)
+    dismissed = _within(votes, decisions.dismissed)
     found = _Found.none(votes.order.size)
-    for _ in range(2):  # the second scan's baselines leave out the first's bursts
-        found = _scan(
-            votes, log, history, now, listed, reference_rate, settings, decisions,
-            found.covered, confirmed,
+    abnormal = np.zeros(votes.order.size, np.bool_)
+    for _ in range(2):  # the second scan's baselines leave out the first's live bursts
+        found = _scan(votes, log, history, listed, reference_rate, settings, abnormal,
+                      confirmed)  # fmt: skip
+        runs = _runs(votes, found)
+        live = np.array(
+            [votes.time[high] >= now - settings.age_out_days or dismissed[low : high + 1].any()
+             for low, high in runs.tolist()], dtype=np.bool_,
         )  # fmt: skip
-    if not np.any(found.covered):
+        abnormal = np.zeros(votes.order.size, np.bool_)
+        for low, high in runs[live].tolist():
+            abnormal[low : high + 1] = True
+    if not np.any(live):
         return _no_bursts(damping)
-    runs = _runs(votes, found)
+    for low, high in runs[~live].tolist():  # aged out: counted in full again
+        found.damping[low : high + 1] = 1.0
+    runs = runs[live]
     _between(runs, votes, log, history, settings, found)
     damping[votes.order] = found.damping
-    return _bursts(_runs(votes, found), votes, found, damping)
+    return _bursts(runs, votes, found, damping)
+
+
+def _within(votes: _Sorted, bursts: tuple[Burst, ...]) -> BoolArray:
+    """Which sorted votes fall in these bursts (their product, between their times)."""
+    inside = np.zeros(votes.order.size, np.bool_)
+    for product, start, end in bursts:
+        inside |= (votes.product == product) & (votes.time >= start) & (votes.time <= end)
+    return inside
 
 
 def _runs(votes: _Sorted, found: _Found) -> IntArray:
     """The bursts as (first, last) sorted votes: runs of covered votes of one product."""
     covered = found.covered
     index = np.flatnonzero(covered)
+    if not index.size:
+        return np.zeros((0, 2), dtype=np.int64)
     opens = np.r_[True, (np.diff(index) > 1) | (np.diff(votes.product[index]) != 0)]
     starts = index[opens]
     ends = index[np.r_[opens[1:], True]]
@@ -394,20 +425,6 @@ def _damp(
     damping[inside] = np.minimum(damping[inside], least + (1.0 - least) * stand)
 
 
-def _live(
-    votes: _Sorted, ends: IntArray, now: float, s: IntegritySettings, d: Decisions
-) -> BoolArray:
-    """Which windows (by their last sorted vote) still damp: not aged out, unless
-    dismissed."""
-    end = votes.time[ends]
-    product = votes.product[ends]
-    live = end >= now - s.age_out_days
-    for p, until in d.dismissed.items():
-        live |= (product == p) & (end <= until)
-    result: BoolArray = live
-    return result
-
-
 def _range_min(values: FloatArray, low: IntArray, high: IntArray) -> FloatArray:
     """min(values[low:high]) for each pair (high > low), by a sparse table."""
     table = [values]
@@ -427,11 +444,9 @@ def _scan(
     votes: _Sorted,
     log: VoteLog,
     history: _VoterHistory,
-    now: float,
     listed: FloatArray,
     reference_rate: FloatArray,
     s: IntegritySettings,
-    decisions: Decisions,
     abnormal: BoolArray,
     confirmed: BoolArray,
 ) -> _Found:
@@ -452,8 +467,7 @@ def _scan(
         # The rate's posterior Gamma(shape, days) and the window's predictive count.
         shape = np.maximum(before + reference_rate[product] * s.prior_days, 1e-9)
         days = exposure + s.prior_days
-        ends = np.flatnonzero(x >= 2)
-        ends = ends[_live(votes, ends, now, s, decisions)]
+        ends = np.flatnonzero(x >= s.min_burst_votes)
         if ends.size:
             tail = nbinom.sf(x[ends] - 1, shape[ends], days[ends] / (days[ends] + w))
             ends = ends[tail < s.burst_alpha / len(s.windows_days)]
@@ -489,16 +503,16 @@ def _no_bursts(damping: FloatArray) -> Bursts:
 def _bursts(runs: IntArray, votes: _Sorted, found: _Found, damping: FloatArray) -> Bursts:
     """The runs as Bursts (each one's expected votes: the most any of its votes'
     windows expected)."""
+    if not runs.size:
+        return _no_bursts(damping)
     low, high = runs[:, 0], runs[:, 1]
-    covered = np.flatnonzero(found.covered)
-    at = np.searchsorted(covered, low)  # (the runs split the covered votes in order)
     return Bursts(
         votes.product[low],
         votes.time[low],
         votes.time[high],
         high - low + 1,
-        np.maximum.reduceat(found.expected[covered], at),
-        np.minimum.reduceat(found.damping[covered], at),
+        np.array([found.expected[a : b + 1].max() for a, b in runs.tolist()]),
+        np.array([found.damping[a : b + 1].min() for a, b in runs.tolist()]),
         damping,
     )
 
@@ -513,6 +527,16 @@ def vote_weights(
 ) -> tuple[FloatArray, Bursts]:
     """Each vote's weight at ``now``, trust × damping (see the module docstring; a vote
     dated after ``now`` weighs 0: not yet cast), and the bursts that damp."""
+    listed = np.asarray(listed, dtype=np.float64)
+    category = np.asarray(category, dtype=np.int64)
+    if not (math.isfinite(now) and abs(now) <= MAX_DAYS):
+        raise ValueError(f"now must be finite days within ±{MAX_DAYS:g}")
+    if listed.ndim != 1 or category.shape != listed.shape:
+        raise ValueError("listed and category must be 1-d, one element per product")
+    if not np.all(np.abs(listed) <= MAX_DAYS):
+        raise ValueError(f"listing times must be finite days within ±{MAX_DAYS:g}")
+    if log.size and int(log.product.max()) >= listed.size:
+        raise ValueError("a vote names a product beyond listed and category")
     weights = np.ones(log.size)
     if not log.size:
         return weights, _no_bursts(weights)

@@ -24,7 +24,10 @@ least MIN_PRODUCTS reviewed products, k votes from k new accounts, REPEATS times
   BRIGADE_RANK-th product (in its top 10);
 * slow shilling: five stars and a like spread over the last 30 days on the median
   product, each account also rating COVER_VOTES random products (their stars and
-  recommendation drawn from the product's own reviews) in the 30 days before its vote.
+  recommendation drawn from the product's own reviews) in the 30 days before its vote;
+  with MANY_COVER_VOTES of them, the variant that tries to buy its accounts standing;
+* fast shilling a month ago: as fast shilling, ended AGED_DAYS before now, when its
+  burst has aged out (what the defences do not hold: docs/design-integrity.md).
 
 **Ranks.** Every product is scored by the profile (the shipped default in ``make
 bench-integrity``) with its per-category prior fitted from the catalogue, as the service
@@ -71,7 +74,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 HORIZON_DAYS = 730.0
-LISTED_WITHIN = 0.9
+LISTED_WITHIN = 1.0
 MAX_LAUNCH_SHARE = 0.3
 LAUNCH_DAYS = 7.0
 REVIEWER_TAIL = 1.5
@@ -80,7 +83,12 @@ BRIGADE_RANK = 5
 COVER_VOTES = 3
 SLOW_DAYS = 30.0
 ATTACK_SIZES: tuple[int, ...] = (10, 50, 200)
-ATTACKS: tuple[str, ...] = ("fast shilling", "brigading", "slow shilling")
+FAST, BRIGADE, SLOW = "fast shilling", "brigading", "slow shilling"
+AGED = "fast shilling a month ago"  # ended 31 days before now: aged out
+COVERED = "slow shilling, 15 cover votes"  # each account votes on 15 other products
+ATTACKS: tuple[str, ...] = (FAST, BRIGADE, SLOW, AGED, COVERED)
+AGED_DAYS = 31.0
+MANY_COVER_VOTES = 15
 TOP_CHECK = 20
 REPEATS = 3  # injections per target (attack times and cover votes drawn anew)
 QUALITY_CUTS: tuple[float, ...] = (0.7, 0.8, 0.9)
@@ -222,17 +230,18 @@ def attack(history: History, kind: str, k: int, target: int, rng: np.random.Gene
     first = history.next_user
     users = np.arange(first, first + k)
     now = HORIZON_DAYS
-    if kind in ("fast shilling", "brigading"):
-        times = now - rng.uniform(0.0, HOUR, k)
-        good = kind == "fast shilling"
+    if kind in (FAST, BRIGADE, AGED):
+        times = now - (AGED_DAYS if kind == AGED else 0.0) - rng.uniform(0.0, HOUR, k)
+        good = kind != BRIGADE
         stars = np.full(k, 5 if good else 1)
         return history.with_votes(np.full(k, target), users, times, stars, np.full(k, good))
-    if kind != "slow shilling":
+    if kind not in (SLOW, COVERED):
         raise ValueError(f"unknown attack {kind!r}")
     times = now - rng.uniform(0.0, SLOW_DAYS, k)
     reviewed = np.unique(history.log.product)
-    cover = rng.choice(reviewed, (k, COVER_VOTES))
-    cover_times = times[:, None] - rng.uniform(0.0, SLOW_DAYS, (k, COVER_VOTES))
+    covers = MANY_COVER_VOTES if kind == COVERED else COVER_VOTES
+    cover = rng.choice(reviewed, (k, covers))
+    cover_times = times[:, None] - rng.uniform(0.0, SLOW_DAYS, (k, covers))
     # The cover votes copy a random honest review of each product (stars, like).
     order = np.argsort(history.log.product, kind="stable")
     starts = np.searchsorted(history.log.product[order], cover)
@@ -240,7 +249,7 @@ def attack(history: History, kind: str, k: int, target: int, rng: np.random.Gene
     pick = order[starts + (rng.random(cover.shape) * counts).astype(np.int64)]
     return history.with_votes(
         np.concatenate([np.full(k, target), cover.ravel()]),
-        np.concatenate([users, np.repeat(users, COVER_VOTES)]),
+        np.concatenate([users, np.repeat(users, covers)]),
         np.concatenate([times, cover_times.ravel()]),
         np.concatenate([np.full(k, 5), history.stars[pick].ravel()]),
         np.concatenate([np.full(k, True), history.liked[pick].ravel()]),
@@ -255,7 +264,7 @@ class AttackRow:
 
     attack: str
     k: int
-    targets: int
+    injections: int
     top_without: int
     top_with: int
     rank_without: int
@@ -289,6 +298,7 @@ class IntegrityReport:
     products: int
     votes: int
     users: int
+    repeats: int
     settings: IntegritySettings
     honest: HonestReport
     rows: tuple[AttackRow, ...]
@@ -409,7 +419,7 @@ def evaluate_integrity(
         for k in sizes:
             moved: dict[str, list[int]] = {key: [] for key in ("top0", "top1", "rank0", "rank1")}
             for (code, members), repeat in itertools.product(categories.items(), range(repeats)):
-                target = targets[code][1 if kind == "brigading" else 0]
+                target = targets[code][1 if kind == BRIGADE else 0]
                 # (each injection its own stream: a row does not depend on the rows before)
                 stream = np.random.default_rng([seed, number, k, code, repeat])
                 attacked = attack(history, kind, k, target, stream)
@@ -428,6 +438,7 @@ def evaluate_integrity(
         products=int(history.listed.size),
         votes=history.log.size,
         users=history.next_user,
+        repeats=repeats,
         settings=settings,
         honest=honest,
         rows=tuple(rows),
@@ -458,14 +469,15 @@ def format_integrity(report: IntegrityReport) -> str:
         f"products from {report.users:,} made-up accounts over {HORIZON_DAYS:g} days"
         f" (ranking/integrity_evaluation.py); {h.categories} categories with at least"
         f" {MIN_PRODUCTS} reviewed products, one target each per attack, each attack"
-        f" injected {REPEATS} times at each size.",
+        f" injected {report.repeats} times at each size.",
         "",
-        "Defences (ranking/integrity.py, its defaults): standing from "
-        f"{s.young_days:g} + {s.trust_age_days:g} days of age and {s.few_products} + "
-        f"{s.trust_products:g} products, lone-vote weight {s.new_voter_weight:g}; burst "
-        "windows "
+        "Defences (ranking/integrity.py, its defaults): standing, age past "
+        f"{s.young_days:g} days over {s.trust_age_days:g} times products past "
+        f"{s.few_products} over {s.trust_products:g}; lone-vote weight "
+        f"{s.new_voter_weight:g}; burst windows "
         + ", ".join(_days(w) for w in s.windows_days)
-        + f", α = {s.burst_alpha:g}, allowance {s.allowance:g}, baseline "
+        + f" of at least {s.min_burst_votes} votes, α = {s.burst_alpha:g}, allowance "
+        f"{s.allowance:g}, baseline "
         f"{s.baseline_days:g} days, prior {s.prior_days:g} days, age-out {s.age_out_days:g}"
         " days.",
         "",

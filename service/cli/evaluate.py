@@ -271,8 +271,12 @@ def _run_signals(args: argparse.Namespace, started: float) -> int:
 
 def _run_integrity(args: argparse.Namespace, started: float) -> int:
     from reviewrank.service.app.weights import parse_toml, read_file
+    from reviewrank.service.domain.errors import InvalidArgument
 
-    profiles = parse_toml(read_file(args.weights), str(args.weights))
+    try:
+        profiles = parse_toml(read_file(args.weights), str(args.weights))
+    except InvalidArgument as exc:  # (a one-line error, as for the other arguments)
+        raise ValueError(f"--weights {args.weights}: {exc}") from exc
     profile = profiles.profiles[profiles.default]
     index, stars, recommended, codes = load_arrays(args.data)
     if index.size == 0:

@@ -119,10 +119,24 @@ def test_evaluate_integrity_reports_attacks_damped_and_honest_rankings_kept(
     assert (0, True) == (code, table.read_text().startswith("# Manipulation"))
     assert shares["fast shilling"] <= 0.2 and shares["brigading"] <= 0.2, shares
     assert shares["slow shilling"] <= 0.5, shares
-    assert 0 == found["honest"]["top_moved_over_two"]
+    assert shares["fast shilling a month ago"] > 0.9, shares  # aged out: not defended
+    assert found["honest"]["mean_weight"] > 0.95
     assert all(row["top_without"] > 100 for row in found["rows"])  # the attacks bite
 
 
 def test_evaluate_integrity_refuses_attack_sizes_that_are_not_counts() -> None:
     with pytest.raises(SystemExit):
         cli.main(["evaluate", "--integrity", "--attack-sizes", "ten"])
+
+
+def test_evaluate_integrity_names_a_weights_file_it_cannot_read_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "weights.toml"
+    broken.write_text("[profiles.default\n")
+
+    code = cli.main(["evaluate", "--integrity", "--weights", str(broken)])
+
+    err = capsys.readouterr().err.strip()
+    assert (2, 1) == (code, len(err.splitlines())), err
+    assert str(broken) in err
