@@ -10,7 +10,7 @@ reproducibly (``seed``), over HORIZON_DAYS (two years, ``now`` at its end):
   surge (exponential delays of mean LAUNCH_DAYS), the rest at uniform times up to ``now``
   (a product-specific Poisson rate: its count over the days it is listed);
 * reviewers: the reviews, shuffled, are dealt to accounts of 1 + ⌊Pareto(REVIEWER_TAIL)⌋
-  reviews each (about half of the accounts review one product, a few review dozens), so
+  reviews each (about two thirds of the accounts review one product, a few dozens), so
   an honest account's first vote and breadth vary as in a shop.
 
 A review is one vote carrying its stars and its recommendation (a like, or a dislike).
