@@ -203,25 +203,9 @@ def standing(log: VoteLog, settings: IntegritySettings = DEFAULT_SETTINGS) -> Fl
     voter's first vote and the distinct products they voted on up to and with it."""
     if not log.size:
         return np.zeros(0)
-    order = np.lexsort((log.time, log.user))
-    user, time = log.user[order], log.time[order]
-    opens = np.r_[True, user[1:] != user[:-1]]
-    starts = np.maximum.accumulate(np.where(opens, np.arange(user.size), 0))
-    # A (user, product) pair counts at its first vote.
-    pairs = np.lexsort((log.time, log.product, log.user))
-    first_of_pair = np.r_[
-        True,
-        (log.user[pairs][1:] != log.user[pairs][:-1])
-        | (log.product[pairs][1:] != log.product[pairs][:-1]),
-    ]
-    fresh = np.zeros(log.size, np.bool_)
-    fresh[pairs] = first_of_pair
-    seen = np.cumsum(fresh[order])
-    distinct: IntArray = seen - np.where(starts > 0, seen[starts - 1], 0)
-    value = _standing(time - time[starts], distinct, settings)
-    out = np.empty(log.size)
-    out[order] = value
-    return np.where(log.verified, 1.0, out)
+    at_vote = _VoterHistory(log, settings).standing(log.user, log.time, with_then=True)
+    result: FloatArray = np.where(log.verified, 1.0, at_vote)
+    return result
 
 
 def trust(stand: FloatArray, settings: IntegritySettings = DEFAULT_SETTINGS) -> FloatArray:
@@ -246,10 +230,14 @@ class _VoterHistory:
         self._span = float(time.max()) - self._low + 2.0
         self._keys = np.sort(user[fresh] * self._span + (time[fresh] - self._low))
 
-    def standing(self, user: IntArray, at: FloatArray) -> FloatArray:
+    def standing(self, user: IntArray, at: FloatArray, with_then: bool = False) -> FloatArray:
+        """These voters' standing at ``at``, from their votes before it (and, with
+        ``with_then``, at it)."""
         base = user * self._span
-        distinct = np.searchsorted(self._keys, base + (at - self._low), side="left")
-        distinct -= np.searchsorted(self._keys, base, side="left")
+        then = np.searchsorted(
+            self._keys, base + (at - self._low), "right" if with_then else "left"
+        )
+        distinct = then - np.searchsorted(self._keys, base, side="left")
         result: FloatArray = _standing(at - self._first[user], distinct, self._settings)
         return result
 
