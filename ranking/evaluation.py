@@ -144,22 +144,30 @@ class EvaluationReport:
 
 
 @dataclass(frozen=True)
-class _Counts:
+class ReviewCounts:
+    """Reviews summed per product: the star histogram, likes (recommendations), count and
+    sum of stars; each review counting its weight when weighed."""
+
     histogram: FloatArray  # (n_products, 5)
     likes: FloatArray
     count: FloatArray
     star_sum: FloatArray
 
 
-def _counts(
-    product_index: IntArray, stars: IntArray, recommended: BoolArray, n_products: int
-) -> _Counts:
-    cells = np.bincount(product_index * 5 + (stars - 1), minlength=n_products * 5)
+def review_counts(
+    product_index: IntArray,
+    stars: IntArray,
+    recommended: BoolArray,
+    n_products: int,
+    weights: FloatArray | None = None,
+) -> ReviewCounts:
+    cells = np.bincount(product_index * 5 + (stars - 1), weights, minlength=n_products * 5)
     histogram = cells.reshape(n_products, 5).astype(np.float64)
-    likes = np.bincount(product_index, weights=recommended.astype(np.float64), minlength=n_products)
+    liked = recommended.astype(np.float64) if weights is None else weights * recommended
+    likes = np.bincount(product_index, weights=liked, minlength=n_products)
     count = histogram.sum(axis=1)
     star_sum = histogram @ np.arange(1.0, 6.0)
-    return _Counts(histogram, likes.astype(np.float64), count, star_sum)
+    return ReviewCounts(histogram, likes.astype(np.float64), count, star_sum)
 
 
 def _check_inputs(
@@ -245,8 +253,10 @@ def evaluate(
             chosen = rng.permutation(total) if by_time is None else by_time
             kept_mask[chosen[: round(fraction * total)]] = True
             hidden_mask = ~kept_mask
-            kept = _counts(index[kept_mask], star[kept_mask], liked[kept_mask], n_products)
-            hidden = _counts(index[hidden_mask], star[hidden_mask], liked[hidden_mask], n_products)
+            kept = review_counts(index[kept_mask], star[kept_mask], liked[kept_mask], n_products)
+            hidden = review_counts(
+                index[hidden_mask], star[hidden_mask], liked[hidden_mask], n_products
+            )
             compared = (kept.count > 0) & (hidden.count > 0)
             products.append(float(np.sum(compared)))
             weight = hidden.count[compared]
@@ -321,7 +331,7 @@ def _nanmean(values: Sequence[float]) -> float:
 
 
 def _estimates(
-    kept: _Counts,
+    kept: ReviewCounts,
     codes: IntArray | None,
     n_categories: int,
     fixed_strengths: Sequence[float],

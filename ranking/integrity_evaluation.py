@@ -56,10 +56,12 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence, Prior, quality, rank_order, with_relevance
+from reviewrank.ranking.evaluation import review_counts
 from reviewrank.ranking.hierarchy import fit_hierarchical_prior
 from reviewrank.ranking.integrity import (
     DEFAULT_SETTINGS,
     HOUR,
+    Bursts,
     IntegritySettings,
     VoteLog,
     vote_weights,
@@ -163,17 +165,11 @@ def honest_history(
 
 
 def _evidence(history: History, weights: FloatArray, n: int) -> Evidence:
-    p = history.log.product
-    histogram = np.zeros((n, 5))
-    np.add.at(histogram, (p, history.stars - 1), weights)
-    liked = history.liked.astype(np.float64)
-    return Evidence(
-        rating_count=histogram.sum(axis=1),
-        star_sum=histogram @ np.arange(1.0, 6.0),
-        likes=np.bincount(p, weights=weights * liked, minlength=n),
-        dislikes=np.bincount(p, weights=weights * (1.0 - liked), minlength=n),
-        histogram=histogram,
-    )
+    """The products' sums, each vote counting its weight (a review: a rating and a like
+    or dislike of one weight)."""
+    c = review_counts(history.log.product, history.stars, history.liked, n, weights)
+    dislikes: FloatArray = c.count - c.likes
+    return Evidence(c.count, c.star_sum, c.likes, dislikes, c.histogram)
 
 
 def _prior(evidence: Evidence, history: History) -> Prior:
@@ -202,21 +198,19 @@ class Scores:
         return int(np.flatnonzero(members[order] == product)[0]) + 1
 
 
-def score(
-    history: History,
-    profile: Profile,
-    relevance: FloatArray,
-    defended: bool,
-    settings: IntegritySettings = DEFAULT_SETTINGS,
-) -> Scores:
-    n = history.listed.size
-    if defended:
-        weights, _ = vote_weights(
-            history.log, HORIZON_DAYS, history.listed, history.category, settings
-        )
-    else:
-        weights = np.ones(history.log.size)
-    evidence = _evidence(history, weights, n)
+def weights_of(
+    history: History, defended: bool, settings: IntegritySettings = DEFAULT_SETTINGS
+) -> FloatArray:
+    """Each vote's weight at the end of the history: ranking.integrity's, or 1."""
+    if not defended:
+        return np.ones(history.log.size)
+    weights, _ = vote_weights(history.log, HORIZON_DAYS, history.listed, history.category, settings)
+    return weights
+
+
+def score(history: History, profile: Profile, relevance: FloatArray, weights: FloatArray) -> Scores:
+    """Every product's scores on the sums of its votes, each counting its weight."""
+    evidence = _evidence(history, weights, history.listed.size)
     kept = quality(evidence, profile, _prior(evidence, history))
     return Scores(
         kept.score / max(1.0 - kept.relevance_weight, 1e-12),  # (Top: relevance dropped)
@@ -320,16 +314,15 @@ def _order(scores: Scores, members: IntArray) -> IntArray:
 
 def _honest(
     history: History,
-    profile: Profile,
-    relevance: FloatArray,
+    baseline: dict[bool, Scores],
+    weights: FloatArray,
+    bursts: Bursts,
     settings: IntegritySettings,
     categories: dict[int, IntArray],
 ) -> HonestReport:
-    weights, bursts = vote_weights(
-        history.log, HORIZON_DAYS, history.listed, history.category, settings
-    )
-    plain = score(history, profile, relevance, False, settings)
-    defended = score(history, profile, relevance, True, settings)
+    """The honest history's figures; ``baseline``: its scores without and with the
+    defences' ``weights`` (and ``bursts``)."""
+    plain, defended = baseline[False], baseline[True]
     most, over = 0, 0
     for members in categories.values():
         before = _order(plain, members)
@@ -405,11 +398,14 @@ def evaluate_integrity(
     history = honest_history(product_index, stars, recommended, category, rng)
     relevance = rng.random(history.listed.size)
     categories = _members(history, min_products)
-    honest = _honest(history, profile, relevance, settings, categories)
+    weights, bursts = vote_weights(
+        history.log, HORIZON_DAYS, history.listed, history.category, settings
+    )
     baseline = {
-        defended: score(history, profile, relevance, defended, settings)
-        for defended in (False, True)
+        False: score(history, profile, relevance, np.ones(history.log.size)),
+        True: score(history, profile, relevance, weights),
     }
+    honest = _honest(history, baseline, weights, bursts, settings, categories)
     targets = {}
     for code, members in categories.items():
         order = _order(baseline[False], members)
@@ -424,7 +420,8 @@ def evaluate_integrity(
                 stream = np.random.default_rng([seed, number, k, code, repeat])
                 attacked = attack(history, kind, k, target, stream)
                 for defended in (False, True):
-                    now = score(attacked, profile, relevance, defended, settings)
+                    weights = weights_of(attacked, defended, settings)
+                    now = score(attacked, profile, relevance, weights)
                     then = baseline[defended]
                     for ranked, name in ((False, "top"), (True, "rank")):
                         shift = abs(
