@@ -15,9 +15,10 @@ import math
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,26 +31,27 @@ from reviewrank.service.app.settings import DATA_DIR
 from reviewrank.service.cli.dataset import REVIEWS_ZIP, read_reviews
 
 DEFAULT_PLOT = Path("docs/evaluation.png")
+Number = TypeVar("Number", int, float)
 SIMULATED_SPLITS = 3  # random splits of the simulated history (30,000 products: slower)
 
 
-def _fractions(text: str) -> tuple[float, ...]:
+def _comma_separated(text: str, parse: Callable[[str], Number], noun: str) -> tuple[Number, ...]:
+    """The values of a comma-separated argument (empty parts skipped)."""
     try:
-        values = tuple(float(part) for part in text.split(",") if part.strip())
+        return tuple(parse(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"not a comma-separated list of numbers: {text!r}"
-        ) from exc
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of {noun}: {text!r}") from exc
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    values = _comma_separated(text, float, "numbers")
     if not values or not all(0.0 < v < 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"fractions must be in (0, 1), got {text!r}")
     return values
 
 
 def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of counts: {text!r}") from exc
+    values = _comma_separated(text, int, "counts")
     if not values or not all(1 <= v <= 100_000 for v in values):
         raise argparse.ArgumentTypeError(f"counts must be 1 to 100,000: {text!r}")
     return values
