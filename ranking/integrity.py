@@ -68,7 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import nbinom
+from scipy.special import betainc, nbdtrik
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -116,6 +116,25 @@ class IntegritySettings:
 
 
 DEFAULT_SETTINGS = IntegritySettings()
+
+
+# The negative binomial of r successes at success probability p (failures counted), by
+# scipy.special rather than scipy.stats, which takes about half a second to import: its
+# CDF at k is the regularised incomplete beta I_p(r, k + 1).
+def nb_tail(x: FloatArray, r: FloatArray, p: FloatArray) -> FloatArray:
+    """P(X ≥ x) for whole x ≥ 1: 1 − I_p(r, x) = I_(1−p)(x, r)."""
+    tail: FloatArray = betainc(x, r, 1.0 - p)
+    return tail
+
+
+def nb_quantile(q: float, r: FloatArray, p: FloatArray) -> FloatArray:
+    """The least whole k with P(X ≤ k) ≥ q: from the continuous inverse (nbdtrik), then
+    moved by one where rounding put it on the wrong side."""
+    k = np.maximum(np.ceil(np.nan_to_num(nbdtrik(q, r, p), nan=0.0)), 0.0)
+    below = np.maximum(k - 1.0, 0.0)
+    k = np.where((k >= 1) & (betainc(r, below + 1.0, p) >= q), below, k)
+    quantile: FloatArray = np.where(betainc(r, k + 1.0, p) < q, k + 1.0, k)
+    return quantile
 
 
 Burst = tuple[int, float, float]  # (product, first vote's time, last vote's time)
@@ -457,12 +476,12 @@ def _scan(
         days = exposure + s.prior_days
         ends = np.flatnonzero(x >= s.min_burst_votes)
         if ends.size:
-            tail = nbinom.sf(x[ends] - 1, shape[ends], days[ends] / (days[ends] + w))
+            tail = nb_tail(x[ends], shape[ends], days[ends] / (days[ends] + w))
             ends = ends[tail < s.burst_alpha / len(s.windows_days)]
         if not ends.size:
             continue
         f = np.minimum(
-            nbinom.ppf(1.0 - s.allowance, shape[ends], days[ends] / (days[ends] + w)) / x[ends],
+            nb_quantile(1.0 - s.allowance, shape[ends], days[ends] / (days[ends] + w)) / x[ends],
             1.0,
         )
         # The windows covering vote i are ends[lo:hi]: both their first and last votes

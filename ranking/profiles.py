@@ -7,6 +7,8 @@ A profile set is parsed from a plain mapping (the service reads it from TOML)::
     [profiles.default]
     confidence = 0.95              # of the Wilson and the other lower bounds, in (0, 1)
     half_life_days = 365           # optional: each vote weighs 0.5^(age / half-life)
+    integrity = true               # scores weigh votes by the manipulation defences
+                                   # (ranking.integrity); false: every vote counts in full
 
     [profiles.default.weights]     # >= 0, not all 0; normalised to sum to 1
     bayesian_average = 0.6         # see COMPONENTS for the others
@@ -90,6 +92,7 @@ PROFILE_KEYS = (
     "shares",
     "sentiment",
     "channels",
+    "integrity",
 )
 LIMIT_KEYS = ("max_candidates", "top_default_limit", "top_max_limit")
 MIN_STARS, MAX_STARS = 1.0, 5.0
@@ -235,6 +238,9 @@ class Profile:
     sentiment: SentimentSpec = SentimentSpec()
     # (channel, weight) in name order: a share from a named channel counts that much.
     channels: tuple[tuple[str, float], ...] = ()
+    # Whether its scores take the votes' weights from the manipulation defences
+    # (ranking.integrity: the damped part of each product's sums left out).
+    integrity: bool = True
 
     @property
     def half_life_seconds(self) -> float | None:
@@ -559,6 +565,10 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
     if sentiment.prior is None and weights.get("sentiment", 0.0) > 0:
         prior = replace(prior, sentiment_fitted=True)
     channels = _parse_channels(check, table.get("channels", {}), f"{key}.channels")
+    integrity = table.get("integrity", True)
+    if not isinstance(integrity, bool):
+        check.fail(f"{key}.integrity", "must be true or false")
+        integrity = True
     return Profile(
         name=name,
         weights=weights,
@@ -571,6 +581,7 @@ def _parse_profile(check: _Checker, name: str, raw: Any, key: str) -> Profile | 
         shares=shares,
         sentiment=sentiment,
         channels=channels,
+        integrity=integrity,
     )
 
 

@@ -147,6 +147,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         log_level="warning",
         grace_seconds=5.0,
         admin_token=ADMIN_TOKEN,
+        # No vote weighing unless a test asks (tests/api/test_manipulation_defences.py):
+        # tests send several votes on a product within a second, which is a burst.
+        integrity_seconds=0.0,
     )
     return base.with_overrides(**overrides)
 

@@ -412,6 +412,9 @@ def _explanation(e: Explanation) -> ranking_pb2.Explanation:
         poll_strength=e.poll_strength,
         sentiment_average=e.sentiment_average,
         weighted_comments=e.weighted_comments,
+        damped_ratings=e.damped_ratings,
+        damped_likes=e.damped_likes,
+        damped_dislikes=e.damped_dislikes,
     )
 
 
@@ -541,6 +544,9 @@ def stats_response(
                 polls_shown=s.polls_shown,
                 polls_won=s.polls_won,
                 poll_strength=s.poll_strength,
+                damped_ratings=s.damped_ratings,
+                damped_likes=s.damped_likes,
+                damped_dislikes=s.damped_dislikes,
             )
             for s in stats
         ],

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from reviewrank.service.api import convert, convert_admin
+from reviewrank.service.api import convert, convert_admin, convert_integrity
 from reviewrank.service.api.request_budget import MethodBudget
 from reviewrank.service.api.validation import InputLimits
 from reviewrank.service.api.wire.batch_codec import EncodedBatch
@@ -224,3 +224,27 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         entries = convert_admin.upsert_products_request(request, self._app.settings)
         result = self._app.upsert_products(entries, _timeout(context))
         return convert_admin.upsert_products_response(result)
+
+    def ListBursts(
+        self, request: admin_pb2.ListBurstsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListBurstsResponse:
+        limit = convert_integrity.bursts_limit(request)
+        enabled = self._app.integrity is not None
+        return convert_integrity.bursts_response(self._app.weighed(), limit, enabled)
+
+    def DecideBurst(
+        self, request: admin_pb2.DecideBurstRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.DecideBurstResponse:
+        product_id, start, end, confirmed = convert_integrity.decide_request(
+            request, InputLimits.of(self._app.settings)
+        )
+        decision, applied = self._app.decide_burst(
+            product_id, start, end, confirmed, request.actor, request.reason, _timeout(context)
+        )
+        return convert_integrity.decide_response(decision, applied)
+
+    def ListBurstDecisions(
+        self, request: admin_pb2.ListBurstDecisionsRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.ListBurstDecisionsResponse:
+        decisions = self._app.burst_decisions(_timeout(context))
+        return convert_integrity.decisions_response(decisions)

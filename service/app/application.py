@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -31,16 +32,25 @@ from reviewrank.service.app.status import (
     PriorInForce,
     Status,
 )
-from reviewrank.service.app.store import SQLITE, AppliedGroup, Store, StoreOpener
+from reviewrank.service.app.store import (
+    SQLITE,
+    AppliedGroup,
+    BurstDecision,
+    Store,
+    StoreOpener,
+)
+from reviewrank.service.app.vote_weights import VoteWeigher, WeighPass
 from reviewrank.service.app.waits import CpuTurn
 from reviewrank.service.app.weights import ServerLimits, WeightsRegistry, WeightsState
-from reviewrank.service.app.weights_admin import WeightsAdmin
+from reviewrank.service.app.weights_admin import NOTE_MAX_LENGTH, WeightsAdmin
 from reviewrank.service.app.weights_history import HistoryEntry
 from reviewrank.service.app.weights_watch import WeightsWatch
 from reviewrank.service.app.writer import Writer
 from reviewrank.service.domain.errors import (
     DeadlineExpired,
     FailedPrecondition,
+    InvalidArgument,
+    NotFound,
     StorageUnavailable,
     StoreError,
 )
@@ -145,6 +155,13 @@ class Application:
         )
         # Poll strengths, refitted after poll votes change (service/app/poll_fitter.py).
         self.polls = PollFitter(self.store.follower(), self.catalogue)
+        # The manipulation defences: every vote weighed (service/app/vote_weights.py).
+        self.integrity: VoteWeigher | None = None
+        if settings.integrity_seconds > 0:
+            reader = self.store.follower()
+            self.integrity = VoteWeigher(
+                reader, self.catalogue, reader.load_burst_decisions, settings.integrity_seconds
+            )
         # min_seq: the store's latest seq on a connection of its own (SQLite: the store's
         # is the writer's; PostgreSQL's store reads on its pool, safe from any thread).
         self._seq_reader = self.store.follower() if settings.storage.kind == SQLITE else None
@@ -235,6 +252,10 @@ class Application:
             result = self.writer.erase(Erasure(user_id), timeout)
         except TimeoutError:
             raise DeadlineExpired("deadline passed while waiting for the commit") from None
+        weigher = self.integrity
+        if weigher is not None and any(v.user_id == user_id for v in weigher.last.low_weight):
+            # (listed as a low-weight voter: gone from the list before the reply)
+            weigher.wait_for_pass(10.0 if timeout is None else min(timeout, 10.0))
         # No user id in the log: it is the personal data being erased.
         log.info(
             "user forgotten",
@@ -319,6 +340,75 @@ class Application:
         """Reloads the weights file in the background (SIGHUP; safe in a signal handler)."""
         self._weights_watch.request_reload()
 
+    # -- the manipulation defences (service/app/vote_weights.py) ------------------------------
+
+    def weighed(self) -> WeighPass:
+        """The last weighing of the votes (empty when the defences are off)."""
+        return WeighPass() if self.integrity is None else self.integrity.last
+
+    def burst_decisions(self, timeout: float | None = None) -> list[BurstDecision]:
+        """Every decision on a burst, newest first (read on the writer thread: SQLite's
+        store connection is that thread's)."""
+        try:
+            made: Any = self.writer.run_exclusive(self.store.load_burst_decisions, timeout)
+        except TimeoutError:
+            raise DeadlineExpired("deadline passed while waiting to read the decisions") from None
+        return list(reversed(made))
+
+    def decide_burst(
+        self,
+        product_id: str,
+        start_us: int,
+        end_us: int,
+        confirmed: bool,
+        actor: str,
+        reason: str,
+        timeout: float | None,
+    ) -> tuple[BurstDecision, bool]:
+        """Records an admin's decision on a listed burst (on the writer thread, as a weights
+        change), then weighs the votes again with it; returns the decision and whether
+        that weighing ended before ``timeout``."""
+        violations = []
+        if not actor:
+            violations.append(("actor", "is required: who decides"))
+        for field, value in (("actor", actor), ("reason", reason)):
+            if len(value) > NOTE_MAX_LENGTH or not value.isprintable():
+                violations.append(
+                    (field, f"must be at most {NOTE_MAX_LENGTH} printable characters")
+                )
+        if violations:
+            raise InvalidArgument(violations)
+        weigher = self.integrity
+        if weigher is None:
+            raise FailedPrecondition("the server weighs no votes (integrity_seconds is 0)")
+        listed = any(
+            (b.product_id, b.start_us, b.end_us) == (product_id, start_us, end_us)
+            for b in weigher.last.bursts
+        )
+        if not listed:
+            raise NotFound(
+                f"no burst of product {product_id!r} from {start_us} to {end_us} µs is listed: "
+                "ListBursts shows the bursts that damp now"
+            )
+        self._writable()
+        decision = BurstDecision(
+            product_id, start_us, end_us, confirmed, actor, reason, int(time.time() * 1e6)
+        )
+        try:
+            self.writer.run_exclusive(lambda: self.store.save_burst_decision(decision), timeout)
+        except TimeoutError:
+            raise DeadlineExpired("deadline passed while waiting to record the decision") from None
+        log.info(
+            "burst decided",
+            product_id=product_id,
+            start_us=start_us,
+            end_us=end_us,
+            decision="confirm" if confirmed else "dismiss",
+            actor=actor,
+        )
+        applied = weigher.wait_for_pass(10.0 if timeout is None else min(timeout, 10.0))
+        return decision, applied
+
     # -- what it tells of itself (service/app/status.py) ---------------------------------------
 
     def change_feed_lag(self) -> dict[str, int]:
@@ -402,6 +492,7 @@ class Application:
             poll_fit_seconds=0.0 if self.polls.last is None else self.polls.last.seconds,
             poll_fit_pending=self.polls.pending,
             kinds=self.kind_counts.counts(),
+            damped_votes=self.weighed().damped_votes,
         )
 
     def status(self) -> Status:
@@ -420,6 +511,8 @@ class Application:
         self.ranker.close()
         self.feed.close()
         self.polls.close()
+        if self.integrity is not None:
+            self.integrity.close()
         if self._seq_reader is not None:
             self._seq_reader.close()
         self.writer.close()

@@ -32,6 +32,7 @@ from reviewrank.service.app.catalogue_views import (
 )
 from reviewrank.service.app.category_codes import NO_CATEGORY, CategoryCodes
 from reviewrank.service.app.comment_channels import CommentChannels
+from reviewrank.service.app.damped import DampedParts
 from reviewrank.service.app.decayed import DecayedAggregates
 from reviewrank.service.app.id_index import EncodedIds, IdIndex
 from reviewrank.service.app.snapshot import CatalogueColumns, columns_of
@@ -112,6 +113,10 @@ class Catalogue:
         # poll strengths are then refitted (service/app/poll_fitter.py).
         self.poll_generation = 0
         self.polls_changed = threading.Event()
+        # What the manipulation defences take off each product's sums (service/app/damped.py),
+        # set by the vote weigher (service/app/vote_weights.py); profiles with defences on
+        # score the sums less these.
+        self._damped = DampedParts.none()
 
     def _allocate(self, capacity: int) -> None:
         """Grows every column to ``capacity`` rows, keeping what they hold. Counts in 32
@@ -417,11 +422,43 @@ class Catalogue:
             total = self.rating_count[idx] + self.likes[idx] + self.dislikes[idx]
         return total.astype(np.int64, copy=False)
 
+    def set_damped(self, parts: DampedParts) -> int:
+        """Takes these as the damped parts of the products' sums; the rows whose part
+        changed move to a new generation (cached scores then take them again). Returns
+        how many rows changed."""
+        with self._lock:
+            changed = parts.changed_against(self._damped)
+            self._damped = parts
+            if changed.size:
+                self._next_generation(changed)
+            return int(changed.size)
+
+    def damped_votes(self, product_ids: Sequence[str]) -> FloatArray:
+        """What the defences leave out of each product's ratings, likes and dislikes, as
+        votes: shape (products, 3), zeros for those without a damped part."""
+        with self._lock:
+            rows = self._index.rows(product_ids, None)
+            damped = self._damped
+        out = np.zeros((len(product_ids), 3))
+        where, mine = damped.match(rows)
+        out[where, 0] = damped.rating_count[mine]
+        out[where, 1] = damped.likes[mine]
+        out[where, 2] = damped.dislikes[mine]
+        return out
+
+    def weighing_inputs(self) -> tuple[FloatArray, npt.NDArray[np.int32]]:
+        """Every row's listing time (Unix seconds) and category code (NO_CATEGORY for
+        none), row 0 included: what vote weights are computed with."""
+        with self._lock:
+            size = self._size
+            return self.listed_at_us[:size] / 1e6, self.category_code[:size].copy()
+
     def changed_rows(
         self,
         since: int | None = None,
         listing: bool = False,
         comments: CommentWeighing | None = None,
+        weighed: bool = False,
     ) -> ScoringRows | None:
         """The rows changed after generation ``since``, with their evidence (plain counts;
         comments weighed by channel as ``comments`` says), as of now; every row in use
@@ -429,7 +466,7 @@ class Catalogue:
         ``since`` (the caller then starts again from every row). ``listing``: with
         whether each is listed and its other categories (not for None)."""
         if since is None:
-            return self.rows_between(0, None, comments)
+            return self.rows_between(0, None, comments, weighed)
         with self._lock:
             size = self._size
             missed = self.generation - since
@@ -446,16 +483,19 @@ class Catalogue:
             return ScoringRows(
                 self.generation,
                 idx,
-                self._evidence(idx, None, 0.0, comments=comments),
+                self._evidence(idx, None, 0.0, comments=comments, weighed=weighed),
                 self.category_code[idx],
                 size,
                 active,
                 more,
             )
 
-    def _evidence_of(self, part: slice, comments: CommentWeighing | None = None) -> Evidence:
+    def _evidence_of(
+        self, part: slice, comments: CommentWeighing | None = None, weighed: bool = False
+    ) -> Evidence:
         """Copies of the counts of a range of rows (lock held): slices copied are several
-        times faster than rows taken. Comments weighed by channel as ``comments`` says."""
+        times faster than rows taken. Comments weighed by channel as ``comments`` says;
+        the damped parts left out when ``weighed``."""
         evidence = Evidence(
             rating_count=self.rating_count[part].copy(),
             star_sum=self.star_sum[part].copy(),
@@ -468,6 +508,9 @@ class Catalogue:
             polls_shown=self.polls_shown[part].copy(),
             polls_won=self.polls_won[part].copy(),
         )
+        if weighed:
+            rows = np.arange(part.start, part.stop, dtype=np.int64)
+            evidence = self._damped.less(evidence, rows, None, 0.0)
         if comments is None:
             return evidence
         count, total = self._weighed_comments(part, comments)
@@ -484,7 +527,11 @@ class Catalogue:
         return channels.weighted(rows, weighing, self.comments[rows], self.sentiment_sum[rows])
 
     def rows_between(
-        self, start: int, stop: int | None, comments: CommentWeighing | None = None
+        self,
+        start: int,
+        stop: int | None,
+        comments: CommentWeighing | None = None,
+        weighed: bool = False,
     ) -> ScoringRows:
         """Rows ``start`` to ``stop`` (None: the last in use), with their evidence, as of
         now: a whole catalogue can be read a part at a time, holding the lock briefly."""
@@ -493,7 +540,7 @@ class Catalogue:
             stop = size if stop is None else min(stop, size)
             start = min(start, stop)
             part = slice(start, stop)
-            evidence = self._evidence_of(part, comments)
+            evidence = self._evidence_of(part, comments, weighed)
             codes = self.category_code[part].copy()
             idx = np.arange(start, stop, dtype=np.int64)
             return ScoringRows(self.generation, idx, evidence, codes, size)
@@ -590,9 +637,23 @@ class Catalogue:
         now: float,
         extra: Extra = None,
         comments: CommentWeighing | None = None,
+        weighed: bool = False,
     ) -> Evidence:
         """The rows' evidence (lock held): decayed to ``now`` for a half-life, comments
-        weighed by channel as ``comments`` says."""
+        weighed by channel as ``comments`` says, the damped parts left out when
+        ``weighed``."""
+        evidence = self._plain_evidence(idx, half_life, now, extra, comments)
+        return self._damped.less(evidence, idx, half_life, now) if weighed else evidence
+
+    def _plain_evidence(
+        self,
+        idx: npt.NDArray[np.int64],
+        half_life: float | None,
+        now: float,
+        extra: Extra,
+        comments: CommentWeighing | None,
+    ) -> Evidence:
+        """The rows' evidence as _evidence gives it, every vote counted in full."""
         if comments is None:
             counted: Counts = self.comments[idx]
             sentiment = self.sentiment_sum[idx] / SENTIMENT_SCALE
@@ -670,10 +731,12 @@ class Catalogue:
         encoded: EncodedIds | None = None,
         shares: ShareWeighing | None = None,
         comments: CommentWeighing | None = None,
+        weighed: bool = False,
     ) -> Gathered:
         """The products' aggregates (time-decayed to ``now`` when a half-life is given),
-        with their decayed shares and exposure when a share half-life is, and their
-        comments weighed by channel as ``comments`` says (``raw`` keeps plain counts).
+        with their decayed shares and exposure when a share half-life is, their comments
+        weighed by channel as ``comments`` says, and the damped parts left out when
+        ``weighed`` (``raw`` keeps plain counts).
 
         ``extra``: decayed sums of half-lives the catalogue does not keep (a preview's);
         ``encoded``: the ids' bytes, if at hand (see lookup).
@@ -682,8 +745,8 @@ class Catalogue:
             idx = self._index.rows(product_ids, encoded)  # unknown: row 0, all zeros
             raw = self._evidence(idx, None, now)
             evidence = raw
-            if half_life is not None or comments is not None:
-                evidence = self._evidence(idx, half_life, now, extra, comments)
+            if half_life is not None or comments is not None or weighed:
+                evidence = self._evidence(idx, half_life, now, extra, comments, weighed)
             evidence = self._with_shares(evidence, idx, shares, now, extra)
             codes = self.category_code[idx]
         return Gathered(evidence, raw, idx > 0, codes, self._categories.names)
@@ -828,14 +891,15 @@ class Catalogue:
         extra: Extra = None,
         shares: ShareWeighing | None = None,
         comments: CommentWeighing | None = None,
+        weighed: bool = False,
     ) -> Snapshot:
         with self._lock:
             size = self._size
             rows = np.arange(1, size, dtype=np.int64)
             raw = self._evidence(rows, None, now)
             evidence = raw
-            if half_life is not None or comments is not None:
-                evidence = self._evidence(rows, half_life, now, extra, comments)
+            if half_life is not None or comments is not None or weighed:
+                evidence = self._evidence(rows, half_life, now, extra, comments, weighed)
             evidence = self._with_shares(evidence, rows, shares, now, extra)
             return Snapshot(
                 seq=self.generation,
@@ -854,6 +918,7 @@ class Catalogue:
         rows_per_part: int,
         between: Callable[[], None],
         comments: CommentWeighing | None = None,
+        weighed: bool = False,
     ) -> Snapshot:
         """A snapshot of plain counts read ``rows_per_part`` rows at a time, holding the
         lock for one part only (a million rows at once held writers and lookups for about
@@ -866,6 +931,7 @@ class Catalogue:
             product_ids = RowIds(self._index.ids, size)
             categories = dict(self._categories.codes)
             also_in = self._categories.members()
+            damped = self._damped
         parts: list[tuple[Evidence, npt.NDArray[np.int32], npt.NDArray[np.bool_]]] = []
         for start in range(1, max(size, 2), rows_per_part):  # (one part, empty, if no row)
             if parts:
@@ -880,11 +946,14 @@ class Catalogue:
                 for name in _PLAIN_EVIDENCE
             }
         )
+        evidence = joined
+        if weighed:  # (the damped parts as of the first part, as its generation)
+            evidence = damped.less(joined, np.arange(1, 1 + len(product_ids)), None, 0.0)
         return Snapshot(
             seq=seq,
             through_seq=through_seq,
             product_ids=product_ids,
-            evidence=joined,
+            evidence=evidence,
             raw=joined,
             category_code=np.concatenate([c for _, c, _ in parts]),
             categories=categories,

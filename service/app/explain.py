@@ -66,6 +66,10 @@ class Explanation(NamedTuple):
     polls_shown: int  # poll votes in force that showed it
     polls_won: int  # that chose it
     poll_strength: float  # its Bradley-Terry strength in force (1: the prior's)
+    # What the manipulation defences leave out of its ratings, likes and dislikes (votes).
+    damped_ratings: float = 0.0
+    damped_likes: float = 0.0
+    damped_dislikes: float = 0.0
 
     @property
     def share_rate(self) -> float:
@@ -86,7 +90,10 @@ def explain_rows(
     prior: Prior,
     profile: Profile,
     rows: Sequence[int],
+    damped: npt.NDArray[np.float64] | None = None,
 ) -> list[Explanation]:
+    """One explanation per row of ``rows``; ``damped``: what the defences leave out of
+    each such row's ratings, likes and dislikes (Catalogue.damped_votes), in that order."""
     at = np.fromiter(rows, dtype=np.intp)
 
     def column(values: npt.ArrayLike) -> list[Any]:
@@ -151,6 +158,7 @@ def explain_rows(
         shown, won = counts(raw.polls_shown), counts(raw.polls_won)
     if raw.poll_strength is not None:
         strength = floats(raw.poll_strength)
+    left_out = np.zeros((count, 3)) if damped is None else damped
     return list(
         map(
             Explanation,
@@ -187,5 +195,8 @@ def explain_rows(
             shown,
             won,
             strength,
+            left_out[:, 0].tolist(),
+            left_out[:, 1].tolist(),
+            left_out[:, 2].tolist(),
         )
     )

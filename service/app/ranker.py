@@ -91,6 +91,10 @@ class ProductStats(NamedTuple):
     polls_shown: int = 0  # poll votes in force that showed it
     polls_won: int = 0  # that chose it
     poll_strength: float = 1.0  # its Bradley-Terry strength (1: the prior's)
+    # What the manipulation defences leave out of its scores (votes), by the profile's.
+    damped_ratings: float = 0.0
+    damped_likes: float = 0.0
+    damped_dislikes: float = 0.0
 
 
 def unknown_category(category: str, known: Iterable[str]) -> str:
@@ -182,6 +186,7 @@ class Ranker:
             encoded=query.id_bytes,
             shares=profile.share_weighing,
             comments=profile.comment_weighing,
+            weighed=profile.integrity,
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(
@@ -199,11 +204,19 @@ class Ranker:
                 prior,
                 profile,
                 order.tolist(),
+                self._damped(profile, [product_ids[i] for i in order.tolist()]),
             )
             if query.explain
             else None
         )
         return RankResult(order, breakdown.score[order], explanations, state.version, profile.name)
+
+    def _damped(
+        self, profile: Profile, product_ids: Sequence[str]
+    ) -> npt.NDArray[np.float64] | None:
+        """What the defences leave out of these products' votes, for a profile that
+        weighs votes by them (None: every vote counts in full)."""
+        return self._catalogue.damped_votes(product_ids) if profile.integrity else None
 
     def _rank_from_columns(
         self, version: int, profile: Profile, query: RankQuery
@@ -283,14 +296,16 @@ class Ranker:
             known = np.ones(len(snapshot.product_ids), dtype=bool)
             return explain_rows(
                 top.breakdown, snapshot.evidence, snapshot.raw, known, top.prior, profile,
-                page.tolist(),
+                page.tolist(), self._damped(profile, ids),
             )  # fmt: skip
-        gathered = self._catalogue.gather(ids, comments=profile.comment_weighing)
+        gathered = self._catalogue.gather(
+            ids, comments=profile.comment_weighing, weighed=profile.integrity
+        )
         prior = self._prior(profile, gathered.category_code, top.fit)
         breakdown = blend(gathered.evidence, profile, prior)
         return explain_rows(
             breakdown, gathered.evidence, gathered.raw, gathered.known, prior, profile,
-            range(len(ids)),
+            range(len(ids)), self._damped(profile, ids),
         )  # fmt: skip
 
     # -- previews: any profile, not only those in force --------------------------------------
@@ -310,6 +325,7 @@ class Ranker:
             extra,
             shares=profile.share_weighing,
             comments=profile.comment_weighing,
+            weighed=profile.integrity,
         )
         prior = self._prior(profile, gathered.category_code, extra=extra)
         breakdown = blend(
@@ -329,6 +345,7 @@ class Ranker:
             extra,
             profile.share_weighing,
             profile.comment_weighing,
+            weighed=profile.integrity,
         )
         prior = self._prior(profile, snapshot.category_code, extra=extra)
         breakdown = blend(snapshot.evidence, profile, prior)
@@ -378,7 +395,10 @@ class Ranker:
                 return changed
             seq = self._catalogue.seq  # (read first: the rows reflect at least this)
             rows = self._catalogue.changed_rows(
-                since=since, listing=True, comments=profile.comment_weighing
+                since=since,
+                listing=True,
+                comments=profile.comment_weighing,
+                weighed=profile.integrity,
             )
             if rows is None:
                 return None
@@ -469,7 +489,7 @@ class Ranker:
         fit = self._priors.fit_of(profile.prior)
         if in_parts:
             snapshot = self._catalogue.snapshot_in_parts(
-                CHUNK_ROWS, pause, profile.comment_weighing
+                CHUNK_ROWS, pause, profile.comment_weighing, weighed=profile.integrity
             )
         else:
             snapshot = self._catalogue.snapshot(
@@ -477,6 +497,7 @@ class Ranker:
                 now,
                 shares=profile.share_weighing,
                 comments=profile.comment_weighing,
+                weighed=profile.integrity,
             )
         prior = self._prior(profile, snapshot.category_code, fit)
         if in_parts:
@@ -504,13 +525,15 @@ class Ranker:
             time.time(),
             shares=profile.share_weighing,
             comments=profile.comment_weighing,
+            weighed=profile.integrity,
         )
         prior = self._prior(profile, gathered.category_code)
         breakdown = blend(gathered.evidence, profile, prior)
         ev = gathered.evidence
         explanations = explain_rows(
-            breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids))
-        )
+            breakdown, ev, gathered.raw, gathered.known, prior, profile, range(len(product_ids)),
+            self._damped(profile, product_ids),
+        )  # fmt: skip
         categories = gathered.category  # (built on each read)
         listing = self._catalogue.listing(product_ids)
         sharers = self._catalogue.sharers(product_ids)
@@ -543,6 +566,9 @@ class Ranker:
                 polls_shown=e.polls_shown,
                 polls_won=e.polls_won,
                 poll_strength=e.poll_strength,
+                damped_ratings=e.damped_ratings,
+                damped_likes=e.damped_likes,
+                damped_dislikes=e.damped_dislikes,
             )
             for i, e in enumerate(explanations)
         ]

@@ -149,12 +149,14 @@ class ScoreColumns:
         recomputed by catching up from there."""
         started = time.perf_counter()
         weighing = profile.comment_weighing
-        first = self._catalogue.rows_between(0, chunk, weighing)
+        first = self._catalogue.rows_between(0, chunk, weighing, profile.integrity)
         parts = [self._quality(profile, first, fit)]
         done = first.idx.size
         while chunk is not None and done < first.size:
             pause()
-            rows = self._catalogue.rows_between(done, min(done + chunk, first.size), weighing)
+            rows = self._catalogue.rows_between(
+                done, min(done + chunk, first.size), weighing, profile.integrity
+            )
             if not rows.idx.size:  # (the catalogue was replaced meanwhile)
                 break
             parts.append(self._quality(profile, rows, fit))
@@ -171,7 +173,9 @@ class ScoreColumns:
         """Recomputes the rows written since the column's generation (lock held); False
         when the catalogue's change log no longer reaches back that far."""
         rows = self._catalogue.changed_rows(
-            since=column.generation, comments=profile.comment_weighing
+            since=column.generation,
+            comments=profile.comment_weighing,
+            weighed=profile.integrity,
         )
         if rows is None:
             return False

@@ -125,6 +125,10 @@ class Settings:
     # Weights: poll the weights file every this many seconds and reload it when its
     # content changes (0 = off; SIGHUP and AdminService.ReloadWeights reload on demand).
     weights_watch_seconds: float = 0.0
+    # The manipulation defences (service/app/vote_weights.py): every vote is weighed again
+    # every this many seconds (at most a tenth of a core; at once after an admin's
+    # decision); 0: no vote is weighed, every profile counts every vote in full.
+    integrity_seconds: float = 60.0
     # Bearer tokens (service/api/auth.py), each set directly or as a file holding it; never
     # logged or shown in a repr. No admin token: admin RPCs answer FAILED_PRECONDITION.
     # An API token, if set, is required by the feedback and ranking services too.
@@ -273,6 +277,8 @@ def validate(settings: Settings) -> None:
         raise ValueError("storage_min_free_bytes must not be negative")
     if settings.max_workers <= 2:
         raise ValueError("max_workers must be at least 3")
+    if not 0 <= settings.integrity_seconds < float("inf"):
+        raise ValueError("integrity_seconds must be 0 (off) or a number of seconds")
     if not 0 <= settings.weights_watch_seconds < float("inf"):
         raise ValueError("weights_watch_seconds must be 0 (off) or a number of seconds")
     for name in ("admin_token", "api_token"):

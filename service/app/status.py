@@ -54,6 +54,9 @@ class Counters:
     poll_votes: int = 0
     poll_fit_seconds: float = 0.0
     poll_fit_pending: bool = False
+    # Votes weighing less than 1 at the last weighing (service/app/vote_weights.py), by
+    # kind: "rating", "like", "dislike".
+    damped_votes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

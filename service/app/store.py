@@ -274,6 +274,50 @@ WeightsRow = tuple[int, int, str, str, str, str, str, int | None, str, str]
 
 
 @dataclass(frozen=True)
+class VoteLogRows:
+    """Every rating and like in force with its voter: what vote weights are computed
+    from (service/app/vote_weights.py). One element per vote; a like's value is +1 or -1
+    (a withdrawn like, value 0, is not a vote)."""
+
+    product_idx: npt.NDArray[np.int64]
+    user_id: npt.NDArray[np.object_]  # str
+    kind: npt.NDArray[np.int8]  # VOTE_RATING or VOTE_LIKE
+    value: npt.NDArray[np.int64]  # stars, or +1/-1
+    occurred_at_us: npt.NDArray[np.int64]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> VoteLogRows:
+        """From rows of (product idx, user id, kind code, value, occurred_at_us)."""
+        n = len(rows)
+        users = np.empty(n, dtype=object)
+        users[:] = [row[1] for row in rows]
+        numbers = np.array([(r[0], r[2], r[3], r[4]) for r in rows], np.int64).reshape(-1, 4)
+        return cls(
+            numbers[:, 0].copy(),
+            users,
+            numbers[:, 1].astype(np.int8),
+            numbers[:, 2].copy(),
+            numbers[:, 3].copy(),
+        )
+
+
+@dataclass(frozen=True)
+class BurstDecision:
+    """An admin's decision on a burst of votes (issue 23), kept as an audit record: the
+    burst as it was listed (its product and the times of its first and last vote),
+    confirmed (its votes count in full) or dismissed (they stay damped), by whom, why
+    and when."""
+
+    product_id: str
+    start_us: int
+    end_us: int
+    confirmed: bool
+    actor: str
+    reason: str
+    decided_at_us: int
+
+
+@dataclass(frozen=True)
 class AppliedGroup:
     """What one committed transaction did."""
 
@@ -312,6 +356,9 @@ class Store(Protocol):
     def aggregate_mismatches(self) -> list[str]: ...
     def load_weights_history(self) -> list[WeightsRow]: ...
     def save_weights_entry(self, row: WeightsRow) -> None: ...
+    def load_vote_log(self) -> VoteLogRows: ...
+    def load_burst_decisions(self) -> list[BurstDecision]: ...
+    def save_burst_decision(self, decision: BurstDecision) -> None: ...
     def applied_migrations(self) -> list[str]: ...
     def migrate(self) -> list[str]: ...
     def export(self, chunk: int = 10_000) -> Iterator[tuple[str, list[tuple[Any, ...]]]]: ...
@@ -336,6 +383,8 @@ class Follower(Protocol):
     def load_votes(
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable: ...
+    def load_vote_log(self) -> VoteLogRows: ...
+    def load_burst_decisions(self) -> list[BurstDecision]: ...
     def load_poll_rows(self, after_seq: int | None = None, mark: int = 0) -> PollRows:
         """Every poll vote in force, a row per product shown (PollRows); or, after
         ``after_seq``, only those put in force by later events (a vote replaced since keeps

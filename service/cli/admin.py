@@ -5,6 +5,7 @@
     reviewrank admin history [--limit N] [--page-token T] [--content]
     reviewrank admin rollback VERSION [--expect-version N] [--actor] [--reason]
     reviewrank admin preview [--file WEIGHTS.toml] --sample ID,ID=REL,… [--category C] [--top-k]
+    reviewrank admin bursts|decide|decisions   (service/cli/bursts.py)
 
 They send the admin token (--token, else REVIEWRANK_ADMIN_TOKEN or _FILE).
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reviewrank.service.cli import bursts
 from reviewrank.service.cli.common import admin_call, count, when
 from reviewrank.service.cli.tables import render
 from reviewrank.v1 import admin_pb2, ranking_pb2
@@ -222,7 +224,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], None]) -> None:
     admin = commands.add_parser(
-        "admin", help="the ranking weights at runtime (needs the admin token)"
+        "admin", help="weights at runtime, bursts of votes (needs the admin token)"
     )
     sub = admin.add_subparsers(dest="admin_command", required=True)
 
@@ -272,6 +274,7 @@ def register(commands: Any, client_options: Callable[[argparse.ArgumentParser], 
     )
     client_options(preview)
     preview.set_defaults(handler=cmd_preview)
+    bursts.register(sub, client_options)
 
 
 def _movement(shift: int) -> str:

@@ -117,6 +117,14 @@ class ServiceCollector(Collector):
             "1 while poll votes changed since the poll strengths in force were fitted.",
             value=1 if now.poll_fit_pending else 0,
         )
+        damped = GaugeMetricFamily(
+            "reviewrank_damped_votes",
+            "Votes the manipulation defences weigh less than 1 (in a burst), by kind.",
+            labels=["kind"],
+        )
+        for kind in ("rating", "like", "dislike"):
+            damped.add_metric([kind], now.damped_votes.get(kind, 0))
+        yield damped
         yield GaugeMetricFamily(
             "reviewrank_storage_ok",
             "1 while writes commit, 0 from a storage fault until a test write commits again.",

@@ -1,6 +1,7 @@
 """What the SQLite and PostgreSQL stores share beside the tables' description
 (tables.py): plain SQL both run, the check that ends an import, the hash an erased
-event leaves, and the order in which a group's jobs are applied."""
+event leaves, the order in which a group's jobs are applied, and a burst decision's
+values."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from reviewrank.service.app.store import Job, JobResult
+from reviewrank.service.app.store import BurstDecision, Job, JobResult
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.domain.values import (
     CatalogueEntry,
@@ -21,7 +22,7 @@ from reviewrank.service.domain.values import (
     ProductRow,
     WriteResults,
 )
-from reviewrank.service.storage.tables import vote_columns
+from reviewrank.service.storage.tables import TABLES, vote_columns
 
 # Products whose stored aggregates differ from a recount of the votes, and votes of
 # unknown products (none, ever). Plain SQL that SQLite and PostgreSQL both run, once
@@ -117,6 +118,46 @@ LOAD_SHARES = """
 SELECT p.idx, s.occurred_at_us, s.channel
 FROM shares s JOIN products p ON p.product_id = s.product_id {where}
 """
+# Every rating and like in force with its voter (cleared likes excluded), a statement per
+# vote table: the columns of a VoteLogRows (idx, user_id, kind as LOAD_VOTES codes it,
+# value, occurred_at_us), the vote as v. {where} is a condition on v ("true": every vote;
+# SQLite reads a page of rowids at a time).
+VOTE_LOG: dict[str, str] = {
+    "ratings": """
+SELECT p.idx AS idx, v.user_id AS user_id, 1 AS kind, v.stars AS value,
+       v.occurred_at_us AS occurred_at_us
+FROM ratings v JOIN products p ON p.product_id = v.product_id
+WHERE {where}
+""",
+    "likes": """
+SELECT p.idx AS idx, v.user_id AS user_id, 0 AS kind, v.value AS value,
+       v.occurred_at_us AS occurred_at_us
+FROM likes v JOIN products p ON p.product_id = v.product_id
+WHERE v.value <> 0 AND {where}
+""",
+}
+# The whole vote log in one statement.
+LOAD_VOTE_LOG = "UNION ALL".join(rows.format(where="true") for rows in VOTE_LOG.values())
+# The columns of a burst_decisions row but its id (the database numbers the rows), in
+# BurstDecision's order.
+BURST_DECISION_COLUMNS = TABLES["burst_decisions"][1:]
+
+
+def burst_decision(values: Sequence[Any]) -> BurstDecision:
+    """A BurstDecision from the values of BURST_DECISION_COLUMNS (confirmed as 0 or 1)."""
+    product_id, start_us, end_us, confirmed, actor, reason, decided_at_us = values
+    return BurstDecision(
+        product_id, int(start_us), int(end_us), bool(confirmed), actor, reason, int(decided_at_us)
+    )
+
+
+def burst_decision_values(decision: BurstDecision) -> tuple[Any, ...]:
+    """A BurstDecision's values in the order of BURST_DECISION_COLUMNS (burst_decision's
+    inverse): the flag as 0 or 1, as the stores keep flags."""
+    return (
+        decision.product_id, decision.start_us, decision.end_us, int(decision.confirmed),
+        decision.actor, decision.reason, decision.decided_at_us,
+    )  # fmt: skip
 
 
 def upsert_vote(table: str) -> str:

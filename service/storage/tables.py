@@ -96,6 +96,17 @@ TABLES: dict[str, tuple[str, ...]] = {
         "content_sha256",
         "content",
     ),
+    # An admin's decision on a burst of votes (BurstDecision), numbered in the order made.
+    "burst_decisions": (
+        "id",
+        "product_id",
+        "start_us",
+        "end_us",
+        "confirmed",
+        "actor",
+        "reason",
+        "decided_at_us",
+    ),
     "meta": ("key", "value"),
 }
 
@@ -117,5 +128,6 @@ EXPORT_TABLES: dict[str, tuple[str, ...]] = {
         "events",
         "erased_events",
         "weights_history",
+        "burst_decisions",
     )
 }

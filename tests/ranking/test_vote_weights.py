@@ -19,6 +19,8 @@ from reviewrank.ranking.integrity import (
     VoteLog,
     _range_min,
     category_rates,
+    nb_quantile,
+    nb_tail,
     standing,
     vote_weights,
 )
@@ -387,3 +389,26 @@ def test_weights_refuse_listing_times_and_now_that_are_not_days(
 
     with pytest.raises(ValueError, match=problem):
         vote_weights(log, now, listed, np.zeros(listed.size, dtype=np.int64))
+
+
+_SHAPES = st.floats(1e-3, 1e3)
+_PROBABILITIES = st.floats(1e-4, 1.0 - 1e-4)
+
+
+@given(st.integers(1, 2000), _SHAPES, _PROBABILITIES)
+@settings(max_examples=300, deadline=None)
+def test_the_negative_binomial_tail_is_scipy_stats(x: int, r: float, p: float) -> None:
+    from scipy.stats import nbinom
+
+    expected = nbinom.sf(x - 1, r, p)
+
+    assert expected == pytest.approx(nb_tail(np.array([x]), np.array([r]), np.array([p]))[0],
+                                     rel=1e-9, abs=1e-300)  # fmt: skip
+
+
+@given(st.floats(0.01, 0.999), _SHAPES, _PROBABILITIES)
+@settings(max_examples=300, deadline=None)
+def test_the_negative_binomial_quantile_is_scipy_stats(q: float, r: float, p: float) -> None:
+    from scipy.stats import nbinom
+
+    assert nbinom.ppf(q, r, p) == nb_quantile(q, np.array([r]), np.array([p]))[0]

@@ -148,6 +148,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m009_comments",
         "m010_poll_votes",
         "m011_events_seq_brin",
+        "m012_burst_decisions",
     ] == stores[0].applied_migrations()
 
 

@@ -31,11 +31,11 @@ from tests.helpers import WEIGHTS_ROW, exported
 BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
 POSTGRES_MIGRATIONS = (
     f"{BOTH}, m006_shop_catalogue, m007_shares, m008_listing_time, m009_comments,"
-    " m010_poll_votes, m011_events_seq_brin"  # m011: PostgreSQL only
+    " m010_poll_votes, m011_events_seq_brin, m012_burst_decisions"  # m011: PostgreSQL only
 )
 SQLITE_MIGRATIONS = (
     f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue, m007_shares,"
-    " m008_listing_time, m009_comments, m010_poll_votes"  # m005: SQLite
+    " m008_listing_time, m009_comments, m010_poll_votes, m012_burst_decisions"  # m005: SQLite
 )
 
 
@@ -279,7 +279,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 10 migrations: {POSTGRES_MIGRATIONS}" in out
+    assert f"applied 11 migrations: {POSTGRES_MIGRATIONS}" in out
     assert f"schema up to date: {POSTGRES_MIGRATIONS}" in out
 
 
@@ -296,7 +296,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 10 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 11 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(
@@ -366,7 +366,7 @@ def test_a_version_1_export_imports_with_no_shares_no_channels_and_listing_times
     lines = [json.loads(line) for line in (tmp_path / "v2.jsonl").read_text().splitlines()]
     header, rows, footer = lines[0], lines[1:-1], lines[-1]
     header["version"] = 1
-    for added in ("shares", "comments", "poll_votes"):
+    for added in ("shares", "comments", "poll_votes", "burst_decisions"):
         del header["tables"][added]
         del footer["counts"][added]
     for column in (

@@ -68,6 +68,7 @@ class PostgresExport(PostgresBase):
             for statement in fill_listing_times(time.time_ns() // 1000):
                 conn.execute(statement)
             check_recount(conn.execute(RECOUNT_MISMATCHES_POSTGRES).fetchall())
+            conn.execute(_NUMBER_BURST_DECISIONS_ON)
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(seq)))
             conn.execute("COMMIT")
             self._pool.putconn(conn)
@@ -101,6 +102,14 @@ class PostgresExport(PostgresBase):
             with contextlib.suppress(psycopg.Error):
                 conn.execute("ROLLBACK")
             self._pool.putconn(conn)
+
+
+# Burst decisions copied in keep their numbers, which the identity did not hand out: the
+# next one made takes a number after them (SQLite's AUTOINCREMENT does so by itself).
+_NUMBER_BURST_DECISIONS_ON = (
+    "SELECT setval(pg_get_serial_sequence('burst_decisions', 'id'), coalesce(max(id), 0) + 1,"
+    " false) FROM burst_decisions"
+)
 
 
 def _plain(row: Sequence[Any]) -> tuple[Any, ...]:

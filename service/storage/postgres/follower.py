@@ -10,7 +10,14 @@ from typing import Any
 
 import psycopg
 
-from reviewrank.service.app.store import CommentRows, PollRows, ProductTable, VoteTable
+from reviewrank.service.app.store import (
+    BurstDecision,
+    CommentRows,
+    PollRows,
+    ProductTable,
+    VoteLogRows,
+    VoteTable,
+)
 from reviewrank.service.domain.errors import StoreError
 from reviewrank.service.storage.postgres.connection import CHANNEL, T
 from reviewrank.service.storage.postgres.reads import (
@@ -18,8 +25,10 @@ from reviewrank.service.storage.postgres.reads import (
     read_last_seq,
     read_poll_rows,
     read_products,
+    read_vote_log,
     read_votes,
 )
+from reviewrank.service.storage.postgres.records import read_burst_decisions
 
 
 class PostgresFollower:
@@ -78,6 +87,12 @@ class PostgresFollower:
         self, products: Sequence[int] | None = None, shares_only: bool = False
     ) -> VoteTable:
         return self._read("reading the votes", lambda conn: read_votes(conn, products, shares_only))
+
+    def load_vote_log(self) -> VoteLogRows:
+        return self._read("reading the vote log", read_vote_log)
+
+    def load_burst_decisions(self) -> list[BurstDecision]:
+        return self._read("reading the burst decisions", read_burst_decisions)
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None

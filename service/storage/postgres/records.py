@@ -1,5 +1,6 @@
 """The small writes beside the events, and their reads: the weights versions
-(weights_history) and the probe's test write."""
+(weights_history), the decisions on bursts of votes (burst_decisions) and the probe's
+test write."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from reviewrank.service.app.store import WeightsRow
+from reviewrank.service.app.store import BurstDecision, WeightsRow
 from reviewrank.service.domain.errors import StorageProbeFailed
+from reviewrank.service.storage.common import (
+    BURST_DECISION_COLUMNS,
+    burst_decision,
+    burst_decision_values,
+)
 from reviewrank.service.storage.postgres.connection import PostgresBase
 from reviewrank.service.storage.tables import EXPORT_TABLES
 
 
 class PostgresRecords(PostgresBase):
-    """Weights history and the probe (part of PostgresStore)."""
+    """Weights history, burst decisions and the probe (part of PostgresStore)."""
 
     def probe(self, min_free_bytes: int = 0) -> None:
         """Raises StorageProbeFailed unless a small write transaction commits (the free
@@ -58,3 +64,39 @@ class PostgresRecords(PostgresBase):
             return [tuple(r) for r in rows]
 
         return self._run("reading the weights history", work)
+
+    def save_burst_decision(self, decision: BurstDecision) -> None:
+        """Records one decision on a burst (numbered after the others), committed before
+        returning. A retry after a connection lost at the commit records it once: the
+        same decision (burst, actor and microsecond) is not inserted twice."""
+        values = burst_decision_values(decision)
+        same = (decision.product_id, decision.start_us, decision.end_us, decision.actor,
+                decision.decided_at_us)  # fmt: skip
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute(_INSERT_BURST_DECISION, (*values, *same))
+
+        self._run("recording the burst decision", work)
+
+    def load_burst_decisions(self) -> list[BurstDecision]:
+        """Every recorded decision on a burst, in the order they were made."""
+        return self._run("reading the burst decisions", read_burst_decisions)
+
+
+_INSERT_BURST_DECISION = sql.SQL(
+    "INSERT INTO burst_decisions ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM burst_decisions"
+    " WHERE product_id = %s AND start_us = %s AND end_us = %s AND actor = %s"
+    " AND decided_at_us = %s)"
+).format(
+    sql.SQL(", ").join(map(sql.Identifier, BURST_DECISION_COLUMNS)),
+    sql.SQL(", ").join(sql.Placeholder() * len(BURST_DECISION_COLUMNS)),
+)
+
+
+def read_burst_decisions(conn: psycopg.Connection[Any]) -> list[BurstDecision]:
+    """Every recorded decision on a burst, in the order they were made (shared with
+    PostgresFollower)."""
+    columns = ", ".join(BURST_DECISION_COLUMNS)
+    rows = conn.execute(f"SELECT {columns} FROM burst_decisions ORDER BY id")
+    return [burst_decision(row) for row in rows]

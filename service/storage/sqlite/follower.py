@@ -7,15 +7,24 @@ import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from reviewrank.service.app.store import CommentRows, PollRows, ProductTable, VoteTable
+from reviewrank.service.app.store import (
+    BurstDecision,
+    CommentRows,
+    PollRows,
+    ProductTable,
+    VoteLogRows,
+    VoteTable,
+)
 from reviewrank.service.storage.sqlite.connection import translated_errors
 from reviewrank.service.storage.sqlite.reads import (
     read_comment_rows,
     read_last_seq,
     read_poll_rows,
     read_products,
+    read_vote_log,
     read_votes,
 )
+from reviewrank.service.storage.sqlite.records import read_burst_decisions
 from reviewrank.service.storage.tables import DECAYED_VOTE_TABLES
 
 
@@ -66,6 +75,14 @@ class SQLiteFollower:
             self._votes_by_product = True
         with translated_errors("reading the votes"):
             return read_votes(conn, products, shares_only)
+
+    def load_vote_log(self) -> VoteLogRows:
+        with translated_errors("reading the vote log"):
+            return read_vote_log(self._connection())
+
+    def load_burst_decisions(self) -> list[BurstDecision]:
+        with translated_errors("reading the burst decisions"):
+            return read_burst_decisions(self._connection())
 
     def load_comment_rows(
         self, channels: Collection[str], products: Sequence[int] | None = None

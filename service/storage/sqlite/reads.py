@@ -1,11 +1,12 @@
-"""SQLite reads: the sequence number, the products and the votes in bulk (shared with
-SQLiteFollower), the snapshot check, counts and the recount."""
+"""SQLite reads: the sequence number, the products, the votes and the vote log in bulk
+(shared with SQLiteFollower), the snapshot check, counts and the recount."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,7 @@ from reviewrank.service.app.store import (
     CommentRows,
     PollRows,
     ProductTable,
+    VoteLogRows,
     VoteTable,
 )
 from reviewrank.service.storage.common import (
@@ -22,6 +24,7 @@ from reviewrank.service.storage.common import (
     LOAD_SHARES,
     LOAD_VOTES,
     RECOUNT_MISMATCHES_SQLITE,
+    VOTE_LOG,
 )
 from reviewrank.service.storage.sqlite.connection import CHUNK_ROWS, SQLiteBase, translated_errors
 from reviewrank.service.storage.tables import PRODUCT_COLUMNS
@@ -46,6 +49,11 @@ class SQLiteReads(SQLiteBase):
         only those of the given product idx values when ``products`` is given."""
         with translated_errors("reading the votes"):
             return read_votes(self.conn, products, shares_only)
+
+    def load_vote_log(self) -> VoteLogRows:
+        """Every rating and like in force with its voter (cleared likes excluded)."""
+        with translated_errors("reading the vote log"):
+            return read_vote_log(self.conn)
 
     def load_poll_rows(self, after_seq: int | None = None, mark: int = 0) -> PollRows:
         """Every poll vote in force, a row per product shown, or those put in force after
@@ -175,6 +183,56 @@ def read_votes(
                 rows += conn.execute(sql, (*chunk, *chunk)).fetchall()
             shares += conn.execute(LOAD_SHARES.format(where=where), chunk).fetchall()
     return VoteTable.from_rows(rows, shares)
+
+
+# A page of a vote table's part of the vote log (VOTE_LOG's rows of a range of rowids):
+# its numbers as lists of decimals SQLite writes out, a list a column, and the user ids
+# as a JSON array, all consumed in one pass (so they line up). SQLite does the join and
+# the writing without Python's lock: a million votes read in about 1 s, three quarters
+# of it without the lock, against 1.7 s row by row (as LOAD_VOTES is read) and 1.4 s
+# packed as hexadecimal (_PAGE's way).
+_VOTE_LOG_PAGE = """
+SELECT count(*), max(kind), group_concat(idx, ','), group_concat(value, ','),
+    group_concat(occurred_at_us, ','), json_group_array(user_id)
+FROM ({rows})
+"""
+_VOTE_LOG_PAGES = {
+    table: _VOTE_LOG_PAGE.format(rows=rows.format(where="v.rowid > ? AND v.rowid <= ?"))
+    for table, rows in VOTE_LOG.items()
+}
+_VOTE_LOG_PAGE_ROWS = 100_000  # rowids a query
+
+
+def read_vote_log(conn: sqlite3.Connection) -> VoteLogRows:
+    """Every rating and like in force with its voter, a page of rowids of a vote table at
+    a time, in one read transaction."""
+    pages: list[tuple[npt.NDArray[Any], ...]] = []  # (idx, kind, value, occurred_at_us)
+    users: list[str] = []
+    conn.execute("BEGIN")
+    try:
+        for table, page in _VOTE_LOG_PAGES.items():
+            top = int(conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0])
+            for low in range(0, top, _VOTE_LOG_PAGE_ROWS):
+                count, kind, idx, value, at, ids = conn.execute(
+                    page, (low, low + _VOTE_LOG_PAGE_ROWS)
+                ).fetchone()
+                if count:
+                    kinds = np.full(count, kind, dtype=np.int8)
+                    pages.append((_decimals(idx), kinds, _decimals(value), _decimals(at)))
+                    users += json.loads(ids)
+    finally:
+        conn.execute("COMMIT")
+    if not pages:
+        return VoteLogRows.from_rows([])
+    user_id = np.empty(len(users), dtype=object)
+    user_id[:] = users
+    idx, kind, value, at = (np.concatenate(column) for column in zip(*pages, strict=True))
+    return VoteLogRows(idx, user_id, kind, value, at)
+
+
+def _decimals(text: str) -> npt.NDArray[np.int64]:
+    """The numbers of a comma-separated list of decimals."""
+    return np.fromstring(text, dtype=np.int64, sep=",")
 
 
 # Poll votes, a row per product shown, as two lists of numbers SQLite writes out: each

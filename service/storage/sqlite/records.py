@@ -1,5 +1,6 @@
 """The small writes beside the events, and their reads: the catalogue snapshot's record
-(meta), the weights versions (weights_history), and the probe's test write."""
+(meta), the weights versions (weights_history), the decisions on bursts of votes
+(burst_decisions), and the probe's test write."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import os
 import sqlite3
 import time
 
-from reviewrank.service.app.store import WeightsRow
+from reviewrank.service.app.store import BurstDecision, WeightsRow
 from reviewrank.service.domain.errors import StorageProbeFailed
+from reviewrank.service.storage.common import (
+    BURST_DECISION_COLUMNS,
+    burst_decision,
+    burst_decision_values,
+)
 from reviewrank.service.storage.sqlite.connection import (
     SQLiteBase,
     rollback_quietly,
@@ -18,7 +24,7 @@ from reviewrank.service.storage.tables import EXPORT_TABLES
 
 
 class SQLiteRecords(SQLiteBase):
-    """Snapshot records, weights history and the probe (part of SQLiteStore)."""
+    """Snapshot records, weights history, burst decisions and the probe (part of SQLiteStore)."""
 
     def record_snapshot(self, seq: int, digest: int) -> None:
         """Keeps the catalogue snapshot's sequence number and digest (service/app/snapshot.py)."""
@@ -101,3 +107,36 @@ class SQLiteRecords(SQLiteBase):
         with translated_errors("reading the weights history"):
             rows = self.conn.execute(f"SELECT {columns} FROM weights_history ORDER BY version")
             return [tuple(row) for row in rows]
+
+    def save_burst_decision(self, decision: BurstDecision) -> None:
+        """Records one decision on a burst (numbered after the others), committed before
+        returning."""
+        conn = self.conn
+        self._writable()
+        with translated_errors("recording the burst decision"):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_INSERT_BURST_DECISION, burst_decision_values(decision))
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(conn)
+                raise
+
+    def load_burst_decisions(self) -> list[BurstDecision]:
+        """Every recorded decision on a burst, in the order they were made."""
+        with translated_errors("reading the burst decisions"):
+            return read_burst_decisions(self.conn)
+
+
+_INSERT_BURST_DECISION = (
+    f"INSERT INTO burst_decisions ({', '.join(BURST_DECISION_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(BURST_DECISION_COLUMNS))})"
+)
+
+
+def read_burst_decisions(conn: sqlite3.Connection) -> list[BurstDecision]:
+    """Every recorded decision on a burst, in the order they were made (shared with
+    SQLiteFollower)."""
+    columns = ", ".join(BURST_DECISION_COLUMNS)
+    rows = conn.execute(f"SELECT {columns} FROM burst_decisions ORDER BY id")
+    return [burst_decision(row) for row in rows]

@@ -1,4 +1,4 @@
-"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m008) and
+"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m012) and
 the methods of SQLiteStore that apply and list them."""
 
 from __future__ import annotations
@@ -373,6 +373,26 @@ def m010_poll_votes(db: sqlite_utils.Database) -> None:
                 f"ALTER TABLE products ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
                 f" CHECK ({column} >= 0)"
             )
+
+
+@migrations()
+def m012_burst_decisions(db: sqlite_utils.Database) -> None:
+    """Admins' decisions on bursts of votes (issue 23), kept as an audit record and numbered
+    in the order made (AUTOINCREMENT: a number is never taken twice). Numbered after
+    PostgreSQL's m011_events_seq_brin, which SQLite does without, so that both backends
+    name it alike."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS burst_decisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            product_id TEXT NOT NULL,
+            start_us INTEGER NOT NULL,          -- the burst's first vote
+            end_us INTEGER NOT NULL,            -- and its last
+            confirmed INTEGER NOT NULL CHECK (confirmed IN (0, 1)),  -- 0: dismissed
+            actor TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            decided_at_us INTEGER NOT NULL
+        )"""
+    )
 
 
 class SQLiteSchema(SQLiteBase):

@@ -3,12 +3,135 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from reviewrank.v1 import ranking_pb2 as _ranking_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class BurstDecisionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BURST_DECISION_UNSPECIFIED: _ClassVar[BurstDecisionKind]
+    BURST_DECISION_CONFIRM: _ClassVar[BurstDecisionKind]
+    BURST_DECISION_DISMISS: _ClassVar[BurstDecisionKind]
+BURST_DECISION_UNSPECIFIED: BurstDecisionKind
+BURST_DECISION_CONFIRM: BurstDecisionKind
+BURST_DECISION_DISMISS: BurstDecisionKind
+
+class ListBurstsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class Burst(_message.Message):
+    __slots__ = ("product_id", "start", "end", "votes", "expected", "damping", "dismissed")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    DAMPING_FIELD_NUMBER: _ClassVar[int]
+    DISMISSED_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    votes: int
+    expected: float
+    damping: float
+    dismissed: bool
+    def __init__(self, product_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., votes: _Optional[int] = ..., expected: _Optional[float] = ..., damping: _Optional[float] = ..., dismissed: _Optional[bool] = ...) -> None: ...
+
+class LowWeightVoter(_message.Message):
+    __slots__ = ("user_id", "votes", "least_weight")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    LEAST_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    votes: int
+    least_weight: float
+    def __init__(self, user_id: _Optional[str] = ..., votes: _Optional[int] = ..., least_weight: _Optional[float] = ...) -> None: ...
+
+class ListBurstsResponse(_message.Message):
+    __slots__ = ("bursts", "low_weight_voters", "total_bursts", "total_low_weight_voters", "weighed_at", "votes_weighed", "damped_votes", "enabled")
+    class DampedVotesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    BURSTS_FIELD_NUMBER: _ClassVar[int]
+    LOW_WEIGHT_VOTERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BURSTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_LOW_WEIGHT_VOTERS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHED_AT_FIELD_NUMBER: _ClassVar[int]
+    VOTES_WEIGHED_FIELD_NUMBER: _ClassVar[int]
+    DAMPED_VOTES_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    bursts: _containers.RepeatedCompositeFieldContainer[Burst]
+    low_weight_voters: _containers.RepeatedCompositeFieldContainer[LowWeightVoter]
+    total_bursts: int
+    total_low_weight_voters: int
+    weighed_at: _timestamp_pb2.Timestamp
+    votes_weighed: int
+    damped_votes: _containers.ScalarMap[str, int]
+    enabled: bool
+    def __init__(self, bursts: _Optional[_Iterable[_Union[Burst, _Mapping]]] = ..., low_weight_voters: _Optional[_Iterable[_Union[LowWeightVoter, _Mapping]]] = ..., total_bursts: _Optional[int] = ..., total_low_weight_voters: _Optional[int] = ..., weighed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., votes_weighed: _Optional[int] = ..., damped_votes: _Optional[_Mapping[str, int]] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class DecideBurstRequest(_message.Message):
+    __slots__ = ("product_id", "start", "end", "decision", "actor", "reason")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    decision: BurstDecisionKind
+    actor: str
+    reason: str
+    def __init__(self, product_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision: _Optional[_Union[BurstDecisionKind, str]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class BurstDecision(_message.Message):
+    __slots__ = ("product_id", "start", "end", "decision", "actor", "reason", "decided_at")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    decision: BurstDecisionKind
+    actor: str
+    reason: str
+    decided_at: _timestamp_pb2.Timestamp
+    def __init__(self, product_id: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision: _Optional[_Union[BurstDecisionKind, str]] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DecideBurstResponse(_message.Message):
+    __slots__ = ("decision", "applied")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    decision: BurstDecision
+    applied: bool
+    def __init__(self, decision: _Optional[_Union[BurstDecision, _Mapping]] = ..., applied: _Optional[bool] = ...) -> None: ...
+
+class ListBurstDecisionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBurstDecisionsResponse(_message.Message):
+    __slots__ = ("decisions",)
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[BurstDecision]
+    def __init__(self, decisions: _Optional[_Iterable[_Union[BurstDecision, _Mapping]]] = ...) -> None: ...
 
 class CatalogueProduct(_message.Message):
     __slots__ = ("product_id", "category", "inactive", "more_categories", "display")

@@ -72,6 +72,21 @@ class AdminServiceStub:
                 request_serializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsRequest.SerializeToString,
                 response_deserializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsResponse.FromString,
                 _registered_method=True)
+        self.ListBursts = channel.unary_unary(
+                '/reviewrank.v1.AdminService/ListBursts',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstsRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstsResponse.FromString,
+                _registered_method=True)
+        self.DecideBurst = channel.unary_unary(
+                '/reviewrank.v1.AdminService/DecideBurst',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.DecideBurstRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.DecideBurstResponse.FromString,
+                _registered_method=True)
+        self.ListBurstDecisions = channel.unary_unary(
+                '/reviewrank.v1.AdminService/ListBurstDecisions',
+                request_serializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstDecisionsRequest.SerializeToString,
+                response_deserializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstDecisionsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -135,6 +150,31 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBursts(self, request, context):
+        """The manipulation defences' findings: the bursts of votes that damp now (a burst is
+        a run of a product's votes far beyond its own rate), and the voters with a vote
+        weighing less than 0.5 (ids only). Recomputed every integrity_seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideBurst(self, request, context):
+        """An admin's decision on a listed burst, recorded (audited) before it takes effect:
+        CONFIRM makes its votes count in full, DISMISS keeps them damped for good. The
+        burst is named as ListBursts listed it; any other is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBurstDecisions(self, request, context):
+        """Every decision made, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +212,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.UpsertProducts,
                     request_deserializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsRequest.FromString,
                     response_serializer=reviewrank_dot_v1_dot_admin__pb2.UpsertProductsResponse.SerializeToString,
+            ),
+            'ListBursts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBursts,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstsRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstsResponse.SerializeToString,
+            ),
+            'DecideBurst': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideBurst,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.DecideBurstRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.DecideBurstResponse.SerializeToString,
+            ),
+            'ListBurstDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBurstDecisions,
+                    request_deserializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstDecisionsRequest.FromString,
+                    response_serializer=reviewrank_dot_v1_dot_admin__pb2.ListBurstDecisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -366,6 +421,87 @@ class AdminService:
             '/reviewrank.v1.AdminService/UpsertProducts',
             reviewrank_dot_v1_dot_admin__pb2.UpsertProductsRequest.SerializeToString,
             reviewrank_dot_v1_dot_admin__pb2.UpsertProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBursts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/ListBursts',
+            reviewrank_dot_v1_dot_admin__pb2.ListBurstsRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.ListBurstsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideBurst(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/DecideBurst',
+            reviewrank_dot_v1_dot_admin__pb2.DecideBurstRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.DecideBurstResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBurstDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reviewrank.v1.AdminService/ListBurstDecisions',
+            reviewrank_dot_v1_dot_admin__pb2.ListBurstDecisionsRequest.SerializeToString,
+            reviewrank_dot_v1_dot_admin__pb2.ListBurstDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

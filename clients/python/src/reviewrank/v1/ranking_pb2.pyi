@@ -88,7 +88,7 @@ class RankedProduct(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., score: _Optional[float] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ..., display: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Explanation(_message.Message):
-    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes", "shares_half_life_days", "weighted_shares", "exposure_days", "share_prior_shape", "share_prior_rate_days", "share_reference_rate", "comments", "sentiment_mean", "sentiment_prior_mean", "sentiment_prior_strength", "sentiment_average", "polls_shown", "polls_won", "poll_strength", "weighted_comments")
+    __slots__ = ("rating_count", "stars_mean", "prior_mean", "prior_strength", "prior_source", "bayesian_average", "likes", "dislikes", "wilson_lower_bound", "confidence", "relevance", "relevance_normalized", "contributions", "known", "half_life_days", "weighted_ratings", "weighted_likes", "weighted_dislikes", "shares_half_life_days", "weighted_shares", "exposure_days", "share_prior_shape", "share_prior_rate_days", "share_reference_rate", "comments", "sentiment_mean", "sentiment_prior_mean", "sentiment_prior_strength", "sentiment_average", "polls_shown", "polls_won", "poll_strength", "weighted_comments", "damped_ratings", "damped_likes", "damped_dislikes")
     RATING_COUNT_FIELD_NUMBER: _ClassVar[int]
     STARS_MEAN_FIELD_NUMBER: _ClassVar[int]
     PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +122,9 @@ class Explanation(_message.Message):
     POLLS_WON_FIELD_NUMBER: _ClassVar[int]
     POLL_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     WEIGHTED_COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    DAMPED_RATINGS_FIELD_NUMBER: _ClassVar[int]
+    DAMPED_LIKES_FIELD_NUMBER: _ClassVar[int]
+    DAMPED_DISLIKES_FIELD_NUMBER: _ClassVar[int]
     rating_count: int
     stars_mean: float
     prior_mean: float
@@ -155,7 +158,10 @@ class Explanation(_message.Message):
     polls_won: int
     poll_strength: float
     weighted_comments: float
-    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., weighted_ratings: _Optional[float] = ..., weighted_likes: _Optional[float] = ..., weighted_dislikes: _Optional[float] = ..., shares_half_life_days: _Optional[float] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_prior_shape: _Optional[float] = ..., share_prior_rate_days: _Optional[float] = ..., share_reference_rate: _Optional[float] = ..., comments: _Optional[int] = ..., sentiment_mean: _Optional[float] = ..., sentiment_prior_mean: _Optional[float] = ..., sentiment_prior_strength: _Optional[float] = ..., sentiment_average: _Optional[float] = ..., polls_shown: _Optional[int] = ..., polls_won: _Optional[int] = ..., poll_strength: _Optional[float] = ..., weighted_comments: _Optional[float] = ...) -> None: ...
+    damped_ratings: float
+    damped_likes: float
+    damped_dislikes: float
+    def __init__(self, rating_count: _Optional[int] = ..., stars_mean: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., prior_source: _Optional[str] = ..., bayesian_average: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., relevance: _Optional[float] = ..., relevance_normalized: _Optional[float] = ..., contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., known: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., weighted_ratings: _Optional[float] = ..., weighted_likes: _Optional[float] = ..., weighted_dislikes: _Optional[float] = ..., shares_half_life_days: _Optional[float] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_prior_shape: _Optional[float] = ..., share_prior_rate_days: _Optional[float] = ..., share_reference_rate: _Optional[float] = ..., comments: _Optional[int] = ..., sentiment_mean: _Optional[float] = ..., sentiment_prior_mean: _Optional[float] = ..., sentiment_prior_strength: _Optional[float] = ..., sentiment_average: _Optional[float] = ..., polls_shown: _Optional[int] = ..., polls_won: _Optional[int] = ..., poll_strength: _Optional[float] = ..., weighted_comments: _Optional[float] = ..., damped_ratings: _Optional[float] = ..., damped_likes: _Optional[float] = ..., damped_dislikes: _Optional[float] = ...) -> None: ...
 
 class Contribution(_message.Message):
     __slots__ = ("component", "value", "normalized", "weight", "contribution")
@@ -190,7 +196,7 @@ class GetProductStatsResponse(_message.Message):
     def __init__(self, stats: _Optional[_Iterable[_Union[ProductStats, _Mapping]]] = ..., weights_version: _Optional[int] = ...) -> None: ...
 
 class ProductStats(_message.Message):
-    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories", "display", "shares", "weighted_shares", "exposure_days", "share_rate", "comments", "sentiment_mean", "polls_shown", "polls_won", "poll_strength")
+    __slots__ = ("product_id", "known", "category", "rating_count", "stars_histogram", "stars_mean", "bayesian_average", "prior_mean", "prior_strength", "likes", "dislikes", "wilson_lower_bound", "confidence", "prior_source", "inactive", "more_categories", "display", "shares", "weighted_shares", "exposure_days", "share_rate", "comments", "sentiment_mean", "polls_shown", "polls_won", "poll_strength", "damped_ratings", "damped_likes", "damped_dislikes")
     class DisplayEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +230,9 @@ class ProductStats(_message.Message):
     POLLS_SHOWN_FIELD_NUMBER: _ClassVar[int]
     POLLS_WON_FIELD_NUMBER: _ClassVar[int]
     POLL_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    DAMPED_RATINGS_FIELD_NUMBER: _ClassVar[int]
+    DAMPED_LIKES_FIELD_NUMBER: _ClassVar[int]
+    DAMPED_DISLIKES_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     known: bool
     category: str
@@ -250,4 +259,7 @@ class ProductStats(_message.Message):
     polls_shown: int
     polls_won: int
     poll_strength: float
-    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Mapping[str, str]] = ..., shares: _Optional[int] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_rate: _Optional[float] = ..., comments: _Optional[int] = ..., sentiment_mean: _Optional[float] = ..., polls_shown: _Optional[int] = ..., polls_won: _Optional[int] = ..., poll_strength: _Optional[float] = ...) -> None: ...
+    damped_ratings: float
+    damped_likes: float
+    damped_dislikes: float
+    def __init__(self, product_id: _Optional[str] = ..., known: _Optional[bool] = ..., category: _Optional[str] = ..., rating_count: _Optional[int] = ..., stars_histogram: _Optional[_Iterable[int]] = ..., stars_mean: _Optional[float] = ..., bayesian_average: _Optional[float] = ..., prior_mean: _Optional[float] = ..., prior_strength: _Optional[float] = ..., likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., wilson_lower_bound: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_source: _Optional[str] = ..., inactive: _Optional[bool] = ..., more_categories: _Optional[_Iterable[str]] = ..., display: _Optional[_Mapping[str, str]] = ..., shares: _Optional[int] = ..., weighted_shares: _Optional[float] = ..., exposure_days: _Optional[float] = ..., share_rate: _Optional[float] = ..., comments: _Optional[int] = ..., sentiment_mean: _Optional[float] = ..., polls_shown: _Optional[int] = ..., polls_won: _Optional[int] = ..., poll_strength: _Optional[float] = ..., damped_ratings: _Optional[float] = ..., damped_likes: _Optional[float] = ..., damped_dislikes: _Optional[float] = ...) -> None: ...
