@@ -355,7 +355,7 @@ def find_bursts(
     for _ in range(2):  # the second scan's baselines leave out the first's live bursts
         found = _scan(votes, log, history, listed, reference_rate, settings, abnormal,
                       confirmed)  # fmt: skip
-        runs = _runs(votes, found)
+        runs = _runs(votes, found, max(settings.windows_days))
         live = np.array(
             [votes.time[high] >= now - settings.age_out_days or dismissed[low : high + 1].any()
              for low, high in runs.tolist()], dtype=np.bool_,
@@ -381,13 +381,20 @@ def _within(votes: _Sorted, bursts: tuple[Burst, ...]) -> BoolArray:
     return inside
 
 
-def _runs(votes: _Sorted, found: _Found) -> IntArray:
-    """The bursts as (first, last) sorted votes: runs of covered votes of one product."""
+def _runs(votes: _Sorted, found: _Found, longest: float) -> IntArray:
+    """The bursts as (first, last) sorted votes: runs of covered votes of one product,
+    none more than ``longest`` (the longest window) after the one before it (no window
+    holds both: an old burst aged out and a new one with no vote between are two)."""
     covered = found.covered
     index = np.flatnonzero(covered)
     if not index.size:
         return np.zeros((0, 2), dtype=np.int64)
-    opens = np.r_[True, (np.diff(index) > 1) | (np.diff(votes.product[index]) != 0)]
+    opens = np.r_[
+        True,
+        (np.diff(index) > 1)
+        | (np.diff(votes.product[index]) != 0)
+        | (np.diff(votes.time[index]) > longest),
+    ]
     starts = index[opens]
     ends = index[np.r_[opens[1:], True]]
     runs: IntArray = np.stack([starts, ends], axis=1)

@@ -77,6 +77,7 @@ def weights_response(state: WeightsState, settings: Settings) -> admin_pb2.GetWe
                 sentiment_prior_auto=p.sentiment.prior is None,
                 sentiment_prior_mean=p.sentiment.prior.mean if p.sentiment.prior else 0.0,
                 sentiment_prior_strength=(p.sentiment.prior.strength if p.sentiment.prior else 0.0),
+                integrity=p.integrity,
             )
             for p in state.profiles.profiles.values()
         ],

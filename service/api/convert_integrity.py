@@ -11,6 +11,7 @@ from reviewrank.service.app.vote_weights import WeighPass
 from reviewrank.service.domain.errors import InvalidArgument
 from reviewrank.v1 import admin_pb2
 
+LAST_SECOND = 253_402_300_799  # 9999-12-31T23:59:59Z, the last a Timestamp holds
 BURSTS_LIMIT = 100
 BURSTS_MAX_LIMIT = 1000
 _KINDS = {
@@ -51,7 +52,7 @@ def bursts_response(weighed: WeighPass, limit: int, enabled: bool) -> admin_pb2.
             for v in weighed.low_weight[:limit]
         ],
         total_bursts=len(weighed.bursts),
-        total_low_weight_voters=len(weighed.low_weight),
+        total_low_weight_voters=weighed.low_weight_total,
         weighed_at=_stamp(int(weighed.at * 1e6)) if weighed.at else None,
         votes_weighed=weighed.votes,
         damped_votes=weighed.damped_votes,
@@ -65,6 +66,9 @@ def _micros(request: admin_pb2.DecideBurstRequest, field: str, problems: Violati
         problems.add(field, "is required: the time ListBursts gave")
         return 0
     stamp: Timestamp = getattr(request, field)
+    if not 0 <= stamp.seconds <= LAST_SECOND:
+        problems.add(field, "must be from 1970-01-01 to 9999-12-31")
+        return 0
     if not 0 <= stamp.nanos < 1_000_000_000 or stamp.nanos % 1000:
         problems.add(field, "nanos must be whole microseconds in [0, 999999000]")
         return 0

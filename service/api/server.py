@@ -217,6 +217,8 @@ def create_server(settings: Settings, tracer_provider: Any = None) -> tuple[Revi
         health_servicer.set(FEEDBACK_SERVICE, SERVING if ok else NOT_SERVING)
 
     app.add_storage_listener(storage_health)
+    if not settings.integrity_seconds:
+        log.info("manipulation defences off: every vote counts in full (integrity_seconds 0)")
     if settings.open_erasure:
         log.warning(_OPEN_ERASURE[bool(api_token)])
     if not admin_token:

@@ -121,6 +121,9 @@ class Application:
         channels = comment_channel_needs(self.weights.current.profiles.profiles.values())
         if channels:  # (as the decayed sums, before the writer starts)
             self.catalogue.enable_comment_channels(channels, self.store.load_comment_rows)
+        # The manipulation defences' weigher, made once the writer runs (below); commits
+        # tell it votes were written.
+        self.integrity: VoteWeigher | None = None
         self._listeners_lock = threading.Lock()
         self._storage_listeners: list[Callable[[bool], None]] = []
         self.writer = Writer(
@@ -156,7 +159,6 @@ class Application:
         # Poll strengths, refitted after poll votes change (service/app/poll_fitter.py).
         self.polls = PollFitter(self.store.follower(), self.catalogue)
         # The manipulation defences: every vote weighed (service/app/vote_weights.py).
-        self.integrity: VoteWeigher | None = None
         if settings.integrity_seconds > 0:
             reader = self.store.follower()
             self.integrity = VoteWeigher(
@@ -220,6 +222,8 @@ class Application:
             self.store.committing = (0, 0)  # not applied: the change feed reads them back
             raise
         self.event_counts.add(group.results)
+        if self.integrity is not None and group.products:
+            self.integrity.note_writes()  # (a flag: the weigher's thread does the work)
 
     def submit(self, events: Sequence[Event], timeout: float | None) -> WriteResults:
         """Commits the events (in one transaction) and returns one result per event."""
@@ -252,10 +256,8 @@ class Application:
             result = self.writer.erase(Erasure(user_id), timeout)
         except TimeoutError:
             raise DeadlineExpired("deadline passed while waiting for the commit") from None
-        weigher = self.integrity
-        if weigher is not None and any(v.user_id == user_id for v in weigher.last.low_weight):
-            # (listed as a low-weight voter: gone from the list before the reply)
-            weigher.wait_for_pass(10.0 if timeout is None else min(timeout, 10.0))
+        if self.integrity is not None:
+            self.integrity.forget(user_id)
         # No user id in the log: it is the personal data being erased.
         log.info(
             "user forgotten",
@@ -369,7 +371,7 @@ class Application:
         change), then weighs the votes again with it; returns the decision and whether
         that weighing ended before ``timeout``."""
         violations = []
-        if not actor:
+        if not actor.strip():
             violations.append(("actor", "is required: who decides"))
         for field, value in (("actor", actor), ("reason", reason)):
             if len(value) > NOTE_MAX_LENGTH or not value.isprintable():
@@ -381,10 +383,15 @@ class Application:
         weigher = self.integrity
         if weigher is None:
             raise FailedPrecondition("the server weighs no votes (integrity_seconds is 0)")
-        listed = any(
-            (b.product_id, b.start_us, b.end_us) == (product_id, start_us, end_us)
+        # (A burst that grew since it was listed is still the one the admin saw: one
+        # more vote must not turn a decision into NOT_FOUND. It covers what was seen.)
+        listed = [
+            b
             for b in weigher.last.bursts
-        )
+            if (b.product_id, b.start_us) == (product_id, start_us) and b.end_us >= end_us
+        ]
+        if listed and listed[0].dismissed and not confirmed:
+            raise FailedPrecondition("that burst is dismissed already (ListBurstDecisions)")
         if not listed:
             raise NotFound(
                 f"no burst of product {product_id!r} from {start_us} to {end_us} µs is listed: "

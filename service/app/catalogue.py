@@ -329,6 +329,12 @@ class Catalogue:
                         decayed.apply(mine)
                 else:
                     self._decay_dirty.update(change.product_idx for change in votes)
+            if contiguous and self._damped.size:  # (a damped vote's part follows it)
+                damped = self._damped
+                hit = np.isin(np.fromiter(applied, np.int64, len(applied)), damped.idx)
+                if hit.any():
+                    held = set(damped.idx.tolist())
+                    self._damped = damped.adjusted(c for c in votes if c.product_idx in held)
             if self._comment_channels is not None:
                 if contiguous:
                     self._comment_channels.apply(
@@ -445,6 +451,15 @@ class Catalogue:
         out[where, 1] = damped.likes[mine]
         out[where, 2] = damped.dislikes[mine]
         return out
+
+    def vote_total(self) -> int:
+        """Ratings, likes and dislikes in force over every product."""
+        with self._lock:
+            size = self._size
+            total = self.rating_count[:size].sum(dtype=np.int64) + self.likes[:size].sum(
+                dtype=np.int64
+            )
+            return int(total + self.dislikes[:size].sum(dtype=np.int64))
 
     def weighing_inputs(self) -> tuple[FloatArray, npt.NDArray[np.int32]]:
         """Every row's listing time (Unix seconds) and category code (NO_CATEGORY for
@@ -742,6 +757,7 @@ class Catalogue:
         ``encoded``: the ids' bytes, if at hand (see lookup).
         """
         with self._lock:
+            weighed = weighed and self._damped.size > 0  # (no second copy when none is)
             idx = self._index.rows(product_ids, encoded)  # unknown: row 0, all zeros
             raw = self._evidence(idx, None, now)
             evidence = raw
@@ -895,6 +911,7 @@ class Catalogue:
     ) -> Snapshot:
         with self._lock:
             size = self._size
+            weighed = weighed and self._damped.size > 0
             rows = np.arange(1, size, dtype=np.int64)
             raw = self._evidence(rows, None, now)
             evidence = raw

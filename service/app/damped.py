@@ -4,20 +4,27 @@ its histogram bin; a like or a dislike), w the vote's weight (ranking.integrity)
 
 Kept sparse, rows in order: bursts are rare (0 to 4 % of the votes of the benchmark's
 made-up history), so a catalogue of a million products holds a few thousand rows here,
-and scores of a profile with defences on are its plain sums less these
-(Catalogue._weighed). Time-decayed sums lose the damped part decayed from the damped
-votes' mean time: exact for the usual burst of an hour or a day, an approximation for
-one spread over weeks.
+and scores of a profile with defences on are its plain sums less these (``less``).
+Time-decayed sums lose the damped part decayed from the damped votes' mean time: exact
+for the usual burst of an hour or a day, an approximation for one spread over weeks.
+
+Each damped vote's lost weight 1 − w is kept too, by a hash of (product row, user,
+kind), so that a write replacing or removing it between two weighings moves the part
+with it (``adjusted``): a damped crowd that re-votes keeps its weight until the next
+weighing rather than counting in full (or, with the part left as it was, taking away
+votes it no longer has).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from reviewrank.ranking.blend import Evidence
+from reviewrank.service.domain.values import LIKE, RATING, VoteChange
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -34,11 +41,51 @@ class DampedParts:
     likes: FloatArray
     dislikes: FloatArray
     time: FloatArray  # the damped votes' mean time, weighed by 1 − w (Unix seconds)
+    # Each damped vote's 1 − w, by voice_key(row, user, kind), keys sorted.
+    voice: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    lost: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def none(cls) -> DampedParts:
         empty = np.zeros(0)
         return cls(np.zeros(0, np.int64), empty, empty, np.zeros((0, 5)), empty, empty, empty)
+
+    def lost_of(self, row: int, user_id: str, kind: str) -> float:
+        """The weight one vote lost (0: none)."""
+        if not self.voice.size:
+            return 0.0
+        key = voice_key(row, user_id, kind)
+        at = int(np.searchsorted(self.voice, key))
+        return float(self.lost[at]) if at < self.voice.size and self.voice[at] == key else 0.0
+
+    def adjusted(self, changes: Iterable[VoteChange]) -> DampedParts:
+        """The parts after these votes were replaced or removed: a damped vote's part
+        follows its new value (the same weight), or goes with it."""
+        moves: dict[int, npt.NDArray[np.float64]] = {}
+        for change in changes:
+            if change.old_value is None or change.kind not in (RATING, LIKE):
+                continue
+            lost = self.lost_of(change.product_idx, change.user_id, change.kind)
+            if not lost:
+                continue
+            move = moves.setdefault(change.product_idx, np.zeros(9))
+            move -= lost * _contribution(change.kind, change.old_value)
+            if change.new_value is not None:
+                move += lost * _contribution(change.kind, change.new_value)
+        if not moves:
+            return self
+        rows = np.fromiter(moves, dtype=np.int64, count=len(moves))
+        where, mine = self.match(rows)
+        numbers = self._rows()
+        numbers[mine] = np.maximum(numbers[mine] + np.stack([moves[r] for r in rows[where]]), 0.0)
+        return replace(
+            self,
+            rating_count=numbers[:, 0].copy(),
+            star_sum=numbers[:, 1].copy(),
+            histogram=numbers[:, 2:7].copy(),
+            likes=numbers[:, 7].copy(),
+            dislikes=numbers[:, 8].copy(),
+        )
 
     @property
     def size(self) -> int:
@@ -88,23 +135,47 @@ class DampedParts:
             out[where] = np.maximum(out[where] - part[mine] * factor, 0.0)
             return out
 
+        # The count and the sum of stars from the histogram left: one consistent with
+        # the other whatever the part (a mean within 1 to 5).
         histogram = evidence.histogram.astype(np.float64)
-        histogram[where] = np.maximum(
-            histogram[where] - self.histogram[mine] * factor[:, None], 0.0
-        )
+        left = np.maximum(histogram[where] - self.histogram[mine] * factor[:, None], 0.0)
+        histogram[where] = left
+        count = evidence.rating_count.astype(np.float64)
+        count[where] = left.sum(axis=1)
+        stars = evidence.star_sum.astype(np.float64)
+        stars[where] = left @ _STARS
         return replace(
             evidence,
-            rating_count=take(evidence.rating_count, self.rating_count),
-            star_sum=take(evidence.star_sum, self.star_sum),
+            rating_count=count,
+            star_sum=stars,
             likes=take(evidence.likes, self.likes),
             dislikes=take(evidence.dislikes, self.dislikes),
             histogram=histogram,
         )
 
-    def of_rows(self, rows: IntArray) -> DampedParts:
+    def of_rows(self, rows: IntArray) -> DampedParts:  # (without the votes' weights)
         """The parts of these rows (those that have one), in ``rows``' order."""
         _, mine = self.match(rows)
         return DampedParts(
             self.idx[mine], self.rating_count[mine], self.star_sum[mine],
             self.histogram[mine], self.likes[mine], self.dislikes[mine], self.time[mine],
         )  # fmt: skip
+
+
+_STARS = np.arange(1.0, 6.0)
+
+
+def voice_key(row: int, user_id: str, kind: str) -> int:
+    """A vote's key among the damped ones: Python's hash, salted per process (the weigher
+    and the catalogue share the process)."""
+    return hash((row, user_id, kind))
+
+
+def _contribution(kind: str, value: int) -> npt.NDArray[np.float64]:
+    """What one vote adds to a row of numbers (count, stars, histogram, likes, dislikes)."""
+    numbers = np.zeros(9)
+    if kind == RATING:
+        numbers[0], numbers[1], numbers[1 + value] = 1.0, value, 1.0
+    elif value:
+        numbers[7 if value > 0 else 8] = 1.0
+    return numbers

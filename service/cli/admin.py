@@ -53,11 +53,12 @@ def _print_weights(weights: Any) -> None:
                 f"{p.limits.top_max_limit}",
                 _shares(p) if p.weights.get("shares") else "-",
                 _sentiment(p) if p.weights.get("sentiment") else "-",
+                "on" if p.integrity else "off",
             )
         )
     headers = (
         "profile", "weights", "prior", "confidence", "half-life (days)", "limits *", "shares",
-        "sentiment",
+        "sentiment", "defences",
     )  # fmt: skip
     print(render(headers, rows))
     print("* max candidates / Top default page / Top max page")

@@ -37,11 +37,17 @@ def parse_burst(text: str) -> tuple[str, Timestamp, Timestamp]:
     first, _, last = times.partition("-")
     if not product or not first.isdigit() or not last.isdigit():
         raise argparse.ArgumentTypeError(
-            f"not a burst as `reviewrank admin bursts` names it (PRODUCT:FIRST-LAST): {text!r}"
+            f"not a burst as `reviewrank admin bursts` names it (PRODUCT:FIRST-LAST, times "
+            f"in microseconds since 1970): {text!r}"
         )
+    if int(last) < int(first):
+        raise argparse.ArgumentTypeError(f"LAST is before FIRST in {text!r}")
     start, end = Timestamp(), Timestamp()
-    start.FromMicroseconds(int(first))
-    end.FromMicroseconds(int(last))
+    try:
+        start.FromMicroseconds(int(first))
+        end.FromMicroseconds(int(last))
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"times out of range in {text!r}") from None
     return product, start, end
 
 
@@ -121,12 +127,29 @@ def cmd_decisions(args: argparse.Namespace) -> int:
 
 def register(sub: Any, client_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """Adds bursts, decide and decisions to ``reviewrank admin``."""
-    bursts = sub.add_parser("bursts", help="bursts of votes damped now, and low-weight voters")
-    bursts.add_argument("--limit", type=count, default=20, help="most of each to show (20)")
+    bursts = sub.add_parser(
+        "bursts",
+        help="bursts of votes damped now, and low-weight voters",
+        description="The bursts of votes the manipulation defences damp now: each named "
+        "PRODUCT:FIRST-LAST (its first and last vote, microseconds since 1970), as `decide` "
+        "takes it; its votes; `expected`, the most votes the product's own rate brings in "
+        "one of the burst's windows but rarely; `weight`, the least weight of its votes (0: "
+        "they count as none); `dismissed` when an admin kept it damped. Then the voters "
+        "with a vote weighing under 0.5 (ids only).",
+    )
+    bursts.add_argument(
+        "--limit", type=count, default=20, help="most of each to show (20; 0: 100, at most 1000)"
+    )
     client_options(bursts)
     bursts.set_defaults(handler=cmd_bursts)
 
-    decide = sub.add_parser("decide", help="confirm (count in full) or dismiss (keep damped)")
+    decide = sub.add_parser(
+        "decide",
+        help="confirm (count in full) or dismiss (keep damped)",
+        description="Records an admin's decision on a burst `bursts` lists. confirm: its "
+        "votes count in full, and it leaves the list (final: it cannot be dismissed after). "
+        "dismiss: its votes stay damped and it never ages out (it can still be confirmed).",
+    )
     decide.add_argument(
         "decision", choices=sorted(_DECISIONS), help="confirm: count in full; dismiss: keep damped"
     )

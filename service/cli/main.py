@@ -108,6 +108,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             f"{s.sentiment_mean:+.3f}" if s.comments else "-",
             f"{s.polls_won}/{s.polls_shown}" if s.polls_shown else "-",
             f"{s.poll_strength:.3f}",
+            _damped(s),
         )
         for s in response.stats
     ]
@@ -129,12 +130,22 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "sentiment",
         "polls won",
         "poll strength",
+        "damped r/l/d",
     )
     print(render(headers, rows))
+    if any(_damped(s) != "-" for s in response.stats):
+        print("damped: what the manipulation defences leave out of the scores (mean, bayes,")
+        print("wilson), in ratings/likes/dislikes; the counts above include them")
     sources = sorted({s.prior_source for s in response.stats if s.prior_source})
     prior = f", prior {', '.join(sources)}" if sources else ""
     print(f"weights version {response.weights_version}{prior}")
     return 0
+
+
+def _damped(figures) -> str:  # type: ignore[no-untyped-def]
+    """What the defences leave out (ProductStats or Explanation), or "-" for nothing."""
+    parts = (figures.damped_ratings, figures.damped_likes, figures.damped_dislikes)
+    return "/".join(f"{p:.3g}" for p in parts) if any(parts) else "-"
 
 
 def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-def]
@@ -177,6 +188,10 @@ def _print_ranking(response, explain: bool) -> None:  # type: ignore[no-untyped-
             "polls won",
             "score =",
         )
+        if any(_damped(r.explanation) != "-" for r in response.results):  # (else no column)
+            rows = [(*row[:-1], _damped(r.explanation), row[-1])
+                    for row, r in zip(rows, response.results, strict=True)]  # fmt: skip
+            headers = (*headers[:-1], "damped r/l/d", headers[-1])
     else:
         rows = [(i + 1, r.product_id, r.score) for i, r in enumerate(response.results)]
         headers = ("#", "product", "score")

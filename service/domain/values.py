@@ -370,6 +370,7 @@ class VoteChange(NamedTuple):  # (made per product and vote written: a tuple is 
     new_time_us: int
     old_channel: str = ""  # a share's or comment's channel (channel weights), else ""
     new_channel: str = ""
+    user_id: str = ""  # whose vote (the manipulation defences' weight of it)
 
 
 @dataclass(frozen=True, slots=True)

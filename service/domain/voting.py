@@ -45,7 +45,7 @@ Ballot = tuple[tuple[str, ...], str]
 # A vote replaced or removed: (product_id, kind, old value or None, old time, new value or
 # None when removed, new time, old channel, new channel: a share's or comment's, else ""); with the
 # product's idx, a VoteChange (decayed sums).
-Change = tuple[str, str, int | None, int, int | None, int, str, str]
+Change = tuple[str, str, int | None, int, int | None, int, str, str, str]
 
 # Positions in a product's delta: rating_count, star_sum, s1..s5, likes, dislikes, shares,
 # comments, sentiment_sum, sentiment_squares, polls_shown, polls_won.
@@ -278,6 +278,7 @@ def plan_new_votes(batch: EventBatch, seq: int, recorded_at_us: int) -> Plan:
         times,
         repeat("", n),
         batch.channels,
+        users,
         strict=True,
     )  # (made tuples only if read: time-decayed sums)
     if polled is None:
@@ -476,7 +477,7 @@ def plan_one_by_one(
                 delta[SENTIMENT_SUM] -= old
                 delta[SENTIMENT_SQUARES] -= old * old
         product_seq[product] = seq
-        changes.append((product, kind, old, old_time, value, occurred, old_channel, channel))
+        changes.append((product, kind, old, old_time, value, occurred, old_channel, channel, user))
     plan.results = WriteResults(outcomes, seqs)
     plan.events = _columns(rows, EVENT_COLUMNS)
     plan.ratings = vote_columns(final_of[RATING])
@@ -516,10 +517,12 @@ def erasure_deltas(
     shares: Sequence[tuple[str, int, int, str]] = (),
     comments: Sequence[tuple[str, int, int, str]] = (),
     poll_votes: Sequence[tuple[str, str]] = (),
+    user_id: str = "",
 ) -> tuple[dict[str, list[int]], list[Change]]:
     """What removing votes does: per product the (negative) delta, and the change of each
     vote removed but poll votes. Votes are (product_id, value, occurred_at_us), a share's
-    and a comment's with its channel after; poll votes (chosen, shown as shown_text)."""
+    and a comment's with its channel after; poll votes (chosen, shown as shown_text);
+    ``user_id`` whose they are."""
     deltas: dict[str, list[int]] = {}
     removed: list[Change] = []
     for product_id, stars, occurred in ratings:
@@ -527,21 +530,21 @@ def erasure_deltas(
         delta[0] -= 1
         delta[1] -= stars
         delta[1 + stars] -= 1
-        removed.append((product_id, RATING, stars, occurred, None, 0, "", ""))
+        removed.append((product_id, RATING, stars, occurred, None, 0, "", "", user_id))
     for product_id, value, occurred in likes:
         delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
         delta[LIKES] -= value == 1
         delta[DISLIKES] -= value == -1
-        removed.append((product_id, LIKE, value, occurred, None, 0, "", ""))
+        removed.append((product_id, LIKE, value, occurred, None, 0, "", "", user_id))
     for product_id, value, occurred, channel in shares:
         deltas.setdefault(product_id, [0] * DELTA_SIZE)[SHARES] -= 1
-        removed.append((product_id, SHARE, value, occurred, None, 0, channel, ""))
+        removed.append((product_id, SHARE, value, occurred, None, 0, channel, "", user_id))
     for product_id, score, occurred, channel in comments:
         delta = deltas.setdefault(product_id, [0] * DELTA_SIZE)
         delta[COMMENTS] -= 1
         delta[SENTIMENT_SUM] -= score
         delta[SENTIMENT_SQUARES] -= score * score
-        removed.append((product_id, COMMENT, score, occurred, None, 0, channel, ""))
+        removed.append((product_id, COMMENT, score, occurred, None, 0, channel, "", user_id))
     for chosen, shown in poll_votes:
         _move_polls(deltas, {}, (shown_of(shown), chosen), -1, 0)
     return deltas, removed
@@ -571,8 +574,8 @@ def erasure_result(
 def vote_changes(changes: Iterable[Change], products: Mapping[str, ProductRow]) -> list[VoteChange]:
     """The changes with each product's idx, from the product rows as written."""
     return [
-        VoteChange(products[product].idx, kind, old, old_time, new, new_time, c_old, c_new)
-        for product, kind, old, old_time, new, new_time, c_old, c_new in changes
+        VoteChange(products[product].idx, kind, old, old_time, new, new_time, c_old, c_new, user)
+        for product, kind, old, old_time, new, new_time, c_old, c_new, user in changes
     ]
 
 

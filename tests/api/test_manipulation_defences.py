@@ -201,8 +201,8 @@ def test_admins_see_the_burst_and_its_new_accounts(defended: Client) -> None:
 
     listed = bursts(defended)
 
-    [burst] = listed.bursts
-    assert (TARGET, CROWD, 0.0, False) == (
+    [burst] = listed.bursts  # (a rating and a like each: two votes)
+    assert (TARGET, 2 * CROWD, 0.0, False) == (
         burst.product_id,
         burst.votes,
         burst.damping,
@@ -373,3 +373,128 @@ def test_a_server_that_weighs_no_votes_says_so(start_server: Callable[..., Clien
         decide(client, admin_pb2.Burst(product_id="p", start={}, end={}), 1)
 
     assert (False, grpc.StatusCode.FAILED_PRECONDITION) == (listed.enabled, caught.value.code())
+
+
+def test_a_forgotten_users_votes_leave_the_next_weighing(defended: Client) -> None:
+    shill(defended)
+    weigh(defended)
+
+    defended.eraser.ForgetUser(feedback_pb2.ForgetUserRequest(user_id="new-0"))
+    weigh(defended)
+
+    listed = bursts(defended)
+    assert ({f"new-{j}" for j in range(1, CROWD)}, 2 * (CROWD - 1)) == (
+        {v.user_id for v in listed.low_weight_voters},
+        listed.bursts[0].votes,
+    )
+
+
+def test_a_burst_is_damped_seconds_after_its_votes_without_waiting_for_the_interval(
+    defended: Client,
+) -> None:
+    shill(defended)  # (the server weighs every hour, and soon after writes)
+
+    deadline = time.monotonic() + 30.0
+    while not bursts(defended).total_bursts and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert 1 == bursts(defended).total_bursts
+
+
+def test_dismissing_a_dismissed_burst_again_is_refused(defended: Client) -> None:
+    shill(defended)
+    weigh(defended)
+    [burst] = bursts(defended).bursts
+    decide(defended, burst, admin_pb2.BURST_DECISION_DISMISS)
+    [kept] = bursts(defended).bursts
+
+    with pytest.raises(grpc.RpcError) as caught:
+        decide(defended, kept, admin_pb2.BURST_DECISION_DISMISS)
+
+    assert grpc.StatusCode.FAILED_PRECONDITION == caught.value.code()
+    assert 1 == len(
+        defended.admin.ListBurstDecisions(admin_pb2.ListBurstDecisionsRequest()).decisions
+    )
+
+
+def test_an_actor_of_spaces_is_refused(defended: Client) -> None:
+    shill(defended)
+    weigh(defended)
+    [burst] = bursts(defended).bursts
+
+    with pytest.raises(grpc.RpcError) as caught:
+        decide(defended, burst, admin_pb2.BURST_DECISION_CONFIRM, actor="   ")
+
+    assert "actor" in field_violations(caught.value)
+
+
+def test_a_damped_crowd_that_votes_again_stays_damped_before_the_next_weighing(
+    defended: Client,
+) -> None:
+    before = score(defended, "fixed")
+    shill(defended, stars=1, value=feedback_pb2.DISLIKE)
+    weigh(defended)
+
+    shill(defended)  # the same accounts, five stars and likes now
+
+    assert before == pytest.approx(score(defended, "fixed"), abs=1e-9)
+
+
+def test_erasing_a_damped_crowd_leaves_the_honest_score(defended: Client) -> None:
+    product = PEERS[1]  # (its honest ratings hold five stars too)
+    before = score(defended, "fixed", product)
+    now = int(time.time())
+    defended.feedback.SubmitBatch(
+        batch(*(rating(product, f"new-{j}", 5, now - j) for j in range(CROWD)))
+    )
+    weigh(defended)
+
+    for j in range(CROWD):
+        defended.eraser.ForgetUser(feedback_pb2.ForgetUserRequest(user_id=f"new-{j}"))
+
+    assert before == pytest.approx(score(defended, "fixed", product), abs=1e-9)
+
+
+def test_a_crowds_likes_weigh_at_their_own_time_not_their_old_ratings(defended: Client) -> None:
+    now = int(time.time())
+    defended.feedback.SubmitBatch(  # thirty accounts rated it over half a year
+        batch(*(rating(TARGET, f"slow-{j}", 3, now - (180 - 6 * j) * DAY) for j in range(CROWD)))
+    )
+    weigh(defended)
+    before = score(defended, "fixed_with_likes")
+
+    defended.feedback.SubmitBatch(
+        batch(*(like(TARGET, f"slow-{j}", feedback_pb2.LIKE, now - j) for j in range(CROWD)))
+    )
+    weigh(defended)
+
+    assert before == pytest.approx(score(defended, "fixed_with_likes"), abs=1e-9)
+
+
+def test_a_decision_on_a_burst_that_grew_since_it_was_listed_is_taken(defended: Client) -> None:
+    shill(defended)
+    weigh(defended)
+    [seen] = bursts(defended).bursts
+    defended.feedback.SubmitRating(rating(TARGET, "late", 5, int(time.time())))
+    weigh(defended)
+
+    response = decide(defended, seen, admin_pb2.BURST_DECISION_DISMISS)
+
+    assert (seen.end, True) == (response.decision.end, bursts(defended).bursts[0].dismissed)
+
+
+@pytest.mark.parametrize("seconds", [-1, 253_402_300_800, 2**62])
+def test_a_decision_with_a_time_no_timestamp_holds_names_it(defended: Client, seconds: int) -> None:
+    request = admin_pb2.DecideBurstRequest(
+        product_id=TARGET, decision=admin_pb2.BURST_DECISION_CONFIRM, actor="a"
+    )
+    request.start.seconds = seconds
+    request.end.seconds = 1
+
+    with pytest.raises(grpc.RpcError) as caught:
+        defended.admin.DecideBurst(request)
+
+    assert (grpc.StatusCode.INVALID_ARGUMENT, True) == (
+        caught.value.code(),
+        "start" in field_violations(caught.value),
+    )

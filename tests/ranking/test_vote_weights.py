@@ -116,6 +116,15 @@ def test_a_busy_product_keeps_the_votes_its_own_rate_could_bring() -> None:
     assert 1.0 <= weights[start:].sum() <= 5.0
 
 
+def test_an_aged_out_burst_is_not_joined_to_a_new_one_with_no_vote_between() -> None:
+    old = crowd(50, product=8, first_user=200_000, end=300.0)
+    new = crowd(50, product=8, first_user=300_000)
+
+    weights, start = weigh(tuple(a + b for a, b in zip(old, new, strict=True)))  # type: ignore[arg-type]
+
+    assert (1.0, 0.0) == (weights[start : start + 50].min(), weights[start + 50 :].max())
+
+
 def test_a_burst_stops_damping_once_aged_out() -> None:
     aged = NOW + DEFAULT_SETTINGS.age_out_days + 1.0
 

@@ -399,7 +399,7 @@ class PostgresWrites(PostgresBase):
                 " SELECT h, %s FROM unnest(%b::bytea[]) AS h ON CONFLICT DO NOTHING",
                 (erased_at, [event_hash(e) for e in event_ids]),
             )
-        deltas, removed = erasure_deltas(ratings, likes, shares, comments, poll_votes)
+        deltas, removed = erasure_deltas(ratings, likes, shares, comments, poll_votes, user_id)
         if deltas:
             kept = KEEP_LISTING_TIME
             self._write_products(cur, [(p, "", d, seq, kept) for p, d in deltas.items()], touched)

@@ -485,7 +485,7 @@ class SQLiteWrites(SQLiteCatalogue):
             [(event_hash(e), erased_at) for e in event_ids],
         )
         conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        deltas, removed = erasure_deltas(ratings, likes, shares, comments, poll_votes)
+        deltas, removed = erasure_deltas(ratings, likes, shares, comments, poll_votes, user_id)
         for product_id, delta in deltas.items():
             row = conn.execute(_UPDATE_PRODUCT, ("", *delta, seq, product_id)).fetchone()
             touched[product_id] = product_row(row)

@@ -221,7 +221,7 @@ class TrafficShare(_message.Message):
     def __init__(self, profile: _Optional[str] = ..., share: _Optional[float] = ...) -> None: ...
 
 class WeightsProfile(_message.Message):
-    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days", "limits", "shares_half_life_days", "shares_prior_auto", "shares_prior_shape", "shares_prior_rate_days", "channels", "sentiment_prior_auto", "sentiment_prior_mean", "sentiment_prior_strength")
+    __slots__ = ("name", "weights", "prior_mean", "prior_mean_from_catalogue", "prior_strength", "confidence", "prior_strength_auto", "prior_per_category", "half_life_days", "limits", "shares_half_life_days", "shares_prior_auto", "shares_prior_shape", "shares_prior_rate_days", "channels", "sentiment_prior_auto", "sentiment_prior_mean", "sentiment_prior_strength", "integrity")
     class WeightsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +254,7 @@ class WeightsProfile(_message.Message):
     SENTIMENT_PRIOR_AUTO_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_PRIOR_MEAN_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_PRIOR_STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    INTEGRITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     weights: _containers.ScalarMap[str, float]
     prior_mean: float
@@ -272,7 +273,8 @@ class WeightsProfile(_message.Message):
     sentiment_prior_auto: bool
     sentiment_prior_mean: float
     sentiment_prior_strength: float
-    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., limits: _Optional[_Union[ProfileLimits, _Mapping]] = ..., shares_half_life_days: _Optional[float] = ..., shares_prior_auto: _Optional[bool] = ..., shares_prior_shape: _Optional[float] = ..., shares_prior_rate_days: _Optional[float] = ..., channels: _Optional[_Mapping[str, float]] = ..., sentiment_prior_auto: _Optional[bool] = ..., sentiment_prior_mean: _Optional[float] = ..., sentiment_prior_strength: _Optional[float] = ...) -> None: ...
+    integrity: bool
+    def __init__(self, name: _Optional[str] = ..., weights: _Optional[_Mapping[str, float]] = ..., prior_mean: _Optional[float] = ..., prior_mean_from_catalogue: _Optional[bool] = ..., prior_strength: _Optional[float] = ..., confidence: _Optional[float] = ..., prior_strength_auto: _Optional[bool] = ..., prior_per_category: _Optional[bool] = ..., half_life_days: _Optional[float] = ..., limits: _Optional[_Union[ProfileLimits, _Mapping]] = ..., shares_half_life_days: _Optional[float] = ..., shares_prior_auto: _Optional[bool] = ..., shares_prior_shape: _Optional[float] = ..., shares_prior_rate_days: _Optional[float] = ..., channels: _Optional[_Mapping[str, float]] = ..., sentiment_prior_auto: _Optional[bool] = ..., sentiment_prior_mean: _Optional[float] = ..., sentiment_prior_strength: _Optional[float] = ..., integrity: _Optional[bool] = ...) -> None: ...
 
 class ProfileLimits(_message.Message):
     __slots__ = ("max_candidates", "top_default_limit", "top_max_limit")
