@@ -18,6 +18,8 @@ from reviewrank.ranking.integrity import (
     IntegritySettings,
     VoteLog,
     _range_min,
+    _sorted,
+    _within,
     category_rates,
     nb_quantile,
     nb_tail,
@@ -421,3 +423,21 @@ def test_the_negative_binomial_quantile_is_scipy_stats(q: float, r: float, p: fl
     from scipy.stats import nbinom
 
     assert nbinom.ppf(q, r, p) == nb_quantile(q, np.array([r]), np.array([p]))[0]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.floats(0, 100)), min_size=1, max_size=60),
+    st.lists(st.tuples(st.integers(0, 4), st.floats(0, 100), st.floats(0, 30)), max_size=8),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_votes_within_decided_bursts_are_those_a_mask_finds(
+    cast: list[tuple[int, float]], decided: list[tuple[int, float, float]]
+) -> None:
+    log = VoteLog.of([p for p, _ in cast], list(range(len(cast))), [t for _, t in cast])
+    votes = _sorted(log, 1000.0, np.zeros(5), DEFAULT_SETTINGS)
+    bursts = tuple((p, start, start + length) for p, start, length in decided)
+    expected = np.zeros(votes.order.size, np.bool_)
+    for product, start, end in bursts:
+        expected |= (votes.product == product) & (votes.time >= start) & (votes.time <= end)
+
+    assert expected.tolist() == _within(votes, bursts).tolist()
