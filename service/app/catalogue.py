@@ -38,6 +38,7 @@ from reviewrank.service.app.id_index import EncodedIds, IdIndex
 from reviewrank.service.app.snapshot import CatalogueColumns, columns_of
 from reviewrank.service.app.store import CommentRows, PollRows, ProductTable, VoteTable
 from reviewrank.service.domain.values import SENTIMENT_SCALE, ProductRow, VoteChange
+from reviewrank.service.domain.voting import VoteChanges
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -334,7 +335,8 @@ class Catalogue:
                 hit = np.isin(np.fromiter(applied, np.int64, len(applied)), damped.idx)
                 if hit.any():
                     held = set(damped.idx.tolist())
-                    self._damped = damped.adjusted(c for c in votes if c.product_idx in held)
+                    moved = votes.replacements() if isinstance(votes, VoteChanges) else votes
+                    self._damped = damped.adjusted(c for c in moved if c.product_idx in held)
             if self._comment_channels is not None:
                 if contiguous:
                     self._comment_channels.apply(

@@ -165,10 +165,27 @@ class DampedParts:
 _STARS = np.arange(1.0, 6.0)
 
 
+KIND_CODES = {RATING: 1, LIKE: 2}  # (voice_keys' kinds)
+_MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93)
+
+
+def voice_keys(rows: IntArray, user_hashes: IntArray, kinds: IntArray) -> IntArray:
+    """Votes' keys among the damped ones, from their product rows, their users' hashes
+    (Python's, salted per process: the weigher and the catalogue share the process) and
+    their kinds' codes, mixed as splitmix64 does: vectorised (hashing a million tuples
+    took over a second)."""
+    x = user_hashes.astype(np.int64).view(np.uint64) ^ (rows.astype(np.uint64) * np.uint64(_MIX[0]))
+    x = x ^ (kinds.astype(np.uint64) * np.uint64(_MIX[3]))
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(_MIX[1])
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(_MIX[2])
+    keys: IntArray = (x ^ (x >> np.uint64(31))).view(np.int64)
+    return keys
+
+
 def voice_key(row: int, user_id: str, kind: str) -> int:
-    """A vote's key among the damped ones: Python's hash, salted per process (the weigher
-    and the catalogue share the process)."""
-    return hash((row, user_id, kind))
+    """One vote's key (voice_keys)."""
+    one = voice_keys(np.array([row]), np.array([hash(user_id)]), np.array([KIND_CODES[kind]]))
+    return int(one[0])
 
 
 def _contribution(kind: str, value: int) -> npt.NDArray[np.float64]:

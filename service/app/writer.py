@@ -17,9 +17,7 @@ commits is acknowledged, one that fails is answered UNAVAILABLE.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from reviewrank.service.app.priority import lower_priority
 from reviewrank.service.app.store import AppliedGroup, Job, JobResult, Store
 from reviewrank.service.app.waits import CpuTurn, giving_turn_back
 from reviewrank.service.domain.errors import (
@@ -280,7 +279,7 @@ class Writer:
 
     def _run(self) -> None:
         if self._nice:
-            _lower_priority(self._nice)
+            lower_priority(self._nice, "writer_nice")
         while True:
             item = self._next()
             if item is None:
@@ -359,17 +358,3 @@ class Writer:
         finally:
             if turn is not None:
                 turn.give_back()
-
-
-def _lower_priority(steps: int) -> None:
-    """Lowers this thread's scheduling priority by ``steps`` (at most to 19): on Linux a
-    thread has a nice value of its own, set through its thread id."""
-    if not sys.platform.startswith("linux"):
-        log.warning("writer_nice is only applied on Linux", writer_nice=steps)
-        return
-    thread = threading.get_native_id()
-    try:
-        now = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(now + steps, 19))
-    except OSError as exc:
-        log.warning("could not lower the writer thread's priority", error=str(exc))

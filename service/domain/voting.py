@@ -593,6 +593,23 @@ class VoteChanges(Sequence[VoteChange]):
         """Changes whose products' rows are (or will be, before reading) in ``products``."""
         self._parts.append((changes, products))
 
+    def replacements(self) -> list[VoteChange]:
+        """The changes that replaced or removed a vote (old value set), made objects
+        alone: what moves a damped vote's part (service/app/damped.py). A batch of new
+        votes then builds none."""
+        if not self._parts:
+            return [change for change in self._items if change.old_value is not None]
+        self._parts = [(list(changes), rows) for changes, rows in self._parts]
+        replaced = [
+            (list(changes_of), rows)
+            for changes, rows in self._parts
+            if (changes_of := [c for c in changes if c[2] is not None])
+        ]
+        found = [change for change in self._items if change.old_value is not None]
+        for changes, rows in replaced:
+            found += vote_changes(changes, rows)
+        return found
+
     def _built(self) -> list[VoteChange]:
         for changes, rows in self._parts:
             self._items += vote_changes(changes, rows)

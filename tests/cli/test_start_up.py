@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,9 @@ def _nice_values(pid: int) -> list[int]:
 def test_the_writer_thread_alone_runs_below_the_servers_priority(
     tmp_path: Path, setting: str | None, lowered: list[int]
 ) -> None:
-    env = {} if setting is None else {"REVIEWRANK_WRITER_NICE": setting}
+    env = {"REVIEWRANK_INTEGRITY_SECONDS": "0"}  # (no vote weigher: its thread is at 19)
+    if setting is not None:
+        env["REVIEWRANK_WRITER_NICE"] = setting
     server = ServerProcess("--database", str(tmp_path / "db.sqlite"), env=env)
     try:
         values = _nice_values(server.proc.pid)
@@ -130,4 +133,19 @@ def test_the_writer_thread_alone_runs_below_the_servers_priority(
         server.stop()
 
     assert lowered == [v for v in values if v != 0]
+    assert len(values) > 5  # the other threads (gRPC's, the feed's...) were read too
+
+
+def test_the_vote_weigher_runs_at_the_lowest_priority(tmp_path: Path) -> None:
+    server = ServerProcess("--database", str(tmp_path / "db.sqlite"))
+    try:
+        deadline = time.monotonic() + 10.0  # (the thread lowers itself as it starts)
+        while 19 not in (values := _nice_values(server.proc.pid)):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        server.stop()
+
+    assert [10, 19] == sorted(v for v in values if v != 0)
     assert len(values) > 5  # the other threads (gRPC's, the feed's...) were read too
