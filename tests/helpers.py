@@ -46,6 +46,7 @@ def rating(
     at: int | None = 1_700_000_000,
     event_id: str | None = None,
     category: str = "",
+    verified: bool = False,
 ) -> feedback_pb2.SubmitRatingRequest:
     request = feedback_pb2.SubmitRatingRequest(
         event_id=event_id or next_id(),
@@ -53,6 +54,7 @@ def rating(
         user_id=user,
         stars=stars,
         category=category,
+        verified_purchase=verified,
     )
     if at is not None:
         request.occurred_at.CopyFrom(ts(at))
@@ -65,9 +67,14 @@ def like(
     value: int = feedback_pb2.LIKE,
     at: int | None = 1_700_000_000,
     event_id: str | None = None,
+    verified: bool = False,
 ) -> feedback_pb2.SubmitLikeRequest:
     request = feedback_pb2.SubmitLikeRequest(
-        event_id=event_id or next_id(), product_id=product, user_id=user, value=value
+        event_id=event_id or next_id(),
+        product_id=product,
+        user_id=user,
+        value=value,
+        verified_purchase=verified,
     )
     if at is not None:
         request.occurred_at.CopyFrom(ts(at))

@@ -90,7 +90,9 @@ def _rating(
     check.identifier(m.category, prefix + "category", required=False)
     check.stars(m.stars, prefix + "stars")
     occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
-    return RatingEvent(m.event_id, m.product_id, m.user_id, m.stars, occurred, m.category)
+    return RatingEvent(
+        m.event_id, m.product_id, m.user_id, m.stars, occurred, m.category, m.verified_purchase
+    )
 
 
 def _like(
@@ -102,7 +104,7 @@ def _like(
         check.add(prefix + "value", f"must be LIKE, DISLIKE or CLEAR (got {m.value})")
         value = LikeValue.CLEAR
     occurred = _occurred_at(check, m, prefix + "occurred_at", now_us)
-    return LikeEvent(m.event_id, m.product_id, m.user_id, value, occurred)
+    return LikeEvent(m.event_id, m.product_id, m.user_id, value, occurred, m.verified_purchase)
 
 
 def _share(

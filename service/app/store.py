@@ -284,21 +284,39 @@ class VoteLogRows:
     kind: npt.NDArray[np.int8]  # VOTE_RATING or VOTE_LIKE
     value: npt.NDArray[np.int64]  # stars, or +1/-1
     occurred_at_us: npt.NDArray[np.int64]
+    # A verified purchase (the shop's verified_purchase): counts in full in a burst. None
+    # when built: none is.
+    verified: npt.NDArray[np.bool_] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.verified is None:
+            object.__setattr__(self, "verified", np.zeros(self.product_idx.size, np.bool_))
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]]) -> VoteLogRows:
-        """From rows of (product idx, user id, kind code, value, occurred_at_us)."""
+        """From rows of (product idx, user id, kind code, value, occurred_at_us, and
+        verified as 0 or 1: 0 if left out)."""
         n = len(rows)
         users = np.empty(n, dtype=object)
         users[:] = [row[1] for row in rows]
-        numbers = np.array([(r[0], r[2], r[3], r[4]) for r in rows], np.int64).reshape(-1, 4)
+        numbers = np.array(
+            [(r[0], r[2], r[3], r[4], r[5] if len(r) > 5 else 0) for r in rows], np.int64
+        ).reshape(-1, 5)
         return cls(
             numbers[:, 0].copy(),
             users,
             numbers[:, 1].astype(np.int8),
             numbers[:, 2].copy(),
             numbers[:, 3].copy(),
+            numbers[:, 4] != 0,
         )
+
+    def where(self, keep: npt.NDArray[np.bool_]) -> VoteLogRows:
+        """The rows where ``keep`` holds."""
+        return VoteLogRows(
+            self.product_idx[keep], self.user_id[keep], self.kind[keep], self.value[keep],
+            self.occurred_at_us[keep], self.verified[keep],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

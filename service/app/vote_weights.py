@@ -219,10 +219,7 @@ class VoteWeigher:
         now = self._clock()
         held = rows.product_idx < listed.size  # (a product not in the catalogue yet waits)
         if not held.all():
-            rows = VoteLogRows(
-                rows.product_idx[held], rows.user_id[held], rows.kind[held],
-                rows.value[held], rows.occurred_at_us[held],
-            )  # fmt: skip
+            rows = rows.where(held)
         row_weight = np.ones(rows.product_idx.size)
         user_hashes: IntArray | None = None
         bursts: tuple[BurstView, ...] = ()
@@ -232,7 +229,7 @@ class VoteWeigher:
             users, user_hashes = _codes(rows.user_id)
             decisions = _decisions(made, lambda ids: self._catalogue.lookup(ids).idx)
             row_weight, found = vote_weights(
-                VoteLog.of(rows.product_idx, users, rows.occurred_at_us / DAY_US),
+                VoteLog.of(rows.product_idx, users, rows.occurred_at_us / DAY_US, rows.verified),
                 now / 86400.0,
                 _listing_days(listed, rows, now),
                 np.where(category < 0, int(category.max(initial=0)) + 1, category),

@@ -39,8 +39,11 @@ CSV, JSONL = "csv", "jsonl"
 FORMATS = (CSV, JSONL)
 COLUMNS = (
     "event_id", "kind", "product_id", "user_id", "stars", "value", "occurred_at", "category",
-    "channel", "text", "score", "language", "poll_id", "shown",
+    "channel", "text", "score", "language", "poll_id", "shown", "verified_purchase",
 )  # fmt: skip
+# What a verified_purchase cell may say (JSON Lines may also give true or false); empty:
+# not verified.
+_FLAGS = {"true": True, "1": True, "false": False, "0": False, "": False}
 # A poll vote's products shown, in a CSV cell (JSON Lines may also give an array).
 SHOWN_SEPARATOR = "|"
 REQUIRED = ("product_id", "user_id", "occurred_at")
@@ -346,6 +349,26 @@ def _shown(value: Any, problems: list[tuple[str, str]]) -> list[str]:
     return []
 
 
+def _verified(value: Any, kind: str, problems: list[tuple[str, str]]) -> bool:
+    """A rating's or like's verified_purchase: true or false, 1 or 0 (empty: false)."""
+    if value is None:
+        return False
+    flag: bool | None = None
+    if type(value) is bool:
+        flag = value
+    elif type(value) in (str, int):
+        flag = _FLAGS.get(str(value).strip().lower())
+    if flag is None:
+        problems.append(
+            ("verified_purchase", f"must be true or false, 1 or 0 (got {json.dumps(value)})")
+        )
+        return False
+    if flag and kind not in {"rating", "like"}:
+        problems.append(("verified_purchase", "only a rating or a like is a verified purchase"))
+        return False
+    return flag
+
+
 def _is_id(value: Any) -> bool:
     """Whether a JSON value may stand for an id (text, or a number, as _text reads)."""
     return isinstance(value, str | int | float) and not isinstance(value, bool)
@@ -425,7 +448,11 @@ def feedback_event(
     (numbers, times, which kind); the rules of an event are the server's (convert.py)."""
     problems: list[tuple[str, str]] = []
     shown = _shown(record.get("shown"), problems)
-    text = {column: _text(record, column, problems) for column in COLUMNS if column != "shown"}
+    text = {
+        column: _text(record, column, problems)
+        for column in COLUMNS
+        if column not in {"shown", "verified_purchase"}
+    }
     for column in REQUIRED:
         if not text[column] and column not in {c for c, _ in problems}:
             problems.append((column, "is required"))
@@ -466,6 +493,7 @@ def feedback_event(
     score = None
     if kind == "comment" and text["score"]:
         score = _score(text["score"], problems)
+    verified = _verified(record.get("verified_purchase"), kind, problems)
     if problems:
         return problems
     seconds, micro = divmod(micros, 1_000_000)
@@ -523,6 +551,7 @@ def feedback_event(
             stars=vote,
             occurred_at=occurred,
             category=text["category"],
+            verified_purchase=verified,
         )
         return feedback_pb2.FeedbackEvent(rating=rating)
     number = _VALUE_NUMBERS[vote]
@@ -533,5 +562,6 @@ def feedback_event(
         user_id=user,
         value=feedback_pb2.LikeValue.ValueType(vote),
         occurred_at=occurred,
+        verified_purchase=verified,
     )
     return feedback_pb2.FeedbackEvent(like=like)

@@ -33,6 +33,7 @@ class RatingEvent:
     stars: int
     occurred_at_us: int
     category: str = ""
+    verified: bool = False  # a verified purchase: counts in full in a burst (issue 23)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class LikeEvent:
     user_id: str
     value: LikeValue
     occurred_at_us: int
+    verified: bool = False  # a verified purchase, as RatingEvent's
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ class EventBatch(Sequence[Event]):
     like, 1 for a share, a comment's score, the number of products a poll vote's poll
     showed; ``product_ids`` a poll vote's product chosen; ``categories`` is "" but for
     ratings, ``channels`` "" but for shares, comments and poll votes, ``languages`` and
-    ``analyzers`` "" but for comments, ``poll_ids`` "" and ``shown`` () but for poll votes.
+    ``analyzers`` "" but for comments, ``poll_ids`` "" and ``shown`` () but for poll votes,
+    ``verified`` 1 for a rating or like of a verified purchase, else 0 (as stored).
     """
 
     __slots__ = (
@@ -122,6 +125,7 @@ class EventBatch(Sequence[Event]):
         "shown",
         "user_ids",
         "values",
+        "verified",
     )
 
     def __init__(
@@ -138,6 +142,7 @@ class EventBatch(Sequence[Event]):
         analyzers: list[str] | None = None,
         poll_ids: list[str] | None = None,
         shown: list[tuple[str, ...]] | None = None,
+        verified: list[int] | None = None,
     ) -> None:
         self.event_ids = event_ids
         self.product_ids = product_ids
@@ -151,6 +156,7 @@ class EventBatch(Sequence[Event]):
         self.analyzers = [""] * len(event_ids) if analyzers is None else analyzers
         self.poll_ids = [""] * len(event_ids) if poll_ids is None else poll_ids
         self.shown: list[tuple[str, ...]] = [()] * len(event_ids) if shown is None else shown
+        self.verified = [0] * len(event_ids) if verified is None else verified
 
     def columns(self) -> tuple[list[str], list[str], list[str], list[int], list[int], list[str]]:
         """event_ids, product_ids, user_ids, values, occurred_at_us, categories."""
@@ -181,8 +187,9 @@ class EventBatch(Sequence[Event]):
         value, occurred, kind = self.values[index], self.occurred_at_us[index], self.kinds[index]
         if kind == RATING:
             return RatingEvent(
-                event_id, product_id, user_id, value, occurred, self.categories[index]
-            )
+                event_id, product_id, user_id, value, occurred, self.categories[index],
+                bool(self.verified[index]),
+            )  # fmt: skip
         if kind == SHARE:
             return ShareEvent(event_id, product_id, user_id, occurred, self.channels[index])
         if kind == COMMENT:
@@ -206,7 +213,9 @@ class EventBatch(Sequence[Event]):
                 occurred,
                 self.channels[index],
             )
-        return LikeEvent(event_id, product_id, user_id, LikeValue(value), occurred)
+        return LikeEvent(
+            event_id, product_id, user_id, LikeValue(value), occurred, bool(self.verified[index])
+        )
 
     def __iter__(self) -> Iterator[Event]:
         return map(self.__getitem__, range(len(self.event_ids)))
@@ -236,7 +245,7 @@ class EventBatch(Sequence[Event]):
         """The events as a batch (the same object if they are one already)."""
         if isinstance(events, EventBatch):
             return events
-        batch = cls([], [], [], [], [], [], [], [], [], [], [], [])
+        batch = cls([], [], [], [], [], [], [], [], [], [], [], [], [])
         for event in events:
             batch.event_ids.append(event.event_id)
             batch.product_ids.append(event.product_id)
@@ -244,7 +253,9 @@ class EventBatch(Sequence[Event]):
             batch.occurred_at_us.append(event.occurred_at_us)
             language = analyzer = poll_id = ""
             shown: tuple[str, ...] = ()
+            verified = 0
             if isinstance(event, RatingEvent):
+                verified = int(event.verified)
                 batch.values.append(event.stars)
                 batch.categories.append(event.category)
                 batch.kinds.append(RATING)
@@ -267,10 +278,12 @@ class EventBatch(Sequence[Event]):
                 batch.channels.append(event.channel)
                 poll_id, shown = event.poll_id, event.shown
             else:
+                verified = int(event.verified)
                 batch.values.append(int(event.value))
                 batch.categories.append("")
                 batch.kinds.append(LIKE)
                 batch.channels.append("")
+            batch.verified.append(verified)
             batch.languages.append(language)
             batch.analyzers.append(analyzer)
             batch.poll_ids.append(poll_id)

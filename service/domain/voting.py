@@ -32,11 +32,12 @@ from reviewrank.service.domain.values import (
     WriteResults,
 )
 
-# A vote in force: (value, occurred_at_us, event_id); value is stars, 1/-1/0 for likes, 1
-# for a share, whose vote also holds its channel: (1, occurred_at_us, event_id, channel),
-# a comment's score, its vote holding (score, occurred_at_us, event_id, channel, language,
-# analyzer), a poll vote's (chosen product, occurred_at_us, event_id, channel, shown: the
-# products' ids as a JSON array).
+# A vote in force: (value, occurred_at_us, event_id, verified); value is stars, 1/-1/0 for
+# likes, verified their verified purchase flag (0 or 1); 1 for a share, whose vote holds
+# its channel instead: (1, occurred_at_us, event_id, channel), a comment's score, its vote
+# holding (score, occurred_at_us, event_id, channel, language, analyzer), a poll vote's
+# (chosen product, occurred_at_us, event_id, channel, shown: the products' ids as a JSON
+# array).
 Vote = tuple[Any, ...]
 VoteKey = tuple[str, str]  # (product_id, user_id); a poll vote's (poll_id, user_id)
 # A poll vote as the poll strengths need it: (products shown, product chosen).
@@ -56,12 +57,12 @@ LIKES, DISLIKES, SHARES, COMMENTS, SENTIMENT_SUM, SENTIMENT_SQUARES = 7, 8, 9, 1
 POLLS_SHOWN, POLLS_WON = DELTA_SIZE - 2, DELTA_SIZE - 1
 # Rows as columns, one list per column: events rows are (event_id, seq, kind, product_id,
 # user_id, value, occurred_at_us, outcome, recorded_at_us, channel), vote rows
-# (product_id, user_id, value, occurred_at_us, event_id), a share's with its channel
-# after, a comment's with its channel, language and analyzer, a poll vote's (poll_id,
-# user_id, chosen, occurred_at_us, event_id, channel, shown). Columns bind in bulk with
-# no tuple per row.
+# (product_id, user_id, value, occurred_at_us, event_id), a rating's and a like's with
+# its verified flag after, a share's with its channel after, a comment's with its channel,
+# language and analyzer, a poll vote's (poll_id, user_id, chosen, occurred_at_us,
+# event_id, channel, shown). Columns bind in bulk with no tuple per row.
 Columns = list[list[Any]]
-EVENT_COLUMNS, VOTE_COLUMNS, SHARE_COLUMNS, COMMENT_COLUMNS, POLL_COLUMNS = 10, 5, 6, 8, 7
+EVENT_COLUMNS, VOTE_COLUMNS, SHARE_COLUMNS, COMMENT_COLUMNS, POLL_COLUMNS = 10, 6, 6, 8, 7
 # A "first seen" time later than any listing time: the product's listing time stays
 # (an erasure moves aggregates only).
 KEEP_LISTING_TIME = 2**62
@@ -128,7 +129,8 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> Columns:
 
 def vote_columns(votes: Mapping[VoteKey, Vote], width: int = VOTE_COLUMNS) -> Columns:
     """The columns of each vote's row (product_id, user_id, value, occurred_at_us, event_id,
-    and a share's channel, a comment's channel, language and analyzer)."""
+    and a rating's or like's verified flag, a share's channel, a comment's channel,
+    language and analyzer)."""
     return _columns(map(add, votes.keys(), votes.values()), width)  # key + vote
 
 
@@ -145,6 +147,8 @@ def _vote_columns(batch: EventBatch, kind: str = RATING) -> Columns:
         columns.append(batch.channels)
     elif kind == COMMENT:
         columns += [batch.channels, batch.languages, batch.analyzers]
+    else:  # a rating or a like
+        columns.append(batch.verified)
     return columns
 
 
@@ -404,11 +408,11 @@ def plan_one_by_one(
     applied, superseded, duplicate = Outcome.APPLIED, Outcome.SUPERSEDED, Outcome.DUPLICATE
     columns = (
         *batch.columns(), batch.kinds, batch.channels, batch.languages, batch.analyzers,
-        batch.poll_ids, batch.shown,
+        batch.poll_ids, batch.shown, batch.verified,
     )  # fmt: skip
     for (
         event_id, product, user, value, occurred, category, kind, channel, language, analyzer,
-        poll, shown,
+        poll, shown, verified,
     ) in zip(*columns, strict=True):  # fmt: skip
         if event_id in known:
             outcomes.append(duplicate)
@@ -440,8 +444,8 @@ def plan_one_by_one(
             vote = (value, occurred, event_id, channel)
         elif kind == COMMENT:
             vote = (value, occurred, event_id, channel, language, analyzer)
-        else:
-            vote = (value, occurred, event_id)
+        else:  # a rating or like: its verified flag replaces the older vote's
+            vote = (value, occurred, event_id, verified)
         in_force[key] = final[key] = vote
         delta = deltas.get(product)
         if delta is None:

@@ -120,18 +120,18 @@ FROM shares s JOIN products p ON p.product_id = s.product_id {where}
 """
 # Every rating and like in force with its voter (cleared likes excluded), a statement per
 # vote table: the columns of a VoteLogRows (idx, user_id, kind as LOAD_VOTES codes it,
-# value, occurred_at_us), the vote as v. {where} is a condition on v ("true": every vote;
+# value, occurred_at_us, verified), the vote as v. {where} is a condition on v ("true": every vote;
 # SQLite reads a page of rowids at a time).
 VOTE_LOG: dict[str, str] = {
     "ratings": """
 SELECT p.idx AS idx, v.user_id AS user_id, 1 AS kind, v.stars AS value,
-       v.occurred_at_us AS occurred_at_us
+       v.occurred_at_us AS occurred_at_us, v.verified AS verified
 FROM ratings v JOIN products p ON p.product_id = v.product_id
 WHERE {where}
 """,
     "likes": """
 SELECT p.idx AS idx, v.user_id AS user_id, 0 AS kind, v.value AS value,
-       v.occurred_at_us AS occurred_at_us
+       v.occurred_at_us AS occurred_at_us, v.verified AS verified
 FROM likes v JOIN products p ON p.product_id = v.product_id
 WHERE v.value <> 0 AND {where}
 """,

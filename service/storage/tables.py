@@ -27,6 +27,8 @@ VOTE_TABLES = tuple(VOTES)
 DECAYED_VOTE_TABLES = ("ratings", "likes", "shares")
 # What a vote table keeps after the columns every vote has.
 _MORE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ratings": ("verified",),
+    "likes": ("verified",),
     "shares": ("channel",),
     "comments": ("channel", "language", "analyzer"),
     "poll_votes": ("channel", "shown"),
@@ -34,7 +36,8 @@ _MORE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def vote_columns(table: str) -> tuple[str, ...]:
-    """The columns of a vote table (one of VOTES); a share also keeps its channel, a
+    """The columns of a vote table (one of VOTES); a rating and a like also keep whether
+    it is a verified purchase (0 or 1: issue 23), a share its channel, a
     comment its channel, language and analyzer (never its text), a poll vote its channel
     and the products shown (a JSON array of ids)."""
     key = VOTE_KEYS.get(table, "product_id")

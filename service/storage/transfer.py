@@ -3,7 +3,7 @@
 The file is JSON Lines (UTF-8), gzip-compressed when its name ends in ``.gz``; ``-``
 means standard output or input. Line by line:
 
-1. a header: ``{"format": "reviewrank-export", "version": 6, "seq": N,
+1. a header: ``{"format": "reviewrank-export", "version": 7, "seq": N,
    "exported_at": "<ISO 8601>", "source": "sqlite" | "postgresql",
    "tables": {table: [column, …]}}``;
 2. one line per row, ``{"t": table, "r": [value, …]}`` with the values in the order of
@@ -23,8 +23,10 @@ Older files still import: version 1 (before shares: no ``shares`` table, no
 ``products.listed_at_us``) and version 3 (before comments: no ``comments`` table nor
 the products' comment sums) and version 4 (before poll votes: no ``poll_votes`` table
 nor the products' poll counts) and version 5 (before burst decisions: no
-``burst_decisions`` table); the missing columns take their defaults, and a product's
-unknown listing time its earliest event's (as migration m008 sets it).
+``burst_decisions`` table) and version 6 (before verified purchases: no ``verified``
+column of ratings and likes, which are then not verified); the missing columns take
+their defaults, and a product's unknown listing time its earliest event's (as migration
+m008 sets it).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from reviewrank.service.app.store import POSTGRESQL, SQLITE, Store
 from reviewrank.service.storage.tables import EXPORT_TABLES
 
 FORMAT = "reviewrank-export"
-VERSION = 6
+VERSION = 7
 # What each version added: columns appended to a table (with the value rows of older
 # files take; a listing time of 0 is filled in by the store's finish_restore), and tables.
 _COLUMNS_ADDED: dict[int, dict[str, tuple[tuple[str, Any], ...]]] = {
@@ -57,6 +59,7 @@ _COLUMNS_ADDED: dict[int, dict[str, tuple[tuple[str, Any], ...]]] = {
     3: {"products": (("listed_at_us", 0),)},
     4: {"products": (("comments", 0), ("sentiment_sum", 0), ("sentiment_squares", 0))},
     5: {"products": (("polls_shown", 0), ("polls_won", 0))},
+    7: {"ratings": (("verified", 0),), "likes": (("verified", 0),)},
 }
 _TABLES_ADDED: dict[int, frozenset[str]] = {
     2: frozenset({"shares"}),

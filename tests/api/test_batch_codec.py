@@ -43,10 +43,21 @@ stamps = st.one_of(
 
 
 def _rating(
-    event_id: str, product: str, user: str, stars: int, at: Timestamp | None, category: str
+    event_id: str,
+    product: str,
+    user: str,
+    stars: int,
+    at: Timestamp | None,
+    category: str,
+    verified: bool = False,
 ) -> feedback_pb2.FeedbackEvent:
     message = feedback_pb2.SubmitRatingRequest(
-        event_id=event_id, product_id=product, user_id=user, stars=stars, category=category
+        event_id=event_id,
+        product_id=product,
+        user_id=user,
+        stars=stars,
+        category=category,
+        verified_purchase=verified,
     )
     if at is not None:
         message.occurred_at.CopyFrom(at)
@@ -54,10 +65,10 @@ def _rating(
 
 
 def _like(
-    event_id: str, product: str, user: str, value: int, at: Timestamp | None
+    event_id: str, product: str, user: str, value: int, at: Timestamp | None, verified: bool = False
 ) -> feedback_pb2.FeedbackEvent:
     message = feedback_pb2.SubmitLikeRequest(
-        event_id=event_id, product_id=product, user_id=user, value=value
+        event_id=event_id, product_id=product, user_id=user, value=value, verified_purchase=verified
     )
     if at is not None:
         message.occurred_at.CopyFrom(at)
@@ -108,7 +119,16 @@ def _poll_votes(
 poll_votes = _poll_votes(ids, stamps, st.sampled_from(["", "app", "instagram"]))
 valid_events = st.lists(
     st.one_of(
-        st.builds(_rating, ids, ids, ids, st.integers(1, 5), stamps, st.one_of(st.just(""), ids)),
+        st.builds(
+            _rating,
+            ids,
+            ids,
+            ids,
+            st.integers(1, 5),
+            stamps,
+            st.one_of(st.just(""), ids),
+            st.booleans(),
+        ),
         st.builds(_share, ids, ids, ids, stamps, st.sampled_from(["", "web", "instagram"])),
         st.builds(
             _like,
@@ -117,6 +137,7 @@ valid_events = st.lists(
             ids,
             st.sampled_from([feedback_pb2.LIKE, feedback_pb2.DISLIKE, feedback_pb2.CLEAR]),
             stamps,
+            st.booleans(),
         ),
         poll_votes,
     ),
@@ -365,6 +386,25 @@ def test_usual_batches_are_read_from_their_encoding_as_one_by_one(
 
     assert batch is not None
     assert one_by_one(events, now) == list(batch)
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=usual_events, flagged=st.sets(st.integers(0, 39), min_size=1))
+def test_usual_batches_with_verified_purchases_are_read_from_the_messages_with_their_flags(
+    events: list[feedback_pb2.FeedbackEvent], flagged: set[int]
+) -> None:
+    for i in flagged:  # (every event a rating or a like)
+        event = events[i % len(events)]
+        getattr(event, event.WhichOneof("event")).verified_purchase = True
+    request = feedback_pb2.SubmitBatchRequest(events=events)
+    now = time.time_ns() // 1000
+    expected = one_by_one(events, now)
+
+    batch = batch_codec.encoded_columns(EncodedBatch.of(request), LIMITS, now)
+    read = batch_codec.batch_columns(request.events, LIMITS, now)
+
+    assert read is not None
+    assert (expected, None) == (list(read), batch)
 
 
 def _field(number: int, value: bytes | int) -> bytes:

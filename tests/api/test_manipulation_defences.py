@@ -61,14 +61,27 @@ def weigh(client: Client) -> None:
 
 
 def shill(
-    client: Client, stars: int = 5, value: int = feedback_pb2.LIKE, users: str = "new"
+    client: Client,
+    stars: int = 5,
+    value: int = feedback_pb2.LIKE,
+    users: str = "new",
+    verified: Callable[[int], bool] = lambda j: False,
+    ago: int = 0,
 ) -> None:
-    """A crowd of CROWD ratings and likes on the target within a minute, now."""
-    now = int(time.time())
+    """A crowd of CROWD ratings and likes on the target within a minute, ``ago`` seconds
+    before now; the votes of the j-th voter sent as verified purchases where
+    ``verified(j)``."""
+    now = int(time.time()) - ago
     client.feedback.SubmitBatch(
         batch(
-            *(rating(TARGET, f"{users}-{j}", stars, now - j) for j in range(CROWD)),
-            *(like(TARGET, f"{users}-{j}", value, now - j) for j in range(CROWD)),
+            *(
+                rating(TARGET, f"{users}-{j}", stars, now - j, verified=verified(j))
+                for j in range(CROWD)
+            ),
+            *(
+                like(TARGET, f"{users}-{j}", value, now - j, verified=verified(j))
+                for j in range(CROWD)
+            ),
         )
     )
 
@@ -151,6 +164,57 @@ def test_a_crowd_of_established_buyers_counts_in_full(defended: Client) -> None:
     weigh(defended)
 
     assert score(defended, "undefended") == pytest.approx(score(defended, "fixed"), abs=1e-9)
+
+
+@both_backends
+def test_a_crowd_of_verified_purchases_counts_in_full(defended: Client) -> None:
+    shill(defended, verified=lambda j: True)
+
+    weigh(defended)
+
+    assert score(defended, "undefended") == pytest.approx(score(defended, "fixed"), abs=1e-9)
+
+
+@both_backends
+def test_a_crowd_of_whom_some_are_verified_purchases_is_damped_only_for_the_others(
+    defended: Client,
+) -> None:
+    shill(defended, verified=lambda j: j % 3 == 0)  # 10 of the 30 voters
+
+    weigh(defended)
+
+    [stats] = defended.ranking.GetProductStats(
+        ranking_pb2.GetProductStatsRequest(product_ids=[TARGET], profile="fixed")
+    ).stats
+    assert (20, 20) == pytest.approx((stats.damped_ratings, stats.damped_likes))
+
+
+def test_a_verified_purchase_sent_alone_counts_in_full_in_a_crowd(defended: Client) -> None:
+    # (SubmitRating and SubmitLike, not a batch: the single methods carry the flag too)
+    now = int(time.time())
+    for j in range(CROWD):
+        defended.feedback.SubmitRating(rating(TARGET, f"v-{j}", 5, now - j, verified=j == 0))
+        defended.feedback.SubmitLike(like(TARGET, f"v-{j}", at=now - j, verified=j == 0))
+
+    weigh(defended)
+
+    [stats] = defended.ranking.GetProductStats(
+        ranking_pb2.GetProductStatsRequest(product_ids=[TARGET], profile="fixed")
+    ).stats
+    assert (CROWD - 1, CROWD - 1) == pytest.approx((stats.damped_ratings, stats.damped_likes))
+
+
+def test_a_newer_unverified_vote_of_a_verified_crowd_is_damped(defended: Client) -> None:
+    shill(defended, verified=lambda j: True, ago=120)
+    weigh(defended)
+
+    shill(defended)  # the same users again, now, unverified: their newer votes win
+    weigh(defended)
+
+    [stats] = defended.ranking.GetProductStats(
+        ranking_pb2.GetProductStatsRequest(product_ids=[TARGET], profile="fixed")
+    ).stats
+    assert (CROWD, CROWD) == pytest.approx((stats.damped_ratings, stats.damped_likes))
 
 
 def test_damped_votes_stay_counted_in_the_stats_and_show_what_they_lost(

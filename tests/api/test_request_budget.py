@@ -52,12 +52,18 @@ def largest_rating() -> feedback_pb2.SubmitRatingRequest:
         stars=-1,
         occurred_at=longest_time(),
         category=ident(),
+        verified_purchase=True,
     )
 
 
 def largest_like() -> feedback_pb2.SubmitLikeRequest:
     return feedback_pb2.SubmitLikeRequest(
-        event_id=ident(), product_id=ident(), user_id=ident(), value=-1, occurred_at=longest_time()
+        event_id=ident(),
+        product_id=ident(),
+        user_id=ident(),
+        value=-1,
+        occurred_at=longest_time(),
+        verified_purchase=True,
     )
 
 

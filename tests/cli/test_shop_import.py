@@ -586,3 +586,106 @@ def test_a_row_correcting_a_poll_votes_products_is_another_event(
 
     assert 0 == status
     assert "0 duplicate" in out  # recorded (applied or superseded: same time, ids decide)
+
+
+def test_verified_purchases_import_from_csv_as_true_false_1_or_0(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    rows = tmp_path / "verified.csv"
+    rows.write_text(
+        "kind,product_id,user_id,stars,value,occurred_at,verified_purchase\n"
+        "rating,sku-100,alice,5,,2024-03-01T09:15:00Z,true\n"
+        "rating,sku-100,bob,4,,2024-03-02T09:15:00Z,0\n"
+        "rating,sku-100,carol,4,,2024-03-02T09:15:00Z,\n"
+        "like,sku-100,alice,,1,2024-03-01T09:16:00Z,1\n"
+        "like,sku-100,bob,,-1,2024-03-01T09:16:00Z,FALSE\n"
+    )
+
+    status, out, _ = run("--data", str(rows))
+
+    assert (0, True) == (status, "5 applied" in out)
+    assert [("alice", 1), ("bob", 0), ("carol", 0)] == table(
+        tmp_path / "shop.db", "SELECT user_id, verified FROM ratings ORDER BY user_id"
+    )
+    assert [("alice", 1), ("bob", 0)] == table(
+        tmp_path / "shop.db", "SELECT user_id, verified FROM likes ORDER BY user_id"
+    )
+
+
+def test_verified_purchases_import_from_json_lines_as_booleans_or_text(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    rows = write_jsonl(
+        tmp_path / "verified.jsonl",
+        [
+            {"product_id": "sku-1", "user_id": "alice", "stars": 5, "occurred_at": 1709284500,
+             "verified_purchase": True},
+            {"product_id": "sku-1", "user_id": "bob", "stars": 2, "occurred_at": 1709284500,
+             "verified_purchase": False},
+            {"product_id": "sku-1", "user_id": "carol", "value": 1, "occurred_at": 1709284500,
+             "verified_purchase": "true"},
+            {"product_id": "sku-1", "user_id": "dave", "value": 1, "occurred_at": 1709284500,
+             "verified_purchase": 0},
+        ],
+    )  # fmt: skip
+
+    status, _, _ = run("--data", str(rows))
+
+    assert 0 == status
+    assert [("alice", 1), ("bob", 0), ("carol", 1), ("dave", 0)] == table(
+        tmp_path / "shop.db",
+        "SELECT user_id, verified FROM ratings UNION ALL SELECT user_id, verified FROM likes"
+        " ORDER BY user_id",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ("yes", 'verified_purchase: must be true or false, 1 or 0 (got "yes")'),
+        ("2", 'verified_purchase: must be true or false, 1 or 0 (got "2")'),
+    ],
+)
+def test_a_bad_verified_purchase_is_refused_by_line_and_column(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path, cell: str, problem: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "product_id,user_id,stars,occurred_at,verified_purchase\n"
+        "sku-1,alice,5,2024-03-01,true\n"
+        f"sku-1,bob,5,2024-03-01,{cell}\n"
+    )
+
+    status, out, err = run("--data", str(bad), "--dry-run")
+
+    assert (1, True) == (status, "1 valid, 1 refused" in out)
+    assert f"bad.csv:3: {problem}" in err
+
+
+def test_a_bad_verified_purchase_in_json_lines_is_refused_by_line_and_column(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    rows = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [{"product_id": "sku-1", "user_id": "alice", "stars": 5, "occurred_at": 1709284500,
+          "verified_purchase": 1.5}],
+    )  # fmt: skip
+
+    status, _, err = run("--data", str(rows), "--dry-run")
+
+    assert 1 == status
+    assert "bad.jsonl:1: verified_purchase: must be true or false, 1 or 0 (got 1.5)" in err
+
+
+def test_a_share_marked_a_verified_purchase_is_refused_by_line_and_column(
+    run: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "kind,product_id,user_id,occurred_at,verified_purchase\nshare,sku-1,alice,2024-03-01,true\n"
+    )
+
+    status, _, err = run("--data", str(bad), "--dry-run")
+
+    assert 1 == status
+    assert "bad.csv:2: verified_purchase: only a rating or a like is a verified purchase" in err

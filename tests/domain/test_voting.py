@@ -53,10 +53,12 @@ def new_votes(draw: st.DrawFn, kinds: str = "rlp") -> EventBatch:
         elif kind == "r":
             category = draw(st.sampled_from(["", "Dresses", "Tops"]))
             stars = draw(st.integers(1, 5))
-            events.append(RatingEvent(f"e{i}", product, f"u{user}", stars, at, category))
+            verified = draw(st.booleans())
+            events.append(RatingEvent(f"e{i}", product, f"u{user}", stars, at, category, verified))
         else:
             value = draw(st.sampled_from(list(LikeValue)))
-            events.append(LikeEvent(f"e{i}", product, f"u{user}", value, at))
+            verified = draw(st.booleans())
+            events.append(LikeEvent(f"e{i}", product, f"u{user}", value, at, verified))
     return EventBatch.of(events)
 
 

@@ -41,8 +41,10 @@ backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
 # Today's code writes the columns m006_shop_catalogue, m007_shares, m008_listing_time,
-# m009_comments, m010_poll_votes and m012_burst_decisions add; an old database gets them
-# beforehand so that it can fill one (m006 then adds nothing, m007 to m012 keep them).
+# m009_comments, m010_poll_votes, m012_burst_decisions and m013_verified_purchase add; an
+# old database gets them beforehand so that it can fill one (m006 then adds nothing, m007
+# to m013 keep them; SQLite's m004 makes the vote tables anew without the flag, which
+# m013 then adds back, 0 as the old votes' was).
 CATALOGUE_COLUMNS = (
     "ALTER TABLE products ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE products ADD COLUMN owned INTEGER NOT NULL DEFAULT 0",
@@ -58,8 +60,8 @@ CATALOGUE_COLUMNS = (
 
 
 def comment_columns(big: str) -> tuple[str, ...]:
-    """The columns and tables of m009_comments, m010_poll_votes and m012_burst_decisions,
-    ``big`` the type of 64-bit integers."""
+    """The columns and tables of m009_comments, m010_poll_votes, m012_burst_decisions and
+    m013_verified_purchase, ``big`` the type of 64-bit integers."""
     numbered = (
         "INTEGER PRIMARY KEY AUTOINCREMENT"
         if big == "INTEGER"
@@ -81,6 +83,8 @@ def comment_columns(big: str) -> tuple[str, ...]:
         f"CREATE TABLE burst_decisions (id {numbered}, product_id TEXT NOT NULL,"
         f" start_us {big} NOT NULL, end_us {big} NOT NULL, confirmed INTEGER NOT NULL,"
         f" actor TEXT NOT NULL, reason TEXT NOT NULL, decided_at_us {big} NOT NULL)",
+        "ALTER TABLE ratings ADD COLUMN verified INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE likes ADD COLUMN verified INTEGER NOT NULL DEFAULT 0",
     )
 
 
@@ -212,7 +216,7 @@ def test_an_old_database_migrates_with_every_row_and_keeps_working(
         later = ["m005_votes_by_product_on_demand"] if backend == "sqlite" else []
         later += ["m006_shop_catalogue", "m007_shares", "m008_listing_time", "m009_comments"]
         later += ["m010_poll_votes"] + (["m011_events_seq_brin"] if backend == "postgresql" else [])
-        later += ["m012_burst_decisions"]
+        later += ["m012_burst_decisions", "m013_verified_purchase"]
         assert [*OLD, NEW, *later] == store.applied_migrations()
         assert before == dump(store)
         assert [] == store.aggregate_mismatches()

@@ -149,6 +149,7 @@ def test_migrating_twice_applies_nothing_the_second_time(stores: list[PostgresSt
         "m010_poll_votes",
         "m011_events_seq_brin",
         "m012_burst_decisions",
+        "m013_verified_purchase",
     ] == stores[0].applied_migrations()
 
 

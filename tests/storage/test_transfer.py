@@ -31,11 +31,13 @@ from tests.helpers import WEIGHTS_ROW, exported
 BOTH = "m001_initial, m002_erasure, m003_weights_history, m004_rowid_tables"
 POSTGRES_MIGRATIONS = (
     f"{BOTH}, m006_shop_catalogue, m007_shares, m008_listing_time, m009_comments,"
-    " m010_poll_votes, m011_events_seq_brin, m012_burst_decisions"  # m011: PostgreSQL only
+    " m010_poll_votes, m011_events_seq_brin, m012_burst_decisions, m013_verified_purchase"
+    # (m011: PostgreSQL only)
 )
 SQLITE_MIGRATIONS = (
     f"{BOTH}, m005_votes_by_product_on_demand, m006_shop_catalogue, m007_shares,"
-    " m008_listing_time, m009_comments, m010_poll_votes, m012_burst_decisions"  # m005: SQLite
+    " m008_listing_time, m009_comments, m010_poll_votes, m012_burst_decisions,"
+    " m013_verified_purchase"  # m005: SQLite
 )
 
 
@@ -58,8 +60,8 @@ def source(tmp_path: Path) -> Iterator[Store]:
                 RatingEvent("e1", "p1", "u1", 4, 100, category="books"),
                 RatingEvent("e2", "p1", "u2", 5, 110),
                 LikeEvent("e3", "p2", "u1", LikeValue.LIKE, 120),
-                LikeEvent("e4", "p1", "u3", LikeValue.DISLIKE, 130),
-                RatingEvent("e5", "p2", "ü-ser", 3, 140, category="künste"),
+                LikeEvent("e4", "p1", "u3", LikeValue.DISLIKE, 130, verified=True),
+                RatingEvent("e5", "p2", "ü-ser", 3, 140, category="künste", verified=True),
                 ShareEvent("e9", "p1", "u1", 150, "web"),
                 ShareEvent("e10", "p2", "u3", 160),
                 ShareEvent("e11", "p2", "u2", 170, "app"),  # erased below
@@ -127,6 +129,69 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_row_and_the_sequence(
     assert 0 in {row[2] for row in original["likes"]}  # the cleared like
     assert original == in_postgres
     assert original == round_trip
+
+
+def exported_rating_and_like(
+    tmp_path: Path,
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """A SQLite database of a rating and a like, exported: its dump, and the file's header,
+    rows and footer (to be made a file of an older version)."""
+    store = sqlite_store(tmp_path / "exported.db")
+    store.apply(
+        [[RatingEvent("e1", "p1", "u1", 4, 100), LikeEvent("e2", "p1", "u2", LikeValue.LIKE, 110)]]
+    )
+    export_to(store, tmp_path / "exported.jsonl")
+    expected = dump(store)
+    store.close()
+    lines = [json.loads(line) for line in (tmp_path / "exported.jsonl").read_text().splitlines()]
+    return expected, lines[0], lines[1:-1], lines[-1]
+
+
+def test_verified_purchases_keep_their_flag_from_sqlite_to_postgresql_and_back(
+    source: Store, tmp_path: Path, pg_url: str
+) -> None:
+    export_to(source, tmp_path / "first.jsonl")
+    postgres = postgres_store(pg_url)
+    try:
+        import_from(postgres, tmp_path / "first.jsonl")
+        export_to(postgres, tmp_path / "second.jsonl")
+    finally:
+        postgres.close()
+    back = sqlite_store(tmp_path / "back.db")
+    try:
+        import_from(back, tmp_path / "second.jsonl")
+        round_trip = dump(back)
+    finally:
+        back.close()
+
+    flags = {
+        table: sorted((row[0], row[1], row[-1]) for row in round_trip[table])
+        for table in ("ratings", "likes")
+    }
+    assert {
+        "ratings": [("p1", "u1", 0), ("p2", "ü-ser", 1)],
+        "likes": [("p1", "u3", 1), ("p2", "u1", 0)],
+    } == flags
+
+
+def test_a_version_6_export_imports_with_every_vote_not_verified(
+    tmp_path: Path, pg_url: str
+) -> None:
+    expected, header, rows, footer = exported_rating_and_like(tmp_path)
+    header["version"] = 6
+    for table in ("ratings", "likes"):
+        header["tables"][table].remove("verified")
+    old = [{"t": r["t"], "r": r["r"][:-1] if r["t"] in ("ratings", "likes") else r["r"]}
+           for r in rows]  # fmt: skip
+    (tmp_path / "v6.jsonl").write_text("\n".join(json.dumps(x) for x in [header, *old, footer]))
+
+    target = postgres_store(pg_url)
+    try:
+        import_from(target, tmp_path / "v6.jsonl")
+        assert expected == dump(target)
+        assert [0, 0] == [row[-1] for table in ("ratings", "likes") for row in dump(target)[table]]
+    finally:
+        target.close()
 
 
 def test_import_into_a_database_with_events_is_refused_and_changes_nothing(
@@ -279,7 +344,7 @@ def test_migrate_creates_the_schema_on_an_empty_postgresql_database(
 ) -> None:
     assert 0 == main(["migrate", "--database-url", pg_url])
     out = capsys.readouterr().out
-    assert f"applied 11 migrations: {POSTGRES_MIGRATIONS}" in out
+    assert f"applied 12 migrations: {POSTGRES_MIGRATIONS}" in out
     assert f"schema up to date: {POSTGRES_MIGRATIONS}" in out
 
 
@@ -296,7 +361,7 @@ def test_migrate_creates_the_schema_of_a_new_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["migrate", "--database", str(tmp_path / "new.db")])
-    assert f"applied 11 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
+    assert f"applied 12 migrations: {SQLITE_MIGRATIONS}" in capsys.readouterr().out
 
 
 def test_migrate_never_prints_the_password_of_the_url(
@@ -356,15 +421,7 @@ def test_gzip_export_files_are_gzip(source: Store, tmp_path: Path) -> None:
 def test_a_version_1_export_imports_with_no_shares_no_channels_and_listing_times_from_events(
     tmp_path: Path,
 ) -> None:
-    store = sqlite_store(tmp_path / "old.db")
-    store.apply(
-        [[RatingEvent("e1", "p1", "u1", 4, 100), LikeEvent("e2", "p1", "u2", LikeValue.LIKE, 110)]]
-    )
-    export_to(store, tmp_path / "v2.jsonl")
-    expected = dump(store)
-    store.close()
-    lines = [json.loads(line) for line in (tmp_path / "v2.jsonl").read_text().splitlines()]
-    header, rows, footer = lines[0], lines[1:-1], lines[-1]
+    expected, header, rows, footer = exported_rating_and_like(tmp_path)
     header["version"] = 1
     for added in ("shares", "comments", "poll_votes", "burst_decisions"):
         del header["tables"][added]
@@ -375,7 +432,9 @@ def test_a_version_1_export_imports_with_no_shares_no_channels_and_listing_times
     ):  # fmt: skip
         header["tables"]["products"].remove(column)
     header["tables"]["events"].remove("channel")
-    cut = {"products": -7, "events": -1}  # the columns appended since
+    header["tables"]["ratings"].remove("verified")
+    header["tables"]["likes"].remove("verified")
+    cut = {"products": -7, "events": -1, "ratings": -1, "likes": -1}  # the columns appended since
     old = [{"t": r["t"], "r": r["r"][: cut[r["t"]]] if r["t"] in cut else r["r"]}
            for r in rows if r["t"] not in ("shares", "comments", "poll_votes")]  # fmt: skip
     (tmp_path / "v1.jsonl").write_text("\n".join(json.dumps(x) for x in [header, *old, footer]))

@@ -1,7 +1,8 @@
 """The storage of issue 23's vote weights and burst decisions, on real SQLite files and the
 real PostgreSQL of the test session: Store.load_vote_log (every rating and like in force
-with its voter, and the follower's), and the burst decisions recorded, read back in the
-order made, and carried by an export and import."""
+with its voter and verified purchase flag, and the follower's), the flags stored,
+replaced and carried by an export and import, and the burst decisions recorded, read
+back in the order made, and carried by an export and import."""
 
 from __future__ import annotations
 
@@ -275,3 +276,117 @@ def test_a_sqlite_export_with_burst_decisions_imports_into_either_backend(
     import_from(other_store, tmp_path / "export.jsonl")
 
     assert DECISIONS == other_store.load_burst_decisions()
+
+
+def flags_of(rows: VoteLogRows, store: Store) -> list[tuple[str, str, int, bool]]:
+    """The vote log's (product id, user id, kind code, verified), sorted."""
+    products = store.load_products()
+    ids = dict(zip(products.idx.tolist(), products.product_ids, strict=True))
+    columns = (rows.product_idx, rows.user_id, rows.kind, rows.verified)
+    return sorted(
+        (ids[idx], user, kind, verified)
+        for idx, user, kind, verified in zip(*(c.tolist() for c in columns), strict=True)
+    )
+
+
+@both_backends
+def test_verified_purchases_are_in_the_vote_log_with_their_flag(store: Store) -> None:
+    store.apply(
+        [[RatingEvent("e1", "p1", "u1", 4, 100, verified=True),
+          RatingEvent("e2", "p1", "u2", 5, 110),
+          LikeEvent("e3", "p1", "u1", LikeValue.LIKE, 120, verified=True),
+          LikeEvent("e4", "p1", "u2", LikeValue.DISLIKE, 130)]]
+    )  # fmt: skip
+
+    assert [
+        ("p1", "u1", VOTE_LIKE, True), ("p1", "u1", VOTE_RATING, True),
+        ("p1", "u2", VOTE_LIKE, False), ("p1", "u2", VOTE_RATING, False),
+    ] == flags_of(store.load_vote_log(), store)  # fmt: skip
+
+
+@both_backends
+def test_a_newer_vote_replaces_the_verified_flag_with_its_own(store: Store) -> None:
+    store.apply(
+        [[RatingEvent("e1", "p1", "u1", 4, 100, verified=True),
+          LikeEvent("e2", "p1", "u1", LikeValue.LIKE, 100),
+          RatingEvent("e3", "p1", "u2", 4, 100)]]
+    )  # fmt: skip
+
+    store.apply(
+        [[RatingEvent("e4", "p1", "u1", 2, 200),
+          LikeEvent("e5", "p1", "u1", LikeValue.DISLIKE, 200, verified=True),
+          RatingEvent("e6", "p1", "u2", 1, 50, verified=True)]]  # older: SUPERSEDED
+    )  # fmt: skip
+
+    assert [
+        ("p1", "u1", VOTE_LIKE, True), ("p1", "u1", VOTE_RATING, False),
+        ("p1", "u2", VOTE_RATING, False),
+    ] == flags_of(store.load_vote_log(), store)  # fmt: skip
+
+
+@both_backends
+def test_a_large_batch_keeps_each_votes_flag_when_new_and_when_replacing(store: Store) -> None:
+    # (from 64 rows a vote table's new rows are copied in on PostgreSQL, the others upserted)
+    count = 80
+    first: list[Event] = [RatingEvent(f"r{i}", "p1", f"u{i}", 3, 100, verified=i % 2 == 0)
+                          for i in range(count)]  # fmt: skip
+    store.apply([first])
+    second: list[Event] = [RatingEvent(f"s{i}", "p1", f"u{i}", 4, 200, verified=i % 3 == 0)
+                           for i in range(0, count, 2)]  # fmt: skip
+    second += [RatingEvent(f"n{i}", "p2", f"u{i}", 4, 200, verified=i % 5 == 0)
+               for i in range(count)]  # fmt: skip
+
+    store.apply([second])
+
+    expected = sorted(
+        [("p1", f"u{i}", VOTE_RATING, i % 3 == 0 if i % 2 == 0 else False) for i in range(count)]
+        + [("p2", f"u{i}", VOTE_RATING, i % 5 == 0) for i in range(count)]
+    )
+    assert expected == flags_of(store.load_vote_log(), store)
+
+
+@both_backends
+def test_the_follower_reads_the_verified_flags(store: Store, follower: Follower) -> None:
+    store.apply(
+        [[RatingEvent("e1", "p1", "u1", 4, 100, verified=True),
+          LikeEvent("e2", "p2", "u2", LikeValue.LIKE, 110, verified=True),
+          LikeEvent("e3", "p2", "u3", LikeValue.LIKE, 110)]]
+    )  # fmt: skip
+
+    assert [
+        ("p1", "u1", VOTE_RATING, True), ("p2", "u2", VOTE_LIKE, True),
+        ("p2", "u3", VOTE_LIKE, False),
+    ] == flags_of(follower.load_vote_log(), store)  # fmt: skip
+
+
+def test_sqlite_reads_each_votes_flag_a_page_of_rowids_at_a_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reads, "_VOTE_LOG_PAGE_ROWS", 3)
+    events: list[Event] = [
+        RatingEvent(f"r{i}", f"p{i % 4}", f"u{i}", 1 + i % 5, i, verified=i % 4 == 1)
+        for i in range(11)
+    ]
+    store.apply([events])
+
+    expected = sorted((f"p{i % 4}", f"u{i}", VOTE_RATING, i % 4 == 1) for i in range(11))
+    assert expected == flags_of(store.load_vote_log(), store)
+
+
+@both_backends
+def test_an_export_and_import_carry_the_verified_flags(
+    store: Store, other_store: Store, tmp_path: Path
+) -> None:
+    store.apply(
+        [[RatingEvent("e1", "p1", "u1", 4, 100, verified=True),
+          RatingEvent("e2", "p1", "u2", 4, 100),
+          LikeEvent("e3", "p1", "u2", LikeValue.LIKE, 100, verified=True)]]
+    )  # fmt: skip
+    export_to(store, tmp_path / "export.jsonl")
+
+    import_from(other_store, tmp_path / "export.jsonl")
+
+    assert [
+        ("p1", "u1", VOTE_RATING, True), ("p1", "u2", VOTE_LIKE, True),
+        ("p1", "u2", VOTE_RATING, False),
+    ] == flags_of(other_store.load_vote_log(), other_store)  # fmt: skip

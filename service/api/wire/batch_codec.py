@@ -20,7 +20,8 @@ The fields are read in one of two ways (``request_columns``):
    ``0x0a <len> <event_id> 0x12 <len> <product_id> 0x1a <len> <user_id> 0x20 <stars or
    like value>`` and, for a rating, possibly ``0x32 <len> <category>``; ids in ASCII of
    under 128 bytes. A batch of nothing but poll votes is read so too (``_poll_votes``).
-   Any other batch (an occurred_at, a non-ASCII id, …) is read the second way;
+   Any other batch (an occurred_at, a verified_purchase, a non-ASCII id, …) is read the
+   second way;
    tests/api/test_batch_codec.py compares the two.
 2. With ``map`` over the protobuf runtime's messages (``batch_columns``): any batch of
    ratings, likes, shares and poll votes; comments are read one by one (their texts
@@ -82,6 +83,7 @@ _ID_TAGS, _VALUE_TAG, _CATEGORY_TAG = (0x0A, 0x12, 0x1A), 0x20, 0x32
 # Of a poll vote: event_id, poll_id, user_id; each product shown; chosen; channel.
 _POLL_ID_TAGS, _SHOWN_TAG, _CHOSEN_TAG, _CHANNEL_TAG = (0x0A, 0x12, 0x1A), 0x22, 0x2A, 0x3A
 _HAS_TIME = methodcaller("HasField", "occurred_at")
+_VERIFIED = attrgetter("verified_purchase")
 _KIND = methodcaller("WhichOneof", "event")
 # The ids every kind has (a poll vote's product is the one it chose).
 _EVENT_AND_USER = attrgetter("event_id"), attrgetter("user_id")
@@ -95,10 +97,11 @@ _EXPECTED = {
     "FeedbackEvent": {"rating": 1, "like": 2, "share": 3, "comment": 4, "poll_vote": 5},
     "SubmitRatingRequest": {
         "event_id": 1, "product_id": 2, "user_id": 3, "stars": 4, "occurred_at": 5,
-        "category": 6,
+        "category": 6, "verified_purchase": 7,
     },
     "SubmitLikeRequest": {
         "event_id": 1, "product_id": 2, "user_id": 3, "value": 4, "occurred_at": 5,
+        "verified_purchase": 6,
     },
     "SubmitPollVoteRequest": {
         "event_id": 1, "poll_id": 2, "user_id": 3, "shown": 4, "chosen": 5, "occurred_at": 6,
@@ -285,7 +288,8 @@ def _printable_ascii(*columns: list[str]) -> bool:
 def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | None:
     """The columns (event ids, product ids, user ids, stars or like values, categories)
     of ratings' or likes' encodings, if each is laid out as the module docstring says
-    and its ids are valid: 1 to ``limit`` printable characters (as a category, if any:
+    (no verified_purchase: a batch with one is read from the messages) and its ids are
+    valid: 1 to ``limit`` printable characters (as a category, if any:
     an empty one is not encoded)."""
     count = len(encoded)
     if count == 0:
@@ -297,6 +301,8 @@ def _columns(encoded: list[bytes], view: Any, limit: int) -> list[list[Any]] | N
     values: list[int] = list(parsed.stars if rating else parsed.value)
     categories: list[str] = list(parsed.category) if rating else []
     with_category = len(categories) == count
+    if parsed.verified_purchase:
+        return None
     if not (
         _one_each(count, [*ids, values], categories, parsed.occurred_at)
         and _printable_ascii(*ids, categories)
@@ -457,9 +463,11 @@ def batch_columns(
         None if every_poll else kinds, poll_ids, shown, product_ids, limit
     ):
         return None
+    flags: list[bool] = []  # verified_purchase, read at C speed but in a mixed batch
     if every_rating:
         values: list[int] = list(map(attrgetter("stars"), messages))
         categories: list[str] = list(map(attrgetter("category"), messages))
+        flags = list(map(_VERIFIED, messages))
         if min(values) < STARS[0] or max(values) > STARS[1]:
             return None
     elif every_poll:
@@ -470,15 +478,19 @@ def batch_columns(
             if kind == RATING:
                 values.append(message.stars)
                 categories.append(message.category)
+                flags.append(message.verified_purchase)
             elif kind == SHARE:
                 values.append(1)
                 categories.append("")
+                flags.append(False)
             elif kind == POLL_VOTE:
                 values.append(len(message.shown))
                 categories.append("")
+                flags.append(False)
             else:
                 values.append(LIKE_VALUES.get(message.value, 2))  # 2: not a like value
                 categories.append("")
+                flags.append(message.verified_purchase)
         rated = list(compress(values, is_rating))
         if rated and (min(rated) < STARS[0] or max(rated) > STARS[1]):
             return None
@@ -500,6 +512,7 @@ def batch_columns(
         channels,
         poll_ids=poll_ids,
         shown=shown if polls else None,
+        verified=list(map(int, flags)) if True in flags else None,  # (None: all 0)
     )
 
 

@@ -255,13 +255,14 @@ def read_votes(
 
 
 # The vote log in one statement (one snapshot): the numbers of each vote packed by the
-# server into one bytea of 8-byte big-endian quadruples (as _LOAD_PAGE), the user ids as
+# server into one bytea of 8-byte big-endian quadruples (as _LOAD_PAGE; the second is
+# the kind times two plus the verified flag), the user ids as
 # a text array, both aggregates over the same rows in one pass. 32 bytes a vote: a value
 # holds up to 33 million votes (PostgreSQL's limit on one value is 1 GB).
 _VOTE_LOG = f"""
 SELECT count(*),
     string_agg(
-        int8send(idx::int8) || int8send(kind::int8) || int8send(value::int8)
+        int8send(idx::int8) || int8send((kind * 2 + verified)::int8) || int8send(value::int8)
             || int8send(occurred_at_us::int8),
         ''::bytea
     ),
@@ -282,4 +283,5 @@ def read_vote_log(conn: psycopg.Connection[Any]) -> VoteLogRows:
     user_id = np.empty(count, dtype=object)
     user_id[:] = users
     idx, value, at = (table[:, column].astype(np.int64) for column in (0, 2, 3))
-    return VoteLogRows(idx, user_id, table[:, 1].astype(np.int8), value, at)
+    kind, verified = table[:, 1] >> 1, (table[:, 1] & 1) != 0
+    return VoteLogRows(idx, user_id, kind.astype(np.int8), value, at, verified)

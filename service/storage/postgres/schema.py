@@ -232,6 +232,15 @@ _MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        # As SQLite's m013_verified_purchase: a rating's or like's verified purchase flag.
+        "m013_verified_purchase",
+        [
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS verified INTEGER NOT NULL DEFAULT 0"
+            " CHECK (verified IN (0, 1))"
+            for table in ("ratings", "likes")
+        ],
+    ),
 ]
 
 

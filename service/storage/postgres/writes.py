@@ -105,14 +105,23 @@ _COPY = {
 # The type of a vote's value (stars, a like's 1/-1/0, a share's 1, a comment's score), but
 # a poll vote's: the product chosen.
 _VALUE_TYPE = {"poll_votes": "text"}
+# The columns a vote table keeps after event_id that are not text: a rating's or like's
+# verified purchase flag.
+_MORE_TYPE = {"verified": "int4"}
+
+
+def _more_types(table: str) -> list[str]:
+    return [_MORE_TYPE.get(column, "text") for column in vote_columns(table)[5:]]
+
+
 _COPY_TYPES = {
     "events": ["text", "int8", "text", "text", "text", "int4", "int8", "text", "int8", "text"],
     # product_id (a poll vote's poll_id), user_id, the vote's value, occurred_at_us,
-    # event_id, then text columns (a share's channel; a comment's channel, language and
-    # analyzer; a poll vote's channel and products shown)
+    # event_id, then a rating's or like's verified flag, or text columns (a share's
+    # channel; a comment's channel, language and analyzer; a poll vote's channel and
+    # products shown)
     **{
-        t: ["text", "text", _VALUE_TYPE.get(t, "int4"), "int8", "text"]
-        + ["text"] * (len(vote_columns(t)) - 5)
+        t: ["text", "text", _VALUE_TYPE.get(t, "int4"), "int8", "text", *_more_types(t)]
         for t in VOTE_TABLES
     },
 }
@@ -122,7 +131,7 @@ _UPSERT_VOTES = {
     table: f"""
 INSERT INTO {table} ({", ".join(vote_columns(table))})
 SELECT * FROM unnest(%b::text[], %b::text[], %b::{_VALUE_TYPE.get(table, "int4")}[],
-    %b::bigint[], %b::text[]{", %b::text[]" * (len(vote_columns(table)) - 5)})
+    %b::bigint[], %b::text[]{"".join(f", %b::{t}[]" for t in _more_types(table))})
 {upsert_vote(table)}
 """
     for table in VOTE_TABLES

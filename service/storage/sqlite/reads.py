@@ -193,7 +193,7 @@ def read_votes(
 # packed as hexadecimal (_PAGE's way).
 _VOTE_LOG_PAGE = """
 SELECT count(*), max(kind), group_concat(idx, ','), group_concat(value, ','),
-    group_concat(occurred_at_us, ','), json_group_array(user_id)
+    group_concat(occurred_at_us, ','), group_concat(verified, ','), json_group_array(user_id)
 FROM ({rows})
 """
 _VOTE_LOG_PAGES = {
@@ -206,19 +206,20 @@ _VOTE_LOG_PAGE_ROWS = 100_000  # rowids a query
 def read_vote_log(conn: sqlite3.Connection) -> VoteLogRows:
     """Every rating and like in force with its voter, a page of rowids of a vote table at
     a time, in one read transaction."""
-    pages: list[tuple[npt.NDArray[Any], ...]] = []  # (idx, kind, value, occurred_at_us)
+    pages: list[tuple[npt.NDArray[Any], ...]] = []  # idx, kind, value, occurred_at_us, verified
     users: list[str] = []
     conn.execute("BEGIN")
     try:
         for table, page in _VOTE_LOG_PAGES.items():
             top = int(conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0])
             for low in range(0, top, _VOTE_LOG_PAGE_ROWS):
-                count, kind, idx, value, at, ids = conn.execute(
+                count, kind, idx, value, at, verified, ids = conn.execute(
                     page, (low, low + _VOTE_LOG_PAGE_ROWS)
                 ).fetchone()
                 if count:
                     kinds = np.full(count, kind, dtype=np.int8)
-                    pages.append((_decimals(idx), kinds, _decimals(value), _decimals(at)))
+                    flags = _decimals(verified) != 0
+                    pages.append((_decimals(idx), kinds, _decimals(value), _decimals(at), flags))
                     users += json.loads(ids)
     finally:
         conn.execute("COMMIT")
@@ -226,8 +227,8 @@ def read_vote_log(conn: sqlite3.Connection) -> VoteLogRows:
         return VoteLogRows.from_rows([])
     user_id = np.empty(len(users), dtype=object)
     user_id[:] = users
-    idx, kind, value, at = (np.concatenate(column) for column in zip(*pages, strict=True))
-    return VoteLogRows(idx, user_id, kind, value, at)
+    idx, kind, value, at, flags = (np.concatenate(column) for column in zip(*pages, strict=True))
+    return VoteLogRows(idx, user_id, kind, value, at, flags)
 
 
 def _decimals(text: str) -> npt.NDArray[np.int64]:

@@ -1,4 +1,4 @@
-"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m012) and
+"""The SQLite schema: its migrations (sqlite-utils ``Migrations``, m001 to m013) and
 the methods of SQLiteStore that apply and list them."""
 
 from __future__ import annotations
@@ -393,6 +393,19 @@ def m012_burst_decisions(db: sqlite_utils.Database) -> None:
             decided_at_us INTEGER NOT NULL
         )"""
     )
+
+
+@migrations()
+def m013_verified_purchase(db: sqlite_utils.Database) -> None:
+    """Whether a rating or like is of a verified purchase (issue 23: the shop's
+    verified_purchase; such a vote counts in full in a burst), 0 or 1 as the other flags.
+    Votes kept before it are not verified. Adds only the columns missing."""
+    for table in ("ratings", "likes"):
+        if "verified" not in db[table].columns_dict:
+            db.execute(
+                f"ALTER TABLE {table} ADD COLUMN verified INTEGER NOT NULL DEFAULT 0"
+                " CHECK (verified IN (0, 1))"
+            )
 
 
 class SQLiteSchema(SQLiteBase):

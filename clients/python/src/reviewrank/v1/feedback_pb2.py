@@ -25,39 +25,39 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1creviewrank/v1/feedback.proto\x12\rreviewrank.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n\x13SubmitRatingRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\r\n\x05stars\x18\x04 \x01(\x05\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\"\xa4\x01\n\x11SubmitLikeRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\'\n\x05value\x18\x04 \x01(\x0e\x32\x18.reviewrank.v1.LikeValue\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x12SubmitShareRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\"\xcf\x01\n\x14SubmitCommentRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x0e\n\x04text\x18\x06 \x01(\tH\x00\x12\x0f\n\x05score\x18\x07 \x01(\x01H\x00\x12\x10\n\x08language\x18\x08 \x01(\tB\x0b\n\tsentiment\"\xac\x01\n\x15SubmitPollVoteRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07poll_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\r\n\x05shown\x18\x04 \x03(\t\x12\x0e\n\x06\x63hosen\x18\x05 \x01(\t\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\"\xa7\x02\n\rFeedbackEvent\x12\x34\n\x06rating\x18\x01 \x01(\x0b\x32\".reviewrank.v1.SubmitRatingRequestH\x00\x12\x30\n\x04like\x18\x02 \x01(\x0b\x32 .reviewrank.v1.SubmitLikeRequestH\x00\x12\x32\n\x05share\x18\x03 \x01(\x0b\x32!.reviewrank.v1.SubmitShareRequestH\x00\x12\x36\n\x07\x63omment\x18\x04 \x01(\x0b\x32#.reviewrank.v1.SubmitCommentRequestH\x00\x12\x39\n\tpoll_vote\x18\x05 \x01(\x0b\x32$.reviewrank.v1.SubmitPollVoteRequestH\x00\x42\x07\n\x05\x65vent\"B\n\x12SubmitBatchRequest\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.reviewrank.v1.FeedbackEvent\"F\n\x0eSubmitResponse\x12\'\n\x07outcome\x18\x01 \x01(\x0e\x32\x16.reviewrank.v1.Outcome\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"R\n\x13SubmitBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.reviewrank.v1.SubmitResponse\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"$\n\x11\x46orgetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\xb6\x01\n\x12\x46orgetUserResponse\x12\x17\n\x0fratings_removed\x18\x01 \x01(\x04\x12\x15\n\rlikes_removed\x18\x02 \x01(\x04\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x15\n\revents_erased\x18\x04 \x01(\x04\x12\x16\n\x0eshares_removed\x18\x05 \x01(\x04\x12\x18\n\x10\x63omments_removed\x18\x06 \x01(\x04\x12\x1a\n\x12poll_votes_removed\x18\x07 \x01(\x04*I\n\tLikeValue\x12\x1a\n\x16LIKE_VALUE_UNSPECIFIED\x10\x00\x12\x08\n\x04LIKE\x10\x01\x12\x0b\n\x07\x44ISLIKE\x10\x02\x12\t\n\x05\x43LEAR\x10\x03*N\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPLIED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0e\n\nSUPERSEDED\x10\x03\x32\xd9\x04\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12Q\n\x0cSubmitRating\x12\".reviewrank.v1.SubmitRatingRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12M\n\nSubmitLike\x12 .reviewrank.v1.SubmitLikeRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12O\n\x0bSubmitShare\x12!.reviewrank.v1.SubmitShareRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12S\n\rSubmitComment\x12#.reviewrank.v1.SubmitCommentRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12U\n\x0eSubmitPollVote\x12$.reviewrank.v1.SubmitPollVoteRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12T\n\x0bSubmitBatch\x12!.reviewrank.v1.SubmitBatchRequest\x1a\".reviewrank.v1.SubmitBatchResponse\x12Q\n\nForgetUser\x12 .reviewrank.v1.ForgetUserRequest\x1a!.reviewrank.v1.ForgetUserResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1creviewrank/v1/feedback.proto\x12\rreviewrank.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n\x13SubmitRatingRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\r\n\x05stars\x18\x04 \x01(\x05\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x19\n\x11verified_purchase\x18\x07 \x01(\x08\"\xbf\x01\n\x11SubmitLikeRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\'\n\x05value\x18\x04 \x01(\x0e\x32\x18.reviewrank.v1.LikeValue\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11verified_purchase\x18\x06 \x01(\x08\"\x8d\x01\n\x12SubmitShareRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\"\xcf\x01\n\x14SubmitCommentRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x05 \x01(\t\x12\x0e\n\x04text\x18\x06 \x01(\tH\x00\x12\x0f\n\x05score\x18\x07 \x01(\x01H\x00\x12\x10\n\x08language\x18\x08 \x01(\tB\x0b\n\tsentiment\"\xac\x01\n\x15SubmitPollVoteRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07poll_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\r\n\x05shown\x18\x04 \x03(\t\x12\x0e\n\x06\x63hosen\x18\x05 \x01(\t\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\"\xa7\x02\n\rFeedbackEvent\x12\x34\n\x06rating\x18\x01 \x01(\x0b\x32\".reviewrank.v1.SubmitRatingRequestH\x00\x12\x30\n\x04like\x18\x02 \x01(\x0b\x32 .reviewrank.v1.SubmitLikeRequestH\x00\x12\x32\n\x05share\x18\x03 \x01(\x0b\x32!.reviewrank.v1.SubmitShareRequestH\x00\x12\x36\n\x07\x63omment\x18\x04 \x01(\x0b\x32#.reviewrank.v1.SubmitCommentRequestH\x00\x12\x39\n\tpoll_vote\x18\x05 \x01(\x0b\x32$.reviewrank.v1.SubmitPollVoteRequestH\x00\x42\x07\n\x05\x65vent\"B\n\x12SubmitBatchRequest\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.reviewrank.v1.FeedbackEvent\"F\n\x0eSubmitResponse\x12\'\n\x07outcome\x18\x01 \x01(\x0e\x32\x16.reviewrank.v1.Outcome\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"R\n\x13SubmitBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.reviewrank.v1.SubmitResponse\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"$\n\x11\x46orgetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\xb6\x01\n\x12\x46orgetUserResponse\x12\x17\n\x0fratings_removed\x18\x01 \x01(\x04\x12\x15\n\rlikes_removed\x18\x02 \x01(\x04\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\x15\n\revents_erased\x18\x04 \x01(\x04\x12\x16\n\x0eshares_removed\x18\x05 \x01(\x04\x12\x18\n\x10\x63omments_removed\x18\x06 \x01(\x04\x12\x1a\n\x12poll_votes_removed\x18\x07 \x01(\x04*I\n\tLikeValue\x12\x1a\n\x16LIKE_VALUE_UNSPECIFIED\x10\x00\x12\x08\n\x04LIKE\x10\x01\x12\x0b\n\x07\x44ISLIKE\x10\x02\x12\t\n\x05\x43LEAR\x10\x03*N\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41PPLIED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0e\n\nSUPERSEDED\x10\x03\x32\xd9\x04\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12Q\n\x0cSubmitRating\x12\".reviewrank.v1.SubmitRatingRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12M\n\nSubmitLike\x12 .reviewrank.v1.SubmitLikeRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12O\n\x0bSubmitShare\x12!.reviewrank.v1.SubmitShareRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12S\n\rSubmitComment\x12#.reviewrank.v1.SubmitCommentRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12U\n\x0eSubmitPollVote\x12$.reviewrank.v1.SubmitPollVoteRequest\x1a\x1d.reviewrank.v1.SubmitResponse\x12T\n\x0bSubmitBatch\x12!.reviewrank.v1.SubmitBatchRequest\x1a\".reviewrank.v1.SubmitBatchResponse\x12Q\n\nForgetUser\x12 .reviewrank.v1.ForgetUserRequest\x1a!.reviewrank.v1.ForgetUserResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'reviewrank.v1.feedback_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LIKEVALUE']._serialized_start=1682
-  _globals['_LIKEVALUE']._serialized_end=1755
-  _globals['_OUTCOME']._serialized_start=1757
-  _globals['_OUTCOME']._serialized_end=1835
+  _globals['_LIKEVALUE']._serialized_start=1736
+  _globals['_LIKEVALUE']._serialized_end=1809
+  _globals['_OUTCOME']._serialized_start=1811
+  _globals['_OUTCOME']._serialized_end=1889
   _globals['_SUBMITRATINGREQUEST']._serialized_start=81
-  _globals['_SUBMITRATINGREQUEST']._serialized_end=239
-  _globals['_SUBMITLIKEREQUEST']._serialized_start=242
-  _globals['_SUBMITLIKEREQUEST']._serialized_end=406
-  _globals['_SUBMITSHAREREQUEST']._serialized_start=409
-  _globals['_SUBMITSHAREREQUEST']._serialized_end=550
-  _globals['_SUBMITCOMMENTREQUEST']._serialized_start=553
-  _globals['_SUBMITCOMMENTREQUEST']._serialized_end=760
-  _globals['_SUBMITPOLLVOTEREQUEST']._serialized_start=763
-  _globals['_SUBMITPOLLVOTEREQUEST']._serialized_end=935
-  _globals['_FEEDBACKEVENT']._serialized_start=938
-  _globals['_FEEDBACKEVENT']._serialized_end=1233
-  _globals['_SUBMITBATCHREQUEST']._serialized_start=1235
-  _globals['_SUBMITBATCHREQUEST']._serialized_end=1301
-  _globals['_SUBMITRESPONSE']._serialized_start=1303
-  _globals['_SUBMITRESPONSE']._serialized_end=1373
-  _globals['_SUBMITBATCHRESPONSE']._serialized_start=1375
-  _globals['_SUBMITBATCHRESPONSE']._serialized_end=1457
-  _globals['_FORGETUSERREQUEST']._serialized_start=1459
-  _globals['_FORGETUSERREQUEST']._serialized_end=1495
-  _globals['_FORGETUSERRESPONSE']._serialized_start=1498
-  _globals['_FORGETUSERRESPONSE']._serialized_end=1680
-  _globals['_FEEDBACKSERVICE']._serialized_start=1838
-  _globals['_FEEDBACKSERVICE']._serialized_end=2439
+  _globals['_SUBMITRATINGREQUEST']._serialized_end=266
+  _globals['_SUBMITLIKEREQUEST']._serialized_start=269
+  _globals['_SUBMITLIKEREQUEST']._serialized_end=460
+  _globals['_SUBMITSHAREREQUEST']._serialized_start=463
+  _globals['_SUBMITSHAREREQUEST']._serialized_end=604
+  _globals['_SUBMITCOMMENTREQUEST']._serialized_start=607
+  _globals['_SUBMITCOMMENTREQUEST']._serialized_end=814
+  _globals['_SUBMITPOLLVOTEREQUEST']._serialized_start=817
+  _globals['_SUBMITPOLLVOTEREQUEST']._serialized_end=989
+  _globals['_FEEDBACKEVENT']._serialized_start=992
+  _globals['_FEEDBACKEVENT']._serialized_end=1287
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=1289
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=1355
+  _globals['_SUBMITRESPONSE']._serialized_start=1357
+  _globals['_SUBMITRESPONSE']._serialized_end=1427
+  _globals['_SUBMITBATCHRESPONSE']._serialized_start=1429
+  _globals['_SUBMITBATCHRESPONSE']._serialized_end=1511
+  _globals['_FORGETUSERREQUEST']._serialized_start=1513
+  _globals['_FORGETUSERREQUEST']._serialized_end=1549
+  _globals['_FORGETUSERRESPONSE']._serialized_start=1552
+  _globals['_FORGETUSERRESPONSE']._serialized_end=1734
+  _globals['_FEEDBACKSERVICE']._serialized_start=1892
+  _globals['_FEEDBACKSERVICE']._serialized_end=2493
 # @@protoc_insertion_point(module_scope)

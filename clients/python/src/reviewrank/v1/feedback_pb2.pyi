@@ -33,34 +33,38 @@ DUPLICATE: Outcome
 SUPERSEDED: Outcome
 
 class SubmitRatingRequest(_message.Message):
-    __slots__ = ("event_id", "product_id", "user_id", "stars", "occurred_at", "category")
+    __slots__ = ("event_id", "product_id", "user_id", "stars", "occurred_at", "category", "verified_purchase")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     STARS_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_PURCHASE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     product_id: str
     user_id: str
     stars: int
     occurred_at: _timestamp_pb2.Timestamp
     category: str
-    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., stars: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category: _Optional[str] = ...) -> None: ...
+    verified_purchase: bool
+    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., stars: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category: _Optional[str] = ..., verified_purchase: _Optional[bool] = ...) -> None: ...
 
 class SubmitLikeRequest(_message.Message):
-    __slots__ = ("event_id", "product_id", "user_id", "value", "occurred_at")
+    __slots__ = ("event_id", "product_id", "user_id", "value", "occurred_at", "verified_purchase")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_PURCHASE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     product_id: str
     user_id: str
     value: LikeValue
     occurred_at: _timestamp_pb2.Timestamp
-    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., value: _Optional[_Union[LikeValue, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    verified_purchase: bool
+    def __init__(self, event_id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[str] = ..., value: _Optional[_Union[LikeValue, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verified_purchase: _Optional[bool] = ...) -> None: ...
 
 class SubmitShareRequest(_message.Message):
     __slots__ = ("event_id", "product_id", "user_id", "occurred_at", "channel")
