@@ -91,10 +91,6 @@ class DampedParts:
     def size(self) -> int:
         return int(self.idx.size)
 
-    def votes(self) -> float:
-        """The votes' weight taken off, in votes: ratings plus likes and dislikes."""
-        return float(self.rating_count.sum() + self.likes.sum() + self.dislikes.sum())
-
     def _rows(self) -> FloatArray:
         """Every number of each row side by side (changed_against compares them)."""
         return np.column_stack(
@@ -152,14 +148,6 @@ class DampedParts:
             dislikes=take(evidence.dislikes, self.dislikes),
             histogram=histogram,
         )
-
-    def of_rows(self, rows: IntArray) -> DampedParts:  # (without the votes' weights)
-        """The parts of these rows (those that have one), in ``rows``' order."""
-        _, mine = self.match(rows)
-        return DampedParts(
-            self.idx[mine], self.rating_count[mine], self.star_sum[mine],
-            self.histogram[mine], self.likes[mine], self.dislikes[mine], self.time[mine],
-        )  # fmt: skip
 
 
 _STARS = np.arange(1.0, 6.0)

@@ -94,10 +94,8 @@ class WeighPass:
     low_weight: tuple[LowWeightVoter, ...] = ()  # the first MAX_LISTED
     low_weight_total: int = 0
     damped_votes: dict[str, int] = field(default_factory=dict)
-    weight_lost: float = 0.0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
-    decisions: int = 0  # the decisions it applied (as many as were recorded then)
 
 
 def _codes(values: npt.NDArray[np.object_]) -> tuple[IntArray, IntArray]:
@@ -110,18 +108,14 @@ def _codes(values: npt.NDArray[np.object_]) -> tuple[IntArray, IntArray]:
     return codes, hashes
 
 
-def damped_parts(
-    rows: VoteLogRows, row_weight: FloatArray, user_hashes: IntArray | None = None
-) -> DampedParts:
+def damped_parts(rows: VoteLogRows, row_weight: FloatArray, user_hashes: IntArray) -> DampedParts:
     """Σ(1 − w) per product of what each vote adds, for the rows weighing less than 1,
     with each such vote's 1 − w (DampedParts.adjusted); ``user_hashes``: hash() of each
-    row's user id, if at hand."""
+    row's user id (_codes)."""
     lost = 1.0 - row_weight
     hit = lost > 1e-12
     if not hit.any():
         return DampedParts.none()
-    if user_hashes is None:
-        user_hashes = np.fromiter(map(hash, rows.user_id.tolist()), np.int64, rows.user_id.size)
     kinds = np.where(rows.kind[hit] == VOTE_RATING, KIND_CODES[RATING], KIND_CODES[LIKE])
     keys = voice_keys(rows.product_idx[hit], user_hashes[hit], kinds)
     by_key = np.argsort(keys)
@@ -221,12 +215,11 @@ class VoteWeigher:
         if not held.all():
             rows = rows.where(held)
         row_weight = np.ones(rows.product_idx.size)
-        user_hashes: IntArray | None = None
+        users, user_hashes = _codes(rows.user_id)
         bursts: tuple[BurstView, ...] = ()
         low: tuple[LowWeightVoter, ...] = ()
         low_total = 0
         if rows.product_idx.size:
-            users, user_hashes = _codes(rows.user_id)
             decisions = _decisions(made, lambda ids: self._catalogue.lookup(ids).idx)
             row_weight, found = vote_weights(
                 VoteLog.of(rows.product_idx, users, rows.occurred_at_us / DAY_US, rows.verified),
@@ -250,9 +243,8 @@ class VoteWeigher:
         result = WeighPass(
             at=now, votes=int(rows.product_idx.size), bursts=bursts, low_weight=low,
             low_weight_total=low_total,
-            damped_votes=counts, weight_lost=parts.votes(),
+            damped_votes=counts,
             seconds=time.perf_counter() - started, cpu_seconds=time.thread_time() - cpu_started,
-            decisions=len(made),
         )  # fmt: skip
         with self._done:
             if mine > self._finished:
@@ -321,7 +313,7 @@ class VoteWeigher:
 
     def _next_wait(self, since: float) -> float:
         """Seconds until the next pass is due: ``interval`` after the last (at once when
-        asked, WRITES_SECONDS after it when votes were written), and but when asked never
+        asked, WRITES_SECONDS after it when votes were written), and, unless asked, never
         sooner than ten times the last pass's CPU after it."""
         if self._asked:  # (an admin's decision: rare, and waited for)
             return 0.0
